@@ -1,0 +1,122 @@
+// The backward walk (flashlight Variable::backward style): topological order, reverse visit,
+// gradients summed per tensor, saved tensors freed as soon as a node has run.
+#include "engine/autograd.h"
+
+#include <cmath>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/ops.h"
+
+namespace tailor {
+
+static thread_local bool g_grad_enabled = true;
+static bool g_anomaly = false;
+
+bool GradMode::enabled() { return g_grad_enabled; }
+void GradMode::set_enabled(bool on) { g_grad_enabled = on; }
+void set_anomaly_detection(bool on) { g_anomaly = on; }
+bool anomaly_detection() { return g_anomaly; }
+
+bool should_record(std::initializer_list<const Tensor*> inputs) {
+  if (!GradMode::enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t && t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+void record(Tensor& out, std::shared_ptr<Node> node) {
+  node->out_shape = out.shape();
+  out.impl()->requires_grad = true;
+  out.set_grad_fn(std::move(node));
+}
+
+// g += delta in place (same shape, fresh buffers owned by backward).
+static void accumulate_into(Tensor& g, const Tensor& delta) {
+  if (!g.defined()) {
+    g = delta;
+    return;
+  }
+  NoGradGuard ng;
+  g = add(g, delta);
+}
+
+static void check_finite(const char* op, const Tensor& g) {
+  for (float v : g.to_vector())
+    if (!std::isfinite(v)) fail(std::string("non-finite gradient produced by the backward of '") + op + "'");
+}
+
+void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_graph) {
+  TAILOR_CHECK(root.requires_grad(), "backward: the tensor does not require grad (no op on its path had an input "
+               "with requires_grad)");
+  Tensor seed = grad_output;
+  if (!seed.defined()) {
+    TAILOR_CHECK(root.numel() == 1, "backward: grad_output may be omitted only for a scalar, got shape ",
+                 root.shape());
+    seed = Tensor::full(root.shape(), 1.f, root.device());
+  }
+  check_same_shape("backward", root, seed);
+  NoGradGuard no_grad;  // backward itself is never recorded
+
+  if (!root.grad_fn()) {  // a leaf
+    Tensor g = root.grad();
+    accumulate_into(g, seed.clone());
+    root.impl()->grad = g;
+    return;
+  }
+
+  // Topological order by iterative DFS over grad_fn edges.
+  // `order` owns the nodes: clearing a node's inputs may drop the last other reference to them.
+  std::vector<std::shared_ptr<Node>> order;
+  std::unordered_set<Node*> seen;
+  std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root.grad_fn(), 0}};
+  seen.insert(root.grad_fn().get());
+  while (!stack.empty()) {
+    auto& [node, next] = stack.back();
+    if (next < node->inputs.size()) {
+      const Tensor& in = node->inputs[next++];
+      if (in.defined() && in.requires_grad() && in.grad_fn() && !seen.count(in.grad_fn().get())) {
+        seen.insert(in.grad_fn().get());
+        stack.push_back({in.grad_fn(), 0});
+      }
+    } else {
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+
+  std::unordered_map<Node*, Tensor> grads;
+  grads[root.grad_fn().get()] = seed;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node* node = it->get();
+    auto git = grads.find(node);
+    if (git == grads.end()) continue;  // no gradient reached this node
+    Tensor dout = git->second;
+    grads.erase(git);
+    TAILOR_CHECK(node->saved.size() || node->inputs.size() || retain_graph, "backward through '", node->name,
+                 "' a second time: its saved tensors were freed (use retain_graph)");
+    std::vector<Tensor> gin = node->backward(dout);
+    for (size_t i = 0; i < node->inputs.size(); ++i) {
+      if (!node->needs_grad(i)) continue;
+      TAILOR_CHECK(i < gin.size() && gin[i].defined(), "backward of '", node->name, "' returned no gradient for input ",
+                   i);
+      Tensor& in = node->inputs[i];
+      TAILOR_CHECK(gin[i].shape() == in.shape(), "backward of '", node->name, "': gradient shape ", gin[i].shape(),
+                   " for input ", i, " of shape ", in.shape());
+      if (g_anomaly) check_finite(node->name, gin[i]);
+      if (in.grad_fn()) {
+        accumulate_into(grads[in.grad_fn().get()], gin[i]);
+      } else {
+        Tensor g = in.grad();
+        accumulate_into(g, gin[i]);
+        in.impl()->grad = g;
+      }
+    }
+    if (!retain_graph) {
+      node->release();
+      node->inputs.clear();
+    }
+  }
+}
+
+}  // namespace tailor

@@ -1,0 +1,75 @@
+// CPU kernels: raw pointers plus explicit sizes, (outputs, inputs, dims) argument order. Every
+// pointer is contiguous float32 unless stated; outputs are overwritten (never accumulated) and may
+// not alias inputs unless stated. Parallelised with OpenMP over the outer loop.
+#pragma once
+#include <cstdint>
+
+namespace tailor::cpu {
+
+// ---- elementwise: out[i] = f(a[i], b[i]) with numpy broadcasting described by strides.
+enum class BinaryOp { Add, Sub, Mul, Div };
+enum class UnaryOp { Relu, Exp, Log, Neg, Sigmoid };
+// out has `nd` dims `shape`; sa/sb are a's and b's strides in elements against that shape (0 on
+// broadcast dims). Contiguous same-shape inputs take a flat vectorised path.
+void binary(float* out, const float* a, const float* b, BinaryOp op, const int64_t* shape, const int64_t* sa,
+            const int64_t* sb, int nd);
+void unary(float* out, const float* x, UnaryOp op, int64_t n);
+void scale_add(float* out, const float* x, float s, float t, int64_t n);  // out = s*x + t
+void pow_scalar(float* out, const float* x, float p, int64_t n);
+void clamp(float* out, const float* x, float lo, float hi, int64_t n);
+void add_relu(float* out, const float* a, const float* b, int64_t n);  // out = max(a+b, 0)
+// din = dout where y > 0 else 0 (y is the relu OUTPUT; aliasing din == dout allowed)
+void relu_backward(float* din, const float* dout, const float* y, int64_t n);
+
+// ---- reductions: x viewed as [outer, len, inner], out [outer, inner] = sum over len
+void sum_dim(float* out, const float* x, int64_t outer, int64_t len, int64_t inner);
+double sum_all(const float* x, int64_t n);
+
+// ---- GEMM (row-major): C[M,N] = alpha * op(A) op(B) + beta * C, op = transpose when trans is set
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// ---- softmax family over rows of [rows, cols]
+void log_softmax(float* out, const float* x, int64_t rows, int64_t cols);
+void softmax(float* out, const float* x, int64_t rows, int64_t cols);
+
+// ---- batch norm over x [M, C] (channels last). Training: mean/invstd out [C] from the batch.
+void batch_norm_stats(float* mean, float* invstd, float* var_unbiased, const float* x, int64_t M, int64_t C,
+                      float eps);
+// y = (x - mean) * invstd * gamma + beta
+void batch_norm_apply(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
+                      const float* beta, int64_t M, int64_t C);
+// dgamma = sum dy*xhat, dbeta = sum dy; dx = gamma*invstd*(dy - dbeta/M - xhat*dgamma/M) when
+// training, gamma*invstd*dy in eval (statistics are constants). dx may be null.
+void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
+                         const float* invstd, const float* gamma, int64_t M, int64_t C, bool training);
+
+// ---- pooling (NHWC)
+void max_pool2d(float* y, int32_t* argmax, const float* x, int64_t N, int64_t H, int64_t W, int64_t C, int k,
+                int stride, int pad, int64_t OH, int64_t OW);
+void max_pool2d_backward(float* dx, const float* dy, const int32_t* argmax, int64_t N, int64_t HWC, int64_t OHWC);
+void global_avg_pool(float* y, const float* x, int64_t N, int64_t HW, int64_t C);
+void global_avg_pool_backward(float* dx, const float* dy, int64_t N, int64_t HW, int64_t C);
+// y = x[:, ::s, ::s, :] with channels padded (pb before, pa after) by zeros; backward is the adjoint.
+void shortcut_pad(float* y, const float* x, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb, int pa);
+void shortcut_pad_backward(float* dx, const float* dy, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb,
+                           int pa);
+
+// ---- conv2d (oneDNN, NHWC activations, OIHW weights)
+struct ConvShape {
+  int64_t N, H, W, C, K, R, S;
+  int stride, pad;
+  int64_t OH() const { return (H + 2 * pad - R) / stride + 1; }
+  int64_t OW() const { return (W + 2 * pad - S) / stride + 1; }
+};
+void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s);
+void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s);
+void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s);
+
+// ---- SGD with momentum, PyTorch semantics (momentum buffer starts as the first d_p):
+// d_p = g + wd*w; v = mom*v + (1-dampening)*d_p (v = d_p on the first step);
+// step = nesterov ? d_p + mom*v : v; w -= lr * step
+void sgd_step(float* w, float* v, const float* g, int64_t n, float lr, float momentum, float dampening, float wd,
+              bool nesterov, bool first_step);
+
+}  // namespace tailor::cpu

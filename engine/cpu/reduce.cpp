@@ -1,0 +1,37 @@
+// Reductions. Sums accumulate in double so results do not depend on the thread count.
+#include <vector>
+
+#include "engine/cpu/kernels.h"
+
+namespace tailor::cpu {
+
+// out[o, i] = sum_l x[o, l, i]
+void sum_dim(float* out, const float* x, int64_t outer, int64_t len, int64_t inner) {
+  if (inner == 1) {
+#pragma omp parallel for if (outer * len > (1 << 15)) schedule(static)
+    for (int64_t o = 0; o < outer; ++o) {
+      double s = 0;
+      const float* p = x + o * len;
+      for (int64_t l = 0; l < len; ++l) s += p[l];
+      out[o] = (float)s;
+    }
+    return;
+  }
+#pragma omp parallel for if (outer * len * inner > (1 << 15)) schedule(static)
+  for (int64_t o = 0; o < outer; ++o) {
+    std::vector<double> acc(inner, 0.0);
+    for (int64_t l = 0; l < len; ++l) {
+      const float* p = x + (o * len + l) * inner;
+      for (int64_t i = 0; i < inner; ++i) acc[i] += p[i];
+    }
+    for (int64_t i = 0; i < inner; ++i) out[o * inner + i] = (float)acc[i];
+  }
+}
+
+double sum_all(const float* x, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += x[i];
+  return s;
+}
+
+}  // namespace tailor::cpu

@@ -1,0 +1,81 @@
+// The public op API. Every op checks its inputs (naming the op and the shapes), runs the kernel of
+// the input's device, and records an autograd Node when needed. One file per op family under
+// engine/ops/, with its CPU kernels under the same name in engine/cpu/ (and CUDA in engine/cuda/).
+//
+// Conventions: image tensors are NHWC [N, H, W, C]; conv weights OIHW [K, C, R, S]; "channel" ops
+// (batch_norm, bias) act on the LAST dim; class dims are last ([N, classes]).
+#pragma once
+#include "engine/autograd.h"
+#include "engine/tensor.h"
+
+namespace tailor {
+
+// ---- convolution / pooling (NHWC)
+// y[n,oh,ow,k] = sum_{c,r,s} x[n, oh*stride-pad+r, ow*stride-pad+s, c] * w[k,c,r,s]
+Tensor conv2d(const Tensor& x, const Tensor& w, int stride = 1, int pad = 0);
+Tensor max_pool2d(const Tensor& x, int kernel, int stride, int pad);
+Tensor global_avg_pool(const Tensor& x);  // [N,H,W,C] -> [N,C]
+// ResNet option-A shortcut (LDAM-DRW/GCL ResNet-32): x[:, ::2, ::2, :] (when stride 2), channels
+// zero-padded by pad_before in front and pad_after behind: [N,H,W,C] -> [N,H/s,W/s,C+pb+pa]
+Tensor shortcut_pad(const Tensor& x, int stride, int pad_before, int pad_after);
+
+// ---- normalisation
+// Batch norm over every dim but the last (channels): training uses batch statistics (biased
+// variance for normalising, unbiased for the running update, PyTorch semantics) and updates
+// running_mean/var in place with `momentum`; eval uses the running statistics.
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
+                  Tensor running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+// x / max(||x||_2, eps) along `dim` (PyTorch F.normalize)
+Tensor l2_normalize(const Tensor& x, int64_t dim, float eps = 1e-12f);
+
+// ---- elementwise (numpy broadcasting between a and b)
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor scale(const Tensor& x, float s);        // s * x
+Tensor add_scalar(const Tensor& x, float s);   // x + s
+Tensor relu(const Tensor& x);
+Tensor add_relu(const Tensor& a, const Tensor& b);  // relu(a + b), fused (residual blocks)
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor pow(const Tensor& x, float p);
+Tensor sigmoid(const Tensor& x);
+Tensor neg(const Tensor& x);
+Tensor clamp(const Tensor& x, float lo, float hi);  // gradient 0 outside [lo, hi]
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator*(const Tensor& a, float s) { return scale(a, s); }
+inline Tensor operator*(float s, const Tensor& a) { return scale(a, s); }
+
+// ---- reductions
+Tensor sum(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor mean(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor sum_all(const Tensor& x);   // scalar
+Tensor mean_all(const Tensor& x);  // scalar
+// Sum a broadcast gradient back down to `shape` (numpy broadcasting rules).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---- linear algebra
+Tensor matmul(const Tensor& a, const Tensor& b);  // [M,K] @ [K,N]
+// y = x W^T + b, W [out, in] (PyTorch nn.Linear); b may be undefined
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
+Tensor transpose2d(const Tensor& x);  // [M,N] -> [N,M] (a copy)
+
+// ---- softmax family (over the last dim)
+Tensor log_softmax(const Tensor& x);
+Tensor softmax(const Tensor& x);
+// Fused softmax cross-entropy. logits [N,C], labels i32 [N]. With class weights w [C], PyTorch's
+// weighted mean: sum_i w[y_i] * nll_i / sum_i w[y_i]. reduction: "mean", "sum" or "none" ([N]).
+Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const Tensor& weight = Tensor(),
+                             const char* reduction = "mean");
+Tensor gather(const Tensor& x, const Tensor& index);  // x [N,C], index i32 [N] -> x[i, index[i]], [N]
+
+// ---- no-grad queries
+Tensor argmax(const Tensor& x);                    // over last dim -> i32 [N]
+Tensor topk_indices(const Tensor& x, int64_t k);   // over last dim -> i32 [N,k], largest first
+Tensor one_hot(const Tensor& labels, int64_t classes);  // i32 [N] -> f32 [N, classes]
+
+}  // namespace tailor

@@ -1,0 +1,44 @@
+// conv2d op: NHWC input [N,H,W,C], OIHW weight [K,C,R,S] -> [N,OH,OW,K]; no bias (ResNets put BN
+// after every conv). Backward: dx by the transposed convolution, dw by correlating x with dy.
+#include "engine/ops/common.h"
+
+namespace tailor {
+
+Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad) {
+  const char* op = "conv2d";
+  check_dim(op, x, 4, "input (NHWC)");
+  check_dim(op, w, 4, "weight (KCRS)");
+  require_f32_contig(op, x, "input");
+  require_f32_contig(op, w, "weight");
+  check_same_device(op, x, w);
+  require_cpu(op, x);
+  TAILOR_CHECK(stride >= 1 && pad >= 0, op, ": invalid stride ", stride, " / pad ", pad);
+  cpu::ConvShape s{x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3], w.shape()[0], w.shape()[2], w.shape()[3],
+                   stride, pad};
+  TAILOR_CHECK(w.shape()[1] == s.C, op, ": input ", x.shape(), " has ", s.C, " channels (NHWC) but weight ", w.shape(),
+               " expects ", w.shape()[1]);
+  TAILOR_CHECK(s.OH() >= 1 && s.OW() >= 1, op, ": kernel ", w.shape(), " larger than padded input ", x.shape());
+  Tensor out = Tensor::empty({s.N, s.OH(), s.OW(), s.K}, DType::F32, x.device());
+  cpu::conv2d_forward(out.f32(), x.f32(), w.f32(), s);
+  if (should_record({&x, &w})) {
+    auto n = make_node(op, {x, w});
+    n->saved = {x.detach(), w.detach()};
+    n->fn = [s](LambdaNode& self, const Tensor& g) {
+      Tensor gc = g.contiguous();
+      Tensor dx, dw;
+      if (self.needs_grad(0)) {
+        dx = Tensor::empty({s.N, s.H, s.W, s.C}, DType::F32, g.device());
+        cpu::conv2d_backward_data(dx.f32(), gc.f32(), self.saved[1].f32(), s);
+      }
+      if (self.needs_grad(1)) {
+        dw = Tensor::empty({s.K, s.C, s.R, s.S}, DType::F32, g.device());
+        cpu::conv2d_backward_weights(dw.f32(), gc.f32(), self.saved[0].f32(), s);
+      }
+      return std::vector<Tensor>{dx, dw};
+    };
+    record(out, n);
+  }
+  return out;
+}
+
+}  // namespace tailor

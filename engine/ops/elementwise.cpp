@@ -1,0 +1,248 @@
+// Elementwise ops with numpy broadcasting, and their backwards. Gradients of broadcast operands are
+// summed back to the operand's shape (sum_to).
+#include <cmath>
+
+#include "engine/ops/common.h"
+
+namespace tailor {
+
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    TAILOR_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", a, " and ", b, " cannot be broadcast");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+Shape broadcast_strides(const Tensor& t, const Shape& out) {
+  Shape st(out.size(), 0);
+  size_t off = out.size() - t.shape().size();
+  for (size_t i = 0; i < t.shape().size(); ++i) st[off + i] = t.shape()[i] == 1 ? 0 : t.strides()[i];
+  return st;
+}
+
+static Tensor binary_forward(const char* op, cpu::BinaryOp kind, const Tensor& a, const Tensor& b) {
+  check_dtype(op, a, DType::F32, "a");
+  check_dtype(op, b, DType::F32, "b");
+  check_same_device(op, a, b);
+  require_cpu(op, a);
+  Shape out_shape = broadcast_shapes(op, a.shape(), b.shape());
+  Tensor out = Tensor::empty(out_shape, DType::F32, a.device());
+  Shape sa = broadcast_strides(a, out_shape), sb = broadcast_strides(b, out_shape);
+  cpu::binary(out.f32(), a.f32(), b.f32(), kind, out_shape.data(), sa.data(), sb.data(), (int)out_shape.size());
+  return out;
+}
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward("add", cpu::BinaryOp::Add, a, b);
+  if (should_record({&a, &b})) {
+    auto n = make_node("add", {a, b});
+    Shape sa = a.shape(), sb = b.shape();
+    n->fn = [sa, sb](LambdaNode& self, const Tensor& g) {
+      return std::vector<Tensor>{self.needs_grad(0) ? sum_to(g, sa) : Tensor(),
+                                 self.needs_grad(1) ? sum_to(g, sb) : Tensor()};
+    };
+    record(out, n);
+  }
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward("sub", cpu::BinaryOp::Sub, a, b);
+  if (should_record({&a, &b})) {
+    auto n = make_node("sub", {a, b});
+    Shape sa = a.shape(), sb = b.shape();
+    n->fn = [sa, sb](LambdaNode& self, const Tensor& g) {
+      return std::vector<Tensor>{self.needs_grad(0) ? sum_to(g, sa) : Tensor(),
+                                 self.needs_grad(1) ? sum_to(neg(g), sb) : Tensor()};
+    };
+    record(out, n);
+  }
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward("mul", cpu::BinaryOp::Mul, a, b);
+  if (should_record({&a, &b})) {
+    auto n = make_node("mul", {a, b});
+    n->saved = {a.detach(), b.detach()};
+    n->fn = [](LambdaNode& self, const Tensor& g) {
+      const Tensor &a = self.saved[0], &b = self.saved[1];
+      return std::vector<Tensor>{self.needs_grad(0) ? sum_to(mul(g, b), a.shape()) : Tensor(),
+                                 self.needs_grad(1) ? sum_to(mul(g, a), b.shape()) : Tensor()};
+    };
+    record(out, n);
+  }
+  return out;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward("div", cpu::BinaryOp::Div, a, b);
+  if (should_record({&a, &b})) {
+    auto n = make_node("div", {a, b});
+    n->saved = {b.detach(), out.detach()};
+    // d(a/b)/da = 1/b, d(a/b)/db = -(a/b)/b
+    n->fn = [](LambdaNode& self, const Tensor& g) {
+      const Tensor &b = self.saved[0], &q = self.saved[1];
+      Tensor gb = self.needs_grad(1) ? sum_to(neg(div(mul(g, q), b)), b.shape()) : Tensor();
+      Tensor ga = self.needs_grad(0) ? sum_to(div(g, b), self.inputs[0].shape()) : Tensor();
+      return std::vector<Tensor>{ga, gb};
+    };
+    record(out, n);
+  }
+  return out;
+}
+
+Tensor scale(const Tensor& x, float s) {
+  require_f32_contig("scale", x, "x");
+  require_cpu("scale", x);
+  Tensor out = empty_like(x);
+  cpu::scale_add(out.f32(), x.f32(), s, 0.f, x.numel());
+  if (should_record({&x})) {
+    auto n = make_node("scale", {x});
+    n->fn = [s](LambdaNode&, const Tensor& g) { return std::vector<Tensor>{scale(g, s)}; };
+    record(out, n);
+  }
+  return out;
+}
+
+Tensor add_scalar(const Tensor& x, float s) {
+  require_f32_contig("add_scalar", x, "x");
+  require_cpu("add_scalar", x);
+  Tensor out = empty_like(x);
+  cpu::scale_add(out.f32(), x.f32(), 1.f, s, x.numel());
+  if (should_record({&x})) {
+    auto n = make_node("add_scalar", {x});
+    n->fn = [](LambdaNode&, const Tensor& g) { return std::vector<Tensor>{g}; };
+    record(out, n);
+  }
+  return out;
+}
+
+Tensor neg(const Tensor& x) { return scale(x, -1.f); }
+
+// relu backward uses the saved OUTPUT: dx = dy * (y > 0)
+Tensor relu(const Tensor& x) {
+  require_f32_contig("relu", x, "x");
+  require_cpu("relu", x);
+  Tensor out = empty_like(x);
+  cpu::unary(out.f32(), x.f32(), cpu::UnaryOp::Relu, x.numel());
+  if (should_record({&x})) {
+    auto n = make_node("relu", {x});
+    n->saved = {out.detach()};
+    n->fn = [](LambdaNode& self, const Tensor& g) {
+      Tensor gi = empty_like(g);
+      cpu::relu_backward(gi.f32(), g.contiguous().f32(), self.saved[0].f32(), g.numel());
+      return std::vector<Tensor>{gi};
+    };
+    record(out, n);
+  }
+  return out;
+}
+
+// y = relu(a + b): the residual join of ResNet blocks in one pass; both inputs get the same gradient.
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  require_f32_contig("add_relu", a, "a");
+  require_f32_contig("add_relu", b, "b");
+  check_same_shape("add_relu", a, b);
+  require_cpu("add_relu", a);
+  Tensor out = empty_like(a);
+  cpu::add_relu(out.f32(), a.f32(), b.f32(), a.numel());
+  if (should_record({&a, &b})) {
+    auto n = make_node("add_relu", {a, b});
+    n->saved = {out.detach()};
+    n->fn = [](LambdaNode& self, const Tensor& g) {
+      Tensor gi = empty_like(g);
+      cpu::relu_backward(gi.f32(), g.contiguous().f32(), self.saved[0].f32(), g.numel());
+      return std::vector<Tensor>{self.needs_grad(0) ? gi : Tensor(), self.needs_grad(1) ? gi : Tensor()};
+    };
+    record(out, n);
+  }
+  return out;
+}
+
+static Tensor unary_forward(const char* op, cpu::UnaryOp kind, const Tensor& x) {
+  require_f32_contig(op, x, "x");
+  require_cpu(op, x);
+  Tensor out = empty_like(x);
+  cpu::unary(out.f32(), x.f32(), kind, x.numel());
+  return out;
+}
+
+Tensor exp(const Tensor& x) {  // d/dx e^x = e^x (saved output)
+  Tensor out = unary_forward("exp", cpu::UnaryOp::Exp, x);
+  if (should_record({&x})) {
+    auto n = make_node("exp", {x});
+    n->saved = {out.detach()};
+    n->fn = [](LambdaNode& self, const Tensor& g) { return std::vector<Tensor>{mul(g, self.saved[0])}; };
+    record(out, n);
+  }
+  return out;
+}
+
+Tensor log(const Tensor& x) {  // d/dx log x = 1/x
+  Tensor out = unary_forward("log", cpu::UnaryOp::Log, x);
+  if (should_record({&x})) {
+    auto n = make_node("log", {x});
+    n->saved = {x.detach()};
+    n->fn = [](LambdaNode& self, const Tensor& g) { return std::vector<Tensor>{div(g, self.saved[0])}; };
+    record(out, n);
+  }
+  return out;
+}
+
+Tensor sigmoid(const Tensor& x) {  // s' = s (1 - s)
+  Tensor out = unary_forward("sigmoid", cpu::UnaryOp::Sigmoid, x);
+  if (should_record({&x})) {
+    auto n = make_node("sigmoid", {x});
+    n->saved = {out.detach()};
+    n->fn = [](LambdaNode& self, const Tensor& g) {
+      const Tensor& s = self.saved[0];
+      return std::vector<Tensor>{mul(g, mul(s, add_scalar(neg(s), 1.f)))};
+    };
+    record(out, n);
+  }
+  return out;
+}
+
+Tensor pow(const Tensor& x, float p) {  // d/dx x^p = p x^(p-1)
+  require_f32_contig("pow", x, "x");
+  require_cpu("pow", x);
+  Tensor out = empty_like(x);
+  cpu::pow_scalar(out.f32(), x.f32(), p, x.numel());
+  if (should_record({&x})) {
+    auto n = make_node("pow", {x});
+    n->saved = {x.detach()};
+    n->fn = [p](LambdaNode& self, const Tensor& g) {
+      return std::vector<Tensor>{mul(g, scale(pow(self.saved[0], p - 1.f), p))};
+    };
+    record(out, n);
+  }
+  return out;
+}
+
+Tensor clamp(const Tensor& x, float lo, float hi) {
+  require_f32_contig("clamp", x, "x");
+  require_cpu("clamp", x);
+  Tensor out = empty_like(x);
+  cpu::clamp(out.f32(), x.f32(), lo, hi, x.numel());
+  if (should_record({&x})) {
+    auto n = make_node("clamp", {x});
+    n->saved = {x.detach()};
+    n->fn = [lo, hi](LambdaNode& self, const Tensor& g) {
+      Tensor gi = g.contiguous().clone();
+      const float* xv = self.saved[0].f32();
+      for (int64_t i = 0; i < gi.numel(); ++i)
+        if (xv[i] < lo || xv[i] > hi) gi.f32()[i] = 0.f;
+      return std::vector<Tensor>{gi};
+    };
+    record(out, n);
+  }
+  return out;
+}
+
+}  // namespace tailor

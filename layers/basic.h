@@ -1,0 +1,47 @@
+// Basic layers: Conv2d (no bias, NHWC activations, OIHW weights), BatchNorm2d (channels last),
+// Linear (PyTorch nn.Linear), NormedLinear (cosine classifier: raw cosines out).
+#pragma once
+#include "layers/module.h"
+
+namespace tailor {
+
+class Conv2d : public Module {
+ public:
+  Conv2d(int64_t in, int64_t out, int kernel, int stride = 1, int pad = 0);
+  Tensor forward(const Tensor& x) override { return conv2d(x, weight, stride, pad); }
+  Tensor weight;
+  int stride, pad;
+};
+
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(int64_t channels, float momentum = 0.1f, float eps = 1e-5f);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias, running_mean, running_var, num_batches_tracked;  // num_batches_tracked: i32 [1]
+  float momentum, eps;
+  // When set, training-mode forwards normalise with batch statistics but do not touch the running
+  // statistics (frozen-backbone stage 2 in some references).
+  bool freeze_running_stats = false;
+};
+
+class Linear : public Module {
+ public:
+  Linear(int64_t in, int64_t out, bool bias = true);
+  Tensor forward(const Tensor& x) override { return linear(x, weight, bias); }
+  Tensor weight, bias;  // weight [out, in]
+};
+
+// LDAM-DRW's NormedLinear: weight [in, out], out = normalize(x, dim 1) @ normalize(w, dim 0).
+class NormedLinear : public Module {
+ public:
+  NormedLinear(int64_t in, int64_t out);
+  Tensor forward(const Tensor& x) override { return matmul(l2_normalize(x, 1), l2_normalize(weight, 0)); }
+  Tensor weight;
+};
+
+// PyTorch default init of nn.Linear / nn.Conv2d: kaiming_uniform(a=sqrt 5) weights, U(±1/sqrt fan_in) bias.
+void kaiming_normal_fan_in(Tensor& w, Rng& rng);   // std = sqrt(2 / fan_in)
+void kaiming_normal_fan_out(Tensor& w, Rng& rng);  // std = sqrt(2 / fan_out) (torchvision convs)
+void pytorch_default_init(Tensor& w, Tensor* b, Rng& rng);
+
+}  // namespace tailor

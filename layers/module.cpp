@@ -1,0 +1,126 @@
+#include "layers/module.h"
+
+namespace tailor {
+
+void Module::train(bool on) {
+  training_ = on;
+  on_train_mode(on);
+  for (auto& [n, c] : children_) c->train(on);
+}
+
+void Module::collect(const std::string& prefix, NamedTensors* params, NamedTensors* buffers,
+                     NamedTensors* both) const {
+  for (auto& [n, t] : params_) {
+    if (params) params->emplace_back(prefix + n, t);
+    if (both) both->emplace_back(prefix + n, t);
+  }
+  for (auto& [n, t] : buffers_) {
+    if (buffers) buffers->emplace_back(prefix + n, t);
+    if (both) both->emplace_back(prefix + n, t);
+  }
+  for (auto& [n, c] : children_) c->collect(prefix + n + ".", params, buffers, both);
+}
+
+NamedTensors Module::named_parameters() const {
+  NamedTensors r;
+  collect("", &r, nullptr, nullptr);
+  return r;
+}
+NamedTensors Module::named_buffers() const {
+  NamedTensors r;
+  collect("", nullptr, &r, nullptr);
+  return r;
+}
+NamedTensors Module::state_dict() const {
+  NamedTensors r;
+  collect("", nullptr, nullptr, &r);
+  return r;
+}
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> r;
+  for (auto& [n, t] : named_parameters()) r.push_back(t);
+  return r;
+}
+int64_t Module::num_parameters() const {
+  int64_t n = 0;
+  for (auto& t : parameters()) n += t.numel();
+  return n;
+}
+void Module::zero_grad() {
+  for (auto& t : parameters()) t.zero_grad();
+}
+void Module::requires_grad_(bool on) {
+  for (auto& t : parameters()) t.set_requires_grad(on);
+}
+std::shared_ptr<Module> Module::child(const std::string& name) const {
+  for (auto& [n, c] : children_)
+    if (n == name) return c;
+  return nullptr;
+}
+
+void Module::replace_child(const std::string& name, std::shared_ptr<Module> m) {
+  for (auto& [n, c] : children_)
+    if (n == name) {
+      c = m;
+      return;
+    }
+  children_.emplace_back(name, m);
+}
+
+Tensor Module::register_parameter(const std::string& name, Tensor t) {
+  t.set_requires_grad(true);
+  params_.emplace_back(name, t);
+  return t;
+}
+Tensor Module::register_buffer(const std::string& name, Tensor t) {
+  buffers_.emplace_back(name, t);
+  return t;
+}
+
+std::string Module::LoadReport::str() const {
+  std::string r;
+  auto list = [&](const char* what, const std::vector<std::string>& v) {
+    if (v.empty()) return;
+    r += std::string(r.empty() ? "" : "; ") + what + " (" + std::to_string(v.size()) + "): ";
+    for (size_t i = 0; i < v.size() && i < 8; ++i) r += (i ? ", " : "") + v[i];
+    if (v.size() > 8) r += ", ...";
+  };
+  list("missing", missing);
+  list("unexpected", unexpected);
+  list("shape mismatch", mismatched);
+  return r.empty() ? "all names matched" : r;
+}
+
+Module::LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& sd, bool allow_partial) {
+  LoadReport rep;
+  std::map<std::string, Tensor> mine;
+  for (auto& [n, t] : state_dict()) mine[n] = t;
+  for (auto& [n, t] : sd)
+    if (!mine.count(n)) rep.unexpected.push_back(n);
+  for (auto& [n, t] : mine) {
+    auto it = sd.find(n);
+    if (it == sd.end()) {
+      rep.missing.push_back(n);
+    } else if (it->second.shape() != t.shape() || it->second.dtype() != t.dtype()) {
+      rep.mismatched.push_back(n + " " + it->second.desc() + " vs model " + t.desc());
+    }
+  }
+  if (!rep.ok() && !allow_partial) fail("load_state_dict: " + rep.str());
+  NoGradGuard ng;
+  for (auto& [n, t] : mine) {
+    auto it = sd.find(n);
+    if (it != sd.end() && it->second.shape() == t.shape() && it->second.dtype() == t.dtype()) {
+      Tensor dst = t;
+      dst.copy_from(it->second);
+    }
+  }
+  return rep;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (auto& m : mods_) h = m->forward(h);
+  return h;
+}
+
+}  // namespace tailor

@@ -1,0 +1,72 @@
+// ResNets on NHWC input.
+//  * resnet32: the CIFAR ResNet of LDAM-DRW / GCL / MiSLAS (3 stages x 5 BasicBlocks, widths 16/32/64,
+//    option-A shortcut, kaiming-normal fan-in init), head "linear" (Linear or NormedLinear).
+//  * resnet50 / resnet152: exactly torchvision (conv7x7 s2 + maxpool stem, Bottleneck with the
+//    stride on the 3x3, 1x1-conv+BN downsample), head "fc".
+// Parameter names match the PyTorch models, so checkpoints interchange.
+#pragma once
+#include "layers/basic.h"
+
+namespace tailor {
+
+class BasicBlock : public Module {
+ public:
+  // option_a: LDAM's parameter-free shortcut (subsample + zero-pad channels); otherwise a
+  // torchvision-style conv1x1+BN "downsample" when the shape changes.
+  BasicBlock(int64_t in, int64_t planes, int stride, bool option_a);
+  Tensor forward(const Tensor& x) override;
+  std::shared_ptr<Conv2d> conv1, conv2;
+  std::shared_ptr<BatchNorm2d> bn1, bn2;
+  std::shared_ptr<Sequential> downsample;
+  bool shortcut_a = false;
+  int stride;
+  int64_t pad_channels = 0;
+};
+
+class Bottleneck : public Module {
+ public:
+  static constexpr int64_t expansion = 4;
+  Bottleneck(int64_t in, int64_t planes, int stride);
+  Tensor forward(const Tensor& x) override;
+  std::shared_ptr<Conv2d> conv1, conv2, conv3;
+  std::shared_ptr<BatchNorm2d> bn1, bn2, bn3;
+  std::shared_ptr<Sequential> downsample;
+};
+
+enum class HeadKind { Linear, Normed, None };
+HeadKind parse_head(const std::string& s);  // "linear", "normed", "none"
+
+struct ResNetConfig {
+  std::string arch = "resnet32";  // resnet32 | resnet50 | resnet152
+  int64_t num_classes = 10;
+  int64_t in_channels = 3;
+  HeadKind head = HeadKind::Linear;
+};
+
+class ResNet : public Module {
+ public:
+  explicit ResNet(const ResNetConfig& cfg);
+  Tensor features(const Tensor& x);  // [N,H,W,C] -> [N, feature_dim]
+  Tensor forward(const Tensor& x) override;
+  int64_t feature_dim() const { return feat_dim_; }
+  const std::string& head_name() const { return head_name_; }
+  std::shared_ptr<Module> head() const { return head_; }
+  // Replace the classifier (keeps the PyTorch name "linear"/"fc"); used by two-stage training.
+  void set_head(std::shared_ptr<Module> h);
+  const ResNetConfig& config() const { return cfg_; }
+
+ private:
+  ResNetConfig cfg_;
+  bool cifar_;
+  std::shared_ptr<Conv2d> conv1_;
+  std::shared_ptr<BatchNorm2d> bn1_;
+  std::vector<std::shared_ptr<Sequential>> stages_;
+  std::shared_ptr<Module> head_;
+  std::string head_name_;
+  int64_t feat_dim_;
+};
+
+std::shared_ptr<ResNet> make_resnet(const std::string& arch, int64_t num_classes, int64_t in_channels = 3,
+                                    HeadKind head = HeadKind::Linear);
+
+}  // namespace tailor

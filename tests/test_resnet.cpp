@@ -1,0 +1,123 @@
+// ResNet structure (PyTorch names and parameter counts), an overfit smoke test and bit-identical
+// reproducibility of two seeded CPU runs.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "layers/resnet.h"
+#include "train/schedule.h"
+#include "train/sgd.h"
+
+using namespace tailor;
+
+TEST_CASE("parameter names and counts equal the PyTorch models") {
+  auto r32 = make_resnet("resnet32", 10);
+  CHECK(r32->num_parameters() == 464154);  // LDAM-DRW resnet32(num_classes=10)
+  auto sd = r32->state_dict();
+  CHECK(sd.size() == 188);
+  CHECK(sd.front().first == "conv1.weight");
+  CHECK(sd[1].first == "bn1.weight");
+  CHECK(sd[5].first == "bn1.num_batches_tracked");
+  CHECK(sd.back().first == "linear.bias");
+  auto r32n = make_resnet("resnet32", 100, 3, HeadKind::Normed);
+  CHECK(r32n->num_parameters() == 469904);
+  CHECK(r32n->state_dict().back().first == "linear.weight");
+  CHECK(r32n->state_dict().back().second.shape() == Shape{64, 100});  // NormedLinear is [in, out]
+  auto r50 = make_resnet("resnet50", 1000);
+  CHECK(r50->num_parameters() == 25557032);  // torchvision resnet50
+  CHECK(r50->state_dict().size() == 320);
+  bool has_downsample = false;
+  for (auto& [n, t] : r50->state_dict()) has_downsample |= n == "layer2.0.downsample.1.running_var";
+  CHECK(has_downsample);
+  auto r152 = make_resnet("resnet152", 1000);
+  CHECK(r152->num_parameters() == 60192808);  // torchvision resnet152
+  // any number of input channels and classes
+  auto gray = make_resnet("resnet32", 7, 1);
+  CHECK(gray->forward(Tensor::zeros({2, 28, 28, 1})).shape() == Shape{2, 7});
+  CHECK_THROWS_WITH(make_resnet("resnet18", 10), "unknown model 'resnet18' (expected resnet32, resnet50 or resnet152)");
+}
+
+// Trains ResNet-32 on one fixed batch; returns the loss of every step.
+static std::vector<float> overfit_run(uint64_t seed, int steps) {
+  manual_seed(seed);
+  auto net = make_resnet("resnet32", 10);
+  SGD opt(net->parameters(), SgdOptions{0.05f, 0.9f, 0.f, 5e-4f, false});
+  Rng rng(seed + 1);
+  Tensor x = Tensor::empty({16, 16, 16, 3});
+  normal_(x, 0.f, 1.f, rng);
+  std::vector<int32_t> y(16);
+  for (int i = 0; i < 16; ++i) y[i] = i % 10;
+  Tensor labels = Tensor::from_vector_i32(y, {16});
+  std::vector<float> losses;
+  for (int s = 0; s < steps; ++s) {
+    Tensor loss = softmax_cross_entropy(net->forward(x), labels);
+    losses.push_back(loss.item());
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  return losses;
+}
+
+TEST_CASE("ResNet-32 overfits a small fixed batch") {
+  auto losses = overfit_run(0, 40);
+  INFO("first " << losses.front() << " last " << losses.back());
+  CHECK(losses.front() > 1.5f);
+  CHECK(losses.back() < 0.05f);
+}
+
+TEST_CASE("two runs with the same seed give bit-identical losses") {
+  auto a = overfit_run(3, 6), b = overfit_run(3, 6), c = overfit_run(4, 6);
+  CHECK(a == b);
+  CHECK(a != c);
+}
+
+TEST_CASE("learning-rate schedules") {
+  LrSchedule s;
+  s.kind = "multistep";
+  s.base_lr = 0.1f;
+  s.warmup_epochs = 5;
+  s.milestones = {160, 180};
+  s.factors = {0.01f, 0.0001f};
+  s.total_epochs = 200;
+  CHECK(s.lr_at(0) == doctest::Approx(0.02));  // LDAM-DRW: lr * (epoch + 1) / 5
+  CHECK(s.lr_at(4) == doctest::Approx(0.1));
+  CHECK(s.lr_at(159) == doctest::Approx(0.1));
+  CHECK(s.lr_at(160) == doctest::Approx(0.001));
+  CHECK(s.lr_at(199) == doctest::Approx(0.00001));
+  s.factors.clear();
+  s.gamma = 0.1f;
+  CHECK(s.lr_at(170) == doctest::Approx(0.01));
+  CHECK(s.lr_at(185) == doctest::Approx(0.001));
+  LrSchedule c;
+  c.kind = "cosine";
+  c.base_lr = 0.2f;
+  c.total_epochs = 10;
+  CHECK(c.lr_at(0) == doctest::Approx(0.2));
+  CHECK(c.lr_at(5) == doctest::Approx(0.1));
+  c.per_step = true;
+  CHECK(c.lr_at(2, 0.5) == doctest::Approx(0.1 * (1 + std::cos(M_PI * 0.25))));
+  c.kind = "bogus";
+  CHECK_THROWS_WITH(c.validate(), "schedule.kind: expected multistep, cosine or constant, got 'bogus'");
+}
+
+TEST_CASE("SGD matches torch.optim.SGD on a hand-computed example") {
+  Tensor w = Tensor::from_vector({1.f, -2.f}, {2});
+  w.set_requires_grad();
+  SGD opt({w}, SgdOptions{0.1f, 0.9f, 0.f, 0.01f, false});
+  w.set_grad(Tensor::from_vector({0.5f, 0.5f}, {2}));
+  opt.step();  // d = g + 0.01 w = [0.51, 0.48]; v = d; w -= 0.1 v
+  CHECK(w.to_vector()[0] == doctest::Approx(1 - 0.051));
+  CHECK(w.to_vector()[1] == doctest::Approx(-2 - 0.048));
+  w.set_grad(Tensor::from_vector({0.5f, 0.5f}, {2}));
+  opt.step();  // d2 = g + 0.01 w1; v = 0.9 v + d2
+  double w1 = 1 - 0.051, d2 = 0.5 + 0.01 * w1, v = 0.9 * 0.51 + d2;
+  CHECK(w.to_vector()[0] == doctest::Approx(w1 - 0.1 * v));
+  // Nesterov: step = d + 0.9 v
+  Tensor u = Tensor::from_vector({1.f}, {1});
+  u.set_requires_grad();
+  SGD nes({u}, SgdOptions{0.1f, 0.9f, 0.f, 0.f, true});
+  u.set_grad(Tensor::from_vector({1.f}, {1}));
+  nes.step();  // v = 1; step = 1 + 0.9
+  CHECK(u.item() == doctest::Approx(1 - 0.19));
+}

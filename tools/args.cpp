@@ -1,0 +1,86 @@
+#include "tools/args.h"
+
+#include <algorithm>
+
+namespace tailor {
+
+Args::Args(int argc, char** argv, const std::vector<std::string>& flags, const std::vector<std::string>& switches) {
+  auto known = [](const std::vector<std::string>& v, const std::string& n) {
+    return std::find(v.begin(), v.end(), n) != v.end();
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + a + "'");
+    std::string name = a.substr(2), value;
+    auto eq = name.find('=');
+    bool inline_value = eq != std::string::npos;
+    if (inline_value) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    if (known(switches, name)) {
+      if (inline_value) throw UsageError("--" + name + " takes no value");
+      values_[name] = "1";
+    } else if (known(flags, name)) {
+      if (!inline_value) {
+        if (i + 1 >= argc) throw UsageError("--" + name + " needs a value");
+        value = argv[++i];
+      }
+      values_[name] = value;
+    } else {
+      throw UsageError("unknown flag --" + name);
+    }
+  }
+}
+
+std::string Args::str(const std::string& name, const std::string& def) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? def : it->second;
+}
+
+long long Args::integer(const std::string& name, long long def, long long lo, long long hi) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return def;
+  size_t pos = 0;
+  long long v;
+  try {
+    v = std::stoll(it->second, &pos);
+  } catch (...) {
+    pos = 0;
+  }
+  if (pos == 0 || pos != it->second.size())
+    throw UsageError("--" + name + " expects an integer, got '" + it->second + "'");
+  if (v < lo || v > hi)
+    throw UsageError("--" + name + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                     it->second);
+  return v;
+}
+
+double Args::number(const std::string& name, double def, double lo, double hi) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return def;
+  size_t pos = 0;
+  double v;
+  try {
+    v = std::stod(it->second, &pos);
+  } catch (...) {
+    pos = 0;
+  }
+  if (pos == 0 || pos != it->second.size())
+    throw UsageError("--" + name + " expects a number, got '" + it->second + "'");
+  if (v < lo || v > hi) throw UsageError("--" + name + " out of range: " + it->second);
+  return v;
+}
+
+std::string Args::choice(const std::string& name, const std::string& def,
+                         const std::vector<std::string>& allowed) const {
+  std::string v = str(name, def);
+  if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+    std::string list;
+    for (auto& a : allowed) list += (list.empty() ? "" : "|") + a;
+    throw UsageError("--" + name + " must be one of " + list + ", got '" + v + "'");
+  }
+  return v;
+}
+
+}  // namespace tailor

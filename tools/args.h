@@ -1,0 +1,29 @@
+// Minimal strict flag parsing for the subcommands: `--name value` or `--name=value`; every flag must
+// be declared; a bad flag or value throws UsageError (the caller prints usage and exits 2).
+#pragma once
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tailor {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class Args {
+ public:
+  // `flags`: names (without --) that take a value; `switches`: names that take none.
+  Args(int argc, char** argv, const std::vector<std::string>& flags, const std::vector<std::string>& switches = {});
+  bool has(const std::string& name) const { return values_.count(name) > 0; }
+  std::string str(const std::string& name, const std::string& def) const;
+  long long integer(const std::string& name, long long def, long long lo, long long hi) const;
+  double number(const std::string& name, double def, double lo, double hi) const;
+  std::string choice(const std::string& name, const std::string& def, const std::vector<std::string>& allowed) const;
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+}  // namespace tailor

@@ -1,0 +1,6 @@
+// Subcommands of the `tailor` program; each takes argv starting at its own name.
+#pragma once
+
+namespace tailor {
+int cmd_bench(int argc, char** argv);
+}  // namespace tailor

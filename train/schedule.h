@@ -1,0 +1,27 @@
+// Learning-rate schedules, evaluated per epoch (optionally with a fractional position inside it):
+//   warm-up:    lr = base * (e + 1) / warmup_epochs         for e < warmup_epochs (LDAM-DRW style)
+//   multistep:  lr = base * factor_k after milestone k (factors default to gamma^k)
+//   cosine:     lr = min + (base - min) * (1 + cos(pi * t / T)) / 2 over the post-warm-up epochs
+//   constant
+#pragma once
+#include <string>
+#include <vector>
+
+namespace tailor {
+
+struct LrSchedule {
+  std::string kind = "multistep";  // multistep | cosine | constant
+  float base_lr = 0.1f;
+  int warmup_epochs = 0;
+  std::vector<int> milestones;     // 0-based epochs at which the factor changes
+  float gamma = 0.1f;
+  std::vector<float> factors;      // optional explicit multipliers, one per milestone
+  int total_epochs = 200;
+  float min_lr = 0.f;
+  bool per_step = false;           // cosine: advance inside an epoch (epoch + fraction)
+
+  float lr_at(int epoch, double fraction = 0.0) const;
+  void validate() const;           // throws naming the bad field
+};
+
+}  // namespace tailor
