@@ -25,6 +25,9 @@ Tensor shortcut_pad(const Tensor& x, int stride, int pad_before, int pad_after);
 // running_mean/var in place with `momentum`; eval uses the running statistics.
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
                   Tensor running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+// relu(batch_norm(...)) in one pass (conv -> BN -> ReLU in every ResNet block)
+Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
+                       Tensor running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
 // x / max(||x||_2, eps) along `dim` (PyTorch F.normalize)
 Tensor l2_normalize(const Tensor& x, int64_t dim, float eps = 1e-12f);
 

@@ -30,14 +30,15 @@ BatchNorm2d::BatchNorm2d(int64_t c, float momentum_, float eps_) : momentum(mome
   num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::I32));
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::run(const Tensor& x, bool relu) {
+  auto bn = relu ? batch_norm_relu : batch_norm;
   bool update = is_training() && !freeze_running_stats;
   if (!update && is_training()) {
     // batch statistics, running statistics untouched: normalise against scratch copies
-    return batch_norm(x, weight, bias, running_mean.clone(), running_var.clone(), true, momentum, eps);
+    return bn(x, weight, bias, running_mean.clone(), running_var.clone(), true, momentum, eps);
   }
   if (update) num_batches_tracked.i32()[0] += 1;
-  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  return bn(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 
 Linear::Linear(int64_t in, int64_t out, bool has_bias) {

@@ -16,12 +16,16 @@ class Conv2d : public Module {
 class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, float momentum = 0.1f, float eps = 1e-5f);
-  Tensor forward(const Tensor& x) override;
+  Tensor forward(const Tensor& x) override { return run(x, false); }
+  Tensor forward_relu(const Tensor& x) { return run(x, true); }  // relu(bn(x)), fused
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;  // num_batches_tracked: i32 [1]
   float momentum, eps;
   // When set, training-mode forwards normalise with batch statistics but do not touch the running
   // statistics (frozen-backbone stage 2 in some references).
   bool freeze_running_stats = false;
+
+ private:
+  Tensor run(const Tensor& x, bool relu);
 };
 
 class Linear : public Module {

@@ -23,7 +23,7 @@ BasicBlock::BasicBlock(int64_t in, int64_t planes, int stride_, bool option_a) :
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor h = relu(bn1->forward(conv1->forward(x)));
+  Tensor h = bn1->forward_relu(conv1->forward(x));
   h = bn2->forward(conv2->forward(h));
   Tensor sc = x;
   if (shortcut_a) sc = shortcut_pad(x, stride, (int)pad_channels, (int)pad_channels);
@@ -46,8 +46,8 @@ Bottleneck::Bottleneck(int64_t in, int64_t planes, int stride) {
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-  Tensor h = relu(bn1->forward(conv1->forward(x)));
-  h = relu(bn2->forward(conv2->forward(h)));
+  Tensor h = bn1->forward_relu(conv1->forward(x));
+  h = bn2->forward_relu(conv2->forward(h));
   h = bn3->forward(conv3->forward(h));
   return add_relu(h, downsample ? downsample->forward(x) : x);
 }
@@ -127,7 +127,7 @@ void ResNet::set_head(std::shared_ptr<Module> h) {
 Tensor ResNet::features(const Tensor& x) {
   TAILOR_CHECK(x.dim() == 4 && x.shape()[3] == cfg_.in_channels, cfg_.arch, ": input must be NHWC [N, H, W, ",
                cfg_.in_channels, "], got ", x.shape());
-  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
+  Tensor h = bn1_->forward_relu(conv1_->forward(x));
   if (!cifar_) h = max_pool2d(h, 3, 2, 1);
   for (auto& s : stages_) h = s->forward(h);
   return global_avg_pool(h);

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake ninja-build g++ libdnnl-dev doctest-dev nlohmann-json3-dev libstb-dev zlib1g-dev
+packages=(cmake ninja-build g++ libdnnl-dev doctest-dev nlohmann-json3-dev libstb-dev zlib1g-dev libjpeg62-turbo-dev
           dataset-fashion-mnist xz-utils)
 missing=()
 for p in "${packages[@]}"; do

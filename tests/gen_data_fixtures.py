@@ -139,8 +139,8 @@ def gen_pil_ops():
     for f in (0.2, 1.9):
         add("sharpness", small, ImageEnhance.Sharpness(small).enhance(f), factor=f)
     low = small.point(lambda v: 40 + v // 3)  # a low-contrast image for autocontrast/equalize
-    add("autocontrast", low, ImageOps.autocontrast(low))
-    add("equalize", low, ImageOps.equalize(low))
+    add("autocontrast", low, ImageOps.autocontrast(low), variant="low")
+    add("equalize", low, ImageOps.equalize(low), variant="low")
     add("equalize", small, ImageOps.equalize(small))
     add("posterize", small, ImageOps.posterize(small, 5), bits=5)
     for t in (128, float(np.linspace(256, 0, 10)[1])):

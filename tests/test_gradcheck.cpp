@@ -31,6 +31,9 @@ TEST_CASE("batch_norm gradients, training and eval") {
       CHECK_GRAD(gradcheck(
           [&](const V& v) { return batch_norm(v[0], v[1], v[2], rm.clone(), rv.clone(), training, 0.1f, 1e-5f); },
           {randn(s, rng), add_scalar(randn({C}, rng, 0.3f), 1.f), randn({C}, rng)}));
+      CHECK_GRAD(gradcheck(
+          [&](const V& v) { return batch_norm_relu(v[0], v[1], v[2], rm.clone(), rv.clone(), training, 0.1f, 1e-5f); },
+          {randn(s, rng), add_scalar(randn({C}, rng, 0.3f), 1.f), randn({C}, rng)}));
     }
   }
 }

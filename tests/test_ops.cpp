@@ -128,3 +128,15 @@ TEST_CASE("shape errors name the op and both shapes") {
         "softmax_cross_entropy: label 3 at row 1 out of range [0, 3)");
   CHECK(msg([&] { a.reshape({4}); }) == "reshape: shape [2, 3] (6 elements) cannot become [4]");
 }
+
+TEST_CASE("eval-mode batch norm with the running stats of one momentum-1 step equals train mode") {
+  Rng rng(4);
+  Tensor x = add_scalar(randn({50, 4, 5, 3}, rng, 2.f), 0.7f);  // M = 1000 rows per channel
+  Tensor g = Tensor::from_vector({1.5f, 0.5f, 1.f}, {3}), b = Tensor::from_vector({0.1f, -0.2f, 0.f}, {3});
+  Tensor rm = Tensor::zeros({3}), rv = Tensor::ones({3});
+  auto train = batch_norm_relu(x, g, b, rm, rv, true, 1.f, 1e-5f).to_vector();
+  auto eval = batch_norm_relu(x, g, b, rm, rv, false, 1.f, 1e-5f).to_vector();
+  double maxd = 0;
+  for (size_t i = 0; i < train.size(); ++i) maxd = std::max(maxd, (double)std::fabs(train[i] - eval[i]));
+  CHECK(maxd < 5e-3);  // unbiased (M-1) vs biased (M) variance: xhat * 5e-4, |xhat| up to ~4, gamma 1.5
+}

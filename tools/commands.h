@@ -3,4 +3,6 @@
 
 namespace tailor {
 int cmd_bench(int argc, char** argv);
+int cmd_train(int argc, char** argv);
+int cmd_verify_data(int argc, char** argv);
 }  // namespace tailor

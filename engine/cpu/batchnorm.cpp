@@ -1,6 +1,6 @@
-// Batch norm over x [M, C], channels last (M = N*H*W). Statistics in two passes (mean, then the
-// centred second moment) with per-thread double partial sums, so the result is accurate and does
-// not depend on how rows are split between threads... up to the fixed thread chunking.
+// Batch norm over x [M, C], channels last (M = N*H*W), optionally fused with the ReLU that follows
+// it in every ResNet block. Statistics in one pass of shifted sums; partial sums per fixed chunk of
+// rows (float inside 64-row blocks, double across), so results do not depend on the thread count.
 //   mean_c = 1/M sum_m x[m,c];  var_c = 1/M sum_m (x[m,c] - mean_c)^2;  invstd_c = 1/sqrt(var_c + eps)
 //   y = (x - mean) * invstd * gamma + beta
 // Backward (training, statistics depend on x):
@@ -18,55 +18,64 @@ namespace tailor::cpu {
 // order, and therefore the bits of the result, are the same with 1 or 16 threads.
 static constexpr int64_t kChunks = 16;
 
-// partial[chunk][c] = sum over the chunk's rows of f(row, c); result = sum over chunks in order.
+// Two channel sums in one pass over the rows (f(acc1, acc2, row)).
 template <class F>
-static void channel_sums(double* result, int64_t M, int64_t C, F f) {
-  std::vector<double> partial(kChunks * C, 0.0);
+static void channel_sums2(double* r1, double* r2, int64_t M, int64_t C, F f) {
+  std::vector<double> partial(2 * kChunks * C, 0.0);
   int64_t rows_per = (M + kChunks - 1) / kChunks;
 #pragma omp parallel for schedule(static) if (M * C > (1 << 14))
   for (int64_t k = 0; k < kChunks; ++k) {
-    double* acc = partial.data() + k * C;
-    std::vector<float> facc(C);  // float accumulation within blocks of 64 rows, double across
-    for (int64_t m0 = k * rows_per; m0 < std::min(M, (k + 1) * rows_per); m0 += 64) {
-      std::fill(facc.begin(), facc.end(), 0.f);
-      int64_t m1 = std::min(std::min(M, (k + 1) * rows_per), m0 + 64);
-      for (int64_t m = m0; m < m1; ++m) f(facc.data(), m);
-      for (int64_t c = 0; c < C; ++c) acc[c] += facc[c];
+    double* acc1 = partial.data() + 2 * k * C;
+    double* acc2 = acc1 + C;
+    std::vector<float> f1(C), f2(C);
+    int64_t end = std::min(M, (k + 1) * rows_per);
+    for (int64_t m0 = k * rows_per; m0 < end; m0 += 64) {
+      std::fill(f1.begin(), f1.end(), 0.f);
+      std::fill(f2.begin(), f2.end(), 0.f);
+      int64_t m1 = std::min(end, m0 + 64);
+      for (int64_t m = m0; m < m1; ++m) f(f1.data(), f2.data(), m);
+      for (int64_t c = 0; c < C; ++c) {
+        acc1[c] += f1[c];
+        acc2[c] += f2[c];
+      }
     }
   }
-  for (int64_t c = 0; c < C; ++c) result[c] = 0;
+  for (int64_t c = 0; c < C; ++c) r1[c] = r2[c] = 0;
   for (int64_t k = 0; k < kChunks; ++k)
-    for (int64_t c = 0; c < C; ++c) result[c] += partial[k * C + c];
+    for (int64_t c = 0; c < C; ++c) {
+      r1[c] += partial[2 * k * C + c];
+      r2[c] += partial[2 * k * C + C + c];
+    }
 }
 
 void batch_norm_stats(float* mean, float* invstd, float* var_unbiased, const float* x, int64_t M, int64_t C,
                       float eps) {
-  std::vector<double> s(C), q(C);
-  channel_sums(s.data(), M, C, [&](float* acc, int64_t m) {
-    const float* row = x + m * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) acc[c] += row[c];
-  });
-  std::vector<float> mu(C);
-  for (int64_t c = 0; c < C; ++c) mu[c] = (float)(s[c] / M);
-  channel_sums(q.data(), M, C, [&](float* acc, int64_t m) {
+  // One pass of shifted sums (shift = first row, so the subtraction is exact-ish and no catastrophic
+  // cancellation occurs): var = E[(x-s)^2] - E[x-s]^2.
+  std::vector<float> shift(x, x + C);
+  std::vector<double> s1(C), s2(C);
+  const float* sh = shift.data();
+  channel_sums2(s1.data(), s2.data(), M, C, [&](float* a1, float* a2, int64_t m) {
     const float* row = x + m * C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
-      float d = row[c] - mu[c];
-      acc[c] += d * d;
+      float d = row[c] - sh[c];
+      a1[c] += d;
+      a2[c] += d * d;
     }
   });
   for (int64_t c = 0; c < C; ++c) {
-    double var = q[c] / M;
-    mean[c] = mu[c];
+    double m1 = s1[c] / M;
+    double q = std::max(0.0, s2[c] - s1[c] * m1);  // sum of squared deviations
+    double var = q / M;
+    mean[c] = (float)(shift[c] + m1);
     invstd[c] = (float)(1.0 / std::sqrt(var + eps));
-    if (var_unbiased) var_unbiased[c] = (float)(M > 1 ? q[c] / (M - 1) : var);
+    if (var_unbiased) var_unbiased[c] = (float)(M > 1 ? q / (M - 1) : var);
   }
 }
 
 void batch_norm_apply(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
-                      const float* beta, int64_t M, int64_t C) {
+                      const float* beta, int64_t M, int64_t C, bool relu) {
   std::vector<float> a(C), b(C);  // y = a*x + b
   for (int64_t c = 0; c < C; ++c) {
     a[c] = invstd[c] * gamma[c];
@@ -78,25 +87,34 @@ void batch_norm_apply(float* y, const float* x, const float* mean, const float* 
   for (int64_t m = 0; m < M; ++m) {
     const float* row = x + m * C;
     float* out = y + m * C;
+    if (relu) {
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) out[c] = pa[c] * row[c] + pb[c];
+      for (int64_t c = 0; c < C; ++c) out[c] = std::max(pa[c] * row[c] + pb[c], 0.f);
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) out[c] = pa[c] * row[c] + pb[c];
+    }
   }
 }
 
 void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
-                         const float* invstd, const float* gamma, int64_t M, int64_t C, bool training) {
+                         const float* invstd, const float* gamma, const float* relu_out, int64_t M, int64_t C,
+                         bool training) {
+  // With a fused ReLU the incoming gradient is first masked by (y > 0).
+  auto g_at = [relu_out, dy, C](int64_t m, int64_t c) {
+    float g = dy[m * C + c];
+    return relu_out ? (relu_out[m * C + c] > 0.f ? g : 0.f) : g;
+  };
   std::vector<double> sdy(C), sdyx(C);
-  // sum dy and sum dy*(x - mean); dgamma = invstd * sum dy*(x-mean)
-  channel_sums(sdy.data(), M, C, [&](float* acc, int64_t m) {
-    const float* g = dy + m * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) acc[c] += g[c];
-  });
-  channel_sums(sdyx.data(), M, C, [&](float* acc, int64_t m) {
-    const float* g = dy + m * C;
+  // one pass: sum dy and sum dy*(x - mean); dgamma = invstd * sum dy*(x-mean)
+  channel_sums2(sdy.data(), sdyx.data(), M, C, [&](float* a1, float* a2, int64_t m) {
     const float* row = x + m * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) acc[c] += g[c] * (row[c] - mean[c]);
+    for (int64_t c = 0; c < C; ++c) {
+      float g = g_at(m, c);
+      a1[c] += g;
+      a2[c] += g * (row[c] - mean[c]);
+    }
   });
   std::vector<float> k1(C), k2(C), k3(C);  // dx = k1*dy + k2*(x-mean) + k3
   for (int64_t c = 0; c < C; ++c) {
@@ -118,11 +136,10 @@ void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
   const float *p1 = k1.data(), *p2 = k2.data(), *p3 = k3.data();
 #pragma omp parallel for schedule(static) if (M * C > (1 << 15))
   for (int64_t m = 0; m < M; ++m) {
-    const float* g = dy + m * C;
     const float* row = x + m * C;
     float* out = dx + m * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) out[c] = p1[c] * g[c] + p2[c] * (row[c] - mean[c]) + p3[c];
+    for (int64_t c = 0; c < C; ++c) out[c] = p1[c] * g_at(m, c) + p2[c] * (row[c] - mean[c]) + p3[c];
   }
 }
 

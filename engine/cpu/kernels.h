@@ -36,13 +36,15 @@ void softmax(float* out, const float* x, int64_t rows, int64_t cols);
 // ---- batch norm over x [M, C] (channels last). Training: mean/invstd out [C] from the batch.
 void batch_norm_stats(float* mean, float* invstd, float* var_unbiased, const float* x, int64_t M, int64_t C,
                       float eps);
-// y = (x - mean) * invstd * gamma + beta
+// y = (x - mean) * invstd * gamma + beta, then max(y, 0) when relu
 void batch_norm_apply(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
-                      const float* beta, int64_t M, int64_t C);
+                      const float* beta, int64_t M, int64_t C, bool relu);
 // dgamma = sum dy*xhat, dbeta = sum dy; dx = gamma*invstd*(dy - dbeta/M - xhat*dgamma/M) when
-// training, gamma*invstd*dy in eval (statistics are constants). dx may be null.
+// training, gamma*invstd*dy in eval (statistics are constants). dx may be null. relu_out: the fused
+// op's output (dy is masked by relu_out > 0), or null.
 void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
-                         const float* invstd, const float* gamma, int64_t M, int64_t C, bool training);
+                         const float* invstd, const float* gamma, const float* relu_out, int64_t M, int64_t C,
+                         bool training);
 
 // ---- pooling (NHWC)
 void max_pool2d(float* y, int32_t* argmax, const float* x, int64_t N, int64_t H, int64_t W, int64_t C, int k,

@@ -5,9 +5,8 @@
 
 namespace tailor {
 
-Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean, Tensor running_var,
-                  bool training, float momentum, float eps) {
-  const char* op = "batch_norm";
+static Tensor batch_norm_impl(const char* op, bool relu, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                              Tensor running_mean, Tensor running_var, bool training, float momentum, float eps) {
   require_f32_contig(op, x, "x");
   require_cpu(op, x);
   TAILOR_CHECK(x.dim() >= 2, op, ": x must have a batch and a channel dim, got ", x.shape());
@@ -35,22 +34,32 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
       invstd.f32()[c] = 1.f / std::sqrt(running_var.f32()[c] + eps);
     }
   }
-  cpu::batch_norm_apply(out.f32(), x.f32(), mean.f32(), invstd.f32(), gamma.f32(), beta.f32(), M, C);
+  cpu::batch_norm_apply(out.f32(), x.f32(), mean.f32(), invstd.f32(), gamma.f32(), beta.f32(), M, C, relu);
   if (should_record({&x, &gamma, &beta})) {
     auto n = make_node(op, {x, gamma, beta});
     n->saved = {x.detach(), mean, invstd, gamma.detach()};
-    n->fn = [M, C, training](LambdaNode& self, const Tensor& g) {
+    if (relu) n->saved.push_back(out.detach());
+    n->fn = [M, C, training, relu](LambdaNode& self, const Tensor& g) {
       Tensor gc = g.contiguous();
       Tensor dx = self.needs_grad(0) ? empty_like(g) : Tensor();
       Tensor dgamma = Tensor::empty({C}), dbeta = Tensor::empty({C});
       cpu::batch_norm_backward(dx.defined() ? dx.f32() : nullptr, dgamma.f32(), dbeta.f32(), gc.f32(),
-                               self.saved[0].f32(), self.saved[1].f32(), self.saved[2].f32(), self.saved[3].f32(), M,
-                               C, training);
+                               self.saved[0].f32(), self.saved[1].f32(), self.saved[2].f32(), self.saved[3].f32(),
+                               relu ? self.saved[4].f32() : nullptr, M, C, training);
       return std::vector<Tensor>{dx, self.needs_grad(1) ? dgamma : Tensor(), self.needs_grad(2) ? dbeta : Tensor()};
     };
     record(out, n);
   }
   return out;
+}
+
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean, Tensor running_var,
+                  bool training, float momentum, float eps) {
+  return batch_norm_impl("batch_norm", false, x, gamma, beta, running_mean, running_var, training, momentum, eps);
+}
+Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
+                       Tensor running_var, bool training, float momentum, float eps) {
+  return batch_norm_impl("batch_norm_relu", true, x, gamma, beta, running_mean, running_var, training, momentum, eps);
 }
 
 // y = x / max(||x||, eps) along dim. Backward (n = max(||x||, eps)):

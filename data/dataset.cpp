@@ -1,0 +1,110 @@
+#include "data/dataset.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <stdexcept>
+
+#include "data/decode.h"
+
+namespace tailor::data {
+
+BadImagePolicy parse_bad_image_policy(const std::string& s) {
+  if (s == "error") return BadImagePolicy::Error;
+  if (s == "skip") return BadImagePolicy::Skip;
+  throw std::runtime_error("unknown bad-image policy '" + s + "' (expected error or skip)");
+}
+
+int resolve_threads(int requested) {
+  if (requested > 0) return requested;
+  unsigned h = std::thread::hardware_concurrency();
+  return (int)std::max(1u, std::min(h == 0 ? 2u : h, 8u));
+}
+
+ImageView dataset_image(const Dataset& ds, int64_t i, ImageU8& scratch) {
+  if (i < 0 || i >= ds.size())
+    throw std::runtime_error(ds.name + ": sample index " + std::to_string(i) + " out of range [0, " +
+                             std::to_string(ds.size()) + ")");
+  if (!ds.pixels.empty()) {
+    ImageView v;
+    v.data = ds.pixels.data() + (size_t)i * (size_t)ds.image_bytes();
+    v.height = ds.height;
+    v.width = ds.width;
+    v.channels = ds.channels;
+    return v;
+  }
+  if ((size_t)i >= ds.paths.size()) throw std::runtime_error(ds.name + ": lazy dataset without a path for sample " + std::to_string(i));
+  scratch = decode_image_file(ds.paths[(size_t)i], ds.channels > 0 ? ds.channels : 3);
+  return ImageView{scratch.data.data(), scratch.height, scratch.width, scratch.channels};
+}
+
+Dataset subset(const Dataset& ds, const std::vector<int64_t>& indices) {
+  Dataset out;
+  out.name = ds.name;
+  out.height = ds.height;
+  out.width = ds.width;
+  out.channels = ds.channels;
+  out.class_names = ds.class_names;
+  out.num_classes = ds.num_classes;
+  out.skipped = ds.skipped;
+  const size_t ib = (size_t)ds.image_bytes();
+  const bool mem = !ds.pixels.empty();
+  if (mem) out.pixels.resize(indices.size() * ib);
+  out.labels.reserve(indices.size());
+  for (size_t k = 0; k < indices.size(); ++k) {
+    int64_t i = indices[k];
+    if (i < 0 || i >= ds.size())
+      throw std::runtime_error(ds.name + ": subset index " + std::to_string(i) + " out of range");
+    out.labels.push_back(ds.labels[(size_t)i]);
+    if (!ds.paths.empty()) out.paths.push_back(ds.paths[(size_t)i]);
+    if (mem) std::memcpy(out.pixels.data() + k * ib, ds.pixels.data() + (size_t)i * ib, ib);
+  }
+  return out;
+}
+
+std::vector<int64_t> class_counts(const std::vector<int32_t>& labels, int num_classes) {
+  std::vector<int64_t> c((size_t)std::max(num_classes, 0), 0);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    int32_t y = labels[i];
+    if (y < 0 || y >= num_classes)
+      throw std::runtime_error("label " + std::to_string(y) + " of sample " + std::to_string(i) +
+                               " out of range [0, " + std::to_string(num_classes) + ")");
+    ++c[(size_t)y];
+  }
+  return c;
+}
+
+ShotSplit shot_split(const std::vector<int64_t>& train_counts, int many_above, int few_below) {
+  ShotSplit s;
+  for (size_t c = 0; c < train_counts.size(); ++c) {
+    int64_t n = train_counts[c];
+    if (n > many_above)
+      s.many.push_back((int)c);
+    else if (n < few_below)
+      s.few.push_back((int)c);
+    else
+      s.medium.push_back((int)c);
+  }
+  return s;
+}
+
+void validate_dataset(const Dataset& ds) {
+  if (ds.num_classes <= 0) throw std::runtime_error(ds.name + ": num_classes must be positive");
+  if ((int)ds.class_names.size() != ds.num_classes)
+    throw std::runtime_error(ds.name + ": " + std::to_string(ds.class_names.size()) + " class names for " +
+                             std::to_string(ds.num_classes) + " classes");
+  if (!ds.pixels.empty() && (int64_t)ds.pixels.size() != ds.size() * ds.image_bytes())
+    throw std::runtime_error(ds.name + ": pixel buffer size does not match " + std::to_string(ds.size()) + " images");
+  if (ds.pixels.empty() && !ds.labels.empty() && ds.paths.size() != ds.labels.size())
+    throw std::runtime_error(ds.name + ": lazy dataset needs one path per label");
+  for (size_t i = 0; i < ds.labels.size(); ++i) {
+    int32_t y = ds.labels[i];
+    if (y < 0 || y >= ds.num_classes) {
+      std::string where = i < ds.paths.size() ? ds.paths[i] : ("sample " + std::to_string(i));
+      throw std::runtime_error(where + ": label " + std::to_string(y) + " out of range [0, " +
+                               std::to_string(ds.num_classes) + ")");
+    }
+  }
+}
+
+}  // namespace tailor::data

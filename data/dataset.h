@@ -1,0 +1,69 @@
+// A dataset in memory: decoded uint8 HWC images (or, for big datasets, the paths to decode lazily),
+// integer labels in [0, num_classes), class names and the image shape.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tailor::data {
+
+// How decode problems are handled: Error (default) throws naming the file; Skip drops the sample and
+// records "path: reason" in Dataset::skipped. Nothing is ever padded.
+enum class BadImagePolicy { Error, Skip };
+BadImagePolicy parse_bad_image_policy(const std::string& s);  // "error" | "skip"
+
+struct ImageU8 {  // one decoded image, HWC interleaved
+  int height = 0, width = 0, channels = 0;
+  std::vector<uint8_t> data;
+};
+
+struct ImageView {  // non-owning view of an HWC uint8 image
+  const uint8_t* data = nullptr;
+  int height = 0, width = 0, channels = 0;
+};
+
+struct Dataset {
+  std::string name;                      // e.g. "cifar-bin train"
+  int height = 0, width = 0;             // uniform image shape; 0 when the images vary (lazy datasets)
+  int channels = 0;                      // 3 (RGB) or 1 (IDX grayscale)
+  std::vector<uint8_t> pixels;           // size() * H * W * C bytes when decoded in memory, else empty
+  std::vector<std::string> paths;        // source of each sample (file path, or "file#record"); lazy decode reads it
+  std::vector<int32_t> labels;
+  std::vector<std::string> class_names;  // num_classes entries
+  int num_classes = 0;
+  std::vector<std::string> skipped;      // "source: reason" of samples dropped under BadImagePolicy::Skip
+
+  int64_t size() const { return (int64_t)labels.size(); }
+  bool in_memory() const { return !pixels.empty() || labels.empty(); }
+  int64_t image_bytes() const { return (int64_t)height * width * channels; }
+};
+
+// Options shared by the readers.
+struct LoadOptions {
+  BadImagePolicy on_bad_image = BadImagePolicy::Error;
+  bool lazy = false;           // image folders: keep paths and decode on access (lists and iNat are always lazy)
+  bool verify_decode = false;  // lazy datasets: decode every image once now (pre-flight check)
+  int num_threads = 0;         // decode threads; 0 = min(hardware threads, 8)
+  int num_classes = -1;        // expected class count for list/iNat/IDX labels; -1 = max label + 1 (IDX: 10)
+};
+int resolve_threads(int requested);
+
+// Image i of an in-memory dataset, or decoded from paths[i] (RGB) into `scratch` for a lazy one.
+ImageView dataset_image(const Dataset& ds, int64_t i, ImageU8& scratch);
+
+// A new dataset with the samples `indices` (in that order); labels/classes/shape carried over.
+Dataset subset(const Dataset& ds, const std::vector<int64_t>& indices);
+
+// Per-class counts of labels (every label must lie in [0, num_classes)).
+std::vector<int64_t> class_counts(const std::vector<int32_t>& labels, int num_classes);
+
+// Many / medium / few split by training count (§4.5): many n > 100, medium 20 <= n <= 100, few n < 20.
+struct ShotSplit {
+  std::vector<int> many, medium, few;  // class ids
+};
+ShotSplit shot_split(const std::vector<int64_t>& train_counts, int many_above = 100, int few_below = 20);
+
+// Checks labels in range, sizes consistent; throws std::runtime_error naming the dataset.
+void validate_dataset(const Dataset& ds);
+
+}  // namespace tailor::data

@@ -1,0 +1,143 @@
+#include "data/folder.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
+#include "data/decode.h"
+
+namespace fs = std::filesystem;
+
+namespace tailor::data {
+
+static bool has_image_ext(const fs::path& p) {
+  std::string e = p.extension().string();
+  for (auto& c : e) c = (char)std::tolower((unsigned char)c);
+  return e == ".jpg" || e == ".jpeg" || e == ".png" || e == ".ppm";
+}
+
+void remove_samples(Dataset& ds, const std::vector<char>& drop) {
+  const size_t ib = (size_t)ds.image_bytes();
+  const bool mem = !ds.pixels.empty();
+  size_t w = 0;
+  for (size_t i = 0; i < ds.labels.size(); ++i) {
+    if (drop[i]) continue;
+    if (w != i) {
+      ds.labels[w] = ds.labels[i];
+      if (i < ds.paths.size()) ds.paths[w] = std::move(ds.paths[i]);
+      if (mem) std::memmove(ds.pixels.data() + w * ib, ds.pixels.data() + i * ib, ib);
+    }
+    ++w;
+  }
+  ds.labels.resize(w);
+  if (!ds.paths.empty()) ds.paths.resize(w);
+  if (mem) ds.pixels.resize(w * ib);
+}
+
+void decode_dataset_images(Dataset& ds, const LoadOptions& opts, bool keep_pixels) {
+  const size_t n = ds.paths.size();
+  std::vector<ImageU8> images(keep_pixels ? n : 0);
+  std::vector<std::string> errors(n);
+  std::atomic<size_t> next{0};
+  auto work = [&]() {
+    for (;;) {
+      size_t i = next.fetch_add(1);
+      if (i >= n) return;
+      try {
+        ImageU8 im = decode_image_file(ds.paths[i], 3);
+        if (keep_pixels) images[i] = std::move(im);
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+        if (errors[i].empty()) errors[i] = ds.paths[i] + ": decode failed";
+      }
+    }
+  };
+  int nt = std::min<int>(resolve_threads(opts.num_threads), (int)std::max<size_t>(n, 1));
+  std::vector<std::thread> th;
+  for (int t = 1; t < nt; ++t) th.emplace_back(work);
+  work();
+  for (auto& t : th) t.join();
+  std::vector<char> drop(n, 0);
+  bool any = false;
+  for (size_t i = 0; i < n; ++i) {
+    if (errors[i].empty()) continue;
+    if (opts.on_bad_image == BadImagePolicy::Error) throw std::runtime_error(errors[i]);
+    ds.skipped.push_back(errors[i]);
+    drop[i] = 1;
+    any = true;
+  }
+  ds.channels = 3;
+  if (keep_pixels) {
+    int h = 0, w = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (drop[i]) continue;
+      if (h == 0) {
+        h = images[i].height;
+        w = images[i].width;
+      } else if (images[i].height != h || images[i].width != w) {
+        throw std::runtime_error(ds.paths[i] + ": image is " + std::to_string(images[i].width) + "x" +
+                                 std::to_string(images[i].height) + " but earlier images are " + std::to_string(w) +
+                                 "x" + std::to_string(h) + "; load this dataset lazily (decode on access)");
+      }
+    }
+    ds.height = h;
+    ds.width = w;
+    const size_t ib = (size_t)h * w * 3;
+    ds.pixels.assign(ib * n, 0);
+    for (size_t i = 0; i < n; ++i)
+      if (!drop[i]) std::memcpy(ds.pixels.data() + i * ib, images[i].data.data(), ib);
+  }
+  if (any) remove_samples(ds, drop);
+}
+
+void check_paths_exist(Dataset& ds, const std::vector<std::string>& where, const LoadOptions& opts) {
+  std::vector<char> drop(ds.paths.size(), 0);
+  bool any = false;
+  for (size_t i = 0; i < ds.paths.size(); ++i) {
+    std::error_code ec;
+    if (fs::is_regular_file(ds.paths[i], ec)) continue;
+    std::string msg = (i < where.size() ? where[i] + ": " : std::string()) + ds.paths[i] + ": missing file";
+    if (opts.on_bad_image == BadImagePolicy::Error) throw std::runtime_error(msg);
+    ds.skipped.push_back(msg);
+    drop[i] = 1;
+    any = true;
+  }
+  if (any) remove_samples(ds, drop);
+}
+
+Dataset load_image_folder(const std::string& root, const std::string& split, const LoadOptions& opts) {
+  fs::path dir = split.empty() ? fs::path(root) : fs::path(root) / split;
+  if (!fs::is_directory(dir)) throw std::runtime_error(dir.string() + ": not a directory");
+  std::vector<std::string> classes;
+  for (auto& e : fs::directory_iterator(dir))
+    if (e.is_directory()) classes.push_back(e.path().filename().string());
+  std::sort(classes.begin(), classes.end());
+  if (classes.empty()) throw std::runtime_error(dir.string() + ": no class folders");
+  Dataset ds;
+  ds.name = "imagefolder " + (split.empty() ? root : split);
+  ds.class_names = classes;
+  ds.num_classes = (int)classes.size();
+  ds.channels = 3;
+  for (size_t c = 0; c < classes.size(); ++c) {
+    std::vector<std::string> files;
+    for (auto& e : fs::recursive_directory_iterator(dir / classes[c], fs::directory_options::follow_directory_symlink))
+      if (e.is_regular_file() && has_image_ext(e.path())) files.push_back(e.path().string());
+    std::sort(files.begin(), files.end(), [](const std::string& a, const std::string& b) {
+      fs::path pa(a), pb(b);  // directory first, then file name (torchvision's sorted(os.walk) order)
+      if (pa.parent_path() != pb.parent_path()) return pa.parent_path().string() < pb.parent_path().string();
+      return pa.filename().string() < pb.filename().string();
+    });
+    if (files.empty()) throw std::runtime_error((dir / classes[c]).string() + ": class folder without images");
+    for (auto& f : files) {
+      ds.paths.push_back(f);
+      ds.labels.push_back((int32_t)c);
+    }
+  }
+  if (!opts.lazy || opts.verify_decode) decode_dataset_images(ds, opts, !opts.lazy);
+  return ds;
+}
+
+}  // namespace tailor::data

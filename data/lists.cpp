@@ -1,0 +1,171 @@
+// List files (ImageNet-LT / Places-LT) and iNaturalist 2018 COCO-style JSON.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "data/decode.h"
+#include "data/folder.h"
+
+namespace fs = std::filesystem;
+
+namespace tailor::data {
+
+static std::string join_root(const std::string& root, const std::string& rel) {
+  if (root.empty() || (!rel.empty() && rel[0] == '/')) return rel;
+  return (fs::path(root) / rel).string();
+}
+
+std::vector<std::string> parse_list_text(const std::string& text, const std::string& name, const std::string& root,
+                                         Dataset& out) {
+  std::vector<std::string> origins;
+  size_t pos = 0;
+  int64_t line_no = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    size_t first = line.find_first_not_of(" \t");
+    if (first == std::string::npos) {
+      if (end == text.size()) break;
+      continue;
+    }
+    line = line.substr(first);
+    std::string where = name + ":" + std::to_string(line_no);
+    if (line.find('\0') != std::string::npos) throw std::runtime_error(where + ": NUL byte in list line");
+    size_t sp = line.find_last_of(" \t");
+    if (sp == std::string::npos) throw std::runtime_error(where + ": expected 'path label', got '" + line + "'");
+    std::string label = line.substr(sp + 1);
+    std::string path = line.substr(0, sp);
+    while (!path.empty() && (path.back() == ' ' || path.back() == '\t')) path.pop_back();
+    if (path.empty()) throw std::runtime_error(where + ": empty path");
+    if (label.empty() || label.size() > 9 || !std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      throw std::runtime_error(where + ": label '" + label + "' is not a non-negative integer");
+    out.paths.push_back(join_root(root, path));
+    out.labels.push_back((int32_t)std::stol(label));
+    origins.push_back(where);
+    if (end == text.size()) break;
+  }
+  return origins;
+}
+
+static int64_t json_int(const nlohmann::json& obj, const char* key, const std::string& where) {
+  auto it = obj.find(key);
+  if (it == obj.end()) throw std::runtime_error(where + ": missing key '" + key + "'");
+  if (!it->is_number_integer()) throw std::runtime_error(where + ": '" + key + "' is not an integer");
+  return it->get<int64_t>();
+}
+
+std::vector<std::string> parse_inat_text(const std::string& text, const std::string& name, const std::string& root,
+                                         Dataset& out) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(name + ": malformed JSON (" + e.what() + ")");
+  }
+  if (!j.is_object()) throw std::runtime_error(name + ": top level is not a JSON object");
+  if (!j.contains("images") || !j["images"].is_array()) throw std::runtime_error(name + ": missing 'images' array");
+  if (!j.contains("annotations") || !j["annotations"].is_array())
+    throw std::runtime_error(name + ": missing 'annotations' array");
+  const auto& images = j["images"];
+  const auto& anns = j["annotations"];
+  std::unordered_map<int64_t, int64_t> cat_of;  // image id -> category
+  cat_of.reserve(anns.size());
+  for (size_t k = 0; k < anns.size(); ++k) {
+    std::string where = name + ": annotations[" + std::to_string(k) + "]";
+    if (!anns[k].is_object()) throw std::runtime_error(where + ": not an object");
+    int64_t img = json_int(anns[k], "image_id", where);
+    int64_t cat = json_int(anns[k], "category_id", where);
+    if (cat < 0 || cat > INT32_MAX) throw std::runtime_error(where + ": category_id " + std::to_string(cat) + " out of range");
+    if (!cat_of.emplace(img, cat).second)
+      throw std::runtime_error(where + ": second annotation for image_id " + std::to_string(img));
+  }
+  std::vector<std::string> origins;
+  std::unordered_map<int64_t, size_t> seen;
+  for (size_t k = 0; k < images.size(); ++k) {
+    std::string where = name + ": images[" + std::to_string(k) + "]";
+    if (!images[k].is_object()) throw std::runtime_error(where + ": not an object");
+    int64_t id = json_int(images[k], "id", where);
+    auto fn = images[k].find("file_name");
+    if (fn == images[k].end() || !fn->is_string()) throw std::runtime_error(where + ": missing string 'file_name'");
+    if (!seen.emplace(id, k).second) throw std::runtime_error(where + ": duplicate image id " + std::to_string(id));
+    auto c = cat_of.find(id);
+    if (c == cat_of.end()) throw std::runtime_error(where + ": image id " + std::to_string(id) + " has no annotation");
+    std::string rel = fn->get<std::string>();
+    if (rel.empty() || rel.find('\0') != std::string::npos) throw std::runtime_error(where + ": bad file_name");
+    out.paths.push_back(join_root(root, rel));
+    out.labels.push_back((int32_t)c->second);
+    origins.push_back(where);
+  }
+  if (cat_of.size() != images.size()) {
+    for (auto& kv : cat_of)
+      if (!seen.count(kv.first))
+        throw std::runtime_error(name + ": annotation for image_id " + std::to_string(kv.first) + " without an image");
+  }
+  if (j.contains("categories") && j["categories"].is_array() && !j["categories"].empty()) {
+    const auto& cats = j["categories"];
+    out.num_classes = (int)cats.size();
+    out.class_names.assign(cats.size(), "");
+    for (size_t k = 0; k < cats.size(); ++k) {
+      if (!cats[k].is_object()) continue;
+      auto id = cats[k].find("id");
+      auto nm = cats[k].find("name");
+      if (id != cats[k].end() && id->is_number_integer() && nm != cats[k].end() && nm->is_string()) {
+        int64_t v = id->get<int64_t>();
+        if (v >= 0 && v < (int64_t)cats.size()) out.class_names[(size_t)v] = nm->get<std::string>();
+      }
+    }
+  }
+  return origins;
+}
+
+static std::string read_text(const std::string& path) {
+  std::vector<uint8_t> b = read_file(path);
+  return std::string(b.begin(), b.end());
+}
+
+// Sets num_classes (explicit, or from the data) and class names; checks every label.
+static void finish_labels(Dataset& ds, const std::vector<std::string>& origins, const LoadOptions& opts,
+                          const std::string& name) {
+  int max_label = -1;
+  for (int32_t y : ds.labels) max_label = std::max(max_label, (int)y);
+  if (opts.num_classes > 0) ds.num_classes = opts.num_classes;
+  else if (ds.num_classes <= 0) ds.num_classes = max_label + 1;
+  if (ds.labels.empty()) throw std::runtime_error(name + ": no samples");
+  for (size_t i = 0; i < ds.labels.size(); ++i)
+    if (ds.labels[i] >= ds.num_classes)
+      throw std::runtime_error(origins[i] + ": label " + std::to_string(ds.labels[i]) + " out of range [0, " +
+                               std::to_string(ds.num_classes) + ")");
+  if ((int)ds.class_names.size() != ds.num_classes) ds.class_names.assign((size_t)ds.num_classes, "");
+  for (int c = 0; c < ds.num_classes; ++c)
+    if (ds.class_names[(size_t)c].empty()) ds.class_names[(size_t)c] = std::to_string(c);
+}
+
+static Dataset load_lazy(const std::string& root, const std::string& file, const LoadOptions& opts, bool json) {
+  Dataset ds;
+  ds.name = (json ? "inat " : "list ") + fs::path(file).filename().string();
+  ds.channels = 3;
+  std::string text = read_text(file);
+  std::vector<std::string> origins =
+      json ? parse_inat_text(text, file, root, ds) : parse_list_text(text, file, root, ds);
+  finish_labels(ds, origins, opts, file);
+  check_paths_exist(ds, origins, opts);
+  if (opts.verify_decode) decode_dataset_images(ds, opts, false);
+  return ds;
+}
+
+Dataset load_list_file(const std::string& root, const std::string& list_path, const LoadOptions& opts) {
+  return load_lazy(root, list_path, opts, false);
+}
+
+Dataset load_inat_json(const std::string& root, const std::string& json_path, const LoadOptions& opts) {
+  return load_lazy(root, json_path, opts, true);
+}
+
+}  // namespace tailor::data

@@ -1,0 +1,190 @@
+#include "data/loader.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "data/rng.h"
+
+namespace tailor::data {
+
+Loader::Loader(const Dataset& ds, Sampler& sampler, const TransformConfig& tf, const LoaderConfig& cfg)
+    : ds_(ds), sampler_(sampler), tf_(tf), cfg_(cfg) {
+  if (cfg_.batch_size < 1) throw std::runtime_error("loader: batch_size must be >= 1");
+  if (cfg_.prefetch < 1) cfg_.prefetch = 1;
+  if (cfg_.num_workers < 0) cfg_.num_workers = 0;
+  if (ds.size() == 0) throw std::runtime_error("loader: empty dataset " + ds.name);
+  out_c_ = ds.channels > 0 ? ds.channels : 3;
+  if (tf_.crop == CropMode::None) {
+    if (ds.height <= 0 || ds.width <= 0)
+      throw std::runtime_error("loader: " + ds.name + " has images of varying size; use a crop transform");
+    out_h_ = ds.height;
+    out_w_ = ds.width;
+  } else {
+    out_h_ = out_w_ = tf_.size;
+  }
+  if (!tf_.mean.empty() && (int)tf_.mean.size() != out_c_)
+    throw std::runtime_error("loader: normalisation has " + std::to_string(tf_.mean.size()) + " channels, " +
+                             ds.name + " has " + std::to_string(out_c_));
+  slots_.resize((size_t)cfg_.prefetch);
+  for (int w = 0; w < cfg_.num_workers; ++w) workers_.emplace_back([this] { worker_loop(); });
+  start_epoch(sampler_.state().epoch, sampler_.state().cursor);
+}
+
+Loader::~Loader() { stop_workers(); }
+
+void Loader::stop_workers() {
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_work_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+}
+
+int64_t Loader::num_batches_from(int64_t cursor) const {
+  int64_t left = std::max<int64_t>(0, sampler_.length() - cursor);
+  return cfg_.drop_last ? left / cfg_.batch_size : (left + cfg_.batch_size - 1) / cfg_.batch_size;
+}
+
+int64_t Loader::batches_per_epoch() const { return num_batches_from(0); }
+
+void Loader::assign(Slot& s, int64_t batch) {
+  s.batch = batch;
+  s.begin = cursor0_ + batch * cfg_.batch_size;
+  s.count = std::min<int64_t>(cfg_.batch_size, (int64_t)shard_.size() - s.begin);
+  s.b.images = Tensor::empty({s.count, out_h_, out_w_, out_c_}, DType::F32);
+  s.b.labels = Tensor::empty({s.count}, DType::I32);
+  s.img = s.b.images.f32();
+  s.lab = s.b.labels.i32();
+  s.idx.clear();
+  s.err = nullptr;
+  s.valid = 0;
+  s.gen = gen_;
+  s.st = Slot::Assigned;
+}
+
+void Loader::start_epoch(int64_t epoch, int64_t cursor) {
+  std::unique_lock<std::mutex> lk(mu_);
+  ++gen_;
+  cv_done_.wait(lk, [&] { return working_ == 0; });  // let in-flight batches of the old epoch finish
+  sampler_.load_state(SamplerState{epoch, cursor});
+  shard_ = sampler_.epoch_indices(epoch);
+  epoch_ = epoch;
+  cursor0_ = cursor;
+  nbatches_ = num_batches_from(cursor);
+  next_batch_ = 0;
+  for (auto& s : slots_) {
+    s.st = Slot::Free;
+    s.batch = -1;
+    s.b = Batch();
+  }
+  for (int64_t b = 0; b < std::min<int64_t>(nbatches_, (int64_t)slots_.size()); ++b)
+    assign(slots_[(size_t)(b % (int64_t)slots_.size())], b);
+  lk.unlock();
+  cv_work_.notify_all();
+}
+
+void Loader::fill(Slot& s) {
+  const int64_t row = (int64_t)out_h_ * out_w_ * out_c_;
+  TransformScratch scratch;
+  ImageU8 decoded;
+  s.valid = 0;
+  s.idx.clear();
+  for (int64_t k = 0; k < s.count; ++k) {
+    const int64_t pos = s.begin + k;
+    const int64_t di = shard_[(size_t)pos];
+    CounterRng rng = make_rng(cfg_.seed, epoch_, sampler_.global_position(pos));
+    try {
+      ImageView v = dataset_image(ds_, di, decoded);
+      int oh, ow;
+      transform_output_shape(tf_, v.height, v.width, &oh, &ow);
+      if (oh != out_h_ || ow != out_w_ || v.channels != out_c_)
+        throw std::runtime_error((di < (int64_t)ds_.paths.size() ? ds_.paths[(size_t)di] : ds_.name) +
+                                 ": image shape differs from the batch shape");
+      apply_transform(tf_, v, rng, s.img + s.valid * row, scratch);
+    } catch (const std::exception&) {
+      if (cfg_.on_bad_image == BadImagePolicy::Error || ds_.in_memory()) throw;
+      continue;  // Skip: leave it out of the batch (counted by the consumer)
+    }
+    s.lab[s.valid] = ds_.labels[(size_t)di];
+    s.idx.push_back(di);
+    ++s.valid;
+  }
+}
+
+void Loader::worker_loop() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    Slot* pick = nullptr;
+    cv_work_.wait(lk, [&] {
+      if (stop_) return true;
+      pick = nullptr;
+      for (auto& s : slots_)
+        if (s.st == Slot::Assigned && s.gen == gen_ && (!pick || s.batch < pick->batch)) pick = &s;
+      return pick != nullptr;
+    });
+    if (stop_) return;
+    pick->st = Slot::Working;
+    ++working_;
+    const uint64_t gen = pick->gen;
+    lk.unlock();
+    std::exception_ptr err;
+    try {
+      fill(*pick);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    lk.lock();
+    --working_;
+    if (gen == gen_) {
+      pick->err = err;
+      pick->st = Slot::Ready;
+    }
+    cv_done_.notify_all();
+  }
+}
+
+bool Loader::next(Batch& out) {
+  std::unique_lock<std::mutex> lk(mu_);
+  if (next_batch_ >= nbatches_) return false;
+  Slot& s = slots_[(size_t)(next_batch_ % (int64_t)slots_.size())];
+  if (workers_.empty()) {
+    lk.unlock();
+    try {
+      fill(s);
+    } catch (...) {
+      s.err = std::current_exception();
+    }
+    lk.lock();
+    s.st = Slot::Ready;
+  } else {
+    cv_done_.wait(lk, [&] { return s.st == Slot::Ready; });
+  }
+  if (s.err) {
+    std::exception_ptr e = s.err;
+    s.err = nullptr;
+    s.st = Slot::Free;
+    nbatches_ = next_batch_;  // the epoch ends here; start_epoch() again to retry
+    std::rethrow_exception(e);
+  }
+  out = std::move(s.b);
+  out.indices = s.idx;
+  if (s.valid < s.count) {
+    skipped_ += s.count - s.valid;
+    out.images = out.images.slice(0, s.valid);
+    out.labels = out.labels.slice(0, s.valid);
+  }
+  const int64_t end = s.begin + s.count;
+  sampler_.load_state(SamplerState{epoch_, end});
+  const int64_t done = next_batch_++;
+  s.st = Slot::Free;
+  s.b = Batch();
+  const int64_t nb = done + (int64_t)slots_.size();
+  if (nb < nbatches_) assign(s, nb);
+  lk.unlock();
+  cv_work_.notify_all();
+  return true;
+}
+
+}  // namespace tailor::data

@@ -1,0 +1,96 @@
+// Batched, prefetching data loader.
+//
+// Worker threads decode (lazy datasets) and augment whole batches into a bounded ring of `prefetch`
+// ready batches; next() returns them strictly in order. Sample k of this rank's epoch stream (global
+// position g = rank + k * world) is augmented with make_rng(seed, epoch, g): the output depends only on
+// (dataset, sampler, transform, seed, epoch), never on the number of workers or on timing.
+// Batch tensors are allocated on the calling thread; workers only write into them.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "data/augment.h"
+#include "data/dataset.h"
+#include "data/samplers.h"
+#include "engine/tensor.h"
+
+namespace tailor::data {
+
+struct Batch {
+  Tensor images;                 // f32 [N, H, W, C]
+  Tensor labels;                 // i32 [N]
+  std::vector<int64_t> indices;  // dataset indices of the N samples
+};
+
+struct LoaderConfig {
+  int64_t batch_size = 128;
+  bool drop_last = false;  // true: drop the final partial batch; false: keep it (smaller N)
+  int num_workers = 2;     // 0 = produce batches on the calling thread inside next()
+  int prefetch = 4;        // ready-batch queue bound (>= 1)
+  uint64_t seed = 0;       // augmentation seed
+  BadImagePolicy on_bad_image = BadImagePolicy::Error;  // lazy datasets: a failing sample is dropped (Skip)
+};
+
+class Loader {
+ public:
+  // `ds` and `sampler` must outlive the loader. The loader advances sampler's state as batches are returned.
+  Loader(const Dataset& ds, Sampler& sampler, const TransformConfig& tf, const LoaderConfig& cfg);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Starts `epoch` at shard position `cursor` (0, or a saved SamplerState's cursor to resume).
+  void start_epoch(int64_t epoch, int64_t cursor = 0);
+  void resume(const SamplerState& s) { start_epoch(s.epoch, s.cursor); }
+  // The next batch of the epoch in order; false when the epoch is exhausted. Rethrows a worker's error.
+  bool next(Batch& out);
+
+  int64_t batches_per_epoch() const;  // from cursor 0, on this rank
+  int64_t skipped() const { return skipped_; }
+  SamplerState state() const { return sampler_.state(); }  // resume point after the last returned batch
+  int out_height() const { return out_h_; }
+  int out_width() const { return out_w_; }
+  int out_channels() const { return out_c_; }
+
+ private:
+  struct Slot {
+    int64_t batch = -1;  // batch number inside the epoch; -1 = free
+    enum State { Free, Assigned, Working, Ready } st = Free;
+    Batch b;
+    float* img = nullptr;
+    int32_t* lab = nullptr;
+    int64_t begin = 0, count = 0;  // shard positions [begin, begin + count)
+    int64_t valid = 0;             // samples written (< count when some were skipped)
+    std::vector<int64_t> idx;
+    std::exception_ptr err;
+    uint64_t gen = 0;
+  };
+  void assign(Slot& s, int64_t batch);
+  void fill(Slot& s);  // the worker's job: decode + augment the slot's samples
+  void worker_loop();
+  void stop_workers();
+  int64_t num_batches_from(int64_t cursor) const;
+
+  const Dataset& ds_;
+  Sampler& sampler_;
+  TransformConfig tf_;
+  LoaderConfig cfg_;
+  int out_h_ = 0, out_w_ = 0, out_c_ = 0;
+
+  std::vector<int64_t> shard_;  // this epoch's shard indices
+  int64_t epoch_ = 0, cursor0_ = 0, nbatches_ = 0, next_batch_ = 0;
+  uint64_t gen_ = 0;
+  std::vector<Slot> slots_;
+  std::mutex mu_;
+  std::condition_variable cv_work_, cv_done_;
+  bool stop_ = false;
+  int working_ = 0;
+  int64_t skipped_ = 0;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace tailor::data

@@ -1,0 +1,307 @@
+#include "data/verify.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+
+#include "data/cifar.h"
+#include "data/dataset.h"
+#include "data/folder.h"
+#include "data/idx.h"
+#include "data/imbalance.h"
+
+namespace fs = std::filesystem;
+
+namespace tailor::data {
+
+namespace {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct VerifyArgs {
+  std::string format, root, split, list, json;
+  int num_classes = -1;
+  double imbalance_ratio = 0;  // 0 = no LT subset
+  std::string profile = "exp";
+  uint32_t seed = 0;
+  std::string on_bad_image = "error";
+  int threads = 0;
+};
+
+double to_double(const std::string& key, const std::string& v) {
+  try {
+    size_t n = 0;
+    double d = std::stod(v, &n);
+    if (n != v.size()) throw std::invalid_argument("");
+    return d;
+  } catch (...) {
+    throw UsageError(key + ": expected a number, got '" + v + "'");
+  }
+}
+
+int64_t to_int(const std::string& key, const std::string& v) {
+  try {
+    size_t n = 0;
+    long long d = std::stoll(v, &n);
+    if (n != v.size()) throw std::invalid_argument("");
+    return d;
+  } catch (...) {
+    throw UsageError(key + ": expected an integer, got '" + v + "'");
+  }
+}
+
+void set_seed(VerifyArgs& a, int64_t s, const std::string& key) {
+  if (s < 0 || s > 0xffffffffll) throw UsageError(key + ": seed must be in [0, 2^32)");
+  a.seed = (uint32_t)s;
+}
+
+void apply_config(VerifyArgs& a, const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error(path + ": cannot open config file");
+  nlohmann::json j;
+  try {
+    f >> j;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": malformed JSON (" + e.what() + ")");
+  }
+  if (!j.is_object()) throw std::runtime_error(path + ": config must be a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    const auto& v = it.value();
+    auto str = [&]() {
+      if (!v.is_string()) throw UsageError(path + ": key '" + k + "' must be a string");
+      return v.get<std::string>();
+    };
+    auto num = [&]() {
+      if (!v.is_number()) throw UsageError(path + ": key '" + k + "' must be a number");
+      return v.get<double>();
+    };
+    if (k == "format") a.format = str();
+    else if (k == "root") a.root = str();
+    else if (k == "split") a.split = str();
+    else if (k == "list") a.list = str();
+    else if (k == "json") a.json = str();
+    else if (k == "profile") a.profile = str();
+    else if (k == "on_bad_image") a.on_bad_image = str();
+    else if (k == "imbalance_ratio") a.imbalance_ratio = num();
+    else if (k == "num_classes") a.num_classes = (int)num();
+    else if (k == "threads") a.threads = (int)num();
+    else if (k == "seed") set_seed(a, (int64_t)num(), path + ": seed");
+    else throw UsageError(path + ": unknown config key '" + k + "'");
+  }
+}
+
+VerifyArgs parse_args(int argc, char** argv) {
+  VerifyArgs a;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // --config first, so that command-line flags override it.
+  for (size_t i = 0; i < args.size(); ++i)
+    if (args[i] == "--config") {
+      if (i + 1 >= args.size()) throw UsageError("--config needs a value");
+      apply_config(a, args[i + 1]);
+    }
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& f = args[i];
+    if (f == "-h" || f == "--help") throw UsageError("");
+    if (f.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + f + "'");
+    if (i + 1 >= args.size()) throw UsageError(f + " needs a value");
+    const std::string v = args[++i];
+    if (f == "--config") continue;
+    else if (f == "--format") a.format = v;
+    else if (f == "--root") a.root = v;
+    else if (f == "--split") a.split = v;
+    else if (f == "--list") a.list = v;
+    else if (f == "--json") a.json = v;
+    else if (f == "--num-classes") a.num_classes = (int)to_int(f, v);
+    else if (f == "--imbalance-ratio") a.imbalance_ratio = to_double(f, v);
+    else if (f == "--profile") a.profile = v;
+    else if (f == "--seed") set_seed(a, to_int(f, v), f);
+    else if (f == "--on-bad-image") a.on_bad_image = v;
+    else if (f == "--threads") a.threads = (int)to_int(f, v);
+    else throw UsageError("unknown flag '" + f + "'");
+  }
+  static const char* formats[] = {"imagefolder", "cifar-bin", "idx", "list", "inat"};
+  if (a.format.empty()) throw UsageError("--format is required");
+  if (std::find(std::begin(formats), std::end(formats), a.format) == std::end(formats))
+    throw UsageError("unknown --format '" + a.format + "'");
+  if (a.root.empty()) throw UsageError("--root is required");
+  if (a.on_bad_image != "error" && a.on_bad_image != "skip")
+    throw UsageError("--on-bad-image must be error or skip");
+  if (a.profile != "exp" && a.profile != "step") throw UsageError("--profile must be exp or step");
+  if (a.imbalance_ratio != 0 && a.imbalance_ratio < 1)
+    throw UsageError("--imbalance-ratio is n_max / n_min >= 1 (e.g. 100), got " + std::to_string(a.imbalance_ratio));
+  return a;
+}
+
+// The (split, file) pairs to check for list / inat formats.
+std::vector<std::pair<std::string, std::string>> find_split_files(const VerifyArgs& a, bool json) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const std::string& given = json ? a.json : a.list;
+  if (!given.empty()) {
+    std::string p = fs::path(given).is_absolute() || fs::exists(given) ? given : (fs::path(a.root) / given).string();
+    std::string split = a.split.empty() ? fs::path(given).stem().string() : a.split;
+    out.push_back({split, p});
+    return out;
+  }
+  std::vector<std::string> splits = a.split.empty() ? std::vector<std::string>{"train", "val", "test"}
+                                                     : std::vector<std::string>{a.split};
+  for (const auto& s : splits) {
+    std::vector<std::string> cands;
+    if (json) {
+      cands = {s + "2018.json", s + ".json"};
+    } else {
+      cands = {s + ".txt"};
+      if (fs::is_directory(a.root))
+        for (auto& e : fs::directory_iterator(a.root)) {
+          std::string n = e.path().filename().string();
+          if (n.size() > s.size() + 5 && n.compare(n.size() - s.size() - 5, std::string::npos, "_" + s + ".txt") == 0)
+            cands.push_back(n);
+        }
+    }
+    for (const auto& c : cands)
+      if (fs::exists(fs::path(a.root) / c)) {
+        out.push_back({s, (fs::path(a.root) / c).string()});
+        break;
+      }
+  }
+  if (out.empty())
+    throw std::runtime_error(a.root + ": no " + std::string(json ? "JSON annotation" : "list") + " files found (pass --" +
+                             (json ? "json" : "list") + " FILE)");
+  return out;
+}
+
+std::vector<std::string> splits_for(const VerifyArgs& a) {
+  if (!a.split.empty()) return {a.split};
+  if (a.format == "cifar-bin" || a.format == "idx") return {"train", "test"};
+  std::vector<std::string> s;
+  for (const char* c : {"train", "val", "test"})
+    if (fs::is_directory(fs::path(a.root) / c)) s.push_back(c);
+  if (s.empty()) throw std::runtime_error(a.root + ": no train/val/test folders (pass --split)");
+  return s;
+}
+
+void print_counts(std::ostream& out, const Dataset& ds, const std::vector<int64_t>& counts) {
+  if (counts.size() <= 100) {
+    for (size_t c = 0; c < counts.size(); ++c)
+      out << "  class " << c << " (" << ds.class_names[c] << "): " << counts[c] << "\n";
+    return;
+  }
+  auto mm = std::minmax_element(counts.begin(), counts.end());
+  out << "  per-class counts (min " << *mm.first << ", max " << *mm.second << "): [";
+  for (size_t c = 0; c < counts.size(); ++c) out << (c ? ", " : "") << counts[c];
+  out << "]\n";
+}
+
+}  // namespace
+
+std::string verify_data_usage() {
+  return "usage: tailor verify-data --format imagefolder|cifar-bin|idx|list|inat --root DIR [--split NAME]\n"
+         "         [--list FILE] [--json FILE] [--num-classes N]\n"
+         "         [--imbalance-ratio R --profile exp|step --seed S] [--on-bad-image error|skip]\n"
+         "         [--threads N] [--config FILE.json]\n"
+         "  Checks that every file exists, decodes and has a label in range; prints per-split and per-class\n"
+         "  counts, the long-tailed subset counts (ratio R = n_max / n_min) and the many/medium/few split.\n"
+         "  Config keys: format root split list json num_classes imbalance_ratio profile seed on_bad_image threads.\n";
+}
+
+int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  VerifyArgs a;
+  try {
+    a = parse_args(argc, argv);
+  } catch (const UsageError& e) {
+    if (e.what()[0]) err << "verify-data: " << e.what() << "\n";
+    err << verify_data_usage();
+    return 2;
+  } catch (const std::exception& e) {
+    err << "verify-data: " << e.what() << "\n";
+    return 1;
+  }
+  LoadOptions opts;
+  opts.on_bad_image = parse_bad_image_policy(a.on_bad_image);
+  opts.num_threads = a.threads;
+  opts.num_classes = a.num_classes;
+  opts.lazy = true;           // check every image but do not keep the pixels
+  opts.verify_decode = true;
+  int problems = 0;
+  int64_t skipped = 0;
+  std::vector<int64_t> train_counts;
+  std::vector<int32_t> train_labels;
+  int train_classes = 0;
+  out << "verify-data: format " << a.format << ", root " << a.root << "\n";
+  try {
+    std::vector<std::pair<std::string, std::string>> work;  // (split, file or "")
+    if (a.format == "list" || a.format == "inat")
+      work = find_split_files(a, a.format == "inat");
+    else
+      for (auto& s : splits_for(a)) work.push_back({s, ""});
+    for (auto& [split, file] : work) {
+      Dataset ds;
+      try {
+        if (a.format == "cifar-bin") ds = load_cifar_bin(a.root, split);
+        else if (a.format == "idx") ds = load_idx_dataset(a.root, split, opts);
+        else if (a.format == "imagefolder") ds = load_image_folder(a.root, split, opts);
+        else if (a.format == "list") ds = load_list_file(a.root, file, opts);
+        else ds = load_inat_json(a.root, file, opts);
+        validate_dataset(ds);
+      } catch (const std::exception& e) {
+        err << "verify-data: " << split << ": " << e.what() << "\n";
+        ++problems;
+        continue;
+      }
+      std::vector<int64_t> counts = class_counts(ds.labels, ds.num_classes);
+      out << split << ": " << ds.size() << " images, " << ds.num_classes << " classes";
+      if (ds.height > 0) out << ", " << ds.height << "x" << ds.width << "x" << ds.channels;
+      if (!file.empty()) out << " (" << file << ")";
+      out << "\n";
+      print_counts(out, ds, counts);
+      if (!ds.skipped.empty()) {
+        out << "  skipped " << ds.skipped.size() << " bad images:\n";
+        for (size_t i = 0; i < ds.skipped.size() && i < 20; ++i) out << "    " << ds.skipped[i] << "\n";
+        if (ds.skipped.size() > 20) out << "    ... and " << ds.skipped.size() - 20 << " more\n";
+        skipped += (int64_t)ds.skipped.size();
+      }
+      if (split == "train" || train_counts.empty()) {
+        train_counts = counts;
+        train_labels = ds.labels;
+        train_classes = ds.num_classes;
+      }
+      for (size_t c = 0; c < counts.size(); ++c)
+        if (counts[c] == 0 && split == "train") {
+          err << "verify-data: " << split << ": class " << c << " (" << ds.class_names[c] << ") has no images\n";
+          ++problems;
+        }
+    }
+    if (!train_counts.empty() && a.imbalance_ratio >= 1) {
+      try {
+        LtSubset s = make_lt_subset(train_labels, train_classes, a.imbalance_ratio, parse_lt_profile(a.profile), a.seed);
+        log_lt_subset(out, s, a.imbalance_ratio, parse_lt_profile(a.profile), a.seed);
+        train_counts = s.counts;
+      } catch (const std::exception& e) {
+        err << "verify-data: " << e.what() << "\n";
+        ++problems;
+      }
+    }
+    if (!train_counts.empty()) {
+      ShotSplit sh = shot_split(train_counts);
+      out << "shots (by training count): many " << sh.many.size() << " classes (>100), medium " << sh.medium.size()
+          << " (20-100), few " << sh.few.size() << " (<20)\n";
+    }
+  } catch (const std::exception& e) {
+    err << "verify-data: " << e.what() << "\n";
+    ++problems;
+  }
+  if (problems) {
+    err << "verify-data: FAILED (" << problems << " problem" << (problems > 1 ? "s" : "") << ")\n";
+    return 1;
+  }
+  out << "OK" << (skipped ? " (" + std::to_string(skipped) + " bad images skipped)" : std::string()) << "\n";
+  return 0;
+}
+
+}  // namespace tailor::data

@@ -1,0 +1,21 @@
+// Pre-flight dataset check behind `tailor verify-data` (see tools/cmd_verify_data.cpp and docs/data.md).
+//
+//   verify-data --format imagefolder|cifar-bin|idx|list|inat --root DIR [--split NAME] [--list FILE]
+//               [--json FILE] [--num-classes N] [--imbalance-ratio R --profile exp|step --seed S]
+//               [--on-bad-image error|skip] [--threads N] [--config FILE.json]
+//
+// Loads every split (or the one named), checks every file exists and decodes and every label is in range,
+// prints per-split totals and per-class counts, the LT subset counts when a ratio is given, and the
+// many / medium / few class counts (> 100, 20-100, < 20 training images). Returns 0 when everything
+// checks out, 1 on any data problem (the message names the file), 2 on a usage error.
+#pragma once
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace tailor::data {
+
+int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err);
+std::string verify_data_usage();
+
+}  // namespace tailor::data

@@ -1,0 +1,511 @@
+// Readers: CIFAR binary (10 and 100), IDX (plain, gzip, Fashion-MNIST), image folders, list files, iNat JSON,
+// image decoding (modes, truncation) and the error messages (each names the file, and the line/record).
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+#include <stb_image_write.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "data/cifar.h"
+#include "data/decode.h"
+#include "data/folder.h"
+#include "data/idx.h"
+
+using namespace tailor::data;
+namespace fs = std::filesystem;
+
+namespace {
+
+doctest::Contains has(const std::string& s) { return doctest::Contains(s.c_str()); }
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/tailor_data_XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& s) const { return (path / s).string(); }
+};
+
+void write_bytes(const std::string& p, const std::vector<uint8_t>& b) {
+  fs::create_directories(fs::path(p).parent_path());
+  std::ofstream f(p, std::ios::binary);
+  f.write((const char*)b.data(), (std::streamsize)b.size());
+}
+
+void write_text(const std::string& p, const std::string& s) { write_bytes(p, std::vector<uint8_t>(s.begin(), s.end())); }
+
+std::vector<uint8_t> read_bytes(const std::string& p) { return read_file(p); }
+
+// CIFAR records: pixel (r, i) of channel c = (r * 7 + i * 3 + c * 11) % 256; label = labels(r)
+std::vector<uint8_t> cifar_bytes(int n, bool c100, int label_mod) {
+  std::vector<uint8_t> b;
+  for (int r = 0; r < n; ++r) {
+    if (c100) b.push_back((uint8_t)(r % 20));
+    b.push_back((uint8_t)(r % label_mod));
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < 1024; ++i) b.push_back((uint8_t)((r * 7 + i * 3 + c * 11) % 256));
+  }
+  return b;
+}
+
+std::vector<uint8_t> idx_bytes(uint8_t type, const std::vector<uint32_t>& dims, size_t payload_fill_mod = 10) {
+  std::vector<uint8_t> b = {0, 0, type, (uint8_t)dims.size()};
+  size_t n = 1;
+  for (uint32_t d : dims) {
+    b.push_back((uint8_t)(d >> 24));
+    b.push_back((uint8_t)(d >> 16));
+    b.push_back((uint8_t)(d >> 8));
+    b.push_back((uint8_t)d);
+    n *= d;
+  }
+  for (size_t i = 0; i < n; ++i) b.push_back((uint8_t)(i % payload_fill_mod));
+  return b;
+}
+
+void write_gz(const std::string& p, const std::vector<uint8_t>& b) {
+  gzFile f = gzopen(p.c_str(), "wb");
+  gzwrite(f, b.data(), (unsigned)b.size());
+  gzclose(f);
+}
+
+std::vector<uint8_t> encode_png(int w, int h, int c, const std::vector<uint8_t>& px) {
+  std::vector<uint8_t> out;
+  stbi_write_png_to_func([](void* ctx, void* data, int size) {
+    auto* o = (std::vector<uint8_t>*)ctx;
+    o->insert(o->end(), (uint8_t*)data, (uint8_t*)data + size);
+  }, &out, w, h, c, px.data(), w * c);
+  return out;
+}
+
+std::vector<uint8_t> encode_jpg(int w, int h, int c, const std::vector<uint8_t>& px, int q = 90) {
+  std::vector<uint8_t> out;
+  stbi_write_jpg_to_func([](void* ctx, void* data, int size) {
+    auto* o = (std::vector<uint8_t>*)ctx;
+    o->insert(o->end(), (uint8_t*)data, (uint8_t*)data + size);
+  }, &out, w, h, c, px.data(), q);
+  return out;
+}
+
+std::vector<uint8_t> pattern(int w, int h, int c, int seed) {
+  std::vector<uint8_t> p((size_t)w * h * c);
+  for (size_t i = 0; i < p.size(); ++i) p[i] = (uint8_t)((i * 13 + (size_t)seed * 29 + (i / (size_t)(w * c)) * 5) % 256);
+  return p;
+}
+
+std::vector<uint8_t> unhex(const std::string& s) {
+  std::vector<uint8_t> out(s.size() / 2);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = (uint8_t)std::stoi(s.substr(2 * i, 2), nullptr, 16);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("CIFAR-10 binary: synthetic test_batch.bin") {
+  TempDir d;
+  write_bytes(d / "test_batch.bin", cifar_bytes(10000, false, 10));
+  Dataset ds = load_cifar_bin(d.path.string(), "test");
+  CHECK(ds.size() == 10000);
+  CHECK(ds.num_classes == 10);
+  CHECK(ds.class_names[0] == "airplane");
+  CHECK(ds.height == 32);
+  CHECK(ds.channels == 3);
+  CHECK(ds.labels[123] == 3);
+  // CHW planes became HWC
+  const uint8_t* im = ds.pixels.data() + 5 * 3072;
+  for (int i : {0, 1, 500, 1023})
+    for (int c = 0; c < 3; ++c) CHECK(im[i * 3 + c] == (uint8_t)((5 * 7 + i * 3 + c * 11) % 256));
+  CHECK(ds.paths[7] == (d.path / "test_batch.bin").string() + "#7");
+  validate_dataset(ds);
+  // batches.meta.txt names
+  write_text(d / "batches.meta.txt", "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n\n");
+  CHECK(load_cifar_bin(d.path.string(), "test").class_names[9] == "j");
+  // the train split needs data_batch_1..5
+  CHECK_THROWS_WITH_AS(load_cifar_bin(d.path.string(), "train"), has("data_batch_1.bin"), std::runtime_error);
+  CHECK_THROWS_AS(load_cifar_bin(d.path.string(), "val"), std::runtime_error);
+}
+
+TEST_CASE("CIFAR-100 binary layout: coarse + fine label bytes") {
+  TempDir d;
+  fs::create_directories(d.path / "cifar-100-binary");
+  write_bytes(d / "cifar-100-binary/test.bin", cifar_bytes(10000, true, 100));
+  Dataset fine = load_cifar_bin(d.path.string(), "test");
+  CHECK(fine.num_classes == 100);
+  CHECK(fine.labels[99] == 99);
+  CHECK(fine.labels[150] == 50);
+  const uint8_t* im = fine.pixels.data() + 9 * 3072;
+  CHECK(im[10 * 3 + 2] == (uint8_t)((9 * 7 + 10 * 3 + 2 * 11) % 256));
+  Dataset coarse = load_cifar_bin(d.path.string(), "test", CifarKind::Cifar100, true);
+  CHECK(coarse.num_classes == 20);
+  CHECK(coarse.labels[45] == 5);
+}
+
+TEST_CASE("CIFAR binary errors name the file and record") {
+  TempDir d;
+  std::string p = d / "test_batch.bin";
+  auto good = cifar_bytes(10000, false, 10);
+  auto short_file = good;
+  short_file.resize(good.size() - 100);
+  write_bytes(p, short_file);
+  CHECK_THROWS_WITH_AS(load_cifar_bin(d.path.string(), "test"), has(p + ": size"), std::runtime_error);
+  auto bad_label = good;
+  bad_label[3073 * 42] = 10;
+  write_bytes(p, bad_label);
+  CHECK_THROWS_WITH_AS(load_cifar_bin(d.path.string(), "test"), has(p + ": record 42: label 10"),
+                       std::runtime_error);
+  auto extra = good;
+  extra.insert(extra.end(), good.begin(), good.begin() + 3073);
+  write_bytes(p, extra);
+  CHECK_THROWS_WITH_AS(load_cifar_bin(d.path.string(), "test"), has("10001 records, expected 10000"),
+                       std::runtime_error);
+  write_bytes(p, {});
+  CHECK_THROWS_WITH_AS(load_cifar_bin(d.path.string(), "test"), has(p), std::runtime_error);
+  Dataset ds;
+  auto c100 = cifar_bytes(3, true, 100);
+  c100[3074] = 25;  // coarse label of record 1
+  CHECK_THROWS_WITH_AS(parse_cifar_records(c100.data(), c100.size(), "x.bin", true, false, -1, ds),
+                       has("x.bin: record 1: coarse label 25"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(load_cifar_bin((d.path / "nowhere").string(), "test"), has("nowhere"),
+                       std::runtime_error);
+}
+
+TEST_CASE("IDX: plain and gzip, validation") {
+  TempDir d;
+  auto imgs = idx_bytes(0x08, {5, 4, 3}, 251);
+  auto labs = idx_bytes(0x08, {5}, 10);
+  write_bytes(d / "train-images-idx3-ubyte", imgs);
+  write_gz(d / "train-labels-idx1-ubyte.gz", labs);
+  Dataset ds = load_idx_dataset(d.path.string(), "train");
+  CHECK(ds.size() == 5);
+  CHECK(ds.height == 4);
+  CHECK(ds.width == 3);
+  CHECK(ds.channels == 1);
+  CHECK(ds.labels == std::vector<int32_t>{0, 1, 2, 3, 4});
+  CHECK(ds.pixels[13] == 13);
+  IdxArray a = read_idx(d / "train-labels-idx1-ubyte.gz");
+  CHECK(a.dims == std::vector<int64_t>{5});
+  // errors
+  auto wrong_magic = imgs;
+  wrong_magic[0] = 1;
+  CHECK_THROWS_WITH_AS(parse_idx(wrong_magic.data(), wrong_magic.size(), "m.idx"), has("m.idx: wrong IDX magic"),
+                       std::runtime_error);
+  auto wrong_type = imgs;
+  wrong_type[2] = 0x07;
+  CHECK_THROWS_WITH_AS(parse_idx(wrong_type.data(), wrong_type.size(), "t.idx"), has("0x07"),
+                       std::runtime_error);
+  auto wrong_nd = imgs;
+  wrong_nd[3] = 0;
+  CHECK_THROWS_AS(parse_idx(wrong_nd.data(), wrong_nd.size(), "n.idx"), std::runtime_error);
+  auto short_idx = imgs;
+  short_idx.pop_back();
+  CHECK_THROWS_WITH_AS(parse_idx(short_idx.data(), short_idx.size(), "s.idx"), has("s.idx: short IDX file"),
+                       std::runtime_error);
+  auto trailing = imgs;
+  trailing.push_back(0);
+  CHECK_THROWS_WITH_AS(parse_idx(trailing.data(), trailing.size(), "e.idx"), has("1 unexpected trailing"),
+                       std::runtime_error);
+  CHECK_THROWS_AS(parse_idx(imgs.data(), 3, "h.idx"), std::runtime_error);
+  // truncated gzip
+  write_gz(d / "cut.gz", imgs);
+  auto gz = read_bytes(d / "cut.gz");
+  gz.resize(gz.size() / 2);
+  write_bytes(d / "cut.gz", gz);
+  CHECK_THROWS_WITH_AS(read_idx(d / "cut.gz"), has("cut.gz: truncated gzip"), std::runtime_error);
+  // label out of range, count mismatch, missing file
+  auto bad_labels = labs;
+  bad_labels[8 + 3] = 10;
+  write_gz(d / "train-labels-idx1-ubyte.gz", bad_labels);
+  CHECK_THROWS_WITH_AS(load_idx_dataset(d.path.string(), "train"), has("record 3: label 10"),
+                       std::runtime_error);
+  write_gz(d / "train-labels-idx1-ubyte.gz", idx_bytes(0x08, {6}, 10));
+  CHECK_THROWS_WITH_AS(load_idx_dataset(d.path.string(), "train"), has("6 labels for 5 images"),
+                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(load_idx_dataset(d.path.string(), "test"), has("t10k-images-idx3-ubyte"),
+                       std::runtime_error);
+}
+
+TEST_CASE("Fashion-MNIST from the Debian package") {
+  if (!fs::exists(std::string(kFashionMnistRoot) + "/train-images-idx3-ubyte.gz")) {
+    MESSAGE("skipped: dataset-fashion-mnist is not installed");
+    return;
+  }
+  Dataset tr = load_idx_dataset(kFashionMnistRoot, "train");
+  Dataset te = load_idx_dataset(kFashionMnistRoot, "test");
+  CHECK(tr.size() == 60000);
+  CHECK(te.size() == 10000);
+  CHECK(tr.height == 28);
+  CHECK(tr.width == 28);
+  CHECK(tr.class_names[9] == "Ankle boot");
+  auto c = class_counts(tr.labels, 10);
+  for (auto n : c) CHECK(n == 6000);
+  auto ct = class_counts(te.labels, 10);
+  for (auto n : ct) CHECK(n == 1000);
+}
+
+TEST_CASE("decoding unusual modes to RGB (PIL reference)") {
+  const std::string dir = std::string(TAILOR_FIXTURES) + "/data_images";
+  std::ifstream f(dir + "/pil_rgb.json");
+  REQUIRE_MESSAGE(f.good(), "missing fixture data_images/pil_rgb.json");
+  nlohmann::json j;
+  f >> j;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string name = it.key();
+    CAPTURE(name);
+    ImageU8 im = decode_image_file(dir + "/" + name);
+    CHECK(im.channels == 3);
+    CHECK(im.width == it.value()["w"].get<int>());
+    CHECK(im.height == it.value()["h"].get<int>());
+    auto want = unhex(it.value()["rgb"]);
+    REQUIRE(im.data.size() == want.size());
+    int md = 0;
+    for (size_t i = 0; i < want.size(); ++i) md = std::max(md, std::abs((int)im.data[i] - (int)want[i]));
+    const bool jpeg = name.find(".jpg") != std::string::npos;
+    if (name == "gray16.png") {
+      // stb keeps the high byte, PIL clips I;16 to 255: only the shape is comparable.
+    } else if (name == "cmyk.jpg") {
+      CHECK(md <= 40);  // Adobe CMYK -> RGB conversions differ between decoders (documented)
+    } else if (jpeg) {
+      CHECK(md <= (have_libjpeg() ? 0 : 4));
+    } else {
+      CHECK(md == 0);  // PNG / PPM: lossless
+    }
+  }
+  // luma output
+  ImageU8 g = decode_image_file(dir + "/rgb.png", 1);
+  CHECK(g.channels == 1);
+}
+
+TEST_CASE("truncated, empty and non-image files are errors naming the file") {
+  TempDir d;
+  auto px = pattern(40, 30, 3, 1);
+  auto jpg = encode_jpg(40, 30, 3, px);
+  auto png = encode_png(40, 30, 3, px);
+  REQUIRE(jpg.size() > 100);
+  CHECK_NOTHROW(decode_image(jpg.data(), jpg.size(), "ok.jpg"));
+  CHECK_NOTHROW(decode_image(png.data(), png.size(), "ok.png"));
+  for (size_t cut : {jpg.size() - 1, jpg.size() - 2, jpg.size() / 2, (size_t)200, (size_t)20, (size_t)4}) {
+    CAPTURE(cut);
+    CHECK_THROWS_WITH_AS(decode_image(jpg.data(), cut, "cut.jpg"), has("cut.jpg: "), std::runtime_error);
+  }
+  for (size_t cut : {png.size() - 1, png.size() - 12, png.size() / 2, (size_t)30, (size_t)9}) {
+    CAPTURE(cut);
+    CHECK_THROWS_WITH_AS(decode_image(png.data(), cut, "cut.png"), has("cut.png: "), std::runtime_error);
+  }
+  auto bad_crc = png;
+  bad_crc[40] ^= 0x55;
+  CHECK_THROWS_WITH_AS(decode_image(bad_crc.data(), bad_crc.size(), "crc.png"), has("CRC"),
+                       std::runtime_error);
+  write_bytes(d / "zero.jpg", {});
+  CHECK_THROWS_WITH_AS(decode_image_file(d / "zero.jpg"), has(d / "zero.jpg" + ": empty file"),
+                       std::runtime_error);
+  write_text(d / "text.jpg", "this is not an image");
+  CHECK_THROWS_WITH_AS(decode_image_file(d / "text.jpg"), has("text.jpg: not a JPEG, PNG"),
+                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(decode_image_file(d / "missing.jpg"), has("missing.jpg: cannot open"),
+                       std::runtime_error);
+  // trailing bytes after EOI are fine (cameras append data)
+  auto trail = jpg;
+  trail.insert(trail.end(), {1, 2, 3});
+  CHECK_NOTHROW(decode_image(trail.data(), trail.size(), "trail.jpg"));
+  // a PPM cut short
+  std::string ppm = "P6\n4 4\n255\n" + std::string(48, 'x');
+  CHECK_NOTHROW(decode_image((const uint8_t*)ppm.data(), ppm.size(), "ok.ppm"));
+  CHECK_THROWS_AS(decode_image((const uint8_t*)ppm.data(), ppm.size() - 5, "cut.ppm"), std::runtime_error);
+}
+
+namespace {
+// root/<split>/<class>/*.png|jpg with 3 classes (names unsorted on purpose), 8x6 images
+void make_folder(const TempDir& d, const std::string& split) {
+  const char* classes[] = {"zebra", "ant", "Mole"};
+  int k = 0;
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 2 + c; ++i, ++k) {
+      auto px = pattern(8, 6, 3, k);
+      std::string base = d / (split + "/" + classes[c] + "/img" + std::to_string(i));
+      write_bytes(base + (i % 2 ? ".JPG" : ".png"), i % 2 ? encode_jpg(8, 6, 3, px) : encode_png(8, 6, 3, px));
+    }
+  write_text(d / (split + "/ant/notes.txt"), "ignored");
+  auto gray = pattern(8, 6, 1, 99);
+  write_bytes(d / (split + "/ant/sub/gray.png"), encode_png(8, 6, 1, gray));  // nested + grayscale
+}
+}  // namespace
+
+TEST_CASE("image folder: classes sorted by name, nested files, eager and lazy") {
+  TempDir d;
+  make_folder(d, "train");
+  Dataset ds = load_image_folder(d.path.string(), "train");
+  CHECK(ds.class_names == std::vector<std::string>{"Mole", "ant", "zebra"});
+  CHECK(ds.num_classes == 3);
+  CHECK(ds.size() == 2 + 3 + 1 + 4);
+  CHECK(ds.height == 6);
+  CHECK(ds.width == 8);
+  CHECK(ds.pixels.size() == (size_t)ds.size() * 8 * 6 * 3);
+  auto counts = class_counts(ds.labels, 3);
+  CHECK(counts == std::vector<int64_t>{4, 4, 2});
+  // the PNG of ant/img0 decodes exactly
+  size_t i0 = 0;
+  while (ds.paths[i0].find("ant/img0.png") == std::string::npos) ++i0;
+  auto want = pattern(8, 6, 3, 2);  // zebra/img0 and img1 were patterns 0 and 1
+  CHECK(std::equal(want.begin(), want.end(), ds.pixels.begin() + (int64_t)i0 * 144));
+  // the nested grayscale file is last in "ant" (sub-directory after the class directory) and became RGB
+  size_t ig = 0;
+  while (ds.paths[ig].find("gray.png") == std::string::npos) ++ig;
+  CHECK(ds.labels[ig] == 1);
+  CHECK(ds.paths[ig - 1].find("ant/img") != std::string::npos);
+  const uint8_t* g = ds.pixels.data() + ig * 144;
+  CHECK(g[0] == g[1]);
+  CHECK(g[1] == g[2]);
+  LoadOptions lazy;
+  lazy.lazy = true;
+  Dataset lz = load_image_folder(d.path.string(), "train", lazy);
+  CHECK(lz.pixels.empty());
+  CHECK(lz.size() == ds.size());
+  ImageU8 scratch;
+  ImageView v = dataset_image(lz, (int64_t)i0, scratch);
+  CHECK(std::equal(want.begin(), want.end(), v.data));
+  CHECK_THROWS_WITH_AS(load_image_folder(d.path.string(), "val"), has("val: not a directory"),
+                       std::runtime_error);
+}
+
+TEST_CASE("image folder: bad images under error and skip policies") {
+  TempDir d;
+  make_folder(d, "train");
+  auto jpg = encode_jpg(8, 6, 3, pattern(8, 6, 3, 5));
+  jpg.resize(jpg.size() - 10);
+  write_bytes(d / "train/zebra/broken.jpg", jpg);
+  write_bytes(d / "train/ant/empty.jpeg", {});
+  CHECK_THROWS_WITH_AS(load_image_folder(d.path.string(), "train"), has("empty.jpeg: empty file"),
+                       std::runtime_error);
+  LoadOptions skip;
+  skip.on_bad_image = BadImagePolicy::Skip;
+  Dataset ds = load_image_folder(d.path.string(), "train", skip);
+  CHECK(ds.size() == 10);
+  REQUIRE(ds.skipped.size() == 2);
+  CHECK(ds.skipped[0].find("empty.jpeg") != std::string::npos);
+  CHECK(ds.skipped[1].find("broken.jpg: truncated JPEG") != std::string::npos);
+  validate_dataset(ds);
+  // images of different sizes cannot be stacked eagerly
+  write_bytes(d / "train/zebra/zz.png", encode_png(9, 6, 3, pattern(9, 6, 3, 1)));
+  CHECK_THROWS_WITH_AS(load_image_folder(d.path.string(), "train", skip), has("zz.png: image is 9x6"),
+                       std::runtime_error);
+}
+
+TEST_CASE("list files: ImageNet-LT style") {
+  TempDir d;
+  make_folder(d, "train");
+  write_text(d / "lists/train.txt", "train/ant/img0.png 1\ntrain/zebra/img1.JPG 2\r\n\n  train/Mole/img0.png   0  \n");
+  Dataset ds = load_list_file(d.path.string(), d / "lists/train.txt");
+  CHECK(ds.size() == 3);
+  CHECK(ds.num_classes == 3);
+  CHECK(ds.labels == std::vector<int32_t>{1, 2, 0});
+  CHECK(ds.paths[2] == d / "train/Mole/img0.png");
+  CHECK(ds.pixels.empty());
+  LoadOptions five;
+  five.num_classes = 5;
+  CHECK(load_list_file(d.path.string(), d / "lists/train.txt", five).class_names.size() == 5);
+  // missing entry: names the list file and the line
+  write_text(d / "lists/missing.txt", "train/ant/img0.png 1\ntrain/ant/nope.jpg 1\n");
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/missing.txt"),
+                       has(d / "lists/missing.txt" + ":2: " + d / "train/ant/nope.jpg" + ": missing file"),
+                       std::runtime_error);
+  LoadOptions skip;
+  skip.on_bad_image = BadImagePolicy::Skip;
+  Dataset sk = load_list_file(d.path.string(), d / "lists/missing.txt", skip);
+  CHECK(sk.size() == 1);
+  CHECK(sk.skipped.size() == 1);
+  // malformed lines
+  write_text(d / "lists/bad1.txt", "train/ant/img0.png 1\njustapath\n");
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/bad1.txt"), has("bad1.txt:2: expected"),
+                       std::runtime_error);
+  write_text(d / "lists/bad2.txt", "train/ant/img0.png one\n");
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/bad2.txt"), has("bad2.txt:1: label 'one'"),
+                       std::runtime_error);
+  write_text(d / "lists/bad3.txt", "train/ant/img0.png -1\n");
+  CHECK_THROWS_AS(load_list_file(d.path.string(), d / "lists/bad3.txt"), std::runtime_error);
+  LoadOptions two;
+  two.num_classes = 2;
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/train.txt", two),
+                       has("train.txt:2: label 2 out of range [0, 2)"), std::runtime_error);
+  // decode check on a list entry pointing at a broken image
+  write_bytes(d / "train/ant/broken.png", {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0});
+  write_text(d / "lists/broken.txt", "train/ant/broken.png 0\n");
+  LoadOptions verify;
+  verify.verify_decode = true;
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/broken.txt", verify),
+                       has("broken.png: truncated PNG"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/none.txt"), has("none.txt: cannot open"),
+                       std::runtime_error);
+}
+
+TEST_CASE("iNaturalist 2018 JSON") {
+  TempDir d;
+  make_folder(d, "train");
+  const std::string good = R"({"images": [{"id": 10, "file_name": "train/ant/img0.png"},
+                                          {"id": 11, "file_name": "train/zebra/img0.png"}],
+                               "annotations": [{"image_id": 11, "category_id": 2}, {"image_id": 10, "category_id": 0}],
+                               "categories": [{"id": 0, "name": "Ant"}, {"id": 1, "name": "Bee"}, {"id": 2, "name": "Zebra"}]})";
+  write_text(d / "train2018.json", good);
+  Dataset ds = load_inat_json(d.path.string(), d / "train2018.json");
+  CHECK(ds.size() == 2);
+  CHECK(ds.labels == std::vector<int32_t>{0, 2});
+  CHECK(ds.num_classes == 3);
+  CHECK(ds.class_names[2] == "Zebra");
+  auto expect_error = [&](const std::string& text, const std::string& what) {
+    write_text(d / "bad.json", text);
+    CAPTURE(what);
+    CHECK_THROWS_WITH_AS(load_inat_json(d.path.string(), d / "bad.json"), has(what), std::runtime_error);
+  };
+  expect_error(R"({"images": [)", "bad.json: malformed JSON");
+  expect_error(R"([1, 2])", "top level is not a JSON object");
+  expect_error(R"({"annotations": []})", "missing 'images'");
+  expect_error(R"({"images": [], "annotations": {}})", "missing 'annotations'");
+  expect_error(R"({"images": [{"id": 1}], "annotations": [{"image_id": 1, "category_id": 0}]})",
+               "bad.json: images[0]: missing string 'file_name'");
+  expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}], "annotations": [{"image_id": 1}]})",
+               "bad.json: annotations[0]: missing key 'category_id'");
+  expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}], "annotations": [{"image_id": 2, "category_id": 0}]})",
+               "images[0]: image id 1 has no annotation");
+  expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}, {"id": 1, "file_name": "train/ant/img0.png"}],
+                   "annotations": [{"image_id": 1, "category_id": 0}]})",
+               "images[1]: duplicate image id 1");
+  expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}], "annotations": [{"image_id": 1, "category_id": -3}]})",
+               "annotations[0]: category_id -3 out of range");
+  expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/nope.png"}], "annotations": [{"image_id": 1, "category_id": 0}]})",
+               "bad.json: images[0]: " + d / "train/ant/nope.png" + ": missing file");
+  expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}], "annotations": [{"image_id": 1, "category_id": 5}],
+                   "categories": [{"id": 0}, {"id": 1}]})",
+               "images[0]: label 5 out of range [0, 2)");
+}
+
+TEST_CASE("subset, class counts and shot split") {
+  Dataset ds;
+  ds.name = "tiny";
+  ds.height = ds.width = 1;
+  ds.channels = 1;
+  ds.num_classes = 3;
+  ds.class_names = {"a", "b", "c"};
+  ds.labels = {0, 1, 2, 1};
+  ds.pixels = {10, 11, 12, 13};
+  ds.paths = {"p0", "p1", "p2", "p3"};
+  Dataset s = subset(ds, {3, 0});
+  CHECK(s.labels == std::vector<int32_t>{1, 0});
+  CHECK(s.pixels == std::vector<uint8_t>{13, 10});
+  CHECK(s.paths == std::vector<std::string>{"p3", "p0"});
+  CHECK_THROWS_AS(subset(ds, {4}), std::runtime_error);
+  ShotSplit sh = shot_split({5000, 101, 100, 20, 19, 0});
+  CHECK(sh.many == std::vector<int>{0, 1});
+  CHECK(sh.medium == std::vector<int>{2, 3});
+  CHECK(sh.few == std::vector<int>{4, 5});
+  ds.labels[2] = 3;
+  CHECK_THROWS_WITH_AS(validate_dataset(ds), has("p2: label 3 out of range"), std::runtime_error);
+  CHECK_THROWS_AS(parse_bad_image_policy("ignore"), std::runtime_error);
+}

@@ -1,0 +1,148 @@
+// `tailor verify-data` (data/verify.cpp): usage errors exit 2, data problems exit 1 naming the file,
+// a clean dataset prints per-split and per-class counts, LT counts and the shot split.
+#include <doctest/doctest.h>
+
+#include <stb_image_write.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "data/verify.h"
+
+using namespace tailor::data;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int rc;
+  std::string out, err;
+};
+
+Run run(std::vector<std::string> args) {
+  args.insert(args.begin(), "verify-data");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  std::ostringstream out, err;
+  int rc = verify_data_main((int)argv.size(), argv.data(), out, err);
+  return {rc, out.str(), err.str()};
+}
+
+struct Tree {
+  fs::path root;
+  Tree() {
+    char tmpl[] = "/tmp/tailor_verify_XXXXXX";
+    root = mkdtemp(tmpl);
+    // train: class a 130 images, b 40, c 5; test: 3 per class (4x4 PNGs)
+    const int ntrain[3] = {130, 40, 5};
+    for (int split = 0; split < 2; ++split)
+      for (int c = 0; c < 3; ++c) {
+        fs::path d = root / (split ? "test" : "train") / std::string(1, (char)('a' + c));
+        fs::create_directories(d);
+        int n = split ? 3 : ntrain[c];
+        for (int i = 0; i < n; ++i) {
+          std::vector<uint8_t> px(48, (uint8_t)(i + c));
+          std::string p = (d / (std::to_string(i) + ".png")).string();
+          stbi_write_png(p.c_str(), 4, 4, 3, px.data(), 12);
+        }
+      }
+  }
+  ~Tree() {
+    std::error_code ec;
+    fs::remove_all(root, ec);
+  }
+  std::string str() const { return root.string(); }
+};
+
+}  // namespace
+
+TEST_CASE("verify-data: usage errors exit 2") {
+  CHECK(run({}).rc == 2);
+  Run r = run({"--format", "imagefolder", "--root", "/x", "--bogus", "1"});
+  CHECK(r.rc == 2);
+  CHECK(r.err.find("unknown flag '--bogus'") != std::string::npos);
+  CHECK(r.err.find("usage: tailor verify-data") != std::string::npos);
+  CHECK(run({"--format", "tfrecord", "--root", "/x"}).rc == 2);
+  CHECK(run({"--format", "idx"}).rc == 2);
+  CHECK(run({"--format", "idx", "--root", "/x", "--imbalance-ratio", "0.01"}).rc == 2);
+  CHECK(run({"--format", "idx", "--root", "/x", "--seed", "-1"}).rc == 2);
+  CHECK(run({"--format", "idx", "--root"}).rc == 2);
+  CHECK(run({"--help"}).rc == 2);
+}
+
+TEST_CASE("verify-data: image folder, LT subset, shots") {
+  Tree t;
+  Run r = run({"--format", "imagefolder", "--root", t.str()});
+  INFO(r.out);
+  INFO(r.err);
+  CHECK(r.rc == 0);
+  CHECK(r.out.find("train: 175 images, 3 classes") != std::string::npos);
+  CHECK(r.out.find("test: 9 images, 3 classes") != std::string::npos);
+  CHECK(r.out.find("  class 1 (b): 40") != std::string::npos);
+  CHECK(r.out.find("many 1 classes (>100), medium 1 (20-100), few 1 (<20)") != std::string::npos);
+  CHECK(r.out.find("OK") != std::string::npos);
+  Run lt = run({"--format", "imagefolder", "--root", t.str(), "--split", "train", "--imbalance-ratio", "5",
+                "--profile", "step"});
+  INFO(lt.err);
+  CHECK(lt.rc == 0);
+  CHECK(lt.out.find("LT subset (step, imbalance_ratio 5, seed 0): 7 images, counts [5, 1, 1]") != std::string::npos);
+  CHECK(lt.out.find("test:") == std::string::npos);
+}
+
+TEST_CASE("verify-data: bad image, skip policy, missing list entry, config file") {
+  Tree t;
+  fs::path bad = t.root / "train" / "b" / "broken.png";
+  { std::ofstream(bad) << "\x89PNG\r\n\x1a\n"; }
+  Run r = run({"--format", "imagefolder", "--root", t.str()});
+  CHECK(r.rc == 1);
+  CHECK(r.err.find(bad.string() + ": truncated PNG") != std::string::npos);
+  Run s = run({"--format", "imagefolder", "--root", t.str(), "--on-bad-image", "skip"});
+  CHECK(s.rc == 0);
+  CHECK(s.out.find("skipped 1 bad images") != std::string::npos);
+  CHECK(s.out.find("OK (1 bad images skipped)") != std::string::npos);
+  fs::remove(bad);
+  // list format, auto-discovered "<something>_train.txt"
+  { std::ofstream(t.root / "LT_train.txt") << "train/a/0.png 0\ntrain/b/7.png 1\ntrain/c/99.png 2\n"; }
+  Run l = run({"--format", "list", "--root", t.str()});
+  CHECK(l.rc == 1);
+  CHECK(l.err.find("LT_train.txt:3: " + (t.root / "train/c/99.png").string() + ": missing file") != std::string::npos);
+  { std::ofstream(t.root / "LT_train.txt") << "train/a/0.png 0\ntrain/b/7.png 1\ntrain/c/4.png 2\n"; }
+  Run ok = run({"--format", "list", "--root", t.str()});
+  INFO(ok.err);
+  CHECK(ok.rc == 0);
+  CHECK(ok.out.find("train: 3 images, 3 classes") != std::string::npos);
+  Run nc = run({"--format", "list", "--root", t.str(), "--num-classes", "2"});
+  CHECK(nc.rc == 1);
+  CHECK(nc.err.find("LT_train.txt:3: label 2 out of range [0, 2)") != std::string::npos);
+  // config file
+  fs::path cfg = t.root / "cfg.json";
+  {
+    std::ofstream(cfg) << "{\"format\": \"imagefolder\", \"root\": \"" << t.str()
+                       << "\", \"imbalance_ratio\": 2, \"profile\": \"exp\", \"seed\": 3, \"split\": \"train\"}";
+  }
+  Run c = run({"--config", cfg.string()});
+  INFO(c.err);
+  CHECK(c.rc == 0);
+  CHECK(c.out.find("LT subset (exp, imbalance_ratio 2, seed 3)") != std::string::npos);
+  { std::ofstream(cfg) << "{\"format\": \"imagefolder\", \"root\": \"" << t.str() << "\", \"imb_factor\": 0.01}"; }
+  Run u = run({"--config", cfg.string()});
+  CHECK(u.rc == 2);
+  CHECK(u.err.find("unknown config key 'imb_factor'") != std::string::npos);
+  { std::ofstream(cfg) << "{\"format\": "; }
+  Run m = run({"--config", cfg.string()});
+  CHECK(m.rc == 1);
+  CHECK(m.err.find("cfg.json: malformed JSON") != std::string::npos);
+}
+
+TEST_CASE("verify-data: IDX and Fashion-MNIST") {
+  Run r = run({"--format", "idx", "--root", "/nonexistent"});
+  CHECK(r.rc == 1);
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) return;
+  Run f = run({"--format", "idx", "--root", "/usr/share/datasets/fashion-mnist", "--imbalance-ratio", "100"});
+  INFO(f.err);
+  CHECK(f.rc == 0);
+  CHECK(f.out.find("train: 60000 images, 10 classes, 28x28x1") != std::string::npos);
+  CHECK(f.out.find("test: 10000 images, 10 classes") != std::string::npos);
+  CHECK(f.out.find("14886 images, counts [6000, 3596, 2156, 1292, 774, 464, 278, 166, 100, 60]") != std::string::npos);
+}
