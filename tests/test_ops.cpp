@@ -140,3 +140,49 @@ TEST_CASE("eval-mode batch norm with the running stats of one momentum-1 step eq
   for (size_t i = 0; i < train.size(); ++i) maxd = std::max(maxd, (double)std::fabs(train[i] - eval[i]));
   CHECK(maxd < 5e-3);  // unbiased (M-1) vs biased (M) variance: xhat * 5e-4, |xhat| up to ~4, gamma 1.5
 }
+
+// Naive backward of the 7-loop convolution: dx and dw for a given dy.
+static void naive_conv_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int stride, int pad,
+                                std::vector<double>& dx, std::vector<double>& dw) {
+  int64_t N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3), K = w.size(0), R = w.size(2), S = w.size(3);
+  int64_t OH = dy.size(1), OW = dy.size(2);
+  dx.assign(x.numel(), 0.0);
+  dw.assign(w.numel(), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow)
+        for (int64_t k = 0; k < K; ++k) {
+          double g = dy.f32()[((n * OH + oh) * OW + ow) * K + k];
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t r = 0; r < R; ++r)
+              for (int64_t q = 0; q < S; ++q) {
+                int64_t h = oh * stride - pad + r, ww = ow * stride - pad + q;
+                if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
+                int64_t xi = ((n * H + h) * W + ww) * C + c, wi = ((k * C + c) * R + r) * S + q;
+                dx[xi] += g * w.f32()[wi];
+                dw[wi] += g * x.f32()[xi];
+              }
+        }
+}
+
+TEST_CASE("conv2d backward equals the naive loops on ResNet-sized shapes") {
+  Rng rng(5);
+  for (auto [N, H, C, K, st] : std::vector<std::array<int, 5>>{{4, 32, 16, 16, 1}, {4, 32, 16, 32, 2}, {2, 16, 32, 32, 1},
+                                                               {4, 8, 64, 64, 1}, {2, 32, 3, 16, 1}}) {
+    INFO("N=" << N << " H=" << H << " C=" << C << " K=" << K << " stride=" << st);
+    Tensor x = randn({N, H, H, C}, rng), w = randn({K, C, 3, 3}, rng, 0.1f);
+    x.set_requires_grad();
+    w.set_requires_grad();
+    Tensor y = conv2d(x, w, st, 1);
+    Tensor dy = randn(y.shape(), rng);
+    sum_all(mul(y, dy)).backward();
+    std::vector<double> dx, dw;
+    naive_conv_backward(x, w, dy, st, 1, dx, dw);
+    auto gx = x.grad().to_vector(), gw = w.grad().to_vector();
+    double ex = 0, ew = 0, sx = 0, sw = 0;
+    for (size_t i = 0; i < dx.size(); ++i) ex = std::max(ex, std::fabs(gx[i] - dx[i])), sx = std::max(sx, std::fabs(dx[i]));
+    for (size_t i = 0; i < dw.size(); ++i) ew = std::max(ew, std::fabs(gw[i] - dw[i])), sw = std::max(sw, std::fabs(dw[i]));
+    CHECK(ex <= 1e-5 * sx + 1e-5);
+    CHECK(ew <= 1e-5 * sw + 1e-5);
+  }
+}

@@ -1,7 +1,9 @@
-// Model parity against PyTorch (fixtures from tests/make_fixtures.py, Debian python3-torch 1.13):
-// identical deterministic weights on both sides (formula below, the same as the script's), one
-// train-mode forward/backward, and 10 SGD steps. Tolerances: logits rtol 1e-3 / atol 1e-4,
-// gradients atol 1e-4 + rtol 1e-3 (relative to the parameter's gradient scale), losses 1e-4.
+// Model parity against PyTorch (fixtures from tests/make_fixtures.py, Debian python3-torch 1.13, the
+// reference computed in float64 from the float32-rounded weights): identical deterministic weights on
+// both sides (formula below, the same as the script's), one train-mode forward/backward, and 10 SGD
+// steps. Tolerances: logits rtol 1e-3 / atol 1e-4; gradients rtol 1e-3 of the norm and, element-wise,
+// 1e-3 of the tensor's RMS; losses 1e-4. Where PyTorch's own float32 run is further than that from
+// the float64 reference (stored per tensor as f32_rel/...), the bound is 10x that measured spread.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -19,6 +21,17 @@ static uint32_t fnv1a(const std::string& s) {
     h *= 16777619u;
   }
   return h;
+}
+
+// Integer hash -> uniform (0, 1), exactly as make_fixtures.py's hash_u (uint32 arithmetic).
+static double hash_u(uint32_t i, uint32_t k) {
+  uint32_t h = 2654435761u * i + 40503u * k + 1u;
+  h ^= h >> 16;
+  h *= 0x85EBCA6Bu;
+  h ^= h >> 13;
+  h *= 0xC2B2AE35u;
+  h ^= h >> 16;
+  return ((double)h + 0.5) / 4294967296.0;
 }
 
 static bool ends_with(const std::string& s, const std::string& suf) {
@@ -41,9 +54,9 @@ static void formula_init(ResNet& net, bool normed_head) {
       double v, di = (double)i;
       if (t.dim() == 4 || (t.dim() == 2 && !(normed_head && name == head_w))) {
         double fan_in = (double)(n / t.shape()[0]);
-        v = std::sqrt(4.0 / fan_in) * std::sin(0.7 * di + 1.3 * k + 0.1);
+        v = std::sqrt(6.0 / fan_in) * (2 * hash_u((uint32_t)i, (uint32_t)k) - 1);
       } else if (t.dim() == 2) {
-        v = std::sin(0.7 * di + 1.3 * k + 0.1);
+        v = 2 * hash_u((uint32_t)i, (uint32_t)k) - 1;
       } else if (name == head_b) {
         v = 0.01 * std::sin(di + k);
       } else if (ends_with(name, "running_mean")) {
@@ -67,8 +80,8 @@ static Tensor formula_input(int64_t N, int64_t C, int64_t H, int64_t W) {
     for (int64_t c = 0; c < C; ++c)
       for (int64_t h = 0; h < H; ++h)
         for (int64_t w = 0; w < W; ++w) {
-          double i = (double)(((n * C + c) * H + h) * W + w);
-          x.f32()[((n * H + h) * W + w) * C + c] = (float)std::sin(0.37 * i + 0.5);
+          uint32_t i = (uint32_t)(((n * C + c) * H + h) * W + w);
+          x.f32()[((n * H + h) * W + w) * C + c] = (float)(2 * hash_u(i, 997u) - 1);
         }
   return x;
 }
@@ -93,6 +106,12 @@ static void check_close(const std::vector<float>& got, const std::vector<float>&
   CHECK_MESSAGE(worst <= 0, what << ": element " << at << " got " << got[at] << " want " << want[at]);
 }
 
+// Bound on relative error for `key`: `base`, or 10x PyTorch's own float32 deviation when larger.
+static double tol(const std::map<std::string, SafeTensor>& T, const std::string& key, double base) {
+  auto it = T.find("f32_rel/" + key);
+  return it == T.end() ? base : std::max(base, 10 * safetensor_as_f64(it->second)[0]);
+}
+
 struct Case {
   const char* file;
   const char* arch;
@@ -108,13 +127,13 @@ static void run_case(const Case& c) {
   Tensor x = formula_input(c.N, 3, c.H, c.H);
   // the fixture stores its NCHW input: check our formula reproduces it
   auto in_nchw = safetensor_as_f32(T.at("input"));
-  CHECK(in_nchw[1] == (float)std::sin(0.37 * 1 + 0.5));
+  CHECK(in_nchw[1] == (float)(2 * hash_u(1u, 997u) - 1));
   Tensor y = Tensor::from_vector_i32(safetensor_as_i32(T.at("labels")), {c.N});
   net->train();
   Tensor logits = net->forward(x);
-  check_close(logits.to_vector(), safetensor_as_f32(T.at("logits")), 1e-3, 1e-4, "logits");
+  check_close(logits.to_vector(), safetensor_as_f32(T.at("logits")), tol(T, "logits", 1e-3), 1e-4, "logits");
   Tensor loss = softmax_cross_entropy(c.normed ? scale(logits, 16.f) : logits, y);
-  CHECK(loss.item() == doctest::Approx(safetensor_as_f32(T.at("loss"))[0]).epsilon(1e-4));
+  CHECK(loss.item() == doctest::Approx(safetensor_as_f32(T.at("loss"))[0]).epsilon(tol(T, "loss", 1e-4)));
   loss.backward();
   for (auto& [name, p] : net->named_parameters()) {
     double want_norm = safetensor_as_f64(T.at("grad_norm/" + name))[0];
@@ -122,12 +141,13 @@ static void run_case(const Case& c) {
     double norm = 0;
     for (float v : g) norm += (double)v * v;
     norm = std::sqrt(norm);
-    CHECK_MESSAGE(std::fabs(norm - want_norm) <= 1e-3 * want_norm + 1e-6, name << " grad norm " << norm << " vs "
-                                                                               << want_norm);
+    double rt = tol(T, "grad/" + name, 1e-3);
+    CHECK_MESSAGE(std::fabs(norm - want_norm) <= rt * want_norm + 1e-6, name << " grad norm " << norm << " vs "
+                                                                             << want_norm << " (tol " << rt << ")");
     // element tolerance scaled by the gradient's RMS so tiny and large parameters are judged alike
     double rms = want_norm / std::sqrt((double)g.size());
-    check_close(samples(p.grad()), safetensor_as_f32(T.at("grad_sample/" + name)), 1e-3, 1e-4 * std::max(1.0, rms) +
-                1e-3 * rms, "grad " + name);
+    check_close(samples(p.grad()), safetensor_as_f32(T.at("grad_sample/" + name)), rt, rt * rms + 1e-7,
+                "grad " + name);
   }
   for (auto& [name, b] : net->named_buffers())
     if (T.count("buffer/" + name)) check_close(samples(b), safetensor_as_f32(T.at("buffer/" + name)), 1e-4, 1e-5,
@@ -137,7 +157,8 @@ static void run_case(const Case& c) {
     formula_init(*fresh, c.normed);
     fresh->eval();
     NoGradGuard ng;
-    check_close(fresh->forward(x).to_vector(), safetensor_as_f32(T.at("eval_logits")), 1e-3, 1e-4, "eval logits");
+    check_close(fresh->forward(x).to_vector(), safetensor_as_f32(T.at("eval_logits")), tol(T, "eval_logits", 1e-3),
+                1e-4, "eval logits");
   }
 }
 
@@ -160,13 +181,15 @@ TEST_CASE("10 SGD steps of ResNet-32 follow PyTorch's loss curve") {
   Tensor y = Tensor::from_vector_i32(safetensor_as_i32(T.at("labels")), {8});
   SGD opt(net->parameters(), SgdOptions{0.05f, 0.9f, 0.f, 5e-4f, false});
   auto want = safetensor_as_f32(T.at("sgd_losses"));
+  double lt = tol(T, "sgd_losses", 1e-4);
   for (int s = 0; s < 10; ++s) {
     Tensor loss = softmax_cross_entropy(net->forward(x), y);
-    CHECK_MESSAGE(std::fabs(loss.item() - want[s]) <= 1e-4, "step " << s << ": " << loss.item() << " vs " << want[s]);
+    CHECK_MESSAGE(std::fabs(loss.item() - want[s]) <= lt, "step " << s << ": " << loss.item() << " vs " << want[s]);
     opt.zero_grad();
     loss.backward();
     opt.step();
   }
   for (auto& [name, p] : net->named_parameters())
-    check_close(samples(p), safetensor_as_f32(T.at("sgd_final_sample/" + name)), 1e-3, 1e-4, "final " + name);
+    check_close(samples(p), safetensor_as_f32(T.at("sgd_final_sample/" + name)), tol(T, "sgd_final/" + name, 1e-3),
+                1e-4, "final " + name);
 }

@@ -1,0 +1,24 @@
+// Balanced Softmax (Ren et al., NeurIPS 2020; jiawei-ren/BalancedMetaSoftmax loss/BalancedSoftmaxLoss.py).
+//
+//   L = CE(z + log n, y)        (add the log of the raw training count of class j to logit j)
+//
+// Why: the softmax trained on a skewed set estimates p_train(y|x) ∝ n_y p_bal(y|x); training
+// through z + log n makes exp(z) itself model the balanced posterior, so argmax z (no adjustment
+// at test time) is the balanced-error prediction. Equal to logit_adjust with tau = 1 (log n and
+// log pi differ by a constant per row, which the softmax ignores).
+#pragma once
+#include "losses/loss.h"
+
+namespace tailor {
+
+class BalancedSoftmaxLoss : public Loss {
+ public:
+  BalancedSoftmaxLoss(const std::vector<int64_t>& counts, const LossConfig& cfg);
+  std::string name() const override { return "balanced_softmax"; }
+  Tensor forward(const Tensor& logits, const Tensor& labels) override;
+
+ private:
+  std::vector<double> log_n_;
+};
+
+}  // namespace tailor

@@ -1,0 +1,50 @@
+#include "losses/label_aware_smoothing.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tailor {
+
+std::vector<double> las_smoothing(const std::vector<int64_t>& counts, double head, double tail,
+                                  const std::string& shape, double power) {
+  TAILOR_CHECK(shape == "concave" || shape == "linear" || shape == "convex" || shape == "exp",
+               "las: shape must be concave, linear, convex or exp, got '", shape, "'");
+  const double kPi = 3.14159265358979323846;
+  double n_max = (double)*std::max_element(counts.begin(), counts.end());
+  double n_min = (double)*std::min_element(counts.begin(), counts.end());
+  std::vector<double> eps(counts.size());
+  for (size_t j = 0; j < counts.size(); ++j) {
+    double x = n_max > n_min ? ((double)counts[j] - n_min) / (n_max - n_min) : 1.0;
+    if (shape == "concave")
+      eps[j] = tail + (head - tail) * std::sin(kPi * x / 2);
+    else if (shape == "linear")
+      eps[j] = tail + (head - tail) * x;
+    else if (shape == "convex")
+      eps[j] = head + (head - tail) * std::sin(1.5 * kPi + kPi * x / 2);
+    else
+      eps[j] = tail + (head - tail) * std::pow(x, power);
+  }
+  return eps;
+}
+
+LabelAwareSmoothingLoss::LabelAwareSmoothingLoss(const std::vector<int64_t>& counts, const LossConfig& cfg)
+    : Loss(counts, cfg), eps_(las_smoothing(counts, cfg.smooth_head, cfg.smooth_tail, cfg.shape, cfg.power)) {
+  reject_class_weight(cfg, "las");
+}
+
+Tensor LabelAwareSmoothingLoss::forward(const Tensor& z, const Tensor& labels) {
+  check_inputs(z, labels);
+  const int64_t B = z.size(0);
+  Tensor logp = log_softmax(z);
+  Tensor nll = neg(gather(logp, labels));  // -log p_{i,y_i}, [B]
+  Tensor uniform = neg(mean(logp, 1));     // -(1/C) sum_j log p_ij, [B]
+  std::vector<double> e(B);
+  std::vector<int32_t> y = labels.contiguous().cpu().to_vector_i32();
+  for (int64_t i = 0; i < B; ++i) e[i] = eps_[y[i]];
+  std::vector<double> keep(B);
+  for (int64_t i = 0; i < B; ++i) keep[i] = 1.0 - e[i];
+  Tensor l = add(mul(f32_vector(keep, z.device()), nll), mul(f32_vector(e, z.device()), uniform));
+  return mean_all(l);
+}
+
+}  // namespace tailor

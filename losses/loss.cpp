@@ -1,0 +1,209 @@
+#include "losses/loss.h"
+
+#include <cmath>
+
+#include "losses/balanced_sigmoid.h"
+#include "losses/balanced_softmax.h"
+#include "losses/class_balanced.h"
+#include "losses/cross_entropy.h"
+#include "losses/drw.h"
+#include "losses/equalization.h"
+#include "losses/focal.h"
+#include "losses/gcl.h"
+#include "losses/gcl_ang.h"
+#include "losses/label_aware_smoothing.h"
+#include "losses/ldam.h"
+#include "losses/logit_adjust.h"
+
+namespace tailor {
+
+LossConfig gcl_cifar_stage1() {  // Keke921/GCLLoss cifar_train_backbone.py
+  LossConfig c;
+  c.s = 30;
+  c.m = 0.0;
+  c.noise_mul = 0.5;
+  return c;
+}
+
+LossConfig gcl_cifar_stage2() {  // cifar_train_classifier.py
+  LossConfig c;
+  c.s = 20;
+  c.m = 0.1;
+  c.noise_mul = 0.5;
+  c.train_cls = true;
+  c.gamma = 1.0;
+  return c;
+}
+
+LossConfig ldam_drw_cifar() {  // kaidic/LDAM-DRW cifar_train.py --loss_type LDAM --train_rule DRW
+  LossConfig c;
+  c.s = 30;
+  c.max_m = 0.5;
+  c.train_rule = "DRW";
+  c.drw_epoch = 160;
+  c.beta = 0.9999;
+  return c;
+}
+
+// ---- base
+
+// A checked f32 [C] weight tensor (empty vector -> undefined). Non-virtual: used by the constructor.
+static Tensor weight_tensor(const std::vector<float>& w, int64_t classes, const std::string& who) {
+  if (w.empty()) return Tensor();
+  TAILOR_CHECK((int64_t)w.size() == classes, who, ": ", w.size(), " class weights for ", classes, " classes");
+  for (size_t j = 0; j < w.size(); ++j)
+    TAILOR_CHECK(std::isfinite(w[j]) && w[j] >= 0, who, ": class weight ", j, " must be finite and >= 0, got ", w[j]);
+  return Tensor::from_vector(w, {(int64_t)w.size()});
+}
+
+Loss::Loss(std::vector<int64_t> class_counts, const LossConfig& cfg)
+    : counts_(std::move(class_counts)), train_rule_(cfg.train_rule), drw_epoch_(cfg.drw_epoch), beta_(cfg.beta) {
+  TAILOR_CHECK(!counts_.empty(), "loss: no class counts given");
+  for (size_t j = 0; j < counts_.size(); ++j)
+    TAILOR_CHECK(counts_[j] > 0, "loss: class ", j, " has ", counts_[j], " training images (every count must be > 0)");
+  TAILOR_CHECK(cfg.weight.empty() || train_rule_ == "None",
+               "loss: give either explicit class weights or a train_rule, not both");
+  weight_ = weight_tensor(cfg.weight, num_classes(), "loss");
+  // DRW / Reweight: the weights of epoch 0 until set_epoch is called
+  if (train_rule_ != "None")
+    weight_ = weight_tensor(drw_class_weights(train_rule_, counts_, 0, drw_epoch_, beta_), num_classes(), "loss");
+}
+
+void Loss::reject_class_weight(const LossConfig& cfg, const char* loss_name) {
+  TAILOR_CHECK(cfg.weight.empty() && cfg.train_rule == "None", loss_name,
+               ": this loss takes no class weights (weight must be empty and train_rule None)");
+}
+
+void Loss::set_class_weight(const std::vector<float>& w) {
+  TAILOR_CHECK(accepts_class_weight() || w.empty(), name(), ": this loss takes no class weights");
+  weight_ = weight_tensor(w, num_classes(), name());
+}
+
+void Loss::set_epoch(int epoch) {
+  if (train_rule_ == "None") return;
+  set_class_weight(drw_class_weights(train_rule_, counts_, epoch, drw_epoch_, beta_));
+}
+
+Tensor Loss::forward_mixup(const Tensor& logits, const Tensor& y_a, const Tensor& y_b, float lam) {
+  TAILOR_CHECK(lam >= 0 && lam <= 1, name(), ": mixup lambda must be in [0, 1], got ", lam);
+  Tensor la = forward(logits, y_a);
+  Tensor lb = forward(logits, y_b);
+  return add(scale(la, lam), scale(lb, 1.f - lam));
+}
+
+void Loss::check_inputs(const Tensor& logits, const Tensor& labels) const {
+  std::string op = name();
+  check_dim(op.c_str(), logits, 2, "logits");
+  check_dtype(op.c_str(), logits, DType::F32, "logits");
+  check_dtype(op.c_str(), labels, DType::I32, "labels");
+  TAILOR_CHECK(logits.size(1) == num_classes(), op, ": logits ", logits.shape(), " but the loss was built for ",
+               num_classes(), " classes");
+  TAILOR_CHECK(labels.dim() == 1 && labels.size(0) == logits.size(0), op, ": labels ", labels.shape(),
+               " do not match logits ", logits.shape());
+}
+
+Tensor Loss::weight_on(const Device& d) const {
+  if (!weight_.defined() || weight_.device() == d) return weight_;
+  return weight_.to(d);
+}
+
+// ---- building blocks
+
+Tensor f32_vector(const std::vector<double>& v, const Device& d) {
+  std::vector<float> f(v.begin(), v.end());
+  Tensor t = Tensor::from_vector(f, {(int64_t)f.size()});
+  return d.is_cpu() ? t : t.to(d);
+}
+
+Tensor per_sample_column(const std::vector<double>& v, const Tensor& labels, const Device& d) {
+  std::vector<int32_t> y = labels.contiguous().cpu().to_vector_i32();
+  std::vector<double> col(y.size());
+  for (size_t i = 0; i < y.size(); ++i) col[i] = v.at(y[i]);
+  return f32_vector(col, d).reshape({(int64_t)y.size(), 1});
+}
+
+Tensor softplus(const Tensor& x) {
+  // constant masks from the values: P = [x > 0], S = 2P - 1, so max(x, 0) = P x and |x| = S x; the
+  // gradient is then sigmoid(x) everywhere, 1/2 at x = 0 included
+  std::vector<float> v = x.contiguous().cpu().to_vector(), pos(v.size()), sgn(v.size());
+  for (size_t k = 0; k < v.size(); ++k) {
+    pos[k] = v[k] > 0 ? 1.f : 0.f;
+    sgn[k] = v[k] > 0 ? 1.f : -1.f;
+  }
+  Tensor P = Tensor::from_vector(pos, x.shape(), x.device()), S = Tensor::from_vector(sgn, x.shape(), x.device());
+  return add(mul(P, x), log(add_scalar(exp(neg(mul(S, x))), 1.f)));
+}
+
+Tensor bce_with_logits(const Tensor& z, const Tensor& t) {
+  // max(z, 0) - z t + log(1 + e^{-|z|}) = softplus(z) - z t
+  return sub(softplus(z), mul(z, t));
+}
+
+// ---- factory
+
+std::vector<std::string> loss_names() {
+  return {"ce",
+          "focal",
+          "cb_softmax",
+          "cb_sigmoid",
+          "cb_focal",
+          "ldam",
+          "logit_adjust",
+          "balanced_softmax",
+          "balanced_sigmoid",
+          "gcl",
+          "gcl_ang",
+          "las",
+          "eql"};
+}
+
+static void check_config(const std::string& name, const LossConfig& c) {
+  auto need = [&](bool ok, const char* what, double v) {
+    TAILOR_CHECK(ok, "make_loss(", name, "): ", what, ", got ", v);
+  };
+  need(std::isfinite(c.beta) && c.beta >= 0 && c.beta < 1, "beta must be in [0, 1)", c.beta);
+  need(std::isfinite(c.gamma) && c.gamma >= 0, "gamma must be >= 0", c.gamma);
+  need(std::isfinite(c.max_m) && c.max_m >= 0, "max_m must be >= 0", c.max_m);
+  need(std::isfinite(c.s) && c.s > 0, "s must be > 0", c.s);
+  need(std::isfinite(c.tau), "tau must be finite", c.tau);
+  need(std::isfinite(c.m) && c.m >= 0, "m must be >= 0", c.m);
+  need(std::isfinite(c.noise_mul) && c.noise_mul >= 0, "noise_mul must be >= 0", c.noise_mul);
+  need(std::isfinite(c.epsilon) && c.epsilon >= 0, "epsilon must be >= 0", c.epsilon);
+  need(c.smooth_head >= 0 && c.smooth_head <= 1, "smooth_head must be in [0, 1]", c.smooth_head);
+  need(c.smooth_tail >= 0 && c.smooth_tail <= 1, "smooth_tail must be in [0, 1]", c.smooth_tail);
+  need(std::isfinite(c.power) && c.power > 0, "power must be > 0", c.power);
+  need(c.eql_lambda >= 0 && c.eql_lambda <= 1, "eql_lambda must be in [0, 1]", c.eql_lambda);
+  need(c.eql_gamma >= 0 && c.eql_gamma <= 1, "eql_gamma must be in [0, 1]", c.eql_gamma);
+  need(c.drw_epoch >= 0, "drw_epoch must be >= 0", c.drw_epoch);
+  TAILOR_CHECK(c.train_rule == "None" || c.train_rule == "Reweight" || c.train_rule == "DRW", "make_loss(", name,
+               "): train_rule must be None, Reweight or DRW, got '", c.train_rule, "'");
+  TAILOR_CHECK(c.weight.empty() || c.train_rule == "None", "make_loss(", name,
+               "): give either explicit class weights or a train_rule, not both");
+  TAILOR_CHECK(c.shape == "concave" || c.shape == "linear" || c.shape == "convex" || c.shape == "exp", "make_loss(",
+               name, "): shape must be concave, linear, convex or exp, got '", c.shape, "'");
+}
+
+std::unique_ptr<Loss> make_loss(const std::string& name, const LossConfig& cfg, const std::vector<int64_t>& counts,
+                                Rng* rng) {
+  check_config(name, cfg);
+  Rng& r = rng ? *rng : global_rng();
+  using std::make_unique;
+  if (name == "ce") return make_unique<CrossEntropyLoss>(counts, cfg);
+  if (name == "focal") return make_unique<FocalLoss>(counts, cfg);
+  if (name == "cb_softmax") return make_unique<ClassBalancedLoss>(counts, cfg, "softmax");
+  if (name == "cb_sigmoid") return make_unique<ClassBalancedLoss>(counts, cfg, "sigmoid");
+  if (name == "cb_focal") return make_unique<ClassBalancedLoss>(counts, cfg, "focal");
+  if (name == "ldam") return make_unique<LDAMLoss>(counts, cfg);
+  if (name == "logit_adjust") return make_unique<LogitAdjustedLoss>(counts, cfg);
+  if (name == "balanced_softmax") return make_unique<BalancedSoftmaxLoss>(counts, cfg);
+  if (name == "balanced_sigmoid") return make_unique<BalancedSigmoidLoss>(counts, cfg);
+  if (name == "gcl") return make_unique<GCLLoss>(counts, cfg, r);
+  if (name == "gcl_ang") return make_unique<GCLAngLoss>(counts, cfg, r);
+  if (name == "las") return make_unique<LabelAwareSmoothingLoss>(counts, cfg);
+  if (name == "eql") return make_unique<SoftmaxEQLLoss>(counts, cfg, r);
+  std::string known;
+  for (auto& n : loss_names()) known += (known.empty() ? "" : ", ") + n;
+  fail("make_loss: unknown loss '" + name + "' (known: " + known + ")");
+}
+
+}  // namespace tailor

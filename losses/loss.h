@@ -1,0 +1,114 @@
+// Long-tailed losses: the common base, the hyper-parameter struct and the factory.
+//
+// Every loss maps logits f32 [N, C] (raw cosines for ldam / gcl / gcl_ang, whose scale s is applied
+// inside the loss) and labels i32 [N] to a scalar, composed from engine ops so autograd comes free.
+// One file per method under losses/; each opens with its formula. docs/losses.md has the details.
+//
+// Names known to make_loss:
+//   ce, focal, cb_softmax, cb_sigmoid, cb_focal, ldam, logit_adjust, balanced_softmax,
+//   balanced_sigmoid, gcl, gcl_ang, las, eql
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/ops.h"
+#include "engine/rng.h"
+
+namespace tailor {
+
+// Every hyper-parameter of every loss, named as in the reference repositories. Defaults are the
+// reference classes' defaults (see the presets below for the published recipes).
+struct LossConfig {
+  // Class weights inside the softmax cross-entropy (PyTorch weight=, weighted mean
+  // sum_i w[y_i] l_i / sum_i w[y_i]). Empty = none. Used by ce, focal, ldam, logit_adjust,
+  // balanced_softmax, gcl, gcl_ang, eql.
+  std::vector<float> weight;
+  // LDAM-DRW's --train_rule for those losses: "None", "Reweight" (effective-number weights from epoch
+  // 0) or "DRW" (plain until drw_epoch, effective-number weights from then on; see losses/drw.h).
+  std::string train_rule = "None";
+  int drw_epoch = 160;
+  double beta = 0.9999;  // effective-number beta: cb_* losses and the Reweight / DRW weights
+
+  double gamma = 1.0;     // focal exponent: focal, cb_focal, and gcl / gcl_ang when train_cls
+  bool detach_p = false;  // focal: stop the gradient through (1-p)^gamma (LDAM repo: no; GCL: always)
+
+  double max_m = 0.5;  // ldam: margin of the rarest class
+  double s = 30.0;     // ldam, gcl, gcl_ang: logit scale applied to the (perturbed) cosines
+
+  double tau = 1.0;  // logit_adjust: prior exponent
+
+  double m = 0.5;            // gcl, gcl_ang: additive margin on the target cosine (GCLLoss default)
+  double noise_mul = 1.0;    // gcl: nu, amplitude of the Gaussian cloud
+  bool train_cls = false;    // gcl, gcl_ang: stage-2 form, (1 - stopgrad(p))^gamma * l, plain mean
+  double epsilon = 0.1;      // gcl_ang: angular noise amplitude
+  bool easy_margin = false;  // gcl_ang: ArcFace-style easy margin
+
+  double smooth_head = 0.3, smooth_tail = 0.0;  // las: smoothing of the largest / smallest class
+  std::string shape = "concave";                // las: concave | linear | convex | exp
+  double power = 1.0;                           // las: exponent of the "exp" shape
+
+  double eql_lambda = 1.77e-3;  // eql: a class is "rare" when n_j / N < eql_lambda
+  double eql_gamma = 0.9;       // eql: probability that a sample drops the rare non-target logits
+};
+
+// Published recipes (LT_METHODS.md §1.3, §3).
+LossConfig gcl_cifar_stage1();  // gcl: s 30, m 0, noise_mul 0.5
+LossConfig gcl_cifar_stage2();  // gcl: s 20, m 0.1, noise_mul 0.5, train_cls, gamma 1
+LossConfig ldam_drw_cifar();    // ldam: s 30, max_m 0.5, train_rule DRW at epoch 160, beta 0.9999
+
+class Loss {
+ public:
+  virtual ~Loss() = default;
+  virtual std::string name() const = 0;
+  // Scalar loss of logits [N, C] against labels [N].
+  virtual Tensor forward(const Tensor& logits, const Tensor& labels) = 0;
+  Tensor operator()(const Tensor& logits, const Tensor& labels) { return forward(logits, labels); }
+  // Mixup: lam * L(logits, y_a) + (1 - lam) * L(logits, y_b), the loss evaluated twice as every
+  // reference does (so GCL draws two independent noise matrices, as GCLLoss does).
+  Tensor forward_mixup(const Tensor& logits, const Tensor& y_a, const Tensor& y_b, float lam);
+  // Call at the start of every epoch (0-based). Applies the DRW rule; other losses ignore it.
+  virtual void set_epoch(int epoch);
+  // Per-class weights inside the softmax CE; undefined = none. Throws for losses that take none.
+  void set_class_weight(const std::vector<float>& w);
+  const Tensor& class_weight() const { return weight_; }
+  virtual bool accepts_class_weight() const { return true; }
+  int64_t num_classes() const { return (int64_t)counts_.size(); }
+  const std::vector<int64_t>& class_counts() const { return counts_; }
+
+ protected:
+  Loss(std::vector<int64_t> class_counts, const LossConfig& cfg);
+  // Checks logits [N, C] f32 and labels i32 [N] (naming this loss in the message).
+  void check_inputs(const Tensor& logits, const Tensor& labels) const;
+  // The class weight on the logits' device (undefined when none).
+  Tensor weight_on(const Device& d) const;
+  // For losses whose method fixes the weighting (cb_*, balanced_sigmoid, las): throws on weight / train_rule.
+  static void reject_class_weight(const LossConfig& cfg, const char* loss_name);
+
+  std::vector<int64_t> counts_;
+  Tensor weight_;  // f32 [C] on the CPU, or undefined
+  std::string train_rule_;
+  int drw_epoch_;
+  double beta_;
+};
+
+// Builds the loss called `name` (list above) for a training set with these per-class counts (all
+// > 0). Throws naming an unknown loss or an out-of-range value. `rng` feeds the random losses (gcl,
+// gcl_ang, eql); nullptr = the engine's global_rng().
+std::unique_ptr<Loss> make_loss(const std::string& name, const LossConfig& cfg,
+                                const std::vector<int64_t>& class_counts, Rng* rng = nullptr);
+std::vector<std::string> loss_names();
+
+// ---- small shared building blocks
+// f32 [n] constant tensor from doubles (per class or per sample), on device d.
+Tensor f32_vector(const std::vector<double>& v, const Device& d = Device::cpu());
+// Per-sample column [N, 1] of v[y_i] (a constant).
+Tensor per_sample_column(const std::vector<double>& v, const Tensor& labels, const Device& d);
+// log(1 + e^x) computed stably as max(x, 0) + log(1 + e^{-|x|}), with gradient sigmoid(x).
+Tensor softplus(const Tensor& x);
+// Elementwise binary cross-entropy with logits, -t log sigmoid(z) - (1-t) log(1 - sigmoid(z)),
+// written as TensorFlow's sigmoid_cross_entropy_with_logits: max(z,0) - z t + log(1 + e^{-|z|}).
+Tensor bce_with_logits(const Tensor& z, const Tensor& t);
+
+}  // namespace tailor

@@ -1,0 +1,119 @@
+// Evaluation metrics (train/metrics.h) against the NumPy reference of make_loss_fixtures.py on recorded
+// logits: counts exactly, means to 1e-12; many / medium / few by training count with empty groups
+// (n/a, classes == 0); ECE / MCE with 15 bins as MiSLAS computes them (bins (lo, hi], confidence =
+// max softmax).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "train/metrics.h"
+
+using namespace tailor;
+using nlohmann::json;
+
+static json load_fixture(const char* name) {
+  std::ifstream f(std::string(TAILOR_FIXTURES) + "/" + name);
+  REQUIRE_MESSAGE(f.good(), "missing fixture " << name << " (run /usr/bin/python3 tests/make_loss_fixtures.py)");
+  json j;
+  f >> j;
+  return j;
+}
+
+// The line of a formatted table that starts with `head`.
+static std::string line_of(const std::string& table, const std::string& head) {
+  size_t at = table.find("\n" + head);
+  if (at == std::string::npos) return "";
+  return table.substr(at + 1, table.find('\n', at + 1) - at - 1);
+}
+
+static void check_group(const char* which, const ShotGroup& g, const json& ref) {
+  INFO("group " << which);
+  CHECK(g.classes == ref["classes"].get<int>());
+  if (ref["acc"].is_null()) {
+    CHECK(g.empty());
+  } else {
+    CHECK_FALSE(g.empty());
+    CHECK(std::fabs(g.acc - ref["acc"].get<double>()) <= 1e-12);
+  }
+}
+
+TEST_CASE("metrics equal the NumPy reference on recorded logits") {
+  json j = load_fixture("metrics_reference.json");
+  REQUIRE(j["bins"].get<int>() == 15);
+  REQUIRE(j["cases"].size() == 3);
+  for (auto& c : j["cases"]) {
+    INFO("case " << c["name"].get<std::string>());
+    auto counts = c["train_counts"].get<std::vector<int64_t>>();
+    const int C = (int)counts.size();
+    auto y = c["labels"].get<std::vector<int32_t>>();
+    const int64_t N = (int64_t)y.size();
+    std::vector<float> z;
+    for (auto& row : c["logits"])
+      for (auto& v : row) z.push_back((float)v.get<double>());
+    // feed in uneven batches: accumulation must not depend on the batching
+    MetricsAccumulator acc(C, counts);
+    for (int64_t lo = 0; lo < N;) {
+      int64_t hi = std::min(N, lo + 1 + (lo * 7) % 97);
+      acc.add(Tensor::from_vector(std::vector<float>(z.begin() + lo * C, z.begin() + hi * C), {hi - lo, C}),
+              Tensor::from_vector_i32(std::vector<int32_t>(y.begin() + lo, y.begin() + hi), {hi - lo}));
+      lo = hi;
+    }
+    EvalMetrics m = acc.finish();
+    const json& e = c["expected"];
+    // counts: exact
+    CHECK(m.samples == e["samples"].get<int64_t>());
+    CHECK(std::llround(m.top1 * N) == e["top1_count"].get<int64_t>());
+    CHECK(std::llround(m.top5 * N) == e["top5_count"].get<int64_t>());
+    CHECK(m.confusion == e["confusion"].get<std::vector<int64_t>>());
+    CHECK(m.per_class_count == e["per_class_count"].get<std::vector<int64_t>>());
+    // means: 1e-12
+    CHECK(std::fabs(m.top1 - e["top1"].get<double>()) <= 1e-12);
+    CHECK(std::fabs(m.top5 - e["top5"].get<double>()) <= 1e-12);
+    REQUIRE(m.per_class_acc.size() == (size_t)C);
+    for (int k = 0; k < C; ++k) {
+      INFO("class " << k);
+      if (e["per_class_acc"][k].is_null())
+        CHECK(std::isnan(m.per_class_acc[k]));
+      else
+        CHECK(std::fabs(m.per_class_acc[k] - e["per_class_acc"][k].get<double>()) <= 1e-12);
+    }
+    check_group("many", m.many, e["shots"]["many"]);
+    check_group("medium", m.medium, e["shots"]["medium"]);
+    check_group("few", m.few, e["shots"]["few"]);
+    CHECK(std::fabs(m.ece - e["ece"].get<double>()) <= 1e-12);
+    CHECK(std::fabs(m.mce - e["mce"].get<double>()) <= 1e-12);
+    CHECK(std::fabs(m.mean_loss - e["mean_loss"].get<double>()) <= 1e-12);
+    // an empty group prints n/a, never 0 %
+    if (m.many.empty()) CHECK(line_of(format_shot_table(m), "many").find("n/a") != std::string::npos);
+  }
+}
+
+TEST_CASE("empty shot groups report n/a with zero classes") {
+  // every class has 20..100 training images: no many-shot and no few-shot class
+  MetricsAccumulator acc(3, {90, 50, 20});
+  acc.add(Tensor::from_vector({3, 0, 0, 0, 3, 0, 0, 0, 3, 3, 0, 0}, {4, 3}),
+          Tensor::from_vector_i32({0, 1, 2, 2}, {4}));
+  EvalMetrics m = acc.finish();
+  CHECK(m.many.empty());
+  CHECK(m.many.classes == 0);
+  CHECK(m.few.empty());
+  CHECK(m.medium.classes == 3);
+  CHECK(m.medium.acc == doctest::Approx((1.0 + 1.0 + 0.5) / 3));
+  std::string table = format_shot_table(m);
+  CHECK(line_of(table, "many").find("n/a") != std::string::npos);
+  CHECK(line_of(table, "few").find("n/a") != std::string::npos);
+  CHECK(line_of(table, "medium").find("n/a") == std::string::npos);
+}
+
+TEST_CASE("ECE bins are right-closed: a confidence of exactly 1/15 falls in the first bin") {
+  // 15 equal logits: confidence 1/15 exactly, prediction class 0 (first maximum)
+  MetricsAccumulator acc(15, std::vector<int64_t>(15, 50));
+  acc.add(Tensor::zeros({2, 15}), Tensor::from_vector_i32({0, 3}, {2}));
+  EvalMetrics m = acc.finish();
+  // one bin, accuracy 1/2, confidence 1/15
+  CHECK(m.ece == doctest::Approx(0.5 - 1.0 / 15).epsilon(1e-12));
+  CHECK(m.mce == doctest::Approx(0.5 - 1.0 / 15).epsilon(1e-12));
+  CHECK(m.top5 == doctest::Approx(1.0));  // ties: lower class index ranks first, so class 3 is in the top 5
+}
