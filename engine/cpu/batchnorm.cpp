@@ -93,22 +93,54 @@ void batch_norm_apply(float* y, const float* x, const float* mean, const float* 
 void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
                          const float* invstd, const float* gamma, const float* relu_out, int64_t M, int64_t C,
                          bool training) {
-  // With a fused ReLU the incoming gradient is first masked by (y > 0).
-  auto g_at = [relu_out, dy, C](int64_t m, int64_t c) {
-    float g = dy[m * C + c];
-    return relu_out ? (relu_out[m * C + c] > 0.f ? g : 0.f) : g;
-  };
-  std::vector<double> sdy(C), sdyx(C);
-  // one pass: sum dy and sum dy*(x - mean); dgamma = invstd * sum dy*(x-mean)
-  channel_sums2(sdy.data(), sdyx.data(), M, C, [&](double* a1, double* a2, int64_t m) {
-    const float* row = x + m * C;
+  // One pass for both sums: sum g and sum g*(x - mean) (g = dy, masked by relu_out > 0 when fused).
+  // Float partial sums over blocks of 64 rows (vectorised), double across blocks.
+  std::vector<double> sdy(C, 0.0), sdyx(C, 0.0);
+  {
+    std::vector<double> partial(2 * kChunks * C, 0.0);
+    int64_t rows_per = (M + kChunks - 1) / kChunks;
+#pragma omp parallel for schedule(static) if (M * C > (1 << 14))
+    for (int64_t k = 0; k < kChunks; ++k) {
+      double* acc1 = partial.data() + 2 * k * C;
+      double* acc2 = acc1 + C;
+      std::vector<float> f1(C), f2(C);
+      int64_t end = std::min(M, (k + 1) * rows_per);
+      for (int64_t m0 = k * rows_per; m0 < end; m0 += 64) {
+        std::fill(f1.begin(), f1.end(), 0.f);
+        std::fill(f2.begin(), f2.end(), 0.f);
+        float* a1 = f1.data();
+        float* a2 = f2.data();
+        for (int64_t m = m0; m < std::min(end, m0 + 64); ++m) {
+          const float* row = x + m * C;
+          const float* g = dy + m * C;
+          if (relu_out) {
+            const float* y = relu_out + m * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      double g = g_at(m, c);
-      a1[c] += g;
-      a2[c] += g * ((double)row[c] - mean[c]);
+            for (int64_t c = 0; c < C; ++c) {
+              float gm = y[c] > 0.f ? g[c] : 0.f;
+              a1[c] += gm;
+              a2[c] += gm * (row[c] - mean[c]);
+            }
+          } else {
+#pragma omp simd
+            for (int64_t c = 0; c < C; ++c) {
+              a1[c] += g[c];
+              a2[c] += g[c] * (row[c] - mean[c]);
+            }
+          }
+        }
+        for (int64_t c = 0; c < C; ++c) {
+          acc1[c] += f1[c];
+          acc2[c] += f2[c];
+        }
+      }
     }
-  });
+    for (int64_t k = 0; k < kChunks; ++k)
+      for (int64_t c = 0; c < C; ++c) {
+        sdy[c] += partial[2 * k * C + c];
+        sdyx[c] += partial[2 * k * C + C + c];
+      }
+  }
   std::vector<float> k1(C), k2(C), k3(C);  // dx = k1*dy + k2*(x-mean) + k3
   for (int64_t c = 0; c < C; ++c) {
     float dg = (float)(sdyx[c] * invstd[c]);
@@ -130,9 +162,17 @@ void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
 #pragma omp parallel for schedule(static) if (M * C > (1 << 15))
   for (int64_t m = 0; m < M; ++m) {
     const float* row = x + m * C;
+    const float* g = dy + m * C;
     float* out = dx + m * C;
+    if (relu_out) {
+      const float* y = relu_out + m * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) out[c] = p1[c] * g_at(m, c) + p2[c] * (row[c] - mean[c]) + p3[c];
+      for (int64_t c = 0; c < C; ++c)
+        out[c] = p1[c] * (y[c] > 0.f ? g[c] : 0.f) + p2[c] * (row[c] - mean[c]) + p3[c];
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) out[c] = p1[c] * g[c] + p2[c] * (row[c] - mean[c]) + p3[c];
+    }
   }
 }
 
