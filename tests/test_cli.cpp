@@ -1,0 +1,59 @@
+// The command-line program rejects bad flags and values with usage and a non-zero exit.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <string>
+
+struct Run {
+  int code;
+  std::string out;
+};
+
+static Run run(const std::string& args) {
+  std::string cmd = std::string(TAILOR_BIN) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  std::array<char, 512> buf;
+  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST_CASE("tailor bench: unknown flags and bad values print usage and exit 2") {
+  for (const char* args : {"bench --model resnet32 --bogus 3", "bench --model resnet99", "bench --model resnet32 --batch 0",
+                           "bench --model resnet32 --batch 12x", "bench --model resnet32 --device tpu",
+                           "bench --batch 4", "bench --model resnet32 --steps"}) {
+    CAPTURE(args);
+    Run r = run(args);
+    CHECK(r.code == 2);
+    CHECK(r.out.find("usage: tailor bench") != std::string::npos);
+  }
+  Run r = run("bench --model resnet32 --bogus 3");
+  CHECK(r.out.find("unknown flag --bogus") != std::string::npos);
+  r = run("bench --model resnet32 --batch 12x");
+  CHECK(r.out.find("--batch expects an integer, got '12x'") != std::string::npos);
+}
+
+TEST_CASE("tailor bench prints one JSON line with the documented keys") {
+  Run r = run("bench --model resnet32 --batch 4 --steps 1 --warmup 0 --threads 1 --image-size 16");
+  REQUIRE(r.code == 0);
+  for (const char* key : {"\"model\":\"resnet32\"", "\"device\":\"cpu\"", "\"batch\":4", "\"threads\":1",
+                          "\"train_img_per_s\":", "\"eval_img_per_s\":", "\"peak_rss_mb\":"})
+    CHECK(r.out.find(key) != std::string::npos);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+}
+
+TEST_CASE("unknown commands and train flags are rejected") {
+  Run r = run("frobnicate");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("unknown command 'frobnicate'") != std::string::npos);
+  r = run("train --epochs -1");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--epochs must be in [1, 10000], got -1") != std::string::npos);
+  r = run("train --data-root /nonexistent/fmnist --epochs 1");
+  CHECK(r.code == 1);
+  CHECK(r.out.find("/nonexistent/fmnist") != std::string::npos);
+}
