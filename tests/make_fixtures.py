@@ -291,10 +291,11 @@ def gradient_case(model_name, classes, batch, size, dtype, use_norm=False, grads
 SGD_LR, SGD_BATCH = 0.001, 16
 
 
-def sgd_run(model, x, y, steps):
-    opt = torch.optim.SGD(model.parameters(), lr=SGD_LR, momentum=0.9, weight_decay=5e-4,
+def sgd_run(model, x, y, steps, lr=None, train=True):
+    lr = SGD_LR if lr is None else lr
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4,
                           nesterov=False)
-    model.train()
+    model.train(train)
     losses = []
     for _ in range(steps):
         opt.zero_grad()
@@ -305,17 +306,17 @@ def sgd_run(model, x, y, steps):
     return torch.tensor(losses, dtype=torch.float32)
 
 
-def sgd_case(dtype, steps=10, batch=8, classes=10):
+def sgd_case(dtype, steps=10, batch=8, classes=10, lr=None, train=True):
     base = build("resnet32", classes)
     x, y = make_input(batch, 3, 32, 32), make_labels(batch, classes)
     ref = copy.deepcopy(base).to(dtype)
-    losses = sgd_run(ref, x.to(dtype), y, steps)
+    losses = sgd_run(ref, x.to(dtype), y, steps, lr, train)
     out = {"input": x, "labels": y.to(torch.int32), "sgd_losses": losses}
     for name, p in ref.named_parameters():
         out["sgd_final_sample/" + name] = sample(p)
     for name, b in bn_buffers(ref):
         out["sgd_final_buffer/" + name] = sample(b)
-    losses32 = sgd_run(base, x, y, steps)
+    losses32 = sgd_run(base, x, y, steps, lr, train)
     p32 = dict(base.named_parameters())
     ws = []
     for name, p in ref.named_parameters():
