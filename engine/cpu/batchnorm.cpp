@@ -1,6 +1,6 @@
 // Batch norm over x [M, C], channels last (M = N*H*W), optionally fused with the ReLU that follows
 // it in every ResNet block. Statistics in one pass of shifted sums; partial sums per fixed chunk of
-// rows, accumulated in double, so results do not depend on the thread count.
+// rows (float within 64-row blocks, double across), so results do not depend on the thread count.
 //   mean_c = 1/M sum_m x[m,c];  var_c = 1/M sum_m (x[m,c] - mean_c)^2;  invstd_c = 1/sqrt(var_c + eps)
 //   y = (x - mean) * invstd * gamma + beta
 // Backward (training, statistics depend on x):
@@ -18,7 +18,8 @@ namespace tailor::cpu {
 // order, and therefore the bits of the result, are the same with 1 or 16 threads.
 static constexpr int64_t kChunks = 16;
 
-// Two channel sums in one pass over the rows (f(acc1, acc2, row)), accumulated in double.
+// Two channel sums in one pass over the rows: f(acc1, acc2, m) adds row m's terms. Float partial sums
+// over blocks of 64 rows (vectorised), double across blocks and across the fixed chunks.
 template <class F>
 static void channel_sums2(double* r1, double* r2, int64_t M, int64_t C, F f) {
   std::vector<double> partial(2 * kChunks * C, 0.0);
@@ -27,8 +28,17 @@ static void channel_sums2(double* r1, double* r2, int64_t M, int64_t C, F f) {
   for (int64_t k = 0; k < kChunks; ++k) {
     double* acc1 = partial.data() + 2 * k * C;
     double* acc2 = acc1 + C;
+    std::vector<float> f1(C), f2(C);
     int64_t end = std::min(M, (k + 1) * rows_per);
-    for (int64_t m = k * rows_per; m < end; ++m) f(acc1, acc2, m);
+    for (int64_t m0 = k * rows_per; m0 < end; m0 += 64) {
+      std::fill(f1.begin(), f1.end(), 0.f);
+      std::fill(f2.begin(), f2.end(), 0.f);
+      for (int64_t m = m0; m < std::min(end, m0 + 64); ++m) f(f1.data(), f2.data(), m);
+      for (int64_t c = 0; c < C; ++c) {
+        acc1[c] += f1[c];
+        acc2[c] += f2[c];
+      }
+    }
   }
   for (int64_t c = 0; c < C; ++c) r1[c] = r2[c] = 0;
   for (int64_t k = 0; k < kChunks; ++k)
@@ -42,17 +52,18 @@ void batch_norm_stats(float* mean, float* invstd, float* var_unbiased, const flo
                       float eps) {
   // One pass of shifted sums in double: var = E[(x-s)^2] - E[x-s]^2 with s = the mean of the first
   // (up to) 64 rows, close enough to the true mean that the subtraction loses nothing measurable.
-  std::vector<double> shift(C, 0.0), s1(C), s2(C);
+  std::vector<double> head_sum(C, 0.0), s1(C), s2(C);
+  std::vector<float> shift(C);
   int64_t head = std::min<int64_t>(M, 64);
   for (int64_t m = 0; m < head; ++m)
-    for (int64_t c = 0; c < C; ++c) shift[c] += x[m * C + c];
-  for (auto& v : shift) v /= (double)head;
-  const double* sh = shift.data();
-  channel_sums2(s1.data(), s2.data(), M, C, [&](double* a1, double* a2, int64_t m) {
+    for (int64_t c = 0; c < C; ++c) head_sum[c] += x[m * C + c];
+  for (int64_t c = 0; c < C; ++c) shift[c] = (float)(head_sum[c] / (double)head);
+  const float* sh = shift.data();
+  channel_sums2(s1.data(), s2.data(), M, C, [&](float* a1, float* a2, int64_t m) {
     const float* row = x + m * C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
-      double d = (double)row[c] - sh[c];
+      float d = row[c] - sh[c];
       a1[c] += d;
       a2[c] += d * d;
     }
@@ -94,53 +105,26 @@ void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
                          const float* invstd, const float* gamma, const float* relu_out, int64_t M, int64_t C,
                          bool training) {
   // One pass for both sums: sum g and sum g*(x - mean) (g = dy, masked by relu_out > 0 when fused).
-  // Float partial sums over blocks of 64 rows (vectorised), double across blocks.
-  std::vector<double> sdy(C, 0.0), sdyx(C, 0.0);
-  {
-    std::vector<double> partial(2 * kChunks * C, 0.0);
-    int64_t rows_per = (M + kChunks - 1) / kChunks;
-#pragma omp parallel for schedule(static) if (M * C > (1 << 14))
-    for (int64_t k = 0; k < kChunks; ++k) {
-      double* acc1 = partial.data() + 2 * k * C;
-      double* acc2 = acc1 + C;
-      std::vector<float> f1(C), f2(C);
-      int64_t end = std::min(M, (k + 1) * rows_per);
-      for (int64_t m0 = k * rows_per; m0 < end; m0 += 64) {
-        std::fill(f1.begin(), f1.end(), 0.f);
-        std::fill(f2.begin(), f2.end(), 0.f);
-        float* a1 = f1.data();
-        float* a2 = f2.data();
-        for (int64_t m = m0; m < std::min(end, m0 + 64); ++m) {
-          const float* row = x + m * C;
-          const float* g = dy + m * C;
-          if (relu_out) {
-            const float* y = relu_out + m * C;
+  std::vector<double> sdy(C), sdyx(C);
+  channel_sums2(sdy.data(), sdyx.data(), M, C, [&](float* a1, float* a2, int64_t m) {
+    const float* row = x + m * C;
+    const float* g = dy + m * C;
+    if (relu_out) {
+      const float* y = relu_out + m * C;
 #pragma omp simd
-            for (int64_t c = 0; c < C; ++c) {
-              float gm = y[c] > 0.f ? g[c] : 0.f;
-              a1[c] += gm;
-              a2[c] += gm * (row[c] - mean[c]);
-            }
-          } else {
+      for (int64_t c = 0; c < C; ++c) {
+        float gm = y[c] > 0.f ? g[c] : 0.f;
+        a1[c] += gm;
+        a2[c] += gm * (row[c] - mean[c]);
+      }
+    } else {
 #pragma omp simd
-            for (int64_t c = 0; c < C; ++c) {
-              a1[c] += g[c];
-              a2[c] += g[c] * (row[c] - mean[c]);
-            }
-          }
-        }
-        for (int64_t c = 0; c < C; ++c) {
-          acc1[c] += f1[c];
-          acc2[c] += f2[c];
-        }
+      for (int64_t c = 0; c < C; ++c) {
+        a1[c] += g[c];
+        a2[c] += g[c] * (row[c] - mean[c]);
       }
     }
-    for (int64_t k = 0; k < kChunks; ++k)
-      for (int64_t c = 0; c < C; ++c) {
-        sdy[c] += partial[2 * k * C + c];
-        sdyx[c] += partial[2 * k * C + C + c];
-      }
-  }
+  });
   std::vector<float> k1(C), k2(C), k3(C);  // dx = k1*dy + k2*(x-mean) + k3
   for (int64_t c = 0; c < C; ++c) {
     float dg = (float)(sdyx[c] * invstd[c]);
