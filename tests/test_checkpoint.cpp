@@ -2,9 +2,11 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "layers/resnet.h"
+#include "engine/safetensors.h"
 #include "train/checkpoint.h"
 
 using namespace tailor;
@@ -58,4 +60,31 @@ TEST_CASE("strict loading names missing, unexpected and mismatched tensors") {
   CHECK_THROWS_WITH_AS(read_weights("/nonexistent/w.safetensors"), doctest::Contains("/nonexistent/w.safetensors"),
                        std::exception);
   std::remove(path.c_str());
+}
+
+// With TAILOR_EXPORT_DIR set, writes resnet32.safetensors (weights after one train-mode step of BN
+// statistics) and resnet32_io.safetensors (an NCHW input and tailor's eval-mode logits) for
+// benchmarks/pytorch/check_checkpoint.py, which loads the weights into the PyTorch model strictly.
+TEST_CASE("export a ResNet-32 checkpoint for the PyTorch strict-load check") {
+  const char* dir = std::getenv("TAILOR_EXPORT_DIR");
+  if (!dir) return;
+  manual_seed(5);
+  auto net = make_resnet("resnet32", 10);
+  Rng rng(6);
+  Tensor x = Tensor::empty({4, 32, 32, 3});
+  normal_(x, 0.f, 1.f, rng);
+  net->forward(x);  // updates BN running statistics and counters
+  save_weights(std::string(dir) + "/resnet32.safetensors", *net, {{"arch", "resnet32"}});
+  net->eval();
+  NoGradGuard ng;
+  Tensor logits = net->forward(x);
+  std::vector<float> nchw(x.numel());
+  for (int n = 0; n < 4; ++n)
+    for (int h = 0; h < 32; ++h)
+      for (int w = 0; w < 32; ++w)
+        for (int c = 0; c < 3; ++c) nchw[((n * 3 + c) * 32 + h) * 32 + w] = x.f32()[((n * 32 + h) * 32 + w) * 3 + c];
+  SafeTensorFile io;
+  io.tensors["input_nchw"] = make_safetensor_f32({4, 3, 32, 32}, nchw);
+  io.tensors["logits"] = make_safetensor_f32({4, 10}, logits.to_vector());
+  write_safetensors(std::string(dir) + "/resnet32_io.safetensors", io);
 }
