@@ -97,12 +97,8 @@ int main(int argc, char** argv) {
 
   try {
     const double ratio = 100;
-    data::Dataset full = data::load_idx_dataset(root, "train");
-    data::Dataset test = data::load_idx_dataset(root, "test");
-    auto lt = data::make_lt_subset(full.labels, full.num_classes, ratio, data::LtProfile::Exp, (uint32_t)seed);
-    data::Dataset train = data::subset(full, lt.indices);
-    std::printf("Fashion-MNIST-LT: ");
-    data::log_lt_subset(std::cout, lt, ratio, data::LtProfile::Exp, (uint32_t)seed);
+    data::LtIdxData lt_data = data::load_idx_lt(root, ratio, data::LtProfile::Exp, (uint32_t)seed, std::cout);
+    data::Dataset train = std::move(lt_data.train), test = std::move(lt_data.test);
     if (limit > 0) train = data::subset(train, limit_per_class(train.labels, train.num_classes, limit));
     if (test_limit > 0) test = data::subset(test, limit_per_class(test.labels, test.num_classes, test_limit));
     const std::vector<int64_t> counts = data::class_counts(train.labels, train.num_classes);

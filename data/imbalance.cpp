@@ -1,4 +1,5 @@
 #include "data/imbalance.h"
+#include "data/idx.h"
 
 #include <algorithm>
 #include <cmath>
@@ -83,6 +84,18 @@ std::string describe_lt_subset(const LtSubset& s, double imbalance_ratio, LtProf
 
 void log_lt_subset(std::ostream& os, const LtSubset& s, double imbalance_ratio, LtProfile profile, uint32_t seed) {
   os << describe_lt_subset(s, imbalance_ratio, profile, seed) << "\n";
+}
+
+LtIdxData load_idx_lt(const std::string& root, double imbalance_ratio, LtProfile profile, uint32_t seed,
+                      std::ostream& log) {
+  LtIdxData d;
+  Dataset full = load_idx_dataset(root, "train");
+  d.test = load_idx_dataset(root, "test");
+  d.subset = make_lt_subset(full.labels, full.num_classes, imbalance_ratio, profile, seed);
+  d.train = subset(full, d.subset.indices);
+  log << (root.find("fashion") != std::string::npos ? "Fashion-MNIST-LT: " : "IDX-LT: ");
+  log_lt_subset(log, d.subset, imbalance_ratio, profile, seed);
+  return d;
 }
 
 }  // namespace tailor::data

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset.h"
+
 namespace tailor::data {
 
 enum class LtProfile { Exp, Step };
@@ -36,5 +38,14 @@ LtSubset make_lt_subset(const std::vector<int32_t>& labels, int num_classes, dou
 std::string describe_lt_subset(const LtSubset& s, double imbalance_ratio, LtProfile profile, uint32_t seed);
 // Writes describe_lt_subset(...) and a newline to `os` (the resolved counts are always logged).
 void log_lt_subset(std::ostream& os, const LtSubset& s, double imbalance_ratio, LtProfile profile, uint32_t seed);
+
+// An IDX dataset (MNIST / Fashion-MNIST layout under `root`) with its training split cut to an LT
+// subset (logged to `log` as "<name>-LT: ...") and the balanced test split.
+struct LtIdxData {
+  Dataset train, test;
+  LtSubset subset;
+};
+LtIdxData load_idx_lt(const std::string& root, double imbalance_ratio, LtProfile profile, uint32_t seed,
+                      std::ostream& log);
 
 }  // namespace tailor::data

@@ -51,12 +51,9 @@ int cmd_train(int argc, char** argv) {
   omp_set_num_threads((int)threads);
   manual_seed((uint64_t)seed);
 
-  data::Dataset full = data::load_idx_dataset(root, "train");
-  data::Dataset test = data::load_idx_dataset(root, "test");
-  auto lt = data::make_lt_subset(full.labels, full.num_classes, ratio, data::LtProfile::Exp, (uint32_t)seed);
-  data::Dataset train = data::subset(full, lt.indices);
-  std::printf("Fashion-MNIST-LT: ");
-  data::log_lt_subset(std::cout, lt, ratio, data::LtProfile::Exp, (uint32_t)seed);
+  data::LtIdxData d = data::load_idx_lt(root, ratio, data::LtProfile::Exp, (uint32_t)seed, std::cout);
+  const data::Dataset &train = d.train, &test = d.test;
+  const data::LtSubset& lt = d.subset;
   std::printf("test: %lld images (balanced)\n", (long long)test.size());
 
   data::TransformConfig train_tf, test_tf;
