@@ -3,6 +3,8 @@
 // all-classes-equal edge case and the factory's error messages.
 #include <doctest/doctest.h>
 
+#include "json_fixture.h"
+
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -29,13 +31,7 @@ using namespace tailor;
 using namespace tailor::test;
 using nlohmann::json;
 
-static json load_fixture(const char* name) {
-  std::ifstream f(std::string(TAILOR_FIXTURES) + "/" + name);
-  REQUIRE_MESSAGE(f.good(), "missing fixture " << name << " (run /usr/bin/python3 tests/make_loss_fixtures.py)");
-  json j;
-  f >> j;
-  return j;
-}
+static json load_fixture(const char* name) { return tailor::test::load_json_fixture(name, "tests/make_loss_fixtures.py"); }
 
 static Tensor matrix(const json& rows) {
   std::vector<float> v;

@@ -4,6 +4,8 @@
 // max softmax).
 #include <doctest/doctest.h>
 
+#include "json_fixture.h"
+
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -13,13 +15,7 @@
 using namespace tailor;
 using nlohmann::json;
 
-static json load_fixture(const char* name) {
-  std::ifstream f(std::string(TAILOR_FIXTURES) + "/" + name);
-  REQUIRE_MESSAGE(f.good(), "missing fixture " << name << " (run /usr/bin/python3 tests/make_loss_fixtures.py)");
-  json j;
-  f >> j;
-  return j;
-}
+static json load_fixture(const char* name) { return tailor::test::load_json_fixture(name, "tests/make_loss_fixtures.py"); }
 
 // The line of a formatted table that starts with `head`.
 static std::string line_of(const std::string& table, const std::string& head) {
