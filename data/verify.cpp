@@ -108,7 +108,6 @@ VerifyArgs parse_args(int argc, char** argv) {
     }
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& f = args[i];
-    if (f == "-h" || f == "--help") throw UsageError("");
     if (f.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + f + "'");
     if (i + 1 >= args.size()) throw UsageError(f + " needs a value");
     const std::string v = args[++i];
@@ -124,7 +123,7 @@ VerifyArgs parse_args(int argc, char** argv) {
     else if (f == "--seed") set_seed(a, to_int(f, v), f);
     else if (f == "--on-bad-image") a.on_bad_image = v;
     else if (f == "--threads") a.threads = (int)to_int(f, v);
-    else throw UsageError("unknown flag '" + f + "'");
+    else throw UsageError("unknown flag " + f);
   }
   static const char* formats[] = {"imagefolder", "cifar-bin", "idx", "list", "inat"};
   if (a.format.empty()) throw UsageError("--format is required");
@@ -212,10 +211,15 @@ std::string verify_data_usage() {
 
 int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   VerifyArgs a;
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      out << verify_data_usage();
+      return 0;
+    }
   try {
     a = parse_args(argc, argv);
   } catch (const UsageError& e) {
-    if (e.what()[0]) err << "verify-data: " << e.what() << "\n";
+    if (e.what()[0]) err << "tailor verify-data: " << e.what() << "\n";
     err << verify_data_usage();
     return 2;
   } catch (const std::exception& e) {

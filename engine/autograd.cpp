@@ -25,7 +25,14 @@ bool should_record(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 
+static void check_finite_forward(const char* op, const Tensor& t) {
+  if (t.dtype() != DType::F32) return;
+  for (float v : t.to_vector())
+    if (!std::isfinite(v)) fail(std::string("non-finite value produced by the forward of '") + op + "'");
+}
+
 void record(Tensor& out, std::shared_ptr<Node> node) {
+  if (g_anomaly) check_finite_forward(node->name, out);
   node->out_shape = out.shape();
   out.impl()->requires_grad = true;
   out.set_grad_fn(std::move(node));

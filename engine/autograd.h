@@ -59,8 +59,8 @@ void record(Tensor& out, std::shared_ptr<Node> node);
 // Run backward from `root` (seed: ones for a scalar when grad_output is undefined).
 void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_graph);
 
-// Debug: when set, backward checks every gradient for NaN/Inf and throws naming the first op
-// whose backward produced one.
+// Debug: when set, every recorded op's output (forward) and every gradient (backward) is checked for
+// NaN/Inf, and the first op that produced one is named in the error.
 void set_anomaly_detection(bool on);
 bool anomaly_detection();
 

@@ -1,6 +1,11 @@
 // Weights round-trip through safetensors with PyTorch names; strict loading reports every problem.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -87,4 +92,30 @@ TEST_CASE("export a ResNet-32 checkpoint for the PyTorch strict-load check") {
   io.tensors["input_nchw"] = make_safetensor_f32({4, 3, 32, 32}, nchw);
   io.tensors["logits"] = make_safetensor_f32({4, 10}, logits.to_vector());
   write_safetensors(std::string(dir) + "/resnet32_io.safetensors", io);
+}
+
+TEST_CASE("a write killed at a random moment leaves either the old or the new file, never a broken one") {
+  const std::string path = tmp_path("atomic.safetensors");
+  // two versions of a 4 MB tensor; the child rewrites the file alternately until it is killed
+  auto version = [](float v) { return std::map<std::string, Tensor>{{"w", Tensor::full({1024, 1024}, v)}}; };
+  save_tensors(path, version(1.f), {{"v", "1"}});
+  for (int trial = 0; trial < 6; ++trial) {
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      for (int i = 0;; ++i) save_tensors(path, version(i % 2 ? 2.f : 1.f), {{"v", i % 2 ? "2" : "1"}});
+    }
+    usleep(20000 + 37000 * trial);  // kill at different points of the write cycle
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    std::map<std::string, std::string> meta;
+    std::map<std::string, Tensor> t;
+    REQUIRE_NOTHROW(t = read_weights(path, &meta));
+    const float want = meta.at("v") == "2" ? 2.f : 1.f;
+    std::vector<float> v = t.at("w").to_vector();
+    CHECK(std::all_of(v.begin(), v.end(), [&](float x) { return x == want; }));
+  }
+  std::remove(path.c_str());
+  std::remove((path + ".tmp").c_str());
 }

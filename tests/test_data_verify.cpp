@@ -61,14 +61,14 @@ TEST_CASE("verify-data: usage errors exit 2") {
   CHECK(run({}).rc == 2);
   Run r = run({"--format", "imagefolder", "--root", "/x", "--bogus", "1"});
   CHECK(r.rc == 2);
-  CHECK(r.err.find("unknown flag '--bogus'") != std::string::npos);
+  CHECK(r.err.find("unknown flag --bogus") != std::string::npos);
   CHECK(r.err.find("usage: tailor verify-data") != std::string::npos);
   CHECK(run({"--format", "tfrecord", "--root", "/x"}).rc == 2);
   CHECK(run({"--format", "idx"}).rc == 2);
   CHECK(run({"--format", "idx", "--root", "/x", "--imbalance-ratio", "0.01"}).rc == 2);
   CHECK(run({"--format", "idx", "--root", "/x", "--seed", "-1"}).rc == 2);
   CHECK(run({"--format", "idx", "--root"}).rc == 2);
-  CHECK(run({"--help"}).rc == 2);
+  CHECK(run({"--help"}).rc == 0);
 }
 
 TEST_CASE("verify-data: image folder, LT subset, shots") {

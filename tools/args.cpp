@@ -4,7 +4,20 @@
 
 namespace tailor {
 
-Args::Args(int argc, char** argv, const std::vector<std::string>& flags, const std::vector<std::string>& switches) {
+static size_t distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+Args::Args(int argc, char** argv, const std::vector<std::string>& flags, const std::vector<std::string>& switches,
+           const std::vector<std::string>& repeatable) {
   auto known = [](const std::vector<std::string>& v, const std::string& n) {
     return std::find(v.begin(), v.end(), n) != v.end();
   };
@@ -21,16 +34,31 @@ Args::Args(int argc, char** argv, const std::vector<std::string>& flags, const s
     if (known(switches, name)) {
       if (inline_value) throw UsageError("--" + name + " takes no value");
       values_[name] = "1";
-    } else if (known(flags, name)) {
+    } else if (known(flags, name) || known(repeatable, name)) {
       if (!inline_value) {
         if (i + 1 >= argc) throw UsageError("--" + name + " needs a value");
         value = argv[++i];
       }
+      if (known(repeatable, name)) lists_[name].push_back(value);
+      else if (values_.count(name)) throw UsageError("--" + name + " given twice");
       values_[name] = value;
     } else {
-      throw UsageError("unknown flag --" + name);
+      std::string best;
+      size_t best_d = 3;
+      for (auto* v : {&flags, &switches, &repeatable})
+        for (auto& f : *v)
+          if (distance(name, f) < best_d) {
+            best_d = distance(name, f);
+            best = f;
+          }
+      throw UsageError("unknown flag --" + name + (best.empty() ? "" : " (did you mean --" + best + "?)"));
     }
   }
+}
+
+std::vector<std::string> Args::list(const std::string& name) const {
+  auto it = lists_.find(name);
+  return it == lists_.end() ? std::vector<std::string>{} : it->second;
 }
 
 std::string Args::str(const std::string& name, const std::string& def) const {

@@ -14,16 +14,20 @@ struct UsageError : std::runtime_error {
 
 class Args {
  public:
-  // `flags`: names (without --) that take a value; `switches`: names that take none.
-  Args(int argc, char** argv, const std::vector<std::string>& flags, const std::vector<std::string>& switches = {});
+  // `flags`: names (without --) that take a value; `switches`: names that take none; `repeatable`: flags
+  // that may be given several times (read with list()). An unknown flag suggests the closest known one.
+  Args(int argc, char** argv, const std::vector<std::string>& flags, const std::vector<std::string>& switches = {},
+       const std::vector<std::string>& repeatable = {});
   bool has(const std::string& name) const { return values_.count(name) > 0; }
   std::string str(const std::string& name, const std::string& def) const;
   long long integer(const std::string& name, long long def, long long lo, long long hi) const;
   double number(const std::string& name, double def, double lo, double hi) const;
+  std::vector<std::string> list(const std::string& name) const;
   std::string choice(const std::string& name, const std::string& def, const std::vector<std::string>& allowed) const;
 
  private:
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> lists_;
 };
 
 }  // namespace tailor

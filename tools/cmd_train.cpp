@@ -1,104 +1,79 @@
-// `tailor train` (and `tailor` with no arguments): the embedded default run — a short long-tailed
-// training of ResNet-32 on Fashion-MNIST-LT (Debian package dataset-fashion-mnist), exp profile
-// rho = 100, cross-entropy, ending with the many / medium / few-shot table.
-// (The full config-driven trainer with LT losses and two-stage recipes builds on the same loop.)
-#include <omp.h>
-
-#include <cstdio>
+// `tailor train` (and `tailor` with no arguments): a config-driven run (train/trainer.h). With no
+// --config it runs the embedded default: Fashion-MNIST-LT (rho 100), ResNet-32, GCL two-stage, a few
+// minutes on a CPU, ending with the many / medium / few table and the report's path.
+#include <filesystem>
 #include <iostream>
-#include <thread>
+#include <stdexcept>
 
-#include "data/idx.h"
-#include "data/imbalance.h"
-#include "data/loader.h"
-#include "layers/resnet.h"
 #include "tools/args.h"
 #include "tools/commands.h"
-#include "train/loop.h"
-#include "train/schedule.h"
+#include "train/config.h"
+#include "train/trainer.h"
 
 namespace tailor {
 
 static const char* kTrainUsage =
-    "usage: tailor train [--epochs N] [--batch N] [--lr F] [--imbalance-ratio R] [--seed N] [--threads N]\n"
-    "                    [--data-root DIR]\n"
-    "Short long-tailed run: ResNet-32 on Fashion-MNIST-LT (exp profile), cross-entropy, SGD momentum 0.9,\n"
-    "weight decay 5e-4, one warm-up epoch then cosine; prints the many/medium/few-shot table.\n"
-    "Defaults: 4 epochs, batch 128, lr 0.1, imbalance ratio 100, seed 0, data in\n"
-    "/usr/share/datasets/fashion-mnist.\n";
+    "usage: tailor train [--config FILE] [--set key.path=value ...] [--init-from WEIGHTS] [--overwrite]\n"
+    "                    [--no-report] [--print-config] [--help-config]\n"
+    "       tailor train --resume RUN_DIR\n"
+    "Trains the run a JSON config describes (dataset + LT subset, model, stage 1, optional stage 2) into\n"
+    "runs_dir/name (default runs/<config file stem>): config.json, metrics.jsonl, checkpoints/, eval.json,\n"
+    "summary.json, report.html. Without --config: the embedded Fashion-MNIST-LT GCL two-stage default.\n"
+    "  --set k=v        override one key (beats the file; repeatable), e.g. --set stage1.optim.lr=0.05\n"
+    "  --init-from F    load pretrained weights (safetensors, PyTorch names) before stage 1 = model.init_from\n"
+    "  --resume DIR     continue an interrupted run exactly (a missing state is an error, never a fresh start)\n"
+    "  --overwrite      replace an existing run directory of the same name\n"
+    "  --print-config   print the resolved config and exit;  --help-config  list every key\n"
+    "Recipes: recipes/ (CIFAR-10/100-LT, ImageNet-LT, Places-LT, iNaturalist 2018, Fashion-MNIST-LT).\n";
 
 int cmd_train(int argc, char** argv) {
-  long long epochs, batch, seed, threads;
-  double lr, ratio;
-  std::string root;
+  Json cfg;
+  TrainFlags flags;
+  std::string dir;
   try {
-    Args a(argc, argv, {"epochs", "batch", "lr", "imbalance-ratio", "seed", "threads", "data-root"}, {"help"});
+    Args a(argc, argv, {"config", "resume", "init-from"}, {"help", "help-config", "print-config", "overwrite", "no-report"},
+           {"set"});
     if (a.has("help")) {
       std::cout << kTrainUsage;
       return 0;
     }
-    epochs = a.integer("epochs", 4, 1, 10000);
-    batch = a.integer("batch", 128, 2, 1 << 16);
-    seed = a.integer("seed", 0, 0, 1LL << 31);
-    threads = a.integer("threads", std::max(1u, std::thread::hardware_concurrency()), 1, 1024);
-    lr = a.number("lr", 0.1, 0, 10);
-    ratio = a.number("imbalance-ratio", 100, 1, 1e6);
-    root = a.str("data-root", data::kFashionMnistRoot);
+    if (a.has("help-config")) {
+      std::cout << "config keys (path, type, default, help, range):\n" << describe_schema();
+      return 0;
+    }
+    flags.overwrite = a.has("overwrite");
+    flags.report = !a.has("no-report");
+    if (a.has("resume")) {
+      if (a.has("config") || !a.list("set").empty() || a.has("init-from") || a.has("overwrite"))
+        throw UsageError("--resume takes the run's own config.json; it cannot be combined with --config, --set, "
+                         "--init-from or --overwrite");
+      dir = a.str("resume", "");
+      const std::string state = dir + "/checkpoints/train_state.safetensors";
+      if (!std::filesystem::is_regular_file(state))
+        throw std::runtime_error("--resume " + dir + ": no training state at " + state +
+                                 " (refusing to start a fresh run in its place)");
+      cfg = default_config();
+      merge_config(cfg, load_config_file(dir + "/config.json"), dir + "/config.json");
+      validate_config(cfg);
+      flags.resume = true;
+    } else {
+      std::vector<std::string> sets = a.list("set");
+      if (a.has("init-from")) sets.push_back("model.init_from=" + a.str("init-from", ""));
+      cfg = resolve_config(a.str("config", ""), sets, true);
+      dir = run_dir_of(cfg);
+    }
+    if (a.has("print-config")) {
+      std::cout << cfg.dump(2) << "\n";
+      return 0;
+    }
   } catch (const UsageError& e) {
     std::cerr << "tailor train: " << e.what() << "\n" << kTrainUsage;
     return 2;
+  } catch (const ConfigError& e) {
+    std::cerr << "tailor train: config error: " << e.what() << "\n";
+    return 2;
   }
-  omp_set_num_threads((int)threads);
-  manual_seed((uint64_t)seed);
-
-  data::LtIdxData d = data::load_idx_lt(root, ratio, data::LtProfile::Exp, (uint32_t)seed, std::cout);
-  const data::Dataset &train = d.train, &test = d.test;
-  const data::LtSubset& lt = d.subset;
-  std::printf("test: %lld images (balanced)\n", (long long)test.size());
-
-  data::TransformConfig train_tf, test_tf;
-  train_tf.crop = data::CropMode::RandomCrop;
-  train_tf.size = 28;
-  train_tf.padding = 2;
-  train_tf.hflip = true;
-  train_tf.mean = test_tf.mean = {0.2860f};
-  train_tf.std = test_tf.std = {0.3530f};
-  data::SamplerConfig sc;
-  sc.kind = data::SamplerKind::Instance;
-  sc.seed = (uint64_t)seed;
-  data::Sampler train_sampler(train.labels, train.num_classes, sc);
-  sc.kind = data::SamplerKind::Sequential;
-  data::Sampler test_sampler(test.labels, test.num_classes, sc);
-  data::LoaderConfig lc;
-  lc.batch_size = batch;
-  lc.num_workers = 1;
-  lc.seed = (uint64_t)seed;
-  data::Loader train_loader(train, train_sampler, train_tf, lc);
-  lc.batch_size = 500;
-  data::Loader test_loader(test, test_sampler, test_tf, lc);
-
-  auto net = make_resnet("resnet32", train.num_classes, 1);
-  SGD opt(net->parameters(), SgdOptions{(float)lr, 0.9f, 0.f, 5e-4f, false});
-  LrSchedule sched;
-  sched.kind = "cosine";
-  sched.base_lr = (float)lr;
-  sched.warmup_epochs = epochs > 1 ? 1 : 0;
-  sched.total_epochs = (int)epochs;
-  LossFn ce = [](const Tensor& logits, const Tensor& y) { return softmax_cross_entropy(logits, y); };
-
-  std::printf("model: resnet32 (%lld parameters), %lld epochs, batch %lld, %lld threads\n",
-              (long long)net->num_parameters(), epochs, batch, threads);
-  EvalMetrics m;
-  for (long long e = 0; e < epochs; ++e) {
-    opt.set_lr(sched.lr_at((int)e));
-    EpochStats st = train_epoch(*net, train_loader, opt, ce, e);
-    m = evaluate(*net, test_loader, 0, test.num_classes, lt.counts);
-    std::printf("epoch %lld/%lld  lr %.4f  loss %.4f  %.0f img/s  test top-1 %.2f%%  (%.1f s)\n", e + 1, epochs,
-                opt.lr(), st.mean_loss, st.img_per_s(), 100 * m.top1, st.seconds);
-    std::fflush(stdout);
-  }
-  std::printf("\nfinal test accuracy by training-set frequency (many > 100, medium 20-100, few < 20 images):\n%s",
-              format_shot_table(m).c_str());
+  train_run(cfg, dir, flags, std::cout);
   return 0;
 }
 

@@ -4,5 +4,9 @@
 namespace tailor {
 int cmd_bench(int argc, char** argv);
 int cmd_train(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
+int cmd_tau_sweep(int argc, char** argv);
+int cmd_extract_features(int argc, char** argv);
+int cmd_report(int argc, char** argv);
 int cmd_verify_data(int argc, char** argv);
 }  // namespace tailor

@@ -4,15 +4,20 @@
 #include <string>
 
 #include "tools/commands.h"
+#include "train/config.h"
 
 static const char* kUsage =
     "tailor — long-tailed recognition engine\n"
     "usage: tailor <command> [flags]   (tailor <command> --help for details)\n"
     "commands:\n"
-    "  train        short long-tailed training run (the default: Fashion-MNIST-LT, ResNet-32)\n"
-    "  verify-data  check a dataset before training (files, decoding, labels, class counts)\n"
-    "  bench        time ResNet training/eval steps on synthetic data (JSON line)\n"
-    "With no command, runs `tailor train` with its defaults.\n";
+    "  train             train / resume a run from a JSON config (default: Fashion-MNIST-LT GCL two-stage)\n"
+    "  eval              evaluate a run or a checkpoint: top-1/5, many/medium/few, ECE\n"
+    "  tau-sweep         tau-normalisation sweep of a linear classifier\n"
+    "  extract-features  features + logits + labels of a split to safetensors\n"
+    "  report            (re)build a run's report.html and plots\n"
+    "  verify-data       check a dataset before training (files, decoding, labels, class counts)\n"
+    "  bench             time ResNet training/eval steps on synthetic data (JSON line)\n"
+    "With no command, runs `tailor train` with its embedded default.\n";
 
 int main(int argc, char** argv) {
   if (argc >= 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"))) {
@@ -27,7 +32,14 @@ int main(int argc, char** argv) {
     }
     if (cmd == "bench") return tailor::cmd_bench(argc - 1, argv + 1);
     if (cmd == "train") return tailor::cmd_train(argc - 1, argv + 1);
+    if (cmd == "eval") return tailor::cmd_eval(argc - 1, argv + 1);
+    if (cmd == "tau-sweep") return tailor::cmd_tau_sweep(argc - 1, argv + 1);
+    if (cmd == "extract-features") return tailor::cmd_extract_features(argc - 1, argv + 1);
+    if (cmd == "report") return tailor::cmd_report(argc - 1, argv + 1);
     if (cmd == "verify-data") return tailor::cmd_verify_data(argc - 1, argv + 1);
+  } catch (const tailor::ConfigError& e) {
+    std::cerr << "tailor " << cmd << ": config error: " << e.what() << "\n";
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "tailor " << cmd << ": error: " << e.what() << "\n";
     return 1;

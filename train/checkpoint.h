@@ -1,6 +1,16 @@
-// Model weights as safetensors with PyTorch state-dict names. BatchNorm's num_batches_tracked is
-// stored as I64 like PyTorch, so the file loads with load_state_dict(strict=True) into the
-// equivalent torchvision / LDAM-DRW model. Writes are atomic (tmp, fsync, rename).
+// Checkpoints.
+//
+// Model weights: safetensors with PyTorch state-dict names. BatchNorm's num_batches_tracked is stored as
+// I64 like PyTorch, so the file loads with load_state_dict(strict=True) into the equivalent torchvision /
+// LDAM-DRW model. The metadata carries "crc32" of the data section (zlib CRC-32 of every tensor's bytes in
+// name order); a reader verifies it, so a truncated or bit-flipped file is rejected with a clear message.
+//
+// Training state (train_state.safetensors of a run directory): everything an exact resume needs in ONE
+// file — model tensors ("model.<name>"), SGD momentum buffers ("momentum.<param name>") and a JSON
+// document in the metadata key "state" (stage, epoch, sampler cursor, step counters, RNG states, best
+// score, log-file lengths, config hash; see train/trainer.cpp).
+// Every write is atomic: path.tmp, fsync, rename, fsync of the directory — an interrupted write leaves
+// the previous file intact.
 #pragma once
 #include <map>
 #include <string>
@@ -11,9 +21,14 @@ namespace tailor {
 
 void save_weights(const std::string& path, const Module& model,
                   const std::map<std::string, std::string>& metadata = {});
-// Reads every tensor of the file (F32, I32 and I64 — the latter narrowed to I32 with a range check).
-std::map<std::string, Tensor> read_weights(const std::string& path);
+// Reads every tensor of the file (F32, I32 and I64 — the latter narrowed to I32 with a range check) and
+// verifies the crc32 metadata when present. `metadata` (optional) receives the file's metadata.
+std::map<std::string, Tensor> read_weights(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
 // read_weights + Module::load_state_dict; strict unless allow_partial. The error names the file.
 Module::LoadReport load_weights(const std::string& path, Module& model, bool allow_partial = false);
+
+// Tensors + metadata, with the crc32 written and checked like the weights files.
+void save_tensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                  const std::map<std::string, std::string>& metadata);
 
 }  // namespace tailor

@@ -87,8 +87,14 @@ EvalMetrics MetricsAccumulator::finish() const {
   m.many = group([&](int64_t n) { return n > many_above_; });
   m.medium = group([&](int64_t n) { return n <= many_above_ && n >= few_below_; });
   m.few = group([&](int64_t n) { return n < few_below_; });
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  m.bin_count = bin_count_;
+  m.bin_confidence.assign(bins_, nan);
+  m.bin_accuracy.assign(bins_, nan);
   for (int b = 0; b < bins_; ++b) {
     if (!bin_count_[b]) continue;
+    m.bin_confidence[b] = bin_conf_[b] / bin_count_[b];
+    m.bin_accuracy[b] = bin_correct_[b] / bin_count_[b];
     double gap = std::fabs(bin_correct_[b] / bin_count_[b] - bin_conf_[b] / bin_count_[b]);
     m.ece += (double)bin_count_[b] / n_ * gap;
     m.mce = std::max(m.mce, gap);

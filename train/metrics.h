@@ -27,6 +27,9 @@ struct EvalMetrics {
   std::vector<int64_t> confusion;           // [true][pred], row-major C x C
   ShotGroup many, medium, few;
   double ece = 0, mce = 0;
+  // reliability diagram: per confidence bin, mean confidence and accuracy (NaN when empty) and count
+  std::vector<double> bin_confidence, bin_accuracy;
+  std::vector<int64_t> bin_count;
   double mean_loss = 0;                     // mean cross-entropy of the logits, if computed
 };
 

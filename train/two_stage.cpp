@@ -151,42 +151,75 @@ StageResult run_stage1(ResNet& net, const TwoStageData& d, const Stage1Config& c
   return r;
 }
 
-StageResult run_stage2(ResNet& net, const TwoStageData& d, const Stage2Config& cfg, std::ostream* log) {
-  if (!d.train) two_stage_fail("stage 2: no training set");
-  const std::string& method = cfg.method;
+void load_stage1_weights(ResNet& net, const std::string& method, const std::string& checkpoint, bool allow_partial,
+                         const std::string& bn_mode, Module::LoadReport* report, std::ostream* log) {
   if (method != "crt" && method != "gcl_retrain" && method != "lws" && method != "tau_norm")
     two_stage_fail("stage 2: unknown method '" + method + "' (crt | gcl_retrain | lws | tau_norm)");
-  if (cfg.bn_mode != "eval" && cfg.bn_mode != "train")
-    two_stage_fail("stage 2: bn_mode must be 'eval' or 'train', got '" + cfg.bn_mode + "'");
-  const double t0 = now_s();
-  StageResult r;
-  r.bn_mode = cfg.bn_mode;
-
+  if (bn_mode != "eval" && bn_mode != "train")
+    two_stage_fail("stage 2: bn_mode must be 'eval' or 'train', got '" + bn_mode + "'");
   // ---- strict load of the stage-1 weights
-  if (cfg.checkpoint.empty()) two_stage_fail("stage 2 (" + method + "): no stage-1 checkpoint given");
-  if (!std::filesystem::is_regular_file(cfg.checkpoint))
-    two_stage_fail("stage 2 (" + method + "): stage-1 checkpoint not found: " + cfg.checkpoint +
+  if (checkpoint.empty()) two_stage_fail("stage 2 (" + method + "): no stage-1 checkpoint given");
+  if (!std::filesystem::is_regular_file(checkpoint))
+    two_stage_fail("stage 2 (" + method + "): stage-1 checkpoint not found: " + checkpoint +
                    " (refusing to start from an untrained backbone)");
   try {
-    r.load = load_weights(cfg.checkpoint, net, cfg.allow_partial);
+    *report = load_weights(checkpoint, net, allow_partial);
   } catch (const std::exception& e) {
-    two_stage_fail("stage 2 (" + method + "): stage-1 checkpoint " + cfg.checkpoint +
+    two_stage_fail("stage 2 (" + method + "): stage-1 checkpoint " + checkpoint +
                    " does not match the model (" + net.config().arch + ", " +
                    std::to_string(net.config().num_classes) + " classes, head " + net.head_name() + "): " + e.what());
   }
-  if (log) *log << "stage 2: loaded " << cfg.checkpoint << ": " << r.load.str() << "\n";
+  if (log) *log << "stage 2: loaded " << checkpoint << ": " << report->str() << "\n";
 
   // ---- freeze the backbone
   net.requires_grad_(false);
-  const bool bn_train = cfg.bn_mode == "train";
+  const bool bn_train = bn_mode == "train";
   if (log)
-    *log << "stage 2: backbone frozen (requires_grad false), BatchNorm in " << cfg.bn_mode << " mode"
+    *log << "stage 2: backbone frozen (requires_grad false), BatchNorm in " << bn_mode << " mode"
          << (bn_train ? " (batch statistics; running mean/var re-estimated on stage-2 batches)"
                       : " (running statistics used and kept)")
          << "\n";
+}
+
+std::shared_ptr<Module> make_stage2_head(ResNet& net, const std::string& method) {
+  const int64_t C = net.config().num_classes, F = net.feature_dim();
+  std::shared_ptr<Module> head;
+  if (method == "crt") {
+    head = std::make_shared<Linear>(F, C);  // nn.Linear default init
+    head->requires_grad_(true);
+  } else if (method == "gcl_retrain") {
+    head = net.head();
+    head->requires_grad_(true);
+  } else if (method == "lws") {
+    auto lin = std::dynamic_pointer_cast<Linear>(net.head());
+    if (!lin) two_stage_fail("stage 2 (lws): the stage-1 head must be a Linear classifier");
+    head = std::make_shared<LWSClassifier>(*lin);  // W, b frozen; scales train
+  } else {
+    two_stage_fail("stage 2: method '" + method + "' has no trained head (crt | gcl_retrain | lws)");
+  }
+  net.set_head(head);
+  return head;
+}
+
+std::string stage2_default_sampler(const std::string& method) {
+  return method == "gcl_retrain" ? "cben" : "class_aware";
+}
+
+std::string stage2_default_loss(const std::string& method, LossConfig* cfg) {
+  if (cfg) *cfg = method == "gcl_retrain" ? gcl_cifar_stage2() : LossConfig{};
+  return method == "gcl_retrain" ? "gcl" : "ce";
+}
+
+StageResult run_stage2(ResNet& net, const TwoStageData& d, const Stage2Config& cfg, std::ostream* log) {
+  if (!d.train) two_stage_fail("stage 2: no training set");
+  const std::string& method = cfg.method;
+  const double t0 = now_s();
+  StageResult r;
+  r.bn_mode = cfg.bn_mode;
+  load_stage1_weights(net, method, cfg.checkpoint, cfg.allow_partial, cfg.bn_mode, &r.load, log);
+  const bool bn_train = cfg.bn_mode == "train";
 
   const std::vector<int64_t> counts = data::class_counts(d.train->labels, d.train->num_classes);
-  const int64_t C = net.config().num_classes, F = net.feature_dim();
 
   if (method == "tau_norm") {
     auto lin = std::dynamic_pointer_cast<Linear>(net.head());
@@ -220,30 +253,15 @@ StageResult run_stage2(ResNet& net, const TwoStageData& d, const Stage2Config& c
     chosen->requires_grad_(false);
     net.set_head(chosen);
   } else {
-    std::shared_ptr<Module> head;
-    if (method == "crt") {
-      head = std::make_shared<Linear>(F, C);  // nn.Linear default init
-      head->requires_grad_(true);
-    } else if (method == "gcl_retrain") {
-      head = net.head();
-      head->requires_grad_(true);
-    } else {  // lws
-      auto lin = std::dynamic_pointer_cast<Linear>(net.head());
-      if (!lin) two_stage_fail("stage 2 (lws): the stage-1 head must be a Linear classifier");
-      head = std::make_shared<LWSClassifier>(*lin);  // W, b frozen; scales train
-    }
-    net.set_head(head);
+    std::shared_ptr<Module> head = make_stage2_head(net, method);
     std::vector<Tensor> params;
     trainable(*head, &params);
     if (params.empty()) two_stage_fail("stage 2 (" + method + "): nothing to train");
 
-    const std::string sampler_name = !cfg.sampler.empty() ? cfg.sampler : (method == "gcl_retrain" ? "cben" : "class_aware");
+    const std::string sampler_name = !cfg.sampler.empty() ? cfg.sampler : stage2_default_sampler(method);
     std::string loss_name = cfg.loss;
     LossConfig lc = cfg.loss_cfg;
-    if (loss_name.empty()) {
-      loss_name = method == "gcl_retrain" ? "gcl" : "ce";
-      lc = method == "gcl_retrain" ? gcl_cifar_stage2() : LossConfig{};
-    }
+    if (loss_name.empty()) loss_name = stage2_default_loss(method, &lc);
     auto loss = make_loss(loss_name, lc, counts);
     data::Sampler sampler = make_sampler(*d.train, sampler_name, d.seed + 1, cfg.samples_per_class, cfg.epochs);
     data::Loader loader(*d.train, sampler, d.train_tf, loader_cfg(d, d.batch_size));

@@ -19,6 +19,7 @@
 #pragma once
 #include <cstdint>
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -102,6 +103,17 @@ struct Stage2Config {
 // `net` must have the stage-1 architecture (arch, class count, head kind); its weights are replaced by the
 // checkpoint's. On return its head is the stage-2 classifier.
 StageResult run_stage2(ResNet& net, const TwoStageData& data, const Stage2Config& cfg, std::ostream* log = nullptr);
+
+// ---- pieces shared with the config-driven trainer (train/trainer.cpp)
+// Stage-2 entry: checks method and bn_mode, loads the stage-1 checkpoint STRICTLY into `net` (a missing
+// file or a mismatch is an error naming the file) and freezes every parameter. Logs both.
+void load_stage1_weights(ResNet& net, const std::string& method, const std::string& checkpoint, bool allow_partial,
+                         const std::string& bn_mode, Module::LoadReport* report, std::ostream* log);
+// The stage-2 classifier of crt / gcl_retrain / lws, installed as net's head; its trainable parameters
+// are the ones stage 2 optimises. (crt draws its fresh init from global_rng().)
+std::shared_ptr<Module> make_stage2_head(ResNet& net, const std::string& method);
+std::string stage2_default_sampler(const std::string& method);               // cben | class_aware
+std::string stage2_default_loss(const std::string& method, LossConfig* cfg);  // gcl (stage-2 form) | ce
 
 // The tau grid 0, 0.1, ..., 2.0 (21 values).
 std::vector<double> default_tau_grid();

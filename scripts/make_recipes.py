@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Writes the shipped recipes (recipes/**/*.json) from the consolidated tables of the LT literature.
+
+Each recipe is a tailor config (train/config.h): only the keys that differ from the schema defaults are
+written. Run from the repository root: python3 scripts/make_recipes.py. Every recipe is checked by
+tests/test_config.cpp (it must resolve against the schema).
+"""
+import copy
+import json
+import os
+
+# CIFAR-LT (LDAM-DRW generation, exp profile, seed 0), ResNet-32 option A.
+LDAM_SCHED = {"kind": "multistep", "warmup_epochs": 5, "milestones": [160, 180], "gamma": 0.01}
+STEP_SCHED = {"kind": "multistep", "warmup_epochs": 5, "milestones": [160, 180], "gamma": 0.1}
+SGD_2E4 = {"lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4}
+
+
+def cifar_base(dataset, rho=100):
+    return {
+        "data": {"dataset": dataset, "root": f"data/{dataset}", "imbalance": {"profile": "exp", "ratio": rho, "seed": 0},
+                 "augment": "cifar", "workers": 4},
+        "model": {"arch": "resnet32", "head": "linear"},
+        "stage1": {"epochs": 200, "batch_size": 128, "loss": {"name": "ce"}, "sampler": {"name": "instance"},
+                   "optim": dict(SGD_2E4), "schedule": dict(LDAM_SCHED)},
+        "eval": {"every_epochs": 1, "select": "test"},
+    }
+
+
+def cifar_recipes(dataset):
+    c100 = dataset == "cifar100"
+    r = {}
+    b = cifar_base(dataset)
+    b["description"] = ("Cross-entropy baseline of the LDAM-DRW repository: Linear head, batch 128, lr 0.1 with 5 warm-up "
+                        "epochs, x0.01 at 160 and 180, wd 2e-4, 200 epochs; best test top-1 over epochs.")
+    r["ce"] = b
+
+    b = cifar_base(dataset)
+    b["description"] = "Focal loss (gamma 1, gradient through (1-p)^gamma as in the LDAM-DRW repository), LDAM schedule."
+    b["stage1"]["loss"] = {"name": "focal", "gamma": 1.0, "detach_p": False}
+    r["focal"] = b
+
+    b = cifar_base(dataset)
+    b["description"] = ("Class-balanced focal loss (Cui et al. 2019): effective-number weights beta 0.9999, gamma 1; "
+                        "the TF recipe's schedule (warm-up 5, x0.01 at 160, x1e-4 at 180, wd 2e-4, batch 128).")
+    b["stage1"]["loss"] = {"name": "cb_focal", "beta": 0.9999, "gamma": 1.0}
+    r["cb_focal"] = b
+
+    b = cifar_base(dataset)
+    b["description"] = ("LDAM-DRW (Cao et al. 2019): NormedLinear head, LDAM s 30 max_m 0.5, deferred re-weighting "
+                        "(effective number, beta 0.9999) from epoch 160, LDAM schedule.")
+    b["model"]["head"] = "normed"
+    b["stage1"]["loss"] = {"name": "ldam", "s": 30, "max_m": 0.5, "train_rule": "DRW", "drw_epoch": 160, "beta": 0.9999}
+    r["ldam_drw"] = b
+
+    b = cifar_base(dataset)
+    b["description"] = ("Logit-adjusted loss (Menon et al. 2021), tau 1. Assumption: the LDAM schedule (200 epochs) "
+                        "instead of the paper's 1241-epoch Keras schedule.")
+    b["stage1"]["loss"] = {"name": "logit_adjust", "tau": 1.0}
+    r["logit_adjust"] = b
+
+    b = cifar_base(dataset)
+    b["description"] = ("Balanced Softmax end to end (BALMS repository CIFAR recipe): batch 512, lr 0.1 cosine after a "
+                        "warm-up (800 iterations ~ 33 epochs), wd 5e-4, AutoAugment + Cutout, 13k iterations ~ 537 "
+                        "epochs of CIFAR-10-LT rho 100.")
+    b["data"]["augment"] = "cifar_autoaugment"
+    b["stage1"].update({"epochs": 537, "batch_size": 512, "loss": {"name": "balanced_softmax"},
+                        "optim": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
+                        "schedule": {"kind": "cosine", "warmup_epochs": 33}})
+    r["balanced_softmax"] = b
+
+    b = cifar_base(dataset)
+    b["description"] = ("CE + mixup (alpha 1) representation, then cRT (Kang et al. 2020): classifier re-initialised and "
+                        "trained 10 epochs on class-aware batches (4 per class), frozen backbone in eval mode, cosine "
+                        "lr 0.1, batch 128. Stage-1 schedule x0.1 at 160 and 180 (MiSLAS).")
+    b["stage1"]["mixup_alpha"] = 1.0
+    b["stage1"]["schedule"] = dict(STEP_SCHED)
+    b["stage2"] = {"method": "crt", "epochs": 10, "batch_size": 128, "load": "best", "bn_mode": "eval",
+                   "loss": {"name": "ce"}, "sampler": {"name": "class_aware", "samples_per_class": 4},
+                   "optim": dict(SGD_2E4), "schedule": {"kind": "cosine"}}
+    r["ce_mixup_crt"] = b
+
+    b = cifar_base(dataset)
+    smooth = (0.4, 0.1, "train") if c100 else (0.3, 0.0, "eval")
+    b["description"] = ("MiSLAS (Zhong et al. 2021): CE + mixup (alpha 1) stage 1 with wd 5e-4, then label-aware "
+                        "smoothing on class-aware batches with learnable weight scaling, 10 epochs, cosine from 0.1; "
+                        "shifted BN (bn_mode train) for CIFAR-100. Deviation: tailor's lws keeps the stage-1 "
+                        "classifier frozen (Kang et al.'s LWS); MiSLAS also fine-tunes it at lr_factor x lr.")
+    b["stage1"]["mixup_alpha"] = 1.0
+    b["stage1"]["schedule"] = dict(STEP_SCHED)
+    b["stage1"]["optim"]["weight_decay"] = 5e-4
+    b["stage2"] = {"method": "lws", "epochs": 10, "batch_size": 128, "load": "best", "bn_mode": smooth[2],
+                   "loss": {"name": "las", "smooth_head": smooth[0], "smooth_tail": smooth[1]},
+                   "sampler": {"name": "class_aware", "samples_per_class": 4},
+                   "optim": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}, "schedule": {"kind": "cosine"}}
+    r["mislas"] = b
+
+    b = cifar_base(dataset)
+    b["description"] = ("GCL two-stage (Li et al. CVPR 2022), the repository's CIFAR recipe: stage 1 NormedLinear, GCL "
+                        "s 30 m 0 nu 0.5 with mixup alpha 1, batch 64, lr 0.1 warm-up 5, x0.1 at 160, x0.01 at 180, "
+                        "wd 2e-4, 200 epochs, best test checkpoint; stage 2 loads it, freezes the backbone (eval "
+                        "mode), retrains the cosine classifier with GCL s 20 m 0.1 nu 0.5 + focal (gamma 1, detached "
+                        "p), CBEN sampler, mixup 1, 30 epochs, lr 0.01 lr_max (1 + cos(pi e / 30)) = cosine from 0.002.")
+    b["model"]["head"] = "normed"
+    b["stage1"].update({"batch_size": 64, "mixup_alpha": 1.0,
+                        "loss": {"name": "gcl", "s": 30, "m": 0.0, "noise_mul": 0.5},
+                        "schedule": dict(STEP_SCHED)})
+    b["stage2"] = {"method": "gcl_retrain", "epochs": 30, "batch_size": 64, "load": "best", "bn_mode": "eval",
+                   "mixup_alpha": 1.0,
+                   "loss": {"name": "gcl", "s": 20, "m": 0.1, "noise_mul": 0.5, "train_cls": True, "gamma": 1.0},
+                   "sampler": {"name": "cben"}, "optim": {"lr": 0.002, "momentum": 0.9, "weight_decay": 2e-4},
+                   "schedule": {"kind": "cosine"}}
+    r["gcl"] = b
+    return r
+
+
+def large_scale():
+    r = {}
+    inet = {"dataset": "list", "root": "data/imagenet", "train_list": "ImageNet_LT_train.txt",
+            "val_list": "ImageNet_LT_val.txt", "test_list": "ImageNet_LT_test.txt",
+            "imbalance": {"profile": "none"}, "augment": "imagenet", "workers": 8}
+    places = dict(inet, root="data/places365", train_list="Places_LT_train.txt", val_list="Places_LT_val.txt",
+                  test_list="Places_LT_test.txt")
+    inat = {"dataset": "inat", "root": "data/inat2018", "train_list": "train2018.json", "val_list": "",
+            "test_list": "val2018.json", "imbalance": {"profile": "none"}, "augment": "inat", "workers": 8}
+
+    def decoupling(data, arch, lr, wd, epochs, batch, s2_epochs, s2_lr, s2_batch, desc, init=""):
+        return {
+            "description": desc, "data": copy.deepcopy(data),
+            "model": {"arch": arch, "head": "linear", "init_from": init},
+            "stage1": {"epochs": epochs, "batch_size": batch, "loss": {"name": "ce"}, "sampler": {"name": "instance"},
+                       "optim": {"lr": lr, "momentum": 0.9, "weight_decay": wd}, "schedule": {"kind": "cosine"}},
+            "stage2": {"method": "crt", "epochs": s2_epochs, "batch_size": s2_batch, "load": "best", "bn_mode": "train",
+                       "loss": {"name": "ce"}, "sampler": {"name": "class_aware", "samples_per_class": 4},
+                       "optim": {"lr": s2_lr, "momentum": 0.9, "weight_decay": wd}, "schedule": {"kind": "cosine"}},
+            "eval": {"every_epochs": 5, "select": "val" if data.get("val_list") else "test"},
+        }
+
+    r["imagenet_lt/decoupling_crt"] = decoupling(
+        inet, "resnet50", 0.2, 5e-4, 90, 512, 10, 0.2, 512,
+        "Decoupling (Kang et al. 2020) on ImageNet-LT: ResNet-50, CE 90 epochs batch 512 lr 0.2 cosine wd 5e-4; cRT 10 "
+        "epochs lr 0.2 class-aware(4), backbone BN in train mode as the reference code does; selection on val. "
+        "Switch stage2.method to lws (5 epochs) or tau_norm for the other variants.")
+    r["inat2018/decoupling_crt"] = decoupling(
+        inat, "resnet50", 0.2, 1e-4, 90, 512, 30, 0.2, 512,
+        "Decoupling on iNaturalist 2018: ResNet-50, CE 90 epochs (200 for the long schedule) batch 512 lr 0.2 wd 1e-4; "
+        "cRT 30 epochs lr 0.2. iNat has no separate val split: the official val2018 is the test set.")
+    r["places_lt/decoupling_crt"] = decoupling(
+        places, "resnet152", 0.1, 5e-4, 30, 256, 10, 0.1, 256,
+        "Decoupling on Places-LT: ImageNet-pretrained ResNet-152 (model.init_from: torchvision weights converted to "
+        "safetensors), cRT 10 epochs lr 0.1 batch 256. Assumption: the stage-1 fine-tuning protocol (OLTR) is not "
+        "shipped by the reference; 30 epochs lr 0.1 here.", init="pretrained/resnet152_imagenet.safetensors")
+
+    def gcl(data, arch, lr, wd, epochs, batch, mixup, s1_nu, s2_s, desc, init="", milestones=None):
+        sched = {"kind": "multistep", "warmup_epochs": 5, "milestones": milestones, "gamma": 0.1} if milestones \
+            else {"kind": "cosine"}
+        return {
+            "description": desc, "data": copy.deepcopy(data),
+            "model": {"arch": arch, "head": "normed", "init_from": init, "init_allow_partial": bool(init)},
+            "stage1": {"epochs": epochs, "batch_size": batch, "mixup_alpha": mixup,
+                       "loss": {"name": "gcl", "s": 30, "m": 0.0, "noise_mul": s1_nu}, "sampler": {"name": "instance"},
+                       "optim": {"lr": lr, "momentum": 0.9, "weight_decay": wd}, "schedule": sched},
+            "stage2": {"method": "gcl_retrain", "epochs": 30, "batch_size": batch, "load": "best", "bn_mode": "eval",
+                       "mixup_alpha": 1.0,
+                       "loss": {"name": "gcl", "s": s2_s, "m": 0.1, "noise_mul": s1_nu, "train_cls": True, "gamma": 1.0},
+                       "sampler": {"name": "balanced_rs"}, "optim": {"lr": 0.002, "momentum": 0.9,
+                                                                      "weight_decay": wd},
+                       "schedule": {"kind": "cosine"}},
+            "eval": {"every_epochs": 5, "select": "val" if data.get("val_list") else "test"},
+        }
+
+    r["places_lt/gcl"] = gcl(
+        places, "resnet152", 0.2, 5e-4, 90, 512, 0.2, 1.0, 15,
+        "GCL on Places-LT (repository scripts): ImageNet-pretrained ResNet-152, GCL s 30 m 0 nu 1, mixup 0.2, lr 0.2, "
+        "batch 512, warm-up 5, x0.1 at 60 and 80, 90 epochs; stage 2 GCL s 15 m 0.1 focal, BalancedRS, 30 epochs, "
+        "cosine from 0.02 lr. Deviation: the reference trains only a new last bottleneck on a frozen backbone; here the "
+        "whole network is fine-tuned.", init="pretrained/resnet152_imagenet.safetensors", milestones=[60, 80])
+    r["imagenet_lt/gcl"] = gcl(
+        inet, "resnet50", 0.1, 5e-4, 180, 256, 0.2, 1.0, 15,
+        "GCL on ImageNet-LT. Assumption (configs not released): MiSLAS's large-scale settings (ResNet-50, 180 epochs, "
+        "batch 256, lr 0.1 cosine, wd 5e-4, mixup 0.2) with the GCL loss, stage 2 as on Places-LT.")
+    r["inat2018/gcl"] = gcl(
+        inat, "resnet50", 0.1, 1e-4, 200, 256, 0.2, 1.0, 15,
+        "GCL on iNaturalist 2018. Assumption (configs not released): MiSLAS's settings (ResNet-50, 200 epochs, batch 256, "
+        "lr 0.1 cosine, wd 1e-4, mixup 0.2) with the GCL loss, stage 2 as on Places-LT.")
+    return r
+
+
+def main():
+    out = {}
+    for ds, folder in (("cifar10", "cifar10_lt"), ("cifar100", "cifar100_lt")):
+        for name, cfg in cifar_recipes(ds).items():
+            out[f"{folder}/{name}"] = cfg
+    out.update(large_scale())
+    for rel, cfg in out.items():
+        path = os.path.join("recipes", rel + ".json")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(cfg, f, indent=2)
+            f.write("\n")
+    print(f"{len(out)} recipes written")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+// `tailor train` end to end on a small Fashion-MNIST-LT subset: exact kill-and-resume, crash safety of the
+// checkpoints, the non-finite guard, and the model tools (eval, tau-sweep, extract-features, report) on a
+// finished run. Skipped (exit 77) when the Fashion-MNIST package is not installed.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "engine/safetensors.h"
+#include "train/checkpoint.h"
+
+namespace fs = std::filesystem;
+
+struct Run {
+  int code;
+  std::string out;
+};
+
+static Run run(const std::string& args, const std::string& env = "") {
+  std::string cmd = env + " " + std::string(TAILOR_BIN) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  std::array<char, 512> buf;
+  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : (WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1), out};
+}
+
+static std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+static const std::string& root() {
+  static std::string r = [] {
+    char tmpl[] = "/tmp/tailor_train_cli_XXXXXX";
+    return std::string(mkdtemp(tmpl));
+  }();
+  return r;
+}
+
+// 10 classes, 40..4 images (rho 10), 20 test images per class; GCL two-stage with mixup in both stages (so
+// the loss noise RNG, the mixup stream, the CBEN sampler and BN statistics all have to resume exactly).
+static std::string small(const std::string& name) {
+  return "--set runs_dir=" + root() + " --set name=" + name +
+         " --set data.imbalance.n_max=40 --set data.imbalance.ratio=10 --set data.test_per_class=10"
+         " --set stage1.epochs=2 --set stage2.epochs=1 --set threads=1 --set data.workers=2"
+         " --set stage1.batch_size=16 --set stage2.batch_size=16 --set stage1.mixup_alpha=1 --set stage2.mixup_alpha=1"
+         " --set log.step_losses=true --set checkpoint.every_steps=2 --set eval.every_epochs=1 --set eval.select=test";
+}
+
+static bool have_data() { return fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
+
+TEST_CASE("SIGKILL mid-epoch (stage 1 and stage 2) + --resume is bit-identical to an uninterrupted run") {
+  if (!have_data()) exit(77);
+  Run a = run("train " + small("whole") + " --no-report");
+  REQUIRE_MESSAGE(a.code == 0, a.out);
+  // 159 images: 10 steps per stage-1 epoch (20 in stage 1), then stage 2. Kill at 13 (mid epoch 2, state at
+  // step 12) and at 23 (mid stage 2, state at 22).
+  Run b = run("train " + small("killed") + " --no-report", "TAILOR_KILL_AT_STEP=13");
+  CHECK(b.code == 137);
+  Run c = run("train --resume " + root() + "/killed", "TAILOR_KILL_AT_STEP=23");
+  CHECK(c.code == 137);
+  CHECK(c.out.find("resumed " + root() + "/killed at stage 1 epoch 2") != std::string::npos);
+  Run d = run("train --resume " + root() + "/killed");
+  REQUIRE_MESSAGE(d.code == 0, d.out);
+  CHECK(d.out.find("at stage 2 epoch 1") != std::string::npos);
+  const fs::path A = root() + "/whole", B = root() + "/killed";
+  std::string sa = slurp(A / "steps.jsonl"), sb = slurp(B / "steps.jsonl");
+  CHECK(std::count(sa.begin(), sa.end(), '\n') > 20);
+  CHECK(sa == sb);  // every step's loss, printed with 9 significant digits (exact for float)
+  for (const char* f : {"stage1_last", "stage1_best", "stage2_last", "stage2_best"}) {
+    CAPTURE(f);
+    CHECK(slurp(A / "checkpoints" / (std::string(f) + ".safetensors")) ==
+          slurp(B / "checkpoints" / (std::string(f) + ".safetensors")));
+  }
+  // the per-epoch log has one line per epoch, no duplicate from the replayed tail
+  std::string ma = slurp(B / "metrics.jsonl");
+  CHECK(std::count(ma.begin(), ma.end(), '\n') == 3);
+  CHECK(slurp(A / "eval.json") == slurp(B / "eval.json"));
+}
+
+TEST_CASE("resume refuses a missing state; a fresh run refuses an existing directory") {
+  if (!have_data()) exit(77);
+  Run r = run("train --resume " + root() + "/nothing_here");
+  CHECK(r.code == 1);
+  CHECK(r.out.find("no training state") != std::string::npos);
+  CHECK(r.out.find("refusing to start a fresh run") != std::string::npos);
+  CHECK(!fs::exists(root() + "/nothing_here"));
+  r = run("train " + small("dup") + " --set stage1.epochs=1 --set stage2.method=none --set stage1.max_steps_per_epoch=1 "
+          "--set eval.every_epochs=0 --no-report");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  r = run("train " + small("dup") + " --set stage1.epochs=1 --no-report");
+  CHECK(r.code == 1);
+  CHECK(r.out.find("already holds a run") != std::string::npos);
+  r = run("train --resume " + root() + "/dup --set seed=3");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--resume takes the run's own config.json") != std::string::npos);
+}
+
+TEST_CASE("corrupted checkpoints are rejected; an interrupted write leaves the previous state usable") {
+  if (!have_data()) exit(77);
+  Run r = run("train " + small("crash") + " --set stage2.method=none --set stage1.epochs=2 --no-report",
+              "TAILOR_KILL_AT_STEP=11");
+  REQUIRE(r.code == 137);
+  const fs::path state = root() + "/crash/checkpoints/train_state.safetensors";
+  const std::string good = slurp(state);
+  // truncated
+  std::ofstream(state, std::ios::binary | std::ios::trunc) << good.substr(0, good.size() / 2);
+  r = run("train --resume " + root() + "/crash");
+  CHECK(r.code == 1);
+  CHECK(r.out.find(state.string()) != std::string::npos);
+  // one flipped bit in the data section
+  std::string flipped = good;
+  flipped[flipped.size() - 1000] ^= 0x10;
+  std::ofstream(state, std::ios::binary | std::ios::trunc) << flipped;
+  r = run("train --resume " + root() + "/crash");
+  CHECK(r.code == 1);
+  CHECK(r.out.find("checksum mismatch") != std::string::npos);
+  // a write killed half-way leaves only a partial .tmp beside the intact previous file
+  std::ofstream(state, std::ios::binary | std::ios::trunc) << good;
+  std::ofstream(state.string() + ".tmp", std::ios::binary | std::ios::trunc) << good.substr(0, 5000);
+  r = run("train --resume " + root() + "/crash");
+  CHECK_MESSAGE(r.code == 0, r.out);
+  // a weights file with a flipped bit is refused by the tools too
+  const fs::path w = root() + "/crash/checkpoints/stage1_last.safetensors";
+  std::string wb = slurp(w);
+  wb[wb.size() / 2] ^= 0x01;
+  std::ofstream(w, std::ios::binary | std::ios::trunc) << wb;
+  r = run("eval --run " + root() + "/crash --checkpoint " + w.string());
+  CHECK(r.code == 1);
+  CHECK(r.out.find("checksum mismatch") != std::string::npos);
+}
+
+TEST_CASE("the non-finite guard stops naming the step, skips when asked, and names the op in debug mode") {
+  if (!have_data()) exit(77);
+  // the batch of global step 4 carries a NaN pixel (a corrupted input)
+  const std::string nan = "TAILOR_NAN_INPUT_AT_STEP=4";
+  const std::string one_stage = " --set stage2.method=none --set stage1.epochs=1 --no-report";
+  Run r = run("train " + small("nan_stop") + one_stage, nan);
+  CHECK(r.code == 1);
+  // (ReLU maps the NaN activations to 0 in the forward; BatchNorm's statistics carry it into the gradients)
+  CHECK(r.out.find("non-finite gradient of conv1.weight at stage 1 epoch 1 step 4 (global step 4)") !=
+        std::string::npos);
+  CHECK(r.out.find("debug.anomaly") != std::string::npos);
+  // skip: step 4 is skipped, its BatchNorm statistics restored, and the run finishes with finite numbers
+  r = run("train " + small("nan_skip1") + one_stage + " --set guard.nonfinite=skip", nan);
+  CHECK_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("guard: skipped the step: non-finite gradient of conv1.weight at stage 1 epoch 1 step 4") !=
+        std::string::npos);
+  std::string m = slurp(root() + "/nan_skip1/metrics.jsonl");
+  CHECK(m.find("\"skipped_steps\":1") != std::string::npos);
+  CHECK(m.find("\"top1\":null") == std::string::npos);
+  CHECK(m.find("\"loss\":null") == std::string::npos);
+  // steps 4..8 corrupted, at most 2 skips: 4 and 5 are skipped, 6 stops the run
+  r = run("train " + small("nan_skip") + one_stage + " --set guard.nonfinite=skip --set guard.max_skips=2",
+          "TAILOR_NAN_INPUT_AT_STEP=4-8");
+  CHECK(r.code == 1);
+  CHECK(r.out.find("guard: skipped the step: non-finite gradient of conv1.weight at stage 1 epoch 1 step 5") !=
+        std::string::npos);
+  CHECK(r.out.find("step 6 (global step 6): more than guard.max_skips") != std::string::npos);
+  r = run("train " + small("nan_debug") + one_stage + " --set debug.anomaly=true", nan);
+  CHECK(r.code == 1);
+  CHECK(r.out.find("non-finite value produced by the forward of 'conv2d'") != std::string::npos);
+}
+
+TEST_CASE("eval, tau-sweep, extract-features and report on finished runs") {
+  if (!have_data()) exit(77);
+  Run r = run("train " + small("linear") +
+              " --set model.head=linear --set stage1.loss.name=ce --set stage2.method=crt --set stage1.epochs=1");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("many") != std::string::npos);
+  CHECK(r.out.find("report: " + root() + "/linear/report.html") != std::string::npos);
+  const fs::path run_dir = root() + "/linear";
+  for (const char* f : {"config.json", "metrics.jsonl", "eval.json", "summary.json", "report.html"})
+    CHECK_MESSAGE(fs::exists(run_dir / f), f);
+  r = run("eval --run " + run_dir.string() + " --out " + root() + "/e.json");
+  CHECK(r.code == 0);
+  CHECK(r.out.find("overall") != std::string::npos);
+  CHECK(slurp(root() + "/e.json").find("\"per_class_acc\"") != std::string::npos);
+  r = run("tau-sweep --run " + run_dir.string() + " --checkpoint " + (run_dir / "checkpoints/stage1_last.safetensors").string() +
+          " --taus 0,0.5,1");
+  CHECK_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("best tau") != std::string::npos);
+  CHECK(fs::exists(run_dir / "tau_sweep.json"));
+  r = run("extract-features --run " + run_dir.string() + " --split train --out " + root() + "/f.safetensors");
+  CHECK_MESSAGE(r.code == 0, r.out);
+  tailor::SafeTensorFile f = tailor::read_safetensors(root() + "/f.safetensors");
+  CHECK(f.tensors.at("features").shape == std::vector<int64_t>{159, 64});
+  CHECK(f.tensors.at("logits").shape == std::vector<int64_t>{159, 10});
+  CHECK(f.tensors.at("labels").dtype == "I64");
+  fs::remove(run_dir / "report.html");
+  r = run("report --run " + run_dir.string());
+  CHECK(r.code == 0);
+  CHECK(fs::exists(run_dir / "report.html"));
+  // a cosine-classifier checkpoint has no tau-norm
+  r = run("tau-sweep --run " + (fs::path(root()) / "killed").string());
+  if (fs::exists(fs::path(root()) / "killed")) {
+    CHECK(r.code == 2);
+    CHECK(r.out.find("needs a linear classifier") != std::string::npos);
+  }
+}
+
+TEST_CASE("every subcommand rejects bad flags, bad JSON, unknown keys and out-of-range values") {
+  for (std::string cmd : {"train", "eval", "tau-sweep", "extract-features", "report", "verify-data", "bench"}) {
+    CAPTURE(cmd);
+    Run r = run(cmd + " --bogus 1");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("unknown flag --bogus") != std::string::npos);
+    CHECK(r.out.find(std::string("usage: tailor ") + cmd) != std::string::npos);
+    r = run(cmd + " --help");
+    CHECK(r.code == 0);
+  }
+  const std::string bad = root() + "/bad.json";
+  std::ofstream(bad) << "{\n  \"stage1\": {\"epochs\": 3,}\n}\n";
+  Run r = run("train --config " + bad);
+  CHECK(r.code == 2);
+  CHECK(r.out.find(bad + ":2:") != std::string::npos);
+  std::ofstream(bad) << "{\"stage1\": {\"sampler\": {\"nme\": \"cben\"}}}";
+  r = run("train --config " + bad);
+  CHECK(r.code == 2);
+  CHECK(r.out.find("unknown key 'stage1.sampler.nme' (did you mean 'stage1.sampler.name'?)") != std::string::npos);
+  r = run("train --set stage1.optim.lr=-1");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("stage1.optim.lr: value -1 out of range") != std::string::npos);
+  r = run("train --config /nonexistent.json");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("/nonexistent.json: cannot open") != std::string::npos);
+  r = run("eval --run " + root() + "/no_such_run");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("no config.json") != std::string::npos);
+  r = run("eval --config " + bad);
+  CHECK(r.code == 2);
+  r = run("tau-sweep --run x --taus 0,a");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--taus expects comma-separated numbers") != std::string::npos);
+  r = run("eval --run x --split holdout");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--split must be one of test|val|train") != std::string::npos);
+  r = run("train --stes 1");
+  CHECK(r.out.find("did you mean --set?") != std::string::npos);
+}

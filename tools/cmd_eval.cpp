@@ -1,0 +1,52 @@
+// `tailor eval`: evaluates a run's final checkpoint (or any checkpoint written by the trainer) on a split:
+// top-1 / top-5, many / medium / few by training count, ECE / MCE; optional eval JSON (the report's format).
+#include <fstream>
+#include <iostream>
+
+#include "tools/args.h"
+#include "tools/commands.h"
+#include "tools/model_source.h"
+#include "train/run_model.h"
+
+namespace tailor {
+
+static const char* kEvalUsage =
+    "usage: tailor eval (--run DIR [--checkpoint F] | --checkpoint F --config FILE) [--split test|val|train]\n"
+    "                   [--set key.path=value ...] [--out FILE.json] [--threads N]\n"
+    "Evaluates the run's final checkpoint (best or last, as the run reported it) or the given checkpoint.\n";
+
+int cmd_eval(int argc, char** argv) {
+  std::string split, out;
+  ModelSource src;
+  try {
+    auto flags = model_source_flags();
+    flags.insert(flags.end(), {"split", "out"});
+    Args a(argc, argv, flags, {"help"}, {"set"});
+    if (a.has("help")) {
+      std::cout << kEvalUsage;
+      return 0;
+    }
+    split = a.choice("split", "test", {"test", "val", "train"});
+    out = a.str("out", "");
+    src = open_model_source(a, std::cout);
+  } catch (const UsageError& e) {
+    std::cerr << "tailor eval: " << e.what() << "\n" << kEvalUsage;
+    return 2;
+  }
+  const data::Dataset& ds = run_split(src.data, split);
+  EvalMetrics m = evaluate_dataset(*src.net, ds, src.data.eval_tf, src.data.train_counts,
+                                   src.cfg.at("data").at("eval_batch_size"), src.cfg.at("data").at("workers"));
+  std::cout << split << " (" << ds.size() << " images), accuracy by training-set frequency:\n" << format_shot_table(m);
+  if (!out.empty()) {
+    Json j = eval_to_json(m, src.data.train_counts, src.data.train.class_names, class_weight_norms(*src.net));
+    j["split"] = split;
+    j["checkpoint"] = src.checkpoint;
+    std::ofstream f(out);
+    if (!f) throw std::runtime_error("cannot write " + out);
+    f << j.dump() << "\n";
+    std::cout << "written: " << out << "\n";
+  }
+  return 0;
+}
+
+}  // namespace tailor

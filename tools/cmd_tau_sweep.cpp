@@ -1,0 +1,103 @@
+// `tailor tau-sweep`: post-hoc tau-normalisation (Kang et al. 2020, tau_norm.py) of a checkpoint's linear
+// classifier, w_j / ||w_j||^tau for tau on a grid; prints top-1 and many / medium / few per tau and picks
+// the best tau on the chosen split. With --run the sweep is saved as tau_sweep.json (the report plots it).
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "layers/heads.h"
+#include "tools/args.h"
+#include "tools/commands.h"
+#include "tools/model_source.h"
+#include "train/run_model.h"
+#include "train/two_stage.h"
+
+namespace tailor {
+
+static const char* kTauUsage =
+    "usage: tailor tau-sweep (--run DIR [--checkpoint F] | --checkpoint F --config FILE) [--split val|test]\n"
+    "                        [--taus 0,0.1,...,2] [--set key.path=value ...] [--out FILE.json] [--threads N]\n"
+    "The checkpoint needs a linear classifier (a stage-1 or cRT model). Default split: val when the data has\n"
+    "one, else test (then the choice is selection on the test set: say so when you report it).\n";
+
+static std::vector<double> parse_taus(const std::string& s) {
+  std::vector<double> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t pos = 0;
+    double v = 0;
+    try {
+      v = std::stod(item, &pos);
+    } catch (...) {
+      pos = 0;
+    }
+    if (pos == 0 || pos != item.size() || v < 0 || v > 100)
+      throw UsageError("--taus expects comma-separated numbers in [0, 100], got '" + item + "'");
+    out.push_back(v);
+  }
+  if (out.empty()) throw UsageError("--taus is empty");
+  return out;
+}
+
+int cmd_tau_sweep(int argc, char** argv) {
+  ModelSource src;
+  std::string split, out;
+  std::vector<double> taus = default_tau_grid();
+  try {
+    auto flags = model_source_flags();
+    flags.insert(flags.end(), {"split", "taus", "out"});
+    Args a(argc, argv, flags, {"help"}, {"set"});
+    if (a.has("help")) {
+      std::cout << kTauUsage;
+      return 0;
+    }
+    if (a.has("taus")) taus = parse_taus(a.str("taus", ""));
+    split = a.has("split") ? a.choice("split", "val", {"val", "test"}) : "";
+    out = a.str("out", "");
+    src = open_model_source(a, std::cout);
+  } catch (const UsageError& e) {
+    std::cerr << "tailor tau-sweep: " << e.what() << "\n" << kTauUsage;
+    return 2;
+  }
+  if (split.empty()) split = src.data.val ? "val" : "test";
+  auto lin = std::dynamic_pointer_cast<Linear>(src.net->head());
+  if (!lin || !lin->bias.defined())
+    throw ConfigError(src.checkpoint + ": tau-sweep needs a linear classifier with bias (got head " +
+                      head_kind(*src.net) + ")");
+  const data::Dataset& ds = run_split(src.data, split);
+  Json sweep{{"split", split}, {"taus", taus}, {"top1", Json::array()}};
+  double best = -1, chosen = taus[0];
+  std::printf("%6s %8s %8s %8s %8s\n", "tau", "top-1", "many", "medium", "few");
+  for (double tau : taus) {
+    src.net->set_head(tau_normalize(*lin, tau));
+    EvalMetrics m = evaluate_dataset(*src.net, ds, src.data.eval_tf, src.data.train_counts,
+                                     src.cfg.at("data").at("eval_batch_size"), src.cfg.at("data").at("workers"));
+    auto g = [](const ShotGroup& x) {
+      char b[16];
+      std::snprintf(b, sizeof b, "%.2f", 100 * x.acc);
+      return x.empty() ? std::string("n/a") : std::string(b);
+    };
+    std::printf("%6.2f %7.2f%% %8s %8s %8s\n", tau, 100 * m.top1, g(m.many).c_str(), g(m.medium).c_str(),
+                g(m.few).c_str());
+    sweep["top1"].push_back(std::round(m.top1 * 1e6) / 1e4);
+    if (m.top1 > best) {
+      best = m.top1;
+      chosen = tau;
+    }
+  }
+  sweep["chosen"] = chosen;
+  sweep["selected_on"] = split;
+  std::printf("best tau %.2f on %s (top-1 %.2f%%)\n", chosen, split.c_str(), 100 * best);
+  if (out.empty() && !src.run_dir.empty()) out = src.run_dir + "/tau_sweep.json";
+  if (!out.empty()) {
+    std::ofstream f(out);
+    if (!f) throw std::runtime_error("cannot write " + out);
+    f << sweep.dump(2) << "\n";
+    std::printf("written: %s\n", out.c_str());
+  }
+  return 0;
+}
+
+}  // namespace tailor

@@ -1,0 +1,47 @@
+#include "tools/model_source.h"
+
+#include <omp.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "train/run_model.h"
+#include "train/trainer.h"
+
+namespace tailor {
+
+std::vector<std::string> model_source_flags() { return {"run", "checkpoint", "config", "threads"}; }
+
+ModelSource open_model_source(const Args& a, std::ostream& log) {
+  ModelSource s;
+  if (a.has("run") == a.has("config"))
+    throw UsageError(a.has("run") ? "--run and --config exclude each other (the run has its config.json)"
+                                  : "give --run DIR, or --checkpoint F with --config FILE");
+  if (a.has("config") && !a.has("checkpoint")) throw UsageError("--config needs --checkpoint F");
+  if (a.has("run")) {
+    s.run_dir = a.str("run", "");
+    const std::string cfg_path = s.run_dir + "/config.json";
+    if (!std::filesystem::is_regular_file(cfg_path))
+      throw ConfigError("--run " + s.run_dir + ": no config.json (not a run directory)");
+    s.cfg = default_config();
+    merge_config(s.cfg, load_config_file(cfg_path), cfg_path);
+    for (auto& kv : a.list("set")) apply_set(s.cfg, kv);
+    validate_config(s.cfg);
+    s.checkpoint = a.has("checkpoint") ? a.str("checkpoint", "") : final_checkpoint(s.cfg, s.run_dir);
+  } else {
+    s.cfg = resolve_config(a.str("config", ""), a.list("set"), false);
+    s.checkpoint = a.str("checkpoint", "");
+  }
+  const long long threads = a.integer("threads", 0, 0, 1024);
+  omp_set_num_threads(threads > 0 ? (int)threads : (int)std::max(1u, std::thread::hardware_concurrency()));
+  if (!std::filesystem::is_regular_file(s.checkpoint)) throw ConfigError("checkpoint not found: " + s.checkpoint);
+  s.net = load_model(s.checkpoint);
+  s.data = load_run_data(s.cfg, log);
+  if (s.net->config().num_classes != s.data.train.num_classes)
+    throw ConfigError(s.checkpoint + " has " + std::to_string(s.net->config().num_classes) +
+                      " classes but the data has " + std::to_string(s.data.train.num_classes));
+  log << "model: " << s.checkpoint << " (" << s.net->config().arch << ", head " << head_kind(*s.net) << ")\n";
+  return s;
+}
+
+}  // namespace tailor

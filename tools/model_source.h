@@ -1,0 +1,29 @@
+// The model and data a tool works on: `--run DIR` (the run's config.json and its final checkpoint, or
+// --checkpoint to pick another file of it) or `--checkpoint F --config C` (a checkpoint written by the
+// trainer, with the config that describes its data). `--set k=v` overrides apply to the data config.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layers/resnet.h"
+#include "tools/args.h"
+#include "train/config.h"
+#include "train/run_data.h"
+
+namespace tailor {
+
+struct ModelSource {
+  Json cfg;
+  std::string run_dir;     // empty with --checkpoint --config
+  std::string checkpoint;
+  std::shared_ptr<ResNet> net;
+  RunData data;
+};
+
+// The flags every model tool takes, for Args.
+std::vector<std::string> model_source_flags();
+// Throws UsageError on a bad flag combination; loads model and data (data logs go to `log`).
+ModelSource open_model_source(const Args& a, std::ostream& log);
+
+}  // namespace tailor

@@ -1,0 +1,30 @@
+// The datasets of a run, built from the resolved config's "data" section: the training set cut to its
+// LT subset (logged with its per-class counts), the optional validation split, the test split (optionally
+// the first k images per class), and the train / eval transforms.
+#pragma once
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/augment.h"
+#include "data/dataset.h"
+#include "train/config.h"
+
+namespace tailor {
+
+struct RunData {
+  data::Dataset train;
+  std::unique_ptr<data::Dataset> val, test;  // null when the config has no such split
+  std::vector<int64_t> train_counts;         // per class, of the (LT) training set
+  data::TransformConfig train_tf, eval_tf;
+  std::string description;                   // "CIFAR-10-LT exp rho 100 seed 0: 12406 images, counts [...]"
+};
+
+// Errors name the config key or the file that is wrong.
+RunData load_run_data(const Json& cfg, std::ostream& log);
+
+// Just the split called `split` ("train" = the LT training subset, "val", "test").
+const data::Dataset& run_split(const RunData& d, const std::string& split);
+
+}  // namespace tailor

@@ -1,0 +1,147 @@
+#include "train/run_model.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "data/loader.h"
+#include "data/samplers.h"
+#include "layers/heads.h"
+#include "train/checkpoint.h"
+#include "train/loop.h"
+
+namespace tailor {
+
+std::shared_ptr<ResNet> build_model(const Json& cfg, int64_t num_classes, int64_t in_channels) {
+  const Json& m = cfg.at("model");
+  return make_resnet(m.at("arch"), num_classes, in_channels, parse_head(m.at("head")));
+}
+
+std::string head_kind(const ResNet& net) {
+  auto h = net.head();
+  if (std::dynamic_pointer_cast<NormedLinear>(h)) return "normed";
+  if (std::dynamic_pointer_cast<LWSClassifier>(h)) return "lws";
+  if (auto lin = std::dynamic_pointer_cast<Linear>(h)) return lin->bias.defined() ? "linear" : "tau_norm";
+  fail("save_model: unsupported classifier head");
+}
+
+void save_model(const std::string& path, const ResNet& net, const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> meta = extra;
+  meta["arch"] = net.config().arch;
+  meta["num_classes"] = std::to_string(net.config().num_classes);
+  meta["in_channels"] = std::to_string(net.config().in_channels);
+  meta["head"] = head_kind(net);
+  save_weights(path, net, meta);
+}
+
+std::shared_ptr<ResNet> load_model(const std::string& path) {
+  std::map<std::string, std::string> meta;
+  auto sd = read_weights(path, &meta);
+  for (const char* k : {"arch", "num_classes", "in_channels", "head"})
+    if (!meta.count(k))
+      fail(path + ": no '" + k + "' in the metadata (not written by tailor's trainer); pass --config so the model "
+           "can be built from it");
+  const std::string head = meta["head"];
+  const int64_t C = std::stoll(meta["num_classes"]), in = std::stoll(meta["in_channels"]);
+  auto net = make_resnet(meta["arch"], C, in, head == "normed" ? HeadKind::Normed : HeadKind::Linear);
+  if (head == "lws") net->set_head(std::make_shared<LWSClassifier>(net->feature_dim(), C));
+  if (head == "tau_norm") net->set_head(std::make_shared<Linear>(net->feature_dim(), C, false));
+  try {
+    net->load_state_dict(sd, false);
+  } catch (const std::exception& e) {
+    fail(path + ": " + e.what());
+  }
+  return net;
+}
+
+EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf,
+                             const std::vector<int64_t>& train_counts, int64_t batch, int workers) {
+  data::SamplerConfig sc;
+  sc.kind = data::SamplerKind::Sequential;
+  data::Sampler s(ds.labels, ds.num_classes, sc);
+  data::LoaderConfig lc;
+  lc.batch_size = batch;
+  lc.num_workers = workers;
+  data::Loader l(ds, s, tf, lc);
+  return evaluate(net, l, 0, ds.num_classes, train_counts);
+}
+
+std::vector<double> class_weight_norms(const ResNet& net) {
+  auto h = net.head();
+  Tensor w;
+  bool columns = false;  // NormedLinear keeps [in, out]
+  if (auto n = std::dynamic_pointer_cast<NormedLinear>(h)) {
+    w = n->weight;
+    columns = true;
+  } else if (auto l = std::dynamic_pointer_cast<Linear>(h)) {
+    w = l->weight;
+  } else {
+    for (auto& [name, t] : h->named_parameters())
+      if (name == "fc.weight") w = t;  // LWS: the frozen stage-1 classifier
+  }
+  if (!w.defined() || w.dim() != 2) return {};
+  std::vector<float> v = w.contiguous().cpu().to_vector();
+  const int64_t R = w.shape()[0], K = w.shape()[1];
+  const int64_t C = columns ? K : R, F = columns ? R : K;
+  std::vector<double> norms(C, 0.0);
+  for (int64_t c = 0; c < C; ++c) {
+    double s = 0;
+    for (int64_t f = 0; f < F; ++f) {
+      double x = columns ? v[f * K + c] : v[c * K + f];
+      s += x * x;
+    }
+    norms[c] = std::sqrt(s);
+  }
+  return norms;
+}
+
+static Json pct(double fraction) { return std::isfinite(fraction) ? Json(std::round(fraction * 1e6) / 1e4) : Json(nullptr); }
+static Json group(const ShotGroup& g) { return g.empty() ? Json(nullptr) : pct(g.acc); }
+
+void add_eval_fields(Json& line, const EvalMetrics& m) {
+  line["top1"] = pct(m.top1);
+  line["top5"] = pct(m.top5);
+  line["many"] = group(m.many);
+  line["medium"] = group(m.medium);
+  line["few"] = group(m.few);
+  line["ece"] = pct(m.ece);
+}
+
+Json eval_to_json(const EvalMetrics& m, const std::vector<int64_t>& train_counts,
+                  const std::vector<std::string>& class_names, const std::vector<double>& weight_norms) {
+  Json j;
+  j["samples"] = m.samples;
+  add_eval_fields(j, m);
+  j["mce"] = pct(m.mce);
+  j["many_classes"] = m.many.classes;
+  j["medium_classes"] = m.medium.classes;
+  j["few_classes"] = m.few.classes;
+  if (!class_names.empty()) j["class_names"] = class_names;
+  j["train_counts"] = train_counts;
+  j["test_counts"] = m.per_class_count;
+  Json acc = Json::array();
+  for (double a : m.per_class_acc) acc.push_back(pct(a));
+  j["per_class_acc"] = acc;
+  const size_t C = m.per_class_count.size();
+  Json conf = Json::array();
+  for (size_t r = 0; r < C; ++r) {
+    Json row = Json::array();
+    for (size_t c = 0; c < C; ++c) row.push_back(m.confusion[r * C + c]);
+    conf.push_back(row);
+  }
+  j["confusion"] = conf;
+  Json rel;
+  rel["bins"] = m.bin_count.size();
+  Json bc = Json::array(), ba = Json::array();
+  for (size_t b = 0; b < m.bin_count.size(); ++b) {
+    bc.push_back(std::isfinite(m.bin_confidence[b]) ? Json(m.bin_confidence[b]) : Json(nullptr));
+    ba.push_back(std::isfinite(m.bin_accuracy[b]) ? Json(m.bin_accuracy[b]) : Json(nullptr));
+  }
+  rel["confidence"] = bc;
+  rel["accuracy"] = ba;
+  rel["count"] = m.bin_count;
+  j["reliability"] = rel;
+  if (!weight_norms.empty()) j["weight_norms"] = weight_norms;
+  return j;
+}
+
+}  // namespace tailor
