@@ -273,7 +273,7 @@ const char* embedded_default_overrides() {
     "optim": {"lr": 0.02, "momentum": 0.9, "weight_decay": 2e-4},
     "schedule": {"kind": "cosine"}
   },
-  "eval": {"every_epochs": 0, "select": "last"}
+  "eval": {"every_epochs": 1, "select": "last"}
 }
 )JSON";
 }

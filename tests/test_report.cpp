@@ -1,0 +1,330 @@
+// The run report (train/report.h) on synthetic run directories: every plot is a decodable, non-blank PNG
+// of the expected size, the HTML refers to them and carries the numbers, a 1000-class run renders fast,
+// missing or malformed inputs fail with the file (and line); plus a few plotting primitives (train/plot.h).
+#include <doctest/doctest.h>
+#include <stb_image.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "train/plot.h"
+#include "train/report.h"
+
+using namespace tailor;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+// All run directories live under one temp folder, removed at exit unless TAILOR_KEEP_TEST_OUTPUT is set
+// (then the reports can be opened in a browser).
+static const fs::path kRoot = fs::temp_directory_path() / ("tailor_test_report_" + std::to_string(getpid()));
+static struct RemoveRoot {
+  ~RemoveRoot() {
+    std::error_code ec;
+    if (!std::getenv("TAILOR_KEEP_TEST_OUTPUT")) fs::remove_all(kRoot, ec);
+  }
+} remove_root;
+
+static fs::path fresh_dir(const std::string& name) {
+  fs::path d = kRoot / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+static void write_file(const fs::path& p, const std::string& s) { std::ofstream(p) << s; }
+
+static std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// eval.json of a C-class long-tailed run: train counts 500 * 0.01^(i/(C-1)), 100 test images per class,
+// accuracy falling with the class index, errors going to the first (head) classes.
+static json make_eval(int C, bool names) {
+  json e;
+  std::vector<int> train, test;
+  std::vector<json> acc;
+  std::vector<double> norms;
+  std::vector<std::vector<int>> conf(C, std::vector<int>(C, 0));
+  for (int i = 0; i < C; ++i) {
+    train.push_back((int)std::lround(500 * std::pow(0.01, (double)i / (C - 1))));
+    test.push_back(100);
+    int right = 95 - 80 * i / (C - 1);
+    conf[i][i] = right;
+    for (int k = 0; k < 100 - right; ++k) conf[i][k % 3 == 0 ? 0 : k % 3 == 1 ? 1 : (i + 1) % C] += 1;
+    acc.push_back(conf[i][i]);
+    norms.push_back(1.0 + 0.5 * std::log((double)train.back()));
+  }
+  acc[C / 2] = nullptr;  // a class whose accuracy is n/a
+  e = {{"split", "test"},     {"checkpoint", "best.safetensors"},
+       {"samples", 100 * C},  {"top1", 55.31},
+       {"top5", 90.12},       {"many", 80.25},
+       {"medium", 50.5},      {"few", 20.75},
+       {"many_classes", 4},   {"medium_classes", 3},
+       {"few_classes", 3},    {"ece", 10.34},
+       {"mce", 25.67},        {"train_counts", train},
+       {"test_counts", test}, {"per_class_acc", acc},
+       {"confusion", conf},   {"weight_norms", norms}};
+  if (names) {
+    std::vector<std::string> n{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+    n.resize(C, "class");
+    e["class_names"] = n;
+  }
+  json rel = {{"bins", 15}};
+  for (int b = 0; b < 15; ++b) {
+    bool empty = b < 3;
+    double c = (b + 0.5) / 15;
+    rel["confidence"].push_back(empty ? json(nullptr) : json(c));
+    rel["accuracy"].push_back(empty ? json(nullptr) : json(c * 0.85));
+    rel["count"].push_back(empty ? 0 : 10 * b);
+  }
+  e["reliability"] = rel;
+  return e;
+}
+
+// A two-stage run: 4 + 2 epochs, stage-1 epoch 2 not evaluated, one `few` null.
+static fs::path make_run(const std::string& name, int C, bool tau) {
+  fs::path d = fresh_dir(name);
+  json cfg = {{"name", "fmnist_lt_test"},
+              {"model", {{"arch", "resnet32"}}},
+              {"stage1", {{"loss", {{"name", "balanced_softmax"}}}, {"epochs", 4}}},
+              {"stage2", {{"method", "crt"}, {"epochs", 2}}}};
+  write_file(d / "config.json", cfg.dump());
+  std::ostringstream m;
+  int step = 0;
+  for (int stage = 1; stage <= 2; ++stage)
+    for (int ep = 1; ep <= (stage == 1 ? 4 : 2); ++ep) {
+      step += 100;
+      json r = {{"stage", stage},
+                {"epoch", ep},
+                {"epochs", stage == 1 ? 4 : 2},
+                {"step", step},
+                {"lr", 0.1 / (ep + stage)},
+                {"loss", 2.0 / (ep + 2 * stage)},
+                {"train_images", 12406},
+                {"seconds", 75.2},
+                {"img_per_s", 165.0},
+                {"skipped_steps", 0}};
+      if (!(stage == 1 && ep == 2)) {
+        r.update({{"eval_split", "test"},
+                  {"top1", 40.0 + 3 * ep + 5 * stage},
+                  {"top5", 90.1},
+                  {"many", 70.2},
+                  {"medium", 30.5},
+                  {"few", 10.0 + ep},
+                  {"ece", 10.3}});
+        if (stage == 1 && ep == 3) r["few"] = nullptr;
+      }
+      if (stage == 1 && ep == 4) r["top1"] = 47.77;
+      m << r.dump() << "\n";
+    }
+  write_file(d / "metrics.jsonl", m.str());
+  write_file(d / "eval.json", make_eval(C, true).dump());
+  if (tau) {
+    json t = {{"split", "val"}, {"chosen", 1.0}};
+    for (int i = 0; i <= 20; ++i) {
+      double x = 0.1 * i;
+      t["taus"].push_back(x);
+      t["top1"].push_back(50 + 8 * x - 4 * x * x);
+    }
+    write_file(d / "tau_sweep.json", t.dump());
+  }
+  return d;
+}
+
+struct Png {
+  int w = 0, h = 0;
+  size_t colours = 0;
+};
+
+static Png load_png(const fs::path& p) {
+  Png r;
+  int n = 0;
+  unsigned char* px = stbi_load(p.string().c_str(), &r.w, &r.h, &n, 3);
+  REQUIRE_MESSAGE(px != nullptr, "cannot decode " << p);
+  std::set<uint32_t> cols;
+  for (int i = 0; i < r.w * r.h && cols.size() < 1000; ++i)
+    cols.insert(px[3 * i] << 16 | px[3 * i + 1] << 8 | px[3 * i + 2]);
+  stbi_image_free(px);
+  r.colours = cols.size();
+  return r;
+}
+
+TEST_CASE("report of a 10-class two-stage run: plots and HTML") {
+  fs::path d = make_run("run10", 10, true);
+  std::ostringstream log;
+  ReportFiles f = write_report(d.string(), &log);
+  CHECK(f.html == (d / "report.html").string());
+  CHECK(fs::exists(f.html));
+  CHECK_FALSE(fs::exists(f.html + ".tmp"));
+  REQUIRE(f.plots.size() == 7);
+
+  const std::vector<std::tuple<std::string, int, int>> expected{
+      {"loss_lr.png", 1200, 440},      {"accuracy.png", 1200, 520}, {"per_class_acc.png", 1200, 560},
+      {"weight_norms.png", 1200, 600}, {"confusion.png", -1, -1},   {"reliability.png", 720, 720},
+      {"tau_sweep.png", 1000, 480}};
+  std::string html = read_file(f.html);
+  for (auto& [name, w, h] : expected) {
+    INFO(name);
+    fs::path p = d / "plots" / name;
+    REQUIRE(fs::exists(p));
+    Png png = load_png(p);
+    if (w > 0) {
+      CHECK(png.w == w);
+      CHECK(png.h == h);
+    } else {
+      CHECK(png.w >= 600);  // 10 x 60 px cells plus labels and colour bar
+      CHECK(png.h >= 600);
+    }
+    CHECK(png.colours >= 5);
+    CHECK(html.find("<img src=\"plots/" + name + "\"") != std::string::npos);
+    CHECK(log.str().find(name) != std::string::npos);
+  }
+  // Summary, per-epoch and per-class numbers, n/a for nulls, the config, the title fields.
+  for (const char* s :
+       {"55.31", "90.12", "80.25", "50.50", "20.75", "10.34", "25.67", "47.77", "n/a", "T-shirt/top", "Ankle boot",
+        "fmnist_lt_test", "resnet32", "balanced_softmax", "crt", "4 classes", "&quot;arch&quot;", "<details>"})
+    CHECK_MESSAGE(html.find(s) != std::string::npos, "missing " << s);
+}
+
+TEST_CASE("report without optional inputs: no tau sweep, no weight norms, no config") {
+  fs::path d = make_run("minimal", 10, false);
+  fs::remove(d / "config.json");
+  json e = json::parse(read_file(d / "eval.json"));
+  e.erase("weight_norms");
+  e.erase("class_names");
+  write_file(d / "eval.json", e.dump());
+  ReportFiles f = write_report(d.string());
+  CHECK(f.plots.size() == 5);
+  CHECK_FALSE(fs::exists(d / "plots" / "tau_sweep.png"));
+  CHECK(read_file(f.html).find("config.json not found") != std::string::npos);
+}
+
+TEST_CASE("a 1000-class report renders in well under a second") {
+  fs::path d = make_run("run1000", 1000, false);
+  auto t0 = std::chrono::steady_clock::now();
+  ReportFiles f = write_report(d.string());
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE("1000-class report: " << s << " s");
+  CHECK(s < 1.0);
+  Png conf = load_png(d / "plots" / "confusion.png");
+  CHECK(conf.w >= 1000);  // one pixel per cell
+  CHECK(conf.h >= 1000);
+  CHECK(conf.colours >= 5);
+  CHECK(read_file(f.html).find("1000 classes (click to expand)") != std::string::npos);
+}
+
+// The message of the std::runtime_error write_report throws ("" if none).
+static std::string report_error(const fs::path& d) {
+  try {
+    write_report(d.string());
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST_CASE("missing or malformed inputs name the file") {
+  fs::path d = make_run("broken", 10, false);
+  fs::remove(d / "eval.json");
+  std::string eval_path = (d / "eval.json").string();
+  CHECK(report_error(d).find("missing file " + eval_path) != std::string::npos);
+
+  fs::remove(d / "metrics.jsonl");
+  CHECK(report_error(d).find("missing file " + (d / "metrics.jsonl").string()) != std::string::npos);
+
+  d = make_run("badline", 10, false);
+  std::string lines = read_file(d / "metrics.jsonl");
+  size_t second = lines.find('\n') + 1, third = lines.find('\n', second) + 1;
+  write_file(d / "metrics.jsonl", lines.substr(0, third) + "{\"stage\":1,\"epoch\":3,\n" + lines.substr(third));
+  std::string msg = report_error(d);
+  CHECK(msg.find((d / "metrics.jsonl").string() + ":3:") != std::string::npos);
+
+  d = make_run("badsize", 10, false);
+  json e = json::parse(read_file(d / "eval.json"));
+  e["test_counts"].erase(0);
+  write_file(d / "eval.json", e.dump());
+  msg = report_error(d);
+  CHECK(msg.find("test_counts") != std::string::npos);
+  CHECK(msg.find("eval.json") != std::string::npos);
+}
+
+TEST_CASE("plot primitives: lines, ticks, log axis, text, heatmap") {
+  using namespace plot;
+  Canvas c(20, 20);
+  c.line(0, 0, 10, 10, colors::red);
+  for (int i = 0; i <= 10; ++i) CHECK(c.get(i, i) == colors::red);
+  CHECK(c.get(11, 11) == colors::white);
+  CHECK(c.get(1, 0) == colors::white);
+  CHECK(c.get(0, 1) == colors::white);
+  c.line(0, 15, 19, 15, colors::blue, 1, 2);  // dashed: 2 on, 2 off
+  CHECK(c.get(0, 15) == colors::blue);
+  CHECK(c.get(1, 15) == colors::blue);
+  CHECK(c.get(2, 15) == colors::white);
+  CHECK(c.get(4, 15) == colors::blue);
+
+  CHECK(linear_ticks(0, 100, 6) == std::vector<double>{0, 20, 40, 60, 80, 100});
+  CHECK(linear_ticks(0.5, 4.5, 10, true) == std::vector<double>{1, 2, 3, 4});
+  CHECK(log_ticks(1, 5000) == std::vector<double>{1, 10, 100, 1000});
+  CHECK(log_ticks(3, 80) == std::vector<double>{5, 10, 20, 50});
+  CHECK(tick_label(0.25, 0.05) == "0.25");
+  CHECK(tick_label(2.5, 2.5) == "2.5");
+  CHECK(tick_label(40, 20) == "40");
+  CHECK(tick_label(1e-5, 1e-5) == "1e-5");
+  CHECK(tick_label(1e-4, 2e-5) == "1e-4");
+  CHECK(tick_label(0, 0.25) == "0.00");
+  CHECK(tick_label(2.5e6, 5e5 * 2) == "2.5e6");
+  double lo = 0.3, hi = 9.2;
+  nice_range(lo, hi);
+  CHECK(lo == 0);
+  CHECK(hi == 10);
+
+  Axes a;
+  a.area = {100, 0, 301, 101};
+  a.x.lo = 1, a.x.hi = 1000, a.x.log = true;
+  a.y.lo = 0, a.y.hi = 50;
+  CHECK(a.px(1) == doctest::Approx(100));
+  CHECK(a.px(10) == doctest::Approx(200));
+  CHECK(a.px(1000) == doctest::Approx(400));
+  CHECK(a.py(0) == doctest::Approx(100));
+  CHECK(a.py(50) == doctest::Approx(0));
+  a.y.flip = true;
+  CHECK(a.py(0) == doctest::Approx(0));
+
+  CHECK(text_width("ab") == 11);
+  CHECK(text_width("ab", 2) == 22);
+  Canvas t(40, 20);
+  draw_text(t, 1, 1, "1", colors::black);
+  int set = 0;
+  for (int y = 0; y < 20; ++y)
+    for (int x = 0; x < 40; ++x)
+      if (t.get(x, y) == colors::black) {
+        ++set;
+        CHECK((x >= 1 && x < 6 && y >= 1 && y < 9));
+      }
+  CHECK(set == 10);  // the glyph "1": 2 + 7 + 1 pixels
+
+  Canvas h(4, 4);  // a 2x2 matrix on 4x4 pixels: 2x2 blocks; a 4x4 matrix on 2x2 pixels: means
+  draw_heatmap(h, {0, 0, 4, 4}, 2, 2, {0.f, 1.f, 0.5f, 0.25f});
+  CHECK(h.get(0, 0) == viridis(0));
+  CHECK(h.get(3, 1) == viridis(1));
+  CHECK(h.get(1, 2) == viridis(0.5));
+  CHECK(h.get(3, 3) == viridis(0.25));
+  Canvas h2(2, 2);
+  std::vector<float> m(16, 0.f);
+  m[0] = m[1] = m[4] = m[5] = 1.f;  // top-left 2x2 block
+  draw_heatmap(h2, {0, 0, 2, 2}, 4, 4, m);
+  CHECK(h2.get(0, 0) == viridis(1));
+  CHECK(h2.get(1, 0) == viridis(0));
+  CHECK_THROWS_AS(draw_heatmap(h2, {0, 0, 2, 2}, 3, 3, m), std::invalid_argument);
+}
