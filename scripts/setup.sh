@@ -20,4 +20,5 @@ fi
 
 build_dir="${TAILOR_BUILD_DIR:-build}"
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release ${TAILOR_CMAKE_ARGS:-} >/dev/null
-cmake --build "$build_dir" -j "$(nproc)"
+# the main job needs only the program; scripts/test.sh builds everything (TAILOR_BUILD_TARGET=all)
+cmake --build "$build_dir" -j "$(nproc)" --target "${TAILOR_BUILD_TARGET:-tailor}"
