@@ -538,7 +538,7 @@ Json Trainer::finish() {
   const int last_stage = cfg_.at("stage2").at("method") == "none" ? 1 : 2;
   const std::string kept = final_checkpoint(cfg_, dir_.string());
   net_ = load_model(kept);  // rebuilds the stage-2 head structure (LWS, tau-norm) from the metadata
-  Json summary{{"engine", "tailor"}, {"recipe", cfg_.at("name")}, {"device", cfg_.at("device")},
+  Json summary{{"engine", "tailor"}, {"name", cfg_.at("name")}, {"device", cfg_.at("device")},
                {"threads", omp_get_max_threads()}, {"seed", cfg_.at("seed")},
                {"epochs", cfg_.at("stage1").at("epochs")},
                {"stage2_epochs", last_stage == 2 ? cfg_.at("stage2").at("epochs") : Json(0)}};
