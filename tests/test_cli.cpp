@@ -6,21 +6,7 @@
 #include <cstdio>
 #include <string>
 
-struct Run {
-  int code;
-  std::string out;
-};
-
-static Run run(const std::string& args) {
-  std::string cmd = std::string(TAILOR_BIN) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  std::array<char, 512> buf;
-  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+#include "cli_run.h"
 
 TEST_CASE("tailor bench: unknown flags and bad values print usage and exit 2") {
   for (const char* args : {"bench --model resnet32 --bogus 3", "bench --model resnet99", "bench --model resnet32 --batch 0",

@@ -11,26 +11,12 @@
 #include <sstream>
 #include <string>
 
+#include "cli_run.h"
+
 #include "engine/safetensors.h"
 #include "train/checkpoint.h"
 
 namespace fs = std::filesystem;
-
-struct Run {
-  int code;
-  std::string out;
-};
-
-static Run run(const std::string& args, const std::string& env = "") {
-  std::string cmd = env + " " + std::string(TAILOR_BIN) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  std::array<char, 512> buf;
-  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : (WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1), out};
-}
 
 static std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

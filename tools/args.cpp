@@ -2,19 +2,9 @@
 
 #include <algorithm>
 
-namespace tailor {
+#include "train/config.h"  // edit_distance
 
-static size_t distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
+namespace tailor {
 
 Args::Args(int argc, char** argv, const std::vector<std::string>& flags, const std::vector<std::string>& switches,
            const std::vector<std::string>& repeatable) {
@@ -47,8 +37,8 @@ Args::Args(int argc, char** argv, const std::vector<std::string>& flags, const s
       size_t best_d = 3;
       for (auto* v : {&flags, &switches, &repeatable})
         for (auto& f : *v)
-          if (distance(name, f) < best_d) {
-            best_d = distance(name, f);
+          if (edit_distance(name, f) < best_d) {
+            best_d = edit_distance(name, f);
             best = f;
           }
       throw UsageError("unknown flag --" + name + (best.empty() ? "" : " (did you mean --" + best + "?)"));

@@ -1,6 +1,8 @@
 // `tailor tau-sweep`: post-hoc tau-normalisation (Kang et al. 2020, tau_norm.py) of a checkpoint's linear
 // classifier, w_j / ||w_j||^tau for tau on a grid; prints top-1 and many / medium / few per tau and picks
 // the best tau on the chosen split. With --run the sweep is saved as tau_sweep.json (the report plots it).
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -68,12 +70,13 @@ int cmd_tau_sweep(int argc, char** argv) {
                       head_kind(*src.net) + ")");
   const data::Dataset& ds = run_split(src.data, split);
   Json sweep{{"split", split}, {"taus", taus}, {"top1", Json::array()}};
-  double best = -1, chosen = taus[0];
   std::printf("%6s %8s %8s %8s %8s\n", "tau", "top-1", "many", "medium", "few");
-  for (double tau : taus) {
-    src.net->set_head(tau_normalize(*lin, tau));
-    EvalMetrics m = evaluate_dataset(*src.net, ds, src.data.eval_tf, src.data.train_counts,
-                                     src.cfg.at("data").at("eval_batch_size"), src.cfg.at("data").at("workers"));
+  TauSweep r = sweep_tau(*src.net, *lin, taus, [&](ResNet& n) {
+    return evaluate_dataset(n, ds, src.data.eval_tf, src.data.train_counts, src.cfg.at("data").at("eval_batch_size"),
+                            src.cfg.at("data").at("workers"));
+  });
+  double best = -1;
+  for (auto& [tau, m] : r) {
     auto g = [](const ShotGroup& x) {
       char b[16];
       std::snprintf(b, sizeof b, "%.2f", 100 * x.acc);
@@ -82,11 +85,9 @@ int cmd_tau_sweep(int argc, char** argv) {
     std::printf("%6.2f %7.2f%% %8s %8s %8s\n", tau, 100 * m.top1, g(m.many).c_str(), g(m.medium).c_str(),
                 g(m.few).c_str());
     sweep["top1"].push_back(std::round(m.top1 * 1e6) / 1e4);
-    if (m.top1 > best) {
-      best = m.top1;
-      chosen = tau;
-    }
+    best = std::max(best, m.top1);
   }
+  const double chosen = best_tau(r);
   sweep["chosen"] = chosen;
   sweep["selected_on"] = split;
   std::printf("best tau %.2f on %s (top-1 %.2f%%)\n", chosen, split.c_str(), 100 * best);

@@ -64,6 +64,8 @@ void validate_config(const Json& cfg);
 // defaults < embedded default (when `file` is empty and use_embedded) < file < sets; then validated.
 Json resolve_config(const std::string& file, const std::vector<std::string>& sets, bool use_embedded);
 
+// Levenshtein distance (the "did you mean" of config keys and command-line flags).
+size_t edit_distance(const std::string& a, const std::string& b);
 // "did you mean 'x'?" over the schema's paths (empty when nothing is close).
 std::string did_you_mean(const std::string& key);
 

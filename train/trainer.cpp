@@ -58,6 +58,14 @@ void append_line(const fs::path& p, const std::string& line) {
   out.flush();
 }
 
+bool all_finite(const Tensor& t) {
+  Tensor c = t.contiguous();  // gradients are contiguous: no copy
+  const float* v = c.f32();
+  for (int64_t i = 0, n = c.numel(); i < n; ++i)
+    if (!std::isfinite(v[i])) return false;
+  return true;
+}
+
 uint64_t file_size_or_zero(const fs::path& p) { return fs::exists(p) ? (uint64_t)fs::file_size(p) : 0; }
 
 Json rng_json(const Rng::State& s) {
@@ -224,8 +232,7 @@ void Trainer::load_state() {
     run_fail(state_path().string() + ": the state was written with a different config than " +
              (dir_ / "config.json").string() + " (hash " + j.at("config_hash").get<std::string>() + " vs " + hash_ +
              "); restore the original config.json or start a new run");
-  RunState prev_files = state_from_json(j);
-  st_ = prev_files;
+  st_ = state_from_json(j);
   loss_rng_.set_state(st_.loss_rng);
   global_rng().set_state(st_.global_rng);
   // the logs continue from the state's point: drop lines of the lost tail
@@ -372,15 +379,11 @@ void Trainer::run_epochs(int stage) {
       opt_->zero_grad();
       if (bad.empty()) {
         loss.backward();
-        for (auto& [name, p] : params_) {
-          if (!p.grad().defined()) continue;
-          for (float g : p.grad().to_vector())
-            if (!std::isfinite(g)) {
-              bad = "gradient of " + name;
-              break;
-            }
-          if (!bad.empty()) break;
-        }
+        for (auto& [name, p] : params_)
+          if (p.grad().defined() && !all_finite(p.grad())) {
+            bad = "gradient of " + name;
+            break;
+          }
       }
       const int64_t n = b.labels.numel();
       ++st_.global_step;
@@ -496,21 +499,20 @@ void Trainer::tau_norm_stage() {
   std::vector<double> taus = s2.at("taus").get<std::vector<double>>();
   if (taus.empty()) taus = default_tau_grid();
   Json sweep{{"split", rep == data_.val.get() ? "val" : "test"}, {"taus", taus}, {"top1", Json::array()}};
-  double best = -1, chosen = 1.0;
-  for (double tau : taus) {
-    net_->set_head(tau_normalize(*lin, tau));
-    if (!rep) continue;
-    EvalMetrics m = evaluate_dataset(*net_, *rep, data_.eval_tf, data_.train_counts,
-                                     cfg_.at("data").at("eval_batch_size"), cfg_.at("data").at("workers"));
-    sweep["top1"].push_back(std::round(m.top1 * 1e6) / 1e4);
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "  tau %.2f  %s top-1 %.2f%%\n", tau, sweep["split"].get<std::string>().c_str(),
-                  100 * m.top1);
-    log_ << buf;
-    if (sel && m.top1 > best) {
-      best = m.top1;
-      chosen = tau;
+  double chosen = 1.0;
+  if (rep) {
+    TauSweep r = sweep_tau(*net_, *lin, taus, [&](ResNet& n) {
+      return evaluate_dataset(n, *rep, data_.eval_tf, data_.train_counts, cfg_.at("data").at("eval_batch_size"),
+                              cfg_.at("data").at("workers"));
+    });
+    for (auto& [tau, m] : r) {
+      sweep["top1"].push_back(std::round(m.top1 * 1e6) / 1e4);
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "  tau %.2f  %s top-1 %.2f%%\n", tau, sweep["split"].get<std::string>().c_str(),
+                    100 * m.top1);
+      log_ << buf;
     }
+    if (sel) chosen = best_tau(r);
   }
   sweep["chosen"] = chosen;
   sweep["selected_on"] = sel ? sweep["split"] : Json(nullptr);

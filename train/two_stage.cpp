@@ -13,6 +13,7 @@
 #include "layers/heads.h"
 #include "train/checkpoint.h"
 #include "train/loop.h"
+#include "train/run_model.h"
 
 namespace tailor {
 
@@ -45,9 +46,7 @@ data::LoaderConfig loader_cfg(const TwoStageData& d, int64_t batch) {
 
 EvalMetrics eval_on(ResNet& net, const data::Dataset* ds, const TwoStageData& d, const std::vector<int64_t>& counts) {
   if (!ds) return EvalMetrics{};
-  data::Sampler s = make_sampler(*ds, "sequential", d.seed, 1, 1);
-  data::Loader l(*ds, s, d.eval_tf, loader_cfg(d, d.eval_batch_size));
-  return evaluate(net, l, 0, ds->num_classes, counts);
+  return evaluate_dataset(net, *ds, d.eval_tf, counts, d.eval_batch_size, d.num_workers);
 }
 
 LrSchedule resolve_sched(LrSchedule s, const SgdOptions& sgd, int epochs) {
@@ -109,6 +108,26 @@ void trainable(const Module& m, std::vector<Tensor>* out) {
 }
 
 }  // namespace
+
+TauSweep sweep_tau(ResNet& net, const Linear& trained, const std::vector<double>& taus,
+                   const std::function<EvalMetrics(ResNet&)>& eval) {
+  TauSweep out;
+  for (double tau : taus) {
+    net.set_head(tau_normalize(trained, tau));
+    out.emplace_back(tau, eval(net));
+  }
+  return out;
+}
+
+double best_tau(const TauSweep& sweep) {
+  double best = -1, tau = 1.0;
+  for (auto& [t, m] : sweep)
+    if (m.top1 > best) {
+      best = m.top1;
+      tau = t;
+    }
+  return tau;
+}
 
 std::vector<double> default_tau_grid() {
   std::vector<double> t;
@@ -228,23 +247,15 @@ StageResult run_stage2(ResNet& net, const TwoStageData& d, const Stage2Config& c
     const data::Dataset* rep = sel ? sel : d.test;
     r.tau_split = d.val ? "val" : (sel ? "test" : "");
     std::vector<double> taus = cfg.taus.empty() ? default_tau_grid() : cfg.taus;
-    double best = -1;
-    r.tau = 1.0;
-    for (double tau : taus) {
-      net.set_head(tau_normalize(*lin, tau));
-      EvalMetrics m = eval_on(net, rep, d, counts);
-      r.tau_sweep.emplace_back(tau, m);
-      if (log && rep) {
+    r.tau_sweep = sweep_tau(net, *lin, taus, [&](ResNet& n) { return eval_on(n, rep, d, counts); });
+    if (log && rep)
+      for (auto& [tau, m] : r.tau_sweep) {
         char buf[160];
         std::snprintf(buf, sizeof buf, "  tau %.2f  %s top-1 %.2f %%\n", tau, rep == d.val ? "val" : "test",
                       100 * m.top1);
         *log << buf;
       }
-      if (sel && m.top1 > best) {
-        best = m.top1;
-        r.tau = tau;
-      }
-    }
+    r.tau = sel ? best_tau(r.tau_sweep) : 1.0;
     if (log)
       *log << "stage 2 (tau_norm): tau " << r.tau
            << (sel ? " chosen on " + r.tau_split : std::string(" kept (no validation split; selection on test not allowed)"))

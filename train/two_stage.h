@@ -18,6 +18,7 @@
 //  computed under no-grad, so nothing flows into the backbone.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -114,6 +115,13 @@ void load_stage1_weights(ResNet& net, const std::string& method, const std::stri
 std::shared_ptr<Module> make_stage2_head(ResNet& net, const std::string& method);
 std::string stage2_default_sampler(const std::string& method);               // cben | class_aware
 std::string stage2_default_loss(const std::string& method, LossConfig* cfg);  // gcl (stage-2 form) | ce
+
+// tau-normalisation sweep: for each tau, net's head := tau_normalize(trained, tau), then eval(net). Returns
+// (tau, metrics) per tau; the head of the last tau stays installed.
+using TauSweep = std::vector<std::pair<double, EvalMetrics>>;
+TauSweep sweep_tau(ResNet& net, const Linear& trained, const std::vector<double>& taus,
+                   const std::function<EvalMetrics(ResNet&)>& eval);
+double best_tau(const TauSweep& sweep);  // highest top-1; the first on ties
 
 // The tau grid 0, 0.1, ..., 2.0 (21 values).
 std::vector<double> default_tau_grid();
