@@ -7,6 +7,12 @@
 
 namespace tailor::data {
 
+void to_device(Batch& b, Device d) {
+  if (b.images.defined() && b.images.device() != d) b.images = b.images.to(d);
+  if (b.labels.defined() && b.labels.device() != d) b.labels = b.labels.to(d);
+}
+
+
 Loader::Loader(const Dataset& ds, Sampler& sampler, const TransformConfig& tf, const LoaderConfig& cfg)
     : ds_(ds), sampler_(sampler), tf_(tf), cfg_(cfg) {
   if (cfg_.batch_size < 1) throw std::runtime_error("loader: batch_size must be >= 1");

@@ -26,6 +26,9 @@ struct Batch {
   std::vector<int64_t> indices;  // dataset indices of the N samples
 };
 
+// Moves a batch's images and labels to device d (no-op when already there); the model's device.
+void to_device(Batch& b, Device d);
+
 struct LoaderConfig {
   int64_t batch_size = 128;
   bool drop_last = false;  // true: drop the final partial batch; false: keep it (smaller N)

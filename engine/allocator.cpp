@@ -78,8 +78,28 @@ void cpu_empty_cache() {
 #ifndef TAILOR_CUDA
 [[noreturn]] static void no_cuda() { fail("this tailor was built without CUDA (configure with -DTAILOR_CUDA=ON)"); }
 bool cuda_available() { return false; }
+CudaMemoryStats cuda_memory_stats() { return {}; }
+void cuda_reset_peak_memory() {}
+void cuda_synchronize() {}
+std::string cuda_device_name() { return "no CUDA backend in this build"; }
+void cuda_set_deterministic(bool) {}
+void cuda_set_allow_tf32(bool, bool) {}
 #else
 bool cuda_available() { return cuda::device_count() > 0; }
+CudaMemoryStats cuda_memory_stats() {
+  if (!cuda_available()) return {};
+  cuda::MemoryStats m = cuda::memory_stats();
+  return {m.allocated, m.cached, m.peak, m.reserved_peak};
+}
+void cuda_reset_peak_memory() {
+  if (cuda_available()) cuda::reset_peak();
+}
+void cuda_synchronize() {
+  if (cuda_available()) cuda::synchronize();
+}
+std::string cuda_device_name() { return cuda::device_name(); }
+void cuda_set_deterministic(bool on) { cuda::set_deterministic(on); }
+void cuda_set_allow_tf32(bool conv, bool matmul) { cuda::set_allow_tf32(conv, matmul); }
 #endif
 
 void* device_alloc(Device d, size_t nbytes) {

@@ -3,6 +3,7 @@
 // CUDA: the caching allocator of engine/cuda (only in TAILOR_CUDA builds).
 #pragma once
 #include <cstddef>
+#include <string>
 
 #include "engine/tensor.h"
 
@@ -14,6 +15,19 @@ void device_memset(Device d, void* p, int value, size_t nbytes);
 void device_fill_f32(Device d, float* p, float value, int64_t n);
 void device_copy(Device dst_dev, void* dst, Device src_dev, const void* src, size_t nbytes);
 bool cuda_available();  // false in CPU-only builds or when no device is present
+
+// CUDA facade for code outside engine/ (no-ops / zeros in CPU-only builds or without a device).
+struct CudaMemoryStats {
+  size_t allocated = 0, cached = 0, peak = 0, reserved_peak = 0;
+};
+CudaMemoryStats cuda_memory_stats();
+void cuda_reset_peak_memory();
+void cuda_synchronize();
+std::string cuda_device_name();
+// Deterministic: only deterministic cuDNN algorithms. TF32: tensor-core TF32 for convolutions and for
+// GEMMs (defaults: conv on, matmul off, as PyTorch).
+void cuda_set_deterministic(bool on);
+void cuda_set_allow_tf32(bool conv, bool matmul);
 
 struct CpuMemoryStats {
   size_t allocated = 0, cached = 0, peak = 0;

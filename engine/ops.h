@@ -77,6 +77,8 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const T
 Tensor gather(const Tensor& x, const Tensor& index);  // x [N,C], index i32 [N] -> x[i, index[i]], [N]
 
 // ---- no-grad queries
+// Index of the first tensor holding a NaN or Inf, or -1 (one device round trip for all of them).
+int64_t first_nonfinite(const std::vector<Tensor>& ts);
 Tensor argmax(const Tensor& x);                    // over last dim -> i32 [N]
 Tensor topk_indices(const Tensor& x, int64_t k);   // over last dim -> i32 [N,k], largest first
 Tensor one_hot(const Tensor& labels, int64_t classes);  // i32 [N] -> f32 [N, classes]

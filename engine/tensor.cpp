@@ -293,6 +293,15 @@ Tensor Tensor::to(Device d) const {
   return out;
 }
 
+void Tensor::move_to_(Device d) {
+  if (device() == d) return;
+  Tensor moved = to(d);
+  impl_->storage = moved.impl()->storage;
+  impl_->offset = 0;
+  impl_->strides = contiguous_strides(shape());
+  impl_->grad = Tensor();
+}
+
 void Tensor::copy_from(const Tensor& src) {
   TAILOR_CHECK(shape() == src.shape() && dtype() == src.dtype(), "copy_from: ", src.desc(), " into ", desc());
   TAILOR_CHECK(is_contiguous(), "copy_from: destination must be contiguous, got ", desc());

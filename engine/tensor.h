@@ -98,6 +98,9 @@ class Tensor {
   Tensor to(Device d) const;                        // explicit device transfer (copy), no history
   Tensor cpu() const { return to(Device::cpu()); }
   void copy_from(const Tensor& src);                // same shape/dtype, any devices; no autograd
+  // Moves this tensor's data to device d in place: every handle sharing this TensorImpl (a module's
+  // member and its parameter list) sees the new storage. Drops the gradient. Used by Module::to.
+  void move_to_(Device d);
   void fill_(float v);
   void zero_() { fill_(0.f); }
 

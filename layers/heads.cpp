@@ -53,6 +53,7 @@ std::shared_ptr<Linear> tau_normalize(const Linear& trained, double tau) {
     for (int64_t k = 0; k < in; ++k) dst[j * in + k] = (float)(src[j * in + k] * f);
   }
   head->weight.copy_from(Tensor::from_vector(dst, {out, in}));
+  head->to(trained.weight.device());
   return head;
 }
 

@@ -123,4 +123,16 @@ Tensor Sequential::forward(const Tensor& x) {
   return h;
 }
 
+void Module::to(Device d) {
+  for (auto& [name, t] : state_dict()) {
+    Tensor h = t;
+    h.move_to_(d);
+  }
+}
+
+Device Module::device() const {
+  NamedTensors sd = state_dict();
+  return sd.empty() ? Device::cpu() : sd.front().second.device();
+}
+
 }  // namespace tailor

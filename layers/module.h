@@ -32,6 +32,9 @@ class Module {
   int64_t num_parameters() const;
   void zero_grad();
   void requires_grad_(bool on);  // freeze / unfreeze every parameter
+  // Moves every parameter and buffer to device d in place (handles held elsewhere follow).
+  void to(Device d);
+  Device device() const;  // the device of the first parameter or buffer (CPU when there is none)
   std::shared_ptr<Module> child(const std::string& name) const;
 
   // Strict load: every name must match with the same shape unless allow_partial; returns a report

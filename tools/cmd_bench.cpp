@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -21,8 +22,12 @@ namespace tailor {
 static const char* kBenchUsage =
     "usage: tailor bench --model resnet32|resnet50|resnet152 [--batch N] [--steps N] [--warmup N]\n"
     "                    [--device cpu|cuda] [--threads N] [--image-size N] [--classes N]\n"
+    "                    [--deterministic] [--no-tf32]\n"
     "Times training steps (forward, loss, backward, SGD) on a synthetic batch and prints one JSON line:\n"
-    "{\"model\",\"device\",\"batch\",\"threads\",\"train_img_per_s\",\"eval_img_per_s\",\"peak_rss_mb\"}\n";
+    "{\"model\",\"device\",\"batch\",\"threads\",\"image_size\",\"classes\",\"steps\",\"train_img_per_s\",\n"
+    " \"eval_img_per_s\",\"peak_rss_mb\"[,\"peak_gpu_mb\",\"gpu\"]}\n"
+    "CUDA: TF32 is allowed for convolutions and off for GEMMs (PyTorch's defaults) unless --no-tf32;\n"
+    "--deterministic restricts cuDNN to deterministic algorithms.\n";
 
 static double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -30,9 +35,11 @@ static double now_s() {
 
 int cmd_bench(int argc, char** argv) {
   std::string model, device_name;
+  bool deterministic = false, no_tf32 = false;
   long long batch, steps, warmup, threads, image_size, classes;
   try {
-    Args a(argc, argv, {"model", "batch", "steps", "warmup", "device", "threads", "image-size", "classes"}, {"help"});
+    Args a(argc, argv, {"model", "batch", "steps", "warmup", "device", "threads", "image-size", "classes"},
+           {"help", "deterministic", "no-tf32"});
     if (a.has("help")) {
       std::cout << kBenchUsage;
       return 0;
@@ -40,6 +47,8 @@ int cmd_bench(int argc, char** argv) {
     if (!a.has("model")) throw UsageError("--model is required");
     model = a.choice("model", "", {"resnet32", "resnet50", "resnet152"});
     device_name = a.choice("device", "cpu", {"cpu", "cuda"});
+    deterministic = a.has("deterministic");
+    no_tf32 = a.has("no-tf32");
     batch = a.integer("batch", 128, 1, 1 << 20);
     steps = a.integer("steps", 20, 1, 1 << 20);
     warmup = a.integer("warmup", 3, 0, 1 << 20);
@@ -54,37 +63,49 @@ int cmd_bench(int argc, char** argv) {
   TAILOR_CHECK(dev.is_cpu() || cuda_available(), "tailor bench: --device cuda requested but no CUDA device is "
                "available (or this build has no CUDA backend)");
   omp_set_num_threads((int)threads);
+  if (dev.is_cuda()) {
+    cuda_set_deterministic(deterministic);
+    cuda_set_allow_tf32(!no_tf32, false);
+  }
   manual_seed(0);
   auto net = make_resnet(model, classes, 3);
+  net->to(dev);
   net->train();
   SGD opt(net->parameters(), SgdOptions{0.01f, 0.9f, 0.f, 5e-4f, false});
 
   Rng rng(1);
   Tensor x = Tensor::empty({batch, image_size, image_size, 3});
   normal_(x, 0.f, 1.f, rng);
+  x = x.to(dev);
   std::vector<int32_t> labels(batch);
   for (auto& l : labels) l = (int32_t)rng.below(classes);
-  Tensor y = Tensor::from_vector_i32(labels, {batch});
+  Tensor y = Tensor::from_vector_i32(labels, {batch}, dev);
 
+  // like the PyTorch script: no host round trip per step; the device is synchronised around each phase
+  Tensor loss;
   auto train_step = [&] {
-    Tensor loss = softmax_cross_entropy(net->forward(x), y);
+    loss = softmax_cross_entropy(net->forward(x), y);
     opt.zero_grad();
     loss.backward();
     opt.step();
-    return loss.item();
   };
   for (long long i = 0; i < warmup; ++i) train_step();
+  cuda_synchronize();
   double t0 = now_s();
   for (long long i = 0; i < steps; ++i) train_step();
+  cuda_synchronize();
   double train_s = now_s() - t0;
+  if (!std::isfinite(loss.item())) std::cerr << "warning: non-finite training loss\n";
 
   net->eval();
   double eval_s;
   {
     NoGradGuard ng;
     for (long long i = 0; i < std::max(1LL, warmup); ++i) net->forward(x);
+    cuda_synchronize();
     double t1 = now_s();
     for (long long i = 0; i < steps; ++i) net->forward(x);
+    cuda_synchronize();
     eval_s = now_s() - t1;
   }
   struct rusage ru;
@@ -94,9 +115,18 @@ int cmd_bench(int argc, char** argv) {
   j["device"] = device_name;
   j["batch"] = batch;
   j["threads"] = threads;
+  j["image_size"] = image_size;
+  j["classes"] = classes;
+  j["steps"] = steps;
   j["train_img_per_s"] = std::round(batch * steps / train_s * 10) / 10;
   j["eval_img_per_s"] = std::round(batch * steps / eval_s * 10) / 10;
   j["peak_rss_mb"] = std::round(ru.ru_maxrss / 1024.0 * 10) / 10;
+  if (dev.is_cuda()) {
+    j["peak_gpu_mb"] = std::round(cuda_memory_stats().peak / 1048576.0 * 10) / 10;
+    j["gpu"] = cuda_device_name();
+    j["tf32_conv"] = !no_tf32;
+    j["deterministic"] = deterministic;
+  }
   std::cout << j.dump() << std::endl;
   return 0;
 }

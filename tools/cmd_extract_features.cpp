@@ -50,6 +50,7 @@ int cmd_extract_features(int argc, char** argv) {
   loader.start_epoch(0);
   data::Batch b;
   while (loader.next(b)) {
+    data::to_device(b, src.net->device());
     Tensor f = src.net->features(b.images);
     Tensor l = src.net->head()->forward(f);
     auto fv = f.contiguous().to_vector(), lv = l.contiguous().to_vector();

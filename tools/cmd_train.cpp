@@ -14,7 +14,7 @@ namespace tailor {
 
 static const char* kTrainUsage =
     "usage: tailor train [--config FILE] [--set key.path=value ...] [--init-from WEIGHTS] [--overwrite]\n"
-    "                    [--no-report] [--print-config] [--help-config]\n"
+    "                    [--device cpu|cuda] [--deterministic] [--no-report] [--print-config] [--help-config]\n"
     "       tailor train --resume RUN_DIR\n"
     "Trains the run a JSON config describes (dataset + LT subset, model, stage 1, optional stage 2) into\n"
     "runs_dir/name (default runs/<config file stem>): config.json, metrics.jsonl, checkpoints/, eval.json,\n"
@@ -23,6 +23,8 @@ static const char* kTrainUsage =
     "  --init-from F    load pretrained weights (safetensors, PyTorch names) before stage 1 = model.init_from\n"
     "  --resume DIR     continue an interrupted run exactly (a missing state is an error, never a fresh start)\n"
     "  --overwrite      replace an existing run directory of the same name\n"
+    "  --device D       = --set device=D;  --deterministic = --set deterministic=true (CUDA: only\n"
+    "                   deterministic cuDNN algorithms, so a rerun is bit-identical)\n"
     "  --print-config   print the resolved config and exit;  --help-config  list every key\n"
     "Recipes: recipes/ (CIFAR-10/100-LT, ImageNet-LT, Places-LT, iNaturalist 2018, Fashion-MNIST-LT).\n";
 
@@ -31,8 +33,8 @@ int cmd_train(int argc, char** argv) {
   TrainFlags flags;
   std::string dir;
   try {
-    Args a(argc, argv, {"config", "resume", "init-from"}, {"help", "help-config", "print-config", "overwrite", "no-report"},
-           {"set"});
+    Args a(argc, argv, {"config", "resume", "init-from", "device"},
+           {"help", "help-config", "print-config", "overwrite", "no-report", "deterministic"}, {"set"});
     if (a.has("help")) {
       std::cout << kTrainUsage;
       return 0;
@@ -44,9 +46,10 @@ int cmd_train(int argc, char** argv) {
     flags.overwrite = a.has("overwrite");
     flags.report = !a.has("no-report");
     if (a.has("resume")) {
-      if (a.has("config") || !a.list("set").empty() || a.has("init-from") || a.has("overwrite"))
+      if (a.has("config") || !a.list("set").empty() || a.has("init-from") || a.has("overwrite") || a.has("device") ||
+          a.has("deterministic"))
         throw UsageError("--resume takes the run's own config.json; it cannot be combined with --config, --set, "
-                         "--init-from or --overwrite");
+                         "--init-from, --overwrite, --device or --deterministic");
       dir = a.str("resume", "");
       const std::string state = dir + "/checkpoints/train_state.safetensors";
       if (!std::filesystem::is_regular_file(state))
@@ -59,6 +62,8 @@ int cmd_train(int argc, char** argv) {
     } else {
       std::vector<std::string> sets = a.list("set");
       if (a.has("init-from")) sets.push_back("model.init_from=" + a.str("init-from", ""));
+      if (a.has("device")) sets.push_back("device=" + a.str("device", ""));
+      if (a.has("deterministic")) sets.push_back("deterministic=true");
       cfg = resolve_config(a.str("config", ""), sets, true);
       dir = run_dir_of(cfg);
     }

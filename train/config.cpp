@@ -80,6 +80,7 @@ std::vector<ConfigKey> build_schema() {
   add(s, "seed", "int", 0, 0, 2147483647, {}, "training seed (init, sampler, augmentation, mixup, loss noise)");
   add(s, "threads", "int", 0, 0, 1024, {}, "CPU threads (0 = all cores)");
   add(s, "device", "string", "cpu", 0, 0, {"cpu", "cuda"}, "compute device");
+  add(s, "deterministic", "bool", false, 0, 0, {}, "CUDA: deterministic cuDNN algorithms only (bit-identical reruns)");
   add(s, "deterministic", "bool", false, 0, 0, {}, "deterministic algorithms only (CUDA)");
   add(s, "data.dataset", "string", "fashion_mnist", 0, 0,
       {"fashion_mnist", "mnist", "cifar10", "cifar100", "image_folder", "list", "inat"}, "dataset kind");
@@ -362,8 +363,6 @@ void validate_config(const Json& cfg) {
     config_fail("data.root is required for data.dataset " + ds);
   if (cfg.at("eval").at("select") == "val" && cfg.at("data").at("val_list").get<std::string>().empty())
     config_fail("eval.select val needs data.val_list (a validation split)");
-  if (cfg.at("device") == "cuda")
-    config_fail("device cuda: this build has no CUDA backend yet (use device cpu)");
 }
 
 Json resolve_config(const std::string& file, const std::vector<std::string>& sets, bool use_embedded) {

@@ -17,7 +17,9 @@ EpochStats train_epoch(Module& model, data::Loader& loader, SGD& opt, const Loss
   EpochStats st;
   double loss_sum = 0, t0 = now_s();
   data::Batch b;
+  const Device dev = model.device();
   while (loader.next(b)) {
+    data::to_device(b, dev);
     Tensor loss = loss_fn(model.forward(b.images), b.labels);
     float v = loss.item();
     TAILOR_CHECK(std::isfinite(v), "non-finite loss ", v, " at epoch ", epoch, " step ", step,
@@ -44,7 +46,11 @@ EvalMetrics evaluate(Module& model, data::Loader& loader, int64_t epoch, int num
   MetricsAccumulator acc(num_classes, train_counts);
   loader.start_epoch(epoch);
   data::Batch b;
-  while (loader.next(b)) acc.add(model.forward(b.images), b.labels);
+  const Device dev = model.device();
+  while (loader.next(b)) {
+    data::to_device(b, dev);
+    acc.add(model.forward(b.images), b.labels);
+  }
   model.train(was_training);
   return acc.finish();
 }

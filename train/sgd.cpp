@@ -2,6 +2,9 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu/kernels.h"
+#ifdef TAILOR_CUDA
+#include "engine/cuda/kernels.h"
+#endif
 
 namespace tailor {
 
@@ -14,17 +17,34 @@ SGD::SGD(std::vector<Tensor> params, SgdOptions opt) : params_(std::move(params)
 
 void SGD::step() {
   NoGradGuard ng;
+#ifdef TAILOR_CUDA
+  std::vector<cuda::SgdTensor> on_gpu;  // every CUDA parameter in one fused launch
+#endif
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    TAILOR_CHECK(p.device().is_cpu(), "SGD: no kernel for device ", p.device().str(), " in this build");
+    check_same_device("SGD", p, g);
     g = g.contiguous();
     bool first = !bufs_[i].defined();
     if (first && opt_.momentum != 0.f) bufs_[i] = Tensor::empty(p.shape(), DType::F32, p.device());
-    cpu::sgd_step(p.f32(), bufs_[i].defined() ? bufs_[i].f32() : nullptr, g.f32(), p.numel(), opt_.lr, opt_.momentum,
-                  opt_.dampening, opt_.weight_decay, opt_.nesterov, first);
+    float* v = bufs_[i].defined() ? bufs_[i].f32() : nullptr;
+    if (p.is_cuda()) {
+#ifdef TAILOR_CUDA
+      on_gpu.push_back({p.f32(), v, g.f32(), p.numel(), first ? 1 : 0});
+      held_.push_back(g);  // keep a contiguous copy alive until the launch below
+#endif
+      continue;
+    }
+    cpu::sgd_step(p.f32(), v, g.f32(), p.numel(), opt_.lr, opt_.momentum, opt_.dampening, opt_.weight_decay,
+                  opt_.nesterov, first);
   }
+#ifdef TAILOR_CUDA
+  if (!on_gpu.empty())
+    cuda::sgd_step_multi(on_gpu.data(), (int)on_gpu.size(), opt_.lr, opt_.momentum, opt_.dampening,
+                         opt_.weight_decay, opt_.nesterov);
+  held_.clear();
+#endif
 }
 
 void SGD::zero_grad() {

@@ -1,7 +1,8 @@
 // SGD with momentum, dampening, Nesterov and weight decay, with torch.optim.SGD's exact semantics:
 //   d = g + wd * w;  v = d on the first step, else v = momentum * v + (1 - dampening) * d
 //   step = nesterov ? d + momentum * v : v;   w -= lr * step
-// One fused pass per parameter (engine/cpu/optim.cpp). Parameters without a gradient are skipped.
+// One fused pass per parameter on CPU (engine/cpu/optim.cpp); on CUDA one fused launch updates every
+// parameter (engine/cuda/optim.cu). Parameters without a gradient are skipped.
 #pragma once
 #include <vector>
 
@@ -32,6 +33,7 @@ class SGD {
  private:
   std::vector<Tensor> params_;
   std::vector<Tensor> bufs_;
+  std::vector<Tensor> held_;  // gradients referenced by a pending fused CUDA launch
   SgdOptions opt_;
 };
 

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "data/loader.h"
+#include "engine/allocator.h"
 #include "data/mixup.h"
 #include "layers/heads.h"
 #include "train/checkpoint.h"
@@ -58,13 +59,6 @@ void append_line(const fs::path& p, const std::string& line) {
   out.flush();
 }
 
-bool all_finite(const Tensor& t) {
-  Tensor c = t.contiguous();  // gradients are contiguous: no copy
-  const float* v = c.f32();
-  for (int64_t i = 0, n = c.numel(); i < n; ++i)
-    if (!std::isfinite(v[i])) return false;
-  return true;
-}
 
 uint64_t file_size_or_zero(const fs::path& p) { return fs::exists(p) ? (uint64_t)fs::file_size(p) : 0; }
 
@@ -170,6 +164,7 @@ class Trainer {
   double session_t0_ = now_s();
   RunData data_;
   std::shared_ptr<ResNet> net_;
+  Device dev_ = Device::cpu();  // config key `device`: model, batches and optimizer state live there
   RunState st_;
   Rng loss_rng_;
   // the stage being trained
@@ -258,7 +253,7 @@ void Trainer::load_state() {
     auto& bufs = opt_->momentum_buffers();
     for (size_t i = 0; i < params_.size(); ++i) {
       auto it = t.find("momentum." + params_[i].first);
-      if (it != t.end()) bufs[i] = it->second;
+      if (it != t.end()) bufs[i] = it->second.to(params_[i].second.device());
     }
   }
   log_ << "resumed " << dir_.string() << " at stage " << st_.stage << " epoch " << st_.epoch + 1 << " (sample "
@@ -284,8 +279,10 @@ void Trainer::setup_stage(int stage) {
     std::string path = ckpt(1, which == "best" && fs::exists(ckpt(1, "best")) ? "best" : "last");
     Module::LoadReport rep;
     load_stage1_weights(*net_, method, path, false, cfg_.at("stage2").at("bn_mode"), &rep, &log_);
+    net_->to(dev_);
     if (method == "tau_norm") return;
     head_ = make_stage2_head(*net_, method);
+    net_->to(dev_);  // the new head, and anything the stage-1 load replaced
     for (auto& [name, p] : head_->named_parameters())
       if (p.requires_grad()) params_.emplace_back(net_->head_name() + "." + name, p);
     if (loss_name.empty()) loss_name = stage2_default_loss(method, &lc);
@@ -353,10 +350,11 @@ void Trainer::run_epochs(int stage) {
       if (mixup_ > 0) {  // mixes b.images in place; one lambda per batch, keyed by (seed, epoch, step)
         data::MixupResult mr = data::mixup_batch(b, mixup_, stage_seed_, e, st_.step_in_epoch);
         const int64_t n = (int64_t)mr.labels_a.size();
-        ya = Tensor::from_vector_i32(mr.labels_a, {n});
-        yb = Tensor::from_vector_i32(mr.labels_b, {n});
+        ya = Tensor::from_vector_i32(mr.labels_a, {n}, dev_);
+        yb = Tensor::from_vector_i32(mr.labels_b, {n}, dev_);
         lambda = mr.lambda;
       }
+      data::to_device(b, dev_);  // after the host-side edits above (mixup, the NaN test hook)
       // skip policy: a skipped step must not leave its BatchNorm running statistics behind
       std::vector<Tensor> saved_buffers;
       if (skip_bad)
@@ -379,11 +377,15 @@ void Trainer::run_epochs(int stage) {
       opt_->zero_grad();
       if (bad.empty()) {
         loss.backward();
+        std::vector<Tensor> grads;
+        std::vector<std::string> names;
         for (auto& [name, p] : params_)
-          if (p.grad().defined() && !all_finite(p.grad())) {
-            bad = "gradient of " + name;
-            break;
+          if (p.grad().defined()) {
+            grads.push_back(p.grad());
+            names.push_back(name);
           }
+        int64_t i = first_nonfinite(grads);  // one device round trip for every gradient
+        if (i >= 0) bad = "gradient of " + names[i];
       }
       const int64_t n = b.labels.numel();
       ++st_.global_step;
@@ -572,6 +574,7 @@ Json Trainer::finish() {
   summary["wall_s"] = std::round((st_.wall_before + now_s() - session_t0_) * 10) / 10;
   summary["train_img_per_s"] = st_.train_seconds > 0 ? std::round(st_.train_images / st_.train_seconds * 10) / 10 : 0.0;
   summary["peak_mem_mb"] = peak_rss_mb();
+  if (dev_.is_cuda()) summary["peak_gpu_mb"] = std::round(cuda_memory_stats().peak / 1048576.0 * 10) / 10;
   summary["run_dir"] = dir_.string();
   write_text_atomic(dir_ / "summary.json", summary.dump(2) + "\n");
   st_.stage = 3;
@@ -601,6 +604,14 @@ Json Trainer::run() {
   manual_seed(seed_);
   loss_rng_ = Rng::keyed(seed_, 0x6c6f7373);  // "loss"
   net_ = build_model(cfg_, data_.train.num_classes, data_.train.channels);
+  dev_ = parse_device(cfg_.at("device"));
+  if (dev_.is_cuda()) {
+    if (!cuda_available())
+      run_fail("device cuda: no CUDA device is available (or this build has no CUDA backend; configure with "
+               "-DTAILOR_CUDA=ON)");
+    cuda_set_deterministic(cfg_.at("deterministic"));
+    net_->to(dev_);
+  }
   create_dir();
   log_ << "model: " << cfg_.at("model").at("arch").get<std::string>() << " (" << net_->num_parameters()
        << " parameters), head " << cfg_.at("model").at("head").get<std::string>() << ", " << omp_get_max_threads()

@@ -67,15 +67,18 @@ EpochLog run_epoch(int epoch, data::Loader& loader, SGD& opt, Loss& loss, const 
   loader.start_epoch(epoch);
   double t0 = now_s(), sum = 0;
   int64_t step = 0;
+  const Device dev = opt.params().empty() ? Device::cpu() : opt.params()[0].device();
   data::Batch b;
   while ((max_steps < 0 || step < max_steps) && loader.next(b)) {
     Tensor l;
     if (mixup_alpha > 0) {
       data::MixupResult mr = data::mixup_batch(b, mixup_alpha, seed, epoch, step);
       const int64_t n = (int64_t)mr.labels_a.size();
-      Tensor ya = Tensor::from_vector_i32(mr.labels_a, {n}), yb = Tensor::from_vector_i32(mr.labels_b, {n});
+      Tensor ya = Tensor::from_vector_i32(mr.labels_a, {n}, dev), yb = Tensor::from_vector_i32(mr.labels_b, {n}, dev);
+      data::to_device(b, dev);
       l = loss.forward_mixup(forward(b.images), ya, yb, mr.lambda);
     } else {
+      data::to_device(b, dev);
       l = loss.forward(forward(b.images), b.labels);
     }
     float v = l.item();
@@ -216,6 +219,7 @@ std::shared_ptr<Module> make_stage2_head(ResNet& net, const std::string& method)
   } else {
     two_stage_fail("stage 2: method '" + method + "' has no trained head (crt | gcl_retrain | lws)");
   }
+  head->to(net.device());
   net.set_head(head);
   return head;
 }

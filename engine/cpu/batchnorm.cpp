@@ -161,3 +161,23 @@ void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
 }
 
 }  // namespace tailor::cpu
+
+namespace tailor::cpu {
+
+void bn_update_running(float* running_mean, float* running_var, const float* mean, const float* var_unbiased,
+                       int64_t C, float momentum) {
+  for (int64_t c = 0; c < C; ++c) {
+    running_mean[c] = (1.f - momentum) * running_mean[c] + momentum * mean[c];
+    running_var[c] = (1.f - momentum) * running_var[c] + momentum * var_unbiased[c];
+  }
+}
+
+void bn_eval_stats(float* mean, float* invstd, const float* running_mean, const float* running_var, int64_t C,
+                   float eps) {
+  for (int64_t c = 0; c < C; ++c) {
+    mean[c] = running_mean[c];
+    invstd[c] = 1.f / std::sqrt(running_var[c] + eps);
+  }
+}
+
+}  // namespace tailor::cpu

@@ -120,3 +120,24 @@ void relu_backward(float* din, const float* dout, const float* y, int64_t n) {
 }
 
 }  // namespace tailor::cpu
+
+namespace tailor::cpu {
+
+void clamp_backward(float* dx, const float* dy, const float* x, float lo, float hi, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = (x[i] < lo || x[i] > hi) ? 0.f : dy[i];
+}
+
+void broadcast_rows(float* out, const float* row, int64_t M, int64_t N) {
+  for (int64_t i = 0; i < M; ++i) std::copy(row, row + N, out + i * N);
+}
+
+void transpose2d(float* out, const float* x, int64_t M, int64_t N) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) out[j * M + i] = x[i * N + j];
+}
+
+void add_i32(int32_t* p, int32_t v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) p[i] += v;
+}
+
+}  // namespace tailor::cpu

@@ -17,13 +17,19 @@ void unary(float* out, const float* x, UnaryOp op, int64_t n);
 void scale_add(float* out, const float* x, float s, float t, int64_t n);  // out = s*x + t
 void pow_scalar(float* out, const float* x, float p, int64_t n);
 void clamp(float* out, const float* x, float lo, float hi, int64_t n);
+void clamp_backward(float* dx, const float* dy, const float* x, float lo, float hi, int64_t n);  // dy where lo<=x<=hi
 void add_relu(float* out, const float* a, const float* b, int64_t n);  // out = max(a+b, 0)
 // din = dout where y > 0 else 0 (y is the relu OUTPUT; aliasing din == dout allowed)
 void relu_backward(float* din, const float* dout, const float* y, int64_t n);
+void broadcast_rows(float* out, const float* row, int64_t M, int64_t N);  // out[i, :] = row, out [M, N]
+void transpose2d(float* out, const float* x, int64_t M, int64_t N);       // x [M, N] -> out [N, M]
+void add_i32(int32_t* p, int32_t v, int64_t n);                           // p[i] += v (counters)
 
 // ---- reductions: x viewed as [outer, len, inner], out [outer, inner] = sum over len
 void sum_dim(float* out, const float* x, int64_t outer, int64_t len, int64_t inner);
-double sum_all(const float* x, int64_t n);
+void sum_all(float* out, const float* x, int64_t n);  // out[0] = sum_i x[i]
+// flag[0] = 1 if any x[i] is NaN or +-Inf (flag is left untouched otherwise)
+void any_nonfinite(int32_t* flag, const float* x, int64_t n);
 
 // ---- GEMM (row-major): C[M,N] = alpha * op(A) op(B) + beta * C, op = transpose when trans is set
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -32,6 +38,27 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 // ---- softmax family over rows of [rows, cols]
 void log_softmax(float* out, const float* x, int64_t rows, int64_t cols);
 void softmax(float* out, const float* x, int64_t rows, int64_t cols);
+// dx = dy - exp(logp) * sum_j dy_j
+void log_softmax_backward(float* dx, const float* dy, const float* logp, int64_t rows, int64_t cols);
+// dx = s * (dy - sum_j dy_j s_j)
+void softmax_backward(float* dx, const float* dy, const float* s, int64_t rows, int64_t cols);
+
+// ---- cross-entropy pieces over logp [N, C] (log-probabilities), labels y i32 [N]
+void label_weights(float* wrow, const float* w, const int32_t* y, int64_t N);  // wrow[i] = w ? w[y_i] : 1
+// out[i] = -wrow[i] * logp[i, y_i]; a label outside [0, C) gives NaN (devices cannot throw)
+void nll_rows(float* out, const float* logp, const int32_t* y, const float* wrow, int64_t N, int64_t C);
+// out[0] = sum_i rows[i] / (mean ? sum_i wrow[i] : 1); norm[0] = the divisor's inverse (for backward)
+void ce_reduce(float* out, float* norm, const float* rows, const float* wrow, int64_t N, bool mean);
+// dx[i, j] = k_i (exp(logp[i, j]) - [j == y_i]), k_i = wrow[i] * norm[0] * (per_row ? g[i] : g[0])
+void cross_entropy_backward(float* dx, const float* logp, const int32_t* y, const float* wrow, const float* g,
+                            const float* norm, bool per_row, int64_t N, int64_t C);
+void gather_rows(float* out, const float* x, const int32_t* idx, int64_t N, int64_t C);   // out[i] = x[i, idx_i]
+void scatter_rows(float* dx, const float* g, const int32_t* idx, int64_t N, int64_t C);  // dx = 0; dx[i, idx_i] = g[i]
+// x viewed as [outer, len, inner], normalised along len: n = max(||x||, eps), y = x / n; norms [outer*inner]
+void l2_normalize(float* y, float* norms, const float* x, int64_t outer, int64_t len, int64_t inner, float eps);
+// dx = (dy - y <dy, y>) / n, or dy / eps where the norm was clamped
+void l2_normalize_backward(float* dx, const float* dy, const float* y, const float* norms, int64_t outer,
+                           int64_t len, int64_t inner, float eps);
 
 // ---- batch norm over x [M, C] (channels last). Training: mean/invstd out [C] from the batch.
 void batch_norm_stats(float* mean, float* invstd, float* var_unbiased, const float* x, int64_t M, int64_t C,
@@ -45,11 +72,18 @@ void batch_norm_apply(float* y, const float* x, const float* mean, const float* 
 void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
                          const float* invstd, const float* gamma, const float* relu_out, int64_t M, int64_t C,
                          bool training);
+// running = (1 - momentum) * running + momentum * batch (unbiased variance), PyTorch semantics
+void bn_update_running(float* running_mean, float* running_var, const float* mean, const float* var_unbiased,
+                       int64_t C, float momentum);
+// eval: mean = running_mean, invstd = 1 / sqrt(running_var + eps)
+void bn_eval_stats(float* mean, float* invstd, const float* running_mean, const float* running_var, int64_t C,
+                   float eps);
 
 // ---- pooling (NHWC)
 void max_pool2d(float* y, int32_t* argmax, const float* x, int64_t N, int64_t H, int64_t W, int64_t C, int k,
                 int stride, int pad, int64_t OH, int64_t OW);
-void max_pool2d_backward(float* dx, const float* dy, const int32_t* argmax, int64_t N, int64_t HWC, int64_t OHWC);
+void max_pool2d_backward(float* dx, const float* dy, const int32_t* argmax, int64_t N, int64_t HWC, int64_t OHWC,
+                         int64_t C);
 void global_avg_pool(float* y, const float* x, int64_t N, int64_t HW, int64_t C);
 void global_avg_pool_backward(float* dx, const float* dy, int64_t N, int64_t HW, int64_t C);
 // y = x[:, ::s, ::s, :] with channels padded (pb before, pa after) by zeros; backward is the adjoint.

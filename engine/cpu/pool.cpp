@@ -38,7 +38,8 @@ void max_pool2d(float* y, int32_t* argmax, const float* x, int64_t N, int64_t H,
       }
 }
 
-void max_pool2d_backward(float* dx, const float* dy, const int32_t* argmax, int64_t N, int64_t HWC, int64_t OHWC) {
+void max_pool2d_backward(float* dx, const float* dy, const int32_t* argmax, int64_t N, int64_t HWC, int64_t OHWC,
+                         int64_t /*C*/) {
   std::memset(dx, 0, sizeof(float) * N * HWC);
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n)

@@ -1,4 +1,5 @@
 // Reductions. Sums accumulate in double so results do not depend on the thread count.
+#include <cmath>
 #include <vector>
 
 #include "engine/cpu/kernels.h"
@@ -28,10 +29,18 @@ void sum_dim(float* out, const float* x, int64_t outer, int64_t len, int64_t inn
   }
 }
 
-double sum_all(const float* x, int64_t n) {
+void sum_all(float* out, const float* x, int64_t n) {
   double s = 0;
   for (int64_t i = 0; i < n; ++i) s += x[i];
-  return s;
+  out[0] = (float)s;
+}
+
+void any_nonfinite(int32_t* flag, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) {
+      flag[0] = 1;
+      return;
+    }
 }
 
 }  // namespace tailor::cpu

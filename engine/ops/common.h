@@ -4,15 +4,21 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu/kernels.h"
+#ifdef TAILOR_CUDA
+#include "engine/cuda/kernels.h"
+#endif
 #include "engine/ops.h"
 
 namespace tailor {
 
-// Every op runs its CPU kernel unless the input lives on a CUDA device; until the CUDA backend has
-// the op, that is a clear error rather than a silent copy.
-inline void require_cpu(const char* op, const Tensor& t) {
-  TAILOR_CHECK(t.device().is_cpu(), op, ": no kernel for device ", t.device().str(), " in this build");
-}
+// TAILOR_KERNEL(t, name, args...) runs cpu::name(args...) or, when tensor t lives on a CUDA device,
+// cuda::name(args...): both backends declare every kernel with the same name and signature.
+#ifdef TAILOR_CUDA
+#define TAILOR_KERNEL(t, name, ...) \
+  ((t).is_cuda() ? ::tailor::cuda::name(__VA_ARGS__) : ::tailor::cpu::name(__VA_ARGS__))
+#else
+#define TAILOR_KERNEL(t, name, ...) ::tailor::cpu::name(__VA_ARGS__)
+#endif
 inline void require_f32_contig(const char* op, const Tensor& t, const char* arg) {
   check_dtype(op, t, DType::F32, arg);
   TAILOR_CHECK(t.is_contiguous(), op, ": ", arg, " must be contiguous, got strides ", t.strides(), " for shape ",

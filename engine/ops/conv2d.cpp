@@ -11,7 +11,6 @@ Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad) {
   require_f32_contig(op, x, "input");
   require_f32_contig(op, w, "weight");
   check_same_device(op, x, w);
-  require_cpu(op, x);
   TAILOR_CHECK(stride >= 1 && pad >= 0, op, ": invalid stride ", stride, " / pad ", pad);
   cpu::ConvShape s{x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3], w.shape()[0], w.shape()[2], w.shape()[3],
                    stride, pad};
@@ -19,7 +18,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad) {
                " expects ", w.shape()[1]);
   TAILOR_CHECK(s.OH() >= 1 && s.OW() >= 1, op, ": kernel ", w.shape(), " larger than padded input ", x.shape());
   Tensor out = Tensor::empty({s.N, s.OH(), s.OW(), s.K}, DType::F32, x.device());
-  cpu::conv2d_forward(out.f32(), x.f32(), w.f32(), s);
+  TAILOR_KERNEL(out, conv2d_forward, out.f32(), x.f32(), w.f32(), s);
   if (should_record({&x, &w})) {
     auto n = make_node(op, {x, w});
     n->saved = {x.detach(), w.detach()};
@@ -28,11 +27,11 @@ Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad) {
       Tensor dx, dw;
       if (self.needs_grad(0)) {
         dx = Tensor::empty({s.N, s.H, s.W, s.C}, DType::F32, g.device());
-        cpu::conv2d_backward_data(dx.f32(), gc.f32(), self.saved[1].f32(), s);
+        TAILOR_KERNEL(dx, conv2d_backward_data, dx.f32(), gc.f32(), self.saved[1].f32(), s);
       }
       if (self.needs_grad(1)) {
         dw = Tensor::empty({s.K, s.C, s.R, s.S}, DType::F32, g.device());
-        cpu::conv2d_backward_weights(dw.f32(), gc.f32(), self.saved[0].f32(), s);
+        TAILOR_KERNEL(dw, conv2d_backward_weights, dw.f32(), gc.f32(), self.saved[0].f32(), s);
       }
       return std::vector<Tensor>{dx, dw};
     };

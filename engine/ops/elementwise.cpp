@@ -29,11 +29,10 @@ static Tensor binary_forward(const char* op, cpu::BinaryOp kind, const Tensor& a
   check_dtype(op, a, DType::F32, "a");
   check_dtype(op, b, DType::F32, "b");
   check_same_device(op, a, b);
-  require_cpu(op, a);
   Shape out_shape = broadcast_shapes(op, a.shape(), b.shape());
   Tensor out = Tensor::empty(out_shape, DType::F32, a.device());
   Shape sa = broadcast_strides(a, out_shape), sb = broadcast_strides(b, out_shape);
-  cpu::binary(out.f32(), a.f32(), b.f32(), kind, out_shape.data(), sa.data(), sb.data(), (int)out_shape.size());
+  TAILOR_KERNEL(out, binary, out.f32(), a.f32(), b.f32(), kind, out_shape.data(), sa.data(), sb.data(), (int)out_shape.size());
   return out;
 }
 
@@ -99,9 +98,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 Tensor scale(const Tensor& x, float s) {
   require_f32_contig("scale", x, "x");
-  require_cpu("scale", x);
   Tensor out = empty_like(x);
-  cpu::scale_add(out.f32(), x.f32(), s, 0.f, x.numel());
+  TAILOR_KERNEL(out, scale_add, out.f32(), x.f32(), s, 0.f, x.numel());
   if (should_record({&x})) {
     auto n = make_node("scale", {x});
     n->fn = [s](LambdaNode&, const Tensor& g) { return std::vector<Tensor>{scale(g, s)}; };
@@ -112,9 +110,8 @@ Tensor scale(const Tensor& x, float s) {
 
 Tensor add_scalar(const Tensor& x, float s) {
   require_f32_contig("add_scalar", x, "x");
-  require_cpu("add_scalar", x);
   Tensor out = empty_like(x);
-  cpu::scale_add(out.f32(), x.f32(), 1.f, s, x.numel());
+  TAILOR_KERNEL(out, scale_add, out.f32(), x.f32(), 1.f, s, x.numel());
   if (should_record({&x})) {
     auto n = make_node("add_scalar", {x});
     n->fn = [](LambdaNode&, const Tensor& g) { return std::vector<Tensor>{g}; };
@@ -128,15 +125,14 @@ Tensor neg(const Tensor& x) { return scale(x, -1.f); }
 // relu backward uses the saved OUTPUT: dx = dy * (y > 0)
 Tensor relu(const Tensor& x) {
   require_f32_contig("relu", x, "x");
-  require_cpu("relu", x);
   Tensor out = empty_like(x);
-  cpu::unary(out.f32(), x.f32(), cpu::UnaryOp::Relu, x.numel());
+  TAILOR_KERNEL(out, unary, out.f32(), x.f32(), cpu::UnaryOp::Relu, x.numel());
   if (should_record({&x})) {
     auto n = make_node("relu", {x});
     n->saved = {out.detach()};
     n->fn = [](LambdaNode& self, const Tensor& g) {
       Tensor gi = empty_like(g);
-      cpu::relu_backward(gi.f32(), g.contiguous().f32(), self.saved[0].f32(), g.numel());
+      TAILOR_KERNEL(gi, relu_backward, gi.f32(), g.contiguous().f32(), self.saved[0].f32(), g.numel());
       return std::vector<Tensor>{gi};
     };
     record(out, n);
@@ -149,15 +145,14 @@ Tensor add_relu(const Tensor& a, const Tensor& b) {
   require_f32_contig("add_relu", a, "a");
   require_f32_contig("add_relu", b, "b");
   check_same_shape("add_relu", a, b);
-  require_cpu("add_relu", a);
   Tensor out = empty_like(a);
-  cpu::add_relu(out.f32(), a.f32(), b.f32(), a.numel());
+  TAILOR_KERNEL(out, add_relu, out.f32(), a.f32(), b.f32(), a.numel());
   if (should_record({&a, &b})) {
     auto n = make_node("add_relu", {a, b});
     n->saved = {out.detach()};
     n->fn = [](LambdaNode& self, const Tensor& g) {
       Tensor gi = empty_like(g);
-      cpu::relu_backward(gi.f32(), g.contiguous().f32(), self.saved[0].f32(), g.numel());
+      TAILOR_KERNEL(gi, relu_backward, gi.f32(), g.contiguous().f32(), self.saved[0].f32(), g.numel());
       return std::vector<Tensor>{self.needs_grad(0) ? gi : Tensor(), self.needs_grad(1) ? gi : Tensor()};
     };
     record(out, n);
@@ -167,9 +162,8 @@ Tensor add_relu(const Tensor& a, const Tensor& b) {
 
 static Tensor unary_forward(const char* op, cpu::UnaryOp kind, const Tensor& x) {
   require_f32_contig(op, x, "x");
-  require_cpu(op, x);
   Tensor out = empty_like(x);
-  cpu::unary(out.f32(), x.f32(), kind, x.numel());
+  TAILOR_KERNEL(out, unary, out.f32(), x.f32(), kind, x.numel());
   return out;
 }
 
@@ -211,9 +205,8 @@ Tensor sigmoid(const Tensor& x) {  // s' = s (1 - s)
 
 Tensor pow(const Tensor& x, float p) {  // d/dx x^p = p x^(p-1)
   require_f32_contig("pow", x, "x");
-  require_cpu("pow", x);
   Tensor out = empty_like(x);
-  cpu::pow_scalar(out.f32(), x.f32(), p, x.numel());
+  TAILOR_KERNEL(out, pow_scalar, out.f32(), x.f32(), p, x.numel());
   if (should_record({&x})) {
     auto n = make_node("pow", {x});
     n->saved = {x.detach()};
@@ -227,17 +220,14 @@ Tensor pow(const Tensor& x, float p) {  // d/dx x^p = p x^(p-1)
 
 Tensor clamp(const Tensor& x, float lo, float hi) {
   require_f32_contig("clamp", x, "x");
-  require_cpu("clamp", x);
   Tensor out = empty_like(x);
-  cpu::clamp(out.f32(), x.f32(), lo, hi, x.numel());
+  TAILOR_KERNEL(out, clamp, out.f32(), x.f32(), lo, hi, x.numel());
   if (should_record({&x})) {
     auto n = make_node("clamp", {x});
     n->saved = {x.detach()};
     n->fn = [lo, hi](LambdaNode& self, const Tensor& g) {
-      Tensor gi = g.contiguous().clone();
-      const float* xv = self.saved[0].f32();
-      for (int64_t i = 0; i < gi.numel(); ++i)
-        if (xv[i] < lo || xv[i] > hi) gi.f32()[i] = 0.f;
+      Tensor gi = empty_like(g);
+      TAILOR_KERNEL(gi, clamp_backward, gi.f32(), g.contiguous().f32(), self.saved[0].f32(), lo, hi, g.numel());
       return std::vector<Tensor>{gi};
     };
     record(out, n);

@@ -7,7 +7,6 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int pad) {
   const char* op = "max_pool2d";
   check_dim(op, x, 4, "input (NHWC)");
   require_f32_contig(op, x, "input");
-  require_cpu(op, x);
   TAILOR_CHECK(kernel >= 1 && stride >= 1 && pad >= 0 && 2 * pad <= kernel, op, ": invalid kernel ", kernel,
                " stride ", stride, " pad ", pad);
   int64_t N = x.shape()[0], H = x.shape()[1], W = x.shape()[2], C = x.shape()[3];
@@ -15,13 +14,14 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int pad) {
   TAILOR_CHECK(OH >= 1 && OW >= 1, op, ": kernel ", kernel, " larger than input ", x.shape());
   Tensor out = Tensor::empty({N, OH, OW, C}, DType::F32, x.device());
   Tensor am = Tensor::empty({N, OH, OW, C}, DType::I32, x.device());
-  cpu::max_pool2d(out.f32(), am.i32(), x.f32(), N, H, W, C, kernel, stride, pad, OH, OW);
+  TAILOR_KERNEL(out, max_pool2d, out.f32(), am.i32(), x.f32(), N, H, W, C, kernel, stride, pad, OH, OW);
   if (should_record({&x})) {
     auto n = make_node(op, {x});
     n->saved = {am};
     n->fn = [N, H, W, C, OH, OW](LambdaNode& self, const Tensor& g) {
       Tensor gi = Tensor::empty({N, H, W, C}, DType::F32, g.device());
-      cpu::max_pool2d_backward(gi.f32(), g.contiguous().f32(), self.saved[0].i32(), N, H * W * C, OH * OW * C);
+      TAILOR_KERNEL(gi, max_pool2d_backward, gi.f32(), g.contiguous().f32(), self.saved[0].i32(), N, H * W * C, OH * OW * C,
+                    C);
       return std::vector<Tensor>{gi};
     };
     record(out, n);
@@ -33,16 +33,15 @@ Tensor global_avg_pool(const Tensor& x) {
   const char* op = "global_avg_pool";
   check_dim(op, x, 4, "input (NHWC)");
   require_f32_contig(op, x, "input");
-  require_cpu(op, x);
   int64_t N = x.shape()[0], HW = x.shape()[1] * x.shape()[2], C = x.shape()[3];
   Tensor out = Tensor::empty({N, C}, DType::F32, x.device());
-  cpu::global_avg_pool(out.f32(), x.f32(), N, HW, C);
+  TAILOR_KERNEL(out, global_avg_pool, out.f32(), x.f32(), N, HW, C);
   if (should_record({&x})) {
     auto n = make_node(op, {x});
     Shape in_shape = x.shape();
     n->fn = [in_shape, N, HW, C](LambdaNode&, const Tensor& g) {
       Tensor gi = Tensor::empty(in_shape, DType::F32, g.device());
-      cpu::global_avg_pool_backward(gi.f32(), g.contiguous().f32(), N, HW, C);
+      TAILOR_KERNEL(gi, global_avg_pool_backward, gi.f32(), g.contiguous().f32(), N, HW, C);
       return std::vector<Tensor>{gi};
     };
     record(out, n);
@@ -54,17 +53,16 @@ Tensor shortcut_pad(const Tensor& x, int stride, int pad_before, int pad_after) 
   const char* op = "shortcut_pad";
   check_dim(op, x, 4, "input (NHWC)");
   require_f32_contig(op, x, "input");
-  require_cpu(op, x);
   TAILOR_CHECK(stride >= 1 && pad_before >= 0 && pad_after >= 0, op, ": invalid stride/pad");
   int64_t N = x.shape()[0], H = x.shape()[1], W = x.shape()[2], C = x.shape()[3];
   int64_t OH = (H + stride - 1) / stride, OW = (W + stride - 1) / stride;
   Tensor out = Tensor::empty({N, OH, OW, C + pad_before + pad_after}, DType::F32, x.device());
-  cpu::shortcut_pad(out.f32(), x.f32(), N, H, W, C, stride, pad_before, pad_after);
+  TAILOR_KERNEL(out, shortcut_pad, out.f32(), x.f32(), N, H, W, C, stride, pad_before, pad_after);
   if (should_record({&x})) {
     auto n = make_node(op, {x});
     n->fn = [N, H, W, C, stride, pad_before, pad_after](LambdaNode&, const Tensor& g) {
       Tensor gi = Tensor::empty({N, H, W, C}, DType::F32, g.device());
-      cpu::shortcut_pad_backward(gi.f32(), g.contiguous().f32(), N, H, W, C, stride, pad_before, pad_after);
+      TAILOR_KERNEL(gi, shortcut_pad_backward, gi.f32(), g.contiguous().f32(), N, H, W, C, stride, pad_before, pad_after);
       return std::vector<Tensor>{gi};
     };
     record(out, n);

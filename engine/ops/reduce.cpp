@@ -20,7 +20,6 @@ static Tensor expand_dim(const Tensor& g, const Shape& in_shape, int64_t dim) {
 
 Tensor sum(const Tensor& x, int64_t dim, bool keepdim) {
   require_f32_contig("sum", x, "x");
-  require_cpu("sum", x);
   dim = norm_dim("sum", x, dim);
   int64_t outer = 1, inner = 1, len = x.shape()[dim];
   for (int64_t i = 0; i < dim; ++i) outer *= x.shape()[i];
@@ -31,7 +30,7 @@ Tensor sum(const Tensor& x, int64_t dim, bool keepdim) {
   else
     os.erase(os.begin() + dim);
   Tensor out = Tensor::empty(os, DType::F32, x.device());
-  cpu::sum_dim(out.f32(), x.f32(), outer, len, inner);
+  TAILOR_KERNEL(out, sum_dim, out.f32(), x.f32(), outer, len, inner);
   if (should_record({&x})) {
     auto n = make_node("sum", {x});
     Shape in_shape = x.shape();
@@ -50,13 +49,13 @@ Tensor mean(const Tensor& x, int64_t dim, bool keepdim) {
 
 Tensor sum_all(const Tensor& x) {
   require_f32_contig("sum_all", x, "x");
-  require_cpu("sum_all", x);
-  Tensor out = Tensor::scalar((float)cpu::sum_all(x.f32(), x.numel()), x.device());
+  Tensor out = Tensor::empty({}, DType::F32, x.device());
+  TAILOR_KERNEL(x, sum_all, out.f32(), x.f32(), x.numel());
   if (should_record({&x})) {
     auto n = make_node("sum_all", {x});
     Shape in_shape = x.shape();
     n->fn = [in_shape](LambdaNode&, const Tensor& g) {
-      return std::vector<Tensor>{Tensor::full(in_shape, g.item(), g.device())};
+      return std::vector<Tensor>{mul(Tensor::ones(in_shape, g.device()), g)};  // no host round trip
     };
     record(out, n);
   }
@@ -75,6 +74,23 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     if (shape[i] == 1 && cur.shape()[i] != 1) cur = sum(cur, (int64_t)i, true);
   TAILOR_CHECK(cur.shape() == shape, "sum_to: cannot reduce ", x.shape(), " to ", shape);
   return cur;
+}
+
+int64_t first_nonfinite(const std::vector<Tensor>& ts) {
+  if (ts.empty()) return -1;
+  Device dev = ts[0].device();
+  Tensor flags = Tensor::zeros({(int64_t)ts.size()}, DType::I32, dev);
+  std::vector<Tensor> keep;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    check_same_device("first_nonfinite", ts[0], ts[i]);
+    check_dtype("first_nonfinite", ts[i], DType::F32, "tensor");
+    keep.push_back(ts[i].contiguous());
+    TAILOR_KERNEL(flags, any_nonfinite, flags.i32() + i, keep.back().f32(), keep.back().numel());
+  }
+  std::vector<int32_t> f = flags.to_vector_i32();
+  for (size_t i = 0; i < f.size(); ++i)
+    if (f[i]) return (int64_t)i;
+  return -1;
 }
 
 }  // namespace tailor

@@ -20,23 +20,16 @@ static void rows_cols(const char* op, const Tensor& x, int64_t& rows, int64_t& c
 
 Tensor log_softmax(const Tensor& x) {
   require_f32_contig("log_softmax", x, "x");
-  require_cpu("log_softmax", x);
   int64_t rows, cols;
   rows_cols("log_softmax", x, rows, cols);
   Tensor out = empty_like(x);
-  cpu::log_softmax(out.f32(), x.f32(), rows, cols);
+  TAILOR_KERNEL(out, log_softmax, out.f32(), x.f32(), rows, cols);
   if (should_record({&x})) {
     auto n = make_node("log_softmax", {x});
     n->saved = {out.detach()};
     n->fn = [rows, cols](LambdaNode& self, const Tensor& g) {
       Tensor gc = g.contiguous(), gi = empty_like(g);
-      const float* ls = self.saved[0].f32();
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* gr = gc.f32() + r * cols;
-        double s = 0;
-        for (int64_t j = 0; j < cols; ++j) s += gr[j];
-        for (int64_t j = 0; j < cols; ++j) gi.f32()[r * cols + j] = gr[j] - std::exp(ls[r * cols + j]) * (float)s;
-      }
+      TAILOR_KERNEL(g, log_softmax_backward, gi.f32(), gc.f32(), self.saved[0].f32(), rows, cols);
       return std::vector<Tensor>{gi};
     };
     record(out, n);
@@ -46,24 +39,16 @@ Tensor log_softmax(const Tensor& x) {
 
 Tensor softmax(const Tensor& x) {
   require_f32_contig("softmax", x, "x");
-  require_cpu("softmax", x);
   int64_t rows, cols;
   rows_cols("softmax", x, rows, cols);
   Tensor out = empty_like(x);
-  cpu::softmax(out.f32(), x.f32(), rows, cols);
+  TAILOR_KERNEL(out, softmax, out.f32(), x.f32(), rows, cols);
   if (should_record({&x})) {
     auto n = make_node("softmax", {x});
     n->saved = {out.detach()};
     n->fn = [rows, cols](LambdaNode& self, const Tensor& g) {
       Tensor gc = g.contiguous(), gi = empty_like(g);
-      const float* s = self.saved[0].f32();
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* gr = gc.f32() + r * cols;
-        const float* sr = s + r * cols;
-        double dot = 0;
-        for (int64_t j = 0; j < cols; ++j) dot += (double)gr[j] * sr[j];
-        for (int64_t j = 0; j < cols; ++j) gi.f32()[r * cols + j] = sr[j] * (gr[j] - (float)dot);
-      }
+      TAILOR_KERNEL(g, softmax_backward, gi.f32(), gc.f32(), self.saved[0].f32(), rows, cols);
       return std::vector<Tensor>{gi};
     };
     record(out, n);
@@ -75,6 +60,7 @@ static void check_labels(const char* op, const Tensor& labels, int64_t N, int64_
   check_dtype(op, labels, DType::I32, "labels");
   TAILOR_CHECK(labels.dim() == 1 && labels.shape()[0] == N, op, ": labels shape ", labels.shape(),
                " does not match ", N, " rows");
+  if (labels.is_cuda()) return;  // no host round trip per step: CUDA kernels give NaN for a bad label
   Tensor lc = labels.contiguous();
   for (int64_t i = 0; i < N; ++i)
     TAILOR_CHECK(lc.i32()[i] >= 0 && lc.i32()[i] < C, op, ": label ", lc.i32()[i], " at row ", i,
@@ -86,7 +72,6 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const T
   const char* op = "softmax_cross_entropy";
   check_dim(op, logits, 2, "logits");
   require_f32_contig(op, logits, "logits");
-  require_cpu(op, logits);
   int64_t N = logits.shape()[0], C = logits.shape()[1];
   check_labels(op, labels, N, C);
   std::string red = reduction;
@@ -95,41 +80,31 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const T
   if (weight.defined())
     TAILOR_CHECK(weight.dim() == 1 && weight.shape()[0] == C, op, ": weight shape ", weight.shape(),
                  " does not match ", C, " classes");
+  check_same_device(op, logits, labels);
+  if (weight.defined()) check_same_device(op, logits, weight);
+  Device dev = logits.device();
   Tensor y = labels.contiguous();
   Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
   Tensor logp = empty_like(logits);
-  cpu::log_softmax(logp.f32(), logits.f32(), N, C);
-  std::vector<float> wrow(N, 1.f);
-  double wsum = 0;
-  for (int64_t i = 0; i < N; ++i) {
-    if (wc.defined()) wrow[i] = wc.f32()[y.i32()[i]];
-    wsum += wrow[i];
-  }
-  Tensor out;
-  if (red == "none") {
-    out = Tensor::empty({N}, DType::F32, logits.device());
-    for (int64_t i = 0; i < N; ++i) out.f32()[i] = -wrow[i] * logp.f32()[i * C + y.i32()[i]];
-  } else {
-    double s = 0;
-    for (int64_t i = 0; i < N; ++i) s += -(double)wrow[i] * logp.f32()[i * C + y.i32()[i]];
-    out = Tensor::scalar((float)(red == "mean" ? s / wsum : s), logits.device());
+  TAILOR_KERNEL(logits, log_softmax, logp.f32(), logits.f32(), N, C);
+  Tensor wrow = Tensor::empty({N}, DType::F32, dev);
+  TAILOR_KERNEL(logits, label_weights, wrow.f32(), wc.defined() ? wc.f32() : nullptr, y.i32(), N);
+  Tensor rows = Tensor::empty({N}, DType::F32, dev);
+  TAILOR_KERNEL(logits, nll_rows, rows.f32(), logp.f32(), y.i32(), wrow.f32(), N, C);
+  Tensor out = rows, norm = Tensor::ones({}, dev);
+  if (red != "none") {
+    out = Tensor::empty({}, DType::F32, dev);
+    TAILOR_KERNEL(logits, ce_reduce, out.f32(), norm.f32(), rows.f32(), wrow.f32(), N, red == "mean");
   }
   if (should_record({&logits})) {
     auto n = make_node(op, {logits, labels, weight});
-    n->saved = {logp, y};
-    float norm = red == "mean" ? (float)(1.0 / wsum) : 1.f;
+    n->saved = {logp, y, wrow, norm};
     bool per_row = red == "none";
-    n->fn = [N, C, wrow, norm, per_row](LambdaNode& self, const Tensor& g) {
-      const Tensor &logp = self.saved[0], &y = self.saved[1];
+    n->fn = [N, C, per_row](LambdaNode& self, const Tensor& g) {
       Tensor gc = g.contiguous();
       Tensor gi = Tensor::empty({N, C}, DType::F32, g.device());
-      for (int64_t i = 0; i < N; ++i) {
-        float k = wrow[i] * norm * (per_row ? gc.f32()[i] : gc.f32()[0]);
-        const float* lp = logp.f32() + i * C;
-        float* o = gi.f32() + i * C;
-        for (int64_t j = 0; j < C; ++j) o[j] = k * std::exp(lp[j]);
-        o[y.i32()[i]] -= k;
-      }
+      TAILOR_KERNEL(g, cross_entropy_backward, gi.f32(), self.saved[0].f32(), self.saved[1].i32(),
+                    self.saved[2].f32(), gc.f32(), self.saved[3].f32(), per_row, N, C);
       return std::vector<Tensor>{gi, Tensor(), Tensor()};
     };
     record(out, n);
@@ -140,19 +115,19 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const T
 Tensor gather(const Tensor& x, const Tensor& index) {
   check_dim("gather", x, 2, "x");
   require_f32_contig("gather", x, "x");
-  require_cpu("gather", x);
   int64_t N = x.shape()[0], C = x.shape()[1];
   check_labels("gather", index, N, C);
   Tensor idx = index.contiguous();
+  check_same_device("gather", x, index);
   Tensor out = Tensor::empty({N}, DType::F32, x.device());
-  for (int64_t i = 0; i < N; ++i) out.f32()[i] = x.f32()[i * C + idx.i32()[i]];
+  TAILOR_KERNEL(x, gather_rows, out.f32(), x.f32(), idx.i32(), N, C);
   if (should_record({&x})) {
     auto n = make_node("gather", {x, index});
     n->saved = {idx};
     n->fn = [N, C](LambdaNode& self, const Tensor& g) {
       Tensor gc = g.contiguous();
-      Tensor gi = Tensor::zeros({N, C}, DType::F32, g.device());
-      for (int64_t i = 0; i < N; ++i) gi.f32()[i * C + self.saved[0].i32()[i]] = gc.f32()[i];
+      Tensor gi = Tensor::empty({N, C}, DType::F32, g.device());
+      TAILOR_KERNEL(g, scatter_rows, gi.f32(), gc.f32(), self.saved[0].i32(), N, C);
       return std::vector<Tensor>{gi, Tensor()};
     };
     record(out, n);
@@ -183,8 +158,8 @@ Tensor topk_indices(const Tensor& x, int64_t k) {
 Tensor one_hot(const Tensor& labels, int64_t classes) {
   check_dim("one_hot", labels, 1, "labels");
   int64_t N = labels.shape()[0];
-  check_labels("one_hot", labels, N, classes);
   Tensor y = labels.contiguous().cpu();
+  check_labels("one_hot", y, N, classes);
   Tensor out = Tensor::zeros({N, classes});
   for (int64_t i = 0; i < N; ++i) out.f32()[i * classes + y.i32()[i]] = 1.f;
   return labels.device().is_cpu() ? out : out.to(labels.device());

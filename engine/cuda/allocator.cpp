@@ -1,0 +1,143 @@
+// Caching device allocator. Training asks for the same sizes every step, so after the first step
+// nothing reaches cudaMalloc (which is slow) or cudaFree (which synchronises the whole device).
+//   * sizes are rounded up to 512 bytes (below 1 MiB) or to 128 KiB (above), so nearby sizes share blocks;
+//   * a request takes the smallest cached block that fits, if that block wastes at most
+//     max(1/8 of the request, 1 MiB) (best fit with bounded waste; blocks are never split);
+//   * one stream: a block freed by the host may be handed out again at once, because every later use
+//     is queued behind every earlier one on the same stream;
+//   * cudaMalloc failure -> release the whole cache -> retry -> error naming requested, allocated,
+//     cached, peak and the device's free/total bytes.
+#include <cstdlib>
+#include <map>
+#include <unordered_map>
+#include <mutex>
+#include <sstream>
+
+#include "engine/cuda/runtime.h"
+#include "engine/tensor.h"
+
+namespace tailor::cuda {
+
+namespace {
+struct Cache {
+  std::mutex mu;
+  std::multimap<size_t, void*> free_blocks;  // rounded size -> block
+  std::unordered_map<void*, size_t> block_size;  // every live block -> its real (rounded) size
+  MemoryStats stats;
+  bool caching = [] {
+    const char* e = std::getenv("TAILOR_CUDA_CACHING");
+    return !(e && std::string(e) == "0");
+  }();
+};
+Cache& cache() {
+  static Cache* c = new Cache();  // leaked on purpose: tensors in static storage outlive it otherwise
+  return *c;
+}
+size_t round_size(size_t n) {
+  if (n == 0) n = 1;
+  const size_t small = 512, large = 128 << 10;
+  return n < (1 << 20) ? (n + small - 1) / small * small : (n + large - 1) / large * large;
+}
+std::string mib(size_t b) {
+  std::ostringstream s;
+  s.precision(1);
+  s << std::fixed << b / 1048576.0 << " MiB";
+  return s.str();
+}
+void release_all_locked(Cache& c) {
+  for (auto& kv : c.free_blocks) cudaFree(kv.second);
+  c.free_blocks.clear();
+  c.stats.cached = 0;
+}
+void note_alloc(MemoryStats& st, size_t n) {
+  st.allocated += n;
+  if (st.allocated > st.peak) st.peak = st.allocated;
+  if (st.allocated + st.cached > st.reserved_peak) st.reserved_peak = st.allocated + st.cached;
+}
+}  // namespace
+
+void* alloc(size_t nbytes) {
+  size_t n = round_size(nbytes);
+  auto& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  if (c.caching) {
+    auto it = c.free_blocks.lower_bound(n);
+    size_t slack = std::max<size_t>(n / 8, 1 << 20);
+    if (it != c.free_blocks.end() && it->first - n <= slack) {
+      void* p = it->second;
+      size_t got = it->first;
+      c.free_blocks.erase(it);
+      c.stats.cached -= got;
+      c.stats.cache_hits++;
+      c.block_size[p] = got;  // free() must return the block under its real size
+      note_alloc(c.stats, got);
+      return p;
+    }
+  }
+  void* p = nullptr;
+  cudaError_t e = cudaMalloc(&p, n);
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    release_all_locked(c);
+    e = cudaMalloc(&p, n);
+  }
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    fail("CUDA out of memory: tried to allocate " + mib(n) + " (" + cudaGetErrorString(e) + "); tailor has " +
+         mib(c.stats.allocated) + " allocated, " + mib(c.stats.cached) + " cached (released and retried), peak " +
+         mib(c.stats.peak) + "; the device has " + mib(free_b) + " free of " + mib(total_b) +
+         ". Use a smaller batch or image size.");
+  }
+  c.stats.device_mallocs++;
+  c.block_size[p] = n;
+  note_alloc(c.stats, n);
+  return p;
+}
+
+void free(void* p, size_t /*nbytes*/) {
+  if (!p) return;
+  auto& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto it = c.block_size.find(p);
+  if (it == c.block_size.end()) fail("CUDA allocator: free of a pointer it did not allocate");
+  size_t n = it->second;
+  c.block_size.erase(it);
+  c.stats.allocated -= n;
+  if (c.caching) {
+    c.free_blocks.emplace(n, p);
+    c.stats.cached += n;
+  } else {
+    TAILOR_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    TAILOR_CUDA_CHECK(cudaFree(p));
+  }
+}
+
+MemoryStats memory_stats() {
+  std::lock_guard<std::mutex> lock(cache().mu);
+  return cache().stats;
+}
+void reset_peak() {
+  std::lock_guard<std::mutex> lock(cache().mu);
+  auto& st = cache().stats;
+  st.peak = st.allocated;
+  st.reserved_peak = st.allocated + st.cached;
+}
+void empty_cache() {
+  auto& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  if (!c.free_blocks.empty()) TAILOR_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  release_all_locked(c);
+}
+void set_caching(bool on) {
+  auto& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    c.caching = on;
+  }
+  if (!on) empty_cache();
+}
+bool caching() { return cache().caching; }
+
+}  // namespace tailor::cuda

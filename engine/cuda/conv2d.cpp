@@ -1,0 +1,251 @@
+// Convolutions through cuDNN. Every cuDNN call of tailor lives in this file: cuDNN 9 marks the
+// legacy convolution API used here deprecated, and a move to the graph API touches only this file.
+//
+//   layouts: activations NHWC (CUDNN_TENSOR_NHWC); weights are kept KCRS (PyTorch OIHW) and permuted to
+//            KRSC for cuDNN's NHWC kernels (1x1 kernels need no permute);
+//   algorithms: chosen once per (shape, direction, TF32, deterministic) by cudnnFind*Ex, which times
+//            the candidates on the real buffers (PyTorch's cudnn.benchmark=True), then cached;
+//   workspace: one buffer shared by all convolutions, from the caching allocator, grown on demand up
+//            to a cap (TAILOR_CUDNN_WORKSPACE_MB, default 2048); algorithms needing more are skipped,
+//            and if even that allocation fails the fastest algorithm needing no workspace is used;
+//   deterministic mode: only algorithms cuDNN reports as CUDNN_DETERMINISTIC;
+//   TF32 off: only CUDNN_FMA_MATH results (true fp32 FMA), for CPU parity checks.
+#include <cudnn.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "engine/cuda/kernels.h"
+#include "engine/cuda/runtime.h"
+#include "engine/tensor.h"
+
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+namespace tailor::cuda {
+
+namespace {
+
+void check_cudnn(cudnnStatus_t s, const char* what) {
+  if (s != CUDNN_STATUS_SUCCESS) fail(std::string("cuDNN error in ") + what + ": " + cudnnGetErrorString(s));
+}
+#define CUDNN(call) check_cudnn((call), #call)
+
+cudnnHandle_t handle() {
+  static cudnnHandle_t h = [] {
+    cudnnHandle_t hh;
+    CUDNN(cudnnCreate(&hh));
+    CUDNN(cudnnSetStream(hh, stream()));
+    return hh;
+  }();
+  return h;
+}
+
+size_t workspace_cap() {
+  static size_t cap = [] {
+    const char* e = std::getenv("TAILOR_CUDNN_WORKSPACE_MB");
+    long mb = e ? std::atol(e) : 2048;
+    return (size_t)std::max(0L, mb) << 20;
+  }();
+  return cap;
+}
+
+// The shared workspace: grows to the largest size any chosen algorithm needs.
+struct Workspace {
+  void* ptr = nullptr;
+  size_t size = 0;
+};
+Workspace& workspace() {
+  static Workspace w;
+  return w;
+}
+bool ensure_workspace(size_t n) {
+  auto& w = workspace();
+  if (n <= w.size) return true;
+  void* p = nullptr;
+  try {
+    p = alloc(n);
+  } catch (const std::exception&) {
+    return false;
+  }
+  if (w.ptr) free(w.ptr, w.size);
+  w.ptr = p;
+  w.size = n;
+  return true;
+}
+
+enum Direction { kForward = 0, kBackwardData = 1, kBackwardFilter = 2 };
+
+struct Plan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  int algo = -1;
+  size_t ws = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+};
+
+using Key = std::array<int64_t, 12>;
+std::map<Key, Plan>& plans() {
+  static auto* m = new std::map<Key, Plan>();
+  return *m;
+}
+
+// Candidates arrive fastest first; take the first that succeeded and fits the rules.
+template <class Perf>
+const Perf* pick(const Perf* perf, int n, size_t ws_limit, bool fma_only) {
+  for (int pass = 0; pass < 2; ++pass)
+    for (int i = 0; i < n; ++i) {
+      const Perf& p = perf[i];
+      if (p.status != CUDNN_STATUS_SUCCESS || p.memory > ws_limit) continue;
+      if (deterministic() && p.determinism != CUDNN_DETERMINISTIC) continue;
+      // TF32 off: FMA math first; DEFAULT math (no tensor-op conversion asked) only as a last resort
+      if (fma_only && p.mathType != CUDNN_FMA_MATH && (pass == 0 || p.mathType != CUDNN_DEFAULT_MATH)) continue;
+      return &p;
+    }
+  return nullptr;
+}
+
+std::string shape_text(const ConvShape& s) {
+  return "x [" + std::to_string(s.N) + "," + std::to_string(s.H) + "," + std::to_string(s.W) + "," +
+         std::to_string(s.C) + "] w [" + std::to_string(s.K) + "," + std::to_string(s.C) + "," + std::to_string(s.R) +
+         "," + std::to_string(s.S) + "] stride " + std::to_string(s.stride) + " pad " + std::to_string(s.pad);
+}
+
+// Descriptors for one shape and a tuned algorithm for one direction, made on first use.
+// x, w (KRSC), y are real buffers: cudnnFind*Ex runs the candidates on them.
+Plan& plan_for(Direction dir, const ConvShape& s, const float* x, const float* w, const float* y, float* out) {
+  bool tf32 = allow_tf32_conv();
+  const int64_t big = std::max({s.N * s.H * s.W * s.C, s.N * s.OH() * s.OW() * s.K, s.K * s.C * s.R * s.S});
+  if (big > INT32_MAX)
+    fail("conv2d on CUDA: " + shape_text(s) + " has a tensor of " + std::to_string(big) +
+         " elements, over cuDNN's 2^31 limit; use a smaller batch or image size");
+  Key key{s.N, s.H, s.W, s.C, s.K, s.R, s.S, s.stride, s.pad, dir, tf32, deterministic()};
+  auto it = plans().find(key);
+  if (it != plans().end()) return it->second;
+  Plan p;
+  CUDNN(cudnnCreateTensorDescriptor(&p.x));
+  CUDNN(cudnnCreateTensorDescriptor(&p.y));
+  CUDNN(cudnnCreateFilterDescriptor(&p.w));
+  CUDNN(cudnnCreateConvolutionDescriptor(&p.conv));
+  CUDNN(cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int)s.N, (int)s.C, (int)s.H, (int)s.W));
+  CUDNN(cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int)s.N, (int)s.K, (int)s.OH(),
+                                   (int)s.OW()));
+  CUDNN(cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, (int)s.K, (int)s.C, (int)s.R, (int)s.S));
+  CUDNN(cudnnSetConvolution2dDescriptor(p.conv, s.pad, s.pad, s.stride, s.stride, 1, 1, CUDNN_CROSS_CORRELATION,
+                                        CUDNN_DATA_FLOAT));
+  CUDNN(cudnnSetConvolutionMathType(p.conv, tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+  cudnnHandle_t h = handle();
+
+  // Workspace for the search: as much as the hungriest candidate wants, within the cap.
+  size_t want = 0;
+  for (int a = 0; a < 8; ++a) {
+    size_t sz = 0;
+    cudnnStatus_t st = CUDNN_STATUS_NOT_SUPPORTED;
+    if (dir == kForward)
+      st = cudnnGetConvolutionForwardWorkspaceSize(h, p.x, p.w, p.conv, p.y, (cudnnConvolutionFwdAlgo_t)a, &sz);
+    else if (dir == kBackwardData)
+      st = cudnnGetConvolutionBackwardDataWorkspaceSize(h, p.w, p.y, p.conv, p.x, (cudnnConvolutionBwdDataAlgo_t)a, &sz);
+    else
+      st = cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p.x, p.y, p.conv, p.w, (cudnnConvolutionBwdFilterAlgo_t)a,
+                                                          &sz);
+    if (st == CUDNN_STATUS_SUCCESS && sz <= workspace_cap()) want = std::max(want, sz);
+  }
+  size_t limit = ensure_workspace(want) ? workspace().size : 0;
+  if (limit == 0) ensure_workspace(0);
+  void* ws = workspace().ptr;
+  int got = 0;
+  const char* what = dir == kForward ? "forward" : dir == kBackwardData ? "backward data" : "backward filter";
+  bool fma_only = !tf32;
+  if (dir == kForward) {
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    CUDNN(cudnnFindConvolutionForwardAlgorithmEx(h, p.x, x, p.w, w, p.conv, p.y, out, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                 &got, perf, ws, limit));
+    auto* best = pick(perf, got, limit, fma_only);
+    if (!best) fail(std::string("cuDNN: no usable ") + what + " algorithm for " + shape_text(s));
+    p.algo = best->algo, p.ws = best->memory, p.math = best->mathType;
+  } else if (dir == kBackwardData) {
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(h, p.w, w, p.y, y, p.conv, p.x, out,
+                                                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf, ws, limit));
+    auto* best = pick(perf, got, limit, fma_only);
+    if (!best) fail(std::string("cuDNN: no usable ") + what + " algorithm for " + shape_text(s));
+    p.algo = best->algo, p.ws = best->memory, p.math = best->mathType;
+  } else {
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p.x, x, p.y, y, p.conv, p.w, out,
+                                                        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf, ws, limit));
+    auto* best = pick(perf, got, limit, fma_only);
+    if (!best) fail(std::string("cuDNN: no usable ") + what + " algorithm for " + shape_text(s));
+    p.algo = best->algo, p.ws = best->memory, p.math = best->mathType;
+  }
+  CUDNN(cudnnSetConvolutionMathType(p.conv, p.math));
+  return plans().emplace(key, p).first->second;
+}
+
+// A KRSC copy of the weights (or the weights themselves for 1x1 kernels), freed stream-ordered.
+struct KrscWeights {
+  const float* ptr;
+  float* owned = nullptr;
+  size_t bytes = 0;
+  KrscWeights(const float* kcrs, const ConvShape& s) : ptr(kcrs) {
+    if (s.R * s.S == 1) return;
+    bytes = sizeof(float) * s.K * s.C * s.R * s.S;
+    owned = (float*)alloc(bytes);
+    kcrs_to_krsc(owned, kcrs, s.K, s.C, s.R * s.S);
+    ptr = owned;
+  }
+  ~KrscWeights() {
+    if (owned) free(owned, bytes);
+  }
+};
+
+std::mutex& conv_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+}  // namespace
+
+void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s) {
+  std::lock_guard<std::mutex> lock(conv_mutex());
+  KrscWeights wk(w, s);
+  Plan& p = plan_for(kForward, s, x, wk.ptr, nullptr, y);
+  ensure_workspace(p.ws);
+  const float one = 1.f, zero = 0.f;
+  CUDNN(cudnnConvolutionForward(handle(), &one, p.x, x, p.w, wk.ptr, p.conv, (cudnnConvolutionFwdAlgo_t)p.algo,
+                                workspace().ptr, p.ws, &zero, p.y, y));
+}
+
+void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s) {
+  std::lock_guard<std::mutex> lock(conv_mutex());
+  KrscWeights wk(w, s);
+  Plan& p = plan_for(kBackwardData, s, nullptr, wk.ptr, dy, dx);
+  ensure_workspace(p.ws);
+  const float one = 1.f, zero = 0.f;
+  CUDNN(cudnnConvolutionBackwardData(handle(), &one, p.w, wk.ptr, p.y, dy, p.conv,
+                                     (cudnnConvolutionBwdDataAlgo_t)p.algo, workspace().ptr, p.ws, &zero, p.x, dx));
+}
+
+void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s) {
+  std::lock_guard<std::mutex> lock(conv_mutex());
+  bool permute = s.R * s.S != 1;
+  size_t bytes = sizeof(float) * s.K * s.C * s.R * s.S;
+  float* dw_krsc = permute ? (float*)alloc(bytes) : dw;
+  Plan& p = plan_for(kBackwardFilter, s, x, nullptr, dy, dw_krsc);
+  ensure_workspace(p.ws);
+  const float one = 1.f, zero = 0.f;
+  CUDNN(cudnnConvolutionBackwardFilter(handle(), &one, p.x, x, p.y, dy, p.conv,
+                                       (cudnnConvolutionBwdFilterAlgo_t)p.algo, workspace().ptr, p.ws, &zero, p.w,
+                                       dw_krsc));
+  if (permute) {
+    krsc_to_kcrs(dw, dw_krsc, s.K, s.C, s.R * s.S);
+    free(dw_krsc, bytes);
+  }
+}
+
+}  // namespace tailor::cuda

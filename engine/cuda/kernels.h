@@ -1,0 +1,103 @@
+// CUDA kernels: the same names, signatures and semantics as engine/cpu/kernels.h (device pointers
+// instead of host pointers), so an op calls TAILOR_KERNEL(device, name, args...) once for both
+// backends. All work is queued on cuda::stream(); nothing here synchronises. Reductions never use
+// atomics, so results are bit-identical from run to run.
+#pragma once
+#include <cstdint>
+
+#include "engine/cpu/kernels.h"
+
+namespace tailor::cuda {
+
+using cpu::BinaryOp;
+using cpu::ConvShape;
+using cpu::UnaryOp;
+
+// ---- elementwise (elementwise.cu)
+void binary(float* out, const float* a, const float* b, BinaryOp op, const int64_t* shape, const int64_t* sa,
+            const int64_t* sb, int nd);
+void unary(float* out, const float* x, UnaryOp op, int64_t n);
+void scale_add(float* out, const float* x, float s, float t, int64_t n);
+void pow_scalar(float* out, const float* x, float p, int64_t n);
+void clamp(float* out, const float* x, float lo, float hi, int64_t n);
+void clamp_backward(float* dx, const float* dy, const float* x, float lo, float hi, int64_t n);
+void add_relu(float* out, const float* a, const float* b, int64_t n);
+void relu_backward(float* din, const float* dout, const float* y, int64_t n);
+void broadcast_rows(float* out, const float* row, int64_t M, int64_t N);
+void transpose2d(float* out, const float* x, int64_t M, int64_t N);
+void add_i32(int32_t* p, int32_t v, int64_t n);
+void fill_f32(float* p, float v, int64_t n);
+
+// ---- reductions (reduce.cu)
+void sum_dim(float* out, const float* x, int64_t outer, int64_t len, int64_t inner);
+void sum_all(float* out, const float* x, int64_t n);
+void any_nonfinite(int32_t* flag, const float* x, int64_t n);
+
+// ---- GEMM (gemm.cpp, cuBLAS)
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// ---- softmax family (softmax.cu)
+void log_softmax(float* out, const float* x, int64_t rows, int64_t cols);
+void softmax(float* out, const float* x, int64_t rows, int64_t cols);
+void log_softmax_backward(float* dx, const float* dy, const float* logp, int64_t rows, int64_t cols);
+void softmax_backward(float* dx, const float* dy, const float* s, int64_t rows, int64_t cols);
+void label_weights(float* wrow, const float* w, const int32_t* y, int64_t N);
+void nll_rows(float* out, const float* logp, const int32_t* y, const float* wrow, int64_t N, int64_t C);
+void ce_reduce(float* out, float* norm, const float* rows, const float* wrow, int64_t N, bool mean);
+void cross_entropy_backward(float* dx, const float* logp, const int32_t* y, const float* wrow, const float* g,
+                            const float* norm, bool per_row, int64_t N, int64_t C);
+void gather_rows(float* out, const float* x, const int32_t* idx, int64_t N, int64_t C);
+void scatter_rows(float* dx, const float* g, const int32_t* idx, int64_t N, int64_t C);
+void l2_normalize(float* y, float* norms, const float* x, int64_t outer, int64_t len, int64_t inner, float eps);
+void l2_normalize_backward(float* dx, const float* dy, const float* y, const float* norms, int64_t outer,
+                           int64_t len, int64_t inner, float eps);
+
+// ---- batch norm (batchnorm.cu)
+void batch_norm_stats(float* mean, float* invstd, float* var_unbiased, const float* x, int64_t M, int64_t C,
+                      float eps);
+void batch_norm_apply(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
+                      const float* beta, int64_t M, int64_t C, bool relu);
+void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
+                         const float* invstd, const float* gamma, const float* relu_out, int64_t M, int64_t C,
+                         bool training);
+void bn_update_running(float* running_mean, float* running_var, const float* mean, const float* var_unbiased,
+                       int64_t C, float momentum);
+void bn_eval_stats(float* mean, float* invstd, const float* running_mean, const float* running_var, int64_t C,
+                   float eps);
+
+// ---- pooling (pool.cu)
+void max_pool2d(float* y, int32_t* argmax, const float* x, int64_t N, int64_t H, int64_t W, int64_t C, int k,
+                int stride, int pad, int64_t OH, int64_t OW);
+void max_pool2d_backward(float* dx, const float* dy, const int32_t* argmax, int64_t N, int64_t HWC, int64_t OHWC,
+                         int64_t C);
+void global_avg_pool(float* y, const float* x, int64_t N, int64_t HW, int64_t C);
+void global_avg_pool_backward(float* dx, const float* dy, int64_t N, int64_t HW, int64_t C);
+void shortcut_pad(float* y, const float* x, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb, int pa);
+void shortcut_pad_backward(float* dx, const float* dy, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb,
+                           int pa);
+
+// ---- conv2d (conv2d.cpp: every cuDNN call of tailor lives in that one file)
+void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s);
+void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s);
+void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s);
+// weight layout permutes used by conv2d.cpp (layout.cu): [K,C,R*S] <-> [K,R*S,C]
+void kcrs_to_krsc(float* out, const float* in, int64_t K, int64_t C, int64_t RS);
+void krsc_to_kcrs(float* out, const float* in, int64_t K, int64_t C, int64_t RS);
+
+// ---- SGD (optim.cu): the same update as cpu::sgd_step; sgd_step_multi updates up to
+// kSgdMaxTensors parameters in one launch (one fused kernel for a whole ResNet-32 step).
+void sgd_step(float* w, float* v, const float* g, int64_t n, float lr, float momentum, float dampening, float wd,
+              bool nesterov, bool first_step);
+struct SgdTensor {
+  float* w;
+  float* v;  // null without momentum
+  const float* g;
+  int64_t n;
+  int first_step;
+};
+constexpr int kSgdMaxTensors = 128;
+void sgd_step_multi(const SgdTensor* list, int count, float lr, float momentum, float dampening, float wd,
+                    bool nesterov);
+
+}  // namespace tailor::cuda
