@@ -2,7 +2,9 @@
 # ON fails loudly naming what is missing and where we looked, OFF never looks.
 # tailor_add_cuda(target) adds engine/cuda/* sources and the TAILOR_CUDA definition to the target.
 set(TAILOR_CUDA_ENABLED OFF)
-if(NOT TAILOR_CUDA STREQUAL "OFF")
+if(TAILOR_CUDA STREQUAL "OFF")
+  message(STATUS "CUDA backend: off (TAILOR_CUDA=OFF)")
+else()
   set(_cuda_hints $ENV{CUDA_HOME} /usr/local/cuda)
   find_program(TAILOR_NVCC nvcc HINTS ${_cuda_hints} PATH_SUFFIXES bin)
   set(_missing "")

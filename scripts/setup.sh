@@ -19,6 +19,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 build_dir="${TAILOR_BUILD_DIR:-build}"
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release ${TAILOR_CMAKE_ARGS:-} >/dev/null
+mkdir -p "$build_dir"
+if ! cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release ${TAILOR_CMAKE_ARGS:-} >"$build_dir/configure.log"; then
+  cat "$build_dir/configure.log"
+  exit 1
+fi
+grep -E "^-- CUDA backend" "$build_dir/configure.log" || true  # on (nvcc, cuBLAS, cuDNN found) or off, and why
 # the main job needs only the program; scripts/test.sh builds everything (TAILOR_BUILD_TARGET=all)
 cmake --build "$build_dir" -j "$(nproc)" --target "${TAILOR_BUILD_TARGET:-tailor}"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# GPU verification of the CUDA backend, on a machine with an NVIDIA GPU and a CUDA build of tailor:
+#   1. tests/test_cuda (CPU-vs-CUDA parity of every op, ResNet-32/50 steps, allocator, determinism)
+#   2. compute-sanitizer memcheck on test_cuda (caching off; the out-of-memory case is left out because
+#      memcheck lists its deliberate cudaMalloc failure as an API error) and on a few training steps
+#   3. the out-of-memory message (an absurd batch)
+#   4. tailor vs PyTorch eager, alternating: ResNet-32 b128 32x32 and ResNet-50 b64 224x224
+# Usage: scripts/cuda_check.sh [BUILD_DIR]   (default build; configure it with -DTAILOR_CUDA=ON)
+# Env:   PYTHON (python with torch+CUDA, default python3), PAIRS (default 3), COMPILE=1 (+ torch.compile)
+set -uo pipefail
+B=${1:-build}
+PYTHON=${PYTHON:-python3}
+for f in "$B/test_cuda" "$B/tailor"; do
+  [ -x "$f" ] || { echo "cuda_check: $f not found (build with -DTAILOR_CUDA=ON first)" >&2; exit 2; }
+done
+status=0
+echo "== 1. test_cuda"
+"$B/test_cuda" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
+echo "== 2. memcheck"
+if command -v compute-sanitizer >/dev/null; then
+  TAILOR_CUDA_CACHING=0 compute-sanitizer --tool memcheck "$B/test_cuda" -tce="*out of memory*" 2>&1 |
+    grep -E "ERROR SUMMARY|test cases" || status=1
+  TAILOR_CUDA_CACHING=0 compute-sanitizer --tool memcheck "$B/tailor" bench --model resnet32 --device cuda \
+    --steps 2 --warmup 1 2>&1 | grep -E "ERROR SUMMARY" || status=1
+else
+  echo "compute-sanitizer not found: skipped"
+fi
+echo "== 3. out of memory (expected: a clear error, exit 1)"
+"$B/tailor" bench --model resnet50 --device cuda --batch 1000 --steps 1 2>&1 | tail -2
+echo "== 4. tailor vs PyTorch eager"
+export TAILOR="$B/tailor" PYTHON DEVICE=cuda PAIRS=${PAIRS:-3}
+"$(dirname "$0")/../benchmarks/compare.sh" resnet32 128 50 8 2>&1 | grep -v "^  " || status=1
+EXTRA="--image-size 224" "$(dirname "$0")/../benchmarks/compare.sh" resnet50 64 20 8 2>&1 | grep -v "^  " || status=1
+exit $status
