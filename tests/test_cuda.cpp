@@ -306,11 +306,11 @@ struct StepResult {
   NamedTensors grads, weights;
 };
 static StepResult train_step(const std::string& arch, int64_t classes, const Shape& xs, bool bn_train, Device d,
-                             float input_eps = 0.f) {
+                             float input_eps = 0.f, bool calibrate = true) {
   manual_seed(5);
   auto net = make_resnet(arch, classes, 3);
   Tensor x = randn(xs, 80), y = labels(xs[0], classes, 81);
-  if (!bn_train) {  // realistic running statistics (as after training), computed once on the CPU for both
+  if (!bn_train && calibrate) {  // realistic running statistics (as after training), computed once on the CPU for both
     NoGradGuard ng;
     net->train(true);
     for (int i = 0; i < 30; ++i) net->forward(x);
@@ -348,11 +348,12 @@ static std::vector<double> normwise_ratios(const NamedTensors& a, const NamedTen
 }
 
 // CPU and CUDA agree within kModel (normwise 1e-3) on the loss, every gradient and every updated weight.
-static void model_step_parity(const std::string& arch, int64_t classes, Shape xs, bool bn_train) {
+static void model_step_parity(const std::string& arch, int64_t classes, Shape xs, bool bn_train,
+                              bool calibrate = true) {
   CAPTURE(arch);
   CAPTURE(bn_train);
-  StepResult c = train_step(arch, classes, xs, bn_train, Device::cpu());
-  StepResult g = train_step(arch, classes, xs, bn_train, kGpu);
+  StepResult c = train_step(arch, classes, xs, bn_train, Device::cpu(), 0.f, calibrate);
+  StepResult g = train_step(arch, classes, xs, bn_train, kGpu, 0.f, calibrate);
   CHECK(std::fabs(c.loss - g.loss) <= 1e-5 * std::max(1.f, std::fabs(c.loss)));
   REQUIRE(c.grads.size() == g.grads.size());
   for (size_t i = 0; i < c.grads.size(); ++i) CHECK_CLOSE(g.grads[i].second, c.grads[i].second, kModel, c.grads[i].first);
@@ -366,6 +367,14 @@ static void model_step_parity(const std::string& arch, int64_t classes, Shape xs
 
 TEST_CASE("ResNet-32 training step: same loss, gradients and updated weights on CPU and CUDA") {
   model_step_parity("resnet32", 10, {16, 32, 32, 3}, true);
+}
+
+// Frozen BN at its initial running statistics (mean 0, var 1: BN is a fixed affine map) is the one
+// ResNet-50 setting that is well conditioned (CPU spread under a 1e-6 input perturbation: 3e-4 of the
+// largest gradient at worst), so the 1e-3 bound applies as for ResNet-32. Measured on an H100: 2-3e-6.
+// (Other cuDNN algorithms, e.g. as picked under compute-sanitizer, can still flip one ReLU: 0.8 % once.)
+TEST_CASE("ResNet-50 training step, frozen BN: same loss, gradients and updated weights on CPU and CUDA") {
+  model_step_parity("resnet50", 100, {4, 96, 96, 3}, false, /*calibrate=*/false);
 }
 
 // A ResNet-50 step is ill-conditioned in fp32: on the CPU alone, scaling the input by (1 + 1e-6 noise)
