@@ -76,6 +76,9 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const T
                              const char* reduction = "mean");
 Tensor gather(const Tensor& x, const Tensor& index);  // x [N,C], index i32 [N] -> x[i, index[i]], [N]
 
+// i32 counter += v in place, on the counter's device (BatchNorm's num_batches_tracked)
+void increment_(Tensor& counter, int32_t v = 1);
+
 // ---- no-grad queries
 // Index of the first tensor holding a NaN or Inf, or -1 (one device round trip for all of them).
 int64_t first_nonfinite(const std::vector<Tensor>& ts);

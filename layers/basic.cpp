@@ -1,7 +1,4 @@
 #include "layers/basic.h"
-#ifdef TAILOR_CUDA
-#include "engine/cuda/kernels.h"
-#endif
 
 #include <cmath>
 
@@ -40,15 +37,7 @@ Tensor BatchNorm2d::run(const Tensor& x, bool relu) {
     // batch statistics, running statistics untouched: normalise against scratch copies
     return bn(x, weight, bias, running_mean.clone(), running_var.clone(), true, momentum, eps);
   }
-  if (update) {
-    if (num_batches_tracked.is_cuda()) {
-#ifdef TAILOR_CUDA
-      cuda::add_i32(num_batches_tracked.i32(), 1, 1);
-#endif
-    } else {
-      num_batches_tracked.i32()[0] += 1;
-    }
-  }
+  if (update) increment_(num_batches_tracked);
   return bn(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 

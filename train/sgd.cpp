@@ -19,6 +19,7 @@ void SGD::step() {
   NoGradGuard ng;
 #ifdef TAILOR_CUDA
   std::vector<cuda::SgdTensor> on_gpu;  // every CUDA parameter in one fused launch
+  std::vector<Tensor> keep;
 #endif
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
@@ -32,7 +33,7 @@ void SGD::step() {
     if (p.is_cuda()) {
 #ifdef TAILOR_CUDA
       on_gpu.push_back({p.f32(), v, g.f32(), p.numel(), first ? 1 : 0});
-      held_.push_back(g);  // keep a contiguous copy alive until the launch below
+      keep.push_back(g);  // a contiguous copy must outlive the launch (its block could become a buffer above)
 #endif
       continue;
     }
@@ -43,7 +44,6 @@ void SGD::step() {
   if (!on_gpu.empty())
     cuda::sgd_step_multi(on_gpu.data(), (int)on_gpu.size(), opt_.lr, opt_.momentum, opt_.dampening,
                          opt_.weight_decay, opt_.nesterov);
-  held_.clear();
 #endif
 }
 

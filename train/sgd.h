@@ -33,7 +33,6 @@ class SGD {
  private:
   std::vector<Tensor> params_;
   std::vector<Tensor> bufs_;
-  std::vector<Tensor> held_;  // gradients referenced by a pending fused CUDA launch
   SgdOptions opt_;
 };
 

@@ -49,24 +49,9 @@ void max_pool2d_backward(float* dx, const float* dy, const int32_t* argmax, int6
   LAUNCH(max_pool2d_backward_k, N * C, dx, dy, argmax, N, HWC, OHWC, C);
 }
 
-namespace {
-struct PoolF {
-  const float* x;
-  int64_t HW, C;
-  __device__ double2 operator()(int64_t n, int64_t p, int64_t c) const {
-    return make_double2(x[(n * HW + p) * C + c], 0.0);
-  }
-};
-struct PoolG {
-  float* y;
-  int64_t HW, C;
-  __device__ void operator()(int64_t n, int64_t c, double2 s) const { y[n * C + c] = (float)(s.x / HW); }
-};
-}  // namespace
-
 // y[n, c] = mean over the HW positions
 void global_avg_pool(float* y, const float* x, int64_t N, int64_t HW, int64_t C) {
-  colsum(N, HW, C, PoolF{x, HW, C}, PoolG{y, HW, C});
+  colsum(N, HW, C, ReadX{x, HW, C}, WriteSum{y, C, 1.0 / HW});
 }
 
 __global__ void gap_backward_k(float* dx, const float* dy, int64_t N, int64_t HW, int64_t C) {

@@ -3,24 +3,9 @@
 
 namespace tailor::cuda {
 
-namespace {
-struct ReadX {
-  const float* x;
-  int64_t len, inner;
-  __device__ double2 operator()(int64_t o, int64_t l, int64_t i) const {
-    return make_double2(x[(o * len + l) * inner + i], 0.0);
-  }
-};
-struct WriteSum {
-  float* out;
-  int64_t inner;
-  __device__ void operator()(int64_t o, int64_t i, double2 s) const { out[o * inner + i] = (float)s.x; }
-};
-}  // namespace
-
 // out[o, i] = sum_l x[o, l, i]
 void sum_dim(float* out, const float* x, int64_t outer, int64_t len, int64_t inner) {
-  colsum(outer, len, inner, ReadX{x, len, inner}, WriteSum{out, inner});
+  colsum(outer, len, inner, ReadX{x, len, inner}, WriteSum{out, inner, 1.0});
 }
 
 void sum_all(float* out, const float* x, int64_t n) { sum_dim(out, x, 1, n, 1); }

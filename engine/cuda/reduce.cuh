@@ -55,6 +55,21 @@ __global__ void colsum_final_k(const double2* part, int64_t outer, int64_t chunk
   }
 }
 
+// The plain sum: f reads x[o, l, i]; g writes scale * sum to out[o, i].
+struct ReadX {
+  const float* x;
+  int64_t len, inner;
+  __device__ double2 operator()(int64_t o, int64_t l, int64_t i) const {
+    return make_double2(x[(o * len + l) * inner + i], 0.0);
+  }
+};
+struct WriteSum {
+  float* out;
+  int64_t inner;
+  double scale;
+  __device__ void operator()(int64_t o, int64_t i, double2 s) const { out[o * inner + i] = (float)(s.x * scale); }
+};
+
 template <class F, class G>
 void colsum(int64_t outer, int64_t len, int64_t inner, F f, G g) {
   if (outer == 0 || inner == 0) return;

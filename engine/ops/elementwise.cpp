@@ -122,6 +122,12 @@ Tensor add_scalar(const Tensor& x, float s) {
 
 Tensor neg(const Tensor& x) { return scale(x, -1.f); }
 
+void increment_(Tensor& counter, int32_t v) {
+  check_dtype("increment_", counter, DType::I32, "counter");
+  TAILOR_CHECK(counter.is_contiguous(), "increment_: counter must be contiguous");
+  TAILOR_KERNEL(counter, add_i32, counter.i32(), v, counter.numel());
+}
+
 // relu backward uses the saved OUTPUT: dx = dy * (y > 0)
 Tensor relu(const Tensor& x) {
   require_f32_contig("relu", x, "x");

@@ -91,7 +91,7 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const T
   TAILOR_KERNEL(logits, label_weights, wrow.f32(), wc.defined() ? wc.f32() : nullptr, y.i32(), N);
   Tensor rows = Tensor::empty({N}, DType::F32, dev);
   TAILOR_KERNEL(logits, nll_rows, rows.f32(), logp.f32(), y.i32(), wrow.f32(), N, C);
-  Tensor out = rows, norm = Tensor::ones({}, dev);
+  Tensor out = rows, norm = red == "none" ? Tensor::ones({}, dev) : Tensor::empty({}, DType::F32, dev);
   if (red != "none") {
     out = Tensor::empty({}, DType::F32, dev);
     TAILOR_KERNEL(logits, ce_reduce, out.f32(), norm.f32(), rows.f32(), wrow.f32(), N, red == "mean");
