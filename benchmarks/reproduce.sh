@@ -4,6 +4,7 @@
 #
 # Usage: benchmarks/reproduce.sh RECIPE [--epochs E] [--stage2-epochs E2] [--seeds "0 1"] [--data DIR]
 #                                [--threads T] [--device cpu|cuda] [--engines "tailor pytorch"] [--out DIR]
+#                                [--stop-after SECONDS]
 #   RECIPE          ce | ce_mixup_crt | ldam_drw | gcl   (tailor: recipes/cifar10_lt/RECIPE.json)
 #   --epochs E      stage-1 epochs (default 200). The schedule keeps the 200-epoch shape:
 #                   warm-up W = max(1, round(5E/200)), lr drops at round(160E/200) and round(180E/200)
@@ -18,18 +19,28 @@
 #   --device        cpu (default) or cuda
 #   --engines       which engines, in the order they alternate per seed (default "tailor pytorch")
 #   --out DIR       results folder (default runs/reproduce/RECIPE-YYYYmmdd-HHMMSS): one sub-folder per run
-#                   with summary.json, a .log per run, and table.md
+#                   with summary.json, a .log per run, and table.md. Rerunning a command with the same
+#                   --out continues it: finished runs are kept, stopped ones resume from their state
+#                   (tailor train --resume; lt_train.py --state/--resume), missing ones start
+#   --stop-after S  time budget of this invocation in seconds (e.g. a job or a remote call with a time
+#                   limit): each run gets what is left as its own --stop-after, stops with its state saved
+#                   after the epoch that ends past it, later runs are not started; the exit status is then
+#                   75 and the same command continues. Split runs add up their process times.
 # Environment:
 #   TAILOR=path              tailor binary (default ./build/tailor)
 #   PYTHON=path              python with torch (default /usr/bin/python3)
 #   REPRO_MAX_STEPS=N        cap every epoch at N steps in both engines (smoke tests)
-#   REPRO_TAILOR_ARGS="..."  extra arguments for `tailor train` (e.g. "--set data.num_workers=2")
+#   REPRO_TAILOR_ARGS="..."  extra arguments for `tailor train` (e.g. "--set data.workers=2")
 #   REPRO_PYTORCH_ARGS="..." extra arguments for lt_train.py (e.g. "--workers 0")
 #
 # Each run writes summary.json with the keys engine, top1, many, medium, few, top1_last, wall_s,
 # train_img_per_s, peak_mem_mb (top1 = best test top-1 over the final stage's epochs, as the reference
-# scripts report; top1_last = the last epoch). The table lists every run, then per engine the mean +- std
-# (sample std) of top-1 over the seeds and the wall-time ratio pytorch / tailor (means over the seeds).
+# scripts report; top1_last = the last epoch) and its per-class accuracies; OUT/runs.tsv lists the runs
+# with the process time measured around each command (the time-to-result). The table (built by
+# benchmarks/repro_table.py, which rebuilds it from one or more OUT folders) lists every run, adds
+# head / mid / tail accuracies by class index (CIFAR-10 [0,3) / [3,7) / [7,10), MiSLAS's convention, since
+# CIFAR-10-LT has no class in the "few" < 20 images group), then per engine the mean +- sample std of
+# top-1 and tail over the seeds and the time ratios pytorch / tailor (means over the seeds).
 # Run from anywhere; paths are resolved against the current directory, the commands run in the repo root.
 set -uo pipefail
 
@@ -53,6 +64,7 @@ case $RECIPE in
 esac
 
 EPOCHS=200; E2=$E2_DEFAULT; SEEDS="0"; DATA=""; THREADS=$CPUS; DEVICE=cpu; ENGINES="tailor pytorch"; OUT=""
+STOP_AFTER=""
 while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || { case $1 in -h|--help) usage; exit 0 ;; esac; die "option $1 needs a value"; }
     case $1 in
@@ -64,6 +76,7 @@ while [ $# -gt 0 ]; do
         --device) DEVICE=$2 ;;
         --engines) ENGINES=$2 ;;
         --out) OUT=$2 ;;
+        --stop-after) STOP_AFTER=$2 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift 2
@@ -74,6 +87,9 @@ if ! is_uint "$EPOCHS" || [ "$EPOCHS" -lt 1 ]; then die "--epochs must be a posi
 is_uint "$E2" || die "--stage2-epochs must be a non-negative integer"
 if ! is_uint "$THREADS" || [ "$THREADS" -lt 1 ]; then die "--threads must be a positive integer"; fi
 [ -z "$MAX_STEPS" ] || is_uint "$MAX_STEPS" || die "REPRO_MAX_STEPS must be a non-negative integer"
+if [ -n "$STOP_AFTER" ] && { ! is_uint "$STOP_AFTER" || [ "$STOP_AFTER" -lt 1 ]; }; then
+    die "--stop-after must be a positive number of seconds"
+fi
 for s in $SEEDS; do is_uint "$s" || die "--seeds: '$s' is not a non-negative integer"; done
 [ -n "${SEEDS// /}" ] || die "--seeds is empty"
 case $DEVICE in cpu|cuda) ;; *) die "--device must be cpu or cuda" ;; esac
@@ -139,113 +155,84 @@ PYTORCH_EXTRA=(${REPRO_PYTORCH_ARGS:-})
 echo "recipe $RECIPE: stage-1 $EPOCHS epochs (warm-up $WARMUP, lr drops at $M1,$M2)$([ "$TWO_STAGE" = 1 ] && echo ", stage-2 $E2 epochs")"
 echo "data $DATA, device $DEVICE, threads $THREADS, seeds [$SEEDS], engines [$ENGINES]${MAX_STEPS:+, max $MAX_STEPS steps per epoch}"
 echo "results in $OUT"
+TITLE="CIFAR-10-LT (imbalance ratio 100), recipe $RECIPE, stage-1 $EPOCHS epochs (warm-up $WARMUP, drops $M1/$M2)$([ "$TWO_STAGE" = 1 ] && echo ", stage-2 $E2 epochs"), device $DEVICE, $THREADS threads${MAX_STEPS:+, max $MAX_STEPS steps/epoch}"
 
-RUNS=()   # "engine seed name rc"
-FAILED=0
+FAILED=0; STOPPED=0
+T_START=$(date +%s)
 for seed in $SEEDS; do
     for engine in $ENGINES; do
         name=$RECIPE-$engine-s$seed
-        k=2
-        while [ -e "$OUT/$name" ]; do name=$RECIPE-$engine-s$seed-$k; k=$((k + 1)); done
-        if [ "$engine" = tailor ]; then
-            cmd=("$TAILOR" train --config "recipes/cifar10_lt/$RECIPE.json"
-                 --set "name=$name" --set "runs_dir=$OUT" --set "seed=$seed" --set "threads=$THREADS"
-                 --set "device=$DEVICE" --set "data.root=$DATA" --set "stage1.epochs=$EPOCHS"
-                 --set "stage1.schedule.warmup_epochs=$WARMUP" --set "stage1.schedule.milestones=[$M1,$M2]")
-            [ "$TWO_STAGE" = 1 ] && cmd+=(--set "stage2.epochs=$E2")
-            # DRW follows the first lr drop (160 of 200), as lt_train.py does
-            [ "$RECIPE" = ldam_drw ] && cmd+=(--set "stage1.loss.drw_epoch=$M1")
-            if [ -n "$MAX_STEPS" ]; then
-                cmd+=(--set "stage1.max_steps_per_epoch=$MAX_STEPS")
-                [ "$TWO_STAGE" = 1 ] && cmd+=(--set "stage2.max_steps_per_epoch=$MAX_STEPS")
+        if [ -f "$OUT/$name/summary.json" ]; then
+            echo; echo "=== $engine seed $seed: finished earlier ($OUT/$name/summary.json), kept"
+            continue
+        fi
+        budget=()
+        if [ -n "$STOP_AFTER" ]; then
+            left=$((STOP_AFTER - ($(date +%s) - T_START)))
+            if [ "$left" -le 0 ]; then
+                echo; echo "=== $engine seed $seed: not started (--stop-after $STOP_AFTER s used up)"
+                STOPPED=1
+                continue
             fi
-            cmd+=("${TAILOR_EXTRA[@]}")
+            budget=(--stop-after "$left")
+        fi
+        if [ "$engine" = tailor ]; then
+            if [ -f "$OUT/$name/checkpoints/train_state.safetensors" ]; then
+                cmd=("$TAILOR" train --resume "$OUT/$name")  # the run's own config.json
+            else
+                cmd=("$TAILOR" train --config "recipes/cifar10_lt/$RECIPE.json"
+                     --set "name=$name" --set "runs_dir=$OUT" --set "seed=$seed" --set "threads=$THREADS"
+                     --set "device=$DEVICE" --set "data.root=$DATA" --set "stage1.epochs=$EPOCHS"
+                     --set "stage1.schedule.warmup_epochs=$WARMUP" --set "stage1.schedule.milestones=[$M1,$M2]")
+                [ "$TWO_STAGE" = 1 ] && cmd+=(--set "stage2.epochs=$E2")
+                # DRW follows the first lr drop (160 of 200), as lt_train.py does
+                [ "$RECIPE" = ldam_drw ] && cmd+=(--set "stage1.loss.drw_epoch=$M1")
+                if [ -n "$MAX_STEPS" ]; then
+                    cmd+=(--set "stage1.max_steps_per_epoch=$MAX_STEPS")
+                    [ "$TWO_STAGE" = 1 ] && cmd+=(--set "stage2.max_steps_per_epoch=$MAX_STEPS")
+                fi
+                cmd+=("${TAILOR_EXTRA[@]}")
+            fi
         else
             mkdir -p "$OUT/$name"
             cmd=("$PYTHON" benchmarks/pytorch/lt_train.py --recipe "$RECIPE" --data "$DATA"
                  --imbalance-ratio 100 --lt-seed 0 --seed "$seed" --threads "$THREADS" --device "$DEVICE"
                  --epochs "$EPOCHS" --warmup "$WARMUP" --milestones "$M1,$M2"
-                 --out "$OUT/$name/summary.json")
+                 --state "$OUT/$name/state.pt" --out "$OUT/$name/summary.json")
+            [ -f "$OUT/$name/state.pt" ] && cmd+=(--resume)
             [ "$TWO_STAGE" = 1 ] && cmd+=(--stage2-epochs "$E2")
             [ -n "$MAX_STEPS" ] && cmd+=(--max-steps-per-epoch "$MAX_STEPS")
             cmd+=("${PYTORCH_EXTRA[@]}")
         fi
+        cmd+=("${budget[@]}")
         echo
         echo "=== $engine seed $seed: $(printf '%q ' "${cmd[@]}")"
-        "${cmd[@]}" 2>&1 | tee "$OUT/$name.log"
+        t0=$(date +%s.%N)
+        "${cmd[@]}" 2>&1 | tee -a "$OUT/$name.log"
         rc=${PIPESTATUS[0]}
-        if [ "$rc" -ne 0 ] || [ ! -f "$OUT/$name/summary.json" ]; then
+        t1=$(date +%s.%N)
+        if [ "$rc" -eq 75 ]; then
+            echo "=== $engine seed $seed stopped by --stop-after (state saved; rerun the same command to continue)"
+            STOPPED=1
+        elif [ "$rc" -ne 0 ] || [ ! -f "$OUT/$name/summary.json" ]; then
             echo "=== $engine seed $seed FAILED (exit $rc; log $OUT/$name.log)" >&2
             FAILED=1
         fi
-        RUNS+=("$engine $seed $name $rc")
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$engine" "$seed" "$name" "$rc" \
+            "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" "$TITLE" >>"$OUT/runs.tsv"
     done
 done
 
-# ---- the table (stdout and OUT/table.md)
-TITLE="CIFAR-10-LT (imbalance ratio 100), recipe $RECIPE, stage-1 $EPOCHS epochs (warm-up $WARMUP, drops $M1/$M2)$([ "$TWO_STAGE" = 1 ] && echo ", stage-2 $E2 epochs"), device $DEVICE, $THREADS threads${MAX_STEPS:+, max $MAX_STEPS steps/epoch}"
+# ---- the table (stdout and OUT/table.md; benchmarks/repro_table.py OUT rebuilds it)
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
-"$PYTHON" - "$OUT" "$TITLE" "$(date -u +%Y-%m-%dT%H:%MZ), $CPUS CPUs ${CPU:+($CPU)}" "${RUNS[@]}" <<'PY'
-import json, math, os, sys
-
-out_dir, title, machine, runs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-
-
-def fmt(v, nd=2):
-    return "-" if v is None else ("%.*f" % (nd, v) if isinstance(v, (int, float)) else str(v))
-
-
-rows, by_engine = [], {}
-for r in runs:
-    engine, seed, name, rc = r.split(" ")
-    path = os.path.join(out_dir, name, "summary.json")
-    s = None
-    if rc == "0" and os.path.isfile(path):
-        with open(path) as f:
-            text = f.read().strip()
-        try:
-            s = json.loads(text)  # one JSON object (pretty-printed or one line)
-        except ValueError:
-            try:
-                s = json.loads(text.splitlines()[-1])  # else the last line
-            except (ValueError, IndexError):
-                s = None
-    if s is None:
-        rows.append("| %s | %s | failed (exit %s, see %s.log) | | | | | | | |" % (engine, seed, rc, name))
-        continue
-    by_engine.setdefault(engine, []).append(s)
-    rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-        engine, seed, fmt(s.get("top1")), fmt(s.get("top1_last")), fmt(s.get("many")), fmt(s.get("medium")),
-        fmt(s.get("few")), fmt(s.get("wall_s"), 1), fmt(s.get("train_img_per_s"), 1), fmt(s.get("peak_mem_mb"), 1)))
-
-lines = ["### " + title, "", "Machine: " + machine, "",
-         "| engine | seed | top-1 % | top-1 last % | many % | medium % | few % | wall s | train img/s | peak MB |",
-         "|---|---|---|---|---|---|---|---|---|---|"] + rows + [""]
-
-
-def mean_std(v):
-    m = sum(v) / len(v)
-    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
-    return m, sd
-
-
-wall = {}
-for engine, ss in by_engine.items():
-    t = [s["top1"] for s in ss if s.get("top1") is not None]
-    w = [s["wall_s"] for s in ss if s.get("wall_s") is not None]
-    if t:
-        m, sd = mean_std(t)
-        lines.append("- %s: top-1 %.2f +- %.2f over %d seed(s)" % (engine, m, sd, len(t)))
-    if w:
-        wall[engine] = sum(w) / len(w)
-if "tailor" in wall and "pytorch" in wall and wall["tailor"] > 0:
-    lines.append("- wall time pytorch / tailor: %.1f s / %.1f s = %.2fx"
-                 % (wall["pytorch"], wall["tailor"], wall["pytorch"] / wall["tailor"]))
-text = "\n".join(lines) + "\n"
-print()
-print(text, end="")
-with open(os.path.join(out_dir, "table.md"), "w") as f:
-    f.write(text)
-PY
+echo
+"$PYTHON" benchmarks/repro_table.py "$OUT" --write "$OUT/table.md" \
+    --machine "$(date -u +%Y-%m-%dT%H:%MZ), $CPUS CPUs${CPU:+ ($CPU)}$([ "$DEVICE" = cuda ] && command -v nvidia-smi >/dev/null && echo ", $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)")" \
+    || FAILED=1
 echo "table written to $OUT/table.md"
-exit $FAILED
+if [ "$FAILED" = 1 ]; then exit 1; fi
+if [ "$STOPPED" = 1 ]; then
+    echo "some runs are unfinished (--stop-after): rerun the same command with --out $OUT to continue them"
+    exit 75
+fi
+exit 0

@@ -74,6 +74,29 @@ TEST_CASE("SIGKILL mid-epoch (stage 1 and stage 2) + --resume is bit-identical t
   CHECK(slurp(A / "eval.json") == slurp(B / "eval.json"));
 }
 
+TEST_CASE("--stop-after ends at an epoch boundary (exit 75, state saved) and --resume finishes the same run") {
+  if (!have_data()) exit(77);
+  const fs::path A = root() + "/whole_for_stop", B = root() + "/stopped";
+  Run a = run("train " + small("whole_for_stop") + " --no-report");
+  REQUIRE_MESSAGE(a.code == 0, a.out);
+  // any positive budget is past after the first epoch: stops after stage-1 epoch 1 of 2
+  Run b = run("train " + small("stopped") + " --no-report --stop-after 0.001");
+  CHECK(b.code == 75);
+  CHECK(b.out.find("stopped after") != std::string::npos);
+  CHECK(b.out.find("at stage 1 epoch 1; the state is saved: continue with `tailor train --resume " + B.string()) !=
+        std::string::npos);
+  CHECK(!fs::exists(B / "summary.json"));
+  // the last epoch of a stage never stops: epoch 2, then stage 2 (one epoch) run to the end
+  Run c = run("train --resume " + B.string() + " --stop-after 0.001");
+  REQUIRE_MESSAGE(c.code == 0, c.out);
+  CHECK(slurp(A / "steps.jsonl") == slurp(B / "steps.jsonl"));
+  CHECK(slurp(A / "checkpoints/stage2_last.safetensors") == slurp(B / "checkpoints/stage2_last.safetensors"));
+  CHECK(slurp(A / "eval.json") == slurp(B / "eval.json"));
+  Run d = run("train " + small("bad_stop") + " --stop-after soon");
+  CHECK(d.code == 2);
+  CHECK(d.out.find("--stop-after expects a positive number of seconds, got 'soon'") != std::string::npos);
+}
+
 TEST_CASE("resume refuses a missing state; a fresh run refuses an existing directory") {
   if (!have_data()) exit(77);
   Run r = run("train --resume " + root() + "/nothing_here");

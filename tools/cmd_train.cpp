@@ -1,6 +1,7 @@
 // `tailor train` (and `tailor` with no arguments): a config-driven run (train/trainer.h). With no
 // --config it runs the embedded default: Fashion-MNIST-LT (rho 100), ResNet-32, GCL two-stage, a few
 // minutes on a CPU, ending with the many / medium / few table and the report's path.
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <stdexcept>
@@ -12,10 +13,13 @@
 
 namespace tailor {
 
+static const int kExitStopped = 75;  // --stop-after: stopped early, state saved (EX_TEMPFAIL)
+
 static const char* kTrainUsage =
     "usage: tailor train [--config FILE] [--set key.path=value ...] [--init-from WEIGHTS] [--overwrite]\n"
-    "                    [--device cpu|cuda] [--deterministic] [--no-report] [--print-config] [--help-config]\n"
-    "       tailor train --resume RUN_DIR\n"
+    "                    [--device cpu|cuda] [--deterministic] [--no-report] [--stop-after SECONDS]\n"
+    "                    [--print-config] [--help-config]\n"
+    "       tailor train --resume RUN_DIR [--stop-after SECONDS]\n"
     "Trains the run a JSON config describes (dataset + LT subset, model, stage 1, optional stage 2) into\n"
     "runs_dir/name (default runs/<config file stem>): config.json, metrics.jsonl, checkpoints/, eval.json,\n"
     "summary.json, report.html. Without --config: the embedded Fashion-MNIST-LT GCL two-stage default.\n"
@@ -25,6 +29,8 @@ static const char* kTrainUsage =
     "  --overwrite      replace an existing run directory of the same name\n"
     "  --device D       = --set device=D;  --deterministic = --set deterministic=true (CUDA: only\n"
     "                   deterministic cuDNN algorithms, so a rerun is bit-identical)\n"
+    "  --stop-after S   stop after the first epoch that ends past S seconds, with the state saved, exit\n"
+    "                   status 75; `--resume` continues (for time-limited jobs)\n"
     "  --print-config   print the resolved config and exit;  --help-config  list every key\n"
     "Recipes: recipes/ (CIFAR-10/100-LT, ImageNet-LT, Places-LT, iNaturalist 2018, Fashion-MNIST-LT).\n";
 
@@ -33,7 +39,7 @@ int cmd_train(int argc, char** argv) {
   TrainFlags flags;
   std::string dir;
   try {
-    Args a(argc, argv, {"config", "resume", "init-from", "device"},
+    Args a(argc, argv, {"config", "resume", "init-from", "device", "stop-after"},
            {"help", "help-config", "print-config", "overwrite", "no-report", "deterministic"}, {"set"});
     if (a.has("help")) {
       std::cout << kTrainUsage;
@@ -45,6 +51,13 @@ int cmd_train(int argc, char** argv) {
     }
     flags.overwrite = a.has("overwrite");
     flags.report = !a.has("no-report");
+    if (a.has("stop-after")) {
+      const std::string v = a.str("stop-after", "");
+      char* end = nullptr;
+      flags.stop_after_s = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(flags.stop_after_s > 0))
+        throw UsageError("--stop-after expects a positive number of seconds, got '" + v + "'");
+    }
     if (a.has("resume")) {
       if (a.has("config") || !a.list("set").empty() || a.has("init-from") || a.has("overwrite") || a.has("device") ||
           a.has("deterministic"))
@@ -78,8 +91,8 @@ int cmd_train(int argc, char** argv) {
     std::cerr << "tailor train: config error: " << e.what() << "\n";
     return 2;
   }
-  train_run(cfg, dir, flags, std::cout);
-  return 0;
+  const Json summary = train_run(cfg, dir, flags, std::cout);
+  return summary.contains("stopped") ? kExitStopped : 0;
 }
 
 }  // namespace tailor

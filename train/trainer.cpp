@@ -153,6 +153,7 @@ class Trainer {
   void save_state();
   void load_state();
   Json finish();
+  Json stopped();  // flags_.stop_after_s ended this process's share; the state is saved
 
   Json cfg_;
   fs::path dir_;
@@ -176,6 +177,7 @@ class Trainer {
   std::unique_ptr<data::Loader> loader_;
   LrSchedule sched_;
   int ready_stage_ = 0;  // the stage setup_stage last prepared
+  bool stopped_ = false;  // run_epochs stopped early (flags_.stop_after_s)
   double mixup_ = 0;
   uint64_t stage_seed_ = 0;
 };
@@ -428,6 +430,10 @@ void Trainer::run_epochs(int stage) {
     }
     st_.epoch_seconds = seconds0 + (now_s() - t0);
     end_epoch(stage, epochs);
+    if (flags_.stop_after_s > 0 && now_s() - session_t0_ >= flags_.stop_after_s && st_.epoch + 1 < epochs) {
+      stopped_ = true;  // the state was saved at the end of the epoch
+      return;
+    }
   }
 }
 
@@ -634,6 +640,7 @@ Json Trainer::run() {
   }
   if (st_.stage == 1) {
     run_epochs(1);
+    if (stopped_) return stopped();
     finish_stage(1);
   }
   const std::string method = cfg_.at("stage2").at("method");
@@ -643,10 +650,20 @@ Json Trainer::run() {
       tau_norm_stage();
     } else {
       run_epochs(2);
+      if (stopped_) return stopped();
     }
     finish_stage(2);
   }
   return finish();
+}
+
+Json Trainer::stopped() {
+  const double s = now_s() - session_t0_;
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "stopped after %.0f s (--stop-after %g) at stage %d epoch %d", s,
+                flags_.stop_after_s, st_.stage, st_.epoch + 1);
+  log_ << "\n" << buf << "; the state is saved: continue with `tailor train --resume " << dir_.string() << "`\n";
+  return Json{{"stopped", true}, {"stage", st_.stage}, {"epoch", st_.epoch + 1}, {"run_dir", dir_.string()}};
 }
 
 }  // namespace

@@ -26,9 +26,13 @@ struct TrainFlags {
   bool resume = false;     // continue <run_dir> from its training state (missing state = error)
   bool overwrite = false;  // replace an existing run directory
   bool report = true;      // write report.html at the end
+  double stop_after_s = 0; // > 0: stop with the state saved after the first epoch that ends past this many
+                           // seconds of this process (a time-limited job); train_run then returns
+                           // {"stopped": true, ...} and `--resume` continues
 };
 
-// Returns summary.json's document (top1, many / medium / few, wall_s, train_img_per_s, peak_mem_mb, ...).
+// Returns summary.json's document (top1, many / medium / few, wall_s, train_img_per_s, peak_mem_mb, ...), or
+// {"stopped": true, "stage", "epoch", "run_dir"} when flags.stop_after_s ended the process's share early.
 Json train_run(const Json& cfg, const std::string& run_dir, const TrainFlags& flags, std::ostream& log);
 
 // The checkpoint a finished run reports: the final stage's best (eval.select test / val, when kept) or last.

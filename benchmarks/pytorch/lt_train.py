@@ -64,11 +64,18 @@ Choices where the sources leave room (the tailor recipes must match them):
     for every loss call, shape B x C.
   * CBEN weights are computed in float64 (the reference uses float32; the class probabilities agree to
     4 decimals).
-  * wall_s is the time from model construction to the end (training + per-epoch evaluation + stage
-    switch); decoding the dataset is reported separately as load_s. train_img_per_s counts the images of
+  * wall_s is the time from the start of data loading to the end (decoding the dataset, training,
+    per-epoch evaluation, stage switch), as tailor's wall_s; the decoding alone is also reported as load_s. train_img_per_s counts the images of
     both stages (stage-2 images go through the frozen backbone without gradients) over the training time
     only (no evaluation). peak_mem_mb is the peak RSS of this process (data-loader workers are separate
     processes) on the CPU, torch.cuda.max_memory_allocated on CUDA.
+
+Time-limited jobs: --state FILE writes the run's progress after every epoch (atomically); --stop-after S
+stops after the first epoch that ends past S seconds of this process, with the state saved, exit status 75;
+--resume continues from FILE (which must exist; a state written with other recipe / seed / schedule flags
+is refused, naming the flag). wall_s then adds up the parts. The resumed run follows the same schedule but
+is not bit-identical to an uninterrupted one (the loader workers are re-seeded, a class-aware sampler
+restarts its cycles); with --workers 0 and an instance or CBEN sampler it is.
 
 Example (the full GCL recipe on one CPU with 2 threads):
   /usr/bin/python3 benchmarks/pytorch/lt_train.py --recipe gcl --data .cache/cifar10-jpg --threads 2 \\
@@ -94,10 +101,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import models  # noqa: E402
-
-MEAN = (0.4914, 0.4822, 0.4465)
-STD = (0.2023, 0.1994, 0.2010)
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".ppm")
+from lt_data import MEAN, STD, load_data, make_loader  # noqa: E402
 
 # Per-recipe settings; "stage2": None for the one-stage recipes.
 RECIPES = {
@@ -113,206 +117,11 @@ RECIPES = {
 }
 WEIGHT_DECAY = 2e-4
 MOMENTUM = 0.9
+EXIT_STOPPED = 75  # --stop-after: stopped early with the state saved (EX_TEMPFAIL)
 
 
 def log(msg):
     print(msg, flush=True)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Data
-# ----------------------------------------------------------------------------------------------------
-def list_image_folder(root, split):
-    """(paths, labels, class names) in the tailor engine's order."""
-    d = os.path.join(root, split)
-    classes = sorted(e for e in os.listdir(d) if os.path.isdir(os.path.join(d, e)))
-    if not classes:
-        raise SystemExit("%s: no class folders" % d)
-    paths, labels = [], []
-    for c, name in enumerate(classes):
-        found = []
-        for cur, _dirs, files in os.walk(os.path.join(d, name), followlinks=True):
-            for f in files:
-                if f.lower().endswith(IMAGE_EXTS):
-                    found.append((cur, f))
-        if not found:
-            raise SystemExit("%s: class folder without images" % os.path.join(d, name))
-        found.sort()  # folder first, then file name (byte order for ASCII names)
-        paths += [os.path.join(cur, f) for cur, f in found]
-        labels += [c] * len(found)
-    return paths, np.array(labels, dtype=np.int64), classes
-
-
-def decode_images(paths):
-    from PIL import Image
-    out = None
-    for i, p in enumerate(paths):
-        with Image.open(p) as im:
-            a = np.asarray(im.convert("RGB"), dtype=np.uint8)
-        if out is None:
-            out = np.empty((len(paths),) + a.shape, dtype=np.uint8)
-        if a.shape != out.shape[1:]:
-            raise SystemExit("%s: image shape %s differs from %s" % (p, a.shape, out.shape[1:]))
-        out[i] = a
-    return out
-
-
-def cifar_bin_dir(root):
-    for d in (root, os.path.join(root, "cifar-10-batches-bin")):
-        if os.path.isfile(os.path.join(d, "test_batch.bin")):
-            return d
-    return None
-
-
-def read_cifar_bin(files):
-    xs, ys = [], []
-    for f in files:
-        raw = np.fromfile(f, dtype=np.uint8)
-        if raw.size % 3073:
-            raise SystemExit("%s: size %d is not a multiple of 3073" % (f, raw.size))
-        rec = raw.reshape(-1, 3073)
-        ys.append(rec[:, 0].astype(np.int64))
-        xs.append(rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-    return np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys)
-
-
-def lt_counts(n_max, num_classes, rho):
-    r = 1.0 / rho
-    return [int(n_max * r ** (c / (num_classes - 1.0))) for c in range(num_classes)]
-
-
-def lt_subset(labels, num_classes, rho, seed):
-    """Indices of the LT subset (LDAM-DRW imbalance_cifar.py) and the per-class counts."""
-    n_max = int(np.bincount(labels, minlength=num_classes).min())
-    counts = lt_counts(n_max, num_classes, rho)
-    rs = np.random.RandomState(seed)  # the same stream as np.random.seed(seed) + np.random.shuffle
-    keep = []
-    for c in range(num_classes):
-        idx = np.where(labels == c)[0]
-        rs.shuffle(idx)
-        if len(idx) < counts[c]:
-            raise SystemExit("class %d has %d images, the LT profile needs %d" % (c, len(idx), counts[c]))
-        keep.append(idx[:counts[c]])
-    return np.concatenate(keep), counts
-
-
-def load_data(root, rho, lt_seed):
-    """uint8 HWC train (LT subset) / test arrays, labels, class names and LT counts."""
-    bdir = cifar_bin_dir(root)
-    if bdir is not None:
-        train_x, train_y = read_cifar_bin([os.path.join(bdir, "data_batch_%d.bin" % i) for i in range(1, 6)])
-        test_x, test_y = read_cifar_bin([os.path.join(bdir, "test_batch.bin")])
-        classes = [str(c) for c in range(int(train_y.max()) + 1)]
-        meta = os.path.join(bdir, "batches.meta.txt")
-        if os.path.isfile(meta):
-            names = [l.strip() for l in open(meta) if l.strip()]
-            if len(names) == len(classes):
-                classes = names
-        keep, counts = lt_subset(train_y, len(classes), rho, lt_seed)
-        return train_x[keep], train_y[keep], test_x, test_y, classes, counts, "cifar10-bin " + bdir
-    if os.path.isdir(os.path.join(root, "train")) and os.path.isdir(os.path.join(root, "test")):
-        paths, labels, classes = list_image_folder(root, "train")
-        keep, counts = lt_subset(labels, len(classes), rho, lt_seed)
-        train_x = decode_images([paths[i] for i in keep])
-        tpaths, test_y, tclasses = list_image_folder(root, "test")
-        if tclasses != classes:
-            raise SystemExit("%s: test classes differ from train classes" % root)
-        return train_x, labels[keep], decode_images(tpaths), test_y, classes, counts, "image folder " + root
-    raise SystemExit("%s: neither DIR/{train,test}/<class>/ images nor CIFAR-10 binary batches" % root)
-
-
-class TrainSet(torch.utils.data.Dataset):
-    """RandomCrop(32, padding 4, zeros) + horizontal flip on uint8 HWC images; returns uint8 CHW."""
-
-    def __init__(self, x, y, seed):
-        self.x, self.y = x, y
-        self.rng = np.random.default_rng(seed)
-        self.pad = np.zeros((x.shape[1] + 8, x.shape[2] + 8, x.shape[3]), dtype=np.uint8)
-
-    def __len__(self):
-        return len(self.y)
-
-    def __getitem__(self, i):
-        h, w = self.x.shape[1], self.x.shape[2]
-        self.pad[4:4 + h, 4:4 + w] = self.x[i]
-        dy, dx, flip = self.rng.integers(0, 9), self.rng.integers(0, 9), self.rng.random() < 0.5
-        img = self.pad[dy:dy + h, dx:dx + w]
-        if flip:
-            img = img[:, ::-1]
-        return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), int(self.y[i])
-
-
-def worker_init(_worker_id):
-    info = torch.utils.data.get_worker_info()
-    # torch gives every worker a distinct seed derived from the main process's (seeded) torch RNG
-    info.dataset.rng = np.random.default_rng(torch.initial_seed() % 2 ** 63)
-
-
-class ClassAwareSampler(torch.utils.data.Sampler):
-    """Kang et al.'s ClassAwareSampler (§4.4): a shuffled cycle over the classes (re-shuffled every pass);
-    each class turn yields k items of that class's own shuffled cycle (re-shuffled every pass). An epoch is
-    num_samples draws; the cycles continue across epochs."""
-
-    def __init__(self, labels, num_classes, k, num_samples, seed):
-        self.rng = random.Random(seed)
-        self.k, self.num_samples = k, num_samples
-        self.by_class = [list(np.where(labels == c)[0]) for c in range(num_classes)]
-        self.by_class = [(c, idx) for c, idx in enumerate(self.by_class) if idx]
-        self.class_cycle, self.class_pos = [], 0
-        self.item_cycles = [[list(idx), len(idx)] for _, idx in self.by_class]  # [order, position]
-
-    def _next_class(self):
-        if self.class_pos >= len(self.class_cycle):
-            self.class_cycle = list(range(len(self.by_class)))
-            self.rng.shuffle(self.class_cycle)
-            self.class_pos = 0
-        self.class_pos += 1
-        return self.class_cycle[self.class_pos - 1]
-
-    def _next_item(self, j):
-        cyc = self.item_cycles[j]
-        if cyc[1] >= len(cyc[0]):
-            self.rng.shuffle(cyc[0])
-            cyc[1] = 0
-        cyc[1] += 1
-        return int(cyc[0][cyc[1] - 1])
-
-    def __iter__(self):
-        out = []
-        while len(out) < self.num_samples:
-            j = self._next_class()
-            out += [self._next_item(j) for _ in range(self.k)]
-        return iter(out[:self.num_samples])
-
-    def __len__(self):
-        return self.num_samples
-
-
-def cben_class_weights(counts, beta_a=0.9999, beta_b=1e-5):
-    """CBEN per-sample weight of each class (§1.4): (1 - b_c) / (1 - b_c ** n_c)."""
-    n = np.asarray(counts, dtype=np.float64)
-    delta = np.log(n.max()) - np.log(n)
-    span = delta.max() - delta.min()
-    dn = (delta - delta.min()) / span if span > 0 else np.zeros_like(delta)
-    beta = beta_a + beta_b * dn
-    return (1.0 - beta) / (1.0 - beta ** n)
-
-
-def make_loader(x, y, counts, batch, sampler, workers, seed, device):
-    ds = TrainSet(x, y, seed)
-    kw = dict(batch_size=batch, num_workers=workers, pin_memory=device.type == "cuda", drop_last=False)
-    if workers > 0:
-        kw.update(worker_init_fn=worker_init, persistent_workers=True)
-    if sampler == "instance":
-        return torch.utils.data.DataLoader(ds, shuffle=True, **kw)
-    if sampler == "class_aware":
-        s = ClassAwareSampler(y, len(counts), 4, len(y), seed)
-    elif sampler in ("cben", "balanced_rs"):
-        cw = cben_class_weights(counts) if sampler == "cben" else 1.0 / np.asarray(counts, dtype=np.float64)
-        s = torch.utils.data.WeightedRandomSampler(torch.as_tensor(cw[y]), len(y), replacement=True)
-    else:
-        raise SystemExit("unknown sampler %r" % sampler)
-    return torch.utils.data.DataLoader(ds, sampler=s, **kw)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -412,7 +221,8 @@ def evaluate(model, x, y, counts, device, batch=500):
         return round(float(vals.mean()), 4) if len(vals) else None
 
     return dict(top1=round(float(correct.mean() * 100.0), 4), many=group(n > 100),
-                medium=group((n >= 20) & (n <= 100)), few=group(n < 20))
+                medium=group((n >= 20) & (n <= 100)), few=group(n < 20),
+                per_class_acc=[None if np.isnan(v) else round(float(v), 4) for v in per_class])
 
 
 def train_epoch(model, loader, opt, loss_fn, mixup, device, max_steps, frozen):
@@ -456,12 +266,16 @@ def sync(device):
 
 
 def run_stage(name, model, loader, params, lr_of, epochs, loss_fn, mixup, test, counts, a, device, frozen,
-              per_epoch=None):
-    """Trains `epochs` epochs, evaluating after each; returns (best, last, best_state, train_s, images)."""
+              per_epoch=None, resume=None, after_epoch=None):
+    """Trains `epochs` epochs, evaluating after each; returns a dict with best, last, best_state, train_s,
+    images and stopped. resume: the same dict saved by an earlier segment (plus epoch and opt) to continue
+    from; after_epoch(progress) is called after every epoch and returns True to stop early."""
     opt = torch.optim.SGD(params, lr=lr_of(0), momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-    best, best_state, last = None, None, None
-    train_s, images = 0.0, 0
-    for e in range(epochs):
+    r = dict(best=None, last=None, best_state=None, train_s=0.0, images=0, epoch=0, stopped=False)
+    if resume is not None:
+        opt.load_state_dict(resume["opt"])
+        r.update({k: resume[k] for k in ("best", "last", "best_state", "train_s", "images", "epoch")})
+    for e in range(r["epoch"], epochs):
         lr = lr_of(e)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -474,15 +288,67 @@ def run_stage(name, model, loader, params, lr_of, epochs, loss_fn, mixup, test, 
         t1 = time.perf_counter()
         last = evaluate(model, test[0], test[1], counts, device)
         t2 = time.perf_counter()
-        train_s += t1 - t0
-        images += n
-        if best is None or last["top1"] > best["top1"]:
-            best = dict(last, epoch=e + 1)
-            best_state = copy.deepcopy(model.state_dict())
+        r["train_s"] += t1 - t0
+        r["images"] += n
+        r["last"], r["epoch"] = last, e + 1
+        if r["best"] is None or last["top1"] > r["best"]["top1"]:
+            r["best"] = dict(last, epoch=e + 1)
+            r["best_state"] = copy.deepcopy(model.state_dict())
         log("[%s] epoch %d/%d  lr %.6f  loss %.4f  top1 %.2f (best %.2f @%d)  %.1f s (train %.1f, eval %.1f)"
-            % (name, e + 1, epochs, lr, loss, last["top1"], best["top1"], best["epoch"], t2 - t0, t1 - t0,
-               t2 - t1))
-    return best, last, best_state, train_s, images
+            % (name, e + 1, epochs, lr, loss, last["top1"], r["best"]["top1"], r["best"]["epoch"], t2 - t0,
+               t1 - t0, t2 - t1))
+        if after_epoch and e + 1 < epochs and after_epoch(dict(r, opt=opt.state_dict())):
+            r["stopped"] = True
+            break
+    return r
+
+
+class StateFile:
+    """--state: the run's progress after every epoch (model, optimizer, stage, epoch, best / last results,
+    RNG states, time so far), written atomically; --resume continues from it. A resumed run continues the
+    same schedule from the next epoch; it is not bit-identical to an uninterrupted one (the data-loader
+    workers are re-seeded and a class-aware sampler restarts its cycles)."""
+
+    KEYS = ("recipe", "seed", "epochs", "warmup", "milestones", "stage2_epochs", "imbalance_ratio", "lt_seed",
+            "batch", "lr")
+
+    def __init__(self, path, args):
+        self.path, self.args = path, args
+
+    def identity(self):
+        return {k: getattr(self.args, k) for k in self.KEYS}
+
+    def load(self):
+        if not self.path or not os.path.isfile(self.path):
+            sys.exit("lt_train.py: --resume: state file %s not found (nothing to resume; drop --resume to start)"
+                     % self.path)
+        st = torch.load(self.path, map_location="cpu")
+        for k, v in self.identity().items():
+            if st["identity"].get(k) != v:
+                sys.exit("lt_train.py: --resume: %s was written with --%s %r, this run has %r"
+                         % (self.path, k.replace("_", "-"), st["identity"].get(k), v))
+        return st
+
+    def save(self, model, stage, progress, stage1, elapsed):
+        if not self.path:
+            return
+        st = dict(identity=self.identity(), stage=stage, model=model.state_dict(), progress=progress,
+                  stage1=stage1, elapsed=elapsed,
+                  rng=dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
+                           cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None))
+        d = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(d, exist_ok=True)
+        tmp = self.path + ".tmp"
+        torch.save(st, tmp)
+        os.replace(tmp, self.path)
+
+
+def restore_rng(rng):
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
 
 
 def parse_args(argv=None):
@@ -509,6 +375,11 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=2, help="data-loader worker processes (0: in process)")
     p.add_argument("--max-steps-per-epoch", type=int, default=0, help="cap on steps per epoch (smoke tests)")
     p.add_argument("--out", default=None, help="also write the final JSON line to this file")
+    p.add_argument("--state", default=None, help="write the run's progress to this file after every epoch")
+    p.add_argument("--resume", action="store_true", help="continue from --state (which must exist)")
+    p.add_argument("--stop-after", type=float, default=0,
+                   help="seconds: stop after the first epoch that ends past this time in this process, with the "
+                        "state saved (needs --state), exit status %d; 0 = never" % EXIT_STOPPED)
     a = p.parse_args(argv)
     try:
         a.milestones = [int(v) for v in a.milestones.split(",")]
@@ -519,6 +390,8 @@ def parse_args(argv=None):
         p.error("--epochs must be >= 1; --warmup, --workers, --max-steps-per-epoch >= 0")
     if a.imbalance_ratio < 1:
         p.error("--imbalance-ratio is n_max / n_min >= 1")
+    if (a.resume or a.stop_after > 0) and not a.state:
+        p.error("--resume and --stop-after need --state FILE")
     if a.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda requested but CUDA is not available")
     return a
@@ -533,8 +406,11 @@ def main(argv=None):
     device = torch.device(a.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    state_file = StateFile(a.state, a)
+    resumed = state_file.load() if a.resume else None
 
-    t_load = time.perf_counter()
+    t_start = t_load = time.perf_counter()
+    elapsed_before = resumed["elapsed"] if resumed else 0.0
     train_x, train_y, test_x, test_y, classes, counts, source = load_data(a.data, a.imbalance_ratio, a.lt_seed)
     load_s = time.perf_counter() - t_load
     log("data: %s, %d classes, load %.1f s" % (source, len(classes), load_s))
@@ -545,12 +421,34 @@ def main(argv=None):
     random.seed(a.seed)
     np.random.seed(a.seed)
     torch.manual_seed(a.seed)
-    t_start = time.perf_counter()
     batch = a.batch or rc["batch"]
     lr1 = a.lr if a.lr is not None else rc["lr"]
     test = (test_x, test_y)
+    e2 = (a.stage2_epochs if a.stage2_epochs is not None else s2["epochs"]) if s2 is not None else 0
 
     model = models.resnet32(num_classes=len(classes), use_norm=rc["head"] == "norm").to(device)
+    if resumed:
+        if resumed["stage"] == 2 and s2["method"] == "crt":
+            model.linear = nn.Linear(model.linear.in_features, len(classes)).to(device)
+        model.load_state_dict(resumed["model"])
+        restore_rng(resumed["rng"])
+        log("resumed from %s: stage %d after epoch %d (%.1f s so far)"
+            % (a.state, resumed["stage"], resumed["progress"]["epoch"], elapsed_before))
+
+    def elapsed():
+        return elapsed_before + time.perf_counter() - t_start
+
+    def after_epoch(stage, stage1=None):
+        def save_and_check(progress):
+            state_file.save(model, stage, progress, stage1, elapsed())
+            return a.stop_after > 0 and time.perf_counter() - t_start >= a.stop_after
+        return save_and_check
+
+    def stop(stage, progress):
+        log("stopped after %.0f s at stage %d epoch %d; state in %s (continue with --resume)"
+            % (time.perf_counter() - t_start, stage, progress["epoch"], a.state))
+        return EXIT_STOPPED
+
     if rc["loss"] == "ce":
         loss1 = ce_loss
     elif rc["loss"] == "ldam_drw":
@@ -562,47 +460,63 @@ def main(argv=None):
         if rc["loss"] == "ldam_drw":
             loss1.weight = drw_weights(counts, e, a.milestones[0])
 
-    loader1 = make_loader(train_x, train_y, counts, batch, "instance", a.workers, a.seed, device)
-    log("stage 1: %s, %s head, batch %d, lr %g, warmup %d, milestones %s x%s, mixup %g, %d epochs"
-        % (a.recipe, rc["head"], batch, lr1, a.warmup, a.milestones, list(rc["factors"]), rc["mixup"], a.epochs))
-    best1, last1, state1, train_s, images = run_stage(
-        "stage1", model, loader1,
-        model.parameters(), lambda e: lr_warmup_multistep(e, lr1, a.warmup, a.milestones, rc["factors"]),
-        a.epochs, loss1, rc["mixup"], test, counts, a, device, frozen=False, per_epoch=per_epoch1)
-    del loader1
+    if resumed is None or resumed["stage"] == 1:
+        loader1 = make_loader(train_x, train_y, counts, batch, "instance", a.workers, a.seed, device)
+        log("stage 1: %s, %s head, batch %d, lr %g, warmup %d, milestones %s x%s, mixup %g, %d epochs"
+            % (a.recipe, rc["head"], batch, lr1, a.warmup, a.milestones, list(rc["factors"]), rc["mixup"],
+               a.epochs))
+        r1 = run_stage(
+            "stage1", model, loader1,
+            model.parameters(), lambda e: lr_warmup_multistep(e, lr1, a.warmup, a.milestones, rc["factors"]),
+            a.epochs, loss1, rc["mixup"], test, counts, a, device, frozen=False, per_epoch=per_epoch1,
+            resume=resumed["progress"] if resumed else None, after_epoch=after_epoch(1))
+        del loader1
+        if r1["stopped"]:
+            return stop(1, r1)
+        stage1 = {k: r1[k] for k in ("best", "last", "best_state", "train_s", "images")}
+        resumed = None
+    else:
+        stage1 = resumed["stage1"]
+    best1, last1 = stage1["best"], stage1["last"]
     best, last = best1, last1
+    train_s, images = stage1["train_s"], stage1["images"]
 
-    e2 = 0
     if s2 is not None:
-        e2 = a.stage2_epochs if a.stage2_epochs is not None else s2["epochs"]
         select = a.stage1_select or s2["select"]
-        if select == "best":
-            model.load_state_dict(state1)
+        if resumed is None:  # entering stage 2: its starting weights
+            if select == "best":
+                model.load_state_dict(stage1["best_state"])
+            if s2["method"] == "crt":
+                model.linear = nn.Linear(model.linear.in_features, len(classes)).to(device)  # default init
         for prm in model.parameters():
             prm.requires_grad_(False)
         lr_max = a.stage2_lr if a.stage2_lr is not None else s2["lr"]
         sampler = a.stage2_sampler or s2["sampler"]
         if s2["method"] == "crt":
-            model.linear = nn.Linear(model.linear.in_features, len(classes)).to(device)  # default init
             loss2 = ce_loss
             lr_of = lambda e: lr_cosine(e, lr_max, e2)  # noqa: E731
         else:
-            for prm in model.linear.parameters():
-                prm.requires_grad_(True)
             loss2 = GCLLoss(counts, s=20.0, m=0.1, noise_mul=0.5, train_cls=True, gamma=1.0)
             lr_of = lambda e: lr_cosine(e, 0.02 * lr_max, e2)  # = 0.01 lr_max (1 + cos(pi e / E2))  # noqa: E731
+        for prm in model.linear.parameters():
+            prm.requires_grad_(True)
         log("stage 2: %s from the %s stage-1 epoch (top1 %.2f), sampler %s, batch %d, lr %g cosine, mixup %g, "
             "%d epochs" % (s2["method"], select, (best1 if select == "best" else last1)["top1"], sampler, batch,
                            lr_of(0), s2["mixup"], e2))
+        stage1_kept = dict(stage1, best_state=None)  # stage 2 no longer needs the stage-1 weights
         loader2 = make_loader(train_x, train_y, counts, batch, sampler, a.workers, a.seed + 1, device)
-        best, last, _, t2, n2 = run_stage(
+        r2 = run_stage(
             "stage2", model, loader2, list(model.linear.parameters()), lr_of, e2, loss2, s2["mixup"], test,
-            counts, a, device, frozen=True)
+            counts, a, device, frozen=True, resume=resumed["progress"] if resumed else None,
+            after_epoch=after_epoch(2, stage1_kept))
         del loader2
-        train_s += t2
-        images += n2
+        if r2["stopped"]:
+            return stop(2, r2)
+        best, last = r2["best"], r2["last"]
+        train_s += r2["train_s"]
+        images += r2["images"]
 
-    wall_s = time.perf_counter() - t_start
+    wall_s = elapsed()
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / (1024.0 * 1024.0)
     else:
@@ -615,7 +529,7 @@ def main(argv=None):
         "best_epoch": best["epoch"], "imbalance_ratio": a.imbalance_ratio, "train_images": int(len(train_y)),
         "wall_s": round(wall_s, 2), "load_s": round(load_s, 2), "train_s": round(train_s, 2),
         "train_img_per_s": round(images / train_s, 2) if train_s > 0 else None,
-        "peak_mem_mb": round(peak, 1),
+        "peak_mem_mb": round(peak, 1), "per_class_acc": best["per_class_acc"],
     }
     line = json.dumps(out)
     print(line, flush=True)
