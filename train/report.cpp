@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "train/plot.h"
+#include "train/run_files.h"
 
 namespace tailor {
 
@@ -144,16 +145,6 @@ std::vector<int> by_train_count(const Eval& e) {
 }
 
 // ---- output helpers ------------------------------------------------------------------------------
-
-void write_atomic(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << data;
-    if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
-  }
-  fs::rename(tmp, path);
-}
 
 struct Writer {
   std::string run_dir;
@@ -620,7 +611,7 @@ ReportFiles write_report(const std::string& run_dir, std::ostream* log) {
 
   ReportFiles files = std::move(w.files);
   files.html = (dir / "report.html").string();
-  write_atomic(files.html, h.str());
+  write_text_atomic(files.html, h.str());
   if (log) *log << "report: wrote " << files.html << "\n";
   return files;
 }

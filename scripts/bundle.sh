@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Package built tailor binaries with the shared libraries a bare machine may lack (oneDNN, stb, libjpeg,
+# OpenMP, the OpenCL loader oneDNN links), to run them where the build dependencies are not installed:
+# typically a GPU node that has the NVIDIA driver, CUDA and cuDNN but not Debian's libdnnl / libstb.
+# The C/C++ runtime (glibc, libstdc++, libgcc) and the NVIDIA libraries (cudart, cuBLAS, cuDNN, NCCL,
+# the driver) are left out: they must come from the target, in a version the build is compatible with.
+#
+# Usage: scripts/bundle.sh BUILD_DIR OUT.tar.xz [PROGRAM ...]      (default PROGRAM: tailor)
+#   e.g. scripts/bundle.sh build-cuda tailor-bundle.tar.xz tailor test_cuda
+# On the target:
+#   tar -xJf tailor-bundle.tar.xz
+#   tailor-bundle/tailor train --config ...   (each PROGRAM gets a wrapper = `run PROGRAM`, which puts lib/
+#                                             and $TAILOR_CUDA_LIBS on LD_LIBRARY_PATH and execs bin/PROGRAM)
+# Where cuDNN / cuBLAS are not on the loader's path, name their folders in TAILOR_CUDA_LIBS (colon-separated);
+# `tailor-bundle/run --check tailor` lists what the loader still cannot find.
+set -euo pipefail
+[ $# -ge 2 ] || { awk 'NR > 1 && /^#/ {print; next} NR > 1 {exit}' "$0" >&2; exit 2; }
+build=$1 out=$2
+shift 2
+programs=("$@")
+[ ${#programs[@]} -gt 0 ] || programs=(tailor)
+
+# Libraries every Linux target has, and the NVIDIA stack the target must provide.
+keep_out='^(linux-vdso|ld-linux|libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcublasLt|libcudnn[a-z_]*|libnccl|libnvrtc|libnvJitLink)\.so'
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+root=$stage/tailor-bundle
+mkdir -p "$root/bin" "$root/lib"
+for p in "${programs[@]}"; do
+  [ -x "$build/$p" ] || { echo "bundle: $build/$p not found or not executable" >&2; exit 2; }
+  cp "$build/$p" "$root/bin/"
+  # "libfoo.so.1 => /path/libfoo.so.1 (0x...)"; a "not found" here means the build machine itself lacks it.
+  if ldd "$build/$p" | grep -q "not found"; then
+    echo "bundle: $build/$p has unresolved libraries on this machine:" >&2
+    ldd "$build/$p" | grep "not found" >&2
+    exit 1
+  fi
+  ldd "$build/$p" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | while read -r name path; do
+    if ! [[ $name =~ $keep_out ]]; then cp -L "$path" "$root/lib/$name"; fi
+  done
+done
+
+cat > "$root/run" <<'EOF'
+#!/usr/bin/env bash
+# run PROGRAM [ARGS...]: PROGRAM from this bundle's bin/ with its lib/ (and $TAILOR_CUDA_LIBS) on the
+# loader's path. run --check PROGRAM: print the libraries the loader cannot find.
+here=$(cd "$(dirname "$0")" && pwd)
+export LD_LIBRARY_PATH="$here/lib${TAILOR_CUDA_LIBS:+:$TAILOR_CUDA_LIBS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if [ "${1:-}" = --check ]; then
+  missing=$(ldd "$here/bin/$2" | grep "not found" || true)
+  [ -z "$missing" ] && { echo "all libraries found"; exit 0; }
+  echo "$missing"; echo "set TAILOR_CUDA_LIBS to the folders holding them" >&2; exit 1
+fi
+[ $# -ge 1 ] && [ -x "$here/bin/$1" ] || { echo "usage: $0 PROGRAM [ARGS...]; programs: $(ls "$here/bin")" >&2; exit 2; }
+prog=$1; shift
+exec "$here/bin/$prog" "$@"
+EOF
+chmod +x "$root/run"
+for p in "${programs[@]}"; do
+  printf '#!/usr/bin/env bash\nexec "$(dirname "$0")/run" %s "$@"\n' "$p" > "$root/$p"
+  chmod +x "$root/$p"
+done
+tar -C "$stage" -cJf "$out" tailor-bundle
+echo "bundle: $out ($(du -h "$out" | cut -f1)): bin/ $(ls "$root/bin" | tr '\n' ' ')lib/ $(ls "$root/lib" | tr '\n' ' ')"
