@@ -178,7 +178,9 @@ for seed in $SEEDS; do
         fi
         if [ "$engine" = tailor ]; then
             if [ -f "$OUT/$name/checkpoints/train_state.safetensors" ]; then
-                cmd=("$TAILOR" train --resume "$OUT/$name")  # the run's own config.json
+                # the run's own config.json; data.root again, since a continuation may run where the
+                # repository (and so .cache/) has another path
+                cmd=("$TAILOR" train --resume "$OUT/$name" --set "data.root=$DATA")
             else
                 cmd=("$TAILOR" train --config "recipes/cifar10_lt/$RECIPE.json"
                      --set "name=$name" --set "runs_dir=$OUT" --set "seed=$seed" --set "threads=$THREADS"

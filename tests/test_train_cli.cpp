@@ -97,6 +97,49 @@ TEST_CASE("--stop-after ends at an epoch boundary (exit 75, state saved) and --r
   CHECK(d.out.find("--stop-after expects a positive number of seconds, got 'soon'") != std::string::npos);
 }
 
+TEST_CASE("--resume --set data.root continues where the data moved; other data and other keys are refused") {
+  if (!have_data()) exit(77);
+  const fs::path A = root() + "/whole_for_move", B = root() + "/moving";
+  const fs::path src = "/usr/share/datasets/fashion-mnist", moved = root() + "/fashion_moved",
+                 other = root() + "/fashion_other";  // "fashion" in the path: the reader names the classes
+  const char* files[] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                         "t10k-labels-idx1-ubyte.gz"};
+  fs::create_directories(moved);
+  fs::create_directories(other);
+  for (const char* f : files) fs::create_symlink(src / f, moved / f);
+  for (int i = 0; i < 3; ++i) fs::create_symlink(src / files[i], other / files[i]);
+  // `other`: the same files but the first test label changed (plain IDX, which the reader also takes)
+  REQUIRE(std::system(("gzip -dc " + (src / files[3]).string() + " > " + (other / "t10k-labels-idx1-ubyte").string())
+                          .c_str()) == 0);
+  {
+    std::fstream f(other / "t10k-labels-idx1-ubyte", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(8);
+    char label = 0;
+    f.read(&label, 1);
+    label = (char)((label + 1) % 10);
+    f.seekp(8);
+    f.write(&label, 1);
+  }
+  Run a = run("train " + small("whole_for_move") + " --no-report");
+  REQUIRE_MESSAGE(a.code == 0, a.out);
+  Run b = run("train " + small("moving") + " --no-report --stop-after 0.001");
+  REQUIRE(b.code == 75);
+  const std::string config0 = slurp(B / "config.json");
+  Run c = run("train --resume " + B.string() + " --set data.root=" + other.string());
+  CHECK(c.code == 1);
+  CHECK(c.out.find("data.root " + other.string() + ": not the data this run started with") != std::string::npos);
+  CHECK(slurp(B / "config.json") == config0);
+  c = run("train --resume " + B.string() + " --set stage1.optim.lr=0.5");
+  CHECK(c.code == 2);
+  CHECK(c.out.find("the only --set it accepts is data.root=DIR") != std::string::npos);
+  c = run("train --resume " + B.string() + " --set data.root=" + moved.string() + " --no-report");
+  REQUIRE_MESSAGE(c.code == 0, c.out);
+  CHECK(c.out.find("data.root: was (empty) (config.json updated)") != std::string::npos);
+  CHECK(slurp(B / "config.json").find("\"root\": \"" + moved.string() + "\"") != std::string::npos);
+  CHECK(slurp(A / "steps.jsonl") == slurp(B / "steps.jsonl"));
+  CHECK(slurp(A / "eval.json") == slurp(B / "eval.json"));
+}
+
 TEST_CASE("resume refuses a missing state; a fresh run refuses an existing directory") {
   if (!have_data()) exit(77);
   Run r = run("train --resume " + root() + "/nothing_here");

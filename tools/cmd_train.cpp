@@ -19,13 +19,14 @@ static const char* kTrainUsage =
     "usage: tailor train [--config FILE] [--set key.path=value ...] [--init-from WEIGHTS] [--overwrite]\n"
     "                    [--device cpu|cuda] [--deterministic] [--no-report] [--stop-after SECONDS]\n"
     "                    [--print-config] [--help-config]\n"
-    "       tailor train --resume RUN_DIR [--stop-after SECONDS]\n"
+    "       tailor train --resume RUN_DIR [--set data.root=DIR] [--stop-after SECONDS]\n"
     "Trains the run a JSON config describes (dataset + LT subset, model, stage 1, optional stage 2) into\n"
     "runs_dir/name (default runs/<config file stem>): config.json, metrics.jsonl, checkpoints/, eval.json,\n"
     "summary.json, report.html. Without --config: the embedded Fashion-MNIST-LT GCL two-stage default.\n"
     "  --set k=v        override one key (beats the file; repeatable), e.g. --set stage1.optim.lr=0.05\n"
     "  --init-from F    load pretrained weights (safetensors, PyTorch names) before stage 1 = model.init_from\n"
-    "  --resume DIR     continue an interrupted run exactly (a missing state is an error, never a fresh start)\n"
+    "  --resume DIR     continue an interrupted run exactly (a missing state is an error, never a fresh start);\n"
+    "                   --set data.root=DIR when the data has moved (checked to be the same images)\n"
     "  --overwrite      replace an existing run directory of the same name\n"
     "  --device D       = --set device=D;  --deterministic = --set deterministic=true (CUDA: only\n"
     "                   deterministic cuDNN algorithms, so a rerun is bit-identical)\n"
@@ -59,10 +60,13 @@ int cmd_train(int argc, char** argv) {
         throw UsageError("--stop-after expects a positive number of seconds, got '" + v + "'");
     }
     if (a.has("resume")) {
-      if (a.has("config") || !a.list("set").empty() || a.has("init-from") || a.has("overwrite") || a.has("device") ||
-          a.has("deterministic"))
-        throw UsageError("--resume takes the run's own config.json; it cannot be combined with --config, --set, "
+      if (a.has("config") || a.has("init-from") || a.has("overwrite") || a.has("device") || a.has("deterministic"))
+        throw UsageError("--resume takes the run's own config.json; it cannot be combined with --config, "
                          "--init-from, --overwrite, --device or --deterministic");
+      for (const std::string& s : a.list("set"))
+        if (s.rfind("data.root=", 0) != 0)
+          throw UsageError("--resume takes the run's own config.json; the only --set it accepts is data.root=DIR "
+                           "(the data moved), not '" + s + "'");
       dir = a.str("resume", "");
       const std::string state = dir + "/checkpoints/train_state.safetensors";
       if (!std::filesystem::is_regular_file(state))
@@ -70,6 +74,7 @@ int cmd_train(int argc, char** argv) {
                                  " (refusing to start a fresh run in its place)");
       cfg = default_config();
       merge_config(cfg, load_config_file(dir + "/config.json"), dir + "/config.json");
+      for (const std::string& s : a.list("set")) apply_set(cfg, s);
       validate_config(cfg);
       flags.resume = true;
     } else {

@@ -401,7 +401,9 @@ std::string did_you_mean(const std::string& key) {
 }
 
 std::string config_hash(const Json& cfg) {
-  const std::string s = cfg.dump();
+  Json identity = cfg;
+  if (identity.contains("data") && identity["data"].contains("root")) identity["data"]["root"] = "";
+  const std::string s = identity.dump();
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : s) {
     h ^= c;

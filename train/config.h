@@ -70,7 +70,9 @@ size_t edit_distance(const std::string& a, const std::string& b);
 std::string did_you_mean(const std::string& key);
 
 // Stable 64-bit FNV-1a hash of the resolved document's compact dump, as 16 hex digits (stored in the
-// training state so a resume with a different config is refused).
+// training state so a resume with a different config is refused). data.root is left out: it says where
+// the images are, not what is trained, so a run can resume where the data lives at another path (the
+// state's data fingerprint, train/run_data.h, checks that the images are the same).
 std::string config_hash(const Json& cfg);
 
 // ---- typed views of a resolved document

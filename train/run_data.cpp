@@ -1,5 +1,6 @@
 #include "train/run_data.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <ostream>
 #include <stdexcept>
@@ -130,6 +131,32 @@ RunData load_run_data(const Json& cfg, std::ostream& log) {
   if (!r.test && !r.val) log << "data: no test or validation split: no evaluation\n";
   set_transforms(d, r);
   return r;
+}
+
+namespace {
+void fnv(uint64_t& h, const void* data, size_t n) {
+  const unsigned char* p = (const unsigned char*)data;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ull;
+  }
+}
+void fnv_split(uint64_t& h, const data::Dataset& ds) {
+  fnv(h, ds.labels.data(), ds.labels.size() * sizeof(int32_t));
+  const uint64_t n[2] = {(uint64_t)ds.labels.size(), (uint64_t)ds.num_classes};
+  fnv(h, n, sizeof n);
+}
+}  // namespace
+
+std::string data_fingerprint(const RunData& d) {
+  uint64_t h = 1469598103934665603ull;
+  fnv_split(h, d.train);
+  fnv(h, d.train.pixels.data(), d.train.pixels.size());
+  if (d.val) fnv_split(h, *d.val);
+  if (d.test) fnv_split(h, *d.test);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
+  return buf;
 }
 
 const data::Dataset& run_split(const RunData& d, const std::string& split) {

@@ -24,6 +24,11 @@ struct RunData {
 // Errors name the config key or the file that is wrong.
 RunData load_run_data(const Json& cfg, std::ostream& log);
 
+// FNV-1a over what a resumed run must see again: the training subset's labels and, for datasets held in
+// memory, its pixels; the evaluation splits' labels; the class counts. 16 hex digits. Class names are left
+// out (they may come from the folder's name); a lazily decoded set (image lists, iNat) contributes labels only.
+std::string data_fingerprint(const RunData& d);
+
 // Just the split called `split` ("train" = the LT training subset, "val", "test").
 const data::Dataset& run_split(const RunData& d, const std::string& split);
 

@@ -46,6 +46,27 @@ void append_line(const fs::path& p, const std::string& line) {
 
 uint64_t file_size_or_zero(const fs::path& p) { return fs::exists(p) ? (uint64_t)fs::file_size(p) : 0; }
 
+Json last_logged_top1(const fs::path& metrics_jsonl, int stage) {
+  std::ifstream in(metrics_jsonl);
+  std::string line;
+  Json top1 = nullptr;
+  while (std::getline(in, line))
+    if (!line.empty()) {
+      Json l = Json::parse(line);
+      if (l.contains("top1") && l.at("stage") == stage) top1 = l["top1"];
+    }
+  return top1;
+}
+
+std::string update_data_root(const fs::path& config_json, const std::string& root) {
+  Json saved = load_config_file(config_json.string());
+  const std::string old = saved.contains("data") ? saved["data"].value("root", std::string()) : std::string();
+  if (old == root) return "";
+  saved["data"]["root"] = root;
+  write_text_atomic(config_json, saved.dump(2) + "\n");
+  return old.empty() ? "(empty)" : old;
+}
+
 Json state_json(const RunState& s, const std::string& hash) {
   return Json{{"stage", s.stage}, {"epoch", s.epoch}, {"cursor", s.cursor}, {"step_in_epoch", s.step_in_epoch},
               {"global_step", s.global_step}, {"loss_sum", s.loss_sum}, {"epoch_seconds", s.epoch_seconds},
@@ -53,7 +74,8 @@ Json state_json(const RunState& s, const std::string& hash) {
               {"best_epoch", s.best_epoch}, {"stage1_top1", s.stage1_top1}, {"train_seconds", s.train_seconds},
               {"train_images", s.train_images}, {"wall_before", s.wall_before},
               {"metrics_bytes", s.metrics_bytes}, {"steps_bytes", s.steps_bytes},
-              {"loss_rng", rng_json(s.loss_rng)}, {"global_rng", rng_json(s.global_rng)}, {"config_hash", hash}};
+              {"loss_rng", rng_json(s.loss_rng)}, {"global_rng", rng_json(s.global_rng)}, {"config_hash", hash},
+              {"data_fingerprint", s.data_fingerprint}};
 }
 
 RunState state_from_json(const Json& j) {
@@ -77,6 +99,7 @@ RunState state_from_json(const Json& j) {
   s.steps_bytes = j.at("steps_bytes");
   s.loss_rng = rng_state(j.at("loss_rng"));
   s.global_rng = rng_state(j.at("global_rng"));
+  s.data_fingerprint = j.value("data_fingerprint", std::string());
   return s;
 }
 

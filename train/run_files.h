@@ -18,6 +18,13 @@ void append_line(const std::filesystem::path& path, const std::string& line);
 // 0 when the file does not exist (a log that was never written).
 uint64_t file_size_or_zero(const std::filesystem::path& path);
 
+// The top-1 of the last evaluated epoch of `stage` in metrics.jsonl (null when none was evaluated).
+Json last_logged_top1(const std::filesystem::path& metrics_jsonl, int stage);
+
+// A resume with --set data.root (the data moved): writes `root` into the run's config.json (atomically) when
+// it differs and returns the old value; returns "" and leaves the file alone when they are equal.
+std::string update_data_root(const std::filesystem::path& config_json, const std::string& root);
+
 // Where a run is: everything the resume needs besides tensors.
 struct RunState {
   int stage = 1;  // 1, 2, or 3 = finished
@@ -32,6 +39,7 @@ struct RunState {
   int64_t train_images = 0;
   uint64_t metrics_bytes = 0, steps_bytes = 0;  // log lengths to truncate to on resume
   Rng::State loss_rng{}, global_rng{};
+  std::string data_fingerprint;  // train/run_data.h; empty in states written before it existed
 };
 
 // The state with the config hash a resume must match; the inverse throws (nlohmann) on a missing key.

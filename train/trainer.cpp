@@ -9,7 +9,6 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -80,6 +79,7 @@ class Trainer {
   uint64_t seed_ = 0;
   double session_t0_ = now_s();
   RunData data_;
+  std::string data_fingerprint_;
   std::shared_ptr<ResNet> net_;
   Device dev_ = Device::cpu();  // config key `device`: model, batches and optimizer state live there
   RunState st_;
@@ -124,6 +124,7 @@ void Trainer::save_state() {
   st_.steps_bytes = file_size_or_zero(dir_ / "steps.jsonl");
   st_.loss_rng = loss_rng_.state();
   st_.global_rng = global_rng().state();
+  st_.data_fingerprint = data_fingerprint_;
   RunState s = st_;
   s.wall_before = st_.wall_before + (now_s() - session_t0_);
   std::map<std::string, Tensor> t;
@@ -146,6 +147,12 @@ void Trainer::load_state() {
              (dir_ / "config.json").string() + " (hash " + j.at("config_hash").get<std::string>() + " vs " + hash_ +
              "); restore the original config.json or start a new run");
   st_ = state_from_json(j);
+  if (!st_.data_fingerprint.empty() && st_.data_fingerprint != data_fingerprint_)
+    run_fail("data.root " + cfg_.at("data").at("root").get<std::string>() + ": not the data this run started with "
+             "(fingerprint " + data_fingerprint_ + ", the state's " + st_.data_fingerprint + "); point data.root at the "
+             "original images");
+  const std::string old_root = update_data_root(dir_ / "config.json", cfg_.at("data").at("root"));
+  if (!old_root.empty()) log_ << "data.root: was " << old_root << " (config.json updated)\n";
   loss_rng_.set_state(st_.loss_rng);
   global_rng().set_state(st_.global_rng);
   // the logs continue from the state's point: drop lines of the lost tail
@@ -482,16 +489,7 @@ Json Trainer::finish() {
          << " by training-set frequency (many > 100, medium 20-100, few < 20 images):\n"
          << format_shot_table(m);
   }
-  // last-epoch top-1 of the final stage, from the log
-  std::ifstream in(dir_ / "metrics.jsonl");
-  std::string line;
-  Json last_top1 = nullptr;
-  while (std::getline(in, line))
-    if (!line.empty()) {
-      Json l = Json::parse(line);
-      if (l.contains("top1") && l.at("stage") == last_stage) last_top1 = l["top1"];
-    }
-  summary["top1_last"] = last_top1;
+  summary["top1_last"] = last_logged_top1(dir_ / "metrics.jsonl", last_stage);
   summary["stage1_top1"] = st_.stage1_top1 >= 0 ? Json(std::round(st_.stage1_top1 * 1e6) / 1e4) : Json(nullptr);
   summary["wall_s"] = std::round((st_.wall_before + now_s() - session_t0_) * 10) / 10;
   summary["train_img_per_s"] = st_.train_seconds > 0 ? std::round(st_.train_images / st_.train_seconds * 10) / 10 : 0.0;
@@ -523,6 +521,7 @@ Json Trainer::run() {
   prepare_dir();
   log_ << "run: " << dir_.string() << (flags_.resume ? " (resuming)" : "") << "\n";
   data_ = load_run_data(cfg_, log_);
+  data_fingerprint_ = data_fingerprint(data_);
   manual_seed(seed_);
   loss_rng_ = Rng::keyed(seed_, 0x6c6f7373);  // "loss"
   net_ = build_model(cfg_, data_.train.num_classes, data_.train.channels);
