@@ -404,11 +404,21 @@ std::string config_hash(const Json& cfg) {
   Json identity = cfg;
   if (identity.contains("data") && identity["data"].contains("root")) identity["data"]["root"] = "";
   const std::string s = identity.dump();
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
+  Fnv1a h;
+  h.add(s.data(), s.size());
+  return h.hex();
+}
+
+// h = (h xor byte) * FNV prime, over every byte
+void Fnv1a::add(const void* data, size_t n) {
+  const unsigned char* p = (const unsigned char*)data;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
     h *= 1099511628211ull;
   }
+}
+
+std::string Fnv1a::hex() const {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
   return buf;

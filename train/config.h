@@ -75,6 +75,13 @@ std::string did_you_mean(const std::string& key);
 // state's data fingerprint, train/run_data.h, checks that the images are the same).
 std::string config_hash(const Json& cfg);
 
+// 64-bit FNV-1a over the bytes added so far (config_hash, the data fingerprint of train/run_data.h).
+struct Fnv1a {
+  uint64_t h = 1469598103934665603ull;  // offset basis
+  void add(const void* data, size_t n);
+  std::string hex() const;  // 16 hex digits
+};
+
 // ---- typed views of a resolved document
 // `stage` is cfg["stage1"] or cfg["stage2"].
 LossConfig loss_config(const Json& stage);

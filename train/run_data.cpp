@@ -1,6 +1,5 @@
 #include "train/run_data.h"
 
-#include <cstdio>
 #include <filesystem>
 #include <ostream>
 #include <stdexcept>
@@ -133,30 +132,19 @@ RunData load_run_data(const Json& cfg, std::ostream& log) {
   return r;
 }
 
-namespace {
-void fnv(uint64_t& h, const void* data, size_t n) {
-  const unsigned char* p = (const unsigned char*)data;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 1099511628211ull;
-  }
-}
-void fnv_split(uint64_t& h, const data::Dataset& ds) {
-  fnv(h, ds.labels.data(), ds.labels.size() * sizeof(int32_t));
+static void add_labels(Fnv1a& h, const data::Dataset& ds) {
+  h.add(ds.labels.data(), ds.labels.size() * sizeof(int32_t));
   const uint64_t n[2] = {(uint64_t)ds.labels.size(), (uint64_t)ds.num_classes};
-  fnv(h, n, sizeof n);
+  h.add(n, sizeof n);
 }
-}  // namespace
 
 std::string data_fingerprint(const RunData& d) {
-  uint64_t h = 1469598103934665603ull;
-  fnv_split(h, d.train);
-  fnv(h, d.train.pixels.data(), d.train.pixels.size());
-  if (d.val) fnv_split(h, *d.val);
-  if (d.test) fnv_split(h, *d.test);
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
-  return buf;
+  Fnv1a h;
+  add_labels(h, d.train);
+  h.add(d.train.pixels.data(), d.train.pixels.size());
+  if (d.val) add_labels(h, *d.val);
+  if (d.test) add_labels(h, *d.test);
+  return h.hex();
 }
 
 const data::Dataset& run_split(const RunData& d, const std::string& split) {
