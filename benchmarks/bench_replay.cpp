@@ -1,0 +1,150 @@
+// Step-by-step replay: the same weights and the same batches in tailor and in PyTorch, per-step losses.
+//
+// Separates "the engines compute different steps" from "the runs saw different data / initial weights":
+// benchmarks/pytorch/replay_steps.py writes PyTorch's initial ResNet-32 (torch.manual_seed(S), as
+// lt_train.py builds it) and the first N batches of lt_train.py's own loader; this program writes tailor's
+// loader stream in the same format, and replays any stream from any weights with tailor's SGD.
+//
+//   bench_replay --dump-stream DIR --data ROOT [--config recipes/cifar10_lt/ce.json] [--seed S] [--steps N]
+//   bench_replay --stream DIR (--weights FILE | --init-seed S) [--head linear|norm] [--steps N]
+//                [--lr 0.1] [--momentum 0.9] [--weight-decay 2e-4] [--scale 30] [--threads T]
+//
+// A stream directory holds stream.json {"steps", "batch", "channels", "height", "width", "source"},
+// images.f32 (steps x batch x C x H x W float32, normalised, NCHW as PyTorch feeds its model) and
+// labels.i32 (steps x batch int32). The replay prints one JSON line per step, {"step": k, "loss": v}:
+// the loss of batch k before the k-th SGD update (cross-entropy; a norm head's cosines are multiplied
+// by --scale first, as LDAM / GCL do), constant lr, train-mode BatchNorm.
+#include <omp.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "data/loader.h"
+#include "engine/ops.h"
+#include "engine/rng.h"
+#include "layers/resnet.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
+#include "train/run_data.h"
+#include "train/sgd.h"
+
+using namespace tailor;
+
+struct Args {
+  std::string dump_dir, stream_dir, data_root, config = "recipes/cifar10_lt/ce.json", weights, head = "linear";
+  long long seed = 0, init_seed = -1, steps = 96, threads = 0;
+  float lr = 0.1f, momentum = 0.9f, weight_decay = 2e-4f, scale = 30.f;
+};
+
+static Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    if (i + 1 >= argc) throw std::runtime_error("option " + k + " needs a value (see the top of bench_replay.cpp)");
+    std::string v = argv[++i];
+    if (k == "--dump-stream") a.dump_dir = v;
+    else if (k == "--stream") a.stream_dir = v;
+    else if (k == "--data") a.data_root = v;
+    else if (k == "--config") a.config = v;
+    else if (k == "--weights") a.weights = v;
+    else if (k == "--head") a.head = v;
+    else if (k == "--seed") a.seed = std::stoll(v);
+    else if (k == "--init-seed") a.init_seed = std::stoll(v);
+    else if (k == "--steps") a.steps = std::stoll(v);
+    else if (k == "--threads") a.threads = std::stoll(v);
+    else if (k == "--lr") a.lr = std::stof(v);
+    else if (k == "--momentum") a.momentum = std::stof(v);
+    else if (k == "--weight-decay") a.weight_decay = std::stof(v);
+    else if (k == "--scale") a.scale = std::stof(v);
+    else throw std::runtime_error("unknown option " + k + " (see the top of bench_replay.cpp)");
+  }
+  if (a.dump_dir.empty() == a.stream_dir.empty()) throw std::runtime_error("give exactly one of --dump-stream, --stream");
+  if (a.head != "linear" && a.head != "norm") throw std::runtime_error("--head is linear or norm, not " + a.head);
+  return a;
+}
+
+// tailor's own loader stream for a run of `config` with seed S: the LT subset, the instance sampler and the
+// train transform exactly as `tailor train` builds them for stage 1.
+static void dump_stream(const Args& a) {
+  if (a.data_root.empty()) throw std::runtime_error("--dump-stream needs --data ROOT");
+  Json cfg = resolve_config(a.config, {"data.root=" + a.data_root, "seed=" + std::to_string(a.seed)}, false);
+  RunData d = load_run_data(cfg, std::cerr);
+  data::SamplerConfig smp;
+  smp.kind = data::SamplerKind::Instance;
+  smp.seed = (uint64_t)a.seed;
+  data::Sampler sampler(d.train.labels, d.train.num_classes, smp);
+  data::LoaderConfig lc;
+  lc.batch_size = cfg.at("stage1").at("batch_size");
+  lc.drop_last = true;  // a stream has one batch size
+  lc.seed = (uint64_t)a.seed;
+  data::Loader loader(d.train, sampler, d.train_tf, lc);
+  loader.start_epoch(0);
+  const int64_t B = lc.batch_size, H = loader.out_height(), W = loader.out_width(), C = loader.out_channels();
+  std::ofstream fx(a.dump_dir + "/images.f32", std::ios::binary), fy(a.dump_dir + "/labels.i32", std::ios::binary);
+  if (!fx || !fy) throw std::runtime_error(a.dump_dir + ": cannot write the stream files (does the folder exist?)");
+  data::Batch b;
+  int64_t steps = 0;
+  std::vector<float> nchw((size_t)(B * C * H * W));
+  for (; steps < a.steps && loader.next(b); ++steps) {
+    const float* x = b.images.f32();  // NHWC
+    for (int64_t n = 0; n < B; ++n)
+      for (int64_t y = 0; y < H; ++y)
+        for (int64_t z = 0; z < W; ++z)
+          for (int64_t c = 0; c < C; ++c) nchw[(size_t)(((n * C + c) * H + y) * W + z)] = x[((n * H + y) * W + z) * C + c];
+    std::vector<int32_t> labels = b.labels.to_vector_i32();
+    fx.write((const char*)nchw.data(), (std::streamsize)(nchw.size() * sizeof(float)));
+    fy.write((const char*)labels.data(), (std::streamsize)(labels.size() * sizeof(int32_t)));
+  }
+  Json meta = {{"steps", steps}, {"batch", B}, {"channels", C}, {"height", H}, {"width", W},
+               {"source", "tailor loader, " + a.config + ", seed " + std::to_string(a.seed)}};
+  std::ofstream(a.dump_dir + "/stream.json") << meta.dump() << "\n";
+  std::cerr << "wrote " << steps << " batches of " << B << " to " << a.dump_dir << "\n";
+}
+
+static void replay(const Args& a) {
+  Json meta = load_config_file(a.stream_dir + "/stream.json");
+  const int64_t steps = std::min<int64_t>(a.steps, meta.at("steps").get<int64_t>()), B = meta.at("batch"),
+                C = meta.at("channels"), H = meta.at("height"), W = meta.at("width"), P = C * H * W;
+  std::ifstream fx(a.stream_dir + "/images.f32", std::ios::binary), fy(a.stream_dir + "/labels.i32", std::ios::binary);
+  if (!fx || !fy) throw std::runtime_error(a.stream_dir + ": images.f32 / labels.i32 missing");
+  if (a.threads > 0) omp_set_num_threads((int)a.threads);
+  if (a.weights.empty() && a.init_seed < 0) throw std::runtime_error("give --weights FILE or --init-seed S");
+  if (a.init_seed >= 0) manual_seed((uint64_t)a.init_seed);
+  auto net = make_resnet("resnet32", 10, (int)C, a.head == "norm" ? HeadKind::Normed : HeadKind::Linear);
+  if (!a.weights.empty()) load_weights(a.weights, *net);
+  net->train();
+  SGD opt(net->parameters(), SgdOptions{a.lr, a.momentum, 0.f, a.weight_decay, false});
+  std::vector<float> nchw((size_t)(B * P)), nhwc(nchw.size());
+  std::vector<int32_t> labels((size_t)B);
+  for (int64_t s = 0; s < steps; ++s) {
+    fx.read((char*)nchw.data(), (std::streamsize)(nchw.size() * sizeof(float)));
+    fy.read((char*)labels.data(), (std::streamsize)(labels.size() * sizeof(int32_t)));
+    if (!fx || !fy) throw std::runtime_error(a.stream_dir + ": stream shorter than stream.json says");
+    for (int64_t n = 0; n < B; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t y = 0; y < H; ++y)
+          for (int64_t z = 0; z < W; ++z) nhwc[(size_t)(((n * H + y) * W + z) * C + c)] = nchw[(size_t)(((n * C + c) * H + y) * W + z)];
+    Tensor logits = net->forward(Tensor::from_vector(nhwc, {B, H, W, C}));
+    if (a.head == "norm") logits = scale(logits, a.scale);
+    Tensor loss = softmax_cross_entropy(logits, Tensor::from_vector_i32(labels, {B}));
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    std::printf("{\"step\": %lld, \"loss\": %.7g}\n", (long long)s, loss.item());
+  }
+}
+
+int main(int argc, char** argv) {
+  try {
+    Args a = parse(argc, argv);
+    if (!a.dump_dir.empty()) dump_stream(a);
+    else replay(a);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_replay: %s\n", e.what());
+    return 1;
+  }
+}
