@@ -10,7 +10,7 @@
 //                [--lr 0.1] [--momentum 0.9] [--weight-decay 2e-4] [--scale 30] [--threads T]
 //
 // A stream directory holds stream.json {"steps", "batch", "channels", "height", "width", "source"},
-// images.f32 (steps x batch x C x H x W float32, normalised, NCHW as PyTorch feeds its model) and
+// images.f32 (steps x batch x H x W x C float32, normalised, NHWC: tailor's layout) and
 // labels.i32 (steps x batch int32). The replay prints one JSON line per step, {"step": k, "loss": v}:
 // the loss of batch k before the k-th SGD update (cross-entropy; a norm head's cosines are multiplied
 // by --scale first, as LDAM / GCL do), constant lr, train-mode BatchNorm.
@@ -88,15 +88,9 @@ static void dump_stream(const Args& a) {
   if (!fx || !fy) throw std::runtime_error(a.dump_dir + ": cannot write the stream files (does the folder exist?)");
   data::Batch b;
   int64_t steps = 0;
-  std::vector<float> nchw((size_t)(B * C * H * W));
   for (; steps < a.steps && loader.next(b); ++steps) {
-    const float* x = b.images.f32();  // NHWC
-    for (int64_t n = 0; n < B; ++n)
-      for (int64_t y = 0; y < H; ++y)
-        for (int64_t z = 0; z < W; ++z)
-          for (int64_t c = 0; c < C; ++c) nchw[(size_t)(((n * C + c) * H + y) * W + z)] = x[((n * H + y) * W + z) * C + c];
     std::vector<int32_t> labels = b.labels.to_vector_i32();
-    fx.write((const char*)nchw.data(), (std::streamsize)(nchw.size() * sizeof(float)));
+    fx.write((const char*)b.images.f32(), (std::streamsize)(b.images.numel() * sizeof(float)));  // NHWC as is
     fy.write((const char*)labels.data(), (std::streamsize)(labels.size() * sizeof(int32_t)));
   }
   Json meta = {{"steps", steps}, {"batch", B}, {"channels", C}, {"height", H}, {"width", W},
@@ -118,17 +112,13 @@ static void replay(const Args& a) {
   if (!a.weights.empty()) load_weights(a.weights, *net);
   net->train();
   SGD opt(net->parameters(), SgdOptions{a.lr, a.momentum, 0.f, a.weight_decay, false});
-  std::vector<float> nchw((size_t)(B * P)), nhwc(nchw.size());
+  std::vector<float> images((size_t)(B * P));
   std::vector<int32_t> labels((size_t)B);
   for (int64_t s = 0; s < steps; ++s) {
-    fx.read((char*)nchw.data(), (std::streamsize)(nchw.size() * sizeof(float)));
+    fx.read((char*)images.data(), (std::streamsize)(images.size() * sizeof(float)));
     fy.read((char*)labels.data(), (std::streamsize)(labels.size() * sizeof(int32_t)));
     if (!fx || !fy) throw std::runtime_error(a.stream_dir + ": stream shorter than stream.json says");
-    for (int64_t n = 0; n < B; ++n)
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t y = 0; y < H; ++y)
-          for (int64_t z = 0; z < W; ++z) nhwc[(size_t)(((n * H + y) * W + z) * C + c)] = nchw[(size_t)(((n * C + c) * H + y) * W + z)];
-    Tensor logits = net->forward(Tensor::from_vector(nhwc, {B, H, W, C}));
+    Tensor logits = net->forward(Tensor::from_vector(images, {B, H, W, C}));
     if (a.head == "norm") logits = scale(logits, a.scale);
     Tensor loss = softmax_cross_entropy(logits, Tensor::from_vector_i32(labels, {B}));
     opt.zero_grad();

@@ -6,7 +6,7 @@ benchmarks/README.md, "Step-by-step replay").
         DIR/init.safetensors: the ResNet-32 lt_train.py starts from with --seed S (the same seeding
         order: random, numpy, torch, then the model), PyTorch state-dict names, loadable by tailor;
         DIR/stream.json, images.f32, labels.i32: the first --steps batches of lt_train.py's own stage-1
-        loader for that seed (instance sampler, RandomCrop + flip, normalised, NCHW float32).
+        loader for that seed (instance sampler, RandomCrop + flip, normalised, NHWC float32).
     replay_steps.py run --stream DIR --weights FILE [--head linear|norm] [--steps N] [--lr 0.1]
         [--momentum 0.9] [--weight-decay 2e-4] [--scale 30] [--threads T]
         SGD on the stream from the weights, one JSON line per step: {"step": k, "loss": v} (the loss of
@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import random
-import struct
 import sys
 
 import numpy as np
@@ -31,22 +30,10 @@ import lt_data  # noqa: E402
 import models  # noqa: E402
 from check_checkpoint import read_safetensors  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests"))
+from make_fixtures import write_safetensors  # noqa: E402
+
 BATCH = 128
-
-
-def write_safetensors(path, state):
-    header, blobs, off = {}, [], 0
-    for name, t in state.items():
-        a = t.detach().cpu().contiguous().numpy()
-        dtype = {"float32": "F32", "int64": "I64"}[str(a.dtype)]
-        raw = a.tobytes()
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 def dump(a):
@@ -65,7 +52,8 @@ def dump(a):
         for xb, yb in loader:
             if steps == a.steps or len(yb) != BATCH:
                 break
-            fx.write(((xb.float().div_(255.0) - mean) / std).numpy().astype(np.float32).tobytes())
+            x = (xb.float().div_(255.0) - mean) / std
+            fx.write(x.permute(0, 2, 3, 1).contiguous().numpy().astype(np.float32).tobytes())  # NHWC
             fy.write(yb.numpy().astype(np.int32).tobytes())
             steps += 1
     with open(os.path.join(a.out, "stream.json"), "w") as f:
@@ -79,8 +67,9 @@ def run(a):
     if a.threads:
         torch.set_num_threads(a.threads)
     meta = json.load(open(os.path.join(a.stream, "stream.json")))
-    shape = (-1, meta["batch"], meta["channels"], meta["height"], meta["width"])
+    shape = (-1, meta["batch"], meta["height"], meta["width"], meta["channels"])
     x = np.fromfile(os.path.join(a.stream, "images.f32"), np.float32).reshape(shape)
+    x = np.ascontiguousarray(x.transpose(0, 1, 4, 2, 3))  # NHWC -> NCHW
     y = np.fromfile(os.path.join(a.stream, "labels.i32"), np.int32).reshape(shape[:2])
     model = models.resnet32(num_classes=10, in_channels=meta["channels"], use_norm=a.head == "norm")
     model.load_state_dict(read_safetensors(a.weights), strict=True)
