@@ -6,14 +6,20 @@
 // loader stream in the same format, and replays any stream from any weights with tailor's SGD.
 //
 //   bench_replay --dump-stream DIR --data ROOT [--config recipes/cifar10_lt/ce.json] [--seed S] [--steps N]
-//   bench_replay --stream DIR (--weights FILE | --init-seed S) [--head linear|norm] [--steps N]
-//                [--lr 0.1] [--momentum 0.9] [--weight-decay 2e-4] [--scale 30] [--threads T]
+//   bench_replay --stream DIR (--weights FILE | --init-seed S) [--config recipes/cifar10_lt/ce.json]
+//                [--head linear|norm] [--steps N] [--lr 0.1] [--momentum 0.9] [--weight-decay 2e-4]
+//                [--scale 30] [--threads T] [--save FILE]
 //
-// A stream directory holds stream.json {"steps", "batch", "channels", "height", "width", "source"},
-// images.f32 (steps x batch x H x W x C float32, normalised, NHWC: tailor's layout) and
-// labels.i32 (steps x batch int32). The replay prints one JSON line per step, {"step": k, "loss": v}:
-// the loss of batch k before the k-th SGD update (cross-entropy; a norm head's cosines are multiplied
-// by --scale first, as LDAM / GCL do), constant lr, train-mode BatchNorm.
+// A stream directory holds stream.json {"steps", "batch", "channels", "height", "width", "counts",
+// "mixup", "source"}, images.f32 (steps x batch x H x W x C float32, normalised, NHWC: tailor's layout,
+// before mixing), labels.i32 (steps x batch int32) and, for a recipe with mixup, lambda.f32 (steps) and
+// perm.i32 (steps x batch): each batch's draw. The replay prints one JSON line per step,
+// {"step": k, "loss": v}: the loss of batch k before the k-th SGD update, constant lr, train-mode
+// BatchNorm. The loss and the head are the --config recipe's stage 1 (the loss built by the trainer's own
+// loss_config / make_loss; the class counts come from the stream); a norm head under plain "ce" has its
+// cosines multiplied by --scale first. A stream with lambda.f32 is mixed as the trainer mixes it
+// (data::apply_mixup, Loss::forward_mixup). --save writes the weights after the last step (safetensors,
+// PyTorch names; `replay_steps.py diff` compares two engines' updates).
 #include <omp.h>
 
 #include <cstdio>
@@ -24,9 +30,11 @@
 #include <vector>
 
 #include "data/loader.h"
+#include "data/mixup.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "layers/resnet.h"
+#include "losses/loss.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/run_data.h"
@@ -35,7 +43,7 @@
 using namespace tailor;
 
 struct Args {
-  std::string dump_dir, stream_dir, data_root, config = "recipes/cifar10_lt/ce.json", weights, head = "linear";
+  std::string dump_dir, stream_dir, data_root, config = "recipes/cifar10_lt/ce.json", weights, head, save;
   long long seed = 0, init_seed = -1, steps = 96, threads = 0;
   float lr = 0.1f, momentum = 0.9f, weight_decay = 2e-4f, scale = 30.f;
 };
@@ -60,10 +68,11 @@ static Args parse(int argc, char** argv) {
     else if (k == "--momentum") a.momentum = std::stof(v);
     else if (k == "--weight-decay") a.weight_decay = std::stof(v);
     else if (k == "--scale") a.scale = std::stof(v);
+    else if (k == "--save") a.save = v;
     else throw std::runtime_error("unknown option " + k + " (see the top of bench_replay.cpp)");
   }
   if (a.dump_dir.empty() == a.stream_dir.empty()) throw std::runtime_error("give exactly one of --dump-stream, --stream");
-  if (a.head != "linear" && a.head != "norm") throw std::runtime_error("--head is linear or norm, not " + a.head);
+  if (!a.head.empty() && a.head != "linear" && a.head != "norm") throw std::runtime_error("--head is linear or norm, not " + a.head);
   return a;
 }
 
@@ -82,18 +91,33 @@ static void dump_stream(const Args& a) {
   lc.drop_last = true;  // a stream has one batch size
   lc.seed = (uint64_t)a.seed;
   data::Loader loader(d.train, sampler, d.train_tf, lc);
+  const double alpha = cfg.at("stage1").at("mixup_alpha");
   loader.start_epoch(0);
   const int64_t B = lc.batch_size, H = loader.out_height(), W = loader.out_width(), C = loader.out_channels();
   std::ofstream fx(a.dump_dir + "/images.f32", std::ios::binary), fy(a.dump_dir + "/labels.i32", std::ios::binary);
   if (!fx || !fy) throw std::runtime_error(a.dump_dir + ": cannot write the stream files (does the folder exist?)");
+  std::vector<float> lambdas;
+  std::vector<int32_t> perms;
   data::Batch b;
   int64_t steps = 0;
   for (; steps < a.steps && loader.next(b); ++steps) {
     std::vector<int32_t> labels = b.labels.to_vector_i32();
     fx.write((const char*)b.images.f32(), (std::streamsize)(b.images.numel() * sizeof(float)));  // NHWC as is
     fy.write((const char*)labels.data(), (std::streamsize)(labels.size() * sizeof(int32_t)));
+    if (alpha > 0) {  // the trainer's draw for stage 1 (stage seed = seed), epoch 0, this step
+      data::MixupResult mr = data::draw_mixup(labels, alpha, (uint64_t)a.seed, 0, steps);
+      lambdas.push_back(mr.lambda);
+      perms.insert(perms.end(), mr.perm.begin(), mr.perm.end());
+    }
+  }
+  if (alpha > 0) {
+    std::ofstream(a.dump_dir + "/lambda.f32", std::ios::binary)
+        .write((const char*)lambdas.data(), (std::streamsize)(lambdas.size() * sizeof(float)));
+    std::ofstream(a.dump_dir + "/perm.i32", std::ios::binary)
+        .write((const char*)perms.data(), (std::streamsize)(perms.size() * sizeof(int32_t)));
   }
   Json meta = {{"steps", steps}, {"batch", B}, {"channels", C}, {"height", H}, {"width", W},
+               {"counts", d.train_counts}, {"mixup", alpha},
                {"source", "tailor loader, " + a.config + ", seed " + std::to_string(a.seed)}};
   std::ofstream(a.dump_dir + "/stream.json") << meta.dump() << "\n";
   std::cerr << "wrote " << steps << " batches of " << B << " to " << a.dump_dir << "\n";
@@ -107,25 +131,53 @@ static void replay(const Args& a) {
   if (!fx || !fy) throw std::runtime_error(a.stream_dir + ": images.f32 / labels.i32 missing");
   if (a.threads > 0) omp_set_num_threads((int)a.threads);
   if (a.weights.empty() && a.init_seed < 0) throw std::runtime_error("give --weights FILE or --init-seed S");
+  const Json cfg = resolve_config(a.config, {}, false), stage1 = cfg.at("stage1");
+  std::string head = a.head;
+  if (head.empty()) head = cfg.at("model").at("head") == "normed" ? "norm" : "linear";
+  const std::string loss_name = stage1.at("loss").at("name");
+  std::vector<int64_t> counts(10, 1);  // plain "ce" does not use them
+  if (meta.contains("counts")) counts = meta.at("counts").get<std::vector<int64_t>>();
+  else if (loss_name != "ce") throw std::runtime_error(a.stream_dir + "/stream.json has no \"counts\", needed by " + loss_name);
+  std::unique_ptr<Loss> loss_fn = make_loss(loss_name, loss_config(stage1), counts);
+  std::ifstream flam(a.stream_dir + "/lambda.f32", std::ios::binary), fperm(a.stream_dir + "/perm.i32", std::ios::binary);
+  const bool mixed = (bool)flam;
+  if (mixed && !fperm) throw std::runtime_error(a.stream_dir + ": lambda.f32 without perm.i32");
   if (a.init_seed >= 0) manual_seed((uint64_t)a.init_seed);
-  auto net = make_resnet("resnet32", 10, (int)C, a.head == "norm" ? HeadKind::Normed : HeadKind::Linear);
+  auto net = make_resnet("resnet32", 10, (int)C, head == "norm" ? HeadKind::Normed : HeadKind::Linear);
   if (!a.weights.empty()) load_weights(a.weights, *net);
   net->train();
   SGD opt(net->parameters(), SgdOptions{a.lr, a.momentum, 0.f, a.weight_decay, false});
   std::vector<float> images((size_t)(B * P));
-  std::vector<int32_t> labels((size_t)B);
+  std::vector<int32_t> labels((size_t)B), perm32((size_t)B), labels_b((size_t)B);
+  std::vector<int64_t> perm((size_t)B);
   for (int64_t s = 0; s < steps; ++s) {
     fx.read((char*)images.data(), (std::streamsize)(images.size() * sizeof(float)));
     fy.read((char*)labels.data(), (std::streamsize)(labels.size() * sizeof(int32_t)));
     if (!fx || !fy) throw std::runtime_error(a.stream_dir + ": stream shorter than stream.json says");
+    float lambda = 1.f;
+    if (mixed) {
+      flam.read((char*)&lambda, sizeof(float));
+      fperm.read((char*)perm32.data(), (std::streamsize)(perm32.size() * sizeof(int32_t)));
+      if (!flam || !fperm) throw std::runtime_error(a.stream_dir + ": lambda.f32 / perm.i32 shorter than the stream");
+      for (int64_t i = 0; i < B; ++i) {
+        if (perm32[(size_t)i] < 0 || perm32[(size_t)i] >= B)
+          throw std::runtime_error(a.stream_dir + "/perm.i32: step " + std::to_string(s) + " holds an index outside the batch");
+        perm[(size_t)i] = perm32[(size_t)i];
+        labels_b[(size_t)i] = labels[(size_t)perm32[(size_t)i]];
+      }
+      data::apply_mixup(images.data(), B, P, lambda, perm);
+    }
     Tensor logits = net->forward(Tensor::from_vector(images, {B, H, W, C}));
-    if (a.head == "norm") logits = scale(logits, a.scale);
-    Tensor loss = softmax_cross_entropy(logits, Tensor::from_vector_i32(labels, {B}));
+    if (head == "norm" && loss_name == "ce") logits = scale(logits, a.scale);
+    Tensor y = Tensor::from_vector_i32(labels, {B});
+    Tensor loss = mixed ? loss_fn->forward_mixup(logits, y, Tensor::from_vector_i32(labels_b, {B}), lambda)
+                        : loss_fn->forward(logits, y);
     opt.zero_grad();
     loss.backward();
     opt.step();
     std::printf("{\"step\": %lld, \"loss\": %.7g}\n", (long long)s, loss.item());
   }
+  if (!a.save.empty()) save_weights(a.save, *net);
 }
 
 int main(int argc, char** argv) {

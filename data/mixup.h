@@ -17,7 +17,12 @@ struct MixupResult {
   float lambda = 1.f;
 };
 
-// Mixes `images` (n rows of `row` floats) in place.
+// The batch's draw: lambda, perm and both label vectors, without touching the images.
+MixupResult draw_mixup(const std::vector<int32_t>& labels, double alpha, uint64_t seed, int64_t epoch,
+                       int64_t batch_index);
+// x_i <- lambda x_i + (1 - lambda) x_perm(i) on n rows of `row` floats, in place (a no-op when lambda = 1).
+void apply_mixup(float* images, int64_t n, int64_t row, float lambda, const std::vector<int64_t>& perm);
+// draw_mixup, then apply_mixup on `images` (n rows of `row` floats).
 MixupResult mixup_rows(float* images, int64_t n, int64_t row, const std::vector<int32_t>& labels, double alpha,
                        uint64_t seed, int64_t epoch, int64_t batch_index);
 // Mixes batch.images (f32 [N,H,W,C], CPU) in place.

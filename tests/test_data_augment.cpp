@@ -377,6 +377,16 @@ TEST_CASE("mixup: one lambda per batch, partner permutation, both label vectors"
   MixupResult r3 = mixup_rows(x3.data(), n, row, y, 0.0, 7, 3, 11);
   CHECK(r3.lambda == 1.f);
   CHECK(x3 == orig);
+  // draw, then apply: the same draw and the same pixels as mixup_rows (a replayed stream relies on it)
+  MixupResult d = draw_mixup(y, 1.0, 7, 3, 11);
+  CHECK(d.lambda == r.lambda);
+  CHECK(d.perm == r.perm);
+  CHECK(d.labels_b == r.labels_b);
+  std::vector<float> x4 = orig;
+  apply_mixup(x4.data(), n, row, d.lambda, d.perm);
+  CHECK(x4 == x);
+  CHECK_THROWS_WITH_AS(apply_mixup(x4.data(), n, row, d.lambda, {0, 1}), doctest::Contains("permutation length"),
+                       std::runtime_error);
   // Beta(a, a) moments
   for (double a : {1.0, 0.2}) {
     double s = 0, s2 = 0;

@@ -15,7 +15,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import models  # noqa: E402
 
-DTYPES = {"F32": torch.float32, "I64": torch.int64, "I32": torch.int32}
+DTYPES = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "I32": torch.int32}
 
 
 def read_safetensors(path):

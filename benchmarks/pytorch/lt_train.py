@@ -175,6 +175,15 @@ def ce_loss(out, y):
     return F.cross_entropy(out, y)
 
 
+def stage1_loss(name, counts):
+    """The recipes' stage-1 loss: "ce", "ldam_drw" (LDAMLoss; DRW sets .weight per epoch) or "gcl"."""
+    if name == "ce":
+        return ce_loss
+    if name == "ldam_drw":
+        return LDAMLoss(counts, max_m=0.5, s=30.0)
+    return GCLLoss(counts, s=30.0, m=0.0, noise_mul=0.5)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Schedules (e is the 0-based epoch; the lr is set at the start of each epoch)
 # ----------------------------------------------------------------------------------------------------
@@ -449,12 +458,7 @@ def main(argv=None):
             % (time.perf_counter() - t_start, stage, progress["epoch"], a.state))
         return EXIT_STOPPED
 
-    if rc["loss"] == "ce":
-        loss1 = ce_loss
-    elif rc["loss"] == "ldam_drw":
-        loss1 = LDAMLoss(counts, max_m=0.5, s=30.0)
-    else:
-        loss1 = GCLLoss(counts, s=30.0, m=0.0, noise_mul=0.5)
+    loss1 = stage1_loss(rc["loss"], counts)
 
     def per_epoch1(e):
         if rc["loss"] == "ldam_drw":
