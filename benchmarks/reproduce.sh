@@ -107,6 +107,9 @@ cd "$ROOT" || die "cannot enter $ROOT"
 if [ -z "$DATA" ]; then
     ARCHIVE=${CIFAR10_ARCHIVE:-$ROOT/../shared/data/cifar10-jpg.tar.xz}
     DATA=$ROOT/.cache/cifar10-jpg
+    mkdir -p "$ROOT/.cache" || die "cannot create $ROOT/.cache"
+    exec 9>"$ROOT/.cache/cifar10-jpg.lock"      # runs started together extract it once, the others wait
+    flock 9 || die "cannot lock $ROOT/.cache/cifar10-jpg.lock"
     if [ ! -f "$DATA/.extracted" ]; then
         [ -f "$ARCHIVE" ] || die "no --data given and $ARCHIVE not found (set CIFAR10_ARCHIVE)"
         echo "extracting $ARCHIVE into $DATA ..."
@@ -124,6 +127,7 @@ if [ -z "$DATA" ]; then
         rm -rf "$TMP"
         touch "$DATA/.extracted"
     fi
+    exec 9>&-
 fi
 [ -d "$DATA" ] || die "--data $DATA is not a directory"
 

@@ -331,7 +331,7 @@ class StateFile:
         if not self.path or not os.path.isfile(self.path):
             sys.exit("lt_train.py: --resume: state file %s not found (nothing to resume; drop --resume to start)"
                      % self.path)
-        st = torch.load(self.path, map_location="cpu")
+        st = torch.load(self.path, map_location="cpu", weights_only=False)  # our own state (numpy RNG arrays)
         for k, v in self.identity().items():
             if st["identity"].get(k) != v:
                 sys.exit("lt_train.py: --resume: %s was written with --%s %r, this run has %r"
