@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 
 #include "train/config.h"
@@ -39,6 +40,12 @@ TEST_CASE("defaults resolve and the typed views read them") {
   LossConfig l = loss_config(cfg["stage1"]);
   CHECK(l.s == 30.0);
   CHECK(cfg["stage2"]["method"] == "none");
+}
+
+TEST_CASE("every schema key is declared once") {
+  std::set<std::string> seen;
+  for (const ConfigKey& k : config_schema()) CHECK_MESSAGE(seen.insert(k.path).second, "declared twice: " << k.path);
+  CHECK(seen.size() > 50);
 }
 
 TEST_CASE("file then --set, left to right; the resolved name defaults to the file stem") {

@@ -372,7 +372,9 @@ TEST_CASE("ResNet-32 training step: same loss, gradients and updated weights on 
 // Frozen BN at its initial running statistics (mean 0, var 1: BN is a fixed affine map) is the one
 // ResNet-50 setting that is well conditioned (CPU spread under a 1e-6 input perturbation: 3e-4 of the
 // largest gradient at worst), so the 1e-3 bound applies as for ResNet-32. Measured on an H100: 2-3e-6.
-// (Other cuDNN algorithms, e.g. as picked under compute-sanitizer, can still flip one ReLU: 0.8 % once.)
+// (Other cuDNN algorithms, e.g. as picked under compute-sanitizer, can still flip one ReLU: 0.8 % once. Run
+// while three trainings shared the GPU, so that cudnnFind timed the candidates under load, this check failed
+// once at 0.5 % on layer4.0's conv3 / downsample weight gradients: run test_cuda on an otherwise idle GPU.)
 TEST_CASE("ResNet-50 training step, frozen BN: same loss, gradients and updated weights on CPU and CUDA") {
   model_step_parity("resnet50", 100, {4, 96, 96, 3}, false, /*calibrate=*/false);
 }

@@ -81,7 +81,6 @@ std::vector<ConfigKey> build_schema() {
   add(s, "threads", "int", 0, 0, 1024, {}, "CPU threads (0 = all cores)");
   add(s, "device", "string", "cpu", 0, 0, {"cpu", "cuda"}, "compute device");
   add(s, "deterministic", "bool", false, 0, 0, {}, "CUDA: deterministic cuDNN algorithms only (bit-identical reruns)");
-  add(s, "deterministic", "bool", false, 0, 0, {}, "deterministic algorithms only (CUDA)");
   add(s, "data.dataset", "string", "fashion_mnist", 0, 0,
       {"fashion_mnist", "mnist", "cifar10", "cifar100", "image_folder", "list", "inat"}, "dataset kind");
   add(s, "data.root", "string", "", 0, 0, {},
