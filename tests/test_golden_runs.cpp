@@ -1,0 +1,228 @@
+// Regression goldens of whole training runs: every shipped CIFAR-10-LT recipe (and a few stage-2 variants)
+// and the embedded Fashion-MNIST-LT default, run for a few dozen CPU steps per stage through `tailor train`
+// on a small synthetic CIFAR-like folder written here. Each run's per-step losses (steps.jsonl, %.9g) and a
+// hash of every checkpoint's tensors must equal tests/fixtures/golden_runs.json byte for byte: a change to
+// the training code that moves one bit of one step shows up here.
+//
+// Recording (only when a change is MEANT to alter the numbers): tests/record_golden.sh.
+// Byte identity holds on the CPU the fixture was recorded on (its "cpu" field: oneDNN and -march=native pick
+// kernels by instruction set); on another CPU the losses are compared at 2 % and the hashes are not.
+// The default run needs the Fashion-MNIST package (skipped without it, like test_train_cli).
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli_run.h"
+#include "engine/safetensors.h"
+#include "train/config.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const fs::path kRecipes = fs::path(TAILOR_SOURCE_DIR) / "recipes" / "cifar10_lt";
+const fs::path kFixture = fs::path(TAILOR_FIXTURES) / "golden_runs.json";
+
+const fs::path& tmp_root() {
+  static fs::path r = [] {
+    char tmpl[] = "/tmp/tailor_golden_XXXXXX";
+    fs::path p = mkdtemp(tmpl);
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(tmp_root(), ec);
+    });
+    return p;
+  }();
+  return r;
+}
+
+// A CIFAR-like folder: 10 classes x 200 training and 10 test 32x32 RGB images (PPM); class c is tinted
+// towards its own colour, with per-pixel noise from a fixed LCG, so the runs learn something.
+fs::path synthetic_cifar() {
+  const fs::path root = tmp_root() / "cifar";
+  if (fs::exists(root)) return root;
+  const char* names[10] = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
+  uint32_t h = 2024;
+  for (const char* split : {"train", "test"})
+    for (int c = 0; c < 10; ++c) {
+      const fs::path dir = root / split / names[c];
+      fs::create_directories(dir);
+      for (int i = 0; i < (split[1] == 'r' ? 200 : 10); ++i) {
+        std::string img = "P6\n32 32\n255\n";
+        for (int p = 0; p < 32 * 32; ++p)
+          for (int ch = 0; ch < 3; ++ch) {
+            h = h * 1664525u + 1013904223u;
+            const int tint = ((c >> ch) & 1) * 70 + (p / 32 / 4 == c % 8 ? 50 : 0);
+            img.push_back((char)std::min(255, (int)(h >> 25) + tint));
+          }
+        char file[16];
+        std::snprintf(file, sizeof file, "%04d.ppm", i);
+        std::ofstream(dir / file, std::ios::binary) << img;
+      }
+    }
+  return root;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// FNV-1a over every tensor of a safetensors file: name, dtype, shape and bytes, in name order.
+std::string tensor_hash(const fs::path& p) {
+  tailor::SafeTensorFile f = tailor::read_safetensors(p.string());
+  tailor::Fnv1a h;
+  for (auto& [name, t] : f.tensors) {
+    h.add(name.data(), name.size());
+    h.add(t.dtype.data(), t.dtype.size());
+    h.add(t.shape.data(), t.shape.size() * sizeof(int64_t));
+    h.add(t.bytes.data(), t.bytes.size());
+  }
+  return h.hex();
+}
+
+// What a finished run leaves that must not move: every step's loss, the checkpoints' tensors, the final top-1.
+json run_record(const fs::path& dir) {
+  json r;
+  r["losses"] = json::array();
+  std::istringstream steps(slurp(dir / "steps.jsonl"));
+  for (std::string line; std::getline(steps, line);)
+    if (!line.empty()) {
+      auto p = line.find("\"loss\":");
+      r["losses"].push_back(line.substr(p + 7, line.size() - p - 8));  // the %.9g text
+    }
+  r["weights"] = json::object();
+  for (auto& e : fs::directory_iterator(dir / "checkpoints")) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind("stage", 0) == 0 && e.path().extension() == ".safetensors") r["weights"][n] = tensor_hash(e.path());
+  }
+  r["top1"] = json::parse(slurp(dir / "summary.json")).at("top1");
+  return r;
+}
+
+std::string cpu_signature() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model, isa = "sse";
+  while (std::getline(in, line)) {
+    if (model.empty() && line.rfind("model name", 0) == 0) model = line.substr(line.find(':') + 2);
+    if (line.rfind("flags", 0) == 0) {
+      if (line.find(" avx2") != std::string::npos) isa = "avx2";
+      if (line.find(" avx512f") != std::string::npos) isa = "avx512f";
+      if (line.find(" amx_bf16") != std::string::npos) isa = "amx";
+      break;
+    }
+  }
+  return model + " / " + isa;
+}
+
+struct GoldenRun {
+  std::string name;
+  std::string args;  // after `tailor train`
+};
+
+// The runs: the shipped recipes with a short schedule on the synthetic folder (plus variants of the
+// stage-2 methods no CIFAR recipe ships), and the embedded default with fewer steps.
+std::vector<GoldenRun> golden_runs() {
+  const fs::path data = synthetic_cifar(), runs = tmp_root() / "runs";
+  const std::string common = " --no-report --set runs_dir=" + runs.string() + " --set threads=1 --set data.workers=2"
+                             " --set log.step_losses=true --set eval.every_epochs=1";
+  const std::string cifar = common + " --set data.root=" + data.string() +
+                            " --set data.format=folder --set data.imbalance.n_max=200 --set data.test_per_class=10";
+  const std::string short1 = " --set stage1.epochs=2 --set stage1.batch_size=32 --set stage1.schedule.warmup_epochs=1";
+  const std::string short2 = " --set stage2.epochs=2 --set stage2.batch_size=32";
+  std::vector<GoldenRun> out;
+  std::vector<fs::path> files;
+  for (auto& e : fs::directory_iterator(kRecipes)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (auto& f : files) {
+    const std::string name = f.stem().string();
+    const json recipe = json::parse(slurp(f));
+    std::string a = "--config " + f.string() + " --set name=" + name + cifar + short1;
+    if (recipe.contains("stage2")) a += short2;
+    if (name == "ldam_drw") a += " --set stage1.loss.drw_epoch=1";  // the deferred re-weighting starts in epoch 2
+    out.push_back({name, a});
+  }
+  // stage-2 variants on the CE + mixup representation: LWS with shifted BN, tau-norm, and cRT from the last
+  // checkpoint with focal loss, a square-root sampler and mixup
+  const json base = json::parse(slurp(kRecipes / "ce_mixup_crt.json"));
+  auto variant = [&](const std::string& name, const json& stage2) {
+    json v = base;
+    v["stage2"] = stage2;
+    v["name"] = name;
+    const fs::path p = tmp_root() / (name + ".json");
+    std::ofstream(p) << v.dump(2);
+    std::string a = "--config " + p.string() + cifar + short1;
+    if (stage2.at("method") != "tau_norm") a += short2;
+    out.push_back({name, a});
+  };
+  variant("v_lws_shifted_bn", json{{"method", "lws"}, {"load", "best"}, {"bn_mode", "train"},
+                                   {"loss", {{"name", "ce"}}}, {"sampler", {{"name", "class_aware"}}},
+                                   {"optim", {{"lr", 0.1}}}, {"schedule", {{"kind", "cosine"}}}});
+  variant("v_tau_norm", json{{"method", "tau_norm"}, {"load", "best"}, {"choose_tau_on_test", true}});
+  variant("v_crt_sqrt_last", json{{"method", "crt"}, {"load", "last"}, {"loss", {{"name", "focal"}, {"gamma", 2.0}}},
+                                  {"sampler", {{"name", "sqrt"}}}, {"optim", {{"lr", 0.05}}},
+                                  {"schedule", {{"kind", "constant"}}}, {"mixup_alpha", 0.4}});
+  out.push_back({"default", "--set name=default" + common +
+                                " --set stage1.epochs=2 --set stage1.max_steps_per_epoch=12"
+                                " --set stage2.max_steps_per_epoch=12 --set data.test_per_class=20"});
+  return out;
+}
+
+bool have_fashion_mnist() { return fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
+
+}  // namespace
+
+TEST_CASE("every recipe's short run is byte-identical to its recorded golden") {
+  const bool record = std::getenv("TAILOR_RECORD_GOLDEN") != nullptr;
+  json golden;
+  if (!record) {
+    REQUIRE_MESSAGE(fs::exists(kFixture), "missing " << kFixture << " (run tests/record_golden.sh)");
+    golden = json::parse(slurp(kFixture));
+  }
+  const bool same_cpu = record || golden.at("cpu") == cpu_signature();
+  if (!same_cpu)
+    MESSAGE("recorded on '" << golden.at("cpu").get<std::string>() << "', running on '" << cpu_signature()
+                            << "': losses compared at 2 %, weight hashes not compared");
+  json out{{"cpu", cpu_signature()}, {"runs", json::object()}};
+  for (const GoldenRun& g : golden_runs()) {
+    CAPTURE(g.name);
+    if (g.name == "default" && !have_fashion_mnist()) {
+      MESSAGE("default: skipped (no Fashion-MNIST package)");
+      if (!record) continue;
+      FAIL("recording needs the Fashion-MNIST package");
+    }
+    Run r = run("train " + g.args);
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+    const json got = run_record(tmp_root() / "runs" / g.name);
+    out["runs"][g.name] = got;
+    if (record) continue;
+    REQUIRE_MESSAGE(golden.at("runs").contains(g.name), "no golden for " << g.name << " (tests/record_golden.sh)");
+    const json& want = golden["runs"][g.name];
+    if (same_cpu) {
+      CHECK(got.at("losses") == want.at("losses"));
+      CHECK(got.at("weights") == want.at("weights"));
+      CHECK(got.at("top1") == want.at("top1"));
+    } else {
+      REQUIRE(got.at("losses").size() == want.at("losses").size());
+      for (size_t i = 0; i < got["losses"].size(); ++i) {
+        const double a = std::stod(got["losses"][i].get<std::string>()), b = std::stod(want["losses"][i].get<std::string>());
+        CHECK(std::fabs(a - b) <= 0.02 * std::fabs(b) + 1e-6);
+      }
+    }
+  }
+  if (record) {
+    std::ofstream(kFixture) << out.dump(1) << "\n";
+    MESSAGE("recorded " << out["runs"].size() << " runs into " << kFixture);
+  }
+}
