@@ -2,16 +2,19 @@
 // 28x28), short schedule: cross-entropy, Balanced Softmax, and GCL two-stage (stage 1: GCL loss with a
 // NormedLinear head and mixup; stage 2: the head retrained with the GCL stage-2 loss on CBEN-sampled
 // batches, backbone frozen, BN in eval mode). Prints one table: top-1 and many / medium / few-shot
-// accuracy (many > 100, medium 20-100, few < 20 training images) and wall time.
+// accuracy (many > 100, medium 20-100, few < 20 training images) and wall time. Every run goes through
+// train_run (train/trainer.h) on the cut-down data, into --work-dir/bench_lt_<method>_<seed>.
 //
 //   bench_lt_methods [--epochs N] [--stage2-epochs N] [--threads N] [--limit N] [--test-limit N]
 //                    [--batch N] [--lr F] [--mixup F] [--seed N] [--data-root DIR] [--work-dir DIR]
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
@@ -19,8 +22,9 @@
 
 #include "data/idx.h"
 #include "data/imbalance.h"
-#include "layers/resnet.h"
-#include "train/two_stage.h"
+#include "train/config.h"
+#include "train/metrics.h"
+#include "train/trainer.h"
 
 using namespace tailor;
 
@@ -49,11 +53,20 @@ std::vector<int64_t> limit_per_class(const std::vector<int32_t>& labels, int C, 
   return out;
 }
 
-std::string pct(const ShotGroup& g) {
-  if (g.empty()) return "   n/a";
+std::string pct(const Json& v) {  // a percentage of summary.json / metrics.jsonl, null = n/a
+  if (v.is_null()) return "   n/a";
   char b[32];
-  std::snprintf(b, sizeof b, "%6.2f", 100 * g.acc);
+  std::snprintf(b, sizeof b, "%6.2f", v.get<double>());
   return b;
+}
+
+// The last metrics.jsonl line of `stage` (its final evaluation).
+Json last_line(const std::string& run_dir, int stage) {
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  Json last;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && Json::parse(line).at("stage") == stage) last = Json::parse(line);
+  return last;
 }
 
 }  // namespace
@@ -108,78 +121,75 @@ int main(int argc, char** argv) {
                 epochs, s2_epochs, (long long)batch, lr, threads);
     if (limit > 0) std::printf("note: --limit changes the class counts; many/medium/few use the limited counts\n");
 
-    TwoStageData d;
-    d.train = &train;
-    d.test = &test;
+    RunData d;
+    d.train = std::move(train);
+    d.test = std::make_unique<data::Dataset>(std::move(test));
+    d.train_counts = counts;
+    d.description = "Fashion-MNIST-LT exp rho 100";
     d.train_tf.crop = data::CropMode::RandomCrop;
     d.train_tf.size = 28;
     d.train_tf.padding = 2;
     d.train_tf.hflip = true;
     d.train_tf.mean = d.eval_tf.mean = {0.2860f};
     d.train_tf.std = d.eval_tf.std = {0.3530f};
-    d.batch_size = batch;
-    d.eval_batch_size = 500;
-    d.num_workers = 1;
-    d.seed = seed;
-
-    Stage1Config s1;
-    s1.epochs = epochs;
-    s1.sched.kind = "cosine";
-    s1.sched.warmup_epochs = epochs > 1 ? 1 : 0;
-    s1.sgd = SgdOptions{lr, 0.9f, 0.f, 5e-4f, false};
-
+    auto copy = [&] {
+      RunData c;
+      c.train = d.train;
+      c.test = std::make_unique<data::Dataset>(*d.test);
+      c.train_counts = d.train_counts;
+      c.description = d.description;
+      c.train_tf = d.train_tf;
+      c.eval_tf = d.eval_tf;
+      return c;
+    };
+    // every run goes through the trainer, as `tailor train` does; one stage-1 evaluation at its end
+    const std::vector<std::string> common = {
+        "seed=" + std::to_string(seed), "threads=" + std::to_string(threads), "data.workers=1",
+        "runs_dir=" + work, "eval.every_epochs=0", "eval.select=last", "stage1.epochs=" + std::to_string(epochs),
+        "stage1.batch_size=" + std::to_string(batch), "stage1.schedule.kind=cosine",
+        "stage1.schedule.warmup_epochs=" + std::to_string(epochs > 1 ? 1 : 0), "stage1.optim.lr=" + std::to_string(lr),
+        "stage1.optim.weight_decay=5e-4"};
+    auto run = [&](const std::string& name, std::vector<std::string> sets) {
+      sets.insert(sets.begin(), common.begin(), common.end());
+      sets.push_back("name=bench_lt_" + name + "_" + std::to_string(seed));
+      const Json cfg = resolve_config("", sets, false);
+      std::printf("\n== %s ==\n", name.c_str());
+      TrainFlags f;
+      f.overwrite = true;
+      f.report = false;
+      return train_run(cfg, copy(), run_dir_of(cfg), f, std::cout);
+    };
     struct Row {
       std::string method;
-      EvalMetrics m;
+      Json top1, many, medium, few;
       double seconds;
     };
     std::vector<Row> rows;
-    for (const std::string loss : {"ce", "balanced_softmax"}) {
-      manual_seed(seed);
-      std::printf("\n== %s ==\n", loss.c_str());
-      auto net = make_resnet("resnet32", train.num_classes, 1);
-      Stage1Config c = s1;
-      c.loss = loss;
-      StageResult r = run_stage1(*net, d, c, &std::cout);
-      rows.push_back({loss == "ce" ? "CE" : "Balanced Softmax", r.test, r.seconds});
-    }
-    {
-      manual_seed(seed);
-      std::printf("\n== GCL two-stage ==\n");
-      const std::string ck = (std::filesystem::path(work) / ("bench_lt_gcl_stage1_" + std::to_string(seed) +
-                                                            ".safetensors")).string();
-      auto net = make_resnet("resnet32", train.num_classes, 1, HeadKind::Normed);
-      Stage1Config c = s1;
-      c.loss = "gcl";
-      c.loss_cfg = gcl_cifar_stage1();
-      c.mixup_alpha = mixup;
-      c.save_path = ck;
-      StageResult r1 = run_stage1(*net, d, c, &std::cout);
-      std::printf("stage 1 alone: top-1 %.2f %%\n", 100 * r1.test.top1);
-      auto net2 = make_resnet("resnet32", train.num_classes, 1, HeadKind::Normed);
-      Stage2Config c2;
-      c2.method = "gcl_retrain";
-      c2.checkpoint = ck;
-      c2.sampler = "cben";
-      c2.bn_mode = "eval";
-      c2.mixup_alpha = mixup;
-      c2.epochs = s2_epochs;
-      c2.sched.kind = "cosine";
-      // GCL stage 2 (LT_METHODS §1.8): lr_e = 0.01 lr_max (1 + cos(pi e / E)) = cosine from 0.02 lr_max
-      c2.sgd = SgdOptions{0.02f * lr, 0.9f, 0.f, 5e-4f, false};
-      StageResult r2 = run_stage2(*net2, d, c2, &std::cout);
-      rows.push_back({"GCL (stage 1)", r1.test, r1.seconds});
-      rows.push_back({"GCL two-stage", r2.test, r1.seconds + r2.seconds});
-      std::filesystem::remove(ck);
-    }
+    auto row = [](const std::string& m, const Json& s) {
+      return Row{m, s["top1"], s["many"], s["medium"], s["few"], s["wall_s"].get<double>()};
+    };
+    rows.push_back(row("CE", run("ce", {"stage1.loss.name=ce"})));
+    rows.push_back(row("Balanced Softmax", run("balanced_softmax", {"stage1.loss.name=balanced_softmax"})));
+    const LossConfig g = gcl_cifar_stage1();
+    char lr2[32];
+    std::snprintf(lr2, sizeof lr2, "%g", 0.02 * lr);  // GCL stage 2 (LT_METHODS §1.8): cosine from 0.02 lr_max
+    Json gcl = run("gcl", {"model.head=normed", "stage1.loss.name=gcl", "stage1.loss.s=" + std::to_string(g.s),
+                           "stage1.loss.m=" + std::to_string(g.m), "stage1.loss.noise_mul=" + std::to_string(g.noise_mul),
+                           "stage1.mixup_alpha=" + std::to_string(mixup), "stage2.method=gcl_retrain",
+                           "stage2.sampler.name=cben", "stage2.bn_mode=eval", "stage2.load=last",
+                           "stage2.mixup_alpha=" + std::to_string(mixup), "stage2.epochs=" + std::to_string(s2_epochs),
+                           "stage2.batch_size=" + std::to_string(batch), "stage2.optim.lr=" + std::string(lr2),
+                           "stage2.optim.weight_decay=5e-4"});
+    const Json s1 = last_line(gcl["run_dir"], 1);
+    rows.push_back(Row{"GCL (stage 1)", s1["top1"], s1["many"], s1["medium"], s1["few"], NAN});
+    rows.push_back(row("GCL two-stage", gcl));
 
     std::printf("\nFashion-MNIST-LT rho 100, ResNet-32, %d epochs (+%d stage 2), test accuracy %%:\n", epochs,
                 s2_epochs);
     std::printf("%-18s %7s %7s %7s %7s %9s\n", "method", "top-1", "many", "medium", "few", "wall s");
     for (auto& r : rows)
-      std::printf("%-18s %7.2f %7s %7s %7s %9.1f\n", r.method.c_str(), 100 * r.m.top1, pct(r.m.many).c_str(),
-                  pct(r.m.medium).c_str(), pct(r.m.few).c_str(), r.seconds);
-    if (!rows.empty()) std::printf("\nshot groups (last row): %s\n", format_shot_table(rows.back().m).c_str());
+      std::printf("%-18s %7s %7s %7s %7s %9.1f\n", r.method.c_str(), pct(r.top1).c_str(), pct(r.many).c_str(),
+                  pct(r.medium).c_str(), pct(r.few).c_str(), r.seconds);
   } catch (const std::exception& e) {
     std::cerr << "bench_lt_methods: " << e.what() << "\n";
     return 1;

@@ -18,7 +18,7 @@
 // BatchNorm. The loss and the head are the --config recipe's stage 1 (the loss built by the trainer's own
 // loss_config / make_loss; the class counts come from the stream); a norm head under plain "ce" has its
 // cosines multiplied by --scale first. A stream with lambda.f32 is mixed as the trainer mixes it
-// (data::apply_mixup, Loss::forward_mixup). --save writes the weights after the last step (safetensors,
+// (data::apply_mixup, Loss::forward with the mixup pair). --save writes the weights after the last step (safetensors,
 // PyTorch names; `replay_steps.py diff` compares two engines' updates).
 #include <omp.h>
 
@@ -37,6 +37,7 @@
 #include "losses/loss.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
+#include "train/run_config.h"
 #include "train/run_data.h"
 #include "train/sgd.h"
 
@@ -81,7 +82,7 @@ static Args parse(int argc, char** argv) {
 static void dump_stream(const Args& a) {
   if (a.data_root.empty()) throw std::runtime_error("--dump-stream needs --data ROOT");
   Json cfg = resolve_config(a.config, {"data.root=" + a.data_root, "seed=" + std::to_string(a.seed)}, false);
-  RunData d = load_run_data(cfg, std::cerr);
+  RunData d = load_run_data(parse_data_config(cfg.at("data")), std::cerr);
   data::SamplerConfig smp;
   smp.kind = data::SamplerKind::Instance;
   smp.seed = (uint64_t)a.seed;
@@ -143,7 +144,7 @@ static void replay(const Args& a) {
   const bool mixed = (bool)flam;
   if (mixed && !fperm) throw std::runtime_error(a.stream_dir + ": lambda.f32 without perm.i32");
   if (a.init_seed >= 0) manual_seed((uint64_t)a.init_seed);
-  auto net = make_resnet("resnet32", 10, (int)C, head == "norm" ? HeadKind::Normed : HeadKind::Linear);
+  auto net = make_resnet("resnet32", 10, (int)C, head == "norm" ? HeadKind::Normed : HeadKind::Linear, global_rng());
   if (!a.weights.empty()) load_weights(a.weights, *net);
   net->train();
   SGD opt(net->parameters(), SgdOptions{a.lr, a.momentum, 0.f, a.weight_decay, false});
@@ -170,8 +171,14 @@ static void replay(const Args& a) {
     Tensor logits = net->forward(Tensor::from_vector(images, {B, H, W, C}));
     if (head == "norm" && loss_name == "ce") logits = scale(logits, a.scale);
     Tensor y = Tensor::from_vector_i32(labels, {B});
-    Tensor loss = mixed ? loss_fn->forward_mixup(logits, y, Tensor::from_vector_i32(labels_b, {B}), lambda)
-                        : loss_fn->forward(logits, y);
+    LossInput in;
+    in.logits = logits;
+    in.labels = y;
+    if (mixed) {
+      in.labels_b = Tensor::from_vector_i32(labels_b, {B});
+      in.lambda = lambda;
+    }
+    Tensor loss = loss_fn->forward(in);
     opt.zero_grad();
     loss.backward();
     opt.step();

@@ -17,9 +17,9 @@ void pytorch_default_init(Tensor& w, Tensor* b, Rng& rng) {
   if (b && b->defined()) uniform_(*b, -bound, bound, rng);
 }
 
-Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride_, int pad_) : stride(stride_), pad(pad_) {
+Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride_, int pad_, Rng& rng) : stride(stride_), pad(pad_) {
   weight = register_parameter("weight", Tensor::empty({out, in, kernel, kernel}));
-  pytorch_default_init(weight, nullptr, global_rng());
+  pytorch_default_init(weight, nullptr, rng);
 }
 
 BatchNorm2d::BatchNorm2d(int64_t c, float momentum_, float eps_) : momentum(momentum_), eps(eps_) {
@@ -32,25 +32,20 @@ BatchNorm2d::BatchNorm2d(int64_t c, float momentum_, float eps_) : momentum(mome
 
 Tensor BatchNorm2d::run(const Tensor& x, bool relu) {
   auto bn = relu ? batch_norm_relu : batch_norm;
-  bool update = is_training() && !freeze_running_stats;
-  if (!update && is_training()) {
-    // batch statistics, running statistics untouched: normalise against scratch copies
-    return bn(x, weight, bias, running_mean.clone(), running_var.clone(), true, momentum, eps);
-  }
-  if (update) increment_(num_batches_tracked);
+  if (is_training()) increment_(num_batches_tracked);
   return bn(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 
-Linear::Linear(int64_t in, int64_t out, bool has_bias) {
+Linear::Linear(int64_t in, int64_t out, bool has_bias, Rng& rng) {
   weight = register_parameter("weight", Tensor::empty({out, in}));
   if (has_bias) bias = register_parameter("bias", Tensor::empty({out}));
-  pytorch_default_init(weight, has_bias ? &bias : nullptr, global_rng());
+  pytorch_default_init(weight, has_bias ? &bias : nullptr, rng);
 }
 
-NormedLinear::NormedLinear(int64_t in, int64_t out) {
+NormedLinear::NormedLinear(int64_t in, int64_t out, Rng& rng) {
   // LDAM-DRW: uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5): every column (class) gets unit norm
   weight = register_parameter("weight", Tensor::empty({in, out}));
-  uniform_(weight, -1.f, 1.f, global_rng());
+  uniform_(weight, -1.f, 1.f, rng);
   float* w = weight.f32();
   for (int64_t j = 0; j < out; ++j) {
     double s = 0;

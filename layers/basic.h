@@ -1,5 +1,7 @@
 // Basic layers: Conv2d (no bias, NHWC activations, OIHW weights), BatchNorm2d (channels last),
 // Linear (PyTorch nn.Linear), NormedLinear (cosine classifier: raw cosines out).
+// Every layer with random initial weights takes the Rng it draws from: no layer touches a global stream,
+// so building one model (a teacher, a new head) never shifts another's initialisation.
 #pragma once
 #include "layers/module.h"
 
@@ -7,7 +9,7 @@ namespace tailor {
 
 class Conv2d : public Module {
  public:
-  Conv2d(int64_t in, int64_t out, int kernel, int stride = 1, int pad = 0);
+  Conv2d(int64_t in, int64_t out, int kernel, int stride, int pad, Rng& rng);
   Tensor forward(const Tensor& x) override { return conv2d(x, weight, stride, pad); }
   Tensor weight;
   int stride, pad;
@@ -20,9 +22,6 @@ class BatchNorm2d : public Module {
   Tensor forward_relu(const Tensor& x) { return run(x, true); }  // relu(bn(x)), fused
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;  // num_batches_tracked: i32 [1]
   float momentum, eps;
-  // When set, training-mode forwards normalise with batch statistics but do not touch the running
-  // statistics (frozen-backbone stage 2 in some references).
-  bool freeze_running_stats = false;
 
  private:
   Tensor run(const Tensor& x, bool relu);
@@ -30,7 +29,7 @@ class BatchNorm2d : public Module {
 
 class Linear : public Module {
  public:
-  Linear(int64_t in, int64_t out, bool bias = true);
+  Linear(int64_t in, int64_t out, bool bias, Rng& rng);
   Tensor forward(const Tensor& x) override { return linear(x, weight, bias); }
   Tensor weight, bias;  // weight [out, in]
 };
@@ -38,7 +37,7 @@ class Linear : public Module {
 // LDAM-DRW's NormedLinear: weight [in, out], out = normalize(x, dim 1) @ normalize(w, dim 0).
 class NormedLinear : public Module {
  public:
-  NormedLinear(int64_t in, int64_t out);
+  NormedLinear(int64_t in, int64_t out, Rng& rng);
   Tensor forward(const Tensor& x) override { return matmul(l2_normalize(x, 1), l2_normalize(weight, 0)); }
   Tensor weight;
 };

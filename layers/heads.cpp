@@ -5,18 +5,16 @@
 
 namespace tailor {
 
-// A Linear whose values are about to be overwritten: built without consuming the global stream.
+// A Linear whose values are about to be overwritten: its throwaway init draws from a local stream.
 static std::shared_ptr<Linear> linear_to_overwrite(int64_t in, int64_t out, bool bias) {
-  Rng::State st = global_rng().state();
-  auto l = std::make_shared<Linear>(in, out, bias);
-  global_rng().set_state(st);
-  return l;
+  Rng scratch(0);
+  return std::make_shared<Linear>(in, out, bias, scratch);
 }
 
 // ---- LWS
 
-LWSClassifier::LWSClassifier(int64_t in, int64_t out, bool bias) {
-  fc = register_module("fc", std::make_shared<Linear>(in, out, bias));
+LWSClassifier::LWSClassifier(int64_t in, int64_t out, bool bias, Rng& rng) {
+  fc = register_module("fc", std::make_shared<Linear>(in, out, bias, rng));
   fc->requires_grad_(false);
   scales = register_parameter("scales", Tensor::ones({out}));
 }
@@ -69,11 +67,11 @@ NCMClassifier::NCMClassifier(int64_t feat_dim, int64_t classes, const std::strin
   feat_mean = register_buffer("feat_mean", Tensor::zeros({feat_dim}));
 }
 
-// un: x; l2n: x / ||x||; cl2n: (x - mean) / ||x - mean||  (norm clamped to >= 1e-12)
-std::vector<double> NCMClassifier::transform(const float* x, int64_t d) const {
+// un: x; l2n: x / ||x||; cl2n: (x - mean) / ||x - mean||  (norm clamped to >= 1e-12); `mean` on the host
+std::vector<double> NCMClassifier::transform(const float* x, const float* mean, int64_t d) const {
   std::vector<double> v(x, x + d);
   if (feat_type == "cl2n")
-    for (int64_t k = 0; k < d; ++k) v[k] -= feat_mean.f32()[k];
+    for (int64_t k = 0; k < d; ++k) v[k] -= mean[k];
   if (feat_type != "un") {
     double n2 = 0;
     for (double a : v) n2 += a * a;
@@ -93,40 +91,43 @@ void NCMClassifier::fit(const Tensor& features_in, const Tensor& labels_in) {
   std::vector<double> mean(d, 0.0);
   for (int64_t i = 0; i < N; ++i)
     for (int64_t k = 0; k < d; ++k) mean[k] += f.f32()[i * d + k];
-  for (int64_t k = 0; k < d; ++k) feat_mean.f32()[k] = (float)(mean[k] / (double)std::max<int64_t>(N, 1));
+  std::vector<float> mean_f(d), cent(C * d);
+  for (int64_t k = 0; k < d; ++k) mean_f[k] = (float)(mean[k] / (double)std::max<int64_t>(N, 1));
   std::vector<double> sums(C * d, 0.0);
   std::vector<int64_t> n(C, 0);
   for (int64_t i = 0; i < N; ++i) {
     int32_t c = y.i32()[i];
     TAILOR_CHECK(c >= 0 && c < C, "NCMClassifier::fit: label ", c, " out of range [0, ", C, ")");
-    std::vector<double> v = transform(f.f32() + i * d, d);
+    std::vector<double> v = transform(f.f32() + i * d, mean_f.data(), d);
     for (int64_t k = 0; k < d; ++k) sums[c * d + k] += v[k];
     n[c]++;
   }
   for (int64_t c = 0; c < C; ++c) {
     TAILOR_CHECK(n[c] > 0, "NCMClassifier::fit: class ", c, " has no training feature");
-    for (int64_t k = 0; k < d; ++k) centroids.f32()[c * d + k] = (float)(sums[c * d + k] / (double)n[c]);
+    for (int64_t k = 0; k < d; ++k) cent[c * d + k] = (float)(sums[c * d + k] / (double)n[c]);
   }
+  feat_mean.copy_from(Tensor::from_vector(mean_f, {d}, feat_mean.device()));
+  centroids.copy_from(Tensor::from_vector(cent, {C, d}, centroids.device()));
 }
 
 Tensor NCMClassifier::forward(const Tensor& x_in) {
-  Tensor x = x_in.contiguous().cpu();
+  Tensor x = x_in.contiguous().cpu(), cen = centroids.contiguous().cpu(), fm = feat_mean.contiguous().cpu();
   const int64_t C = centroids.size(0), d = centroids.size(1);
   TAILOR_CHECK(x.dim() == 2 && x.size(1) == d, "NCMClassifier: features must be [N, ", d, "], got ", x.shape());
   const int64_t N = x.size(0);
   std::vector<float> scores(N * C);
   std::vector<double> cnorm(C, 0.0);
   for (int64_t c = 0; c < C; ++c) {
-    for (int64_t k = 0; k < d; ++k) cnorm[c] += (double)centroids.f32()[c * d + k] * centroids.f32()[c * d + k];
+    for (int64_t k = 0; k < d; ++k) cnorm[c] += (double)cen.f32()[c * d + k] * cen.f32()[c * d + k];
     cnorm[c] = std::sqrt(cnorm[c]);
   }
   for (int64_t i = 0; i < N; ++i) {
-    std::vector<double> v = transform(x.f32() + i * d, d);
+    std::vector<double> v = transform(x.f32() + i * d, fm.f32(), d);
     double vnorm = 0;
     for (double a : v) vnorm += a * a;
     vnorm = std::sqrt(vnorm);
     for (int64_t c = 0; c < C; ++c) {
-      const float* ce = centroids.f32() + c * d;
+      const float* ce = cen.f32() + c * d;
       double s = 0;
       if (dist_type == "l2") {
         for (int64_t k = 0; k < d; ++k) s += (v[k] - ce[k]) * (v[k] - ce[k]);

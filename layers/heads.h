@@ -22,8 +22,8 @@ namespace tailor {
 
 class LWSClassifier : public Module {
  public:
-  // A fresh classifier (PyTorch default init), frozen, scales 1.
-  LWSClassifier(int64_t in, int64_t out, bool bias = true);
+  // A fresh classifier (PyTorch default init from rng), frozen, scales 1.
+  LWSClassifier(int64_t in, int64_t out, bool bias, Rng& rng);
   // Copies W and b of a trained stage-1 classifier (frozen), scales 1.
   explicit LWSClassifier(const Linear& trained);
   Tensor forward(const Tensor& x) override;  // scales * (x W^T + b)
@@ -41,7 +41,7 @@ class LearnableWeightScaling : public Module {
 // tau-normalised copy of a trained classifier: weight rows w_j / ||w_j||^tau, no bias. A row of norm 0
 // is kept as is (the reference would divide by 0). The result is a fresh Linear (trainable unless
 // frozen by the caller) with the parameter "weight". Neither this nor LWSClassifier(trained) draws
-// from global_rng().
+// random numbers.
 std::shared_ptr<Linear> tau_normalize(const Linear& trained, double tau);
 
 class NCMClassifier : public Module {
@@ -57,7 +57,7 @@ class NCMClassifier : public Module {
   const std::string feat_type, dist_type;
 
  private:
-  std::vector<double> transform(const float* x, int64_t d) const;
+  std::vector<double> transform(const float* x, const float* mean, int64_t d) const;
 };
 
 }  // namespace tailor

@@ -2,10 +2,10 @@
 
 namespace tailor {
 
-BasicBlock::BasicBlock(int64_t in, int64_t planes, int stride_, bool option_a) : stride(stride_) {
-  conv1 = register_module("conv1", std::make_shared<Conv2d>(in, planes, 3, stride, 1));
+BasicBlock::BasicBlock(int64_t in, int64_t planes, int stride_, bool option_a, Rng& rng) : stride(stride_) {
+  conv1 = register_module("conv1", std::make_shared<Conv2d>(in, planes, 3, stride, 1, rng));
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
-  conv2 = register_module("conv2", std::make_shared<Conv2d>(planes, planes, 3, 1, 1));
+  conv2 = register_module("conv2", std::make_shared<Conv2d>(planes, planes, 3, 1, 1, rng));
   bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
   if (stride != 1 || in != planes) {
     if (option_a) {
@@ -16,7 +16,7 @@ BasicBlock::BasicBlock(int64_t in, int64_t planes, int stride_, bool option_a) :
                    planes);
     } else {
       downsample = register_module("downsample", std::make_shared<Sequential>());
-      downsample->add(std::make_shared<Conv2d>(in, planes, 1, stride, 0));
+      downsample->add(std::make_shared<Conv2d>(in, planes, 1, stride, 0, rng));
       downsample->add(std::make_shared<BatchNorm2d>(planes));
     }
   }
@@ -31,16 +31,16 @@ Tensor BasicBlock::forward(const Tensor& x) {
   return add_relu(h, sc);
 }
 
-Bottleneck::Bottleneck(int64_t in, int64_t planes, int stride) {
-  conv1 = register_module("conv1", std::make_shared<Conv2d>(in, planes, 1, 1, 0));
+Bottleneck::Bottleneck(int64_t in, int64_t planes, int stride, Rng& rng) {
+  conv1 = register_module("conv1", std::make_shared<Conv2d>(in, planes, 1, 1, 0, rng));
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
-  conv2 = register_module("conv2", std::make_shared<Conv2d>(planes, planes, 3, stride, 1));
+  conv2 = register_module("conv2", std::make_shared<Conv2d>(planes, planes, 3, stride, 1, rng));
   bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
-  conv3 = register_module("conv3", std::make_shared<Conv2d>(planes, planes * expansion, 1, 1, 0));
+  conv3 = register_module("conv3", std::make_shared<Conv2d>(planes, planes * expansion, 1, 1, 0, rng));
   bn3 = register_module("bn3", std::make_shared<BatchNorm2d>(planes * expansion));
   if (stride != 1 || in != planes * expansion) {
     downsample = register_module("downsample", std::make_shared<Sequential>());
-    downsample->add(std::make_shared<Conv2d>(in, planes * expansion, 1, stride, 0));
+    downsample->add(std::make_shared<Conv2d>(in, planes * expansion, 1, stride, 0, rng));
     downsample->add(std::make_shared<BatchNorm2d>(planes * expansion));
   }
 }
@@ -59,8 +59,7 @@ HeadKind parse_head(const std::string& s) {
   fail("unknown head '" + s + "' (expected linear, normed or none)");
 }
 
-ResNet::ResNet(const ResNetConfig& cfg) : cfg_(cfg) {
-  Rng& rng = global_rng();
+ResNet::ResNet(const ResNetConfig& cfg, Rng& rng) : cfg_(cfg) {
   std::vector<int> blocks;
   if (cfg.arch == "resnet32") {
     cifar_ = true;
@@ -73,14 +72,14 @@ ResNet::ResNet(const ResNetConfig& cfg) : cfg_(cfg) {
   }
   TAILOR_CHECK(cfg.in_channels >= 1 && cfg.num_classes >= 1, "ResNet: in_channels and num_classes must be >= 1");
   if (cifar_) {
-    conv1_ = register_module("conv1", std::make_shared<Conv2d>(cfg.in_channels, 16, 3, 1, 1));
+    conv1_ = register_module("conv1", std::make_shared<Conv2d>(cfg.in_channels, 16, 3, 1, 1, rng));
     bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(16));
     int64_t in = 16;
     const int64_t widths[3] = {16, 32, 64};
     for (int s = 0; s < 3; ++s) {
       auto stage = register_module("layer" + std::to_string(s + 1), std::make_shared<Sequential>());
       for (int b = 0; b < 5; ++b) {
-        stage->add(std::make_shared<BasicBlock>(in, widths[s], (b == 0 && s > 0) ? 2 : 1, true));
+        stage->add(std::make_shared<BasicBlock>(in, widths[s], (b == 0 && s > 0) ? 2 : 1, true, rng));
         in = widths[s];
       }
       stages_.push_back(stage);
@@ -88,14 +87,14 @@ ResNet::ResNet(const ResNetConfig& cfg) : cfg_(cfg) {
     feat_dim_ = 64;
     head_name_ = "linear";
   } else {
-    conv1_ = register_module("conv1", std::make_shared<Conv2d>(cfg.in_channels, 64, 7, 2, 3));
+    conv1_ = register_module("conv1", std::make_shared<Conv2d>(cfg.in_channels, 64, 7, 2, 3, rng));
     bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(64));
     int64_t in = 64;
     const int64_t widths[4] = {64, 128, 256, 512};
     for (int s = 0; s < 4; ++s) {
       auto stage = register_module("layer" + std::to_string(s + 1), std::make_shared<Sequential>());
       for (int b = 0; b < blocks[s]; ++b) {
-        stage->add(std::make_shared<Bottleneck>(in, widths[s], (b == 0 && s > 0) ? 2 : 1));
+        stage->add(std::make_shared<Bottleneck>(in, widths[s], (b == 0 && s > 0) ? 2 : 1, rng));
         in = widths[s] * Bottleneck::expansion;
       }
       stages_.push_back(stage);
@@ -104,9 +103,9 @@ ResNet::ResNet(const ResNetConfig& cfg) : cfg_(cfg) {
     head_name_ = "fc";
   }
   if (cfg.head == HeadKind::Linear) {
-    head_ = register_module(head_name_, std::make_shared<Linear>(feat_dim_, cfg.num_classes));
+    head_ = register_module(head_name_, std::make_shared<Linear>(feat_dim_, cfg.num_classes, true, rng));
   } else if (cfg.head == HeadKind::Normed) {
-    head_ = register_module(head_name_, std::make_shared<NormedLinear>(feat_dim_, cfg.num_classes));
+    head_ = register_module(head_name_, std::make_shared<NormedLinear>(feat_dim_, cfg.num_classes, rng));
   }
   // Initialisation as the references do it.
   for (auto& [name, t] : named_parameters()) {
@@ -124,14 +123,16 @@ void ResNet::set_head(std::shared_ptr<Module> h) {
   replace_child(head_name_, h);
 }
 
-Tensor ResNet::features(const Tensor& x) {
+Tensor ResNet::feature_map(const Tensor& x) {
   TAILOR_CHECK(x.dim() == 4 && x.shape()[3] == cfg_.in_channels, cfg_.arch, ": input must be NHWC [N, H, W, ",
                cfg_.in_channels, "], got ", x.shape());
   Tensor h = bn1_->forward_relu(conv1_->forward(x));
   if (!cifar_) h = max_pool2d(h, 3, 2, 1);
   for (auto& s : stages_) h = s->forward(h);
-  return global_avg_pool(h);
+  return h;
 }
+
+Tensor ResNet::features(const Tensor& x) { return global_avg_pool(feature_map(x)); }
 
 Tensor ResNet::forward(const Tensor& x) {
   Tensor f = features(x);
@@ -139,13 +140,13 @@ Tensor ResNet::forward(const Tensor& x) {
 }
 
 std::shared_ptr<ResNet> make_resnet(const std::string& arch, int64_t num_classes, int64_t in_channels,
-                                    HeadKind head) {
+                                    HeadKind head, Rng& rng) {
   ResNetConfig cfg;
   cfg.arch = arch;
   cfg.num_classes = num_classes;
   cfg.in_channels = in_channels;
   cfg.head = head;
-  return std::make_shared<ResNet>(cfg);
+  return std::make_shared<ResNet>(cfg, rng);
 }
 
 }  // namespace tailor

@@ -13,7 +13,7 @@ class BasicBlock : public Module {
  public:
   // option_a: LDAM's parameter-free shortcut (subsample + zero-pad channels); otherwise a
   // torchvision-style conv1x1+BN "downsample" when the shape changes.
-  BasicBlock(int64_t in, int64_t planes, int stride, bool option_a);
+  BasicBlock(int64_t in, int64_t planes, int stride, bool option_a, Rng& rng);
   Tensor forward(const Tensor& x) override;
   std::shared_ptr<Conv2d> conv1, conv2;
   std::shared_ptr<BatchNorm2d> bn1, bn2;
@@ -26,7 +26,7 @@ class BasicBlock : public Module {
 class Bottleneck : public Module {
  public:
   static constexpr int64_t expansion = 4;
-  Bottleneck(int64_t in, int64_t planes, int stride);
+  Bottleneck(int64_t in, int64_t planes, int stride, Rng& rng);
   Tensor forward(const Tensor& x) override;
   std::shared_ptr<Conv2d> conv1, conv2, conv3;
   std::shared_ptr<BatchNorm2d> bn1, bn2, bn3;
@@ -45,8 +45,10 @@ struct ResNetConfig {
 
 class ResNet : public Module {
  public:
-  explicit ResNet(const ResNetConfig& cfg);
-  Tensor features(const Tensor& x);  // [N,H,W,C] -> [N, feature_dim]
+  // Every initial weight is drawn from `rng`, in the order of the PyTorch references' construction.
+  ResNet(const ResNetConfig& cfg, Rng& rng);
+  Tensor feature_map(const Tensor& x);  // [N,H,W,C] -> the last stage's map [N, h, w, feature_dim]
+  Tensor features(const Tensor& x);     // global average pool of feature_map: [N, feature_dim]
   Tensor forward(const Tensor& x) override;
   int64_t feature_dim() const { return feat_dim_; }
   const std::string& head_name() const { return head_name_; }
@@ -66,7 +68,7 @@ class ResNet : public Module {
   int64_t feat_dim_;
 };
 
-std::shared_ptr<ResNet> make_resnet(const std::string& arch, int64_t num_classes, int64_t in_channels = 3,
-                                    HeadKind head = HeadKind::Linear);
+std::shared_ptr<ResNet> make_resnet(const std::string& arch, int64_t num_classes, int64_t in_channels, HeadKind head,
+                                    Rng& rng);
 
 }  // namespace tailor

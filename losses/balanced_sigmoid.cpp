@@ -16,7 +16,8 @@ BalancedSigmoidLoss::BalancedSigmoidLoss(const std::vector<int64_t>& counts, con
   }
 }
 
-Tensor BalancedSigmoidLoss::forward(const Tensor& z, const Tensor& labels) {
+Tensor BalancedSigmoidLoss::compute(const LossInput& in, const Tensor& labels) {
+  const Tensor& z = in.logits;
   check_inputs(z, labels);
   Tensor shifted = add(z, f32_vector(log_odds_, z.device()));  // z_j + log pi_j - log(1 - pi_j)
   Tensor bce = bce_with_logits(shifted, one_hot(labels, num_classes()));

@@ -17,7 +17,7 @@ class BalancedSigmoidLoss : public Loss {
  public:
   BalancedSigmoidLoss(const std::vector<int64_t>& counts, const LossConfig& cfg);
   std::string name() const override { return "balanced_sigmoid"; }
-  Tensor forward(const Tensor& logits, const Tensor& labels) override;
+  Tensor compute(const LossInput& in, const Tensor& labels) override;
   bool accepts_class_weight() const override { return false; }
 
  private:

@@ -9,10 +9,11 @@ BalancedSoftmaxLoss::BalancedSoftmaxLoss(const std::vector<int64_t>& counts, con
   for (int64_t n : counts) log_n_.push_back(std::log((double)n));
 }
 
-Tensor BalancedSoftmaxLoss::forward(const Tensor& z, const Tensor& labels) {
+Tensor BalancedSoftmaxLoss::compute(const LossInput& in, const Tensor& labels) {
+  const Tensor& z = in.logits;
   check_inputs(z, labels);
   Tensor adjusted = add(z, f32_vector(log_n_, z.device()));  // z_j + log n_j
-  return softmax_cross_entropy(adjusted, labels, weight_on(z.device()), "mean");
+  return softmax_ce(adjusted, labels, in);
 }
 
 }  // namespace tailor

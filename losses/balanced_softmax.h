@@ -15,7 +15,8 @@ class BalancedSoftmaxLoss : public Loss {
  public:
   BalancedSoftmaxLoss(const std::vector<int64_t>& counts, const LossConfig& cfg);
   std::string name() const override { return "balanced_softmax"; }
-  Tensor forward(const Tensor& logits, const Tensor& labels) override;
+  Tensor compute(const LossInput& in, const Tensor& labels) override;
+  bool accepts_sample_weight() const override { return true; }
 
  private:
   std::vector<double> log_n_;

@@ -26,7 +26,8 @@ ClassBalancedLoss::ClassBalancedLoss(const std::vector<int64_t>& counts, const L
                "ClassBalancedLoss: loss_type must be softmax, sigmoid or focal, got '", loss_type, "'");
 }
 
-Tensor ClassBalancedLoss::forward(const Tensor& z, const Tensor& labels) {
+Tensor ClassBalancedLoss::compute(const LossInput& in, const Tensor& labels) {
+  const Tensor& z = in.logits;
   check_inputs(z, labels);
   const int64_t B = z.size(0), C = z.size(1);
   const float inv_b = 1.f / (float)B;

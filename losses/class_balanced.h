@@ -24,7 +24,7 @@ class ClassBalancedLoss : public Loss {
   // loss_type: "softmax", "sigmoid" or "focal" (the reference's --loss_type).
   ClassBalancedLoss(const std::vector<int64_t>& counts, const LossConfig& cfg, const std::string& loss_type);
   std::string name() const override { return "cb_" + loss_type_; }
-  Tensor forward(const Tensor& logits, const Tensor& labels) override;
+  Tensor compute(const LossInput& in, const Tensor& labels) override;
   bool accepts_class_weight() const override { return false; }  // the CB weights are the method
   const std::vector<float>& cb_weights() const { return cb_w_; }
 

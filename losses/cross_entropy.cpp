@@ -2,9 +2,10 @@
 
 namespace tailor {
 
-Tensor CrossEntropyLoss::forward(const Tensor& logits, const Tensor& labels) {
+Tensor CrossEntropyLoss::compute(const LossInput& in, const Tensor& labels) {
+  const Tensor& logits = in.logits;
   check_inputs(logits, labels);
-  return softmax_cross_entropy(logits, labels, weight_on(logits.device()), "mean");
+  return softmax_ce(logits, labels, in);
 }
 
 Tensor soft_cross_entropy(const Tensor& logits, const Tensor& targets) {

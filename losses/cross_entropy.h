@@ -15,7 +15,8 @@ class CrossEntropyLoss : public Loss {
  public:
   CrossEntropyLoss(const std::vector<int64_t>& counts, const LossConfig& cfg) : Loss(counts, cfg) {}
   std::string name() const override { return "ce"; }
-  Tensor forward(const Tensor& logits, const Tensor& labels) override;
+  Tensor compute(const LossInput& in, const Tensor& labels) override;
+  bool accepts_sample_weight() const override { return true; }
 };
 
 // Soft-target cross-entropy, mean_i -sum_j T_ij log softmax(z_i)_j, T f32 [N, C] (rows sum to 1).

@@ -9,7 +9,8 @@ SoftmaxEQLLoss::SoftmaxEQLLoss(const std::vector<int64_t>& counts, const LossCon
   for (int64_t n : counts) rare_.push_back((double)n / total < cfg.eql_lambda);
 }
 
-Tensor SoftmaxEQLLoss::forward(const Tensor& z, const Tensor& labels) {
+Tensor SoftmaxEQLLoss::compute(const LossInput& in, const Tensor& labels) {
+  const Tensor& z = in.logits;
   check_inputs(z, labels);
   const int64_t B = z.size(0);
   std::vector<float> beta(B);

@@ -22,7 +22,7 @@ class SoftmaxEQLLoss : public Loss {
   SoftmaxEQLLoss(const std::vector<int64_t>& counts, const LossConfig& cfg, Rng& rng = global_rng());
   std::string name() const override { return "eql"; }
   // Draws beta_i ~ Bernoulli(gamma) from the loss's Rng (uniform() < gamma), then forward_with_gate.
-  Tensor forward(const Tensor& logits, const Tensor& labels) override;
+  Tensor compute(const LossInput& in, const Tensor& labels) override;
   // Explicit gate beta f32 [B] of 0 / 1 (tests).
   Tensor forward_with_gate(const Tensor& logits, const Tensor& labels, const Tensor& beta);
   const std::vector<bool>& rare() const { return rare_; }

@@ -14,7 +14,8 @@ Tensor focal_reduce(const Tensor& l, double gamma, bool detach_p) {
 FocalLoss::FocalLoss(const std::vector<int64_t>& counts, const LossConfig& cfg)
     : Loss(counts, cfg), gamma_(cfg.gamma), detach_p_(cfg.detach_p) {}
 
-Tensor FocalLoss::forward(const Tensor& logits, const Tensor& labels) {
+Tensor FocalLoss::compute(const LossInput& in, const Tensor& labels) {
+  const Tensor& logits = in.logits;
   check_inputs(logits, labels);
   return focal_reduce(softmax_cross_entropy(logits, labels, weight_on(logits.device()), "none"), gamma_, detach_p_);
 }

@@ -24,7 +24,7 @@ class FocalLoss : public Loss {
  public:
   FocalLoss(const std::vector<int64_t>& counts, const LossConfig& cfg);
   std::string name() const override { return "focal"; }
-  Tensor forward(const Tensor& logits, const Tensor& labels) override;
+  Tensor compute(const LossInput& in, const Tensor& labels) override;
 
  private:
   double gamma_;

@@ -38,7 +38,7 @@ class GCLLoss : public Loss {
   GCLLoss(const std::vector<int64_t>& counts, const LossConfig& cfg, Rng& rng = global_rng());
   std::string name() const override { return "gcl"; }
   // Draws eps from the loss's Rng, then forward_with_noise.
-  Tensor forward(const Tensor& cosines, const Tensor& labels) override;
+  Tensor compute(const LossInput& in, const Tensor& labels) override;
   // The same loss with an explicit raw noise draw f32 [B, C] (tests, reproductions).
   Tensor forward_with_noise(const Tensor& cosines, const Tensor& labels, const Tensor& noise);
   const std::vector<double>& cloud_sizes() const { return dtilde_; }

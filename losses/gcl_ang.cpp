@@ -18,7 +18,8 @@ GCLAngLoss::GCLAngLoss(const std::vector<int64_t>& counts, const LossConfig& cfg
       train_cls_(cfg.train_cls),
       rng_(&rng) {}
 
-Tensor GCLAngLoss::forward(const Tensor& cos, const Tensor& labels) {
+Tensor GCLAngLoss::compute(const LossInput& in, const Tensor& labels) {
+  const Tensor& cos = in.logits;
   check_inputs(cos, labels);
   return forward_with_noise(cos, labels, sample_gcl_noise(cos.size(0), cos.size(1), *rng_));
 }

@@ -22,7 +22,7 @@ class GCLAngLoss : public Loss {
  public:
   GCLAngLoss(const std::vector<int64_t>& counts, const LossConfig& cfg, Rng& rng = global_rng());
   std::string name() const override { return "gcl_ang"; }
-  Tensor forward(const Tensor& cosines, const Tensor& labels) override;
+  Tensor compute(const LossInput& in, const Tensor& labels) override;
   // Explicit raw noise draw f32 [B, C] (before clamp), as GCLLoss::forward_with_noise.
   Tensor forward_with_noise(const Tensor& cosines, const Tensor& labels, const Tensor& noise);
 

@@ -32,7 +32,8 @@ LabelAwareSmoothingLoss::LabelAwareSmoothingLoss(const std::vector<int64_t>& cou
   reject_class_weight(cfg, "las");
 }
 
-Tensor LabelAwareSmoothingLoss::forward(const Tensor& z, const Tensor& labels) {
+Tensor LabelAwareSmoothingLoss::compute(const LossInput& in, const Tensor& labels) {
+  const Tensor& z = in.logits;
   check_inputs(z, labels);
   const int64_t B = z.size(0);
   Tensor logp = log_softmax(z);

@@ -25,7 +25,7 @@ class LabelAwareSmoothingLoss : public Loss {
  public:
   LabelAwareSmoothingLoss(const std::vector<int64_t>& counts, const LossConfig& cfg);
   std::string name() const override { return "las"; }
-  Tensor forward(const Tensor& logits, const Tensor& labels) override;
+  Tensor compute(const LossInput& in, const Tensor& labels) override;
   bool accepts_class_weight() const override { return false; }
   const std::vector<double>& smoothing() const { return eps_; }
 

@@ -19,7 +19,8 @@ class LDAMLoss : public Loss {
  public:
   LDAMLoss(const std::vector<int64_t>& counts, const LossConfig& cfg);
   std::string name() const override { return "ldam"; }
-  Tensor forward(const Tensor& cosines, const Tensor& labels) override;
+  Tensor compute(const LossInput& in, const Tensor& labels) override;
+  bool accepts_sample_weight() const override { return true; }
   const std::vector<double>& margins() const { return delta_; }
 
  private:

@@ -15,10 +15,11 @@ std::vector<double> log_prior_offsets(const std::vector<int64_t>& counts, double
 LogitAdjustedLoss::LogitAdjustedLoss(const std::vector<int64_t>& counts, const LossConfig& cfg)
     : Loss(counts, cfg), offset_(log_prior_offsets(counts, cfg.tau)) {}
 
-Tensor LogitAdjustedLoss::forward(const Tensor& z, const Tensor& labels) {
+Tensor LogitAdjustedLoss::compute(const LossInput& in, const Tensor& labels) {
+  const Tensor& z = in.logits;
   check_inputs(z, labels);
   Tensor adjusted = add(z, f32_vector(offset_, z.device()));  // z_j + log(pi_j^tau + 1e-12)
-  return softmax_cross_entropy(adjusted, labels, weight_on(z.device()), "mean");
+  return softmax_ce(adjusted, labels, in);
 }
 
 Tensor posthoc_logit_adjust(const Tensor& logits, const std::vector<int64_t>& counts, double tau) {

@@ -20,7 +20,8 @@ class LogitAdjustedLoss : public Loss {
  public:
   LogitAdjustedLoss(const std::vector<int64_t>& counts, const LossConfig& cfg);
   std::string name() const override { return "logit_adjust"; }
-  Tensor forward(const Tensor& logits, const Tensor& labels) override;
+  Tensor compute(const LossInput& in, const Tensor& labels) override;
+  bool accepts_sample_weight() const override { return true; }
 
  private:
   std::vector<double> offset_;

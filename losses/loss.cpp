@@ -84,11 +84,40 @@ void Loss::set_epoch(int epoch) {
   set_class_weight(drw_class_weights(train_rule_, counts_, epoch, drw_epoch_, beta_));
 }
 
-Tensor Loss::forward_mixup(const Tensor& logits, const Tensor& y_a, const Tensor& y_b, float lam) {
-  TAILOR_CHECK(lam >= 0 && lam <= 1, name(), ": mixup lambda must be in [0, 1], got ", lam);
-  Tensor la = forward(logits, y_a);
-  Tensor lb = forward(logits, y_b);
-  return add(scale(la, lam), scale(lb, 1.f - lam));
+Tensor Loss::forward(const LossInput& in) {
+  if (in.sample_weight.defined()) {
+    TAILOR_CHECK(accepts_sample_weight(), name(), ": this loss takes no per-sample weights");
+    TAILOR_CHECK(in.sample_weight.dim() == 1 && in.sample_weight.size(0) == in.logits.size(0), name(),
+                 ": sample_weight must be [", in.logits.size(0), "], got ", in.sample_weight.shape());
+  }
+  if (!in.mixed()) return compute(in, in.labels);
+  TAILOR_CHECK(in.lambda >= 0 && in.lambda <= 1, name(), ": mixup lambda must be in [0, 1], got ", in.lambda);
+  Tensor la = compute(in, in.labels);
+  Tensor lb = compute(in, in.labels_b);
+  return add(scale(la, in.lambda), scale(lb, 1.f - in.lambda));
+}
+
+Tensor Loss::forward(const Tensor& logits, const Tensor& labels) {
+  LossInput in;
+  in.logits = logits;
+  in.labels = labels;
+  return forward(in);
+}
+
+Tensor Loss::softmax_ce(const Tensor& z, const Tensor& labels, const LossInput& in) const {
+  const Tensor w = weight_on(z.device());
+  if (!in.sample_weight.defined()) return softmax_cross_entropy(z, labels, w, "mean");
+  // sum_i s_i w_{y_i} l_i / sum_i w_{y_i}: "none" gives w_{y_i} l_i; the denominator is a constant
+  std::vector<int32_t> y = labels.contiguous().cpu().to_vector_i32();
+  double denom = (double)y.size();
+  if (weight_.defined()) {
+    const float* wv = weight_.f32();
+    denom = 0;
+    for (int32_t c : y) denom += wv[c];
+  }
+  TAILOR_CHECK(denom > 0, name(), ": the class weights of the batch's labels sum to 0");
+  Tensor rows = softmax_cross_entropy(z, labels, w, "none");
+  return scale(sum_all(mul(in.sample_weight, rows)), (float)(1.0 / denom));
 }
 
 void Loss::check_inputs(const Tensor& logits, const Tensor& labels) const {
@@ -155,6 +184,35 @@ std::vector<std::string> loss_names() {
           "gcl_ang",
           "las",
           "eql"};
+}
+
+std::vector<std::string> loss_keys(const std::string& name, const LossConfig& c) {
+  // the class-weight keys of the losses built on the (weighted) softmax cross-entropy
+  std::vector<std::string> w = {"weight", "train_rule"};
+  if (c.train_rule != "None") w.push_back("beta");
+  if (c.train_rule == "DRW") w.push_back("drw_epoch");
+  auto with_w = [&](std::vector<std::string> k) {
+    k.insert(k.end(), w.begin(), w.end());
+    return k;
+  };
+  auto focal_if = [&](std::vector<std::string> k) {  // gcl / gcl_ang: gamma only in the stage-2 form
+    if (c.train_cls) k.push_back("gamma");
+    return with_w(k);
+  };
+  if (name == "ce" || name == "balanced_softmax") return with_w({});
+  if (name == "focal") return with_w({"gamma", "detach_p"});
+  if (name == "cb_softmax" || name == "cb_sigmoid") return {"beta"};
+  if (name == "cb_focal") return {"beta", "gamma"};
+  if (name == "ldam") return with_w({"max_m", "s"});
+  if (name == "logit_adjust") return with_w({"tau"});
+  if (name == "balanced_sigmoid") return {};
+  if (name == "gcl") return focal_if({"s", "m", "noise_mul", "train_cls"});
+  if (name == "gcl_ang") return focal_if({"s", "m", "epsilon", "easy_margin", "train_cls"});
+  if (name == "las") return {"smooth_head", "smooth_tail", "shape", "power"};
+  if (name == "eql") return with_w({"eql_lambda", "eql_gamma"});
+  std::string known;
+  for (auto& n : loss_names()) known += (known.empty() ? "" : ", ") + n;
+  fail("unknown loss '" + name + "' (known: " + known + ")");
 }
 
 static void check_config(const std::string& name, const LossConfig& c) {

@@ -58,31 +58,52 @@ LossConfig gcl_cifar_stage1();  // gcl: s 30, m 0, noise_mul 0.5
 LossConfig gcl_cifar_stage2();  // gcl: s 20, m 0.1, noise_mul 0.5, train_cls, gamma 1
 LossConfig ldam_drw_cifar();    // ldam: s 30, max_m 0.5, train_rule DRW at epoch 160, beta 0.9999
 
+// What a loss may read about one batch. Only logits and labels are always set; each loss documents
+// which of the rest it uses, and one it cannot use is an error, never silently ignored.
+struct LossInput {
+  Tensor logits;  // f32 [N, C] (raw cosines for ldam / gcl / gcl_ang)
+  Tensor labels;  // i32 [N]; under mixup the first partner's labels y_a
+  // mixup pairs: L = lambda L(logits, labels) + (1 - lambda) L(logits, labels_b), the loss evaluated twice
+  // as every reference does (so GCL draws two independent noise matrices, as GCLLoss does)
+  Tensor labels_b;
+  float lambda = 1.f;
+  // f32 [N] per-sample factors s_i in the reduction: sum_i s_i w_{y_i} l_i / sum_i w_{y_i} (w = class
+  // weights, 1 when none); ce, balanced_softmax, logit_adjust and ldam take it
+  Tensor sample_weight;
+  Tensor features;                                 // f32 [N, d]: the features the logits come from
+  Tensor teacher_logits;                           // f32 [N, C]: a frozen teacher's logits of the same images
+  const std::vector<int64_t>* indices = nullptr;   // dataset indices of the N samples
+  bool mixed() const { return labels_b.defined(); }
+};
+
 class Loss {
  public:
   virtual ~Loss() = default;
   virtual std::string name() const = 0;
-  // Scalar loss of logits [N, C] against labels [N].
-  virtual Tensor forward(const Tensor& logits, const Tensor& labels) = 0;
+  // Scalar loss of one batch: compute() once, or twice under mixup.
+  Tensor forward(const LossInput& in);
+  Tensor forward(const Tensor& logits, const Tensor& labels);  // forward({logits, labels})
   Tensor operator()(const Tensor& logits, const Tensor& labels) { return forward(logits, labels); }
-  // Mixup: lam * L(logits, y_a) + (1 - lam) * L(logits, y_b), the loss evaluated twice as every
-  // reference does (so GCL draws two independent noise matrices, as GCLLoss does).
-  Tensor forward_mixup(const Tensor& logits, const Tensor& y_a, const Tensor& y_b, float lam);
   // Call at the start of every epoch (0-based). Applies the DRW rule; other losses ignore it.
   virtual void set_epoch(int epoch);
   // Per-class weights inside the softmax CE; undefined = none. Throws for losses that take none.
   void set_class_weight(const std::vector<float>& w);
   const Tensor& class_weight() const { return weight_; }
   virtual bool accepts_class_weight() const { return true; }
+  virtual bool accepts_sample_weight() const { return false; }
   int64_t num_classes() const { return (int64_t)counts_.size(); }
   const std::vector<int64_t>& class_counts() const { return counts_; }
 
  protected:
   Loss(std::vector<int64_t> class_counts, const LossConfig& cfg);
+  // The loss of in.logits against `labels` (in.labels, or in.labels_b for mixup's second term).
+  virtual Tensor compute(const LossInput& in, const Tensor& labels) = 0;
   // Checks logits [N, C] f32 and labels i32 [N] (naming this loss in the message).
   void check_inputs(const Tensor& logits, const Tensor& labels) const;
   // The class weight on the logits' device (undefined when none).
   Tensor weight_on(const Device& d) const;
+  // softmax_cross_entropy(z, labels) reduced with the class weights and in.sample_weight (when given).
+  Tensor softmax_ce(const Tensor& z, const Tensor& labels, const LossInput& in) const;
   // For losses whose method fixes the weighting (cb_*, balanced_sigmoid, las): throws on weight / train_rule.
   static void reject_class_weight(const LossConfig& cfg, const char* loss_name);
 
@@ -99,6 +120,10 @@ class Loss {
 std::unique_ptr<Loss> make_loss(const std::string& name, const LossConfig& cfg,
                                 const std::vector<int64_t>& class_counts, Rng* rng = nullptr);
 std::vector<std::string> loss_names();
+// The LossConfig fields (config key names) the loss called `name` reads with these settings (beta and
+// drw_epoch only under a train_rule, gcl's gamma only with train_cls): a config that sets any other loss
+// key for it is refused (train/config.cpp). Throws naming an unknown loss.
+std::vector<std::string> loss_keys(const std::string& name, const LossConfig& cfg);
 
 // ---- small shared building blocks
 // f32 [n] constant tensor from doubles (per class or per sample), on device d.

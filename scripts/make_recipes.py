@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the shipped recipes (recipes/**/*.json) from the consolidated tables of the LT literature.
 
-Each recipe is a tailor config (train/config.h): only the keys that differ from the schema defaults are
-written. Run from the repository root: python3 scripts/make_recipes.py. Every recipe is checked by
+Each recipe is a tailor config (train/config.h): each stage's method, and otherwise only the keys that differ
+from the defaults, are written. Run from the repository root: python3 scripts/make_recipes.py. Every recipe is checked by
 tests/test_config.cpp (it must resolve against the schema).
 """
 import copy
@@ -139,7 +139,8 @@ def large_scale():
         inet, "resnet50", 0.2, 5e-4, 90, 512, 10, 0.2, 512,
         "Decoupling (Kang et al. 2020) on ImageNet-LT: ResNet-50, CE 90 epochs batch 512 lr 0.2 cosine wd 5e-4; cRT 10 "
         "epochs lr 0.2 class-aware(4), backbone BN in train mode as the reference code does; selection on val. "
-        "Switch stage2.method to lws (5 epochs) or tau_norm for the other variants.")
+        "Other variants: --set stage2.method=lws --set stage2.epochs=5, or the post-hoc "
+        "--set 'stage2={\"method\": \"tau_norm\"}' (or ncm).")
     r["inat2018/decoupling_crt"] = decoupling(
         inat, "resnet50", 0.2, 1e-4, 90, 512, 30, 0.2, 512,
         "Decoupling on iNaturalist 2018: ResNet-50, CE 90 epochs (200 for the long schedule) batch 512 lr 0.2 wd 1e-4; "
@@ -192,6 +193,7 @@ def main():
             out[f"{folder}/{name}"] = cfg
     out.update(large_scale())
     for rel, cfg in out.items():
+        cfg["stage1"] = {"method": "joint", **cfg["stage1"]}  # named, so a reader sees what each stage does
         path = os.path.join("recipes", rel + ".json")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:

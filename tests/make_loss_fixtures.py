@@ -58,8 +58,10 @@ def ce_rows(z, y):  # CE_i = -log softmax(z_i)_{y_i}
     return -F.log_softmax(z, 1)[torch.arange(len(y)), torch.tensor(y)]
 
 
-def ce(z, y, w=None):  # PyTorch weighted mean: sum w_y CE / sum w_y
+def ce(z, y, w=None, sw=None):  # PyTorch weighted mean: sum w_y CE / sum w_y; sample factors s: sum s w_y CE / sum w_y
     l = ce_rows(z, y)
+    if sw is not None:
+        l = torch.tensor(f32(sw)) * l
     if w is None:
         return l.mean()
     wy = torch.tensor(w)[torch.tensor(y)]
@@ -99,12 +101,12 @@ def cb_loss(z, y, counts, cfg, kind):
     return (w * bce).sum() / B
 
 
-def ldam(cos, y, counts, cfg, w=None):
+def ldam(cos, y, counts, cfg, w=None, sw=None):
     n = torch.tensor(counts, dtype=torch.float64)
     delta = n ** -0.25
     delta = delta * (cfg["max_m"] / delta.max())
     zbar = cos - onehot(y, len(counts)) * delta[torch.tensor(y)][:, None]
-    return ce(cfg["s"] * zbar, y, w)
+    return ce(cfg["s"] * zbar, y, w, sw)
 
 
 def log_prior(counts, tau):
@@ -175,21 +177,21 @@ def eql(z, y, counts, cfg, gate, w=None):
 
 def loss_value(case, z, y, noise=None):
     name, cfg, counts = case["loss"], case["config"], case["counts"]
-    w = cfg.get("weight")
+    w, sw = cfg.get("weight"), case.get("sample_weight")
     if "epoch" in case and cfg.get("train_rule") == "DRW":
         w = drw_weights(counts, case["epoch"], cfg.get("drw_epoch", 160), cfg["beta"])
     if name == "ce":
-        return ce(z, y, w)
+        return ce(z, y, w, sw)
     if name == "focal":
         return focal(z, y, cfg["gamma"], cfg.get("detach_p", False), w)
     if name.startswith("cb_"):
         return cb_loss(z, y, counts, cfg, name[3:])
     if name == "ldam":
-        return ldam(z, y, counts, cfg, w)
+        return ldam(z, y, counts, cfg, w, sw)
     if name == "logit_adjust":
-        return ce(z + log_prior(counts, cfg["tau"]), y, w)
+        return ce(z + log_prior(counts, cfg["tau"]), y, w, sw)
     if name == "balanced_softmax":
-        return ce(z + torch.log(torch.tensor(counts, dtype=torch.float64)), y, w)
+        return ce(z + torch.log(torch.tensor(counts, dtype=torch.float64)), y, w, sw)
     if name == "balanced_sigmoid":
         pi = torch.tensor(counts, dtype=torch.float64) / sum(counts)
         zs = z + torch.log(pi) - torch.log(1 - pi)
@@ -216,7 +218,7 @@ def evaluate(case):
     L.backward()
     case["loss_value"] = L.item()
     case["grad"] = g12(z.grad.numpy())
-    for k in ("logits", "noise", "noise_b"):
+    for k in ("logits", "noise", "noise_b", "sample_weight"):
         if k in case:
             case[k] = short32(case[k])
     return case
@@ -295,7 +297,31 @@ def loss_cases():
         cnt=equal)
     add("eql", "eql", {"eql_lambda": 0.05}, gate=[1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0])
     add("eql_weighted", "eql", {"eql_lambda": 0.05, "weight": weight}, gate=[1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0])
+    # per-sample factors in the reduction (LossInput::sample_weight; BALMS's straight-through sample weights)
+    sw = f32([1.0, 0.0, 2.0, 1.0, 0.5, 1.0, 3.0, 1.0]).tolist()
+    add("ce_sample_weight", "ce", {}, sample_weight=sw)
+    add("ce_sample_weight_class_weight", "ce", {"weight": weight}, sample_weight=sw)
+    add("ce_sample_weight_mixup", "ce", {}, sample_weight=sw, labels_b=yb, lam=lam)
+    add("balanced_softmax_sample_weight", "balanced_softmax", {}, sample_weight=sw)
+    add("logit_adjust_sample_weight", "logit_adjust", {"tau": 1.0}, sample_weight=sw)
+    add("ldam_sample_weight", "ldam", {"max_m": 0.5, "s": 30.0}, cos=True, sample_weight=sw)
     return [evaluate(c) for c in cases]
+
+
+def kd_cases():
+    """Knowledge distillation's soft-target term, T^2 KL(softmax(t/T) || softmax(s/T)) averaged over the batch,
+    as PyTorch's F.kl_div(F.log_softmax(s / T), F.softmax(t / T), reduction="batchmean") * T^2; its gradient
+    in the student logits."""
+    rs = np.random.RandomState(7)
+    out = []
+    for T in (1.0, 2.0, 4.0):
+        zs = torch.tensor(f32(rs.randn(6, 5) * 3.0), requires_grad=True)
+        zt = torch.tensor(f32(rs.randn(6, 5) * 3.0))
+        L = F.kl_div(F.log_softmax(zs / T, 1), F.softmax(zt / T, 1), reduction="batchmean") * T * T
+        L.backward()
+        out.append({"name": "kd_T%g" % T, "temperature": T, "student": short32(zs.detach().numpy()),
+                    "teacher": short32(zt.numpy()), "loss_value": L.item(), "grad": g12(zs.grad.numpy())})
+    return out
 
 
 def posthoc_cases():
@@ -388,5 +414,5 @@ def dump(obj, name):
 
 
 if __name__ == "__main__":
-    dump({"cases": loss_cases(), "posthoc": posthoc_cases()}, "losses_reference.json")
+    dump({"cases": loss_cases(), "posthoc": posthoc_cases(), "kd": kd_cases()}, "losses_reference.json")
     dump({"bins": 15, "cases": metrics_cases()}, "metrics_reference.json")

@@ -20,13 +20,13 @@ static std::string tmp_path(const char* name) { return std::string("/tmp/tailor_
 
 TEST_CASE("ResNet-32 weights round-trip bit-exactly, BN counters as int64") {
   manual_seed(1);
-  auto a = make_resnet("resnet32", 10);
+  auto a = make_resnet("resnet32", 10, 3, HeadKind::Linear, global_rng());
   Tensor x = Tensor::full({2, 32, 32, 3}, 0.5f);
   a->forward(x);  // one train step of BN statistics (num_batches_tracked = 1)
   std::string path = tmp_path("r32.safetensors");
   save_weights(path, *a, {{"arch", "resnet32"}});
   manual_seed(2);
-  auto b = make_resnet("resnet32", 10);
+  auto b = make_resnet("resnet32", 10, 3, HeadKind::Linear, global_rng());
   auto rep = load_weights(path, *b);
   CHECK(rep.ok());
   auto sa = a->state_dict(), sb = b->state_dict();
@@ -41,10 +41,10 @@ TEST_CASE("ResNet-32 weights round-trip bit-exactly, BN counters as int64") {
 }
 
 TEST_CASE("strict loading names missing, unexpected and mismatched tensors") {
-  auto r10 = make_resnet("resnet32", 10);
+  auto r10 = make_resnet("resnet32", 10, 3, HeadKind::Linear, global_rng());
   std::string path = tmp_path("r10.safetensors");
   save_weights(path, *r10);
-  auto r100 = make_resnet("resnet32", 100);
+  auto r100 = make_resnet("resnet32", 100, 3, HeadKind::Linear, global_rng());
   try {
     load_weights(path, *r100);
     FAIL("expected an error");
@@ -55,7 +55,7 @@ TEST_CASE("strict loading names missing, unexpected and mismatched tensors") {
   }
   auto rep = load_weights(path, *r100, /*allow_partial=*/true);
   CHECK(rep.mismatched.size() == 2);
-  auto normed = make_resnet("resnet32", 10, 3, HeadKind::None);
+  auto normed = make_resnet("resnet32", 10, 3, HeadKind::None, global_rng());
   try {
     load_weights(path, *normed);
     FAIL("expected an error");
@@ -74,7 +74,7 @@ TEST_CASE("export a ResNet-32 checkpoint for the PyTorch strict-load check") {
   const char* dir = std::getenv("TAILOR_EXPORT_DIR");
   if (!dir) return;
   manual_seed(5);
-  auto net = make_resnet("resnet32", 10);
+  auto net = make_resnet("resnet32", 10, 3, HeadKind::Linear, global_rng());
   Rng rng(6);
   Tensor x = Tensor::empty({4, 32, 32, 3});
   normal_(x, 0.f, 1.f, rng);

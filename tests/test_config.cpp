@@ -8,6 +8,8 @@
 #include <string>
 
 #include "train/config.h"
+#include "train/method.h"
+#include "train/run_config.h"
 
 using namespace tailor;
 namespace fs = std::filesystem;
@@ -36,16 +38,122 @@ TEST_CASE("defaults resolve and the typed views read them") {
   CHECK(o.weight_decay == doctest::Approx(5e-4f));
   LrSchedule s = lr_schedule(cfg["stage1"]);
   CHECK(s.total_epochs == 200);
-  CHECK(s.kind == "multistep");
+  CHECK(s.kind == ScheduleKind::MultiStep);
   LossConfig l = loss_config(cfg["stage1"]);
   CHECK(l.s == 30.0);
-  CHECK(cfg["stage2"]["method"] == "none");
+  CHECK(cfg["stage1"]["method"] == "joint");
+  CHECK_FALSE(cfg.contains("stage2"));
+  RunConfig rc = parse_run_config(cfg);
+  REQUIRE(rc.stages.size() == 1);
+  CHECK(rc.stages[0].method == "joint");
+  CHECK(rc.stages[0].sampler.kind == data::SamplerKind::Instance);
+  CHECK(rc.eval_select == EvalSelect::Test);
 }
 
-TEST_CASE("every schema key is declared once") {
+TEST_CASE("every schema key is declared once, each default once") {
   std::set<std::string> seen;
   for (const ConfigKey& k : config_schema()) CHECK_MESSAGE(seen.insert(k.path).second, "declared twice: " << k.path);
-  CHECK(seen.size() > 50);
+  CHECK(seen.size() > 30);
+  std::set<std::string> stage;
+  for (const ConfigKey& k : stage_schema()) CHECK_MESSAGE(stage.insert(k.path).second, "declared twice: " << k.path);
+  CHECK(stage.size() > 45);
+  // the defaults are the structs' own
+  CHECK(find_config_key("stage3.loss.s")->def == LossConfig{}.s);
+  CHECK(find_config_key("stage1.optim.lr")->def == 0.1);  // SgdOptions{}.lr, written as the shortest decimal
+  CHECK(find_config_key("stage1.sampler.samples_per_class")->def == data::SamplerConfig{}.samples_per_class);
+  // a method key is found in any stage; nothing outside stageN sections is
+  CHECK(find_config_key("stage2.taus") != nullptr);
+  CHECK(find_config_key("stage0.epochs") == nullptr);
+  CHECK(stage_number("stage12") == 12);
+  CHECK(stage_number("stage") == 0);
+  CHECK(stage_number("stage01") == 0);
+}
+
+TEST_CASE("a stage's keys are the ones its method, loss, sampler and schedule read; others are refused") {
+  auto resolve = [](std::vector<std::string> sets) { return resolve_config("", sets, false); };
+  auto err = [&](std::vector<std::string> sets) { return error_of([&] { resolve(sets); }); };
+  // gcl_retrain with loss keys but no loss name: the method's loss (gcl) reads them, so they are honoured
+  Json c = resolve({"model.head=normed", "stage2.method=gcl_retrain", "stage2.loss.s=25", "stage2.loss.noise_mul=0.7"});
+  CHECK(c["stage2"]["loss"]["name"] == "gcl");
+  CHECK(c["stage2"]["loss"]["s"] == 25.0);
+  CHECK(c["stage2"]["loss"]["noise_mul"] == 0.7);
+  CHECK(c["stage2"]["loss"]["m"] == 0.1);            // the method's default (gcl_cifar_stage2)
+  CHECK(c["stage2"]["loss"]["train_cls"] == true);
+  CHECK(c["stage2"]["sampler"]["name"] == "cben");
+  CHECK(c["stage2"]["epochs"] == 10);
+  CHECK(parse_run_config(c).stages[1].loss.s == 25.0);
+  // another loss: the method's gcl values no longer apply
+  Json c2 = resolve({"model.head=normed", "stage2.method=gcl_retrain", "stage2.loss.name=ldam"});
+  CHECK(c2["stage2"]["loss"]["s"] == 30.0);
+  CHECK_FALSE(c2["stage2"]["loss"].contains("m"));
+  // keys nobody reads
+  CHECK(err({"stage2.method=crt", "stage2.loss.s=20"}) ==
+        "stage2.loss.s: the loss ce does not read it (it reads weight, train_rule); to change a section on the "
+        "command line, replace it whole: --set 'stage2.loss={...}'");
+  auto starts = [&](std::vector<std::string> sets, const std::string& want) {
+    std::string e = err(sets);
+    CHECK_MESSAGE(e.rfind(want, 0) == 0, e);
+  };
+  starts({"stage2.method=crt", "stage2.loss.gamma=2", "stage2.loss.name=gcl"},
+         "stage2.loss.gamma: the loss gcl does not read it (it reads s, m, noise_mul, train_cls, weight, train_rule)");
+  CHECK(err({"stage2.method=tau_norm", "stage2.epochs=3"}) ==
+        "stage2.epochs: method tau_norm trains nothing (it runs once on the previous stage's model); to change a "
+        "stage on the command line, replace it whole: --set 'stage2={...}'");
+  starts({"stage2.method=crt", "stage2.sampler.name=cben", "stage2.sampler.samples_per_class=2"},
+         "stage2.sampler.samples_per_class: read by the class_aware sampler only (this stage's is cben)");
+  starts({"stage1.schedule.kind=cosine", "stage1.schedule.milestones=[3]"},
+         "stage1.schedule.milestones: read by the multistep schedule only (this stage's is cosine)");
+  starts({"stage1.bn_mode=train"}, "stage1.bn_mode: method joint does not freeze the backbone (bn_mode is for those "
+                                   "that do)");
+  starts({"stage2.method=crt", "stage2.taus=[1]"}, "stage2.taus: a key of method tau_norm, not of crt");
+  starts({"stage2.method=tau_norm", "stage2.loss.name=ce"}, "stage2.loss.name: method tau_norm takes no loss");
+  starts({"stage1.load=last"}, "stage1.load: the first stage starts from the built model (use model.init_from)");
+  starts({"stage1.loss.beta=0.99"}, "stage1.loss.beta: the loss ce does not read it (it reads weight, train_rule)");
+  CHECK_NOTHROW(resolve({"stage1.loss.train_rule=Reweight", "stage1.loss.beta=0.99"}));
+  // stages: a method for every stage after the first, no gaps, none ends them
+  CHECK(err({"stage2.epochs=3"}).find("stage2: no method") == 0);
+  CHECK(err({"stage1.method=crt"}) ==
+        "stage1.method crt starts from an earlier stage's weights; it cannot be the first stage");
+  CHECK(err({"stage3.method=crt"}) == "stage2 is missing: stages are numbered stage1, stage2, ... without a gap");
+  CHECK(err({"stage2.method=none", "stage3.method=crt"}).find("stage3: an earlier stage has method none") == 0);
+  std::string p = write_tmp("two_stage.json", R"({"stage2": {"method": "crt", "epochs": 4, "loss": {"name": "ce"}}})");
+  Json one = resolve_config(p, {"stage2.method=none"}, false);
+  CHECK_FALSE(one.contains("stage2"));
+  CHECK(error_of([&] { resolve_config("", {"stage2.method=bogus"}, false); }).find("'bogus' is not one of joint") !=
+        std::string::npos);
+  // a section replaced whole on the command line: the file's gcl keys go with the old section
+  std::string g = write_tmp("gcl.json", R"({"stage1": {"loss": {"name": "gcl", "s": 30, "noise_mul": 0.5}}})");
+  CHECK(error_of([&] { resolve_config(g, {"stage1.loss.name=ce"}, false); }).find("stage1.loss.s: the loss ce") == 0);
+  Json ce = resolve_config(g, {"stage1.loss={\"name\": \"ce\"}"}, false);
+  CHECK(ce["stage1"]["loss"] == Json::parse(R"({"name": "ce", "weight": [], "train_rule": "None"})"));
+  Json st2 = resolve_config(p, {"stage2={\"method\": \"lws\"}"}, false);
+  CHECK(st2["stage2"]["epochs"] == 10);  // crt's epochs 4 went with the old section
+  CHECK(error_of([&] { resolve_config("", {"stage1.loss=3"}, false); }) ==
+        "--set stage1.loss: a section takes a JSON object, got 3");
+  CHECK(error_of([&] { resolve_config("", {"stage1.loss={\"sx\": 1}"}, false); }) ==
+        "--set: unknown key 'stage1.loss.sx' (did you mean 'stage1.loss.s'?)");
+}
+
+TEST_CASE("three stages, each with its own sampler and schedule; resolving twice changes nothing") {
+  Json c = resolve_config("", {"stage1.epochs=3", "stage2.method=crt", "stage2.sampler.name=sqrt",
+                               "stage3.method=lws", "stage3.schedule.kind=constant", "stage3.load=last"},
+                          false);
+  RunConfig rc = parse_run_config(c);
+  REQUIRE(rc.stages.size() == 3);
+  CHECK(rc.stages[1].sampler.kind == data::SamplerKind::SquareRoot);
+  CHECK(rc.stages[2].sampler.kind == data::SamplerKind::ClassAware);
+  CHECK(rc.stages[2].schedule.kind == ScheduleKind::Constant);
+  CHECK(rc.stages[2].load.kind == LoadFrom::Last);
+  CHECK(rc.stages[1].load.kind == LoadFrom::Best);
+  Json doc = Json::object();
+  merge_config(doc, c, "config.json");
+  CHECK(expand_config(doc) == c);
+  // the stages sit after the model section
+  std::vector<std::string> keys;
+  for (auto it = c.begin(); it != c.end(); ++it) keys.push_back(it.key());
+  auto at = [&](const std::string& k) { return std::find(keys.begin(), keys.end(), k) - keys.begin(); };
+  CHECK(at("stage1") == at("model") + 1);
+  CHECK(at("stage3") == at("model") + 3);
 }
 
 TEST_CASE("file then --set, left to right; the resolved name defaults to the file stem") {
@@ -73,7 +181,7 @@ TEST_CASE("bad JSON names the file, line and column") {
 }
 
 TEST_CASE("unknown keys are errors with a suggestion") {
-  Json cfg = default_config();
+  Json cfg = Json::object();
   std::string e = error_of([&] { merge_config(cfg, Json::parse(R"({"stage1": {"optim": {"lrr": 0.1}}})"), "c.json"); });
   CHECK(e == "c.json: unknown key 'stage1.optim.lrr' (did you mean 'stage1.optim.lr'?)");
   e = error_of([&] { merge_config(cfg, Json::parse(R"({"stage1": {"lr": 0.1}})"), "c.json"); });
@@ -87,7 +195,7 @@ TEST_CASE("unknown keys are errors with a suggestion") {
 }
 
 TEST_CASE("types, ranges and choices are checked with the key named") {
-  Json cfg = default_config();
+  Json cfg = Json::object();
   auto bad = [&](const char* text) { return error_of([&] { merge_config(cfg, Json::parse(text), "f.json"); }); };
   CHECK(bad(R"({"stage1": {"epochs": 0}})") == "f.json: stage1.epochs: value 0 out of range [1, 100000]");
   CHECK(bad(R"({"stage1": {"epochs": 2.5}})") == "f.json: stage1.epochs: expects an integer, got 2.5");
@@ -115,6 +223,8 @@ TEST_CASE("cross-key checks") {
   CHECK(e.find("data.root is required for data.dataset cifar10") != std::string::npos);
   e = error_of([] { resolve_config("", {"stage1.schedule.milestones=[1,2]", "stage1.schedule.factors=[0.1]"}, false); });
   CHECK(e.find("one factor per milestone") != std::string::npos);
+  e = error_of([] { resolve_config("", {"stage1.epochs=3", "stage1.schedule.warmup_epochs=5"}, false); });
+  CHECK(e == "stage1.schedule.warmup_epochs (5) exceeds stage1.epochs (3)");
 }
 
 TEST_CASE("the config hash is stable and tracks changes") {
@@ -146,4 +256,29 @@ TEST_CASE("every shipped recipe resolves against the schema") {
     ++n;
   }
   CHECK(n >= 25);
+}
+
+TEST_CASE("a resolved config resolves to itself (config.json of every recipe)") {
+  for (auto& e : fs::recursive_directory_iterator(std::string(TAILOR_SOURCE_DIR) + "/recipes")) {
+    if (e.path().extension() != ".json") continue;
+    CAPTURE(e.path().string());
+    Json cfg = resolve_config(e.path().string(), {}, false), doc = Json::object();
+    merge_config(doc, cfg, "config.json");
+    CHECK(expand_config(doc) == cfg);
+    CHECK(config_hash(expand_config(doc)) == config_hash(cfg));
+  }
+}
+
+TEST_CASE("the method registry: unique names, consistent specs, a factory for each") {
+  std::set<std::string> names;
+  for (auto& m : method_specs()) {
+    CAPTURE(m.name);
+    CHECK(names.insert(m.name).second);
+    CHECK(!m.summary.empty());
+    CHECK(m.make != nullptr);
+    CHECK((m.trains || !m.frozen_backbone));
+    for (auto& k : m.keys) CHECK(find_config_key("stage2." + k.path) != nullptr);
+  }
+  CHECK(names.count("joint"));
+  CHECK(error_of([] { method_spec("cRT"); }).find("unknown method 'cRT' (known: joint, crt") == 0);
 }

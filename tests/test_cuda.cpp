@@ -308,7 +308,7 @@ struct StepResult {
 static StepResult train_step(const std::string& arch, int64_t classes, const Shape& xs, bool bn_train, Device d,
                              float input_eps = 0.f, bool calibrate = true) {
   manual_seed(5);
-  auto net = make_resnet(arch, classes, 3);
+  auto net = make_resnet(arch, classes, 3, HeadKind::Linear, global_rng());
   Tensor x = randn(xs, 80), y = labels(xs[0], classes, 81);
   if (!bn_train && calibrate) {  // realistic running statistics (as after training), computed once on the CPU for both
     NoGradGuard ng;
@@ -420,7 +420,7 @@ TEST_CASE("deterministic mode: two identical ResNet-32 steps give bit-identical 
   cuda_set_deterministic(true);
   auto grads = [] {
     manual_seed(9);
-    auto net = make_resnet("resnet32", 10, 3);
+    auto net = make_resnet("resnet32", 10, 3, HeadKind::Linear, global_rng());
     net->to(kGpu);
     net->train();
     Tensor x = randn({32, 32, 32, 3}, 90).to(kGpu), y = labels(32, 10, 91).to(kGpu);

@@ -23,6 +23,7 @@
 #include "cli_run.h"
 #include "engine/safetensors.h"
 #include "train/config.h"
+#include "train_cli.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -33,15 +34,7 @@ const fs::path kRecipes = fs::path(TAILOR_SOURCE_DIR) / "recipes" / "cifar10_lt"
 const fs::path kFixture = fs::path(TAILOR_FIXTURES) / "golden_runs.json";
 
 const fs::path& tmp_root() {
-  static fs::path r = [] {
-    char tmpl[] = "/tmp/tailor_golden_XXXXXX";
-    fs::path p = mkdtemp(tmpl);
-    std::atexit([] {
-      std::error_code ec;
-      fs::remove_all(tmp_root(), ec);
-    });
-    return p;
-  }();
+  static fs::path r = train_cli::temp_folder("tailor_golden_");
   return r;
 }
 
@@ -72,12 +65,7 @@ fs::path synthetic_cifar() {
   return root;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using train_cli::slurp;
 
 // FNV-1a over every tensor of a safetensors file: name, dtype, shape and bytes, in name order.
 std::string tensor_hash(const fs::path& p) {
@@ -179,7 +167,7 @@ std::vector<GoldenRun> golden_runs() {
   return out;
 }
 
-bool have_fashion_mnist() { return fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
+using train_cli::have_fashion_mnist;
 
 }  // namespace
 

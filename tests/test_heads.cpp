@@ -28,7 +28,7 @@ static double max_diff(const Tensor& a, const Tensor& b) {
 
 // A "trained" stage-1 classifier: random weights with very different row norms, non-zero bias.
 static std::shared_ptr<Linear> stage1_classifier(int64_t in, int64_t out, Rng& rng) {
-  auto lin = std::make_shared<Linear>(in, out);
+  auto lin = std::make_shared<Linear>(in, out, true, global_rng());
   normal_(lin->weight, 0.f, 1.f, rng);
   for (int64_t j = 0; j < out; ++j)
     for (int64_t k = 0; k < in; ++k) lin->weight.f32()[j * in + k] *= 0.2f + 0.5f * (float)j;

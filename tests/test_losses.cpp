@@ -17,6 +17,7 @@
 #include "losses/balanced_softmax.h"
 #include "losses/class_balanced.h"
 #include "losses/cross_entropy.h"
+#include "losses/distillation.h"
 #include "losses/drw.h"
 #include "losses/equalization.h"
 #include "losses/focal.h"
@@ -28,6 +29,16 @@
 #include "losses/loss.h"
 
 using namespace tailor;
+
+// The loss input of a mixed batch: lam L(logits, ya) + (1 - lam) L(logits, yb).
+static LossInput mixup_input(const Tensor& logits, const Tensor& ya, const Tensor& yb, float lam) {
+  LossInput in;
+  in.logits = logits;
+  in.labels = ya;
+  in.labels_b = yb;
+  in.lambda = lam;
+  return in;
+}
 using namespace tailor::test;
 using nlohmann::json;
 
@@ -80,6 +91,18 @@ static LossConfig config_of(const json& c) {
 
 // The loss of one fixture case on `logits`, with the fixed noise / gate of the case.
 static Tensor case_loss(Loss& loss, const json& c, const Tensor& logits) {
+  if (c.contains("sample_weight")) {  // per-sample factors, with or without a mixup pair
+    auto sw = c["sample_weight"].get<std::vector<float>>();
+    LossInput in;
+    in.logits = logits;
+    in.labels = labels_of(c["labels"]);
+    in.sample_weight = Tensor::from_vector(sw, {(int64_t)sw.size()});
+    if (c.contains("labels_b")) {
+      in.labels_b = labels_of(c["labels_b"]);
+      in.lambda = (float)c["lam"].get<double>();
+    }
+    return loss.forward(in);
+  }
   auto one = [&](const Tensor& y, const char* noise_key) -> Tensor {
     if (c.contains(noise_key)) {
       Tensor noise = matrix(c[noise_key]);
@@ -98,7 +121,7 @@ static Tensor case_loss(Loss& loss, const json& c, const Tensor& logits) {
   Tensor ya = labels_of(c["labels"]);
   if (!c.contains("labels_b")) return one(ya, "noise");
   float lam = (float)c["lam"].get<double>();
-  if (!c.contains("noise") && !c.contains("gate")) return loss.forward_mixup(logits, ya, labels_of(c["labels_b"]), lam);
+  if (!c.contains("noise") && !c.contains("gate")) return loss.forward(mixup_input(logits, ya, labels_of(c["labels_b"]), lam));
   Tensor la = one(ya, "noise"), lb = one(labels_of(c["labels_b"]), "noise_b");
   return add(scale(la, lam), scale(lb, 1.f - lam));
 }
@@ -125,7 +148,7 @@ static double rel_err(const std::vector<float>& got, const std::vector<double>& 
 
 TEST_CASE("every loss: value and gradient equal the float64 reference to 1e-5") {
   json j = load_fixture("losses_reference.json");
-  REQUIRE(j["cases"].size() >= 40);
+  REQUIRE(j["cases"].size() >= 47);
   double worst_value = 0, worst_grad = 0;
   std::string worst_name;
   for (auto& c : j["cases"]) {
@@ -163,6 +186,45 @@ TEST_CASE("post-hoc logit adjustment equals the reference") {
     CHECK(rel_err(adj.to_vector(), ref) < 1e-5);
     CHECK(argmax(adj).to_vector_i32() == c["pred"].get<std::vector<int32_t>>());
   }
+}
+
+TEST_CASE("per-sample weights: taken by the softmax-CE losses, refused by the others") {
+  const std::vector<int64_t> counts = {50, 10, 3};
+  Rng r(4);
+  LossInput in;
+  in.logits = randn({4, 3}, r, 1.f);
+  in.labels = Tensor::from_vector_i32({0, 1, 2, 0}, {4});
+  in.sample_weight = Tensor::ones({4});
+  // all ones: the plain loss
+  for (const char* name : {"ce", "balanced_softmax", "logit_adjust"}) {
+    auto loss = make_loss(name, LossConfig{}, counts);
+    CHECK(loss->forward(in).item() == doctest::Approx(loss->forward(in.logits, in.labels).item()).epsilon(1e-6));
+  }
+  auto focal = make_loss("focal", LossConfig{}, counts);
+  CHECK_THROWS_WITH(focal->forward(in), "focal: this loss takes no per-sample weights");
+  in.sample_weight = Tensor::ones({3});
+  CHECK_THROWS_WITH(make_loss("ce", LossConfig{}, counts)->forward(in), "ce: sample_weight must be [4], got [3]");
+}
+
+TEST_CASE("knowledge distillation's soft-target term equals PyTorch's kl_div(batchmean) * T^2") {
+  json j = load_fixture("losses_reference.json");
+  REQUIRE(j["kd"].size() == 3);
+  for (auto& c : j["kd"]) {
+    INFO("case " << c["name"].get<std::string>());
+    Tensor zs = matrix(c["student"]), zt = matrix(c["teacher"]);
+    zs.set_requires_grad(true);
+    Tensor L = kd_soft_target_loss(zs, zt, c["temperature"].get<double>());
+    L.backward();
+    const double ref = c["loss_value"].get<double>();
+    CHECK(std::fabs(L.item() - ref) / std::fabs(ref) < 1e-5);
+    std::vector<double> g_ref;
+    for (auto& row : c["grad"])
+      for (auto& x : row) g_ref.push_back(x.get<double>());
+    CHECK(rel_err(zs.grad().to_vector(), g_ref) < 1e-5);
+  }
+  Rng r(2);
+  Tensor z = randn({3, 4}, r, 1.f);
+  CHECK(kd_soft_target_loss(z, z, 3.0).item() == doctest::Approx(0.0).epsilon(1e-6));  // KL(p || p) = 0
 }
 
 // ---- finite differences
@@ -258,7 +320,7 @@ TEST_CASE("loss identities") {
     CHECK(make_loss("logit_adjust", cfg, counts)->forward(z, y).item() == doctest::Approx(bs).epsilon(1e-6));
   }
   SUBCASE("unweighted mixup CE is soft-target CE") {
-    float mix = make_loss("ce", cfg, counts)->forward_mixup(z, y, yb, 0.25f).item();
+    float mix = make_loss("ce", cfg, counts)->forward(mixup_input(z, y, yb, 0.25f)).item();
     Tensor t = add(scale(one_hot(y, 6), 0.25f), scale(one_hot(yb, 6), 0.75f));
     CHECK(soft_cross_entropy(z, t).item() == doctest::Approx(mix).epsilon(1e-6));
   }
@@ -349,7 +411,7 @@ TEST_CASE("GCL draws fresh noise from its Rng, two draws under mixup") {
   Rng r(1);
   Tensor cos = clamp(randn({3, 4}, r, 0.5f), -0.9f, 0.9f);
   Tensor y = Tensor::from_vector_i32({0, 3, 2}, {3}), yb = Tensor::from_vector_i32({1, 1, 3}, {3});
-  float mixed = loss->forward_mixup(cos, y, yb, 0.4f).item();
+  float mixed = loss->forward(mixup_input(cos, y, yb, 0.4f)).item();
   Tensor n1 = sample_gcl_noise(3, 4, b), n2 = sample_gcl_noise(3, 4, b);
   float ref = 0.4f * gcl.forward_with_noise(cos, y, n1).item() + 0.6f * gcl.forward_with_noise(cos, yb, n2).item();
   CHECK(mixed == doctest::Approx(ref).epsilon(1e-6));

@@ -123,7 +123,7 @@ struct Case {
 static void run_case(const Case& c) {
   auto f = read_safetensors(std::string(TAILOR_FIXTURES) + "/" + c.file);
   auto& T = f.tensors;
-  auto net = make_resnet(c.arch, 10, 3, c.normed ? HeadKind::Normed : HeadKind::Linear);
+  auto net = make_resnet(c.arch, 10, 3, c.normed ? HeadKind::Normed : HeadKind::Linear, global_rng());
   formula_init(*net, c.normed);
   Tensor x = formula_input(c.N, 3, c.H, c.H);
   // the fixture stores its NCHW input: check our formula reproduces it
@@ -141,7 +141,7 @@ static void run_case(const Case& c) {
   auto grad_net = net;
   if (T.count("eval_loss")) {
     // gradients of an eval-mode pass of a fresh model (see make_fixtures.py: grads_in_eval)
-    grad_net = make_resnet(c.arch, 10, 3, c.normed ? HeadKind::Normed : HeadKind::Linear);
+    grad_net = make_resnet(c.arch, 10, 3, c.normed ? HeadKind::Normed : HeadKind::Linear, global_rng());
     formula_init(*grad_net, c.normed);
     grad_net->eval();
     loss = softmax_cross_entropy(grad_net->forward(x), y);
@@ -167,7 +167,7 @@ static void run_case(const Case& c) {
                 "grad " + name);
   }
   if (T.count("eval_logits")) {
-    auto fresh = make_resnet(c.arch, 10, 3, c.normed ? HeadKind::Normed : HeadKind::Linear);
+    auto fresh = make_resnet(c.arch, 10, 3, c.normed ? HeadKind::Normed : HeadKind::Linear, global_rng());
     formula_init(*fresh, c.normed);
     fresh->eval();
     NoGradGuard ng;
@@ -191,7 +191,7 @@ TEST_CASE("ResNet-50 (torchvision layout) matches PyTorch") {
 TEST_CASE("10 SGD steps of ResNet-32 follow PyTorch's loss curve") {
   auto f = read_safetensors(std::string(TAILOR_FIXTURES) + "/parity_resnet32_sgd.safetensors");
   auto& T = f.tensors;
-  auto net = make_resnet("resnet32", 10);
+  auto net = make_resnet("resnet32", 10, 3, HeadKind::Linear, global_rng());
   formula_init(*net, false);
   Tensor x = formula_input(16, 3, 32, 32);
   Tensor y = Tensor::from_vector_i32(safetensor_as_i32(T.at("labels")), {16});

@@ -1,6 +1,6 @@
-// The run report (train/report.h) on synthetic run directories: every plot is a decodable, non-blank PNG
+// The run report (report/report.h) on synthetic run directories: every plot is a decodable, non-blank PNG
 // of the expected size, the HTML refers to them and carries the numbers, a 1000-class run renders fast,
-// missing or malformed inputs fail with the file (and line); plus a few plotting primitives (train/plot.h).
+// missing or malformed inputs fail with the file (and line); plus a few plotting primitives (report/plot.h).
 #include <doctest/doctest.h>
 #include <stb_image.h>
 #include <unistd.h>
@@ -14,8 +14,8 @@
 #include <set>
 #include <sstream>
 
-#include "train/plot.h"
-#include "train/report.h"
+#include "report/plot.h"
+#include "report/report.h"
 
 using namespace tailor;
 using nlohmann::json;
@@ -145,6 +145,7 @@ static fs::path make_run(const std::string& name, int C, bool tau) {
 struct Png {
   int w = 0, h = 0;
   size_t colours = 0;
+  std::vector<unsigned char> rgb;  // row-major, 3 bytes per pixel
 };
 
 static Png load_png(const fs::path& p) {
@@ -155,6 +156,7 @@ static Png load_png(const fs::path& p) {
   std::set<uint32_t> cols;
   for (int i = 0; i < r.w * r.h && cols.size() < 1000; ++i)
     cols.insert(px[3 * i] << 16 | px[3 * i + 1] << 8 | px[3 * i + 2]);
+  r.rgb.assign(px, px + (size_t)3 * r.w * r.h);
   stbi_image_free(px);
   r.colours = cols.size();
   return r;
@@ -222,6 +224,118 @@ TEST_CASE("a 1000-class report renders in well under a second") {
   CHECK(conf.h >= 1000);
   CHECK(conf.colours >= 5);
   CHECK(read_file(f.html).find("1000 classes (click to expand)") != std::string::npos);
+}
+
+// A run with any number of stages: metrics.jsonl has epochs[k-1] lines for stage k (none for a stage that
+// trains nothing), config.json the section "stage<k>" = sections[k-1].
+static fs::path make_staged_run(const std::string& name, const std::vector<int>& epochs,
+                                const std::vector<json>& sections) {
+  fs::path d = fresh_dir(name);
+  json cfg = {{"name", name}, {"model", {{"arch", "resnet32"}}}};
+  for (size_t k = 0; k < sections.size(); ++k) cfg["stage" + std::to_string(k + 1)] = sections[k];
+  write_file(d / "config.json", cfg.dump());
+  std::ostringstream m;
+  int step = 0;
+  for (size_t k = 0; k < epochs.size(); ++k)
+    for (int ep = 1; ep <= epochs[k]; ++ep) {
+      step += 100;
+      int stage = (int)k + 1;
+      json r = {{"stage", stage},      {"epoch", ep},           {"epochs", epochs[k]}, {"step", step},
+                {"lr", 0.1 / ep},      {"loss", 2.0 / (ep + stage)}, {"seconds", 60.0},     {"skipped_steps", 0},
+                {"eval_split", "test"}, {"top1", 40.0 + 3 * ep + 5 * stage}, {"many", 70.0}, {"medium", 30.0},
+                {"few", 10.0 + ep}};
+      m << r.dump() << "\n";
+    }
+  write_file(d / "metrics.jsonl", m.str());
+  write_file(d / "eval.json", make_eval(10, true).dump());
+  return d;
+}
+
+// How many vertical lines of colour `col` the image has: runs of adjacent pixel columns in each of which
+// at least `min_pixels` pixels have that colour (a dashed stage boundary covers about half its height).
+static int vertical_lines(const Png& png, plot::Color col, int min_pixels) {
+  int lines = 0;
+  bool in_line = false;
+  for (int x = 0; x < png.w; ++x) {
+    int n = 0;
+    for (int y = 0; y < png.h; ++y) {
+      const unsigned char* p = &png.rgb[3 * ((size_t)y * png.w + x)];
+      n += p[0] == col.r && p[1] == col.g && p[2] == col.b;
+    }
+    lines += n >= min_pixels && !in_line;
+    in_line = n >= min_pixels;
+  }
+  return lines;
+}
+
+// The curves of a run: size, not blank, and the number of dashed stage boundaries in both figures.
+static void check_curves(const fs::path& d, int boundaries) {
+  const std::vector<std::tuple<std::string, int, int>> expected{{"loss_lr.png", 1200, 440},
+                                                                {"accuracy.png", 1200, 520}};
+  for (auto& [name, w, h] : expected) {
+    INFO(name);
+    REQUIRE(fs::exists(d / "plots" / name));
+    Png png = load_png(d / "plots" / name);
+    CHECK(png.w == w);
+    CHECK(png.h == h);
+    CHECK(png.colours >= 5);
+    // loss_lr.png: two panels, each with its own boundary lines.
+    CHECK(vertical_lines(png, plot::colors::gray, 100) == boundaries * (name == "loss_lr.png" ? 2 : 1));
+  }
+}
+
+static const json kCe = {{"name", "ce"}};
+
+TEST_CASE("report of a three-stage run: the x axis continues, one boundary per later stage") {
+  fs::path d = make_staged_run("three_stages", {4, 2, 3},
+                               {{{"method", "joint"}, {"loss", kCe}},
+                                {{"method", "crt"}, {"loss", kCe}},
+                                {{"method", "lws"}, {"loss", kCe}}});
+  ReportFiles f = write_report(d.string());
+  REQUIRE(fs::exists(f.html));
+  check_curves(d, 2);
+  std::string html = read_file(f.html);
+  for (const char* s : {"model: <b>resnet32</b>", "stage 1: joint (ce)", "stage 2: crt (ce)", "stage 3: lws (ce)"})
+    CHECK_MESSAGE(html.find(s) != std::string::npos, "missing " << s);
+  CHECK(html.find("<tr><td>3</td><td>3 / 3</td>") != std::string::npos);  // stage 3's last epoch in the table
+}
+
+TEST_CASE("report of a run whose stage 2 has no metrics line (post-hoc), then stage 3") {
+  fs::path d = make_staged_run("post_hoc_stage", {4, 0, 3},
+                               {{{"method", "joint"}, {"loss", kCe}},
+                                {{"method", "tau_norm"}},
+                                {{"method", "lws"}, {"loss", kCe}}});
+  ReportFiles f = write_report(d.string());
+  check_curves(d, 1);  // one boundary, labelled stage 3
+  std::string html = read_file(f.html);
+  CHECK(html.find("stage 2: tau_norm &middot;") != std::string::npos);  // a method without a loss
+  CHECK(html.find("stage 3: lws (ce)") != std::string::npos);
+}
+
+TEST_CASE("report of a long stage 1 and two short stages: both boundaries drawn") {
+  fs::path d = make_staged_run("short_stages", {200, 10, 10},
+                               {{{"method", "joint"}, {"loss", kCe}},
+                                {{"method", "crt"}, {"loss", kCe}},
+                                {{"method", "lws"}, {"loss", kCe}}});
+  write_report(d.string());
+  check_curves(d, 2);
+}
+
+TEST_CASE("report of a single-stage run: no stage boundary") {
+  fs::path d = make_staged_run("one_stage", {5}, {{{"method", "joint"}, {"loss", kCe}}});
+  write_report(d.string());
+  check_curves(d, 0);
+}
+
+TEST_CASE("report of an older config: stage1 without a method, stage2.method none") {
+  fs::path d = make_run("old_config", 10, false);
+  json cfg = json::parse(read_file(d / "config.json"));
+  cfg["stage2"]["method"] = "none";
+  write_file(d / "config.json", cfg.dump());
+  std::string html = read_file(write_report(d.string()).html);
+  CHECK(html.find("stage 1: joint (balanced_softmax)") != std::string::npos);
+  CHECK(html.find("stage 2:") == std::string::npos);
+  check_curves(d, 1);  // metrics.jsonl still has stage-2 lines
 }
 
 // The message of the std::runtime_error write_report throws ("" if none).
@@ -313,6 +427,20 @@ TEST_CASE("plot primitives: lines, ticks, log axis, text, heatmap") {
         CHECK((x >= 1 && x < 6 && y >= 1 && y < 9));
       }
   CHECK(set == 10);  // the glyph "1": 2 + 7 + 1 pixels
+
+  // plot_vline's label: right of the line at the top of the area; label_row 1 one text line (16 + 6 px) lower.
+  int label_top[2] = {-1, -1};
+  for (int row : {0, 1}) {
+    Canvas v(200, 100);
+    Axes va;
+    va.c = &v, va.area = {0, 0, 200, 100}, va.x.lo = 0, va.x.hi = 200;
+    plot_vline(va, 50, colors::red, 0, "1", row);
+    for (int y = 99; y >= 0; --y)
+      for (int x = 56; x < 100; ++x)
+        if (v.get(x, y) == colors::red) label_top[row] = y;
+  }
+  CHECK(label_top[0] >= 6);
+  CHECK(label_top[1] == label_top[0] + 22);
 
   Canvas h(4, 4);  // a 2x2 matrix on 4x4 pixels: 2x2 blocks; a 4x4 matrix on 2x2 pixels: means
   draw_heatmap(h, {0, 0, 4, 4}, 2, 2, {0.f, 1.f, 0.5f, 0.25f});

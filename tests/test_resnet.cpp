@@ -11,7 +11,7 @@
 using namespace tailor;
 
 TEST_CASE("parameter names and counts equal the PyTorch models") {
-  auto r32 = make_resnet("resnet32", 10);
+  auto r32 = make_resnet("resnet32", 10, 3, HeadKind::Linear, global_rng());
   CHECK(r32->num_parameters() == 464154);  // LDAM-DRW resnet32(num_classes=10)
   auto sd = r32->state_dict();
   CHECK(sd.size() == 188);
@@ -19,28 +19,28 @@ TEST_CASE("parameter names and counts equal the PyTorch models") {
   CHECK(sd[1].first == "bn1.weight");
   CHECK(sd[5].first == "bn1.num_batches_tracked");
   CHECK(sd.back().first == "linear.bias");
-  auto r32n = make_resnet("resnet32", 100, 3, HeadKind::Normed);
+  auto r32n = make_resnet("resnet32", 100, 3, HeadKind::Normed, global_rng());
   CHECK(r32n->num_parameters() == 469904);
   CHECK(r32n->state_dict().back().first == "linear.weight");
   CHECK(r32n->state_dict().back().second.shape() == Shape{64, 100});  // NormedLinear is [in, out]
-  auto r50 = make_resnet("resnet50", 1000);
+  auto r50 = make_resnet("resnet50", 1000, 3, HeadKind::Linear, global_rng());
   CHECK(r50->num_parameters() == 25557032);  // torchvision resnet50
   CHECK(r50->state_dict().size() == 320);
   bool has_downsample = false;
   for (auto& [n, t] : r50->state_dict()) has_downsample |= n == "layer2.0.downsample.1.running_var";
   CHECK(has_downsample);
-  auto r152 = make_resnet("resnet152", 1000);
+  auto r152 = make_resnet("resnet152", 1000, 3, HeadKind::Linear, global_rng());
   CHECK(r152->num_parameters() == 60192808);  // torchvision resnet152
   // any number of input channels and classes
-  auto gray = make_resnet("resnet32", 7, 1);
+  auto gray = make_resnet("resnet32", 7, 1, HeadKind::Linear, global_rng());
   CHECK(gray->forward(Tensor::zeros({2, 28, 28, 1})).shape() == Shape{2, 7});
-  CHECK_THROWS_WITH(make_resnet("resnet18", 10), "unknown model 'resnet18' (expected resnet32, resnet50 or resnet152)");
+  CHECK_THROWS_WITH(make_resnet("resnet18", 10, 3, HeadKind::Linear, global_rng()), "unknown model 'resnet18' (expected resnet32, resnet50 or resnet152)");
 }
 
 // Trains ResNet-32 on one fixed batch; returns the loss of every step.
 static std::vector<float> overfit_run(uint64_t seed, int steps) {
   manual_seed(seed);
-  auto net = make_resnet("resnet32", 10);
+  auto net = make_resnet("resnet32", 10, 3, HeadKind::Linear, global_rng());
   SGD opt(net->parameters(), SgdOptions{0.05f, 0.9f, 0.f, 5e-4f, false});
   Rng rng(seed + 1);
   Tensor x = Tensor::empty({16, 16, 16, 3});
@@ -74,7 +74,7 @@ TEST_CASE("two runs with the same seed give bit-identical losses") {
 
 TEST_CASE("learning-rate schedules") {
   LrSchedule s;
-  s.kind = "multistep";
+  s.kind = ScheduleKind::MultiStep;
   s.base_lr = 0.1f;
   s.warmup_epochs = 5;
   s.milestones = {160, 180};
@@ -90,15 +90,15 @@ TEST_CASE("learning-rate schedules") {
   CHECK(s.lr_at(170) == doctest::Approx(0.01));
   CHECK(s.lr_at(185) == doctest::Approx(0.001));
   LrSchedule c;
-  c.kind = "cosine";
+  c.kind = ScheduleKind::Cosine;
   c.base_lr = 0.2f;
   c.total_epochs = 10;
   CHECK(c.lr_at(0) == doctest::Approx(0.2));
   CHECK(c.lr_at(5) == doctest::Approx(0.1));
   c.per_step = true;
   CHECK(c.lr_at(2, 0.5) == doctest::Approx(0.1 * (1 + std::cos(M_PI * 0.25))));
-  c.kind = "bogus";
-  CHECK_THROWS_WITH(c.validate(), "schedule.kind: expected multistep, cosine or constant, got 'bogus'");
+  CHECK(parse_schedule_kind("cosine") == ScheduleKind::Cosine);
+  CHECK_THROWS_WITH(parse_schedule_kind("bogus"), "schedule.kind: expected multistep, cosine or constant, got 'bogus'");
 }
 
 TEST_CASE("SGD matches torch.optim.SGD on a hand-computed example") {

@@ -3,6 +3,8 @@
 // finished run. Skipped (exit 77) when the Fashion-MNIST package is not installed.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -12,38 +14,29 @@
 #include <string>
 
 #include "cli_run.h"
+#include "train_cli.h"
 
 #include "engine/safetensors.h"
 #include "train/checkpoint.h"
 
 namespace fs = std::filesystem;
 
-static std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using train_cli::slurp;
 
 static const std::string& root() {
-  static std::string r = [] {
-    char tmpl[] = "/tmp/tailor_train_cli_XXXXXX";
-    return std::string(mkdtemp(tmpl));
-  }();
+  static std::string r = train_cli::temp_folder("tailor_train_cli_");
   return r;
 }
 
-// 10 classes, 40..4 images (rho 10), 20 test images per class; GCL two-stage with mixup in both stages (so
-// the loss noise RNG, the mixup stream, the CBEN sampler and BN statistics all have to resume exactly).
+// The embedded default (GCL two-stage) on the small data, with mixup in both stages (so the loss noise RNG,
+// the mixup stream, the CBEN sampler and BN statistics all have to resume exactly).
 static std::string small(const std::string& name) {
-  return "--set runs_dir=" + root() + " --set name=" + name +
-         " --set data.imbalance.n_max=40 --set data.imbalance.ratio=10 --set data.test_per_class=10"
-         " --set stage1.epochs=2 --set stage2.epochs=1 --set threads=1 --set data.workers=2"
-         " --set stage1.batch_size=16 --set stage2.batch_size=16 --set stage1.mixup_alpha=1 --set stage2.mixup_alpha=1"
-         " --set log.step_losses=true --set checkpoint.every_steps=2 --set eval.every_epochs=1 --set eval.select=test";
+  return train_cli::small_data(root(), name) +
+         " --set stage1.epochs=2 --set stage2.epochs=1 --set stage1.batch_size=16 --set stage2.batch_size=16"
+         " --set stage1.mixup_alpha=1 --set stage2.mixup_alpha=1";
 }
 
-static bool have_data() { return fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
+static bool have_data() { return train_cli::have_fashion_mnist(); }
 
 TEST_CASE("SIGKILL mid-epoch (stage 1 and stage 2) + --resume is bit-identical to an uninterrupted run") {
   if (!have_data()) exit(77);
@@ -177,6 +170,15 @@ TEST_CASE("corrupted checkpoints are rejected; an interrupted write leaves the p
   r = run("train --resume " + root() + "/crash");
   CHECK(r.code == 1);
   CHECK(r.out.find("checksum mismatch") != std::string::npos);
+  // a damaged crc32 key in the header: the check is mandatory, not skipped
+  std::string renamed = good;
+  const size_t at = renamed.find("\"crc32\"");
+  REQUIRE(at != std::string::npos);
+  renamed[at + 1] ^= 0x20;  // "Crc32"
+  std::ofstream(state, std::ios::binary | std::ios::trunc) << renamed;
+  r = run("train --resume " + root() + "/crash");
+  CHECK(r.code == 1);
+  CHECK(r.out.find(state.string() + ": no crc32 in the metadata") != std::string::npos);
   // a write killed half-way leaves only a partial .tmp beside the intact previous file
   std::ofstream(state, std::ios::binary | std::ios::trunc) << good;
   std::ofstream(state.string() + ".tmp", std::ios::binary | std::ios::trunc) << good.substr(0, 5000);
@@ -227,7 +229,7 @@ TEST_CASE("the non-finite guard stops naming the step, skips when asked, and nam
 TEST_CASE("eval, tau-sweep, extract-features and report on finished runs") {
   if (!have_data()) exit(77);
   Run r = run("train " + small("linear") +
-              " --set model.head=linear --set stage1.loss.name=ce --set stage2.method=crt --set stage1.epochs=1");
+              " --set model.head=linear --set 'stage1.loss={\"name\": \"ce\"}' --set stage2.method=crt --set stage1.epochs=1");
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(r.out.find("many") != std::string::npos);
   CHECK(r.out.find("report: " + root() + "/linear/report.html") != std::string::npos);
@@ -299,4 +301,38 @@ TEST_CASE("every subcommand rejects bad flags, bad JSON, unknown keys and out-of
   CHECK(r.out.find("--split must be one of test|val|train") != std::string::npos);
   r = run("train --stes 1");
   CHECK(r.out.find("did you mean --set?") != std::string::npos);
+}
+
+TEST_CASE("one writer per run directory: a second train, --resume or --overwrite of a directory in use is refused") {
+  if (!have_data()) exit(77);
+  const fs::path dir = root() + "/busy", pid_file = root() + "/busy.pid";
+  const std::string args = small("busy") + " --set stage2.method=none --set stage1.epochs=50 --set eval.every_epochs=0"
+                           " --no-report";
+  // a long run in the background, writing its pid
+  REQUIRE(std::system(("sh -c 'echo $$ > " + pid_file.string() + "; exec " + std::string(TAILOR_BIN) + " train " +
+                       args + " > " + root() + "/busy.log 2>&1' > /dev/null 2>&1 &")
+                          .c_str()) == 0);
+  for (int i = 0; i < 600 && !fs::exists(dir / "checkpoints/train_state.safetensors"); ++i) usleep(100000);
+  REQUIRE(fs::exists(dir / "checkpoints/train_state.safetensors"));
+  const std::string in_use = "run directory " + dir.string() + " is in use by another process";
+  Run r = run("train " + args);
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(r.out.find(in_use) != std::string::npos, r.out);
+  r = run("train --resume " + dir.string());
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(r.out.find(in_use) != std::string::npos, r.out);
+  r = run("train " + args + " --overwrite");
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(r.out.find(in_use) != std::string::npos, r.out);
+  CHECK(fs::exists(dir / "config.json"));  // nothing of the running run was touched
+  // the lock dies with its process: kill it, and --resume takes the directory over
+  const std::string pid = slurp(pid_file);
+  REQUIRE(std::system(("kill -9 " + pid).c_str()) == 0);
+  for (int i = 0; i < 100; ++i) {
+    r = run("train --resume " + dir.string() + " --stop-after 0.001");
+    if (r.out.find(in_use) == std::string::npos) break;
+    usleep(100000);
+  }
+  CHECK_MESSAGE(r.code == 75, r.out);  // resumed, stopped after its first epoch with the state saved
+  CHECK(r.out.find("resumed " + dir.string()) != std::string::npos);
 }

@@ -68,7 +68,7 @@ int cmd_bench(int argc, char** argv) {
     cuda_set_allow_tf32(!no_tf32, false);
   }
   manual_seed(0);
-  auto net = make_resnet(model, classes, 3);
+  auto net = make_resnet(model, classes, 3, HeadKind::Linear, global_rng());
   net->to(dev);
   net->train();
   SGD opt(net->parameters(), SgdOptions{0.01f, 0.9f, 0.f, 5e-4f, false});

@@ -3,11 +3,11 @@
 // trained elsewhere. Row i is dataset sample i of the split.
 #include <iostream>
 
-#include "data/loader.h"
 #include "tools/args.h"
 #include "tools/commands.h"
 #include "tools/model_source.h"
 #include "train/checkpoint.h"
+#include "train/run_model.h"
 
 namespace tailor {
 
@@ -36,34 +36,12 @@ int cmd_extract_features(int argc, char** argv) {
     return 2;
   }
   const data::Dataset& ds = run_split(src.data, split);
-  data::SamplerConfig sc;
-  sc.kind = data::SamplerKind::Sequential;
-  data::Sampler s(ds.labels, ds.num_classes, sc);
-  data::LoaderConfig lc;
-  lc.batch_size = src.cfg.at("data").at("eval_batch_size");
-  lc.num_workers = src.cfg.at("data").at("workers");
-  data::Loader loader(ds, s, src.data.eval_tf, lc);
-  src.net->eval();
-  NoGradGuard ng;
-  std::vector<float> feats, logits;
-  std::vector<int32_t> labels, idx;
-  loader.start_epoch(0);
-  data::Batch b;
-  while (loader.next(b)) {
-    data::to_device(b, src.net->device());
-    Tensor f = src.net->features(b.images);
-    Tensor l = src.net->head()->forward(f);
-    auto fv = f.contiguous().to_vector(), lv = l.contiguous().to_vector();
-    feats.insert(feats.end(), fv.begin(), fv.end());
-    logits.insert(logits.end(), lv.begin(), lv.end());
-    auto yv = b.labels.to_vector_i32();
-    labels.insert(labels.end(), yv.begin(), yv.end());
-    for (int64_t i : b.indices) idx.push_back((int32_t)i);
-  }
-  const int64_t N = (int64_t)labels.size(), F = src.net->feature_dim(), C = src.net->config().num_classes;
+  SplitFeatures f = extract_features(*src.net, ds, src.data.eval_tf, src.cfg.at("data").at("eval_batch_size"),
+                                     src.cfg.at("data").at("workers"), /*with_logits=*/true);
+  const int64_t N = (int64_t)f.labels.size(), F = src.net->feature_dim(), C = src.net->config().num_classes;
   save_tensors(out,
-               {{"features", Tensor::from_vector(feats, {N, F})}, {"logits", Tensor::from_vector(logits, {N, C})},
-                {"labels", Tensor::from_vector_i32(labels, {N})}, {"indices", Tensor::from_vector_i32(idx, {N})}},
+               {{"features", f.features}, {"logits", f.logits}, {"labels", Tensor::from_vector_i32(f.labels, {N})},
+                {"indices", Tensor::from_vector_i32(f.indices, {N})}},
                {{"split", split}, {"checkpoint", src.checkpoint}});
   std::cout << "written: " << out << " (" << N << " x " << F << " features, " << C << " logits)\n";
   return 0;

@@ -1,8 +1,8 @@
-// `tailor report`: writes report.html and plots/*.png of a run directory (logic in train/report.cpp).
+// `tailor report`: writes report.html and plots/*.png of a run directory (logic in report/report.cpp).
 #include <iostream>
 
+#include "report/report.h"
 #include "tools/args.h"
-#include "train/report.h"
 
 namespace tailor {
 

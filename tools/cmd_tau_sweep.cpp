@@ -13,7 +13,7 @@
 #include "tools/commands.h"
 #include "tools/model_source.h"
 #include "train/run_model.h"
-#include "train/two_stage.h"
+#include "train/methods/tau_norm.h"
 
 namespace tailor {
 

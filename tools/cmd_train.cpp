@@ -20,9 +20,9 @@ static const char* kTrainUsage =
     "                    [--device cpu|cuda] [--deterministic] [--no-report] [--stop-after SECONDS]\n"
     "                    [--print-config] [--help-config]\n"
     "       tailor train --resume RUN_DIR [--set data.root=DIR] [--stop-after SECONDS]\n"
-    "Trains the run a JSON config describes (dataset + LT subset, model, stage 1, optional stage 2) into\n"
-    "runs_dir/name (default runs/<config file stem>): config.json, metrics.jsonl, checkpoints/, eval.json,\n"
-    "summary.json, report.html. Without --config: the embedded Fashion-MNIST-LT GCL two-stage default.\n"
+    "Trains the run a JSON config describes (dataset + LT subset, model, stages stage1, stage2, ... each with\n"
+    "its method) into runs_dir/name (default runs/<config file stem>): config.json, metrics.jsonl, checkpoints/,\n"
+    "eval.json, summary.json, report.html. Without --config: the embedded Fashion-MNIST-LT GCL two-stage default.\n"
     "  --set k=v        override one key (beats the file; repeatable), e.g. --set stage1.optim.lr=0.05\n"
     "  --init-from F    load pretrained weights (safetensors, PyTorch names) before stage 1 = model.init_from\n"
     "  --resume DIR     continue an interrupted run exactly (a missing state is an error, never a fresh start);\n"
@@ -72,10 +72,10 @@ int cmd_train(int argc, char** argv) {
       if (!std::filesystem::is_regular_file(state))
         throw std::runtime_error("--resume " + dir + ": no training state at " + state +
                                  " (refusing to start a fresh run in its place)");
-      cfg = default_config();
-      merge_config(cfg, load_config_file(dir + "/config.json"), dir + "/config.json");
-      for (const std::string& s : a.list("set")) apply_set(cfg, s);
-      validate_config(cfg);
+      Json doc = Json::object();
+      merge_config(doc, load_config_file(dir + "/config.json"), dir + "/config.json");
+      for (const std::string& s : a.list("set")) apply_set(doc, s);
+      cfg = expand_config(doc);
       flags.resume = true;
     } else {
       std::vector<std::string> sets = a.list("set");

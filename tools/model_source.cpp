@@ -23,10 +23,10 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
     const std::string cfg_path = s.run_dir + "/config.json";
     if (!std::filesystem::is_regular_file(cfg_path))
       throw ConfigError("--run " + s.run_dir + ": no config.json (not a run directory)");
-    s.cfg = default_config();
-    merge_config(s.cfg, load_config_file(cfg_path), cfg_path);
-    for (auto& kv : a.list("set")) apply_set(s.cfg, kv);
-    validate_config(s.cfg);
+    Json doc = Json::object();
+    merge_config(doc, load_config_file(cfg_path), cfg_path);
+    for (auto& kv : a.list("set")) apply_set(doc, kv);
+    s.cfg = expand_config(doc);
     s.checkpoint = a.has("checkpoint") ? a.str("checkpoint", "") : final_checkpoint(s.cfg, s.run_dir);
   } else {
     s.cfg = resolve_config(a.str("config", ""), a.list("set"), false);
@@ -36,7 +36,7 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
   omp_set_num_threads(threads > 0 ? (int)threads : (int)std::max(1u, std::thread::hardware_concurrency()));
   if (!std::filesystem::is_regular_file(s.checkpoint)) throw ConfigError("checkpoint not found: " + s.checkpoint);
   s.net = load_model(s.checkpoint);
-  s.data = load_run_data(s.cfg, log);
+  s.data = load_run_data(parse_data_config(s.cfg.at("data")), log);
   if (s.net->config().num_classes != s.data.train.num_classes)
     throw ConfigError(s.checkpoint + " has " + std::to_string(s.net->config().num_classes) +
                       " classes but the data has " + std::to_string(s.data.train.num_classes));

@@ -63,9 +63,15 @@ void save_weights(const std::string& path, const Module& model, const std::map<s
   write_with_crc(path, f);
 }
 
-std::map<std::string, Tensor> read_weights(const std::string& path, std::map<std::string, std::string>* metadata) {
+std::map<std::string, Tensor> read_weights(const std::string& path, std::map<std::string, std::string>* metadata,
+                                           CrcCheck check) {
   SafeTensorFile f = read_safetensors(path);
   auto it = f.metadata.find("crc32");
+  bool tailors = check == CrcCheck::Required;
+  for (const char* k : {"arch", "head", "num_classes", "stage", "state"}) tailors = tailors || f.metadata.count(k);
+  if (it == f.metadata.end() && tailors)
+    fail(path + ": no crc32 in the metadata, so the data cannot be checked: the header is damaged or the file was "
+         "not written by tailor; use another checkpoint");
   if (it != f.metadata.end()) {
     std::string got = data_crc32(f);
     if (got != it->second)
@@ -96,7 +102,7 @@ std::map<std::string, Tensor> read_weights(const std::string& path, std::map<std
 }
 
 Module::LoadReport load_weights(const std::string& path, Module& model, bool allow_partial) {
-  auto sd = read_weights(path);
+  auto sd = read_weights(path, nullptr, CrcCheck::IfPresent);
   try {
     return model.load_state_dict(sd, allow_partial);
   } catch (const std::exception& e) {

@@ -21,10 +21,16 @@ namespace tailor {
 
 void save_weights(const std::string& path, const Module& model,
                   const std::map<std::string, std::string>& metadata = {});
+// Whose file is read: tailor's own (a training state, a run's checkpoints) must carry its crc32, so a
+// damaged header cannot switch the check off; a file from elsewhere (PyTorch weights) is checked when it
+// carries one, or when its metadata shows it is tailor's (arch / head / stage keys).
+enum class CrcCheck { Required, IfPresent };
 // Reads every tensor of the file (F32, I32 and I64 — the latter narrowed to I32 with a range check) and
-// verifies the crc32 metadata when present. `metadata` (optional) receives the file's metadata.
-std::map<std::string, Tensor> read_weights(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
-// read_weights + Module::load_state_dict; strict unless allow_partial. The error names the file.
+// verifies the crc32 metadata. `metadata` (optional) receives the file's metadata.
+std::map<std::string, Tensor> read_weights(const std::string& path, std::map<std::string, std::string>* metadata = nullptr,
+                                           CrcCheck crc = CrcCheck::Required);
+// read_weights (CrcCheck::IfPresent: any safetensors file with PyTorch names) + Module::load_state_dict;
+// strict unless allow_partial. The error names the file.
 Module::LoadReport load_weights(const std::string& path, Module& model, bool allow_partial = false);
 
 // Tensors + metadata, with the crc32 written and checked like the weights files.

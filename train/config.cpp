@@ -6,127 +6,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "losses/loss.h"
+#include "train/method.h"
+
 namespace tailor {
 
 namespace {
 
 [[noreturn]] void config_fail(const std::string& msg) { throw ConfigError(msg); }
-
-void add(std::vector<ConfigKey>& s, const std::string& path, const std::string& type, Json def, double lo, double hi,
-         std::vector<std::string> choices, const std::string& help) {
-  s.push_back(ConfigKey{path, type, std::move(def), lo, hi, std::move(choices), help});
-}
-
-// The keys of one stage's loss, sampler, optimiser and schedule (the same for stage 1 and stage 2).
-void add_stage(std::vector<ConfigKey>& s, const std::string& p, bool stage2) {
-  std::vector<std::string> losses = loss_names(), samplers = {"instance", "class_aware", "sqrt", "progressive",
-                                                               "effective_number", "balanced_rs", "cben"};
-  if (stage2) {
-    losses.insert(losses.begin(), "");
-    samplers.insert(samplers.begin(), "");
-  }
-  add(s, p + "epochs", "int", stage2 ? 10 : 200, stage2 ? 0 : 1, 100000, {}, "training epochs of this stage");
-  add(s, p + "batch_size", "int", 128, 1, 1 << 20, {}, "training batch size");
-  add(s, p + "max_steps_per_epoch", "int", -1, -1, 1e12, {}, "cap on steps per epoch (-1: the whole epoch)");
-  add(s, p + "mixup_alpha", "number", 0.0, 0, 1000, {}, "mixup Beta(alpha, alpha); 0 = off");
-  add(s, p + "loss.name", "string", stage2 ? "" : "ce", 0, 0, losses,
-      stage2 ? "stage-2 loss; \"\" = ce (crt, lws) or gcl stage-2 form (gcl_retrain)" : "loss (losses/)");
-  add(s, p + "loss.weight", "numbers", Json::array(), 0, 1e9, {}, "per-class weights inside the softmax CE");
-  add(s, p + "loss.train_rule", "string", "None", 0, 0, {"None", "Reweight", "DRW"}, "LDAM-DRW class re-weighting");
-  add(s, p + "loss.drw_epoch", "int", 160, 0, 1e9, {}, "DRW: first re-weighted epoch (0-based)");
-  add(s, p + "loss.beta", "number", 0.9999, 0, 0.999999999, {}, "effective-number beta (cb_*, Reweight, DRW)");
-  add(s, p + "loss.gamma", "number", 1.0, 0, 100, {}, "focal exponent");
-  add(s, p + "loss.detach_p", "bool", false, 0, 0, {}, "focal: stop the gradient through (1-p)^gamma");
-  add(s, p + "loss.max_m", "number", 0.5, 0, 10, {}, "ldam: margin of the rarest class");
-  add(s, p + "loss.s", "number", 30.0, 1e-6, 1e4, {}, "ldam / gcl: logit scale");
-  add(s, p + "loss.tau", "number", 1.0, 0, 100, {}, "logit_adjust: prior exponent");
-  add(s, p + "loss.m", "number", 0.5, 0, 10, {}, "gcl: additive margin on the target cosine");
-  add(s, p + "loss.noise_mul", "number", 1.0, 0, 100, {}, "gcl: amplitude nu of the Gaussian cloud");
-  add(s, p + "loss.train_cls", "bool", false, 0, 0, {}, "gcl: stage-2 form (focal with detached p, plain mean)");
-  add(s, p + "loss.epsilon", "number", 0.1, 0, 10, {}, "gcl_ang: angular noise amplitude");
-  add(s, p + "loss.easy_margin", "bool", false, 0, 0, {}, "gcl_ang: ArcFace easy margin");
-  add(s, p + "loss.smooth_head", "number", 0.3, 0, 1, {}, "las: smoothing of the largest class");
-  add(s, p + "loss.smooth_tail", "number", 0.0, 0, 1, {}, "las: smoothing of the smallest class");
-  add(s, p + "loss.shape", "string", "concave", 0, 0, {"concave", "linear", "convex", "exp"}, "las: smoothing curve");
-  add(s, p + "loss.power", "number", 1.0, 0, 100, {}, "las: exponent of the exp shape");
-  add(s, p + "loss.eql_lambda", "number", 1.77e-3, 0, 1, {}, "eql: rare-class frequency threshold");
-  add(s, p + "loss.eql_gamma", "number", 0.9, 0, 1, {}, "eql: probability of dropping rare logits");
-  add(s, p + "sampler.name", "string", stage2 ? "" : "instance", 0, 0, samplers,
-      stage2 ? "stage-2 sampler; \"\" = class_aware (crt, lws) or cben (gcl_retrain)" : "training sampler");
-  add(s, p + "sampler.samples_per_class", "int", 4, 1, 1e6, {}, "class_aware: k consecutive samples per class");
-  add(s, p + "sampler.beta", "number", 0.9999, 0, 0.999999999, {}, "effective_number sampler beta");
-  add(s, p + "sampler.cben_beta_a", "number", 0.9999, 0, 0.999999999, {}, "cben: beta_a");
-  add(s, p + "sampler.cben_beta_b", "number", 1e-5, 0, 1, {}, "cben: beta_b");
-  add(s, p + "optim.lr", "number", 0.1, 0, 1000, {}, "base learning rate");
-  add(s, p + "optim.momentum", "number", 0.9, 0, 1, {}, "SGD momentum");
-  add(s, p + "optim.dampening", "number", 0.0, 0, 1, {}, "SGD dampening");
-  add(s, p + "optim.weight_decay", "number", 5e-4, 0, 1, {}, "L2 weight decay (every parameter)");
-  add(s, p + "optim.nesterov", "bool", false, 0, 0, {}, "Nesterov momentum");
-  add(s, p + "schedule.kind", "string", stage2 ? "cosine" : "multistep", 0, 0, {"multistep", "cosine", "constant"},
-      "learning-rate schedule");
-  add(s, p + "schedule.warmup_epochs", "int", 0, 0, 1e6, {}, "linear warm-up lr*(e+1)/W for e < W");
-  add(s, p + "schedule.milestones", "ints", Json::array(), 0, 1e9, {}, "multistep: 0-based epochs of each decay");
-  add(s, p + "schedule.gamma", "number", 0.1, 0, 1, {}, "multistep: factor gamma^k after milestone k");
-  add(s, p + "schedule.factors", "numbers", Json::array(), 0, 1e6, {}, "multistep: explicit factor per milestone");
-  add(s, p + "schedule.min_lr", "number", 0.0, 0, 1000, {}, "cosine: final learning rate");
-  add(s, p + "schedule.per_step", "bool", false, 0, 0, {}, "cosine: advance within an epoch");
-}
-
-std::vector<ConfigKey> build_schema() {
-  std::vector<ConfigKey> s;
-  add(s, "description", "string", "", 0, 0, {}, "free text: what the recipe is and where it comes from");
-  add(s, "name", "string", "", 0, 0, {}, "run name: runs_dir/name (\"\" = the config file's stem, or \"default\")");
-  add(s, "runs_dir", "string", "runs", 0, 0, {}, "parent folder of run directories");
-  add(s, "seed", "int", 0, 0, 2147483647, {}, "training seed (init, sampler, augmentation, mixup, loss noise)");
-  add(s, "threads", "int", 0, 0, 1024, {}, "CPU threads (0 = all cores)");
-  add(s, "device", "string", "cpu", 0, 0, {"cpu", "cuda"}, "compute device");
-  add(s, "deterministic", "bool", false, 0, 0, {}, "CUDA: deterministic cuDNN algorithms only (bit-identical reruns)");
-  add(s, "data.dataset", "string", "fashion_mnist", 0, 0,
-      {"fashion_mnist", "mnist", "cifar10", "cifar100", "image_folder", "list", "inat"}, "dataset kind");
-  add(s, "data.root", "string", "", 0, 0, {},
-      "dataset folder (\"\" = /usr/share/datasets/fashion-mnist for fashion_mnist)");
-  add(s, "data.format", "string", "auto", 0, 0, {"auto", "bin", "folder"},
-      "cifar: binary batches or <root>/{train,test}/<class>/*.jpg");
-  add(s, "data.train_list", "string", "", 0, 0, {}, "list / inat: training list or JSON (relative to root)");
-  add(s, "data.val_list", "string", "", 0, 0, {}, "list / inat: validation list (model selection, tau)");
-  add(s, "data.test_list", "string", "", 0, 0, {}, "list / inat: test list");
-  add(s, "data.imbalance.profile", "string", "exp", 0, 0, {"exp", "step", "none"},
-      "LT subset of a balanced training set (none: use the training set as is)");
-  add(s, "data.imbalance.ratio", "number", 100.0, 1, 1e6, {}, "rho = n_max / n_min");
-  add(s, "data.imbalance.seed", "int", 0, 0, 4294967295.0, {}, "numpy seed of the subset (LDAM-DRW: 0)");
-  add(s, "data.imbalance.n_max", "int", -1, -1, 1e9, {}, "head-class count (-1 = the per-class count of the data)");
-  add(s, "data.test_per_class", "int", -1, -1, 1e9, {}, "evaluate on the first k test images per class (-1: all)");
-  add(s, "data.augment", "string", "auto", 0, 0,
-      {"auto", "cifar", "cifar_autoaugment", "mnist", "imagenet", "imagenet_nojitter", "inat", "none"},
-      "training augmentation preset (auto: by dataset)");
-  add(s, "data.eval_batch_size", "int", 500, 1, 1 << 20, {}, "evaluation batch size");
-  add(s, "data.workers", "int", 2, 0, 256, {}, "loader worker threads");
-  add(s, "data.on_bad_image", "string", "error", 0, 0, {"error", "skip"}, "an undecodable image stops or is skipped");
-  add(s, "model.arch", "string", "resnet32", 0, 0, {"resnet32", "resnet50", "resnet152"}, "backbone");
-  add(s, "model.head", "string", "linear", 0, 0, {"linear", "normed"}, "classifier (normed = cosine NormedLinear)");
-  add(s, "model.init_from", "string", "", 0, 0, {}, "pretrained weights (safetensors) loaded before stage 1");
-  add(s, "model.init_allow_partial", "bool", false, 0, 0, {},
-      "init_from: load the matching names and report the rest (else strict)");
-  add_stage(s, "stage1.", false);
-  add(s, "stage2.method", "string", "none", 0, 0, {"none", "crt", "gcl_retrain", "lws", "tau_norm"},
-      "decoupled stage 2 (none = single stage)");
-  add(s, "stage2.bn_mode", "string", "eval", 0, 0, {"eval", "train"}, "frozen backbone BN: eval, or train (shifted BN)");
-  add(s, "stage2.load", "string", "best", 0, 0, {"best", "last"}, "which stage-1 checkpoint stage 2 starts from");
-  add(s, "stage2.taus", "numbers", Json::array(), 0, 100, {}, "tau_norm grid (empty = 0, 0.1, ..., 2)");
-  add(s, "stage2.choose_tau_on_test", "bool", false, 0, 0, {}, "tau_norm without val split: select on test");
-  add_stage(s, "stage2.", true);
-  add(s, "checkpoint.every_steps", "int", 0, 0, 1e12, {}, "also write the training state every N steps (0 = epoch ends)");
-  add(s, "checkpoint.keep_best", "bool", true, 0, 0, {}, "keep the best weights of each stage besides the last");
-  add(s, "eval.every_epochs", "int", 1, 0, 1e6, {}, "evaluate every N epochs (0 = only at the end of each stage)");
-  add(s, "eval.select", "string", "test", 0, 0, {"test", "val", "last"},
-      "what picks the best checkpoint (test = the LDAM/GCL repos' practice)");
-  add(s, "guard.nonfinite", "string", "stop", 0, 0, {"stop", "skip"}, "non-finite loss or gradient: stop, or skip the step");
-  add(s, "guard.max_skips", "int", 10, 0, 1e9, {}, "skip: stop after this many skipped steps");
-  add(s, "log.step_losses", "bool", false, 0, 0, {}, "write every step's loss to steps.jsonl");
-  add(s, "log.progress", "string", "auto", 0, 0, {"auto", "bar", "plain"}, "live bar on a terminal, plain lines otherwise");
-  add(s, "debug.anomaly", "bool", false, 0, 0, {}, "anomaly detection: name the first op producing a NaN/Inf");
-  return s;
-}
 
 std::vector<std::string> split_path(const std::string& p) {
   std::vector<std::string> out;
@@ -136,21 +23,23 @@ std::vector<std::string> split_path(const std::string& p) {
   return out;
 }
 
+std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string s;
+  for (auto& x : v) s += (s.empty() ? "" : sep) + (x.empty() ? std::string("\"\"") : x);
+  return s;
+}
+
 std::string range_text(const ConfigKey& k) {
-  if (!k.choices.empty()) {
-    std::string s;
-    for (auto& c : k.choices) s += (s.empty() ? "" : " | ") + (c.empty() ? std::string("\"\"") : c);
-    return s;
-  }
+  if (!k.choices.empty()) return join(k.choices, " | ");
   if (k.lo == 0 && k.hi == 0) return "";
   char buf[80];
   std::snprintf(buf, sizeof buf, "[%g, %g]", k.lo, k.hi);
   return buf;
 }
 
-// Checks one value against its key; `where` prefixes the message.
-void check_value(const ConfigKey& k, const Json& v, const std::string& where) {
-  auto bad = [&](const std::string& why) { config_fail(where + ": " + k.path + ": " + why); };
+// Checks one value against its key; `where` prefixes the message, `path` is the full key path.
+void check_value(const ConfigKey& k, const std::string& path, const Json& v, const std::string& where) {
+  auto bad = [&](const std::string& why) { config_fail(where + ": " + path + ": " + why); };
   auto check_range = [&](double x) {
     if (!std::isfinite(x)) bad("must be finite");
     if (!(k.lo == 0 && k.hi == 0) && (x < k.lo || x > k.hi)) {
@@ -181,25 +70,55 @@ void check_value(const ConfigKey& k, const Json& v, const std::string& where) {
   }
 }
 
-void set_path(Json& cfg, const std::string& path, const Json& v) {
-  Json* node = &cfg;
+void set_path(Json& doc, const std::string& path, const Json& v) {
+  Json* node = &doc;
   for (auto& part : split_path(path)) node = &(*node)[part];
   *node = v;
 }
 
-void merge_rec(Json& cfg, const Json& overlay, const std::string& prefix, const std::string& origin) {
+const Json* get_path(const Json& doc, const std::string& path) {
+  const Json* node = &doc;
+  for (auto& part : split_path(path)) {
+    if (!node->is_object() || !node->contains(part)) return nullptr;
+    node = &(*node)[part];
+  }
+  return node;
+}
+
+// The leaf paths of an object ("loss.s", ...).
+void leaves(const Json& j, const std::string& prefix, std::vector<std::string>* out) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string p = prefix.empty() ? it.key() : prefix + "." + it.key();
+    if (it.value().is_object()) leaves(it.value(), p, out);
+    else out->push_back(p);
+  }
+}
+
+const ConfigKey* find_in(const std::vector<ConfigKey>& keys, const std::string& path) {
+  for (auto& k : keys)
+    if (k.path == path) return &k;
+  return nullptr;
+}
+
+bool is_section(const std::string& path) {
+  const int n = stage_number(path.substr(0, path.find('.')));
+  const std::string rel = n > 0 ? (path.find('.') == std::string::npos ? "" : path.substr(path.find('.') + 1)) : path;
+  if (n > 0 && rel.empty()) return true;
+  for (auto& k : n > 0 ? stage_schema() : config_schema())
+    if (k.path.rfind(rel + ".", 0) == 0) return true;
+  return false;
+}
+
+void merge_rec(Json& doc, const Json& overlay, const std::string& prefix, const std::string& origin) {
   if (!overlay.is_object()) config_fail(origin + ": the configuration must be a JSON object");
   for (auto it = overlay.begin(); it != overlay.end(); ++it) {
     const std::string path = prefix.empty() ? it.key() : prefix + "." + it.key();
     const ConfigKey* k = find_config_key(path);
     if (!k) {
-      // a section (prefix of known keys) takes an object
-      bool section = false;
-      for (auto& key : config_schema())
-        if (key.path.rfind(path + ".", 0) == 0) section = true;
-      if (section) {
-        if (!it.value().is_object()) config_fail(origin + ": " + path + ": expects an object (a section), got " + it.value().dump());
-        merge_rec(cfg, it.value(), path, origin);
+      if (is_section(path)) {
+        if (!it.value().is_object())
+          config_fail(origin + ": " + path + ": expects an object (a section), got " + it.value().dump());
+        merge_rec(doc, it.value(), path, origin);
         continue;
       }
       std::string hint = did_you_mean(path);
@@ -207,12 +126,164 @@ void merge_rec(Json& cfg, const Json& overlay, const std::string& prefix, const 
     }
     Json v = it.value();
     if (k->type == "number" && v.is_number_integer()) v = v.get<double>();  // 1 is a fine number
-    check_value(*k, v, origin);
-    set_path(cfg, path, v);
+    check_value(*k, path, v, origin);
+    set_path(doc, path, v);
   }
 }
 
+// ---- one stage: which keys its method reads, and their values
+
+bool in(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+const std::vector<std::string> kTrainingSections = {"sampler.", "optim.", "schedule."};
+const std::vector<std::string> kTrainingKeys = {"epochs", "batch_size", "max_steps_per_epoch", "mixup_alpha"};
+
+struct StageResolver {
+  const Json& user;  // the stage section as given (maybe empty)
+  int k;
+  const MethodSpec& m;
+  std::string where;  // "stage2"
+
+  // user value > the method's default > the schema's default
+  Json value(const ConfigKey& key) const {
+    if (const Json* v = get_path(user, key.path)) return *v;
+    if (const Json* d = get_path(m.defaults, key.path)) {
+      const bool loss_key = key.path.rfind("loss.", 0) == 0;
+      const Json* dname = get_path(m.defaults, "loss.name");
+      const Json* uname = get_path(user, "loss.name");
+      if (!loss_key || !dname || !uname || *uname == *dname) return *d;
+    }
+    return key.def;
+  }
+  std::string str(const std::string& path) const { return value(*find_in(stage_schema(), path)).get<std::string>(); }
+
+  // "" when the stage reads `rel`, else why not.
+  std::string why_not(const std::string& rel) const {
+    const bool training = in(kTrainingKeys, rel) ||
+                          std::any_of(kTrainingSections.begin(), kTrainingSections.end(),
+                                      [&](const std::string& s) { return rel.rfind(s, 0) == 0; });
+    if (rel == "method") return "";
+    if (rel == "load") return k >= 2 ? "" : "the first stage starts from the built model (use model.init_from)";
+    if (training) {
+      if (!m.trains) return "method " + m.name + " trains nothing (it runs once on the previous stage's model)";
+      const std::string sampler = str("sampler.name"), sched = str("schedule.kind");
+      auto only = [&](const char* what, const std::string& is) {
+        return std::string("read by the ") + what + " only (this stage's is " + is + ")";
+      };
+      if (rel == "sampler.samples_per_class" && sampler != "class_aware") return only("class_aware sampler", sampler);
+      if (rel == "sampler.beta" && sampler != "effective_number") return only("effective_number sampler", sampler);
+      if (rel.rfind("sampler.cben_", 0) == 0 && sampler != "cben") return only("cben sampler", sampler);
+      if ((rel == "schedule.milestones" || rel == "schedule.gamma" || rel == "schedule.factors") && sched != "multistep")
+        return only("multistep schedule", sched);
+      if ((rel == "schedule.min_lr" || rel == "schedule.per_step") && sched != "cosine")
+        return only("cosine schedule", sched);
+      return "";
+    }
+    if (rel.rfind("loss.", 0) == 0) {
+      if (!m.takes_loss) return "method " + m.name + " takes no loss";
+      if (rel == "loss.name") return "";
+      LossConfig c;
+      c.train_rule = str("loss.train_rule");
+      c.train_cls = value(*find_in(stage_schema(), "loss.train_cls")).get<bool>();
+      const std::string name = str("loss.name");
+      const std::vector<std::string> reads = loss_keys(name, c);
+      if (in(reads, rel.substr(5))) return "";
+      return "the loss " + name + " does not read it" + (reads.empty() ? "" : " (it reads " + join(reads) + ")");
+    }
+    if (rel == "bn_mode")
+      return m.frozen_backbone ? "" : "method " + m.name + " does not freeze the backbone (bn_mode is for those that do)";
+    for (auto& key : m.keys)
+      if (key.path == rel) return "";
+    for (auto& other : method_specs())
+      for (auto& key : other.keys)
+        if (key.path == rel) return "a key of method " + other.name + ", not of " + m.name;
+    return "not read by method " + m.name;
+  }
+
+  Json resolve() const {
+    std::vector<std::string> given;
+    leaves(user, "", &given);
+    for (auto& rel : given) {
+      const std::string why = why_not(rel);
+      if (why.empty()) continue;
+      const auto dot = rel.find('.');
+      const std::string section = where + (dot == std::string::npos ? "" : "." + rel.substr(0, dot));
+      config_fail(where + "." + rel + ": " + why + "; to change a " + (dot == std::string::npos ? "stage" : "section") +
+                  " on the command line, replace it whole: --set '" + section + "={...}'");
+    }
+    Json out = Json::object();
+    for (auto& key : stage_schema())
+      if (why_not(key.path).empty()) set_path(out, key.path, key.path == "method" ? Json(m.name) : value(key));
+    return out;
+  }
+};
+
+Json resolve_stage(const Json& user, int k) {
+  const std::string where = "stage" + std::to_string(k);
+  std::string method = k == 1 ? "joint" : "";
+  if (const Json* v = get_path(user, "method")) method = v->get<std::string>();
+  if (method.empty())
+    config_fail(where + ": no method (a stage after the first names one: stage" + std::to_string(k) +
+                ".method = crt, lws, tau_norm, ...)");
+  if (method == "none") return nullptr;
+  const MethodSpec& m = method_spec(method);
+  if (k == 1 && !m.first_stage)
+    config_fail(where + ".method " + method + " starts from an earlier stage's weights; it cannot be the first stage");
+  return StageResolver{user, k, m, where}.resolve();
+}
+
+void validate(const Json& cfg) {
+  for (int k = 1; cfg.contains("stage" + std::to_string(k)); ++k) {
+    const std::string st = "stage" + std::to_string(k);
+    const Json& s = cfg.at(st);
+    const MethodSpec& m = method_spec(s.at("method"));
+    if (m.needs_linear_head && cfg.at("model").at("head") != "linear")
+      config_fail(st + ".method " + m.name + " needs model.head linear (got " + cfg.at("model").at("head").dump() + ")");
+    if (!m.trains) continue;
+    const int epochs = s.at("epochs"), warmup = s.at("schedule").at("warmup_epochs");
+    if (warmup > epochs)
+      config_fail(st + ".schedule.warmup_epochs (" + std::to_string(warmup) + ") exceeds " + st + ".epochs (" +
+                  std::to_string(epochs) + ")");
+    if (s.at("schedule").at("kind") != "multistep") continue;
+    const Json& ms = s.at("schedule").at("milestones");
+    for (size_t i = 1; i < ms.size(); ++i)
+      if (ms[i].get<int>() <= ms[i - 1].get<int>())
+        config_fail(st + ".schedule.milestones must be strictly ascending, got " + ms.dump());
+    const Json& fs = s.at("schedule").at("factors");
+    if (!fs.empty() && fs.size() != ms.size())
+      config_fail(st + ".schedule.factors needs one factor per milestone (" + std::to_string(ms.size()) + "), got " +
+                  std::to_string(fs.size()));
+  }
+  const std::string ds = cfg.at("data").at("dataset");
+  if ((ds == "list" || ds == "inat") && cfg.at("data").at("train_list").get<std::string>().empty())
+    config_fail("data.train_list is required for data.dataset " + ds);
+  if ((ds == "list" || ds == "inat") && cfg.at("data").at("test_list").get<std::string>().empty() &&
+      cfg.at("data").at("val_list").get<std::string>().empty())
+    config_fail("data.dataset " + ds + " needs data.test_list or data.val_list");
+  if (ds != "fashion_mnist" && cfg.at("data").at("root").get<std::string>().empty())
+    config_fail("data.root is required for data.dataset " + ds);
+  if (cfg.at("eval").at("select") == "val" && cfg.at("data").at("val_list").get<std::string>().empty())
+    config_fail("eval.select val needs data.val_list (a validation split)");
+}
+
 }  // namespace
+
+int stage_number(const std::string& name) {
+  if (name.size() < 6 || name.rfind("stage", 0) != 0 || name[5] == '0') return 0;
+  int n = 0;
+  for (size_t i = 5; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9' || n > 99) return 0;
+    n = n * 10 + (name[i] - '0');
+  }
+  return n;
+}
+
+const ConfigKey* find_config_key(const std::string& path) {
+  const auto dot = path.find('.');
+  if (stage_number(path.substr(0, dot)) > 0)
+    return dot == std::string::npos ? nullptr : find_in(stage_schema(), path.substr(dot + 1));
+  return find_in(config_schema(), path);
+}
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -226,56 +297,25 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-const std::vector<ConfigKey>& config_schema() {
-  static const std::vector<ConfigKey> s = build_schema();
-  return s;
-}
-
-const ConfigKey* find_config_key(const std::string& path) {
-  for (auto& k : config_schema())
-    if (k.path == path) return &k;
-  return nullptr;
-}
-
-Json default_config() {
-  Json cfg = Json::object();
-  for (auto& k : config_schema()) set_path(cfg, k.path, k.def);
-  return cfg;
-}
-
-const char* embedded_default_overrides() {
-  // Keep in sync with recipes/fashion_mnist_lt/gcl_default.json (a test compares them).
-  return R"JSON({
-  "name": "fashion_mnist_lt_gcl",
-  "data": {
-    "dataset": "fashion_mnist",
-    "imbalance": {"profile": "exp", "ratio": 100, "seed": 0},
-    "augment": "mnist",
-    "workers": 2
-  },
-  "model": {"arch": "resnet32", "head": "normed"},
-  "stage1": {
-    "epochs": 3,
-    "batch_size": 128,
-    "loss": {"name": "gcl", "s": 30, "m": 0.0, "noise_mul": 0.5},
-    "sampler": {"name": "instance"},
-    "optim": {"lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4},
-    "schedule": {"kind": "cosine", "warmup_epochs": 1},
-    "mixup_alpha": 0
-  },
-  "stage2": {
-    "method": "gcl_retrain",
-    "epochs": 1,
-    "batch_size": 128,
-    "load": "last",
-    "loss": {"name": "gcl", "s": 20, "m": 0.1, "noise_mul": 0.5, "train_cls": true, "gamma": 1},
-    "sampler": {"name": "cben"},
-    "optim": {"lr": 0.02, "momentum": 0.9, "weight_decay": 2e-4},
-    "schedule": {"kind": "cosine"}
-  },
-  "eval": {"every_epochs": 1, "select": "last"}
-}
-)JSON";
+std::string did_you_mean(const std::string& key) {
+  std::string best;
+  size_t best_d = (size_t)-1;
+  const std::string head = key.substr(0, key.find('.')), leaf = key.substr(key.find_last_of('.') + 1);
+  std::vector<std::string> paths;
+  for (auto& k : config_schema()) paths.push_back(k.path);
+  const std::string stage = stage_number(head) > 0 ? head : "stage1";
+  for (auto& k : stage_schema()) paths.push_back(stage + "." + k.path);
+  for (auto& p : paths) {
+    size_t d = edit_distance(key, p);
+    // a right leaf in a wrong section ("stage1.lr" -> "stage1.optim.lr") counts as close
+    const std::string pleaf = p.substr(p.find_last_of('.') + 1);
+    if (pleaf == leaf && p.rfind(head, 0) == 0) d = std::min<size_t>(d, 2);
+    if (d < best_d) {
+      best_d = d;
+      best = p;
+    }
+  }
+  return best_d <= std::max<size_t>(3, key.size() / 4) ? best : "";
 }
 
 Json parse_config_text(const std::string& text, const std::string& origin) {
@@ -307,14 +347,34 @@ Json load_config_file(const std::string& path) {
   return parse_config_text(ss.str(), path);
 }
 
-void merge_config(Json& cfg, const Json& overlay, const std::string& origin) { merge_rec(cfg, overlay, "", origin); }
+void merge_config(Json& doc, const Json& overlay, const std::string& origin) {
+  if (doc.is_null()) doc = Json::object();
+  merge_rec(doc, overlay, "", origin);
+}
 
-void apply_set(Json& cfg, const std::string& assignment) {
+void apply_set(Json& doc, const std::string& assignment) {
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     config_fail("--set " + assignment + ": expected key.path=value (e.g. --set stage1.optim.lr=0.05)");
   std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   const ConfigKey* k = find_config_key(path);
+  if (!k && is_section(path)) {  // a whole section replaced: --set 'stage1.loss={"name": "ce"}'
+    Json v;
+    try {
+      v = Json::parse(text);
+    } catch (const std::exception&) {
+      config_fail("--set " + path + ": a section takes a JSON object, got '" + text + "'");
+    }
+    if (!v.is_object()) config_fail("--set " + path + ": a section takes a JSON object, got " + v.dump());
+    if (doc.is_null()) doc = Json::object();
+    std::vector<std::string> parts = split_path(path);
+    Json* parent = &doc;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) parent = &(*parent)[parts[i]];
+    if (parent->is_object()) parent->erase(parts.back());
+    merge_rec(doc, v, path, "--set");
+    (*parent)[parts.back()];  // an empty object stays a (now empty) section
+    return;
+  }
   if (!k) {
     std::string hint = did_you_mean(path);
     config_fail("--set: unknown key '" + path + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
@@ -332,71 +392,56 @@ void apply_set(Json& cfg, const std::string& assignment) {
   }
   Json overlay = Json::object();
   set_path(overlay, path, v);
-  merge_rec(cfg, overlay, "", "--set");
+  merge_config(doc, overlay, "--set");
 }
 
-void validate_config(const Json& cfg) {
-  for (const char* st : {"stage1", "stage2"}) {
-    const Json& s = cfg.at(st);
-    const Json& ms = s.at("schedule").at("milestones");
-    for (size_t i = 1; i < ms.size(); ++i)
-      if (ms[i].get<int>() <= ms[i - 1].get<int>())
-        config_fail(std::string(st) + ".schedule.milestones must be strictly ascending, got " + ms.dump());
-    const Json& fs = s.at("schedule").at("factors");
-    if (!fs.empty() && fs.size() != ms.size())
-      config_fail(std::string(st) + ".schedule.factors needs one factor per milestone (" + std::to_string(ms.size()) +
-                  "), got " + std::to_string(fs.size()));
+Json expand_config(const Json& doc) {
+  Json out = Json::object();
+  for (auto& k : config_schema()) {
+    const Json* v = get_path(doc, k.path);
+    set_path(out, k.path, v ? *v : k.def);
   }
-  const std::string method = cfg.at("stage2").at("method");
-  if (method != "none" && method != "tau_norm" && cfg.at("stage2").at("epochs").get<int>() < 1)
-    config_fail("stage2.epochs must be >= 1 for stage2.method " + method);
-  if ((method == "lws" || method == "tau_norm" || method == "crt") && cfg.at("model").at("head") != "linear")
-    config_fail("stage2.method " + method + " needs model.head linear (got " + cfg.at("model").at("head").dump() + ")");
-  const std::string ds = cfg.at("data").at("dataset");
-  if ((ds == "list" || ds == "inat") && cfg.at("data").at("train_list").get<std::string>().empty())
-    config_fail("data.train_list is required for data.dataset " + ds);
-  if ((ds == "list" || ds == "inat") && cfg.at("data").at("test_list").get<std::string>().empty() &&
-      cfg.at("data").at("val_list").get<std::string>().empty())
-    config_fail("data.dataset " + ds + " needs data.test_list or data.val_list");
-  if (ds != "fashion_mnist" && cfg.at("data").at("root").get<std::string>().empty())
-    config_fail("data.root is required for data.dataset " + ds);
-  if (cfg.at("eval").at("select") == "val" && cfg.at("data").at("val_list").get<std::string>().empty())
-    config_fail("eval.select val needs data.val_list (a validation split)");
+  int last = 0;  // stage sections must be stage1..stageN without a gap
+  for (auto it = doc.begin(); it != doc.end(); ++it) last = std::max(last, stage_number(it.key()));
+  Json stages = Json::object();
+  bool ended = false;  // a stage with method none ends the run's stages
+  for (int k = 1; k <= std::max(1, last); ++k) {
+    const std::string name = "stage" + std::to_string(k);
+    const Json* user = get_path(doc, name);
+    if (!user && k > 1) config_fail(name + " is missing: stages are numbered stage1, stage2, ... without a gap");
+    Json st = resolve_stage(user ? *user : Json::object(), k);
+    if (st.is_null()) {
+      ended = true;
+      continue;
+    }
+    if (ended) config_fail(name + ": an earlier stage has method none (no such stage), so there is no " + name);
+    stages[name] = st;
+  }
+  // the stages go after "model", where a reader looks for them
+  Json ordered = Json::object();
+  for (auto it = out.begin(); it != out.end(); ++it) {
+    ordered[it.key()] = it.value();
+    if (it.key() == "model")
+      for (auto s = stages.begin(); s != stages.end(); ++s) ordered[s.key()] = s.value();
+  }
+  validate(ordered);
+  return ordered;
 }
 
 Json resolve_config(const std::string& file, const std::vector<std::string>& sets, bool use_embedded) {
-  Json cfg = default_config();
+  Json doc = Json::object();
   if (file.empty() && use_embedded)
-    merge_config(cfg, parse_config_text(embedded_default_overrides(), "<embedded default>"), "<embedded default>");
+    merge_config(doc, parse_config_text(embedded_default_overrides(), "<embedded default>"), "<embedded default>");
   if (!file.empty()) {
-    merge_config(cfg, load_config_file(file), file);
-    if (cfg.at("name").get<std::string>().empty()) {
+    merge_config(doc, load_config_file(file), file);
+    if (doc.value("name", std::string()).empty()) {
       std::string stem = file.substr(file.find_last_of('/') + 1);
-      stem = stem.substr(0, stem.rfind('.'));
-      cfg["name"] = stem;
+      doc["name"] = stem.substr(0, stem.rfind('.'));
     }
   }
-  for (auto& s : sets) apply_set(cfg, s);
-  if (cfg.at("name").get<std::string>().empty()) cfg["name"] = "default";
-  validate_config(cfg);
-  return cfg;
-}
-
-std::string did_you_mean(const std::string& key) {
-  std::string best;
-  size_t best_d = (size_t)-1;
-  const std::string leaf = key.substr(key.find_last_of('.') + 1);
-  for (auto& k : config_schema()) {
-    size_t d = edit_distance(key, k.path);
-    // a right leaf in a wrong section ("stage1.lr" -> "stage1.optim.lr") counts as close
-    const std::string kleaf = k.path.substr(k.path.find_last_of('.') + 1);
-    if (kleaf == leaf && k.path.rfind(key.substr(0, key.find('.')), 0) == 0) d = std::min<size_t>(d, 2);
-    if (d < best_d) {
-      best_d = d;
-      best = k.path;
-    }
-  }
-  return best_d <= std::max<size_t>(3, key.size() / 4) ? best : "";
+  for (auto& s : sets) apply_set(doc, s);
+  if (doc.value("name", std::string()).empty()) doc["name"] = "default";
+  return expand_config(doc);
 }
 
 std::string config_hash(const Json& cfg) {
@@ -421,83 +466,6 @@ std::string Fnv1a::hex() const {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
   return buf;
-}
-
-LossConfig loss_config(const Json& st) {
-  const Json& l = st.at("loss");
-  LossConfig c;
-  for (auto& w : l.at("weight")) c.weight.push_back(w.get<float>());
-  c.train_rule = l.at("train_rule");
-  c.drw_epoch = l.at("drw_epoch");
-  c.beta = l.at("beta");
-  c.gamma = l.at("gamma");
-  c.detach_p = l.at("detach_p");
-  c.max_m = l.at("max_m");
-  c.s = l.at("s");
-  c.tau = l.at("tau");
-  c.m = l.at("m");
-  c.noise_mul = l.at("noise_mul");
-  c.train_cls = l.at("train_cls");
-  c.epsilon = l.at("epsilon");
-  c.easy_margin = l.at("easy_margin");
-  c.smooth_head = l.at("smooth_head");
-  c.smooth_tail = l.at("smooth_tail");
-  c.shape = l.at("shape");
-  c.power = l.at("power");
-  c.eql_lambda = l.at("eql_lambda");
-  c.eql_gamma = l.at("eql_gamma");
-  return c;
-}
-
-SgdOptions sgd_options(const Json& st) {
-  const Json& o = st.at("optim");
-  SgdOptions s;
-  s.lr = o.at("lr").get<float>();
-  s.momentum = o.at("momentum").get<float>();
-  s.dampening = o.at("dampening").get<float>();
-  s.weight_decay = o.at("weight_decay").get<float>();
-  s.nesterov = o.at("nesterov");
-  return s;
-}
-
-LrSchedule lr_schedule(const Json& st) {
-  const Json& s = st.at("schedule");
-  LrSchedule r;
-  r.kind = s.at("kind");
-  r.base_lr = st.at("optim").at("lr").get<float>();
-  r.warmup_epochs = s.at("warmup_epochs");
-  for (auto& m : s.at("milestones")) r.milestones.push_back(m.get<int>());
-  r.gamma = s.at("gamma").get<float>();
-  for (auto& f : s.at("factors")) r.factors.push_back(f.get<float>());
-  r.total_epochs = std::max(1, st.at("epochs").get<int>());
-  r.min_lr = s.at("min_lr").get<float>();
-  r.per_step = s.at("per_step");
-  r.validate();
-  return r;
-}
-
-data::SamplerConfig sampler_config(const Json& st, uint64_t seed) {
-  const Json& s = st.at("sampler");
-  data::SamplerConfig c;
-  c.kind = data::parse_sampler_kind(s.at("name").get<std::string>());
-  c.seed = seed;
-  c.samples_per_class = s.at("samples_per_class");
-  c.beta = s.at("beta");
-  c.cben_beta_a = s.at("cben_beta_a");
-  c.cben_beta_b = s.at("cben_beta_b");
-  c.total_epochs = std::max(1, st.at("epochs").get<int>());
-  return c;
-}
-
-std::string describe_schema() {
-  std::string out;
-  char buf[512];
-  for (auto& k : config_schema()) {
-    std::snprintf(buf, sizeof buf, "  %-34s %-7s %-12s %-s%s%s\n", k.path.c_str(), k.type.c_str(), k.def.dump().c_str(),
-                  k.help.c_str(), range_text(k).empty() ? "" : "  ", range_text(k).c_str());
-    out += buf;
-  }
-  return out;
 }
 
 }  // namespace tailor

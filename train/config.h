@@ -1,14 +1,19 @@
-// Run configuration: one JSON document describes a whole run — dataset and LT subset, model, stage 1
-// (loss, sampler, optimiser, schedule, mixup), stage 2 (decoupled classifier), checkpoints, evaluation,
-// the non-finite guard and logging. Every key the trainer reads is declared once in a schema
-// (config_schema(): path, type, default, range or choices, one line of help), so:
+// Run configuration: one JSON document describes a whole run — dataset and LT subset, model, the stages
+// (stage1, stage2, ... each with its method, loss, sampler, optimiser, schedule, mixup), checkpoints,
+// evaluation, the non-finite guard and logging. Every key is declared once in a schema (path, type,
+// default, range or choices, one line of help); a stage's keys are declared once for every stage, and a
+// method's own keys and defaults in its MethodSpec (train/method.h). So:
 //   * an unknown key is an error naming the file and suggesting the nearest known key;
 //   * a wrong type or an out-of-range value is an error naming the key and the allowed range;
+//   * a key the stage's method (or its loss, sampler or schedule) does not read is an error naming what
+//     does read it — nothing given is silently dropped;
 //   * bad JSON is an error with the file's line and column;
 //   * `--set key.path=value` overrides beat the file (the value is parsed as JSON, else taken as a
 //     string: --set stage1.loss.name=gcl, --set stage1.schedule.milestones=[160,180]);
-//   * the fully resolved document (defaults + file + overrides) is what the run directory keeps.
-// Resolution order: schema defaults < config file < --set, left to right.
+//     `--set stage2.method=none` removes stage 2 (and its keys) from the run;
+//   * the resolved document holds every key that applies, with its default when not given, and nothing
+//     else; it is what the run directory keeps (config.json), and resolving it again changes nothing.
+// Resolution order: schema defaults < the method's defaults < config file < --set, left to right.
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -17,11 +22,6 @@
 #include <string>
 #include <vector>
 
-#include "data/augment.h"
-#include "data/samplers.h"
-#include "losses/loss.h"
-#include "train/schedule.h"
-#include "train/sgd.h"
 
 namespace tailor {
 
@@ -32,7 +32,7 @@ struct ConfigError : std::runtime_error {
 };
 
 struct ConfigKey {
-  std::string path;                  // "stage1.optim.lr"
+  std::string path;                  // "stage1.optim.lr"; stage keys are relative: "optim.lr"
   std::string type;                  // int | number | bool | string | ints | numbers
   Json def;                          // default value
   double lo = 0, hi = 0;             // inclusive range for int / number (lo == hi == 0: unbounded)
@@ -40,28 +40,33 @@ struct ConfigKey {
   std::string help;
 };
 
+// The keys outside the stages ("seed", "data.root", ...) and the keys of one stage, relative to it
+// ("epochs", "loss.s", ...; the union over every method's own keys included).
 const std::vector<ConfigKey>& config_schema();
+const std::vector<ConfigKey>& stage_schema();
+// The declaration of a full path ("stage2.optim.lr" finds the stage key "optim.lr"); null when unknown.
 const ConfigKey* find_config_key(const std::string& path);
+// "stage3" -> 3; 0 when `name` is not a stage section.
+int stage_number(const std::string& name);
 
-// The schema's defaults as a nested document.
-Json default_config();
-// The embedded default run (Fashion-MNIST-LT rho 100, ResNet-32, GCL two-stage, a few minutes on a CPU):
-// overrides on top of default_config(). recipes/fashion_mnist_lt/gcl_default.json is the same text.
+// The embedded default run (Fashion-MNIST-LT rho 100, ResNet-32, GCL two-stage, a few minutes on a CPU).
+// recipes/fashion_mnist_lt/gcl_default.json is the same text.
 const char* embedded_default_overrides();
 
 // Parses JSON text; a syntax error names `origin`, line and column.
 Json parse_config_text(const std::string& text, const std::string& origin);
 Json load_config_file(const std::string& path);  // a missing / unreadable file is an error naming it
 
-// Writes every leaf of `overlay` into `cfg` after checking it against the schema (unknown keys, types,
-// ranges, choices); errors start with `origin` (the file name or "--set").
-void merge_config(Json& cfg, const Json& overlay, const std::string& origin);
-// One "key.path=value" assignment.
-void apply_set(Json& cfg, const std::string& assignment);
-// Cross-key checks that the schema cannot express (e.g. milestones ascending, stage-2 needs stage 1).
-void validate_config(const Json& cfg);
+// Writes every leaf of `overlay` into the user document `doc` after checking it against the schema
+// (unknown keys, types, ranges, choices); errors start with `origin` (the file name or "--set").
+void merge_config(Json& doc, const Json& overlay, const std::string& origin);
+// One "key.path=value" assignment into the user document.
+void apply_set(Json& doc, const std::string& assignment);
+// The resolved document of a user document: defaults filled in for every key that applies, keys that do
+// not apply refused, cross-key checks (milestones ascending, a stage-2 method needs stage 1, ...).
+Json expand_config(const Json& doc);
 
-// defaults < embedded default (when `file` is empty and use_embedded) < file < sets; then validated.
+// defaults < embedded default (when `file` is empty and use_embedded) < file < sets; then expanded.
 Json resolve_config(const std::string& file, const std::vector<std::string>& sets, bool use_embedded);
 
 // Levenshtein distance (the "did you mean" of config keys and command-line flags).
@@ -82,12 +87,6 @@ struct Fnv1a {
   std::string hex() const;  // 16 hex digits
 };
 
-// ---- typed views of a resolved document
-// `stage` is cfg["stage1"] or cfg["stage2"].
-LossConfig loss_config(const Json& stage);
-SgdOptions sgd_options(const Json& stage);
-LrSchedule lr_schedule(const Json& stage);  // base_lr and total_epochs filled from the stage
-data::SamplerConfig sampler_config(const Json& stage, uint64_t seed);
 // A schema listing for --help: "key  type  default  range/choices  help" lines.
 std::string describe_schema();
 

@@ -1,58 +1,220 @@
 #include "train/loop.h"
 
-#include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+
+#include "data/mixup.h"
+#include "rundir/files.h"
+#include "train/run_model.h"
 
 namespace tailor {
 
-static double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+std::string RunContext::checkpoint(int stage, const char* which) const {
+  return (dir / "checkpoints" / ("stage" + std::to_string(stage) + "_" + which + ".safetensors")).string();
 }
 
-EpochStats train_epoch(Module& model, data::Loader& loader, SGD& opt, const LossFn& loss_fn, int64_t epoch,
-                       const std::function<void(int64_t, int64_t, float)>& on_batch) {
-  model.train();
-  loader.start_epoch(epoch);
-  int64_t total = loader.batches_per_epoch(), step = 0;
-  EpochStats st;
-  double loss_sum = 0, t0 = now_s();
-  data::Batch b;
-  const Device dev = model.device();
-  while (loader.next(b)) {
-    data::to_device(b, dev);
-    Tensor loss = loss_fn(model.forward(b.images), b.labels);
-    float v = loss.item();
-    TAILOR_CHECK(std::isfinite(v), "non-finite loss ", v, " at epoch ", epoch, " step ", step,
-                 " (lower the learning rate, or run with anomaly detection to find the op)");
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-    int64_t n = b.labels.numel();
-    loss_sum += (double)v * n;
-    st.images += n;
-    ++step;
-    if (on_batch) on_batch(step, total, v);
-  }
-  st.seconds = now_s() - t0;
-  st.mean_loss = st.images ? loss_sum / st.images : 0;
-  return st;
+const data::Dataset* RunContext::eval_split() const {
+  if (cfg.eval_select == EvalSelect::Val) return data.val.get();
+  return data.test ? data.test.get() : data.val.get();
 }
 
-EvalMetrics evaluate(Module& model, data::Loader& loader, int64_t epoch, int num_classes,
-                     const std::vector<int64_t>& train_counts) {
-  bool was_training = model.is_training();
-  model.eval();
-  NoGradGuard ng;
-  MetricsAccumulator acc(num_classes, train_counts);
-  loader.start_epoch(epoch);
-  data::Batch b;
-  const Device dev = model.device();
-  while (loader.next(b)) {
-    data::to_device(b, dev);
-    acc.add(model.forward(b.images), b.labels);
+EvalMetrics RunContext::evaluate(ResNet& net, const data::Dataset& ds) const {
+  return evaluate_dataset(net, ds, data.eval_tf, data.train_counts, cfg.data.eval_batch_size, cfg.data.workers);
+}
+
+namespace {
+
+// Test hooks, read from the environment (not the config, so a resumed run does not inherit them):
+// TAILOR_KILL_AT_STEP=n raises SIGKILL after global step n; TAILOR_NAN_INPUT_AT_STEP=a or a-b puts a NaN
+// pixel into the batches of global steps a..b (a corrupted input).
+struct TestHooks {
+  int64_t kill_at = -1, nan_from = -1, nan_to = -1;
+  TestHooks() {
+    if (const char* k = std::getenv("TAILOR_KILL_AT_STEP")) kill_at = std::atoll(k);
+    if (const char* n = std::getenv("TAILOR_NAN_INPUT_AT_STEP")) {
+      nan_from = nan_to = std::atoll(n);
+      if (const char* dash = std::strchr(n, '-')) nan_to = std::atoll(dash + 1);
+    }
   }
-  model.train(was_training);
-  return acc.finish();
+};
+
+// The BatchNorm statistics (every buffer) of the model and the method's extra modules: a skipped step
+// must not leave them behind.
+std::vector<Tensor> all_buffers(ResNet& model, const Method& method) {
+  std::vector<Tensor> out;
+  for (auto& [name, t] : model.named_buffers()) out.push_back(t);
+  for (auto& x : method.extra_modules())
+    for (auto& [name, t] : x.module->named_buffers()) out.push_back(t);
+  return out;
+}
+
+std::string pct_or_na(const ShotGroup& g) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%.2f", 100 * g.acc);
+  return g.empty() ? std::string("n/a") : std::string(b);
+}
+
+// metrics.jsonl, evaluation, checkpoints and the state at the end of epoch st.epoch; moves st to the next.
+void end_epoch(RunContext& run, StageRun& stage) {
+  RunState& st = run.st;
+  const int k = stage.cfg.index, e = st.epoch, epochs = stage.cfg.epochs;
+  Json line;
+  line["stage"] = k;
+  line["epoch"] = e + 1;
+  line["epochs"] = epochs;
+  line["step"] = st.global_step;
+  line["lr"] = stage.opt.lr();
+  line["loss"] = st.epoch_images ? st.loss_sum / st.epoch_images : 0.0;  // skipped steps' images are not in loss_sum
+  line["train_images"] = st.epoch_images;
+  line["seconds"] = std::round(st.epoch_seconds * 100) / 100;
+  line["img_per_s"] = st.epoch_seconds > 0 ? std::round(st.epoch_images / st.epoch_seconds * 10) / 10 : 0.0;
+  line["skipped_steps"] = st.skipped;
+  st.train_seconds += st.epoch_seconds;
+  st.train_images += st.epoch_images;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "stage %d epoch %d/%d  lr %.5f  loss %.4f  %.0f img/s  %s", k, e + 1, epochs,
+                stage.opt.lr(), line["loss"].get<double>(), line["img_per_s"].get<double>(),
+                format_duration(st.epoch_seconds).c_str());
+  std::string summary = buf;
+  std::map<std::string, std::string> meta = stage.method.checkpoint_metadata();
+  meta["stage"] = std::to_string(k);
+  meta["epoch"] = std::to_string(e + 1);
+  meta["method"] = stage.cfg.method;
+  const data::Dataset* ev = run.eval_split();
+  const int64_t every = run.cfg.eval_every_epochs;
+  if (ev && ((every > 0 && (e + 1) % every == 0) || e + 1 == epochs)) {
+    const double t0 = monotonic_seconds();
+    EvalMetrics m = run.evaluate(run.model, *ev);
+    line["eval_split"] = ev == run.data.val.get() ? "val" : "test";
+    add_eval_fields(line, m);
+    std::snprintf(buf, sizeof buf, "  |  %s top-1 %.2f%%  many %s  med %s  few %s  (%.0f s)",
+                  line["eval_split"].get<std::string>().c_str(), 100 * m.top1, pct_or_na(m.many).c_str(),
+                  pct_or_na(m.medium).c_str(), pct_or_na(m.few).c_str(), monotonic_seconds() - t0);
+    summary += buf;
+    const bool by_best = run.cfg.eval_select != EvalSelect::Last && run.cfg.keep_best;
+    if (!by_best || m.top1 > st.best_top1) {
+      st.best_top1 = m.top1;
+      st.best_epoch = e + 1;
+      if (by_best) {
+        save_model(run.checkpoint(k, "best"), run.model, meta);
+        summary += "  *best";
+      }
+    }
+  }
+  append_line(run.dir / "metrics.jsonl", line.dump());
+  save_model(run.checkpoint(k, "last"), run.model, meta);
+  run.progress.finish(summary);
+  st.cursor = st.step_in_epoch = st.epoch_images = 0;
+  st.loss_sum = st.epoch_seconds = 0;
+  st.epoch = e + 1;
+  run.save_state();
+}
+
+}  // namespace
+
+bool train_stage(RunContext& run, StageRun& stage) {
+  static const TestHooks hooks;
+  RunState& st = run.st;
+  const StageConfig& c = stage.cfg;
+  const int64_t max_steps = c.max_steps_per_epoch, every = run.cfg.checkpoint_every_steps;
+  const bool skip_bad = run.cfg.nonfinite == NonFinite::Skip;
+  while (st.epoch < c.epochs) {
+    const int e = st.epoch;
+    stage.method.start_epoch(e);
+    stage.loader.start_epoch(e, st.cursor);
+    int64_t total = stage.loader.batches_per_epoch();
+    if (max_steps >= 0) total = std::min(total, max_steps);
+    run.progress.start("stage " + std::to_string(c.index) + " epoch " + std::to_string(e + 1) + "/" +
+                           std::to_string(c.epochs),
+                       total, st.step_in_epoch);
+    stage.method.set_train_mode();
+    const double t0 = monotonic_seconds(), seconds0 = st.epoch_seconds;
+    int64_t images_now = 0;
+    data::Batch b;
+    while ((max_steps < 0 || st.step_in_epoch < max_steps) && stage.loader.next(b)) {
+      stage.opt.set_lr(stage.sched.lr_at(e, total > 0 ? (double)st.step_in_epoch / total : 0.0));
+      if (st.global_step + 1 >= hooks.nan_from && st.global_step + 1 <= hooks.nan_to) b.images.f32()[0] = std::nanf("");
+      StepBatch sb;
+      sb.epoch = e;
+      sb.indices = &b.indices;
+      if (c.mixup_alpha > 0) {  // mixes b.images in place; one lambda per batch, keyed by (seed, epoch, step)
+        data::MixupResult mr = data::mixup_batch(b, c.mixup_alpha, stage.seed, e, st.step_in_epoch);
+        const int64_t n = (int64_t)mr.labels_a.size();
+        sb.labels = Tensor::from_vector_i32(mr.labels_a, {n}, run.dev);
+        sb.labels_b = Tensor::from_vector_i32(mr.labels_b, {n}, run.dev);
+        sb.lambda = mr.lambda;
+      }
+      data::to_device(b, run.dev);  // after the host-side edits above (mixup, the NaN test hook)
+      sb.images = b.images;
+      if (!sb.labels.defined()) sb.labels = b.labels;
+      std::vector<Tensor> saved_buffers;
+      if (skip_bad)
+        for (const Tensor& t : all_buffers(run.model, stage.method)) saved_buffers.push_back(t.clone());
+      Tensor loss = stage.method.step(sb);
+      const float v = loss.item();
+      std::string bad;
+      if (!std::isfinite(v)) bad = "loss " + std::to_string(v);
+      stage.opt.zero_grad();
+      if (bad.empty()) {
+        loss.backward();
+        std::vector<Tensor> grads;
+        std::vector<std::string> names;
+        for (auto& s : stage.opt.slots())
+          if (s.param.grad().defined()) {
+            grads.push_back(s.param.grad());
+            names.push_back(s.name);
+          }
+        int64_t i = first_nonfinite(grads);  // one device round trip for every gradient
+        if (i >= 0) bad = "gradient of " + names[i];
+      }
+      const int64_t n = b.labels.numel();
+      ++st.global_step;
+      if (!bad.empty()) {
+        std::string where = "non-finite " + bad + " at stage " + std::to_string(c.index) + " epoch " +
+                            std::to_string(e + 1) + " step " + std::to_string(st.step_in_epoch + 1) +
+                            " (global step " + std::to_string(st.global_step) + ")";
+        if (!skip_bad || st.skipped >= run.cfg.max_skips)
+          throw std::runtime_error(where + (skip_bad ? ": more than guard.max_skips skipped steps" : "") +
+                                   "; lower the learning rate, or set debug.anomaly true to name the op that "
+                                   "produced it");
+        ++st.skipped;
+        run.log << "\nguard: skipped the step: " << where << "\n";
+        stage.opt.zero_grad();
+        std::vector<Tensor> bufs = all_buffers(run.model, stage.method);
+        for (size_t i = 0; i < bufs.size(); ++i) bufs[i].copy_from(saved_buffers[i]);
+      } else {
+        stage.opt.step();
+        stage.method.after_step(sb);
+        st.loss_sum += (double)v * n;
+      }
+      st.epoch_images += n;
+      images_now += n;
+      ++st.step_in_epoch;
+      st.cursor = stage.loader.state().cursor;
+      if (run.cfg.step_losses) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "{\"stage\":%d,\"epoch\":%d,\"step\":%lld,\"loss\":%.9g}", c.index, e + 1,
+                      (long long)st.global_step, v);
+        append_line(run.dir / "steps.jsonl", buf);
+      }
+      run.progress.step(st.step_in_epoch, st.epoch_images ? st.loss_sum / st.epoch_images : 0, images_now);
+      if (every > 0 && st.global_step % every == 0 && st.step_in_epoch < total) {
+        st.epoch_seconds = seconds0 + (monotonic_seconds() - t0);
+        run.save_state();
+      }
+      if (hooks.kill_at >= 0 && st.global_step == hooks.kill_at) {
+        std::fflush(stdout);
+        std::raise(SIGKILL);
+      }
+    }
+    st.epoch_seconds = seconds0 + (monotonic_seconds() - t0);
+    end_epoch(run, stage);
+    if (run.stop_after_s > 0 && monotonic_seconds() - run.session_t0 >= run.stop_after_s && st.epoch < c.epochs)
+      return false;  // the state was saved at the end of the epoch
+  }
+  return true;
 }
 
 }  // namespace tailor

@@ -1,31 +1,58 @@
-// The epoch loops shared by every recipe: one training epoch (forward, loss, backward, SGD step per
-// batch) and an evaluation pass that feeds MetricsAccumulator.
+// The training loop: the one place a training step is driven, for every method of every stage (the CLI,
+// the tests and the benchmarks all come here through train_run, train/trainer.h).
+//
+// One step, in order: the learning rate of (epoch, position) -> the next batch -> mixup drawn from (stage
+// seed, epoch, step) and applied on the host -> batch to the device -> the method's step() (its loss) ->
+// the non-finite guard (the loss, then every gradient in one device round trip) -> the optimiser step or,
+// under guard.nonfinite skip, the step undone (BatchNorm statistics restored) -> the method's after_step()
+// -> steps.jsonl, progress, the training state every checkpoint.every_steps steps.
+// At the end of an epoch: metrics.jsonl, evaluation (every eval.every_epochs and at the stage's end), the
+// stage's best and last checkpoints, the training state.
 #pragma once
+#include <filesystem>
 #include <functional>
+#include <ostream>
+#include <string>
 
 #include "data/loader.h"
-#include "layers/module.h"
-#include "train/metrics.h"
-#include "train/sgd.h"
+#include "rundir/progress.h"
+#include "rundir/state.h"
+#include "train/method.h"
+#include "train/run_config.h"
+#include "train/run_data.h"
 
 namespace tailor {
 
-using LossFn = std::function<Tensor(const Tensor& logits, const Tensor& labels)>;
-
-struct EpochStats {
-  double mean_loss = 0;
-  int64_t images = 0;
-  double seconds = 0;
-  double img_per_s() const { return seconds > 0 ? images / seconds : 0; }
+// One training stage in progress, as the trainer built it.
+struct StageRun {
+  const StageConfig& cfg;
+  Method& method;
+  GroupedSGD& opt;
+  data::Loader& loader;
+  LrSchedule sched;
+  uint64_t seed;  // the stage's seed: sampler, augmentation, mixup
 };
 
-// Runs the loader's current epoch to its end. `on_batch(done, total, loss)` is called after each step.
-// A non-finite loss stops the run with an error naming the epoch and step.
-EpochStats train_epoch(Module& model, data::Loader& loader, SGD& opt, const LossFn& loss, int64_t epoch,
-                       const std::function<void(int64_t, int64_t, float)>& on_batch = nullptr);
+// What the loop reads and writes of the run around it.
+struct RunContext {
+  const RunConfig& cfg;
+  const RunData& data;
+  ResNet& model;
+  Device dev;
+  RunState& st;
+  std::filesystem::path dir;
+  Progress& progress;
+  std::ostream& log;
+  std::function<void()> save_state;  // checkpoints/train_state.safetensors as of now
+  double stop_after_s = 0;           // > 0: stop at the first epoch end past this many seconds of the process
+  double session_t0 = 0;
+  std::string checkpoint(int stage, const char* which) const;  // checkpoints/stage<k>_<which>.safetensors
+  const data::Dataset* eval_split() const;                    // eval.select's split (null: none)
+  EvalMetrics evaluate(ResNet& net, const data::Dataset& ds) const;
+};
 
-// Eval mode, no grad; restores the model's previous mode.
-EvalMetrics evaluate(Module& model, data::Loader& loader, int64_t epoch, int num_classes,
-                     const std::vector<int64_t>& train_counts);
+// Runs the stage's remaining epochs from run.st (epoch, cursor). Returns false when --stop-after ended the
+// process's share at an epoch end (the state is saved), true when the stage is done.
+bool train_stage(RunContext& run, StageRun& stage);
 
 }  // namespace tailor

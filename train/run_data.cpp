@@ -28,8 +28,8 @@ data::TransformConfig mnist_transform(bool train, bool fashion) {
   return t;
 }
 
-void set_transforms(const Json& d, RunData& r) {
-  const std::string ds = d.at("dataset"), aug = d.at("augment");
+void set_transforms(const DataConfig& d, RunData& r) {
+  const std::string ds = d.dataset, aug = d.augment;
   const bool mnist_like = ds == "fashion_mnist" || ds == "mnist";
   const bool cifar_like = ds == "cifar10" || ds == "cifar100";
   // evaluation transform follows the dataset
@@ -60,13 +60,12 @@ data::Dataset first_per_class(const data::Dataset& ds, int64_t k) {
 
 }  // namespace
 
-RunData load_run_data(const Json& cfg, std::ostream& log) {
-  const Json& d = cfg.at("data");
-  const std::string ds = d.at("dataset"), format = d.at("format");
-  std::string root = d.at("root");
+RunData load_run_data(const DataConfig& d, std::ostream& log) {
+  const std::string ds = d.dataset, format = d.format;
+  std::string root = d.root;
   if (root.empty() && ds == "fashion_mnist") root = data::kFashionMnistRoot;
   data::LoadOptions opts;
-  opts.on_bad_image = data::parse_bad_image_policy(d.at("on_bad_image"));
+  opts.on_bad_image = data::parse_bad_image_policy(d.on_bad_image);
   RunData r;
   data::Dataset full;
   std::string pretty = ds;
@@ -92,26 +91,25 @@ RunData load_run_data(const Json& cfg, std::ostream& log) {
     if (fs::is_directory(fs::path(root) / "test"))
       r.test = std::make_unique<data::Dataset>(data::load_image_folder(root, "test", opts));
   } else {  // list | inat
-    auto load = [&](const std::string& key) -> std::unique_ptr<data::Dataset> {
-      const std::string p = d.at(key);
+    auto load = [&](const std::string& p) -> std::unique_ptr<data::Dataset> {
       if (p.empty()) return nullptr;
       return std::make_unique<data::Dataset>(ds == "list" ? data::load_list_file(root, p, opts)
                                                           : data::load_inat_json(root, p, opts));
     };
-    full = *load("train_list");
-    r.val = load("val_list");
-    r.test = load("test_list");
+    full = *load(d.train_list);
+    r.val = load(d.val_list);
+    r.test = load(d.test_list);
   }
 
-  const std::string profile = d.at("imbalance").at("profile");
+  const std::string profile = d.imbalance_profile;
   if (profile == "none") {
     r.train = std::move(full);
     r.train_counts = data::class_counts(r.train.labels, r.train.num_classes);
     r.description = pretty + " (as given): " + std::to_string(r.train.size()) + " training images";
   } else {
-    const double ratio = d.at("imbalance").at("ratio");
-    const uint32_t seed = d.at("imbalance").at("seed").get<uint32_t>();
-    const int64_t n_max = d.at("imbalance").at("n_max");
+    const double ratio = d.imbalance_ratio;
+    const uint32_t seed = d.imbalance_seed;
+    const int64_t n_max = d.imbalance_n_max;
     auto prof = data::parse_lt_profile(profile);
     data::LtSubset s = data::make_lt_subset(full.labels, full.num_classes, ratio, prof, seed, (double)n_max);
     r.train = data::subset(full, s.indices);
@@ -123,7 +121,7 @@ RunData load_run_data(const Json& cfg, std::ostream& log) {
     if (r.train_counts[c] == 0)
       throw ConfigError("data: class " + std::to_string(c) + " has no training image after the LT subset");
 
-  const int64_t k = d.at("test_per_class");
+  const int64_t k = d.test_per_class;
   if (k > 0 && r.test) r.test = std::make_unique<data::Dataset>(first_per_class(*r.test, k));
   if (r.test) log << "data: test " << r.test->size() << " images\n";
   if (r.val) log << "data: val " << r.val->size() << " images\n";

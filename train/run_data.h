@@ -10,6 +10,7 @@
 #include "data/augment.h"
 #include "data/dataset.h"
 #include "train/config.h"
+#include "train/run_config.h"
 
 namespace tailor {
 
@@ -22,7 +23,7 @@ struct RunData {
 };
 
 // Errors name the config key or the file that is wrong.
-RunData load_run_data(const Json& cfg, std::ostream& log);
+RunData load_run_data(const DataConfig& d, std::ostream& log);
 
 // FNV-1a over what a resumed run must see again: the training subset's labels and, for datasets held in
 // memory, its pixels; the evaluation splits' labels; the class counts. 16 hex digits. Class names are left

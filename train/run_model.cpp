@@ -1,25 +1,25 @@
 #include "train/run_model.h"
 
 #include <cmath>
+#include <functional>
 #include <stdexcept>
 
 #include "data/loader.h"
 #include "data/samplers.h"
 #include "layers/heads.h"
 #include "train/checkpoint.h"
-#include "train/loop.h"
 
 namespace tailor {
 
-std::shared_ptr<ResNet> build_model(const Json& cfg, int64_t num_classes, int64_t in_channels) {
-  const Json& m = cfg.at("model");
-  return make_resnet(m.at("arch"), num_classes, in_channels, parse_head(m.at("head")));
+std::shared_ptr<ResNet> build_model(const ModelConfig& m, int64_t num_classes, int64_t in_channels, Rng& rng) {
+  return make_resnet(m.arch, num_classes, in_channels, parse_head(m.head), rng);
 }
 
 std::string head_kind(const ResNet& net) {
   auto h = net.head();
   if (std::dynamic_pointer_cast<NormedLinear>(h)) return "normed";
   if (std::dynamic_pointer_cast<LWSClassifier>(h)) return "lws";
+  if (std::dynamic_pointer_cast<NCMClassifier>(h)) return "ncm";
   if (auto lin = std::dynamic_pointer_cast<Linear>(h)) return lin->bias.defined() ? "linear" : "tau_norm";
   fail("save_model: unsupported classifier head");
 }
@@ -30,21 +30,46 @@ void save_model(const std::string& path, const ResNet& net, const std::map<std::
   meta["num_classes"] = std::to_string(net.config().num_classes);
   meta["in_channels"] = std::to_string(net.config().in_channels);
   meta["head"] = head_kind(net);
+  if (auto ncm = std::dynamic_pointer_cast<NCMClassifier>(net.head())) {
+    meta["ncm_feat_type"] = ncm->feat_type;
+    meta["ncm_dist_type"] = ncm->dist_type;
+  }
   save_weights(path, net, meta);
 }
 
-std::shared_ptr<ResNet> load_model(const std::string& path) {
+namespace {
+
+// Installs an empty head of `kind` (its values are about to be loaded) unless net has one already.
+void install_head(ResNet& net, const std::string& kind, std::map<std::string, std::string>& meta,
+                  const std::string& path) {
+  if (head_kind(net) == kind) return;
+  const int64_t F = net.feature_dim(), C = net.config().num_classes;
+  Rng scratch(0);  // overwritten by the load
+  std::shared_ptr<Module> h;
+  if (kind == "linear") h = std::make_shared<Linear>(F, C, true, scratch);
+  else if (kind == "normed") h = std::make_shared<NormedLinear>(F, C, scratch);
+  else if (kind == "lws") h = std::make_shared<LWSClassifier>(F, C, true, scratch);
+  else if (kind == "tau_norm") h = std::make_shared<Linear>(F, C, false, scratch);
+  else if (kind == "ncm") h = std::make_shared<NCMClassifier>(F, C, meta["ncm_feat_type"], meta["ncm_dist_type"]);
+  else fail(path + ": unknown head '" + kind + "' in the metadata");
+  h->to(net.device());
+  net.set_head(h);
+}
+
+}  // namespace
+
+std::shared_ptr<ResNet> load_model(const std::string& path, std::map<std::string, std::string>* metadata) {
   std::map<std::string, std::string> meta;
   auto sd = read_weights(path, &meta);
+  if (metadata) *metadata = meta;
   for (const char* k : {"arch", "num_classes", "in_channels", "head"})
     if (!meta.count(k))
       fail(path + ": no '" + k + "' in the metadata (not written by tailor's trainer); pass --config so the model "
            "can be built from it");
-  const std::string head = meta["head"];
   const int64_t C = std::stoll(meta["num_classes"]), in = std::stoll(meta["in_channels"]);
-  auto net = make_resnet(meta["arch"], C, in, head == "normed" ? HeadKind::Normed : HeadKind::Linear);
-  if (head == "lws") net->set_head(std::make_shared<LWSClassifier>(net->feature_dim(), C));
-  if (head == "tau_norm") net->set_head(std::make_shared<Linear>(net->feature_dim(), C, false));
+  Rng scratch(0);  // every weight is overwritten by the load
+  auto net = make_resnet(meta["arch"], C, in, meta["head"] == "normed" ? HeadKind::Normed : HeadKind::Linear, scratch);
+  install_head(*net, meta["head"], meta, path);
   try {
     net->load_state_dict(sd, false);
   } catch (const std::exception& e) {
@@ -53,16 +78,81 @@ std::shared_ptr<ResNet> load_model(const std::string& path) {
   return net;
 }
 
-EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf,
-                             const std::vector<int64_t>& train_counts, int64_t batch, int workers) {
+void load_into(ResNet& net, const std::string& path, std::ostream* log) {
+  std::map<std::string, std::string> meta;
+  auto sd = read_weights(path, &meta, CrcCheck::IfPresent);
+  const ResNetConfig& c = net.config();
+  const std::string model = c.arch + ", " + std::to_string(c.num_classes) + " classes, " +
+                            std::to_string(c.in_channels) + " input channels";
+  if (meta.count("arch")) {
+    const std::string got = meta["arch"] + ", " + meta["num_classes"] + " classes, " + meta["in_channels"] +
+                            " input channels";
+    if (got != model) fail(path + ": a checkpoint of " + got + "; this run's model is " + model);
+    install_head(net, meta["head"], meta, path);
+  }
+  Module::LoadReport rep;
+  try {
+    rep = net.load_state_dict(sd, false);
+  } catch (const std::exception& e) {
+    fail(path + " does not match the model (" + model + ", head " + head_kind(net) + "): " + e.what());
+  }
+  if (log) *log << "loaded " << path << " (head " << head_kind(net) << "): " << rep.str() << "\n";
+}
+
+namespace {
+
+// Every batch of `ds` in order (eval transform) through `net` in eval mode without gradient; the model's
+// mode is restored afterwards.
+void for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
+                         int workers, const std::function<void(const data::Batch&)>& fn) {
   data::SamplerConfig sc;
   sc.kind = data::SamplerKind::Sequential;
   data::Sampler s(ds.labels, ds.num_classes, sc);
   data::LoaderConfig lc;
   lc.batch_size = batch;
   lc.num_workers = workers;
-  data::Loader l(ds, s, tf, lc);
-  return evaluate(net, l, 0, ds.num_classes, train_counts);
+  data::Loader loader(ds, s, tf, lc);
+  const bool was_training = net.is_training();
+  net.eval();
+  NoGradGuard ng;
+  loader.start_epoch(0);
+  data::Batch b;
+  while (loader.next(b)) {
+    data::to_device(b, net.device());
+    fn(b);
+  }
+  net.train(was_training);
+}
+
+}  // namespace
+
+EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf,
+                             const std::vector<int64_t>& train_counts, int64_t batch, int workers) {
+  MetricsAccumulator acc(ds.num_classes, train_counts);
+  for_each_eval_batch(net, ds, tf, batch, workers, [&](const data::Batch& b) { acc.add(net.forward(b.images), b.labels); });
+  return acc.finish();
+}
+
+SplitFeatures extract_features(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
+                               int workers, bool with_logits) {
+  std::vector<float> feats, logits;
+  SplitFeatures out;
+  for_each_eval_batch(net, ds, tf, batch, workers, [&](const data::Batch& b) {
+    Tensor f = net.features(b.images);
+    auto fv = f.contiguous().cpu().to_vector();
+    feats.insert(feats.end(), fv.begin(), fv.end());
+    if (with_logits) {
+      auto lv = net.head()->forward(f).contiguous().cpu().to_vector();
+      logits.insert(logits.end(), lv.begin(), lv.end());
+    }
+    auto yv = b.labels.cpu().to_vector_i32();
+    out.labels.insert(out.labels.end(), yv.begin(), yv.end());
+    for (int64_t i : b.indices) out.indices.push_back((int32_t)i);
+  });
+  const int64_t N = (int64_t)out.labels.size();
+  out.features = Tensor::from_vector(feats, {N, net.feature_dim()});
+  if (with_logits) out.logits = Tensor::from_vector(logits, {N, net.config().num_classes});
+  return out;
 }
 
 std::vector<double> class_weight_norms(const ResNet& net) {

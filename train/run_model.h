@@ -1,31 +1,48 @@
 // Models of a run: built from the config, saved with enough metadata to be rebuilt (arch, classes,
-// input channels, head kind), loaded back for `tailor eval / tau-sweep / extract-features`, and their
-// evaluation written as the JSON the report reads.
+// input channels, head kind), loaded back — into a run's model between stages, or whole for `tailor eval /
+// tau-sweep / extract-features` — and evaluated, with the evaluation written as the JSON the report reads.
 #pragma once
 #include <map>
 #include <memory>
 #include <string>
 
-#include "data/dataset.h"
 #include "data/augment.h"
+#include "data/dataset.h"
 #include "layers/resnet.h"
 #include "train/config.h"
 #include "train/metrics.h"
+#include "train/run_config.h"
 
 namespace tailor {
 
-std::shared_ptr<ResNet> build_model(const Json& cfg, int64_t num_classes, int64_t in_channels);
+// The run's model; every initial weight drawn from `rng` (the run's model stream, Rng(seed)).
+std::shared_ptr<ResNet> build_model(const ModelConfig& m, int64_t num_classes, int64_t in_channels, Rng& rng);
 
-// "linear" | "normed" | "lws" | "tau_norm" (a bias-free Linear)
+// "linear" | "normed" | "lws" | "tau_norm" (a bias-free Linear) | "ncm"
 std::string head_kind(const ResNet& net);
 // Weights + metadata (arch, num_classes, in_channels, head, and `extra`), atomically with crc32.
 void save_model(const std::string& path, const ResNet& net, const std::map<std::string, std::string>& extra = {});
-// Rebuilds the network a save_model file describes and loads it strictly.
-std::shared_ptr<ResNet> load_model(const std::string& path);
+// Rebuilds the network a save_model file describes and loads it strictly; `metadata` (optional) gets the
+// file's metadata.
+std::shared_ptr<ResNet> load_model(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
+// Loads a checkpoint into `net` strictly. A file save_model wrote must describe net's architecture, class
+// count and input channels; its head kind replaces net's head when it differs (a stage after LWS starts
+// from the LWS classifier). A file without that metadata (PyTorch weights) must match net as it is.
+// Errors name the file and what differs. `log` gets one line.
+void load_into(ResNet& net, const std::string& path, std::ostream* log);
 
-// Evaluation of `net` on a whole dataset (eval mode, no grad, sequential).
+// Evaluation of `net` on a whole dataset (eval mode, no grad, sequential; the model's mode is restored).
 EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf,
                              const std::vector<int64_t>& train_counts, int64_t batch, int workers);
+
+// One split through the model (eval transform, eval mode, no grad), in dataset order: the pooled features
+// [N, F] on the host, the labels and dataset indices, and (with_logits) the head's logits [N, C].
+struct SplitFeatures {
+  Tensor features, logits;
+  std::vector<int32_t> labels, indices;
+};
+SplitFeatures extract_features(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
+                               int workers, bool with_logits = false);
 
 // L2 norm of each class's classifier weight vector (empty when the head has no per-class weights).
 std::vector<double> class_weight_norms(const ResNet& net);

@@ -6,9 +6,18 @@
 
 namespace tailor {
 
+ScheduleKind parse_schedule_kind(const std::string& s) {
+  if (s == "multistep") return ScheduleKind::MultiStep;
+  if (s == "cosine") return ScheduleKind::Cosine;
+  if (s == "constant") return ScheduleKind::Constant;
+  fail("schedule.kind: expected multistep, cosine or constant, got '" + s + "'");
+}
+
+const char* schedule_kind_name(ScheduleKind k) {
+  return k == ScheduleKind::MultiStep ? "multistep" : k == ScheduleKind::Cosine ? "cosine" : "constant";
+}
+
 void LrSchedule::validate() const {
-  TAILOR_CHECK(kind == "multistep" || kind == "cosine" || kind == "constant",
-               "schedule.kind: expected multistep, cosine or constant, got '", kind, "'");
   TAILOR_CHECK(base_lr >= 0, "schedule.base_lr must be >= 0");
   TAILOR_CHECK(warmup_epochs >= 0 && warmup_epochs <= total_epochs, "schedule.warmup_epochs out of range");
   TAILOR_CHECK(factors.empty() || factors.size() == milestones.size(),
@@ -19,8 +28,8 @@ void LrSchedule::validate() const {
 
 float LrSchedule::lr_at(int epoch, double fraction) const {
   if (epoch < warmup_epochs) return base_lr * (float)(epoch + 1) / (float)warmup_epochs;
-  if (kind == "constant") return base_lr;
-  if (kind == "multistep") {
+  if (kind == ScheduleKind::Constant) return base_lr;
+  if (kind == ScheduleKind::MultiStep) {
     float f = 1.f;
     for (size_t k = 0; k < milestones.size(); ++k)
       if (epoch >= milestones[k]) f = factors.empty() ? std::pow(gamma, (float)(k + 1)) : factors[k];

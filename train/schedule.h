@@ -9,8 +9,12 @@
 
 namespace tailor {
 
+enum class ScheduleKind { MultiStep, Cosine, Constant };
+ScheduleKind parse_schedule_kind(const std::string& s);  // "multistep" | "cosine" | "constant"
+const char* schedule_kind_name(ScheduleKind k);
+
 struct LrSchedule {
-  std::string kind = "multistep";  // multistep | cosine | constant
+  ScheduleKind kind = ScheduleKind::MultiStep;
   float base_lr = 0.1f;
   int warmup_epochs = 0;
   std::vector<int> milestones;     // 0-based epochs at which the factor changes

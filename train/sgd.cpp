@@ -1,5 +1,7 @@
 #include "train/sgd.h"
 
+#include <algorithm>
+
 #include "engine/autograd.h"
 #include "engine/cpu/kernels.h"
 #ifdef TAILOR_CUDA
@@ -49,6 +51,49 @@ void SGD::step() {
 
 void SGD::zero_grad() {
   for (auto& p : params_) p.zero_grad();
+}
+
+GroupedSGD::GroupedSGD(const std::vector<ParamGroup>& groups, SgdOptions opt) : groups_(groups), lr_(opt.lr) {
+  std::vector<std::string> seen;
+  for (auto& g : groups_) {
+    TAILOR_CHECK(g.lr_scale >= 0, "optimiser: a parameter group's lr_scale must be >= 0, got ", g.lr_scale);
+    std::vector<Tensor> ps;
+    for (auto& [name, p] : g.params) {
+      TAILOR_CHECK(std::find(seen.begin(), seen.end(), name) == seen.end(), "optimiser: parameter ", name,
+                   " is in two groups");
+      seen.push_back(name);
+      ps.push_back(p);
+    }
+    sgd_.emplace_back(ps, opt);
+  }
+  set_lr(opt.lr);
+}
+
+void GroupedSGD::set_lr(float lr) {
+  lr_ = lr;
+  for (size_t g = 0; g < sgd_.size(); ++g) sgd_[g].set_lr(lr * groups_[g].lr_scale);
+}
+
+void GroupedSGD::step() {
+  for (auto& s : sgd_) s.step();
+}
+
+void GroupedSGD::zero_grad() {
+  for (auto& s : sgd_) s.zero_grad();
+}
+
+std::vector<GroupedSGD::Slot> GroupedSGD::slots() {
+  std::vector<Slot> out;
+  for (size_t g = 0; g < sgd_.size(); ++g)
+    for (size_t i = 0; i < groups_[g].params.size(); ++i)
+      out.push_back({groups_[g].params[i].first, groups_[g].params[i].second, &sgd_[g].momentum_buffers()[i]});
+  return out;
+}
+
+size_t GroupedSGD::num_params() const {
+  size_t n = 0;
+  for (auto& g : groups_) n += g.params.size();
+  return n;
 }
 
 }  // namespace tailor

@@ -1,4 +1,4 @@
-#include "train/progress.h"
+#include "rundir/progress.h"
 
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 
 namespace tailor {
 
-static double now_s() {
+double monotonic_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
@@ -28,14 +28,14 @@ void Progress::start(const std::string& label, int64_t total_steps, int64_t done
   label_ = label;
   total_ = total_steps;
   done0_ = done_steps;
-  t0_ = now_s();
+  t0_ = monotonic_seconds();
   last_draw_ = 0;
   last_len_ = 0;
 }
 
 void Progress::step(int64_t done, double loss, int64_t images) {
   if (!bar_) return;
-  double t = now_s();
+  double t = monotonic_seconds();
   if (done < total_ && t - last_draw_ < 0.2) return;
   last_draw_ = t;
   const int width = 24;

@@ -105,7 +105,12 @@ void plot_points(const Axes& a, const std::vector<double>& xs, const std::vector
 // Bars centred at xs with data width `width` from `base` to ys; each bar is at least 1 px wide.
 void plot_bars(const Axes& a, const std::vector<double>& xs, const std::vector<double>& ys, double width,
                const std::vector<Color>& cols, double base = 0, double alpha = 1.0);
-void plot_vline(const Axes& a, double x, Color col, int dash = 0, const std::string& label = "");
+// A vertical line at x across the plotting area, with an optional label at its top (right of the line, or
+// left where it would not fit); `label_row` > 0 puts the label that many text lines lower, so that the
+// labels of nearby lines stay apart.
+void plot_vline(const Axes& a, double x, Color col, int dash = 0, const std::string& label = "", int label_row = 0);
+// Width in pixels of a label as draw_axes, the legend and plot_vline write it.
+int label_width(const std::string& s);
 
 // ---- heatmap ----
 Color viridis(double t);  // t in [0, 1]

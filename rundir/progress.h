@@ -28,6 +28,9 @@ class Progress {
   size_t last_len_ = 0;
 };
 
+// Seconds on a monotonic clock (durations only).
+double monotonic_seconds();
+
 // "1:02:03" / "4:05"
 std::string format_duration(double seconds);
 

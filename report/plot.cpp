@@ -1,4 +1,4 @@
-#include "train/plot.h"
+#include "report/plot.h"
 
 #include <stb_image_write.h>
 
@@ -439,7 +439,7 @@ void plot_bars(const Axes& a, const std::vector<double>& xs, const std::vector<d
   }
 }
 
-void plot_vline(const Axes& a, double x, Color col, int dash, const std::string& label) {
+void plot_vline(const Axes& a, double x, Color col, int dash, const std::string& label, int label_row) {
   if (!finite_point(a, x, a.y.lo < a.y.hi ? a.y.hi : 1)) return;
   int px = (int)std::lround(a.px(x));
   {
@@ -449,10 +449,13 @@ void plot_vline(const Axes& a, double x, Color col, int dash, const std::string&
   if (!label.empty()) {
     int wd = text_width(label, kFontScale);
     int tx = px + 6 + wd < a.area.right() ? px + 6 : px - 6 - wd;
-    a.c->fill({tx - 2, a.area.y + 4, wd + 4, text_height(kFontScale) + 4}, colors::white);
-    draw_text(*a.c, tx, a.area.y + 6, label, col, kFontScale);
+    int ty = a.area.y + 6 + label_row * (text_height(kFontScale) + 6);
+    a.c->fill({tx - 2, ty - 2, wd + 4, text_height(kFontScale) + 4}, colors::white);
+    draw_text(*a.c, tx, ty, label, col, kFontScale);
   }
 }
+
+int label_width(const std::string& s) { return text_width(s, kFontScale); }
 
 // ---------------------------------------------------------------------------------------------------
 // Heatmap

@@ -1,0 +1,87 @@
+// Private to report/: what report.cpp (reading the run's files, the HTML page) and report_plots.cpp
+// (the figures) share — the parsed eval.json, typed JSON look-ups, number formatting, the shot groups
+// and the writer that saves the PNGs.
+#pragma once
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "report/plot.h"
+#include "report/report.h"
+
+namespace tailor::report_detail {
+
+using nlohmann::json;
+using opt = std::optional<double>;
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// ---- typed look-ups (a missing key or a value of another type never throws) ----------------------
+
+// A number, or nullopt when the key is absent, null or not a number.
+inline opt num(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number()) return std::nullopt;
+  return it->get<double>();
+}
+// The value, or NaN when absent.
+inline double nan_if(const opt& v) { return v ? *v : kNaN; }
+// An integer field, `def` when absent or not a number.
+inline int int_or(const json& j, const char* key, int def) { return (int)num(j, key).value_or(def); }
+// A string field, `def` when absent or not a string.
+inline std::string str_or(const json& j, const char* key, const std::string& def) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : def;
+}
+
+// j[key] as numbers (non-numbers as NaN; empty when absent or null). Throws naming `path` when it is not
+// an array, or when C >= 0 and it does not have C entries.
+std::vector<double> num_array(const json& j, const char* key, const std::string& path, int C);
+
+// ---- eval.json ------------------------------------------------------------------------------------
+
+struct Eval {
+  std::string path;
+  json j;
+  int C = 0;
+  std::vector<std::string> names;
+  std::vector<double> train, test, acc, norms;  // acc: percent, NaN when n/a
+  std::vector<int64_t> confusion;               // C x C, empty if absent
+};
+
+// many > 100 training images, medium 20..100, few < 20.
+inline int group_of(double train_count) { return train_count > 100 ? 0 : train_count >= 20 ? 1 : 2; }
+inline const char* const kGroupName[3] = {"many", "medium", "few"};
+inline const plot::Color kGroupColor[3] = {plot::colors::blue, plot::colors::orange, plot::colors::red};
+
+// ---- formatting -----------------------------------------------------------------------------------
+
+// Fixed decimals, "n/a" for a non-finite or absent value.
+std::string fmt(double v, int decimals = 2);
+std::string fmt(const opt& v, int decimals = 2);
+// Four significant digits (%.4g).
+std::string fmt_g(double v);
+
+// ---- output ---------------------------------------------------------------------------------------
+
+// Collects what the report writes: the PNGs under run_dir/plots and the figures of the page.
+struct Writer {
+  std::string run_dir;
+  std::ostream* log;
+  ReportFiles files;
+  std::vector<std::pair<std::string, std::string>> figures;  // (file name, caption)
+
+  // Writes run_dir/plots/<name> atomically and adds it to the page with `caption`.
+  void save(const plot::Canvas& c, const std::string& name, const std::string& caption);
+};
+
+// All the figures in page order: loss / lr and accuracy curves from metrics.jsonl (`rows`), per-class
+// accuracy, weight norms, confusion and reliability from eval.json, and the tau sweep (`tau`, null if absent).
+// A figure whose data is missing is left out.
+void write_plots(Writer& w, const std::vector<json>& rows, const Eval& e, const json& tau);
+
+}  // namespace tailor::report_detail

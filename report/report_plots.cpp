@@ -1,0 +1,334 @@
+// The figures of the run report: training curves from metrics.jsonl, per-class accuracy, classifier weight
+// norms, confusion matrix and reliability diagram from eval.json, and the tau sweep. Each is a PNG under
+// run_dir/plots, saved through Writer::save with the caption the page shows under it.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <numeric>
+
+#include "report/report_data.h"
+
+namespace tailor::report_detail {
+
+namespace fs = std::filesystem;
+namespace pc = plot::colors;
+
+// Writes the PNG next to its final name, then renames it (a reader never sees half a file).
+void Writer::save(const plot::Canvas& c, const std::string& name, const std::string& caption) {
+  std::string path = (fs::path(run_dir) / "plots" / name).string();
+  c.save_png(path + ".tmp");
+  fs::rename(path + ".tmp", path);
+  files.plots.push_back(path);
+  figures.emplace_back(name, caption);
+  if (log) *log << "report: wrote " << path << " (" << c.w << "x" << c.h << ")\n";
+}
+
+namespace {
+
+// Class indices ordered by training count, most first (ties by index).
+std::vector<int> by_train_count(const Eval& e) {
+  std::vector<int> order(e.C);
+  std::iota(order.begin(), order.end(), 0);
+  if ((int)e.train.size() == e.C)
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return e.train[a] > e.train[b]; });
+  return order;
+}
+
+// Where each stage that has lines in metrics.jsonl starts on the x axis, by stage number: stage k's
+// epoch e is plotted at e + the sum of the last logged epochs of the earlier stages with lines.
+std::map<int, int> stage_offsets(const std::vector<json>& rows) {
+  std::map<int, int> last;  // stage -> last logged epoch
+  for (auto& r : rows) {
+    int& l = last[int_or(r, "stage", 1)];
+    l = std::max(l, int_or(r, "epoch", 0));
+  }
+  std::map<int, int> offset;
+  int sum = 0;
+  for (auto& [stage, epochs] : last) offset[stage] = sum, sum += epochs;
+  return offset;
+}
+
+// (a) loss / lr and accuracies per epoch; each stage continues the x axis after the one before.
+void plot_curves(Writer& w, const std::vector<json>& rows) {
+  if (rows.empty()) return;
+  const std::map<int, int> offset = stage_offsets(rows);
+  std::vector<double> x, loss, lr, top1, grp[3];
+  std::vector<int> stages;
+  for (auto& r : rows) {
+    int stage = int_or(r, "stage", 1);
+    stages.push_back(stage);
+    x.push_back(int_or(r, "epoch", 0) + offset.at(stage));
+    loss.push_back(nan_if(num(r, "loss")));
+    lr.push_back(nan_if(num(r, "lr")));
+    top1.push_back(nan_if(num(r, "top1")));
+    for (int g = 0; g < 3; ++g) grp[g].push_back(nan_if(num(r, kGroupName[g])));
+  }
+  double xmax = *std::max_element(x.begin(), x.end()), xmin = *std::min_element(x.begin(), x.end());
+  plot::AxisSpec ax;
+  ax.lo = xmin - 0.5, ax.hi = xmax + 0.5, ax.integer = true;
+  ax.label = offset.size() > 1 ? "epoch (stages continue one after another)" : "epoch";
+  int marker = x.size() <= 40 ? 3 : 0;
+  auto range_of = [](const std::vector<double>& v, double& lo, double& hi) {
+    lo = 0, hi = 0;
+    for (double d : v)
+      if (std::isfinite(d)) lo = std::min(lo, d), hi = std::max(hi, d);
+    if (hi <= lo) hi = lo + 1;
+    hi += 0.05 * (hi - lo);  // headroom for the markers
+    plot::nice_range(lo, hi, 6);
+  };
+  // A dashed vertical line labelled "stage k" where each stage after the first begins; a label that would
+  // run into the one before goes a line lower.
+  auto boundaries = [&](const plot::Axes& a) {
+    double prev_px = -1e9;
+    int row = 0;
+    for (auto it = std::next(offset.begin()); it != offset.end(); ++it) {
+      std::string label = "stage " + std::to_string(it->first);
+      double px = a.px(it->second + 0.5);
+      row = px - prev_px < plot::label_width(label) + 12 ? row + 1 : 0;
+      plot::plot_vline(a, it->second + 0.5, pc::gray, 6, label, row);
+      prev_px = px;
+    }
+  };
+  // One line per stage (a new model part / loss starts at the boundary), markers at every value.
+  auto series = [&](const plot::Axes& a, const std::vector<double>& v, plot::Color col, int thickness) {
+    for (const auto& entry : offset) {
+      std::vector<double> xs, ys;
+      for (size_t i = 0; i < v.size(); ++i)
+        if (stages[i] == entry.first) xs.push_back(x[i]), ys.push_back(v[i]);
+      plot::plot_line(a, xs, ys, col, thickness, marker);
+    }
+  };
+
+  plot::Canvas c(1200, 440);
+  for (int panel = 0; panel < 2; ++panel) {
+    const auto& v = panel == 0 ? loss : lr;
+    plot::AxisSpec ay;
+    range_of(v, ay.lo, ay.hi);
+    ay.label = panel == 0 ? "training loss" : "learning rate";
+    plot::Axes a =
+        plot::draw_axes(c, {panel * 600, 0, 600, 440}, ax, ay, panel == 0 ? "Training loss" : "Learning rate");
+    boundaries(a);
+    series(a, v, panel == 0 ? pc::blue : pc::green, 2);
+  }
+  w.save(c, "loss_lr.png", "Training loss and learning rate per epoch, as logged in metrics.jsonl.");
+
+  bool any_acc = std::any_of(top1.begin(), top1.end(), [](double d) { return std::isfinite(d); });
+  if (!any_acc) return;
+  std::string split;
+  for (auto& r : rows) split = str_or(r, "eval_split", split);
+  plot::Canvas c2(1200, 520);
+  plot::AxisSpec ay;
+  ay.lo = 0, ay.hi = 100, ay.label = "accuracy (%)";
+  std::vector<plot::LegendEntry> legend{{"top-1", pc::black}};
+  const std::vector<double>* curves[4] = {&top1, &grp[0], &grp[1], &grp[2]};
+  const plot::Color cols[4] = {pc::black, kGroupColor[0], kGroupColor[1], kGroupColor[2]};
+  bool has[4] = {true, false, false, false};
+  for (int g = 0; g < 3; ++g) {
+    has[g + 1] = std::any_of(grp[g].begin(), grp[g].end(), [](double d) { return std::isfinite(d); });
+    legend.push_back({std::string(kGroupName[g]) + (has[g + 1] ? "" : " (n/a)"),
+                      has[g + 1] ? cols[g + 1] : plot::Color{200, 200, 200}});
+  }
+  plot::Axes a = plot::draw_axes(c2, {0, 0, 1200, 520}, ax, ay,
+                                 "Accuracy per epoch" + (split.empty() ? "" : " (" + split + " split)"), legend);
+  boundaries(a);
+  for (int s = 3; s >= 0; --s)
+    if (has[s]) series(a, *curves[s], cols[s], s == 0 ? 3 : 2);
+  w.save(c2, "accuracy.png", "Top-1 and many / medium / few-shot accuracy per evaluated epoch.");
+}
+
+// (b) per-class accuracy against the training count, log x, coloured by shot group.
+void plot_per_class(Writer& w, const Eval& e) {
+  if (e.acc.empty() || e.train.empty()) return;
+  std::vector<double> xs, ys;
+  std::vector<plot::Color> cols;
+  double lo = 1e300, hi = 0;
+  for (int i = 0; i < e.C; ++i) {
+    double n = std::max(1.0, e.train[i]);
+    lo = std::min(lo, n), hi = std::max(hi, n);
+    xs.push_back(n), ys.push_back(e.acc[i]), cols.push_back(kGroupColor[group_of(e.train[i])]);
+  }
+  plot::AxisSpec ax, ay;
+  ax.log = true, ax.label = "training images of the class (log scale)";
+  ax.lo = std::pow(10.0, std::floor(std::log10(lo))), ax.hi = std::pow(10.0, std::ceil(std::log10(hi)));
+  if (ax.hi <= ax.lo) ax.hi = ax.lo * 10;
+  ay.lo = 0, ay.hi = 100, ay.label = "test accuracy (%)";
+  plot::Canvas c(1200, 560);
+  std::vector<plot::LegendEntry> legend{
+      {"many (>100)", kGroupColor[0]}, {"medium (20-100)", kGroupColor[1]}, {"few (<20)", kGroupColor[2]}};
+  plot::Axes a = plot::draw_axes(c, {0, 0, 1200, 560}, ax, ay, "Per-class accuracy vs training count", legend);
+  for (double b : {20.0, 100.0})
+    if (b > ax.lo && b < ax.hi) plot::plot_vline(a, b, pc::gray, 6);
+  plot::plot_points(a, xs, ys, cols, e.C > 200 ? 2 : 4);
+  w.save(c, "per_class_acc.png",
+         "Test accuracy of each class against its number of training images; dashed lines at 20 and 100 "
+         "separate few / medium / many.");
+}
+
+// Category labels (class names) for C <= 20, else a numeric class-rank axis.
+plot::AxisSpec class_axis(const Eval& e, const std::vector<int>& order, const std::string& label) {
+  plot::AxisSpec s;
+  s.grid = false;
+  s.label = label;
+  if (e.C <= 20) {
+    for (int i : order) s.categories.push_back(e.names[i]);
+  } else {
+    s.lo = -0.5, s.hi = e.C - 0.5, s.integer = true;
+  }
+  return s;
+}
+
+// (c) classifier weight norm per class, classes sorted by training count.
+void plot_weight_norms(Writer& w, const Eval& e) {
+  if (e.norms.empty()) return;
+  std::vector<int> order = by_train_count(e);
+  std::vector<double> xs, ys;
+  std::vector<plot::Color> cols;
+  double hi = 0;
+  for (int k = 0; k < e.C; ++k) {
+    int i = order[k];
+    xs.push_back(k), ys.push_back(e.norms[i]);
+    cols.push_back(e.train.empty() ? pc::blue : kGroupColor[group_of(e.train[i])]);
+    if (std::isfinite(e.norms[i])) hi = std::max(hi, e.norms[i]);
+  }
+  plot::AxisSpec ax = class_axis(e, order, e.C <= 20 ? "" : "class rank by training count (most images first)");
+  plot::AxisSpec ay;
+  double lo = 0;
+  plot::nice_range(lo, hi, 6);
+  ay.lo = lo, ay.hi = hi, ay.label = "weight L2 norm";
+  int H = e.C <= 20 ? 600 : 500;
+  plot::Canvas c(1200, H);
+  std::vector<plot::LegendEntry> legend;
+  if (!e.train.empty()) legend = {{"many", kGroupColor[0]}, {"medium", kGroupColor[1]}, {"few", kGroupColor[2]}};
+  plot::Axes a = plot::draw_axes(c, {0, 0, 1200, H}, ax, ay,
+                                 "Classifier weight norm per class (sorted by training count)", legend);
+  plot::plot_bars(a, xs, ys, e.C <= 200 ? 0.7 : 1.0, cols);
+  w.save(c, "weight_norms.png",
+         "L2 norm of each class's classifier weight vector, classes ordered from the most "
+         "to the fewest training images.");
+}
+
+// (d) row-normalised confusion matrix, classes ordered by training count.
+void plot_confusion(Writer& w, const Eval& e) {
+  if (e.confusion.empty()) return;
+  const int C = e.C;
+  std::vector<int> order = by_train_count(e);
+  std::vector<float> v((size_t)C * C);
+  std::vector<std::string> text;
+  for (int r = 0; r < C; ++r) {
+    int64_t s = 0;
+    for (int q = 0; q < C; ++q) s += e.confusion[(size_t)order[r] * C + order[q]];
+    for (int q = 0; q < C; ++q)
+      v[(size_t)r * C + q] = s > 0 ? (float)e.confusion[(size_t)order[r] * C + order[q]] / s : 0.f;
+  }
+  if (C <= 20)  // cells in %: blank when no sample, "<1" when under half a percent
+    for (float f : v) text.push_back(f == 0 ? "" : f < 0.005f ? "<1" : std::to_string((int)std::lround(f * 100)));
+  // Many classes: a square-root colour scale, or the off-diagonal errors would all look black.
+  const double gamma = C <= 20 ? 1.0 : 0.5;
+  // Side of the matrix in pixels: whole pixels per cell up to 720 px, 1 px per cell up to 1000 classes.
+  int side = C <= 720 ? C * std::max(1, std::min(60, 720 / C)) : std::min(C, 1000);
+  plot::AxisSpec ax = class_axis(e, order, C <= 20 ? "predicted class" : "predicted class (rank by training count)");
+  plot::AxisSpec ay = class_axis(e, order, C <= 20 ? "true class" : "true class (rank by training count)");
+  ay.flip = true;
+  std::string title = "Confusion matrix (row-normalised)";
+  const int bar_w = 150;
+  // Find the outer size whose plotting area is side x side (the margins barely depend on it).
+  plot::Rect outer{0, 0, side + 300, side + 300};
+  for (int it = 0; it < 3; ++it) {
+    plot::Rect area = plot::axes_area(outer, ax, ay, title);
+    outer.w += side - area.w, outer.h += side - area.h;
+  }
+  plot::Canvas c(outer.w + bar_w, outer.h);
+  plot::Axes a = plot::draw_axes(c, outer, ax, ay, title);
+  plot::draw_heatmap(c, a.area, C, C, v, text, gamma);
+  plot::draw_colorbar(c, {outer.right() + 10, a.area.y, 24, a.area.h}, 0, 1,
+                      gamma == 1 ? "fraction of the true class" : "fraction of the true class (sqrt scale)", gamma);
+  w.save(c, "confusion.png",
+         "Confusion matrix, each row divided by its true-class count" +
+             std::string(C <= 20 ? " (cells in %)" : ", square-root colour scale") +
+             "; classes ordered by training count, most first.");
+}
+
+// (e) reliability diagram: accuracy per confidence bin against the diagonal.
+void plot_reliability(Writer& w, const Eval& e) {
+  auto it = e.j.find("reliability");
+  if (it == e.j.end() || !it->is_object()) return;
+  const json& rel = *it;
+  std::vector<double> conf = num_array(rel, "confidence", e.path + " reliability", -1);
+  std::vector<double> acc = num_array(rel, "accuracy", e.path + " reliability", -1);
+  std::vector<double> count = num_array(rel, "count", e.path + " reliability", -1);
+  int bins = int_or(rel, "bins", (int)acc.size());
+  if (bins <= 0 || (int)acc.size() != bins) return;
+  std::vector<double> xs, accs, confs;
+  std::vector<plot::Color> blue(bins, pc::blue);
+  for (int b = 0; b < bins; ++b) {
+    bool empty = !std::isfinite(acc[b]) || ((int)count.size() == bins && count[b] <= 0);
+    xs.push_back((b + 0.5) / bins);
+    accs.push_back(empty ? kNaN : acc[b]);
+    confs.push_back(empty || (int)conf.size() != bins ? kNaN : conf[b]);
+  }
+  plot::AxisSpec ax, ay;
+  ax.label = "confidence (max softmax)", ay.label = "accuracy";
+  plot::Canvas c(720, 720);
+  std::string title = "Reliability (ECE " + fmt(num(e.j, "ece")) + "%, MCE " + fmt(num(e.j, "mce")) + "%)";
+  std::vector<plot::LegendEntry> legend{{"accuracy", pc::blue}, {"gap", {241, 179, 180}}, {"ideal", pc::gray, true}};
+  plot::Axes a = plot::draw_axes(c, {0, 0, 720, 720}, ax, ay, title, legend);
+  const double bw = 0.94 / bins;  // a thin white gap between bins
+  plot::plot_bars(a, xs, accs, bw, blue);
+  // The gap between accuracy and mean confidence, drawn translucent on top.
+  for (int b = 0; b < bins; ++b)
+    if (std::isfinite(confs[b])) plot::plot_bars(a, {xs[b]}, {confs[b]}, bw, {pc::red}, accs[b], 0.35);
+  plot::plot_line(a, {0, 1}, {0, 1}, pc::gray, 2, 0, 6);
+  w.save(c, "reliability.png",
+         "Reliability diagram: accuracy of the test samples in each confidence bin (blue) "
+         "and its gap to their mean confidence (red); a calibrated model follows the diagonal.");
+}
+
+// (f) top-1 against tau on the selection split.
+void plot_tau(Writer& w, const json& t) {
+  if (!t.is_object()) return;
+  std::string path = (fs::path(w.run_dir) / "tau_sweep.json").string();
+  std::vector<double> taus = num_array(t, "taus", path, -1);
+  std::vector<double> top1 = num_array(t, "top1", path, (int)taus.size());
+  if (taus.empty()) return;
+  opt chosen = num(t, "chosen");
+  std::string split = str_or(t, "split", "");
+  plot::AxisSpec ax, ay;
+  ax.lo = *std::min_element(taus.begin(), taus.end()), ax.hi = *std::max_element(taus.begin(), taus.end());
+  double pad = ax.hi > ax.lo ? 0.03 * (ax.hi - ax.lo) : 0.5;  // keep the end markers off the frame
+  ax.lo -= pad, ax.hi += pad;
+  double lo = 1e300, hi = -1e300;
+  for (double d : top1)
+    if (std::isfinite(d)) lo = std::min(lo, d), hi = std::max(hi, d);
+  if (hi < lo) lo = 0, hi = 100;
+  pad = 0.05 * std::max(hi - lo, 0.1);
+  lo -= pad, hi += pad;
+  plot::nice_range(lo, hi, 6);
+  ay.lo = lo, ay.hi = hi;
+  ax.label = "tau", ay.label = "top-1 (%)";
+  plot::Canvas c(1000, 480);
+  std::string title = "tau sweep" + (split.empty() ? "" : " (" + split + " split)") +
+                      (chosen ? ", chosen tau = " + fmt_g(*chosen) : "");
+  std::vector<plot::LegendEntry> legend{{"top-1", pc::blue}};
+  if (chosen) legend.push_back({"chosen tau", pc::red, true});
+  plot::Axes a = plot::draw_axes(c, {0, 0, 1000, 480}, ax, ay, title, legend);
+  if (chosen) plot::plot_vline(a, *chosen, pc::red, 6);
+  plot::plot_line(a, taus, top1, pc::blue, 2, taus.size() <= 60 ? 3 : 0);
+  for (size_t i = 0; chosen && i < taus.size(); ++i)  // the chosen point, larger and red
+    if (std::fabs(taus[i] - *chosen) < 1e-9) plot::plot_points(a, {taus[i]}, {top1[i]}, pc::red, 6);
+  w.save(c, "tau_sweep.png", "Top-1 accuracy against the tau of tau-normalisation on the selection split.");
+}
+
+}  // namespace
+
+// The figures in page order; each one returns early when its data is missing.
+void write_plots(Writer& w, const std::vector<json>& rows, const Eval& e, const json& tau) {
+  plot_curves(w, rows);
+  plot_per_class(w, e);
+  plot_weight_norms(w, e);
+  plot_confusion(w, e);
+  plot_reliability(w, e);
+  plot_tau(w, tau);
+}
+
+}  // namespace tailor::report_detail

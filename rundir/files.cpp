@@ -1,0 +1,100 @@
+#include "rundir/files.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+namespace tailor {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void run_fail(const std::string& msg) { throw std::runtime_error(msg); }
+
+}  // namespace
+
+void write_text_atomic(const fs::path& p, const std::string& text) {
+  fs::path tmp = p;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) run_fail("cannot write " + tmp.string());
+    out << text;
+    out.flush();
+    if (!out) run_fail("write failed: " + tmp.string());
+  }
+  fs::rename(tmp, p);
+}
+
+void append_line(const fs::path& p, const std::string& line) {
+  std::ofstream out(p, std::ios::binary | std::ios::app);
+  if (!out) run_fail("cannot append to " + p.string());
+  out << line << "\n";
+  out.flush();
+}
+
+uint64_t file_size_or_zero(const fs::path& p) { return fs::exists(p) ? (uint64_t)fs::file_size(p) : 0; }
+
+Json last_logged_top1(const fs::path& metrics_jsonl, int stage) {
+  std::ifstream in(metrics_jsonl);
+  std::string line;
+  Json top1 = nullptr;
+  while (std::getline(in, line))
+    if (!line.empty()) {
+      Json l = Json::parse(line);
+      if (l.contains("top1") && l.at("stage") == stage) top1 = l["top1"];
+    }
+  return top1;
+}
+
+std::string update_data_root(const fs::path& config_json, const std::string& root) {
+  Json saved = load_config_file(config_json.string());
+  const std::string old = saved.contains("data") ? saved["data"].value("root", std::string()) : std::string();
+  if (old == root) return "";
+  saved["data"]["root"] = root;
+  write_text_atomic(config_json, saved.dump(2) + "\n");
+  return old.empty() ? "(empty)" : old;
+}
+
+RunDirLock::RunDirLock(const fs::path& dir, bool create) {
+  std::error_code ec;
+  if (create && !fs::exists(dir)) {
+    fs::create_directories(dir.parent_path().empty() ? fs::path(".") : dir.parent_path(), ec);
+    created_ = fs::create_directory(dir, ec);
+  }
+  fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_ < 0) run_fail("run directory " + dir.string() + ": cannot open (" + std::strerror(errno) + ")");
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    if (err == EWOULDBLOCK)
+      run_fail("run directory " + dir.string() + " is in use by another process (a `tailor train` still running "
+               "on it); wait for it to end, or give this run another name (--set name=...)");
+    run_fail("run directory " + dir.string() + ": cannot lock (" + std::strerror(err) + ")");
+  }
+}
+
+RunDirLock::~RunDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the flock
+}
+
+RunDirLock::RunDirLock(RunDirLock&& o) noexcept : fd_(o.fd_), created_(o.created_) { o.fd_ = -1; }
+
+RunDirLock& RunDirLock::operator=(RunDirLock&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    created_ = o.created_;
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+}  // namespace tailor

@@ -1,0 +1,70 @@
+#include "rundir/state.h"
+
+#include <stdexcept>
+
+namespace tailor {
+
+namespace {
+
+Json rng_json(const Rng::State& s) {
+  return Json{{"s", {s.s[0], s.s[1], s.s[2], s.s[3]}}, {"has_spare", s.has_spare}, {"spare", s.spare}};
+}
+
+Rng::State rng_state(const Json& j) {
+  Rng::State s;
+  for (int i = 0; i < 4; ++i) s.s[i] = j.at("s").at(i).get<uint64_t>();
+  s.has_spare = j.at("has_spare");
+  s.spare = j.at("spare");
+  return s;
+}
+
+}  // namespace
+
+Json state_json(const RunState& s, const std::string& hash) {
+  return Json{{"format", RunState::kFormat}, {"stage", s.stage}, {"stage_started", s.stage_started},
+              {"epoch", s.epoch}, {"cursor", s.cursor}, {"step_in_epoch", s.step_in_epoch},
+              {"global_step", s.global_step}, {"loss_sum", s.loss_sum}, {"epoch_seconds", s.epoch_seconds},
+              {"epoch_images", s.epoch_images}, {"skipped", s.skipped}, {"best_top1", s.best_top1},
+              {"best_epoch", s.best_epoch}, {"stage_top1", s.stage_top1}, {"train_seconds", s.train_seconds},
+              {"train_images", s.train_images}, {"wall_before", s.wall_before},
+              {"metrics_bytes", s.metrics_bytes}, {"steps_bytes", s.steps_bytes},
+              {"loss_rng", rng_json(s.loss_rng)}, {"model_rng", rng_json(s.model_rng)}, {"config_hash", hash},
+              {"data_fingerprint", s.data_fingerprint}, {"method", s.method}};
+}
+
+RunState state_from_json(const Json& j, const std::string& file) {
+  if (j.value("format", 1) != RunState::kFormat)
+    throw std::runtime_error(file + ": a training state of format " + std::to_string(j.value("format", 1)) +
+                             " (this tailor reads format " + std::to_string(RunState::kFormat) +
+                             "); it cannot be resumed by this version — start the run again");
+  try {
+    RunState s;
+    s.stage = j.at("stage");
+    s.stage_started = j.at("stage_started");
+    s.epoch = j.at("epoch");
+    s.cursor = j.at("cursor");
+    s.step_in_epoch = j.at("step_in_epoch");
+    s.global_step = j.at("global_step");
+    s.loss_sum = j.at("loss_sum");
+    s.epoch_seconds = j.at("epoch_seconds");
+    s.epoch_images = j.at("epoch_images");
+    s.skipped = j.at("skipped");
+    s.best_top1 = j.at("best_top1");
+    s.best_epoch = j.at("best_epoch");
+    s.stage_top1 = j.at("stage_top1").get<std::vector<double>>();
+    s.train_seconds = j.at("train_seconds");
+    s.train_images = j.at("train_images");
+    s.wall_before = j.at("wall_before");
+    s.metrics_bytes = j.at("metrics_bytes");
+    s.steps_bytes = j.at("steps_bytes");
+    s.loss_rng = rng_state(j.at("loss_rng"));
+    s.model_rng = rng_state(j.at("model_rng"));
+    s.data_fingerprint = j.at("data_fingerprint");
+    s.method = j.at("method");
+    return s;
+  } catch (const Json::exception& e) {
+    throw std::runtime_error(file + ": the training state is incomplete (" + std::string(e.what()) + ")");
+  }
+}
+
+}  // namespace tailor

@@ -1,0 +1,39 @@
+// Where a run is: everything an exact resume needs besides tensors, stored as the JSON document "state"
+// inside checkpoints/train_state.safetensors (the tensors beside it: the model, the optimiser moments, the
+// method's modules and state; train/trainer.h).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/rng.h"
+#include "train/config.h"  // Json
+
+namespace tailor {
+
+struct RunState {
+  static constexpr int kFormat = 2;  // 2: runs of any number of stages, each with its method
+  int stage = 1;                     // 1-based stage in progress; the number of stages + 1 = finished
+  bool stage_started = false;        // the stage was set up: the state's tensors are this stage's
+  int epoch = 0;                     // 0-based epoch in progress / next to run
+  int64_t cursor = 0, step_in_epoch = 0, global_step = 0;
+  double loss_sum = 0, epoch_seconds = 0;  // accumulators of the epoch in progress
+  int64_t epoch_images = 0, skipped = 0;
+  double best_top1 = -1;             // of the stage in progress
+  int best_epoch = -1;
+  std::vector<double> stage_top1;    // per finished stage: its best (else last) evaluated top-1, -1 = none
+  double train_seconds = 0, wall_before = 0;
+  int64_t train_images = 0;
+  uint64_t metrics_bytes = 0, steps_bytes = 0;  // log lengths to truncate to on resume
+  Rng::State loss_rng{};             // the run's loss-noise stream, now
+  Rng::State model_rng{};            // the model's init stream as it was when the stage in progress started
+  std::string data_fingerprint;      // train/run_data.h
+  Json method = Json::object();      // the method's own state document (Method::save_state)
+};
+
+// The state with the config hash a resume must match.
+Json state_json(const RunState& s, const std::string& config_hash);
+// The inverse; a state of another format, or one missing a key, is an error naming `file`.
+RunState state_from_json(const Json& j, const std::string& file);
+
+}  // namespace tailor

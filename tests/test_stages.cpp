@@ -1,0 +1,294 @@
+// The stage methods through the one training loop (train_run on in-memory data): the frozen backbone stays
+// bit-identical through cRT, LWS, GCL re-training and MiSLAS; a stage refuses a missing or incompatible
+// checkpoint, naming it; tau-norm with tau = 0 reproduces the stage-1 logits without the bias; NCM predicts
+// the nearest class mean; MiSLAS trains its classifier at lr_factor x lr.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "engine/rng.h"
+#include "layers/heads.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
+#include "train/run_model.h"
+#include "train/trainer.h"
+#include "train_cli.h"
+
+using namespace tailor;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path& root() {
+  static fs::path r = train_cli::temp_folder("tailor_test_stages_");
+  return r;
+}
+
+// 4 classes with 24 / 12 / 6 / 3 images, 8x8 grayscale; class c is brighter in row band c.
+data::Dataset lt_synthetic(uint32_t seed = 12345) {
+  data::Dataset ds;
+  ds.name = "synthetic-lt";
+  ds.height = ds.width = 8;
+  ds.channels = 1;
+  ds.num_classes = 4;
+  for (int c = 0; c < 4; ++c) ds.class_names.push_back("c" + std::to_string(c));
+  const int counts[4] = {24, 12, 6, 3};
+  uint32_t h = seed;
+  for (int c = 0; c < 4; ++c)
+    for (int i = 0; i < counts[c]; ++i) {
+      for (int p = 0; p < 64; ++p) {
+        h = h * 1664525u + 1013904223u;
+        int v = (int)(h >> 26) + ((p / 8) / 2 == c ? 150 : 40);
+        ds.pixels.push_back((uint8_t)std::min(v, 255));
+      }
+      ds.labels.push_back(c);
+    }
+  return ds;
+}
+
+RunData synthetic_run(bool with_test = false, int classes = 4) {
+  RunData d;
+  d.train = lt_synthetic();
+  if (classes == 5) {  // one more class, its only image taken from class 0
+    d.train.num_classes = 5;
+    d.train.class_names.push_back("c4");
+    d.train.labels.front() = 4;
+  }
+  d.train_counts = data::class_counts(d.train.labels, d.train.num_classes);
+  if (with_test) d.test = std::make_unique<data::Dataset>(lt_synthetic(777));
+  d.description = "synthetic-lt";
+  return d;
+}
+
+// stage 1: joint CE, 1 epoch of 2 steps; `extra` adds stage 2 (and more) settings.
+Json config(const std::string& name, std::vector<std::string> extra, bool normed = false) {
+  std::vector<std::string> sets = {"name=" + name,
+                                   "threads=1",
+                                   "data.workers=0",
+                                   "stage1.epochs=1",
+                                   "stage1.batch_size=16",
+                                   "stage1.max_steps_per_epoch=2",
+                                   "stage1.schedule.kind=constant",
+                                   "stage1.optim.lr=0.05",
+                                   "eval.every_epochs=0",
+                                   "model.head=" + std::string(normed ? "normed" : "linear")};
+  sets.insert(sets.end(), extra.begin(), extra.end());
+  return resolve_config("", sets, false);
+}
+
+struct Result {
+  Json summary;
+  fs::path dir;
+};
+
+Result train(const Json& cfg, RunData data) {
+  const fs::path dir = root() / cfg.at("name").get<std::string>();
+  std::ostringstream log;
+  TrainFlags f;
+  f.report = false;
+  Json s = train_run(cfg, std::move(data), dir.string(), f, log);
+  return {s, dir};
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::map<std::string, Tensor> weights(const fs::path& run, const std::string& file) {
+  return read_weights((run / "checkpoints" / file).string());
+}
+
+bool same(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  if (a.dtype() == DType::I32) return a.to_vector_i32() == b.to_vector_i32();
+  auto x = a.to_vector(), y = b.to_vector();
+  return std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+}
+
+// Every backbone tensor (parameters, and buffers when `buffers`) of two checkpoints is bit-identical.
+void check_backbone_equal(const std::map<std::string, Tensor>& a, const std::map<std::string, Tensor>& b, bool buffers) {
+  int n = 0;
+  for (auto& [name, t] : a) {
+    if (name.rfind("linear.", 0) == 0) continue;
+    const bool buffer = name.find("running_") != std::string::npos || name.find("num_batches") != std::string::npos;
+    if (buffer && !buffers) continue;
+    CAPTURE(name);
+    REQUIRE(b.count(name));
+    CHECK(same(t, b.at(name)));
+    ++n;
+  }
+  CHECK(n > 60);
+}
+
+int64_t logged_images(const fs::path& run, int stage) {
+  std::ifstream in(run / "metrics.jsonl");
+  int64_t n = 0;
+  for (std::string line; std::getline(in, line);) {
+    Json j = Json::parse(line);
+    if (j.at("stage") == stage) n += j.at("train_images").get<int64_t>();
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("cRT and LWS leave the frozen backbone bit-identical; shifted BN re-estimates only the statistics") {
+  for (const std::string method : {"crt", "lws"}) {
+    for (const std::string bn : {"eval", "train"}) {
+      CAPTURE(method);
+      CAPTURE(bn);
+      Result r = train(config("frozen_" + method + "_" + bn,
+                              {"stage2.method=" + method, "stage2.bn_mode=" + bn, "stage2.epochs=1",
+                               "stage2.batch_size=16", "stage2.max_steps_per_epoch=3", "stage2.optim.lr=0.1"}),
+                       synthetic_run());
+      auto s1 = weights(r.dir, "stage1_last.safetensors"), s2 = weights(r.dir, "stage2_last.safetensors");
+      check_backbone_equal(s1, s2, bn == "eval");
+      if (bn == "train") CHECK_FALSE(same(s1.at("bn1.running_mean"), s2.at("bn1.running_mean")));
+      CHECK(logged_images(r.dir, 2) == 45);  // class_aware: an epoch is the dataset size (16 + 16 + 13)
+      if (method == "lws") {
+        CHECK(same(s2.at("linear.fc.weight"), s1.at("linear.weight")));  // W frozen
+        CHECK(same(s2.at("linear.fc.bias"), s1.at("linear.bias")));
+        bool moved = false;
+        for (float v : s2.at("linear.scales").to_vector()) moved |= v != 1.f;
+        CHECK(moved);
+      } else {
+        CHECK_FALSE(same(s2.at("linear.weight"), s1.at("linear.weight")));  // re-initialised and trained
+      }
+    }
+  }
+}
+
+TEST_CASE("a stage refuses a missing checkpoint before anything runs, and names it") {
+  const std::string missing = (root() / "does_not_exist.safetensors").string();
+  std::string msg = error_of([&] { train(config("missing", {"stage2.method=crt", "stage2.load=" + missing}), synthetic_run()); });
+  CHECK(msg == "stage2.load: checkpoint not found: " + missing + " (refusing to start from an untrained model)");
+  CHECK_FALSE(fs::exists(root() / "missing"));  // a failed start leaves nothing behind
+}
+
+TEST_CASE("a stage refuses an incompatible checkpoint, naming the file and what differs") {
+  Rng rng(5);
+  auto net = make_resnet("resnet32", 4, 1, HeadKind::Linear, rng);
+  const std::string bare = (root() / "bare.safetensors").string(), described = (root() / "described.safetensors").string();
+  save_weights(bare, *net);     // PyTorch-style: names only
+  save_model(described, *net);  // tailor's: arch, classes, channels, head
+  auto run = [&](const std::string& name, const std::string& ck, std::vector<std::string> extra, int classes = 4) {
+    extra.insert(extra.end(), {"stage2.method=crt", "stage2.load=" + ck, "stage2.epochs=1"});
+    return error_of([&] { train(config(name, extra), synthetic_run(false, classes)); });
+  };
+  std::string m = run("c5", bare, {}, 5);
+  CHECK(m.find(bare + " does not match the model") == 0);
+  CHECK(m.find("linear.weight") != std::string::npos);
+  m = run("r50", bare, {"model.arch=resnet50"});
+  CHECK(m.find("conv1.weight") != std::string::npos);
+  m = run("c5d", described, {}, 5);
+  CHECK(m == described + ": a checkpoint of resnet32, 4 classes, 1 input channels; this run's model is resnet32, 5 "
+                         "classes, 1 input channels");
+}
+
+TEST_CASE("tau-norm with tau = 0 equals the stage-1 logits minus the bias; the grid and the selection rule") {
+  Result r = train(config("tau0", {"stage2.method=tau_norm", "stage2.taus=[0]", "stage2.choose_tau_on_test=true"}),
+                   synthetic_run(true));
+  auto s1 = load_model((r.dir / "checkpoints/stage1_last.safetensors").string());
+  auto s2 = load_model((r.dir / "checkpoints/stage2_last.safetensors").string());
+  CHECK(head_kind(*s2) == "tau_norm");
+  s1->eval();
+  s2->eval();
+  Rng rng(3);
+  Tensor x = Tensor::empty({8, 8, 8, 1});
+  normal_(x, 0.f, 1.f, rng);
+  std::vector<float> ref, got;
+  {
+    NoGradGuard ng;
+    ref = s1->forward(x).to_vector();
+    got = s2->forward(x).to_vector();
+  }
+  auto b = std::dynamic_pointer_cast<Linear>(s1->head())->bias.to_vector();
+  REQUIRE(got.size() == ref.size());
+  double md = 0;
+  for (size_t i = 0; i < got.size(); ++i) md = std::max(md, (double)std::fabs(got[i] - (ref[i] - b[i % 4])));
+  CHECK(md < 1e-5);
+  Json sweep = Json::parse(std::ifstream(r.dir / "tau_sweep.json"));
+  CHECK(sweep["chosen"] == 0.0);
+  CHECK(sweep["selected_on"] == "test");
+  // no val split and selection on test not allowed: every tau is reported, tau 1 is kept
+  Result r1 = train(config("tau_keep", {"stage2.method=tau_norm", "stage2.taus=[0, 0.5, 1]"}), synthetic_run(true));
+  Json s = Json::parse(std::ifstream(r1.dir / "tau_sweep.json"));
+  CHECK(s["top1"].size() == 3);
+  CHECK(s["selected_on"].is_null());
+  CHECK(s["chosen"] == 1.0);
+  // the default grid, selection on test: 21 values, the best kept (and reported by summary.json)
+  Result r2 = train(config("tau_grid", {"stage2.method=tau_norm", "stage2.choose_tau_on_test=true"}), synthetic_run(true));
+  Json g = Json::parse(std::ifstream(r2.dir / "tau_sweep.json"));
+  CHECK(g["top1"].size() == 21);
+  double best = 0;
+  for (auto& t : g["top1"]) best = std::max(best, t.get<double>());
+  CHECK(r2.summary["top1"].get<double>() == doctest::Approx(best));
+}
+
+TEST_CASE("GCL stage 2: the cosine classifier is kept and re-trained with cben, the backbone frozen") {
+  Result r = train(config("gcl2",
+                          {"stage1.loss.name=gcl", "stage2.method=gcl_retrain", "stage2.epochs=1",
+                           "stage2.max_steps_per_epoch=2", "stage2.optim.lr=0.1", "stage2.batch_size=16"},
+                          /*normed=*/true),
+                   synthetic_run());
+  auto s1 = weights(r.dir, "stage1_last.safetensors"), s2 = weights(r.dir, "stage2_last.safetensors");
+  check_backbone_equal(s1, s2, true);
+  CHECK_FALSE(same(s1.at("linear.weight"), s2.at("linear.weight")));  // the loaded head was trained, not replaced
+  CHECK(head_kind(*load_model((r.dir / "checkpoints/stage2_last.safetensors").string())) == "normed");
+}
+
+TEST_CASE("NCM: the class means of the training features, the nearest one predicted; saved and reloaded") {
+  Result r = train(config("ncm", {"stage2.method=ncm", "stage2.ncm.feat_type=l2n", "stage2.ncm.dist_type=cosine"}),
+                   synthetic_run(true));
+  auto s1 = load_model((r.dir / "checkpoints/stage1_last.safetensors").string());
+  auto s2 = load_model((r.dir / "checkpoints/stage2_last.safetensors").string());
+  REQUIRE(head_kind(*s2) == "ncm");
+  // the reference: class means of the l2-normalised training features, scored by cosine
+  RunData d = synthetic_run();
+  SplitFeatures f = extract_features(*s1, d.train, d.eval_tf, 64, 0);
+  const int64_t N = f.features.size(0), F = f.features.size(1);
+  std::vector<float> fv = f.features.to_vector();
+  std::vector<double> mean(4 * F, 0.0);
+  std::vector<int> n(4, 0);
+  for (int64_t i = 0; i < N; ++i) {
+    double norm = 0;
+    for (int64_t k = 0; k < F; ++k) norm += (double)fv[i * F + k] * fv[i * F + k];
+    norm = std::sqrt(norm);
+    for (int64_t k = 0; k < F; ++k) mean[f.labels[i] * F + k] += fv[i * F + k] / norm;
+    ++n[f.labels[i]];
+  }
+  auto cen = std::dynamic_pointer_cast<NCMClassifier>(s2->head())->centroids.to_vector();
+  for (int c = 0; c < 4; ++c)
+    for (int64_t k = 0; k < F; ++k) CHECK(cen[c * F + k] == doctest::Approx(mean[c * F + k] / n[c]).epsilon(1e-5));
+  Json eval = Json::parse(std::ifstream(r.dir / "eval.json"));
+  CHECK(eval["samples"] == 45);
+}
+
+TEST_CASE("MiSLAS: the classifier trains at lr_factor x lr beside its scales; lr_factor 0 keeps it") {
+  for (double factor : {0.0, 0.5}) {
+    CAPTURE(factor);
+    Result r = train(config("mislas_" + std::to_string(factor),
+                            {"stage2.method=mislas", "stage2.mislas.lr_factor=" + std::to_string(factor),
+                             "stage2.epochs=1", "stage2.batch_size=16", "stage2.optim.lr=0.1"}),
+                     synthetic_run());
+    auto s1 = weights(r.dir, "stage1_last.safetensors"), s2 = weights(r.dir, "stage2_last.safetensors");
+    check_backbone_equal(s1, s2, true);
+    CHECK(same(s2.at("linear.fc.weight"), s1.at("linear.weight")) == (factor == 0.0));
+    bool moved = false;
+    for (float v : s2.at("linear.scales").to_vector()) moved |= v != 1.f;
+    CHECK(moved);
+  }
+}

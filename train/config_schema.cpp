@@ -1,0 +1,231 @@
+// The config schema: every key of a run declared once (train/config.h). Defaults of the loss, optimiser,
+// schedule and sampler keys are the defaults of their structs (LossConfig, SgdOptions, LrSchedule,
+// data::SamplerConfig), so each is stated in one place; a method's own keys and defaults are in its
+// MethodSpec (train/methods/).
+#include <cstdio>
+#include <string>
+
+#include "data/samplers.h"
+#include "losses/loss.h"
+#include "train/config.h"
+#include "train/method.h"
+#include "train/schedule.h"
+#include "train/sgd.h"
+
+namespace tailor {
+
+namespace {
+
+// A float default as the shortest decimal that reads back to it (0.1f -> 0.1, not 0.10000000149).
+Json f32(float x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.7g", x);
+  return std::stod(b);
+}
+
+void add(std::vector<ConfigKey>& s, const std::string& path, const std::string& type, Json def, double lo, double hi,
+         std::vector<std::string> choices, const std::string& help) {
+  s.push_back(ConfigKey{path, type, std::move(def), lo, hi, std::move(choices), help});
+}
+
+std::vector<ConfigKey> build_schema() {
+  std::vector<ConfigKey> s;
+  add(s, "description", "string", "", 0, 0, {}, "free text: what the recipe is and where it comes from");
+  add(s, "name", "string", "", 0, 0, {}, "run name: runs_dir/name (\"\" = the config file's stem, or \"default\")");
+  add(s, "runs_dir", "string", "runs", 0, 0, {}, "parent folder of run directories");
+  add(s, "seed", "int", 0, 0, 2147483647, {}, "training seed (init, sampler, augmentation, mixup, loss noise)");
+  add(s, "threads", "int", 0, 0, 1024, {}, "CPU threads (0 = all cores)");
+  add(s, "device", "string", "cpu", 0, 0, {"cpu", "cuda"}, "compute device");
+  add(s, "deterministic", "bool", false, 0, 0, {}, "CUDA: deterministic cuDNN algorithms only (bit-identical reruns)");
+  add(s, "data.dataset", "string", "fashion_mnist", 0, 0,
+      {"fashion_mnist", "mnist", "cifar10", "cifar100", "image_folder", "list", "inat"}, "dataset kind");
+  add(s, "data.root", "string", "", 0, 0, {},
+      "dataset folder (\"\" = /usr/share/datasets/fashion-mnist for fashion_mnist)");
+  add(s, "data.format", "string", "auto", 0, 0, {"auto", "bin", "folder"},
+      "cifar: binary batches or <root>/{train,test}/<class>/*.jpg");
+  add(s, "data.train_list", "string", "", 0, 0, {}, "list / inat: training list or JSON (relative to root)");
+  add(s, "data.val_list", "string", "", 0, 0, {}, "list / inat: validation list (model selection, tau)");
+  add(s, "data.test_list", "string", "", 0, 0, {}, "list / inat: test list");
+  add(s, "data.imbalance.profile", "string", "exp", 0, 0, {"exp", "step", "none"},
+      "LT subset of a balanced training set (none: use the training set as is)");
+  add(s, "data.imbalance.ratio", "number", 100.0, 1, 1e6, {}, "rho = n_max / n_min");
+  add(s, "data.imbalance.seed", "int", 0, 0, 4294967295.0, {}, "numpy seed of the subset (LDAM-DRW: 0)");
+  add(s, "data.imbalance.n_max", "int", -1, -1, 1e9, {}, "head-class count (-1 = the per-class count of the data)");
+  add(s, "data.test_per_class", "int", -1, -1, 1e9, {}, "evaluate on the first k test images per class (-1: all)");
+  add(s, "data.augment", "string", "auto", 0, 0,
+      {"auto", "cifar", "cifar_autoaugment", "mnist", "imagenet", "imagenet_nojitter", "inat", "none"},
+      "training augmentation preset (auto: by dataset)");
+  add(s, "data.eval_batch_size", "int", 500, 1, 1 << 20, {}, "evaluation batch size");
+  add(s, "data.workers", "int", 2, 0, 256, {}, "loader worker threads");
+  add(s, "data.on_bad_image", "string", "error", 0, 0, {"error", "skip"}, "an undecodable image stops or is skipped");
+  add(s, "model.arch", "string", "resnet32", 0, 0, {"resnet32", "resnet50", "resnet152"}, "backbone");
+  add(s, "model.head", "string", "linear", 0, 0, {"linear", "normed"}, "classifier (normed = cosine NormedLinear)");
+  add(s, "model.init_from", "string", "", 0, 0, {}, "pretrained weights (safetensors) loaded before stage 1");
+  add(s, "model.init_allow_partial", "bool", false, 0, 0, {},
+      "init_from: load the matching names and report the rest (else strict)");
+  add(s, "checkpoint.every_steps", "int", 0, 0, 1e12, {}, "also write the training state every N steps (0 = epoch ends)");
+  add(s, "checkpoint.keep_best", "bool", true, 0, 0, {}, "keep the best weights of each stage besides the last");
+  add(s, "eval.every_epochs", "int", 1, 0, 1e6, {}, "evaluate every N epochs (0 = only at the end of each stage)");
+  add(s, "eval.select", "string", "test", 0, 0, {"test", "val", "last"},
+      "what picks the best checkpoint (test = the LDAM/GCL repos' practice)");
+  add(s, "guard.nonfinite", "string", "stop", 0, 0, {"stop", "skip"}, "non-finite loss or gradient: stop, or skip the step");
+  add(s, "guard.max_skips", "int", 10, 0, 1e9, {}, "skip: stop after this many skipped steps");
+  add(s, "log.step_losses", "bool", false, 0, 0, {}, "write every step's loss to steps.jsonl");
+  add(s, "log.progress", "string", "auto", 0, 0, {"auto", "bar", "plain"}, "live bar on a terminal, plain lines otherwise");
+  add(s, "debug.anomaly", "bool", false, 0, 0, {}, "anomaly detection: name the first op producing a NaN/Inf");
+  return s;
+}
+
+// The keys of one stage, relative to it. Which of them a stage reads depends on its method, loss,
+// sampler and schedule (train/config.cpp, stage_key_applies).
+std::vector<ConfigKey> build_stage_schema() {
+  std::vector<ConfigKey> s;
+  std::vector<std::string> methods;
+  for (auto& m : method_specs()) methods.push_back(m.name);
+  methods.push_back("none");
+  add(s, "method", "string", "joint", 0, 0, methods,
+      "what the stage does (train/methods/); none = no such stage; stage 2 on need one");
+  add(s, "load", "string", "best", 0, 0, {},
+      "stage 2 on: start from the previous stage's best (its last when it kept none) or last, or a checkpoint file");
+  add(s, "epochs", "int", 200, 1, 100000, {}, "training epochs of this stage");
+  add(s, "batch_size", "int", 128, 1, 1 << 20, {}, "training batch size");
+  add(s, "max_steps_per_epoch", "int", -1, -1, 1e12, {}, "cap on steps per epoch (-1: the whole epoch)");
+  add(s, "mixup_alpha", "number", 0.0, 0, 1000, {}, "mixup Beta(alpha, alpha); 0 = off");
+  const data::SamplerConfig P;
+  add(s, "sampler.name", "string", "instance", 0, 0,
+      {"instance", "class_aware", "sqrt", "progressive", "effective_number", "balanced_rs", "cben"}, "training sampler");
+  add(s, "sampler.samples_per_class", "int", P.samples_per_class, 1, 1e6, {},
+      "class_aware: k consecutive samples per class");
+  add(s, "sampler.beta", "number", P.beta, 0, 0.999999999, {}, "effective_number sampler beta");
+  add(s, "sampler.cben_beta_a", "number", P.cben_beta_a, 0, 0.999999999, {}, "cben: beta_a");
+  add(s, "sampler.cben_beta_b", "number", P.cben_beta_b, 0, 1, {}, "cben: beta_b");
+  const SgdOptions O;
+  add(s, "optim.lr", "number", f32(O.lr), 0, 1000, {}, "base learning rate");
+  add(s, "optim.momentum", "number", f32(O.momentum), 0, 1, {}, "SGD momentum");
+  add(s, "optim.dampening", "number", f32(O.dampening), 0, 1, {}, "SGD dampening");
+  add(s, "optim.weight_decay", "number", f32(O.weight_decay), 0, 1, {}, "L2 weight decay (every parameter)");
+  add(s, "optim.nesterov", "bool", O.nesterov, 0, 0, {}, "Nesterov momentum");
+  const LrSchedule S;
+  add(s, "schedule.kind", "string", schedule_kind_name(S.kind), 0, 0, {"multistep", "cosine", "constant"},
+      "learning-rate schedule");
+  add(s, "schedule.warmup_epochs", "int", S.warmup_epochs, 0, 1e6, {}, "linear warm-up lr*(e+1)/W for e < W");
+  add(s, "schedule.milestones", "ints", Json::array(), 0, 1e9, {}, "multistep: 0-based epochs of each decay");
+  add(s, "schedule.gamma", "number", f32(S.gamma), 0, 1, {}, "multistep: factor gamma^k after milestone k");
+  add(s, "schedule.factors", "numbers", Json::array(), 0, 1e6, {}, "multistep: explicit factor per milestone");
+  add(s, "schedule.min_lr", "number", f32(S.min_lr), 0, 1000, {}, "cosine: final learning rate");
+  add(s, "schedule.per_step", "bool", S.per_step, 0, 0, {}, "cosine: advance within an epoch");
+  const LossConfig L;
+  add(s, "loss.name", "string", "ce", 0, 0, loss_names(), "loss (losses/)");
+  add(s, "loss.weight", "numbers", Json::array(), 0, 1e9, {}, "per-class weights inside the softmax CE");
+  add(s, "loss.train_rule", "string", L.train_rule, 0, 0, {"None", "Reweight", "DRW"}, "LDAM-DRW class re-weighting");
+  add(s, "loss.drw_epoch", "int", L.drw_epoch, 0, 1e9, {}, "DRW: first re-weighted epoch (0-based)");
+  add(s, "loss.beta", "number", L.beta, 0, 0.999999999, {}, "effective-number beta (cb_*, Reweight, DRW)");
+  add(s, "loss.gamma", "number", L.gamma, 0, 100, {}, "focal exponent (focal, cb_focal, gcl / gcl_ang with train_cls)");
+  add(s, "loss.detach_p", "bool", L.detach_p, 0, 0, {}, "focal: stop the gradient through (1-p)^gamma");
+  add(s, "loss.max_m", "number", L.max_m, 0, 10, {}, "ldam: margin of the rarest class");
+  add(s, "loss.s", "number", L.s, 1e-6, 1e4, {}, "ldam / gcl / gcl_ang: logit scale");
+  add(s, "loss.tau", "number", L.tau, 0, 100, {}, "logit_adjust: prior exponent");
+  add(s, "loss.m", "number", L.m, 0, 10, {}, "gcl / gcl_ang: additive margin on the target cosine");
+  add(s, "loss.noise_mul", "number", L.noise_mul, 0, 100, {}, "gcl: amplitude nu of the Gaussian cloud");
+  add(s, "loss.train_cls", "bool", L.train_cls, 0, 0, {}, "gcl / gcl_ang: stage-2 form (focal, detached p)");
+  add(s, "loss.epsilon", "number", L.epsilon, 0, 10, {}, "gcl_ang: angular noise amplitude");
+  add(s, "loss.easy_margin", "bool", L.easy_margin, 0, 0, {}, "gcl_ang: ArcFace easy margin");
+  add(s, "loss.smooth_head", "number", L.smooth_head, 0, 1, {}, "las: smoothing of the largest class");
+  add(s, "loss.smooth_tail", "number", L.smooth_tail, 0, 1, {}, "las: smoothing of the smallest class");
+  add(s, "loss.shape", "string", L.shape, 0, 0, {"concave", "linear", "convex", "exp"}, "las: smoothing curve");
+  add(s, "loss.power", "number", L.power, 0, 100, {}, "las: exponent of the exp shape");
+  add(s, "loss.eql_lambda", "number", L.eql_lambda, 0, 1, {}, "eql: rare-class frequency threshold");
+  add(s, "loss.eql_gamma", "number", L.eql_gamma, 0, 1, {}, "eql: probability of dropping rare logits");
+  add(s, "bn_mode", "string", "eval", 0, 0, {"eval", "train"},
+      "frozen backbone's BatchNorm: eval (running statistics), or train (shifted BN, re-estimated)");
+  // every method's own keys; a key two methods share must be declared the same way
+  for (auto& m : method_specs())
+    for (const ConfigKey& k : m.keys) {
+      const ConfigKey* seen = nullptr;
+      for (auto& x : s)
+        if (x.path == k.path) seen = &x;
+      if (!seen) {
+        s.push_back(k);
+      } else if (seen->type != k.type || seen->def != k.def) {
+        fail("config schema: stage key '" + k.path + "' of method " + m.name + " clashes with another declaration");
+      }
+    }
+  return s;
+}
+
+}  // namespace
+
+const std::vector<ConfigKey>& config_schema() {
+  static const std::vector<ConfigKey> s = build_schema();
+  return s;
+}
+
+const std::vector<ConfigKey>& stage_schema() {
+  static const std::vector<ConfigKey> s = build_stage_schema();
+  return s;
+}
+
+const char* embedded_default_overrides() {
+  // Keep in sync with recipes/fashion_mnist_lt/gcl_default.json (a test compares them).
+  return R"JSON({
+  "name": "fashion_mnist_lt_gcl",
+  "data": {
+    "dataset": "fashion_mnist",
+    "imbalance": {"profile": "exp", "ratio": 100, "seed": 0},
+    "augment": "mnist",
+    "workers": 2
+  },
+  "model": {"arch": "resnet32", "head": "normed"},
+  "stage1": {
+    "method": "joint",
+    "epochs": 3,
+    "batch_size": 128,
+    "loss": {"name": "gcl", "s": 30, "m": 0.0, "noise_mul": 0.5},
+    "sampler": {"name": "instance"},
+    "optim": {"lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4},
+    "schedule": {"kind": "cosine", "warmup_epochs": 1},
+    "mixup_alpha": 0
+  },
+  "stage2": {
+    "method": "gcl_retrain",
+    "epochs": 1,
+    "batch_size": 128,
+    "load": "last",
+    "loss": {"name": "gcl", "s": 20, "m": 0.1, "noise_mul": 0.5, "train_cls": true, "gamma": 1},
+    "sampler": {"name": "cben"},
+    "optim": {"lr": 0.02, "momentum": 0.9, "weight_decay": 2e-4},
+    "schedule": {"kind": "cosine"}
+  },
+  "eval": {"every_epochs": 1, "select": "last"}
+}
+)JSON";
+}
+
+std::string describe_schema() {
+  std::string out;
+  char buf[512];
+  auto line = [&](const std::string& path, const ConfigKey& k) {
+    std::string range;
+    if (!k.choices.empty()) {
+      for (auto& c : k.choices) range += (range.empty() ? "" : " | ") + (c.empty() ? std::string("\"\"") : c);
+    } else if (!(k.lo == 0 && k.hi == 0)) {
+      char r[80];
+      std::snprintf(r, sizeof r, "[%g, %g]", k.lo, k.hi);
+      range = r;
+    }
+    std::snprintf(buf, sizeof buf, "  %-34s %-7s %-12s %-s%s%s\n", path.c_str(), k.type.c_str(), k.def.dump().c_str(),
+                  k.help.c_str(), range.empty() ? "" : "  ", range.c_str());
+    out += buf;
+  };
+  for (auto& k : config_schema()) line(k.path, k);
+  out += "\nevery stage (stage1, stage2, ...; the method decides which of these it reads):\n";
+  for (auto& k : stage_schema()) line("stageN." + k.path, k);
+  out += "\nmethods (stageN.method) and the defaults they change:\n";
+  for (auto& m : method_specs()) {
+    out += "  " + m.name + ": " + m.summary + "\n";
+    if (!m.defaults.empty()) out += "      defaults: " + m.defaults.dump() + "\n";
+  }
+  return out;
+}
+
+}  // namespace tailor

@@ -1,0 +1,106 @@
+#include "train/method.h"
+
+#include "engine/autograd.h"
+
+namespace tailor {
+
+LossInput StepBatch::loss_input(const Tensor& logits) const {
+  LossInput in;
+  in.logits = logits;
+  in.labels = labels;
+  in.labels_b = labels_b;
+  in.lambda = lambda;
+  in.indices = indices;
+  return in;
+}
+
+const MethodSpec& method_spec(const std::string& name) {
+  std::string known;
+  for (auto& m : method_specs()) {
+    if (m.name == name) return m;
+    known += (known.empty() ? "" : ", ") + m.name;
+  }
+  throw ConfigError("unknown method '" + name + "' (known: " + known + ")");
+}
+
+uint64_t role_key(const std::string& role) {
+  Fnv1a h;
+  h.add(role.data(), role.size());
+  return h.h;
+}
+
+void set_backbone_mode(ResNet& model, BnMode bn) {
+  model.train(bn == BnMode::Train);
+  if (model.head()) model.head()->train(true);
+}
+
+NamedTensors trainable_head_params(const ResNet& model) {
+  NamedTensors out;
+  for (auto& [name, p] : model.head()->named_parameters())
+    if (p.requires_grad()) out.emplace_back(model.head_name() + "." + name, p);
+  return out;
+}
+
+Tensor head_on_frozen_features(ResNet& model, const Tensor& images) {
+  Tensor f;
+  {
+    NoGradGuard ng;
+    f = model.features(images);
+  }
+  return model.head()->forward(f.detach());
+}
+
+std::unique_ptr<Loss> stage_loss(const StageSetup& s) {
+  return make_loss(s.cfg.loss_name, s.cfg.loss, s.data.train_counts, &s.loss_rng);
+}
+
+// ---- JointTraining
+
+void JointTraining::setup(StageSetup& s) {
+  model_ = &s.model;
+  model_->requires_grad_(true);
+  loss_ = stage_loss(s);
+  loss_name_ = s.cfg.loss_name;
+}
+
+std::vector<ParamGroup> JointTraining::param_groups() { return {{model_->named_parameters(), 1.f}}; }
+
+void JointTraining::set_train_mode() { model_->train(true); }
+
+void JointTraining::start_epoch(int epoch) { loss_->set_epoch(epoch); }
+
+Tensor JointTraining::step(const StepBatch& b) { return loss_->forward(b.loss_input(model_->forward(b.images))); }
+
+std::string JointTraining::describe() const { return "loss " + loss_name_; }
+
+// ---- ClassifierRetraining
+
+void ClassifierRetraining::setup(StageSetup& s) {
+  model_ = &s.model;
+  bn_ = s.cfg.bn_mode;
+  model_->requires_grad_(false);
+  s.log << s.cfg.key() << ": backbone frozen (requires_grad false), BatchNorm in "
+        << (bn_ == BnMode::Train ? "train mode (batch statistics; running mean/var re-estimated on this stage's "
+                                   "batches)"
+                                 : "eval mode (running statistics used and kept)")
+        << "\n";
+  std::shared_ptr<Module> head = make_head(s);
+  head->to(s.device);
+  if (head != model_->head()) model_->set_head(head);
+  loss_ = stage_loss(s);
+  loss_name_ = s.cfg.loss_name;
+}
+
+std::vector<ParamGroup> ClassifierRetraining::param_groups() { return {{trainable_head_params(*model_), 1.f}}; }
+
+void ClassifierRetraining::set_train_mode() { set_backbone_mode(*model_, bn_); }
+
+void ClassifierRetraining::start_epoch(int epoch) { loss_->set_epoch(epoch); }
+
+Tensor ClassifierRetraining::step(const StepBatch& b) {
+  return loss_->forward(b.loss_input(head_on_frozen_features(*model_, b.images)));
+}
+
+std::string ClassifierRetraining::describe() const { return "loss " + loss_name_; }
+
+}  // namespace tailor

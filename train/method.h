@@ -1,0 +1,174 @@
+// A training method: what one stage of a run does. The loop (train/loop.h) owns what every method
+// shares — the schedule, the optimiser steps, mixup, the non-finite guard, logging, progress, evaluation,
+// checkpoints and exact resume; a method decides the rest:
+//
+//   setup()            which modules exist (the run's model and any extra: a teacher loaded from a
+//                      checkpoint, an EMA copy, a second head), which train and which are frozen, its loss
+//   param_groups()     what the optimiser updates, each group with its lr multiplier
+//   set_train_mode()   train / eval (BatchNorm) modes of every module for a training epoch
+//   step()             what one step computes: forward, the loss's inputs, the scalar loss
+//   after_step()       updates after the optimiser step (momentum encoders, memories, queues)
+//   save/load_state()  everything else it keeps, so that kill-and-resume stays bit-identical
+//   run_posthoc()      a stage without steps (tau-normalisation, NCM): runs once instead of epochs
+//
+// Each method is one file under train/methods/ that opens with its paper's formulas, and one line in
+// train/methods/registry.cpp. Its config keys and their defaults live in its MethodSpec, and the config
+// resolution (train/config.cpp) refuses a key the method does not read. docs/DESIGN.md, "Adding a
+// method", walks through one.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "layers/resnet.h"
+#include "losses/loss.h"
+#include "train/config.h"
+#include "train/metrics.h"
+#include "train/run_config.h"
+#include "train/run_data.h"
+#include "train/sgd.h"  // ParamGroup
+
+namespace tailor {
+
+// What a method is given when its stage starts (a fresh start and a resume alike). Before setup() the loop
+// has put the stage's starting weights into `model`: the fresh model (stage 1, after model.init_from), or
+// the checkpoint the stage's `load` key names, with the head structure that checkpoint describes.
+struct StageSetup {
+  const StageConfig& cfg;
+  const RunData& data;
+  ResNet& model;    // the run's model: trained or not, evaluated and checkpointed after every epoch
+  Rng& model_rng;   // the model's initialisation stream: a new part of the model (a head) draws from it
+  Rng& loss_rng;    // the run's stream for random losses (GCL's cloud, EQL's gate)
+  uint64_t seed;    // the run seed; an extra model draws from Rng::keyed(seed, role_key(role))
+  Device device;
+  std::ostream& log;
+};
+
+// One training step's data, as the loop hands it to step(): on the device, already mixed under mixup.
+struct StepBatch {
+  Tensor images;    // f32 [N, H, W, C]
+  Tensor labels;    // i32 [N] (mixup: the first partner's labels y_a)
+  Tensor labels_b;  // i32 [N] mixup: the second partner's labels y_b; undefined without mixup
+  float lambda = 1.f;
+  const std::vector<int64_t>* indices = nullptr;  // dataset indices of the N samples
+  int epoch = 0;                                  // 0-based epoch of the stage
+  // The loss input of these logits: labels, mixup pair and indices filled in.
+  LossInput loss_input(const Tensor& logits) const;
+};
+
+// A module a method keeps besides the run's model.
+struct ExtraModule {
+  std::string role;  // "teacher", "ema", ...: prefixes its tensors in the training state
+  std::shared_ptr<Module> module;
+  bool in_state = true;  // false: constant, and setup() rebuilds it identically (a frozen teacher from a file)
+};
+
+// What a post-hoc stage may use.
+struct PosthocContext {
+  const RunData& data;
+  ResNet& model;
+  std::ostream& log;
+  int64_t eval_batch_size;
+  int workers;
+  std::function<EvalMetrics(ResNet&, const data::Dataset&)> evaluate;       // eval transform, no grad
+  std::function<void(const std::string& file, const std::string& text)> write;  // into the run directory
+};
+
+class Method {
+ public:
+  virtual ~Method() = default;
+  virtual void setup(StageSetup& s) = 0;
+  virtual std::vector<ParamGroup> param_groups() { return {}; }
+  virtual void set_train_mode() {}
+  virtual void start_epoch(int epoch) {}
+  virtual Tensor step(const StepBatch& b) { fail("this method has no training steps"); }
+  virtual void after_step(const StepBatch& b) {}
+  virtual std::vector<ExtraModule> extra_modules() const { return {}; }
+  virtual void save_state(Json& j, std::map<std::string, Tensor>& t) const {}
+  virtual void load_state(const Json& j, const std::map<std::string, Tensor>& t) {}
+  virtual void run_posthoc(PosthocContext& ctx) {}
+  // Written into the stage's checkpoints besides the loop's own keys (tau-norm: the chosen tau).
+  virtual std::map<std::string, std::string> checkpoint_metadata() const { return {}; }
+  // One line for the log when the stage starts ("loss ce, classifier re-initialised").
+  virtual std::string describe() const { return ""; }
+};
+
+// A method's entry in the registry: its name, its config keys and defaults, and how to build it.
+struct MethodSpec {
+  std::string name;
+  std::string summary;           // one line: what it is and where it comes from
+  bool trains = true;            // epochs of steps; false = post-hoc (no training keys at all)
+  bool takes_loss = true;        // reads loss.name and the keys of that loss
+  bool frozen_backbone = false;  // the backbone does not train: reads bn_mode
+  bool needs_linear_head = false;  // the stage-1 model must have model.head linear
+  bool first_stage = true;       // may be stage 1 (false: it starts from an earlier stage's weights)
+  // Stage-key defaults that differ from the stage schema's (train/config.cpp), e.g. {"epochs": 10}. A
+  // "loss" block applies only when the stage's loss is the block's loss.
+  Json defaults = Json::object();
+  std::vector<ConfigKey> keys;  // the method's own keys, relative to the stage ("taus", "kd.teacher")
+  // Checks that need the file system (a teacher file exists), run before any data is loaded; may be empty.
+  std::function<void(const StageConfig&)> check;
+  std::function<std::unique_ptr<Method>(const StageConfig&)> make;
+};
+
+const std::vector<MethodSpec>& method_specs();           // train/methods/registry.cpp
+const MethodSpec& method_spec(const std::string& name);  // throws naming the known methods
+
+// The whole model — backbone and classifier — trained end to end on the stage's loss: the `joint` method
+// (train/methods/joint.cpp), and the base of methods that add to its step (distillation).
+class JointTraining : public Method {
+ public:
+  void setup(StageSetup& s) override;
+  std::vector<ParamGroup> param_groups() override;  // every parameter of the model, lr x 1
+  void set_train_mode() override;
+  void start_epoch(int epoch) override;
+  Tensor step(const StepBatch& b) override;  // the stage's loss of the model's logits
+  std::string describe() const override;
+
+ protected:
+  ResNet* model_ = nullptr;
+  std::unique_ptr<Loss> loss_;
+  std::string loss_name_;
+};
+
+// The shape the decoupled classifier methods share (cRT, LWS, GCL re-training, MiSLAS; Kang et al. 2020):
+// the backbone frozen (requires_grad false; its BatchNorm per bn_mode), a classifier on its features
+// trained with the stage's loss. Such a method says only which classifier (make_head) and, when some of
+// its parameters train at another rate, param_groups.
+class ClassifierRetraining : public Method {
+ public:
+  void setup(StageSetup& s) override;
+  std::vector<ParamGroup> param_groups() override;  // the head's trainable parameters, lr x 1
+  void set_train_mode() override;
+  void start_epoch(int epoch) override;
+  Tensor step(const StepBatch& b) override;
+  std::string describe() const override;
+
+ protected:
+  // The stage's classifier, built from (or around) the loaded head; installed by setup().
+  virtual std::shared_ptr<Module> make_head(StageSetup& s) = 0;
+  ResNet* model_ = nullptr;
+  BnMode bn_ = BnMode::Eval;
+  std::unique_ptr<Loss> loss_;
+  std::string loss_name_;
+};
+
+// ---- helpers shared by methods
+
+// The key of an extra model's initialisation stream: Rng::keyed(seed, role_key("teacher")) — derived from
+// the run seed and the role, so adding a model to a run leaves every other model's weights unchanged.
+uint64_t role_key(const std::string& role);
+// A frozen backbone's modes for a training epoch: eval, or with BnMode::Train train mode (batch statistics,
+// running statistics re-estimated: "shifted BN"); the head in train mode.
+void set_backbone_mode(ResNet& model, BnMode bn);
+// The head's trainable parameters, named as in the model ("linear.weight").
+NamedTensors trainable_head_params(const ResNet& model);
+// The classifier on frozen features: features under no-grad, only the head is differentiated.
+Tensor head_on_frozen_features(ResNet& model, const Tensor& images);
+// The stage's loss (cfg.loss_name, cfg.loss) for the run's training counts; GCL / EQL draw from loss_rng.
+std::unique_ptr<Loss> stage_loss(const StageSetup& s);
+
+}  // namespace tailor

@@ -1,0 +1,23 @@
+// Every training method a stage can name (stageN.method). A new method is one file under train/methods/
+// defining its MethodSpec, and one line here.
+#include "train/method.h"
+
+namespace tailor {
+
+MethodSpec joint_method();
+MethodSpec crt_method();
+MethodSpec gcl_retrain_method();
+MethodSpec lws_method();
+MethodSpec mislas_method();
+MethodSpec tau_norm_method();
+MethodSpec ncm_method();
+MethodSpec kd_method();
+
+const std::vector<MethodSpec>& method_specs() {
+  static const std::vector<MethodSpec> specs = {joint_method(), crt_method(),      gcl_retrain_method(),
+                                                lws_method(),   mislas_method(),   tau_norm_method(),
+                                                ncm_method(),   kd_method()};
+  return specs;
+}
+
+}  // namespace tailor

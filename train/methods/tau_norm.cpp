@@ -1,0 +1,107 @@
+// tau-normalisation (Kang et al., ICLR 2020, §4.3; classifier-balancing tau_norm.py): post-hoc, no training.
+//
+//   w~_j = w_j / ||w_j||^tau,   logits_j = <x, w~_j>   (the bias dropped)
+//
+// tau = 0 keeps the raw weights, tau = 1 gives unit-norm rows (the head classes' larger norms no longer
+// win). tau is swept over a grid (0, 0.1, ..., 2 by default) and chosen on the validation split; without
+// one, on the test split only when choose_tau_on_test says so (selection on test: say so when reporting),
+// else every tau is reported and tau = 1 is kept. The sweep is written to tau_sweep.json.
+#include "train/methods/tau_norm.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "layers/heads.h"
+#include "train/method.h"
+
+namespace tailor {
+
+TauSweep sweep_tau(ResNet& net, const Linear& trained, const std::vector<double>& taus,
+                   const std::function<EvalMetrics(ResNet&)>& eval) {
+  TauSweep out;
+  for (double tau : taus) {
+    net.set_head(tau_normalize(trained, tau));
+    out.emplace_back(tau, eval(net));
+  }
+  return out;
+}
+
+double best_tau(const TauSweep& sweep) {
+  double best = -1, tau = 1.0;
+  for (auto& [t, m] : sweep)
+    if (m.top1 > best) {
+      best = m.top1;
+      tau = t;
+    }
+  return tau;
+}
+
+std::vector<double> default_tau_grid() {
+  std::vector<double> t;
+  for (int i = 0; i <= 20; ++i) t.push_back(i / 10.0);
+  return t;
+}
+
+namespace {
+
+class TauNorm : public Method {
+ public:
+  TauNorm(std::vector<double> taus, bool on_test) : taus_(std::move(taus)), on_test_(on_test) {
+    if (taus_.empty()) taus_ = default_tau_grid();
+  }
+  void setup(StageSetup& s) override { key_ = s.cfg.key(); }
+
+  void run_posthoc(PosthocContext& c) override {
+    auto lin = std::dynamic_pointer_cast<Linear>(c.model.head());
+    if (!lin) fail(key_ + " (tau_norm): the classifier must be a Linear (the stage-1 or a cRT head)");
+    const data::Dataset* sel = c.data.val ? c.data.val.get() : (on_test_ ? c.data.test.get() : nullptr);
+    const data::Dataset* rep = sel ? sel : c.data.test.get();
+    const std::string split = rep == c.data.val.get() ? "val" : "test";
+    Json sweep{{"split", split}, {"taus", taus_}, {"top1", Json::array()}};
+    if (rep) {
+      TauSweep r = sweep_tau(c.model, *lin, taus_, [&](ResNet& n) { return c.evaluate(n, *rep); });
+      for (auto& [tau, m] : r) {
+        sweep["top1"].push_back(std::round(m.top1 * 1e6) / 1e4);
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "  tau %.2f  %s top-1 %.2f%%\n", tau, split.c_str(), 100 * m.top1);
+        c.log << buf;
+      }
+      if (sel) tau_ = best_tau(r);
+    }
+    sweep["chosen"] = tau_;
+    sweep["selected_on"] = sel ? Json(split) : Json(nullptr);
+    c.write("tau_sweep.json", sweep.dump(2) + "\n");
+    c.log << key_ << " (tau_norm): tau " << tau_
+          << (sel ? " chosen on " + split : std::string(" kept (no validation split)")) << "\n";
+    auto h = tau_normalize(*lin, tau_);
+    h->requires_grad_(false);
+    c.model.set_head(h);
+  }
+  std::map<std::string, std::string> checkpoint_metadata() const override { return {{"tau", std::to_string(tau_)}}; }
+
+ private:
+  std::vector<double> taus_;
+  bool on_test_;
+  double tau_ = 1.0;
+  std::string key_;
+};
+
+}  // namespace
+
+MethodSpec tau_norm_method() {
+  MethodSpec m;
+  m.name = "tau_norm";
+  m.summary = "post-hoc w_j / ||w_j||^tau of the classifier, tau chosen on val (Kang et al. 2020)";
+  m.trains = false;
+  m.takes_loss = false;
+  m.needs_linear_head = true;
+  m.first_stage = false;
+  m.keys = {{"taus", "numbers", Json::array(), 0, 100, {}, "tau_norm: the grid (empty = 0, 0.1, ..., 2)"},
+            {"choose_tau_on_test", "bool", false, 0, 0, {}, "tau_norm without a val split: select on test"}};
+  m.make = [](const StageConfig& c) {
+    return std::make_unique<TauNorm>(c.doc.at("taus").get<std::vector<double>>(), c.doc.at("choose_tau_on_test"));
+  };
+  return m;
+}
+
+}  // namespace tailor

@@ -1,0 +1,161 @@
+#include "train/run_config.h"
+
+#include <algorithm>
+
+#include "train/method.h"
+
+namespace tailor {
+
+LossConfig loss_config(const Json& st) {
+  const Json& l = st.at("loss");
+  LossConfig c;
+  // a key the stage does not read is absent from the resolved document: the struct's default stays
+  auto get = [&](const char* k, auto& field) {
+    if (l.contains(k)) field = l.at(k).get<std::decay_t<decltype(field)>>();
+  };
+  if (l.contains("weight"))
+    for (auto& w : l.at("weight")) c.weight.push_back(w.get<float>());
+  get("train_rule", c.train_rule);
+  get("drw_epoch", c.drw_epoch);
+  get("beta", c.beta);
+  get("gamma", c.gamma);
+  get("detach_p", c.detach_p);
+  get("max_m", c.max_m);
+  get("s", c.s);
+  get("tau", c.tau);
+  get("m", c.m);
+  get("noise_mul", c.noise_mul);
+  get("train_cls", c.train_cls);
+  get("epsilon", c.epsilon);
+  get("easy_margin", c.easy_margin);
+  get("smooth_head", c.smooth_head);
+  get("smooth_tail", c.smooth_tail);
+  get("shape", c.shape);
+  get("power", c.power);
+  get("eql_lambda", c.eql_lambda);
+  get("eql_gamma", c.eql_gamma);
+  return c;
+}
+
+SgdOptions sgd_options(const Json& st) {
+  const Json& o = st.at("optim");
+  SgdOptions s;
+  s.lr = o.at("lr").get<float>();
+  s.momentum = o.at("momentum").get<float>();
+  s.dampening = o.at("dampening").get<float>();
+  s.weight_decay = o.at("weight_decay").get<float>();
+  s.nesterov = o.at("nesterov");
+  return s;
+}
+
+LrSchedule lr_schedule(const Json& st) {
+  const Json& s = st.at("schedule");
+  LrSchedule r;
+  r.kind = parse_schedule_kind(s.at("kind"));
+  r.base_lr = st.at("optim").at("lr").get<float>();
+  r.warmup_epochs = s.at("warmup_epochs");
+  if (s.contains("milestones"))
+    for (auto& m : s.at("milestones")) r.milestones.push_back(m.get<int>());
+  if (s.contains("gamma")) r.gamma = s.at("gamma").get<float>();
+  if (s.contains("factors"))
+    for (auto& f : s.at("factors")) r.factors.push_back(f.get<float>());
+  r.total_epochs = std::max(1, st.at("epochs").get<int>());
+  if (s.contains("min_lr")) r.min_lr = s.at("min_lr").get<float>();
+  if (s.contains("per_step")) r.per_step = s.at("per_step");
+  r.validate();
+  return r;
+}
+
+data::SamplerConfig sampler_config(const Json& st, uint64_t seed) {
+  const Json& s = st.at("sampler");
+  data::SamplerConfig c;
+  c.kind = data::parse_sampler_kind(s.at("name").get<std::string>());
+  c.seed = seed;
+  if (s.contains("samples_per_class")) c.samples_per_class = s.at("samples_per_class");
+  if (s.contains("beta")) c.beta = s.at("beta");
+  if (s.contains("cben_beta_a")) c.cben_beta_a = s.at("cben_beta_a");
+  if (s.contains("cben_beta_b")) c.cben_beta_b = s.at("cben_beta_b");
+  c.total_epochs = std::max(1, st.at("epochs").get<int>());
+  return c;
+}
+
+DataConfig parse_data_config(const Json& d) {
+  DataConfig c;
+  c.dataset = d.at("dataset");
+  c.root = d.at("root");
+  c.format = d.at("format");
+  c.train_list = d.at("train_list");
+  c.val_list = d.at("val_list");
+  c.test_list = d.at("test_list");
+  c.imbalance_profile = d.at("imbalance").at("profile");
+  c.imbalance_ratio = d.at("imbalance").at("ratio");
+  c.imbalance_seed = d.at("imbalance").at("seed").get<uint32_t>();
+  c.imbalance_n_max = d.at("imbalance").at("n_max");
+  c.test_per_class = d.at("test_per_class");
+  c.augment = d.at("augment");
+  c.eval_batch_size = d.at("eval_batch_size");
+  c.workers = d.at("workers");
+  c.on_bad_image = d.at("on_bad_image");
+  return c;
+}
+
+static StageConfig parse_stage(const Json& st, int index) {
+  StageConfig c;
+  c.index = index;
+  c.doc = st;
+  c.method = st.at("method");
+  const MethodSpec& m = method_spec(c.method);
+  c.trains = m.trains;
+  if (st.contains("load")) {
+    const std::string l = st.at("load");
+    c.load.kind = l == "best" ? LoadFrom::Best : l == "last" ? LoadFrom::Last : LoadFrom::File;
+    if (c.load.kind == LoadFrom::File) c.load.path = l;
+  }
+  if (m.trains) {
+    c.epochs = st.at("epochs");
+    c.batch_size = st.at("batch_size");
+    c.max_steps_per_epoch = st.at("max_steps_per_epoch");
+    c.mixup_alpha = st.at("mixup_alpha");
+    c.sampler = sampler_config(st, 0);
+    c.optim = sgd_options(st);
+    c.schedule = lr_schedule(st);
+  }
+  if (m.takes_loss) {
+    c.has_loss = true;
+    c.loss_name = st.at("loss").at("name");
+    c.loss = loss_config(st);
+  }
+  if (st.contains("bn_mode")) c.bn_mode = st.at("bn_mode") == "train" ? BnMode::Train : BnMode::Eval;
+  return c;
+}
+
+RunConfig parse_run_config(const Json& j) {
+  RunConfig c;
+  c.doc = j;
+  c.name = j.at("name");
+  c.runs_dir = j.at("runs_dir");
+  c.seed = j.at("seed").get<uint64_t>();
+  c.threads = j.at("threads");
+  c.device = j.at("device");
+  c.deterministic = j.at("deterministic");
+  c.data = parse_data_config(j.at("data"));
+  const Json& m = j.at("model");
+  c.model.arch = m.at("arch");
+  c.model.head = m.at("head");
+  c.model.init_from = m.at("init_from");
+  c.model.init_allow_partial = m.at("init_allow_partial");
+  for (int k = 1; j.contains("stage" + std::to_string(k)); ++k) c.stages.push_back(parse_stage(j.at("stage" + std::to_string(k)), k));
+  c.checkpoint_every_steps = j.at("checkpoint").at("every_steps");
+  c.keep_best = j.at("checkpoint").at("keep_best");
+  c.eval_every_epochs = j.at("eval").at("every_epochs");
+  const std::string sel = j.at("eval").at("select");
+  c.eval_select = sel == "val" ? EvalSelect::Val : sel == "last" ? EvalSelect::Last : EvalSelect::Test;
+  c.nonfinite = j.at("guard").at("nonfinite") == "skip" ? NonFinite::Skip : NonFinite::Stop;
+  c.max_skips = j.at("guard").at("max_skips");
+  c.step_losses = j.at("log").at("step_losses");
+  c.progress = j.at("log").at("progress");
+  c.anomaly = j.at("debug").at("anomaly");
+  return c;
+}
+
+}  // namespace tailor

@@ -1,0 +1,98 @@
+// The resolved config of a run (train/config.h), parsed once into typed structs: the loop, the trainer and
+// the methods read these, never the JSON. Every value here has been checked by the schema already; a
+// method's own keys stay in StageConfig::doc and are read by the method's constructor.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/samplers.h"
+#include "losses/loss.h"
+#include "train/config.h"
+#include "train/schedule.h"
+#include "train/sgd.h"
+
+namespace tailor {
+
+enum class BnMode { Eval, Train };  // a frozen backbone's BatchNorm: running statistics, or batch ("shifted")
+enum class EvalSelect { Test, Val, Last };
+enum class NonFinite { Stop, Skip };
+
+// Where a stage's starting weights come from (stage 2 on; stage 1 starts from the built model).
+struct LoadFrom {
+  enum Kind { Best, Last, File } kind = Best;  // the previous stage's best (its last when it kept none) / last
+  std::string path;                             // File: a checkpoint (tailor's, or PyTorch names)
+};
+
+struct StageConfig {
+  int index = 1;           // 1-based: stage1, stage2, ...
+  std::string method;      // a name of train/methods/registry.cpp
+  bool trains = true;      // the method has training steps (else post-hoc)
+  LoadFrom load;           // index >= 2
+  // training (methods with steps)
+  int epochs = 0;
+  int64_t batch_size = 128;
+  int64_t max_steps_per_epoch = -1;
+  double mixup_alpha = 0;
+  data::SamplerConfig sampler;  // kind and its parameters; seed and epoch length are set by the loop
+  SgdOptions optim;
+  LrSchedule schedule;          // base_lr and total_epochs filled in
+  // the loss (methods that take one)
+  bool has_loss = false;
+  std::string loss_name;
+  LossConfig loss;
+  BnMode bn_mode = BnMode::Eval;  // methods on a frozen backbone
+  Json doc;                       // the resolved stage section (a method reads its own keys from it)
+  std::string key() const { return "stage" + std::to_string(index); }
+};
+
+struct DataConfig {
+  std::string dataset, root, format, train_list, val_list, test_list;
+  std::string imbalance_profile;
+  double imbalance_ratio = 100;
+  uint32_t imbalance_seed = 0;
+  int64_t imbalance_n_max = -1;
+  int64_t test_per_class = -1;
+  std::string augment;
+  int64_t eval_batch_size = 500;
+  int workers = 2;
+  std::string on_bad_image;
+};
+
+struct ModelConfig {
+  std::string arch, head, init_from;
+  bool init_allow_partial = false;
+};
+
+struct RunConfig {
+  Json doc;  // the resolved document (what config.json holds)
+  std::string name, runs_dir;
+  uint64_t seed = 0;
+  int threads = 0;
+  std::string device;
+  bool deterministic = false;
+  DataConfig data;
+  ModelConfig model;
+  std::vector<StageConfig> stages;  // stage1, stage2, ... in order
+  int64_t checkpoint_every_steps = 0;
+  bool keep_best = true;
+  int64_t eval_every_epochs = 1;
+  EvalSelect eval_select = EvalSelect::Test;
+  NonFinite nonfinite = NonFinite::Stop;
+  int64_t max_skips = 10;
+  bool step_losses = false;
+  std::string progress;
+  bool anomaly = false;
+};
+
+// Parses a document resolve_config() produced (or a run's config.json).
+RunConfig parse_run_config(const Json& resolved);
+DataConfig parse_data_config(const Json& data_section);
+
+// ---- typed views of one stage section (also used by the benchmarks)
+LossConfig loss_config(const Json& stage);
+SgdOptions sgd_options(const Json& stage);
+LrSchedule lr_schedule(const Json& stage);  // base_lr and total_epochs filled from the stage
+data::SamplerConfig sampler_config(const Json& stage, uint64_t seed);
+
+}  // namespace tailor
