@@ -208,7 +208,11 @@ std::vector<std::string> loss_keys(const std::string& name, const LossConfig& c)
   if (name == "balanced_sigmoid") return {};
   if (name == "gcl") return focal_if({"s", "m", "noise_mul", "train_cls"});
   if (name == "gcl_ang") return focal_if({"s", "m", "epsilon", "easy_margin", "train_cls"});
-  if (name == "las") return {"smooth_head", "smooth_tail", "shape", "power"};
+  if (name == "las") {
+    std::vector<std::string> k = {"smooth_head", "smooth_tail", "shape"};
+    if (c.shape == "exp") k.push_back("power");
+    return k;
+  }
   if (name == "eql") return with_w({"eql_lambda", "eql_gamma"});
   std::string known;
   for (auto& n : loss_names()) known += (known.empty() ? "" : ", ") + n;

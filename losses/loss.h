@@ -121,7 +121,7 @@ std::unique_ptr<Loss> make_loss(const std::string& name, const LossConfig& cfg,
                                 const std::vector<int64_t>& class_counts, Rng* rng = nullptr);
 std::vector<std::string> loss_names();
 // The LossConfig fields (config key names) the loss called `name` reads with these settings (beta and
-// drw_epoch only under a train_rule, gcl's gamma only with train_cls): a config that sets any other loss
+// drw_epoch only under a train_rule, gcl's gamma only with train_cls, las's power only for the exp shape): a config that sets any other loss
 // key for it is refused (train/config.cpp). Throws naming an unknown loss.
 std::vector<std::string> loss_keys(const std::string& name, const LossConfig& cfg);
 

@@ -80,15 +80,18 @@ def cifar_recipes(dataset):
     r["ce_mixup_crt"] = b
 
     b = cifar_base(dataset)
-    smooth = (0.4, 0.1, "train") if c100 else (0.3, 0.0, "eval")
-    b["description"] = ("MiSLAS (Zhong et al. 2021): CE + mixup (alpha 1) stage 1 with wd 5e-4, then label-aware "
-                        "smoothing on class-aware batches with learnable weight scaling, 10 epochs, cosine from 0.1; "
-                        "shifted BN (bn_mode train) for CIFAR-100. Deviation: tailor's lws keeps the stage-1 "
-                        "classifier frozen (Kang et al.'s LWS); MiSLAS also fine-tunes it at lr_factor x lr.")
+    # MiSLAS config/cifar*_im100.yaml: smooth_head, smooth_tail, shift_bn, lr_factor
+    smooth = (0.4, 0.1, "train", 0.2) if c100 else (0.3, 0.0, "eval", 0.5)
+    b["description"] = ("MiSLAS (Zhong et al. 2021): CE + mixup (alpha 1) stage 1 with wd 5e-4, then stage 2 on the frozen "
+                        "backbone: the stage-1 classifier fine-tuned at lr_factor x lr with learnable per-class scales "
+                        "(at lr), label-aware smoothing, class-aware batches (4 per class), 10 epochs, cosine from 0.1; "
+                        "shifted BN (bn_mode train) for CIFAR-100. Deviation: an epoch is ceil(N / B) class-aware "
+                        "batches, the reference's ceil(N / B) + 1.")
     b["stage1"]["mixup_alpha"] = 1.0
     b["stage1"]["schedule"] = dict(STEP_SCHED)
     b["stage1"]["optim"]["weight_decay"] = 5e-4
-    b["stage2"] = {"method": "lws", "epochs": 10, "batch_size": 128, "load": "best", "bn_mode": smooth[2],
+    b["stage2"] = {"method": "mislas", "epochs": 10, "batch_size": 128, "load": "best", "bn_mode": smooth[2],
+                   "mislas": {"lr_factor": smooth[3]},
                    "loss": {"name": "las", "smooth_head": smooth[0], "smooth_tail": smooth[1]},
                    "sampler": {"name": "class_aware", "samples_per_class": 4},
                    "optim": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}, "schedule": {"kind": "cosine"}}

@@ -185,6 +185,7 @@ struct StageResolver {
       LossConfig c;
       c.train_rule = str("loss.train_rule");
       c.train_cls = value(*find_in(stage_schema(), "loss.train_cls")).get<bool>();
+      c.shape = str("loss.shape");
       const std::string name = str("loss.name");
       const std::vector<std::string> reads = loss_keys(name, c);
       if (in(reads, rel.substr(5))) return "";

@@ -1,0 +1,145 @@
+// The steps of the methods that compose checked parts, against PyTorch (tests/make_method_fixtures.py): the
+// method's own code (train/methods/) set up as the trainer sets it up, its optimiser groups stepped, from
+// the fixture's deterministic weights and input. MiSLAS stage 2 (two steps: the classifier at lr_factor x
+// lr, the scales at lr, label-aware smoothing, frozen BN) and knowledge distillation from a frozen teacher
+// (one step of the whole student). Tolerances: losses 1e-5 relative; parameter updates (after - before)
+// 1e-4 of the update's largest entry (3 % for the first conv layer, whose gradient crosses every ReLU).
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "engine/safetensors.h"
+#include "formula_weights.h"
+#include "layers/heads.h"
+#include "train/method.h"
+#include "train/run_model.h"
+
+using namespace tailor;
+
+namespace {
+
+const std::vector<int64_t> kCounts = {500, 300, 180, 100, 60, 35, 20, 12, 7, 4};
+const int64_t kBatch = 8, kSize = 16, kClasses = 10;
+
+const std::map<std::string, SafeTensor>& fixture() {
+  static SafeTensorFile f = read_safetensors(std::string(TAILOR_FIXTURES) + "/methods_reference.safetensors");
+  return f.tensors;
+}
+std::vector<float> ref(const std::string& key) { return safetensor_as_f32(fixture().at(key)); }
+
+std::shared_ptr<ResNet> formula_net(bool normed) {
+  Rng scratch(0);
+  auto net = make_resnet("resnet32", kClasses, 3, normed ? HeadKind::Normed : HeadKind::Linear, scratch);
+  formula::formula_init(*net, normed);
+  return net;
+}
+
+StepBatch batch() {
+  StepBatch b;
+  b.images = formula::formula_input(kBatch, 3, kSize, kSize);
+  std::vector<int32_t> y(kBatch);
+  for (int64_t n = 0; n < kBatch; ++n) y[n] = (int32_t)((3 * n + 1) % kClasses);
+  b.labels = Tensor::from_vector_i32(y, {kBatch});
+  return b;
+}
+
+// max |(got - before) - (want - before)| / max |want - before|
+double update_error(const std::vector<float>& before, const std::vector<float>& got, const std::vector<float>& want) {
+  REQUIRE(before.size() == got.size());
+  REQUIRE(want.size() == got.size());
+  double top = 0, worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    top = std::max(top, std::fabs((double)want[i] - before[i]));
+    worst = std::max(worst, std::fabs((double)got[i] - want[i]));
+  }
+  REQUIRE(top > 0);
+  return worst / top;
+}
+
+std::vector<float> sample64(const Tensor& t) {  // make_fixtures.py's sample(): 64 entries at floor(j n / 64)
+  auto v = t.contiguous().to_vector();
+  const int64_t n = (int64_t)v.size(), m = std::min<int64_t>(64, n);
+  std::vector<float> r(m);
+  for (int64_t j = 0; j < m; ++j) r[j] = v[(j * n) / m];
+  return r;
+}
+
+struct Stage {
+  StageConfig cfg;
+  RunData data;
+  Rng model_rng{0}, loss_rng{1};
+  std::ostringstream log;
+  std::unique_ptr<Method> method;
+  std::unique_ptr<GroupedSGD> opt;
+
+  Stage(const std::vector<std::string>& sets, int k, ResNet& net) {
+    cfg = parse_run_config(resolve_config("", sets, false)).stages.at(k - 1);
+    data.train_counts = kCounts;
+    method = method_spec(cfg.method).make(cfg);
+    StageSetup s{cfg, data, net, model_rng, loss_rng, 0, Device::cpu(), log};
+    method->setup(s);
+    opt = std::make_unique<GroupedSGD>(method->param_groups(), cfg.optim);
+  }
+  float step(const StepBatch& b) {  // as the loop does it (no mixup)
+    opt->set_lr(cfg.schedule.base_lr);
+    method->set_train_mode();
+    Tensor loss = method->step(b);
+    opt->zero_grad();
+    loss.backward();
+    opt->step();
+    return loss.item();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("MiSLAS stage 2 equals the reference: classifier at lr_factor x lr, scales at lr, LAS, frozen BN") {
+  auto net = formula_net(false);
+  auto lin = std::dynamic_pointer_cast<Linear>(net->head());
+  const std::vector<float> w0 = lin->weight.to_vector(), b0 = lin->bias.to_vector(), s0(kClasses, 1.f);
+  const std::vector<float> backbone0 = net->named_parameters()[0].second.to_vector();
+  Stage st({"model.head=linear", "stage2.method=mislas", "stage2.mislas.lr_factor=0.5", "stage2.optim.lr=0.1",
+            "stage2.optim.weight_decay=5e-4", "stage2.loss.smooth_head=0.3", "stage2.loss.smooth_tail=0.0"},
+           2, *net);
+  CHECK(st.cfg.loss_name == "las");  // the method's default loss
+  const StepBatch b = batch();
+  const std::vector<float> losses = ref("mislas/losses");
+  for (int i = 0; i < 2; ++i) {
+    CAPTURE(i);
+    CHECK(st.step(b) == doctest::Approx(losses[i]).epsilon(1e-5));
+  }
+  auto head = std::dynamic_pointer_cast<LWSClassifier>(net->head());
+  REQUIRE(head);
+  CHECK(update_error(w0, head->fc->weight.to_vector(), ref("mislas/linear.fc.weight")) < 1e-4);
+  CHECK(update_error(b0, head->fc->bias.to_vector(), ref("mislas/linear.fc.bias")) < 1e-4);
+  CHECK(update_error(s0, head->scales.to_vector(), ref("mislas/linear.scales")) < 1e-4);
+  CHECK(net->named_parameters()[0].second.to_vector() == backbone0);  // conv1: frozen
+}
+
+TEST_CASE("knowledge distillation equals the reference: (1 - a) CE + a T^2 KL to a frozen teacher, one step") {
+  const std::string teacher = std::filesystem::temp_directory_path() /
+                              ("tailor_kd_teacher_" + std::to_string(getpid()) + ".safetensors");
+  save_model(teacher, *formula_net(true));
+  auto net = formula_net(false);
+  const std::vector<float> w0 = net->head()->named_parameters()[0].second.to_vector();
+  const std::vector<float> b0 = net->head()->named_parameters()[1].second.to_vector();
+  const std::vector<float> c0 = sample64(net->named_parameters()[0].second);
+  Stage st({"model.head=linear", "stage1.method=kd", "stage1.kd.teacher=" + teacher, "stage1.kd.alpha=0.5",
+            "stage1.kd.temperature=2", "stage1.optim.lr=0.05", "stage1.optim.weight_decay=5e-4"},
+           1, *net);
+  CHECK(st.step(batch()) == doctest::Approx(ref("kd/loss")[0]).epsilon(1e-5));
+  CHECK(update_error(w0, net->head()->named_parameters()[0].second.to_vector(), ref("kd/linear.weight")) < 1e-4);
+  CHECK(update_error(b0, net->head()->named_parameters()[1].second.to_vector(), ref("kd/linear.bias")) < 1e-4);
+  // the first conv's update passes every ReLU of the network: float32 kinks move a few entries by ~1 % (as in
+  // test_parity, whose bound for gradient entries is 3 %)
+  CHECK(update_error(c0, sample64(net->named_parameters()[0].second), ref("kd/conv1.weight")) < 3e-2);
+  auto extras = st.method->extra_modules();
+  REQUIRE(extras.size() == 1);
+  CHECK(extras[0].role == "teacher");
+  CHECK_FALSE(extras[0].in_state);
+  CHECK_FALSE(extras[0].module->is_training());  // eval mode: its BN statistics never move
+  std::filesystem::remove(teacher);
+}
