@@ -7,6 +7,7 @@
 
 #include "data/autoaugment.h"
 #include "data/pil_ops.h"
+#include "data/presets.h"
 
 namespace tailor::data {
 
@@ -14,65 +15,23 @@ const float kCifarMean[3] = {0.4914f, 0.4822f, 0.4465f}, kCifarStd[3] = {0.2023f
 const float kImageNetMean[3] = {0.485f, 0.456f, 0.406f}, kImageNetStd[3] = {0.229f, 0.224f, 0.225f};
 const float kINatMean[3] = {0.466f, 0.471f, 0.380f}, kINatStd[3] = {0.195f, 0.194f, 0.192f};
 
-static void set_norm(TransformConfig& t, const float* m, const float* s) {
-  t.mean.assign(m, m + 3);
-  t.std.assign(s, s + 3);
+// The presets at their native sizes (data/presets.h holds the rules).
+static Preset native(const char* name, int size, const char* dataset) {
+  PresetInput in;
+  in.dataset = dataset;
+  in.height = in.width = size;
+  return make_preset(name, size, in);
 }
 
-TransformConfig cifar_train_transform() {
-  TransformConfig t;
-  t.crop = CropMode::RandomCrop;
-  t.size = 32;
-  t.padding = 4;
-  t.hflip = true;
-  set_norm(t, kCifarMean, kCifarStd);
-  return t;
-}
-
-TransformConfig cifar_test_transform() {
-  TransformConfig t;
-  set_norm(t, kCifarMean, kCifarStd);
-  return t;
-}
-
-TransformConfig balms_cifar_train_transform() {
-  TransformConfig t = cifar_train_transform();
-  t.autoaugment_cifar = true;
-  t.cutout_holes = 1;
-  t.cutout_length = 16;
-  return t;
-}
-
+TransformConfig cifar_train_transform() { return native("cifar", 32, "cifar10").train; }
+TransformConfig cifar_test_transform() { return native("cifar", 32, "cifar10").eval; }
+TransformConfig balms_cifar_train_transform() { return native("cifar_autoaugment", 32, "cifar10").train; }
 TransformConfig imagenet_train_transform(bool color_jitter) {
-  TransformConfig t;
-  t.crop = CropMode::RandomResizedCrop;
-  t.size = 224;
-  t.hflip = true;
-  if (color_jitter) t.brightness = t.contrast = t.saturation = 0.4;
-  set_norm(t, kImageNetMean, kImageNetStd);
-  return t;
+  return native(color_jitter ? "imagenet" : "imagenet_nojitter", 224, "list").train;
 }
-
-TransformConfig imagenet_test_transform() {
-  TransformConfig t;
-  t.crop = CropMode::ResizeCenterCrop;
-  t.resize = 256;
-  t.size = 224;
-  set_norm(t, kImageNetMean, kImageNetStd);
-  return t;
-}
-
-TransformConfig inat_train_transform() {
-  TransformConfig t = imagenet_train_transform(false);
-  set_norm(t, kINatMean, kINatStd);
-  return t;
-}
-
-TransformConfig inat_test_transform() {
-  TransformConfig t = imagenet_test_transform();
-  set_norm(t, kINatMean, kINatStd);
-  return t;
-}
+TransformConfig imagenet_test_transform() { return native("imagenet", 224, "list").eval; }
+TransformConfig inat_train_transform() { return native("inat", 224, "inat").train; }
+TransformConfig inat_test_transform() { return native("inat", 224, "inat").eval; }
 
 void transform_output_shape(const TransformConfig& cfg, int in_h, int in_w, int* out_h, int* out_w) {
   if (cfg.crop == CropMode::None) {

@@ -36,6 +36,7 @@ extern const float kCifarMean[3], kCifarStd[3];        // (0.4914, 0.4822, 0.446
 extern const float kImageNetMean[3], kImageNetStd[3];  // (0.485, 0.456, 0.406) / (0.229, 0.224, 0.225)
 extern const float kINatMean[3], kINatStd[3];          // (0.466, 0.471, 0.380) / (0.195, 0.194, 0.192)
 
+// The presets of data/presets.h at their native sizes:
 TransformConfig cifar_train_transform();        // RandomCrop(32, 4) + flip + normalize
 TransformConfig cifar_test_transform();         // normalize
 TransformConfig balms_cifar_train_transform();  // RandomCrop(32, 4) + flip + AutoAugment + Cutout(1, 16) + normalize

@@ -45,6 +45,8 @@ struct LoadOptions {
   bool verify_decode = false;  // lazy datasets: decode every image once now (pre-flight check)
   int num_threads = 0;         // decode threads; 0 = min(hardware threads, 8)
   int num_classes = -1;        // expected class count for list/iNat/IDX labels; -1 = max label + 1 (IDX: 10)
+  bool training_split = false; // lists: the classes are counted from these labels, which must run 0..C-1
+                               // without a gap (a class with no training image is an error naming the list)
 };
 int resolve_threads(int requested);
 

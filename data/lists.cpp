@@ -135,13 +135,27 @@ static void finish_labels(Dataset& ds, const std::vector<std::string>& origins, 
                           const std::string& name) {
   int max_label = -1;
   for (int32_t y : ds.labels) max_label = std::max(max_label, (int)y);
+  const bool counted = opts.training_split && opts.num_classes <= 0 && ds.num_classes <= 0;
   if (opts.num_classes > 0) ds.num_classes = opts.num_classes;
   else if (ds.num_classes <= 0) ds.num_classes = max_label + 1;
   if (ds.labels.empty()) throw std::runtime_error(name + ": no samples");
   for (size_t i = 0; i < ds.labels.size(); ++i)
     if (ds.labels[i] >= ds.num_classes)
       throw std::runtime_error(origins[i] + ": label " + std::to_string(ds.labels[i]) + " out of range [0, " +
-                               std::to_string(ds.num_classes) + ")");
+                               std::to_string(ds.num_classes) + ")" +
+                               (opts.num_classes > 0 ? " (the classes of the training split)" : ""));
+  if (counted) {  // 0..C-1 without a gap
+    std::vector<int64_t> n((size_t)ds.num_classes, 0);
+    for (int32_t y : ds.labels) ++n[(size_t)y];
+    for (int c = 0; c < ds.num_classes; ++c)
+      if (n[(size_t)c] == 0) {
+        size_t at = 0;
+        while (ds.labels[at] != max_label) ++at;
+        throw std::runtime_error(name + ": no sample of class " + std::to_string(c) + ": labels must run 0.." +
+                                 std::to_string(ds.num_classes - 1) + " without a gap (the largest, " +
+                                 std::to_string(max_label) + ", first at " + origins[at] + ")");
+      }
+  }
   if ((int)ds.class_names.size() != ds.num_classes) ds.class_names.assign((size_t)ds.num_classes, "");
   for (int c = 0; c < ds.num_classes; ++c)
     if (ds.class_names[(size_t)c].empty()) ds.class_names[(size_t)c] = std::to_string(c);

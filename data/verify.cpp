@@ -143,7 +143,8 @@ std::vector<std::pair<std::string, std::string>> find_split_files(const VerifyAr
   std::vector<std::pair<std::string, std::string>> out;
   const std::string& given = json ? a.json : a.list;
   if (!given.empty()) {
-    std::string p = fs::path(given).is_absolute() || fs::exists(given) ? given : (fs::path(a.root) / given).string();
+    // relative to --root, as data.train_list & co. in a training config
+    std::string p = fs::path(given).is_absolute() ? given : (fs::path(a.root) / given).string();
     std::string split = a.split.empty() ? fs::path(given).stem().string() : a.split;
     out.push_back({split, p});
     return out;
@@ -201,10 +202,11 @@ void print_counts(std::ostream& out, const Dataset& ds, const std::vector<int64_
 
 std::string verify_data_usage() {
   return "usage: tailor verify-data --format imagefolder|cifar-bin|idx|list|inat --root DIR [--split NAME]\n"
-         "         [--list FILE] [--json FILE] [--num-classes N]\n"
+         "         [--list FILE] [--json FILE] [--num-classes N]   (FILE relative to DIR unless absolute)\n"
          "         [--imbalance-ratio R --profile exp|step --seed S] [--on-bad-image error|skip]\n"
          "         [--threads N] [--config FILE.json]\n"
-         "  Checks that every file exists, decodes and has a label in range; prints per-split and per-class\n"
+         "  Checks that every file exists, decodes and has a label in range (the other splits' labels among the\n"
+         "  training split's classes, the training labels without a gap); prints per-split and per-class\n"
          "  counts, the long-tailed subset counts (ratio R = n_max / n_min) and the many/medium/few split.\n"
          "  Config keys: format root split list json num_classes imbalance_ratio profile seed on_bad_image threads.\n";
 }
@@ -244,15 +246,26 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
       work = find_split_files(a, a.format == "inat");
     else
       for (auto& s : splits_for(a)) work.push_back({s, ""});
+    // the training split first: the other splits' labels must be among its classes
+    std::stable_sort(work.begin(), work.end(), [](const auto& x, const auto& y) { return x.first == "train" && y.first != "train"; });
+    std::vector<std::string> train_names;
     for (auto& [split, file] : work) {
       Dataset ds;
       try {
+        LoadOptions o = opts;
+        if (split != "train" && train_classes > 0 && a.num_classes <= 0) o.num_classes = train_classes;
+        o.training_split = split == "train" || work.size() == 1;  // the split the classes are counted from
         if (a.format == "cifar-bin") ds = load_cifar_bin(a.root, split);
-        else if (a.format == "idx") ds = load_idx_dataset(a.root, split, opts);
-        else if (a.format == "imagefolder") ds = load_image_folder(a.root, split, opts);
-        else if (a.format == "list") ds = load_list_file(a.root, file, opts);
-        else ds = load_inat_json(a.root, file, opts);
+        else if (a.format == "idx") ds = load_idx_dataset(a.root, split, o);
+        else if (a.format == "imagefolder") ds = load_image_folder(a.root, split, o);
+        else if (a.format == "list") ds = load_list_file(a.root, file, o);
+        else ds = load_inat_json(a.root, file, o);
         validate_dataset(ds);
+        if (a.format == "imagefolder" && !train_names.empty())
+          for (auto& c : ds.class_names)
+            if (std::find(train_names.begin(), train_names.end(), c) == train_names.end())
+              throw std::runtime_error((fs::path(a.root) / split / c).string() +
+                                       ": a class the training split does not have");
       } catch (const std::exception& e) {
         err << "verify-data: " << split << ": " << e.what() << "\n";
         ++problems;
@@ -274,6 +287,7 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         train_counts = counts;
         train_labels = ds.labels;
         train_classes = ds.num_classes;
+        train_names = ds.class_names;
       }
       for (size_t c = 0; c < counts.size(); ++c)
         if (counts[c] == 0 && split == "train") {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -29,13 +30,25 @@ void Progress::start(const std::string& label, int64_t total_steps, int64_t done
   total_ = total_steps;
   done0_ = done_steps;
   t0_ = monotonic_seconds();
-  last_draw_ = 0;
+  last_draw_ = t0_;
   last_len_ = 0;
 }
 
 void Progress::step(int64_t done, double loss, int64_t images) {
-  if (!bar_) return;
-  double t = monotonic_seconds();
+  const double t = monotonic_seconds();
+  if (!bar_) {
+    // a plain line per tenth of the epoch (or per minute), flushed, so a log file shows the run moving; the
+    // epoch's summary line covers its end
+    const int64_t tenth = std::max<int64_t>(1, (total_ + 9) / 10);
+    if (done >= total_ || (done % tenth != 0 && t - last_draw_ < 60)) return;
+    last_draw_ = t;
+    const double el = t - t0_, steps_rate = el > 0 ? (done - done0_) / el : 0;
+    std::fprintf(out_, "%s  %lld/%lld steps  loss %.4f  %.0f img/s  ETA %s\n", label_.c_str(), (long long)done,
+                 (long long)total_, loss, el > 0 ? images / el : 0.0,
+                 format_duration(steps_rate > 0 ? (total_ - done) / steps_rate : 0).c_str());
+    std::fflush(out_);
+    return;
+  }
   if (done < total_ && t - last_draw_ < 0.2) return;
   last_draw_ = t;
   const int width = 24;

@@ -1,6 +1,7 @@
 // The live progress line of a training epoch. On a terminal: one line redrawn in place (at most ~5
 // times a second) with a bar, step count, running loss, img/s and the epoch's ETA; the epoch summary
-// then replaces it. When stdout is not a terminal (a log file, CI) only the summary lines are printed.
+// then replaces it. When stdout is not a terminal (a log file, CI): a plain line at every tenth of the
+// epoch (and at least once a minute), flushed at once, then the summary line.
 #pragma once
 #include <cstdint>
 #include <cstdio>

@@ -26,7 +26,8 @@ Json state_json(const RunState& s, const std::string& hash) {
               {"global_step", s.global_step}, {"loss_sum", s.loss_sum}, {"epoch_seconds", s.epoch_seconds},
               {"epoch_images", s.epoch_images}, {"skipped", s.skipped}, {"best_top1", s.best_top1},
               {"best_epoch", s.best_epoch}, {"stage_top1", s.stage_top1}, {"train_seconds", s.train_seconds},
-              {"train_images", s.train_images}, {"wall_before", s.wall_before},
+              {"train_images", s.train_images}, {"stage_seconds", s.stage_seconds},
+              {"stage_images", s.stage_images}, {"wall_before", s.wall_before},
               {"metrics_bytes", s.metrics_bytes}, {"steps_bytes", s.steps_bytes},
               {"loss_rng", rng_json(s.loss_rng)}, {"model_rng", rng_json(s.model_rng)}, {"config_hash", hash},
               {"data_fingerprint", s.data_fingerprint}, {"method", s.method}};
@@ -54,6 +55,8 @@ RunState state_from_json(const Json& j, const std::string& file) {
     s.stage_top1 = j.at("stage_top1").get<std::vector<double>>();
     s.train_seconds = j.at("train_seconds");
     s.train_images = j.at("train_images");
+    s.stage_seconds = j.at("stage_seconds").get<std::vector<double>>();
+    s.stage_images = j.at("stage_images").get<std::vector<int64_t>>();
     s.wall_before = j.at("wall_before");
     s.metrics_bytes = j.at("metrics_bytes");
     s.steps_bytes = j.at("steps_bytes");

@@ -24,6 +24,8 @@ struct RunState {
   std::vector<double> stage_top1;    // per finished stage: its best (else last) evaluated top-1, -1 = none
   double train_seconds = 0, wall_before = 0;
   int64_t train_images = 0;
+  std::vector<double> stage_seconds;    // per finished stage: its training seconds and images
+  std::vector<int64_t> stage_images;
   uint64_t metrics_bytes = 0, steps_bytes = 0;  // log lengths to truncate to on resume
   Rng::State loss_rng{};             // the run's loss-noise stream, now
   Rng::State model_rng{};            // the model's init stream as it was when the stage in progress started

@@ -417,6 +417,13 @@ TEST_CASE("list files: ImageNet-LT style") {
   CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/missing.txt"),
                        has(d / "lists/missing.txt" + ":2: " + d / "train/ant/nope.jpg" + ": missing file"),
                        std::runtime_error);
+  // a training list's labels run 0..C-1 without a gap (this one has no class 0)
+  LoadOptions training;
+  training.training_split = true;
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/missing.txt", training),
+                       has(d / "lists/missing.txt" + ": no sample of class 0: labels must run 0..1 without a gap "
+                           "(the largest, 1, first at " + d / "lists/missing.txt" + ":1)"),
+                       std::runtime_error);
   LoadOptions skip;
   skip.on_bad_image = BadImagePolicy::Skip;
   Dataset sk = load_list_file(d.path.string(), d / "lists/missing.txt", skip);

@@ -402,6 +402,13 @@ Json expand_config(const Json& doc) {
     const Json* v = get_path(doc, k.path);
     set_path(out, k.path, v ? *v : k.def);
   }
+  // a dataset that is long-tailed already keeps its own counts unless a subset is asked for
+  Json& profile = out["data"]["imbalance"]["profile"];
+  if (profile == "auto") {
+    const std::string ds = out["data"]["dataset"];
+    const bool balanced = ds == "fashion_mnist" || ds == "mnist" || ds == "cifar10" || ds == "cifar100";
+    profile = balanced ? "exp" : "none";
+  }
   int last = 0;  // stage sections must be stage1..stageN without a gap
   for (auto it = doc.begin(); it != doc.end(); ++it) last = std::max(last, stage_number(it.key()));
   Json stages = Json::object();

@@ -46,15 +46,19 @@ std::vector<ConfigKey> build_schema() {
   add(s, "data.train_list", "string", "", 0, 0, {}, "list / inat: training list or JSON (relative to root)");
   add(s, "data.val_list", "string", "", 0, 0, {}, "list / inat: validation list (model selection, tau)");
   add(s, "data.test_list", "string", "", 0, 0, {}, "list / inat: test list");
-  add(s, "data.imbalance.profile", "string", "exp", 0, 0, {"exp", "step", "none"},
-      "LT subset of a balanced training set (none: use the training set as is)");
+  add(s, "data.imbalance.profile", "string", "auto", 0, 0, {"auto", "exp", "step", "none"},
+      "LT subset of the training set: exp / step cut it to the ratio, none keeps its own counts; auto = exp for "
+      "the balanced sets (mnist, fashion_mnist, cifar10, cifar100), none for folders, lists and inat");
   add(s, "data.imbalance.ratio", "number", 100.0, 1, 1e6, {}, "rho = n_max / n_min");
   add(s, "data.imbalance.seed", "int", 0, 0, 4294967295.0, {}, "numpy seed of the subset (LDAM-DRW: 0)");
   add(s, "data.imbalance.n_max", "int", -1, -1, 1e9, {}, "head-class count (-1 = the per-class count of the data)");
   add(s, "data.test_per_class", "int", -1, -1, 1e9, {}, "evaluate on the first k test images per class (-1: all)");
   add(s, "data.augment", "string", "auto", 0, 0,
       {"auto", "cifar", "cifar_autoaugment", "mnist", "imagenet", "imagenet_nojitter", "inat", "none"},
-      "training augmentation preset (auto: by dataset)");
+      "train + eval transforms (data/presets.h); auto: by dataset, and for folders / lists by the first image's "
+      "size (<= 64: cifar, kept as is; else imagenet, resized)");
+  add(s, "data.image_size", "int", 0, 0, 4096, {},
+      "image side S of the transforms (0: the images' own for cifar / mnist, 224 for imagenet / inat)");
   add(s, "data.eval_batch_size", "int", 500, 1, 1 << 20, {}, "evaluation batch size");
   add(s, "data.workers", "int", 2, 0, 256, {}, "loader worker threads");
   add(s, "data.on_bad_image", "string", "error", 0, 0, {"error", "skip"}, "an undecodable image stops or is skipped");

@@ -93,6 +93,7 @@ DataConfig parse_data_config(const Json& d) {
   c.imbalance_n_max = d.at("imbalance").at("n_max");
   c.test_per_class = d.at("test_per_class");
   c.augment = d.at("augment");
+  c.image_size = d.at("image_size");
   c.eval_batch_size = d.at("eval_batch_size");
   c.workers = d.at("workers");
   c.on_bad_image = d.at("on_bad_image");

@@ -54,6 +54,7 @@ struct DataConfig {
   int64_t imbalance_n_max = -1;
   int64_t test_per_class = -1;
   std::string augment;
+  int64_t image_size = 0;  // 0: the preset's native size (data/presets.h)
   int64_t eval_batch_size = 500;
   int workers = 2;
   std::string on_bad_image;

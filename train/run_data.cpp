@@ -1,5 +1,6 @@
 #include "train/run_data.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <ostream>
 #include <stdexcept>
@@ -7,7 +8,9 @@
 #include "data/cifar.h"
 #include "data/folder.h"
 #include "data/idx.h"
+#include "data/decode.h"
 #include "data/imbalance.h"
+#include "data/presets.h"
 
 namespace tailor {
 
@@ -15,47 +18,65 @@ namespace {
 
 namespace fs = std::filesystem;
 
-data::TransformConfig mnist_transform(bool train, bool fashion) {
-  data::TransformConfig t;
-  if (train) {
-    t.crop = data::CropMode::RandomCrop;
-    t.size = 28;
-    t.padding = 2;
-    t.hflip = fashion;  // garments are left-right symmetric; digits are not
-  }
-  t.mean = {fashion ? 0.2860f : 0.1307f};
-  t.std = {fashion ? 0.3530f : 0.3081f};
-  return t;
-}
-
-void set_transforms(const DataConfig& d, RunData& r) {
-  const std::string ds = d.dataset, aug = d.augment;
-  const bool mnist_like = ds == "fashion_mnist" || ds == "mnist";
-  const bool cifar_like = ds == "cifar10" || ds == "cifar100";
-  // evaluation transform follows the dataset
-  if (mnist_like) r.eval_tf = mnist_transform(false, ds == "fashion_mnist");
-  else if (cifar_like) r.eval_tf = data::cifar_test_transform();
-  else if (ds == "inat") r.eval_tf = data::inat_test_transform();
-  else r.eval_tf = data::imagenet_test_transform();
-  std::string a = aug;
-  if (a == "auto") a = mnist_like ? "mnist" : cifar_like ? "cifar" : ds == "inat" ? "inat" : "imagenet";
-  if (a == "mnist") r.train_tf = mnist_transform(true, ds == "fashion_mnist");
-  else if (a == "cifar") r.train_tf = data::cifar_train_transform();
-  else if (a == "cifar_autoaugment") r.train_tf = data::balms_cifar_train_transform();
-  else if (a == "imagenet") r.train_tf = data::imagenet_train_transform(true);
-  else if (a == "imagenet_nojitter") r.train_tf = data::imagenet_train_transform(false);
-  else if (a == "inat") r.train_tf = data::inat_train_transform();
-  else r.train_tf = r.eval_tf;  // none
-  if (mnist_like && (a == "cifar" || a == "cifar_autoaugment" || a == "imagenet" || a == "inat" ||
-                     a == "imagenet_nojitter"))
-    throw ConfigError("data.augment " + a + " does not fit 1-channel 28x28 " + ds + " images (use mnist or none)");
-}
-
 data::Dataset first_per_class(const data::Dataset& ds, int64_t k) {
   std::vector<int64_t> taken(ds.num_classes, 0), keep;
   for (int64_t i = 0; i < ds.size(); ++i)
     if (taken[ds.labels[i]]++ < k) keep.push_back(i);
   return data::subset(ds, keep);
+}
+
+// A list / JSON path of the config: relative to data.root unless absolute.
+std::string under_root(const std::string& root, const std::string& p, const char* key) {
+  const fs::path f = fs::path(p).is_absolute() ? fs::path(p) : fs::path(root) / p;
+  if (!fs::is_regular_file(f))
+    throw ConfigError(std::string("data.") + key + ": " + f.string() + ": no such file (a relative path is taken "
+                      "relative to data.root, " + root + ")");
+  return f.string();
+}
+
+// An evaluation folder's classes must be the training folder's: labels are mapped by class name (a split
+// may lack classes); a class the training split does not have is an error naming its folder.
+void match_folder_classes(data::Dataset& split, const data::Dataset& train, const std::string& dir) {
+  if (split.class_names == train.class_names) return;
+  std::vector<int32_t> to(split.class_names.size());
+  for (size_t c = 0; c < split.class_names.size(); ++c) {
+    auto it = std::find(train.class_names.begin(), train.class_names.end(), split.class_names[c]);
+    if (it == train.class_names.end())
+      throw ConfigError((fs::path(dir) / split.class_names[c]).string() + ": a class the training split does not "
+                        "have (its classes are the folders of " + (fs::path(dir).parent_path() / "train").string() + ")");
+    to[c] = (int32_t)(it - train.class_names.begin());
+  }
+  for (auto& y : split.labels) y = to[(size_t)y];
+  split.class_names = train.class_names;
+  split.num_classes = train.num_classes;
+}
+
+// The training images' size for the preset: known for data in memory, else the first image's.
+data::PresetInput preset_input(const std::string& dataset, const data::Dataset& train) {
+  data::PresetInput in{dataset, train.height, train.width, train.channels > 0 ? train.channels : 3};
+  if (!train.in_memory() && !train.paths.empty()) {
+    data::ImageU8 first = data::decode_image_file(train.paths.front());
+    in.height = first.height;
+    in.width = first.width;
+  }
+  return in;
+}
+
+// A split of images read as they are: decoded into memory, all of the preset's size.
+void decode_for_preset(data::Dataset& ds, const data::Preset& p, const data::LoadOptions& opts, const char* split) {
+  if (!ds.in_memory()) {
+    try {
+      data::decode_dataset_images(ds, opts, true);
+    } catch (const std::exception& e) {
+      throw ConfigError(std::string(e.what()) + " (data.augment " + p.name + " keeps images as they are: every " +
+                        split + " image must be " + std::to_string(p.size) + "x" + std::to_string(p.size) +
+                        "; a resizing preset such as imagenet takes any size)");
+    }
+  }
+  if (ds.height != p.size || ds.width != p.size)
+    throw ConfigError(std::string("data: the ") + split + " images are " + std::to_string(ds.height) + "x" +
+                      std::to_string(ds.width) + ", the training images " + std::to_string(p.size) + "x" +
+                      std::to_string(p.size) + " (data.augment " + p.name + " keeps images as they are)");
 }
 
 }  // namespace
@@ -85,27 +106,58 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
     }
     pretty = ds == "cifar10" ? "CIFAR-10" : "CIFAR-100";
   } else if (ds == "image_folder") {
-    full = data::load_image_folder(root, "train", opts);
-    if (fs::is_directory(fs::path(root) / "val"))
-      r.val = std::make_unique<data::Dataset>(data::load_image_folder(root, "val", opts));
-    if (fs::is_directory(fs::path(root) / "test"))
-      r.test = std::make_unique<data::Dataset>(data::load_image_folder(root, "test", opts));
-  } else {  // list | inat
-    auto load = [&](const std::string& p) -> std::unique_ptr<data::Dataset> {
+    data::LoadOptions lazy = opts;
+    lazy.lazy = true;  // decoded below when the preset keeps images as they are
+    full = data::load_image_folder(root, "train", lazy);
+    for (const char* split : {"val", "test"}) {
+      const fs::path dir = fs::path(root) / split;
+      if (!fs::is_directory(dir)) continue;
+      auto sd = std::make_unique<data::Dataset>(data::load_image_folder(root, split, lazy));
+      match_folder_classes(*sd, full, dir.string());
+      (split[0] == 'v' ? r.val : r.test) = std::move(sd);
+    }
+    pretty = "image folder " + root;
+  } else {  // list | inat: the training list first; the others' labels must be among its classes
+    auto load = [&](const std::string& p, const char* key, int classes) -> std::unique_ptr<data::Dataset> {
       if (p.empty()) return nullptr;
-      return std::make_unique<data::Dataset>(ds == "list" ? data::load_list_file(root, p, opts)
-                                                          : data::load_inat_json(root, p, opts));
+      data::LoadOptions o = opts;
+      o.num_classes = classes;
+      o.training_split = classes <= 0;
+      const std::string file = under_root(root, p, key);
+      return std::make_unique<data::Dataset>(ds == "list" ? data::load_list_file(root, file, o)
+                                                          : data::load_inat_json(root, file, o));
     };
-    full = *load(d.train_list);
-    r.val = load(d.val_list);
-    r.test = load(d.test_list);
+    full = *load(d.train_list, "train_list", -1);
+    r.val = load(d.val_list, "val_list", full.num_classes);
+    r.test = load(d.test_list, "test_list", full.num_classes);
+    pretty = (ds == "list" ? "list " : "iNaturalist ") + d.train_list;
   }
+
+  // the transforms: one preset for training and evaluation, at one image size
+  data::Preset preset;
+  try {
+    preset = data::make_preset(d.augment, (int)d.image_size, preset_input(ds, full));
+  } catch (const std::runtime_error& e) {
+    throw ConfigError(e.what());  // a choice of the config that cannot work with these images
+  }
+  if (preset.exact) {
+    decode_for_preset(full, preset, opts, "training");
+    if (r.val) decode_for_preset(*r.val, preset, opts, "validation");
+    if (r.test) decode_for_preset(*r.test, preset, opts, "test");
+  }
+  r.train_tf = preset.train;
+  r.eval_tf = preset.eval;
+  log << "data: augment " << preset.name << " at " << preset.size << "x" << preset.size
+      << (preset.exact ? " (images as they are)" : " (resized)") << "\n";
 
   const std::string profile = d.imbalance_profile;
   if (profile == "none") {
     r.train = std::move(full);
     r.train_counts = data::class_counts(r.train.labels, r.train.num_classes);
-    r.description = pretty + " (as given): " + std::to_string(r.train.size()) + " training images";
+    std::string counts;
+    for (int64_t n : r.train_counts) counts += (counts.empty() ? "" : ", ") + std::to_string(n);
+    r.description = pretty + " (its own counts): " + std::to_string(r.train.size()) + " training images, " +
+                    std::to_string(r.train.num_classes) + " classes, counts [" + counts + "]";
   } else {
     const double ratio = d.imbalance_ratio;
     const uint32_t seed = d.imbalance_seed;
@@ -119,14 +171,14 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
   log << "data: " << r.description << "\n";
   for (int c = 0; c < r.train.num_classes; ++c)
     if (r.train_counts[c] == 0)
-      throw ConfigError("data: class " + std::to_string(c) + " has no training image after the LT subset");
+      throw ConfigError("data: class " + std::to_string(c) + " (" + r.train.class_names[c] +
+                        ") has no training image" + (profile == "none" ? "" : " after the LT subset"));
 
   const int64_t k = d.test_per_class;
   if (k > 0 && r.test) r.test = std::make_unique<data::Dataset>(first_per_class(*r.test, k));
   if (r.test) log << "data: test " << r.test->size() << " images\n";
   if (r.val) log << "data: val " << r.val->size() << " images\n";
   if (!r.test && !r.val) log << "data: no test or validation split: no evaluation\n";
-  set_transforms(d, r);
   return r;
 }
 

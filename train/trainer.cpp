@@ -235,7 +235,7 @@ void Trainer::start_stage(int k, bool restore) {
   } else {
     line += what.empty() ? "post-hoc" : what;
   }
-  log_ << line << "\n";
+  log_ << line << std::endl;  // flushed: a log file shows at once what the stage is
 }
 
 bool Trainer::run_stage(int k) {
@@ -259,6 +259,12 @@ bool Trainer::run_stage(int k) {
 
 void Trainer::finish_stage(int k) {
   st_.stage_top1.push_back(st_.best_top1);
+  double seconds = st_.train_seconds;
+  int64_t images = st_.train_images;
+  for (double x : st_.stage_seconds) seconds -= x;
+  for (int64_t x : st_.stage_images) images -= x;
+  st_.stage_seconds.push_back(seconds);
+  st_.stage_images.push_back(images);
   st_.stage = k + 1;
   st_.stage_started = false;
   st_.epoch = 0;
@@ -301,6 +307,11 @@ Json Trainer::finish() {
   for (double t : st_.stage_top1) summary["stage_top1"].push_back(pct(t));
   summary["wall_s"] = std::round((st_.wall_before + monotonic_seconds() - session_t0_) * 10) / 10;
   summary["train_img_per_s"] = st_.train_seconds > 0 ? std::round(st_.train_images / st_.train_seconds * 10) / 10 : 0.0;
+  summary["stage_img_per_s"] = Json::array();  // per stage (a frozen backbone trains much faster): null = no steps
+  for (size_t i = 0; i < st_.stage_images.size(); ++i)
+    summary["stage_img_per_s"].push_back(st_.stage_seconds[i] > 0
+                                             ? Json(std::round(st_.stage_images[i] / st_.stage_seconds[i] * 10) / 10)
+                                             : Json(nullptr));
   summary["peak_mem_mb"] = peak_rss_mb();
   if (dev_.is_cuda()) summary["peak_gpu_mb"] = std::round(cuda_memory_stats().peak / 1048576.0 * 10) / 10;
   summary["run_dir"] = dir_.string();

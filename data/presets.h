@@ -1,0 +1,46 @@
+// Augmentation presets (the config's data.augment and data.image_size): the training transform and the
+// evaluation transform chosen together for one image size S, so evaluation always sees the geometry
+// training saw, on any dataset kind.
+//
+//   cifar              S x S images kept as they are (never resized): training RandomCrop(S, zero padding
+//                      S/8) + horizontal flip, evaluation the image itself; CIFAR mean/std (every CIFAR-LT
+//                      recipe; at S = 32 exactly LDAM-DRW's transforms)
+//   cifar_autoaugment  cifar + AutoAugment (CIFAR-10 policy) + Cutout(1 hole, S/2) in training (BALMS)
+//   mnist              S x S one-channel images: RandomCrop(S, padding S/14) (+ flip for Fashion-MNIST),
+//                      the dataset's mean/std
+//   imagenet           any image size: training RandomResizedCrop(S) + flip + ColorJitter(0.4, 0.4, 0.4),
+//                      evaluation Resize(round(S * 256 / 224)) + CenterCrop(S); ImageNet mean/std (Kang et al.)
+//   imagenet_nojitter  imagenet without the jitter;  inat: imagenet_nojitter with iNaturalist's mean/std
+//   none               no augmentation: training uses the evaluation transform of the dataset's auto preset
+// S = 0: the native size — the images' own for cifar / mnist, 224 for the resizing presets.
+// The presets that keep images as they are ("exact") need every image to be S x S: anything else is an
+// error naming the size and the choices, never a silent resize. `auto` picks by dataset: mnist for the IDX
+// sets, cifar for CIFAR, inat for iNaturalist, and for folders and lists cifar when the first training
+// image is at most 64 pixels a side (small images kept as they are), else imagenet.
+#pragma once
+#include <string>
+
+#include "data/augment.h"
+
+namespace tailor::data {
+
+struct PresetInput {
+  std::string dataset;            // the config's data.dataset
+  int height = 0, width = 0;      // the training images' size (0: not known / varying)
+  int channels = 3;
+};
+
+struct Preset {
+  std::string name;  // the preset applied (auto resolved)
+  int size = 0;      // S
+  bool exact = false;  // images are used at their own size: they must all be size x size
+  TransformConfig train, eval;
+};
+
+// Throws std::runtime_error naming data.augment / data.image_size when the choice cannot work.
+Preset make_preset(const std::string& augment, int image_size, const PresetInput& in);
+
+// Whether the preset (auto resolved) keeps images at their own size: cifar, cifar_autoaugment, mnist.
+bool preset_is_exact(const std::string& augment, const PresetInput& in);
+
+}  // namespace tailor::data

@@ -1,0 +1,237 @@
+// A user's own long-tailed data, end to end through `tailor`: a folder of 28x28 images written from
+// Fashion-MNIST with a natural long tail (300 .. 12 training images per class) and an imbalanced test folder.
+// It trains as image_folder at its own size with its own counts, step for step as the cifar10 + folder path
+// on the same files (same checkpoints, same accuracy, similar memory); a subset is opt-in; a wrong geometry
+// is an error before training; lists are relative to data.root in train and verify-data; label errors name
+// file:line before any training step; a progress line reaches a log file early in the epoch; and the
+// docs/data.md walkthrough (scripts/example_own_dataset.sh) runs. Skipped (exit 77) without Fashion-MNIST.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "cli_run.h"
+#include "data/idx.h"
+#include "train/config.h"
+#include "train_cli.h"
+
+namespace fs = std::filesystem;
+using train_cli::slurp;
+using tailor::Json;
+
+namespace {
+
+const std::string& root() {
+  static std::string r = train_cli::temp_folder("tailor_own_data_");
+  return r;
+}
+
+const int kTrain[10] = {300, 210, 147, 103, 72, 50, 35, 25, 17, 12};  // 300 * 0.7^c
+int test_count(int c) { return 40 - 3 * c; }                          // 40 .. 13: imbalanced too
+
+// DATA/{train,test}/c<k>/NNNN.ppm (RGB, the gray value in every channel) and DATA/{train,test}.txt.
+const std::string& data_dir() {
+  static std::string dir = [] {
+    const std::string d = root() + "/data";
+    std::ofstream lists[2] = {std::ofstream(d + "_train.txt"), std::ofstream(d + "_test.txt")};
+    for (int s = 0; s < 2; ++s) {
+      const std::string split = s == 0 ? "train" : "test";
+      tailor::data::Dataset src = tailor::data::load_idx_dataset(tailor::data::kFashionMnistRoot, split);
+      std::vector<int> written(10, 0);
+      for (int64_t i = 0; i < src.size(); ++i) {
+        const int c = src.labels[i];
+        if (written[c] >= (s == 0 ? kTrain[c] : test_count(c))) continue;
+        const std::string name = "c" + std::to_string(c);  // folder order = class order
+        char file[32];
+        std::snprintf(file, sizeof file, "%04d.ppm", written[c]++);
+        const fs::path rel = fs::path(split) / name / file;
+        fs::create_directories(fs::path(d) / split / name);
+        std::string img = "P6\n28 28\n255\n";
+        for (int p = 0; p < 28 * 28; ++p) img += std::string(3, (char)src.pixels[i * 784 + p]);
+        std::ofstream(fs::path(d) / rel, std::ios::binary) << img;
+        lists[s] << rel.string() << " " << c << "\n";
+      }
+    }
+    fs::rename(d + "_train.txt", d + "/train.txt");
+    fs::rename(d + "_test.txt", d + "/test.txt");
+    return d;
+  }();
+  return dir;
+}
+
+// One stage of joint CE training, one epoch (31 steps of 32), every step's loss logged.
+std::string config(const std::string& name, const std::string& data) {
+  const std::string p = root() + "/" + name + ".json";
+  std::ofstream(p) << R"({"name": ")" << name << R"(", "runs_dir": ")" << root() << R"(/runs", "threads": 1,
+    "data": )" << data << R"(,
+    "model": {"arch": "resnet32", "head": "linear"},
+    "stage1": {"method": "joint", "epochs": 1, "batch_size": 32, "loss": {"name": "ce"},
+               "schedule": {"kind": "constant"}, "optim": {"lr": 0.05}},
+    "log": {"step_losses": true}})";
+  return p;
+}
+
+std::string folder_data(const std::string& extra = "") {
+  return R"({"dataset": "image_folder", "root": ")" + data_dir() + "\"" + extra + "}";
+}
+
+// A shell command's output (stdout + stderr) and exit code.
+Run shell(const std::string& cmd) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+Json summary(const std::string& name) { return Json::parse(slurp(root() + "/runs/" + name + "/summary.json")); }
+
+}  // namespace
+
+TEST_CASE("a folder of small images trains at its own size with its own counts, as the cifar10 + folder path") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  Run a = run("train --no-report --config " + config("own", folder_data()));
+  REQUIRE_MESSAGE(a.code == 0, a.out);
+  CHECK(a.out.find("data: augment cifar at 28x28 (images as they are)") != std::string::npos);
+  CHECK(a.out.find("data: image folder " + data_dir() + " (its own counts): 971 training images, 10 classes, counts "
+                   "[300, 210, 147, 103, 72, 50, 35, 25, 17, 12]") != std::string::npos);
+  CHECK(a.out.find("data: test 265 images") != std::string::npos);
+  // the same files read as CIFAR-10 from a folder: the same steps and weights, the same accuracy
+  Run b = run("train --no-report --config " +
+              config("as_cifar", R"({"dataset": "cifar10", "format": "folder", "root": ")" + data_dir() +
+                                     R"(", "imbalance": {"profile": "none"}})"));
+  REQUIRE_MESSAGE(b.code == 0, b.out);
+  const fs::path ra = root() + "/runs/own", rb = root() + "/runs/as_cifar";
+  CHECK(slurp(ra / "steps.jsonl") == slurp(rb / "steps.jsonl"));
+  CHECK(slurp(ra / "checkpoints/stage1_last.safetensors") == slurp(rb / "checkpoints/stage1_last.safetensors"));
+  CHECK(summary("own")["top1"] == summary("as_cifar")["top1"]);
+  // the checkpoint evaluated through the other path's config
+  Run e = run("eval --checkpoint " + (ra / "checkpoints/stage1_last.safetensors").string() + " --config " +
+              root() + "/as_cifar.json --out " + root() + "/e.json");
+  REQUIRE_MESSAGE(e.code == 0, e.out);
+  CHECK(Json::parse(slurp(root() + "/e.json"))["top1"] == summary("own")["top1"]);
+  const double ma = summary("own")["peak_mem_mb"], mb = summary("as_cifar")["peak_mem_mb"];
+  CHECK(ma < 2 * mb);
+  CHECK(summary("own")["stage_img_per_s"].size() == 1);
+  // a subset is opt-in, and logged with its counts
+  Run s = run("train --no-report --config " +
+              config("own_subset", folder_data(R"(, "imbalance": {"profile": "exp", "ratio": 10})")) +
+              " --set stage1.max_steps_per_epoch=1");
+  REQUIRE_MESSAGE(s.code == 0, s.out);
+  CHECK(s.out.find("image folder " + data_dir() + "-LT: LT subset (exp, imbalance_ratio 10, seed 0)") !=
+        std::string::npos);
+}
+
+TEST_CASE("the geometry: a preset that keeps images as they are refuses another size; a resizing preset resizes") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  Run r = run("train --no-report --config " + config("bad_size", folder_data(R"(, "augment": "cifar", "image_size": 32)")));
+  CHECK(r.code == 2);
+  CHECK(r.out.find("data.image_size 32 with data.augment cifar, but the training images are 28x28: cifar keeps images "
+                   "as they are (no resize); set data.image_size 28") != std::string::npos);
+  CHECK_FALSE(fs::exists(root() + "/runs/bad_size/steps.jsonl"));
+  r = run("train --no-report --config " + config("resized", folder_data(R"(, "augment": "imagenet", "image_size": 32)")) +
+          " --set stage1.max_steps_per_epoch=2");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("data: augment imagenet at 32x32 (resized)") != std::string::npos);
+}
+
+TEST_CASE("lists are relative to data.root, in train and verify-data; label errors name file:line before training") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  const std::string lists = R"({"dataset": "list", "root": ")" + data_dir() +
+                            R"(", "train_list": "train.txt", "test_list": "test.txt"})";
+  Run r = run("train --no-report --config " + config("lists", lists) + " --set stage1.max_steps_per_epoch=2");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("data: augment cifar at 28x28 (images as they are)") != std::string::npos);
+  Run v = run("verify-data --format list --root " + data_dir() + " --list train.txt");
+  CHECK_MESSAGE(v.code == 0, v.out);
+  // a test label outside the training classes, at line 7
+  std::string text = slurp(data_dir() + "/test.txt");
+  size_t at = 0;
+  for (int i = 0; i < 6; ++i) at = text.find('\n', at) + 1;
+  const size_t sp = text.find(' ', at);
+  std::string bad = text.substr(0, sp + 1) + "10" + text.substr(text.find('\n', sp));
+  std::ofstream(data_dir() + "/bad_test.txt") << bad;
+  const std::string bad_lists = R"({"dataset": "list", "root": ")" + data_dir() +
+                                R"(", "train_list": "train.txt", "test_list": "bad_test.txt"})";
+  r = run("train --no-report --config " + config("bad_label", bad_lists));
+  CHECK(r.code == 1);
+  CHECK(r.out.find(data_dir() + "/bad_test.txt:7: label 10 out of range [0, 10) (the classes of the training split)") !=
+        std::string::npos);
+  CHECK_FALSE(fs::exists(root() + "/runs/bad_label/steps.jsonl"));
+  v = run("verify-data --format list --root " + data_dir());  // train.txt, then test.txt against its classes
+  CHECK(v.code == 0);
+  fs::copy_file(data_dir() + "/bad_test.txt", data_dir() + "/test.txt", fs::copy_options::overwrite_existing);
+  v = run("verify-data --format list --root " + data_dir());
+  CHECK(v.code == 1);
+  CHECK(v.out.find("test.txt:7: label 10 out of range [0, 10)") != std::string::npos);
+  fs::remove(data_dir() + "/test.txt");
+  // a training list with a gap in its labels (no class 9, one label 10)
+  std::string tr = slurp(data_dir() + "/train.txt"), gap;
+  size_t pos = 0;
+  int line = 0, line_of_10 = 0;
+  for (std::string l; pos < tr.size(); pos = tr.find('\n', pos) + 1) {
+    l = tr.substr(pos, tr.find('\n', pos) - pos);
+    ++line;
+    if (l.substr(l.rfind(' ') + 1) == "9") {
+      if (!line_of_10) {
+        line_of_10 = line;
+        l = l.substr(0, l.rfind(' ')) + " 10";
+      } else {
+        continue;
+      }
+    }
+    gap += l + "\n";
+  }
+  std::ofstream(data_dir() + "/gap_train.txt") << gap;
+  v = run("verify-data --format list --root " + data_dir() + " --list gap_train.txt");
+  CHECK(v.code == 1);
+  CHECK(v.out.find("gap_train.txt: no sample of class 9: labels must run 0..10 without a gap (the largest, 10, first "
+                   "at " + data_dir() + "/gap_train.txt:" + std::to_string(line_of_10) + ")") != std::string::npos);
+  // a test folder with a class the training folder does not have
+  fs::create_directories(data_dir() + "/test/zebra");
+  fs::copy_file(data_dir() + "/test/c8/0000.ppm", data_dir() + "/test/zebra/0000.ppm");
+  r = run("train --no-report --config " + config("extra_class", folder_data()));
+  CHECK(r.code == 2);
+  CHECK(r.out.find(data_dir() + "/test/zebra: a class the training split does not have") != std::string::npos);
+  v = run("verify-data --format imagefolder --root " + data_dir());
+  CHECK(v.code == 1);
+  CHECK(v.out.find(data_dir() + "/test/zebra: a class the training split does not have") != std::string::npos);
+  fs::remove_all(data_dir() + "/test/zebra");
+}
+
+TEST_CASE("with the output in a file, a progress line appears within the first tenth of the epoch") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  const std::string log = root() + "/progress.log";
+  REQUIRE(std::system((std::string(TAILOR_BIN) + " train --no-report --config " + config("progress", folder_data()) +
+                       " > " + log + " 2>&1")
+                          .c_str()) == 0);
+  const std::string out = slurp(log);
+  const size_t first = out.find("stage 1 epoch 1/1  4/31 steps  loss ");  // ceil(31 / 10) = 4
+  CHECK(first != std::string::npos);
+  CHECK(first < out.find("stage 1 epoch 1/1  lr"));  // before the epoch's summary line
+}
+
+TEST_CASE("the docs/data.md walkthrough runs as written") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  const std::string script = std::string(TAILOR_SOURCE_DIR) + "/scripts/example_own_dataset.sh";
+  Run r = shell("bash " + script + " " + data_dir() + " " + root() + "/walk " + std::string(TAILOR_BIN));
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("OK") != std::string::npos);  // verify-data
+  CHECK(fs::exists(root() + "/walk/runs/my_data/report.html"));
+  CHECK(r.out.find("thirds of the classes") != std::string::npos);
+  // every command of the script is in the document
+  const std::string doc = slurp(std::string(TAILOR_SOURCE_DIR) + "/docs/data.md");
+  std::istringstream lines(slurp(script));
+  int commands = 0;
+  for (std::string l; std::getline(lines, l);)
+    if (l.rfind("tailor ", 0) == 0) {
+      CHECK_MESSAGE(doc.find(l) != std::string::npos, "docs/data.md lacks: " << l);
+      ++commands;
+    }
+  CHECK(commands == 4);
+}
