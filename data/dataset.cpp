@@ -74,20 +74,6 @@ std::vector<int64_t> class_counts(const std::vector<int32_t>& labels, int num_cl
   return c;
 }
 
-ShotSplit shot_split(const std::vector<int64_t>& train_counts, int many_above, int few_below) {
-  ShotSplit s;
-  for (size_t c = 0; c < train_counts.size(); ++c) {
-    int64_t n = train_counts[c];
-    if (n > many_above)
-      s.many.push_back((int)c);
-    else if (n < few_below)
-      s.few.push_back((int)c);
-    else
-      s.medium.push_back((int)c);
-  }
-  return s;
-}
-
 void validate_dataset(const Dataset& ds) {
   if (ds.num_classes <= 0) throw std::runtime_error(ds.name + ": num_classes must be positive");
   if ((int)ds.class_names.size() != ds.num_classes)

@@ -59,12 +59,6 @@ Dataset subset(const Dataset& ds, const std::vector<int64_t>& indices);
 // Per-class counts of labels (every label must lie in [0, num_classes)).
 std::vector<int64_t> class_counts(const std::vector<int32_t>& labels, int num_classes);
 
-// Many / medium / few split by training count (§4.5): many n > 100, medium 20 <= n <= 100, few n < 20.
-struct ShotSplit {
-  std::vector<int> many, medium, few;  // class ids
-};
-ShotSplit shot_split(const std::vector<int64_t>& train_counts, int many_above = 100, int few_below = 20);
-
 // Checks labels in range, sizes consistent; throws std::runtime_error naming the dataset.
 void validate_dataset(const Dataset& ds);
 

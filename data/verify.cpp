@@ -13,6 +13,7 @@
 #include "data/folder.h"
 #include "data/idx.h"
 #include "data/imbalance.h"
+#include "data/shots.h"
 
 namespace fs = std::filesystem;
 
@@ -32,6 +33,8 @@ struct VerifyArgs {
   uint32_t seed = 0;
   std::string on_bad_image = "error";
   int threads = 0;
+  std::string groups = "counts";  // the shot groups (data/shots.h)
+  int64_t many_above = 100, few_below = 20;
 };
 
 double to_double(const std::string& key, const std::string& v) {
@@ -89,6 +92,9 @@ void apply_config(VerifyArgs& a, const std::string& path) {
     else if (k == "json") a.json = str();
     else if (k == "profile") a.profile = str();
     else if (k == "on_bad_image") a.on_bad_image = str();
+    else if (k == "groups") a.groups = str();
+    else if (k == "many_above") a.many_above = (int64_t)num();
+    else if (k == "few_below") a.few_below = (int64_t)num();
     else if (k == "imbalance_ratio") a.imbalance_ratio = num();
     else if (k == "num_classes") a.num_classes = (int)num();
     else if (k == "threads") a.threads = (int)num();
@@ -123,6 +129,9 @@ VerifyArgs parse_args(int argc, char** argv) {
     else if (f == "--seed") set_seed(a, to_int(f, v), f);
     else if (f == "--on-bad-image") a.on_bad_image = v;
     else if (f == "--threads") a.threads = (int)to_int(f, v);
+    else if (f == "--groups") a.groups = v;
+    else if (f == "--many-above") a.many_above = to_int(f, v);
+    else if (f == "--few-below") a.few_below = to_int(f, v);
     else throw UsageError("unknown flag " + f);
   }
   static const char* formats[] = {"imagefolder", "cifar-bin", "idx", "list", "inat"};
@@ -135,6 +144,11 @@ VerifyArgs parse_args(int argc, char** argv) {
   if (a.profile != "exp" && a.profile != "step") throw UsageError("--profile must be exp or step");
   if (a.imbalance_ratio != 0 && a.imbalance_ratio < 1)
     throw UsageError("--imbalance-ratio is n_max / n_min >= 1 (e.g. 100), got " + std::to_string(a.imbalance_ratio));
+  try {
+    make_shot_rule(a.groups, a.many_above, a.few_below);
+  } catch (const std::runtime_error& e) {
+    throw UsageError(std::string("--groups / --many-above / --few-below: ") + e.what());
+  }
   return a;
 }
 
@@ -204,11 +218,13 @@ std::string verify_data_usage() {
   return "usage: tailor verify-data --format imagefolder|cifar-bin|idx|list|inat --root DIR [--split NAME]\n"
          "         [--list FILE] [--json FILE] [--num-classes N]   (FILE relative to DIR unless absolute)\n"
          "         [--imbalance-ratio R --profile exp|step --seed S] [--on-bad-image error|skip]\n"
-         "         [--threads N] [--config FILE.json]\n"
+         "         [--threads N] [--groups counts|thirds [--many-above N] [--few-below N]] [--config FILE.json]\n"
          "  Checks that every file exists, decodes and has a label in range (the other splits' labels among the\n"
          "  training split's classes, the training labels without a gap); prints per-split and per-class\n"
-         "  counts, the long-tailed subset counts (ratio R = n_max / n_min) and the many/medium/few split.\n"
-         "  Config keys: format root split list json num_classes imbalance_ratio profile seed on_bad_image threads.\n";
+         "  counts, the long-tailed subset counts (ratio R = n_max / n_min) and the many/medium/few split\n"
+         "  (by training count: > 100, 20-100, < 20 images, or --groups thirds: thirds of the classes).\n"
+         "  Config keys: format root split list json num_classes imbalance_ratio profile seed on_bad_image threads\n"
+         "  groups many_above few_below.\n";
 }
 
 int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -306,9 +322,10 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
       }
     }
     if (!train_counts.empty()) {
-      ShotSplit sh = shot_split(train_counts);
-      out << "shots (by training count): many " << sh.many.size() << " classes (>100), medium " << sh.medium.size()
-          << " (20-100), few " << sh.few.size() << " (<20)\n";
+      const ShotRule rule = make_shot_rule(a.groups, a.many_above, a.few_below);
+      ShotSplit sh = shot_split(train_counts, rule);
+      out << "shots (by training count): many " << sh.many.size() << " classes, medium " << sh.medium.size()
+          << ", few " << sh.few.size() << " (" << describe_shot_rule(rule, train_counts) << ")\n";
     }
   } catch (const std::exception& e) {
     err << "verify-data: " << e.what() << "\n";

@@ -2,12 +2,14 @@
 //
 //   verify-data --format imagefolder|cifar-bin|idx|list|inat --root DIR [--split NAME] [--list FILE]
 //               [--json FILE] [--num-classes N] [--imbalance-ratio R --profile exp|step --seed S]
-//               [--on-bad-image error|skip] [--threads N] [--config FILE.json]
+//               [--on-bad-image error|skip] [--threads N] [--groups counts|thirds [--many-above N]
+//               [--few-below N]] [--config FILE.json]
 //
 // Loads every split (or the one named), checks every file exists and decodes and every label is in range,
 // prints per-split totals and per-class counts, the LT subset counts when a ratio is given, and the
-// many / medium / few class counts (> 100, 20-100, < 20 training images). Returns 0 when everything
-// checks out, 1 on any data problem (the message names the file), 2 on a usage error.
+// many / medium / few class counts (data/shots.h: > 100, 20-100, < 20 training images by default, or thirds
+// of the classes). Returns 0 when everything checks out, 1 on any data problem (the message names the
+// file), 2 on a usage error.
 #pragma once
 #include <iosfwd>
 #include <string>

@@ -14,6 +14,7 @@
 
 #include "report/report_data.h"
 #include "rundir/files.h"
+#include "train/metrics.h"
 
 namespace tailor {
 
@@ -94,6 +95,25 @@ std::vector<json> read_jsonl(const std::string& path) {
   return rows;
 }
 
+// The shot groups of eval.json's train counts by its "shot_groups" rule ({"rule": "counts", "many_above":
+// 100, "few_below": 20} when absent: what eval.json files were grouped by before they named the rule).
+void read_groups(Eval& e) {
+  if (e.train.empty()) return;
+  static const json none = json::object();
+  const json& g = e.j.contains("shot_groups") && e.j["shot_groups"].is_object() ? e.j["shot_groups"] : none;
+  const data::ShotRule d;
+  try {
+    e.rule = data::make_shot_rule(str_or(g, "rule", "counts"), (int64_t)num(g, "many_above").value_or(d.many_above),
+                                  (int64_t)num(g, "few_below").value_or(d.few_below));
+  } catch (const std::runtime_error& ex) {
+    throw std::runtime_error(e.path + ": 'shot_groups': " + ex.what());
+  }
+  std::vector<int64_t> counts;
+  for (double n : e.train) counts.push_back(std::isfinite(n) ? (int64_t)n : 0);
+  e.group = data::shot_split(counts, e.rule).group_of_class(counts.size());
+  e.group_rule = data::describe_shot_rule(e.rule, counts);
+}
+
 // Reads eval.json; throws naming it when a per-class array does not have one entry per class or the
 // confusion matrix is not C x C.
 Eval read_eval(const std::string& path) {
@@ -111,6 +131,7 @@ Eval read_eval(const std::string& path) {
   e.test = num_array(j, "test_counts", path, e.C);
   e.acc = num_array(j, "per_class_acc", path, e.C);
   e.norms = num_array(j, "weight_norms", path, e.C);
+  read_groups(e);
   if (j.contains("confusion") && j["confusion"].is_array()) {
     const json& m = j["confusion"];
     if ((int)m.size() != e.C) throw std::runtime_error(path + ": 'confusion' must be C x C");
@@ -209,14 +230,16 @@ std::string summary_html(const Eval& e, const std::vector<json>& rows) {
   row("split", esc(str_or(j, "split", "n/a")));
   if (j.contains("checkpoint")) row("checkpoint", esc(str_or(j, "checkpoint", "n/a")));
   if (auto s = num(j, "samples")) row("samples", fmt(*s, 0));
-  row("top-1 (%)", fmt(num(j, "top1")));
+  const opt balanced = num(j, "balanced_acc");  // absent from eval.json files written before it
+  row("top-1 (%) &mdash; per image", fmt(num(j, "top1")));
+  if (balanced) row("balanced accuracy (%) &mdash; per class", fmt(*balanced));
   row("top-5 (%)", fmt(num(j, "top5")));
+  if (!e.group_rule.empty()) row("shot groups", esc(e.group_rule));
   for (int g = 0; g < 3; ++g) {
     std::string k = kGroupName[g];
     opt n = num(j, (k + "_classes").c_str());
-    const char* range[3] = {"&gt;100 images", "20&ndash;100 images", "&lt;20 images"};
-    std::string label = "<span class=\"g" + std::to_string(g) + "\">" + k + "</span> (%) &mdash; " + range[g] +
-                        (n ? ", " + fmt(*n, 0) + (*n == 1 ? " class" : " classes") : "");
+    std::string label = "<span class=\"g" + std::to_string(g) + "\">" + k + "</span> (%)" +
+                        (n ? " &mdash; " + fmt(*n, 0) + (*n == 1 ? " class" : " classes") : "");
     row(label, fmt(num(j, k.c_str())));
   }
   row("ECE (%)", fmt(num(j, "ece")));
@@ -230,6 +253,7 @@ std::string summary_html(const Eval& e, const std::vector<json>& rows) {
     row("skipped steps", std::to_string(skipped));
   }
   h << "</tbody>\n</table>\n";
+  if (balanced) h << "<p class=\"sub\">" << esc(kTop1VsBalanced) << "</p>\n";
   return h.str();
 }
 
@@ -237,14 +261,15 @@ std::string summary_html(const Eval& e, const std::vector<json>& rows) {
 std::string epochs_html(const std::vector<json>& rows) {
   std::ostringstream h;
   h << "<div class=\"wrap\"><table>\n<thead><tr><th>stage</th><th>epoch</th><th>step</th><th>lr</th><th>loss</th>"
-       "<th>top-1</th><th>top-5</th><th>many</th><th>medium</th><th>few</th><th>ECE</th><th>img/s</th>"
-       "<th>seconds</th><th>skipped</th></tr></thead>\n<tbody>\n";
+       "<th>top-1</th><th>balanced</th><th>top-5</th><th>many</th><th>medium</th><th>few</th><th>ECE</th>"
+       "<th>img/s</th><th>seconds</th><th>skipped</th></tr></thead>\n<tbody>\n";
   for (auto& r : rows) {
     std::string ep = cell(r, "epoch", 0);
     if (r.contains("epochs")) ep += " / " + cell(r, "epochs", 0);
     h << "<tr><td>" << cell(r, "stage", 0) << "</td><td>" << ep << "</td><td>" << cell(r, "step", 0) << "</td><td>"
       << cell(r, "lr", 0, true) << "</td><td>" << cell(r, "loss", 4) << "</td>";
-    for (const char* k : {"top1", "top5", "many", "medium", "few", "ece"}) h << "<td>" << cell(r, k, 2) << "</td>";
+    for (const char* k : {"top1", "balanced_acc", "top5", "many", "medium", "few", "ece"})
+      h << "<td>" << cell(r, k, 2) << "</td>";
     h << "<td>" << cell(r, "img_per_s", 1) << "</td><td>" << cell(r, "seconds", 1) << "</td><td>"
       << cell(r, "skipped_steps", 0) << "</td></tr>\n";
   }
@@ -262,7 +287,7 @@ std::string classes_html(const Eval& e) {
        "<th>test images</th><th>accuracy (%)</th>"
     << (norms ? "<th>weight norm</th>" : "") << "</tr></thead>\n<tbody>\n";
   for (int i = 0; i < e.C; ++i) {
-    int g = e.train.empty() ? -1 : group_of(e.train[i]);
+    int g = e.group.empty() ? -1 : e.group[i];
     h << "<tr><td>" << i << "</td><td class=\"l\">" << esc(e.names[i]) << "</td><td class=\"l\">";
     if (g >= 0) h << "<span class=\"g" << g << "\">" << kGroupName[g] << "</span>";
     h << "</td><td>" << (e.train.empty() ? "n/a" : fmt(e.train[i], 0)) << "</td><td>"

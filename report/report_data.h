@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "data/shots.h"
 #include "report/plot.h"
 #include "report/report.h"
 
@@ -51,11 +52,14 @@ struct Eval {
   std::vector<std::string> names;
   std::vector<double> train, test, acc, norms;  // acc: percent, NaN when n/a
   std::vector<int64_t> confusion;               // C x C, empty if absent
+  // the shot groups (data/shots.h) by eval.json's "shot_groups" rule (the counts rule's defaults for a file
+  // written before it had one); empty without train counts
+  data::ShotRule rule;
+  std::vector<int> group;   // per class: 0 many, 1 medium, 2 few
+  std::string group_rule;   // the rule in one line
 };
 
-// many > 100 training images, medium 20..100, few < 20.
-inline int group_of(double train_count) { return train_count > 100 ? 0 : train_count >= 20 ? 1 : 2; }
-inline const char* const kGroupName[3] = {"many", "medium", "few"};
+inline const char* const* const kGroupName = data::kShotGroupName;
 inline const plot::Color kGroupColor[3] = {plot::colors::blue, plot::colors::orange, plot::colors::red};
 
 // ---- formatting -----------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ std::map<int, int> stage_offsets(const std::vector<json>& rows) {
 void plot_curves(Writer& w, const std::vector<json>& rows) {
   if (rows.empty()) return;
   const std::map<int, int> offset = stage_offsets(rows);
-  std::vector<double> x, loss, lr, top1, grp[3];
+  std::vector<double> x, loss, lr, top1, balanced, grp[3];
   std::vector<int> stages;
   for (auto& r : rows) {
     int stage = int_or(r, "stage", 1);
@@ -62,6 +62,7 @@ void plot_curves(Writer& w, const std::vector<json>& rows) {
     loss.push_back(nan_if(num(r, "loss")));
     lr.push_back(nan_if(num(r, "lr")));
     top1.push_back(nan_if(num(r, "top1")));
+    balanced.push_back(nan_if(num(r, "balanced_acc")));
     for (int g = 0; g < 3; ++g) grp[g].push_back(nan_if(num(r, kGroupName[g])));
   }
   double xmax = *std::max_element(x.begin(), x.end()), xmin = *std::min_element(x.begin(), x.end());
@@ -113,40 +114,52 @@ void plot_curves(Writer& w, const std::vector<json>& rows) {
   }
   w.save(c, "loss_lr.png", "Training loss and learning rate per epoch, as logged in metrics.jsonl.");
 
-  bool any_acc = std::any_of(top1.begin(), top1.end(), [](double d) { return std::isfinite(d); });
-  if (!any_acc) return;
+  if (std::none_of(top1.begin(), top1.end(), [](double d) { return std::isfinite(d); })) return;
   std::string split;
   for (auto& r : rows) split = str_or(r, "eval_split", split);
   plot::Canvas c2(1200, 520);
   plot::AxisSpec ay;
   ay.lo = 0, ay.hi = 100, ay.label = "accuracy (%)";
+  auto any_finite = [](const std::vector<double>& v) {
+    return std::any_of(v.begin(), v.end(), [](double d) { return std::isfinite(d); });
+  };
   std::vector<plot::LegendEntry> legend{{"top-1", pc::black}};
-  const std::vector<double>* curves[4] = {&top1, &grp[0], &grp[1], &grp[2]};
-  const plot::Color cols[4] = {pc::black, kGroupColor[0], kGroupColor[1], kGroupColor[2]};
-  bool has[4] = {true, false, false, false};
+  // balanced: metrics.jsonl lines written before it have none, and then it is left out
+  const std::vector<double>* curves[5] = {&top1, &balanced, &grp[0], &grp[1], &grp[2]};
+  const plot::Color cols[5] = {pc::black, pc::purple, kGroupColor[0], kGroupColor[1], kGroupColor[2]};
+  bool has[5] = {true, any_finite(balanced), false, false, false};
+  if (has[1]) legend.push_back({"balanced", pc::purple});
   for (int g = 0; g < 3; ++g) {
-    has[g + 1] = std::any_of(grp[g].begin(), grp[g].end(), [](double d) { return std::isfinite(d); });
-    legend.push_back({std::string(kGroupName[g]) + (has[g + 1] ? "" : " (n/a)"),
-                      has[g + 1] ? cols[g + 1] : plot::Color{200, 200, 200}});
+    has[g + 2] = any_finite(grp[g]);
+    legend.push_back({std::string(kGroupName[g]) + (has[g + 2] ? "" : " (n/a)"),
+                      has[g + 2] ? cols[g + 2] : plot::Color{200, 200, 200}});
   }
   plot::Axes a = plot::draw_axes(c2, {0, 0, 1200, 520}, ax, ay,
                                  "Accuracy per epoch" + (split.empty() ? "" : " (" + split + " split)"), legend);
   boundaries(a);
-  for (int s = 3; s >= 0; --s)
-    if (has[s]) series(a, *curves[s], cols[s], s == 0 ? 3 : 2);
-  w.save(c2, "accuracy.png", "Top-1 and many / medium / few-shot accuracy per evaluated epoch.");
+  for (int s = 4; s >= 0; --s)
+    if (has[s]) series(a, *curves[s], cols[s], s <= 1 ? 3 : 2);
+  w.save(c2, "accuracy.png",
+         "Top-1 (per image), balanced (per class) and many / medium / few-shot accuracy per evaluated epoch.");
+}
+
+// The legend of a figure coloured by shot group.
+std::vector<plot::LegendEntry> group_legend() {
+  std::vector<plot::LegendEntry> l;
+  for (int g = 0; g < 3; ++g) l.push_back({kGroupName[g], kGroupColor[g]});
+  return l;
 }
 
 // (b) per-class accuracy against the training count, log x, coloured by shot group.
 void plot_per_class(Writer& w, const Eval& e) {
-  if (e.acc.empty() || e.train.empty()) return;
+  if (e.acc.empty() || e.group.empty()) return;
   std::vector<double> xs, ys;
   std::vector<plot::Color> cols;
   double lo = 1e300, hi = 0;
   for (int i = 0; i < e.C; ++i) {
     double n = std::max(1.0, e.train[i]);
     lo = std::min(lo, n), hi = std::max(hi, n);
-    xs.push_back(n), ys.push_back(e.acc[i]), cols.push_back(kGroupColor[group_of(e.train[i])]);
+    xs.push_back(n), ys.push_back(e.acc[i]), cols.push_back(kGroupColor[e.group[i]]);
   }
   plot::AxisSpec ax, ay;
   ax.log = true, ax.label = "training images of the class (log scale)";
@@ -154,15 +167,18 @@ void plot_per_class(Writer& w, const Eval& e) {
   if (ax.hi <= ax.lo) ax.hi = ax.lo * 10;
   ay.lo = 0, ay.hi = 100, ay.label = "test accuracy (%)";
   plot::Canvas c(1200, 560);
-  std::vector<plot::LegendEntry> legend{
-      {"many (>100)", kGroupColor[0]}, {"medium (20-100)", kGroupColor[1]}, {"few (<20)", kGroupColor[2]}};
-  plot::Axes a = plot::draw_axes(c, {0, 0, 1200, 560}, ax, ay, "Per-class accuracy vs training count", legend);
-  for (double b : {20.0, 100.0})
-    if (b > ax.lo && b < ax.hi) plot::plot_vline(a, b, pc::gray, 6);
+  plot::Axes a = plot::draw_axes(c, {0, 0, 1200, 560}, ax, ay, "Per-class accuracy vs training count", group_legend());
+  const bool counts = e.rule.kind == data::ShotRule::Kind::Counts;
+  if (counts)
+    for (double b : {(double)e.rule.few_below, (double)e.rule.many_above})
+      if (b > ax.lo && b < ax.hi) plot::plot_vline(a, b, pc::gray, 6);
   plot::plot_points(a, xs, ys, cols, e.C > 200 ? 2 : 4);
   w.save(c, "per_class_acc.png",
-         "Test accuracy of each class against its number of training images; dashed lines at 20 and 100 "
-         "separate few / medium / many.");
+         "Test accuracy of each class against its number of training images, coloured by shot group (" +
+             e.group_rule + ")" +
+             (counts ? "; dashed lines at " + std::to_string(e.rule.few_below) + " and " +
+                           std::to_string(e.rule.many_above) + " separate few / medium / many."
+                     : "."));
 }
 
 // Category labels (class names) for C <= 20, else a numeric class-rank axis.
@@ -188,7 +204,7 @@ void plot_weight_norms(Writer& w, const Eval& e) {
   for (int k = 0; k < e.C; ++k) {
     int i = order[k];
     xs.push_back(k), ys.push_back(e.norms[i]);
-    cols.push_back(e.train.empty() ? pc::blue : kGroupColor[group_of(e.train[i])]);
+    cols.push_back(e.group.empty() ? pc::blue : kGroupColor[e.group[i]]);
     if (std::isfinite(e.norms[i])) hi = std::max(hi, e.norms[i]);
   }
   plot::AxisSpec ax = class_axis(e, order, e.C <= 20 ? "" : "class rank by training count (most images first)");
@@ -199,7 +215,7 @@ void plot_weight_norms(Writer& w, const Eval& e) {
   int H = e.C <= 20 ? 600 : 500;
   plot::Canvas c(1200, H);
   std::vector<plot::LegendEntry> legend;
-  if (!e.train.empty()) legend = {{"many", kGroupColor[0]}, {"medium", kGroupColor[1]}, {"few", kGroupColor[2]}};
+  if (!e.group.empty()) legend = group_legend();
   plot::Axes a = plot::draw_axes(c, {0, 0, 1200, H}, ax, ay,
                                  "Classifier weight norm per class (sorted by training count)", legend);
   plot::plot_bars(a, xs, ys, e.C <= 200 ? 0.7 : 1.0, cols);

@@ -13,7 +13,11 @@ Writes (deterministic; re-running gives identical files):
                                    metrics: top-1/top-5 counts, confusion, per-class accuracy,
                                    many/medium/few (by TRAINING count: > 100, 20..100, < 20; group = mean
                                    of its classes' accuracies over the classes present in the test
-                                   labels), mean CE, ECE/MCE with 15 bins as MiSLAS utils/metric.py.
+                                   labels), mean CE, ECE/MCE with 15 bins as MiSLAS utils/metric.py;
+                                   the balanced (class-mean) accuracy, and the groups of three rules
+                                   (counts at 100 / 20, counts at other thresholds, thirds of the classes
+                                   by training count): the rule's description, each group's class ids,
+                                   tested classes and accuracy.
 
 Every input is rounded to float32 first and the math is then done in float64, so the fixtures hold
 the exact values for the float32 inputs the C++ test feeds. The implementations below are written
@@ -338,7 +342,39 @@ def posthoc_cases():
 
 # ---------------------------------------------------------------- metrics (NumPy)
 
-def metrics_reference(logits, labels, train_counts, bins=15):
+def shot_groups(train_counts, rule):
+    """Class ids of many / medium / few by training count (data/shots.h): counts: many n > many_above,
+    few n < few_below, medium the rest; thirds: by count descending (ties: lower index first), the first
+    round(C/3) many, the last round(C/3) few."""
+    n = list(train_counts)
+    C = len(n)
+    if rule["rule"] == "thirds":
+        order = sorted(range(C), key=lambda c: (-n[c], c))
+        k = int(round(C / 3))
+        groups = {"many": order[:k], "medium": order[k:C - k], "few": order[C - k:]}
+    else:
+        a, b = rule["many_above"], rule["few_below"]
+        groups = {"many": [c for c in range(C) if n[c] > a], "medium": [c for c in range(C) if b <= n[c] <= a],
+                  "few": [c for c in range(C) if n[c] < b]}
+    return {g: sorted(v) for g, v in groups.items()}
+
+
+def describe_rule(train_counts, rule):
+    if rule["rule"] == "counts":
+        a, b = rule["many_above"], rule["few_below"]
+        medium = "none" if b > a else (str(a) if a == b else "%d-%d" % (b, a))
+        return "many > %d, medium %s, few < %d training images" % (a, medium, b)
+    parts = []
+    for i, (g, ids) in enumerate(shot_groups(train_counts, rule).items()):
+        n = sorted((train_counts[c] for c in ids), reverse=True)
+        text = "%s %d" % (g, len(n)) + ("" if i else " class" if len(n) == 1 else " classes")
+        if n:
+            text += " (%s%s)" % (str(n[0]) if n[0] == n[-1] else "%d-%d" % (n[0], n[-1]), "" if i else " images")
+        parts.append(text)
+    return "thirds of the classes by training count: " + ", ".join(parts)
+
+
+def metrics_reference(logits, labels, train_counts, bins=15, rules=()):
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(labels)
     N, C = z.shape
@@ -378,30 +414,59 @@ def metrics_reference(logits, labels, train_counts, bins=15):
                 confusion=conf_mat.reshape(-1).tolist(), per_class_count=per_class_count.tolist(),
                 per_class_acc=per_class_acc, shots=shots, ece=float(np.sum(gaps * cnt_b) / np.sum(cnt_b)),
                 mce=float(np.max(gaps)), bin_counts=cnt_b.tolist(),
-                mean_loss=float(-np.mean(logp[np.arange(N), y])))
+                mean_loss=float(-np.mean(logp[np.arange(N), y])),
+                balanced_acc=float(np.mean([a for a in per_class_acc if a is not None])),
+                groups=[group_reference(train_counts, rule, per_class_acc) for rule in rules])
+
+
+def group_reference(train_counts, rule, per_class_acc):
+    """The groups of one rule: a group's accuracy is the mean over its classes with test samples."""
+    out = dict(rule=rule, description=describe_rule(train_counts, rule))
+    for g, ids in shot_groups(train_counts, rule).items():
+        acc = [per_class_acc[c] for c in ids if per_class_acc[c] is not None]
+        out[g] = {"class_ids": ids, "classes": len(acc), "acc": float(np.mean(acc)) if acc else None}
+    return out
 
 
 def metrics_cases():
     rs = np.random.RandomState(31337)
     out = []
 
-    def case(name, train_counts, N, missing=(), ties=0):
+    # every case: the default counts rule, counts at other thresholds, thirds
+    def case(name, train_counts, N, missing=(), ties=0, thresholds=((50, 10),), test_p=None, margin=None):
         C = len(train_counts)
-        labels = np.concatenate([np.arange(C), rs.randint(0, C, N - C)])
+        # test_p: test labels drawn with these class probabilities (an imbalanced test set)
+        rest = rs.randint(0, C, N - C) if test_p is None else rs.choice(C, N - C, p=test_p)
+        labels = np.concatenate([np.arange(C), rest])
         labels = np.array([l if l not in missing else (l + 1) % C for l in labels])
         scale = rs.uniform(0.05, 6.0, size=(N, 1))  # spreads the confidences over all bins
         z = rs.randn(N, C) * scale
         z[np.arange(N), labels] += rs.uniform(0, 4.0, N)  # better than chance
+        if margin is not None:  # per-class extra margin of the true logit: head classes learnt better
+            z[np.arange(N), labels] += np.asarray(margin)[labels]
         z[:ties] = 0.25  # all-equal rows: argmax and top-5 tie-breaking
         z = np.asarray(z, dtype=np.float32)
-        ref = metrics_reference(z, labels, train_counts)
+        rules = [{"rule": "counts", "many_above": 100, "few_below": 20}]
+        rules += [{"rule": "counts", "many_above": a, "few_below": b} for a, b in thresholds]
+        rules.append({"rule": "thirds"})
+        ref = metrics_reference(z, labels, train_counts, rules=rules)
         out.append(dict(name=name, train_counts=list(train_counts), logits=short32(z), labels=labels.tolist(),
                         expected=ref))
 
     # groups at the boundaries: > 100 many, 20..100 medium, < 20 few
-    case("three_groups", [400, 250, 150, 101, 100, 60, 20, 19, 10, 5, 3, 2, 1, 7, 15], 400, ties=3)
-    case("empty_groups", [90, 80, 50, 40, 20], 200)  # no many, no few: n/a
-    case("class_without_test_samples", [300, 120, 90, 30, 12, 4, 2], 150, missing=(5,))
+    case("three_groups", [400, 250, 150, 101, 100, 60, 20, 19, 10, 5, 3, 2, 1, 7, 15], 400, ties=3,
+         thresholds=((150, 10),))
+    case("empty_groups", [90, 80, 50, 40, 20], 200, thresholds=((60, 45),))  # no many, no few: n/a
+    case("class_without_test_samples", [300, 120, 90, 30, 12, 4, 2], 150, missing=(5,), thresholds=((89, 12),))
+    # a test set as imbalanced as the training set, the head learnt better: top-1 well above the balanced
+    # accuracy; a tie at the thirds' many / medium boundary (classes 2 and 3)
+    counts = [600, 400, 250, 250, 120, 50, 50, 15, 8, 4]
+    case("imbalanced_test_set", counts, 600, thresholds=((200, 30),), test_p=np.array(counts) / sum(counts),
+         margin=np.linspace(3.0, -3.0, len(counts)))
+    # a natural long tail whose rarest class has 210 images: the counts rule calls every class many,
+    # thirds splits 3 / 4 / 3; thresholds 999 / 1000 leave no medium class
+    natural = [int(2250 * (210 / 2250) ** (i / 9)) for i in range(10)]
+    case("natural_long_tail", natural, 300, thresholds=((999, 1000), (1500, 400)))
     return out
 
 

@@ -227,6 +227,34 @@ TEST_CASE("cross-key checks") {
   CHECK(e == "stage1.schedule.warmup_epochs (5) exceeds stage1.epochs (3)");
 }
 
+TEST_CASE("shot groups: eval.groups counts (thresholds) or thirds (none); bad thresholds and unread keys refused") {
+  Json cfg = resolve_config("", {}, false);
+  CHECK(cfg["eval"]["groups"] == "counts");
+  CHECK(cfg["eval"]["many_above"] == 100);
+  CHECK(cfg["eval"]["few_below"] == 20);
+  RunConfig rc = parse_run_config(resolve_config("", {"eval.many_above=500", "eval.few_below=100"}, false));
+  CHECK(rc.shot_rule.kind == data::ShotRule::Kind::Counts);
+  CHECK(rc.shot_rule.many_above == 500);
+  CHECK(rc.shot_rule.few_below == 100);
+  Json thirds = resolve_config("", {"eval.groups=thirds"}, false);
+  CHECK_FALSE(thirds["eval"].contains("many_above"));
+  CHECK_FALSE(thirds["eval"].contains("few_below"));
+  CHECK(parse_run_config(thirds).shot_rule.kind == data::ShotRule::Kind::Thirds);
+  Json doc = Json::object();  // config.json of a thirds run resolves to itself
+  merge_config(doc, thirds, "config.json");
+  CHECK(expand_config(doc) == thirds);
+  auto e = error_of([] { resolve_config("", {"eval.groups=thirds", "eval.many_above=200"}, false); });
+  CHECK(e.find("eval.many_above: read by eval.groups counts only (this run's is thirds)") == 0);
+  e = error_of([] { resolve_config("", {"eval.many_above=50", "eval.few_below=52"}, false); });
+  CHECK(e == "eval.few_below (52) must be <= eval.many_above + 1 (51): a class would be both many and few");
+  CHECK_NOTHROW(resolve_config("", {"eval.many_above=50", "eval.few_below=51"}, false));  // no medium class
+  e = error_of([] { resolve_config("", {"eval.groups=halves"}, false); });
+  CHECK(e.find("'halves' is not one of counts | thirds") != std::string::npos);
+  CHECK(describe_schema().find("eval.groups") != std::string::npos);
+  // how the accuracy is grouped is not what is trained: the hash (a resume's check) leaves it out
+  CHECK(config_hash(thirds) == config_hash(cfg));
+}
+
 TEST_CASE("the config hash is stable and tracks changes") {
   Json a = resolve_config("", {}, true), b = resolve_config("", {}, true);
   CHECK(config_hash(a) == config_hash(b));

@@ -137,7 +137,8 @@ TEST_CASE("verify-data on the CIFAR-10 folder with an LT subset") {
   CHECK(out.str().find("train: 50000 images, 10 classes") != std::string::npos);
   CHECK(out.str().find("test: 10000 images, 10 classes") != std::string::npos);
   CHECK(out.str().find("12406 images, counts [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]") != std::string::npos);
-  CHECK(out.str().find("many 8 classes (>100), medium 2 (20-100), few 0 (<20)") != std::string::npos);
+  CHECK(out.str().find("many 8 classes, medium 2, few 0 (many > 100, medium 20-100, few < 20 training images)") !=
+        std::string::npos);
 }
 
 TEST_CASE("loader over CIFAR-10-LT: CIFAR augmentation, 0 vs 2 workers identical") {

@@ -15,6 +15,7 @@
 #include "data/decode.h"
 #include "data/folder.h"
 #include "data/idx.h"
+#include "data/shots.h"
 
 using namespace tailor::data;
 namespace fs = std::filesystem;
@@ -512,6 +513,22 @@ TEST_CASE("subset, class counts and shot split") {
   CHECK(sh.many == std::vector<int>{0, 1});
   CHECK(sh.medium == std::vector<int>{2, 3});
   CHECK(sh.few == std::vector<int>{4, 5});
+  CHECK(sh.group_of_class(6) == std::vector<int>{0, 0, 1, 1, 2, 2});
+  // thirds: ties go to the lower class index; round(C / 3) classes each for many and few
+  sh = shot_split({50, 80, 80, 10, 80, 5, 7}, make_shot_rule("thirds"));
+  CHECK(sh.many == std::vector<int>{1, 2});
+  CHECK(sh.medium == std::vector<int>{0, 3, 4});
+  CHECK(sh.few == std::vector<int>{5, 6});
+  CHECK(shot_split(std::vector<int64_t>(10, 7), make_shot_rule("thirds")).medium.size() == 4);
+  CHECK(shot_split(std::vector<int64_t>(100, 7), make_shot_rule("thirds")).few.size() == 33);
+  CHECK(shot_split({9}, make_shot_rule("thirds")).medium == std::vector<int>{0});
+  CHECK(describe_shot_rule(make_shot_rule("thirds"), {500, 40, 3}) ==
+        "thirds of the classes by training count: many 1 class (500 images), medium 1 (40), few 1 (3)");
+  CHECK(describe_shot_rule(make_shot_rule("counts", 50, 51), {}) == "many > 50, medium none, few < 51 training images");
+  CHECK(shot_split({51, 50, 0}, make_shot_rule("counts", 50, 51)).medium.empty());
+  CHECK_THROWS_WITH_AS(make_shot_rule("counts", 50, 52), has("few_below (52) must be <= many_above + 1 (51)"),
+                       std::runtime_error);
+  CHECK_THROWS_AS(make_shot_rule("halves"), std::runtime_error);
   ds.labels[2] = 3;
   CHECK_THROWS_WITH_AS(validate_dataset(ds), has("p2: label 3 out of range"), std::runtime_error);
   CHECK_THROWS_AS(parse_bad_image_policy("ignore"), std::runtime_error);

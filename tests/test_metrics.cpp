@@ -1,6 +1,8 @@
 // Evaluation metrics (train/metrics.h) against the NumPy reference of make_loss_fixtures.py on recorded
 // logits: counts exactly, means to 1e-12; many / medium / few by training count with empty groups
-// (n/a, classes == 0); ECE / MCE with 15 bins as MiSLAS computes them (bins (lo, hi], confidence =
+// (n/a, classes == 0) under three rules each (counts at 100 / 20, counts at other thresholds, thirds),
+// with the rule's description; the balanced (class-mean) accuracy, which differs from top-1 on an
+// imbalanced test set; ECE / MCE with 15 bins as MiSLAS computes them (bins (lo, hi], confidence =
 // max softmax).
 #include <doctest/doctest.h>
 
@@ -35,28 +37,35 @@ static void check_group(const char* which, const ShotGroup& g, const json& ref) 
   }
 }
 
+// The metrics of a fixture case under `rule`, the logits fed in uneven batches (accumulation must not
+// depend on the batching).
+static EvalMetrics metrics_of(const json& c, const ShotRule& rule) {
+  auto counts = c["train_counts"].get<std::vector<int64_t>>();
+  const int C = (int)counts.size();
+  auto y = c["labels"].get<std::vector<int32_t>>();
+  const int64_t N = (int64_t)y.size();
+  std::vector<float> z;
+  for (auto& row : c["logits"])
+    for (auto& v : row) z.push_back((float)v.get<double>());
+  MetricsAccumulator acc(C, counts, rule);
+  for (int64_t lo = 0; lo < N;) {
+    int64_t hi = std::min(N, lo + 1 + (lo * 7) % 97);
+    acc.add(Tensor::from_vector(std::vector<float>(z.begin() + lo * C, z.begin() + hi * C), {hi - lo, C}),
+            Tensor::from_vector_i32(std::vector<int32_t>(y.begin() + lo, y.begin() + hi), {hi - lo}));
+    lo = hi;
+  }
+  return acc.finish();
+}
+
 TEST_CASE("metrics equal the NumPy reference on recorded logits") {
   json j = load_fixture("metrics_reference.json");
   REQUIRE(j["bins"].get<int>() == 15);
-  REQUIRE(j["cases"].size() == 3);
+  REQUIRE(j["cases"].size() == 5);
   for (auto& c : j["cases"]) {
     INFO("case " << c["name"].get<std::string>());
-    auto counts = c["train_counts"].get<std::vector<int64_t>>();
-    const int C = (int)counts.size();
-    auto y = c["labels"].get<std::vector<int32_t>>();
-    const int64_t N = (int64_t)y.size();
-    std::vector<float> z;
-    for (auto& row : c["logits"])
-      for (auto& v : row) z.push_back((float)v.get<double>());
-    // feed in uneven batches: accumulation must not depend on the batching
-    MetricsAccumulator acc(C, counts);
-    for (int64_t lo = 0; lo < N;) {
-      int64_t hi = std::min(N, lo + 1 + (lo * 7) % 97);
-      acc.add(Tensor::from_vector(std::vector<float>(z.begin() + lo * C, z.begin() + hi * C), {hi - lo, C}),
-              Tensor::from_vector_i32(std::vector<int32_t>(y.begin() + lo, y.begin() + hi), {hi - lo}));
-      lo = hi;
-    }
-    EvalMetrics m = acc.finish();
+    const int C = (int)c["train_counts"].size();
+    const int64_t N = (int64_t)c["labels"].size();
+    EvalMetrics m = metrics_of(c, ShotRule{});
     const json& e = c["expected"];
     // counts: exact
     CHECK(m.samples == e["samples"].get<int64_t>());
@@ -81,9 +90,62 @@ TEST_CASE("metrics equal the NumPy reference on recorded logits") {
     CHECK(std::fabs(m.ece - e["ece"].get<double>()) <= 1e-12);
     CHECK(std::fabs(m.mce - e["mce"].get<double>()) <= 1e-12);
     CHECK(std::fabs(m.mean_loss - e["mean_loss"].get<double>()) <= 1e-12);
+    CHECK(std::fabs(m.balanced_acc - e["balanced_acc"].get<double>()) <= 1e-12);
     // an empty group prints n/a, never 0 %
     if (m.many.empty()) CHECK(line_of(format_shot_table(m), "many").find("n/a") != std::string::npos);
+    // the groups of every rule: class ids by training count, tested classes and accuracy, the description
+    REQUIRE(e["groups"].size() >= 3);
+    for (auto& g : e["groups"]) {
+      const json& r = g["rule"];
+      INFO("rule " << r.dump());
+      const ShotRule rule = data::make_shot_rule(r["rule"], r.value("many_above", 100), r.value("few_below", 20));
+      EvalMetrics mr = metrics_of(c, rule);
+      CHECK(mr.shot_rule_text == g["description"].get<std::string>());
+      CHECK(format_shot_table(mr).rfind("groups: " + g["description"].get<std::string>() + "\n", 0) == 0);
+      const ShotGroup* got[3] = {&mr.many, &mr.medium, &mr.few};
+      for (int k = 0; k < 3; ++k) {
+        const char* name = data::kShotGroupName[k];
+        CHECK(mr.shot_split.group(k) == g[name]["class_ids"].get<std::vector<int>>());
+        check_group(name, *got[k], g[name]);
+      }
+      CHECK(mr.balanced_acc == m.balanced_acc);  // the rule groups classes; it changes no other number
+      CHECK(mr.top1 == m.top1);
+    }
   }
+}
+
+TEST_CASE("an imbalanced test set: top-1 (per image) and balanced (per class) differ; the table shows both") {
+  json j = load_fixture("metrics_reference.json");
+  const json* c = nullptr;
+  for (auto& x : j["cases"])
+    if (x["name"] == "imbalanced_test_set") c = &x;
+  REQUIRE(c != nullptr);
+  EvalMetrics m = metrics_of(*c, ShotRule{});
+  CHECK(m.top1 - m.balanced_acc > 0.1);
+  std::string table = format_shot_table(m);
+  char want[64];
+  std::snprintf(want, sizeof want, "balanced %7.2f%%   10", 100 * m.balanced_acc);
+  CHECK(line_of(table, "balanced").rfind(want, 0) == 0);
+  std::snprintf(want, sizeof want, "overall  %7.2f%%", 100 * m.top1);
+  CHECK(line_of(table, "overall").rfind(want, 0) == 0);
+  CHECK(table.find(kTop1VsBalanced) != std::string::npos);
+}
+
+TEST_CASE("a natural long tail (rarest class 210 images): counts says all many, thirds splits 3 / 4 / 3") {
+  json j = load_fixture("metrics_reference.json");
+  const json& c = j["cases"].back();
+  REQUIRE(c["name"] == "natural_long_tail");
+  EvalMetrics counts = metrics_of(c, ShotRule{});
+  CHECK(counts.many.classes == 10);
+  CHECK(counts.medium.empty());
+  CHECK(counts.few.empty());
+  EvalMetrics thirds = metrics_of(c, data::make_shot_rule("thirds"));
+  CHECK(thirds.many.classes == 3);
+  CHECK(thirds.medium.classes == 4);
+  CHECK(thirds.few.classes == 3);
+  CHECK(format_shot_table(thirds).rfind("groups: thirds of the classes by training count: many 3 classes (2250-1328 "
+                                        "images), medium 4 (1020-462), few 3 (355-210)\n",
+                                        0) == 0);
 }
 
 TEST_CASE("empty shot groups report n/a with zero classes") {

@@ -142,6 +142,16 @@ static fs::path make_run(const std::string& name, int C, bool tau) {
   return d;
 }
 
+// The message of the std::runtime_error write_report throws ("" if none).
+static std::string report_error(const fs::path& d) {
+  try {
+    write_report(d.string());
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 struct Png {
   int w = 0, h = 0;
   size_t colours = 0;
@@ -197,6 +207,41 @@ TEST_CASE("report of a 10-class two-stage run: plots and HTML") {
        {"55.31", "90.12", "80.25", "50.50", "20.75", "10.34", "25.67", "47.77", "n/a", "T-shirt/top", "Ankle boot",
         "fmnist_lt_test", "resnet32", "balanced_softmax", "crt", "4 classes", "&quot;arch&quot;", "<details>"})
     CHECK_MESSAGE(html.find(s) != std::string::npos, "missing " << s);
+}
+
+TEST_CASE("balanced accuracy and the shot-group rule from eval.json; an older eval.json without them") {
+  fs::path d = make_run("balanced", 10, false);
+  std::string old = read_file(write_report(d.string()).html);  // make_eval writes the older format
+  CHECK(old.find("balanced accuracy") == std::string::npos);
+  CHECK(old.find("many &gt; 100, medium 20-100, few &lt; 20 training images") != std::string::npos);
+  CHECK(old.find("<tr><td>3</td><td class=\"l\">Dress</td><td class=\"l\"><span class=\"g0\">many</span>") !=
+        std::string::npos);  // 108 training images
+  json e = json::parse(read_file(d / "eval.json"));
+  e["balanced_acc"] = 61.23;
+  e["shot_groups"] = {{"rule", "thirds"}, {"description", "ignored: the report describes the rule itself"}};
+  write_file(d / "eval.json", e.dump());
+  std::string lines, line;
+  std::istringstream in(read_file(d / "metrics.jsonl"));
+  while (std::getline(in, line)) {
+    json r = json::parse(line);
+    if (r.contains("top1")) r["balanced_acc"] = 33.3;
+    lines += r.dump() + "\n";
+  }
+  write_file(d / "metrics.jsonl", lines);
+  std::string html = read_file(write_report(d.string()).html);
+  CHECK(html.find("<tr><td>balanced accuracy (%) &mdash; per class</td><td>61.23</td></tr>") != std::string::npos);
+  CHECK(html.find("<tr><td>top-1 (%) &mdash; per image</td><td>55.31</td></tr>") != std::string::npos);
+  CHECK(html.find("on a balanced test set") != std::string::npos);
+  CHECK(html.find("<td>33.30</td>") != std::string::npos);  // the epochs table
+  CHECK(html.find("thirds of the classes by training count: many 3 classes (500-180 images), medium 4") !=
+        std::string::npos);
+  CHECK(html.find("<tr><td>3</td><td class=\"l\">Dress</td><td class=\"l\"><span class=\"g1\">medium</span>") !=
+        std::string::npos);
+  CHECK(load_png(d / "plots" / "accuracy.png").colours >= 5);
+  e["shot_groups"] = {{"rule", "counts"}, {"many_above", 10}, {"few_below", 20}};
+  write_file(d / "eval.json", e.dump());
+  CHECK(report_error(d).find("'shot_groups': shot groups: few_below (20) must be <= many_above + 1") !=
+        std::string::npos);
 }
 
 TEST_CASE("report without optional inputs: no tau sweep, no weight norms, no config") {
@@ -338,15 +383,6 @@ TEST_CASE("report of an older config: stage1 without a method, stage2.method non
   check_curves(d, 1);  // metrics.jsonl still has stage-2 lines
 }
 
-// The message of the std::runtime_error write_report throws ("" if none).
-static std::string report_error(const fs::path& d) {
-  try {
-    write_report(d.string());
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST_CASE("missing or malformed inputs name the file") {
   fs::path d = make_run("broken", 10, false);

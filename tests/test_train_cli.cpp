@@ -236,14 +236,28 @@ TEST_CASE("eval, tau-sweep, extract-features and report on finished runs") {
   const fs::path run_dir = root() + "/linear";
   for (const char* f : {"config.json", "metrics.jsonl", "eval.json", "summary.json", "report.html"})
     CHECK_MESSAGE(fs::exists(run_dir / f), f);
+  // top-1 (per image) beside balanced (per class): the epoch line, metrics.jsonl, eval.json, summary.json, the table
+  CHECK(r.out.find("% bal ") != std::string::npos);
+  CHECK(r.out.find("groups: many > 100, medium 20-100, few < 20 training images\n") != std::string::npos);
+  CHECK(r.out.find("\nbalanced ") != std::string::npos);
+  CHECK(slurp(run_dir / "metrics.jsonl").find("\"balanced_acc\":") != std::string::npos);
+  CHECK(slurp(run_dir / "summary.json").find("\"balanced_acc\":") != std::string::npos);
+  CHECK(slurp(run_dir / "eval.json").find("\"shot_groups\":{\"rule\":\"counts\",\"many_above\":100") !=
+        std::string::npos);
   r = run("eval --run " + run_dir.string() + " --out " + root() + "/e.json");
   CHECK(r.code == 0);
   CHECK(r.out.find("overall") != std::string::npos);
   CHECK(slurp(root() + "/e.json").find("\"per_class_acc\"") != std::string::npos);
+  CHECK(slurp(root() + "/e.json").find("\"balanced_acc\":") != std::string::npos);
+  // the groups of the run's config.json, or of a --set: thirds regroups the counts run
+  r = run("eval --run " + run_dir.string() + " --set eval.groups=thirds");
+  CHECK_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("groups: thirds of the classes by training count: many 3 classes (") != std::string::npos);
   r = run("tau-sweep --run " + run_dir.string() + " --checkpoint " + (run_dir / "checkpoints/stage1_last.safetensors").string() +
           " --taus 0,0.5,1");
   CHECK_MESSAGE(r.code == 0, r.out);
   CHECK(r.out.find("best tau") != std::string::npos);
+  CHECK(r.out.find("groups: many > 100, medium 20-100, few < 20 training images") != std::string::npos);
   CHECK(fs::exists(run_dir / "tau_sweep.json"));
   r = run("extract-features --run " + run_dir.string() + " --split train --out " + root() + "/f.safetensors");
   CHECK_MESSAGE(r.code == 0, r.out);

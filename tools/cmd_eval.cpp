@@ -1,5 +1,6 @@
 // `tailor eval`: evaluates a run's final checkpoint (or any checkpoint written by the trainer) on a split:
-// top-1 / top-5, many / medium / few by training count, ECE / MCE; optional eval JSON (the report's format).
+// top-1 / top-5, balanced accuracy, many / medium / few by training count (the groups of the run's config,
+// eval.groups), ECE / MCE; optional eval JSON (the report's format).
 #include <fstream>
 #include <iostream>
 
@@ -35,8 +36,9 @@ int cmd_eval(int argc, char** argv) {
   }
   const data::Dataset& ds = run_split(src.data, split);
   EvalMetrics m = evaluate_dataset(*src.net, ds, src.data.eval_tf, src.data.train_counts,
-                                   src.cfg.at("data").at("eval_batch_size"), src.cfg.at("data").at("workers"));
-  std::cout << split << " (" << ds.size() << " images), accuracy by training-set frequency:\n" << format_shot_table(m);
+                                   parse_shot_rule(src.cfg.at("eval")), src.cfg.at("data").at("eval_batch_size"),
+                                   src.cfg.at("data").at("workers"));
+  std::cout << split << " (" << ds.size() << " images):\n" << format_shot_table(m);
   if (!out.empty()) {
     Json j = eval_to_json(m, src.data.train_counts, src.data.train.class_names, class_weight_norms(*src.net));
     j["split"] = split;

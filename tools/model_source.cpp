@@ -23,8 +23,12 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
     const std::string cfg_path = s.run_dir + "/config.json";
     if (!std::filesystem::is_regular_file(cfg_path))
       throw ConfigError("--run " + s.run_dir + ": no config.json (not a run directory)");
-    Json doc = Json::object();
-    merge_config(doc, load_config_file(cfg_path), cfg_path);
+    Json doc = Json::object(), run_cfg = load_config_file(cfg_path);
+    // config.json holds the thresholds of the run's shot groups; --set eval.groups=... picks a rule anew
+    for (auto& kv : a.list("set"))
+      if (kv.rfind("eval.groups=", 0) == 0 && run_cfg.contains("eval"))
+        for (const char* k : {"many_above", "few_below"}) run_cfg["eval"].erase(k);
+    merge_config(doc, run_cfg, cfg_path);
     for (auto& kv : a.list("set")) apply_set(doc, kv);
     s.cfg = expand_config(doc);
     s.checkpoint = a.has("checkpoint") ? a.str("checkpoint", "") : final_checkpoint(s.cfg, s.run_dir);

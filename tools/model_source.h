@@ -1,6 +1,7 @@
 // The model and data a tool works on: `--run DIR` (the run's config.json and its final checkpoint, or
 // --checkpoint to pick another file of it) or `--checkpoint F --config C` (a checkpoint written by the
-// trainer, with the config that describes its data). `--set k=v` overrides apply to the data config.
+// trainer, with the config that describes its data). `--set k=v` overrides apply to the data config and
+// the shot groups (`--set eval.groups=thirds` regroups a run trained with the counts rule).
 #pragma once
 #include <memory>
 #include <string>

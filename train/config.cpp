@@ -233,6 +233,15 @@ Json resolve_stage(const Json& user, int k) {
   return StageResolver{user, k, m, where}.resolve();
 }
 
+// "" when the run reads the key `path` outside the stages, else why not: the thresholds belong to the
+// counts rule of the shot groups (data/shots.h).
+std::string why_not_read(const Json& doc, const std::string& path) {
+  if (path != "eval.many_above" && path != "eval.few_below") return "";
+  const Json* g = get_path(doc, "eval.groups");
+  const std::string groups = (g ? *g : find_in(config_schema(), "eval.groups")->def).get<std::string>();
+  return groups == "counts" ? "" : "read by eval.groups counts only (this run's is " + groups + ")";
+}
+
 void validate(const Json& cfg) {
   for (int k = 1; cfg.contains("stage" + std::to_string(k)); ++k) {
     const std::string st = "stage" + std::to_string(k);
@@ -265,6 +274,10 @@ void validate(const Json& cfg) {
     config_fail("data.root is required for data.dataset " + ds);
   if (cfg.at("eval").at("select") == "val" && cfg.at("data").at("val_list").get<std::string>().empty())
     config_fail("eval.select val needs data.val_list (a validation split)");
+  const Json& ev = cfg.at("eval");
+  if (ev.contains("few_below") && ev.at("few_below").get<int64_t>() > ev.at("many_above").get<int64_t>() + 1)
+    config_fail("eval.few_below (" + ev.at("few_below").dump() + ") must be <= eval.many_above + 1 (" +
+                std::to_string(ev.at("many_above").get<int64_t>() + 1) + "): a class would be both many and few");
 }
 
 }  // namespace
@@ -400,7 +413,11 @@ Json expand_config(const Json& doc) {
   Json out = Json::object();
   for (auto& k : config_schema()) {
     const Json* v = get_path(doc, k.path);
-    set_path(out, k.path, v ? *v : k.def);
+    const std::string why = why_not_read(doc, k.path);
+    if (why.empty()) set_path(out, k.path, v ? *v : k.def);
+    else if (v)
+      config_fail(k.path + ": " + why + "; to change a section on the command line, replace it whole: --set '" +
+                  k.path.substr(0, k.path.find('.')) + "={...}'");
   }
   // a dataset that is long-tailed already keeps its own counts unless a subset is asked for
   Json& profile = out["data"]["imbalance"]["profile"];
@@ -455,6 +472,8 @@ Json resolve_config(const std::string& file, const std::vector<std::string>& set
 std::string config_hash(const Json& cfg) {
   Json identity = cfg;
   if (identity.contains("data") && identity["data"].contains("root")) identity["data"]["root"] = "";
+  if (identity.contains("eval"))
+    for (const char* k : {"groups", "many_above", "few_below"}) identity["eval"].erase(k);
   const std::string s = identity.dump();
   Fnv1a h;
   h.add(s.data(), s.size());

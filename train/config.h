@@ -6,7 +6,8 @@
 //   * an unknown key is an error naming the file and suggesting the nearest known key;
 //   * a wrong type or an out-of-range value is an error naming the key and the allowed range;
 //   * a key the stage's method (or its loss, sampler or schedule) does not read is an error naming what
-//     does read it — nothing given is silently dropped;
+//     does read it — nothing given is silently dropped (so is eval.many_above / few_below with eval.groups
+//     thirds);
 //   * bad JSON is an error with the file's line and column;
 //   * `--set key.path=value` overrides beat the file (the value is parsed as JSON, else taken as a
 //     string: --set stage1.loss.name=gcl, --set stage1.schedule.milestones=[160,180]);
@@ -77,7 +78,9 @@ std::string did_you_mean(const std::string& key);
 // Stable 64-bit FNV-1a hash of the resolved document's compact dump, as 16 hex digits (stored in the
 // training state so a resume with a different config is refused). data.root is left out: it says where
 // the images are, not what is trained, so a run can resume where the data lives at another path (the
-// state's data fingerprint, train/run_data.h, checks that the images are the same).
+// state's data fingerprint, train/run_data.h, checks that the images are the same). The shot groups
+// (eval.groups, eval.many_above, eval.few_below) are left out too: they say how the accuracy is grouped,
+// not what is trained, and a run written before they existed resumes.
 std::string config_hash(const Json& cfg);
 
 // 64-bit FNV-1a over the bytes added so far (config_hash, the data fingerprint of train/run_data.h).

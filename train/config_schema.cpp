@@ -1,11 +1,12 @@
 // The config schema: every key of a run declared once (train/config.h). Defaults of the loss, optimiser,
-// schedule and sampler keys are the defaults of their structs (LossConfig, SgdOptions, LrSchedule,
-// data::SamplerConfig), so each is stated in one place; a method's own keys and defaults are in its
-// MethodSpec (train/methods/).
+// schedule, sampler and shot-group keys are the defaults of their structs (LossConfig, SgdOptions,
+// LrSchedule, data::SamplerConfig, data::ShotRule), so each is stated in one place; a method's own keys
+// and defaults are in its MethodSpec (train/methods/).
 #include <cstdio>
 #include <string>
 
 #include "data/samplers.h"
+#include "data/shots.h"
 #include "losses/loss.h"
 #include "train/config.h"
 #include "train/method.h"
@@ -72,6 +73,12 @@ std::vector<ConfigKey> build_schema() {
   add(s, "eval.every_epochs", "int", 1, 0, 1e6, {}, "evaluate every N epochs (0 = only at the end of each stage)");
   add(s, "eval.select", "string", "test", 0, 0, {"test", "val", "last"},
       "what picks the best checkpoint (test = the LDAM/GCL repos' practice)");
+  const data::ShotRule G;  // data/shots.h
+  add(s, "eval.groups", "string", data::shot_rule_name(G.kind), 0, 0, {"counts", "thirds"},
+      "many / medium / few by training count: counts (the thresholds below) or thirds of the classes");
+  add(s, "eval.many_above", "int", G.many_above, 0, 1e12, {}, "counts: many-shot classes have more training images");
+  add(s, "eval.few_below", "int", G.few_below, 0, 1e12, {},
+      "counts: few-shot classes have fewer training images (<= many_above + 1)");
   add(s, "guard.nonfinite", "string", "stop", 0, 0, {"stop", "skip"}, "non-finite loss or gradient: stop, or skip the step");
   add(s, "guard.max_skips", "int", 10, 0, 1e9, {}, "skip: stop after this many skipped steps");
   add(s, "log.step_losses", "bool", false, 0, 0, {}, "write every step's loss to steps.jsonl");

@@ -21,7 +21,8 @@ const data::Dataset* RunContext::eval_split() const {
 }
 
 EvalMetrics RunContext::evaluate(ResNet& net, const data::Dataset& ds) const {
-  return evaluate_dataset(net, ds, data.eval_tf, data.train_counts, cfg.data.eval_batch_size, cfg.data.workers);
+  return evaluate_dataset(net, ds, data.eval_tf, data.train_counts, cfg.shot_rule, cfg.data.eval_batch_size,
+                          cfg.data.workers);
 }
 
 namespace {
@@ -48,12 +49,6 @@ std::vector<Tensor> all_buffers(ResNet& model, const Method& method) {
   for (auto& x : method.extra_modules())
     for (auto& [name, t] : x.module->named_buffers()) out.push_back(t);
   return out;
-}
-
-std::string pct_or_na(const ShotGroup& g) {
-  char b[16];
-  std::snprintf(b, sizeof b, "%.2f", 100 * g.acc);
-  return g.empty() ? std::string("n/a") : std::string(b);
 }
 
 // metrics.jsonl, evaluation, checkpoints and the state at the end of epoch st.epoch; moves st to the next.
@@ -89,9 +84,10 @@ void end_epoch(RunContext& run, StageRun& stage) {
     EvalMetrics m = run.evaluate(run.model, *ev);
     line["eval_split"] = ev == run.data.val.get() ? "val" : "test";
     add_eval_fields(line, m);
-    std::snprintf(buf, sizeof buf, "  |  %s top-1 %.2f%%  many %s  med %s  few %s  (%.0f s)",
-                  line["eval_split"].get<std::string>().c_str(), 100 * m.top1, pct_or_na(m.many).c_str(),
-                  pct_or_na(m.medium).c_str(), pct_or_na(m.few).c_str(), monotonic_seconds() - t0);
+    std::snprintf(buf, sizeof buf, "  |  %s top-1 %.2f%% bal %.2f%%  many %s  med %s  few %s  (%.0f s)",
+                  line["eval_split"].get<std::string>().c_str(), 100 * m.top1, 100 * m.balanced_acc,
+                  group_pct(m.many).c_str(), group_pct(m.medium).c_str(), group_pct(m.few).c_str(),
+                  monotonic_seconds() - t0);
     summary += buf;
     const bool by_best = run.cfg.eval_select != EvalSelect::Last && run.cfg.keep_best;
     if (!by_best || m.top1 > st.best_top1) {

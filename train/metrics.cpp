@@ -7,13 +7,12 @@
 
 namespace tailor {
 
-MetricsAccumulator::MetricsAccumulator(int num_classes, std::vector<int64_t> train_counts, int many_above,
-                                       int few_below, int calibration_bins)
+MetricsAccumulator::MetricsAccumulator(int num_classes, std::vector<int64_t> train_counts, ShotRule rule,
+                                       int calibration_bins)
     : C_(num_classes),
-      many_above_(many_above),
-      few_below_(few_below),
       bins_(calibration_bins),
       train_counts_(std::move(train_counts)),
+      rule_(rule),
       confusion_((size_t)num_classes * num_classes, 0),
       bin_conf_(calibration_bins, 0.0),
       bin_correct_(calibration_bins, 0.0),
@@ -73,20 +72,27 @@ EvalMetrics MetricsAccumulator::finish() const {
     m.per_class_count[c] = row;
     if (row) m.per_class_acc[c] = (double)confusion_[(size_t)c * C_ + c] / row;
   }
-  auto group = [&](auto in_group) {
+  // a group's (and the balanced) accuracy: the mean over its classes that have test samples
+  auto mean_acc = [&](const std::vector<int>& classes) {
     ShotGroup g;
     double s = 0;
-    for (int c = 0; c < C_; ++c)
-      if (in_group(train_counts_[c]) && !std::isnan(m.per_class_acc[c])) {
+    for (int c : classes)
+      if (!std::isnan(m.per_class_acc[c])) {
         s += m.per_class_acc[c];
         g.classes++;
       }
     g.acc = g.classes ? s / g.classes : 0;
     return g;
   };
-  m.many = group([&](int64_t n) { return n > many_above_; });
-  m.medium = group([&](int64_t n) { return n <= many_above_ && n >= few_below_; });
-  m.few = group([&](int64_t n) { return n < few_below_; });
+  std::vector<int> all(C_);
+  for (int c = 0; c < C_; ++c) all[c] = c;
+  m.balanced_acc = mean_acc(all).acc;
+  m.shot_rule = rule_;
+  m.shot_split = data::shot_split(train_counts_, rule_);
+  m.shot_rule_text = data::describe_shot_rule(rule_, train_counts_);
+  m.many = mean_acc(m.shot_split.many);
+  m.medium = mean_acc(m.shot_split.medium);
+  m.few = mean_acc(m.shot_split.few);
   const double nan = std::numeric_limits<double>::quiet_NaN();
   m.bin_count = bin_count_;
   m.bin_confidence.assign(bins_, nan);
@@ -102,25 +108,38 @@ EvalMetrics MetricsAccumulator::finish() const {
   return m;
 }
 
+std::string group_pct(const ShotGroup& g) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%.2f", 100 * g.acc);
+  return g.empty() ? std::string("n/a") : std::string(b);
+}
+
+const char* const kTop1VsBalanced =
+    "top-1 counts test images, balanced counts classes: on a balanced test set (the CIFAR-LT, ImageNet-LT and\n"
+    "Places-LT test sets the papers use) the two coincide; on an imbalanced one they differ, and balanced is the\n"
+    "one comparable with the papers' numbers.";
+
 std::string format_shot_table(const EvalMetrics& m) {
-  auto cell = [](const ShotGroup& g) {
-    char buf[64];
-    if (g.empty())
-      std::snprintf(buf, sizeof buf, "%8s %4s", "n/a", "0");
+  auto row = [](const char* name, bool empty, double acc, int classes, const std::string& note = "") {
+    char buf[96];
+    if (empty)
+      std::snprintf(buf, sizeof buf, "%-8s %8s %4s", name, "n/a", "0");
     else
-      std::snprintf(buf, sizeof buf, "%7.2f%% %4d", 100 * g.acc, g.classes);
-    return std::string(buf);
+      std::snprintf(buf, sizeof buf, "%-8s %7.2f%% %4d", name, 100 * acc, classes);
+    return std::string(buf) + note + "\n";
   };
-  char head[256];
-  std::snprintf(head, sizeof head, "%-8s %9s %4s\n", "group", "top-1", "cls");
-  std::string r = head;
-  r += "many     " + cell(m.many) + "\n";
-  r += "medium   " + cell(m.medium) + "\n";
-  r += "few      " + cell(m.few) + "\n";
-  char tail[128];
-  std::snprintf(tail, sizeof tail, "overall  %7.2f%%      (top-5 %.2f%%, ECE %.2f%%, %lld test images)\n", 100 * m.top1,
-                100 * m.top5, 100 * m.ece, (long long)m.samples);
-  return r + tail;
+  std::string r = "groups: " + m.shot_rule_text + "\n";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%-8s %8s %4s\n", "group", "top-1", "cls");
+  r += buf;
+  const ShotGroup* groups[3] = {&m.many, &m.medium, &m.few};
+  for (int g = 0; g < 3; ++g) r += row(data::kShotGroupName[g], groups[g]->empty(), groups[g]->acc, groups[g]->classes);
+  int tested = 0;
+  for (int64_t n : m.per_class_count) tested += n > 0;
+  r += row("balanced", tested == 0, m.balanced_acc, tested, "   (per class: mean of the class accuracies)");
+  std::snprintf(buf, sizeof buf, "%-8s %7.2f%%        (per image; top-5 %.2f%%, ECE %.2f%%, %lld test images)\n",
+                "overall", 100 * m.top1, 100 * m.top5, 100 * m.ece, (long long)m.samples);
+  return r + buf + kTop1VsBalanced + "\n";
 }
 
 }  // namespace tailor

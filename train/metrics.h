@@ -1,31 +1,42 @@
 // Evaluation metrics for long-tailed recognition, computed from logits and labels:
-//  top-1 / top-5, per-class accuracy, many / medium / few-shot accuracy by TRAINING count (many > 100,
-//  medium 20..100, few < 20 images; a group with no class reports n/a, never 0 %), the confusion
-//  matrix, and expected / maximum calibration error with 15 equal-width confidence bins (MiSLAS):
+//  top-1 / top-5 (per image), balanced accuracy (per class: the mean of the per-class accuracies over the
+//  classes with test samples), per-class accuracy, many / medium / few-shot accuracy by TRAINING count
+//  (the groups of data/shots.h: many > 100, medium 20..100, few < 20 images by default, or thirds of the
+//  classes; a group with no class reports n/a, never 0 %), the confusion matrix, and expected / maximum
+//  calibration error with 15 equal-width confidence bins (MiSLAS):
 //    ECE = sum_b |B_b|/N * |acc(B_b) - conf(B_b)|,  MCE = max_b |acc(B_b) - conf(B_b)|.
 // Group accuracy is the mean of its classes' accuracies (the references' shot_acc), not a pooled ratio.
+// On a balanced test set (CIFAR-LT, ImageNet-LT, Places-LT) top-1 equals the balanced accuracy; on an
+// imbalanced one they differ, and the balanced accuracy is the one comparable with the papers' numbers.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "data/shots.h"
 #include "engine/tensor.h"
 
 namespace tailor {
 
+using data::ShotRule;
+
 struct ShotGroup {
-  int classes = 0;   // number of classes in the group
+  int classes = 0;   // number of classes in the group that have test samples
   double acc = 0;    // mean per-class accuracy; meaningful only when classes > 0
   bool empty() const { return classes == 0; }
 };
 
 struct EvalMetrics {
   int64_t samples = 0;
-  double top1 = 0, top5 = 0;               // fractions in [0, 1]
+  double top1 = 0, top5 = 0;               // fractions in [0, 1], per image
+  double balanced_acc = 0;                  // per class: mean per_class_acc over the classes with test samples
   std::vector<double> per_class_acc;        // NaN for a class with no test sample
   std::vector<int64_t> per_class_count;     // test samples per class
   std::vector<int64_t> confusion;           // [true][pred], row-major C x C
   ShotGroup many, medium, few;
+  ShotRule shot_rule;                       // what decides the groups
+  data::ShotSplit shot_split;               // the class ids of each group (by training count)
+  std::string shot_rule_text;               // the rule in one line (data::describe_shot_rule)
   double ece = 0, mce = 0;
   // reliability diagram: per confidence bin, mean confidence and accuracy (NaN when empty) and count
   std::vector<double> bin_confidence, bin_accuracy;
@@ -36,14 +47,15 @@ struct EvalMetrics {
 // Accumulates logits batch by batch; finish() returns the metrics.
 class MetricsAccumulator {
  public:
-  MetricsAccumulator(int num_classes, std::vector<int64_t> train_counts, int many_above = 100, int few_below = 20,
+  MetricsAccumulator(int num_classes, std::vector<int64_t> train_counts, ShotRule rule = {},
                      int calibration_bins = 15);
   void add(const Tensor& logits, const Tensor& labels);  // logits f32 [N, C], labels i32 [N]
   EvalMetrics finish() const;
 
  private:
-  int C_, many_above_, few_below_, bins_;
+  int C_, bins_;
   std::vector<int64_t> train_counts_;
+  ShotRule rule_;
   int64_t n_ = 0, top1_ = 0, top5_ = 0;
   double loss_sum_ = 0;
   std::vector<int64_t> confusion_;
@@ -51,7 +63,22 @@ class MetricsAccumulator {
   std::vector<int64_t> bin_count_;
 };
 
-// "many 87.1 % (3 classes) | medium 60.2 % (4) | few n/a (0 classes)"-style table, fixed width.
+// The accuracy table: the group rule as its header line, one row per group (accuracy, classes), the
+// balanced (per-class) and overall (per-image) accuracy, and a note on the two. Fixed width:
+//   groups: many > 100, medium 20-100, few < 20 training images
+//   group        top-1  cls
+//   many       87.10%    3
+//   medium     60.20%    4
+//   few           n/a    0
+//   balanced   75.00%    7   (per class: mean of the class accuracies)
+//   overall    80.00%        (per image; top-5 98.00%, ECE 3.00%, 10000 test images)
+//   + the note of kTop1VsBalanced
 std::string format_shot_table(const EvalMetrics& m);
+
+// A group's accuracy in percent with two decimals ("87.10"), "n/a" for an empty group.
+std::string group_pct(const ShotGroup& g);
+
+// Top-1 against balanced accuracy, in one sentence (the table and the report say it).
+extern const char* const kTop1VsBalanced;
 
 }  // namespace tailor

@@ -100,6 +100,12 @@ DataConfig parse_data_config(const Json& d) {
   return c;
 }
 
+data::ShotRule parse_shot_rule(const Json& e) {
+  data::ShotRule d;  // many_above / few_below are absent for the thirds rule
+  return data::make_shot_rule(e.at("groups").get<std::string>(), e.value("many_above", d.many_above),
+                              e.value("few_below", d.few_below));
+}
+
 static StageConfig parse_stage(const Json& st, int index) {
   StageConfig c;
   c.index = index;
@@ -151,6 +157,7 @@ RunConfig parse_run_config(const Json& j) {
   c.eval_every_epochs = j.at("eval").at("every_epochs");
   const std::string sel = j.at("eval").at("select");
   c.eval_select = sel == "val" ? EvalSelect::Val : sel == "last" ? EvalSelect::Last : EvalSelect::Test;
+  c.shot_rule = parse_shot_rule(j.at("eval"));
   c.nonfinite = j.at("guard").at("nonfinite") == "skip" ? NonFinite::Skip : NonFinite::Stop;
   c.max_skips = j.at("guard").at("max_skips");
   c.step_losses = j.at("log").at("step_losses");

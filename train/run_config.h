@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "data/samplers.h"
+#include "data/shots.h"
 #include "losses/loss.h"
 #include "train/config.h"
 #include "train/schedule.h"
@@ -79,6 +80,7 @@ struct RunConfig {
   bool keep_best = true;
   int64_t eval_every_epochs = 1;
   EvalSelect eval_select = EvalSelect::Test;
+  data::ShotRule shot_rule;  // eval.groups, eval.many_above, eval.few_below
   NonFinite nonfinite = NonFinite::Stop;
   int64_t max_skips = 10;
   bool step_losses = false;
@@ -89,6 +91,8 @@ struct RunConfig {
 // Parses a document resolve_config() produced (or a run's config.json).
 RunConfig parse_run_config(const Json& resolved);
 DataConfig parse_data_config(const Json& data_section);
+// The shot groups of a resolved eval section (eval.groups, and eval.many_above / few_below for counts).
+data::ShotRule parse_shot_rule(const Json& eval_section);
 
 // ---- typed views of one stage section (also used by the benchmarks)
 LossConfig loss_config(const Json& stage);

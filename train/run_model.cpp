@@ -127,8 +127,9 @@ void for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::Trans
 }  // namespace
 
 EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf,
-                             const std::vector<int64_t>& train_counts, int64_t batch, int workers) {
-  MetricsAccumulator acc(ds.num_classes, train_counts);
+                             const std::vector<int64_t>& train_counts, const ShotRule& rule, int64_t batch,
+                             int workers) {
+  MetricsAccumulator acc(ds.num_classes, train_counts, rule);
   for_each_eval_batch(net, ds, tf, batch, workers, [&](const data::Batch& b) { acc.add(net.forward(b.images), b.labels); });
   return acc.finish();
 }
@@ -189,6 +190,7 @@ static Json group(const ShotGroup& g) { return g.empty() ? Json(nullptr) : pct(g
 
 void add_eval_fields(Json& line, const EvalMetrics& m) {
   line["top1"] = pct(m.top1);
+  line["balanced_acc"] = pct(m.balanced_acc);
   line["top5"] = pct(m.top5);
   line["many"] = group(m.many);
   line["medium"] = group(m.medium);
@@ -205,6 +207,14 @@ Json eval_to_json(const EvalMetrics& m, const std::vector<int64_t>& train_counts
   j["many_classes"] = m.many.classes;
   j["medium_classes"] = m.medium.classes;
   j["few_classes"] = m.few.classes;
+  Json groups{{"rule", data::shot_rule_name(m.shot_rule.kind)}};
+  if (m.shot_rule.kind == ShotRule::Kind::Counts) {
+    groups["many_above"] = m.shot_rule.many_above;
+    groups["few_below"] = m.shot_rule.few_below;
+  }
+  groups["description"] = m.shot_rule_text;
+  for (int g = 0; g < 3; ++g) groups[data::kShotGroupName[g]] = m.shot_split.group(g);
+  j["shot_groups"] = groups;
   if (!class_names.empty()) j["class_names"] = class_names;
   j["train_counts"] = train_counts;
   j["test_counts"] = m.per_class_count;

@@ -31,9 +31,11 @@ std::shared_ptr<ResNet> load_model(const std::string& path, std::map<std::string
 // Errors name the file and what differs. `log` gets one line.
 void load_into(ResNet& net, const std::string& path, std::ostream* log);
 
-// Evaluation of `net` on a whole dataset (eval mode, no grad, sequential; the model's mode is restored).
+// Evaluation of `net` on a whole dataset (eval mode, no grad, sequential; the model's mode is restored);
+// the shot groups by `rule` over `train_counts`.
 EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf,
-                             const std::vector<int64_t>& train_counts, int64_t batch, int workers);
+                             const std::vector<int64_t>& train_counts, const ShotRule& rule, int64_t batch,
+                             int workers);
 
 // One split through the model (eval transform, eval mode, no grad), in dataset order: the pooled features
 // [N, F] on the host, the labels and dataset indices, and (with_logits) the head's logits [N, C].
@@ -47,10 +49,11 @@ SplitFeatures extract_features(ResNet& net, const data::Dataset& ds, const data:
 // L2 norm of each class's classifier weight vector (empty when the head has no per-class weights).
 std::vector<double> class_weight_norms(const ResNet& net);
 
-// The eval.json document (accuracies in percent; n/a groups as null).
+// The eval.json document (accuracies in percent; n/a groups as null; "shot_groups": the rule, its
+// description and the class ids of each group).
 Json eval_to_json(const EvalMetrics& m, const std::vector<int64_t>& train_counts,
                   const std::vector<std::string>& class_names, const std::vector<double>& weight_norms);
-// Accuracy fields of a metrics.jsonl line (top1, top5, many, medium, few, ece in percent).
+// Accuracy fields of a metrics.jsonl line (top1, balanced_acc, top5, many, medium, few, ece in percent).
 void add_eval_fields(Json& line, const EvalMetrics& m);
 
 }  // namespace tailor

@@ -294,10 +294,9 @@ Json Trainer::finish() {
     j["split"] = ev == data_.test.get() ? "test" : "val";
     j["checkpoint"] = fs::path(kept).filename().string();
     write_text_atomic(dir_ / "eval.json", j.dump() + "\n");
-    for (const char* k : {"top1", "top5", "many", "medium", "few", "ece"}) summary[k] = j[k];
+    for (const char* k : {"top1", "balanced_acc", "top5", "many", "medium", "few", "ece"}) summary[k] = j[k];
     log_ << "\n" << data_.description << "\nfinal " << j["split"].get<std::string>() << " accuracy of "
-         << fs::path(kept).filename().string()
-         << " by training-set frequency (many > 100, medium 20-100, few < 20 images):\n"
+         << fs::path(kept).filename().string() << ":\n"
          << format_shot_table(m);
   }
   auto pct = [](double f) { return f >= 0 ? Json(std::round(f * 1e6) / 1e4) : Json(nullptr); };
