@@ -61,14 +61,17 @@ HeadKind parse_head(const std::string& s) {
 
 ResNet::ResNet(const ResNetConfig& cfg, Rng& rng) : cfg_(cfg) {
   std::vector<int> blocks;
+  bool bottleneck = true;
   if (cfg.arch == "resnet32") {
     cifar_ = true;
+  } else if (cfg.arch == "resnet10") {
+    cifar_ = false, bottleneck = false, blocks = {1, 1, 1, 1};
   } else if (cfg.arch == "resnet50") {
     cifar_ = false, blocks = {3, 4, 6, 3};
   } else if (cfg.arch == "resnet152") {
     cifar_ = false, blocks = {3, 8, 36, 3};
   } else {
-    fail("unknown model '" + cfg.arch + "' (expected resnet32, resnet50 or resnet152)");
+    fail("unknown model '" + cfg.arch + "' (expected resnet10, resnet32, resnet50 or resnet152)");
   }
   TAILOR_CHECK(cfg.in_channels >= 1 && cfg.num_classes >= 1, "ResNet: in_channels and num_classes must be >= 1");
   if (cifar_) {
@@ -91,15 +94,20 @@ ResNet::ResNet(const ResNetConfig& cfg, Rng& rng) : cfg_(cfg) {
     bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(64));
     int64_t in = 64;
     const int64_t widths[4] = {64, 128, 256, 512};
+    const int64_t expansion = bottleneck ? Bottleneck::expansion : 1;  // torchvision BasicBlock: 1
     for (int s = 0; s < 4; ++s) {
       auto stage = register_module("layer" + std::to_string(s + 1), std::make_shared<Sequential>());
       for (int b = 0; b < blocks[s]; ++b) {
-        stage->add(std::make_shared<Bottleneck>(in, widths[s], (b == 0 && s > 0) ? 2 : 1, rng));
-        in = widths[s] * Bottleneck::expansion;
+        const int stride = (b == 0 && s > 0) ? 2 : 1;
+        if (bottleneck)
+          stage->add(std::make_shared<Bottleneck>(in, widths[s], stride, rng));
+        else
+          stage->add(std::make_shared<BasicBlock>(in, widths[s], stride, false, rng));
+        in = widths[s] * expansion;
       }
       stages_.push_back(stage);
     }
-    feat_dim_ = 2048;
+    feat_dim_ = 512 * expansion;
     head_name_ = "fc";
   }
   if (cfg.head == HeadKind::Linear) {

@@ -1,8 +1,11 @@
 // ResNets on NHWC input.
 //  * resnet32: the CIFAR ResNet of LDAM-DRW / GCL / MiSLAS (3 stages x 5 BasicBlocks, widths 16/32/64,
 //    option-A shortcut, kaiming-normal fan-in init), head "linear" (Linear or NormedLinear).
-//  * resnet50 / resnet152: exactly torchvision (conv7x7 s2 + maxpool stem, Bottleneck with the
-//    stride on the 3x3, 1x1-conv+BN downsample), head "fc".
+//  * resnet10 / resnet50 / resnet152: exactly torchvision (conv7x7 s2 + maxpool stem, 1x1-conv+BN
+//    downsample when the shape changes, kaiming-normal fan-out init), head "fc". resnet10 is the
+//    backbone of classifier-balancing (Kang et al. 2020) and Balanced Meta-Softmax on ImageNet-LT:
+//    one BasicBlock per stage, widths 64/128/256/512, 512-d features. resnet50 / resnet152 use
+//    Bottleneck blocks with the stride on the 3x3 conv, 2048-d features.
 // Parameter names match the PyTorch models, so checkpoints interchange.
 #pragma once
 #include "layers/basic.h"
@@ -37,7 +40,7 @@ enum class HeadKind { Linear, Normed, None };
 HeadKind parse_head(const std::string& s);  // "linear", "normed", "none"
 
 struct ResNetConfig {
-  std::string arch = "resnet32";  // resnet32 | resnet50 | resnet152
+  std::string arch = "resnet32";  // resnet10 | resnet32 | resnet50 | resnet152
   int64_t num_classes = 10;
   int64_t in_channels = 3;
   HeadKind head = HeadKind::Linear;

@@ -3,7 +3,10 @@
 torch 1.13 CPU; numpy comes with it; nothing else needed). Deterministic: re-running
 reproduces the files byte for byte on the same machine/torch build (about 30 s).
 
-    /usr/bin/python3 tests/make_fixtures.py [--out DIR] [--dtype float64|float32]
+    /usr/bin/python3 tests/make_fixtures.py [--out DIR] [--dtype float64|float32] [--only NAME]
+
+--only NAME writes one file, parity_NAME.safetensors (NAME small: safetensors_small), and
+leaves the others as they are.
 
 Models come from benchmarks/pytorch/models.py (PyTorch state_dict names).
 
@@ -60,9 +63,13 @@ FILES (safetensors; every file has __metadata__ describing its case):
                                         `logits` = raw cosines, loss = mean CE(16*cos, y)
   parity_resnet50.safetensors       (c) resnet50 (torchvision layout), 10 classes, batch 2,
                                         3x64x64, train mode, loss = mean CE(logits, y)
+  parity_resnet10.safetensors       (e) resnet10 (torchvision layout, BasicBlock), 10 classes,
+                                        batch 2, 3x64x64, train mode, loss = mean CE(logits, y)
+                                        (well conditioned: PyTorch's float32 gradients are within
+                                        ~3e-6 of float64, so no eval-mode gradients needed)
   parity_resnet32_sgd.safetensors   (d) resnet32 Linear head, batch 16, 10 SGD steps (lr 0.001)
   safetensors_small.safetensors     hand-written values for the reader test
-Keys of (a)-(c), all after ONE train-mode forward + backward from the formula weights:
+Keys of (a)-(c) and (e), all after ONE train-mode forward + backward from the formula weights:
   input [N,C,H,W] F32, labels [N] I32, logits [N,classes] F32, loss [] F32,
   grad_norm/<param> [] F64 (L2 norm), grad_sum/<param> [] F64,
   grad_sample/<param> [m] F32, buffer/<bn>.running_mean|running_var [m] F32 (after
@@ -290,6 +297,9 @@ def gradient_case(model_name, classes, batch, size, dtype, use_norm=False, grads
 # at lr 0.001 / batch 16 it stays within 1.5e-4.
 SGD_LR, SGD_BATCH = 0.001, 16
 
+# --only choices: parity_NAME.safetensors, and "small" for safetensors_small.safetensors.
+FIXTURES = ["resnet32", "resnet32_norm", "resnet50", "resnet10", "resnet32_sgd", "small"]
+
 
 def sgd_run(model, x, y, steps, lr=None, train=True):
     lr = SGD_LR if lr is None else lr
@@ -344,6 +354,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures"))
     ap.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                     help="precision of the reference run (default float64)")
+    ap.add_argument("--only", choices=FIXTURES,
+                    help="write only this fixture (parity_NAME.safetensors, or safetensors_small)")
     args = ap.parse_args()
     dtype = getattr(torch, args.dtype)
     os.makedirs(args.out, exist_ok=True)
@@ -363,33 +375,46 @@ def main():
             fname, len(tensors), os.path.getsize(path),
             " ".join("%s=%.1e" % (k[4:], v) for k, v in (stats or {}).items())))
 
-    a, st = gradient_case("resnet32", 10, 4, 32, dtype)
-    fresh = build("resnet32", 10).eval()
-    with torch.no_grad():
-        ev32 = fresh(a["input"])
-        ev = fresh.to(dtype)(a["input"].to(dtype))
-    a["eval_logits"] = ev.to(torch.float32)
-    a["f32_rel/eval_logits"] = scalar(rel(ev32, ev))
-    save("parity_resnet32.safetensors", a, st, model="resnet32", head="linear", classes="10",
-         batch="4", image_size="32", mode="train", loss="mean CE(logits, labels)")
+    def want(name):
+        return args.only in (None, name)
 
-    b, st = gradient_case("resnet32", 10, 4, 32, dtype, use_norm=True)
-    save("parity_resnet32_norm.safetensors", b, st, model="resnet32", head="normed_linear",
-         classes="10", batch="4", image_size="32", mode="train",
-         loss="mean CE(16 * logits, labels); logits are raw cosines")
+    if want("resnet32"):
+        a, st = gradient_case("resnet32", 10, 4, 32, dtype)
+        fresh = build("resnet32", 10).eval()
+        with torch.no_grad():
+            ev32 = fresh(a["input"])
+            ev = fresh.to(dtype)(a["input"].to(dtype))
+        a["eval_logits"] = ev.to(torch.float32)
+        a["f32_rel/eval_logits"] = scalar(rel(ev32, ev))
+        save("parity_resnet32.safetensors", a, st, model="resnet32", head="linear", classes="10",
+             batch="4", image_size="32", mode="train", loss="mean CE(logits, labels)")
 
-    c, st = gradient_case("resnet50", 10, 2, 64, dtype, grads_in_eval=True)
-    save("parity_resnet50.safetensors", c, st, model="resnet50", head="fc", classes="10",
-         batch="2", image_size="64", mode="train (logits, loss, buffers); eval (eval_loss, gradients)",
-         loss="mean CE(logits, labels)")
+    if want("resnet32_norm"):
+        b, st = gradient_case("resnet32", 10, 4, 32, dtype, use_norm=True)
+        save("parity_resnet32_norm.safetensors", b, st, model="resnet32", head="normed_linear",
+             classes="10", batch="4", image_size="32", mode="train",
+             loss="mean CE(16 * logits, labels); logits are raw cosines")
 
-    d, st = sgd_case(dtype, batch=SGD_BATCH)
-    save("parity_resnet32_sgd.safetensors", d, st, model="resnet32", head="linear",
-         classes="10", batch=str(SGD_BATCH), image_size="32", steps="10",
-         optimizer="SGD lr %g momentum 0.9 dampening 0 weight_decay 5e-4 nesterov False" % SGD_LR)
+    if want("resnet50"):
+        c, st = gradient_case("resnet50", 10, 2, 64, dtype, grads_in_eval=True)
+        save("parity_resnet50.safetensors", c, st, model="resnet50", head="fc", classes="10",
+             batch="2", image_size="64", mode="train (logits, loss, buffers); eval (eval_loss, gradients)",
+             loss="mean CE(logits, labels)")
 
-    save("safetensors_small.safetensors", small_fixture(), format="pt",
-         note="hand-written values for tests/test_safetensors.cpp")
+    if want("resnet10"):
+        e, st = gradient_case("resnet10", 10, 2, 64, dtype)
+        save("parity_resnet10.safetensors", e, st, model="resnet10", head="fc", classes="10",
+             batch="2", image_size="64", mode="train", loss="mean CE(logits, labels)")
+
+    if want("resnet32_sgd"):
+        d, st = sgd_case(dtype, batch=SGD_BATCH)
+        save("parity_resnet32_sgd.safetensors", d, st, model="resnet32", head="linear",
+             classes="10", batch=str(SGD_BATCH), image_size="32", steps="10",
+             optimizer="SGD lr %g momentum 0.9 dampening 0 weight_decay 5e-4 nesterov False" % SGD_LR)
+
+    if want("small"):
+        save("safetensors_small.safetensors", small_fixture(), format="pt",
+             note="hand-written values for tests/test_safetensors.cpp")
 
 
 if __name__ == "__main__":

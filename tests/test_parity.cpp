@@ -120,6 +120,11 @@ TEST_CASE("ResNet-32 (NormedLinear head) matches PyTorch") {
 TEST_CASE("ResNet-50 (torchvision layout) matches PyTorch") {
   run_case({"parity_resnet50.safetensors", "resnet50", false, 2, 64});
 }
+// Batch 2, 64x64 in train mode is well conditioned for ResNet-10 (PyTorch's float32 gradients within 3e-6
+// of float64), so its gradients come from the train-mode pass itself.
+TEST_CASE("ResNet-10 (torchvision layout, BasicBlock) matches PyTorch") {
+  run_case({"parity_resnet10.safetensors", "resnet10", false, 2, 64});
+}
 
 TEST_CASE("10 SGD steps of ResNet-32 follow PyTorch's loss curve") {
   auto f = read_safetensors(std::string(TAILOR_FIXTURES) + "/parity_resnet32_sgd.safetensors");

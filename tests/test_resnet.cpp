@@ -31,10 +31,32 @@ TEST_CASE("parameter names and counts equal the PyTorch models") {
   CHECK(has_downsample);
   auto r152 = make_resnet("resnet152", 1000, 3, HeadKind::Linear, global_rng());
   CHECK(r152->num_parameters() == 60192808);  // torchvision resnet152
+  // ResNet-10 (classifier-balancing / BALMS on ImageNet-LT): torchvision ResNet(BasicBlock, [1, 1, 1, 1])
+  auto r10 = make_resnet("resnet10", 1000, 3, HeadKind::Linear, global_rng());
+  CHECK(r10->num_parameters() == 5418792);  // benchmarks/pytorch/models.py resnet10(num_classes=1000)
+  CHECK(r10->feature_dim() == 512);
+  CHECK(r10->head_name() == "fc");
+  auto sd10 = r10->state_dict();
+  CHECK(sd10.size() == 74);
+  CHECK(sd10[6].first == "layer1.0.conv1.weight");
+  CHECK(sd10[7].first == "layer1.0.bn1.weight");
+  CHECK(sd10.back().first == "fc.bias");
+  bool r10_downsample = false, layer1_downsample = false;
+  for (auto& [n, t] : sd10) {
+    r10_downsample |= n == "layer2.0.downsample.0.weight" && t.shape() == Shape{128, 64, 1, 1};
+    layer1_downsample |= n.rfind("layer1.0.downsample", 0) == 0;
+  }
+  CHECK(r10_downsample);
+  CHECK_FALSE(layer1_downsample);  // layer1 keeps the 64 channels and the stride: identity shortcut
+  CHECK(r10->forward(Tensor::zeros({2, 64, 64, 3})).shape() == Shape{2, 1000});
+  auto r10n = make_resnet("resnet10", 100, 3, HeadKind::Normed, global_rng());
+  CHECK(r10n->state_dict().back().first == "fc.weight");
+  CHECK(r10n->state_dict().back().second.shape() == Shape{512, 100});
   // any number of input channels and classes
   auto gray = make_resnet("resnet32", 7, 1, HeadKind::Linear, global_rng());
   CHECK(gray->forward(Tensor::zeros({2, 28, 28, 1})).shape() == Shape{2, 7});
-  CHECK_THROWS_WITH(make_resnet("resnet18", 10, 3, HeadKind::Linear, global_rng()), "unknown model 'resnet18' (expected resnet32, resnet50 or resnet152)");
+  CHECK_THROWS_WITH(make_resnet("resnet18", 10, 3, HeadKind::Linear, global_rng()),
+                    "unknown model 'resnet18' (expected resnet10, resnet32, resnet50 or resnet152)");
 }
 
 // Trains ResNet-32 on one fixed batch; returns the loss of every step.

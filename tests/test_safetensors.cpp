@@ -249,7 +249,7 @@ TEST_CASE("safetensors: reads the file written by tests/make_fixtures.py") {
 }
 
 TEST_CASE("safetensors: every parity fixture parses") {
-  for (const char* name : {"parity_resnet32", "parity_resnet32_norm", "parity_resnet50",
+  for (const char* name : {"parity_resnet32", "parity_resnet32_norm", "parity_resnet50", "parity_resnet10",
                            "parity_resnet32_sgd"}) {
     const std::string path = std::string(TAILOR_FIXTURES) + "/" + name + ".safetensors";
     INFO(path);

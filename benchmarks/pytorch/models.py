@@ -2,6 +2,9 @@
 
 - resnet32: the option-A CIFAR ResNet-32 of LDAM-DRW models/resnet_cifar.py
   (docs LT_METHODS.md section 3.3), with a Linear or NormedLinear head.
+- resnet10: the torchvision-style ResNet-10 of classifier-balancing
+  (Kang et al. 2020, models/ResNetFeature.py) and Balanced Meta-Softmax on
+  ImageNet-LT: one BasicBlock per stage, 512-d features, classifier "fc".
 - resnet50 / resnet152: torchvision's ImageNet ResNets (v1.5: stride on the
   3x3 conv of the bottleneck). state_dict names equal torchvision's.
 
@@ -101,7 +104,7 @@ def resnet32(num_classes=10, in_channels=3, use_norm=False):
 
 
 # --------------------------------------------------------------------------
-# torchvision ResNet-50 / ResNet-152
+# torchvision-style ResNet-10 / ResNet-50 / ResNet-152
 # --------------------------------------------------------------------------
 def conv3x3(in_planes, out_planes, stride=1):
     return nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, bias=False)
@@ -109,6 +112,26 @@ def conv3x3(in_planes, out_planes, stride=1):
 
 def conv1x1(in_planes, out_planes, stride=1):
     return nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
+
+
+class TorchvisionBasicBlock(nn.Module):
+    """torchvision's BasicBlock: the shortcut is a 1x1-conv + BN `downsample` when the shape changes."""
+    expansion = 1
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = conv3x3(inplanes, planes, stride)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + identity)
 
 
 class Bottleneck(nn.Module):
@@ -137,19 +160,19 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, layers, num_classes=1000, in_channels=3):
+    def __init__(self, block, layers, num_classes=1000, in_channels=3):
         super().__init__()
         self.inplanes = 64
         self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._make_layer(64, layers[0])
-        self.layer2 = self._make_layer(128, layers[1], stride=2)
-        self.layer3 = self._make_layer(256, layers[2], stride=2)
-        self.layer4 = self._make_layer(512, layers[3], stride=2)
+        self.layer1 = self._make_layer(block, 64, layers[0])
+        self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(512 * Bottleneck.expansion, num_classes)
+        self.fc = nn.Linear(512 * block.expansion, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -157,16 +180,17 @@ class ResNet(nn.Module):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
 
-    def _make_layer(self, planes, blocks, stride=1):
+    def _make_layer(self, block, planes, blocks, stride=1):
+        expansion = block.expansion
         downsample = None
-        if stride != 1 or self.inplanes != planes * Bottleneck.expansion:
+        if stride != 1 or self.inplanes != planes * expansion:
             downsample = nn.Sequential(
-                conv1x1(self.inplanes, planes * Bottleneck.expansion, stride),
-                nn.BatchNorm2d(planes * Bottleneck.expansion))
-        layers = [Bottleneck(self.inplanes, planes, stride, downsample)]
-        self.inplanes = planes * Bottleneck.expansion
+                conv1x1(self.inplanes, planes * expansion, stride),
+                nn.BatchNorm2d(planes * expansion))
+        layers = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * expansion
         for _ in range(1, blocks):
-            layers.append(Bottleneck(self.inplanes, planes))
+            layers.append(block(self.inplanes, planes))
         return nn.Sequential(*layers)
 
     def forward(self, x):
@@ -176,15 +200,19 @@ class ResNet(nn.Module):
         return self.fc(x)
 
 
+def resnet10(num_classes=1000, in_channels=3):
+    return ResNet(TorchvisionBasicBlock, [1, 1, 1, 1], num_classes, in_channels)
+
+
 def resnet50(num_classes=1000, in_channels=3):
-    return ResNet([3, 4, 6, 3], num_classes, in_channels)
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels)
 
 
 def resnet152(num_classes=1000, in_channels=3):
-    return ResNet([3, 8, 36, 3], num_classes, in_channels)
+    return ResNet(Bottleneck, [3, 8, 36, 3], num_classes, in_channels)
 
 
-MODELS = {"resnet32": resnet32, "resnet50": resnet50, "resnet152": resnet152}
+MODELS = {"resnet10": resnet10, "resnet32": resnet32, "resnet50": resnet50, "resnet152": resnet152}
 
 
 def build(name, num_classes, in_channels=3, **kw):
