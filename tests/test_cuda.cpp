@@ -3,7 +3,7 @@
 // deterministic mode; transfers. TF32 is switched off so the GPU computes in true fp32.
 // Tolerances (see Tol): 1e-5 abs + 1e-5 rel for elementwise ops and softmax (per element) and reductions
 // (relative to the tensor's largest value); 1e-3 + 1e-3 |cpu| per element for convolutions and GEMMs;
-// 1e-3 + 1e-3 max|cpu| for whole-model gradients and weights.
+// 1e-3 + 1e-3 max|cpu| for whole-model gradients and weights; 1e-7 + 1e-6 |cpu| for Adam's weights and moments.
 // Without a CUDA device (or in a CPU-only build) the whole executable exits 77: ctest reports SKIPPED.
 #include <doctest/doctest.h>
 
@@ -18,6 +18,7 @@
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "layers/resnet.h"
+#include "train/adam.h"
 #include "train/sgd.h"
 #ifdef TAILOR_CUDA
 #include "engine/cuda/runtime.h"
@@ -67,6 +68,7 @@ static const Tol kExact{1e-5, 1e-5};             // elementwise, softmax
 static const Tol kSum{1e-5, 1e-5, true};         // reductions, batch-norm parameter gradients
 static const Tol kGemm{1e-3, 1e-3};              // conv / GEMM
 static const Tol kModel{1e-3, 1e-3, true};       // whole-model gradients and weights
+static const Tol kAdam{1e-7, 1e-6};              // Adam: the same correctly rounded operations on both
 
 // max over elements of |a - b| - bound; <= 0 means within tolerance
 static double excess(const Tensor& a, const Tensor& b, Tol t, double* max_abs = nullptr, double* scale = nullptr) {
@@ -287,6 +289,43 @@ TEST_CASE("SGD: the fused multi-tensor CUDA step matches the CPU step") {
       og.step();
     }
     for (size_t i = 0; i < pc.size(); ++i) CHECK_CLOSE(pg[i], pc[i], kExact, "param " << i);
+  }
+}
+
+// Adam / AdamW: both backends do the same correctly rounded float operations in the same order (the
+// bias corrections come from the same host code), so they should agree to the bit; checked to kAdam.
+// Parameters are skipped on some steps, so their step counts differ.
+TEST_CASE("Adam / AdamW: the fused multi-tensor CUDA step matches the CPU step") {
+  for (bool decoupled : {false, true}) {
+    CAPTURE(decoupled);
+    std::vector<Tensor> pc, pg;
+    for (int i = 0; i < 150; ++i) {  // more than one launch's worth of tensors
+      Tensor p = randn({(int64_t)(1 + i * 37 % 500)}, 80 + i);
+      pc.push_back(p.clone().set_requires_grad(true));
+      pg.push_back(p.to(kGpu).set_requires_grad(true));
+    }
+    AdamOptions o{1e-2f, 0.9f, 0.999f, 1e-8f, decoupled ? 5e-2f : 1e-2f, decoupled};
+    Adam oc(pc, o), og(pg, o);
+    for (int step = 0; step < 4; ++step) {
+      for (size_t i = 0; i < pc.size(); ++i) {
+        if ((int)(i % 5) == step) {  // no gradient for this parameter on this step
+          pc[i].zero_grad();
+          pg[i].zero_grad();
+          continue;
+        }
+        Tensor g = randn(pc[i].shape(), 3000 + step * 1000 + i);
+        pc[i].set_grad(g);
+        pg[i].set_grad(g.to(kGpu));
+      }
+      oc.step();
+      og.step();
+    }
+    CHECK(og.steps() == oc.steps());
+    for (size_t i = 0; i < pc.size(); ++i) {
+      CHECK_CLOSE(pg[i], pc[i], kAdam, "param " << i);
+      CHECK_CLOSE(og.exp_avg()[i], oc.exp_avg()[i], kAdam, "exp_avg " << i);
+      CHECK_CLOSE(og.exp_avg_sq()[i], oc.exp_avg_sq()[i], kAdam, "exp_avg_sq " << i);
+    }
   }
 }
 

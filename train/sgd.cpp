@@ -4,6 +4,7 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu/kernels.h"
+#include "train/optimizer.h"
 #ifdef TAILOR_CUDA
 #include "engine/cuda/kernels.h"
 #endif
@@ -21,21 +22,16 @@ void SGD::step() {
   NoGradGuard ng;
 #ifdef TAILOR_CUDA
   std::vector<cuda::SgdTensor> on_gpu;  // every CUDA parameter in one fused launch
-  std::vector<Tensor> keep;
 #endif
-  for (size_t i = 0; i < params_.size(); ++i) {
+  std::vector<StepGrad> grads = gradients_to_apply(params_, "SGD");
+  for (auto& [i, g] : grads) {
     Tensor& p = params_[i];
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    check_same_device("SGD", p, g);
-    g = g.contiguous();
     bool first = !bufs_[i].defined();
     if (first && opt_.momentum != 0.f) bufs_[i] = Tensor::empty(p.shape(), DType::F32, p.device());
     float* v = bufs_[i].defined() ? bufs_[i].f32() : nullptr;
     if (p.is_cuda()) {
 #ifdef TAILOR_CUDA
       on_gpu.push_back({p.f32(), v, g.f32(), p.numel(), first ? 1 : 0});
-      keep.push_back(g);  // a contiguous copy must outlive the launch (its block could become a buffer above)
 #endif
       continue;
     }

@@ -108,4 +108,25 @@ void conv2d_backward_weights(float* dw, const float* dy, const float* x, const C
 void sgd_step(float* w, float* v, const float* g, int64_t n, float lr, float momentum, float dampening, float wd,
               bool nesterov, bool first_step);
 
+// ---- Adam / AdamW with torch.optim.Adam / AdamW's exact semantics (torch 1.13, single-tensor path):
+// Adam: g = g + wd*w;  AdamW: w = w * (1 - lr*wd)
+// m = beta1*m + (1-beta1)*g;  v = beta2*v + (1-beta2)*g*g  (m, v zeros before the first step)
+// w = w - lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
+// `step` counts this update (1 on a parameter's first). The scalars are computed in double on the host
+// and rounded to float as torch does (AdamHyper, AdamBias); per element the rounding follows torch's
+// float32 CPU kernels: fused multiply-adds for g + wd*w, m's and v's updates, the rest rounded per op.
+void adam_step(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2, float eps,
+               float wd, bool decoupled, int64_t step);
+// Scalars shared by every parameter of one step: wd is Adam's L2 term (0 for AdamW), decay AdamW's factor
+// 1 - lr*wd (1 for Adam).
+struct AdamHyper {
+  float beta1, one_minus_beta1, beta2, one_minus_beta2, eps, wd, decay;
+};
+AdamHyper adam_hyper(float lr, float beta1, float beta2, float eps, float wd, bool decoupled);
+// Scalars of a parameter's step count: -lr / (1 - beta1^step) and sqrt(1 - beta2^step).
+struct AdamBias {
+  float neg_step_size, bc2_sqrt;
+};
+AdamBias adam_bias(float lr, float beta1, float beta2, int64_t step);
+
 }  // namespace tailor::cpu

@@ -100,4 +100,21 @@ constexpr int kSgdMaxTensors = 128;
 void sgd_step_multi(const SgdTensor* list, int count, float lr, float momentum, float dampening, float wd,
                     bool nesterov);
 
+// ---- Adam / AdamW (optim.cu): the same update as cpu::adam_step, with the same float roundings (bias
+// corrections in double on the host); adam_step_multi updates up to kAdamMaxTensors parameters, each
+// at its own step count, in one launch.
+void adam_step(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2, float eps,
+               float wd, bool decoupled, int64_t step);
+struct AdamTensor {
+  float* w;
+  float* m;
+  float* v;
+  const float* g;
+  int64_t n;
+  int64_t step;  // counts this update: 1 on the parameter's first
+};
+constexpr int kAdamMaxTensors = 128;
+void adam_step_multi(const AdamTensor* list, int count, float lr, float beta1, float beta2, float eps, float wd,
+                     bool decoupled);
+
 }  // namespace tailor::cuda
