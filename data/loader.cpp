@@ -1,5 +1,7 @@
 #include "data/loader.h"
 
+#include <cstring>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -91,6 +93,26 @@ void Loader::start_epoch(int64_t epoch, int64_t cursor) {
   cv_work_.notify_all();
 }
 
+// Decodes dataset sample `di` and writes its transform (augmentation keyed by (seed, epoch, position)) to
+// dst; false when the sample is skipped under BadImagePolicy::Skip.
+bool Loader::sample_into(int64_t di, int64_t epoch, int64_t position, float* dst, TransformScratch& scratch,
+                         ImageU8& decoded) const {
+  CounterRng rng = make_rng(cfg_.seed, epoch, position);
+  try {
+    ImageView v = dataset_image(ds_, di, decoded);
+    int oh, ow;
+    transform_output_shape(tf_, v.height, v.width, &oh, &ow);
+    if (oh != out_h_ || ow != out_w_ || v.channels != out_c_)
+      throw std::runtime_error((di < (int64_t)ds_.paths.size() ? ds_.paths[(size_t)di] : ds_.name) +
+                               ": image shape differs from the batch shape");
+    apply_transform(tf_, v, rng, dst, scratch);
+  } catch (const std::exception&) {
+    if (cfg_.on_bad_image == BadImagePolicy::Error || ds_.in_memory()) throw;
+    return false;  // Skip: leave it out of the batch (counted by the consumer)
+  }
+  return true;
+}
+
 void Loader::fill(Slot& s) {
   const int64_t row = (int64_t)out_h_ * out_w_ * out_c_;
   TransformScratch scratch;
@@ -100,22 +122,46 @@ void Loader::fill(Slot& s) {
   for (int64_t k = 0; k < s.count; ++k) {
     const int64_t pos = s.begin + k;
     const int64_t di = shard_[(size_t)pos];
-    CounterRng rng = make_rng(cfg_.seed, epoch_, sampler_.global_position(pos));
-    try {
-      ImageView v = dataset_image(ds_, di, decoded);
-      int oh, ow;
-      transform_output_shape(tf_, v.height, v.width, &oh, &ow);
-      if (oh != out_h_ || ow != out_w_ || v.channels != out_c_)
-        throw std::runtime_error((di < (int64_t)ds_.paths.size() ? ds_.paths[(size_t)di] : ds_.name) +
-                                 ": image shape differs from the batch shape");
-      apply_transform(tf_, v, rng, s.img + s.valid * row, scratch);
-    } catch (const std::exception&) {
-      if (cfg_.on_bad_image == BadImagePolicy::Error || ds_.in_memory()) throw;
-      continue;  // Skip: leave it out of the batch (counted by the consumer)
-    }
+    if (!sample_into(di, epoch_, sampler_.global_position(pos), s.img + s.valid * row, scratch, decoded)) continue;
     s.lab[s.valid] = ds_.labels[(size_t)di];
     s.idx.push_back(di);
     ++s.valid;
+  }
+}
+
+void Loader::load(const std::vector<int64_t>& indices, int64_t epoch, int64_t first_position, Batch& out) {
+  const int64_t n = (int64_t)indices.size(), row = (int64_t)out_h_ * out_w_ * out_c_;
+  out.images = Tensor::empty({n, out_h_, out_w_, out_c_}, DType::F32);
+  out.labels = Tensor::empty({n}, DType::I32);
+  std::vector<char> ok((size_t)n, 0);
+  std::exception_ptr err;
+#pragma omp parallel for schedule(dynamic, 8) if (cfg_.num_workers > 0)
+  for (int64_t k = 0; k < n; ++k) {
+    TransformScratch scratch;
+    ImageU8 decoded;
+    try {
+      const int64_t di = indices[(size_t)k];
+      TAILOR_CHECK(di >= 0 && di < ds_.size(), "loader: index ", di, " outside ", ds_.name);
+      ok[(size_t)k] = sample_into(di, epoch, first_position + k, out.images.f32() + k * row, scratch, decoded);
+    } catch (...) {
+#pragma omp critical
+      if (!err) err = std::current_exception();
+    }
+  }
+  if (err) std::rethrow_exception(err);
+  out.indices.clear();
+  int64_t valid = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    if (!ok[(size_t)k]) continue;
+    if (valid != k) std::memmove(out.images.f32() + valid * row, out.images.f32() + k * row, row * sizeof(float));
+    out.labels.i32()[valid] = ds_.labels[(size_t)indices[(size_t)k]];
+    out.indices.push_back(indices[(size_t)k]);
+    ++valid;
+  }
+  skipped_ += n - valid;
+  if (valid < n) {  // a shorter batch: views of the first `valid` rows
+    out.images = out.images.slice(0, valid).contiguous();
+    out.labels = out.labels.slice(0, valid).contiguous();
   }
 }
 

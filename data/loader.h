@@ -51,6 +51,11 @@ class Loader {
   void resume(const SamplerState& s) { start_epoch(s.epoch, s.cursor); }
   // The next batch of the epoch in order; false when the epoch is exhausted. Rethrows a worker's error.
   bool next(Batch& out);
+  // A batch of the given dataset indices, assembled now on the calling thread (OpenMP over the samples when
+  // num_workers > 0): sample k is augmented as the sampler's stream would augment position first_position + k
+  // of `epoch`. For methods that choose their batches as they train (a learned sampler); such a loader is
+  // not also read with next() (its workers stay idle until start_epoch).
+  void load(const std::vector<int64_t>& indices, int64_t epoch, int64_t first_position, Batch& out);
 
   int64_t batches_per_epoch() const;  // from cursor 0, on this rank
   int64_t skipped() const { return skipped_; }
@@ -74,6 +79,8 @@ class Loader {
   };
   void assign(Slot& s, int64_t batch);
   void fill(Slot& s);  // the worker's job: decode + augment the slot's samples
+  bool sample_into(int64_t di, int64_t epoch, int64_t position, float* dst, TransformScratch& scratch,
+                   ImageU8& decoded) const;
   void worker_loop();
   void stop_workers();
   int64_t num_batches_from(int64_t cursor) const;

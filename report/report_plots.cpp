@@ -335,11 +335,54 @@ void plot_tau(Writer& w, const json& t) {
   w.save(c, "tau_sweep.png", "Top-1 accuracy against the tau of tau-normalisation on the selection split.");
 }
 
+// (g) a learned sampler's class sampling probabilities (BALMS's Meta Sampler: metrics.jsonl's
+// "class_sample_prob" of the last epoch that logged it) against the training count, beside instance-balanced
+// sampling (n_c / N) and class-balanced sampling (1 / C).
+void plot_sample_rates(Writer& w, const std::vector<json>& rows, const Eval& e) {
+  const json* last = nullptr;
+  for (auto& r : rows)
+    if (r.contains("class_sample_prob") && r["class_sample_prob"].is_array()) last = &r;
+  if (!last || e.train.empty() || (int)(*last)["class_sample_prob"].size() != e.C) return;
+  double total = 0, lo = 1e300, hi = 0, top = 0;
+  for (double n : e.train) total += n;
+  std::vector<double> xs, learned, instance, balanced;
+  for (int i = 0; i < e.C; ++i) {
+    const double n = std::max(1.0, e.train[i]), p = 100 * (*last)["class_sample_prob"][i].get<double>();
+    lo = std::min(lo, n), hi = std::max(hi, n);
+    xs.push_back(n), learned.push_back(p), instance.push_back(100 * e.train[i] / total), balanced.push_back(100.0 / e.C);
+    top = std::max({top, p, instance.back()});
+  }
+  std::vector<int> order(e.C);
+  for (int i = 0; i < e.C; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return xs[a] < xs[b]; });
+  std::vector<double> sx, si, sb;
+  for (int i : order) sx.push_back(xs[i]), si.push_back(instance[i]), sb.push_back(balanced[i]);
+  plot::AxisSpec ax, ay;
+  ax.log = true, ax.label = "training images of the class (log scale)";
+  ax.lo = std::pow(10.0, std::floor(std::log10(lo))), ax.hi = std::pow(10.0, std::ceil(std::log10(hi)));
+  if (ax.hi <= ax.lo) ax.hi = ax.lo * 10;
+  double ylo = 0;
+  plot::nice_range(ylo, top, 6);
+  ay.lo = 0, ay.hi = top, ay.label = "probability that a sample is of the class (%)";
+  plot::Canvas c(1200, 560);
+  plot::Axes a = plot::draw_axes(c, {0, 0, 1200, 560}, ax, ay,
+                                 "Learned class sampling probability (epoch " + std::to_string(int_or(*last, "epoch", 0)) +
+                                     " of stage " + std::to_string(int_or(*last, "stage", 0)) + ")",
+                                 {{"learned", pc::blue}, {"instance-balanced", pc::gray}, {"class-balanced", pc::gray, true}});
+  plot::plot_line(a, sx, si, pc::gray, 2);
+  plot::plot_line(a, sx, sb, pc::gray, 2, 0, 6);
+  plot::plot_points(a, xs, learned, pc::blue, e.C > 200 ? 2 : 4);
+  w.save(c, "sample_rates.png",
+         "The learned sampler's probability of drawing each class (n_c q_c / sum_k n_k q_k) against its training "
+         "count, beside instance-balanced sampling (n_c / N) and class-balanced sampling (1 / C).");
+}
+
 }  // namespace
 
 // The figures in page order; each one returns early when its data is missing.
 void write_plots(Writer& w, const std::vector<json>& rows, const Eval& e, const json& tau) {
   plot_curves(w, rows);
+  plot_sample_rates(w, rows, e);
   plot_per_class(w, e);
   plot_weight_norms(w, e);
   plot_confusion(w, e);

@@ -113,6 +113,46 @@ def cifar_recipes(dataset):
                    "sampler": {"name": "cben"}, "optim": {"lr": 0.002, "momentum": 0.9, "weight_decay": 2e-4},
                    "schedule": {"kind": "cosine"}}
     r["gcl"] = b
+
+    # Balanced Meta-Softmax (BALMS repository, config/CIFAR*_LT/*_imba200.yaml): rho 200, batch 512, epochs cut
+    # at floor(N / 512) steps; stage 1 13k iterations of Balanced Softmax, lr warm-up 0.05 -> 0.1 over 800
+    # iterations then cosine, AutoAugment + Cutout; stage 2 on the frozen backbone (BN in train mode) 2000
+    # iterations, lr 0.1 cosine, the classifier re-initialised.
+    def bs_stage1(dataset):
+        b = cifar_base(dataset, rho=200)
+        n = {"cifar10": 11203, "cifar100": 9502}[dataset]  # the rho 200 subset's size
+        steps, batches = n // 512, -(-n // 512)
+        b["data"]["augment"] = "cifar_autoaugment"
+        b["stage1"].update({"epochs": -(-13000 // batches), "batch_size": 512, "max_steps_per_epoch": steps,
+                            "loss": {"name": "balanced_softmax"},
+                            "optim": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
+                            "schedule": {"kind": "cosine", "warmup_epochs": -(-800 // batches) - 1,
+                                         "warmup_from": 0.5}})
+        return b, n, steps, batches
+
+    b, n, steps, batches = bs_stage1(dataset)
+    b["description"] = ("Decoupled Balanced Softmax (Ren et al. 2020, the BALMS repository's recipe, rho 200): stage 1 "
+                        "end-to-end Balanced Softmax, 13k iterations of batch 512 (epochs cut at floor(N/512) steps), lr "
+                        "0.05 -> 0.1 warm-up over 800 iterations then cosine, wd 5e-4, AutoAugment + Cutout; stage 2 a "
+                        "re-initialised classifier on the frozen backbone (BN in train mode), Balanced Softmax, "
+                        "instance sampling, 2000 iterations, lr 0.1 cosine. Repository 81.8 (CIFAR-10), 47.2 (CIFAR-100).")
+    b["stage2"] = {"method": "crt", "epochs": -(-2000 // batches), "batch_size": 512, "max_steps_per_epoch": steps,
+                   "load": "last", "bn_mode": "train", "loss": {"name": "balanced_softmax"},
+                   "sampler": {"name": "instance"}, "optim": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
+                   "schedule": {"kind": "cosine"}}
+    r["decoupled_balanced_softmax"] = b
+
+    b, n, steps, batches = bs_stage1(dataset)
+    b["description"] = ("BALMS (Ren et al. 2020, the repository's recipe, rho 200): stage 1 as decoupled_balanced_softmax; "
+                        "stage 2 the Meta Sampler: per-class rates learned by a one-step look-ahead of the classifier "
+                        "(Adam lr 0.01, init_pow 0, meta batches from the training split), Balanced Softmax, 2000 "
+                        "iterations, lr 0.1 cosine, BN in train mode. Repository 82.2 / paper 81.5 (CIFAR-10); repository "
+                        "48.0 / paper 45.5 (CIFAR-100).")
+    b["stage2"] = {"method": "balms", "epochs": -(-2000 // steps), "batch_size": 512, "load": "last",
+                   "bn_mode": "train", "loss": {"name": "balanced_softmax"},
+                   "balms": {"meta_lr": 0.01, "init_pow": 0.0, "meta_set": "train"},
+                   "optim": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}, "schedule": {"kind": "cosine"}}
+    r["balms"] = b
     return r
 
 
@@ -153,6 +193,30 @@ def large_scale():
         "Decoupling on Places-LT: ImageNet-pretrained ResNet-152 (model.init_from: torchvision weights converted to "
         "safetensors), cRT 10 epochs lr 0.1 batch 256. Assumption: the stage-1 fine-tuning protocol (OLTR) is not "
         "shipped by the reference; 30 epochs lr 0.1 here.", init="pretrained/resnet152_imagenet.safetensors")
+
+    def balms(data, arch, s1_epochs, s2_epochs, s2_lr, batch, meta_batch, init_pow, desc, init=""):
+        b = decoupling(data, arch, 0.2, 5e-4, s1_epochs, batch, s2_epochs, s2_lr, batch, desc, init)
+        b["stage1"]["loss"] = {"name": "balanced_softmax"}
+        b["stage2"] = {"method": "balms", "epochs": s2_epochs, "batch_size": batch, "load": "best", "bn_mode": "train",
+                       "loss": {"name": "balanced_softmax"},
+                       "balms": {"meta_lr": 1e-3, "init_pow": init_pow, "meta_batch_size": meta_batch, "meta_set": "val"},
+                       "optim": {"lr": s2_lr, "momentum": 0.9, "weight_decay": 5e-4}, "schedule": {"kind": "cosine"}}
+        return b
+
+    r["imagenet_lt/balms"] = balms(
+        inet, "resnet10", 90, 20, 0.5, 512, 1024, 0.1,
+        "BALMS on ImageNet-LT (the repository's config/ImageNet_LT/balms_resnet10.yaml): ResNet-10, stage 1 end-to-end "
+        "Balanced Softmax 90 epochs batch 512 lr 0.2 cosine wd 5e-4; stage 2 the Meta Sampler on the frozen backbone "
+        "(BN in train mode): 20 epochs, classifier lr 0.5, meta batches of 1024 from the validation split, init_pow "
+        "0.1, Adam lr 1e-3. Repository 41.6 / paper 41.8.")
+    r["places_lt/balms"] = balms(
+        places, "resnet152", 30, 10, 0.02, 256, 512, 0.3,
+        "BALMS on Places-LT (config/Places_LT/balms.yaml): ImageNet-pretrained ResNet-152 (model.init_from), stage 1 "
+        "Balanced Softmax as places_lt/decoupling_crt's stage 1; stage 2 the Meta Sampler: 10 epochs, classifier lr "
+        "0.02, batch 256, meta batches of 512 from the validation split, init_pow 0.3, Adam lr 1e-3. Repository "
+        "38.3 / paper 38.7. "
+        "Assumption: the reference starts stage 2 from classifier-balancing's released stage-1 model.",
+        init="pretrained/resnet152_imagenet.safetensors")
 
     def gcl(data, arch, lr, wd, epochs, batch, mixup, s1_nu, s2_s, desc, init="", milestones=None):
         sched = {"kind": "multistep", "warmup_epochs": 5, "milestones": milestones, "gamma": 0.1} if milestones \

@@ -79,7 +79,7 @@ struct Stage {
     cfg = parse_run_config(resolve_config("", sets, false)).stages.at(k - 1);
     data.train_counts = kCounts;
     method = method_spec(cfg.method).make(cfg);
-    StageSetup s{cfg, data, net, model_rng, loss_rng, 0, Device::cpu(), log};
+    StageSetup s{cfg, data, net, model_rng, loss_rng, 0, 0, 0, Device::cpu(), log};
     method->setup(s);
     opt = std::make_unique<GroupedSGD>(method->param_groups(), cfg.optim);
   }

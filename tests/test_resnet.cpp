@@ -120,6 +120,17 @@ TEST_CASE("learning-rate schedules") {
   c.per_step = true;
   CHECK(c.lr_at(2, 0.5) == doctest::Approx(0.1 * (1 + std::cos(M_PI * 0.25))));
   CHECK(parse_schedule_kind("cosine") == ScheduleKind::Cosine);
+  // BALMS's CosineAnnealingLRWarmup: from 0.05 to 0.1 over 36 epochs, then cosine from 0.1
+  LrSchedule w;
+  w.kind = ScheduleKind::Cosine;
+  w.base_lr = 0.1f;
+  w.warmup_epochs = 36;
+  w.warmup_from = 0.5f;
+  w.total_epochs = 591;
+  CHECK(w.lr_at(0) == doctest::Approx(0.05));
+  CHECK(w.lr_at(35) == doctest::Approx(0.05 + 0.05 * 35 / 36));
+  CHECK(w.lr_at(36) == doctest::Approx(0.1));
+  CHECK(w.lr_at(590) == doctest::Approx(0.1 * (1 + std::cos(M_PI * 554 / 555)) / 2));
   CHECK_THROWS_WITH(parse_schedule_kind("bogus"), "schedule.kind: expected multistep, cosine or constant, got 'bogus'");
 }
 

@@ -292,3 +292,27 @@ TEST_CASE("MiSLAS: the classifier trains at lr_factor x lr beside its scales; lr
     CHECK(moved);
   }
 }
+
+TEST_CASE("BALMS: the Meta Sampler draws every batch, learns its rates and logs them; keys it does not read are refused") {
+  Result r = train(config("balms", {"stage2.method=balms", "stage2.epochs=2", "stage2.batch_size=8",
+                                    "stage2.bn_mode=train", "stage2.optim.lr=0.1", "stage2.balms.meta_lr=0.05"}),
+                   synthetic_run());
+  auto s1 = weights(r.dir, "stage1_last.safetensors"), s2 = weights(r.dir, "stage2_last.safetensors");
+  check_backbone_equal(s1, s2, false);
+  CHECK(logged_images(r.dir, 2) == 2 * 5 * 8);  // floor(45 / 8) = 5 batches of 8 per epoch
+  std::ifstream in(r.dir / "metrics.jsonl");
+  Json last;
+  for (std::string line; std::getline(in, line);) last = Json::parse(line);
+  REQUIRE(last.contains("sample_rates"));
+  REQUIRE(last["sample_rates"].size() == 4);
+  double total = 0;
+  bool moved = false;
+  for (auto& p : last["class_sample_prob"]) total += p.get<double>();
+  for (auto& q : last["sample_rates"]) moved |= std::fabs(q.get<double>() - 0.5) > 1e-6;  // init_pow 0: all 1/2
+  CHECK(total == doctest::Approx(1.0).epsilon(1e-4));
+  CHECK(moved);
+  CHECK(error_of([] { resolve_config("", {"stage2.method=balms", "stage2.sampler.name=cben"}, false); })
+            .find("stage2.sampler.name: method balms draws its own batches") == 0);
+  CHECK(error_of([&] { train(config("balms_focal", {"stage2.method=balms", "stage2.loss.name=focal"}), synthetic_run()); })
+            .find("stage2 (balms): the loss focal takes no per-sample weights") == 0);
+}

@@ -137,3 +137,32 @@ TEST_CASE("distillation from a teacher checkpoint: trains, resumes bit-exactly, 
   CHECK(g.code == 2);
   CHECK(g.out.find("stage1.kd.teacher is required") != std::string::npos);
 }
+
+TEST_CASE("BALMS's meta stage: SIGKILL mid-epoch + --resume is bit-identical (the rates, Adam and the draws)") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  const std::string cfg = write_config("balms", R"({
+  "model": {"head": "linear"},
+  "stage1": {"method": "joint", "epochs": 1, "batch_size": 16, "loss": {"name": "balanced_softmax"}},
+  "stage2": {"method": "balms", "epochs": 2, "batch_size": 16, "load": "last", "bn_mode": "train",
+             "balms": {"meta_lr": 0.05, "meta_batch_size": 20}, "optim": {"lr": 0.05}}
+})");
+  Run a = run("train --config " + cfg + " " + train_cli::small_data(root(), "balms_whole") + " --no-report");
+  REQUIRE_MESSAGE(a.code == 0, a.out);
+  CHECK(a.out.find("sampler its own") != std::string::npos);
+  // 159 images: 10 steps in stage 1, then 9 (floor(159 / 16)) per BALMS epoch; kill mid epoch 2 of stage 2
+  Run b = run("train --config " + cfg + " " + train_cli::small_data(root(), "balms_killed") + " --no-report",
+              "TAILOR_KILL_AT_STEP=25");
+  CHECK(b.code == 137);
+  Run c = run("train --resume " + root() + "/balms_killed");
+  REQUIRE_MESSAGE(c.code == 0, c.out);
+  CHECK(c.out.find("at stage 2 epoch 2") != std::string::npos);
+  check_same_run(root() + "/balms_whole", root() + "/balms_killed", 3);
+  auto last_rates = [](const std::string& metrics) {  // the learned rates of the last epoch
+    const std::string last = metrics.substr(metrics.rfind('\n', metrics.size() - 2) + 1);
+    const size_t at = last.find("\"sample_rates\"");
+    return at == std::string::npos ? std::string() : last.substr(at, last.find(']', at) - at);
+  };
+  const std::string rates = last_rates(slurp(root() + "/balms_whole/metrics.jsonl"));
+  CHECK(!rates.empty());
+  CHECK(rates == last_rates(slurp(root() + "/balms_killed/metrics.jsonl")));
+}

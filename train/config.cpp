@@ -166,6 +166,8 @@ struct StageResolver {
     if (rel == "load") return k >= 2 ? "" : "the first stage starts from the built model (use model.init_from)";
     if (training) {
       if (!m.trains) return "method " + m.name + " trains nothing (it runs once on the previous stage's model)";
+      if (m.chooses_batches && rel.rfind("sampler.", 0) == 0)
+        return "method " + m.name + " draws its own batches (a learned sampler)";
       const std::string sampler = str("sampler.name"), sched = str("schedule.kind");
       auto only = [&](const char* what, const std::string& is) {
         return std::string("read by the ") + what + " only (this stage's is " + is + ")";

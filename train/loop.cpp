@@ -99,6 +99,9 @@ void end_epoch(RunContext& run, StageRun& stage) {
       }
     }
   }
+  const Json extra = stage.method.epoch_log();
+  if (extra.is_object())
+    for (auto it = extra.begin(); it != extra.end(); ++it) line[it.key()] = it.value();
   append_line(run.dir / "metrics.jsonl", line.dump());
   save_model(run.checkpoint(k, "last"), run.model, meta);
   run.progress.finish(summary);
@@ -116,11 +119,13 @@ bool train_stage(RunContext& run, StageRun& stage) {
   const StageConfig& c = stage.cfg;
   const int64_t max_steps = c.max_steps_per_epoch, every = run.cfg.checkpoint_every_steps;
   const bool skip_bad = run.cfg.nonfinite == NonFinite::Skip;
+  const bool chooses = stage.method.chooses_batches();  // a learned sampler picks every batch as it trains
   while (st.epoch < c.epochs) {
     const int e = st.epoch;
     stage.method.start_epoch(e);
-    stage.loader.start_epoch(e, st.cursor);
-    int64_t total = stage.loader.batches_per_epoch();
+    if (!chooses) stage.loader.start_epoch(e, st.cursor);
+    int64_t total = chooses ? stage.method.batches_per_epoch(run.data.train.size(), c.batch_size)
+                            : stage.loader.batches_per_epoch();
     if (max_steps >= 0) total = std::min(total, max_steps);
     run.progress.start("stage " + std::to_string(c.index) + " epoch " + std::to_string(e + 1) + "/" +
                            std::to_string(c.epochs),
@@ -129,11 +134,19 @@ bool train_stage(RunContext& run, StageRun& stage) {
     const double t0 = monotonic_seconds(), seconds0 = st.epoch_seconds;
     int64_t images_now = 0;
     data::Batch b;
-    while ((max_steps < 0 || st.step_in_epoch < max_steps) && stage.loader.next(b)) {
+    while (max_steps < 0 || st.step_in_epoch < max_steps) {
+      if (chooses) {
+        if (st.step_in_epoch >= total) break;
+        stage.loader.load(stage.method.choose_batch(e, st.step_in_epoch, c.batch_size), e,
+                          st.step_in_epoch * c.batch_size, b);
+      } else if (!stage.loader.next(b)) {
+        break;
+      }
       stage.opt.set_lr(stage.sched.lr_at(e, total > 0 ? (double)st.step_in_epoch / total : 0.0));
       if (st.global_step + 1 >= hooks.nan_from && st.global_step + 1 <= hooks.nan_to) b.images.f32()[0] = std::nanf("");
       StepBatch sb;
       sb.epoch = e;
+      sb.lr = stage.opt.lr();
       sb.indices = &b.indices;
       if (c.mixup_alpha > 0) {  // mixes b.images in place; one lambda per batch, keyed by (seed, epoch, step)
         data::MixupResult mr = data::mixup_batch(b, c.mixup_alpha, stage.seed, e, st.step_in_epoch);
@@ -188,7 +201,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
       st.epoch_images += n;
       images_now += n;
       ++st.step_in_epoch;
-      st.cursor = stage.loader.state().cursor;
+      st.cursor = chooses ? 0 : stage.loader.state().cursor;
       if (run.cfg.step_losses) {
         char buf[160];
         std::snprintf(buf, sizeof buf, "{\"stage\":%d,\"epoch\":%d,\"step\":%lld,\"loss\":%.9g}", c.index, e + 1,

@@ -43,6 +43,8 @@ struct StageSetup {
   Rng& model_rng;   // the model's initialisation stream: a new part of the model (a head) draws from it
   Rng& loss_rng;    // the run's stream for random losses (GCL's cloud, EQL's gate)
   uint64_t seed;    // the run seed; an extra model draws from Rng::keyed(seed, role_key(role))
+  uint64_t stage_seed;  // the stage's seed (its sampler, augmentation and mixup streams)
+  int workers;          // data loader threads (data.workers), for a method's own loaders
   Device device;
   std::ostream& log;
 };
@@ -55,6 +57,7 @@ struct StepBatch {
   float lambda = 1.f;
   const std::vector<int64_t>* indices = nullptr;  // dataset indices of the N samples
   int epoch = 0;                                  // 0-based epoch of the stage
+  float lr = 0;                                   // the step's learning rate (the schedule's, lr_scale 1)
   // The loss input of these logits: labels, mixup pair and indices filled in.
   LossInput loss_input(const Tensor& logits) const;
 };
@@ -94,6 +97,13 @@ class Method {
   virtual std::map<std::string, std::string> checkpoint_metadata() const { return {}; }
   // One line for the log when the stage starts ("loss ce, classifier re-initialised").
   virtual std::string describe() const { return ""; }
+  // A method that chooses its batches as it trains (a learned sampler): the loop asks it for every step's
+  // dataset indices instead of reading the stage's sampler, for batches_per_epoch steps per epoch.
+  virtual bool chooses_batches() const { return false; }
+  virtual int64_t batches_per_epoch(int64_t dataset_size, int64_t batch_size) const { return 0; }
+  virtual std::vector<int64_t> choose_batch(int epoch, int64_t step, int64_t batch_size) { return {}; }
+  // Values logged with each epoch (merged into its metrics.jsonl line), e.g. learned sample rates.
+  virtual Json epoch_log() const { return nullptr; }
 };
 
 // A method's entry in the registry: its name, its config keys and defaults, and how to build it.
@@ -105,6 +115,7 @@ struct MethodSpec {
   bool frozen_backbone = false;  // the backbone does not train: reads bn_mode
   bool needs_linear_head = false;  // the stage-1 model must have model.head linear
   bool first_stage = true;       // may be stage 1 (false: it starts from an earlier stage's weights)
+  bool chooses_batches = false;  // draws its own batches (no sampler.* keys)
   // Stage-key defaults that differ from the stage schema's (train/config.cpp), e.g. {"epochs": 10}. A
   // "loss" block applies only when the stage's loss is the block's loss.
   Json defaults = Json::object();

@@ -54,6 +54,7 @@ LrSchedule lr_schedule(const Json& st) {
   r.kind = parse_schedule_kind(s.at("kind"));
   r.base_lr = st.at("optim").at("lr").get<float>();
   r.warmup_epochs = s.at("warmup_epochs");
+  r.warmup_from = s.at("warmup_from").get<float>();
   if (s.contains("milestones"))
     for (auto& m : s.at("milestones")) r.milestones.push_back(m.get<int>());
   if (s.contains("gamma")) r.gamma = s.at("gamma").get<float>();
@@ -123,7 +124,7 @@ static StageConfig parse_stage(const Json& st, int index) {
     c.batch_size = st.at("batch_size");
     c.max_steps_per_epoch = st.at("max_steps_per_epoch");
     c.mixup_alpha = st.at("mixup_alpha");
-    c.sampler = sampler_config(st, 0);
+    if (st.contains("sampler")) c.sampler = sampler_config(st, 0);  // absent: the method draws its batches
     c.optim = sgd_options(st);
     c.schedule = lr_schedule(st);
   }

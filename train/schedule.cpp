@@ -19,6 +19,7 @@ const char* schedule_kind_name(ScheduleKind k) {
 
 void LrSchedule::validate() const {
   TAILOR_CHECK(base_lr >= 0, "schedule.base_lr must be >= 0");
+  TAILOR_CHECK(warmup_from >= 0 && warmup_from <= 1, "schedule.warmup_from must be in [0, 1]");
   TAILOR_CHECK(warmup_epochs >= 0 && warmup_epochs <= total_epochs, "schedule.warmup_epochs out of range");
   TAILOR_CHECK(factors.empty() || factors.size() == milestones.size(),
                "schedule.factors must have one entry per milestone");
@@ -27,7 +28,10 @@ void LrSchedule::validate() const {
 }
 
 float LrSchedule::lr_at(int epoch, double fraction) const {
-  if (epoch < warmup_epochs) return base_lr * (float)(epoch + 1) / (float)warmup_epochs;
+  if (epoch < warmup_epochs) {
+    if (warmup_from > 0) return base_lr * (warmup_from + (1.f - warmup_from) * (float)epoch / (float)warmup_epochs);
+    return base_lr * (float)(epoch + 1) / (float)warmup_epochs;
+  }
   if (kind == ScheduleKind::Constant) return base_lr;
   if (kind == ScheduleKind::MultiStep) {
     float f = 1.f;

@@ -1,5 +1,7 @@
 // Learning-rate schedules, evaluated per epoch (optionally with a fractional position inside it):
-//   warm-up:    lr = base * (e + 1) / warmup_epochs         for e < warmup_epochs (LDAM-DRW style)
+//   warm-up:    lr = base * (e + 1) / warmup_epochs         for e < warmup_epochs (LDAM-DRW style), or with
+//               warmup_from f > 0: lr = base * (f + (1 - f) e / warmup_epochs), from f * base (BALMS's
+//               CosineAnnealingLRWarmup: f = 0.5)
 //   multistep:  lr = base * factor_k after milestone k (factors default to gamma^k)
 //   cosine:     lr = min + (base - min) * (1 + cos(pi * t / T)) / 2 over the post-warm-up epochs
 //   constant
@@ -17,6 +19,7 @@ struct LrSchedule {
   ScheduleKind kind = ScheduleKind::MultiStep;
   float base_lr = 0.1f;
   int warmup_epochs = 0;
+  float warmup_from = 0.f;         // > 0: the warm-up starts at warmup_from * base_lr
   std::vector<int> milestones;     // 0-based epochs at which the factor changes
   float gamma = 0.1f;
   std::vector<float> factors;      // optional explicit multipliers, one per milestone

@@ -205,7 +205,7 @@ void Trainer::start_stage(int k, bool restore) {
     net_->to(dev_);
   }
   method_ = method_spec(c.method).make(c);
-  StageSetup setup{c, data_, *net_, model_rng_, loss_rng_, cfg_.seed, dev_, log_};
+  StageSetup setup{c, data_, *net_, model_rng_, loss_rng_, cfg_.seed, stage_seed_, cfg_.data.workers, dev_, log_};
   method_->setup(setup);
   net_->to(dev_);  // a new head, and anything the load replaced
   if (c.trains) {
@@ -228,7 +228,8 @@ void Trainer::start_stage(int k, bool restore) {
   if (c.trains) {
     char buf[200];
     std::snprintf(buf, sizeof buf, "%zu trainable tensors, %s%ssampler %s, mixup %g, %s lr %g, batch %lld, %d epochs",
-                  opt_->num_params(), what.c_str(), what.empty() ? "" : ", ", data::sampler_kind_name(c.sampler.kind),
+                  opt_->num_params(), what.c_str(), what.empty() ? "" : ", ",
+                  method_->chooses_batches() ? "its own" : data::sampler_kind_name(c.sampler.kind),
                   c.mixup_alpha, schedule_kind_name(c.schedule.kind), c.schedule.base_lr, (long long)c.batch_size,
                   c.epochs);
     line += buf;

@@ -12,11 +12,12 @@ MethodSpec mislas_method();
 MethodSpec tau_norm_method();
 MethodSpec ncm_method();
 MethodSpec kd_method();
+MethodSpec balms_method();
 
 const std::vector<MethodSpec>& method_specs() {
   static const std::vector<MethodSpec> specs = {joint_method(), crt_method(),      gcl_retrain_method(),
                                                 lws_method(),   mislas_method(),   tau_norm_method(),
-                                                ncm_method(),   kd_method()};
+                                                ncm_method(),   kd_method(),       balms_method()};
   return specs;
 }
 
