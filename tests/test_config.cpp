@@ -113,7 +113,9 @@ TEST_CASE("a stage's keys are the ones its method, loss, sampler and schedule re
   // stages: a method for every stage after the first, no gaps, none ends them
   CHECK(err({"stage2.epochs=3"}).find("stage2: no method") == 0);
   CHECK(err({"stage1.method=crt"}) ==
-        "stage1.method crt starts from an earlier stage's weights; it cannot be the first stage");
+        "stage1.method crt starts from trained weights: give model.init_from (a checkpoint), or put a training stage "
+        "before it");
+  CHECK_NOTHROW(resolve({"stage1.method=crt", "model.init_from=pretrained.safetensors"}));
   CHECK(err({"stage3.method=crt"}) == "stage2 is missing: stages are numbered stage1, stage2, ... without a gap");
   CHECK(err({"stage2.method=none", "stage3.method=crt"}).find("stage3: an earlier stage has method none") == 0);
   std::string p = write_tmp("two_stage.json", R"({"stage2": {"method": "crt", "epochs": 4, "loss": {"name": "ce"}}})");

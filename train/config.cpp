@@ -229,10 +229,7 @@ Json resolve_stage(const Json& user, int k) {
     config_fail(where + ": no method (a stage after the first names one: stage" + std::to_string(k) +
                 ".method = crt, lws, tau_norm, ...)");
   if (method == "none") return nullptr;
-  const MethodSpec& m = method_spec(method);
-  if (k == 1 && !m.first_stage)
-    config_fail(where + ".method " + method + " starts from an earlier stage's weights; it cannot be the first stage");
-  return StageResolver{user, k, m, where}.resolve();
+  return StageResolver{user, k, method_spec(method), where}.resolve();
 }
 
 // "" when the run reads the key `path` outside the stages, else why not: the thresholds belong to the
@@ -249,6 +246,9 @@ void validate(const Json& cfg) {
     const std::string st = "stage" + std::to_string(k);
     const Json& s = cfg.at(st);
     const MethodSpec& m = method_spec(s.at("method"));
+    if (k == 1 && !m.first_stage && cfg.at("model").at("init_from").get<std::string>().empty())
+      config_fail(st + ".method " + m.name + " starts from trained weights: give model.init_from (a checkpoint), or "
+                  "put a training stage before it");
     if (m.needs_linear_head && cfg.at("model").at("head") != "linear")
       config_fail(st + ".method " + m.name + " needs model.head linear (got " + cfg.at("model").at("head").dump() + ")");
     if (!m.trains) continue;

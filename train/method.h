@@ -114,7 +114,8 @@ struct MethodSpec {
   bool takes_loss = true;        // reads loss.name and the keys of that loss
   bool frozen_backbone = false;  // the backbone does not train: reads bn_mode
   bool needs_linear_head = false;  // the stage-1 model must have model.head linear
-  bool first_stage = true;       // may be stage 1 (false: it starts from an earlier stage's weights)
+  bool first_stage = true;       // may be stage 1 (false: it starts from trained weights: an earlier stage's,
+                                 // or model.init_from's when it is stage 1)
   bool chooses_batches = false;  // draws its own batches (no sampler.* keys)
   // Stage-key defaults that differ from the stage schema's (train/config.cpp), e.g. {"epochs": 10}. A
   // "loss" block applies only when the stage's loss is the block's loss.
