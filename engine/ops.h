@@ -11,8 +11,9 @@
 namespace tailor {
 
 // ---- convolution / pooling (NHWC)
-// y[n,oh,ow,k] = sum_{c,r,s} x[n, oh*stride-pad+r, ow*stride-pad+s, c] * w[k,c,r,s]
-Tensor conv2d(const Tensor& x, const Tensor& w, int stride = 1, int pad = 0);
+// y[n,oh,ow,k] = sum_{c,r,s} x[n, oh*stride-pad+r, ow*stride-pad+s, g*Cg + c] * w[k,c,r,s],
+// w [K, Cg, R, S] with Cg = C/groups, g = k / (K/groups) (PyTorch's groups; 1: the plain convolution)
+Tensor conv2d(const Tensor& x, const Tensor& w, int stride = 1, int pad = 0, int groups = 1);
 Tensor max_pool2d(const Tensor& x, int kernel, int stride, int pad);
 Tensor global_avg_pool(const Tensor& x);  // [N,H,W,C] -> [N,C]
 // ResNet option-A shortcut (LDAM-DRW/GCL ResNet-32): x[:, ::2, ::2, :] (when stride 2), channels

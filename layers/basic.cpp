@@ -17,8 +17,11 @@ void pytorch_default_init(Tensor& w, Tensor* b, Rng& rng) {
   if (b && b->defined()) uniform_(*b, -bound, bound, rng);
 }
 
-Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride_, int pad_, Rng& rng) : stride(stride_), pad(pad_) {
-  weight = register_parameter("weight", Tensor::empty({out, in, kernel, kernel}));
+Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride_, int pad_, Rng& rng, int groups_)
+    : stride(stride_), pad(pad_), groups(groups_) {
+  TAILOR_CHECK(groups >= 1 && in % groups == 0 && out % groups == 0, "Conv2d: groups ", groups,
+               " must divide in ", in, " and out ", out);
+  weight = register_parameter("weight", Tensor::empty({out, in / groups, kernel, kernel}));
   pytorch_default_init(weight, nullptr, rng);
 }
 

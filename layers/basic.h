@@ -1,5 +1,5 @@
-// Basic layers: Conv2d (no bias, NHWC activations, OIHW weights), BatchNorm2d (channels last),
-// Linear (PyTorch nn.Linear), NormedLinear (cosine classifier: raw cosines out).
+// Basic layers: Conv2d (no bias, NHWC activations, OIHW weights [out, in/groups, k, k]), BatchNorm2d
+// (channels last), Linear (PyTorch nn.Linear), NormedLinear (cosine classifier: raw cosines out).
 // Every layer with random initial weights takes the Rng it draws from: no layer touches a global stream,
 // so building one model (a teacher, a new head) never shifts another's initialisation.
 #pragma once
@@ -9,10 +9,10 @@ namespace tailor {
 
 class Conv2d : public Module {
  public:
-  Conv2d(int64_t in, int64_t out, int kernel, int stride, int pad, Rng& rng);
-  Tensor forward(const Tensor& x) override { return conv2d(x, weight, stride, pad); }
+  Conv2d(int64_t in, int64_t out, int kernel, int stride, int pad, Rng& rng, int groups = 1);
+  Tensor forward(const Tensor& x) override { return conv2d(x, weight, stride, pad, groups); }
   Tensor weight;
-  int stride, pad;
+  int stride, pad, groups;
 };
 
 class BatchNorm2d : public Module {

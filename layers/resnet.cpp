@@ -31,12 +31,13 @@ Tensor BasicBlock::forward(const Tensor& x) {
   return add_relu(h, sc);
 }
 
-Bottleneck::Bottleneck(int64_t in, int64_t planes, int stride, Rng& rng) {
-  conv1 = register_module("conv1", std::make_shared<Conv2d>(in, planes, 1, 1, 0, rng));
-  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
-  conv2 = register_module("conv2", std::make_shared<Conv2d>(planes, planes, 3, stride, 1, rng));
-  bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
-  conv3 = register_module("conv3", std::make_shared<Conv2d>(planes, planes * expansion, 1, 1, 0, rng));
+Bottleneck::Bottleneck(int64_t in, int64_t planes, int stride, Rng& rng, int groups, int64_t base_width) {
+  const int64_t width = planes * base_width / 64 * groups;  // torchvision: int(planes * (base_width / 64.)) * groups
+  conv1 = register_module("conv1", std::make_shared<Conv2d>(in, width, 1, 1, 0, rng));
+  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(width));
+  conv2 = register_module("conv2", std::make_shared<Conv2d>(width, width, 3, stride, 1, rng, groups));
+  bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(width));
+  conv3 = register_module("conv3", std::make_shared<Conv2d>(width, planes * expansion, 1, 1, 0, rng));
   bn3 = register_module("bn3", std::make_shared<BatchNorm2d>(planes * expansion));
   if (stride != 1 || in != planes * expansion) {
     downsample = register_module("downsample", std::make_shared<Sequential>());
@@ -62,6 +63,8 @@ HeadKind parse_head(const std::string& s) {
 ResNet::ResNet(const ResNetConfig& cfg, Rng& rng) : cfg_(cfg) {
   std::vector<int> blocks;
   bool bottleneck = true;
+  int groups = 1;           // of the Bottleneck 3x3 conv (ResNeXt cardinality)
+  int64_t base_width = 64;  // torchvision width_per_group
   if (cfg.arch == "resnet32") {
     cifar_ = true;
   } else if (cfg.arch == "resnet10") {
@@ -70,8 +73,10 @@ ResNet::ResNet(const ResNetConfig& cfg, Rng& rng) : cfg_(cfg) {
     cifar_ = false, blocks = {3, 4, 6, 3};
   } else if (cfg.arch == "resnet152") {
     cifar_ = false, blocks = {3, 8, 36, 3};
+  } else if (cfg.arch == "resnext50_32x4d") {
+    cifar_ = false, blocks = {3, 4, 6, 3}, groups = 32, base_width = 4;
   } else {
-    fail("unknown model '" + cfg.arch + "' (expected resnet10, resnet32, resnet50 or resnet152)");
+    fail("unknown model '" + cfg.arch + "' (expected resnet10, resnet32, resnet50, resnet152 or resnext50_32x4d)");
   }
   TAILOR_CHECK(cfg.in_channels >= 1 && cfg.num_classes >= 1, "ResNet: in_channels and num_classes must be >= 1");
   if (cifar_) {
@@ -100,7 +105,7 @@ ResNet::ResNet(const ResNetConfig& cfg, Rng& rng) : cfg_(cfg) {
       for (int b = 0; b < blocks[s]; ++b) {
         const int stride = (b == 0 && s > 0) ? 2 : 1;
         if (bottleneck)
-          stage->add(std::make_shared<Bottleneck>(in, widths[s], stride, rng));
+          stage->add(std::make_shared<Bottleneck>(in, widths[s], stride, rng, groups, base_width));
         else
           stage->add(std::make_shared<BasicBlock>(in, widths[s], stride, false, rng));
         in = widths[s] * expansion;

@@ -1,11 +1,13 @@
 // ResNets on NHWC input.
 //  * resnet32: the CIFAR ResNet of LDAM-DRW / GCL / MiSLAS (3 stages x 5 BasicBlocks, widths 16/32/64,
 //    option-A shortcut, kaiming-normal fan-in init), head "linear" (Linear or NormedLinear).
-//  * resnet10 / resnet50 / resnet152: exactly torchvision (conv7x7 s2 + maxpool stem, 1x1-conv+BN
-//    downsample when the shape changes, kaiming-normal fan-out init), head "fc". resnet10 is the
-//    backbone of classifier-balancing (Kang et al. 2020) and Balanced Meta-Softmax on ImageNet-LT:
-//    one BasicBlock per stage, widths 64/128/256/512, 512-d features. resnet50 / resnet152 use
-//    Bottleneck blocks with the stride on the 3x3 conv, 2048-d features.
+//  * resnet10 / resnet50 / resnet152 / resnext50_32x4d: exactly torchvision (conv7x7 s2 + maxpool stem,
+//    1x1-conv+BN downsample when the shape changes, kaiming-normal fan-out init), head "fc". resnet10
+//    is the backbone of classifier-balancing (Kang et al. 2020) and Balanced Meta-Softmax on
+//    ImageNet-LT: one BasicBlock per stage, widths 64/128/256/512, 512-d features. resnet50 /
+//    resnet152 use Bottleneck blocks with the stride on the 3x3 conv, 2048-d features.
+//    resnext50_32x4d (SSD-LT's backbone) is resnet50 with torchvision's ResNeXt Bottleneck: the 3x3
+//    conv grouped 32 ways, inner width int(planes * 4 / 64) * 32 (128/256/512/1024 per stage).
 // Parameter names match the PyTorch models, so checkpoints interchange.
 #pragma once
 #include "layers/basic.h"
@@ -29,7 +31,8 @@ class BasicBlock : public Module {
 class Bottleneck : public Module {
  public:
   static constexpr int64_t expansion = 4;
-  Bottleneck(int64_t in, int64_t planes, int stride, Rng& rng);
+  // torchvision: width = int(planes * base_width / 64) * groups channels inside, conv2 grouped
+  Bottleneck(int64_t in, int64_t planes, int stride, Rng& rng, int groups = 1, int64_t base_width = 64);
   Tensor forward(const Tensor& x) override;
   std::shared_ptr<Conv2d> conv1, conv2, conv3;
   std::shared_ptr<BatchNorm2d> bn1, bn2, bn3;
@@ -40,7 +43,7 @@ enum class HeadKind { Linear, Normed, None };
 HeadKind parse_head(const std::string& s);  // "linear", "normed", "none"
 
 struct ResNetConfig {
-  std::string arch = "resnet32";  // resnet10 | resnet32 | resnet50 | resnet152
+  std::string arch = "resnet32";  // resnet10 | resnet32 | resnet50 | resnet152 | resnext50_32x4d
   int64_t num_classes = 10;
   int64_t in_channels = 3;
   HeadKind head = HeadKind::Linear;

@@ -67,9 +67,13 @@ FILES (safetensors; every file has __metadata__ describing its case):
                                         batch 2, 3x64x64, train mode, loss = mean CE(logits, y)
                                         (well conditioned: PyTorch's float32 gradients are within
                                         ~3e-6 of float64, so no eval-mode gradients needed)
+  parity_resnext50.safetensors      (f) resnext50_32x4d (torchvision layout, grouped 3x3 convs),
+                                        10 classes, batch 2, 3x64x64, train mode like (c),
+                                        gradients from eval mode (train-mode float32 gradients are
+                                        ~1 % off float64 as for ResNet-50; eval-mode ones ~1.5e-6)
   parity_resnet32_sgd.safetensors   (d) resnet32 Linear head, batch 16, 10 SGD steps (lr 0.001)
   safetensors_small.safetensors     hand-written values for the reader test
-Keys of (a)-(c) and (e), all after ONE train-mode forward + backward from the formula weights:
+Keys of (a)-(c), (e) and (f), all after ONE train-mode forward + backward from the formula weights:
   input [N,C,H,W] F32, labels [N] I32, logits [N,classes] F32, loss [] F32,
   grad_norm/<param> [] F64 (L2 norm), grad_sum/<param> [] F64,
   grad_sample/<param> [m] F32, buffer/<bn>.running_mean|running_var [m] F32 (after
@@ -298,7 +302,7 @@ def gradient_case(model_name, classes, batch, size, dtype, use_norm=False, grads
 SGD_LR, SGD_BATCH = 0.001, 16
 
 # --only choices: parity_NAME.safetensors, and "small" for safetensors_small.safetensors.
-FIXTURES = ["resnet32", "resnet32_norm", "resnet50", "resnet10", "resnet32_sgd", "small"]
+FIXTURES = ["resnet32", "resnet32_norm", "resnet50", "resnet10", "resnext50", "resnet32_sgd", "small"]
 
 
 def sgd_run(model, x, y, steps, lr=None, train=True):
@@ -395,11 +399,12 @@ def main():
              classes="10", batch="4", image_size="32", mode="train",
              loss="mean CE(16 * logits, labels); logits are raw cosines")
 
-    if want("resnet50"):
-        c, st = gradient_case("resnet50", 10, 2, 64, dtype, grads_in_eval=True)
-        save("parity_resnet50.safetensors", c, st, model="resnet50", head="fc", classes="10",
-             batch="2", image_size="64", mode="train (logits, loss, buffers); eval (eval_loss, gradients)",
-             loss="mean CE(logits, labels)")
+    for name, arch in (("resnet50", "resnet50"), ("resnext50", "resnext50_32x4d")):  # (c), (f)
+        if want(name):
+            c, st = gradient_case(arch, 10, 2, 64, dtype, grads_in_eval=True)
+            save("parity_%s.safetensors" % name, c, st, model=arch, head="fc", classes="10",
+                 batch="2", image_size="64", mode="train (logits, loss, buffers); eval (eval_loss, gradients)",
+                 loss="mean CE(logits, labels)")
 
     if want("resnet10"):
         e, st = gradient_case("resnet10", 10, 2, 64, dtype)

@@ -205,7 +205,7 @@ TEST_CASE("types, ranges and choices are checked with the key named") {
   CHECK(bad(R"({"stage1": {"optim": {"momentum": 1.5}}})") ==
         "f.json: stage1.optim.momentum: value 1.5 out of range [0, 1]");
   CHECK(bad(R"({"model": {"arch": "resnet18"}})") ==
-        "f.json: model.arch: 'resnet18' is not one of resnet10 | resnet32 | resnet50 | resnet152");
+        "f.json: model.arch: 'resnet18' is not one of resnet10 | resnet32 | resnet50 | resnet152 | resnext50_32x4d");
   CHECK(bad(R"({"stage1": {"loss": {"name": "cee"}}})").find("'cee' is not one of ce | focal") != std::string::npos);
   CHECK(bad(R"({"stage1": {"schedule": {"milestones": [1, "x"]}}})").find("expects a list of integers") !=
         std::string::npos);

@@ -241,20 +241,25 @@ TEST_CASE("batch norm (train, eval, fused ReLU) and l2_normalize match the CPU")
   check_op("l2_normalize zero rows", [](auto& v) { return l2_normalize(v[0], 1); }, {z}, kExact);
 }
 
-TEST_CASE("conv2d (cuDNN) matches the CPU (oneDNN) on ResNet shapes, TF32 off") {
+// Grouped rows (groups last): ResNeXt-50's 3x3 convs (32 groups, stride 1 and 2), depthwise (groups = C, also
+// with K = 2C), a grouped 1x1 (no weight permute) and an odd shape.
+TEST_CASE("conv2d (cuDNN) matches the CPU (oneDNN) on ResNet and ResNeXt shapes, grouped and depthwise, TF32 off") {
   struct C {
     Shape x, w;
-    int stride, pad;
+    int stride, pad, groups = 1;
   };
   std::vector<C> cases = {{{2, 8, 8, 3}, {16, 3, 3, 3}, 1, 1},        {{4, 32, 32, 16}, {16, 16, 3, 3}, 1, 1},
                           {{4, 16, 16, 16}, {32, 16, 3, 3}, 2, 1},   {{2, 8, 8, 64}, {256, 64, 1, 1}, 1, 0},
                           {{2, 14, 14, 256}, {512, 256, 1, 1}, 2, 0}, {{2, 32, 32, 3}, {64, 3, 7, 7}, 2, 3},
-                          {{3, 9, 7, 5}, {6, 5, 3, 2}, 2, 0}};
+                          {{3, 9, 7, 5}, {6, 5, 3, 2}, 2, 0},
+                          {{2, 16, 16, 128}, {128, 4, 3, 3}, 1, 1, 32},  {{2, 16, 16, 256}, {256, 8, 3, 3}, 2, 1, 32},
+                          {{2, 9, 9, 16}, {16, 1, 3, 3}, 1, 1, 16},      {{3, 9, 7, 12}, {24, 1, 3, 3}, 2, 1, 12},
+                          {{2, 8, 8, 64}, {32, 16, 1, 1}, 1, 0, 4},      {{3, 9, 7, 6}, {9, 2, 3, 2}, 2, 0, 3}};
   for (auto& c : cases) {
     Tensor x = randn(c.x, 40), w = randn(c.w, 41, 0.2f);
-    int s = c.stride, p = c.pad;
-    check_op("conv2d " + shape_str(c.x) + " * " + shape_str(c.w),
-             [s, p](auto& v) { return conv2d(v[0], v[1], s, p); }, {x, w}, kGemm);
+    int s = c.stride, p = c.pad, g = c.groups;
+    check_op("conv2d " + shape_str(c.x) + " * " + shape_str(c.w) + " groups " + std::to_string(g),
+             [s, p, g](auto& v) { return conv2d(v[0], v[1], s, p, g); }, {x, w}, kGemm);
   }
 }
 
@@ -416,6 +421,10 @@ TEST_CASE("ResNet-32 training step: same loss, gradients and updated weights on 
 // once at 0.5 % on layer4.0's conv3 / downsample weight gradients: run test_cuda on an otherwise idle GPU.)
 TEST_CASE("ResNet-50 training step, frozen BN: same loss, gradients and updated weights on CPU and CUDA") {
   model_step_parity("resnet50", 100, {4, 96, 96, 3}, false, /*calibrate=*/false);
+}
+// The same well-conditioned setting for ResNeXt-50 (grouped 3x3 convs through cudnnSetConvolutionGroupCount).
+TEST_CASE("ResNeXt-50 training step, frozen BN: same loss, gradients and updated weights on CPU and CUDA") {
+  model_step_parity("resnext50_32x4d", 100, {4, 96, 96, 3}, false, /*calibrate=*/false);
 }
 
 // A ResNet-50 step is ill-conditioned in fp32: on the CPU alone, scaling the input by (1 + 1e-6 noise)

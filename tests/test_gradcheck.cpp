@@ -6,17 +6,22 @@ using namespace tailor;
 using namespace tailor::test;
 using V = std::vector<Tensor>;
 
-TEST_CASE("conv2d gradients: odd sizes, stride 2, padding, 1x1 and 7x7") {
+// Grouped rows: ResNeXt-like (2 input channels per group), depthwise-like (groups = C, one channel each,
+// also with a channel multiplier K = 2C), with stride 2, padding and 1x1.
+TEST_CASE("conv2d gradients: odd sizes, stride 2, padding, 1x1, 7x7, grouped and depthwise") {
   struct C {
     int64_t N, H, W, Cin, K, R;
-    int stride, pad;
+    int stride, pad, groups;
   };
-  for (C c : {C{2, 5, 5, 3, 4, 3, 1, 1}, C{1, 7, 6, 2, 3, 3, 2, 1}, C{2, 4, 4, 5, 3, 1, 1, 0}, C{1, 6, 6, 2, 2, 1, 2, 0},
-              C{1, 9, 9, 3, 2, 7, 2, 3}, C{1, 5, 5, 16, 8, 3, 1, 1}}) {
-    INFO("N=" << c.N << " H=" << c.H << " C=" << c.Cin << " K=" << c.K << " R=" << c.R << " stride=" << c.stride << " pad=" << c.pad);
+  for (C c : {C{2, 5, 5, 3, 4, 3, 1, 1, 1}, C{1, 7, 6, 2, 3, 3, 2, 1, 1}, C{2, 4, 4, 5, 3, 1, 1, 0, 1},
+              C{1, 6, 6, 2, 2, 1, 2, 0, 1}, C{1, 9, 9, 3, 2, 7, 2, 3, 1}, C{1, 5, 5, 16, 8, 3, 1, 1, 1},
+              C{2, 5, 5, 8, 8, 3, 1, 1, 4}, C{1, 7, 6, 6, 9, 3, 2, 1, 3}, C{2, 6, 6, 4, 4, 3, 1, 1, 4},
+              C{1, 7, 7, 3, 6, 3, 2, 1, 3}, C{2, 5, 5, 6, 4, 1, 2, 0, 2}, C{1, 6, 5, 16, 16, 3, 2, 0, 8}}) {
+    INFO("N=" << c.N << " H=" << c.H << " C=" << c.Cin << " K=" << c.K << " R=" << c.R << " stride=" << c.stride
+              << " pad=" << c.pad << " groups=" << c.groups);
     Rng rng(1);
-    CHECK_GRAD(gradcheck([&](const V& v) { return conv2d(v[0], v[1], c.stride, c.pad); },
-                         {randn({c.N, c.H, c.W, c.Cin}, rng), randn({c.K, c.Cin, c.R, c.R}, rng, 0.5f)}));
+    CHECK_GRAD(gradcheck([&](const V& v) { return conv2d(v[0], v[1], c.stride, c.pad, c.groups); },
+                         {randn({c.N, c.H, c.W, c.Cin}, rng), randn({c.K, c.Cin / c.groups, c.R, c.R}, rng, 0.5f)}));
   }
 }
 

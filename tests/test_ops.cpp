@@ -10,9 +10,11 @@
 using namespace tailor;
 using namespace tailor::test;
 
-// Direct 7-loop convolution, NHWC x OIHW.
-static std::vector<float> naive_conv(const Tensor& x, const Tensor& w, int stride, int pad) {
+// Direct 7-loop convolution, NHWC x OIHW; grouped: output k reads input channels g*Cg .. g*Cg+Cg-1,
+// g = k / (K/groups), through w [K, Cg, R, S].
+static std::vector<float> naive_conv(const Tensor& x, const Tensor& w, int stride, int pad, int groups = 1) {
   int64_t N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3), K = w.size(0), R = w.size(2), S = w.size(3);
+  int64_t Cg = C / groups, Kg = K / groups;
   int64_t OH = (H + 2 * pad - R) / stride + 1, OW = (W + 2 * pad - S) / stride + 1;
   std::vector<float> y(N * OH * OW * K, 0.f);
   for (int64_t n = 0; n < N; ++n)
@@ -20,25 +22,31 @@ static std::vector<float> naive_conv(const Tensor& x, const Tensor& w, int strid
       for (int64_t ow = 0; ow < OW; ++ow)
         for (int64_t k = 0; k < K; ++k) {
           double s = 0;
-          for (int64_t c = 0; c < C; ++c)
+          for (int64_t c = 0; c < Cg; ++c)
             for (int64_t r = 0; r < R; ++r)
               for (int64_t q = 0; q < S; ++q) {
                 int64_t h = oh * stride - pad + r, ww = ow * stride - pad + q;
                 if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
-                s += (double)x.f32()[((n * H + h) * W + ww) * C + c] * w.f32()[((k * C + c) * R + r) * S + q];
+                s += (double)x.f32()[((n * H + h) * W + ww) * C + (k / Kg) * Cg + c] *
+                     w.f32()[((k * Cg + c) * R + r) * S + q];
               }
           y[((n * OH + oh) * OW + ow) * K + k] = (float)s;
         }
   return y;
 }
 
-TEST_CASE("conv2d forward equals the naive loop") {
+// Grouped rows (last column): ResNeXt's 32 groups of 4 channels, depthwise (groups = C, also with K = 2C),
+// odd group counts, stride 2 and 1x1.
+TEST_CASE("conv2d forward equals the naive loop, plain and grouped") {
   Rng rng(1);
-  for (auto [H, C, K, R, st, pad] : std::vector<std::array<int, 6>>{
-           {5, 3, 4, 3, 1, 1}, {8, 16, 32, 3, 2, 1}, {9, 3, 8, 7, 2, 3}, {6, 8, 4, 1, 2, 0}, {32, 3, 16, 3, 1, 1}}) {
-    Tensor x = randn({2, H, H, C}, rng), w = randn({K, C, R, R}, rng);
-    auto ref = naive_conv(x, w, st, pad);
-    auto got = conv2d(x, w, st, pad).to_vector();
+  for (auto [H, C, K, R, st, pad, groups] : std::vector<std::array<int, 7>>{
+           {5, 3, 4, 3, 1, 1, 1}, {8, 16, 32, 3, 2, 1, 1}, {9, 3, 8, 7, 2, 3, 1}, {6, 8, 4, 1, 2, 0, 1},
+           {32, 3, 16, 3, 1, 1, 1}, {8, 128, 128, 3, 1, 1, 32}, {9, 128, 128, 3, 2, 1, 32}, {7, 16, 16, 3, 1, 1, 16},
+           {8, 12, 24, 3, 2, 1, 12}, {6, 6, 9, 5, 1, 2, 3}, {5, 8, 4, 1, 2, 0, 2}}) {
+    INFO("H=" << H << " C=" << C << " K=" << K << " R=" << R << " stride=" << st << " groups=" << groups);
+    Tensor x = randn({2, H, H, C}, rng), w = randn({K, C / groups, R, R}, rng);
+    auto ref = naive_conv(x, w, st, pad, groups);
+    auto got = conv2d(x, w, st, pad, groups).to_vector();
     REQUIRE(ref.size() == got.size());
     double maxd = 0;
     for (size_t i = 0; i < ref.size(); ++i) maxd = std::max(maxd, (double)std::fabs(ref[i] - got[i]));
@@ -123,6 +131,11 @@ TEST_CASE("shape errors name the op and both shapes") {
   CHECK(conv.find("conv2d") == 0);
   CHECK(conv.find("[1, 5, 5, 3]") != std::string::npos);
   CHECK(conv.find("[4, 2, 3, 3]") != std::string::npos);
+  CHECK(msg([&] { conv2d(Tensor::zeros({1, 5, 5, 6}), Tensor::zeros({8, 3, 3, 3}), 1, 1, 4); }) ==
+        "conv2d: groups 4 must divide the input channels and the output channels: input [1, 5, 5, 6] (NHWC), "
+        "weight [8, 3, 3, 3]");
+  CHECK(msg([&] { conv2d(Tensor::zeros({1, 5, 5, 8}), Tensor::zeros({8, 4, 3, 3}), 1, 1, 4); }) ==
+        "conv2d: input [1, 5, 5, 8] has 8 channels (NHWC) but weight [8, 4, 3, 3] expects 16 (groups 4)");
   CHECK(msg([&] { linear(a, Tensor::zeros({4, 5})); }).find("linear: input features 3") == 0);
   CHECK(msg([&] { softmax_cross_entropy(a, Tensor::from_vector_i32({0, 3}, {2})); }) ==
         "softmax_cross_entropy: label 3 at row 1 out of range [0, 3)");
@@ -141,10 +154,11 @@ TEST_CASE("eval-mode batch norm with the running stats of one momentum-1 step eq
   CHECK(maxd < 5e-3);  // unbiased (M-1) vs biased (M) variance: xhat * 5e-4, |xhat| up to ~4, gamma 1.5
 }
 
-// Naive backward of the 7-loop convolution: dx and dw for a given dy.
-static void naive_conv_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int stride, int pad,
+// Naive backward of the 7-loop convolution (grouped as naive_conv): dx and dw for a given dy.
+static void naive_conv_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int stride, int pad, int groups,
                                 std::vector<double>& dx, std::vector<double>& dw) {
   int64_t N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3), K = w.size(0), R = w.size(2), S = w.size(3);
+  int64_t Cg = C / groups, Kg = K / groups;
   int64_t OH = dy.size(1), OW = dy.size(2);
   dx.assign(x.numel(), 0.0);
   dw.assign(w.numel(), 0.0);
@@ -153,31 +167,33 @@ static void naive_conv_backward(const Tensor& x, const Tensor& w, const Tensor& 
       for (int64_t ow = 0; ow < OW; ++ow)
         for (int64_t k = 0; k < K; ++k) {
           double g = dy.f32()[((n * OH + oh) * OW + ow) * K + k];
-          for (int64_t c = 0; c < C; ++c)
+          for (int64_t c = 0; c < Cg; ++c)
             for (int64_t r = 0; r < R; ++r)
               for (int64_t q = 0; q < S; ++q) {
                 int64_t h = oh * stride - pad + r, ww = ow * stride - pad + q;
                 if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
-                int64_t xi = ((n * H + h) * W + ww) * C + c, wi = ((k * C + c) * R + r) * S + q;
+                int64_t xi = ((n * H + h) * W + ww) * C + (k / Kg) * Cg + c, wi = ((k * Cg + c) * R + r) * S + q;
                 dx[xi] += g * w.f32()[wi];
                 dw[wi] += g * x.f32()[xi];
               }
         }
 }
 
-TEST_CASE("conv2d backward equals the naive loops on ResNet-sized shapes") {
+// Grouped rows (last column): ResNeXt-50's layer1 / layer2 3x3 convs (32 groups) and a depthwise one.
+TEST_CASE("conv2d backward equals the naive loops on ResNet- and ResNeXt-sized shapes") {
   Rng rng(5);
-  for (auto [N, H, C, K, st] : std::vector<std::array<int, 5>>{{4, 32, 16, 16, 1}, {4, 32, 16, 32, 2}, {2, 16, 32, 32, 1},
-                                                               {4, 8, 64, 64, 1}, {2, 32, 3, 16, 1}}) {
-    INFO("N=" << N << " H=" << H << " C=" << C << " K=" << K << " stride=" << st);
-    Tensor x = randn({N, H, H, C}, rng), w = randn({K, C, 3, 3}, rng, 0.1f);
+  for (auto [N, H, C, K, st, groups] : std::vector<std::array<int, 6>>{
+           {4, 32, 16, 16, 1, 1}, {4, 32, 16, 32, 2, 1}, {2, 16, 32, 32, 1, 1}, {4, 8, 64, 64, 1, 1},
+           {2, 32, 3, 16, 1, 1}, {2, 16, 128, 128, 1, 32}, {2, 16, 256, 256, 2, 32}, {2, 16, 32, 32, 2, 32}}) {
+    INFO("N=" << N << " H=" << H << " C=" << C << " K=" << K << " stride=" << st << " groups=" << groups);
+    Tensor x = randn({N, H, H, C}, rng), w = randn({K, C / groups, 3, 3}, rng, 0.1f);
     x.set_requires_grad();
     w.set_requires_grad();
-    Tensor y = conv2d(x, w, st, 1);
+    Tensor y = conv2d(x, w, st, 1, groups);
     Tensor dy = randn(y.shape(), rng);
     sum_all(mul(y, dy)).backward();
     std::vector<double> dx, dw;
-    naive_conv_backward(x, w, dy, st, 1, dx, dw);
+    naive_conv_backward(x, w, dy, st, 1, groups, dx, dw);
     auto gx = x.grad().to_vector(), gw = w.grad().to_vector();
     double ex = 0, ew = 0, sx = 0, sw = 0;
     for (size_t i = 0; i < dx.size(); ++i) ex = std::max(ex, std::fabs(gx[i] - dx[i])), sx = std::max(sx, std::fabs(dx[i]));

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <map>
 
 #include "layers/resnet.h"
 #include "train/schedule.h"
@@ -52,11 +53,40 @@ TEST_CASE("parameter names and counts equal the PyTorch models") {
   auto r10n = make_resnet("resnet10", 100, 3, HeadKind::Normed, global_rng());
   CHECK(r10n->state_dict().back().first == "fc.weight");
   CHECK(r10n->state_dict().back().second.shape() == Shape{512, 100});
+  // ResNeXt-50 32x4d (SSD-LT): ResNet-50's names, inner widths 128/256/512/1024 with the 3x3 conv in 32 groups
+  auto rx = make_resnet("resnext50_32x4d", 1000, 3, HeadKind::Linear, global_rng());
+  CHECK(rx->num_parameters() == 25028904);  // torchvision resnext50_32x4d (and models.py)
+  CHECK(rx->feature_dim() == 2048);
+  CHECK(rx->head_name() == "fc");
+  auto sdx = rx->state_dict();
+  CHECK(sdx.size() == 320);
+  std::map<std::string, Shape> shapes;
+  for (auto& [name, t] : sdx) shapes[name] = t.shape();
+  CHECK(shapes.at("layer1.0.conv1.weight") == Shape{128, 64, 1, 1});
+  CHECK(shapes.at("layer1.0.conv2.weight") == Shape{128, 4, 3, 3});
+  CHECK(shapes.at("layer1.0.conv3.weight") == Shape{256, 128, 1, 1});
+  CHECK(shapes.at("layer2.0.conv2.weight") == Shape{256, 8, 3, 3});
+  CHECK(shapes.at("layer3.5.conv2.weight") == Shape{512, 16, 3, 3});
+  CHECK(shapes.at("layer4.0.conv2.weight") == Shape{1024, 32, 3, 3});
+  CHECK(shapes.at("layer4.2.bn2.running_var") == Shape{1024});
+  CHECK(shapes.at("layer4.0.downsample.0.weight") == Shape{2048, 1024, 1, 1});
+  CHECK(shapes.at("fc.weight") == Shape{1000, 2048});
+  // torchvision's init: kaiming-normal fan-out, fan_out = K*R*S for the grouped conv too (std sqrt(2 / (512*9)))
+  for (auto& [name, t] : sdx)
+    if (name == "layer3.0.conv2.weight") {
+      double ss = 0;
+      for (float v : t.to_vector()) ss += (double)v * v;
+      CHECK(std::sqrt(ss / t.numel()) == doctest::Approx(std::sqrt(2.0 / (512 * 9))).epsilon(0.02));
+    }
+  auto sd50 = r50->state_dict();
+  for (size_t i = 0; i < sdx.size(); ++i) CHECK(sdx[i].first == sd50[i].first);  // ResNet-50's names, in order
+  CHECK(rx->forward(Tensor::zeros({2, 64, 64, 3})).shape() == Shape{2, 1000});
+  CHECK(rx->feature_map(Tensor::zeros({1, 64, 64, 3})).shape() == Shape{1, 2, 2, 2048});
   // any number of input channels and classes
   auto gray = make_resnet("resnet32", 7, 1, HeadKind::Linear, global_rng());
   CHECK(gray->forward(Tensor::zeros({2, 28, 28, 1})).shape() == Shape{2, 7});
   CHECK_THROWS_WITH(make_resnet("resnet18", 10, 3, HeadKind::Linear, global_rng()),
-                    "unknown model 'resnet18' (expected resnet10, resnet32, resnet50 or resnet152)");
+                    "unknown model 'resnet18' (expected resnet10, resnet32, resnet50, resnet152 or resnext50_32x4d)");
 }
 
 // Trains ResNet-32 on one fixed batch; returns the loss of every step.

@@ -20,8 +20,8 @@
 namespace tailor {
 
 static const char* kBenchUsage =
-    "usage: tailor bench --model resnet10|resnet32|resnet50|resnet152 [--batch N] [--steps N] [--warmup N]\n"
-    "                    [--device cpu|cuda] [--threads N] [--image-size N] [--classes N]\n"
+    "usage: tailor bench --model resnet10|resnet32|resnet50|resnet152|resnext50_32x4d [--batch N] [--steps N]\n"
+    "                    [--warmup N] [--device cpu|cuda] [--threads N] [--image-size N] [--classes N]\n"
     "                    [--deterministic] [--no-tf32]\n"
     "Times training steps (forward, loss, backward, SGD) on a synthetic batch and prints one JSON line:\n"
     "{\"model\",\"device\",\"batch\",\"threads\",\"image_size\",\"classes\",\"steps\",\"train_img_per_s\",\n"
@@ -45,7 +45,7 @@ int cmd_bench(int argc, char** argv) {
       return 0;
     }
     if (!a.has("model")) throw UsageError("--model is required");
-    model = a.choice("model", "", {"resnet10", "resnet32", "resnet50", "resnet152"});
+    model = a.choice("model", "", {"resnet10", "resnet32", "resnet50", "resnet152", "resnext50_32x4d"});
     device_name = a.choice("device", "cpu", {"cpu", "cuda"});
     deterministic = a.has("deterministic");
     no_tf32 = a.has("no-tf32");

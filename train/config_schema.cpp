@@ -63,7 +63,8 @@ std::vector<ConfigKey> build_schema() {
   add(s, "data.eval_batch_size", "int", 500, 1, 1 << 20, {}, "evaluation batch size");
   add(s, "data.workers", "int", 2, 0, 256, {}, "loader worker threads");
   add(s, "data.on_bad_image", "string", "error", 0, 0, {"error", "skip"}, "an undecodable image stops or is skipped");
-  add(s, "model.arch", "string", "resnet32", 0, 0, {"resnet10", "resnet32", "resnet50", "resnet152"}, "backbone");
+  add(s, "model.arch", "string", "resnet32", 0, 0, {"resnet10", "resnet32", "resnet50", "resnet152", "resnext50_32x4d"},
+      "backbone");
   add(s, "model.head", "string", "linear", 0, 0, {"linear", "normed"}, "classifier (normed = cosine NormedLinear)");
   add(s, "model.init_from", "string", "", 0, 0, {}, "pretrained weights (safetensors) loaded before stage 1");
   add(s, "model.init_allow_partial", "bool", false, 0, 0, {},

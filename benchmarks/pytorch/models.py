@@ -7,6 +7,9 @@
   ImageNet-LT: one BasicBlock per stage, 512-d features, classifier "fc".
 - resnet50 / resnet152: torchvision's ImageNet ResNets (v1.5: stride on the
   3x3 conv of the bottleneck). state_dict names equal torchvision's.
+- resnext50_32x4d: torchvision's ResNeXt-50 (32x4d), the backbone of SSD-LT:
+  ResNet-50 with the bottleneck's 3x3 conv grouped 32 ways and its inner width
+  int(planes * 4 / 64) * 32.
 
 Only torch is needed (no torchvision).
 """
@@ -104,10 +107,10 @@ def resnet32(num_classes=10, in_channels=3, use_norm=False):
 
 
 # --------------------------------------------------------------------------
-# torchvision-style ResNet-10 / ResNet-50 / ResNet-152
+# torchvision-style ResNet-10 / ResNet-50 / ResNet-152 / ResNeXt-50 32x4d
 # --------------------------------------------------------------------------
-def conv3x3(in_planes, out_planes, stride=1):
-    return nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, bias=False)
+def conv3x3(in_planes, out_planes, stride=1, groups=1):
+    return nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, groups=groups, bias=False)
 
 
 def conv1x1(in_planes, out_planes, stride=1):
@@ -118,8 +121,10 @@ class TorchvisionBasicBlock(nn.Module):
     """torchvision's BasicBlock: the shortcut is a 1x1-conv + BN `downsample` when the shape changes."""
     expansion = 1
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
+    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64):
         super().__init__()
+        if groups != 1 or base_width != 64:
+            raise ValueError("BasicBlock only supports groups=1 and base_width=64")
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
@@ -135,15 +140,17 @@ class TorchvisionBasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
+    """torchvision's Bottleneck; with groups > 1 (and base_width) ResNeXt's: a grouped 3x3 conv."""
     expansion = 4
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
+    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64):
         super().__init__()
-        self.conv1 = conv1x1(inplanes, planes)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = conv3x3(planes, planes, stride)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = conv1x1(planes, planes * self.expansion)
+        width = int(planes * (base_width / 64.0)) * groups
+        self.conv1 = conv1x1(inplanes, width)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = conv3x3(width, width, stride, groups)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = conv1x1(width, planes * self.expansion)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
@@ -160,9 +167,10 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, block, layers, num_classes=1000, in_channels=3):
+    def __init__(self, block, layers, num_classes=1000, in_channels=3, groups=1, width_per_group=64):
         super().__init__()
         self.inplanes = 64
+        self.groups, self.base_width = groups, width_per_group
         self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
@@ -187,10 +195,10 @@ class ResNet(nn.Module):
             downsample = nn.Sequential(
                 conv1x1(self.inplanes, planes * expansion, stride),
                 nn.BatchNorm2d(planes * expansion))
-        layers = [block(self.inplanes, planes, stride, downsample)]
+        layers = [block(self.inplanes, planes, stride, downsample, self.groups, self.base_width)]
         self.inplanes = planes * expansion
         for _ in range(1, blocks):
-            layers.append(block(self.inplanes, planes))
+            layers.append(block(self.inplanes, planes, groups=self.groups, base_width=self.base_width))
         return nn.Sequential(*layers)
 
     def forward(self, x):
@@ -212,7 +220,12 @@ def resnet152(num_classes=1000, in_channels=3):
     return ResNet(Bottleneck, [3, 8, 36, 3], num_classes, in_channels)
 
 
-MODELS = {"resnet10": resnet10, "resnet32": resnet32, "resnet50": resnet50, "resnet152": resnet152}
+def resnext50_32x4d(num_classes=1000, in_channels=3):
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, groups=32, width_per_group=4)
+
+
+MODELS = {"resnet10": resnet10, "resnet32": resnet32, "resnet50": resnet50, "resnet152": resnet152,
+          "resnext50_32x4d": resnext50_32x4d}
 
 
 def build(name, num_classes, in_channels=3, **kw):

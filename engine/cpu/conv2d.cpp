@@ -2,7 +2,9 @@
 // nhwc, where its AVX-512 kernels run ~3x faster than on plain NCHW, see docs/DESIGN.md), weights
 // in PyTorch's OIHW, reordered to/from the layout the primitive prefers. Primitives are created once
 // per shape and cached (creation JIT-compiles the kernel).
-//   y[n,oh,ow,k] = sum_{c,r,s} x[n, oh*stride-pad+r, ow*stride-pad+s, c] * w[k,c,r,s]
+//   y[n,oh,ow,k] = sum_{c,r,s} x[n, oh*stride-pad+r, ow*stride-pad+s, g*Cg + c] * w[k,c,r,s]
+// with Cg = C/groups and g = k / (K/groups). Grouped weights [K, Cg, R, S] are, byte for byte,
+// oneDNN's goihw [groups, K/groups, Cg, R, S], so the same OIHW buffer is described as that.
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -30,7 +32,7 @@ dnnl::stream& cpu_stream() {
 
 // Everything oneDNN needs for one convolution shape.
 struct ConvPrimitives {
-  memory::desc x_user, y_user, w_user;  // our layouts: nhwc / nhwc / oihw
+  memory::desc x_user, y_user, w_user;  // our layouts: nhwc / nhwc / oihw (goihw when grouped)
   dnnl::convolution_forward::primitive_desc fwd_pd;
   dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
   dnnl::convolution_backward_weights::primitive_desc bwd_w_pd;
@@ -44,24 +46,27 @@ struct ConvPrimitives {
   bool fwd_reorder = false, bwd_data_reorder = false, dw_reorder = false;
 };
 
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int>;
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int>;
 
 ConvPrimitives& get_primitives(const ConvShape& s) {
   static std::map<Key, ConvPrimitives> cache;
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
-  Key key{s.N, s.H, s.W, s.C, s.K, s.R, s.S, s.stride, s.pad};
+  Key key{s.N, s.H, s.W, s.C, s.K, s.R, s.S, s.stride, s.pad, s.groups};
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
 
   auto& eng = cpu_engine();
-  memory::dims xd{s.N, s.C, s.H, s.W}, wd{s.K, s.C, s.R, s.S}, yd{s.N, s.K, s.OH(), s.OW()};
+  const bool grouped = s.groups > 1;
+  memory::dims xd{s.N, s.C, s.H, s.W}, yd{s.N, s.K, s.OH(), s.OW()};
+  memory::dims wd = grouped ? memory::dims{s.groups, s.K / s.groups, s.Cg(), s.R, s.S}
+                            : memory::dims{s.K, s.C, s.R, s.S};
   memory::dims strides{s.stride, s.stride}, pad{s.pad, s.pad};
   auto f32 = memory::data_type::f32;
   ConvPrimitives p;
   p.x_user = memory::desc(xd, f32, tag::nhwc);
   p.y_user = memory::desc(yd, f32, tag::nhwc);
-  p.w_user = memory::desc(wd, f32, tag::oihw);
+  p.w_user = memory::desc(wd, f32, grouped ? tag::goihw : tag::oihw);
   auto w_any = memory::desc(wd, f32, tag::any);
   p.fwd_pd = dnnl::convolution_forward::primitive_desc(
       {dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, p.x_user, w_any, p.y_user, strides,

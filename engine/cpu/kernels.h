@@ -91,10 +91,13 @@ void shortcut_pad(float* y, const float* x, int64_t N, int64_t H, int64_t W, int
 void shortcut_pad_backward(float* dx, const float* dy, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb,
                            int pa);
 
-// ---- conv2d (oneDNN, NHWC activations, OIHW weights)
+// ---- conv2d (oneDNN, NHWC activations, OIHW weights [K, C/groups, R, S])
+// Grouped: channels split into `groups` equal slices, output slice g sees only input slice g.
 struct ConvShape {
   int64_t N, H, W, C, K, R, S;
   int stride, pad;
+  int groups = 1;
+  int64_t Cg() const { return C / groups; }  // input channels per group: the weight's dim 1
   int64_t OH() const { return (H + 2 * pad - R) / stride + 1; }
   int64_t OW() const { return (W + 2 * pad - S) / stride + 1; }
 };

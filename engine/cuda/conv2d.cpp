@@ -3,7 +3,9 @@
 //
 //   layouts: activations NHWC (CUDNN_TENSOR_NHWC); weights are kept KCRS (PyTorch OIHW) and permuted to
 //            KRSC for cuDNN's NHWC kernels (1x1 kernels need no permute);
-//   algorithms: chosen once per (shape, direction, TF32, deterministic) by cudnnFind*Ex, which times
+//   groups:  cudnnSetConvolutionGroupCount; the weights are [K, C/groups, R, S], permuted with C/groups
+//            as their channel count (cuDNN's grouped NHWC filter is [K, R, S, C/groups]);
+//   algorithms: chosen once per (shape, groups, direction, TF32, deterministic) by cudnnFind*Ex, which times
 //            the candidates on the real buffers (PyTorch's cudnn.benchmark=True), then cached;
 //   workspace: one buffer shared by all convolutions, from the caching allocator, grown on demand up
 //            to a cap (TAILOR_CUDNN_WORKSPACE_MB, default 2048); algorithms needing more are skipped,
@@ -89,7 +91,7 @@ struct Plan {
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
 };
 
-using Key = std::array<int64_t, 12>;
+using Key = std::array<int64_t, 13>;
 std::map<Key, Plan>& plans() {
   static auto* m = new std::map<Key, Plan>();
   return *m;
@@ -112,19 +114,22 @@ const Perf* pick(const Perf* perf, int n, size_t ws_limit, bool fma_only) {
 
 std::string shape_text(const ConvShape& s) {
   return "x [" + std::to_string(s.N) + "," + std::to_string(s.H) + "," + std::to_string(s.W) + "," +
-         std::to_string(s.C) + "] w [" + std::to_string(s.K) + "," + std::to_string(s.C) + "," + std::to_string(s.R) +
-         "," + std::to_string(s.S) + "] stride " + std::to_string(s.stride) + " pad " + std::to_string(s.pad);
+         std::to_string(s.C) + "] w [" + std::to_string(s.K) + "," + std::to_string(s.Cg()) + "," +
+         std::to_string(s.R) + "," + std::to_string(s.S) + "] stride " + std::to_string(s.stride) + " pad " +
+         std::to_string(s.pad) + (s.groups > 1 ? " groups " + std::to_string(s.groups) : "");
 }
+
+int64_t weight_numel(const ConvShape& s) { return s.K * s.Cg() * s.R * s.S; }
 
 // Descriptors for one shape and a tuned algorithm for one direction, made on first use.
 // x, w (KRSC), y are real buffers: cudnnFind*Ex runs the candidates on them.
 Plan& plan_for(Direction dir, const ConvShape& s, const float* x, const float* w, const float* y, float* out) {
   bool tf32 = allow_tf32_conv();
-  const int64_t big = std::max({s.N * s.H * s.W * s.C, s.N * s.OH() * s.OW() * s.K, s.K * s.C * s.R * s.S});
+  const int64_t big = std::max({s.N * s.H * s.W * s.C, s.N * s.OH() * s.OW() * s.K, weight_numel(s)});
   if (big > INT32_MAX)
     fail("conv2d on CUDA: " + shape_text(s) + " has a tensor of " + std::to_string(big) +
          " elements, over cuDNN's 2^31 limit; use a smaller batch or image size");
-  Key key{s.N, s.H, s.W, s.C, s.K, s.R, s.S, s.stride, s.pad, dir, tf32, deterministic()};
+  Key key{s.N, s.H, s.W, s.C, s.K, s.R, s.S, s.stride, s.pad, s.groups, dir, tf32, deterministic()};
   auto it = plans().find(key);
   if (it != plans().end()) return it->second;
   Plan p;
@@ -135,9 +140,11 @@ Plan& plan_for(Direction dir, const ConvShape& s, const float* x, const float* w
   CUDNN(cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int)s.N, (int)s.C, (int)s.H, (int)s.W));
   CUDNN(cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int)s.N, (int)s.K, (int)s.OH(),
                                    (int)s.OW()));
-  CUDNN(cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, (int)s.K, (int)s.C, (int)s.R, (int)s.S));
+  CUDNN(cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, (int)s.K, (int)s.Cg(), (int)s.R,
+                                   (int)s.S));
   CUDNN(cudnnSetConvolution2dDescriptor(p.conv, s.pad, s.pad, s.stride, s.stride, 1, 1, CUDNN_CROSS_CORRELATION,
                                         CUDNN_DATA_FLOAT));
+  CUDNN(cudnnSetConvolutionGroupCount(p.conv, s.groups));
   CUDNN(cudnnSetConvolutionMathType(p.conv, tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
   cudnnHandle_t h = handle();
 
@@ -188,15 +195,16 @@ Plan& plan_for(Direction dir, const ConvShape& s, const float* x, const float* w
 }
 
 // A KRSC copy of the weights (or the weights themselves for 1x1 kernels), freed stream-ordered.
+// Grouped: [K, C/groups, R, S] -> [K, R, S, C/groups].
 struct KrscWeights {
   const float* ptr;
   float* owned = nullptr;
   size_t bytes = 0;
   KrscWeights(const float* kcrs, const ConvShape& s) : ptr(kcrs) {
     if (s.R * s.S == 1) return;
-    bytes = sizeof(float) * s.K * s.C * s.R * s.S;
+    bytes = sizeof(float) * weight_numel(s);
     owned = (float*)alloc(bytes);
-    kcrs_to_krsc(owned, kcrs, s.K, s.C, s.R * s.S);
+    kcrs_to_krsc(owned, kcrs, s.K, s.Cg(), s.R * s.S);
     ptr = owned;
   }
   ~KrscWeights() {
@@ -234,7 +242,7 @@ void conv2d_backward_data(float* dx, const float* dy, const float* w, const Conv
 void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s) {
   std::lock_guard<std::mutex> lock(conv_mutex());
   bool permute = s.R * s.S != 1;
-  size_t bytes = sizeof(float) * s.K * s.C * s.R * s.S;
+  size_t bytes = sizeof(float) * weight_numel(s);
   float* dw_krsc = permute ? (float*)alloc(bytes) : dw;
   Plan& p = plan_for(kBackwardFilter, s, x, nullptr, dy, dw_krsc);
   ensure_workspace(p.ws);
@@ -243,7 +251,7 @@ void conv2d_backward_weights(float* dw, const float* dy, const float* x, const C
                                        (cudnnConvolutionBwdFilterAlgo_t)p.algo, workspace().ptr, p.ws, &zero, p.w,
                                        dw_krsc));
   if (permute) {
-    krsc_to_kcrs(dw, dw_krsc, s.K, s.C, s.R * s.S);
+    krsc_to_kcrs(dw, dw_krsc, s.K, s.Cg(), s.R * s.S);
     free(dw_krsc, bytes);
   }
 }

@@ -1,10 +1,11 @@
-// conv2d op: NHWC input [N,H,W,C], OIHW weight [K,C,R,S] -> [N,OH,OW,K]; no bias (ResNets put BN
-// after every conv). Backward: dx by the transposed convolution, dw by correlating x with dy.
+// conv2d op: NHWC input [N,H,W,C], OIHW weight [K,C/groups,R,S] -> [N,OH,OW,K]; no bias (ResNets put
+// BN after every conv). Backward: dx by the transposed convolution, dw by correlating x with dy (both
+// per group when grouped).
 #include "engine/ops/common.h"
 
 namespace tailor {
 
-Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad) {
+Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad, int groups) {
   const char* op = "conv2d";
   check_dim(op, x, 4, "input (NHWC)");
   check_dim(op, w, 4, "weight (KCRS)");
@@ -13,9 +14,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad) {
   check_same_device(op, x, w);
   TAILOR_CHECK(stride >= 1 && pad >= 0, op, ": invalid stride ", stride, " / pad ", pad);
   cpu::ConvShape s{x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3], w.shape()[0], w.shape()[2], w.shape()[3],
-                   stride, pad};
-  TAILOR_CHECK(w.shape()[1] == s.C, op, ": input ", x.shape(), " has ", s.C, " channels (NHWC) but weight ", w.shape(),
-               " expects ", w.shape()[1]);
+                   stride, pad, groups};
+  TAILOR_CHECK(groups >= 1 && s.C % groups == 0 && s.K % groups == 0, op, ": groups ", groups,
+               " must divide the input channels and the output channels: input ", x.shape(), " (NHWC), weight ",
+               w.shape());
+  TAILOR_CHECK(w.shape()[1] == s.Cg(), op, ": input ", x.shape(), " has ", s.C, " channels (NHWC) but weight ",
+               w.shape(), " expects ", w.shape()[1] * groups,
+               groups > 1 ? " (groups " + std::to_string(groups) + ")" : std::string());
   TAILOR_CHECK(s.OH() >= 1 && s.OW() >= 1, op, ": kernel ", w.shape(), " larger than padded input ", x.shape());
   Tensor out = Tensor::empty({s.N, s.OH(), s.OW(), s.K}, DType::F32, x.device());
   TAILOR_KERNEL(out, conv2d_forward, out.f32(), x.f32(), w.f32(), s);
@@ -30,7 +35,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad) {
         TAILOR_KERNEL(dx, conv2d_backward_data, dx.f32(), gc.f32(), self.saved[1].f32(), s);
       }
       if (self.needs_grad(1)) {
-        dw = Tensor::empty({s.K, s.C, s.R, s.S}, DType::F32, g.device());
+        dw = Tensor::empty({s.K, s.Cg(), s.R, s.S}, DType::F32, g.device());
         TAILOR_KERNEL(dw, conv2d_backward_weights, dw.f32(), gc.f32(), self.saved[0].f32(), s);
       }
       return std::vector<Tensor>{dx, dw};
