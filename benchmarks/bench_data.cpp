@@ -23,6 +23,7 @@
 #include "data/augment.h"
 #include "data/decode.h"
 #include "data/loader.h"
+#include "data/presets.h"
 #include "data/samplers.h"
 
 using namespace tailor::data;
@@ -153,6 +154,7 @@ int main(int argc, char** argv) {
   TransformConfig rrc = imagenet_train_transform(false);
   TransformConfig rrc_cj = imagenet_train_transform(true);
   TransformConfig test = imagenet_test_transform();
+  TransformConfig moco = make_preset("moco_v2", 224, PresetInput{"list", 375, 500}).train;
   std::vector<float> out(224 * 224 * 3);
   struct Dec {
     const char* name;
@@ -183,7 +185,8 @@ int main(int argc, char** argv) {
   // augmentation alone on a decoded image (no decode)
   ImageU8 im = decode_stb(files[0].data(), files[0].size(), "b");
   for (auto [label, tf] : {std::pair<const char*, const TransformConfig*>{"RRC224+flip+norm alone", &rrc},
-                           {"RRC224+flip+ColorJitter+norm alone", &rrc_cj}}) {
+                           {"RRC224+flip+ColorJitter+norm alone", &rrc_cj},
+                           {"MoCo v2 view (RRC224, jitter, gray, blur) alone", &moco}}) {
     cases.push_back({label, [&im, &out, tf](int i) {
                        static thread_local TransformScratch sc;
                        CounterRng rng = make_rng(0, 0, i);

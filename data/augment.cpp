@@ -124,17 +124,20 @@ void crop_resize(const ImageView& src, const CropBox& box, int out_h, int out_w,
   resize_bilinear(tmp.data(), box.height, box.width, C, (size_t)box.width * C, out_h, out_w, out.data.data());
 }
 
-void color_jitter(ImageU8& im, double brightness, double contrast, double saturation, CounterRng& rng) {
-  // torchvision: the factors are drawn first (b, c, s), then applied in the order of a random permutation.
-  double fb = brightness > 0 ? rng.uniform(std::max(0.0, 1 - brightness), 1 + brightness) : -1;
-  double fc = contrast > 0 ? rng.uniform(std::max(0.0, 1 - contrast), 1 + contrast) : -1;
-  double fs = saturation > 0 ? rng.uniform(std::max(0.0, 1 - saturation), 1 + saturation) : -1;
-  int order[3] = {0, 1, 2};
-  for (int i = 2; i > 0; --i) std::swap(order[i], order[rng.below(i + 1)]);
+void color_jitter(ImageU8& im, double brightness, double contrast, double saturation, double hue, CounterRng& rng) {
+  if (hue < 0 || hue > 0.5) throw std::runtime_error("ColorJitter: hue " + std::to_string(hue) + " outside [0, 0.5]");
+  // The factors are drawn first (b, c, s, h), then the order of the ops: a permutation of the three (hue = 0,
+  // the draws of a jitter without hue) or of all four (torchvision's randperm(4)).
+  auto factor = [&](double x) { return x > 0 ? rng.uniform(std::max(0.0, 1 - x), 1 + x) : -1; };
+  const double fb = factor(brightness), fc = factor(contrast), fs = factor(saturation);
+  const double fh = hue > 0 ? rng.uniform(-hue, hue) : 0;
+  int order[4] = {0, 1, 2, 3};
+  for (int i = hue > 0 ? 3 : 2; i > 0; --i) std::swap(order[i], order[rng.below(i + 1)]);
   for (int k : order) {
     if (k == 0 && fb >= 0) adjust_brightness(im, fb);
     if (k == 1 && fc >= 0) adjust_contrast(im, fc);
     if (k == 2 && fs >= 0) adjust_saturation(im, fs);
+    if (k == 3 && hue > 0) adjust_hue(im, fh);
   }
 }
 
@@ -242,8 +245,9 @@ static void hflip_u8(ImageU8& im) {
 
 void apply_transform(const TransformConfig& cfg, const ImageView& src, CounterRng& rng, float* out,
                      TransformScratch& s) {
-  const bool color = cfg.brightness > 0 || cfg.contrast > 0 || cfg.saturation > 0;
-  const bool extra = color || cfg.autoaugment_cifar || cfg.cutout_holes > 0;
+  const bool color = (cfg.brightness > 0 || cfg.contrast > 0 || cfg.saturation > 0 || cfg.hue > 0) &&
+                     cfg.color_jitter_p > 0;
+  const bool extra = color || cfg.grayscale_p > 0 || cfg.blur_p > 0 || cfg.autoaugment_cifar || cfg.cutout_holes > 0;
   ImageU8& im = s.a;
   ImageView cur = src;
   bool flip = false;
@@ -306,9 +310,13 @@ void apply_transform(const TransformConfig& cfg, const ImageView& src, CounterRn
       im.channels = cur.channels;
       im.data.assign(cur.data, cur.data + (size_t)cur.height * cur.width * cur.channels);
     }
-    if (flip) hflip_u8(im);
+    if (flip) hflip_u8(im);  // here already: it commutes with the colour ops and the blur (augment.h)
     flip = false;
-    if (color) color_jitter(im, cfg.brightness, cfg.contrast, cfg.saturation, rng);
+    if (color && (cfg.color_jitter_p >= 1 || rng.uniform() < cfg.color_jitter_p))
+      color_jitter(im, cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue, rng);
+    if (cfg.grayscale_p > 0 && rng.uniform() < cfg.grayscale_p) to_grayscale(im);
+    if (cfg.blur_p > 0 && rng.uniform() < cfg.blur_p)
+      gaussian_blur(im, rng.uniform(cfg.blur_sigma_min, cfg.blur_sigma_max));
     if (cfg.autoaugment_cifar) autoaugment_cifar10(im, rng);
     if (cfg.cutout_holes > 0) cutout(im, cfg.cutout_holes, cfg.cutout_length, rng);
     cur = ImageView{im.data.data(), im.height, im.width, im.channels};

@@ -11,9 +11,24 @@ namespace tailor::data {
 
 void to_device(Batch& b, Device d) {
   if (b.images.defined() && b.images.device() != d) b.images = b.images.to(d);
+  if (b.images2.defined() && b.images2.device() != d) b.images2 = b.images2.to(d);
   if (b.labels.defined() && b.labels.device() != d) b.labels = b.labels.to(d);
 }
 
+// The batch shape of one view: size x size for the crop modes, the dataset's own size without a crop.
+static void view_shape(const Dataset& ds, const TransformConfig& tf, int channels, int* h, int* w) {
+  if (tf.crop == CropMode::None) {
+    if (ds.height <= 0 || ds.width <= 0)
+      throw std::runtime_error("loader: " + ds.name + " has images of varying size; use a crop transform");
+    *h = ds.height;
+    *w = ds.width;
+  } else {
+    *h = *w = tf.size;
+  }
+  if (!tf.mean.empty() && (int)tf.mean.size() != channels)
+    throw std::runtime_error("loader: normalisation has " + std::to_string(tf.mean.size()) + " channels, " +
+                             ds.name + " has " + std::to_string(channels));
+}
 
 Loader::Loader(const Dataset& ds, Sampler& sampler, const TransformConfig& tf, const LoaderConfig& cfg)
     : ds_(ds), sampler_(sampler), tf_(tf), cfg_(cfg) {
@@ -22,17 +37,8 @@ Loader::Loader(const Dataset& ds, Sampler& sampler, const TransformConfig& tf, c
   if (cfg_.num_workers < 0) cfg_.num_workers = 0;
   if (ds.size() == 0) throw std::runtime_error("loader: empty dataset " + ds.name);
   out_c_ = ds.channels > 0 ? ds.channels : 3;
-  if (tf_.crop == CropMode::None) {
-    if (ds.height <= 0 || ds.width <= 0)
-      throw std::runtime_error("loader: " + ds.name + " has images of varying size; use a crop transform");
-    out_h_ = ds.height;
-    out_w_ = ds.width;
-  } else {
-    out_h_ = out_w_ = tf_.size;
-  }
-  if (!tf_.mean.empty() && (int)tf_.mean.size() != out_c_)
-    throw std::runtime_error("loader: normalisation has " + std::to_string(tf_.mean.size()) + " channels, " +
-                             ds.name + " has " + std::to_string(out_c_));
+  view_shape(ds, tf_, out_c_, &out_h_, &out_w_);
+  if (cfg_.second_view) view_shape(ds, *cfg_.second_view, out_c_, &out_h2_, &out_w2_);
   slots_.resize((size_t)cfg_.prefetch);
   for (int w = 0; w < cfg_.num_workers; ++w) workers_.emplace_back([this] { worker_loop(); });
   start_epoch(sampler_.state().epoch, sampler_.state().cursor);
@@ -57,13 +63,19 @@ int64_t Loader::num_batches_from(int64_t cursor) const {
 
 int64_t Loader::batches_per_epoch() const { return num_batches_from(0); }
 
+void Loader::allocate(Batch& b, int64_t n) const {
+  b.images = Tensor::empty({n, out_h_, out_w_, out_c_}, DType::F32);
+  b.images2 = cfg_.second_view ? Tensor::empty({n, out_h2_, out_w2_, out_c_}, DType::F32) : Tensor();
+  b.labels = Tensor::empty({n}, DType::I32);
+}
+
 void Loader::assign(Slot& s, int64_t batch) {
   s.batch = batch;
   s.begin = cursor0_ + batch * cfg_.batch_size;
   s.count = std::min<int64_t>(cfg_.batch_size, (int64_t)shard_.size() - s.begin);
-  s.b.images = Tensor::empty({s.count, out_h_, out_w_, out_c_}, DType::F32);
-  s.b.labels = Tensor::empty({s.count}, DType::I32);
+  allocate(s.b, s.count);
   s.img = s.b.images.f32();
+  s.img2 = cfg_.second_view ? s.b.images2.f32() : nullptr;
   s.lab = s.b.labels.i32();
   s.idx.clear();
   s.err = nullptr;
@@ -93,19 +105,24 @@ void Loader::start_epoch(int64_t epoch, int64_t cursor) {
   cv_work_.notify_all();
 }
 
-// Decodes dataset sample `di` and writes its transform (augmentation keyed by (seed, epoch, position)) to
-// dst; false when the sample is skipped under BadImagePolicy::Skip.
-bool Loader::sample_into(int64_t di, int64_t epoch, int64_t position, float* dst, TransformScratch& scratch,
-                         ImageU8& decoded) const {
-  CounterRng rng = make_rng(cfg_.seed, epoch, position);
+// Decodes dataset sample `di` and writes view 0 of it (augmentation keyed by (seed, epoch, position, 0)) to dst
+// and, when dst2 is given, view 1 (the second transform, keyed by (seed, epoch, position, 1)) to dst2; false when
+// the sample is skipped under BadImagePolicy::Skip.
+bool Loader::sample_into(int64_t di, int64_t epoch, int64_t position, float* dst, float* dst2,
+                         TransformScratch& scratch, ImageU8& decoded) const {
   try {
     ImageView v = dataset_image(ds_, di, decoded);
-    int oh, ow;
-    transform_output_shape(tf_, v.height, v.width, &oh, &ow);
-    if (oh != out_h_ || ow != out_w_ || v.channels != out_c_)
-      throw std::runtime_error((di < (int64_t)ds_.paths.size() ? ds_.paths[(size_t)di] : ds_.name) +
-                               ": image shape differs from the batch shape");
-    apply_transform(tf_, v, rng, dst, scratch);
+    auto view = [&](const TransformConfig& tf, int h, int w, uint64_t index, float* out) {
+      int oh, ow;
+      transform_output_shape(tf, v.height, v.width, &oh, &ow);
+      if (oh != h || ow != w || v.channels != out_c_)
+        throw std::runtime_error((di < (int64_t)ds_.paths.size() ? ds_.paths[(size_t)di] : ds_.name) +
+                                 ": image shape differs from the batch shape");
+      CounterRng rng = make_rng(cfg_.seed, epoch, position, index);
+      apply_transform(tf, v, rng, out, scratch);
+    };
+    view(tf_, out_h_, out_w_, 0, dst);
+    if (dst2) view(*cfg_.second_view, out_h2_, out_w2_, 1, dst2);
   } catch (const std::exception&) {
     if (cfg_.on_bad_image == BadImagePolicy::Error || ds_.in_memory()) throw;
     return false;  // Skip: leave it out of the batch (counted by the consumer)
@@ -114,7 +131,6 @@ bool Loader::sample_into(int64_t di, int64_t epoch, int64_t position, float* dst
 }
 
 void Loader::fill(Slot& s) {
-  const int64_t row = (int64_t)out_h_ * out_w_ * out_c_;
   TransformScratch scratch;
   ImageU8 decoded;
   s.valid = 0;
@@ -122,7 +138,9 @@ void Loader::fill(Slot& s) {
   for (int64_t k = 0; k < s.count; ++k) {
     const int64_t pos = s.begin + k;
     const int64_t di = shard_[(size_t)pos];
-    if (!sample_into(di, epoch_, sampler_.global_position(pos), s.img + s.valid * row, scratch, decoded)) continue;
+    float* dst2 = s.img2 ? s.img2 + s.valid * row2() : nullptr;
+    if (!sample_into(di, epoch_, sampler_.global_position(pos), s.img + s.valid * row(), dst2, scratch, decoded))
+      continue;
     s.lab[s.valid] = ds_.labels[(size_t)di];
     s.idx.push_back(di);
     ++s.valid;
@@ -130,9 +148,9 @@ void Loader::fill(Slot& s) {
 }
 
 void Loader::load(const std::vector<int64_t>& indices, int64_t epoch, int64_t first_position, Batch& out) {
-  const int64_t n = (int64_t)indices.size(), row = (int64_t)out_h_ * out_w_ * out_c_;
-  out.images = Tensor::empty({n, out_h_, out_w_, out_c_}, DType::F32);
-  out.labels = Tensor::empty({n}, DType::I32);
+  const int64_t n = (int64_t)indices.size(), row = this->row(), row2 = this->row2();
+  allocate(out, n);
+  float* img2 = cfg_.second_view ? out.images2.f32() : nullptr;
   std::vector<char> ok((size_t)n, 0);
   std::exception_ptr err;
 #pragma omp parallel for schedule(dynamic, 8) if (cfg_.num_workers > 0)
@@ -142,7 +160,8 @@ void Loader::load(const std::vector<int64_t>& indices, int64_t epoch, int64_t fi
     try {
       const int64_t di = indices[(size_t)k];
       TAILOR_CHECK(di >= 0 && di < ds_.size(), "loader: index ", di, " outside ", ds_.name);
-      ok[(size_t)k] = sample_into(di, epoch, first_position + k, out.images.f32() + k * row, scratch, decoded);
+      ok[(size_t)k] = sample_into(di, epoch, first_position + k, out.images.f32() + k * row,
+                                  img2 ? img2 + k * row2 : nullptr, scratch, decoded);
     } catch (...) {
 #pragma omp critical
       if (!err) err = std::current_exception();
@@ -153,7 +172,10 @@ void Loader::load(const std::vector<int64_t>& indices, int64_t epoch, int64_t fi
   int64_t valid = 0;
   for (int64_t k = 0; k < n; ++k) {
     if (!ok[(size_t)k]) continue;
-    if (valid != k) std::memmove(out.images.f32() + valid * row, out.images.f32() + k * row, row * sizeof(float));
+    if (valid != k) {
+      std::memmove(out.images.f32() + valid * row, out.images.f32() + k * row, row * sizeof(float));
+      if (img2) std::memmove(img2 + valid * row2, img2 + k * row2, row2 * sizeof(float));
+    }
     out.labels.i32()[valid] = ds_.labels[(size_t)indices[(size_t)k]];
     out.indices.push_back(indices[(size_t)k]);
     ++valid;
@@ -161,6 +183,7 @@ void Loader::load(const std::vector<int64_t>& indices, int64_t epoch, int64_t fi
   skipped_ += n - valid;
   if (valid < n) {  // a shorter batch: views of the first `valid` rows
     out.images = out.images.slice(0, valid).contiguous();
+    if (img2) out.images2 = out.images2.slice(0, valid).contiguous();
     out.labels = out.labels.slice(0, valid).contiguous();
   }
 }
@@ -225,6 +248,7 @@ bool Loader::next(Batch& out) {
   if (s.valid < s.count) {
     skipped_ += s.count - s.valid;
     out.images = out.images.slice(0, s.valid);
+    if (out.images2.defined()) out.images2 = out.images2.slice(0, s.valid);
     out.labels = out.labels.slice(0, s.valid);
   }
   const int64_t end = s.begin + s.count;

@@ -2,14 +2,19 @@
 //
 // Worker threads decode (lazy datasets) and augment whole batches into a bounded ring of `prefetch`
 // ready batches; next() returns them strictly in order. Sample k of this rank's epoch stream (global
-// position g = rank + k * world) is augmented with make_rng(seed, epoch, g): the output depends only on
-// (dataset, sampler, transform, seed, epoch), never on the number of workers or on timing.
+// position g = rank + k * world) is augmented with make_rng(seed, epoch, g, view): the output depends only on
+// (dataset, sampler, transforms, seed, epoch), never on the number of workers or on timing.
+// Two views (LoaderConfig::second_view): Batch::images is view 0, apply_transform(transform, image,
+// make_rng(seed, epoch, g, 0)) exactly as a one-view loader's images; Batch::images2 is view 1 of the same
+// samples, apply_transform(*second_view, image, make_rng(seed, epoch, g, 1)): an independent stream, so the
+// two views of a sample differ even under one transform, and adding the second view leaves the first as it was.
 // Batch tensors are allocated on the calling thread; workers only write into them.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -22,6 +27,7 @@ namespace tailor::data {
 
 struct Batch {
   Tensor images;                 // f32 [N, H, W, C]
+  Tensor images2;                // f32 [N, H2, W2, C]: the second view (LoaderConfig::second_view), else undefined
   Tensor labels;                 // i32 [N]
   std::vector<int64_t> indices;  // dataset indices of the N samples
 };
@@ -36,6 +42,7 @@ struct LoaderConfig {
   int prefetch = 4;        // ready-batch queue bound (>= 1)
   uint64_t seed = 0;       // augmentation seed
   BadImagePolicy on_bad_image = BadImagePolicy::Error;  // lazy datasets: a failing sample is dropped (Skip)
+  std::optional<TransformConfig> second_view;  // set: Batch::images2 holds a second view of every sample
 };
 
 class Loader {
@@ -63,6 +70,8 @@ class Loader {
   int out_height() const { return out_h_; }
   int out_width() const { return out_w_; }
   int out_channels() const { return out_c_; }
+  int out_height2() const { return out_h2_; }  // the second view's (0 without one)
+  int out_width2() const { return out_w2_; }
 
  private:
   struct Slot {
@@ -70,6 +79,7 @@ class Loader {
     enum State { Free, Assigned, Working, Ready } st = Free;
     Batch b;
     float* img = nullptr;
+    float* img2 = nullptr;
     int32_t* lab = nullptr;
     int64_t begin = 0, count = 0;  // shard positions [begin, begin + count)
     int64_t valid = 0;             // samples written (< count when some were skipped)
@@ -79,8 +89,11 @@ class Loader {
   };
   void assign(Slot& s, int64_t batch);
   void fill(Slot& s);  // the worker's job: decode + augment the slot's samples
-  bool sample_into(int64_t di, int64_t epoch, int64_t position, float* dst, TransformScratch& scratch,
+  bool sample_into(int64_t di, int64_t epoch, int64_t position, float* dst, float* dst2, TransformScratch& scratch,
                    ImageU8& decoded) const;
+  void allocate(Batch& b, int64_t n) const;  // images (+ images2), labels of n samples
+  int64_t row() const { return (int64_t)out_h_ * out_w_ * out_c_; }
+  int64_t row2() const { return (int64_t)out_h2_ * out_w2_ * out_c_; }
   void worker_loop();
   void stop_workers();
   int64_t num_batches_from(int64_t cursor) const;
@@ -90,6 +103,7 @@ class Loader {
   TransformConfig tf_;
   LoaderConfig cfg_;
   int out_h_ = 0, out_w_ = 0, out_c_ = 0;
+  int out_h2_ = 0, out_w2_ = 0;
 
   std::vector<int64_t> shard_;  // this epoch's shard indices
   int64_t epoch_ = 0, cursor0_ = 0, nbatches_ = 0, next_batch_ = 0;

@@ -241,6 +241,12 @@ void adjust_sharpness(ImageU8& im, double f) {
   pil_blend(d.data(), im.data.data(), im.data.size(), (float)f);
 }
 
+void to_grayscale(ImageU8& im) {
+  if (im.channels != 3) return;
+  uint8_t* p = im.data.data();
+  for (size_t i = 0, np = (size_t)im.height * im.width; i < np; ++i, p += 3) p[0] = p[1] = p[2] = luma(p);
+}
+
 // ---------------------------------------------------------------- lookup-table ops (ImageOps)
 static void apply_luts(ImageU8& im, const std::vector<uint8_t>& luts) {
   const int C = im.channels;

@@ -24,6 +24,9 @@ void adjust_brightness(ImageU8& im, double factor);
 void adjust_contrast(ImageU8& im, double factor);
 void adjust_saturation(ImageU8& im, double factor);  // ImageEnhance.Color
 void adjust_sharpness(ImageU8& im, double factor);
+// torchvision to_grayscale(img, 3) (RandomGrayscale): PIL convert("L"), L = (19595 R + 38470 G + 7471 B + 2^15) >> 16
+// in integers, copied into the three channels, in place. A one-channel image is left as it is.
+void to_grayscale(ImageU8& im);
 // ImageOps.{autocontrast (cutoff 0), equalize, posterize, solarize, invert}, per channel, in place.
 void autocontrast(ImageU8& im);
 void equalize(ImageU8& im);
@@ -36,5 +39,23 @@ void affine_nearest(ImageU8& im, const double m[6], const uint8_t* fill);
 void affine_bicubic(ImageU8& im, const double m[6], const uint8_t* fill);
 // img.rotate(degrees) (counter-clockwise, about the centre, NEAREST), outside filled with `fill`.
 void rotate_nearest(ImageU8& im, double degrees, const uint8_t* fill);
+
+// (data/pil_blur_hsv.cpp)
+// img.filter(ImageFilter.BoxBlur(radius)) with `passes` passes (Pillow: 1): per pass and direction (rows, then
+// columns), out[x] = (ww * sum_{|k-x| <= r} in[k] + fw * (in[x-r-1] + in[x+r+1]) + 2^23) >> 24 in uint32, r = (int)radius,
+// ww = (uint32)(2^24 / (2 radius + 1)) in float, fw = (2^24 - (2r + 1) ww) / 2, indices clamped to the edge pixels.
+void box_blur(ImageU8& im, float radius, int passes = 1);
+// img.filter(ImageFilter.GaussianBlur(radius = sigma)) (MoCo v2's GaussianBlur): Pillow's three extended box
+// blurs (Gwosdek et al. 2011) in float: s2 = sigma^2 / 3, L = sqrt(12 s2 + 1), l = floor((L - 1) / 2),
+// a = (2l + 1)(l(l + 1) - 3 s2) / (6 (s2 - (l + 1)^2)), box_blur(l + a, 3). sigma is rounded to float as PIL does.
+void gaussian_blur(ImageU8& im, double sigma);
+// PIL convert("HSV") / HSV convert("RGB") of n pixels (Convert.c, colorsys.py's formulas in float with
+// truncation to 0..255: H = 255 frac(h / 6 + 1), S = 255 (max - min) / max, V = max; back: i = floor(6 H / 255),
+// p, q, t = round(V (1 - S'(...)))). in and out may alias.
+void rgb_to_hsv(const uint8_t* rgb, uint8_t* hsv, size_t n);
+void hsv_to_rgb(const uint8_t* hsv, uint8_t* rgb, size_t n);
+// torchvision F.adjust_hue on a PIL image (factor in [-0.5, 0.5]): RGB -> HSV, H += uint8(trunc(255 factor))
+// modulo 256, HSV -> RGB, in place (the round trip happens even for a zero shift, as torchvision's). L: unchanged.
+void adjust_hue(ImageU8& im, double factor);
 
 }  // namespace tailor::data

@@ -14,6 +14,14 @@ void set_norm(TransformConfig& t, const float* m, const float* s) {
   t.std.assign(s, s + 3);
 }
 
+// SimCLR's colour distortion: RandomApply([ColorJitter(x, x, x, hue)], p = 0.8) + RandomGrayscale(p = 0.2).
+void set_colour_distortion(TransformConfig& t, double x, double hue) {
+  t.brightness = t.contrast = t.saturation = x;
+  t.hue = hue;
+  t.color_jitter_p = 0.8;
+  t.grayscale_p = 0.2;
+}
+
 const float kMnistMean[1] = {0.1307f}, kMnistStd[1] = {0.3081f};
 const float kFashionMean[1] = {0.2860f}, kFashionStd[1] = {0.3530f};
 
@@ -28,7 +36,7 @@ std::string auto_preset(const PresetInput& in) {
 
 bool preset_is_exact(const std::string& augment, const PresetInput& in) {
   const std::string a = augment == "auto" || augment == "none" ? auto_preset(in) : augment;
-  return a == "cifar" || a == "cifar_autoaugment" || a == "mnist";
+  return a == "cifar" || a == "cifar_autoaugment" || a == "cifar_moco" || a == "cifar_simclr" || a == "mnist";
 }
 
 Preset make_preset(const std::string& augment, int image_size, const PresetInput& in) {
@@ -68,7 +76,7 @@ Preset make_preset(const std::string& augment, int image_size, const PresetInput
   const int S = p.size;
   TransformConfig& t = p.train;
   TransformConfig& e = p.eval;
-  if (p.name == "cifar" || p.name == "cifar_autoaugment") {
+  if (p.name == "cifar" || p.name == "cifar_autoaugment" || p.name == "cifar_moco" || p.name == "cifar_simclr") {
     t.crop = CropMode::RandomCrop;
     t.size = S;
     t.padding = std::max(1, S / 8);
@@ -78,6 +86,7 @@ Preset make_preset(const std::string& augment, int image_size, const PresetInput
       t.cutout_holes = 1;
       t.cutout_length = std::max(1, S / 2);
     }
+    if (p.name == "cifar_moco" || p.name == "cifar_simclr") set_colour_distortion(t, 0.4, 0.1);
     set_norm(t, kCifarMean, kCifarStd);
     set_norm(e, kCifarMean, kCifarStd);
   } else if (p.name == "mnist") {
@@ -88,11 +97,20 @@ Preset make_preset(const std::string& augment, int image_size, const PresetInput
     t.hflip = fashion;  // garments are left-right symmetric; digits are not
     t.mean = e.mean = {fashion ? kFashionMean[0] : kMnistMean[0]};
     t.std = e.std = {fashion ? kFashionStd[0] : kMnistStd[0]};
-  } else if (p.name == "imagenet" || p.name == "imagenet_nojitter" || p.name == "inat") {
+  } else if (p.name == "imagenet" || p.name == "imagenet_nojitter" || p.name == "inat" || p.name == "moco_v2" ||
+             p.name == "simclr") {
     t.crop = CropMode::RandomResizedCrop;
     t.size = S;
     t.hflip = true;
     if (p.name == "imagenet") t.brightness = t.contrast = t.saturation = 0.4;
+    if (p.name == "moco_v2") {
+      t.scale_min = 0.2;
+      set_colour_distortion(t, 0.4, 0.1);
+      t.blur_p = 0.5;
+      t.blur_sigma_min = 0.1;
+      t.blur_sigma_max = 2.0;
+    }
+    if (p.name == "simclr") set_colour_distortion(t, 0.8, 0.2);
     e.crop = CropMode::ResizeCenterCrop;
     e.size = S;
     e.resize = (int)std::lround(S * 256.0 / 224.0);

@@ -11,6 +11,14 @@
 //   imagenet           any image size: training RandomResizedCrop(S) + flip + ColorJitter(0.4, 0.4, 0.4),
 //                      evaluation Resize(round(S * 256 / 224)) + CenterCrop(S); ImageNet mean/std (Kang et al.)
 //   imagenet_nojitter  imagenet without the jitter;  inat: imagenet_nojitter with iNaturalist's mean/std
+//   moco_v2            MoCo v2's view: RandomResizedCrop(S, scale (0.2, 1)) + RandomApply(ColorJitter(0.4, 0.4, 0.4,
+//                      0.1), 0.8) + RandomGrayscale(0.2) + RandomApply(GaussianBlur(sigma in [0.1, 2]), 0.5) + flip;
+//                      evaluation and mean/std as imagenet
+//   simclr             SimCLR's view: RandomResizedCrop(S) + flip + colour distortion of strength 1
+//                      (RandomApply(ColorJitter(0.8, 0.8, 0.8, 0.2), 0.8) + RandomGrayscale(0.2)); as imagenet
+//   cifar_moco, cifar_simclr  small images kept as they are: cifar's RandomCrop(S, S/8) + flip + the colour
+//                      distortion of strength 0.5 (ColorJitter(0.4, 0.4, 0.4, 0.1) p 0.8 + grayscale p 0.2), no
+//                      blur; the same transform under both names; CIFAR mean/std
 //   none               no augmentation: training uses the evaluation transform of the dataset's auto preset
 // S = 0: the native size — the images' own for cifar / mnist, 224 for the resizing presets.
 // The presets that keep images as they are ("exact") need every image to be S x S: anything else is an
@@ -40,7 +48,8 @@ struct Preset {
 // Throws std::runtime_error naming data.augment / data.image_size when the choice cannot work.
 Preset make_preset(const std::string& augment, int image_size, const PresetInput& in);
 
-// Whether the preset (auto resolved) keeps images at their own size: cifar, cifar_autoaugment, mnist.
+// Whether the preset (auto resolved) keeps images at their own size: cifar, cifar_autoaugment, cifar_moco,
+// cifar_simclr, mnist.
 bool preset_is_exact(const std::string& augment, const PresetInput& in);
 
 }  // namespace tailor::data

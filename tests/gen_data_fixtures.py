@@ -7,8 +7,10 @@ Outputs (deterministic; re-running gives identical files):
   data_lt_numpy.json   numpy-legacy MT19937 results: seeded random_sample/permutation, shuffles of several
                        lengths, and the LDAM-DRW/GCL CIFAR-LT subsets (imbalance_cifar.py logic) on synthetic
                        label arrays (i % C), plus the chosen files of the real CIFAR-10 folder layout.
-  data_pil_ops.json    Pillow results (resize BILINEAR, ImageEnhance, ImageOps, affine/rotate) on a synthetic
-                       image the C++ test rebuilds from the same formula.
+  data_pil_ops.json    Pillow results (resize BILINEAR, ImageEnhance, ImageOps, affine/rotate, GaussianBlur /
+                       BoxBlur, grayscale, HSV and torchvision's adjust_hue, a MoCo v2 view with given random
+                       parameters) on a synthetic image the C++ test rebuilds from the same formula, and digests
+                       of the RGB -> HSV, HSV -> RGB and RGB -> L conversions of all 2^24 colours.
   data_cifar10_pil.json  PIL decodes of a few images of the CIFAR-10 JPEG archive (if the archive is present).
   data_images/         small PNG/JPEG files in unusual modes (grayscale, CMYK, RGBA, palette, 16-bit) and the
                        PIL RGB pixels of each.
@@ -20,7 +22,7 @@ import os
 import tarfile
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageOps
+from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, "fixtures")
@@ -113,9 +115,9 @@ def gen_pil_ops():
     cases = out["cases"]
     fill = (128, 128, 128)
 
-    def add(name, src, im, **kw):
+    def add(name, src, im, raw=False, **kw):  # raw: the image's own bands (HSV), not converted to RGB
         d = {"name": name, "src_w": src.size[0], "src_h": src.size[1], "w": im.size[0], "h": im.size[1],
-             "pixels": hexpix(im)}
+             "pixels": np.asarray(im).tobytes().hex() if raw else hexpix(im)}
         d.update(kw)
         cases.append(d)
 
@@ -158,7 +160,89 @@ def gen_pil_ops():
                                               fillcolor=fill), magnitude=m)
         add("shear_y", small, small.transform(small.size, Image.AFFINE, (1, 0, 0, m, 1, 0), Image.BICUBIC,
                                               fillcolor=fill), magnitude=m)
+    gen_ssl_ops(add, small, big)
+    out["all_colours"] = all_colour_digests()
     return out
+
+
+def adjust_hue(img, hue_factor):
+    """torchvision 0.14 functional_pil.adjust_hue."""
+    if img.mode in {"L", "1", "I", "F"}:
+        return img
+    h, s, v = img.convert("HSV").split()
+    np_h = np.array(h, dtype=np.uint8)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np_h += np.uint8(hue_factor * 255)
+    h = Image.fromarray(np_h, "L")
+    return Image.merge("HSV", (h, s, v)).convert(img.mode)
+
+
+def to_grayscale3(img):
+    """torchvision to_grayscale(img, num_output_channels=3): convert("L") replicated into RGB."""
+    g = np.array(img.convert("L"), dtype=np.uint8)
+    return Image.fromarray(np.dstack([g, g, g]), "RGB")
+
+
+def gen_ssl_ops(add, small, big):
+    """MoCo v2 / SimCLR ops: GaussianBlur(sigma) (moco.loader.GaussianBlur), BoxBlur, RandomGrayscale, HSV, hue."""
+    sigmas = [0.1, 0.5, 1.0, 2.0] + [float(v) for v in np.random.RandomState(0).uniform(0.1, 2.0, 6)]
+    for sg in sigmas:
+        add("gaussian_blur", small, small.filter(ImageFilter.GaussianBlur(radius=sg)), sigma=sg)
+    for sg in (1.3, 7.5):
+        add("gaussian_blur", big, big.filter(ImageFilter.GaussianBlur(radius=sg)), sigma=sg)
+    for (w, h, sg) in [(5, 3, 2.0), (5, 3, 8.0), (1, 7, 1.5), (7, 1, 1.5), (2, 2, 0.7), (1, 1, 3.0)]:
+        tiny = synth_image(w, h)
+        add("gaussian_blur", tiny, tiny.filter(ImageFilter.GaussianBlur(radius=sg)), sigma=sg)
+    gray = small.convert("L")
+    add("gaussian_blur", small, gray.filter(ImageFilter.GaussianBlur(radius=1.7)), sigma=1.7, variant="L")
+    for r in (0.5, 1.0, 2.7, 20.0):
+        add("box_blur", small, small.filter(ImageFilter.BoxBlur(r)), radius=r)
+    add("grayscale", small, to_grayscale3(small))
+    add("rgb_to_hsv", small, small.convert("HSV"), raw=True)
+    as_hsv = Image.frombytes("HSV", small.size, small.tobytes())  # the synthetic bytes read as H, S, V
+    add("hsv_to_rgb", small, as_hsv.convert("RGB"))
+    for f in (-0.5, -0.37, -0.1, -0.003, 0.0, 0.002, 0.05, 0.1, 0.25, 0.5):
+        add("hue", small, adjust_hue(small, f), factor=f)
+    # A MoCo v2 view with given random parameters, in main_moco.py's order: RandomResizedCrop(24, box) ->
+    # ColorJitter (the four ops in `order`: 0 brightness, 1 contrast, 2 saturation, 3 hue) -> RandomGrayscale
+    # -> GaussianBlur(sigma) -> RandomHorizontalFlip.
+    for (box, factors, order, gray_on, sigma, flip) in [
+            ((9, 17, 97, 120), (1.2, 0.7, 1.3, -0.06), (2, 0, 3, 1), False, 1.1, True),
+            ((40, 2, 61, 80), (0.8, 1.3, 0.6, 0.09), (3, 1, 0, 2), True, 0.3, False)]:
+        t, l, ch, cw = box
+        im = big.crop((l, t, l + cw, t + ch)).resize((24, 24), Image.BILINEAR)
+        ops = [lambda x: ImageEnhance.Brightness(x).enhance(factors[0]),
+               lambda x: ImageEnhance.Contrast(x).enhance(factors[1]),
+               lambda x: ImageEnhance.Color(x).enhance(factors[2]),
+               lambda x: adjust_hue(x, factors[3])]
+        for k in order:
+            im = ops[k](im)
+        if gray_on:
+            im = to_grayscale3(im)
+        im = im.filter(ImageFilter.GaussianBlur(radius=sigma))
+        if flip:
+            im = im.transpose(Image.FLIP_LEFT_RIGHT)
+        add("moco_view", big, im, box=list(box), factors=list(factors), order=list(order), grayscale=gray_on,
+            sigma=sigma, flip=flip)
+
+
+def all_colour_digests():
+    """digest() of convert("HSV") and convert("L") of the 4096 x 4096 image holding every RGB colour once
+    (pixel i = (i >> 16, (i >> 8) & 255, i & 255), row-major), and of convert("RGB") of those bytes read as HSV."""
+    i = np.arange(1 << 24, dtype=np.uint32)
+    rgb = np.stack([(i >> 16) & 255, (i >> 8) & 255, i & 255], axis=1).astype(np.uint8).reshape(4096, 4096, 3)
+    im = Image.fromarray(rgb, "RGB")
+
+    def dig(a):
+        a = np.asarray(a).reshape(-1)
+        total = 0
+        for s in range(0, a.size, 1 << 22):
+            part = a[s:s + (1 << 22)].astype(np.int64)
+            total += int((np.arange(s + 1, s + 1 + part.size, dtype=np.int64) * part).sum())
+        return total % (1 << 61)
+
+    return {"rgb_to_hsv": dig(im.convert("HSV")), "rgb_to_l": dig(im.convert("L")),
+            "hsv_to_rgb": dig(Image.frombytes("HSV", im.size, rgb.tobytes()).convert("RGB"))}
 
 
 def gen_cifar_pil(archive):

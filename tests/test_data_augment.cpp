@@ -12,35 +12,10 @@
 #include "data/autoaugment.h"
 #include "data/mixup.h"
 #include "data/pil_ops.h"
+#include "augment_images.h"
 
 using namespace tailor::data;
-
-static ImageU8 synth(int w, int h) {
-  ImageU8 im;
-  im.width = w;
-  im.height = h;
-  im.channels = 3;
-  im.data.resize((size_t)w * h * 3);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      for (int c = 0; c < 3; ++c) im.data[((size_t)y * w + x) * 3 + c] = (uint8_t)((37 * x + 91 * y + 53 * c + 7 * ((x * y) % 17)) % 256);
-  return im;
-}
-
-static std::vector<uint8_t> unhex(const std::string& s) {
-  std::vector<uint8_t> out(s.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i) out[i] = (uint8_t)std::stoi(s.substr(2 * i, 2), nullptr, 16);
-  return out;
-}
-
-static ImageView view(const ImageU8& im) { return ImageView{im.data.data(), im.height, im.width, im.channels}; }
-
-static int max_diff(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
-  if (a.size() != b.size()) return 999;
-  int m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs((int)a[i] - (int)b[i]));
-  return m;
-}
+using namespace tailor::test;
 
 TEST_CASE("Pillow-exact ops against data_pil_ops.json") {
   std::ifstream f(std::string(TAILOR_FIXTURES) + "/data_pil_ops.json");
@@ -92,6 +67,45 @@ TEST_CASE("Pillow-exact ops against data_pil_ops.json") {
     } else if (name == "rotate") {
       const uint8_t fill[3] = {128, 128, 128};
       rotate_nearest(got, c["degrees"], fill);
+    } else if (name == "gaussian_blur") {
+      if (c.value("variant", "") == "L") {  // blur of the one-channel convert("L") image
+        to_grayscale(got);
+        ImageU8 l;
+        l.width = got.width;
+        l.height = got.height;
+        l.channels = 1;
+        for (size_t i = 0; i < got.data.size(); i += 3) l.data.push_back(got.data[i]);
+        got = l;
+      }
+      gaussian_blur(got, c["sigma"]);
+    } else if (name == "box_blur") {
+      box_blur(got, (float)c["radius"].get<double>());
+    } else if (name == "grayscale") {
+      to_grayscale(got);
+    } else if (name == "rgb_to_hsv") {
+      rgb_to_hsv(src.data.data(), got.data.data(), (size_t)w * h);
+    } else if (name == "hsv_to_rgb") {
+      hsv_to_rgb(src.data.data(), got.data.data(), (size_t)w * h);
+    } else if (name == "hue") {
+      adjust_hue(got, c["factor"]);
+    } else if (name == "moco_view") {
+      // MoCo v2's order with given parameters: crop -> jitter ops in `order` -> grayscale -> blur -> flip; and
+      // the flip right after the crop, as apply_transform does it (the same pixels)
+      auto b = c["box"];
+      ImageU8 crop;
+      crop_resize(view(src), CropBox{b[0], b[1], b[2], b[3]}, h, w, crop);
+      const double f[4] = {c["factors"][0], c["factors"][1], c["factors"][2], c["factors"][3]};
+      const bool flip = c["flip"];
+      ImageU8 early = crop;
+      if (flip) hflip(early);
+      for (ImageU8* im : {&crop, &early}) {
+        for (int k : c["order"]) jitter_op(*im, k, f);
+        if (c["grayscale"].get<bool>()) to_grayscale(*im);
+        gaussian_blur(*im, c["sigma"]);
+      }
+      if (flip) hflip(crop);
+      CHECK(early.data == crop.data);
+      got = crop;
     } else if (name == "shear_x" || name == "shear_y") {
       double m = c["magnitude"];
       double a[6] = {1, name == "shear_x" ? m : 0, 0, name == "shear_y" ? m : 0, 1, 0};
@@ -270,27 +284,35 @@ TEST_CASE("ImageNet train transform: shape, determinism per rng") {
   for (float v : a) REQUIRE(std::isfinite(v));
 }
 
-TEST_CASE("ColorJitter draws factors, then applies them in a random order") {
+TEST_CASE("ColorJitter draws factors, then applies them in a random order (of three ops, or of four with hue)") {
   ImageU8 im = synth(20, 10);
-  std::set<std::vector<uint8_t>> outcomes;
-  for (int k = 0; k < 200; ++k) {
-    ImageU8 a = im;
-    CounterRng r = make_rng(3, 0, k);
-    CounterRng replay = r;
-    color_jitter(a, 0.4, 0.4, 0.4, r);
-    double fb = replay.uniform(0.6, 1.4), fc = replay.uniform(0.6, 1.4), fs = replay.uniform(0.6, 1.4);
-    int order[3] = {0, 1, 2};
-    for (int i = 2; i > 0; --i) std::swap(order[i], order[replay.below(i + 1)]);
-    ImageU8 b = im;
-    for (int o : order) {
-      if (o == 0) adjust_brightness(b, fb);
-      if (o == 1) adjust_contrast(b, fc);
-      if (o == 2) adjust_saturation(b, fs);
+  for (double hue : {0.0, 0.1}) {
+    const int n_ops = hue > 0 ? 4 : 3;
+    std::set<std::vector<uint8_t>> outcomes;
+    std::set<std::vector<int>> orders;
+    for (int k = 0; k < 300; ++k) {
+      ImageU8 a = im;
+      CounterRng r = make_rng(3, 0, k);
+      CounterRng replay = r;
+      color_jitter(a, 0.4, 0.4, 0.4, hue, r);
+      double f[4] = {replay.uniform(0.6, 1.4), replay.uniform(0.6, 1.4), replay.uniform(0.6, 1.4), 0};
+      if (hue > 0) f[3] = replay.uniform(-hue, hue);
+      std::vector<int> order = {0, 1, 2, 3};
+      order.resize((size_t)n_ops);
+      for (int i = n_ops - 1; i > 0; --i) std::swap(order[(size_t)i], order[(size_t)replay.below(i + 1)]);
+      ImageU8 b = im;
+      for (int o : order) jitter_op(b, o, f);
+      REQUIRE(a.data == b.data);
+      CHECK(r.ctr == replay.ctr);
+      orders.insert(order);
+      outcomes.insert(a.data);
     }
-    REQUIRE(a.data == b.data);
-    outcomes.insert(a.data);
+    CHECK(outcomes.size() > 290);
+    CHECK(orders.size() == (hue > 0 ? 24u : 6u));
   }
-  CHECK(outcomes.size() > 190);
+  ImageU8 a = im;
+  CounterRng r(1);
+  CHECK_THROWS_AS(color_jitter(a, 0.4, 0.4, 0.4, 0.7, r), std::runtime_error);
 }
 
 TEST_CASE("AutoAugment CIFAR-10 policy") {

@@ -1,5 +1,5 @@
 // Loader: ordered batches, results independent of the worker count, drop_last/keep_last, resume, sharding,
-// bad-image policy on lazy datasets.
+// bad-image policy on lazy datasets, two views per sample.
 #include <doctest/doctest.h>
 
 #include <stb_image_write.h>
@@ -30,7 +30,7 @@ static Dataset synthetic(int n, int C, int H = 8, int W = 8) {
 }
 
 struct Collected {
-  std::vector<std::vector<float>> images;
+  std::vector<std::vector<float>> images, images2;
   std::vector<std::vector<int32_t>> labels;
   std::vector<std::vector<int64_t>> indices;
 };
@@ -40,6 +40,7 @@ static Collected run_epoch(Loader& L, int max_batches = 1 << 30) {
   Batch b;
   while ((int)c.images.size() < max_batches && L.next(b)) {
     c.images.push_back(b.images.to_vector());
+    if (b.images2.defined()) c.images2.push_back(b.images2.to_vector());
     c.labels.push_back(b.labels.to_vector_i32());
     c.indices.push_back(b.indices);
   }
@@ -231,4 +232,94 @@ TEST_CASE("loader on a lazy dataset: decode errors follow the policy") {
   // a lazy dataset without a crop cannot be batched
   Sampler s2(ds.labels, 2, sc);
   CHECK_THROWS_AS(Loader(ds, s2, TransformConfig{}, cfg), std::runtime_error);
+}
+
+TEST_CASE("loader: two views per sample (second_view), keyed by (seed, epoch, position, view)") {
+  Dataset ds = synthetic(75, 5, 12, 12);
+  TransformConfig tf;  // view 0: RandomCrop(12, 2) + flip + colour distortion (cifar_moco at 12 x 12)
+  tf.crop = CropMode::RandomCrop;
+  tf.size = 12;
+  tf.padding = 2;
+  tf.hflip = true;
+  tf.brightness = tf.contrast = tf.saturation = 0.4;
+  tf.hue = 0.1;
+  tf.color_jitter_p = 0.8;
+  tf.grayscale_p = 0.2;
+  tf.mean = {0.5f, 0.4f, 0.3f};
+  tf.std = {0.2f, 0.2f, 0.25f};
+  TransformConfig key = tf;  // view 1: a MoCo v2 key view of another size, with blur
+  key.crop = CropMode::RandomResizedCrop;
+  key.size = 8;
+  key.scale_min = 0.2;
+  key.blur_p = 0.5;
+  LoaderConfig cfg;
+  cfg.batch_size = 16;
+  cfg.seed = 21;
+  cfg.second_view = key;
+  SamplerConfig sc;
+  sc.seed = 2;
+  std::vector<Collected> runs;
+  for (int workers : {0, 1, 3}) {
+    Sampler s(ds.labels, 5, sc);
+    cfg.num_workers = workers;
+    Loader L(ds, s, tf, cfg);
+    CHECK(L.out_height2() == 8);
+    L.start_epoch(3);
+    runs.push_back(run_epoch(L));
+    REQUIRE(runs.back().images2.size() == 5);  // 75 = 4 * 16 + 11
+    CHECK(runs.back().images2.back().size() == (size_t)11 * 8 * 8 * 3);
+  }
+  CHECK(runs[0].images == runs[1].images);
+  CHECK(runs[0].images == runs[2].images);
+  CHECK(runs[0].images2 == runs[1].images2);
+  CHECK(runs[0].images2 == runs[2].images2);
+  // view 0 is what a one-view loader gives; view 1 is apply_transform(second_view, image, make_rng(seed, epoch, g, 1))
+  {
+    Sampler s(ds.labels, 5, sc);
+    LoaderConfig one = cfg;
+    one.second_view.reset();
+    Loader L(ds, s, tf, one);
+    L.start_epoch(3);
+    Collected c = run_epoch(L);
+    CHECK(c.images == runs[0].images);
+    CHECK(c.images2.empty());
+  }
+  const size_t row2 = 8 * 8 * 3;
+  int64_t g = 0;
+  for (size_t b = 0; b < runs[0].indices.size(); ++b)
+    for (size_t k = 0; k < runs[0].indices[b].size(); ++k, ++g) {
+      const int64_t di = runs[0].indices[b][k];
+      ImageView v{ds.pixels.data() + (size_t)di * 12 * 12 * 3, 12, 12, 3};
+      std::vector<float> want(row2);
+      CounterRng rng = make_rng(cfg.seed, 3, g, 1);
+      TransformScratch scratch;
+      apply_transform(key, v, rng, want.data(), scratch);
+      REQUIRE(std::equal(want.begin(), want.end(), runs[0].images2[b].begin() + (int64_t)(k * row2)));
+    }
+  // under one transform the two views of a sample differ (independent streams), each reproducibly
+  {
+    LoaderConfig same = cfg;
+    same.second_view = tf;
+    Sampler s1(ds.labels, 5, sc), s2(ds.labels, 5, sc);
+    Loader A(ds, s1, tf, same), B(ds, s2, tf, same);
+    A.start_epoch(0);
+    B.start_epoch(0);
+    Batch a, b;
+    REQUIRE(A.next(a));
+    REQUIRE(B.next(b));
+    CHECK(a.images2.shape() == a.images.shape());
+    auto x = a.images.to_vector(), y = a.images2.to_vector();
+    const size_t row = 12 * 12 * 3;
+    for (size_t k = 0; k < 16; ++k)
+      CHECK_FALSE(std::equal(x.begin() + (int64_t)(k * row), x.begin() + (int64_t)((k + 1) * row), y.begin() + (int64_t)(k * row)));
+    CHECK(b.images.to_vector() == x);
+    CHECK(b.images2.to_vector() == y);
+    // load(): both views, as the sampler's stream would augment those positions
+    Batch l;
+    A.load(a.indices, 0, 0, l);
+    CHECK(l.images.to_vector() == x);
+    CHECK(l.images2.to_vector() == y);
+    to_device(l, Device::cpu());
+    CHECK(l.images2.to_vector() == y);
+  }
 }

@@ -55,7 +55,8 @@ std::vector<ConfigKey> build_schema() {
   add(s, "data.imbalance.n_max", "int", -1, -1, 1e9, {}, "head-class count (-1 = the per-class count of the data)");
   add(s, "data.test_per_class", "int", -1, -1, 1e9, {}, "evaluate on the first k test images per class (-1: all)");
   add(s, "data.augment", "string", "auto", 0, 0,
-      {"auto", "cifar", "cifar_autoaugment", "mnist", "imagenet", "imagenet_nojitter", "inat", "none"},
+      {"auto", "cifar", "cifar_autoaugment", "cifar_moco", "cifar_simclr", "mnist", "imagenet", "imagenet_nojitter",
+       "inat", "moco_v2", "simclr", "none"},
       "train + eval transforms (data/presets.h); auto: by dataset, and for folders / lists by the first image's "
       "size (<= 64: cifar, kept as is; else imagenet, resized)");
   add(s, "data.image_size", "int", 0, 0, 4096, {},
