@@ -2,7 +2,8 @@
 # BALMS vs decoupled Balanced Softmax from the same stage-1 model, on CIFAR-10-LT rho 200 (the lossless
 # CIFAR-10), a CPU budget: the recipes' stages with shortened schedules. For each seed: stage 1 (end-to-end
 # Balanced Softmax, recipes/cifar10_lt/balms.json's stage 1 for E1 epochs), then each recipe's stage 2 for E2
-# epochs as a run of its own starting from that checkpoint (model.init_from). Prints one table.
+# epochs as a run of its own starting from that checkpoint (model.init_from). Prints one table; many /
+# medium / few are thirds of the classes by training count (3 / 4 / 3 classes).
 #   benchmarks/balms_cpu.sh DATA OUT [SEEDS] [E1] [E2] [THREADS]
 #   DATA: the CIFAR-10 binary batches (../shared/data/get_cifar10_bin.sh DIR; DIR/cifar-10-batches-bin)
 set -euo pipefail
@@ -10,7 +11,8 @@ cd "$(dirname "$0")/.."
 DATA=$1 OUT=$2 SEEDS=${3:-"0 1"} E1=${4:-30} E2=${5:-10} THREADS=${6:-2}
 T=build/tailor
 mkdir -p "$OUT"
-common=(--set "runs_dir=$OUT" --set "data.root=$DATA" --set "threads=$THREADS" --set data.workers=2 --no-report)
+common=(--set "runs_dir=$OUT" --set "data.root=$DATA" --set "threads=$THREADS" --set data.workers=2 --no-report
+        --set eval.groups=thirds)  # rho 200 has no class under 20 images: thirds of the classes by count
 for s in $SEEDS; do
   [ -f "$OUT/bs_s$s/summary.json" ] || $T train --config recipes/cifar10_lt/balms.json --set "name=bs_s$s" \
     --set "seed=$s" --set stage2.method=none --set "stage1.epochs=$E1" --set stage1.schedule.warmup_epochs=2 \

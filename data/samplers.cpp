@@ -9,15 +9,15 @@
 
 namespace tailor::data {
 
-static const char* kNames[] = {"sequential", "instance", "class_aware", "sqrt",
-                               "progressive", "effective_number", "balanced_rs", "cben"};
+static const char* kNames[] = {"sequential",       "instance",    "class_aware", "sqrt",    "progressive",
+                               "effective_number", "balanced_rs", "cben",        "resample"};
 
 SamplerKind parse_sampler_kind(const std::string& s) {
-  for (int k = 0; k < 8; ++k)
+  for (int k = 0; k < 9; ++k)
     if (s == kNames[k]) return (SamplerKind)k;
   throw std::runtime_error("unknown sampler '" + s +
                            "' (expected sequential, instance, class_aware, sqrt, progressive, effective_number, "
-                           "balanced_rs or cben)");
+                           "balanced_rs, cben or resample)");
 }
 
 const char* sampler_kind_name(SamplerKind k) { return kNames[(int)k]; }
@@ -105,6 +105,7 @@ std::vector<double> Sampler::class_probabilities(int64_t epoch) const {
       for (size_t c = 0; c < C; ++c) p[c] = counts_[c] / N;
       return p;
     case SamplerKind::ClassAware:
+    case SamplerKind::Resample:
       for (size_t c = 0; c < C; ++c) p[c] = counts_[c] > 0 ? 1.0 / nonempty : 0.0;
       return p;
     case SamplerKind::Progressive: {
@@ -184,6 +185,12 @@ std::vector<int64_t> Sampler::raw_stream(int64_t epoch) const {
       }
       break;
     }
+    case SamplerKind::Resample:
+      while ((int64_t)out.size() < L) {
+        std::vector<int64_t> pass = resample_pass(labels_, counts_, rng);
+        for (size_t i = 0; i < pass.size() && (int64_t)out.size() < L; ++i) out.push_back(pass[i]);
+      }
+      break;
     case SamplerKind::Progressive: {
       std::vector<double> p = class_probabilities(epoch), cdf(p.size());
       std::partial_sum(p.begin(), p.end(), cdf.begin());
@@ -238,6 +245,29 @@ bool Sampler::next(int64_t* index) {
   if (cached_epoch_ != state_.epoch) epoch_indices(state_.epoch);
   *index = cached_[(size_t)state_.cursor++];
   return true;
+}
+
+std::vector<int64_t> resample_pass(const std::vector<int32_t>& labels, const std::vector<int64_t>& counts,
+                                   CounterRng& rng) {
+  const double N = (double)labels.size();
+  const int64_t C = std::count_if(counts.begin(), counts.end(), [](int64_t n) { return n > 0; });
+  std::vector<int64_t> order((size_t)labels.size()), out;
+  std::iota(order.begin(), order.end(), 0);
+  shuffle_in_place(order, rng);
+  out.reserve(order.size() + order.size() / 8);
+  for (int64_t i : order) {
+    const double r = (1.0 / (double)C) / ((double)counts[(size_t)labels[(size_t)i]] / N);  // target / base
+    int64_t copies;
+    if (r < 1) {
+      copies = rng.uniform() <= r ? 1 : 0;  // undersampling: accept with probability r
+    } else {
+      const double whole = std::floor(r);
+      copies = (int64_t)whole + (rng.uniform() <= r - whole ? 1 : 0);  // oversampling
+    }
+    for (int64_t k = 0; k < copies; ++k) out.push_back(i);
+  }
+  shuffle_in_place(out, rng);
+  return out;
 }
 
 }  // namespace tailor::data

@@ -22,6 +22,14 @@
 //   cben              GCL's CBEN (§1.4): d_c = log n_max - log n_c, d^_c = (d_c - min d) / (max d - min d),
 //                     b_c = b_a + b_b d^_c (0.9999, 1e-5), per-sample weight (1 - b_c) / (1 - b_c^n_c),
 //                     with replacement: P(c) ∝ n_c (1 - b_c) / (1 - b_c^n_c).                 length N
+//   resample          Class-Balanced Distillation's per-example over/under-sampling (google-research
+//                     class_balanced_distillation/input_pipeline.py): r_c = (1/C) / (n_c/N); one pass
+//                     over the data in a random order keeps an example of a head class (r_c < 1) with
+//                     probability r_c and repeats one of a tail class floor(r_c) times plus once more with
+//                     probability r_c - floor(r_c): E[copies of class c] = N/C, P(c) = 1/C. The pass is
+//                     shuffled; the epoch is the first N draws of passes appended one after another (a
+//                     pass holds N draws on average). The reference streams its passes through a
+//                     1000-example shuffle buffer across epoch boundaries instead.   length N
 // Within-class per-epoch state (class_aware, progressive) restarts every epoch from (seed, epoch) rather
 // than continuing the previous epoch's iterators (the references keep them); the distribution is the same.
 #pragma once
@@ -29,9 +37,13 @@
 #include <string>
 #include <vector>
 
+#include "data/rng.h"
+
 namespace tailor::data {
 
-enum class SamplerKind { Sequential, Instance, ClassAware, SquareRoot, Progressive, EffectiveNumber, BalancedRS, CBEN };
+enum class SamplerKind {
+  Sequential, Instance, ClassAware, SquareRoot, Progressive, EffectiveNumber, BalancedRS, CBEN, Resample
+};
 SamplerKind parse_sampler_kind(const std::string& s);  // the names in the table above
 const char* sampler_kind_name(SamplerKind k);
 
@@ -86,5 +98,10 @@ class Sampler {
   mutable int64_t cached_epoch_ = -1;
   mutable std::vector<int64_t> cached_;
 };
+
+// One pass of the resample kind: every index of `labels` in a random order, each repeated as r_c says
+// (0 or 1 copies for a head class, floor(r_c) or floor(r_c) + 1 for a tail class), then shuffled.
+std::vector<int64_t> resample_pass(const std::vector<int32_t>& labels, const std::vector<int64_t>& counts,
+                                   CounterRng& rng);
 
 }  // namespace tailor::data

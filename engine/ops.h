@@ -86,5 +86,15 @@ int64_t first_nonfinite(const std::vector<Tensor>& ts);
 Tensor argmax(const Tensor& x);                    // over last dim -> i32 [N]
 Tensor topk_indices(const Tensor& x, int64_t k);   // over last dim -> i32 [N,k], largest first
 Tensor one_hot(const Tensor& labels, int64_t classes);  // i32 [N] -> f32 [N, classes]
+// f32 [N, K]: 1 where a[i] != b[j], else 0 (a i32 [N], b i32 [K]; SSD's mask of same-class queue keys)
+Tensor not_equal_outer(const Tensor& a, const Tensor& b);
+
+// ---- joining and momentum copies (engine/ops/join.cpp)
+// Concatenation along `dim` of contiguous-able tensors equal in every other dim (torch.cat). Backward:
+// each input gets its slice of the gradient.
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+// In place, no autograd: y = m*y + (1-m)*x (MoCo's key encoder, a mean-teacher copy), with PyTorch's
+// roundings of `y * m + x * (1. - m)`: two float products, then their sum.
+void ema_(Tensor& y, const Tensor& x, double m);
 
 }  // namespace tailor

@@ -135,4 +135,15 @@ Device Module::device() const {
   return sd.empty() ? Device::cpu() : sd.front().second.device();
 }
 
+void ema_update(Module& target, const Module& source, double m) {
+  std::map<std::string, Tensor> src;
+  for (auto& [name, p] : source.named_parameters()) src[name] = p;
+  for (auto& [name, p] : target.named_parameters()) {
+    auto it = src.find(name);
+    TAILOR_CHECK(it != src.end(), "ema_update: the source has no parameter ", name);
+    Tensor y = p;
+    ema_(y, it->second, m);
+  }
+}
+
 }  // namespace tailor

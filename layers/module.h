@@ -65,6 +65,11 @@ class Module {
   bool training_ = true;
 };
 
+// Momentum (EMA) copy, no autograd: every parameter p of `target` becomes m*p + (1-m)*q, q the parameter of
+// `source` with the same name (MoCo's key encoder; ops.h ema_ for the roundings). Buffers are left alone
+// (MoCo's key encoder keeps its own BatchNorm statistics). A name `source` lacks is an error.
+void ema_update(Module& target, const Module& source, double m);
+
 // Runs children in registration order; children are named "0", "1", ... like nn.Sequential.
 class Sequential : public Module {
  public:

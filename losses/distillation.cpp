@@ -21,4 +21,16 @@ Tensor kd_soft_target_loss(const Tensor& zs, const Tensor& zt, double T) {
   return scale(sum_all(mul(p, sub(log_p, log_q))), k);
 }
 
+Tensor cosine_feature_distillation(const Tensor& fs, const Tensor& ft) {
+  check_dim("cosine_feature_distillation", fs, 2, "student features");
+  check_same_shape("cosine_feature_distillation", fs, ft);
+  Tensor t;
+  {
+    NoGradGuard ng;
+    t = l2_normalize(ft.detach(), 1);
+  }
+  Tensor cos = sum(mul(l2_normalize(fs, 1), t), 1);  // [N]
+  return add_scalar(neg(mean_all(cos)), 1.f);          // mean(1 - cos) = 1 - mean(cos)
+}
+
 }  // namespace tailor

@@ -16,4 +16,15 @@ namespace tailor {
 
 Tensor kd_soft_target_loss(const Tensor& student_logits, const Tensor& teacher_logits, double temperature);
 
+// Class-Balanced Distillation's feature term (Iscen, Araujo, Gong, Schmid, BMVC 2021; google-research
+// class_balanced_distillation/train.py, compute_feat_distillation): the cosine distance between the
+// student's feature and the teachers' features concatenated (each teacher's already L2-normalised), both
+// re-normalised:
+//
+//   D(f_s, f_t) = (1/N) sum_i ( 1 - < f_s,i / ||f_s,i||, f_t,i / ||f_t,i|| > )
+//
+// f_s [N, d] (the student's projection, d = the teachers' total width), f_t [N, d] constant. The gradient
+// flows into f_s only.
+Tensor cosine_feature_distillation(const Tensor& student_features, const Tensor& teacher_features);
+
 }  // namespace tailor

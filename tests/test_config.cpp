@@ -263,6 +263,11 @@ TEST_CASE("the config hash is stable and tracks changes") {
   CHECK(config_hash(a).size() == 16);
   Json c = resolve_config("", {"seed=1"}, true);
   CHECK(config_hash(a) != config_hash(c));
+  // a key added to the schema later, at its default, leaves the hash of an older run's config.json alone
+  Json older = a;
+  older["stage1"].erase("augment");
+  CHECK(config_hash(older) == config_hash(a));
+  CHECK(config_hash(resolve_config("", {"stage1.augment=mnist"}, true)) != config_hash(a));
 }
 
 TEST_CASE("the embedded default equals recipes/fashion_mnist_lt/gcl_default.json") {

@@ -138,6 +138,8 @@ std::vector<GoldenRun> golden_runs() {
     const json recipe = json::parse(slurp(f));
     std::string a = "--config " + f.string() + " --set name=" + name + cifar + short1;
     if (recipe.contains("stage2")) a += short2;
+    for (int k = 3; recipe.contains("stage" + std::to_string(k)); ++k)  // the distillation recipes' later stages
+      a += " --set stage" + std::to_string(k) + ".epochs=2 --set stage" + std::to_string(k) + ".batch_size=32";
     if (name == "ldam_drw") a += " --set stage1.loss.drw_epoch=1";  // the deferred re-weighting starts in epoch 2
     out.push_back({name, a});
   }

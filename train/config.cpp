@@ -60,6 +60,10 @@ void check_value(const ConfigKey& k, const std::string& path, const Json& v, con
     if (!v.is_string()) bad("expects a string, got " + v.dump());
     if (!k.choices.empty() && std::find(k.choices.begin(), k.choices.end(), v.get<std::string>()) == k.choices.end())
       bad("'" + v.get<std::string>() + "' is not one of " + range_text(k));
+  } else if (k.type == "strings") {
+    if (!v.is_array()) bad("expects a list of strings, got " + v.dump());
+    for (auto& x : v)
+      if (!x.is_string()) bad("expects a list of strings, got " + v.dump());
   } else {  // ints | numbers
     if (!v.is_array()) bad("expects a list, got " + v.dump());
     for (auto& x : v) {
@@ -136,7 +140,7 @@ void merge_rec(Json& doc, const Json& overlay, const std::string& prefix, const 
 bool in(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 
 const std::vector<std::string> kTrainingSections = {"sampler.", "optim.", "schedule."};
-const std::vector<std::string> kTrainingKeys = {"epochs", "batch_size", "max_steps_per_epoch", "mixup_alpha"};
+const std::vector<std::string> kTrainingKeys = {"epochs", "batch_size", "max_steps_per_epoch", "mixup_alpha", "augment"};
 
 struct StageResolver {
   const Json& user;  // the stage section as given (maybe empty)
@@ -233,8 +237,13 @@ Json resolve_stage(const Json& user, int k) {
 }
 
 // "" when the run reads the key `path` outside the stages, else why not: the thresholds belong to the
-// counts rule of the shot groups (data/shots.h).
+// counts rule of the shot groups (data/shots.h), the cosine scale to the cosine head.
 std::string why_not_read(const Json& doc, const std::string& path) {
+  if (path == "model.cosine_scale") {
+    const Json* h = get_path(doc, "model.head");
+    const std::string head = (h ? *h : find_in(config_schema(), "model.head")->def).get<std::string>();
+    return head == "cosine" ? "" : "read by model.head cosine only (this run's is " + head + ")";
+  }
   if (path != "eval.many_above" && path != "eval.few_below") return "";
   const Json* g = get_path(doc, "eval.groups");
   const std::string groups = (g ? *g : find_in(config_schema(), "eval.groups")->def).get<std::string>();
@@ -399,6 +408,13 @@ void apply_set(Json& doc, const std::string& assignment) {
   if (k->type == "string") {
     v = text;  // strings are taken literally (quotes optional)
     if (text.size() >= 2 && text.front() == '"' && text.back() == '"') v = text.substr(1, text.size() - 2);
+  } else if (k->type == "strings" && (text.empty() || text.front() != '[')) {
+    v = Json::array();  // a,b,c
+    for (size_t i = 0; i <= text.size();) {
+      const size_t j = std::min(text.find(',', i), text.size());
+      if (j > i) v.push_back(text.substr(i, j - i));
+      i = j + 1;
+    }
   } else {
     try {
       v = Json::parse(text);
@@ -476,6 +492,11 @@ std::string config_hash(const Json& cfg) {
   if (identity.contains("data") && identity["data"].contains("root")) identity["data"]["root"] = "";
   if (identity.contains("eval"))
     for (const char* k : {"groups", "many_above", "few_below"}) identity["eval"].erase(k);
+  // Keys added to the schema later are hashed only when they differ from their default, so a run started by
+  // an older tailor still resumes: a stage's own augmentation.
+  for (auto& [key, stage] : identity.items())
+    if (key.rfind("stage", 0) == 0 && stage.is_object() && stage.value("augment", std::string("x")).empty())
+      stage.erase("augment");
   const std::string s = identity.dump();
   Fnv1a h;
   h.add(s.data(), s.size());

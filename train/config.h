@@ -34,7 +34,7 @@ struct ConfigError : std::runtime_error {
 
 struct ConfigKey {
   std::string path;                  // "stage1.optim.lr"; stage keys are relative: "optim.lr"
-  std::string type;                  // int | number | bool | string | ints | numbers
+  std::string type;                  // int | number | bool | string | ints | numbers | strings
   Json def;                          // default value
   double lo = 0, hi = 0;             // inclusive range for int / number (lo == hi == 0: unbounded)
   std::vector<std::string> choices;  // allowed strings (empty: any)

@@ -66,7 +66,9 @@ std::vector<ConfigKey> build_schema() {
   add(s, "data.on_bad_image", "string", "error", 0, 0, {"error", "skip"}, "an undecodable image stops or is skipped");
   add(s, "model.arch", "string", "resnet32", 0, 0, {"resnet10", "resnet32", "resnet50", "resnet152", "resnext50_32x4d"},
       "backbone");
-  add(s, "model.head", "string", "linear", 0, 0, {"linear", "normed"}, "classifier (normed = cosine NormedLinear)");
+  add(s, "model.head", "string", "linear", 0, 0, {"linear", "normed", "cosine"},
+      "classifier: linear, normed (LDAM's NormedLinear: raw cosines) or cosine (CBD's: sigma * cosine, fixed sigma)");
+  add(s, "model.cosine_scale", "number", 20.0, 1e-3, 1e4, {}, "head cosine: the fixed scale sigma (CBD: 20)");
   add(s, "model.init_from", "string", "", 0, 0, {}, "pretrained weights (safetensors) loaded before stage 1");
   add(s, "model.init_allow_partial", "bool", false, 0, 0, {},
       "init_from: load the matching names and report the rest (else strict)");
@@ -99,14 +101,20 @@ std::vector<ConfigKey> build_stage_schema() {
   add(s, "method", "string", "joint", 0, 0, methods,
       "what the stage does (train/methods/); none = no such stage; stage 2 on need one");
   add(s, "load", "string", "best", 0, 0, {},
-      "stage 2 on: start from the previous stage's best (its last when it kept none) or last, or a checkpoint file");
+      "stage 2 on: start from the previous stage's best (its last when it kept none) or last, a checkpoint file, "
+      "or fresh (a new model, its weights drawn from the seed and the stage: another teacher, a student)");
   add(s, "epochs", "int", 200, 1, 100000, {}, "training epochs of this stage");
   add(s, "batch_size", "int", 128, 1, 1 << 20, {}, "training batch size");
   add(s, "max_steps_per_epoch", "int", -1, -1, 1e12, {}, "cap on steps per epoch (-1: the whole epoch)");
   add(s, "mixup_alpha", "number", 0.0, 0, 1000, {}, "mixup Beta(alpha, alpha); 0 = off");
+  add(s, "augment", "string", "", 0, 0,
+      {"", "cifar", "cifar_autoaugment", "cifar_moco", "cifar_simclr", "mnist", "imagenet", "imagenet_nojitter", "inat",
+       "moco_v2", "simclr", "none"},
+      "this stage's training augmentation (\"\" = data.augment's); same image size and evaluation as data.augment");
   const data::SamplerConfig P;
   add(s, "sampler.name", "string", "instance", 0, 0,
-      {"instance", "class_aware", "sqrt", "progressive", "effective_number", "balanced_rs", "cben"}, "training sampler");
+      {"instance", "class_aware", "sqrt", "progressive", "effective_number", "balanced_rs", "cben", "resample"},
+      "training sampler (data/samplers.h; resample: CBD's over/under-sampling)");
   add(s, "sampler.samples_per_class", "int", P.samples_per_class, 1, 1e6, {},
       "class_aware: k consecutive samples per class");
   add(s, "sampler.beta", "number", P.beta, 0, 0.999999999, {}, "effective_number sampler beta");

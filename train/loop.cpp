@@ -157,6 +157,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
       }
       data::to_device(b, run.dev);  // after the host-side edits above (mixup, the NaN test hook)
       sb.images = b.images;
+      sb.images2 = b.images2;  // a second view, when the method asked for one
       if (!sb.labels.defined()) sb.labels = b.labels;
       std::vector<Tensor> saved_buffers;
       if (skip_bad)

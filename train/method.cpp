@@ -1,6 +1,9 @@
 #include "train/method.h"
 
+#include <filesystem>
+
 #include "engine/autograd.h"
+#include "train/run_model.h"
 
 namespace tailor {
 
@@ -102,5 +105,53 @@ Tensor ClassifierRetraining::step(const StepBatch& b) {
 }
 
 std::string ClassifierRetraining::describe() const { return "loss " + loss_name_; }
+
+// ---- teachers
+
+Teacher load_teacher(StageSetup& s, const std::string& key, const std::string& ref) {
+  Teacher t;
+  t.ref = ref;
+  t.path = s.checkpoint_of(ref);
+  std::map<std::string, std::string> meta;
+  try {
+    t.net = load_model(t.path, &meta);
+  } catch (const std::exception& e) {
+    fail(s.cfg.key() + "." + key + " " + ref + ": " + e.what());
+  }
+  if (t.net->config().num_classes != s.model.config().num_classes)
+    fail(s.cfg.key() + "." + key + " " + ref + " (" + t.path + "): " + std::to_string(t.net->config().num_classes) +
+         " classes, the run has " + std::to_string(s.model.config().num_classes));
+  t.crc32 = meta["crc32"];
+  t.net->requires_grad_(false);
+  t.net->to(s.device);
+  return t;
+}
+
+void check_teacher_ref(const StageConfig& c, const std::string& key, const std::string& ref) {
+  const std::string where = c.key() + "." + key;
+  if (ref.empty()) throw ConfigError(where + ": empty teacher reference (stageK or a checkpoint file)");
+  if (const int k = stage_number(ref)) {
+    if (k >= c.index)
+      throw ConfigError(where + " " + ref + ": a teacher must be an earlier stage than " + c.key() + " (or a file)");
+    return;
+  }
+  if (!std::filesystem::is_regular_file(ref))
+    throw ConfigError(where + " " + ref + ": no such checkpoint file (a teacher is stageK, an earlier stage of the "
+                      "run, or a file)");
+}
+
+void save_teacher_crcs(Json& j, const std::vector<Teacher>& ts) {
+  j["teachers"] = Json::array();
+  for (auto& t : ts) j["teachers"].push_back(Json{{"ref", t.ref}, {"crc32", t.crc32}});
+}
+
+void check_teacher_crcs(const Json& j, const std::vector<Teacher>& ts) {
+  const Json& saved = j.at("teachers");
+  for (size_t i = 0; i < ts.size(); ++i)
+    if (i >= saved.size() || saved[i].at("crc32") != ts[i].crc32)
+      fail("teacher " + ts[i].ref + " (" + ts[i].path + "): not the teacher this stage started with (crc32 " +
+           ts[i].crc32 + ", the state's " + (i < saved.size() ? saved[i].at("crc32").get<std::string>() : "none") +
+           ")");
+}
 
 }  // namespace tailor

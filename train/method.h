@@ -47,11 +47,15 @@ struct StageSetup {
   int workers;          // data loader threads (data.workers), for a method's own loaders
   Device device;
   std::ostream& log;
+  // A teacher reference of the config: "stageK" (an earlier stage of this run: its last checkpoint) or a
+  // checkpoint file, as a path.
+  std::function<std::string(const std::string& ref)> checkpoint_of;
 };
 
 // One training step's data, as the loop hands it to step(): on the device, already mixed under mixup.
 struct StepBatch {
   Tensor images;    // f32 [N, H, W, C]
+  Tensor images2;   // f32 [N, H, W, C]: a second view of the same samples, for a method that asks for one
   Tensor labels;    // i32 [N] (mixup: the first partner's labels y_a)
   Tensor labels_b;  // i32 [N] mixup: the second partner's labels y_b; undefined without mixup
   float lambda = 1.f;
@@ -104,6 +108,9 @@ class Method {
   virtual std::vector<int64_t> choose_batch(int epoch, int64_t step, int64_t batch_size) { return {}; }
   // Values logged with each epoch (merged into its metrics.jsonl line), e.g. learned sample rates.
   virtual Json epoch_log() const { return nullptr; }
+  // A method that compares two views of each image (contrastive learning): the augmentation preset of the
+  // second view (StepBatch::images2); "" = one view.
+  virtual std::string second_view() const { return ""; }
 };
 
 // A method's entry in the registry: its name, its config keys and defaults, and how to build it.
@@ -182,5 +189,21 @@ NamedTensors trainable_head_params(const ResNet& model);
 Tensor head_on_frozen_features(ResNet& model, const Tensor& images);
 // The stage's loss (cfg.loss_name, cfg.loss) for the run's training counts; GCL / EQL draw from loss_rng.
 std::unique_ptr<Loss> stage_loss(const StageSetup& s);
+
+// ---- teachers: frozen models loaded from checkpoints (distillation methods)
+
+// A frozen model loaded from a checkpoint, with the file's checksum (its identity in the training state).
+struct Teacher {
+  std::string ref, path, crc32;
+  std::shared_ptr<ResNet> net;
+};
+// Loads `ref` (s.checkpoint_of) frozen on the stage's device; errors name `key` and the file. The teacher must
+// classify the run's classes.
+Teacher load_teacher(StageSetup& s, const std::string& key, const std::string& ref);
+// Config check of a teacher reference: "stageK" with K before this stage, or an existing file.
+void check_teacher_ref(const StageConfig& c, const std::string& key, const std::string& ref);
+// The training state keeps teachers' checksums: a resume with other teacher files is refused.
+void save_teacher_crcs(Json& j, const std::vector<Teacher>& ts);
+void check_teacher_crcs(const Json& j, const std::vector<Teacher>& ts);
 
 }  // namespace tailor

@@ -116,7 +116,10 @@ static StageConfig parse_stage(const Json& st, int index) {
   c.trains = m.trains;
   if (st.contains("load")) {
     const std::string l = st.at("load");
-    c.load.kind = l == "best" ? LoadFrom::Best : l == "last" ? LoadFrom::Last : LoadFrom::File;
+    c.load.kind = l == "best"    ? LoadFrom::Best
+                  : l == "last"  ? LoadFrom::Last
+                  : l == "fresh" ? LoadFrom::Fresh
+                                 : LoadFrom::File;
     if (c.load.kind == LoadFrom::File) c.load.path = l;
   }
   if (m.trains) {
@@ -124,6 +127,7 @@ static StageConfig parse_stage(const Json& st, int index) {
     c.batch_size = st.at("batch_size");
     c.max_steps_per_epoch = st.at("max_steps_per_epoch");
     c.mixup_alpha = st.at("mixup_alpha");
+    c.augment = st.value("augment", "");
     if (st.contains("sampler")) c.sampler = sampler_config(st, 0);  // absent: the method draws its batches
     c.optim = sgd_options(st);
     c.schedule = lr_schedule(st);
@@ -152,6 +156,7 @@ RunConfig parse_run_config(const Json& j) {
   c.model.head = m.at("head");
   c.model.init_from = m.at("init_from");
   c.model.init_allow_partial = m.at("init_allow_partial");
+  c.model.cosine_scale = m.value("cosine_scale", 20.0);  // present with head cosine only
   for (int k = 1; j.contains("stage" + std::to_string(k)); ++k) c.stages.push_back(parse_stage(j.at("stage" + std::to_string(k)), k));
   c.checkpoint_every_steps = j.at("checkpoint").at("every_steps");
   c.keep_best = j.at("checkpoint").at("keep_best");

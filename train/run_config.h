@@ -21,7 +21,8 @@ enum class NonFinite { Stop, Skip };
 
 // Where a stage's starting weights come from (stage 2 on; stage 1 starts from the built model).
 struct LoadFrom {
-  enum Kind { Best, Last, File } kind = Best;  // the previous stage's best (its last when it kept none) / last
+  enum Kind { Best, Last, File, Fresh } kind = Best;  // the previous stage's best (its last when it kept none) /
+                                                      // last / a file / a new model
   std::string path;                             // File: a checkpoint (tailor's, or PyTorch names)
 };
 
@@ -35,6 +36,7 @@ struct StageConfig {
   int64_t batch_size = 128;
   int64_t max_steps_per_epoch = -1;
   double mixup_alpha = 0;
+  std::string augment;          // "" = data.augment
   data::SamplerConfig sampler;  // kind and its parameters; seed and epoch length are set by the loop
   SgdOptions optim;
   LrSchedule schedule;          // base_lr and total_epochs filled in
@@ -64,6 +66,7 @@ struct DataConfig {
 struct ModelConfig {
   std::string arch, head, init_from;
   bool init_allow_partial = false;
+  double cosine_scale = 20;  // head cosine: the fixed scale sigma
 };
 
 struct RunConfig {

@@ -147,6 +147,8 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
   }
   r.train_tf = preset.train;
   r.eval_tf = preset.eval;
+  r.preset = preset;
+  r.preset_input = preset_input(ds, full);
   log << "data: augment " << preset.name << " at " << preset.size << "x" << preset.size
       << (preset.exact ? " (images as they are)" : " (resized)") << "\n";
 
@@ -202,6 +204,21 @@ const data::Dataset& run_split(const RunData& d, const std::string& split) {
   if (split == "val" && d.val) return *d.val;
   if (split == "test" && d.test) return *d.test;
   throw ConfigError("the run's data has no '" + split + "' split");
+}
+
+data::TransformConfig train_transform_for(const RunData& d, const std::string& augment, const std::string& key) {
+  if (augment.empty() || augment == d.preset.name) return d.train_tf;
+  data::Preset p;
+  try {
+    p = data::make_preset(augment, d.preset.size, d.preset_input);
+  } catch (const std::runtime_error& e) {
+    throw ConfigError(key + " " + augment + ": " + e.what());
+  }
+  if (p.exact != d.preset.exact)
+    throw ConfigError(key + " " + augment + (p.exact ? " keeps images as they are" : " resizes images") +
+                      ", data.augment " + d.preset.name + (d.preset.exact ? " keeps them" : " resizes them") +
+                      ": choose a preset of the same kind");
+  return p.train;
 }
 
 }  // namespace tailor

@@ -9,6 +9,7 @@
 
 #include "data/augment.h"
 #include "data/dataset.h"
+#include "data/presets.h"
 #include "train/config.h"
 #include "train/run_config.h"
 
@@ -20,7 +21,14 @@ struct RunData {
   std::vector<int64_t> train_counts;         // per class, of the (LT) training set
   data::TransformConfig train_tf, eval_tf;
   std::string description;                   // "CIFAR-10-LT exp rho 100 seed 0: 12406 images, counts [...]"
+  data::Preset preset;                       // data.augment's, resolved
+  data::PresetInput preset_input;            // what it was chosen for (dataset kind, image size)
 };
+
+// The training transform of another preset (a stage's `augment`, a method's second view) at the run's image
+// size. It must keep images as data.augment's does (exact or resized) and evaluate the same way, or the
+// error names `key`.
+data::TransformConfig train_transform_for(const RunData& d, const std::string& augment, const std::string& key);
 
 // Errors name the config key or the file that is wrong.
 RunData load_run_data(const DataConfig& d, std::ostream& log);

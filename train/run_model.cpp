@@ -6,12 +6,18 @@
 
 #include "data/loader.h"
 #include "data/samplers.h"
+#include "layers/distill_heads.h"
 #include "layers/heads.h"
 #include "train/checkpoint.h"
 
 namespace tailor {
 
 std::shared_ptr<ResNet> build_model(const ModelConfig& m, int64_t num_classes, int64_t in_channels, Rng& rng) {
+  if (m.head == "cosine") {  // CBD's teachers: the backbone's draws, then the cosine classifier's
+    auto net = make_resnet(m.arch, num_classes, in_channels, HeadKind::None, rng);
+    net->set_head(std::make_shared<CosineClassifier>(net->feature_dim(), num_classes, m.cosine_scale, rng));
+    return net;
+  }
   return make_resnet(m.arch, num_classes, in_channels, parse_head(m.head), rng);
 }
 
@@ -20,6 +26,9 @@ std::string head_kind(const ResNet& net) {
   if (std::dynamic_pointer_cast<NormedLinear>(h)) return "normed";
   if (std::dynamic_pointer_cast<LWSClassifier>(h)) return "lws";
   if (std::dynamic_pointer_cast<NCMClassifier>(h)) return "ncm";
+  if (std::dynamic_pointer_cast<CosineClassifier>(h)) return "cosine";
+  if (std::dynamic_pointer_cast<ProjectedCosineHead>(h)) return "projected_cosine";
+  if (std::dynamic_pointer_cast<TwoHeads>(h)) return "two_heads";
   if (auto lin = std::dynamic_pointer_cast<Linear>(h)) return lin->bias.defined() ? "linear" : "tau_norm";
   fail("save_model: unsupported classifier head");
 }
@@ -34,6 +43,8 @@ void save_model(const std::string& path, const ResNet& net, const std::map<std::
     meta["ncm_feat_type"] = ncm->feat_type;
     meta["ncm_dist_type"] = ncm->dist_type;
   }
+  if (auto p = std::dynamic_pointer_cast<ProjectedCosineHead>(net.head())) meta["proj_dim"] = std::to_string(p->proj_dim());
+  if (auto t = std::dynamic_pointer_cast<TwoHeads>(net.head())) meta["eval_head"] = t->eval_soft ? "soft" : "hard";
   save_weights(path, net, meta);
 }
 
@@ -51,6 +62,11 @@ void install_head(ResNet& net, const std::string& kind, std::map<std::string, st
   else if (kind == "lws") h = std::make_shared<LWSClassifier>(F, C, true, scratch);
   else if (kind == "tau_norm") h = std::make_shared<Linear>(F, C, false, scratch);
   else if (kind == "ncm") h = std::make_shared<NCMClassifier>(F, C, meta["ncm_feat_type"], meta["ncm_dist_type"]);
+  else if (kind == "cosine") h = std::make_shared<CosineClassifier>(F, C, 1.0, scratch);  // sigma is loaded
+  else if (kind == "projected_cosine") {
+    if (!meta.count("proj_dim")) fail(path + ": head projected_cosine without 'proj_dim' in the metadata");
+    h = std::make_shared<ProjectedCosineHead>(F, std::stoll(meta["proj_dim"]), C, 1.0, scratch);
+  } else if (kind == "two_heads") h = std::make_shared<TwoHeads>(F, C, meta["eval_head"] != "hard", scratch);
   else fail(path + ": unknown head '" + kind + "' in the metadata");
   h->to(net.device());
   net.set_head(h);

@@ -191,7 +191,14 @@ void Trainer::start_stage(int k, bool restore) {
   const StageConfig& c = cfg_.stages[k - 1];
   stage_seed_ = cfg_.seed + (uint64_t)(k - 1);
   if (!restore) st_.model_rng = model_rng_.state();  // a resume of this stage re-draws from here
-  if (k >= 2) {
+  if (k >= 2 && c.load.kind == LoadFrom::Fresh) {
+    // a new model: its own stream, keyed by the seed and the stage, so that it differs from every other
+    // stage's model and adding stages before it leaves it unchanged
+    model_rng_ = Rng::keyed(cfg_.seed, role_key(c.key()));
+    net_ = build_model(cfg_.model, data_.train.num_classes, data_.train.channels, model_rng_);
+    net_->to(dev_);
+    log_ << c.key() << ": a fresh " << cfg_.model.arch << " (weights from the seed and the stage)\n";
+  } else if (k >= 2) {
     std::string path = c.load.path;
     if (c.load.kind != LoadFrom::File) {
       const RunContext rc = context();
@@ -205,7 +212,11 @@ void Trainer::start_stage(int k, bool restore) {
     net_->to(dev_);
   }
   method_ = method_spec(c.method).make(c);
-  StageSetup setup{c, data_, *net_, model_rng_, loss_rng_, cfg_.seed, stage_seed_, cfg_.data.workers, dev_, log_};
+  StageSetup setup{c, data_, *net_, model_rng_, loss_rng_, cfg_.seed, stage_seed_, cfg_.data.workers, dev_, log_,
+                   [this](const std::string& ref) {
+                     const int s = stage_number(ref);
+                     return s > 0 ? context().checkpoint(s, "last") : ref;
+                   }};
   method_->setup(setup);
   net_->to(dev_);  // a new head, and anything the load replaced
   if (c.trains) {
@@ -219,7 +230,12 @@ void Trainer::start_stage(int k, bool restore) {
     lc.num_workers = cfg_.data.workers;
     lc.seed = stage_seed_;
     lc.on_bad_image = data::parse_bad_image_policy(cfg_.data.on_bad_image);
-    loader_ = std::make_unique<data::Loader>(data_.train, *sampler_, data_.train_tf, lc);
+    const std::string view2 = method_->second_view();
+    if (!view2.empty()) {
+      if (c.mixup_alpha > 0) run_fail(c.key() + ": method " + c.method + " compares two views; mixup_alpha must be 0");
+      lc.second_view = train_transform_for(data_, view2, c.key() + " (" + c.method + ") second view");
+    }
+    loader_ = std::make_unique<data::Loader>(data_.train, *sampler_, train_transform_for(data_, c.augment, c.key() + ".augment"), lc);
   }
   if (restore) restore_stage_state();
   st_.stage_started = true;
@@ -233,6 +249,8 @@ void Trainer::start_stage(int k, bool restore) {
                   c.mixup_alpha, schedule_kind_name(c.schedule.kind), c.schedule.base_lr, (long long)c.batch_size,
                   c.epochs);
     line += buf;
+    if (!c.augment.empty()) line += ", augment " + c.augment;
+    if (!method_->second_view().empty()) line += ", second view " + method_->second_view();
   } else {
     line += what.empty() ? "post-hoc" : what;
   }

@@ -132,4 +132,13 @@ struct AdamBias {
 };
 AdamBias adam_bias(float lr, float beta1, float beta2, int64_t step);
 
+// ---- joining, masks and momentum copies (join.cpp)
+// dst[r * dst_ld + c] = src[r * src_ld + c] for r < rows, c < cols (a block of rows; concat's pieces)
+void copy_block(float* dst, int64_t dst_ld, const float* src, int64_t src_ld, int64_t rows, int64_t cols);
+// out[i, j] = a[i] != b[j] ? 1 : 0, out [N, K] (SSD: the queue keys of another class than the query)
+void not_equal_outer(float* out, const int32_t* a, const int32_t* b, int64_t N, int64_t K);
+// y = m*y + (1-m)*x, two products rounded then added (PyTorch's `y * m + x * (1. - m)`, no fused
+// multiply-add); one_minus_m is the float of the double 1 - m, as torch rounds the Python scalar.
+void ema(float* y, const float* x, float m, float one_minus_m, int64_t n);
+
 }  // namespace tailor::cpu

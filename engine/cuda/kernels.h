@@ -117,4 +117,9 @@ constexpr int kAdamMaxTensors = 128;
 void adam_step_multi(const AdamTensor* list, int count, float lr, float beta1, float beta2, float eps, float wd,
                      bool decoupled);
 
+// ---- joining, masks and momentum copies (join.cu): as engine/cpu/kernels.h
+void copy_block(float* dst, int64_t dst_ld, const float* src, int64_t src_ld, int64_t rows, int64_t cols);
+void not_equal_outer(float* out, const int32_t* a, const int32_t* b, int64_t N, int64_t K);
+void ema(float* y, const float* x, float m, float one_minus_m, int64_t n);
+
 }  // namespace tailor::cuda
