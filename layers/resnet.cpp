@@ -148,6 +148,7 @@ Tensor ResNet::feature_map(const Tensor& x) {
 Tensor ResNet::features(const Tensor& x) { return global_avg_pool(feature_map(x)); }
 
 Tensor ResNet::forward(const Tensor& x) {
+  if (auto* mh = dynamic_cast<FeatureMapHead*>(head_.get())) return mh->forward_map(feature_map(x), Tensor());
   Tensor f = features(x);
   return head_ ? head_->forward(f) : f;
 }

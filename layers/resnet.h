@@ -49,6 +49,14 @@ struct ResNetConfig {
   HeadKind head = HeadKind::Linear;
 };
 
+// A classifier that reads the last feature map instead of its global average (CAMC, layers/camc.h):
+// ResNet::forward hands it feature_map(x) with no targets (evaluation); a method that knows the labels
+// calls forward_map itself.
+class FeatureMapHead : public Module {
+ public:
+  virtual Tensor forward_map(const Tensor& map, const Tensor& targets) = 0;
+};
+
 class ResNet : public Module {
  public:
   // Every initial weight is drawn from `rng`, in the order of the PyTorch references' construction.

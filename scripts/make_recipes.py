@@ -374,6 +374,37 @@ def distillation_recipes():
     return r
 
 
+def camc_recipes():
+    """CAMC (Zhang et al. 2021): no official code, so these run tailor's reconstruction (layers/camc.h) with its
+    untuned defaults s 16, T 0.5, lambda 1; the schedules are the plain CE ones of each dataset."""
+    r = {}
+    camc_model = {"head": "camc", "camc_scale": 16.0, "camc_temperature": 0.5, "camc_lambda": 1.0}
+    note = ("CAMC has no public code: this is tailor's reconstruction from the paper's text (calibrated pooling "
+            "GAP + lambda * CAM-attended feature, a normalised classifier with a fixed scale s), with untuned knobs "
+            "s 16, T 0.5, lambda 1; no number of the paper is claimed for it. --set model.camc_lambda=0 gives the "
+            "plain normalised classifier (the ablation's baseline).")
+    for ds, folder in (("cifar10", "cifar10_lt"), ("cifar100", "cifar100_lt")):
+        b = cifar_base(ds)
+        b["model"].update(camc_model)
+        b["stage1"]["method"] = "camc"
+        b["description"] = ("CAMC on " + folder.replace("_lt", "").upper().replace("CIFAR", "CIFAR-") + "-LT rho 100 "
+                            "with ResNet-32 (8x8 final map), the CE schedule of the LDAM-DRW repository. " + note)
+        r[f"{folder}/camc"] = b
+    lt = large_scale()
+    for rel, arch, epochs, batch, lr in (("imagenet_lt", "resnet50", 90, 512, 0.2), ("places_lt", "resnet152", 30, 256, 0.1)):
+        b = copy.deepcopy(lt[f"{rel}/decoupling_crt"])
+        del b["stage2"]
+        b["model"].update(camc_model)
+        if rel == "places_lt":
+            b["model"]["init_allow_partial"] = True  # the ImageNet classifier is not CAMC's
+        b["stage1"]["method"] = "camc"
+        b["description"] = (f"CAMC on {'ImageNet-LT' if rel == 'imagenet_lt' else 'Places-LT'}: {arch}"
+                            f"{' (ImageNet-pretrained, model.init_from)' if rel == 'places_lt' else ''}, CE {epochs} "
+                            f"epochs batch {batch} lr {lr} cosine wd 5e-4 (the decoupling recipe's stage 1). " + note)
+        r[f"{rel}/camc"] = b
+    return r
+
+
 def main():
     out = {}
     for ds, folder in (("cifar10", "cifar10_lt"), ("cifar100", "cifar100_lt")):
@@ -381,6 +412,7 @@ def main():
             out[f"{folder}/{name}"] = cfg
     out.update(large_scale())
     out.update(distillation_recipes())
+    out.update(camc_recipes())
     for rel, cfg in out.items():
         cfg["stage1"] = {"method": "joint", **cfg["stage1"]}  # named, so a reader sees what each stage does
         path = os.path.join("recipes", rel + ".json")

@@ -3,6 +3,8 @@
 # test_golden_runs compares byte for byte). Run it only when a change is meant to alter the numbers, and
 # say so in the commit: a refactor must leave the fixture untouched.
 #   tests/record_golden.sh [BUILD_DIR]
+# TAILOR_RECORD_ONLY=name1,name2 tests/record_golden.sh records only these runs (a new recipe) into the
+# existing fixture, on the CPU it was recorded on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"

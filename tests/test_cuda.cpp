@@ -17,6 +17,7 @@
 #include "engine/allocator.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "layers/camc.h"
 #include "layers/resnet.h"
 #include "train/adam.h"
 #include "train/sgd.h"
@@ -158,6 +159,32 @@ TEST_CASE("elementwise ops with broadcasting: forward and backward match the CPU
     check_op("neg", [](auto& v) { return neg(v[0]); }, {x}, kExact);
     check_op("clamp", [](auto& v) { return clamp(v[0], -0.5f, 0.8f); }, {x}, kExact);
   }
+}
+
+TEST_CASE("concat, not_equal_outer and the in-place EMA match the CPU") {
+  for (int64_t dim : {0, 1, 2}) {
+    Shape a{3, 4, 5}, b{3, 4, 5}, c{3, 4, 5};
+    a[(size_t)dim] = 2, b[(size_t)dim] = 7, c[(size_t)dim] = 1;
+    check_op("concat dim " + std::to_string(dim), [dim](auto& v) { return concat({v[0], v[1], v[2]}, dim); },
+             {randn(a, 31), randn(b, 32), randn(c, 33)}, Tol{0, 0});
+  }
+  check_op("concat wide", [](auto& v) { return concat({v[0], v[1]}, 1); }, {randn({257, 640}, 34), randn({257, 1408}, 35)},
+           Tol{0, 0});
+  check_op("not_equal_outer", [](auto& v) { return not_equal_outer(v[0], v[1]); }, {labels(37, 5, 36), labels(4096, 5, 37)},
+           Tol{0, 0}, false);
+  for (double m : {0.999, 0.5, 0.0}) {
+    Tensor yc = randn({1000, 37}, 38), x = randn({1000, 37}, 39), yg = yc.to(kGpu);
+    ema_(yc, x, m);
+    ema_(yg, x.to(kGpu), m);
+    CHECK_CLOSE(yg, yc, (Tol{0, 0}), "ema m " << m);  // the same two float products and one sum
+  }
+}
+
+TEST_CASE("CAMC's calibrated pooling matches the CPU, forward and backward") {
+  Tensor cls = labels(6, 10, 41);
+  for (double T : {1.0, 0.1})
+    check_op("camc_pool T " + std::to_string(T), [&](auto& v) { return camc_pool(v[0], v[1], cls, T, 0.7); },
+             {randn({6, 8, 8, 64}, 42), randn({64, 10}, 43)}, kSum);
 }
 
 TEST_CASE("reductions match the CPU") {

@@ -185,8 +185,15 @@ TEST_CASE("every recipe's short run is byte-identical to its recorded golden") {
     MESSAGE("recorded on '" << golden.at("cpu").get<std::string>() << "', running on '" << cpu_signature()
                             << "': losses compared at 2 %, weight hashes not compared");
   json out{{"cpu", cpu_signature()}, {"runs", json::object()}};
+  // TAILOR_RECORD_ONLY=a,b records these runs alone into the existing fixture (a new recipe), same CPU only
+  const std::string only = std::getenv("TAILOR_RECORD_ONLY") ? std::getenv("TAILOR_RECORD_ONLY") : "";
+  if (record && !only.empty()) {
+    out = json::parse(slurp(kFixture));
+    REQUIRE_MESSAGE(out.at("cpu") == cpu_signature(), "TAILOR_RECORD_ONLY: the fixture was recorded on another CPU");
+  }
   for (const GoldenRun& g : golden_runs()) {
     CAPTURE(g.name);
+    if (!only.empty() && ("," + only + ",").find("," + g.name + ",") == std::string::npos) continue;
     if (g.name == "default" && !have_fashion_mnist()) {
       MESSAGE("default: skipped (no Fashion-MNIST package)");
       if (!record) continue;

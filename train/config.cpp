@@ -239,10 +239,12 @@ Json resolve_stage(const Json& user, int k) {
 // "" when the run reads the key `path` outside the stages, else why not: the thresholds belong to the
 // counts rule of the shot groups (data/shots.h), the cosine scale to the cosine head.
 std::string why_not_read(const Json& doc, const std::string& path) {
-  if (path == "model.cosine_scale") {
+  const bool cosine = path == "model.cosine_scale", camc = path.rfind("model.camc_", 0) == 0;
+  if (cosine || camc) {
     const Json* h = get_path(doc, "model.head");
-    const std::string head = (h ? *h : find_in(config_schema(), "model.head")->def).get<std::string>();
-    return head == "cosine" ? "" : "read by model.head cosine only (this run's is " + head + ")";
+    const std::string head = (h ? *h : find_in(config_schema(), "model.head")->def).get<std::string>(),
+                      reader = cosine ? "cosine" : "camc";
+    return head == reader ? "" : "read by model.head " + reader + " only (this run's is " + head + ")";
   }
   if (path != "eval.many_above" && path != "eval.few_below") return "";
   const Json* g = get_path(doc, "eval.groups");

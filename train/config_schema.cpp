@@ -66,9 +66,15 @@ std::vector<ConfigKey> build_schema() {
   add(s, "data.on_bad_image", "string", "error", 0, 0, {"error", "skip"}, "an undecodable image stops or is skipped");
   add(s, "model.arch", "string", "resnet32", 0, 0, {"resnet10", "resnet32", "resnet50", "resnet152", "resnext50_32x4d"},
       "backbone");
-  add(s, "model.head", "string", "linear", 0, 0, {"linear", "normed", "cosine"},
-      "classifier: linear, normed (LDAM's NormedLinear: raw cosines) or cosine (CBD's: sigma * cosine, fixed sigma)");
+  add(s, "model.head", "string", "linear", 0, 0, {"linear", "normed", "cosine", "camc"},
+      "classifier: linear, normed (LDAM's NormedLinear: raw cosines), cosine (CBD's: sigma * cosine, fixed sigma) or "
+      "camc (CAMC's calibrated pooling + s * cosine; a reconstruction, layers/camc.h)");
   add(s, "model.cosine_scale", "number", 20.0, 1e-3, 1e4, {}, "head cosine: the fixed scale sigma (CBD: 20)");
+  add(s, "model.camc_scale", "number", 16.0, 1e-3, 1e4, {}, "head camc: the fixed logit scale s");
+  add(s, "model.camc_temperature", "number", 0.5, 1e-4, 1e4, {},
+      "head camc: temperature T of the spatial attention softmax_u(CAM(u) / T)");
+  add(s, "model.camc_lambda", "number", 1.0, 0, 1e4, {},
+      "head camc: weight lambda of the attended feature added to GAP (0 = the plain normalised classifier)");
   add(s, "model.init_from", "string", "", 0, 0, {}, "pretrained weights (safetensors) loaded before stage 1");
   add(s, "model.init_allow_partial", "bool", false, 0, 0, {},
       "init_from: load the matching names and report the rest (else strict)");

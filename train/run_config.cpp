@@ -157,6 +157,9 @@ RunConfig parse_run_config(const Json& j) {
   c.model.init_from = m.at("init_from");
   c.model.init_allow_partial = m.at("init_allow_partial");
   c.model.cosine_scale = m.value("cosine_scale", 20.0);  // present with head cosine only
+  c.model.camc_scale = m.value("camc_scale", 16.0);      // present with head camc only
+  c.model.camc_temperature = m.value("camc_temperature", 0.5);
+  c.model.camc_lambda = m.value("camc_lambda", 1.0);
   for (int k = 1; j.contains("stage" + std::to_string(k)); ++k) c.stages.push_back(parse_stage(j.at("stage" + std::to_string(k)), k));
   c.checkpoint_every_steps = j.at("checkpoint").at("every_steps");
   c.keep_best = j.at("checkpoint").at("keep_best");

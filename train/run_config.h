@@ -67,6 +67,7 @@ struct ModelConfig {
   std::string arch, head, init_from;
   bool init_allow_partial = false;
   double cosine_scale = 20;  // head cosine: the fixed scale sigma
+  double camc_scale = 16, camc_temperature = 0.5, camc_lambda = 1;  // head camc (layers/camc.h)
 };
 
 struct RunConfig {

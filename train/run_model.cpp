@@ -6,6 +6,7 @@
 
 #include "data/loader.h"
 #include "data/samplers.h"
+#include "layers/camc.h"
 #include "layers/distill_heads.h"
 #include "layers/heads.h"
 #include "train/checkpoint.h"
@@ -16,6 +17,12 @@ std::shared_ptr<ResNet> build_model(const ModelConfig& m, int64_t num_classes, i
   if (m.head == "cosine") {  // CBD's teachers: the backbone's draws, then the cosine classifier's
     auto net = make_resnet(m.arch, num_classes, in_channels, HeadKind::None, rng);
     net->set_head(std::make_shared<CosineClassifier>(net->feature_dim(), num_classes, m.cosine_scale, rng));
+    return net;
+  }
+  if (m.head == "camc") {  // CAMC: the backbone's draws, then the normalised classifier's
+    auto net = make_resnet(m.arch, num_classes, in_channels, HeadKind::None, rng);
+    net->set_head(std::make_shared<CamcHead>(net->feature_dim(), num_classes, m.camc_scale, m.camc_temperature,
+                                             m.camc_lambda, rng));
     return net;
   }
   return make_resnet(m.arch, num_classes, in_channels, parse_head(m.head), rng);
@@ -29,6 +36,7 @@ std::string head_kind(const ResNet& net) {
   if (std::dynamic_pointer_cast<CosineClassifier>(h)) return "cosine";
   if (std::dynamic_pointer_cast<ProjectedCosineHead>(h)) return "projected_cosine";
   if (std::dynamic_pointer_cast<TwoHeads>(h)) return "two_heads";
+  if (std::dynamic_pointer_cast<CamcHead>(h)) return "camc";
   if (auto lin = std::dynamic_pointer_cast<Linear>(h)) return lin->bias.defined() ? "linear" : "tau_norm";
   fail("save_model: unsupported classifier head");
 }
@@ -67,6 +75,7 @@ void install_head(ResNet& net, const std::string& kind, std::map<std::string, st
     if (!meta.count("proj_dim")) fail(path + ": head projected_cosine without 'proj_dim' in the metadata");
     h = std::make_shared<ProjectedCosineHead>(F, std::stoll(meta["proj_dim"]), C, 1.0, scratch);
   } else if (kind == "two_heads") h = std::make_shared<TwoHeads>(F, C, meta["eval_head"] != "hard", scratch);
+  else if (kind == "camc") h = std::make_shared<CamcHead>(F, C, 1.0, 1.0, 0.0, scratch);  // s, T, lambda are loaded
   else fail(path + ": unknown head '" + kind + "' in the metadata");
   h->to(net.device());
   net.set_head(h);

@@ -1,0 +1,68 @@
+// CAMC end to end through `tailor train` on a small Fashion-MNIST-LT subset: the camc head and method, the
+// head's constants in the checkpoint, `tailor eval` of the checkpoint equal to the run's own evaluation, a
+// resume bit-identical, and the config errors. Skipped (exit 77) without the Fashion-MNIST package.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_run.h"
+#include "train/checkpoint.h"
+#include "train_cli.h"
+
+namespace fs = std::filesystem;
+using train_cli::slurp;
+
+static const std::string& root() {
+  static std::string r = train_cli::temp_folder("tailor_camc_cli_");
+  return r;
+}
+
+TEST_CASE("CAMC: trains through the calibrated pooling, saves s / T / lambda, evaluates the same from the "
+          "checkpoint, resumes bit-identically") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  const std::string cfg = root() + "/camc.json";
+  std::ofstream(cfg) << R"({
+  "model": {"head": "camc", "camc_scale": 12, "camc_temperature": 0.25, "camc_lambda": 0.5},
+  "stage1": {"method": "camc", "epochs": 2, "batch_size": 16, "loss": {"name": "ce"}}
+})";
+  Run a = run("train --config " + cfg + " " + train_cli::small_data(root(), "camc_whole") + " --no-report");
+  REQUIRE_MESSAGE(a.code == 0, a.out);
+  CHECK(a.out.find("stage1 (camc): s 12, attention temperature 0.25, lambda 0.5") != std::string::npos);
+  const fs::path A = root() + "/camc_whole";
+  std::map<std::string, std::string> meta;
+  auto s = tailor::read_weights((A / "checkpoints/stage1_last.safetensors").string(), &meta);
+  CHECK(meta["head"] == "camc");
+  CHECK(s.at("linear.scale").to_vector() == std::vector<float>{12.f});
+  CHECK(s.at("linear.temperature").to_vector() == std::vector<float>{0.25f});
+  CHECK(s.at("linear.lambda").to_vector() == std::vector<float>{0.5f});
+  CHECK(s.at("linear.weight").shape() == tailor::Shape{64, 10});
+
+  // the checkpoint, loaded by `tailor eval`, scores what the run reported for it
+  Run e = run("eval --checkpoint " + (A / "checkpoints/stage1_last.safetensors").string() + " --config " +
+              (A / "config.json").string() + " --out " + root() + "/e.json");
+  REQUIRE_MESSAGE(e.code == 0, e.out);
+  const auto lines = slurp(A / "metrics.jsonl");
+  const auto last = nlohmann::json::parse(lines.substr(lines.rfind('\n', lines.size() - 2) + 1));
+  CHECK(nlohmann::json::parse(slurp(root() + "/e.json")).at("top1") == last.at("top1"));
+
+  Run b = run("train --config " + cfg + " " + train_cli::small_data(root(), "camc_killed") + " --no-report",
+              "TAILOR_KILL_AT_STEP=7");
+  CHECK(b.code == 137);
+  Run c = run("train --resume " + root() + "/camc_killed");
+  REQUIRE_MESSAGE(c.code == 0, c.out);
+  CHECK(slurp(A / "steps.jsonl") == slurp(root() + "/camc_killed/steps.jsonl"));
+  CHECK(slurp(A / "checkpoints/stage1_last.safetensors") == slurp(root() + "/camc_killed/checkpoints/stage1_last.safetensors"));
+
+  // the method needs the head; the head's keys need the head
+  Run d = run("train " + train_cli::small_data(root(), "camc_bad") + " --no-report --set stage2.method=none" +
+              " --set 'stage1={\"method\": \"camc\", \"epochs\": 1}'");
+  CHECK(d.code != 0);
+  CHECK(d.out.find("stage1.method camc: needs model.head camc") != std::string::npos);
+  Run f = run("train " + train_cli::small_data(root(), "camc_bad2") + " --set model.camc_lambda=2");
+  CHECK(f.code == 2);
+  CHECK(f.out.find("model.camc_lambda: read by model.head camc only") != std::string::npos);
+}
