@@ -405,6 +405,47 @@ def camc_recipes():
     return r
 
 
+def breadcrumb_recipes():
+    """Breadcrumb / EMANATE (BoLiu-SVCL/Breadcrumbs train.py): one stage, F + g_r instance-balanced, g_c on
+    class-aware batches then EMANATE features, both SGD lr 0.2 momentum 0.9 wd 5e-4 cosine per epoch."""
+    r = {}
+    lt = large_scale()
+
+    def stage(epochs, batch, lr, wd):
+        return {"method": "breadcrumb", "epochs": epochs, "batch_size": batch, "loss": {"name": "ce"},
+                "sampler": {"name": "instance"}, "breadcrumb": {"samples_per_class": 4},
+                "optim": {"lr": lr, "momentum": 0.9, "weight_decay": wd}, "schedule": {"kind": "cosine"}}
+
+    b = copy.deepcopy(lt["imagenet_lt/decoupling_crt"])
+    del b["stage2"]
+    b["model"] = {"arch": "resnet10", "head": "linear"}
+    b["stage1"] = stage(200, 512, 0.2, 5e-4)
+    b["description"] = ("Breadcrumb / EMANATE on ImageNet-LT as the official train.py: ResNet-10, 200 epochs, batch 512, "
+                        "SGD lr 0.2 momentum 0.9 wd 5e-4 for F + g_r and for g_c (its own optimiser), cosine per epoch "
+                        "to 0; RandomResizedCrop 224 + flip + ColorJitter(0.4, 0.4, 0.4, 0); g_c on class-aware batches "
+                        "(4 per class turn) until every class's FIFO of ceil(n_b / n_c) epochs is full, then on "
+                        "EMANATE features; g_c is evaluated. The code selects nothing on val; here the best val epoch "
+                        "is kept as for the other ImageNet-LT recipes.")
+    r["imagenet_lt/breadcrumb"] = b
+    b = copy.deepcopy(lt["places_lt/decoupling_crt"])
+    del b["stage2"]
+    b["stage1"] = stage(30, 256, 0.1, 5e-4)
+    b["description"] = ("Breadcrumb on Places-LT, tailor's assumption (the official code ships ImageNet-LT only): "
+                        "ImageNet-pretrained ResNet-152 (model.init_from), the decoupling recipe's 30 epochs, batch "
+                        "256, lr 0.1 cosine, wd 5e-4, with Breadcrumb's two heads and EMANATE.")
+    r["places_lt/breadcrumb"] = b
+    for ds, folder in (("cifar10", "cifar10_lt"), ("cifar100", "cifar100_lt")):
+        b = cifar_base(ds)
+        b["stage1"] = stage(200, 128, 0.1, 2e-4)
+        b["description"] = ("Breadcrumb on " + ("CIFAR-10" if ds == "cifar10" else "CIFAR-100") + "-LT rho 100, "
+                            "tailor's adaptation to ResNet-32 (the paper has no CIFAR setting): 200 epochs, batch "
+                            "128, lr 0.1 cosine per epoch, wd 2e-4 (CIFAR's usual value), class-aware 4 per class "
+                            "turn for g_c until the FIFOs are full (the rarest class needs ceil(n_b / n_c) epochs: "
+                            "about N / (C n_c)), then EMANATE.")
+        r[f"{folder}/breadcrumb"] = b
+    return r
+
+
 def main():
     out = {}
     for ds, folder in (("cifar10", "cifar10_lt"), ("cifar100", "cifar100_lt")):
@@ -413,6 +454,7 @@ def main():
     out.update(large_scale())
     out.update(distillation_recipes())
     out.update(camc_recipes())
+    out.update(breadcrumb_recipes())
     for rel, cfg in out.items():
         cfg["stage1"] = {"method": "joint", **cfg["stage1"]}  # named, so a reader sees what each stage does
         path = os.path.join("recipes", rel + ".json")

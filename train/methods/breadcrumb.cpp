@@ -1,0 +1,251 @@
+// Breadcrumb / EMANATE — "Breadcrumbs: Adversarial Class-Balanced Sampling for Long-Tailed Recognition"
+// (Liu, Li, Vasconcelos, ECCV 2022; BoLiu-SVCL/Breadcrumbs, train.py).
+//
+// A backbone F with two linear heads trained in one stage: g_r on instance-balanced batches together with F
+// (cross-entropy), and g_c — the classifier that is evaluated — on class-balanced data, only ever on
+// detached features, with its own SGD. Every epoch, each instance batch's features F(x) (train mode,
+// augmented, detached) are kept with their labels; at the epoch's end each class c pushes (those features,
+// their mean mu_c^e) into a FIFO of L_c = ceil(n_b / n_c) epochs, n_b = ceil(steps * B / C). Per step:
+//
+//   1. g_c: while some FIFO is not full, on a class-aware batch (4 images per class turn, the training
+//      transform) through the current F (train mode, no gradient); afterwards on the next B rows of this
+//      epoch's EMANATE set — per class, the stored epochs newest first, each feature re-centred on the newest
+//      centroid, h - mu_c^e + mu_c^latest, the first n_b; all classes pooled and shuffled (the back-tracked
+//      "breadcrumbs" of the tail classes' few images across epochs, as class-balanced training samples);
+//      g_c <- SGD step of CE(g_c(features), labels) (its own momentum; the stage's lr, momentum and decay)
+//   2. F, g_r <- the loop's SGD step of the stage's loss of g_r(F(x)) on the instance batch
+//
+// Differences from train.py: the EMANATE shuffle and the class-aware stream are keyed by (seed, epoch); the
+// features go through host memory (the reference keeps them on the GPU); mixup is refused.
+#include "train/methods/breadcrumb.h"
+
+#include <cmath>
+
+#include "data/loader.h"
+#include "data/rng.h"
+#include "data/samplers.h"
+#include "engine/autograd.h"
+#include "train/method.h"
+
+namespace tailor {
+
+namespace {
+
+class Breadcrumb : public Method {
+ public:
+  explicit Breadcrumb(int64_t per_class) : per_class_(per_class) {}
+
+  void setup(StageSetup& s) override {
+    model_ = &s.model;
+    g_r_ = std::dynamic_pointer_cast<Linear>(s.model.head());
+    if (!g_r_) fail(s.cfg.key() + ".method breadcrumb: needs a linear head (model.head linear)");
+    // the reference builds F, g_r, g_c in this order: g_r is the model's head as built, g_c is drawn next
+    const int64_t F = model_->feature_dim(), C = model_->config().num_classes;
+    g_c_ = std::make_shared<Linear>(F, C, true, s.model_rng);
+    g_c_->to(s.device);
+    model_->set_head(g_c_);
+    model_->requires_grad_(true);
+    g_r_->requires_grad_(true);
+    loss_ = stage_loss(s);
+    loss_name_ = s.cfg.loss_name;
+    sgd_c_ = std::make_unique<SGD>(std::vector<Tensor>{g_c_->weight, g_c_->bias}, s.cfg.optim);
+    // the feature memory
+    const data::Dataset& train = s.data.train;
+    std::vector<int64_t> counts((size_t)C, 0);
+    for (int32_t y : train.labels) ++counts[(size_t)y];
+    int64_t steps = (train.size() + s.cfg.batch_size - 1) / s.cfg.batch_size;
+    if (s.cfg.max_steps_per_epoch >= 0) steps = std::min(steps, s.cfg.max_steps_per_epoch);
+    batch_ = s.cfg.batch_size;
+    steps_ = steps;
+    fifos_ = FeatureFifos(counts, breadcrumb_nb(steps, batch_, C), F);
+    s.log << s.cfg.key() << " (breadcrumb): n_b " << fifos_.nb() << " features per class per epoch, FIFO lengths "
+          << *std::min_element(fifos_.lengths().begin(), fifos_.lengths().end()) << ".."
+          << *std::max_element(fifos_.lengths().begin(), fifos_.lengths().end()) << " epochs\n";
+    // g_c's class-aware stream before the FIFOs are full; it carries on across epochs, as the reference's
+    data::SamplerConfig sc;
+    sc.kind = data::SamplerKind::ClassAware;
+    sc.samples_per_class = per_class_;
+    sc.seed = s.stage_seed + 1;
+    ca_sampler_ = std::make_unique<data::Sampler>(train.labels, C, sc);
+    data::LoaderConfig lc;
+    lc.batch_size = batch_;
+    lc.num_workers = s.workers;
+    lc.seed = s.stage_seed + 2;
+    ca_loader_ = std::make_unique<data::Loader>(train, *ca_sampler_,
+                                                train_transform_for(s.data, s.cfg.augment, s.cfg.key() + ".augment"), lc);
+    seed_ = s.stage_seed;
+    device_ = s.device;
+  }
+
+  std::vector<ParamGroup> param_groups() override {
+    ParamGroup g;
+    const std::string head = model_->head_name() + ".";
+    for (auto& [name, p] : model_->named_parameters())
+      if (name.rfind(head, 0) != 0) g.params.push_back({name, p});  // F: the model but g_c
+    for (auto& [name, p] : g_r_->named_parameters()) g.params.push_back({"head_r." + name, p});
+    return {g};
+  }
+  void set_train_mode() override {
+    model_->train(true);
+    g_r_->train(true);
+  }
+
+  void start_epoch(int epoch) override {
+    loss_->set_epoch(epoch);
+    if (epoch != buffer_epoch_) {  // a new epoch (not a resume inside one): the last epoch's features enter
+      if (buffer_epoch_ >= 0) fifos_.push_epoch(buffer_feats_, buffer_labels_);
+      buffer_feats_.clear();
+      buffer_labels_.clear();
+      buffer_epoch_ = epoch;
+      iter_ = 0;
+    }
+    ema_feats_.clear();
+    ema_labels_.clear();
+    if (!fifos_.ready()) return;
+    std::vector<float> f;
+    std::vector<int32_t> y;
+    fifos_.emanate(&f, &y);
+    std::vector<int64_t> order((size_t)y.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = (int64_t)i;
+    data::CounterRng rng(data::hash_combine(data::hash_combine(seed_, 0xb7eadc7bull), (uint64_t)epoch));
+    data::shuffle_in_place(order, rng);
+    order.resize(std::min<size_t>(order.size(), (size_t)(steps_ * batch_)));
+    const int64_t d = fifos_.dim();
+    ema_feats_.resize(order.size() * (size_t)d);
+    for (size_t i = 0; i < order.size(); ++i) {
+      std::copy_n(f.begin() + order[i] * d, d, ema_feats_.begin() + (int64_t)i * d);
+      ema_labels_.push_back(y[(size_t)order[i]]);
+    }
+  }
+
+  Tensor step(const StepBatch& b) override {
+    classifier_step(b.lr);
+    ++iter_;
+    Tensor f = model_->features(b.images);
+    last_feats_ = f.detach();
+    last_labels_ = b.labels;
+    return loss_->forward(b.loss_input(g_r_->forward(f)));
+  }
+
+  void after_step(const StepBatch&) override {  // the instance batch's features, for the FIFOs
+    const std::vector<float> f = last_feats_.to_vector();
+    const std::vector<int32_t> y = last_labels_.to_vector_i32();
+    buffer_feats_.insert(buffer_feats_.end(), f.begin(), f.end());
+    buffer_labels_.insert(buffer_labels_.end(), y.begin(), y.end());
+    last_feats_ = last_labels_ = Tensor();
+  }
+
+  std::vector<ExtraModule> extra_modules() const override { return {{"head_r", g_r_, true}}; }
+
+  Json epoch_log() const override {
+    Json fill = Json::array();
+    for (int64_t c = 0; c < fifos_.num_classes(); ++c) fill.push_back(fifos_.filled(c));
+    // the FIFOs as this epoch's g_c steps used them (filled through the previous epoch; this epoch's
+    // features enter when the next one starts)
+    return Json{{"breadcrumb_ready", fifos_.ready()}, {"fifo_epochs", fill}};
+  }
+
+  void save_state(Json& j, std::map<std::string, Tensor>& t) const override {
+    fifos_.save(j, t, "fifo.");
+    const int64_t d = fifos_.dim(), m = (int64_t)buffer_labels_.size();
+    t["epoch_feats"] = Tensor::from_vector(buffer_feats_, {m, d});
+    t["epoch_labels"] = Tensor::from_vector_i32(buffer_labels_, {m});
+    j["buffer_epoch"] = buffer_epoch_;
+    j["iter"] = iter_;
+    j["ca_epoch"] = ca_loader_->state().epoch;
+    j["ca_cursor"] = ca_loader_->state().cursor;
+    const auto& bufs = sgd_c_->momentum_buffers();
+    if (bufs[0].defined()) {
+      t["gc_momentum.weight"] = bufs[0];
+      t["gc_momentum.bias"] = bufs[1];
+    }
+  }
+
+  void load_state(const Json& j, const std::map<std::string, Tensor>& t) override {
+    fifos_.load(j, t, "fifo.");
+    buffer_feats_ = t.at("epoch_feats").to_vector();
+    buffer_labels_ = t.at("epoch_labels").to_vector_i32();
+    buffer_epoch_ = j.at("buffer_epoch");
+    iter_ = j.at("iter");
+    ca_loader_->start_epoch(j.at("ca_epoch"), j.at("ca_cursor"));
+    if (t.count("gc_momentum.weight")) {
+      auto& bufs = sgd_c_->momentum_buffers();
+      bufs[0] = t.at("gc_momentum.weight").to(device_).clone();
+      bufs[1] = t.at("gc_momentum.bias").to(device_).clone();
+    }
+  }
+
+  std::string describe() const override {
+    return "loss " + loss_name_ + " of g_r on instance batches; g_c (evaluated) on class-aware batches (" +
+           std::to_string(per_class_) + " per class turn) until every FIFO is full, then on EMANATE features";
+  }
+
+ private:
+  // One SGD step of g_c on detached features: a class-aware batch through F, or the EMANATE rows of step iter_.
+  void classifier_step(float lr) {
+    Tensor feats, labels;
+    if (!ema_labels_.empty()) {
+      const int64_t lo = iter_ * batch_, hi = std::min<int64_t>(lo + batch_, (int64_t)ema_labels_.size());
+      if (lo >= hi) return;  // fewer EMANATE rows than steps: no class-balanced step
+      const int64_t d = fifos_.dim();
+      feats = Tensor::from_vector(std::vector<float>(ema_feats_.begin() + lo * d, ema_feats_.begin() + hi * d),
+                                  {hi - lo, d}, device_);
+      labels = Tensor::from_vector_i32(std::vector<int32_t>(ema_labels_.begin() + lo, ema_labels_.begin() + hi),
+                                       {hi - lo}, device_);
+    } else {
+      data::Batch cb;
+      if (!ca_loader_->next(cb)) {
+        ca_loader_->start_epoch(ca_loader_->state().epoch + 1);
+        TAILOR_CHECK(ca_loader_->next(cb), "breadcrumb: the class-aware sampler gives no batch");
+      }
+      data::to_device(cb, device_);
+      NoGradGuard ng;  // F in train mode (its BatchNorm statistics move, as in the reference), no gradient
+      feats = model_->features(cb.images).detach();
+      labels = cb.labels;
+    }
+    TAILOR_CHECK(!feats.requires_grad(), "breadcrumb: g_c must not send gradient into F");
+    sgd_c_->zero_grad();
+    softmax_cross_entropy(g_c_->forward(feats), labels).backward();
+    sgd_c_->set_lr(lr);
+    sgd_c_->step();
+  }
+
+  int64_t per_class_;
+  ResNet* model_ = nullptr;
+  std::shared_ptr<Linear> g_r_, g_c_;
+  std::unique_ptr<Loss> loss_;
+  std::string loss_name_;
+  std::unique_ptr<SGD> sgd_c_;
+  FeatureFifos fifos_;
+  int64_t batch_ = 0, steps_ = 0, iter_ = 0;
+  int buffer_epoch_ = -1;
+  std::vector<float> buffer_feats_, ema_feats_;
+  std::vector<int32_t> buffer_labels_, ema_labels_;
+  Tensor last_feats_, last_labels_;
+  std::unique_ptr<data::Sampler> ca_sampler_;
+  std::unique_ptr<data::Loader> ca_loader_;
+  uint64_t seed_ = 0;
+  Device device_;
+};
+
+}  // namespace
+
+MethodSpec breadcrumb_method() {
+  MethodSpec m;
+  m.name = "breadcrumb";
+  m.summary = "Breadcrumb / EMANATE: a class-balanced classifier on back-tracked features of past epochs (Liu et al. 2022)";
+  m.needs_linear_head = true;
+  m.defaults = {{"schedule", {{"kind", "cosine"}}}};
+  m.keys = {{"breadcrumb.samples_per_class", "int", 4, 1, 1 << 20, {},
+             "breadcrumb: images per class turn of g_c's class-aware batches before the FIFOs are full"}};
+  m.check = [](const StageConfig& c) {
+    if (c.doc.value("mixup_alpha", 0.0) > 0)
+      throw ConfigError(c.key() + ".mixup_alpha: breadcrumb stores each image's features: no mixup");
+  };
+  m.make = [](const StageConfig& c) {
+    return std::make_unique<Breadcrumb>(c.doc.at("breadcrumb").at("samples_per_class").get<int64_t>());
+  };
+  return m;
+}
+
+}  // namespace tailor
