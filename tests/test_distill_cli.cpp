@@ -22,35 +22,10 @@ static const std::string& root() {
   return r;
 }
 
-static std::string write_config(const std::string& name, const std::string& json) {
-  const std::string p = root() + "/" + name + ".json";
-  std::ofstream(p) << json;
-  return p;
-}
-
-// The two runs wrote the same steps, checkpoints (besides the training state) and evaluation.
-static void check_same_run(const fs::path& a, const fs::path& b, int metrics_lines) {
-  const std::string sa = slurp(a / "steps.jsonl");
-  CHECK(std::count(sa.begin(), sa.end(), '\n') >= 20);
-  CHECK(sa == slurp(b / "steps.jsonl"));
-  int n = 0;
-  for (auto& e : fs::directory_iterator(a / "checkpoints")) {
-    const std::string f = e.path().filename().string();
-    if (f.rfind("stage", 0) != 0) continue;
-    CAPTURE(f);
-    CHECK(slurp(e.path()) == slurp(b / "checkpoints" / f));
-    ++n;
-  }
-  CHECK(n >= 3);
-  const std::string m = slurp(b / "metrics.jsonl");
-  CHECK(std::count(m.begin(), m.end(), '\n') == metrics_lines);
-  CHECK(slurp(a / "eval.json") == slurp(b / "eval.json"));
-}
-
 TEST_CASE("CBD: two teachers and a class-balanced student in one run; kill + resume in the student's stage is "
           "bit-identical, and the teachers' checkpoints are untouched") {
   if (!train_cli::have_fashion_mnist()) exit(77);
-  const std::string cfg = write_config("cbd", R"({
+  const std::string cfg = train_cli::write_config(root(), "cbd", R"({
   "model": {"head": "cosine"},
   "stage1": {"method": "joint", "epochs": 1, "batch_size": 16, "loss": {"name": "ce"}},
   "stage2": {"method": "joint", "epochs": 1, "batch_size": 16, "load": "fresh", "augment": "none",
@@ -85,7 +60,7 @@ TEST_CASE("CBD: two teachers and a class-balanced student in one run; kill + res
   Run c = run("train --resume " + root() + "/cbd_killed");
   REQUIRE_MESSAGE(c.code == 0, c.out);
   CHECK(c.out.find("at stage 3 epoch 2") != std::string::npos);
-  check_same_run(root() + "/cbd_whole", root() + "/cbd_killed", 4);
+  train_cli::check_same_run(root() + "/cbd_whole", root() + "/cbd_killed", 4, 3);
   CHECK(slurp(root() + "/cbd_killed/checkpoints/stage1_last.safetensors") == k1);
   CHECK(slurp(root() + "/cbd_killed/checkpoints/stage2_last.safetensors") == k2);
   // a teacher must come before the student
@@ -98,7 +73,7 @@ TEST_CASE("CBD: two teachers and a class-balanced student in one run; kill + res
 TEST_CASE("SSD: label-masked MoCo, LWS and the two-head student in one run; kills in stages I and III + resumes "
           "are bit-identical (queue, key encoder, teacher)") {
   if (!train_cli::have_fashion_mnist()) exit(77);
-  const std::string cfg = write_config("ssd", R"({
+  const std::string cfg = train_cli::write_config(root(), "ssd", R"({
   "model": {"head": "linear"},
   "stage1": {"method": "ssd_contrastive", "epochs": 2, "batch_size": 16, "loss": {"name": "ce"},
              "moco": {"key_augment": "mnist", "queue_size": 40, "dim": 16, "momentum": 0.9}},
@@ -138,7 +113,7 @@ TEST_CASE("SSD: label-masked MoCo, LWS and the two-head student in one run; kill
   Run d = run("train --resume " + root() + "/ssd_killed");
   REQUIRE_MESSAGE(d.code == 0, d.out);
   CHECK(d.out.find("at stage 3 epoch 2") != std::string::npos);
-  check_same_run(root() + "/ssd_whole", root() + "/ssd_killed", 5);
+  train_cli::check_same_run(root() + "/ssd_whole", root() + "/ssd_killed", 5, 3);
   // two views and mixup exclude each other
   Run e = run("train --config " + cfg + " " + train_cli::small_data(root(), "ssd_mixup") +
               " --set stage1.mixup_alpha=1");

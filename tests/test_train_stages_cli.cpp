@@ -21,35 +21,10 @@ static const std::string& root() {
   return r;
 }
 
-static std::string write_config(const std::string& name, const std::string& json) {
-  const std::string p = root() + "/" + name + ".json";
-  std::ofstream(p) << json;
-  return p;
-}
-
-// Every file of the two runs' checkpoints/ besides the training state, and their logs, are equal.
-static void check_same_run(const fs::path& a, const fs::path& b, int metrics_lines) {
-  std::string sa = slurp(a / "steps.jsonl");
-  CHECK(std::count(sa.begin(), sa.end(), '\n') >= 20);
-  CHECK(sa == slurp(b / "steps.jsonl"));  // every step's loss, printed with 9 significant digits (exact for float)
-  int n = 0;
-  for (auto& e : fs::directory_iterator(a / "checkpoints")) {
-    const std::string f = e.path().filename().string();
-    if (f.rfind("stage", 0) != 0) continue;
-    CAPTURE(f);
-    CHECK(slurp(e.path()) == slurp(b / "checkpoints" / f));
-    ++n;
-  }
-  CHECK(n >= 2);
-  std::string m = slurp(b / "metrics.jsonl");
-  CHECK(std::count(m.begin(), m.end(), '\n') == metrics_lines);  // no duplicate line from a replayed tail
-  CHECK(slurp(a / "eval.json") == slurp(b / "eval.json"));
-}
-
 TEST_CASE("three stages, each with its own method, sampler and schedule: SIGKILL in stage 3 + --resume is "
           "bit-identical") {
   if (!train_cli::have_fashion_mnist()) exit(77);
-  const std::string cfg = write_config("three", R"({
+  const std::string cfg = train_cli::write_config(root(), "three", R"({
   "model": {"head": "linear"},
   "stage1": {"method": "joint", "epochs": 2, "batch_size": 16, "mixup_alpha": 1, "loss": {"name": "ce"},
              "schedule": {"kind": "multistep", "milestones": [1]}},
@@ -72,7 +47,7 @@ TEST_CASE("three stages, each with its own method, sampler and schedule: SIGKILL
   Run d = run("train --resume " + root() + "/three_killed");
   REQUIRE_MESSAGE(d.code == 0, d.out);
   CHECK(d.out.find("at stage 3 epoch 2") != std::string::npos);
-  check_same_run(root() + "/three_whole", root() + "/three_killed", 5);
+  train_cli::check_same_run(root() + "/three_whole", root() + "/three_killed", 5, 2);
   // the stages did what they say: stage 3's checkpoint holds the LWS classifier over stage 2's cRT weights
   auto s2 = tailor::read_weights(root() + "/three_whole/checkpoints/stage2_last.safetensors");
   auto s3 = tailor::read_weights(root() + "/three_whole/checkpoints/stage3_last.safetensors");
@@ -120,7 +95,7 @@ TEST_CASE("distillation from a teacher checkpoint: trains, resumes bit-exactly, 
   CHECK(b.code == 137);
   Run c = run("train --resume " + root() + "/kd_killed");
   REQUIRE_MESSAGE(c.code == 0, c.out);
-  check_same_run(root() + "/kd_whole", root() + "/kd_killed", 2);
+  train_cli::check_same_run(root() + "/kd_whole", root() + "/kd_killed", 2, 2);
   // another file in the teacher's place is refused on resume
   const std::string teacher2 = root() + "/teacher2.safetensors";
   fs::copy_file(teacher, teacher2);
@@ -140,7 +115,7 @@ TEST_CASE("distillation from a teacher checkpoint: trains, resumes bit-exactly, 
 
 TEST_CASE("BALMS's meta stage: SIGKILL mid-epoch + --resume is bit-identical (the rates, Adam and the draws)") {
   if (!train_cli::have_fashion_mnist()) exit(77);
-  const std::string cfg = write_config("balms", R"({
+  const std::string cfg = train_cli::write_config(root(), "balms", R"({
   "model": {"head": "linear"},
   "stage1": {"method": "joint", "epochs": 1, "batch_size": 16, "loss": {"name": "balanced_softmax"}},
   "stage2": {"method": "balms", "epochs": 2, "batch_size": 16, "load": "last", "bn_mode": "train",
@@ -156,7 +131,7 @@ TEST_CASE("BALMS's meta stage: SIGKILL mid-epoch + --resume is bit-identical (th
   Run c = run("train --resume " + root() + "/balms_killed");
   REQUIRE_MESSAGE(c.code == 0, c.out);
   CHECK(c.out.find("at stage 2 epoch 2") != std::string::npos);
-  check_same_run(root() + "/balms_whole", root() + "/balms_killed", 3);
+  train_cli::check_same_run(root() + "/balms_whole", root() + "/balms_killed", 3, 2);
   auto last_rates = [](const std::string& metrics) {  // the learned rates of the last epoch
     const std::string last = metrics.substr(metrics.rfind('\n', metrics.size() - 2) + 1);
     const size_t at = last.find("\"sample_rates\"");

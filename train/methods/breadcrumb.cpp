@@ -99,8 +99,7 @@ class Breadcrumb : public Method {
       buffer_epoch_ = epoch;
       iter_ = 0;
     }
-    ema_feats_.clear();
-    ema_labels_.clear();
+    ema_feats_ = ema_labels_ = Tensor();
     if (!fifos_.ready()) return;
     std::vector<float> f;
     std::vector<int32_t> y;
@@ -110,12 +109,16 @@ class Breadcrumb : public Method {
     data::CounterRng rng(data::hash_combine(data::hash_combine(seed_, 0xb7eadc7bull), (uint64_t)epoch));
     data::shuffle_in_place(order, rng);
     order.resize(std::min<size_t>(order.size(), (size_t)(steps_ * batch_)));
-    const int64_t d = fifos_.dim();
-    ema_feats_.resize(order.size() * (size_t)d);
-    for (size_t i = 0; i < order.size(); ++i) {
-      std::copy_n(f.begin() + order[i] * d, d, ema_feats_.begin() + (int64_t)i * d);
-      ema_labels_.push_back(y[(size_t)order[i]]);
+    const int64_t d = fifos_.dim(), m = (int64_t)order.size();
+    std::vector<float> rows((size_t)(m * d));
+    std::vector<int32_t> labels((size_t)m);
+    for (int64_t i = 0; i < m; ++i) {
+      std::copy_n(f.begin() + order[(size_t)i] * d, d, rows.begin() + i * d);
+      labels[(size_t)i] = y[(size_t)order[(size_t)i]];
     }
+    // on the device once per epoch; each step takes a slice (a view)
+    ema_feats_ = Tensor::from_vector(rows, {m, d}, device_);
+    ema_labels_ = Tensor::from_vector_i32(labels, {m}, device_);
   }
 
   Tensor step(const StepBatch& b) override {
@@ -184,14 +187,11 @@ class Breadcrumb : public Method {
   // One SGD step of g_c on detached features: a class-aware batch through F, or the EMANATE rows of step iter_.
   void classifier_step(float lr) {
     Tensor feats, labels;
-    if (!ema_labels_.empty()) {
-      const int64_t lo = iter_ * batch_, hi = std::min<int64_t>(lo + batch_, (int64_t)ema_labels_.size());
+    if (ema_labels_.defined()) {
+      const int64_t lo = iter_ * batch_, hi = std::min<int64_t>(lo + batch_, ema_labels_.size(0));
       if (lo >= hi) return;  // fewer EMANATE rows than steps: no class-balanced step
-      const int64_t d = fifos_.dim();
-      feats = Tensor::from_vector(std::vector<float>(ema_feats_.begin() + lo * d, ema_feats_.begin() + hi * d),
-                                  {hi - lo, d}, device_);
-      labels = Tensor::from_vector_i32(std::vector<int32_t>(ema_labels_.begin() + lo, ema_labels_.begin() + hi),
-                                       {hi - lo}, device_);
+      feats = ema_feats_.slice(lo, hi);
+      labels = ema_labels_.slice(lo, hi);
     } else {
       data::Batch cb;
       if (!ca_loader_->next(cb)) {
@@ -219,8 +219,9 @@ class Breadcrumb : public Method {
   FeatureFifos fifos_;
   int64_t batch_ = 0, steps_ = 0, iter_ = 0;
   int buffer_epoch_ = -1;
-  std::vector<float> buffer_feats_, ema_feats_;
-  std::vector<int32_t> buffer_labels_, ema_labels_;
+  std::vector<float> buffer_feats_;  // this epoch's features and labels, for the FIFOs at its end
+  std::vector<int32_t> buffer_labels_;
+  Tensor ema_feats_, ema_labels_;  // this epoch's EMANATE set, shuffled, on the device (undefined before ready)
   Tensor last_feats_, last_labels_;
   std::unique_ptr<data::Sampler> ca_sampler_;
   std::unique_ptr<data::Loader> ca_loader_;
