@@ -3,7 +3,8 @@
 # cut to E epochs (multi-step milestones at E-2 and E-1, one warm-up epoch), with the calibrated pooling
 # (lambda 1, T 0.5, s 16: the reconstruction's defaults) and without it (lambda 0: the same normalised
 # classifier with the fixed scale on plain GAP features); VARIANTS=all adds lambda 1 with a sharper attention
-# (T 0.1).
+# (T 0.1); VARIANTS=predicted runs the calibrated pooling with the predicted class's map in training
+# (stage1.camc.attend predicted) at lambda 1 and 0.5.
 # Many / medium / few are thirds of the classes by training count (3 / 4 / 3). One table.
 #   benchmarks/camc_cpu.sh DATA OUT [SEEDS] [E] [THREADS] [JOBS]
 #   DATA: the CIFAR-10 binary batches (../shared/data/get_cifar10_bin.sh DIR; DIR/cifar-10-batches-bin)
@@ -12,9 +13,10 @@ cd "$(dirname "$0")/.."
 DATA=$1 OUT=$2 SEEDS=${3:-"0 1"} E=${4:-6} THREADS=${5:-1} JOBS=${6:-1}
 T=build/tailor
 mkdir -p "$OUT"
-variants=("plain:0:0.5" "camc:1:0.5")
-[ "${VARIANTS:-}" = all ] && variants+=("camc_t0.1:1:0.1")
-run() {  # NAME LAMBDA TEMPERATURE SEED
+variants=("plain:0:0.5:label" "camc:1:0.5:label")
+[ "${VARIANTS:-}" = all ] && variants+=("camc_t0.1:1:0.1:label")
+[ "${VARIANTS:-}" = predicted ] && variants=("pred:1:0.5:predicted" "pred_l0.5:0.5:0.5:predicted")
+run() {  # NAME LAMBDA TEMPERATURE SEED ATTEND
   local name=$1
   if [ -f "$OUT/$name/summary.json" ]; then return; fi
   if [ -f "$OUT/$name/checkpoints/train_state.safetensors" ]; then
@@ -23,15 +25,15 @@ run() {  # NAME LAMBDA TEMPERATURE SEED
   fi
   $T train --config recipes/cifar10_lt/camc.json --set "name=$name" --set "runs_dir=$OUT" --set "data.root=$DATA" \
     --set "threads=$THREADS" --set data.workers=2 --set eval.every_epochs=2 --set eval.groups=thirds --no-report \
-    --set "seed=$4" --set "model.camc_lambda=$2" --set "model.camc_temperature=$3" --set "stage1.epochs=$E" \
+    --set "seed=$4" --set "model.camc_lambda=$2" --set "model.camc_temperature=$3" --set "stage1.epochs=$E" --set "stage1.camc.attend=$5" \
     --set stage1.schedule.warmup_epochs=1 --set "stage1.schedule.milestones=[$((E - 2)),$((E - 1))]" \
     > "$OUT/$name.log" 2>&1
 }
 for s in $SEEDS; do
   for v in "${variants[@]}"; do
-    IFS=: read -r label lambda temp <<< "$v"
+    IFS=: read -r label lambda temp attend <<< "$v"
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
-    run "${label}_s$s" "$lambda" "$temp" "$s" &
+    run "${label}_s$s" "$lambda" "$temp" "$s" "$attend" &
   done
 done
 wait
@@ -42,7 +44,9 @@ print("| run | seed | top-1 % (last) | best % | many % | medium % | few % |")
 print("|---|---|---|---|---|---|---|")
 import os
 for label, desc in (("plain", "normalised classifier, s 16 (lambda 0)"), ("camc", "CAMC lambda 1, T 0.5, s 16"),
-                    ("camc_t0.1", "CAMC lambda 1, T 0.1, s 16")):
+                    ("camc_t0.1", "CAMC lambda 1, T 0.1, s 16"),
+                    ("pred", "CAMC lambda 1, T 0.5, s 16, predicted class's map in training"),
+                    ("pred_l0.5", "CAMC lambda 0.5, T 0.5, s 16, predicted class's map in training")):
     for s in seeds:
         if not os.path.exists(f"{out}/{label}_s{s}/metrics.jsonl"):
             continue

@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "report/report_data.h"
+#include "report/report_tsne.h"
 #include "rundir/files.h"
 #include "train/metrics.h"
 
@@ -340,6 +341,11 @@ ReportFiles write_report(const std::string& run_dir, std::ostream* log) {
     else
       h << body;
   };
+  if (fs::exists(dir / "cams.html"))  // written for a CAMC head (report/cams.h)
+    h << "<h2>Class activation maps</h2>\n<p><a href=\"cams.html\">cams.html</a>: test images of the most and the "
+         "least frequent classes with the attention of the calibrated pooling overlaid.</p>\n"
+         "<figure><a href=\"cams.html\"><img src=\"plots/cams.png\" alt=\"class activation maps\"></a></figure>\n";
+  h << tsne_section_html(run_dir);  // written by `tailor report --tsne` (report/report_tsne.h)
   h << "<h2>Epochs</h2>\n";
   if (rows.empty())
     h << "<p>metrics.jsonl has no epoch yet.</p>\n";

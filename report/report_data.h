@@ -83,6 +83,17 @@ struct Writer {
   void save(const plot::Canvas& c, const std::string& name, const std::string& caption);
 };
 
+// ---- figures -----------------------------------------------------------------------------------
+
+// Class indices ordered by training count, most first (ties by index).
+std::vector<int> by_train_count(const Eval& e);
+// Category labels (class names, in `order`) for C <= 20, else a numeric class-rank axis.
+plot::AxisSpec class_axis(const Eval& e, const std::vector<int>& order, const std::string& label);
+
+// Breadcrumb's feature FIFOs (metrics.jsonl's "fifo_epochs" / "fifo_lengths"): per class and epoch the
+// stored epochs over the FIFO length, as a heatmap; nothing when no line logged them (report_methods.cpp).
+void plot_fifo_fill(Writer& w, const std::vector<json>& rows, const Eval& e);
+
 // All the figures in page order: loss / lr and accuracy curves from metrics.jsonl (`rows`), per-class
 // accuracy, weight norms, confusion and reliability from eval.json, and the tau sweep (`tau`, null if absent).
 // A figure whose data is missing is left out.

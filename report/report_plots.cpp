@@ -24,9 +24,7 @@ void Writer::save(const plot::Canvas& c, const std::string& name, const std::str
   if (log) *log << "report: wrote " << path << " (" << c.w << "x" << c.h << ")\n";
 }
 
-namespace {
-
-// Class indices ordered by training count, most first (ties by index).
+// report_data.h
 std::vector<int> by_train_count(const Eval& e) {
   std::vector<int> order(e.C);
   std::iota(order.begin(), order.end(), 0);
@@ -34,6 +32,21 @@ std::vector<int> by_train_count(const Eval& e) {
     std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return e.train[a] > e.train[b]; });
   return order;
 }
+
+// report_data.h
+plot::AxisSpec class_axis(const Eval& e, const std::vector<int>& order, const std::string& label) {
+  plot::AxisSpec s;
+  s.grid = false;
+  s.label = label;
+  if (e.C <= 20) {
+    for (int i : order) s.categories.push_back(e.names[i]);
+  } else {
+    s.lo = -0.5, s.hi = e.C - 0.5, s.integer = true;
+  }
+  return s;
+}
+
+namespace {
 
 // Where each stage that has lines in metrics.jsonl starts on the x axis, by stage number: stage k's
 // epoch e is plotted at e + the sum of the last logged epochs of the earlier stages with lines.
@@ -179,19 +192,6 @@ void plot_per_class(Writer& w, const Eval& e) {
              (counts ? "; dashed lines at " + std::to_string(e.rule.few_below) + " and " +
                            std::to_string(e.rule.many_above) + " separate few / medium / many."
                      : "."));
-}
-
-// Category labels (class names) for C <= 20, else a numeric class-rank axis.
-plot::AxisSpec class_axis(const Eval& e, const std::vector<int>& order, const std::string& label) {
-  plot::AxisSpec s;
-  s.grid = false;
-  s.label = label;
-  if (e.C <= 20) {
-    for (int i : order) s.categories.push_back(e.names[i]);
-  } else {
-    s.lo = -0.5, s.hi = e.C - 0.5, s.integer = true;
-  }
-  return s;
 }
 
 // (c) classifier weight norm per class, classes sorted by training count.
@@ -383,6 +383,7 @@ void plot_sample_rates(Writer& w, const std::vector<json>& rows, const Eval& e) 
 void write_plots(Writer& w, const std::vector<json>& rows, const Eval& e, const json& tau) {
   plot_curves(w, rows);
   plot_sample_rates(w, rows, e);
+  plot_fifo_fill(w, rows, e);
   plot_per_class(w, e);
   plot_weight_norms(w, e);
   plot_confusion(w, e);

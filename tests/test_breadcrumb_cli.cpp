@@ -43,6 +43,17 @@ TEST_CASE("Breadcrumb: FIFO fill per epoch, kill + resume while filling and afte
   }
   CHECK(ready == std::vector<bool>{false, false, false, false, true, true, true});
   CHECK(tail_fill == std::vector<int>{0, 1, 2, 3, 4, 4, 4});
+  // every line also logs the FIFO lengths L_c = ceil(n_b / n_c), n_b 16, n_c from eval.json
+  const auto ev = nlohmann::json::parse(slurp(A / "eval.json"));
+  std::vector<int> expect_len;
+  for (auto& n : ev.at("train_counts")) expect_len.push_back((int)((16 + n.get<int>() - 1) / n.get<int>()));
+  const std::string last_line = slurp(A / "metrics.jsonl").substr(slurp(A / "metrics.jsonl").rfind("{\"stage\""));
+  CHECK(nlohmann::json::parse(last_line).at("fifo_lengths").get<std::vector<int>>() == expect_len);
+  // the report draws the fill per class and epoch
+  Run r = run("report --run " + A.string());
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(fs::file_size(A / "plots/fifo_fill.png") > 1000);
+  CHECK(slurp(A / "report.html").find("From epoch 5 every FIFO is full") != std::string::npos);
   std::map<std::string, std::string> meta;
   auto s = tailor::read_weights((A / "checkpoints/stage1_last.safetensors").string(), &meta);
   CHECK(meta["head"] == "linear");  // g_c is the model's classifier

@@ -66,3 +66,40 @@ TEST_CASE("CAMC: trains through the calibrated pooling, saves s / T / lambda, ev
   CHECK(f.code == 2);
   CHECK(f.out.find("model.camc_lambda: read by model.head camc only") != std::string::npos);
 }
+
+TEST_CASE("CAMC: camc.attend predicted trains as the joint method does; the class-activation-map page") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  const std::string base = R"("model": {"head": "camc", "camc_scale": 12, "camc_temperature": 0.25, "camc_lambda": 0.5})";
+  const std::string cfg_pred = train_cli::write_config(root(), "pred", "{" + base + R"(, "stage1": {"method": "camc",
+    "epochs": 1, "batch_size": 16, "loss": {"name": "ce"}, "camc": {"attend": "predicted"}}})");
+  const std::string cfg_joint = train_cli::write_config(root(), "joint", "{" + base + R"(, "stage1": {"method": "joint",
+    "epochs": 1, "batch_size": 16, "loss": {"name": "ce"}}})");
+  Run p = run("train --config " + cfg_pred + " " + train_cli::small_data(root(), "camc_pred"));
+  REQUIRE_MESSAGE(p.code == 0, p.out);
+  CHECK(p.out.find("training attention from the predicted class's map") != std::string::npos);
+  Run j = run("train --config " + cfg_joint + " " + train_cli::small_data(root(), "camc_joint") + " --no-report");
+  REQUIRE_MESSAGE(j.code == 0, j.out);
+  const fs::path P = root() + "/camc_pred", J = root() + "/camc_joint";
+  // the evaluation path attends with the predicted class: training with it is the joint method's step
+  CHECK(slurp(P / "steps.jsonl") == slurp(J / "steps.jsonl"));
+  const auto wp = tailor::read_weights((P / "checkpoints/stage1_last.safetensors").string());
+  const auto wj = tailor::read_weights((J / "checkpoints/stage1_last.safetensors").string());
+  REQUIRE(wp.size() == wj.size());
+  for (auto& [name, t] : wp) CHECK_MESSAGE(t.to_vector() == wj.at(name).to_vector(), name);  // metadata differs (method)
+  // the run wrote the page of class activation maps and its report links it
+  CHECK(fs::file_size(P / "plots/cams.png") > 1000);
+  const std::string page = slurp(P / "cams.html");
+  CHECK(page.find("the 3 most and the 3 least frequent classes (the first 6 of each") != std::string::npos);
+  CHECK(page.find("Of the 36 images shown") != std::string::npos);
+  CHECK(slurp(P / "report.html").find("href=\"cams.html\"") != std::string::npos);
+  // `tailor cams` rebuilds it with other choices, and refuses a model without CAMC's head
+  Run c = run("cams --run " + P.string() + " --classes 1 --images 2");
+  REQUIRE_MESSAGE(c.code == 0, c.out);
+  CHECK(slurp(P / "cams.html").find("Of the 4 images shown") != std::string::npos);
+  Run lin = run("train " + train_cli::small_data(root(), "plain") + " --no-report --set stage2.method=none" +
+                " --set 'stage1={\"method\": \"joint\", \"epochs\": 1, \"batch_size\": 16}'");
+  REQUIRE_MESSAGE(lin.code == 0, lin.out);
+  Run n = run("cams --run " + root() + "/plain");
+  CHECK(n.code == 1);
+  CHECK(n.out.find("has no CAMC head") != std::string::npos);
+}

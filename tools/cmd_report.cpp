@@ -2,19 +2,42 @@
 #include <iostream>
 
 #include "report/report.h"
+#include "report/report_tsne.h"
 #include "tools/args.h"
+#include "tools/model_source.h"
+#include "train/run_config.h"
+#include "train/run_model.h"
 
 namespace tailor {
 
 static const char* kReportUsage =
-    "usage: tailor report --run DIR\n"
+    "usage: tailor report --run DIR [--tsne [--checkpoint F] [--tsne-points N] [--tsne-iters K] [--threads N]]\n"
     "Reads DIR/metrics.jsonl, DIR/eval.json (and DIR/config.json, DIR/tau_sweep.json when present) and writes\n"
-    "DIR/report.html with its plots in DIR/plots/.\n";
+    "DIR/report.html with its plots in DIR/plots/.\n"
+    "--tsne: first maps the train and test features of the run's final checkpoint (or F) with t-SNE on a\n"
+    "class-stratified sample of at most N points each (default 1500, at most 3000; K iterations, default\n"
+    "1000, seed 0): DIR/plots/tsne.png and DIR/tsne.json, shown as a section of the report.\n";
+
+// Features of the train and test splits of the run's final checkpoint through t-SNE (report/report_tsne.h).
+static void run_tsne(const Args& a) {
+  ModelSource src = open_model_source(a, std::cout);
+  std::vector<TsneSplit> splits;
+  for (const char* name : {"train", "test"}) {
+    const data::Dataset& ds = run_split(src.data, name);
+    SplitFeatures f = extract_features(*src.net, ds, src.data.eval_tf, src.cfg.at("data").at("eval_batch_size"),
+                                       src.cfg.at("data").at("workers"));
+    splits.push_back({name, f.features.to_vector(), src.net->feature_dim(), f.labels});
+  }
+  TsneOptions opt;
+  opt.iterations = (int)a.integer("tsne-iters", 1000, 260, 100000);
+  write_tsne(src.run_dir, splits, src.data.train_counts, parse_shot_rule(src.cfg.at("eval")),
+             src.data.train.class_names, a.integer("tsne-points", 1500, 10, 3000), opt, src.checkpoint, &std::cout);
+}
 
 int cmd_report(int argc, char** argv) {
   std::string run;
   try {
-    Args a(argc, argv, {"run"}, {"help"});
+    Args a(argc, argv, {"run", "checkpoint", "threads", "tsne-points", "tsne-iters"}, {"help", "tsne"});
     if (a.has("help")) {
       std::cout << kReportUsage;
       return 0;
@@ -22,6 +45,9 @@ int cmd_report(int argc, char** argv) {
     if (!a.has("run")) throw UsageError("--run is required");
     run = a.str("run", "");
     if (run.empty()) throw UsageError("--run needs a directory");
+    for (const char* f : {"checkpoint", "threads", "tsne-points", "tsne-iters"})
+      if (a.has(f) && !a.has("tsne")) throw UsageError(std::string("--") + f + " is for --tsne only");
+    if (a.has("tsne")) run_tsne(a);
   } catch (const UsageError& e) {
     std::cerr << "tailor report: " << e.what() << "\n" << kReportUsage;
     return 2;

@@ -15,8 +15,13 @@ static const char* kUsage =
     "  tau-sweep         tau-normalisation sweep of a linear classifier\n"
     "  extract-features  features + logits + labels of a split to safetensors\n"
     "  report            (re)build a run's report.html and plots\n"
+    "  cams              the class-activation-map page of a CAMC run (attention over test images)\n"
     "  verify-data       check a dataset before training (files, decoding, labels, class counts)\n"
+    "  table             run a table of runs (recipes x settings x seeds) from a spec, resumably; mean +- std\n"
+    "  compare           finished runs side by side: top-1, shot groups, per class, differences to the first\n"
     "  bench             time ResNet training/eval steps on synthetic data (JSON line)\n"
+    "  inspect-loss      one sample through a loss: adjusted logits, value, gradient; --sweep-gap plot\n"
+    "  explore           embedding lab: 2-D features trained once per loss, one HTML page of figures\n"
     "With no command, runs `tailor train` with its embedded default.\n";
 
 int main(int argc, char** argv) {
@@ -36,7 +41,12 @@ int main(int argc, char** argv) {
     if (cmd == "tau-sweep") return tailor::cmd_tau_sweep(argc - 1, argv + 1);
     if (cmd == "extract-features") return tailor::cmd_extract_features(argc - 1, argv + 1);
     if (cmd == "report") return tailor::cmd_report(argc - 1, argv + 1);
+    if (cmd == "cams") return tailor::cmd_cams(argc - 1, argv + 1);
     if (cmd == "verify-data") return tailor::cmd_verify_data(argc - 1, argv + 1);
+    if (cmd == "table") return tailor::cmd_table(argc - 1, argv + 1);
+    if (cmd == "compare") return tailor::cmd_compare(argc - 1, argv + 1);
+    if (cmd == "inspect-loss") return tailor::cmd_inspect_loss(argc - 1, argv + 1);
+    if (cmd == "explore") return tailor::cmd_explore(argc - 1, argv + 1);
   } catch (const tailor::ConfigError& e) {
     std::cerr << "tailor " << cmd << ": config error: " << e.what() << "\n";
     return 2;

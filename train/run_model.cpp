@@ -124,10 +124,7 @@ void load_into(ResNet& net, const std::string& path, std::ostream* log) {
   if (log) *log << "loaded " << path << " (head " << head_kind(net) << "): " << rep.str() << "\n";
 }
 
-namespace {
-
-// Every batch of `ds` in order (eval transform) through `net` in eval mode without gradient; the model's
-// mode is restored afterwards.
+// run_model.h
 void for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
                          int workers, const std::function<void(const data::Batch&)>& fn) {
   data::SamplerConfig sc;
@@ -148,8 +145,6 @@ void for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::Trans
   }
   net.train(was_training);
 }
-
-}  // namespace
 
 EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf,
                              const std::vector<int64_t>& train_counts, const ShotRule& rule, int64_t batch,

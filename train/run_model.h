@@ -2,6 +2,7 @@
 // input channels, head kind), loaded back — into a run's model between stages, or whole for `tailor eval /
 // tau-sweep / extract-features` — and evaluated, with the evaluation written as the JSON the report reads.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,6 +15,10 @@
 #include "train/run_config.h"
 
 namespace tailor {
+
+namespace data {
+struct Batch;
+}
 
 // The run's model; every initial weight drawn from `rng` (the run's model stream, Rng(seed)).
 std::shared_ptr<ResNet> build_model(const ModelConfig& m, int64_t num_classes, int64_t in_channels, Rng& rng);
@@ -36,6 +41,11 @@ void load_into(ResNet& net, const std::string& path, std::ostream* log);
 EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf,
                              const std::vector<int64_t>& train_counts, const ShotRule& rule, int64_t batch,
                              int workers);
+
+// Every batch of `ds` in order (eval transform, batches on the model's device) through `net` in eval mode
+// without gradient; the model's mode is restored afterwards.
+void for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
+                         int workers, const std::function<void(const data::Batch&)>& fn);
 
 // One split through the model (eval transform, eval mode, no grad), in dataset order: the pooled features
 // [N, F] on the host, the labels and dataset indices, and (with_logits) the head's logits [N, C].

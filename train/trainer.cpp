@@ -12,6 +12,7 @@
 
 #include "data/loader.h"
 #include "engine/allocator.h"
+#include "report/cams.h"
 #include "report/report.h"
 #include "rundir/files.h"
 #include "rundir/progress.h"
@@ -338,6 +339,12 @@ Json Trainer::finish() {
   save_state();
   if (flags_.report) {
     try {
+      if (ev && has_cam_head(*net_)) {  // CAMC: the page of its class activation maps, linked from the report
+        CamPageOptions o;
+        o.batch = cfg_.data.eval_batch_size, o.workers = cfg_.data.workers;
+        write_cam_page(dir_.string(), *net_, *ev, data_.eval_tf, data_.train_counts,
+                       ev == data_.test.get() ? "test" : "val", o);
+      }
       write_report(dir_.string(), nullptr);
       log_ << "report: " << (dir_ / "report.html").string() << "\n";
     } catch (const std::exception& e) {

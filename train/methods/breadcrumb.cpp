@@ -144,8 +144,8 @@ class Breadcrumb : public Method {
     Json fill = Json::array();
     for (int64_t c = 0; c < fifos_.num_classes(); ++c) fill.push_back(fifos_.filled(c));
     // the FIFOs as this epoch's g_c steps used them (filled through the previous epoch; this epoch's
-    // features enter when the next one starts)
-    return Json{{"breadcrumb_ready", fifos_.ready()}, {"fifo_epochs", fill}};
+    // features enter when the next one starts), and their lengths L_c (the report draws fill / L_c)
+    return Json{{"breadcrumb_ready", fifos_.ready()}, {"fifo_epochs", fill}, {"fifo_lengths", fifos_.lengths()}};
   }
 
   void save_state(Json& j, std::map<std::string, Tensor>& t) const override {

@@ -1,0 +1,157 @@
+// `tailor table` end to end on tables/ci_tiny.json (Fashion-MNIST-LT, 2 methods x 2 ratios x 2 seeds, a few
+// steps per cell): the uninterrupted table equals one whose first cells were killed mid-epoch (SIGKILL through
+// TAILOR_KILL_AT_STEP, no further cell started: --stop-after) and then resumed, cell by cell (eval.json) and
+// in table.md (all but the timing section); a rerun keeps every finished cell; a changed config is refused;
+// a failing cell does not stop the others. `tailor compare` on two of the runs. Skipped without the
+// Fashion-MNIST package (like test_train_cli).
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli_run.h"
+#include "train_cli.h"
+
+namespace fs = std::filesystem;
+using train_cli::slurp;
+
+namespace {
+
+const std::string kSpec = std::string(TAILOR_SOURCE_DIR) + "/tables/ci_tiny.json";
+
+// table.md without its timing section (the only part that may differ between two executions).
+std::string results(const fs::path& out) {
+  const std::string md = slurp(out / "table.md");
+  REQUIRE(md.find("\n## Timing") != std::string::npos);
+  return md.substr(0, md.find("\n## Timing"));
+}
+
+size_t count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+
+const char* kCells[] = {"ce.r10.seed0",  "ce.r10.seed1",  "ce.r20.seed0",  "ce.r20.seed1",
+                        "gcl.r10.seed0", "gcl.r10.seed1", "gcl.r20.seed0", "gcl.r20.seed1"};
+
+}  // namespace
+
+TEST_CASE("tailor table: killed and resumed equals uninterrupted; reruns keep finished cells") {
+  if (!train_cli::have_fashion_mnist()) {
+    MESSAGE("skipped: the Fashion-MNIST package is not installed");
+    return;
+  }
+  const fs::path tmp = train_cli::temp_folder("tailor_table_cli_");
+  const std::string env = "OMP_NUM_THREADS=1";
+  const std::string common = "table --spec " + kSpec + " --jobs 2 --threads 1 --status-every 1000 --out ";
+
+  const Run a = run(common + (tmp / "a").string(), env);
+  INFO(a.out);
+  REQUIRE(a.code == 0);
+  CHECK(a.out.find("done 8/8") != std::string::npos);
+  for (const char* f : {"table.md", "table.html", "table.json", "plots/group0.png"}) CHECK(fs::exists(tmp / "a" / f));
+
+  // the first two cells are SIGKILLed after their second step (before the end of their first epoch; that step's state is saved), and
+  // the table starts no other (--stop-after: its time is up at once)
+  const fs::path b = tmp / "b";
+  const Run b1 = run(common + b.string() + " --stop-after 0.001", env + " TAILOR_KILL_AT_STEP=2");
+  INFO(b1.out);
+  CHECK(b1.code == 1);
+  CHECK(count(b1.out, "killed by signal 9") == 2);
+  CHECK(fs::exists(b / "runs" / "ce.r10.seed1" / "checkpoints" / "train_state.safetensors"));
+  CHECK_FALSE(fs::exists(b / "runs" / "ce.r10.seed1" / "summary.json"));
+  CHECK(count(slurp(b / "table.md"), "- not finished: ") == 6);
+  CHECK(slurp(b / "table.md").find("- failed: ce.r10.seed0: killed by signal 9") != std::string::npos);
+  fs::create_directories(b / "runs" / "gcl.r20.seed1");  // a directory without a state: restarted
+
+  const Run b2 = run(common + b.string(), env);
+  INFO(b2.out);
+  REQUIRE(b2.code == 0);
+  CHECK(b2.out.find("resume ce.r10.seed0") != std::string::npos);
+  CHECK(b2.out.find("resume ce.r10.seed1") != std::string::npos);
+  CHECK(b2.out.find("restart (no state: --overwrite) gcl.r20.seed1") != std::string::npos);
+  for (const char* c : kCells) {
+    CAPTURE(c);
+    CHECK(slurp(tmp / "a" / "runs" / c / "eval.json") == slurp(b / "runs" / c / "eval.json"));
+  }
+  CHECK(results(tmp / "a") == results(b));
+
+  const Run b3 = run(common + b.string(), env);  // nothing left to do
+  INFO(b3.out);
+  CHECK(b3.code == 0);
+  CHECK(b3.out.find("8 already done") != std::string::npos);
+  CHECK(b3.out.find("start ") == std::string::npos);
+  CHECK(results(tmp / "a") == results(b));
+
+  // the same output folder with another config: every finished cell refused, none rerun or lost
+  const Run b4 = run(common + b.string() + " --set stage1.optim.lr=0.5", env);
+  INFO(b4.out);
+  CHECK(b4.code == 1);
+  CHECK(count(b4.out, "holds a run of another config") == 8);
+  CHECK(fs::exists(b / "runs" / "ce.r10.seed0" / "summary.json"));
+
+  // a row whose cells fail (no data at its root) next to the finished ones: they are marked failed with their
+  // log's last line, the others are kept and aggregated as before
+  const fs::path c = tmp / "c";
+  fs::copy(tmp / "a", c, fs::copy_options::recursive);
+  std::string spec = slurp(kSpec);
+  const std::string marker = "\"rows\": [";
+  spec.insert(spec.find(marker) + marker.size(),
+              R"({"name": "broken", "recipe": "../recipes/fashion_mnist_lt/gcl_default.json",
+                  "set": ["data.root=/nonexistent/fashion-mnist"]},)");
+  for (size_t p = spec.find("../recipes/"); p != std::string::npos; p = spec.find("../recipes/"))
+    spec.replace(p, 3, std::string(TAILOR_SOURCE_DIR) + "/");
+  std::ofstream((tmp / "broken.json").string()) << spec;
+  const Run cr = run("table --spec " + (tmp / "broken.json").string() + " --jobs 2 --threads 1 --out " + c.string(), env);
+  INFO(cr.out);
+  CHECK(cr.code == 1);
+  CHECK(cr.out.find("8 already done") != std::string::npos);
+  CHECK(count(cr.out, "FAILED broken.") == 4);
+  const std::string md = slurp(c / "table.md");
+  CHECK(count(md, "- failed: broken.") == 4);
+  CHECK(md.find("/nonexistent/fashion-mnist") != std::string::npos);
+  CHECK(md.find("| broken | failed | failed |") != std::string::npos);
+  const std::string ra = results(tmp / "a");
+  for (const char* row : {"| ce | r10 |", "| gcl | r20 |"}) {  // the finished cells' lines are unchanged
+    const size_t p = ra.find(row);
+    REQUIRE(p != std::string::npos);
+    CHECK(md.find(ra.substr(p, ra.find('\n', p) - p)) != std::string::npos);
+  }
+
+  // compare: markdown with the differences to the first run, and the HTML page
+  const Run cmp = run("compare " + (tmp / "a" / "runs" / "ce.r10.seed0").string() + " " +
+                      (tmp / "a" / "runs" / "gcl.r10.seed0").string() + " --html " + (tmp / "cmp.html").string());
+  INFO(cmp.out);
+  CHECK(cmp.code == 0);
+  CHECK(cmp.out.find("| ce.r10.seed0 | stage1_") != std::string::npos);
+  CHECK(cmp.out.find("diff gcl.r10.seed0") != std::string::npos);
+  CHECK(count(cmp.out, "\n| ") >= 2 + 10);  // the overall rows and one row per class
+  CHECK(slurp(tmp / "cmp.html").find("<h2>Per class") != std::string::npos);
+  CHECK(run("compare " + (tmp / "a" / "runs" / "ce.r10.seed0").string()).code == 2);
+  CHECK(run("compare " + (tmp / "a").string() + " " + (tmp / "b").string()).code == 1);
+}
+
+TEST_CASE("tailor table: bad flags, scoped overrides and config errors before anything runs") {
+  Run r = run("table --spec " + kSpec + " --jobz 2");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("did you mean --jobs?") != std::string::npos);
+  CHECK(run("table --jobs 2").out.find("--spec FILE is required") != std::string::npos);
+  r = run("table --spec " + kSpec + " --dry-run --set name=x");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("the table sets runs_dir, name and seed") != std::string::npos);
+  r = run("table --spec " + kSpec + " --dry-run --set Nope:data.root=/d");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("has the group 'Nope'") != std::string::npos);
+  r = run("table --spec " + kSpec + " --dry-run --set Fashion-MNIST-LT:data.root=/d --out /nonexistent/t");
+  CHECK(r.code == 0);
+  CHECK(count(r.out, "--set data.root=/d ") == 8);
+  CHECK(count(r.out, ": start\n") == 8);
+  CHECK_FALSE(fs::exists("/nonexistent/t"));
+  r = run("table --spec " + kSpec + " --dry-run --set stage1.nope=1");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("config error: cell ce.r10.seed0") != std::string::npos);
+  r = run("table --spec /nonexistent/spec.json");
+  CHECK(r.code == 1);
+  CHECK(r.out.find("cannot read table spec /nonexistent/spec.json") != std::string::npos);
+}
