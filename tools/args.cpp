@@ -1,6 +1,9 @@
 #include "tools/args.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
 
 #include "train/config.h"  // edit_distance
 
@@ -88,6 +91,32 @@ double Args::number(const std::string& name, double def, double lo, double hi) c
     throw UsageError("--" + name + " expects a number, got '" + it->second + "'");
   if (v < lo || v > hi) throw UsageError("--" + name + " out of range: " + it->second);
   return v;
+}
+
+std::vector<double> Args::numbers(const std::string& name, double lo, double hi) const {
+  std::vector<double> out;
+  auto it = values_.find(name);
+  if (it == values_.end()) return out;
+  std::stringstream ss(it->second);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t pos = 0;
+    double v = 0;
+    try {
+      v = std::stod(item, &pos);
+    } catch (...) {
+      pos = 0;
+    }
+    if (pos == 0 || pos != item.size() || !std::isfinite(v) || v < lo || v > hi)
+    {
+      char range[80] = "";
+      if (std::isfinite(lo) || std::isfinite(hi)) std::snprintf(range, sizeof range, " in [%g, %g]", lo, hi);
+      throw UsageError("--" + name + " expects comma-separated numbers" + range + ", got '" + item + "'");
+    }
+    out.push_back(v);
+  }
+  if (out.empty()) throw UsageError("--" + name + " is empty");
+  return out;
 }
 
 std::string Args::choice(const std::string& name, const std::string& def,

@@ -1,6 +1,7 @@
 // Minimal strict flag parsing for the subcommands: `--name value` or `--name=value`; every flag must
 // be declared; a bad flag or value throws UsageError (the caller prints usage and exits 2).
 #pragma once
+#include <cmath>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -23,6 +24,9 @@ class Args {
   long long integer(const std::string& name, long long def, long long lo, long long hi) const;
   double number(const std::string& name, double def, double lo, double hi) const;
   std::vector<std::string> list(const std::string& name) const;
+  // "a,b,c" -> numbers, each finite and in [lo, hi]; empty when the flag is absent. Throws on a bad item or an
+  // empty list.
+  std::vector<double> numbers(const std::string& name, double lo = -INFINITY, double hi = INFINITY) const;
   std::string choice(const std::string& name, const std::string& def, const std::vector<std::string>& allowed) const;
 
  private:

@@ -28,30 +28,9 @@ static const char* kInspectUsage =
     "--noise gives gcl's raw N(0, 1/3) draw instead. --sweep-gap writes DIR/gap_sweep.csv and gap_sweep.png:\n"
     "|dL/dz_y| of the rarest class against the gap z_y - z_j for ce, gcl, ldam, balanced_softmax.\n";
 
-// "a,b,c" -> numbers; `what` names the flag in the error
-static std::vector<double> parse_numbers(const std::string& s, const std::string& what) {
-  std::vector<double> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t pos = 0;
-    double v = 0;
-    try {
-      v = std::stod(item, &pos);
-    } catch (...) {
-      pos = 0;
-    }
-    if (pos == 0 || pos != item.size() || !std::isfinite(v))
-      throw UsageError("--" + what + " expects comma-separated numbers, got '" + item + "'");
-    out.push_back(v);
-  }
-  if (out.empty()) throw UsageError("--" + what + " is empty");
-  return out;
-}
-
-static std::vector<int64_t> parse_counts(const std::string& s) {
+static std::vector<int64_t> parse_counts(const Args& a) {
   std::vector<int64_t> out;
-  for (double v : parse_numbers(s, "counts")) {
+  for (double v : a.numbers("counts")) {
     if (v < 1 || v != std::floor(v)) throw UsageError("--counts expects whole numbers >= 1, got " + std::to_string(v));
     out.push_back((int64_t)v);
   }
@@ -171,7 +150,7 @@ int cmd_inspect_loss(int argc, char** argv) {
       return 0;
     }
     if (!a.has("counts")) throw UsageError("--counts is required");
-    counts = parse_counts(a.str("counts", ""));
+    counts = parse_counts(a);
     seed = (uint64_t)a.integer("seed", 0, 0, (1ll << 62));
     sweep = a.has("sweep-gap");
     if (sweep) {
@@ -188,12 +167,12 @@ int cmd_inspect_loss(int argc, char** argv) {
       if (!a.has("loss") || !a.has("logits") || !a.has("target"))
         throw UsageError("--loss, --logits and --target are required (or --sweep-gap)");
       name = a.str("loss", "");
-      logits = parse_numbers(a.str("logits", ""), "logits");
+      logits = a.numbers("logits");
       if (logits.size() != counts.size())
         throw UsageError("--logits has " + std::to_string(logits.size()) + " values but --counts has " +
                          std::to_string(counts.size()));
       target = (int)a.integer("target", 0, 0, (long long)counts.size() - 1);
-      if (a.has("noise")) noise = parse_numbers(a.str("noise", ""), "noise");
+      if (a.has("noise")) noise = a.numbers("noise");
       cfg = loss_config_from_sets(name, a.list("set"));
     }
   } catch (const UsageError& e) {

@@ -24,26 +24,6 @@ static const char* kTauUsage =
     "The checkpoint needs a linear classifier (a stage-1 or cRT model). Default split: val when the data has\n"
     "one, else test (then the choice is selection on the test set: say so when you report it).\n";
 
-static std::vector<double> parse_taus(const std::string& s) {
-  std::vector<double> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t pos = 0;
-    double v = 0;
-    try {
-      v = std::stod(item, &pos);
-    } catch (...) {
-      pos = 0;
-    }
-    if (pos == 0 || pos != item.size() || v < 0 || v > 100)
-      throw UsageError("--taus expects comma-separated numbers in [0, 100], got '" + item + "'");
-    out.push_back(v);
-  }
-  if (out.empty()) throw UsageError("--taus is empty");
-  return out;
-}
-
 int cmd_tau_sweep(int argc, char** argv) {
   ModelSource src;
   std::string split, out;
@@ -56,7 +36,7 @@ int cmd_tau_sweep(int argc, char** argv) {
       std::cout << kTauUsage;
       return 0;
     }
-    if (a.has("taus")) taus = parse_taus(a.str("taus", ""));
+    if (a.has("taus")) taus = a.numbers("taus", 0, 100);
     split = a.has("split") ? a.choice("split", "val", {"val", "test"}) : "";
     out = a.str("out", "");
     src = open_model_source(a, std::cout);
