@@ -10,6 +10,8 @@
 
 namespace tailor {
 
+class Communicator;  // engine/comm.h
+
 // ---- convolution / pooling (NHWC)
 // y[n,oh,ow,k] = sum_{c,r,s} x[n, oh*stride-pad+r, ow*stride-pad+s, g*Cg + c] * w[k,c,r,s],
 // w [K, Cg, R, S] with Cg = C/groups, g = k / (K/groups) (PyTorch's groups; 1: the plain convolution)
@@ -29,6 +31,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
 // relu(batch_norm(...)) in one pass (conv -> BN -> ReLU in every ResNet block)
 Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
                        Tensor running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+// Training-mode batch norm whose statistics are those of the whole data-parallel batch: every rank's
+// rows (engine/comm.h). Forward: mean and biased variance from channel sums added up across ranks (two
+// rounds: the mean, then the squared deviations from it); backward: sum dy and sum dy*(x - mean) added up
+// likewise, dx = gamma*invstd*(dy - sum dy/M - xhat*sum dy*xhat/M) with M every rank's row count; dgamma
+// and dbeta are this rank's own sums (the gradient average across ranks completes them). relu: fused.
+// On one process it equals batch_norm(_relu) up to float rounding. CPU tensors.
+Tensor sync_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
+                       Tensor running_var, float momentum, float eps, bool relu, Communicator& comm);
 // x / max(||x||_2, eps) along `dim` (PyTorch F.normalize)
 Tensor l2_normalize(const Tensor& x, int64_t dim, float eps = 1e-12f);
 

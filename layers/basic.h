@@ -22,6 +22,8 @@ class BatchNorm2d : public Module {
   Tensor forward_relu(const Tensor& x) { return run(x, true); }  // relu(bn(x)), fused
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;  // num_batches_tracked: i32 [1]
   float momentum, eps;
+  // Set (a data-parallel run with dist.sync_bn): training statistics over every rank's batch (sync_batch_norm).
+  Communicator* sync = nullptr;
 
  private:
   Tensor run(const Tensor& x, bool relu);

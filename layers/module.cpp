@@ -52,6 +52,11 @@ void Module::zero_grad() {
 void Module::requires_grad_(bool on) {
   for (auto& t : parameters()) t.set_requires_grad(on);
 }
+void Module::for_each_module(const std::function<void(Module&)>& f) {
+  f(*this);
+  for (auto& [name, m] : children_) m->for_each_module(f);
+}
+
 std::shared_ptr<Module> Module::child(const std::string& name) const {
   for (auto& [n, c] : children_)
     if (n == name) return c;

@@ -1,6 +1,7 @@
 // Module: named parameters, buffers and child modules with PyTorch-style dotted names
 // (e.g. "layer1.0.conv1.weight", "bn1.running_mean"), train/eval mode, state dicts.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -36,6 +37,8 @@ class Module {
   void to(Device d);
   Device device() const;  // the device of the first parameter or buffer (CPU when there is none)
   std::shared_ptr<Module> child(const std::string& name) const;
+  // This module and every descendant, depth first in registration order.
+  void for_each_module(const std::function<void(Module&)>& f);
 
   // Strict load: every name must match with the same shape unless allow_partial; returns a report
   // of missing / unexpected / shape-mismatched names.

@@ -21,7 +21,7 @@ Rng::State rng_state(const Json& j) {
 }  // namespace
 
 Json state_json(const RunState& s, const std::string& hash) {
-  return Json{{"format", RunState::kFormat}, {"stage", s.stage}, {"stage_started", s.stage_started},
+  Json j{{"format", RunState::kFormat}, {"stage", s.stage}, {"stage_started", s.stage_started},
               {"epoch", s.epoch}, {"cursor", s.cursor}, {"step_in_epoch", s.step_in_epoch},
               {"global_step", s.global_step}, {"loss_sum", s.loss_sum}, {"epoch_seconds", s.epoch_seconds},
               {"epoch_images", s.epoch_images}, {"skipped", s.skipped}, {"best_top1", s.best_top1},
@@ -31,6 +31,12 @@ Json state_json(const RunState& s, const std::string& hash) {
               {"metrics_bytes", s.metrics_bytes}, {"steps_bytes", s.steps_bytes},
               {"loss_rng", rng_json(s.loss_rng)}, {"model_rng", rng_json(s.model_rng)}, {"config_hash", hash},
               {"data_fingerprint", s.data_fingerprint}, {"method", s.method}};
+  if (s.world > 1) {  // written only by a data-parallel job, so one process's state is as it always was
+    j["world"] = s.world;
+    j["rank_loss_rngs"] = Json::array();
+    for (const Rng::State& r : s.rank_loss_rngs) j["rank_loss_rngs"].push_back(rng_json(r));
+  }
+  return j;
 }
 
 RunState state_from_json(const Json& j, const std::string& file) {
@@ -64,6 +70,9 @@ RunState state_from_json(const Json& j, const std::string& file) {
     s.model_rng = rng_state(j.at("model_rng"));
     s.data_fingerprint = j.at("data_fingerprint");
     s.method = j.at("method");
+    s.world = j.value("world", 1);
+    if (j.contains("rank_loss_rngs"))
+      for (const Json& r : j.at("rank_loss_rngs")) s.rank_loss_rngs.push_back(rng_state(r));
     return s;
   } catch (const Json::exception& e) {
     throw std::runtime_error(file + ": the training state is incomplete (" + std::string(e.what()) + ")");

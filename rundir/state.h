@@ -31,6 +31,8 @@ struct RunState {
   Rng::State model_rng{};            // the model's init stream as it was when the stage in progress started
   std::string data_fingerprint;      // train/run_data.h
   Json method = Json::object();      // the method's own state document (Method::save_state)
+  int world = 1;                     // ranks of the job that wrote it (train/data_parallel.h); a resume needs as many
+  std::vector<Rng::State> rank_loss_rngs;  // world > 1: every rank's loss-noise stream, by rank
 };
 
 // The state with the config hash a resume must match.

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake ninja-build g++ libdnnl-dev doctest-dev nlohmann-json3-dev libstb-dev zlib1g-dev libjpeg62-turbo-dev
-          dataset-fashion-mnist xz-utils)
+          dataset-fashion-mnist xz-utils libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,6 +24,6 @@ if ! cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release ${TAILOR_CMA
   cat "$build_dir/configure.log"
   exit 1
 fi
-grep -E "^-- CUDA backend" "$build_dir/configure.log" || true  # on (nvcc, cuBLAS, cuDNN found) or off, and why
+grep -E "^-- (CUDA|MPI|NCCL) backend" "$build_dir/configure.log" || true  # on (found) or off, and why
 # the main job needs only the program; scripts/test.sh builds everything (TAILOR_BUILD_TARGET=all)
 cmake --build "$build_dir" -j "$(nproc)" --target "${TAILOR_BUILD_TARGET:-tailor}"

@@ -7,6 +7,7 @@
 #include "tools/args.h"
 #include "tools/commands.h"
 #include "tools/model_source.h"
+#include "train/data_parallel.h"
 #include "train/run_model.h"
 
 namespace tailor {
@@ -14,7 +15,8 @@ namespace tailor {
 static const char* kEvalUsage =
     "usage: tailor eval (--run DIR [--checkpoint F] | --checkpoint F --config FILE) [--split test|val|train]\n"
     "                   [--set key.path=value ...] [--out FILE.json] [--threads N]\n"
-    "Evaluates the run's final checkpoint (best or last, as the run reported it) or the given checkpoint.\n";
+    "Evaluates the run's final checkpoint (best or last, as the run reported it) or the given checkpoint.\n"
+    "Under mpirun -np N the batches are shared by the ranks (the same metrics); rank 0 prints and writes.\n";
 
 int cmd_eval(int argc, char** argv) {
   std::string split, out;
@@ -35,9 +37,15 @@ int cmd_eval(int argc, char** argv) {
     return 2;
   }
   const data::Dataset& ds = run_split(src.data, split);
-  EvalMetrics m = evaluate_dataset(*src.net, ds, src.data.eval_tf, src.data.train_counts,
-                                   parse_shot_rule(src.cfg.at("eval")), src.cfg.at("data").at("eval_batch_size"),
-                                   src.cfg.at("data").at("workers"));
+  std::unique_ptr<Communicator> comm = make_run_comm(DistConfig{}, src.net->device());
+  EvalMetrics m = comm->world() > 1
+                      ? evaluate_sharded(*src.net, ds, src.data.eval_tf, src.data.train_counts,
+                                         parse_shot_rule(src.cfg.at("eval")), src.cfg.at("data").at("eval_batch_size"),
+                                         src.cfg.at("data").at("workers"), *comm)
+                      : evaluate_dataset(*src.net, ds, src.data.eval_tf, src.data.train_counts,
+                                         parse_shot_rule(src.cfg.at("eval")), src.cfg.at("data").at("eval_batch_size"),
+                                         src.cfg.at("data").at("workers"));
+  if (comm->rank() != 0) return 0;
   std::cout << split << " (" << ds.size() << " images):\n" << format_shot_table(m);
   if (!out.empty()) {
     Json j = eval_to_json(m, src.data.train_counts, src.data.train.class_names, class_weight_norms(*src.net));

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "engine/comm.h"
 #include "tools/args.h"
 #include "tools/commands.h"
 #include "train/config.h"
@@ -33,6 +34,8 @@ static const char* kTrainUsage =
     "  --stop-after S   stop after the first epoch that ends past S seconds, with the state saved, exit\n"
     "                   status 75; `--resume` continues (for time-limited jobs)\n"
     "  --print-config   print the resolved config and exit;  --help-config  list every key\n"
+    "Data parallel: mpirun -np N tailor train ... runs N ranks of the run (stageK.batch_size is the global\n"
+    "batch; dist.sync_bn, dist.backend mpi|nccl; docs/data_parallel.md).\n"
     "Recipes: recipes/ (CIFAR-10/100-LT, ImageNet-LT, Places-LT, iNaturalist 2018, Fashion-MNIST-LT).\n";
 
 int cmd_train(int argc, char** argv) {
@@ -96,7 +99,9 @@ int cmd_train(int argc, char** argv) {
     std::cerr << "tailor train: config error: " << e.what() << "\n";
     return 2;
   }
-  const Json summary = train_run(cfg, dir, flags, std::cout);
+  // Under mpirun every rank runs this; rank 0 prints the log (train/data_parallel.h), the others only errors.
+  std::ostream null_log(nullptr);
+  const Json summary = train_run(cfg, dir, flags, launch_info().rank == 0 ? std::cout : null_log);
   return summary.contains("stopped") ? kExitStopped : 0;
 }
 

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <string>
 
+#include "engine/comm.h"
 #include "tools/commands.h"
 #include "train/config.h"
 
@@ -51,7 +52,10 @@ int main(int argc, char** argv) {
     std::cerr << "tailor " << cmd << ": config error: " << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "tailor " << cmd << ": error: " << e.what() << "\n";
+    const tailor::LaunchInfo li = tailor::launch_info();  // under mpirun: which rank failed
+    std::cerr << "tailor " << cmd << ": error"
+              << (li.world > 1 ? " (rank " + std::to_string(li.rank) + " of " + std::to_string(li.world) + ")" : "")
+              << ": " << e.what() << "\n";
     return 1;
   }
   std::cerr << "tailor: unknown command '" << cmd << "'\n" << kUsage;

@@ -499,6 +499,12 @@ std::string config_hash(const Json& cfg) {
   for (auto& [key, stage] : identity.items())
     if (key.rfind("stage", 0) == 0 && stage.is_object() && stage.value("augment", std::string("x")).empty())
       stage.erase("augment");
+  // How the ranks talk is not part of a run's identity; SyncBatchNorm is, when on.
+  if (identity.contains("dist")) {
+    for (const char* k : {"backend", "timeout_s", "bucket_mb"}) identity["dist"].erase(k);
+    if (!identity["dist"].value("sync_bn", false)) identity["dist"].erase("sync_bn");
+    if (identity["dist"].empty()) identity.erase("dist");
+  }
   const std::string s = identity.dump();
   Fnv1a h;
   h.add(s.data(), s.size());

@@ -1,12 +1,15 @@
 #include "train/loop.h"
 
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "data/mixup.h"
 #include "rundir/files.h"
+#include "train/data_parallel.h"
 #include "train/run_model.h"
 
 namespace tailor {
@@ -21,6 +24,9 @@ const data::Dataset* RunContext::eval_split() const {
 }
 
 EvalMetrics RunContext::evaluate(ResNet& net, const data::Dataset& ds) const {
+  if (world() > 1)
+    return evaluate_sharded(net, ds, data.eval_tf, data.train_counts, cfg.shot_rule, cfg.data.eval_batch_size,
+                            cfg.data.workers, *comm);
   return evaluate_dataset(net, ds, data.eval_tf, data.train_counts, cfg.shot_rule, cfg.data.eval_batch_size,
                           cfg.data.workers);
 }
@@ -28,12 +34,16 @@ EvalMetrics RunContext::evaluate(ResNet& net, const data::Dataset& ds) const {
 namespace {
 
 // Test hooks, read from the environment (not the config, so a resumed run does not inherit them):
-// TAILOR_KILL_AT_STEP=n raises SIGKILL after global step n; TAILOR_NAN_INPUT_AT_STEP=a or a-b puts a NaN
-// pixel into the batches of global steps a..b (a corrupted input).
+// TAILOR_KILL_AT_STEP=n raises SIGKILL after global step n, TAILOR_STALL_AT_STEP=n sleeps for ever after it
+// (a stuck rank), both under mpirun on the rank TAILOR_KILL_RANK names (else on every rank);
+// TAILOR_NAN_INPUT_AT_STEP=a or a-b puts a NaN pixel into the batches of global steps a..b (a corrupted input).
 struct TestHooks {
-  int64_t kill_at = -1, nan_from = -1, nan_to = -1;
+  int64_t kill_at = -1, stall_at = -1, nan_from = -1, nan_to = -1;
   TestHooks() {
     if (const char* k = std::getenv("TAILOR_KILL_AT_STEP")) kill_at = std::atoll(k);
+    if (const char* k = std::getenv("TAILOR_STALL_AT_STEP")) stall_at = std::atoll(k);
+    if (const char* r = std::getenv("TAILOR_KILL_RANK"))
+      if (std::atoi(r) != launch_info().rank) kill_at = stall_at = -1;
     if (const char* n = std::getenv("TAILOR_NAN_INPUT_AT_STEP")) {
       nan_from = nan_to = std::atoll(n);
       if (const char* dash = std::strchr(n, '-')) nan_to = std::atoll(dash + 1);
@@ -52,7 +62,8 @@ std::vector<Tensor> all_buffers(ResNet& model, const Method& method) {
 }
 
 // metrics.jsonl, evaluation, checkpoints and the state at the end of epoch st.epoch; moves st to the next.
-void end_epoch(RunContext& run, StageRun& stage) {
+// comm_s: seconds the epoch's steps spent in collectives (data parallel), -1 = one process.
+void end_epoch(RunContext& run, StageRun& stage, double comm_s) {
   RunState& st = run.st;
   const int k = stage.cfg.index, e = st.epoch, epochs = stage.cfg.epochs;
   Json line;
@@ -66,6 +77,10 @@ void end_epoch(RunContext& run, StageRun& stage) {
   line["seconds"] = std::round(st.epoch_seconds * 100) / 100;
   line["img_per_s"] = st.epoch_seconds > 0 ? std::round(st.epoch_images / st.epoch_seconds * 10) / 10 : 0.0;
   line["skipped_steps"] = st.skipped;
+  if (comm_s >= 0) {  // data parallel: the ranks, and the share of the steps' time spent in collectives
+    line["ranks"] = run.world();
+    line["comm_seconds"] = std::round(comm_s * 100) / 100;
+  }
   st.train_seconds += st.epoch_seconds;
   st.train_images += st.epoch_images;
   char buf[256];
@@ -77,6 +92,7 @@ void end_epoch(RunContext& run, StageRun& stage) {
   meta["stage"] = std::to_string(k);
   meta["epoch"] = std::to_string(e + 1);
   meta["method"] = stage.cfg.method;
+  if (run.world() > 1) broadcast_buffers(*run.comm, run.model);  // rank 0's running statistics, evaluated and saved
   const data::Dataset* ev = run.eval_split();
   const int64_t every = run.cfg.eval_every_epochs;
   if (ev && ((every > 0 && (e + 1) % every == 0) || e + 1 == epochs)) {
@@ -94,7 +110,7 @@ void end_epoch(RunContext& run, StageRun& stage) {
       st.best_top1 = m.top1;
       st.best_epoch = e + 1;
       if (by_best) {
-        save_model(run.checkpoint(k, "best"), run.model, meta);
+        if (run.writer) save_model(run.checkpoint(k, "best"), run.model, meta);
         summary += "  *best";
       }
     }
@@ -102,8 +118,10 @@ void end_epoch(RunContext& run, StageRun& stage) {
   const Json extra = stage.method.epoch_log();
   if (extra.is_object())
     for (auto it = extra.begin(); it != extra.end(); ++it) line[it.key()] = it.value();
-  append_line(run.dir / "metrics.jsonl", line.dump());
-  save_model(run.checkpoint(k, "last"), run.model, meta);
+  if (run.writer) {
+    append_line(run.dir / "metrics.jsonl", line.dump());
+    save_model(run.checkpoint(k, "last"), run.model, meta);
+  }
   run.progress.finish(summary);
   st.cursor = st.step_in_epoch = st.epoch_images = 0;
   st.loss_sum = st.epoch_seconds = 0;
@@ -120,6 +138,8 @@ bool train_stage(RunContext& run, StageRun& stage) {
   const int64_t max_steps = c.max_steps_per_epoch, every = run.cfg.checkpoint_every_steps;
   const bool skip_bad = run.cfg.nonfinite == NonFinite::Skip;
   const bool chooses = stage.method.chooses_batches();  // a learned sampler picks every batch as it trains
+  std::unique_ptr<GradientAverager> averager;  // data parallel: gradients and losses averaged over the ranks
+  if (run.world() > 1) averager = std::make_unique<GradientAverager>(*run.comm, run.bucket_mb);
   while (st.epoch < c.epochs) {
     const int e = st.epoch;
     stage.method.start_epoch(e);
@@ -132,6 +152,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
                        total, st.step_in_epoch);
     stage.method.set_train_mode();
     const double t0 = monotonic_seconds(), seconds0 = st.epoch_seconds;
+    const double comm0 = run.comm ? run.comm->collective_seconds() : 0;
     int64_t images_now = 0;
     data::Batch b;
     while (max_steps < 0 || st.step_in_epoch < max_steps) {
@@ -163,12 +184,25 @@ bool train_stage(RunContext& run, StageRun& stage) {
       if (skip_bad)
         for (const Tensor& t : all_buffers(run.model, stage.method)) saved_buffers.push_back(t.clone());
       Tensor loss = stage.method.step(sb);
-      const float v = loss.item();
+      float v = loss.item();
+      int64_t n = b.labels.numel();
       std::string bad;
       if (!std::isfinite(v)) bad = "loss " + std::to_string(v);
+      if (averager) {  // every rank: the global batch's mean loss and image count, and one decision
+        double r[3] = {bad.empty() ? (double)v * (double)n : 0.0, (double)n, bad.empty() ? 0.0 : 1.0};
+        run.comm->all_reduce_sum(r, 3);
+        n = std::llround(r[1]);
+        if (r[2] > 0 && bad.empty()) bad = "loss on " + std::to_string(std::llround(r[2])) + " other rank(s)";
+        v = r[2] > 0 ? std::nanf("") : (float)(r[0] / r[1]);
+      }
       stage.opt.zero_grad();
       if (bad.empty()) {
         loss.backward();
+        if (averager) {  // the gradient of the global batch's mean loss, on every rank
+          std::vector<Tensor> params;
+          for (auto& s : stage.opt.slots()) params.push_back(s.param);
+          averager->average(params);
+        }
         std::vector<Tensor> grads;
         std::vector<std::string> names;
         for (auto& s : stage.opt.slots())
@@ -179,7 +213,6 @@ bool train_stage(RunContext& run, StageRun& stage) {
         int64_t i = first_nonfinite(grads);  // one device round trip for every gradient
         if (i >= 0) bad = "gradient of " + names[i];
       }
-      const int64_t n = b.labels.numel();
       ++st.global_step;
       if (!bad.empty()) {
         std::string where = "non-finite " + bad + " at stage " + std::to_string(c.index) + " epoch " +
@@ -203,7 +236,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
       images_now += n;
       ++st.step_in_epoch;
       st.cursor = chooses ? 0 : stage.loader.state().cursor;
-      if (run.cfg.step_losses) {
+      if (run.cfg.step_losses && run.writer) {
         char buf[160];
         std::snprintf(buf, sizeof buf, "{\"stage\":%d,\"epoch\":%d,\"step\":%lld,\"loss\":%.9g}", c.index, e + 1,
                       (long long)st.global_step, v);
@@ -218,9 +251,10 @@ bool train_stage(RunContext& run, StageRun& stage) {
         std::fflush(stdout);
         std::raise(SIGKILL);
       }
+      while (hooks.stall_at >= 0 && st.global_step == hooks.stall_at) std::this_thread::sleep_for(std::chrono::seconds(1));
     }
     st.epoch_seconds = seconds0 + (monotonic_seconds() - t0);
-    end_epoch(run, stage);
+    end_epoch(run, stage, run.world() > 1 ? run.comm->collective_seconds() - comm0 : -1.0);
     if (run.stop_after_s > 0 && monotonic_seconds() - run.session_t0 >= run.stop_after_s && st.epoch < c.epochs)
       return false;  // the state was saved at the end of the epoch
   }

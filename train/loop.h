@@ -15,6 +15,7 @@
 #include <string>
 
 #include "data/loader.h"
+#include "engine/comm.h"
 #include "rundir/progress.h"
 #include "rundir/state.h"
 #include "train/method.h"
@@ -46,9 +47,15 @@ struct RunContext {
   std::function<void()> save_state;  // checkpoints/train_state.safetensors as of now
   double stop_after_s = 0;           // > 0: stop at the first epoch end past this many seconds of the process
   double session_t0 = 0;
+  // Data parallel (train/data_parallel.h): the job's ranks (one process: world 1); only the writer (rank 0)
+  // writes the run directory.
+  Communicator* comm = nullptr;
+  bool writer = true;
+  double bucket_mb = 25;
   std::string checkpoint(int stage, const char* which) const;  // checkpoints/stage<k>_<which>.safetensors
   const data::Dataset* eval_split() const;                    // eval.select's split (null: none)
-  EvalMetrics evaluate(ResNet& net, const data::Dataset& ds) const;
+  EvalMetrics evaluate(ResNet& net, const data::Dataset& ds) const;  // sharded over the ranks when world > 1
+  int world() const { return comm ? comm->world() : 1; }
 };
 
 // Runs the stage's remaining epochs from run.st (epoch, cursor). Returns false when --stop-after ended the

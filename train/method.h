@@ -124,6 +124,9 @@ struct MethodSpec {
   bool first_stage = true;       // may be stage 1 (false: it starts from trained weights: an earlier stage's,
                                  // or model.init_from's when it is stage 1)
   bool chooses_batches = false;  // draws its own batches (no sampler.* keys)
+  // Runs on several ranks (train/data_parallel.h): false for a method whose per-step state (a learned
+  // sampler, a memory, a queue) would differ between ranks; such a stage is refused under mpirun.
+  bool data_parallel = true;
   // Stage-key defaults that differ from the stage schema's (train/config.cpp), e.g. {"epochs": 10}. A
   // "loss" block applies only when the stage's loss is the block's loss.
   Json defaults = Json::object();

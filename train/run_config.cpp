@@ -172,6 +172,13 @@ RunConfig parse_run_config(const Json& j) {
   c.step_losses = j.at("log").at("step_losses");
   c.progress = j.at("log").at("progress");
   c.anomaly = j.at("debug").at("anomaly");
+  if (j.contains("dist")) {  // a run directory written before the dist section: the defaults
+    const Json& d = j.at("dist");
+    c.dist.backend = d.value("backend", c.dist.backend);
+    c.dist.sync_bn = d.value("sync_bn", c.dist.sync_bn);
+    c.dist.timeout_s = d.value("timeout_s", c.dist.timeout_s);
+    c.dist.bucket_mb = d.value("bucket_mb", c.dist.bucket_mb);
+  }
   return c;
 }
 

@@ -70,6 +70,14 @@ struct ModelConfig {
   double camc_scale = 16, camc_temperature = 0.5, camc_lambda = 1;  // head camc (layers/camc.h)
 };
 
+// Data parallelism (mpirun -np N; train/data_parallel.h): how the ranks talk.
+struct DistConfig {
+  std::string backend = "auto";  // auto | mpi | nccl
+  bool sync_bn = false;
+  double timeout_s = 300;
+  double bucket_mb = 25;
+};
+
 struct RunConfig {
   Json doc;  // the resolved document (what config.json holds)
   std::string name, runs_dir;
@@ -90,6 +98,7 @@ struct RunConfig {
   bool step_losses = false;
   std::string progress;
   bool anomaly = false;
+  DistConfig dist;
 };
 
 // Parses a document resolve_config() produced (or a run's config.json).

@@ -18,6 +18,7 @@
 #include "rundir/progress.h"
 #include "rundir/state.h"
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
 #include "train/loop.h"
 #include "train/method.h"
 #include "train/run_model.h"
@@ -29,6 +30,12 @@ namespace {
 namespace fs = std::filesystem;
 
 [[noreturn]] void run_fail(const std::string& msg) { throw std::runtime_error(msg); }
+
+// Where a rank other than 0 sends its progress lines.
+std::FILE* null_file() {
+  static std::FILE* f = std::fopen("/dev/null", "w");
+  return f;
+}
 
 double peak_rss_mb() {
   rusage ru{};
@@ -47,7 +54,8 @@ std::map<std::string, Tensor> with_prefix(const std::map<std::string, Tensor>& t
 class Trainer {
  public:
   Trainer(const Json& cfg, const std::string& dir, const TrainFlags& flags, std::ostream& log)
-      : cfg_(parse_run_config(cfg)), dir_(dir), flags_(flags), log_(log), progress_(stdout, cfg_.progress) {}
+      : cfg_(parse_run_config(cfg)), dir_(dir), flags_(flags), log_(log),
+        progress_(launch_info().rank == 0 ? stdout : null_file(), cfg_.progress) {}
   Json run(std::optional<RunData> given);
 
  private:
@@ -86,24 +94,67 @@ class Trainer {
   std::unique_ptr<data::Sampler> sampler_;
   std::unique_ptr<data::Loader> loader_;
   uint64_t stage_seed_ = 0;
+  // data parallel (train/data_parallel.h): this process's rank of the job; rank 0 writes the run directory
+  std::unique_ptr<Communicator> comm_;
+  bool writer_ = true;
+  void check_data_parallel();
+  void check_same_job();
 };
 
 RunContext Trainer::context() {
   RunContext c{cfg_, data_, *net_, dev_, st_, dir_, progress_, log_, [this] { save_state(); }};
   c.stop_after_s = flags_.stop_after_s;
   c.session_t0 = session_t0_;
+  c.comm = comm_.get();
+  c.writer = writer_;
+  c.bucket_mb = cfg_.dist.bucket_mb;
   return c;
+}
+
+// Every rank must run the same config on the same data (one mpirun line, one file system): compared once,
+// before the first step, so that a rank started differently is named instead of training something else.
+void Trainer::check_same_job() {
+  const int world = comm_->world();
+  if (world <= 1) return;
+  char mine[128] = {};
+  std::snprintf(mine, sizeof mine, "%s %s", hash_.c_str(), data_fingerprint_.c_str());
+  std::vector<char> all(sizeof mine * world);
+  comm_->all_gather_bytes(mine, sizeof mine, all.data());
+  for (int r = 0; r < world; ++r)
+    if (std::string(all.data() + r * sizeof mine) != std::string(all.data()))
+      run_fail("rank " + std::to_string(r) + " runs another config or data than rank 0 (config hash and data "
+               "fingerprint '" + std::string(all.data() + r * sizeof mine) + "' vs '" + std::string(all.data()) +
+               "'): start every rank with the same arguments on the same files");
+}
+
+// What a data-parallel job refuses before it starts: a method that keeps per-step state, a global batch
+// the ranks cannot split evenly, SyncBatchNorm on GPUs.
+void Trainer::check_data_parallel() {
+  if (cfg_.dist.sync_bn && dev_.is_cuda())
+    run_fail("dist.sync_bn: SyncBatchNorm runs on CPU ranks only so far; set dist.sync_bn false on cuda");
+  const int world = comm_->world();
+  if (world <= 1) return;
+  for (const StageConfig& s : cfg_.stages) {
+    const MethodSpec& m = method_spec(s.method);
+    if (!m.data_parallel)
+      run_fail(s.key() + ".method " + s.method + ": does not run data-parallel yet (its per-step state would differ "
+               "between the " + std::to_string(world) + " ranks); run it as one process, without mpirun");
+    if (s.trains && s.batch_size % world != 0)
+      run_fail(s.key() + ".batch_size " + std::to_string(s.batch_size) + ": the global batch must split evenly over the " +
+               std::to_string(world) + " ranks (each takes batch_size / ranks)");
+  }
 }
 
 void Trainer::open_dir() {
   if (flags_.resume) {
     if (!fs::is_directory(dir_)) run_fail("--resume " + dir_.string() + ": no such run directory");
-    lock_ = RunDirLock(dir_, false);
+    if (writer_) lock_ = RunDirLock(dir_, false);
     if (!fs::is_regular_file(state_path()))
       run_fail("--resume " + dir_.string() + ": no training state at " + state_path().string() +
                " (refusing to start a fresh run in its place)");
     return;
   }
+  if (!writer_) return;  // rank 0 creates the directory and holds its lock
   lock_ = RunDirLock(dir_, true);
   if (fs::exists(dir_ / "config.json") || fs::exists(state_path())) {
     if (!flags_.overwrite)
@@ -114,12 +165,25 @@ void Trainer::open_dir() {
 }
 
 void Trainer::create_dir() {
-  if (flags_.resume) return;
+  if (flags_.resume || !writer_) return;
   fs::create_directories(dir_ / "checkpoints");
   write_text_atomic(dir_ / "config.json", cfg_.doc.dump(2) + "\n");
 }
 
 void Trainer::save_state() {
+  const int world = comm_->world();
+  if (world > 1) {  // every rank takes part: rank 0's buffers everywhere, every rank's loss stream to rank 0
+    broadcast_buffers(*comm_, *net_);
+    if (method_)
+      for (auto& x : method_->extra_modules())
+        if (x.in_state) broadcast_buffers(*comm_, *x.module);
+    std::vector<Rng::State> all(world);
+    const Rng::State mine = loss_rng_.state();
+    comm_->all_gather_bytes(&mine, sizeof mine, all.data());
+    st_.world = world;
+    st_.rank_loss_rngs = all;
+  }
+  if (!writer_) return;
   st_.metrics_bytes = file_size_or_zero(dir_ / "metrics.jsonl");
   st_.steps_bytes = file_size_or_zero(dir_ / "steps.jsonl");
   st_.loss_rng = loss_rng_.state();
@@ -155,15 +219,22 @@ void Trainer::load_state() {
   if (!st_.data_fingerprint.empty() && st_.data_fingerprint != data_fingerprint_)
     run_fail("data.root " + cfg_.data.root + ": not the data this run started with (fingerprint " +
              data_fingerprint_ + ", the state's " + st_.data_fingerprint + "); point data.root at the original images");
-  const std::string old_root = update_data_root(dir_ / "config.json", cfg_.data.root);
-  if (!old_root.empty()) log_ << "data.root: was " << old_root << " (config.json updated)\n";
-  loss_rng_.set_state(st_.loss_rng);
+  if (st_.world != comm_->world())
+    run_fail(state_path().string() + ": written by a job of " + std::to_string(st_.world) + " rank(s); resume it with " +
+             (st_.world > 1 ? "mpirun -np " + std::to_string(st_.world) + " tailor train --resume ..."
+                            : std::string("one process (no mpirun)")) +
+             " (a run's batches and streams are split by its number of ranks)");
+  if (writer_) {
+    const std::string old_root = update_data_root(dir_ / "config.json", cfg_.data.root);
+    if (!old_root.empty()) log_ << "data.root: was " << old_root << " (config.json updated)\n";
+  }
+  loss_rng_.set_state(st_.world > 1 ? st_.rank_loss_rngs.at(comm_->rank()) : st_.loss_rng);
   model_rng_.set_state(st_.model_rng);
   // the logs continue from the state's point: drop lines of the lost tail
   for (auto [name, bytes] : {std::pair<const char*, uint64_t>{"metrics.jsonl", st_.metrics_bytes},
                              std::pair<const char*, uint64_t>{"steps.jsonl", st_.steps_bytes}}) {
     fs::path p = dir_ / name;
-    if (fs::exists(p) && fs::file_size(p) > bytes) fs::resize_file(p, bytes);
+    if (writer_ && fs::exists(p) && fs::file_size(p) > bytes) fs::resize_file(p, bytes);
   }
   log_ << "resumed " << dir_.string() << " at stage " << st_.stage << " epoch " << st_.epoch + 1 << " (sample "
        << st_.cursor << ", global step " << st_.global_step << ")\n";
@@ -224,10 +295,12 @@ void Trainer::start_stage(int k, bool restore) {
     opt_ = std::make_unique<GroupedSGD>(method_->param_groups(), c.optim);
     data::SamplerConfig smp = c.sampler;
     smp.seed = stage_seed_;
+    smp.rank = comm_->rank();  // this rank's share of the one global stream
+    smp.world = comm_->world();
     if (smp.kind == data::SamplerKind::ClassAware) smp.num_samples = data_.train.size();  // epoch = dataset size
     sampler_ = std::make_unique<data::Sampler>(data_.train.labels, data_.train.num_classes, smp);
     data::LoaderConfig lc;
-    lc.batch_size = c.batch_size;
+    lc.batch_size = c.batch_size / comm_->world();  // the global batch split over the ranks
     lc.num_workers = cfg_.data.workers;
     lc.seed = stage_seed_;
     lc.on_bad_image = data::parse_bad_image_policy(cfg_.data.on_bad_image);
@@ -239,6 +312,13 @@ void Trainer::start_stage(int k, bool restore) {
     loader_ = std::make_unique<data::Loader>(data_.train, *sampler_, train_transform_for(data_, c.augment, c.key() + ".augment"), lc);
   }
   if (restore) restore_stage_state();
+  if (comm_->world() > 1) {  // every rank starts the stage from rank 0's weights
+    broadcast_module(*comm_, *net_);
+    for (auto& x : method_->extra_modules())
+      if (x.in_state) broadcast_module(*comm_, *x.module);
+  }
+  // SyncBatchNorm also on one process, so that 1 x 128 and 2 x 64 sum their statistics the same way
+  set_sync_batch_norm(*net_, cfg_.dist.sync_bn ? comm_.get() : nullptr);
   st_.stage_started = true;
   std::string line = c.key() + " (" + c.method + "): ";
   const std::string what = method_->describe();
@@ -267,13 +347,15 @@ bool Trainer::run_stage(int k) {
   }
   PosthocContext pc{data_, *net_, log_, cfg_.data.eval_batch_size, cfg_.data.workers,
                     [&rc](ResNet& n, const data::Dataset& ds) { return rc.evaluate(n, ds); },
-                    [this](const std::string& f, const std::string& text) { write_text_atomic(dir_ / f, text); }};
+                    [this](const std::string& f, const std::string& text) {
+                      if (writer_) write_text_atomic(dir_ / f, text);
+                    }};
   method_->run_posthoc(pc);
   net_->to(dev_);
   std::map<std::string, std::string> meta = method_->checkpoint_metadata();
   meta["stage"] = std::to_string(k);
   meta["method"] = c.method;
-  save_model(rc.checkpoint(k, "last"), *net_, meta);
+  if (writer_) save_model(rc.checkpoint(k, "last"), *net_, meta);
   return true;
 }
 
@@ -313,7 +395,7 @@ Json Trainer::finish() {
     Json j = eval_to_json(m, data_.train_counts, data_.train.class_names, class_weight_norms(*net_));
     j["split"] = ev == data_.test.get() ? "test" : "val";
     j["checkpoint"] = fs::path(kept).filename().string();
-    write_text_atomic(dir_ / "eval.json", j.dump() + "\n");
+    if (writer_) write_text_atomic(dir_ / "eval.json", j.dump() + "\n");
     for (const char* k : {"top1", "balanced_acc", "top5", "many", "medium", "few", "ece"}) summary[k] = j[k];
     log_ << "\n" << data_.description << "\nfinal " << j["split"].get<std::string>() << " accuracy of "
          << fs::path(kept).filename().string() << ":\n"
@@ -334,10 +416,11 @@ Json Trainer::finish() {
   summary["peak_mem_mb"] = peak_rss_mb();
   if (dev_.is_cuda()) summary["peak_gpu_mb"] = std::round(cuda_memory_stats().peak / 1048576.0 * 10) / 10;
   summary["run_dir"] = dir_.string();
-  write_text_atomic(dir_ / "summary.json", summary.dump(2) + "\n");
+  if (comm_->world() > 1) summary["ranks"] = comm_->world();
+  if (writer_) write_text_atomic(dir_ / "summary.json", summary.dump(2) + "\n");
   st_.stage = num_stages() + 1;
   save_state();
-  if (flags_.report) {
+  if (flags_.report && writer_) {
     try {
       if (ev && has_cam_head(*net_)) {  // CAMC: the page of its class activation maps, linked from the report
         CamPageOptions o;
@@ -369,6 +452,14 @@ Json Trainer::run(std::optional<RunData> given) {
   hash_ = config_hash(cfg_.doc);
   omp_set_num_threads(cfg_.threads > 0 ? cfg_.threads : (int)std::max(1u, std::thread::hardware_concurrency()));
   set_anomaly_detection(cfg_.anomaly);
+  // data parallel: this process's rank, its device (cuda:<local rank>) and communicator, before anything
+  // touches a device
+  const LaunchInfo li = launch_info();
+  writer_ = li.rank == 0;
+  dev_ = parse_device(cfg_.device);
+  if (li.world > 1 && dev_.is_cuda()) dev_ = Device::cuda(li.local_rank);
+  comm_ = make_run_comm(cfg_.dist, dev_);
+  check_data_parallel();
   for (auto& s : cfg_.stages) {  // what can be checked before any data is read
     if (auto& check = method_spec(s.method).check) check(s);
     if (s.load.kind == LoadFrom::File && !fs::is_regular_file(s.load.path))
@@ -379,10 +470,12 @@ Json Trainer::run(std::optional<RunData> given) {
     log_ << "run: " << dir_.string() << (flags_.resume ? " (resuming)" : "") << "\n";
     data_ = given ? std::move(*given) : load_run_data(cfg_.data, log_);
     data_fingerprint_ = data_fingerprint(data_);
+    check_same_job();
     model_rng_ = Rng(cfg_.seed);                     // the model's stream: every earlier tailor run's init
-    loss_rng_ = Rng::keyed(cfg_.seed, 0x6c6f7373);  // "loss"
+    // "loss"; keyed by the rank too (rank 0 = one process), so the noise differs between ranks as between
+    // the samples of one batch
+    loss_rng_ = Rng::keyed(cfg_.seed, 0x6c6f7373, (uint64_t)comm_->rank());
     net_ = build_model(cfg_.model, data_.train.num_classes, data_.train.channels, model_rng_);
-    dev_ = parse_device(cfg_.device);
     if (dev_.is_cuda()) {
       if (!cuda_available())
         run_fail("device cuda: no CUDA device is available (or this build has no CUDA backend; configure with "

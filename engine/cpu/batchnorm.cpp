@@ -101,12 +101,11 @@ void batch_norm_apply(float* y, const float* x, const float* mean, const float* 
   }
 }
 
-void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
-                         const float* invstd, const float* gamma, const float* relu_out, int64_t M, int64_t C,
-                         bool training) {
-  // One pass for both sums: sum g and sum g*(x - mean) (g = dy, masked by relu_out > 0 when fused).
-  std::vector<double> sdy(C), sdyx(C);
-  channel_sums2(sdy.data(), sdyx.data(), M, C, [&](float* a1, float* a2, int64_t m) {
+// The two channel sums of backward: sdy_c = sum_m g, sdyx_c = sum_m g * (x - mean) (g = dy, masked by
+// relu_out > 0 when fused). SyncBatchNorm adds them up across ranks before batch_norm_input_grad.
+static void batch_norm_grad_sums(double* sdy, double* sdyx, const float* dy, const float* x, const float* mean,
+                          const float* relu_out, int64_t M, int64_t C) {
+  channel_sums2(sdy, sdyx, M, C, [&](float* a1, float* a2, int64_t m) {
     const float* row = x + m * C;
     const float* g = dy + m * C;
     if (relu_out) {
@@ -125,23 +124,25 @@ void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
       }
     }
   });
+}
+
+// dx of M rows from the sums over all M_total rows the statistics came from (M_total = M on one process):
+// dgamma_c = sdyx_c * invstd_c, dbeta_c = sdy_c;  dx = gamma*invstd * (dy - dbeta/M_total - xhat*dgamma/M_total)
+void batch_norm_input_grad(float* dx, const float* dgamma, const float* dbeta, const float* dy, const float* x,
+                           const float* mean, const float* invstd, const float* gamma, const float* relu_out,
+                           int64_t M, int64_t M_total, int64_t C, bool training) {
   std::vector<float> k1(C), k2(C), k3(C);  // dx = k1*dy + k2*(x-mean) + k3
   for (int64_t c = 0; c < C; ++c) {
-    float dg = (float)(sdyx[c] * invstd[c]);
-    float db = (float)sdy[c];
-    if (dgamma) dgamma[c] = dg;
-    if (dbeta) dbeta[c] = db;
     float gi = gamma[c] * invstd[c];
     k1[c] = gi;
     if (training) {
-      k2[c] = -gi * invstd[c] * dg / (float)M;  // -gamma*invstd * xhat*dgamma/M with xhat=(x-mean)*invstd
-      k3[c] = -gi * db / (float)M;
+      k2[c] = -gi * invstd[c] * dgamma[c] / (float)M_total;  // -gamma*invstd * xhat*dgamma/M with xhat=(x-mean)*invstd
+      k3[c] = -gi * dbeta[c] / (float)M_total;
     } else {
       k2[c] = 0.f;
       k3[c] = 0.f;
     }
   }
-  if (!dx) return;
   const float *p1 = k1.data(), *p2 = k2.data(), *p3 = k3.data();
 #pragma omp parallel for schedule(static) if (M * C > (1 << 15))
   for (int64_t m = 0; m < M; ++m) {
@@ -158,6 +159,75 @@ void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
       for (int64_t c = 0; c < C; ++c) out[c] = p1[c] * g[c] + p2[c] * (row[c] - mean[c]) + p3[c];
     }
   }
+}
+
+void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
+                         const float* invstd, const float* gamma, const float* relu_out, int64_t M, int64_t C,
+                         bool training) {
+  std::vector<double> sdy(C), sdyx(C);
+  batch_norm_grad_sums(sdy.data(), sdyx.data(), dy, x, mean, relu_out, M, C);
+  std::vector<float> dg(C), db(C);
+  for (int64_t c = 0; c < C; ++c) {
+    dg[c] = (float)(sdyx[c] * invstd[c]);
+    db[c] = (float)sdy[c];
+    if (dgamma) dgamma[c] = dg[c];
+    if (dbeta) dbeta[c] = db[c];
+  }
+  if (dx) batch_norm_input_grad(dx, dg.data(), db.data(), dy, x, mean, invstd, gamma, relu_out, M, M, C, training);
+}
+
+// SyncBatchNorm's sums are taken sample by sample (each sample's rows as in channel_sums2, then the samples
+// added in double in order), so that splitting a batch's samples over ranks changes only the order of double
+// additions: the float statistics of 2 ranks x 64 samples are those of 1 x 128 (up to double rounding).
+template <class F>
+static void per_sample_sums(double* r1, double* r2, int64_t N, int64_t R, int64_t C, F f) {
+  std::vector<double> a(C), b(C);
+  for (int64_t c = 0; c < C; ++c) r1[c] = r2[c] = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    channel_sums2(a.data(), b.data(), R, C, [&](float* a1, float* a2, int64_t m) { f(a1, a2, n * R + m); });
+    for (int64_t c = 0; c < C; ++c) {
+      r1[c] += a[c];
+      r2[c] += b[c];
+    }
+  }
+}
+
+// SyncBatchNorm's forward sums over this rank's N samples of R rows: s1 = sum (x - shift), s2 = sum (x - shift)^2.
+void batch_norm_sample_sums(double* s1, double* s2, const float* x, const float* shift, int64_t N, int64_t R,
+                            int64_t C) {
+  per_sample_sums(s1, s2, N, R, C, [&](float* a1, float* a2, int64_t m) {
+    const float* row = x + m * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      float d = row[c] - shift[c];
+      a1[c] += d;
+      a2[c] += d * d;
+    }
+  });
+}
+
+// SyncBatchNorm's backward sums, sample by sample: sdy = sum g, sdyx = sum g * (x - mean) (g masked by relu).
+void batch_norm_grad_sample_sums(double* sdy, double* sdyx, const float* dy, const float* x, const float* mean,
+                                 const float* relu_out, int64_t N, int64_t R, int64_t C) {
+  per_sample_sums(sdy, sdyx, N, R, C, [&](float* a1, float* a2, int64_t m) {
+    const float* row = x + m * C;
+    const float* g = dy + m * C;
+    if (relu_out) {
+      const float* y = relu_out + m * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        float gm = y[c] > 0.f ? g[c] : 0.f;
+        a1[c] += gm;
+        a2[c] += gm * (row[c] - mean[c]);
+      }
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        a1[c] += g[c];
+        a2[c] += g[c] * (row[c] - mean[c]);
+      }
+    }
+  });
 }
 
 }  // namespace tailor::cpu

@@ -72,6 +72,15 @@ void batch_norm_apply(float* y, const float* x, const float* mean, const float* 
 void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
                          const float* invstd, const float* gamma, const float* relu_out, int64_t M, int64_t C,
                          bool training);
+// SyncBatchNorm's pieces (engine/ops/sync_batch_norm.cpp): the sums of one rank's N samples of R rows each
+// (sample by sample, in double across samples), and dx from sums over every rank's M_total rows.
+void batch_norm_sample_sums(double* s1, double* s2, const float* x, const float* shift, int64_t N, int64_t R,
+                            int64_t C);
+void batch_norm_grad_sample_sums(double* sdy, double* sdyx, const float* dy, const float* x, const float* mean,
+                                 const float* relu_out, int64_t N, int64_t R, int64_t C);
+void batch_norm_input_grad(float* dx, const float* dgamma, const float* dbeta, const float* dy, const float* x,
+                           const float* mean, const float* invstd, const float* gamma, const float* relu_out,
+                           int64_t M, int64_t M_total, int64_t C, bool training);
 // running = (1 - momentum) * running + momentum * batch (unbiased variance), PyTorch semantics
 void bn_update_running(float* running_mean, float* running_var, const float* mean, const float* var_unbiased,
                        int64_t C, float momentum);

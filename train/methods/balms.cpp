@@ -317,6 +317,7 @@ class Balms : public ClassifierRetraining {
 MethodSpec balms_method() {
   MethodSpec m;
   m.name = "balms";
+  m.data_parallel = false;  // the meta sampler learns from each step's batch: one learner, not one per rank
   m.summary = "Balanced Meta-Softmax: the decoupled classifier with Balanced Softmax and the learned Meta Sampler "
               "(Ren et al. 2020)";
   m.frozen_backbone = true;

@@ -234,6 +234,7 @@ class Breadcrumb : public Method {
 MethodSpec breadcrumb_method() {
   MethodSpec m;
   m.name = "breadcrumb";
+  m.data_parallel = false;  // the feature memory is filled from each rank's own batches
   m.summary = "Breadcrumb / EMANATE: a class-balanced classifier on back-tracked features of past epochs (Liu et al. 2022)";
   m.needs_linear_head = true;
   m.defaults = {{"schedule", {{"kind", "cosine"}}}};

@@ -203,6 +203,7 @@ class SsdDistill : public Method {
 MethodSpec ssd_contrastive_method() {
   MethodSpec m;
   m.name = "ssd_contrastive";
+  m.data_parallel = false;  // the key encoder's queue is filled from each rank's own batches
   m.summary = "SSD stage I: cross-entropy + label-masked MoCo with a momentum key encoder (Li et al. 2021)";
   m.defaults = {{"schedule", {{"kind", "cosine"}}}};
   m.keys = {

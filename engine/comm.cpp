@@ -1,0 +1,61 @@
+#include "engine/comm.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace tailor {
+
+namespace {
+
+class SingleProcess : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int world() const override { return 1; }
+  std::string backend() const override { return "single"; }
+  void all_reduce_sum(Tensor&) override {}
+  void broadcast(Tensor&, int) override {}
+  void all_reduce_sum(double*, int64_t) override {}
+  void broadcast_bytes(void*, int64_t, int) override {}
+  void all_gather_bytes(const void* in, int64_t bytes, void* out) override {
+    if (bytes > 0 && in != out) std::memcpy(out, in, (size_t)bytes);
+  }
+  void barrier() override {}
+};
+
+int env_int(const char* a, const char* b, int fallback) {
+  for (const char* name : {a, b})
+    if (const char* v = name ? std::getenv(name) : nullptr)
+      if (*v) return std::atoi(v);
+  return fallback;
+}
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_single_process_comm() { return std::make_unique<SingleProcess>(); }
+
+LaunchInfo launch_info() {
+  LaunchInfo l;
+  l.world = env_int("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", 1);
+  l.rank = env_int("OMPI_COMM_WORLD_RANK", "PMI_RANK", 0);
+  l.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", l.rank);
+  if (l.world < 1) l.world = 1;
+  return l;
+}
+
+#ifndef TAILOR_MPI
+bool mpi_available() { return false; }
+std::unique_ptr<Communicator> make_mpi_comm(double) {
+  fail("this build has no MPI backend: install Open MPI (Debian: libopenmpi-dev openmpi-bin) and rebuild "
+       "(scripts/setup.sh does both)");
+}
+#endif
+
+#ifndef TAILOR_NCCL
+bool nccl_available() { return false; }
+std::unique_ptr<Communicator> make_nccl_comm(Communicator&, Device, double) {
+  fail("this build has no NCCL backend: it needs the CUDA backend, NCCL (nccl.h, libnccl) and Open MPI at "
+       "configure time; use dist.backend mpi, or rebuild");
+}
+#endif
+
+}  // namespace tailor

@@ -1,0 +1,68 @@
+// Collective communication between the processes of a data-parallel job (one process per rank, launched
+// by `mpirun -np N tailor ...`). The engine never moves bytes between processes itself: MPI (Open MPI)
+// connects CPU ranks and bootstraps everything, NCCL connects GPUs (its id broadcast over MPI).
+//
+//   all_reduce_sum   every rank ends with the elementwise sum of every rank's buffer (in place)
+//   broadcast        every rank ends with root's buffer
+//   all_gather       every rank ends with the concatenation, rank by rank, of every rank's block
+//   barrier          no rank leaves before every rank has entered
+//
+// Every rank must call the same collectives in the same order with the same sizes. A collective that
+// does not complete within the timeout ends the whole job with a message naming the operation, instead
+// of hanging; a rank that dies is reported by the launcher (mpirun names the rank and its signal) and the
+// others are stopped with it.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/tensor.h"
+
+namespace tailor {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int world() const = 0;
+  virtual int local_rank() const { return rank(); }  // the rank among the processes of this machine
+  virtual std::string backend() const = 0;           // "single", "mpi", "nccl"
+
+  // Tensors: contiguous f32 or i32. The MPI backend takes any device (a CUDA tensor is staged through
+  // the host); the NCCL backend takes CUDA tensors of its own device.
+  virtual void all_reduce_sum(Tensor& t) = 0;
+  virtual void broadcast(Tensor& t, int root) = 0;
+  // Host buffers: statistics, metrics, states.
+  virtual void all_reduce_sum(double* data, int64_t n) = 0;
+  virtual void broadcast_bytes(void* data, int64_t bytes, int root) = 0;
+  virtual void all_gather_bytes(const void* in, int64_t bytes, void* out) = 0;  // out: world * bytes
+  virtual void barrier() = 0;
+  // Seconds this process has spent inside collectives so far (waiting for the others included): where
+  // a data-parallel step's time goes besides computing.
+  virtual double collective_seconds() const { return 0; }
+};
+
+// One process: every collective is the identity.
+std::unique_ptr<Communicator> make_single_process_comm();
+
+// The launcher's view of this process: world size, rank and local rank from mpirun's environment
+// (OMPI_COMM_WORLD_SIZE / _RANK / _LOCAL_RANK, or PMI_SIZE / PMI_RANK); world 1 when not launched so.
+struct LaunchInfo {
+  int world = 1, rank = 0, local_rank = 0;
+};
+LaunchInfo launch_info();
+
+// True when this build has the MPI backend (Open MPI found at configure time) / the NCCL backend.
+bool mpi_available();
+bool nccl_available();
+
+// MPI_COMM_WORLD (MPI_Init on first use; MPI_Finalize at exit). timeout_s > 0: a collective that waits
+// longer aborts the job. Throws naming how to build with MPI when this build has none.
+std::unique_ptr<Communicator> make_mpi_comm(double timeout_s);
+
+// NCCL between the GPUs of the job, one per rank (`device` = this rank's GPU): rank 0 makes the NCCL id
+// and broadcasts it over `bootstrap` (the MPI communicator, which must outlive it). Host-buffer
+// collectives go through `bootstrap`. Throws when this build has no NCCL backend.
+std::unique_ptr<Communicator> make_nccl_comm(Communicator& bootstrap, Device device, double timeout_s);
+
+}  // namespace tailor

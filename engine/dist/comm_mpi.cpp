@@ -1,0 +1,139 @@
+// The MPI backend of engine/comm.h (Open MPI): MPI_COMM_WORLD, non-blocking collectives polled against a
+// deadline so that a stuck job ends with a message instead of hanging.
+#define OMPI_SKIP_MPICXX 1  // the C API only (Open MPI's deprecated C++ bindings need another library)
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "engine/comm.h"
+
+namespace tailor {
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void finalize_at_exit() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+class MpiComm : public Communicator {
+ public:
+  explicit MpiComm(double timeout_s) : timeout_(timeout_s) {
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited) {
+      int provided = 0;  // only the main thread calls MPI (the loader's workers never do)
+      MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+      std::atexit(finalize_at_exit);
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_);
+    local_rank_ = launch_info().local_rank;
+  }
+  int rank() const override { return rank_; }
+  int world() const override { return world_; }
+  int local_rank() const override { return local_rank_; }
+  std::string backend() const override { return "mpi"; }
+
+  void all_reduce_sum(Tensor& t) override {
+    TAILOR_CHECK(t.is_contiguous() && (t.dtype() == DType::F32 || t.dtype() == DType::I32),
+                 "all_reduce_sum: needs a contiguous f32 or i32 tensor, got ", t.desc());
+    if (t.is_cuda()) {  // staged through the host
+      Tensor h = t.cpu();
+      all_reduce_sum(h);
+      t.copy_from(h);
+      return;
+    }
+    const MPI_Datatype type = t.dtype() == DType::F32 ? MPI_FLOAT : MPI_INT;
+    char* p = (char*)t.raw_data();
+    for (int64_t done = 0, n = t.numel(); done < n;) {
+      const int count = (int)std::min<int64_t>(n - done, 1 << 30);
+      MPI_Request req;
+      MPI_Iallreduce(MPI_IN_PLACE, p + done * 4, count, type, MPI_SUM, MPI_COMM_WORLD, &req);
+      wait(&req, "all_reduce");
+      done += count;
+    }
+  }
+  void broadcast(Tensor& t, int root) override {
+    TAILOR_CHECK(t.is_contiguous(), "broadcast: needs a contiguous tensor, got ", t.desc());
+    if (t.is_cuda()) {
+      Tensor h = t.cpu();
+      broadcast(h, root);
+      t.copy_from(h);
+      return;
+    }
+    broadcast_bytes(t.raw_data(), (int64_t)t.nbytes(), root);
+  }
+  void all_reduce_sum(double* data, int64_t n) override {
+    for (int64_t done = 0; done < n;) {
+      const int count = (int)std::min<int64_t>(n - done, 1 << 30);
+      MPI_Request req;
+      MPI_Iallreduce(MPI_IN_PLACE, data + done, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &req);
+      wait(&req, "all_reduce");
+      done += count;
+    }
+  }
+  void broadcast_bytes(void* data, int64_t bytes, int root) override {
+    for (int64_t done = 0; done < bytes;) {
+      const int count = (int)std::min<int64_t>(bytes - done, 1 << 30);
+      MPI_Request req;
+      MPI_Ibcast((char*)data + done, count, MPI_BYTE, root, MPI_COMM_WORLD, &req);
+      wait(&req, "broadcast");
+      done += count;
+    }
+  }
+  void all_gather_bytes(const void* in, int64_t bytes, void* out) override {
+    TAILOR_CHECK(bytes < (1ll << 31), "all_gather: blocks of at most 2 GiB, got ", bytes, " bytes");
+    MPI_Request req;
+    MPI_Iallgather(in, (int)bytes, MPI_BYTE, out, (int)bytes, MPI_BYTE, MPI_COMM_WORLD, &req);
+    wait(&req, "all_gather");
+  }
+  void barrier() override {
+    MPI_Request req;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    wait(&req, "barrier");
+  }
+
+ private:
+  // Polls the request: spins briefly (collectives of a step take microseconds), then sleeps between polls.
+  void wait(MPI_Request* req, const char* what) {
+    const double t0 = now_s();
+    for (int64_t polls = 0;; ++polls) {
+      int done = 0;
+      MPI_Test(req, &done, MPI_STATUS_IGNORE);
+      if (done) {
+        seconds_ += now_s() - t0;
+        return;
+      }
+      if (polls > 2000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      if (timeout_ > 0 && (polls & 255) == 0 && now_s() - t0 > timeout_) {
+        std::fprintf(stderr,
+                     "\ntailor rank %d of %d: %s waited more than %g s (dist.timeout_s) for the other ranks: one "
+                     "of them is stuck or has died; aborting the job\n",
+                     rank_, world_, what, timeout_);
+        std::fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, 70);
+      }
+    }
+  }
+  double collective_seconds() const override { return seconds_; }
+  double timeout_, seconds_ = 0;
+  int rank_ = 0, world_ = 1, local_rank_ = 0;
+};
+
+}  // namespace
+
+bool mpi_available() { return true; }
+
+std::unique_ptr<Communicator> make_mpi_comm(double timeout_s) { return std::make_unique<MpiComm>(timeout_s); }
+
+}  // namespace tailor
