@@ -35,6 +35,7 @@ std::unique_ptr<Communicator> make_single_process_comm() { return std::make_uniq
 
 LaunchInfo launch_info() {
   LaunchInfo l;
+  l.launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE");
   l.world = env_int("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", 1);
   l.rank = env_int("OMPI_COMM_WORLD_RANK", "PMI_RANK", 0);
   l.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", l.rank);

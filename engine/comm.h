@@ -49,6 +49,7 @@ std::unique_ptr<Communicator> make_single_process_comm();
 // (OMPI_COMM_WORLD_SIZE / _RANK / _LOCAL_RANK, or PMI_SIZE / PMI_RANK); world 1 when not launched so.
 struct LaunchInfo {
   int world = 1, rank = 0, local_rank = 0;
+  bool launched = false;  // started by mpirun (also with -np 1: the data-parallel code paths on one rank)
 };
 LaunchInfo launch_info();
 

@@ -5,8 +5,12 @@
 #      memcheck lists its deliberate cudaMalloc failure as an API error) and on a few training steps
 #   3. the out-of-memory message (an absurd batch)
 #   4. tailor vs PyTorch eager, alternating: ResNet-32 b128 32x32 and ResNet-50 b64 224x224
+#   5. the NCCL backend (docs/data_parallel.md): 20 deterministic steps of ResNet-32 on one process and on
+#      `mpirun -np 1` with dist.backend nccl (every data-parallel code path on one GPU: the two step logs
+#      must be identical), and on 2 ranks when the machine has 2 GPUs; needs DATA (CIFAR-10 binary batches)
+#      or the Fashion-MNIST package
 # Usage: scripts/cuda_check.sh [BUILD_DIR]   (default build; configure it with -DTAILOR_CUDA=ON)
-# Env:   PYTHON (python with torch+CUDA, default python3), PAIRS (default 3), COMPILE=1 (+ torch.compile)
+# Env:   PYTHON (python with torch+CUDA, default python3), PAIRS (default 3), COMPILE=1 (+ torch.compile), DATA
 set -uo pipefail
 B=${1:-build}
 PYTHON=${PYTHON:-python3}
@@ -31,4 +35,27 @@ echo "== 4. tailor vs PyTorch eager"
 export TAILOR="$B/tailor" PYTHON DEVICE=cuda PAIRS=${PAIRS:-3}
 "$(dirname "$0")/../benchmarks/compare.sh" resnet32 128 50 8 2>&1 | grep -v "^  " || status=1
 EXTRA="--image-size 224" "$(dirname "$0")/../benchmarks/compare.sh" resnet50 64 20 8 2>&1 | grep -v "^  " || status=1
+echo "== 5. NCCL data parallel"
+if [ -n "${DATA:-}" ]; then data=(--set data.dataset=cifar10 --set "data.root=$DATA"); else data=(); fi
+if ! command -v mpirun >/dev/null; then
+  echo "mpirun not found: skipped"
+elif [ -z "${DATA:-}" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  echo "no DATA and no Fashion-MNIST: skipped"
+else
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  out=$(mktemp -d)
+  echo '{"model": {"arch": "resnet32"}, "stage1": {"method": "joint", "epochs": 1, "batch_size": 128,
+         "max_steps_per_epoch": 20, "schedule": {"warmup_epochs": 0}, "loss": {"name": "ce"}}}' > "$out/ce.json"
+  dp=(train --config "$out/ce.json" "${data[@]}" --set "runs_dir=$out" --device "${DP_DEVICE:-cuda}" --deterministic
+      --set log.step_losses=true --set eval.every_epochs=0 --no-report)
+  "$B/tailor" "${dp[@]}" --set name=plain > "$out/plain.log" 2>&1 || { status=1; tail -3 "$out/plain.log"; }
+  mpirun -np 1 "$B/tailor" "${dp[@]}" --set name=nccl1 --set dist.backend=nccl > "$out/nccl1.log" 2>&1 ||
+    { status=1; tail -5 "$out/nccl1.log"; }
+  if cmp -s "$out/plain/steps.jsonl" "$out/nccl1/steps.jsonl"; then echo "1 rank over NCCL: steps identical"
+  else echo "1 rank over NCCL: steps DIFFER"; status=1; fi
+  if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
+    mpirun -np 2 "$B/tailor" "${dp[@]}" --set name=nccl2 > "$out/nccl2.log" 2>&1 || { status=1; tail -5 "$out/nccl2.log"; }
+    grep -h '"img_per_s"' "$out/plain/metrics.jsonl" "$out/nccl2/metrics.jsonl" | cut -c1-200
+  fi
+fi
 exit $status

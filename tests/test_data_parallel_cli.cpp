@@ -3,6 +3,7 @@
 //   - SyncBatchNorm: the first steps equal; over 20 steps the two stay as close as one process stays to
 //     itself with 2 threads instead of 1 (float rounding, amplified by training from scratch, is the
 //     floor: see docs/data_parallel.md for the measured numbers);
+//   - mpirun -np 1 runs every data-parallel code path and equals the plain run bit for bit;
 //   - per-rank BatchNorm: a different computation (statistics over 64), visible from the first step;
 //   - a rank killed mid-run ends the job with the rank named; a stuck rank ends it at dist.timeout_s;
 //     --resume on 2 ranks is bit-identical to the uninterrupted 2-rank run;
@@ -93,6 +94,13 @@ TEST_CASE("mpirun -np 2: SyncBN steps, per-rank BN, kill and resume, stuck rank,
   CHECK(worst_ranks <= std::max(10 * worst_threads, 0.1));
   // the job's summary and logs come from rank 0 alone: one line per step
   CHECK(slurp(d / "two" / "summary.json").find("\"ranks\": 2") != std::string::npos);
+
+  // mpirun -np 1: every data-parallel code path (bucketed averaging, reduced loss, broadcasts, sharded
+  // evaluation) on one rank, bit for bit the plain run
+  Run one_rank = mpi_run(1, args("one_rank", "--set dist.sync_bn=true"));
+  REQUIRE_MESSAGE(one_rank.code == 0, one_rank.out);
+  check_same_run(d / "one", d / "one_rank", 1, 2);
+  CHECK(slurp(d / "one_rank" / "metrics.jsonl").find("\"ranks\":1") != std::string::npos);
 
   // per-rank BatchNorm: each rank normalises by its own 64 samples' statistics, from the first step
   Run two_bn = mpi_run(2, args("two_bn", "--set stage1.max_steps_per_epoch=2"));

@@ -5,12 +5,13 @@
 #include "data/loader.h"
 #include "engine/ops.h"
 #include "layers/basic.h"
+#include "train/run_model.h"
 
 namespace tailor {
 
 std::unique_ptr<Communicator> make_run_comm(const DistConfig& d, Device device) {
   const LaunchInfo li = launch_info();
-  if (li.world <= 1) return make_single_process_comm();
+  if (!li.launched) return make_single_process_comm();
   if (!mpi_available())
     fail("this process is rank " + std::to_string(li.rank) + " of " + std::to_string(li.world) +
          " (launched by mpirun), but this build has no MPI backend: install Open MPI (Debian libopenmpi-dev "
@@ -26,7 +27,7 @@ std::unique_ptr<Communicator> make_run_comm(const DistConfig& d, Device device) 
 
 void GradientAverager::average(const std::vector<Tensor>& params) {
   const int world = comm_.world();
-  if (world <= 1 || params.empty()) return;
+  if (params.empty()) return;
   // which parameters have a gradient on some rank: host metadata, one small host reduction
   std::vector<double> has(params.size());
   for (size_t i = 0; i < params.size(); ++i) has[i] = params[i].grad().defined() ? 1.0 : 0.0;
@@ -76,11 +77,11 @@ static void broadcast_named(Communicator& comm, const NamedTensors& ts) {
 }
 
 void broadcast_module(Communicator& comm, Module& m) {
-  if (comm.world() > 1) broadcast_named(comm, m.state_dict());
+  if (is_data_parallel(comm)) broadcast_named(comm, m.state_dict());
 }
 
 void broadcast_buffers(Communicator& comm, Module& m) {
-  if (comm.world() > 1) broadcast_named(comm, m.named_buffers());
+  if (is_data_parallel(comm)) broadcast_named(comm, m.named_buffers());
 }
 
 void set_sync_batch_norm(Module& m, Communicator* comm) {
@@ -94,13 +95,7 @@ EvalMetrics evaluate_sharded(ResNet& net, const data::Dataset& ds, const data::T
                              int workers, Communicator& comm) {
   const int world = comm.world(), rank = comm.rank();
   const int64_t N = ds.size(), C = ds.num_classes, nb = (N + batch - 1) / batch;
-  data::SamplerConfig sc;
-  sc.kind = data::SamplerKind::Sequential;
-  data::Sampler s(ds.labels, ds.num_classes, sc);
-  data::LoaderConfig lc;
-  lc.batch_size = batch;
-  lc.num_workers = workers;
-  data::Loader loader(ds, s, tf, lc);
+  EvalLoader el(ds, tf, batch, workers);
   MetricsAccumulator acc((int)C, train_counts, rule);
   const bool was_training = net.is_training();
   net.eval();
@@ -115,7 +110,7 @@ EvalMetrics evaluate_sharded(ResNet& net, const data::Dataset& ds, const data::T
     if (my < nb) {
       std::vector<int64_t> idx;
       for (int64_t i = my * batch; i < std::min(N, (my + 1) * batch); ++i) idx.push_back(i);
-      loader.load(idx, 0, my * batch, b);
+      el.loader.load(idx, 0, my * batch, b);
       data::to_device(b, net.device());
       std::vector<float> v = net.forward(b.images).contiguous().cpu().to_vector();
       std::memcpy(mine.data(), v.data(), v.size() * sizeof(float));

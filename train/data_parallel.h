@@ -39,9 +39,12 @@
 
 namespace tailor {
 
-// The communicator of this process: single-process unless launched by mpirun with more than one rank;
-// then MPI, or NCCL on CUDA devices (dist.backend). Throws naming what is missing.
+// The communicator of this process: single-process unless launched by mpirun (with -np 1 too: every data-
+// parallel code path then runs on one rank, and its steps equal a plain run's bit for bit); then MPI, or
+// NCCL on CUDA devices (dist.backend). Throws naming what is missing.
 std::unique_ptr<Communicator> make_run_comm(const DistConfig& d, Device device);
+// True for a communicator of an mpirun job (any number of ranks).
+inline bool is_data_parallel(const Communicator& c) { return c.backend() != "single"; }
 
 // Sums every parameter's gradient across ranks and divides by world, bucket by bucket (a parameter
 // without a gradient on this rank contributes zeros; after the reduction it has one when any rank had).

@@ -23,8 +23,10 @@ const data::Dataset* RunContext::eval_split() const {
   return data.test ? data.test.get() : data.val.get();
 }
 
+bool RunContext::data_parallel() const { return comm && is_data_parallel(*comm); }
+
 EvalMetrics RunContext::evaluate(ResNet& net, const data::Dataset& ds) const {
-  if (world() > 1)
+  if (data_parallel())
     return evaluate_sharded(net, ds, data.eval_tf, data.train_counts, cfg.shot_rule, cfg.data.eval_batch_size,
                             cfg.data.workers, *comm);
   return evaluate_dataset(net, ds, data.eval_tf, data.train_counts, cfg.shot_rule, cfg.data.eval_batch_size,
@@ -92,7 +94,7 @@ void end_epoch(RunContext& run, StageRun& stage, double comm_s) {
   meta["stage"] = std::to_string(k);
   meta["epoch"] = std::to_string(e + 1);
   meta["method"] = stage.cfg.method;
-  if (run.world() > 1) broadcast_buffers(*run.comm, run.model);  // rank 0's running statistics, evaluated and saved
+  if (run.data_parallel()) broadcast_buffers(*run.comm, run.model);  // rank 0's running statistics, evaluated and saved
   const data::Dataset* ev = run.eval_split();
   const int64_t every = run.cfg.eval_every_epochs;
   if (ev && ((every > 0 && (e + 1) % every == 0) || e + 1 == epochs)) {
@@ -139,7 +141,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
   const bool skip_bad = run.cfg.nonfinite == NonFinite::Skip;
   const bool chooses = stage.method.chooses_batches();  // a learned sampler picks every batch as it trains
   std::unique_ptr<GradientAverager> averager;  // data parallel: gradients and losses averaged over the ranks
-  if (run.world() > 1) averager = std::make_unique<GradientAverager>(*run.comm, run.bucket_mb);
+  if (run.data_parallel()) averager = std::make_unique<GradientAverager>(*run.comm, run.bucket_mb);
   while (st.epoch < c.epochs) {
     const int e = st.epoch;
     stage.method.start_epoch(e);
@@ -254,7 +256,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
       while (hooks.stall_at >= 0 && st.global_step == hooks.stall_at) std::this_thread::sleep_for(std::chrono::seconds(1));
     }
     st.epoch_seconds = seconds0 + (monotonic_seconds() - t0);
-    end_epoch(run, stage, run.world() > 1 ? run.comm->collective_seconds() - comm0 : -1.0);
+    end_epoch(run, stage, run.data_parallel() ? run.comm->collective_seconds() - comm0 : -1.0);
     if (run.stop_after_s > 0 && monotonic_seconds() - run.session_t0 >= run.stop_after_s && st.epoch < c.epochs)
       return false;  // the state was saved at the end of the epoch
   }

@@ -56,6 +56,7 @@ struct RunContext {
   const data::Dataset* eval_split() const;                    // eval.select's split (null: none)
   EvalMetrics evaluate(ResNet& net, const data::Dataset& ds) const;  // sharded over the ranks when world > 1
   int world() const { return comm ? comm->world() : 1; }
+  bool data_parallel() const;  // launched by mpirun (train/data_parallel.h), with any number of ranks
 };
 
 // Runs the stage's remaining epochs from run.st (epoch, cursor). Returns false when --stop-after ended the

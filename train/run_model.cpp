@@ -125,15 +125,26 @@ void load_into(ResNet& net, const std::string& path, std::ostream* log) {
 }
 
 // run_model.h
-void for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
-                         int workers, const std::function<void(const data::Batch&)>& fn) {
+static data::SamplerConfig sequential() {
   data::SamplerConfig sc;
   sc.kind = data::SamplerKind::Sequential;
-  data::Sampler s(ds.labels, ds.num_classes, sc);
+  return sc;
+}
+
+static data::LoaderConfig eval_loader_config(int64_t batch, int workers) {
   data::LoaderConfig lc;
   lc.batch_size = batch;
   lc.num_workers = workers;
-  data::Loader loader(ds, s, tf, lc);
+  return lc;
+}
+
+EvalLoader::EvalLoader(const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch, int workers)
+    : sampler(ds.labels, ds.num_classes, sequential()), loader(ds, sampler, tf, eval_loader_config(batch, workers)) {}
+
+void for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
+                         int workers, const std::function<void(const data::Batch&)>& fn) {
+  EvalLoader el(ds, tf, batch, workers);
+  data::Loader& loader = el.loader;
   const bool was_training = net.is_training();
   net.eval();
   NoGradGuard ng;

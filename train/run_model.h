@@ -8,6 +8,7 @@
 #include <string>
 
 #include "data/augment.h"
+#include "data/loader.h"
 #include "data/dataset.h"
 #include "layers/resnet.h"
 #include "train/config.h"
@@ -16,9 +17,6 @@
 
 namespace tailor {
 
-namespace data {
-struct Batch;
-}
 
 // The run's model; every initial weight drawn from `rng` (the run's model stream, Rng(seed)).
 std::shared_ptr<ResNet> build_model(const ModelConfig& m, int64_t num_classes, int64_t in_channels, Rng& rng);
@@ -41,6 +39,13 @@ void load_into(ResNet& net, const std::string& path, std::ostream* log);
 EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf,
                              const std::vector<int64_t>& train_counts, const ShotRule& rule, int64_t batch,
                              int workers);
+
+// The evaluation loader of `ds`: the sequential sampler and a loader on it (eval transform).
+struct EvalLoader {
+  EvalLoader(const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch, int workers);
+  data::Sampler sampler;
+  data::Loader loader;
+};
 
 // Every batch of `ds` in order (eval transform, batches on the model's device) through `net` in eval mode
 // without gradient; the model's mode is restored afterwards.

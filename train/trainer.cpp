@@ -416,7 +416,7 @@ Json Trainer::finish() {
   summary["peak_mem_mb"] = peak_rss_mb();
   if (dev_.is_cuda()) summary["peak_gpu_mb"] = std::round(cuda_memory_stats().peak / 1048576.0 * 10) / 10;
   summary["run_dir"] = dir_.string();
-  if (comm_->world() > 1) summary["ranks"] = comm_->world();
+  if (is_data_parallel(*comm_)) summary["ranks"] = comm_->world();
   if (writer_) write_text_atomic(dir_ / "summary.json", summary.dump(2) + "\n");
   st_.stage = num_stages() + 1;
   save_state();
@@ -457,7 +457,7 @@ Json Trainer::run(std::optional<RunData> given) {
   const LaunchInfo li = launch_info();
   writer_ = li.rank == 0;
   dev_ = parse_device(cfg_.device);
-  if (li.world > 1 && dev_.is_cuda()) dev_ = Device::cuda(li.local_rank);
+  if (li.launched && dev_.is_cuda()) dev_ = Device::cuda(li.local_rank);
   comm_ = make_run_comm(cfg_.dist, dev_);
   check_data_parallel();
   for (auto& s : cfg_.stages) {  // what can be checked before any data is read

@@ -48,6 +48,17 @@ static void channel_sums2(double* r1, double* r2, int64_t M, int64_t C, F f) {
     }
 }
 
+// Row m's terms of the statistics' two channel sums: x - shift and (x - shift)^2.
+static inline void add_shifted_row(float* a1, float* a2, const float* x, const float* shift, int64_t m, int64_t C) {
+  const float* row = x + m * C;
+#pragma omp simd
+  for (int64_t c = 0; c < C; ++c) {
+    float d = row[c] - shift[c];
+    a1[c] += d;
+    a2[c] += d * d;
+  }
+}
+
 void batch_norm_stats(float* mean, float* invstd, float* var_unbiased, const float* x, int64_t M, int64_t C,
                       float eps) {
   // One pass of shifted sums in double: var = E[(x-s)^2] - E[x-s]^2 with s = the mean of the first
@@ -59,15 +70,8 @@ void batch_norm_stats(float* mean, float* invstd, float* var_unbiased, const flo
     for (int64_t c = 0; c < C; ++c) head_sum[c] += x[m * C + c];
   for (int64_t c = 0; c < C; ++c) shift[c] = (float)(head_sum[c] / (double)head);
   const float* sh = shift.data();
-  channel_sums2(s1.data(), s2.data(), M, C, [&](float* a1, float* a2, int64_t m) {
-    const float* row = x + m * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      float d = row[c] - sh[c];
-      a1[c] += d;
-      a2[c] += d * d;
-    }
-  });
+  channel_sums2(s1.data(), s2.data(), M, C,
+                [&](float* a1, float* a2, int64_t m) { add_shifted_row(a1, a2, x, sh, m, C); });
   for (int64_t c = 0; c < C; ++c) {
     double m1 = s1[c] / M;
     double q = std::max(0.0, s2[c] - s1[c] * m1);  // sum of squared deviations
@@ -101,11 +105,9 @@ void batch_norm_apply(float* y, const float* x, const float* mean, const float* 
   }
 }
 
-// The two channel sums of backward: sdy_c = sum_m g, sdyx_c = sum_m g * (x - mean) (g = dy, masked by
-// relu_out > 0 when fused). SyncBatchNorm adds them up across ranks before batch_norm_input_grad.
-static void batch_norm_grad_sums(double* sdy, double* sdyx, const float* dy, const float* x, const float* mean,
-                          const float* relu_out, int64_t M, int64_t C) {
-  channel_sums2(sdy, sdyx, M, C, [&](float* a1, float* a2, int64_t m) {
+// Row m's terms of backward's two channel sums: g and g * (x - mean) (g = dy, masked by relu_out > 0 when fused).
+static inline void add_grad_row(float* a1, float* a2, const float* dy, const float* x, const float* mean,
+                                const float* relu_out, int64_t m, int64_t C) {
     const float* row = x + m * C;
     const float* g = dy + m * C;
     if (relu_out) {
@@ -123,7 +125,13 @@ static void batch_norm_grad_sums(double* sdy, double* sdyx, const float* dy, con
         a2[c] += g[c] * (row[c] - mean[c]);
       }
     }
-  });
+}
+
+// The two channel sums of backward: sdy_c = sum_m g, sdyx_c = sum_m g * (x - mean).
+static void batch_norm_grad_sums(double* sdy, double* sdyx, const float* dy, const float* x, const float* mean,
+                                 const float* relu_out, int64_t M, int64_t C) {
+  channel_sums2(sdy, sdyx, M, C,
+                [&](float* a1, float* a2, int64_t m) { add_grad_row(a1, a2, dy, x, mean, relu_out, m, C); });
 }
 
 // dx of M rows from the sums over all M_total rows the statistics came from (M_total = M on one process):
@@ -195,39 +203,15 @@ static void per_sample_sums(double* r1, double* r2, int64_t N, int64_t R, int64_
 // SyncBatchNorm's forward sums over this rank's N samples of R rows: s1 = sum (x - shift), s2 = sum (x - shift)^2.
 void batch_norm_sample_sums(double* s1, double* s2, const float* x, const float* shift, int64_t N, int64_t R,
                             int64_t C) {
-  per_sample_sums(s1, s2, N, R, C, [&](float* a1, float* a2, int64_t m) {
-    const float* row = x + m * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      float d = row[c] - shift[c];
-      a1[c] += d;
-      a2[c] += d * d;
-    }
-  });
+  per_sample_sums(s1, s2, N, R, C,
+                  [&](float* a1, float* a2, int64_t m) { add_shifted_row(a1, a2, x, shift, m, C); });
 }
 
 // SyncBatchNorm's backward sums, sample by sample: sdy = sum g, sdyx = sum g * (x - mean) (g masked by relu).
 void batch_norm_grad_sample_sums(double* sdy, double* sdyx, const float* dy, const float* x, const float* mean,
                                  const float* relu_out, int64_t N, int64_t R, int64_t C) {
-  per_sample_sums(sdy, sdyx, N, R, C, [&](float* a1, float* a2, int64_t m) {
-    const float* row = x + m * C;
-    const float* g = dy + m * C;
-    if (relu_out) {
-      const float* y = relu_out + m * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) {
-        float gm = y[c] > 0.f ? g[c] : 0.f;
-        a1[c] += gm;
-        a2[c] += gm * (row[c] - mean[c]);
-      }
-    } else {
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) {
-        a1[c] += g[c];
-        a2[c] += g[c] * (row[c] - mean[c]);
-      }
-    }
-  });
+  per_sample_sums(sdy, sdyx, N, R, C,
+                  [&](float* a1, float* a2, int64_t m) { add_grad_row(a1, a2, dy, x, mean, relu_out, m, C); });
 }
 
 }  // namespace tailor::cpu
