@@ -184,20 +184,34 @@ void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
   if (dx) batch_norm_input_grad(dx, dg.data(), db.data(), dy, x, mean, invstd, gamma, relu_out, M, M, C, training);
 }
 
-// SyncBatchNorm's sums are taken sample by sample (each sample's rows as in channel_sums2, then the samples
-// added in double in order), so that splitting a batch's samples over ranks changes only the order of double
-// additions: the float statistics of 2 ranks x 64 samples are those of 1 x 128 (up to double rounding).
+// SyncBatchNorm's sums are taken sample by sample: float within a sample's 64-row blocks, double across
+// them, then the samples added in double in order. Splitting a batch's samples over ranks then changes only
+// the order of double additions: the float statistics of 2 ranks x 64 samples are those of 1 x 128 (up to
+// double rounding). Parallel over samples, so the thread count changes nothing.
 template <class F>
 static void per_sample_sums(double* r1, double* r2, int64_t N, int64_t R, int64_t C, F f) {
-  std::vector<double> a(C), b(C);
-  for (int64_t c = 0; c < C; ++c) r1[c] = r2[c] = 0;
+  std::vector<double> part((size_t)(2 * N * C), 0.0);  // per sample: float within 64-row blocks, double across
+#pragma omp parallel for schedule(static) if (N * R * C > (1 << 14))
   for (int64_t n = 0; n < N; ++n) {
-    channel_sums2(a.data(), b.data(), R, C, [&](float* a1, float* a2, int64_t m) { f(a1, a2, n * R + m); });
-    for (int64_t c = 0; c < C; ++c) {
-      r1[c] += a[c];
-      r2[c] += b[c];
+    double* p1 = part.data() + 2 * n * C;
+    double* p2 = p1 + C;
+    std::vector<float> f1(C), f2(C);
+    for (int64_t m0 = 0; m0 < R; m0 += 64) {
+      std::fill(f1.begin(), f1.end(), 0.f);
+      std::fill(f2.begin(), f2.end(), 0.f);
+      for (int64_t m = m0; m < std::min(R, m0 + 64); ++m) f(f1.data(), f2.data(), n * R + m);
+      for (int64_t c = 0; c < C; ++c) {
+        p1[c] += f1[c];
+        p2[c] += f2[c];
+      }
     }
   }
+  for (int64_t c = 0; c < C; ++c) r1[c] = r2[c] = 0;
+  for (int64_t n = 0; n < N; ++n)  // the samples in order: the same additions however the batch was split
+    for (int64_t c = 0; c < C; ++c) {
+      r1[c] += part[2 * n * C + c];
+      r2[c] += part[2 * n * C + C + c];
+    }
 }
 
 // SyncBatchNorm's forward sums over this rank's N samples of R rows: s1 = sum (x - shift), s2 = sum (x - shift)^2.
