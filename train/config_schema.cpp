@@ -96,7 +96,8 @@ std::vector<ConfigKey> build_schema() {
   add(s, "debug.anomaly", "bool", false, 0, 0, {}, "anomaly detection: name the first op producing a NaN/Inf");
   add(s, "dist.backend", "string", "auto", 0, 0, {"auto", "mpi", "nccl"},
       "mpirun -np N: collectives over MPI, or NCCL between GPUs (auto: nccl on cuda when built with it)");
-  add(s, "dist.sync_bn", "bool", false, 0, 0, {}, "BatchNorm statistics over the whole global batch, every rank's samples (else each rank's own)");
+  add(s, "dist.sync_bn", "bool", false, 0, 0, {},
+      "BatchNorm statistics over the whole global batch, every rank's samples (else each rank's own)");
   add(s, "dist.timeout_s", "number", 300.0, 0, 1e7, {}, "mpirun: a collective waiting longer ends the job (0 = never)");
   add(s, "dist.bucket_mb", "number", 25.0, 0.001, 1e6, {}, "mpirun: gradients are averaged in buckets of this size");
   return s;

@@ -253,7 +253,8 @@ bool train_stage(RunContext& run, StageRun& stage) {
         std::fflush(stdout);
         std::raise(SIGKILL);
       }
-      while (hooks.stall_at >= 0 && st.global_step == hooks.stall_at) std::this_thread::sleep_for(std::chrono::seconds(1));
+      while (hooks.stall_at >= 0 && st.global_step == hooks.stall_at)
+        std::this_thread::sleep_for(std::chrono::seconds(1));
     }
     st.epoch_seconds = seconds0 + (monotonic_seconds() - t0);
     end_epoch(run, stage, run.data_parallel() ? run.comm->collective_seconds() - comm0 : -1.0);

@@ -140,8 +140,9 @@ void Trainer::check_data_parallel() {
       run_fail(s.key() + ".method " + s.method + ": does not run data-parallel yet (its per-step state would differ "
                "between the " + std::to_string(world) + " ranks); run it as one process, without mpirun");
     if (s.trains && s.batch_size % world != 0)
-      run_fail(s.key() + ".batch_size " + std::to_string(s.batch_size) + ": the global batch must split evenly over the " +
-               std::to_string(world) + " ranks (each takes batch_size / ranks)");
+      run_fail(s.key() + ".batch_size " + std::to_string(s.batch_size) +
+               ": the global batch must split evenly over the " + std::to_string(world) +
+               " ranks (each takes batch_size / ranks)");
   }
 }
 
@@ -220,7 +221,8 @@ void Trainer::load_state() {
     run_fail("data.root " + cfg_.data.root + ": not the data this run started with (fingerprint " +
              data_fingerprint_ + ", the state's " + st_.data_fingerprint + "); point data.root at the original images");
   if (st_.world != comm_->world())
-    run_fail(state_path().string() + ": written by a job of " + std::to_string(st_.world) + " rank(s); resume it with " +
+    run_fail(state_path().string() + ": written by a job of " + std::to_string(st_.world) +
+             " rank(s); resume it with " +
              (st_.world > 1 ? "mpirun -np " + std::to_string(st_.world) + " tailor train --resume ..."
                             : std::string("one process (no mpirun)")) +
              " (a run's batches and streams are split by its number of ranks)");
