@@ -180,6 +180,12 @@ const NormLut& cached_lut(int C, const std::vector<float>& mean, const std::vect
 }
 }  // namespace
 
+std::vector<float> normalization_table(int C, const std::vector<float>& mean, const std::vector<float>& std) {
+  NormLut lut;
+  build_lut(C, mean, std, lut);
+  return lut.v;
+}
+
 void normalize_to_float(const ImageView& src, bool flip, const std::vector<float>& mean, const std::vector<float>& std,
                         float* out) {
   const int H = src.height, W = src.width, C = src.channels;

@@ -74,6 +74,10 @@ TransformConfig inat_test_transform();
 // Output (h, w) for an input of (in_h, in_w); the crop modes give size x size.
 void transform_output_shape(const TransformConfig& cfg, int in_h, int in_w, int* out_h, int* out_w);
 
+// ToTensor + Normalize as a table: entry c * 256 + v is channel c's value for the byte v (what every
+// transform above writes), for a device kernel to gather from.
+std::vector<float> normalization_table(int C, const std::vector<float>& mean, const std::vector<float>& std);
+
 struct TransformScratch {  // per-thread reusable buffers
   ImageU8 a, b;
 };

@@ -42,6 +42,12 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
 // x / max(||x||_2, eps) along `dim` (PyTorch F.normalize)
 Tensor l2_normalize(const Tensor& x, int64_t dim, float eps = 1e-12f);
 
+// ---- device-resident data (data/resident.h; no autograd)
+// Rows of a u8 image set [N, H, W, C] cropped (zero padding), flipped and normalised by plan i32 [B, 4]
+// (index, top, left, flip) through lut f32 [C * 256] (data::normalization_table): f32 [B, size, size, C] on the
+// images' device. Bit for bit data/augment.cpp's RandomCrop + flip + normalise with the same draws.
+Tensor crop_flip_normalize(const Tensor& images, const Tensor& plan, const Tensor& lut, int64_t size);
+
 // ---- elementwise (numpy broadcasting between a and b)
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);

@@ -567,3 +567,23 @@ TEST_CASE("out of memory: a clear error with the allocator's numbers, and the de
   CHECK(sum_all(ok).item() == 10.f);
 }
 #endif
+
+TEST_CASE("device-resident augmentation: the gather kernel equals its CPU twin bit for bit") {
+  Rng rng(9);
+  const int64_t N = 13, H = 32, W = 32, C = 3, B = 9, S = 32;
+  std::vector<int32_t> plan;
+  for (int64_t b = 0; b < B; ++b) {
+    plan.push_back((int32_t)rng.below(N));
+    plan.push_back((int32_t)rng.below(9) - 4);
+    plan.push_back((int32_t)rng.below(9) - 4);
+    plan.push_back((int32_t)rng.below(2));
+  }
+  Tensor images = Tensor::empty({N, H, W, C}, DType::U8);
+  for (int64_t i = 0; i < images.numel(); ++i) images.u8()[i] = (uint8_t)rng.below(256);
+  std::vector<float> table(C * 256);
+  for (size_t i = 0; i < table.size(); ++i) table[i] = (float)i * 0.37f - 11.f;
+  Tensor p = Tensor::from_vector_i32(plan, {B, 4}), lut = Tensor::from_vector(table, {C * 256});
+  std::vector<float> cpu = crop_flip_normalize(images, p, lut, S).to_vector();
+  std::vector<float> gpu = crop_flip_normalize(images.to(kGpu), p.to(kGpu), lut.to(kGpu), S).to_vector();
+  CHECK(cpu == gpu);
+}

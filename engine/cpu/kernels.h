@@ -150,4 +150,10 @@ void not_equal_outer(float* out, const int32_t* a, const int32_t* b, int64_t N, 
 // multiply-add); one_minus_m is the float of the double 1 - m, as torch rounds the Python scalar.
 void ema(float* y, const float* x, float m, float one_minus_m, int64_t n);
 
+// ---- device-resident augmentation (augment.cpp / augment.cu): RandomCrop with zero padding + flip +
+// normalise of whole batches of a u8 dataset [N, H, W, C]. plan[b] = (index, top, left, flip): output row b is
+//   out[b, y, x, c] = lut[c * 256 + v],  v = images[index, top + y, left + x', c] (0 outside), x' = flip ? S-1-x : x
+void crop_flip_normalize(float* out, const uint8_t* images, const int32_t* plan, const float* lut, int64_t B,
+                         int64_t H, int64_t W, int64_t C, int64_t S);
+
 }  // namespace tailor::cpu

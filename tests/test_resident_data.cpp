@@ -1,0 +1,90 @@
+// Device-resident data, the host side and the CPU twin of the kernel: a batch gathered through
+// crop_flip_plan + crop_flip_normalize equals the Loader's batch bit for bit — the CIFAR transform
+// (RandomCrop 32 with padding 4, flip, normalise), flip only, no augmentation, a 1-channel set, rank 1 of 2 —
+// and a transform the kernel cannot run is refused with the op's name. (tests/test_cuda.cpp checks the CUDA
+// kernel against this CPU twin.)
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+#include "data/loader.h"
+#include "data/resident.h"
+#include "engine/ops.h"
+#include "engine/rng.h"
+
+using namespace tailor;
+using namespace tailor::data;
+
+namespace {
+
+Dataset random_set(int64_t n, int h, int w, int c, int classes) {
+  Dataset d;
+  d.name = "random", d.height = h, d.width = w, d.channels = c, d.num_classes = classes;
+  Rng rng(3);
+  d.pixels.resize((size_t)(n * h * w * c));
+  for (auto& p : d.pixels) p = (uint8_t)rng.below(256);
+  for (int64_t i = 0; i < n; ++i) d.labels.push_back((int32_t)((i * 7) % classes));
+  for (int k = 0; k < classes; ++k) d.class_names.push_back("c" + std::to_string(k));
+  return d;
+}
+
+// Every batch of `epoch` from the Loader and through the plan + kernel: the same indices and the same floats.
+void check_epoch(const Dataset& ds, const TransformConfig& tf, int rank, int world, int64_t epoch) {
+  SamplerConfig sc;
+  sc.kind = SamplerKind::Instance, sc.seed = 5, sc.rank = rank, sc.world = world;
+  Sampler sampler(ds.labels, ds.num_classes, sc);
+  LoaderConfig lc;
+  lc.batch_size = 8, lc.num_workers = 0, lc.seed = 17;
+  Loader loader(ds, sampler, tf, lc);
+  const std::vector<int32_t> plan = crop_flip_plan(sampler, epoch, lc.seed, tf, ds.height, ds.width);
+  Tensor images = Tensor::empty({ds.size(), ds.height, ds.width, ds.channels}, DType::U8);
+  std::memcpy(images.u8(), ds.pixels.data(), ds.pixels.size());
+  const std::vector<float> table = normalization_table(ds.channels, tf.mean, tf.std);
+  Tensor lut = Tensor::from_vector(table, {(int64_t)table.size()});
+  int out_h = 0, out_w = 0;
+  transform_output_shape(tf, ds.height, ds.width, &out_h, &out_w);
+  loader.start_epoch(epoch);
+  Batch b;
+  int64_t pos = 0, batches = 0;
+  while (loader.next(b)) {
+    const int64_t n = b.labels.numel();
+    std::vector<int32_t> rows(plan.begin() + pos * 4, plan.begin() + (pos + n) * 4);
+    for (int64_t i = 0; i < n; ++i) REQUIRE(rows[(size_t)(i * 4)] == b.indices[(size_t)i]);
+    Tensor got = crop_flip_normalize(images, Tensor::from_vector_i32(rows, {n, 4}), lut, out_h);
+    REQUIRE(got.shape() == b.images.shape());
+    CHECK(std::memcmp(got.f32(), b.images.f32(), (size_t)got.numel() * 4) == 0);
+    pos += n;
+    ++batches;
+  }
+  CHECK(pos * 4 == (int64_t)plan.size());
+  CHECK(batches >= 3);
+}
+
+}  // namespace
+
+TEST_CASE("the plan and the gather kernel give the Loader's batches bit for bit") {
+  const Dataset rgb = random_set(37, 32, 32, 3, 5), gray = random_set(29, 28, 28, 1, 4);
+  TransformConfig cifar = cifar_train_transform(), flip_only, plain = cifar_test_transform(), gray_crop;
+  flip_only.hflip = true;
+  flip_only.mean = {0.5f, 0.4f, 0.3f}, flip_only.std = {0.2f, 0.25f, 0.3f};
+  gray_crop.crop = CropMode::RandomCrop, gray_crop.size = 28, gray_crop.padding = 2, gray_crop.hflip = true;
+  for (int64_t epoch : {0, 3}) {
+    CAPTURE(epoch);
+    check_epoch(rgb, cifar, 0, 1, epoch);
+    check_epoch(rgb, cifar, 1, 2, epoch);  // rank 1 of 2: its shard, its global positions' draws
+    check_epoch(rgb, flip_only, 0, 1, epoch);
+    check_epoch(rgb, plain, 0, 1, epoch);
+    check_epoch(gray, gray_crop, 0, 1, epoch);
+  }
+}
+
+TEST_CASE("a transform the kernel cannot run is refused, naming the op") {
+  SamplerConfig sc;
+  const Dataset ds = random_set(10, 32, 32, 3, 2);
+  Sampler s(ds.labels, 2, sc);
+  CHECK_THROWS_WITH(crop_flip_plan(s, 0, 1, balms_cifar_train_transform(), 32, 32),
+                    doctest::Contains("AutoAugment runs on the host only"));
+  CHECK_THROWS_WITH(crop_flip_plan(s, 0, 1, imagenet_train_transform(), 32, 32),
+                    doctest::Contains("only RandomCrop (or no crop) runs on the device"));
+  CHECK(resident_transform_problem(cifar_train_transform(), 32, 32).empty());
+}
