@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "data/resident.h"
 #include "data/rng.h"
+#include "engine/ops.h"
 
 namespace tailor::data {
 
@@ -40,11 +42,46 @@ Loader::Loader(const Dataset& ds, Sampler& sampler, const TransformConfig& tf, c
   view_shape(ds, tf_, out_c_, &out_h_, &out_w_);
   if (cfg_.second_view) view_shape(ds, *cfg_.second_view, out_c_, &out_h2_, &out_w2_);
   slots_.resize((size_t)cfg_.prefetch);
+  if (cfg_.resident) setup_resident();
   for (int w = 0; w < cfg_.num_workers; ++w) workers_.emplace_back([this] { worker_loop(); });
   start_epoch(sampler_.state().epoch, sampler_.state().cursor);
 }
 
 Loader::~Loader() { stop_workers(); }
+
+void Loader::setup_resident() {
+  const Device d = *cfg_.resident;
+  if (ds_.pixels.empty())
+    throw std::runtime_error("data.resident: " + ds_.name + " is read from files as it trains; only a dataset "
+                             "decoded in memory (CIFAR, MNIST-sized) can live on the device");
+  if (cfg_.second_view) throw std::runtime_error("data.resident: a method with two views is not supported");
+  const std::string problem = resident_transform_problem(tf_, ds_.height, ds_.width);
+  if (!problem.empty()) throw std::runtime_error("data.resident: " + problem);
+  cfg_.num_workers = 0;  // the device does the work
+  Tensor host = Tensor::empty({ds_.size(), ds_.height, ds_.width, ds_.channels}, DType::U8);
+  std::memcpy(host.u8(), ds_.pixels.data(), ds_.pixels.size());
+  res_images_ = d.is_cpu() ? host : host.to(d);
+  const std::vector<float> table = normalization_table(out_c_, tf_.mean, tf_.std);
+  res_lut_ = Tensor::from_vector(table, {(int64_t)table.size()}, d);
+}
+
+bool Loader::next_resident(Batch& out) {
+  if (next_batch_ >= nbatches_) return false;
+  const int64_t begin = cursor0_ + next_batch_ * cfg_.batch_size;
+  const int64_t count = std::min<int64_t>(cfg_.batch_size, (int64_t)shard_.size() - begin);
+  out = Batch();
+  out.images = crop_flip_normalize(res_images_, res_plan_.slice(begin, begin + count), res_lut_, out_h_);
+  std::vector<int32_t> labels((size_t)count);
+  for (int64_t k = 0; k < count; ++k) {
+    const int64_t di = res_plan_host_[(size_t)((begin + k) * 4)];
+    out.indices.push_back(di);
+    labels[(size_t)k] = ds_.labels[(size_t)di];
+  }
+  out.labels = Tensor::from_vector_i32(labels, {count}, *cfg_.resident);
+  sampler_.load_state(SamplerState{epoch_, begin + count});
+  ++next_batch_;
+  return true;
+}
 
 void Loader::stop_workers() {
   {
@@ -94,6 +131,11 @@ void Loader::start_epoch(int64_t epoch, int64_t cursor) {
   cursor0_ = cursor;
   nbatches_ = num_batches_from(cursor);
   next_batch_ = 0;
+  if (cfg_.resident) {  // the epoch's plan, on the device once
+    res_plan_host_ = crop_flip_plan(sampler_, epoch, cfg_.seed, tf_, ds_.height, ds_.width);
+    res_plan_ = Tensor::from_vector_i32(res_plan_host_, {(int64_t)shard_.size(), 4}, *cfg_.resident);
+    return;
+  }
   for (auto& s : slots_) {
     s.st = Slot::Free;
     s.batch = -1;
@@ -221,6 +263,7 @@ void Loader::worker_loop() {
 }
 
 bool Loader::next(Batch& out) {
+  if (cfg_.resident) return next_resident(out);
   std::unique_lock<std::mutex> lk(mu_);
   if (next_batch_ >= nbatches_) return false;
   Slot& s = slots_[(size_t)(next_batch_ % (int64_t)slots_.size())];

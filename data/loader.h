@@ -43,6 +43,9 @@ struct LoaderConfig {
   uint64_t seed = 0;       // augmentation seed
   BadImagePolicy on_bad_image = BadImagePolicy::Error;  // lazy datasets: a failing sample is dropped (Skip)
   std::optional<TransformConfig> second_view;  // set: Batch::images2 holds a second view of every sample
+  // Set: the dataset (decoded in memory) lives on this device as u8, and next() gathers each batch there
+  // from the epoch's plan (data/resident.h): the same batches bit for bit, no workers, no pixels moved per step.
+  std::optional<Device> resident;
 };
 
 class Loader {
@@ -97,6 +100,8 @@ class Loader {
   void worker_loop();
   void stop_workers();
   int64_t num_batches_from(int64_t cursor) const;
+  void setup_resident();                 // uploads the images and the normalisation table
+  bool next_resident(Batch& out);        // next() of a resident loader
 
   const Dataset& ds_;
   Sampler& sampler_;
@@ -115,6 +120,9 @@ class Loader {
   int working_ = 0;
   int64_t skipped_ = 0;
   std::vector<std::thread> workers_;
+  // resident (LoaderConfig::resident): the images [N, H, W, C] u8, the table, this epoch's plan [len, 4]
+  Tensor res_images_, res_lut_, res_plan_;
+  std::vector<int32_t> res_plan_host_;
 };
 
 }  // namespace tailor::data

@@ -1,16 +1,19 @@
 // Device-resident data, the host side and the CPU twin of the kernel: a batch gathered through
 // crop_flip_plan + crop_flip_normalize equals the Loader's batch bit for bit — the CIFAR transform
 // (RandomCrop 32 with padding 4, flip, normalise), flip only, no augmentation, a 1-channel set, rank 1 of 2 —
-// and a transform the kernel cannot run is refused with the op's name. (tests/test_cuda.cpp checks the CUDA
+// and a transform the kernel cannot run is refused with the op's name; a training run with data.resident
+// true is the run without it, bit for bit, also killed and resumed. (tests/test_cuda.cpp checks the CUDA
 // kernel against this CPU twin.)
 #include <doctest/doctest.h>
 
 #include <cstring>
 
+#include "cli_run.h"
 #include "data/loader.h"
 #include "data/resident.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "train_cli.h"
 
 using namespace tailor;
 using namespace tailor::data;
@@ -87,4 +90,28 @@ TEST_CASE("a transform the kernel cannot run is refused, naming the op") {
   CHECK_THROWS_WITH(crop_flip_plan(s, 0, 1, imagenet_train_transform(), 32, 32),
                     doctest::Contains("only RandomCrop (or no crop) runs on the device"));
   CHECK(resident_transform_problem(cifar_train_transform(), 32, 32).empty());
+}
+
+TEST_CASE("tailor train with data.resident: the same run bit for bit, also killed and resumed") {
+  using namespace train_cli;
+  if (!have_fashion_mnist()) {
+    MESSAGE("skipped: the Fashion-MNIST package is not installed");
+    return;
+  }
+  const std::string dir = temp_folder("tailor_resident_");
+  const std::string cfg = write_config(dir, "ce", R"({"model": {"arch": "resnet32"},
+      "stage1": {"method": "joint", "epochs": 3, "batch_size": 16, "loss": {"name": "ce"}}})");
+  auto args = [&](const std::string& name, const std::string& extra) {
+    return "train --config " + cfg + " " + small_data(dir, name) + " --no-report " + extra;
+  };
+  Run host = run(args("host", ""));
+  REQUIRE_MESSAGE(host.code == 0, host.out);
+  Run dev = run(args("resident", "--set data.resident=true"));
+  REQUIRE_MESSAGE(dev.code == 0, dev.out);
+  check_same_run(std::filesystem::path(dir) / "host", std::filesystem::path(dir) / "resident", 3, 2);
+  Run killed = run(args("killed", "--set data.resident=true"), "TAILOR_KILL_AT_STEP=13");
+  CHECK(killed.code != 0);
+  Run resumed = run("train --resume " + dir + "/killed");
+  REQUIRE_MESSAGE(resumed.code == 0, resumed.out);
+  check_same_run(std::filesystem::path(dir) / "host", std::filesystem::path(dir) / "killed", 3, 2);
 }

@@ -492,6 +492,7 @@ Json resolve_config(const std::string& file, const std::vector<std::string>& set
 std::string config_hash(const Json& cfg) {
   Json identity = cfg;
   if (identity.contains("data") && identity["data"].contains("root")) identity["data"]["root"] = "";
+  if (identity.contains("data")) identity["data"].erase("resident");  // the same batches either way
   if (identity.contains("eval"))
     for (const char* k : {"groups", "many_above", "few_below"}) identity["eval"].erase(k);
   // Keys added to the schema later are hashed only when they differ from their default, so a run started by

@@ -63,6 +63,8 @@ std::vector<ConfigKey> build_schema() {
       "image side S of the transforms (0: the images' own for cifar / mnist, 224 for imagenet / inat)");
   add(s, "data.eval_batch_size", "int", 500, 1, 1 << 20, {}, "evaluation batch size");
   add(s, "data.workers", "int", 2, 0, 256, {}, "loader worker threads");
+  add(s, "data.resident", "bool", false, 0, 0, {},
+      "training images on the model's device as u8, batches gathered there (crop + flip + normalise; docs/data.md)");
   add(s, "data.on_bad_image", "string", "error", 0, 0, {"error", "skip"}, "an undecodable image stops or is skipped");
   add(s, "model.arch", "string", "resnet32", 0, 0, {"resnet10", "resnet32", "resnet50", "resnet152", "resnext50_32x4d"},
       "backbone");

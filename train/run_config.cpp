@@ -97,6 +97,7 @@ DataConfig parse_data_config(const Json& d) {
   c.image_size = d.at("image_size");
   c.eval_batch_size = d.at("eval_batch_size");
   c.workers = d.at("workers");
+  c.resident = d.value("resident", false);  // absent in run directories written before the key
   c.on_bad_image = d.at("on_bad_image");
   return c;
 }

@@ -60,6 +60,7 @@ struct DataConfig {
   int64_t image_size = 0;  // 0: the preset's native size (data/presets.h)
   int64_t eval_batch_size = 500;
   int workers = 2;
+  bool resident = false;  // data.resident: the training images on the model's device (data/resident.h)
   std::string on_bad_image;
 };
 

@@ -306,6 +306,11 @@ void Trainer::start_stage(int k, bool restore) {
     lc.num_workers = cfg_.data.workers;
     lc.seed = stage_seed_;
     lc.on_bad_image = data::parse_bad_image_policy(cfg_.data.on_bad_image);
+    if (cfg_.data.resident) {
+      if (dev_.is_cuda() && c.mixup_alpha > 0)
+        run_fail("data.resident: " + c.key() + ".mixup_alpha mixes batches on the host; not with resident data on cuda yet");
+      lc.resident = dev_;
+    }
     const std::string view2 = method_->second_view();
     if (!view2.empty()) {
       if (c.mixup_alpha > 0) run_fail(c.key() + ": method " + c.method + " compares two views; mixup_alpha must be 0");
