@@ -49,7 +49,8 @@ MixupResult mixup_rows(float* x, int64_t n, int64_t row, const std::vector<int32
 MixupResult mixup_batch(Batch& batch, double alpha, uint64_t seed, int64_t epoch, int64_t batch_index) {
   const int64_t n = batch.images.size(0);
   const int64_t row = n > 0 ? batch.images.numel() / n : 0;
-  std::vector<int32_t> labels = batch.labels.to_vector_i32();
+  const Tensor y = batch.labels.is_cuda() ? batch.labels.cpu() : batch.labels.contiguous();  // a host batch
+  const std::vector<int32_t> labels(y.i32(), y.i32() + y.numel());
   return mixup_rows(batch.images.f32(), n, row, labels, alpha, seed, epoch, batch_index);
 }
 

@@ -99,6 +99,11 @@ void increment_(Tensor& counter, int32_t v = 1);
 // ---- no-grad queries
 // Index of the first tensor holding a NaN or Inf, or -1 (one device round trip for all of them).
 int64_t first_nonfinite(const std::vector<Tensor>& ts);
+// The same decided on the device, with no host read: out (i32 [1], on the tensors' device) = 1 + the index
+// of the first tensor of ts holding a NaN or Inf (an undefined tensor counts as finite), 0 when all are
+// finite. With `others` (i32 [1]: the number of ranks whose ts[0] is non-finite, all-reduced) out = -others
+// when others > 0 and ts[0] is finite here. The training loop's guard (train/loop.h).
+void nonfinite_index(const std::vector<Tensor>& ts, Tensor& out, const Tensor& others = Tensor());
 Tensor argmax(const Tensor& x);                    // over last dim -> i32 [N]
 Tensor topk_indices(const Tensor& x, int64_t k);   // over last dim -> i32 [N,k], largest first
 Tensor one_hot(const Tensor& labels, int64_t classes);  // i32 [N] -> f32 [N, classes]
@@ -112,5 +117,8 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
 // In place, no autograd: y = m*y + (1-m)*x (MoCo's key encoder, a mean-teacher copy), with PyTorch's
 // roundings of `y * m + x * (1. - m)`: two float products, then their sum.
 void ema_(Tensor& y, const Tensor& x, double m);
+// In place, no autograd, no host read: dst = src where flag (i32 [1] on dst's device) != 0, else dst kept.
+// dst and src: the same shape and dtype (f32 or i32), contiguous.
+void copy_where_(Tensor& dst, const Tensor& src, const Tensor& flag);
 
 }  // namespace tailor

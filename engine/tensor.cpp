@@ -10,8 +10,10 @@
 
 namespace tailor {
 
-size_t dtype_size(DType t) { return t == DType::U8 ? 1 : 4; }
-const char* dtype_name(DType t) { return t == DType::F32 ? "f32" : t == DType::I32 ? "i32" : "u8"; }
+size_t dtype_size(DType t) { return t == DType::U8 ? 1 : t == DType::BF16 ? 2 : 4; }
+const char* dtype_name(DType t) {
+  return t == DType::F32 ? "f32" : t == DType::I32 ? "i32" : t == DType::BF16 ? "bf16" : "u8";
+}
 
 std::string Device::str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
 
@@ -140,6 +142,10 @@ int32_t* Tensor::i32() const {
 uint8_t* Tensor::u8() const {
   TAILOR_CHECK(dtype() == DType::U8, "expected a u8 tensor, got ", desc());
   return (uint8_t*)raw_data();
+}
+uint16_t* Tensor::bf16() const {
+  TAILOR_CHECK(dtype() == DType::BF16, "expected a bf16 tensor, got ", desc());
+  return (uint16_t*)raw_data();
 }
 template <> float* Tensor::data<float>() const {
   TAILOR_CHECK(device().is_cpu(), "data<float>() needs a CPU tensor, got ", desc());
@@ -286,7 +292,11 @@ Tensor Tensor::clone() const {
   return out;
 }
 
+static thread_local int64_t g_host_reads = 0;
+int64_t Tensor::host_reads() { return g_host_reads; }
+
 Tensor Tensor::to(Device d) const {
+  if (d.is_cpu()) ++g_host_reads;
   Tensor src = contiguous();
   Tensor out = empty(shape(), dtype(), d);
   device_copy(d, out.raw_data(), src.device(), src.raw_data(), out.nbytes());

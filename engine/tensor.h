@@ -13,7 +13,7 @@
 
 namespace tailor {
 
-enum class DType : uint8_t { F32, I32, U8 };
+enum class DType : uint8_t { F32, I32, U8, BF16 };  // BF16: storage only (bfloat16 operands of convolutions)
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);
 
@@ -83,10 +83,15 @@ class Tensor {
   float* f32() const;      // checks dtype F32 (any device)
   int32_t* i32() const;
   uint8_t* u8() const;
+  uint16_t* bf16() const;  // the raw bfloat16 bits (the upper half of a float)
   template <class T> T* data() const;  // CPU only, dtype checked
   float item() const;                  // one-element tensor -> float (copies from device)
   std::vector<float> to_vector() const;  // F32 contents in logical order (any device, any strides)
   std::vector<int32_t> to_vector_i32() const;
+  // Host reads made by this thread so far: every to(cpu) copy, which item(), to_vector(), to_vector_i32()
+  // and cpu() go through, counted on every device (on a GPU each one waits for the stream). The training
+  // loop's tests count them: a step between two read points makes none (train/loop.h).
+  static int64_t host_reads();
 
   // ---- views (share storage) and copies
   Tensor reshape(const Shape& shape) const;  // -1 allowed once; differentiable; needs contiguous input

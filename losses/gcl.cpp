@@ -26,9 +26,10 @@ Tensor sample_gcl_noise(int64_t rows, int64_t cols, Rng& rng) {
 std::vector<double> half_normal_from_noise(const Tensor& noise, int64_t rows, int64_t cols) {
   TAILOR_CHECK(noise.dim() == 2 && noise.size(0) == rows && noise.size(1) == cols, "gcl: noise must be [", rows, ", ",
                cols, "], got ", noise.shape());
-  std::vector<float> raw = noise.to_vector();
-  std::vector<double> a(raw.size());
-  for (size_t k = 0; k < raw.size(); ++k) a[k] = std::fabs(std::clamp((double)raw[k], -1.0, 1.0));
+  const Tensor h = noise.is_cuda() ? noise.cpu() : noise.contiguous();  // drawn on the host: no device read
+  const float* raw = h.f32();
+  std::vector<double> a((size_t)h.numel());
+  for (size_t k = 0; k < a.size(); ++k) a[k] = std::fabs(std::clamp((double)raw[k], -1.0, 1.0));
   return a;
 }
 

@@ -34,13 +34,21 @@ void Progress::start(const std::string& label, int64_t total_steps, int64_t done
   last_len_ = 0;
 }
 
-void Progress::step(int64_t done, double loss, int64_t images) {
+bool Progress::due(int64_t done) const {
   const double t = monotonic_seconds();
   if (!bar_) {
     // a plain line per tenth of the epoch (or per minute), flushed, so a log file shows the run moving; the
     // epoch's summary line covers its end
     const int64_t tenth = std::max<int64_t>(1, (total_ + 9) / 10);
-    if (done >= total_ || (done % tenth != 0 && t - last_draw_ < 60)) return;
+    return !(done >= total_ || (done % tenth != 0 && t - last_draw_ < 60));
+  }
+  return !(done < total_ && t - last_draw_ < 0.2);
+}
+
+void Progress::step(int64_t done, double loss, int64_t images) {
+  if (!due(done)) return;
+  const double t = monotonic_seconds();
+  if (!bar_) {
     last_draw_ = t;
     const double el = t - t0_, steps_rate = el > 0 ? (done - done0_) / el : 0;
     std::fprintf(out_, "%s  %lld/%lld steps  loss %.4f  %.0f img/s  ETA %s\n", label_.c_str(), (long long)done,
@@ -49,7 +57,6 @@ void Progress::step(int64_t done, double loss, int64_t images) {
     std::fflush(out_);
     return;
   }
-  if (done < total_ && t - last_draw_ < 0.2) return;
   last_draw_ = t;
   const int width = 24;
   int fill = total_ > 0 ? (int)(width * done / total_) : 0;

@@ -16,6 +16,8 @@ class Progress {
   // `label` e.g. "stage 1 epoch 3/200"; steps already done (resume) count toward the bar, not the speed.
   void start(const std::string& label, int64_t total_steps, int64_t done_steps);
   void step(int64_t done_steps, double running_loss, int64_t images_since_start);
+  // Whether step(done_steps, ...) would draw now (the training loop reads the running loss only then).
+  bool due(int64_t done_steps) const;
   // Ends the epoch's line with `summary` (printed in both modes).
   void finish(const std::string& summary);
   bool is_bar() const { return bar_; }

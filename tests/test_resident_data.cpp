@@ -13,6 +13,7 @@
 #include "data/resident.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "train/run_model.h"
 #include "train_cli.h"
 
 using namespace tailor;
@@ -79,6 +80,35 @@ TEST_CASE("the plan and the gather kernel give the Loader's batches bit for bit"
     check_epoch(rgb, plain, 0, 1, epoch);
     check_epoch(gray, gray_crop, 0, 1, epoch);
   }
+}
+
+TEST_CASE("evaluation through resident batches gives the host path's logits bit for bit") {
+  const Dataset ds = random_set(45, 32, 32, 3, 5);
+  Rng rng(9);
+  auto net = make_resnet("resnet32", 5, 3, HeadKind::Linear, rng);
+  auto logits = [&](bool resident) {
+    std::vector<float> out;
+    std::vector<int64_t> indices;
+    for_each_eval_batch(
+        *net, ds, cifar_test_transform(), 16, 0,
+        [&](const Batch& b) {
+          std::vector<float> v = net->forward(b.images).to_vector();
+          out.insert(out.end(), v.begin(), v.end());
+          indices.insert(indices.end(), b.indices.begin(), b.indices.end());
+        },
+        resident);
+    CHECK(indices.size() == 45);
+    for (size_t i = 0; i < indices.size(); ++i) CHECK(indices[i] == (int64_t)i);
+    return out;
+  };
+  const std::vector<float> host = logits(false), dev = logits(true);
+  REQUIRE(host.size() == 45 * 5);
+  CHECK(std::memcmp(host.data(), dev.data(), host.size() * sizeof(float)) == 0);
+  const std::vector<int64_t> counts{20, 10, 8, 4, 3};
+  const EvalMetrics a = evaluate_dataset(*net, ds, cifar_test_transform(), counts, ShotRule{}, 16, 0, false);
+  const EvalMetrics b = evaluate_dataset(*net, ds, cifar_test_transform(), counts, ShotRule{}, 16, 0, true);
+  CHECK(a.top1 == b.top1);
+  CHECK(a.per_class_acc == b.per_class_acc);
 }
 
 TEST_CASE("a transform the kernel cannot run is refused, naming the op") {

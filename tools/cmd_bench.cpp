@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/allocator.h"
+#include "engine/precision.h"
 #include "layers/resnet.h"
 #include "tools/args.h"
 #include "tools/commands.h"
@@ -22,23 +23,24 @@ namespace tailor {
 static const char* kBenchUsage =
     "usage: tailor bench --model resnet10|resnet32|resnet50|resnet152|resnext50_32x4d [--batch N] [--steps N]\n"
     "                    [--warmup N] [--device cpu|cuda] [--threads N] [--image-size N] [--classes N]\n"
-    "                    [--deterministic] [--no-tf32]\n"
+    "                    [--precision fp32|bf16] [--deterministic] [--no-tf32]\n"
     "Times training steps (forward, loss, backward, SGD) on a synthetic batch and prints one JSON line:\n"
     "{\"model\",\"device\",\"batch\",\"threads\",\"image_size\",\"classes\",\"steps\",\"train_img_per_s\",\n"
     " \"eval_img_per_s\",\"peak_rss_mb\"[,\"peak_gpu_mb\",\"gpu\"]}\n"
     "CUDA: TF32 is allowed for convolutions and off for GEMMs (PyTorch's defaults) unless --no-tf32;\n"
-    "--deterministic restricts cuDNN to deterministic algorithms.\n";
+    "--deterministic restricts cuDNN to deterministic algorithms. --precision bf16: convolutions with bfloat16\n"
+    "operands (docs/precision.md; CPUs with native bf16 only so far).\n";
 
 static double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 int cmd_bench(int argc, char** argv) {
-  std::string model, device_name;
+  std::string model, device_name, precision_arg;
   bool deterministic = false, no_tf32 = false;
   long long batch, steps, warmup, threads, image_size, classes;
   try {
-    Args a(argc, argv, {"model", "batch", "steps", "warmup", "device", "threads", "image-size", "classes"},
+    Args a(argc, argv, {"model", "batch", "steps", "warmup", "device", "threads", "image-size", "classes", "precision"},
            {"help", "deterministic", "no-tf32"});
     if (a.has("help")) {
       std::cout << kBenchUsage;
@@ -47,6 +49,7 @@ int cmd_bench(int argc, char** argv) {
     if (!a.has("model")) throw UsageError("--model is required");
     model = a.choice("model", "", {"resnet10", "resnet32", "resnet50", "resnet152", "resnext50_32x4d"});
     device_name = a.choice("device", "cpu", {"cpu", "cuda"});
+    precision_arg = a.choice("precision", "fp32", {"fp32", "bf16"});
     deterministic = a.has("deterministic");
     no_tf32 = a.has("no-tf32");
     batch = a.integer("batch", 128, 1, 1 << 20);
@@ -62,6 +65,10 @@ int cmd_bench(int argc, char** argv) {
   Device dev = parse_device(device_name);
   TAILOR_CHECK(dev.is_cpu() || cuda_available(), "tailor bench: --device cuda requested but no CUDA device is "
                "available (or this build has no CUDA backend)");
+  const Precision precision = parse_precision(precision_arg);
+  TAILOR_CHECK(precision == Precision::F32 || (dev.is_cpu() && cpu_has_native_bf16()),
+               "tailor bench: --precision bf16 runs on CPUs with native bf16 (AVX512-BF16 or AMX) only so far");
+  PrecisionScope precision_scope(precision);
   omp_set_num_threads((int)threads);
   if (dev.is_cuda()) {
     cuda_set_deterministic(deterministic);
@@ -118,6 +125,7 @@ int cmd_bench(int argc, char** argv) {
   j["image_size"] = image_size;
   j["classes"] = classes;
   j["steps"] = steps;
+  j["precision"] = precision_arg;
   j["train_img_per_s"] = std::round(batch * steps / train_s * 10) / 10;
   j["eval_img_per_s"] = std::round(batch * steps / eval_s * 10) / 10;
   j["peak_rss_mb"] = std::round(ru.ru_maxrss / 1024.0 * 10) / 10;

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "engine/precision.h"
 #include "tools/args.h"
 #include "tools/commands.h"
 #include "tools/model_source.h"
@@ -37,6 +38,14 @@ int cmd_eval(int argc, char** argv) {
     return 2;
   }
   const data::Dataset& ds = run_split(src.data, split);
+  // the run's precision, so that the run's own numbers come back; said when this machine cannot
+  Precision precision = parse_precision(src.cfg.value("precision", "fp32"));
+  if (precision == Precision::BF16 && (!src.net->device().is_cpu() || !cpu_has_native_bf16())) {
+    std::cout << "note: the run trained with precision bf16; evaluating in fp32 (bf16 convolutions need a CPU with "
+                 "native bf16)\n";
+    precision = Precision::F32;
+  }
+  PrecisionScope precision_scope(precision);
   std::unique_ptr<Communicator> comm = make_run_comm(DistConfig{}, src.net->device());
   EvalMetrics m = comm->world() > 1
                       ? evaluate_sharded(*src.net, ds, src.data.eval_tf, src.data.train_counts,

@@ -500,6 +500,7 @@ std::string config_hash(const Json& cfg) {
   for (auto& [key, stage] : identity.items())
     if (key.rfind("stage", 0) == 0 && stage.is_object() && stage.value("augment", std::string("x")).empty())
       stage.erase("augment");
+  if (identity.value("precision", std::string("fp32")) == "fp32") identity.erase("precision");  // added later
   // How the ranks talk is not part of a run's identity; SyncBatchNorm is, when on.
   if (identity.contains("dist")) {
     for (const char* k : {"backend", "timeout_s", "bucket_mb"}) identity["dist"].erase(k);

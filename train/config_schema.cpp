@@ -38,6 +38,9 @@ std::vector<ConfigKey> build_schema() {
   add(s, "threads", "int", 0, 0, 1024, {}, "CPU threads (0 = all cores)");
   add(s, "device", "string", "cpu", 0, 0, {"cpu", "cuda"}, "compute device");
   add(s, "deterministic", "bool", false, 0, 0, {}, "CUDA: deterministic cuDNN algorithms only (bit-identical reruns)");
+  add(s, "precision", "string", "fp32", 0, 0, {"fp32", "bf16"},
+      "bf16: convolutions with bfloat16 operands, everything else float32 (docs/precision.md; CPUs with native "
+      "bf16 so far)");
   add(s, "data.dataset", "string", "fashion_mnist", 0, 0,
       {"fashion_mnist", "mnist", "cifar10", "cifar100", "image_folder", "list", "inat"}, "dataset kind");
   add(s, "data.root", "string", "", 0, 0, {},

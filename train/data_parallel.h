@@ -9,8 +9,10 @@
 //   gradients    each rank's loss is the mean over its own samples; after backward every gradient is
 //                packed into contiguous buckets of at most dist.bucket_mb, summed across ranks and divided
 //                by world: the gradient of the global batch's mean loss. The optimiser then takes the same
-//                step on every rank. The loss sum, the image count and a non-finite flag are summed first,
-//                so that every rank logs the global loss and takes the same skip / stop decision.
+//                step on every rank. The count of ranks with a non-finite loss is summed on the device
+//                and joins the averaged gradients' check, so every rank masks the same steps; the losses
+//                and image counts are summed at the loop's read points (train/loop.h), so that every rank
+//                logs the global loss and takes the same skip / stop decision.
 //   BatchNorm    per rank by default (its own batch's statistics, as DDP); dist.sync_bn: the statistics of
 //                the whole global batch (sync_batch_norm, engine/ops.h), which makes the steps those of one
 //                process up to float rounding. Running statistics are rank 0's, broadcast whenever they are

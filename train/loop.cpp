@@ -1,5 +1,6 @@
 #include "train/loop.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -8,6 +9,7 @@
 #include <thread>
 
 #include "data/mixup.h"
+#include "engine/ops.h"
 #include "rundir/files.h"
 #include "train/data_parallel.h"
 #include "train/run_model.h"
@@ -30,7 +32,7 @@ EvalMetrics RunContext::evaluate(ResNet& net, const data::Dataset& ds) const {
     return evaluate_sharded(net, ds, data.eval_tf, data.train_counts, cfg.shot_rule, cfg.data.eval_batch_size,
                             cfg.data.workers, *comm);
   return evaluate_dataset(net, ds, data.eval_tf, data.train_counts, cfg.shot_rule, cfg.data.eval_batch_size,
-                          cfg.data.workers);
+                          cfg.data.workers, cfg.data.resident);  // data.resident: batches normalised on the device
 }
 
 namespace {
@@ -39,11 +41,14 @@ namespace {
 // TAILOR_KILL_AT_STEP=n raises SIGKILL after global step n, TAILOR_STALL_AT_STEP=n sleeps for ever after it
 // (a stuck rank), both under mpirun on the rank TAILOR_KILL_RANK names (else on every rank);
 // TAILOR_NAN_INPUT_AT_STEP=a or a-b puts a NaN pixel into the batches of global steps a..b (a corrupted input).
+// The kill and stall steps are read points on every rank (read_at), so the logs are written up to them.
 struct TestHooks {
   int64_t kill_at = -1, stall_at = -1, nan_from = -1, nan_to = -1;
+  int64_t read_at[2] = {-1, -1};
   TestHooks() {
     if (const char* k = std::getenv("TAILOR_KILL_AT_STEP")) kill_at = std::atoll(k);
     if (const char* k = std::getenv("TAILOR_STALL_AT_STEP")) stall_at = std::atoll(k);
+    read_at[0] = kill_at, read_at[1] = stall_at;
     if (const char* r = std::getenv("TAILOR_KILL_RANK"))
       if (std::atoi(r) != launch_info().rank) kill_at = stall_at = -1;
     if (const char* n = std::getenv("TAILOR_NAN_INPUT_AT_STEP")) {
@@ -61,6 +66,93 @@ std::vector<Tensor> all_buffers(ResNet& model, const Method& method) {
   for (auto& x : method.extra_modules())
     for (auto& [name, t] : x.module->named_buffers()) out.push_back(t);
   return out;
+}
+
+// The steps since the last read point. On the device, per step: its loss and the guard's code (see
+// nonfinite_index, engine/ops.h): 0 applied, 1 a non-finite loss, -k the loss of k other ranks, 2 + s the
+// gradient of the optimiser's slot s; the optimiser step and the BatchNorm restore are masked by it. On the
+// host: where each step is and its images.
+struct QueuedStep {
+  int epoch;              // 0-based
+  int64_t step_in_epoch;  // 1-based
+  int64_t global_step;
+  int64_t images;         // this rank's
+};
+struct StepQueue {
+  Tensor losses, codes;  // f32 [capacity], i32 [capacity] on the run's device
+  std::vector<QueuedStep> steps;
+  StepQueue(int64_t capacity, Device dev)
+      : losses(Tensor::zeros({capacity}, DType::F32, dev)), codes(Tensor::zeros({capacity}, DType::I32, dev)) {}
+  bool full() const { return (int64_t)steps.size() >= losses.numel(); }
+};
+
+// A read point: the host reads the queued steps' losses and codes (one small copy of each) and does, step by
+// step in order, what the loop did after every step before: the guard's decision (stop naming the step, or
+// count the skip), the epoch's loss sum and image count, steps.jsonl. Data parallel: every rank's loss x
+// images and images are summed on the host, step by step (3 doubles each, the reduction the loop made after
+// every step before, so that the sums keep their rounding on any number of ranks). Then the optimiser learns
+// whether the masked first steps happened. Returns whether the last queued step was applied.
+bool read_point(RunContext& run, StageRun& stage, StepQueue& q, const std::vector<std::string>& slot_names,
+                int64_t& images_now) {
+  if (q.steps.empty()) return true;
+  RunState& st = run.st;
+  const bool skip_bad = run.cfg.nonfinite == NonFinite::Skip;
+  const int64_t k = (int64_t)q.steps.size();
+  const std::vector<float> losses = q.losses.slice(0, k).to_vector();
+  const std::vector<int32_t> codes = q.codes.slice(0, k).to_vector_i32();
+  const std::vector<QueuedStep> steps = std::move(q.steps);
+  q.steps.clear();
+  std::vector<double> r;
+  if (run.data_parallel()) {  // per step: the sum of loss x images over the ranks with a finite loss, the
+    r.resize(3 * k);          // images, the ranks with a non-finite loss
+    for (int64_t j = 0; j < k; ++j) {
+      const bool finite = std::isfinite(losses[j]);
+      r[3 * j] = finite ? (double)losses[j] * (double)steps[j].images : 0.0;
+      r[3 * j + 1] = (double)steps[j].images;
+      r[3 * j + 2] = finite ? 0.0 : 1.0;
+      run.comm->all_reduce_sum(r.data() + 3 * j, 3);
+    }
+  }
+  bool all_applied = true, last_applied = true;
+  for (int64_t j = 0; j < k; ++j) {
+    const QueuedStep& s = steps[j];
+    float v = losses[j];
+    int64_t n = s.images;
+    if (!r.empty()) {
+      n = std::llround(r[3 * j + 1]);
+      v = r[3 * j + 2] > 0 ? std::nanf("") : (float)(r[3 * j] / r[3 * j + 1]);
+    }
+    const int32_t c = codes[j];
+    std::string bad;
+    if (c == 1) bad = "loss " + std::to_string(losses[j]);
+    else if (c < 0) bad = "loss on " + std::to_string(-c) + " other rank(s)";
+    else if (c >= 2) bad = "gradient of " + slot_names.at(c - 2);
+    last_applied = bad.empty();
+    if (!bad.empty()) {
+      all_applied = false;
+      std::string where = "non-finite " + bad + " at stage " + std::to_string(stage.cfg.index) + " epoch " +
+                          std::to_string(s.epoch + 1) + " step " + std::to_string(s.step_in_epoch) +
+                          " (global step " + std::to_string(s.global_step) + ")";
+      if (!skip_bad || st.skipped >= run.cfg.max_skips)
+        throw std::runtime_error(where + (skip_bad ? ": more than guard.max_skips skipped steps" : "") +
+                                 "; lower the learning rate, or set debug.anomaly true to name the op that "
+                                 "produced it");
+      ++st.skipped;
+      run.log << "\nguard: skipped the step: " << where << "\n";
+    } else {
+      st.loss_sum += (double)v * n;
+    }
+    st.epoch_images += n;
+    images_now += n;
+    if (run.cfg.step_losses && run.writer) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "{\"stage\":%d,\"epoch\":%d,\"step\":%lld,\"loss\":%.9g}", stage.cfg.index,
+                    s.epoch + 1, (long long)s.global_step, v);
+      append_line(run.dir / "steps.jsonl", buf);
+    }
+  }
+  stage.opt.resolve_first_steps(all_applied);
+  return last_applied;
 }
 
 // metrics.jsonl, evaluation, checkpoints and the state at the end of epoch st.epoch; moves st to the next.
@@ -133,6 +225,11 @@ void end_epoch(RunContext& run, StageRun& stage, double comm_s) {
 
 }  // namespace
 
+LoopCounters& loop_counters() {
+  static LoopCounters c;
+  return c;
+}
+
 bool train_stage(RunContext& run, StageRun& stage) {
   static const TestHooks hooks;
   RunState& st = run.st;
@@ -140,8 +237,17 @@ bool train_stage(RunContext& run, StageRun& stage) {
   const int64_t max_steps = c.max_steps_per_epoch, every = run.cfg.checkpoint_every_steps;
   const bool skip_bad = run.cfg.nonfinite == NonFinite::Skip;
   const bool chooses = stage.method.chooses_batches();  // a learned sampler picks every batch as it trains
-  std::unique_ptr<GradientAverager> averager;  // data parallel: gradients and losses averaged over the ranks
+  const bool after = stage.method.has_after_step();     // reads every step's outcome (the fallback)
+  std::unique_ptr<GradientAverager> averager;  // data parallel: gradients averaged over the ranks
   if (run.data_parallel()) averager = std::make_unique<GradientAverager>(*run.comm, run.bucket_mb);
+  const std::vector<GroupedSGD::Slot> slots = stage.opt.slots();  // handles: their gradients as of each step
+  std::vector<std::string> slot_names;
+  std::vector<Tensor> params;
+  for (auto& s : slots) {
+    slot_names.push_back(s.name);
+    params.push_back(s.param);
+  }
+  LoopCounters& counters = loop_counters();
   while (st.epoch < c.epochs) {
     const int e = st.epoch;
     stage.method.start_epoch(e);
@@ -155,9 +261,12 @@ bool train_stage(RunContext& run, StageRun& stage) {
     stage.method.set_train_mode();
     const double t0 = monotonic_seconds(), seconds0 = st.epoch_seconds;
     const double comm0 = run.comm ? run.comm->collective_seconds() : 0;
+    const int64_t tenth = std::max<int64_t>(1, (total + 9) / 10);  // data parallel: the progress reads
     int64_t images_now = 0;
+    StepQueue queue(std::clamp<int64_t>(total, 1, 1024), run.dev);
     data::Batch b;
     while (max_steps < 0 || st.step_in_epoch < max_steps) {
+      const int64_t reads0 = Tensor::host_reads();
       if (chooses) {
         if (st.step_in_epoch >= total) break;
         stage.loader.load(stage.method.choose_batch(e, st.step_in_epoch, c.batch_size), e,
@@ -182,69 +291,46 @@ bool train_stage(RunContext& run, StageRun& stage) {
       sb.images = b.images;
       sb.images2 = b.images2;  // a second view, when the method asked for one
       if (!sb.labels.defined()) sb.labels = b.labels;
-      std::vector<Tensor> saved_buffers;
+      std::vector<Tensor> saved_buffers;  // device copies, put back on the device when the step is skipped
       if (skip_bad)
         for (const Tensor& t : all_buffers(run.model, stage.method)) saved_buffers.push_back(t.clone());
       Tensor loss = stage.method.step(sb);
-      float v = loss.item();
-      int64_t n = b.labels.numel();
-      std::string bad;
-      if (!std::isfinite(v)) bad = "loss " + std::to_string(v);
-      if (averager) {  // every rank: the global batch's mean loss and image count, and one decision
-        double r[3] = {bad.empty() ? (double)v * (double)n : 0.0, (double)n, bad.empty() ? 0.0 : 1.0};
-        run.comm->all_reduce_sum(r, 3);
-        n = std::llround(r[1]);
-        if (r[2] > 0 && bad.empty()) bad = "loss on " + std::to_string(std::llround(r[2])) + " other rank(s)";
-        v = r[2] > 0 ? std::nanf("") : (float)(r[0] / r[1]);
+      const int64_t slot = (int64_t)queue.steps.size();
+      Tensor code = queue.codes.slice(slot, slot + 1);  // this step's guard code, on the device
+      Tensor loss_ranks;  // data parallel: how many ranks' losses are non-finite (summed on the device)
+      if (averager) {
+        loss_ranks = Tensor::empty({1}, DType::I32, run.dev);
+        nonfinite_index({loss}, loss_ranks);
+        run.comm->all_reduce_sum(loss_ranks);
       }
       stage.opt.zero_grad();
-      if (bad.empty()) {
-        loss.backward();
-        if (averager) {  // the gradient of the global batch's mean loss, on every rank
-          std::vector<Tensor> params;
-          for (auto& s : stage.opt.slots()) params.push_back(s.param);
-          averager->average(params);
-        }
-        std::vector<Tensor> grads;
-        std::vector<std::string> names;
-        for (auto& s : stage.opt.slots())
-          if (s.param.grad().defined()) {
-            grads.push_back(s.param.grad());
-            names.push_back(s.name);
-          }
-        int64_t i = first_nonfinite(grads);  // one device round trip for every gradient
-        if (i >= 0) bad = "gradient of " + names[i];
-      }
-      ++st.global_step;
-      if (!bad.empty()) {
-        std::string where = "non-finite " + bad + " at stage " + std::to_string(c.index) + " epoch " +
-                            std::to_string(e + 1) + " step " + std::to_string(st.step_in_epoch + 1) +
-                            " (global step " + std::to_string(st.global_step) + ")";
-        if (!skip_bad || st.skipped >= run.cfg.max_skips)
-          throw std::runtime_error(where + (skip_bad ? ": more than guard.max_skips skipped steps" : "") +
-                                   "; lower the learning rate, or set debug.anomaly true to name the op that "
-                                   "produced it");
-        ++st.skipped;
-        run.log << "\nguard: skipped the step: " << where << "\n";
-        stage.opt.zero_grad();
+      loss.backward();  // also for a non-finite loss: the masked step below does not apply it
+      if (averager) averager->average(params);  // the gradient of the global batch's mean loss, on every rank
+      std::vector<Tensor> checked{loss};
+      for (auto& s : slots) checked.push_back(s.param.grad());  // undefined (no gradient): finite
+      nonfinite_index(checked, code, loss_ranks);  // the loss and every gradient in one pass, on the device
+      stage.opt.step(code);                         // nothing when code != 0
+      if (skip_bad) {  // buf = code != 0 ? saved : buf
         std::vector<Tensor> bufs = all_buffers(run.model, stage.method);
-        for (size_t i = 0; i < bufs.size(); ++i) bufs[i].copy_from(saved_buffers[i]);
-      } else {
-        stage.opt.step();
-        stage.method.after_step(sb);
-        st.loss_sum += (double)v * n;
+        for (size_t i = 0; i < bufs.size(); ++i) copy_where_(bufs[i], saved_buffers[i], code);
       }
-      st.epoch_images += n;
-      images_now += n;
+      queue.losses.slice(slot, slot + 1).copy_from(loss.detach().reshape({1}));
+      queue.steps.push_back({e, st.step_in_epoch + 1, st.global_step + 1, b.labels.numel()});
+      ++st.global_step;
       ++st.step_in_epoch;
       st.cursor = chooses ? 0 : stage.loader.state().cursor;
-      if (run.cfg.step_losses && run.writer) {
-        char buf[160];
-        std::snprintf(buf, sizeof buf, "{\"stage\":%d,\"epoch\":%d,\"step\":%lld,\"loss\":%.9g}", c.index, e + 1,
-                      (long long)st.global_step, v);
-        append_line(run.dir / "steps.jsonl", buf);
+      const int64_t done = st.step_in_epoch;
+      ++counters.steps;
+      counters.step_host_reads += Tensor::host_reads() - reads0;
+      // the read points: see train/loop.h
+      const bool read = after || queue.full() || done >= total || (every > 0 && st.global_step % every == 0) ||
+                        st.global_step == hooks.read_at[0] || st.global_step == hooks.read_at[1] ||
+                        (run.data_parallel() ? done % tenth == 0 : run.progress.due(done));
+      if (read) {
+        ++counters.read_points;
+        if (read_point(run, stage, queue, slot_names, images_now) && after) stage.method.after_step(sb);
+        run.progress.step(done, st.epoch_images ? st.loss_sum / st.epoch_images : 0, images_now);
       }
-      run.progress.step(st.step_in_epoch, st.epoch_images ? st.loss_sum / st.epoch_images : 0, images_now);
       if (every > 0 && st.global_step % every == 0 && st.step_in_epoch < total) {
         st.epoch_seconds = seconds0 + (monotonic_seconds() - t0);
         run.save_state();
@@ -256,6 +342,8 @@ bool train_stage(RunContext& run, StageRun& stage) {
       while (hooks.stall_at >= 0 && st.global_step == hooks.stall_at)
         std::this_thread::sleep_for(std::chrono::seconds(1));
     }
+    if (!queue.steps.empty()) ++counters.read_points;
+    read_point(run, stage, queue, slot_names, images_now);
     st.epoch_seconds = seconds0 + (monotonic_seconds() - t0);
     end_epoch(run, stage, run.data_parallel() ? run.comm->collective_seconds() - comm0 : -1.0);
     if (run.stop_after_s > 0 && monotonic_seconds() - run.session_t0 >= run.stop_after_s && st.epoch < c.epochs)

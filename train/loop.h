@@ -2,10 +2,37 @@
 // the tests and the benchmarks all come here through train_run, train/trainer.h).
 //
 // One step, in order: the learning rate of (epoch, position) -> the next batch -> mixup drawn from (stage
-// seed, epoch, step) and applied on the host -> batch to the device -> the method's step() (its loss) ->
-// the non-finite guard (the loss, then every gradient in one device round trip) -> the optimiser step or,
-// under guard.nonfinite skip, the step undone (BatchNorm statistics restored) -> the method's after_step()
-// -> steps.jsonl, progress, the training state every checkpoint.every_steps steps.
+// seed, epoch, step) and applied on the host -> batch to the device -> under guard.nonfinite skip, device
+// copies of the BatchNorm statistics -> the method's step() (its loss) -> (data parallel: the number of
+// ranks whose loss is non-finite, summed on the device) -> backward, always (data parallel: the gradients
+// averaged over the ranks) -> the non-finite guard on the device: one pass over the loss and every gradient
+// gives the step's code (0 = good; else the loss, another rank's loss, or the first non-finite gradient)
+// -> the optimiser step masked by the code (weights and momentum untouched when it is not 0; a skipped
+// first step does not count as the first, train/sgd.h) -> under skip, the BatchNorm statistics put back
+// from their copies where the code is not 0 -> the loss and the code into the epoch's step queue (device
+// tensors). None of this reads the device from the host: on a GPU the steps queue up without a stall.
+//
+// READ POINTS, where the host reads the queued losses and codes (one small copy each) and does, step by
+// step, the bookkeeping of every step since the last one: the guard's decision (guard.nonfinite stop, the
+// default: the error naming the FIRST bad step's stage, epoch, step and global step and what was
+// non-finite; skip: one "guard: skipped the step" line per bad step, guard.max_skips enforced), the epoch's
+// loss sum (sum of loss x images over applied steps, in double, in step order: the same numbers as a read
+// after every step) and image count, and steps.jsonl (log.step_losses). They are: the end of an epoch,
+// every checkpoint.every_steps steps (before the state is saved), the kill / stall test hooks' steps, a
+// full queue (1024 steps), and the progress display: when it would redraw (the bar: every 0.2 s; plain:
+// every tenth of the epoch or minute), or, data parallel, at every tenth of the epoch on every rank alike
+// (the reads are collectives there). Results never depend on where the read points fall.
+//
+// Sync-free steps (tests/test_sync_free_step.cpp counts the host reads): every method without an
+// after_step() with a loss that keeps the labels on the device — joint training with CE, LDAM, GCL,
+// cb_softmax, balanced softmax, logit adjustment (mixup included: it is applied on the host before the
+// upload), the decoupled classifier methods (cRT, LWS, GCL re-training), distillation. Not sync-free:
+// balms, breadcrumb and ssd_contrastive, whose after_step() must see only applied steps
+// (Method::has_after_step): every one of their steps is a read point (the documented fallback); and the
+// losses that still read the labels or the logits on the host inside step() (cb_sigmoid, cb_focal,
+// balanced_sigmoid, gcl_ang, las — MiSLAS's default —, eql: a stall per step on a GPU, whatever the loop
+// does).
+//
 // At the end of an epoch: metrics.jsonl, evaluation (every eval.every_epochs and at the stage's end), the
 // stage's best and last checkpoints, the training state.
 #pragma once
@@ -62,5 +89,13 @@ struct RunContext {
 // Runs the stage's remaining epochs from run.st (epoch, cursor). Returns false when --stop-after ended the
 // process's share at an epoch end (the state is saved), true when the stage is done.
 bool train_stage(RunContext& run, StageRun& stage);
+
+// Counts of this process's training steps (tests): steps, read points, and the host reads
+// (Tensor::host_reads) made inside steps, from loading the batch to the read-point test (a read point's
+// own reads not included). 0 for sync-free steps.
+struct LoopCounters {
+  int64_t steps = 0, read_points = 0, step_host_reads = 0;
+};
+LoopCounters& loop_counters();
 
 }  // namespace tailor

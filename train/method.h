@@ -7,7 +7,9 @@
 //   param_groups()     what the optimiser updates, each group with its lr multiplier
 //   set_train_mode()   train / eval (BatchNorm) modes of every module for a training epoch
 //   step()             what one step computes: forward, the loss's inputs, the scalar loss
-//   after_step()       updates after the optimiser step (momentum encoders, memories, queues)
+//   after_step()       updates after the optimiser step (momentum encoders, memories, queues); a method
+//                      with one says so in has_after_step(), and its steps then read the guard's outcome
+//                      on the host (after_step never sees a skipped step)
 //   save/load_state()  everything else it keeps, so that kill-and-resume stays bit-identical
 //   run_posthoc()      a stage without steps (tau-normalisation, NCM): runs once instead of epochs
 //
@@ -93,6 +95,10 @@ class Method {
   virtual void start_epoch(int epoch) {}
   virtual Tensor step(const StepBatch& b) { fail("this method has no training steps"); }
   virtual void after_step(const StepBatch& b) {}
+  // True for a method that overrides after_step: the loop then reads every step's outcome (applied or
+  // skipped by the non-finite guard) on the host before calling it, only for applied steps. False (the
+  // default): after_step is never called, and the steps make no host read (train/loop.h).
+  virtual bool has_after_step() const { return false; }
   virtual std::vector<ExtraModule> extra_modules() const { return {}; }
   virtual void save_state(Json& j, std::map<std::string, Tensor>& t) const {}
   virtual void load_state(const Json& j, const std::map<std::string, Tensor>& t) {}

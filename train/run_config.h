@@ -2,6 +2,7 @@
 // the methods read these, never the JSON. Every value here has been checked by the schema already; a
 // method's own keys stay in StageConfig::doc and are read by the method's constructor.
 #pragma once
+#include "engine/precision.h"
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -85,6 +86,7 @@ struct RunConfig {
   uint64_t seed = 0;
   int threads = 0;
   std::string device;
+  Precision precision = Precision::F32;  // precision: the convolutions' operand type (engine/precision.h)
   bool deterministic = false;
   DataConfig data;
   ModelConfig model;

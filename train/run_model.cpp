@@ -131,19 +131,22 @@ static data::SamplerConfig sequential() {
   return sc;
 }
 
-static data::LoaderConfig eval_loader_config(int64_t batch, int workers) {
+static data::LoaderConfig eval_loader_config(int64_t batch, int workers, std::optional<Device> resident) {
   data::LoaderConfig lc;
   lc.batch_size = batch;
   lc.num_workers = workers;
+  lc.resident = resident;
   return lc;
 }
 
-EvalLoader::EvalLoader(const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch, int workers)
-    : sampler(ds.labels, ds.num_classes, sequential()), loader(ds, sampler, tf, eval_loader_config(batch, workers)) {}
+EvalLoader::EvalLoader(const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch, int workers,
+                       std::optional<Device> resident)
+    : sampler(ds.labels, ds.num_classes, sequential()),
+      loader(ds, sampler, tf, eval_loader_config(batch, workers, resident)) {}
 
 void for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
-                         int workers, const std::function<void(const data::Batch&)>& fn) {
-  EvalLoader el(ds, tf, batch, workers);
+                         int workers, const std::function<void(const data::Batch&)>& fn, bool resident) {
+  EvalLoader el(ds, tf, batch, workers, resident ? std::optional<Device>(net.device()) : std::nullopt);
   data::Loader& loader = el.loader;
   const bool was_training = net.is_training();
   net.eval();
@@ -159,9 +162,10 @@ void for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::Trans
 
 EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf,
                              const std::vector<int64_t>& train_counts, const ShotRule& rule, int64_t batch,
-                             int workers) {
+                             int workers, bool resident) {
   MetricsAccumulator acc(ds.num_classes, train_counts, rule);
-  for_each_eval_batch(net, ds, tf, batch, workers, [&](const data::Batch& b) { acc.add(net.forward(b.images), b.labels); });
+  for_each_eval_batch(
+      net, ds, tf, batch, workers, [&](const data::Batch& b) { acc.add(net.forward(b.images), b.labels); }, resident);
   return acc.finish();
 }
 

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "data/augment.h"
@@ -35,22 +36,25 @@ std::shared_ptr<ResNet> load_model(const std::string& path, std::map<std::string
 void load_into(ResNet& net, const std::string& path, std::ostream* log);
 
 // Evaluation of `net` on a whole dataset (eval mode, no grad, sequential; the model's mode is restored);
-// the shot groups by `rule` over `train_counts`.
+// the shot groups by `rule` over `train_counts`. resident (data.resident): the images go to the model's device
+// once as u8 and every batch is normalised there (data/resident.h), the same floats as the host path.
 EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf,
                              const std::vector<int64_t>& train_counts, const ShotRule& rule, int64_t batch,
-                             int workers);
+                             int workers, bool resident = false);
 
-// The evaluation loader of `ds`: the sequential sampler and a loader on it (eval transform).
+// The evaluation loader of `ds`: the sequential sampler and a loader on it (eval transform); resident: the
+// loader gathers the batches on that device (LoaderConfig::resident).
 struct EvalLoader {
-  EvalLoader(const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch, int workers);
+  EvalLoader(const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch, int workers,
+             std::optional<Device> resident = std::nullopt);
   data::Sampler sampler;
   data::Loader loader;
 };
 
 // Every batch of `ds` in order (eval transform, batches on the model's device) through `net` in eval mode
-// without gradient; the model's mode is restored afterwards.
+// without gradient; the model's mode is restored afterwards. resident: as evaluate_dataset's.
 void for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
-                         int workers, const std::function<void(const data::Batch&)>& fn);
+                         int workers, const std::function<void(const data::Batch&)>& fn, bool resident = false);
 
 // One split through the model (eval transform, eval mode, no grad), in dataset order: the pooled features
 // [N, F] on the host, the labels and dataset indices, and (with_logits) the head's logits [N, C].

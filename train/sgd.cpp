@@ -11,38 +11,66 @@
 
 namespace tailor {
 
-SGD::SGD(std::vector<Tensor> params, SgdOptions opt) : params_(std::move(params)), bufs_(params_.size()), opt_(opt) {
+SGD::SGD(std::vector<Tensor> params, SgdOptions opt)
+    : params_(std::move(params)), bufs_(params_.size()), opt_(opt), pending_(params_.size(), 0) {
   TAILOR_CHECK(opt.lr >= 0 && opt.momentum >= 0 && opt.weight_decay >= 0, "SGD: lr, momentum and weight_decay must be "
                ">= 0");
   TAILOR_CHECK(!opt.nesterov || (opt.momentum > 0 && opt.dampening == 0),
                "SGD: Nesterov momentum requires a momentum and zero dampening");
 }
 
-void SGD::step() {
+void SGD::step(const Tensor& skip) {
   NoGradGuard ng;
 #ifdef TAILOR_CUDA
   std::vector<cuda::SgdTensor> on_gpu;  // every CUDA parameter in one fused launch
 #endif
   std::vector<StepGrad> grads = gradients_to_apply(params_, "SGD");
+  const int32_t* sk = nullptr;
+  if (skip.defined() && !grads.empty()) {
+    check_same_device("SGD (skip flag)", params_[grads[0].index], skip);
+    TAILOR_CHECK(skip.dtype() == DType::I32 && skip.numel() == 1, "SGD: the skip flag must be one i32, got ",
+                 skip.desc());
+    sk = skip.i32();
+  }
   for (auto& [i, g] : grads) {
     Tensor& p = params_[i];
     bool first = !bufs_[i].defined();
-    if (first && opt_.momentum != 0.f) bufs_[i] = Tensor::empty(p.shape(), DType::F32, p.device());
+    if (first && opt_.momentum != 0.f) {
+      if (sk) {  // a masked first step: the device decides whether it happened (started_[i] stays 0 if not)
+        if (!started_.defined()) started_ = Tensor::zeros({(int64_t)params_.size()}, DType::I32, p.device());
+        bufs_[i] = Tensor::zeros(p.shape(), DType::F32, p.device());
+        pending_[i] = 1;
+      } else {
+        bufs_[i] = Tensor::empty(p.shape(), DType::F32, p.device());
+      }
+    }
+    int32_t* started = pending_[i] ? started_.i32() + i : nullptr;  // pending: the first step is the device's
     float* v = bufs_[i].defined() ? bufs_[i].f32() : nullptr;
     if (p.is_cuda()) {
 #ifdef TAILOR_CUDA
-      on_gpu.push_back({p.f32(), v, g.f32(), p.numel(), first ? 1 : 0});
+      on_gpu.push_back({p.f32(), v, g.f32(), p.numel(), first ? 1 : 0, started});
 #endif
       continue;
     }
     cpu::sgd_step(p.f32(), v, g.f32(), p.numel(), opt_.lr, opt_.momentum, opt_.dampening, opt_.weight_decay,
-                  opt_.nesterov, first);
+                  opt_.nesterov, first, sk, started);
   }
 #ifdef TAILOR_CUDA
   if (!on_gpu.empty())
     cuda::sgd_step_multi(on_gpu.data(), (int)on_gpu.size(), opt_.lr, opt_.momentum, opt_.dampening,
-                         opt_.weight_decay, opt_.nesterov);
+                         opt_.weight_decay, opt_.nesterov, sk);
 #endif
+}
+
+void SGD::resolve_first_steps(bool all_applied) {
+  if (std::find(pending_.begin(), pending_.end(), 1) == pending_.end()) return;
+  std::vector<int32_t> started;
+  if (!all_applied) started = started_.to_vector_i32();  // a host read, at a read point, only in this case
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    if (!pending_[i]) continue;
+    if (!all_applied && started[i] == 0) bufs_[i] = Tensor();  // every step since its creation was skipped
+    pending_[i] = 0;
+  }
 }
 
 void SGD::zero_grad() {
@@ -70,8 +98,12 @@ void GroupedSGD::set_lr(float lr) {
   for (size_t g = 0; g < sgd_.size(); ++g) sgd_[g].set_lr(lr * groups_[g].lr_scale);
 }
 
-void GroupedSGD::step() {
-  for (auto& s : sgd_) s.step();
+void GroupedSGD::step(const Tensor& skip) {
+  for (auto& s : sgd_) s.step(skip);
+}
+
+void GroupedSGD::resolve_first_steps(bool all_applied) {
+  for (auto& s : sgd_) s.resolve_first_steps(all_applied);
 }
 
 void GroupedSGD::zero_grad() {

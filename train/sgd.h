@@ -3,6 +3,14 @@
 //   step = nesterov ? d + momentum * v : v;   w -= lr * step
 // One fused pass per parameter on CPU (engine/cpu/optim.cpp); on CUDA one fused launch updates every
 // parameter (engine/cuda/optim.cu). Parameters without a gradient are skipped.
+//
+// Masked steps (the training loop's guard, train/loop.h): step(skip) takes an i32 [1] flag on the device
+// and the kernels leave weights and momentum untouched when it is != 0, so the host never reads whether a
+// step was applied. A masked step cannot tell on the host whether a parameter's first step (v = d) really
+// happened: a parameter whose buffer it creates keeps a device flag `started` that the kernels read (first
+// step = started == 0) and set when they apply the step; resolve_first_steps() at the loop's next read point
+// drops the buffers whose first step was skipped, so that a momentum buffer is defined exactly when its
+// parameter has taken a step, as without masks (checkpoints save the defined ones).
 #pragma once
 #include <string>
 #include <utility>
@@ -23,7 +31,11 @@ struct SgdOptions {
 class SGD {
  public:
   SGD(std::vector<Tensor> params, SgdOptions opt);
-  void step();
+  // skip: undefined (always applied) or an i32 [1] on the parameters' device, != 0 = leave everything as is.
+  void step(const Tensor& skip = Tensor());
+  // At a read point, after masked steps: all_applied = none of them was skipped (no host read then);
+  // otherwise reads the `started` flags once, only when a buffer created since the last call is pending.
+  void resolve_first_steps(bool all_applied);
   void zero_grad();
   void set_lr(float lr) { opt_.lr = lr; }
   float lr() const { return opt_.lr; }
@@ -36,6 +48,8 @@ class SGD {
   std::vector<Tensor> params_;
   std::vector<Tensor> bufs_;
   SgdOptions opt_;
+  std::vector<char> pending_;  // the buffer was created by a masked step not yet resolved
+  Tensor started_;             // i32 [params] on the device: the pending buffers' first step was applied
 };
 
 // Tensors the optimiser updates at lr = lr_scale * the schedule's lr (PyTorch's param_groups).
@@ -50,7 +64,8 @@ class GroupedSGD {
   GroupedSGD(const std::vector<ParamGroup>& groups, SgdOptions opt);
   void set_lr(float lr);              // the schedule's lr; group g steps at groups[g].lr_scale * lr
   float lr() const { return lr_; }
-  void step();
+  void step(const Tensor& skip = Tensor());  // as SGD::step, every group masked by the same flag
+  void resolve_first_steps(bool all_applied);
   void zero_grad();
   // Every parameter with its momentum buffer (undefined before its first step), in group order.
   struct Slot {

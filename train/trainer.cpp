@@ -31,6 +31,16 @@ namespace fs = std::filesystem;
 
 [[noreturn]] void run_fail(const std::string& msg) { throw std::runtime_error(msg); }
 
+// precision bf16 needs native bf16 convolutions: oneDNN on an AVX512-BF16 / AMX CPU (no CUDA path yet).
+void check_precision(Precision p, Device dev) {
+  if (p == Precision::F32) return;
+  if (dev.is_cuda())
+    run_fail("precision bf16: runs on the CPU only so far (device cuda); set precision fp32 on cuda");
+  if (!cpu_has_native_bf16())
+    run_fail("precision bf16: this CPU has no native bf16 convolutions (oneDNN needs AVX512-BF16 or AMX; "
+             "emulated bf16 would be slower than fp32); set precision fp32");
+}
+
 // Where a rank other than 0 sends its progress lines.
 std::FILE* null_file() {
   static std::FILE* f = std::fopen("/dev/null", "w");
@@ -394,7 +404,7 @@ Json Trainer::finish() {
   for (auto& s : cfg_.stages) stages.push_back(Json{{"method", s.method}, {"epochs", s.trains ? s.epochs : 0}});
   const StageConfig& s1 = cfg_.stages.front();
   Json summary{{"engine", "tailor"}, {"name", cfg_.name}, {"device", cfg_.device}, {"threads", omp_get_max_threads()},
-               {"seed", cfg_.seed}, {"stages", stages}, {"epochs", s1.epochs},
+               {"precision", precision_name(cfg_.precision)}, {"seed", cfg_.seed}, {"stages", stages}, {"epochs", s1.epochs},
                {"stage2_epochs", num_stages() >= 2 && cfg_.stages[1].trains ? cfg_.stages[1].epochs : 0}};
   const data::Dataset* ev = data_.test ? data_.test.get() : data_.val.get();
   if (ev) {
@@ -467,6 +477,8 @@ Json Trainer::run(std::optional<RunData> given) {
   if (li.launched && dev_.is_cuda()) dev_ = Device::cuda(li.local_rank);
   comm_ = make_run_comm(cfg_.dist, dev_);
   check_data_parallel();
+  check_precision(cfg_.precision, dev_);
+  PrecisionScope precision_scope(cfg_.precision);  // training, evaluation and the report
   for (auto& s : cfg_.stages) {  // what can be checked before any data is read
     if (auto& check = method_spec(s.method).check) check(s);
     if (s.load.kind == LoadFrom::File && !fs::is_regular_file(s.load.path))
@@ -497,7 +509,8 @@ Json Trainer::run(std::optional<RunData> given) {
   }
   create_dir();
   log_ << "model: " << cfg_.model.arch << " (" << net_->num_parameters() << " parameters), head " << cfg_.model.head
-       << ", " << omp_get_max_threads() << " threads\n";
+       << ", " << omp_get_max_threads() << " threads"
+       << (cfg_.precision == Precision::BF16 ? ", bf16 convolutions" : "") << "\n";
   if (flags_.resume) {
     load_state();
     if (st_.stage > num_stages()) {

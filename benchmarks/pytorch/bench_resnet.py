@@ -59,6 +59,8 @@ def parse_args(argv=None):
                    help="untimed steps before each timed phase (default 3)")
     p.add_argument("--compile", action="store_true", help="wrap the model with torch.compile")
     p.add_argument("--channels-last", action="store_true", help="NHWC memory format")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: forward and loss under torch.autocast(dtype=torch.bfloat16)")
     a = p.parse_args(argv)
     if a.image_size is None:
         a.image_size = 32 if a.model == "resnet32" else 224
@@ -95,9 +97,15 @@ def main(argv=None):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     run = torch.compile(model) if a.compile else model
 
+    bf16 = a.precision == "bf16"
+
+    def autocast():
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+
     def train_step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(run(x), y)
+        with autocast():
+            loss = F.cross_entropy(run(x), y)
         loss.backward()
         opt.step()
         return loss
@@ -115,7 +123,7 @@ def main(argv=None):
         print("warning: non-finite training loss", file=sys.stderr)
 
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         for _ in range(a.warmup):
             run(x)
         sync(device)
@@ -133,6 +141,7 @@ def main(argv=None):
         "image_size": a.image_size,
         "classes": a.classes,
         "steps": a.steps,
+        "precision": a.precision,
         "train_img_per_s": round(a.batch * a.steps / train_s, 2),
         "eval_img_per_s": round(a.batch * a.steps / eval_s, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),

@@ -12,6 +12,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "engine/cpu/kernels.h"
+#include "engine/precision.h"
 #include "engine/tensor.h"
 
 namespace tailor::cpu {
@@ -30,9 +31,11 @@ dnnl::stream& cpu_stream() {
   return s;
 }
 
-// Everything oneDNN needs for one convolution shape.
+// Everything oneDNN needs for one convolution shape and operand type. With bf16 operands the activations
+// read (x, dy) are bf16 and those written (y, dx) float32; the weights stay float32 OIHW on our side.
 struct ConvPrimitives {
   memory::desc x_user, y_user, w_user;  // our layouts: nhwc / nhwc / oihw (goihw when grouped)
+  memory::desc dx_user, dy_user;        // the gradients' (nhwc): x_user / y_user with the other type in bf16
   dnnl::convolution_forward::primitive_desc fwd_pd;
   dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
   dnnl::convolution_backward_weights::primitive_desc bwd_w_pd;
@@ -46,13 +49,13 @@ struct ConvPrimitives {
   bool fwd_reorder = false, bwd_data_reorder = false, dw_reorder = false;
 };
 
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int>;
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, bool>;
 
-ConvPrimitives& get_primitives(const ConvShape& s) {
+ConvPrimitives& get_primitives(const ConvShape& s, bool bf16) {
   static std::map<Key, ConvPrimitives> cache;
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
-  Key key{s.N, s.H, s.W, s.C, s.K, s.R, s.S, s.stride, s.pad, s.groups};
+  Key key{s.N, s.H, s.W, s.C, s.K, s.R, s.S, s.stride, s.pad, s.groups, bf16};
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
 
@@ -62,20 +65,22 @@ ConvPrimitives& get_primitives(const ConvShape& s) {
   memory::dims wd = grouped ? memory::dims{s.groups, s.K / s.groups, s.Cg(), s.R, s.S}
                             : memory::dims{s.K, s.C, s.R, s.S};
   memory::dims strides{s.stride, s.stride}, pad{s.pad, s.pad};
-  auto f32 = memory::data_type::f32;
+  auto f32 = memory::data_type::f32, in = bf16 ? memory::data_type::bf16 : f32;
   ConvPrimitives p;
-  p.x_user = memory::desc(xd, f32, tag::nhwc);
+  p.x_user = memory::desc(xd, in, tag::nhwc);
   p.y_user = memory::desc(yd, f32, tag::nhwc);
+  p.dx_user = memory::desc(xd, f32, tag::nhwc);
+  p.dy_user = memory::desc(yd, in, tag::nhwc);
   p.w_user = memory::desc(wd, f32, grouped ? tag::goihw : tag::oihw);
-  auto w_any = memory::desc(wd, f32, tag::any);
+  auto w_any = memory::desc(wd, in, tag::any), dw_any = memory::desc(wd, f32, tag::any);
   p.fwd_pd = dnnl::convolution_forward::primitive_desc(
       {dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, p.x_user, w_any, p.y_user, strides,
        pad, pad},
       eng);
   p.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(
-      {dnnl::algorithm::convolution_direct, p.x_user, w_any, p.y_user, strides, pad, pad}, eng, p.fwd_pd);
+      {dnnl::algorithm::convolution_direct, p.dx_user, w_any, p.dy_user, strides, pad, pad}, eng, p.fwd_pd);
   p.bwd_w_pd = dnnl::convolution_backward_weights::primitive_desc(
-      {dnnl::algorithm::convolution_direct, p.x_user, w_any, p.y_user, strides, pad, pad}, eng, p.fwd_pd);
+      {dnnl::algorithm::convolution_direct, p.x_user, dw_any, p.dy_user, strides, pad, pad}, eng, p.fwd_pd);
   p.fwd = dnnl::convolution_forward(p.fwd_pd);
   p.bwd_data = dnnl::convolution_backward_data(p.bwd_data_pd);
   p.bwd_w = dnnl::convolution_backward_weights(p.bwd_w_pd);
@@ -97,10 +102,12 @@ ConvPrimitives& get_primitives(const ConvShape& s) {
 
 }  // namespace
 
-void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s) {
-  auto& p = get_primitives(s);
+namespace {
+
+// The three passes on raw pointers: x / dy point to float or bf16 as the primitives were made for.
+void forward(ConvPrimitives& p, float* y, const void* x, const float* w) {
   auto& eng = cpu_engine();
-  memory xm(p.x_user, eng, const_cast<float*>(x)), ym(p.y_user, eng, y), wm(p.w_user, eng, const_cast<float*>(w));
+  memory xm(p.x_user, eng, const_cast<void*>(x)), ym(p.y_user, eng, y), wm(p.w_user, eng, const_cast<float*>(w));
   memory wk = wm;
   if (p.fwd_reorder) {
     p.to_fwd.execute(cpu_stream(), wm, p.w_fwd);
@@ -112,27 +119,26 @@ void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s
   cpu_stream().wait();
 }
 
-void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s) {
-  auto& p = get_primitives(s);
+void backward_data(ConvPrimitives& p, float* dx, const void* dy, const float* w) {
   auto& eng = cpu_engine();
-  memory dxm(p.x_user, eng, dx), dym(p.y_user, eng, const_cast<float*>(dy)), wm(p.w_user, eng, const_cast<float*>(w));
+  memory dxm(p.dx_user, eng, dx), dym(p.dy_user, eng, const_cast<void*>(dy));
+  memory wm(p.w_user, eng, const_cast<float*>(w));
   memory wk = wm;
   if (p.bwd_data_reorder) {
     p.to_bwd_data.execute(cpu_stream(), wm, p.w_bwd_data);
     wk = p.w_bwd_data;
   }
-  TAILOR_CHECK(p.bwd_data_pd.diff_src_desc() == p.x_user && p.bwd_data_pd.diff_dst_desc() == p.y_user,
+  TAILOR_CHECK(p.bwd_data_pd.diff_src_desc() == p.dx_user && p.bwd_data_pd.diff_dst_desc() == p.dy_user,
                "conv2d backward: oneDNN chose a non-NHWC activation layout");
   p.bwd_data.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, wk}, {DNNL_ARG_DIFF_SRC, dxm}});
   cpu_stream().wait();
 }
 
-void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s) {
-  auto& p = get_primitives(s);
+void backward_weights(ConvPrimitives& p, float* dw, const void* dy, const void* x) {
   auto& eng = cpu_engine();
-  memory xm(p.x_user, eng, const_cast<float*>(x)), dym(p.y_user, eng, const_cast<float*>(dy));
+  memory xm(p.x_user, eng, const_cast<void*>(x)), dym(p.dy_user, eng, const_cast<void*>(dy));
   memory dwm(p.w_user, eng, dw);
-  TAILOR_CHECK(p.bwd_w_pd.src_desc() == p.x_user && p.bwd_w_pd.diff_dst_desc() == p.y_user,
+  TAILOR_CHECK(p.bwd_w_pd.src_desc() == p.x_user && p.bwd_w_pd.diff_dst_desc() == p.dy_user,
                "conv2d backward: oneDNN chose a non-NHWC activation layout");
   if (!p.dw_reorder) {
     p.bwd_w.execute(cpu_stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}});
@@ -141,6 +147,33 @@ void conv2d_backward_weights(float* dw, const float* dy, const float* x, const C
     p.from_dw.execute(cpu_stream(), p.dw_blocked, dwm);
   }
   cpu_stream().wait();
+}
+
+}  // namespace
+
+void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s) {
+  forward(get_primitives(s, false), y, x, w);
+}
+void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s) {
+  backward_data(get_primitives(s, false), dx, dy, w);
+}
+void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s) {
+  backward_weights(get_primitives(s, false), dw, dy, x);
+}
+void conv2d_forward_bf16(float* y, const uint16_t* x, const float* w, const ConvShape& s) {
+  forward(get_primitives(s, true), y, x, w);
+}
+void conv2d_backward_data_bf16(float* dx, const uint16_t* dy, const float* w, const ConvShape& s) {
+  backward_data(get_primitives(s, true), dx, dy, w);
+}
+void conv2d_backward_weights_bf16(float* dw, const uint16_t* dy, const uint16_t* x, const ConvShape& s) {
+  backward_weights(get_primitives(s, true), dw, dy, x);
+}
+
+// out[i] = the float's upper half, rounded to nearest even (engine/precision.h)
+void cast_to_bf16(uint16_t* out, const float* x, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) out[i] = float_to_bf16(x[i]);
 }
 
 }  // namespace tailor::cpu

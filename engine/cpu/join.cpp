@@ -29,4 +29,9 @@ void ema(float* y, const float* x, float m, float one_minus_m, int64_t n) {
 }
 #pragma GCC pop_options
 
+// dst = flag ? src : dst (32-bit words)
+void copy_if_flag(int32_t* dst, const int32_t* src, const int32_t* flag, int64_t n) {
+  if (flag[0] != 0) std::memcpy(dst, src, sizeof(int32_t) * (size_t)n);
+}
+
 }  // namespace tailor::cpu

@@ -30,6 +30,13 @@ void sum_dim(float* out, const float* x, int64_t outer, int64_t len, int64_t inn
 void sum_all(float* out, const float* x, int64_t n);  // out[0] = sum_i x[i]
 // flag[0] = 1 if any x[i] is NaN or +-Inf (flag is left untouched otherwise)
 void any_nonfinite(int32_t* flag, const float* x, int64_t n);
+// The training step's guard, on the device: out[0] = 1 + the index k of the first of the `count` tensors
+// xs[k] (ns[k] elements; null or empty = finite) holding a NaN or Inf, 0 when all are finite. With `others`
+// (i32 [1]: how many ranks' tensor 0 is non-finite, summed over the ranks) out[0] = -others[0] when
+// others[0] > 0 and this rank's tensor 0 is finite. xs and ns are host arrays of device pointers and
+// sizes; flags is scratch of `count` ints on the device (unused on the CPU). Nothing is read on the host.
+void nonfinite_index(int32_t* out, int32_t* flags, const float* const* xs, const int64_t* ns, int count,
+                     const int32_t* others);
 
 // ---- GEMM (row-major): C[M,N] = alpha * op(A) op(B) + beta * C, op = transpose when trans is set
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -113,12 +120,23 @@ struct ConvShape {
 void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s);
 void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s);
 void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s);
+// The same with bfloat16 activation operands (x, dy; raw bf16 bits) and float32 weights, converted to bf16 by
+// the primitives' weight reorders; products accumulate in float32 and the outputs (y, dx, dw) are float32.
+// Needs native bf16 (engine/precision.h cpu_has_native_bf16).
+void conv2d_forward_bf16(float* y, const uint16_t* x, const float* w, const ConvShape& s);
+void conv2d_backward_data_bf16(float* dx, const uint16_t* dy, const float* w, const ConvShape& s);
+void conv2d_backward_weights_bf16(float* dw, const uint16_t* dy, const uint16_t* x, const ConvShape& s);
+// out[i] = bf16(x[i]), rounded to nearest even (engine/precision.h float_to_bf16)
+void cast_to_bf16(uint16_t* out, const float* x, int64_t n);
 
 // ---- SGD with momentum, PyTorch semantics (momentum buffer starts as the first d_p):
 // d_p = g + wd*w; v = mom*v + (1-dampening)*d_p (v = d_p on the first step);
 // step = nesterov ? d_p + mom*v : v; w -= lr * step
+// Masked (the training loop's guard): skip[0] != 0 leaves w and v untouched. started (device i32, or
+// null): the first step is started[0] == 0 instead of first_step, and an applied step sets started[0] = 1,
+// so that a skipped first step does not count as the first.
 void sgd_step(float* w, float* v, const float* g, int64_t n, float lr, float momentum, float dampening, float wd,
-              bool nesterov, bool first_step);
+              bool nesterov, bool first_step, const int32_t* skip = nullptr, int32_t* started = nullptr);
 
 // ---- Adam / AdamW with torch.optim.Adam / AdamW's exact semantics (torch 1.13, single-tensor path):
 // Adam: g = g + wd*w;  AdamW: w = w * (1 - lr*wd)
@@ -149,6 +167,9 @@ void not_equal_outer(float* out, const int32_t* a, const int32_t* b, int64_t N, 
 // y = m*y + (1-m)*x, two products rounded then added (PyTorch's `y * m + x * (1. - m)`, no fused
 // multiply-add); one_minus_m is the float of the double 1 - m, as torch rounds the Python scalar.
 void ema(float* y, const float* x, float m, float one_minus_m, int64_t n);
+// dst[i] = flag[0] != 0 ? src[i] : dst[i] over n 32-bit words (f32 or i32 bits): a skipped step's
+// BatchNorm statistics put back from their copies, decided on the device
+void copy_if_flag(int32_t* dst, const int32_t* src, const int32_t* flag, int64_t n);
 
 // ---- device-resident augmentation (augment.cpp / augment.cu): RandomCrop with zero padding + flip +
 // normalise of whole batches of a u8 dataset [N, H, W, C]. plan[b] = (index, top, left, flip): output row b is

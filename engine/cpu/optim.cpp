@@ -5,8 +5,12 @@
 
 namespace tailor::cpu {
 
+// d = g + wd*w;  v = d on the first step, else v = momentum*v + (1-dampening)*d;  w -= lr * (nesterov ?
+// d + momentum*v : v); nothing when skip[0] != 0; the first step is started[0] == 0 when started is given.
 void sgd_step(float* w, float* v, const float* g, int64_t n, float lr, float momentum, float dampening, float wd,
-              bool nesterov, bool first_step) {
+              bool nesterov, bool first_step, const int32_t* skip, int32_t* started) {
+  if (skip && skip[0] != 0) return;
+  if (started) first_step = started[0] == 0;
 #pragma omp parallel for simd if (n > (1 << 15)) schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     float d = g[i] + wd * w[i];
@@ -17,6 +21,7 @@ void sgd_step(float* w, float* v, const float* g, int64_t n, float lr, float mom
     }
     w[i] -= lr * d;
   }
+  if (started) started[0] = 1;
 }
 
 // As torch: Python floats (double) rounded to float where a kernel takes them as a scalar argument.

@@ -43,4 +43,17 @@ void any_nonfinite(int32_t* flag, const float* x, int64_t n) {
     }
 }
 
+// out = 1 + the first k with a non-finite xs[k][i] (0: none); -others when others > 0 and xs[0] is finite
+void nonfinite_index(int32_t* out, int32_t*, const float* const* xs, const int64_t* ns, int count,
+                     const int32_t* others) {
+  int32_t first = 0;
+  for (int k = 0; k < count && first == 0; ++k) {
+    int32_t flag = 0;
+    if (xs[k]) any_nonfinite(&flag, xs[k], ns[k]);
+    if (flag) first = k + 1;
+  }
+  if (others && first != 1 && others[0] > 0) first = -others[0];
+  out[0] = first;
+}
+
 }  // namespace tailor::cpu

@@ -24,4 +24,13 @@ void ema(float* y, const float* x, float m, float one_minus_m, int64_t n) {
   LAUNCH(ema_k, n, y, x, m, one_minus_m, n);
 }
 
+// dst = flag ? src : dst (32-bit words); every thread reads the flag, nothing goes to the host
+__global__ void copy_if_flag_k(int32_t* dst, const int32_t* src, const int32_t* flag, int64_t n) {
+  if (flag[0] == 0) return;
+  GRID_LOOP(i, n) dst[i] = src[i];
+}
+void copy_if_flag(int32_t* dst, const int32_t* src, const int32_t* flag, int64_t n) {
+  LAUNCH(copy_if_flag_k, n, dst, src, flag, n);
+}
+
 }  // namespace tailor::cuda

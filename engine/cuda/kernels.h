@@ -32,6 +32,8 @@ void fill_f32(float* p, float v, int64_t n);
 void sum_dim(float* out, const float* x, int64_t outer, int64_t len, int64_t inner);
 void sum_all(float* out, const float* x, int64_t n);
 void any_nonfinite(int32_t* flag, const float* x, int64_t n);
+void nonfinite_index(int32_t* out, int32_t* flags, const float* const* xs, const int64_t* ns, int count,
+                     const int32_t* others);
 
 // ---- GEMM (gemm.cpp, cuBLAS)
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -87,18 +89,21 @@ void krsc_to_kcrs(float* out, const float* in, int64_t K, int64_t C, int64_t RS)
 
 // ---- SGD (optim.cu): the same update as cpu::sgd_step; sgd_step_multi updates up to
 // kSgdMaxTensors parameters in one launch (one fused kernel for a whole ResNet-32 step).
+// skip and started: as cpu::sgd_step (device pointers): skip[0] != 0 leaves every tensor untouched; a
+// tensor with `started` takes its first step from started[0] == 0, and an applied step sets it to 1.
 void sgd_step(float* w, float* v, const float* g, int64_t n, float lr, float momentum, float dampening, float wd,
-              bool nesterov, bool first_step);
+              bool nesterov, bool first_step, const int32_t* skip = nullptr, int32_t* started = nullptr);
 struct SgdTensor {
   float* w;
   float* v;  // null without momentum
   const float* g;
   int64_t n;
   int first_step;
+  int32_t* started = nullptr;  // device flag deciding the first step instead of first_step (null: first_step)
 };
 constexpr int kSgdMaxTensors = 128;
 void sgd_step_multi(const SgdTensor* list, int count, float lr, float momentum, float dampening, float wd,
-                    bool nesterov);
+                    bool nesterov, const int32_t* skip = nullptr);
 
 // ---- Adam / AdamW (optim.cu): the same update as cpu::adam_step, with the same float roundings (bias
 // corrections in double on the host); adam_step_multi updates up to kAdamMaxTensors parameters, each
@@ -121,6 +126,7 @@ void adam_step_multi(const AdamTensor* list, int count, float lr, float beta1, f
 void copy_block(float* dst, int64_t dst_ld, const float* src, int64_t src_ld, int64_t rows, int64_t cols);
 void not_equal_outer(float* out, const int32_t* a, const int32_t* b, int64_t N, int64_t K);
 void ema(float* y, const float* x, float m, float one_minus_m, int64_t n);
+void copy_if_flag(int32_t* dst, const int32_t* src, const int32_t* flag, int64_t n);
 
 // ---- device-resident augmentation (augment.cpp / augment.cu): RandomCrop with zero padding + flip +
 // normalise of whole batches of a u8 dataset [N, H, W, C]. plan[b] = (index, top, left, flip): output row b is

@@ -1,6 +1,8 @@
 // Fused optimiser steps (twins of engine/cpu/optim.cpp), PyTorch torch.optim semantics.
 // SGD:  d = g + wd*w;  v = d on the first step, else v = mom*v + (1-dampening)*d
 //       step = nesterov ? d + mom*v : v;   w -= lr * step
+//       masked: nothing when skip[0] != 0; a tensor with a `started` flag takes its first step from
+//       started == 0, and a second launch sets started = 1 once every block has read it
 // Adam: g = g + wd*w (AdamW instead: w = w * (1 - lr*wd));  m = beta1*m + (1-beta1)*g;
 //       v = beta2*v + (1-beta2)*g*g;  w = w - lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
 //       with cpu::adam_step's roundings, spelled out with _rn intrinsics so that nvcc contracts nothing.
@@ -40,6 +42,7 @@ void launch_batches(void (*kernel)(Batch<Desc, Max>, Hyper), const Desc* list, i
 struct SgdHyper {
   float lr, momentum, dampening, wd;
   bool nesterov;
+  const int32_t* skip;  // device flag: != 0 leaves every tensor untouched (null: never)
 };
 
 __device__ __forceinline__ void sgd_one(float* w, float* v, const float* g, int64_t i, const SgdHyper& h, bool first) {
@@ -53,19 +56,40 @@ __device__ __forceinline__ void sgd_one(float* w, float* v, const float* g, int6
 }
 
 __global__ void sgd_multi_k(Batch<SgdTensor, kSgdMaxTensors> b, SgdHyper h) {
+  if (h.skip && h.skip[0] != 0) return;
   const SgdTensor& t = b.t[blockIdx.y];
-  GRID_LOOP(i, t.n) sgd_one(t.w, t.v, t.g, i, h, t.first_step != 0);
+  const bool first = t.started ? t.started[0] == 0 : t.first_step != 0;
+  GRID_LOOP(i, t.n) sgd_one(t.w, t.v, t.g, i, h, first);
+}
+
+// started = 1 for every tensor with a flag, unless the step was skipped (after sgd_multi_k has read them)
+__global__ void sgd_mark_started_k(Batch<SgdTensor, kSgdMaxTensors> b, SgdHyper h) {
+  if (blockIdx.x != 0 || threadIdx.x != 0 || (h.skip && h.skip[0] != 0)) return;
+  if (b.t[blockIdx.y].started) b.t[blockIdx.y].started[0] = 1;
 }
 
 void sgd_step_multi(const SgdTensor* list, int count, float lr, float momentum, float dampening, float wd,
-                    bool nesterov) {
-  launch_batches(sgd_multi_k, list, count, SgdHyper{lr, momentum, dampening, wd, nesterov});
+                    bool nesterov, const int32_t* skip) {
+  const SgdHyper h{lr, momentum, dampening, wd, nesterov, skip};
+  launch_batches(sgd_multi_k, list, count, h);
+  for (int start = 0; start < count; start += kSgdMaxTensors) {
+    const int k = std::min(kSgdMaxTensors, count - start);
+    Batch<SgdTensor, kSgdMaxTensors> b{};
+    bool any = false;
+    for (int j = 0; j < k; ++j) {
+      b.t[j] = list[start + j];
+      any = any || b.t[j].started != nullptr;
+    }
+    if (!any) continue;
+    sgd_mark_started_k<<<dim3(1, (unsigned)k), 1, 0, stream()>>>(b, h);
+    TAILOR_CUDA_LAUNCH_CHECK();
+  }
 }
 
 void sgd_step(float* w, float* v, const float* g, int64_t n, float lr, float momentum, float dampening, float wd,
-              bool nesterov, bool first_step) {
-  SgdTensor t{w, v, g, n, first_step ? 1 : 0};
-  sgd_step_multi(&t, 1, lr, momentum, dampening, wd, nesterov);
+              bool nesterov, bool first_step, const int32_t* skip, int32_t* started) {
+  SgdTensor t{w, v, g, n, first_step ? 1 : 0, started};
+  sgd_step_multi(&t, 1, lr, momentum, dampening, wd, nesterov, skip);
 }
 
 // ---- Adam / AdamW

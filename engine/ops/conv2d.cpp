@@ -1,9 +1,50 @@
 // conv2d op: NHWC input [N,H,W,C], OIHW weight [K,C/groups,R,S] -> [N,OH,OW,K]; no bias (ResNets put
 // BN after every conv). Backward: dx by the transposed convolution, dw by correlating x with dy (both
 // per group when grouped).
+// Under PrecisionScope(BF16) (engine/precision.h) x and dy are rounded to bfloat16 and the weights converted
+// by oneDNN's reorder; products accumulate in float32 and y, dx, dw are float32. x is saved for backward as
+// its bf16 copy (docs/precision.md).
 #include "engine/ops/common.h"
+#include "engine/precision.h"
 
 namespace tailor {
+
+namespace {
+
+Tensor to_bf16(const Tensor& t) {
+  Tensor out = Tensor::empty(t.shape(), DType::BF16, t.device());
+  cpu::cast_to_bf16(out.bf16(), t.f32(), t.numel());
+  return out;
+}
+
+// The bf16 path: CPU only so far (the config refuses precision bf16 on cuda).
+Tensor conv2d_bf16(const Tensor& x, const Tensor& w, const cpu::ConvShape& s) {
+  TAILOR_CHECK(x.device().is_cpu(), "conv2d: bf16 precision runs on the CPU only so far, got ", x.desc());
+  Tensor xb = to_bf16(x);
+  Tensor out = Tensor::empty({s.N, s.OH(), s.OW(), s.K}, DType::F32, x.device());
+  cpu::conv2d_forward_bf16(out.f32(), xb.bf16(), w.f32(), s);
+  if (should_record({&x, &w})) {
+    auto n = make_node("conv2d", {x, w});
+    n->saved = {xb, w.detach()};
+    n->fn = [s](LambdaNode& self, const Tensor& g) {
+      Tensor gb = to_bf16(g.contiguous());
+      Tensor dx, dw;
+      if (self.needs_grad(0)) {
+        dx = Tensor::empty({s.N, s.H, s.W, s.C}, DType::F32, g.device());
+        cpu::conv2d_backward_data_bf16(dx.f32(), gb.bf16(), self.saved[1].f32(), s);
+      }
+      if (self.needs_grad(1)) {
+        dw = Tensor::empty({s.K, s.Cg(), s.R, s.S}, DType::F32, g.device());
+        cpu::conv2d_backward_weights_bf16(dw.f32(), gb.bf16(), self.saved[0].bf16(), s);
+      }
+      return std::vector<Tensor>{dx, dw};
+    };
+    record(out, n);
+  }
+  return out;
+}
+
+}  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad, int groups) {
   const char* op = "conv2d";
@@ -22,6 +63,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad, int groups)
                w.shape(), " expects ", w.shape()[1] * groups,
                groups > 1 ? " (groups " + std::to_string(groups) + ")" : std::string());
   TAILOR_CHECK(s.OH() >= 1 && s.OW() >= 1, op, ": kernel ", w.shape(), " larger than padded input ", x.shape());
+  if (conv_precision() == Precision::BF16) return conv2d_bf16(x, w, s);
   Tensor out = Tensor::empty({s.N, s.OH(), s.OW(), s.K}, DType::F32, x.device());
   TAILOR_KERNEL(out, conv2d_forward, out.f32(), x.f32(), w.f32(), s);
   if (should_record({&x, &w})) {

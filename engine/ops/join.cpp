@@ -102,4 +102,17 @@ void ema_(Tensor& y, const Tensor& x, double m) {
   TAILOR_KERNEL(y, ema, y.f32(), xc.f32(), (float)m, (float)(1.0 - m), y.numel());
 }
 
+void copy_where_(Tensor& dst, const Tensor& src, const Tensor& flag) {
+  const char* op = "copy_where_";
+  TAILOR_CHECK(dst.shape() == src.shape() && dst.dtype() == src.dtype(), op, ": ", src.desc(), " into ", dst.desc());
+  TAILOR_CHECK(dst.dtype() == DType::F32 || dst.dtype() == DType::I32, op, ": f32 or i32 tensors, got ", dst.desc());
+  TAILOR_CHECK(dst.is_contiguous(), op, ": dst must be contiguous, got ", dst.desc());
+  check_same_device(op, dst, src);
+  check_same_device(op, dst, flag);
+  check_dtype(op, flag, DType::I32, "flag");
+  TAILOR_CHECK(flag.numel() == 1, op, ": flag must be one i32, got ", flag.desc());
+  Tensor sc = src.contiguous();
+  TAILOR_KERNEL(dst, copy_if_flag, (int32_t*)dst.raw_data(), (const int32_t*)sc.raw_data(), flag.i32(), dst.numel());
+}
+
 }  // namespace tailor

@@ -93,4 +93,35 @@ int64_t first_nonfinite(const std::vector<Tensor>& ts) {
   return -1;
 }
 
+void nonfinite_index(const std::vector<Tensor>& ts, Tensor& out, const Tensor& others) {
+  const char* op = "nonfinite_index";
+  check_dtype(op, out, DType::I32, "out");
+  TAILOR_CHECK(out.numel() == 1 && out.is_contiguous(), op, ": out must be one contiguous i32, got ", out.desc());
+  if (others.defined()) {
+    check_same_device(op, out, others);
+    check_dtype(op, others, DType::I32, "others");
+    TAILOR_CHECK(others.numel() == 1, op, ": others must be one i32, got ", others.desc());
+  }
+  std::vector<Tensor> keep;
+  keep.reserve(ts.size());
+  std::vector<const float*> xs;
+  std::vector<int64_t> ns;
+  for (const Tensor& t : ts) {
+    if (!t.defined() || t.numel() == 0) {
+      xs.push_back(nullptr);
+      ns.push_back(0);
+      continue;
+    }
+    check_same_device(op, out, t);
+    check_dtype(op, t, DType::F32, "tensor");
+    keep.push_back(t.contiguous());
+    xs.push_back(keep.back().f32());
+    ns.push_back(keep.back().numel());
+  }
+  const int count = (int)ts.size();
+  Tensor flags = out.is_cuda() ? Tensor::empty({std::max(1, count)}, DType::I32, out.device()) : Tensor();
+  TAILOR_KERNEL(out, nonfinite_index, out.i32(), flags.defined() ? flags.i32() : nullptr, xs.data(), ns.data(), count,
+                others.defined() ? others.i32() : nullptr);
+}
+
 }  // namespace tailor

@@ -158,11 +158,16 @@ Tensor topk_indices(const Tensor& x, int64_t k) {
 Tensor one_hot(const Tensor& labels, int64_t classes) {
   check_dim("one_hot", labels, 1, "labels");
   int64_t N = labels.shape()[0];
-  Tensor y = labels.contiguous().cpu();
+  Tensor y = labels.contiguous();
   check_labels("one_hot", y, N, classes);
+  if (y.is_cuda()) {  // on the device, no host round trip (a label out of range gives a row of zeros)
+    Tensor out = Tensor::empty({N, classes}, DType::F32, y.device()), ones = Tensor::ones({N}, y.device());
+    TAILOR_KERNEL(out, scatter_rows, out.f32(), ones.f32(), y.i32(), N, classes);
+    return out;
+  }
   Tensor out = Tensor::zeros({N, classes});
   for (int64_t i = 0; i < N; ++i) out.f32()[i * classes + y.i32()[i]] = 1.f;
-  return labels.device().is_cpu() ? out : out.to(labels.device());
+  return out;
 }
 
 }  // namespace tailor

@@ -220,6 +220,7 @@ class Balms : public ClassifierRetraining {
     return loss_->forward(b.loss_input(z));
   }
 
+  bool has_after_step() const override { return true; }
   void after_step(const StepBatch& b) override {
     data::Batch mb;  // the meta batch
     if (!meta_loader_->next(mb)) {

@@ -130,6 +130,7 @@ class Breadcrumb : public Method {
     return loss_->forward(b.loss_input(g_r_->forward(f)));
   }
 
+  bool has_after_step() const override { return true; }
   void after_step(const StepBatch&) override {  // the instance batch's features, for the FIFOs
     const std::vector<float> f = last_feats_.to_vector();
     const std::vector<int32_t> y = last_labels_.to_vector_i32();

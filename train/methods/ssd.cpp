@@ -98,6 +98,7 @@ class SsdContrastive : public JointTraining {
     last_contrastive_ = label_masked_moco_loss(q, keys_, queue_.keys, mask, T_);
     return add(ce, scale(last_contrastive_, (float)w_));
   }
+  bool has_after_step() const override { return true; }
   void after_step(const StepBatch&) override {
     ema_update(*key_encoder_, *model_, m_);  // by name: the backbone's parameters (the classifier has none there)
     ema_update(*key_proj_, *query_proj_, m_);
