@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU verification of the CUDA backend, on a machine with an NVIDIA GPU and a CUDA build of tailor:
-#   1. tests/test_cuda (CPU-vs-CUDA parity of every op, ResNet-32/50 steps, allocator, determinism)
+#   1. tests/test_cuda (CPU-vs-CUDA parity of every op, ResNet-32/50 steps, allocator, determinism) and the
+#      CUDA case of tests/test_sync_free_step (the guard kernels, masked multi-tensor SGD)
 #   2. compute-sanitizer memcheck on test_cuda (caching off; the out-of-memory case is left out because
 #      memcheck lists its deliberate cudaMalloc failure as an API error) and on a few training steps
 #   3. the out-of-memory message (an absurd batch)
@@ -20,6 +21,7 @@ done
 status=0
 echo "== 1. test_cuda"
 "$B/test_cuda" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
+"$B/test_sync_free_step" -tc="CUDA*" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
 echo "== 2. memcheck"
 if command -v compute-sanitizer >/dev/null; then
   TAILOR_CUDA_CACHING=0 compute-sanitizer --tool memcheck "$B/test_cuda" -tce="*out of memory*" 2>&1 |
