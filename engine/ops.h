@@ -97,7 +97,7 @@ Tensor gather(const Tensor& x, const Tensor& index);  // x [N,C], index i32 [N] 
 void increment_(Tensor& counter, int32_t v = 1);
 
 // ---- no-grad queries
-// Index of the first tensor holding a NaN or Inf, or -1 (one device round trip for all of them).
+// Index of the first tensor holding a NaN or Inf, or -1: nonfinite_index read on the host (one round trip).
 int64_t first_nonfinite(const std::vector<Tensor>& ts);
 // The same decided on the device, with no host read: out (i32 [1], on the tensors' device) = 1 + the index
 // of the first tensor of ts holding a NaN or Inf (an undefined tensor counts as finite), 0 when all are

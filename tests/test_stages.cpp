@@ -20,6 +20,7 @@
 #include "train/config.h"
 #include "train/run_model.h"
 #include "train/trainer.h"
+#include "synthetic_lt.h"
 #include "train_cli.h"
 
 using namespace tailor;
@@ -32,38 +33,16 @@ const fs::path& root() {
   return r;
 }
 
-// 4 classes with 24 / 12 / 6 / 3 images, 8x8 grayscale; class c is brighter in row band c.
-data::Dataset lt_synthetic(uint32_t seed = 12345) {
-  data::Dataset ds;
-  ds.name = "synthetic-lt";
-  ds.height = ds.width = 8;
-  ds.channels = 1;
-  ds.num_classes = 4;
-  for (int c = 0; c < 4; ++c) ds.class_names.push_back("c" + std::to_string(c));
-  const int counts[4] = {24, 12, 6, 3};
-  uint32_t h = seed;
-  for (int c = 0; c < 4; ++c)
-    for (int i = 0; i < counts[c]; ++i) {
-      for (int p = 0; p < 64; ++p) {
-        h = h * 1664525u + 1013904223u;
-        int v = (int)(h >> 26) + ((p / 8) / 2 == c ? 150 : 40);
-        ds.pixels.push_back((uint8_t)std::min(v, 255));
-      }
-      ds.labels.push_back(c);
-    }
-  return ds;
-}
-
 RunData synthetic_run(bool with_test = false, int classes = 4) {
   RunData d;
-  d.train = lt_synthetic();
+  d.train = test::lt_synthetic();
   if (classes == 5) {  // one more class, its only image taken from class 0
     d.train.num_classes = 5;
     d.train.class_names.push_back("c4");
     d.train.labels.front() = 4;
   }
   d.train_counts = data::class_counts(d.train.labels, d.train.num_classes);
-  if (with_test) d.test = std::make_unique<data::Dataset>(lt_synthetic(777));
+  if (with_test) d.test = std::make_unique<data::Dataset>(test::lt_synthetic(777));
   d.description = "synthetic-lt";
   return d;
 }

@@ -20,6 +20,7 @@
 #include "train/loop.h"
 #include "train/sgd.h"
 #include "train/trainer.h"
+#include "synthetic_lt.h"
 #include "train_cli.h"
 
 using namespace tailor;
@@ -227,26 +228,10 @@ const fs::path& root() {
   return r;
 }
 
-// 4 classes with 48 / 24 / 12 / 6 images, 8x8 grayscale; class c is brighter in row band c.
+// 4 classes with 48 / 24 / 12 / 6 images (tests/synthetic_lt.h)
 RunData synthetic() {
-  data::Dataset ds;
-  ds.name = "synthetic-lt";
-  ds.height = ds.width = 8;
-  ds.channels = 1;
-  ds.num_classes = 4;
-  for (int c = 0; c < 4; ++c) ds.class_names.push_back("c" + std::to_string(c));
-  const int counts[4] = {48, 24, 12, 6};
-  uint32_t h = 12345;
-  for (int c = 0; c < 4; ++c)
-    for (int i = 0; i < counts[c]; ++i) {
-      for (int p = 0; p < 64; ++p) {
-        h = h * 1664525u + 1013904223u;
-        ds.pixels.push_back((uint8_t)std::min((int)(h >> 26) + ((p / 8) / 2 == c ? 150 : 40), 255));
-      }
-      ds.labels.push_back(c);
-    }
   RunData d;
-  d.train = std::move(ds);
+  d.train = test::lt_synthetic(12345, 2);
   d.train_counts = data::class_counts(d.train.labels, d.train.num_classes);
   d.description = "synthetic-lt";
   return d;

@@ -31,7 +31,6 @@ void fill_f32(float* p, float v, int64_t n);
 // ---- reductions (reduce.cu)
 void sum_dim(float* out, const float* x, int64_t outer, int64_t len, int64_t inner);
 void sum_all(float* out, const float* x, int64_t n);
-void any_nonfinite(int32_t* flag, const float* x, int64_t n);
 void nonfinite_index(int32_t* out, int32_t* flags, const float* const* xs, const int64_t* ns, int count,
                      const int32_t* others);
 

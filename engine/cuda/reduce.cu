@@ -10,14 +10,9 @@ void sum_dim(float* out, const float* x, int64_t outer, int64_t len, int64_t inn
 
 void sum_all(float* out, const float* x, int64_t n) { sum_dim(out, x, 1, n, 1); }
 
-// Every thread that sees a NaN/Inf writes the same 1: a benign race with a deterministic result.
-__global__ void any_nonfinite_k(int32_t* flag, const float* x, int64_t n) {
-  GRID_LOOP(i, n) if (!isfinite(x[i])) *flag = 1;
-}
-void any_nonfinite(int32_t* flag, const float* x, int64_t n) { LAUNCH(any_nonfinite_k, n, flag, x, n); }
-
 // nonfinite_index: flags[k] = 1 where tensor k holds a NaN/Inf (up to 128 tensors per launch, blockIdx.y
-// picks the tensor; the same benign race as any_nonfinite), then one thread turns the flags into
+// picks the tensor; every thread that sees one writes the same 1: a benign race with a deterministic
+// result), then one thread turns the flags into
 // out = 1 + the first flagged k (0: none), or -others when others > 0 and tensor 0 is finite.
 constexpr int kFiniteMaxTensors = 128;
 struct FiniteSlices {

@@ -17,33 +17,6 @@ Tensor to_bf16(const Tensor& t) {
   return out;
 }
 
-// The bf16 path: CPU only so far (the config refuses precision bf16 on cuda).
-Tensor conv2d_bf16(const Tensor& x, const Tensor& w, const cpu::ConvShape& s) {
-  TAILOR_CHECK(x.device().is_cpu(), "conv2d: bf16 precision runs on the CPU only so far, got ", x.desc());
-  Tensor xb = to_bf16(x);
-  Tensor out = Tensor::empty({s.N, s.OH(), s.OW(), s.K}, DType::F32, x.device());
-  cpu::conv2d_forward_bf16(out.f32(), xb.bf16(), w.f32(), s);
-  if (should_record({&x, &w})) {
-    auto n = make_node("conv2d", {x, w});
-    n->saved = {xb, w.detach()};
-    n->fn = [s](LambdaNode& self, const Tensor& g) {
-      Tensor gb = to_bf16(g.contiguous());
-      Tensor dx, dw;
-      if (self.needs_grad(0)) {
-        dx = Tensor::empty({s.N, s.H, s.W, s.C}, DType::F32, g.device());
-        cpu::conv2d_backward_data_bf16(dx.f32(), gb.bf16(), self.saved[1].f32(), s);
-      }
-      if (self.needs_grad(1)) {
-        dw = Tensor::empty({s.K, s.Cg(), s.R, s.S}, DType::F32, g.device());
-        cpu::conv2d_backward_weights_bf16(dw.f32(), gb.bf16(), self.saved[0].bf16(), s);
-      }
-      return std::vector<Tensor>{dx, dw};
-    };
-    record(out, n);
-  }
-  return out;
-}
-
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad, int groups) {
@@ -63,22 +36,35 @@ Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad, int groups)
                w.shape(), " expects ", w.shape()[1] * groups,
                groups > 1 ? " (groups " + std::to_string(groups) + ")" : std::string());
   TAILOR_CHECK(s.OH() >= 1 && s.OW() >= 1, op, ": kernel ", w.shape(), " larger than padded input ", x.shape());
-  if (conv_precision() == Precision::BF16) return conv2d_bf16(x, w, s);
+  // bf16: CPU only so far (the config refuses precision bf16 on cuda)
+  const bool bf16 = conv_precision() == Precision::BF16;
+  TAILOR_CHECK(!bf16 || x.device().is_cpu(), op, ": bf16 precision runs on the CPU only so far, got ", x.desc());
+  Tensor xs = bf16 ? to_bf16(x) : x.detach();  // the input as the passes read it, saved for backward
   Tensor out = Tensor::empty({s.N, s.OH(), s.OW(), s.K}, DType::F32, x.device());
-  TAILOR_KERNEL(out, conv2d_forward, out.f32(), x.f32(), w.f32(), s);
+  if (bf16)
+    cpu::conv2d_forward_bf16(out.f32(), xs.bf16(), w.f32(), s);
+  else
+    TAILOR_KERNEL(out, conv2d_forward, out.f32(), x.f32(), w.f32(), s);
   if (should_record({&x, &w})) {
     auto n = make_node(op, {x, w});
-    n->saved = {x.detach(), w.detach()};
-    n->fn = [s](LambdaNode& self, const Tensor& g) {
+    n->saved = {xs, w.detach()};
+    n->fn = [s, bf16](LambdaNode& self, const Tensor& g) {
       Tensor gc = g.contiguous();
+      Tensor gb = bf16 ? to_bf16(gc) : Tensor();  // dy rounded once for both passes
       Tensor dx, dw;
       if (self.needs_grad(0)) {
         dx = Tensor::empty({s.N, s.H, s.W, s.C}, DType::F32, g.device());
-        TAILOR_KERNEL(dx, conv2d_backward_data, dx.f32(), gc.f32(), self.saved[1].f32(), s);
+        if (bf16)
+          cpu::conv2d_backward_data_bf16(dx.f32(), gb.bf16(), self.saved[1].f32(), s);
+        else
+          TAILOR_KERNEL(dx, conv2d_backward_data, dx.f32(), gc.f32(), self.saved[1].f32(), s);
       }
       if (self.needs_grad(1)) {
         dw = Tensor::empty({s.K, s.Cg(), s.R, s.S}, DType::F32, g.device());
-        TAILOR_KERNEL(dw, conv2d_backward_weights, dw.f32(), gc.f32(), self.saved[0].f32(), s);
+        if (bf16)
+          cpu::conv2d_backward_weights_bf16(dw.f32(), gb.bf16(), self.saved[0].bf16(), s);
+        else
+          TAILOR_KERNEL(dw, conv2d_backward_weights, dw.f32(), gc.f32(), self.saved[0].f32(), s);
       }
       return std::vector<Tensor>{dx, dw};
     };

@@ -78,19 +78,9 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 
 int64_t first_nonfinite(const std::vector<Tensor>& ts) {
   if (ts.empty()) return -1;
-  Device dev = ts[0].device();
-  Tensor flags = Tensor::zeros({(int64_t)ts.size()}, DType::I32, dev);
-  std::vector<Tensor> keep;
-  for (size_t i = 0; i < ts.size(); ++i) {
-    check_same_device("first_nonfinite", ts[0], ts[i]);
-    check_dtype("first_nonfinite", ts[i], DType::F32, "tensor");
-    keep.push_back(ts[i].contiguous());
-    TAILOR_KERNEL(flags, any_nonfinite, flags.i32() + i, keep.back().f32(), keep.back().numel());
-  }
-  std::vector<int32_t> f = flags.to_vector_i32();
-  for (size_t i = 0; i < f.size(); ++i)
-    if (f[i]) return (int64_t)i;
-  return -1;
+  Tensor out = Tensor::empty({1}, DType::I32, ts[0].device());
+  nonfinite_index(ts, out);
+  return (int64_t)out.to_vector_i32()[0] - 1;  // the one round trip
 }
 
 void nonfinite_index(const std::vector<Tensor>& ts, Tensor& out, const Tensor& others) {
