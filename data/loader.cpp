@@ -189,7 +189,8 @@ void Loader::fill(Slot& s) {
   }
 }
 
-void Loader::load(const std::vector<int64_t>& indices, int64_t epoch, int64_t first_position, Batch& out) {
+void Loader::load(const std::vector<int64_t>& indices, int64_t epoch, int64_t first_position, Batch& out,
+                  int64_t position_step) {
   const int64_t n = (int64_t)indices.size(), row = this->row(), row2 = this->row2();
   allocate(out, n);
   float* img2 = cfg_.second_view ? out.images2.f32() : nullptr;
@@ -202,7 +203,7 @@ void Loader::load(const std::vector<int64_t>& indices, int64_t epoch, int64_t fi
     try {
       const int64_t di = indices[(size_t)k];
       TAILOR_CHECK(di >= 0 && di < ds_.size(), "loader: index ", di, " outside ", ds_.name);
-      ok[(size_t)k] = sample_into(di, epoch, first_position + k, out.images.f32() + k * row,
+      ok[(size_t)k] = sample_into(di, epoch, first_position + k * position_step, out.images.f32() + k * row,
                                   img2 ? img2 + k * row2 : nullptr, scratch, decoded);
     } catch (...) {
 #pragma omp critical

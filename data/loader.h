@@ -62,12 +62,15 @@ class Loader {
   // The next batch of the epoch in order; false when the epoch is exhausted. Rethrows a worker's error.
   bool next(Batch& out);
   // A batch of the given dataset indices, assembled now on the calling thread (OpenMP over the samples when
-  // num_workers > 0): sample k is augmented as the sampler's stream would augment position first_position + k
-  // of `epoch`. For methods that choose their batches as they train (a learned sampler); such a loader is
-  // not also read with next() (its workers stay idle until start_epoch).
-  void load(const std::vector<int64_t>& indices, int64_t epoch, int64_t first_position, Batch& out);
+  // num_workers > 0): sample k is augmented as the sampler's stream would augment position first_position +
+  // k * position_step of `epoch` (position_step = world: a rank's share r, r + world, ... of a global batch).
+  // For methods that choose their batches as they train (a learned sampler); such a loader is not also read
+  // with next() (its workers stay idle until start_epoch).
+  void load(const std::vector<int64_t>& indices, int64_t epoch, int64_t first_position, Batch& out,
+            int64_t position_step = 1);
 
   int64_t batches_per_epoch() const;  // from cursor 0, on this rank
+  bool resident() const { return cfg_.resident.has_value(); }  // batches gathered on a device (LoaderConfig::resident)
   int64_t skipped() const { return skipped_; }
   SamplerState state() const { return sampler_.state(); }  // resume point after the last returned batch
   int out_height() const { return out_h_; }

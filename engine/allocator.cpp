@@ -82,6 +82,7 @@ CudaMemoryStats cuda_memory_stats() { return {}; }
 void cuda_reset_peak_memory() {}
 void cuda_synchronize() {}
 std::string cuda_device_name() { return "no CUDA backend in this build"; }
+int cuda_compute_major() { return 0; }
 void cuda_set_deterministic(bool) {}
 void cuda_set_allow_tf32(bool, bool) {}
 #else
@@ -98,6 +99,7 @@ void cuda_synchronize() {
   if (cuda_available()) cuda::synchronize();
 }
 std::string cuda_device_name() { return cuda::device_name(); }
+int cuda_compute_major() { return cuda::compute_major(); }
 void cuda_set_deterministic(bool on) { cuda::set_deterministic(on); }
 void cuda_set_allow_tf32(bool conv, bool matmul) { cuda::set_allow_tf32(conv, matmul); }
 #endif

@@ -24,6 +24,7 @@ CudaMemoryStats cuda_memory_stats();
 void cuda_reset_peak_memory();
 void cuda_synchronize();
 std::string cuda_device_name();
+int cuda_compute_major();  // compute capability major of the device (0: none)
 // Deterministic: only deterministic cuDNN algorithms. TF32: tensor-core TF32 for convolutions and for
 // GEMMs (defaults: conv on, matmul off, as PyTorch).
 void cuda_set_deterministic(bool on);

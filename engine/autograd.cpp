@@ -13,6 +13,15 @@ namespace tailor {
 static thread_local bool g_grad_enabled = true;
 static bool g_anomaly = false;
 
+static thread_local const GradReadyHook* g_grad_ready = nullptr;
+
+GradReadyHook::GradReadyHook(std::function<void(const Tensor&)> ready, std::function<void(const Reaches&)> start)
+    : ready_(std::move(ready)), start_(std::move(start)), prev_(g_grad_ready) {
+  g_grad_ready = this;
+}
+GradReadyHook::~GradReadyHook() { g_grad_ready = prev_; }
+const GradReadyHook* GradReadyHook::current() { return g_grad_ready; }
+
 bool GradMode::enabled() { return g_grad_enabled; }
 void GradMode::set_enabled(bool on) { g_grad_enabled = on; }
 void set_anomaly_detection(bool on) { g_anomaly = on; }
@@ -64,11 +73,14 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
   }
   check_same_shape("backward", root, seed);
   NoGradGuard no_grad;  // backward itself is never recorded
+  const GradReadyHook* hook = GradReadyHook::current();
 
   if (!root.grad_fn()) {  // a leaf
+    if (hook) hook->start([&](const Tensor& leaf) { return leaf.impl() == root.impl(); });
     Tensor g = root.grad();
     accumulate_into(g, seed.clone());
     root.impl()->grad = g;
+    if (hook) hook->ready(root);
     return;
   }
 
@@ -76,12 +88,14 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
   // `order` owns the nodes: clearing a node's inputs may drop the last other reference to them.
   std::vector<std::shared_ptr<Node>> order;
   std::unordered_set<Node*> seen;
+  std::unordered_map<TensorImpl*, int64_t> leaf_edges;  // with a hook: contributions still to come per leaf
   std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root.grad_fn(), 0}};
   seen.insert(root.grad_fn().get());
   while (!stack.empty()) {
     auto& [node, next] = stack.back();
     if (next < node->inputs.size()) {
       const Tensor& in = node->inputs[next++];
+      if (hook && in.defined() && in.requires_grad() && !in.grad_fn()) ++leaf_edges[in.impl()];
       if (in.defined() && in.requires_grad() && in.grad_fn() && !seen.count(in.grad_fn().get())) {
         seen.insert(in.grad_fn().get());
         stack.push_back({in.grad_fn(), 0});
@@ -91,6 +105,8 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
       stack.pop_back();
     }
   }
+
+  if (hook) hook->start([&](const Tensor& leaf) { return leaf_edges.count(leaf.impl()) > 0; });
 
   std::unordered_map<Node*, Tensor> grads;
   grads[root.grad_fn().get()] = seed;
@@ -117,6 +133,7 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
         Tensor g = in.grad();
         accumulate_into(g, gin[i]);
         in.impl()->grad = g;
+        if (hook && --leaf_edges[in.impl()] == 0) hook->ready(in);  // its last contribution: final
       }
     }
     if (!retain_graph) {

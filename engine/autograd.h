@@ -59,6 +59,34 @@ void record(Tensor& out, std::shared_ptr<Node> node);
 // Run backward from `root` (seed: ones for a scalar when grad_output is undefined).
 void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_graph);
 
+// Gradient-ready listener (data-parallel training starts each bucket's all-reduce while backward still
+// runs, train/data_parallel.h). While a GradReadyHook lives, every backward on this thread
+//   - calls `start` once, before the walk, with a test telling whether a leaf is in this backward's graph
+//     (has an edge from it): the others get no gradient from it, and can be dealt with at once;
+//   - calls `ready` with each leaf whose .grad is final for that backward: right after the last of its
+//     contributions (one per edge into the leaf, counted over the graph before the walk) was accumulated,
+//     in the order backward finishes them.
+// Without a hook backward counts nothing. Hooks nest: the innermost one listens.
+class GradReadyHook {
+ public:
+  using Reaches = std::function<bool(const Tensor& leaf)>;
+  explicit GradReadyHook(std::function<void(const Tensor& leaf)> ready,
+                         std::function<void(const Reaches&)> start = nullptr);
+  ~GradReadyHook();
+  GradReadyHook(const GradReadyHook&) = delete;
+  GradReadyHook& operator=(const GradReadyHook&) = delete;
+  static const GradReadyHook* current();  // null: no listener
+  void start(const Reaches& reaches) const {
+    if (start_) start_(reaches);
+  }
+  void ready(const Tensor& leaf) const { ready_(leaf); }
+
+ private:
+  std::function<void(const Tensor&)> ready_;
+  std::function<void(const Reaches&)> start_;
+  const GradReadyHook* prev_;
+};
+
 // Debug: when set, every recorded op's output (forward) and every gradient (backward) is checked for
 // NaN/Inf, and the first op that produced one is named in the error.
 void set_anomaly_detection(bool on);

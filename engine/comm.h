@@ -3,6 +3,7 @@
 // connects CPU ranks and bootstraps everything, NCCL connects GPUs (its id broadcast over MPI).
 //
 //   all_reduce_sum   every rank ends with the elementwise sum of every rank's buffer (in place)
+//   all_reduce_sum_async   the same, started now and finished by the returned handle's wait()
 //   broadcast        every rank ends with root's buffer
 //   all_gather       every rank ends with the concatenation, rank by rank, of every rank's block
 //   barrier          no rank leaves before every rank has entered
@@ -20,6 +21,17 @@
 
 namespace tailor {
 
+// A collective in flight (all_reduce_sum_async). test() lets it progress without waiting (MPI moves data
+// only inside its calls) and tells whether it is done; wait() finishes it: then the tensor holds the sum
+// (NCCL: for the work queued on cuda::stream() after wait(); the host does not wait). Call wait() before
+// the handle goes; the tensor must stay alive and untouched until then.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  virtual bool test() { return true; }
+  virtual void wait() {}
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -31,6 +43,15 @@ class Communicator {
   // Tensors: contiguous f32 or i32. The MPI backend takes any device (a CUDA tensor is staged through
   // the host); the NCCL backend takes CUDA tensors of its own device.
   virtual void all_reduce_sum(Tensor& t) = 0;
+  // Non-blocking all_reduce_sum: every rank must start its asynchronous all-reduces in the same order (they
+  // may interleave with the other collectives differently on different ranks: the MPI backend runs them on
+  // a communicator of their own). NCCL: on a stream of the communicator's own, after the work queued so far
+  // on cuda::stream(); no other tensor collective may be queued between the start and the wait(). The
+  // default (one process, or a backend without one) is the blocking all_reduce_sum, already done.
+  virtual std::unique_ptr<PendingCollective> all_reduce_sum_async(Tensor& t) {
+    all_reduce_sum(t);
+    return std::make_unique<PendingCollective>();
+  }
   virtual void broadcast(Tensor& t, int root) = 0;
   // Host buffers: statistics, metrics, states.
   virtual void all_reduce_sum(double* data, int64_t n) = 0;

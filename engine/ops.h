@@ -47,6 +47,9 @@ Tensor l2_normalize(const Tensor& x, int64_t dim, float eps = 1e-12f);
 // (index, top, left, flip) through lut f32 [C * 256] (data::normalization_table): f32 [B, size, size, C] on the
 // images' device. Bit for bit data/augment.cpp's RandomCrop + flip + normalise with the same draws.
 Tensor crop_flip_normalize(const Tensor& images, const Tensor& plan, const Tensor& lut, int64_t size);
+// mixup of a batch on its device: out[i] = lambda * x[i] + (1 - lambda) * x[perm[i]] for rows i of x f32 [N, ...],
+// perm i32 [N]; two roundings, no fused multiply-add: bit for bit data::apply_mixup on the host.
+Tensor mix_rows(const Tensor& x, const Tensor& perm, float lambda);
 
 // ---- elementwise (numpy broadcasting between a and b)
 Tensor add(const Tensor& a, const Tensor& b);
@@ -107,6 +110,12 @@ void nonfinite_index(const std::vector<Tensor>& ts, Tensor& out, const Tensor& o
 Tensor argmax(const Tensor& x);                    // over last dim -> i32 [N]
 Tensor topk_indices(const Tensor& x, int64_t k);   // over last dim -> i32 [N,k], largest first
 Tensor one_hot(const Tensor& labels, int64_t classes);  // i32 [N] -> f32 [N, classes]
+// f32 mask [a > b]: 1 or 0 (0 where either is NaN), numpy broadcasting, on the inputs' device. A constant:
+// no gradient flows through it (a branch picked by the values, as in softplus's max(x, 0))
+Tensor greater(const Tensor& a, const Tensor& b);
+// table f32 [C], index i32 [N] -> f32 [N], table[index[i]] (a per-class constant per sample, looked up on the
+// device; a CUDA index outside [0, C) gives NaN, the CPU throws). The table must not require grad.
+Tensor take(const Tensor& table, const Tensor& index);
 // f32 [N, K]: 1 where a[i] != b[j], else 0 (a i32 [N], b i32 [K]; SSD's mask of same-class queue keys)
 Tensor not_equal_outer(const Tensor& a, const Tensor& b);
 

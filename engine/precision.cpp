@@ -4,6 +4,8 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "engine/allocator.h"
+
 namespace tailor {
 
 namespace {
@@ -29,5 +31,7 @@ bool cpu_has_native_bf16() {
   const unsigned need = (unsigned)dnnl::cpu_isa::avx512_core_bf16;
   return ((unsigned)isa & need) == need;
 }
+
+bool has_native_bf16(Device d) { return d.is_cpu() ? cpu_has_native_bf16() : cuda_compute_major() >= 8; }
 
 }  // namespace tailor

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/tensor.h"
+
 namespace tailor {
 
 enum class Precision : uint8_t { F32, BF16 };
@@ -30,6 +32,9 @@ class PrecisionScope {
 // Whether this CPU runs oneDNN's native bf16 convolutions (AVX512-BF16 or AMX): without them oneDNN would
 // emulate bf16 slower than float32, so `precision: bf16` is refused on such a CPU.
 bool cpu_has_native_bf16();
+// Native bf16 convolutions on device d: the CPU as above; a CUDA GPU with bf16 tensor cores (compute
+// capability 8.0 or later: A100, H100, ...).
+bool has_native_bf16(Device d);
 
 // bfloat16 <-> float32: the upper 16 bits of the float, rounded to nearest even (NaN stays NaN).
 inline uint16_t float_to_bf16(float f) {

@@ -14,12 +14,14 @@ BalancedSigmoidLoss::BalancedSigmoidLoss(const std::vector<int64_t>& counts, con
     double pi = (double)n / total;
     log_odds_.push_back(std::log(pi) - std::log(1.0 - pi));
   }
+  log_odds_t_ = DeviceConstant(log_odds_);
 }
 
 Tensor BalancedSigmoidLoss::compute(const LossInput& in, const Tensor& labels) {
   const Tensor& z = in.logits;
   check_inputs(z, labels);
-  Tensor shifted = add(z, f32_vector(log_odds_, z.device()));  // z_j + log pi_j - log(1 - pi_j)
+  // on the logits' device throughout (softplus's masks included): no host read
+  Tensor shifted = add(z, log_odds_t_.on(z.device()));  // z_j + log pi_j - log(1 - pi_j)
   Tensor bce = bce_with_logits(shifted, one_hot(labels, num_classes()));
   return scale(sum_all(bce), 1.f / (float)z.size(0));
 }

@@ -22,6 +22,7 @@ class BalancedSigmoidLoss : public Loss {
 
  private:
   std::vector<double> log_odds_;
+  DeviceConstant log_odds_t_;  // f32 [C], on each device once
 };
 
 }  // namespace tailor

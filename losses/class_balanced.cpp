@@ -20,7 +20,11 @@ std::vector<float> effective_number_weights(const std::vector<int64_t>& counts, 
 
 ClassBalancedLoss::ClassBalancedLoss(const std::vector<int64_t>& counts, const LossConfig& cfg,
                                      const std::string& loss_type)
-    : Loss(counts, cfg), loss_type_(loss_type), cb_w_(effective_number_weights(counts, cfg.beta)), gamma_(cfg.gamma) {
+    : Loss(counts, cfg),
+      loss_type_(loss_type),
+      cb_w_(effective_number_weights(counts, cfg.beta)),
+      cb_w_t_(Tensor::from_vector(cb_w_, {(int64_t)cb_w_.size()})),
+      gamma_(cfg.gamma) {
   reject_class_weight(cfg, ("cb_" + loss_type).c_str());
   TAILOR_CHECK(loss_type == "softmax" || loss_type == "sigmoid" || loss_type == "focal",
                "ClassBalancedLoss: loss_type must be softmax, sigmoid or focal, got '", loss_type, "'");
@@ -33,12 +37,12 @@ Tensor ClassBalancedLoss::compute(const LossInput& in, const Tensor& labels) {
   const float inv_b = 1.f / (float)B;
   if (loss_type_ == "softmax") {
     // (1/B) sum_i w_{y_i} CE_i: reduction "none" already multiplies each row by w_{y_i}
-    Tensor w = f32_vector(std::vector<double>(cb_w_.begin(), cb_w_.end()), z.device());
-    return scale(sum_all(softmax_cross_entropy(z, labels, w, "none")), inv_b);
+    return scale(sum_all(softmax_cross_entropy(z, labels, cb_w_t_.on(z.device()), "none")), inv_b);
   }
+  // everything on the logits' device: no host read of the labels or the logits (train/loop.h)
   Tensor t = one_hot(labels, C);
-  Tensor w_row = per_sample_column(std::vector<double>(cb_w_.begin(), cb_w_.end()), labels, z.device());  // [B,1]
-  Tensor bce = bce_with_logits(z, t);                                                                     // [B,C]
+  Tensor w_row = take(cb_w_t_.on(z.device()), labels).reshape({B, 1});  // w_{y_i}, [B,1]
+  Tensor bce = bce_with_logits(z, t);                                    // [B,C]
   if (loss_type_ == "focal" && gamma_ != 0) {
     // modulator (1 - p_t)^gamma = exp(-gamma * t * z - gamma * log(1 + e^{-z}))
     Tensor log_mod = scale(add(mul(t, z), softplus(neg(z))), (float)-gamma_);

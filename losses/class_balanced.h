@@ -31,6 +31,7 @@ class ClassBalancedLoss : public Loss {
  private:
   std::string loss_type_;
   std::vector<float> cb_w_;
+  DeviceConstant cb_w_t_;  // cb_w_ as f32 [C], on each device once
   double gamma_;
 };
 

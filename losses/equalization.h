@@ -29,6 +29,7 @@ class SoftmaxEQLLoss : public Loss {
 
  private:
   std::vector<bool> rare_;  // T(f_j)
+  DeviceConstant rare_t_;   // T(f_j) as f32 [C] of 0 / 1, on each device once
   double gamma_;
   Rng* rng_;
 };

@@ -28,31 +28,50 @@ Tensor GCLAngLoss::forward_with_noise(const Tensor& cos, const Tensor& labels, c
   check_inputs(cos, labels);
   const int64_t B = cos.size(0), C = cos.size(1);
   const double kPi = 3.14159265358979323846;
+  // The noise is drawn on the host, so every function of it is computed there (in double, as the reference's
+  // numpy / math calls) and uploaded (host -> device: no read). What depends on the labels or the cosines is
+  // decided on the device, with no host read (train/loop.h):
+  //   M_ij = A_ij + m [j = y_i],  A_ij = (pi/2) epsilon dtilde_j |eps_ij|
+  // each table f of M is made for both cases, f(A) and f(A + m), and the target's picked by t = one_hot(y):
+  //   f(M) = t f(A + m) + (1 - t) f(A)   (exact: t is 0 or 1 and f finite)
+  // and the branch mask [cos > cos(pi - M)] (easy margin: [cos > 0]) is a device comparison.
   std::vector<double> abs_eps = half_normal_from_noise(noise, B, C);
-  std::vector<int32_t> y = labels.contiguous().cpu().to_vector_i32();
-  std::vector<float> c = cos.contiguous().cpu().to_vector();  // only to pick the branch
-  // per element: cos M, sin M, and the branch (mask 1 = phi, 0 = fallback) with its fallback offset
-  std::vector<float> cos_m(B * C), sin_m(B * C), mask(B * C), fallback_shift(B * C);
+  const int kTables = easy_margin_ ? 2 : 4;  // cos M, sin M (+ cos(pi - M), sin(pi - M))
+  const int64_t BC = B * C;
+  // tables[(2 f + target) BC + k]: f(A) for target 0, f(A + m) for target 1
+  std::vector<float> tables((size_t)(2 * kTables * BC));
   for (int64_t i = 0; i < B; ++i)
     for (int64_t j = 0; j < C; ++j) {
-      int64_t k = i * C + j;
-      double M = kPi / 2 * epsilon_ * dtilde_[j] * abs_eps[k] + (j == y[i] ? m_ : 0.0);  // |a_ij| + m [j = y]
-      cos_m[k] = (float)std::cos(M);
-      sin_m[k] = (float)std::sin(M);
-      if (easy_margin_) {
-        mask[k] = c[k] > 0 ? 1.f : 0.f;
-        fallback_shift[k] = 0.f;  // out = cos
-      } else {
-        mask[k] = c[k] > (float)std::cos(kPi - M) ? 1.f : 0.f;
-        fallback_shift[k] = (float)std::sin(kPi - M);  // out = cos - sin(pi - M)
+      const int64_t k = i * C + j;
+      const double a = kPi / 2 * epsilon_ * dtilde_[j] * abs_eps[k];
+      for (int target = 0; target < 2; ++target) {
+        const double M = a + (target ? m_ : 0.0);  // |a_ij| + m [j = y]
+        float* f = tables.data() + target * BC + k;
+        f[0 * 2 * BC] = (float)std::cos(M);
+        f[1 * 2 * BC] = (float)std::sin(M);
+        if (!easy_margin_) {
+          f[2 * 2 * BC] = (float)std::cos(kPi - M);  // the branch threshold
+          f[3 * 2 * BC] = (float)std::sin(kPi - M);  // the fallback offset: out = cos - sin(pi - M)
+        }
       }
     }
   Device d = cos.device();
-  auto constant = [&](const std::vector<float>& v) { return Tensor::from_vector(v, {B, C}, d); };
+  Tensor all = Tensor::from_vector(tables, {2 * kTables, B, C}, d);  // one upload
+  Tensor t = one_hot(labels, C), not_t = add_scalar(neg(t), 1.f);
+  auto table = [&](int f) { return add(mul(t, all.select(2 * f + 1)), mul(not_t, all.select(2 * f))); };
+  Tensor cos_m = table(0), sin_m = table(1);
   Tensor sine = pow(clamp(add_scalar(neg(mul(cos, cos)), 1.f), 0.f, 1.f), 0.5f);  // sqrt(clamp(1 - cos^2))
-  Tensor phi = sub(mul(cos, constant(cos_m)), mul(sine, constant(sin_m)));        // cos(theta + M)
-  Tensor fallback = sub(cos, constant(fallback_shift));
-  Tensor keep = constant(mask);
+  Tensor phi = sub(mul(cos, cos_m), mul(sine, sin_m));                            // cos(theta + M)
+  // mask 1 = phi, 0 = fallback, with the fallback's offset
+  Tensor keep, fallback_shift;
+  if (easy_margin_) {
+    keep = greater(cos, Tensor::zeros({}, DType::F32, d));  // phi if cos > 0
+    fallback_shift = Tensor::zeros({B, C}, DType::F32, d);  // else out = cos
+  } else {
+    keep = greater(cos, table(2));  // phi if cos > cos(pi - M)
+    fallback_shift = table(3);      // else out = cos - sin(pi - M)
+  }
+  Tensor fallback = sub(cos, fallback_shift);
   Tensor out = add(mul(keep, phi), mul(add_scalar(neg(keep), 1.f), fallback));  // where(mask, phi, fallback)
   Tensor logits = scale(out, (float)s_);
   Tensor w = weight_on(d);

@@ -30,21 +30,22 @@ std::vector<double> las_smoothing(const std::vector<int64_t>& counts, double hea
 LabelAwareSmoothingLoss::LabelAwareSmoothingLoss(const std::vector<int64_t>& counts, const LossConfig& cfg)
     : Loss(counts, cfg), eps_(las_smoothing(counts, cfg.smooth_head, cfg.smooth_tail, cfg.shape, cfg.power)) {
   reject_class_weight(cfg, "las");
+  std::vector<double> keep(eps_.size());
+  for (size_t j = 0; j < eps_.size(); ++j) keep[j] = 1.0 - eps_[j];
+  eps_t_ = DeviceConstant(eps_);
+  keep_t_ = DeviceConstant(keep);
 }
 
 Tensor LabelAwareSmoothingLoss::compute(const LossInput& in, const Tensor& labels) {
   const Tensor& z = in.logits;
   check_inputs(z, labels);
-  const int64_t B = z.size(0);
   Tensor logp = log_softmax(z);
   Tensor nll = neg(gather(logp, labels));  // -log p_{i,y_i}, [B]
   Tensor uniform = neg(mean(logp, 1));     // -(1/C) sum_j log p_ij, [B]
-  std::vector<double> e(B);
-  std::vector<int32_t> y = labels.contiguous().cpu().to_vector_i32();
-  for (int64_t i = 0; i < B; ++i) e[i] = eps_[y[i]];
-  std::vector<double> keep(B);
-  for (int64_t i = 0; i < B; ++i) keep[i] = 1.0 - e[i];
-  Tensor l = add(mul(f32_vector(keep, z.device()), nll), mul(f32_vector(e, z.device()), uniform));
+  // eps_{y_i} and 1 - eps_{y_i} looked up on the labels' device: no host read
+  const Device d = z.device();
+  Tensor e = take(eps_t_.on(d), labels), keep = take(keep_t_.on(d), labels);
+  Tensor l = add(mul(keep, nll), mul(e, uniform));
   return mean_all(l);
 }
 

@@ -31,6 +31,7 @@ class LabelAwareSmoothingLoss : public Loss {
 
  private:
   std::vector<double> eps_;
+  DeviceConstant eps_t_, keep_t_;  // f32 [C]: eps_j and 1 - eps_j (rounded from double), on each device once
 };
 
 }  // namespace tailor

@@ -144,22 +144,27 @@ Tensor f32_vector(const std::vector<double>& v, const Device& d) {
   return d.is_cpu() ? t : t.to(d);
 }
 
+Tensor DeviceConstant::on(const Device& d) {
+  TAILOR_CHECK(host_.defined(), "DeviceConstant: no value");
+  if (d.is_cpu()) return host_;
+  for (const Tensor& t : copies_)
+    if (t.device() == d) return t;
+  copies_.push_back(host_.to(d));  // host -> device: not a read
+  return copies_.back();
+}
+
 Tensor per_sample_column(const std::vector<double>& v, const Tensor& labels, const Device& d) {
-  std::vector<int32_t> y = labels.contiguous().cpu().to_vector_i32();
-  std::vector<double> col(y.size());
-  for (size_t i = 0; i < y.size(); ++i) col[i] = v.at(y[i]);
-  return f32_vector(col, d).reshape({(int64_t)y.size(), 1});
+  // col_i = float(v[y_i]): the float table looked up per label on the device (no host read of the labels)
+  TAILOR_CHECK(labels.device() == d, "per_sample_column: labels on ", labels.device().str(), ", wanted on ",
+               d.str());
+  return take(f32_vector(v, d), labels).reshape({labels.size(0), 1});
 }
 
 Tensor softplus(const Tensor& x) {
-  // constant masks from the values: P = [x > 0], S = 2P - 1, so max(x, 0) = P x and |x| = S x; the
-  // gradient is then sigmoid(x) everywhere, 1/2 at x = 0 included
-  std::vector<float> v = x.contiguous().cpu().to_vector(), pos(v.size()), sgn(v.size());
-  for (size_t k = 0; k < v.size(); ++k) {
-    pos[k] = v[k] > 0 ? 1.f : 0.f;
-    sgn[k] = v[k] > 0 ? 1.f : -1.f;
-  }
-  Tensor P = Tensor::from_vector(pos, x.shape(), x.device()), S = Tensor::from_vector(sgn, x.shape(), x.device());
+  // constant masks from the values, on x's device: P = [x > 0], S = 2P - 1 (exactly 1 or -1), so
+  // max(x, 0) = P x and |x| = S x; the gradient is then sigmoid(x) everywhere, 1/2 at x = 0 included
+  Tensor P = greater(x, Tensor::zeros({}, DType::F32, x.device()));
+  Tensor S = add_scalar(scale(P, 2.f), -1.f);
   return add(mul(P, x), log(add_scalar(exp(neg(mul(S, x))), 1.f)));
 }
 

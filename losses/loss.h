@@ -126,11 +126,27 @@ std::vector<std::string> loss_names();
 std::vector<std::string> loss_keys(const std::string& name, const LossConfig& cfg);
 
 // ---- small shared building blocks
+// None of these reads the device from the host: a training step stays sync-free (train/loop.h).
 // f32 [n] constant tensor from doubles (per class or per sample), on device d.
 Tensor f32_vector(const std::vector<double>& v, const Device& d = Device::cpu());
-// Per-sample column [N, 1] of v[y_i] (a constant).
+// A constant built once on the host (a per-class table: weights, priors, smoothing) and copied once to
+// each device it is asked for, so that a step neither builds nor uploads it again.
+class DeviceConstant {
+ public:
+  DeviceConstant() = default;
+  explicit DeviceConstant(Tensor host) : host_(std::move(host)) {}
+  explicit DeviceConstant(const std::vector<double>& v) : host_(f32_vector(v)) {}
+  Tensor on(const Device& d);  // host_ on the CPU, else its copy on d (made on the first call)
+  const Tensor& host() const { return host_; }
+
+ private:
+  Tensor host_;
+  std::vector<Tensor> copies_;  // one per device
+};
+// Per-sample column [N, 1] of v[y_i] (a constant), looked up on the labels' device (take).
 Tensor per_sample_column(const std::vector<double>& v, const Tensor& labels, const Device& d);
-// log(1 + e^x) computed stably as max(x, 0) + log(1 + e^{-|x|}), with gradient sigmoid(x).
+// log(1 + e^x) computed stably as max(x, 0) + log(1 + e^{-|x|}), with gradient sigmoid(x); the branch
+// masks [x > 0] are computed on x's device.
 Tensor softplus(const Tensor& x);
 // Elementwise binary cross-entropy with logits, -t log sigmoid(z) - (1-t) log(1 - sigmoid(z)),
 // written as TensorFlow's sigmoid_cross_entropy_with_logits: max(z,0) - z t + log(1 + e^{-|z|}).

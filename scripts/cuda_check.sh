@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU verification of the CUDA backend, on a machine with an NVIDIA GPU and a CUDA build of tailor:
-#   1. tests/test_cuda (CPU-vs-CUDA parity of every op, ResNet-32/50 steps, allocator, determinism) and the
-#      CUDA case of tests/test_sync_free_step (the guard kernels, masked multi-tensor SGD)
+#   1. tests/test_cuda (CPU-vs-CUDA parity of every op, ResNet-32/50 steps, allocator, determinism), the
+#      CUDA case of tests/test_sync_free_step (the guard kernels, masked multi-tensor SGD) and the CUDA cases
+#      of tests/test_precision(_cli) (cuDNN bf16 convolutions against fp32; a bf16 ResNet-32 run)
 #   2. compute-sanitizer memcheck on test_cuda (caching off; the out-of-memory case is left out because
 #      memcheck lists its deliberate cudaMalloc failure as an API error) and on a few training steps
 #   3. the out-of-memory message (an absurd batch)
@@ -10,6 +11,8 @@
 #      `mpirun -np 1` with dist.backend nccl (every data-parallel code path on one GPU: the two step logs
 #      must be identical), and on 2 ranks when the machine has 2 GPUs; needs DATA (CIFAR-10 binary batches)
 #      or the Fashion-MNIST package
+#   6. the ImageNet-LT input pipeline on this machine's cores (bench_data: JPEG decode + RandomResizedCrop 224 +
+#      flip + ColorJitter through the Loader, one worker per core) next to ResNet-50's train img/s of step 4
 # Usage: scripts/cuda_check.sh [BUILD_DIR]   (default build; configure it with -DTAILOR_CUDA=ON)
 # Env:   PYTHON (python with torch+CUDA, default python3), PAIRS (default 3), COMPILE=1 (+ torch.compile), DATA
 set -uo pipefail
@@ -22,6 +25,8 @@ status=0
 echo "== 1. test_cuda"
 "$B/test_cuda" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
 "$B/test_sync_free_step" -tc="CUDA*" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
+"$B/test_precision" -tc="*CUDA*" -s | grep -E "MESSAGE|bf16 numbers|test cases|assertions|ERROR" || status=1
+"$B/test_precision_cli" -tc="*on cuda*" -s | grep -E "MESSAGE|step 1|test cases|assertions|ERROR" || status=1
 echo "== 2. memcheck"
 if command -v compute-sanitizer >/dev/null; then
   TAILOR_CUDA_CACHING=0 compute-sanitizer --tool memcheck "$B/test_cuda" -tce="*out of memory*" 2>&1 |
@@ -37,6 +42,12 @@ echo "== 4. tailor vs PyTorch eager"
 export TAILOR="$B/tailor" PYTHON DEVICE=cuda PAIRS=${PAIRS:-3}
 "$(dirname "$0")/../benchmarks/compare.sh" resnet32 128 50 8 2>&1 | grep -v "^  " || status=1
 EXTRA="--image-size 224" "$(dirname "$0")/../benchmarks/compare.sh" resnet50 64 20 8 2>&1 | grep -v "^  " || status=1
+echo "== 4b. bf16: tailor (cuDNN bf16 convolutions) vs PyTorch autocast bf16 channels_last, ResNet-32 b128"
+for r in 1 2; do
+  "$B/tailor" bench --model resnet32 --batch 128 --steps 50 --device cuda --precision bf16 | grep '^{' | cut -c1-220
+  "$PYTHON" "$(dirname "$0")/../benchmarks/pytorch/bench_resnet.py" --model resnet32 --batch 128 --steps 50 \
+    --device cuda --precision bf16 --channels-last 2>/dev/null | grep '^{' | cut -c1-220
+done
 echo "== 5. NCCL data parallel"
 if [ -n "${DATA:-}" ]; then data=(--set data.dataset=cifar10 --set "data.root=$DATA"); else data=(); fi
 if ! command -v mpirun >/dev/null; then
@@ -59,5 +70,12 @@ else
     mpirun -np 2 "$B/tailor" "${dp[@]}" --set name=nccl2 > "$out/nccl2.log" 2>&1 || { status=1; tail -5 "$out/nccl2.log"; }
     grep -h '"img_per_s"' "$out/plain/metrics.jsonl" "$out/nccl2/metrics.jsonl" | cut -c1-200
   fi
+fi
+echo "== 6. ImageNet-LT input pipeline, $(nproc) workers (compare: ResNet-50 train img/s above)"
+if [ -x "$B/bench_data" ]; then
+  "$B/bench_data" --images 1000 --epochs 1 --seconds 1 --workers "$(nproc)" --pipeline-images 8192 2>&1 |
+    grep -E "libjpeg-turbo \+ RRC224\+flip\+ColorJitter|imagenet pipeline" || status=1
+else
+  echo "bench_data not built: skipped"
 fi
 exit $status

@@ -587,3 +587,18 @@ TEST_CASE("device-resident augmentation: the gather kernel equals its CPU twin b
   std::vector<float> gpu = crop_flip_normalize(images.to(kGpu), p.to(kGpu), lut.to(kGpu), S).to_vector();
   CHECK(cpu == gpu);
 }
+
+TEST_CASE("mixup on the device: mix_rows equals its CPU twin bit for bit (no fused multiply-add)") {
+  Rng rng(12);
+  const int64_t n = 17, row = 32 * 32 * 3;
+  std::vector<float> x((size_t)(n * row));
+  for (auto& v : x) v = (float)rng.normal() * 2.f;
+  std::vector<int32_t> perm((size_t)n);
+  for (int64_t i = 0; i < n; ++i) perm[(size_t)i] = (int32_t)((i * 5 + 3) % n);
+  Tensor xt = Tensor::from_vector(x, {n, 32, 32, 3}), pt = Tensor::from_vector_i32(perm, {n});
+  for (float lambda : {0.3712f, 0.9f}) {
+    std::vector<float> cpu = mix_rows(xt, pt, lambda).to_vector();
+    std::vector<float> gpu = mix_rows(xt.to(kGpu), pt.to(kGpu), lambda).to_vector();
+    CHECK(cpu == gpu);
+  }
+}

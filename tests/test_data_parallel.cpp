@@ -3,7 +3,9 @@
 // whole batch and their averaged gradients equal the whole batch's (a single op: the engine's convolution
 // primitives are shared per shape and not for concurrent use, so a whole network is checked with real
 // ranks in test_data_parallel_cli); every sampler's union-of-ranks batches equal the single-process
-// batches; the state of a data-parallel job round-trips.
+// batches; the state of a data-parallel job round-trips; the autograd gradient-ready hook reports each leaf
+// once, final; the overlapped gradient averaging equals the blocking one bit for bit (with a parameter that
+// has a gradient on one rank only, and one that has none).
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
@@ -57,6 +59,7 @@ class ThreadComm : public Communicator {
   int world() const override { return g_.world; }
   std::string backend() const override { return "threads"; }
   void all_reduce_sum(Tensor& t) override {
+    if (GradReadyHook::current()) ++during_backward;
     std::vector<float> v = t.to_vector();
     exchange(v.data(), v.size() * 4);
     std::vector<float> sum(v.size(), 0.f);
@@ -86,6 +89,7 @@ class ThreadComm : public Communicator {
     g_.sync.arrive_and_wait();
   }
   void barrier() override { g_.sync.arrive_and_wait(); }
+  int64_t during_backward = 0;  // tensor all-reduces started while a backward ran
 
  private:
   void exchange(const void* p, size_t bytes) {
@@ -248,4 +252,153 @@ TEST_CASE("the state of a data-parallel job keeps its rank count and every rank'
   Json one = state_json(RunState{}, "h");
   CHECK(!one.contains("world"));
   CHECK(state_from_json(one, "f").world == 1);
+}
+
+TEST_CASE("GradReadyHook: every leaf once, when its gradient is final; backward unchanged") {
+  Rng rng(5);
+  Tensor a = randn({3, 4}, rng).set_requires_grad(), b = randn({4}, rng).set_requires_grad(),
+         c = randn({4}, rng).set_requires_grad(), unused = randn({2}, rng).set_requires_grad();
+  auto loss = [&] {
+    Tensor y = add(mul(a, b), mul(a, c));   // a: two edges
+    return sum_all(mul(y, add(y, b)));      // b: an edge near the loss and one deep in the graph
+  };
+  const V leaves = {a, b, c};
+  loss().backward();
+  std::vector<std::vector<float>> plain;
+  for (const Tensor& t : leaves) plain.push_back(t.grad().to_vector());
+  for (Tensor t : leaves) t.zero_grad();
+  std::vector<std::pair<const TensorImpl*, std::vector<float>>> seen;
+  {
+    GradReadyHook hook([&](const Tensor& leaf) { seen.push_back({leaf.impl(), leaf.grad().to_vector()}); });
+    loss().backward();
+  }
+  REQUIRE(seen.size() == 3);
+  for (size_t k = 0; k < leaves.size(); ++k) {
+    CAPTURE(k);
+    const std::vector<float> g = leaves[k].grad().to_vector();
+    CHECK(std::memcmp(g.data(), plain[k].data(), g.size() * 4) == 0);  // the hook changes nothing
+    int reported = 0;
+    for (auto& [impl, at_report] : seen)
+      if (impl == leaves[k].impl()) {
+        ++reported;
+        CHECK(std::memcmp(at_report.data(), g.data(), g.size() * 4) == 0);  // final when reported
+      }
+    CHECK(reported == 1);
+  }
+  CHECK(!unused.grad().defined());
+  loss().backward();  // the hook has gone: nothing reported
+  CHECK(seen.size() == 3);
+}
+
+TEST_CASE("overlapped gradient averaging equals the blocking one bit for bit (two ranks as threads)") {
+  // A two-layer MLP; p[4] gets a gradient on rank 0 only, at odd steps; p[5] never gets one. Each path trains
+  // 4 steps from the same start; every gradient after averaging, and every parameter, must match bit for bit.
+  using Grads = std::vector<std::vector<float>>;  // per step and parameter: the averaged gradient ({} = none)
+  auto bits_equal = [](const std::vector<float>& x, const std::vector<float>& y) {
+    return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * 4) == 0;
+  };
+  for (double bucket_mb : {1e-5, 2e-4, 25.0}) {  // one parameter per bucket, a few per bucket, one bucket
+    CAPTURE(bucket_mb);
+    ThreadGroup g(2);
+    Grads out[2][2];  // [overlap][rank]
+    auto rank_main = [&](int r) {
+      ThreadComm comm(g, r);
+      for (int overlap : {0, 1}) {
+        Rng init(7);  // the same start on every rank and for both paths
+        V p = {randn({8, 6}, init), randn({8}, init), randn({3, 8}, init), randn({3}, init), randn({4}, init),
+               randn({5}, init)};
+        for (Tensor& t : p) t.set_requires_grad();
+        GradientAverager avg(comm, bucket_mb, overlap == 1);
+        const int64_t overlapped0 = comm.during_backward;
+        for (int step = 0; step < 4; ++step) {
+          Rng data = Rng::keyed(11, (uint64_t)step, (uint64_t)r);  // each rank its own samples
+          Tensor x = randn({5, 6}, data);
+          std::vector<int32_t> y;
+          for (int i = 0; i < 5; ++i) y.push_back((int32_t)data.below(3));
+          Tensor loss = softmax_cross_entropy(linear(relu(linear(x, p[0], p[1])), p[2], p[3]),
+                                              Tensor::from_vector_i32(y, {5}));
+          if (r == 0 && step % 2 == 1) loss = add(loss, sum_all(mul(p[4], p[4])));
+          for (Tensor& t : p) t.zero_grad();
+          avg.backward(loss, p);
+          NoGradGuard ng;
+          for (Tensor& t : p) {
+            out[overlap][r].push_back(t.grad().defined() ? t.grad().to_vector() : std::vector<float>{});
+            if (t.grad().defined()) t.copy_from(sub(t, scale(t.grad(), 0.5f)));
+          }
+          out[overlap][r].push_back(p[0].to_vector());  // the trained weights too
+        }
+        // buckets started while backward ran: with several buckets, the overlapped path only
+        if (bucket_mb < 1) CHECK((comm.during_backward > overlapped0) == (overlap == 1));
+      }
+    };
+    std::thread t1(rank_main, 1);
+    rank_main(0);
+    t1.join();
+    for (int r = 0; r < 2; ++r) {
+      REQUIRE(out[0][r].size() == out[1][r].size());
+      for (size_t k = 0; k < out[0][r].size(); ++k) {
+        CAPTURE(r);
+        CAPTURE(k);
+        CHECK(bits_equal(out[0][r][k], out[1][r][k]));
+        CHECK(bits_equal(out[1][0][k], out[1][r][k]));  // every rank the same
+      }
+    }
+    for (int step = 0; step < 4; ++step) {  // 7 entries per step: 6 gradients, then p[0]
+      CHECK(out[1][1][(size_t)step * 7 + 4].empty() == (step % 2 == 0));  // rank 0's gradient reached rank 1
+      CHECK(out[1][1][(size_t)step * 7 + 5].empty());                     // no rank had one: none
+    }
+  }
+}
+
+TEST_CASE("all_gather_rows: the ranks' interleaved rows in global order; check_ranks_agree names a drifted tensor") {
+  const int world = 3;
+  ThreadGroup g(world);
+  std::vector<Tensor> got(world), got_i(world);
+  std::vector<std::string> errors(world), uneven(world);
+  auto rank_main = [&](int r) {
+    ThreadComm comm(g, r);
+    // global row k * world + r holds the values 10 * (k * world + r) + column: rank r holds rows r, r + 3, ...
+    std::vector<float> mine;
+    std::vector<int32_t> labels;
+    for (int k = 0; k < 2; ++k) {
+      for (int c = 0; c < 4; ++c) mine.push_back((float)(10 * (k * world + r) + c));
+      labels.push_back(k * world + r);
+    }
+    got[r] = all_gather_rows(comm, Tensor::from_vector(mine, {2, 2, 2}));
+    got_i[r] = all_gather_rows(comm, Tensor::from_vector_i32(labels, {2}));
+    try {  // rank 2 holds one row fewer
+      all_gather_rows(comm, Tensor::zeros({r == 2 ? 1 : 2, 3}));
+    } catch (const std::exception& e) {
+      uneven[r] = e.what();
+    }
+    std::map<std::string, Tensor> state{{"model.w", Tensor::full({5}, 1.f)}, {"method.queue", Tensor::full({3}, 2.f)}};
+    check_ranks_agree(comm, state);  // equal: no error
+    if (r == 1) state["method.queue"].f32()[2] = 2.0000002f;
+    try {
+      check_ranks_agree(comm, state);
+    } catch (const std::exception& e) {
+      errors[r] = e.what();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int r = 1; r < world; ++r) threads.emplace_back(rank_main, r);
+  rank_main(0);
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < world; ++r) {
+    CAPTURE(r);
+    REQUIRE(got[r].shape() == Shape{6, 2, 2});
+    std::vector<float> v = got[r].to_vector();
+    for (int row = 0; row < 6; ++row)
+      for (int c = 0; c < 4; ++c) CHECK(v[(size_t)(row * 4 + c)] == (float)(10 * row + c));
+    CHECK(got_i[r].to_vector_i32() == std::vector<int32_t>{0, 1, 2, 3, 4, 5});
+    // every rank stops (and none waits in a second collective): ranks 0 and 1 name rank 2, rank 2 names rank 0
+    CHECK(uneven[r].find(r == 2 ? "all_gather_rows: rank 0 holds 2 rows, rank 2 1" : "all_gather_rows: rank 2 holds 1 rows") !=
+          std::string::npos);
+    CHECK(errors[r].find("the ranks' training states differ at 'method.queue' (rank 1 vs rank 0)") !=
+          std::string::npos);
+  }
+  // one process: the tensor itself
+  auto single = make_single_process_comm();
+  Tensor t = Tensor::ones({2, 3});
+  CHECK(all_gather_rows(*single, t).same_storage(t));
 }

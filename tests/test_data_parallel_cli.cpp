@@ -9,7 +9,8 @@
 //     --resume on 2 ranks is bit-identical to the uninterrupted 2-rank run;
 //   - `tailor eval` on 2 and 3 ranks writes the same eval JSON as one process;
 //   - what a data-parallel job refuses, with its message (ranks started differently, another rank count on
-//     resume, an uneven split of the batch, a method with per-step state).
+//     resume, an uneven split of the batch). (Every method runs data-parallel: the methods that keep state
+//     from batches are tested in test_data_parallel_methods_cli and test_data_parallel_balms_cli.)
 // Skipped (77) when this build has no MPI backend.
 #include <chrono>
 #include <cmath>
@@ -142,15 +143,11 @@ TEST_CASE("mpirun -np 2: SyncBN steps, per-rank BN, kill and resume, stuck rank,
                              TAILOR_BIN + " " + args("mixed", "--set stage1.max_steps_per_epoch=2 --set seed=1"));
   CHECK(mixed.code != 0);
   CHECK_MESSAGE(mixed.out.find("rank 1 runs another config or data than rank 0") != std::string::npos, mixed.out);
-  // ... a resume without the ranks that wrote the state, a batch the ranks cannot split, a method with per-step state
+  // ... a resume without the ranks that wrote the state, a batch the ranks cannot split
   Run alone = run("train --resume " + dir + "/two");
   CHECK(alone.code != 0);
   CHECK(alone.out.find("written by a job of 2 rank(s); resume it with mpirun -np 2") != std::string::npos);
   Run odd = mpi_run(2, args("odd", "--set stage1.batch_size=127"));
   CHECK(odd.code != 0);
   CHECK(odd.out.find("stage1.batch_size 127: the global batch must split evenly over the 2 ranks") != std::string::npos);
-  const std::string crumbs = write_config(dir, "breadcrumb", R"({"stage1": {"method": "breadcrumb", "epochs": 1, "loss": {"name": "ce"}}})");
-  Run meta = mpi_run(2, "train --config " + crumbs + " --set runs_dir=" + dir + " --set name=breadcrumb --no-report");
-  CHECK(meta.code != 0);
-  CHECK_MESSAGE(meta.out.find("stage1.method breadcrumb: does not run data-parallel yet") != std::string::npos, meta.out);
 }

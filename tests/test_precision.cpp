@@ -8,11 +8,15 @@
 //   largest value; bf16 keeps 8 significant bits, a relative rounding of 2^-9 per operand);
 // - the scope restores the previous setting and the saved input is bf16 (half the memory).
 // Skipped, with a message, on a CPU without native bf16 (oneDNN ISA below avx512_core_bf16).
+// On a GPU (cuDNN's bf16 convolutions, against the CPU's float32): bf16-number operands give float32's result
+// up to the rounding of each output to bf16 (2^-9 relative, so 4e-3 of the largest value); arbitrary inputs
+// within 1e-2; the saved input is the CPU's cast bit for bit. Skipped without a GPU.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstring>
 
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/cpu/kernels.h"
 #include "engine/ops.h"
@@ -57,10 +61,10 @@ struct ConvResult {
 };
 
 // y = conv2d(x, w); loss = sum(y * c): dy = c
-ConvResult run_conv(const Tensor& x0, const Tensor& w0, const Tensor& c, int stride, int pad, int groups,
-                    Precision p) {
+ConvResult run_conv(const Tensor& x0, const Tensor& w0, const Tensor& c0, int stride, int pad, int groups,
+                    Precision p, Device d = Device::cpu()) {
   PrecisionScope scope(p);
-  Tensor x = x0.clone(), w = w0.clone();
+  Tensor x = x0.to(d), w = w0.to(d), c = c0.to(d);
   x.set_requires_grad(true);
   w.set_requires_grad(true);
   Tensor y = conv2d(x, w, stride, pad, groups);
@@ -178,4 +182,52 @@ TEST_CASE("bf16 convolution saves its input as bf16") {
   REQUIRE(node);
   CHECK(node->saved[0].dtype() == DType::BF16);
   CHECK(node->saved[0].shape() == x.shape());
+}
+
+TEST_CASE("bf16 convolution on CUDA (cuDNN): float32's result up to the bf16 rounding of the operands and outputs") {
+  if (!cuda_available()) {
+    MESSAGE("skipped: no GPU");
+    return;
+  }
+  const Device gpu = Device::cuda(0);
+  Rng rng(8);
+  for (const Case& k : kCases) {
+    CAPTURE(k.name);
+    const int64_t oh = (k.H + 2 * k.pad - k.R) / k.stride + 1;
+    // bf16 numbers: exact products, float32 sums; cuDNN then rounds each output to bf16
+    Tensor x = round_to_bf16(test::randn({k.N, k.H, k.W, k.C}, rng));
+    Tensor w = round_to_bf16(test::randn({k.K, k.C / k.groups, k.R, k.R}, rng, 0.2f));
+    Tensor c = round_to_bf16(test::randn({k.N, oh, oh, k.K}, rng));
+    ConvResult f = run_conv(x, w, c, k.stride, k.pad, k.groups, Precision::F32);
+    ConvResult g = run_conv(x, w, c, k.stride, k.pad, k.groups, Precision::BF16, gpu);
+    REQUIRE(g.y.is_cuda());
+    const double ey = rel_diff(g.y, f.y), edx = rel_diff(g.dx, f.dx), edw = rel_diff(g.dw, f.dw);
+    MESSAGE(k.name << ": bf16 numbers, cuda bf16 vs cpu fp32: y " << ey << ", dx " << edx << ", dw " << edw);
+    CHECK(ey <= 4e-3);
+    CHECK(edx <= 4e-3);
+    CHECK(edw <= 4e-3);
+    // arbitrary floats
+    Tensor xa = test::randn({k.N, k.H, k.W, k.C}, rng), wa = test::randn({k.K, k.C / k.groups, k.R, k.R}, rng, 0.2f);
+    Tensor ca = test::randn({k.N, oh, oh, k.K}, rng);
+    ConvResult fa = run_conv(xa, wa, ca, k.stride, k.pad, k.groups, Precision::F32);
+    ConvResult ga = run_conv(xa, wa, ca, k.stride, k.pad, k.groups, Precision::BF16, gpu);
+    CHECK(rel_diff(ga.y, fa.y) <= 1e-2);
+    CHECK(rel_diff(ga.dx, fa.dx) <= 1e-2);
+    CHECK(rel_diff(ga.dw, fa.dw) <= 1e-2);
+    CHECK(rel_diff(ga.y, fa.y) > 0);
+  }
+  // the saved input: the CPU's rounding bit for bit (NaN, infinities, ties included)
+  Tensor x = test::randn({2, 4, 4, 8}, rng);
+  const float specials[] = {NAN, INFINITY, -INFINITY, 0.f, -0.f, bits_to_float(0x3f808000u), bits_to_float(0x3f818000u),
+                            3.4e38f};
+  for (size_t i = 0; i < sizeof specials / sizeof specials[0]; ++i) x.f32()[i] = specials[i];
+  Tensor xg = x.to(gpu);
+  xg.set_requires_grad(true);
+  PrecisionScope scope(Precision::BF16);
+  Tensor y = conv2d(xg, test::randn({8, 8, 3, 3}, rng).to(gpu), 1, 1);
+  auto* node = dynamic_cast<LambdaNode*>(y.grad_fn().get());
+  REQUIRE(node);
+  REQUIRE(node->saved[0].dtype() == DType::BF16);
+  const Tensor saved = node->saved[0].cpu();
+  for (int64_t i = 0; i < x.numel(); ++i) CHECK(saved.bf16()[i] == float_to_bf16(x.f32()[i]));
 }

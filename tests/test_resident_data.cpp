@@ -1,8 +1,9 @@
 // Device-resident data, the host side and the CPU twin of the kernel: a batch gathered through
 // crop_flip_plan + crop_flip_normalize equals the Loader's batch bit for bit — the CIFAR transform
 // (RandomCrop 32 with padding 4, flip, normalise), flip only, no augmentation, a 1-channel set, rank 1 of 2 —
-// and a transform the kernel cannot run is refused with the op's name; a training run with data.resident
-// true is the run without it, bit for bit, also killed and resumed. (tests/test_cuda.cpp checks the CUDA
+// and a transform the kernel cannot run is refused with the op's name; mixup on the device (mix_rows) is
+// the host's apply_mixup bit for bit; a training run with data.resident true is the run without it, bit for
+// bit (with mixup too), also killed and resumed. (tests/test_cuda.cpp checks the CUDA
 // kernel against this CPU twin.)
 #include <doctest/doctest.h>
 
@@ -10,6 +11,7 @@
 
 #include "cli_run.h"
 #include "data/loader.h"
+#include "data/mixup.h"
 #include "data/resident.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
@@ -122,6 +124,25 @@ TEST_CASE("a transform the kernel cannot run is refused, naming the op") {
   CHECK(resident_transform_problem(cifar_train_transform(), 32, 32).empty());
 }
 
+TEST_CASE("mix_rows equals the host's mixup bit for bit") {
+  Rng rng(11);
+  const int64_t n = 9, row = 3 * 5 * 4;
+  std::vector<float> x((size_t)(n * row));
+  for (auto& v : x) v = (float)rng.normal() * 3.f;
+  std::vector<int32_t> labels;
+  for (int64_t i = 0; i < n; ++i) labels.push_back((int32_t)(i % 4));
+  for (double alpha : {0.2, 1.0}) {
+    const MixupResult mr = draw_mixup(labels, alpha, 7, 2, 5);
+    REQUIRE(mr.lambda != 1.f);
+    std::vector<float> want = x;
+    apply_mixup(want.data(), n, row, mr.lambda, mr.perm);
+    const std::vector<int32_t> perm(mr.perm.begin(), mr.perm.end());
+    const Tensor got = mix_rows(Tensor::from_vector(x, {n, 3, 5, 4}), Tensor::from_vector_i32(perm, {n}), mr.lambda);
+    CHECK(got.shape() == Shape{n, 3, 5, 4});
+    CHECK(std::memcmp(got.f32(), want.data(), want.size() * 4) == 0);
+  }
+}
+
 TEST_CASE("tailor train with data.resident: the same run bit for bit, also killed and resumed") {
   using namespace train_cli;
   if (!have_fashion_mnist()) {
@@ -144,4 +165,12 @@ TEST_CASE("tailor train with data.resident: the same run bit for bit, also kille
   Run resumed = run("train --resume " + dir + "/killed");
   REQUIRE_MESSAGE(resumed.code == 0, resumed.out);
   check_same_run(std::filesystem::path(dir) / "host", std::filesystem::path(dir) / "killed", 3, 2);
+  // mixup: drawn on the host from the batch's labels, mixed on the batch's device
+  Run host_mix = run(args("host_mix", "--set stage1.mixup_alpha=1"));
+  REQUIRE_MESSAGE(host_mix.code == 0, host_mix.out);
+  Run dev_mix = run(args("resident_mix", "--set stage1.mixup_alpha=1 --set data.resident=true"));
+  REQUIRE_MESSAGE(dev_mix.code == 0, dev_mix.out);
+  check_same_run(std::filesystem::path(dir) / "host_mix", std::filesystem::path(dir) / "resident_mix", 3, 2);
+  CHECK(slurp(std::filesystem::path(dir) / "host_mix" / "steps.jsonl") !=
+        slurp(std::filesystem::path(dir) / "host" / "steps.jsonl"));
 }

@@ -15,6 +15,7 @@
 #include "engine/allocator.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "losses/loss.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/loop.h"
@@ -146,6 +147,90 @@ TEST_CASE("SGD::resolve_first_steps: a buffer whose every step was skipped is dr
   CHECK(sgd.momentum_buffers()[0].to_vector() == std::vector<float>{1, 1});
 }
 
+TEST_CASE("greater and take: branch masks and per-class lookups on the tensors' device") {
+  const float nan = std::nanf("");
+  Tensor a = Tensor::from_vector({-1.f, 0.f, -0.f, 2.f, nan, 1e-45f}, {2, 3});
+  CHECK(greater(a, Tensor::zeros({})).to_vector() == std::vector<float>{0, 0, 0, 1, 0, 1});
+  CHECK(greater(a, vec({-2.f, 0.f, 3.f})).to_vector() == std::vector<float>{1, 0, 0, 1, 0, 0});  // broadcast rows
+  CHECK(greater(Tensor::zeros({}), a).to_vector() == std::vector<float>{1, 0, 0, 0, 0, 0});
+  Tensor x = a.clone().set_requires_grad(true);
+  CHECK_FALSE(greater(x, Tensor::zeros({})).requires_grad());  // a constant
+  Tensor table = vec({0.5f, -2.f, 7.f});
+  Tensor y = Tensor::from_vector_i32({2, 0, 0, 1}, {4});
+  CHECK(take(table, y).to_vector() == std::vector<float>{7.f, 0.5f, 0.5f, -2.f});
+  CHECK(take(table, Tensor::from_vector_i32({}, {0})).numel() == 0);
+  CHECK_THROWS(take(table, Tensor::from_vector_i32({3}, {1})));
+  CHECK_THROWS(take(table.clone().set_requires_grad(true), y));
+  CHECK_THROWS(take(Tensor::zeros({2, 2}), y));
+}
+
+namespace {
+
+// Every loss of make_loss, with settings that exercise its device paths (rare classes for eql, both GCLAng
+// branches), on logits [6, 4] (cosines for the cosine losses) under mixup.
+struct LossCase {
+  std::string name;
+  LossConfig cfg;
+  bool cosine;
+};
+std::vector<LossCase> loss_cases() {
+  auto with = [](auto f) {
+    LossConfig c;
+    f(c);
+    return c;
+  };
+  return {{"ce", {}, false},
+          {"focal", with([](LossConfig& c) { c.gamma = 2; }), false},
+          {"cb_softmax", {}, false},
+          {"cb_sigmoid", {}, false},
+          {"cb_focal", with([](LossConfig& c) { c.gamma = 2; }), false},
+          {"ldam", with([](LossConfig& c) { c.train_rule = "Reweight"; }), true},
+          {"logit_adjust", {}, false},
+          {"balanced_softmax", {}, false},
+          {"balanced_sigmoid", {}, false},
+          {"gcl", {}, true},
+          {"gcl_ang", with([](LossConfig& c) { c.epsilon = 2, c.m = 1.5; }), true},
+          {"gcl_ang", with([](LossConfig& c) { c.easy_margin = true, c.train_cls = true; }), true},
+          {"las", with([](LossConfig& c) { c.smooth_tail = 0.1; }), false},
+          {"eql", with([](LossConfig& c) { c.eql_lambda = 0.2, c.eql_gamma = 0.7; }), false}};
+}
+const std::vector<int64_t> kCounts = {60, 25, 9, 3};
+
+// The loss (lambda 0.3 mixup of y and yb) and the logits' gradient on device d, with the host reads made
+// by the forward and backward; the loss's Rng seeded alike on every device.
+struct LossRun {
+  Tensor loss, grad;
+  int64_t reads;
+};
+LossRun run_loss(const LossCase& k, const Device& d) {
+  Rng data(21), draws(8);
+  std::vector<float> z(6 * 4);
+  for (auto& v : z) v = k.cosine ? (float)(data.uniform() * 1.8 - 0.9) : (float)(data.normal() * 2);
+  Tensor x = Tensor::from_vector(z, {6, 4}).to(d).set_requires_grad(true);
+  Tensor y = Tensor::from_vector_i32({0, 1, 2, 3, 3, 0}, {6}).to(d);
+  Tensor yb = Tensor::from_vector_i32({2, 3, 3, 1, 0, 2}, {6}).to(d);
+  auto loss = make_loss(k.name, k.cfg, kCounts, &draws);
+  LossInput in;
+  in.logits = x, in.labels = y, in.labels_b = yb, in.lambda = 0.3f;
+  const int64_t r0 = Tensor::host_reads();
+  Tensor L = loss->forward(in);
+  L.backward();
+  L = loss->forward(in);  // a second step: the device constants cached, fresh draws
+  L.backward();
+  return {L, x.grad(), Tensor::host_reads() - r0};
+}
+
+}  // namespace
+
+TEST_CASE("no loss reads the host in its forward or backward (CPU)") {
+  for (const LossCase& k : loss_cases()) {
+    CAPTURE(k.name);
+    LossRun r = run_loss(k, Device::cpu());
+    CHECK(r.reads == 0);
+    CHECK(std::isfinite(r.loss.item()));
+  }
+}
+
 // ---- the same on a GPU (skipped without one): the kernels agree with the CPU ones
 
 TEST_CASE("CUDA: nonfinite_index over more than one launch, copy_where_, masked multi-tensor SGD") {
@@ -219,6 +304,40 @@ TEST_CASE("CUDA: nonfinite_index over more than one launch, copy_where_, masked 
   }
 }
 
+TEST_CASE("CUDA: greater, take and every loss with no host read, close to the CPU") {
+  if (!cuda_available()) {
+    MESSAGE("no CUDA device: skipped");
+    return;
+  }
+  const Device gpu = Device::cuda(0);
+  Tensor a = Tensor::from_vector({-1.f, 0.f, -0.f, 2.f, std::nanf(""), 1e-45f}, {2, 3});
+  CHECK(greater(a.to(gpu), Tensor::zeros({}, DType::F32, gpu)).to_vector() ==
+        std::vector<float>{0, 0, 0, 1, 0, 1});
+  CHECK(greater(a.to(gpu), vec({-2.f, 0.f, 3.f}).to(gpu)).to_vector() == std::vector<float>{1, 0, 0, 1, 0, 0});
+  Tensor table = vec({0.5f, -2.f, 7.f}).to(gpu);
+  const std::vector<float> got = take(table, Tensor::from_vector_i32({2, 0, 5, 1}, {4}).to(gpu)).to_vector();
+  CHECK(got[0] == 7.f);
+  CHECK(got[1] == 0.5f);
+  CHECK(std::isnan(got[2]));  // out of range: NaN on the device (no throw)
+  CHECK(got[3] == -2.f);
+  auto close = [](const Tensor& g, const Tensor& c) {
+    const std::vector<float> u = g.to_vector(), v = c.to_vector();
+    if (u.size() != v.size()) return false;
+    float top = 0;
+    for (float x : v) top = std::max(top, std::fabs(x));
+    for (size_t k = 0; k < u.size(); ++k)
+      if (!(std::fabs(u[k] - v[k]) <= 1e-4f * (1 + top))) return false;
+    return true;
+  };
+  for (const LossCase& k : loss_cases()) {
+    CAPTURE(k.name);
+    LossRun c = run_loss(k, Device::cpu()), g = run_loss(k, gpu);
+    CHECK(g.reads == 0);
+    CHECK(close(g.loss, c.loss));
+    CHECK(close(g.grad, c.grad));
+  }
+}
+
 // ---- the loop on in-memory data
 
 namespace {
@@ -279,10 +398,40 @@ TEST_CASE("the steps between read points make no host read: CE, mixup, LDAM, GCL
     CHECK(c.step_host_reads == 0);
     CHECK(c.read_points == 20);  // every third step (30 steps, tenth 3): two steps without any read between
   }
-  // the counter sees a read inside step(): a loss that still reads the labels on the host
+  // the counter sees a read inside step(): anomaly detection reads every op's output on the host
   loop_counters() = LoopCounters{};
-  train(config("reads_cb", {"model.head=linear", "stage1.loss={\"name\": \"cb_sigmoid\"}"}));
+  train(config("reads_anomaly", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "debug.anomaly=true"}));
   CHECK(loop_counters().step_host_reads >= 60);
+}
+
+// The losses whose per-class tables, label lookups and branch masks are built on the device (take, greater,
+// one_hot): the sigmoid family, GCLAng's angular noise (drawn on the host, uploaded), label-aware smoothing
+// (MiSLAS stage 2 included), EQL's gate (drawn on the host, uploaded).
+TEST_CASE("the steps between read points make no host read: cb_sigmoid, cb_focal, balanced_sigmoid, gcl_ang, las, "
+          "eql, mislas") {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> runs = {
+      {"cb_sigmoid", {"model.head=linear", "stage1.loss={\"name\": \"cb_sigmoid\"}"}},
+      {"cb_focal", {"model.head=linear", "stage1.loss={\"name\": \"cb_focal\", \"gamma\": 2}",
+                    "stage1.mixup_alpha=1"}},
+      {"balanced_sigmoid", {"model.head=linear", "stage1.loss={\"name\": \"balanced_sigmoid\"}"}},
+      {"gcl_ang", {"model.head=normed", "stage1.loss={\"name\": \"gcl_ang\", \"epsilon\": 0.5}",
+                   "stage1.mixup_alpha=1"}},
+      {"gcl_ang_easy", {"model.head=normed",
+                        "stage1.loss={\"name\": \"gcl_ang\", \"easy_margin\": true, \"train_cls\": true}"}},
+      {"las", {"model.head=linear", "stage1.loss={\"name\": \"las\", \"shape\": \"linear\"}"}},
+      {"eql", {"model.head=linear", "stage1.loss={\"name\": \"eql\", \"eql_lambda\": 0.1}", "stage1.mixup_alpha=1"}},
+      {"mislas", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "stage1.epochs=1", "stage2.method=mislas",
+                  "stage2.epochs=1", "stage2.batch_size=3", "stage2.schedule.kind=constant", "stage2.optim.lr=0.01"}},
+  };
+  for (auto& [name, sets] : runs) {
+    CAPTURE(name);
+    loop_counters() = LoopCounters{};
+    train(config("reads_" + name, sets));
+    const LoopCounters c = loop_counters();
+    CHECK(c.steps == 60);
+    CHECK(c.step_host_reads == 0);
+    CHECK(c.read_points == 20);
+  }
 }
 
 TEST_CASE("the loss sums and the weights do not depend on where the read points fall") {

@@ -66,8 +66,9 @@ int cmd_bench(int argc, char** argv) {
   TAILOR_CHECK(dev.is_cpu() || cuda_available(), "tailor bench: --device cuda requested but no CUDA device is "
                "available (or this build has no CUDA backend)");
   const Precision precision = parse_precision(precision_arg);
-  TAILOR_CHECK(precision == Precision::F32 || (dev.is_cpu() && cpu_has_native_bf16()),
-               "tailor bench: --precision bf16 runs on CPUs with native bf16 (AVX512-BF16 or AMX) only so far");
+  TAILOR_CHECK(precision == Precision::F32 || has_native_bf16(dev),
+               "tailor bench: --precision bf16 needs native bf16 convolutions (a CPU with AVX512-BF16 or AMX, a GPU "
+               "with compute capability 8.0 or later)");
   PrecisionScope precision_scope(precision);
   omp_set_num_threads((int)threads);
   if (dev.is_cuda()) {

@@ -40,9 +40,9 @@ int cmd_eval(int argc, char** argv) {
   const data::Dataset& ds = run_split(src.data, split);
   // the run's precision, so that the run's own numbers come back; said when this machine cannot
   Precision precision = parse_precision(src.cfg.value("precision", "fp32"));
-  if (precision == Precision::BF16 && (!src.net->device().is_cpu() || !cpu_has_native_bf16())) {
-    std::cout << "note: the run trained with precision bf16; evaluating in fp32 (bf16 convolutions need a CPU with "
-                 "native bf16)\n";
+  if (precision == Precision::BF16 && !has_native_bf16(src.net->device())) {
+    std::cout << "note: the run trained with precision bf16; evaluating in fp32 (this device has no native bf16 "
+                 "convolutions)\n";
     precision = Precision::F32;
   }
   PrecisionScope precision_scope(precision);

@@ -503,7 +503,7 @@ std::string config_hash(const Json& cfg) {
   if (identity.value("precision", std::string("fp32")) == "fp32") identity.erase("precision");  // added later
   // How the ranks talk is not part of a run's identity; SyncBatchNorm is, when on.
   if (identity.contains("dist")) {
-    for (const char* k : {"backend", "timeout_s", "bucket_mb"}) identity["dist"].erase(k);
+    for (const char* k : {"backend", "timeout_s", "bucket_mb", "overlap"}) identity["dist"].erase(k);
     if (!identity["dist"].value("sync_bn", false)) identity["dist"].erase("sync_bn");
     if (identity["dist"].empty()) identity.erase("dist");
   }

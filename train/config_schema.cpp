@@ -105,6 +105,8 @@ std::vector<ConfigKey> build_schema() {
       "BatchNorm statistics over the whole global batch, every rank's samples (else each rank's own)");
   add(s, "dist.timeout_s", "number", 300.0, 0, 1e7, {}, "mpirun: a collective waiting longer ends the job (0 = never)");
   add(s, "dist.bucket_mb", "number", 25.0, 0.001, 1e6, {}, "mpirun: gradients are averaged in buckets of this size");
+  add(s, "dist.overlap", "bool", true, 0, 0, {},
+      "mpirun: all-reduce each gradient bucket as backward completes it (false: all after backward; same result)");
   return s;
 }
 

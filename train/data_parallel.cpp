@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "data/loader.h"
+#include "engine/autograd.h"
 #include "engine/ops.h"
 #include "layers/basic.h"
 #include "train/run_model.h"
@@ -65,6 +66,165 @@ void GradientAverager::average(const std::vector<Tensor>& params) {
       off += m;
     }
     b = e;
+  }
+}
+
+// The overlapped path (scheme: train/data_parallel.h, GradientAverager).
+void GradientAverager::plan(const std::vector<Tensor>& params) {
+  bool same = params.size() == params_.size();
+  for (size_t i = 0; same && i < params.size(); ++i) same = params[i].impl() == params_[i].impl();
+  if (same) return;
+  params_ = params;
+  buckets_.clear();
+  index_.clear();
+  bucket_of_.assign(params.size(), 0);
+  offset_of_.assign(params.size(), 0);
+  // reverse parameter order (the output layer's gradients come first in backward), consecutive parameters up
+  // to bucket_bytes_ per bucket (a larger parameter alone)
+  int64_t n = 0;
+  for (size_t k = params.size(); k-- > 0;) {
+    const int64_t m = params[k].numel();
+    if (buckets_.empty() || (size_t)(n + m) * 4 > bucket_bytes_) {
+      buckets_.emplace_back();
+      n = 0;
+    }
+    buckets_.back().members.push_back(k);
+    bucket_of_[k] = buckets_.size() - 1;
+    offset_of_[k] = n;
+    n += m;
+    index_[params[k].impl()] = k;
+  }
+  for (Bucket& b : buckets_) {
+    const Tensor& last = params_[b.members.back()];
+    b.flat = Tensor::zeros({offset_of_[b.members.back()] + last.numel()}, DType::F32, last.device());
+  }
+}
+
+void GradientAverager::ready(size_t i) {
+  if (done_[i]) return;
+  done_[i] = 1;
+  const Tensor& p = params_[i];
+  Bucket& b = buckets_[bucket_of_[i]];
+  const int64_t m = p.numel();
+  Tensor dst = b.flat.slice(offset_of_[i], offset_of_[i] + m);
+  if (p.grad().defined()) {
+    dst.copy_from(p.grad().contiguous().reshape({m}));
+    has_[i] = 1;
+  } else {
+    dst.zero_();  // no gradient here: zeros in the sum
+  }
+  --b.waiting;
+}
+
+void GradientAverager::progress() {
+  while (started_ < buckets_.size() && buckets_[started_].waiting == 0) {
+    Bucket& b = buckets_[started_++];
+    b.op = comm_.all_reduce_sum_async(b.flat);
+  }
+  while (finished_ < started_ && buckets_[finished_].op->test()) ++finished_;
+}
+
+void GradientAverager::backward(const Tensor& loss, const std::vector<Tensor>& params) {
+  if (!overlap_ || params.empty()) {
+    loss.backward();
+    average(params);
+    return;
+  }
+  plan(params);
+  done_.assign(params_.size(), 0);
+  has_.assign(params_.size(), 0.0);
+  for (Bucket& b : buckets_) b.waiting = b.members.size();
+  started_ = finished_ = 0;
+  {
+    GradReadyHook hook(
+        [this](const Tensor& leaf) {  // a gradient is final
+          auto it = index_.find(leaf.impl());
+          if (it != index_.end()) ready(it->second);
+          progress();
+        },
+        [this](const GradReadyHook::Reaches& reaches) {  // outside this backward's graph: ready as they are
+          for (size_t i = 0; i < params_.size(); ++i)
+            if (!reaches(params_[i])) ready(i);
+          progress();
+        });
+    loss.backward();
+  }
+  // any parameter still missing (none unless a node got no gradient): as it is, so every bucket starts
+  for (Bucket& b : buckets_)
+    for (size_t i : b.members) ready(i);
+  progress();
+  comm_.all_reduce_sum(has_.data(), (int64_t)has_.size());  // which parameters have a gradient on some rank
+  const float inv = 1.f / (float)comm_.world();
+  for (Bucket& b : buckets_) {
+    b.op->wait();
+    b.op.reset();
+    const Tensor avg = scale(b.flat, inv);
+    for (size_t i : b.members) {
+      if (has_[i] == 0) continue;  // no rank had one: none after the reduction either
+      Tensor p = params_[i];
+      const int64_t m = p.numel();
+      Tensor g = avg.slice(offset_of_[i], offset_of_[i] + m).reshape(p.shape());
+      if (p.grad().defined())
+        p.grad().copy_from(g);
+      else
+        p.set_grad(g.clone());
+    }
+  }
+}
+
+Tensor all_gather_rows(Communicator& comm, const Tensor& local) {
+  const int world = comm.world();
+  if (world <= 1) return local;
+  TAILOR_CHECK(local.dim() >= 1, "all_gather_rows: a tensor of rows");
+  TAILOR_CHECK(local.dtype() == DType::F32 || local.dtype() == DType::I32, "all_gather_rows: f32 or i32");
+  const int64_t n = local.size(0), row = n > 0 ? local.numel() / n : 0;
+  std::vector<int64_t> counts((size_t)world);
+  comm.all_gather_bytes(&n, sizeof n, counts.data());
+  for (int r = 0; r < world; ++r)
+    if (counts[(size_t)r] != n)
+      fail("all_gather_rows: rank " + std::to_string(r) + " holds " + std::to_string(counts[(size_t)r]) +
+           " rows, rank " + std::to_string(comm.rank()) + " " + std::to_string(n) +
+           " (every rank's share of a global batch must have the same size)");
+  const Tensor host = local.contiguous().cpu();
+  const int64_t bytes = host.numel() * 4;
+  std::vector<char> all((size_t)(bytes * world));
+  comm.all_gather_bytes(host.raw_data(), bytes, all.data());
+  Shape shape = local.shape();
+  shape[0] = n * world;
+  Tensor out = Tensor::empty(shape, local.dtype());
+  char* dst = (char*)out.raw_data();
+  for (int r = 0; r < world; ++r)  // rank r's row k is global row r + k * world
+    for (int64_t k = 0; k < n; ++k)
+      std::memcpy(dst + (k * world + r) * row * 4, all.data() + r * bytes + k * row * 4, (size_t)(row * 4));
+  return out.to(local.device());
+}
+
+void check_ranks_agree(Communicator& comm, const std::map<std::string, Tensor>& state) {
+  const int world = comm.world();
+  std::vector<uint64_t> mine;  // FNV-1a of each tensor's bytes, in the map's (name) order
+  for (auto& [name, t] : state) {
+    const Tensor h = t.contiguous().cpu();
+    const auto* p = (const unsigned char*)h.raw_data();
+    uint64_t x = 1469598103934665603ull;
+    for (size_t i = 0; i < h.nbytes(); ++i) x = (x ^ p[i]) * 1099511628211ull;
+    mine.push_back(x);
+  }
+  const int64_t n = (int64_t)mine.size();
+  std::vector<int64_t> counts((size_t)world);
+  comm.all_gather_bytes(&n, sizeof n, counts.data());
+  for (int r = 0; r < world; ++r)
+    if (counts[(size_t)r] != n)
+      fail("data parallel: rank " + std::to_string(r) + " holds " + std::to_string(counts[(size_t)r]) +
+           " state tensors, rank " + std::to_string(comm.rank()) + " " + std::to_string(n));
+  std::vector<uint64_t> all(mine.size() * (size_t)world);
+  comm.all_gather_bytes(mine.data(), n * (int64_t)sizeof(uint64_t), all.data());
+  int64_t i = 0;
+  for (auto& entry : state) {
+    for (int r = 1; r < world; ++r)
+      if (all[(size_t)(r * n + i)] != all[(size_t)i])
+        fail("data parallel: the ranks' training states differ at '" + entry.first + "' (rank " + std::to_string(r) +
+             " vs rank 0): the ranks no longer train one model; the state is not saved");
+    ++i;
   }
 }
 

@@ -25,10 +25,19 @@
 //   randomness   the loss's noise stream (GCL's cloud) is keyed by rank; the state keeps every rank's.
 //   failure      a collective waiting past dist.timeout_s ends the job; a rank that dies is named by mpirun,
 //                which stops the others.
-// Not supported (refused at the start): methods that choose their own batches or keep per-step state
-// (MethodSpec::data_parallel false), and sync_bn on CUDA.
+//   method state a method that keeps state from each step's batch (Breadcrumb's feature FIFOs and g_c, SSD's key
+//                queue) gathers the ranks' rows into the global batch in global order (all_gather_rows, MoCo's
+//                concat_all_gather) and updates that state identically on every rank, its random draws keyed
+//                never by rank: every rank keeps the single process's state. BALMS's Meta Sampler draws the
+//                global batch from rates that are the same on every rank (each rank loads its rows) and
+//                learns them from the gathered batch. Every save compares the ranks' states (check_ranks_agree).
+// Not supported (refused at the start): a method marked MethodSpec::data_parallel false (one whose per-step
+// state would differ between ranks; none today), and sync_bn on CUDA.
 #pragma once
+#include <map>
 #include <memory>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "data/augment.h"
@@ -50,15 +59,65 @@ inline bool is_data_parallel(const Communicator& c) { return c.backend() != "sin
 
 // Sums every parameter's gradient across ranks and divides by world, bucket by bucket (a parameter
 // without a gradient on this rank contributes zeros; after the reduction it has one when any rank had).
+//
+// Overlapped (backward() with overlap, dist.overlap: the default), as DDP: the all-reduces run while backward
+// still computes. The parameters, in reverse order (about the order backward finishes them), are laid out
+// once in buckets of at most bucket_mb, each with a flat buffer kept across steps. During loss.backward() an
+// autograd GradReadyHook reports each parameter whose gradient is final; the gradient is copied into its
+// bucket, and a full bucket starts an asynchronous all-reduce as soon as every bucket before it has started
+// (all ranks start them in the same order, whatever order their gradients come in). Parameters outside this
+// backward's graph (the hook names them before the walk) are ready at once, with zeros in their place. Every
+// report also lets the buckets in flight progress (MPI moves data only inside its calls). After backward,
+// the ranks' "has a gradient" flags are summed (one small host reduction, as in the blocking path), and
+// each bucket is waited for, scaled by 1/world and copied into the .grad tensors.
+// Blocking (average(), dist.overlap false): after backward, the parameters in their own order, packed into
+// buckets allocated per step, reduced one after the other.
+// Both give every element the same value: its sum over the ranks, times 1/world. On 2 ranks that sum is one
+// addition, whatever the bucketing, so the two paths are bit-identical (tested); on more ranks MPI may add
+// the ranks in another order for another bucket layout (float rounding).
 class GradientAverager {
  public:
-  GradientAverager(Communicator& comm, double bucket_mb) : comm_(comm), bucket_bytes_((size_t)(bucket_mb * 1048576)) {}
-  void average(const std::vector<Tensor>& params);
+  GradientAverager(Communicator& comm, double bucket_mb, bool overlap = false)
+      : comm_(comm), bucket_bytes_((size_t)(bucket_mb * 1048576)), overlap_(overlap) {}
+  // loss.backward(), then every gradient averaged over the ranks: overlapped, or average() after it.
+  void backward(const Tensor& loss, const std::vector<Tensor>& params);
+  void average(const std::vector<Tensor>& params);  // the blocking reduction of the gradients as they are
 
  private:
+  struct Bucket {
+    Tensor flat;                   // the bucket's gradients, end to end (kept across steps)
+    std::vector<size_t> members;   // indices into params_, in layout order
+    size_t waiting = 0;            // members whose gradient is not in `flat` yet (this step)
+    std::unique_ptr<PendingCollective> op;  // the all-reduce in flight
+  };
+  void plan(const std::vector<Tensor>& params);  // the bucket layout, when the parameters change
+  void ready(size_t i);                           // params_[i]'s gradient is final: into its bucket
+  void progress();                                // starts the full buckets in order, polls those in flight
+
   Communicator& comm_;
   size_t bucket_bytes_;
+  bool overlap_;
+  std::vector<Tensor> params_;
+  std::vector<Bucket> buckets_;
+  std::vector<size_t> bucket_of_;
+  std::vector<int64_t> offset_of_;                 // within its bucket's flat buffer
+  std::unordered_map<const TensorImpl*, size_t> index_;
+  std::vector<char> done_;                         // this step: params_[i] is in its bucket
+  std::vector<double> has_;                        // this step: params_[i] has a gradient (summed over ranks)
+  size_t started_ = 0, finished_ = 0;              // buckets started / known finished, in order
 };
+
+// The single process's batch from the ranks' shares: rank r holds the rows r, r + world, r + 2 world, ... of
+// the global batch (data/samplers.h), `local` [n, ...] with the same n on every rank (else an error naming
+// the counts). Returns [world * n, ...] in global row order on local's device, identical on every rank.
+// f32 or i32. One process: `local` itself.
+Tensor all_gather_rows(Communicator& comm, const Tensor& local);
+
+// Every rank holds the same training state: the tensors of `state` (parameters, broadcast buffers,
+// momentum, a method's memories and learned samplers) hash equal on every rank, else an error naming the
+// first tensor that differs. Rank 0 alone writes the state, so a rank that drifted would be lost silently
+// on resume; this catches it at every save.
+void check_ranks_agree(Communicator& comm, const std::map<std::string, Tensor>& state);
 
 // Rank 0's parameters and buffers into every rank's module (in place).
 void broadcast_module(Communicator& comm, Module& m);

@@ -239,7 +239,8 @@ bool train_stage(RunContext& run, StageRun& stage) {
   const bool chooses = stage.method.chooses_batches();  // a learned sampler picks every batch as it trains
   const bool after = stage.method.has_after_step();     // reads every step's outcome (the fallback)
   std::unique_ptr<GradientAverager> averager;  // data parallel: gradients averaged over the ranks
-  if (run.data_parallel()) averager = std::make_unique<GradientAverager>(*run.comm, run.bucket_mb);
+  if (run.data_parallel())
+    averager = std::make_unique<GradientAverager>(*run.comm, run.bucket_mb, run.cfg.dist.overlap);
   const std::vector<GroupedSGD::Slot> slots = stage.opt.slots();  // handles: their gradients as of each step
   std::vector<std::string> slot_names;
   std::vector<Tensor> params;
@@ -269,8 +270,12 @@ bool train_stage(RunContext& run, StageRun& stage) {
       const int64_t reads0 = Tensor::host_reads();
       if (chooses) {
         if (st.step_in_epoch >= total) break;
-        stage.loader.load(stage.method.choose_batch(e, st.step_in_epoch, c.batch_size), e,
-                          st.step_in_epoch * c.batch_size, b);
+        // the global batch; under data parallel this rank loads its rows r, r + world, ... (their positions)
+        const std::vector<int64_t> chosen = stage.method.choose_batch(e, st.step_in_epoch, c.batch_size);
+        const int64_t world = run.world(), rank = run.data_parallel() ? run.comm->rank() : 0;
+        std::vector<int64_t> mine;
+        for (size_t k = (size_t)rank; k < chosen.size(); k += (size_t)world) mine.push_back(chosen[k]);
+        stage.loader.load(mine, e, st.step_in_epoch * c.batch_size + rank, b, world);
       } else if (!stage.loader.next(b)) {
         break;
       }
@@ -280,8 +285,20 @@ bool train_stage(RunContext& run, StageRun& stage) {
       sb.epoch = e;
       sb.lr = stage.opt.lr();
       sb.indices = &b.indices;
-      if (c.mixup_alpha > 0) {  // mixes b.images in place; one lambda per batch, keyed by (seed, epoch, step)
-        data::MixupResult mr = data::mixup_batch(b, c.mixup_alpha, stage.seed, e, st.step_in_epoch);
+      if (c.mixup_alpha > 0) {  // one lambda and permutation per batch, keyed by (seed, epoch, step)
+        data::MixupResult mr;
+        if (stage.loader.resident()) {  // a resident batch: drawn on the host from its labels, mixed on its device
+          std::vector<int32_t> labels;
+          for (int64_t i : b.indices) labels.push_back(run.data.train.labels[(size_t)i]);
+          mr = data::draw_mixup(labels, c.mixup_alpha, stage.seed, e, st.step_in_epoch);
+          if (mr.lambda != 1.f) {
+            const std::vector<int32_t> perm(mr.perm.begin(), mr.perm.end());
+            b.images = mix_rows(b.images, Tensor::from_vector_i32(perm, {(int64_t)perm.size()}, b.images.device()),
+                                mr.lambda);
+          }
+        } else {  // mixes the host batch in place
+          mr = data::mixup_batch(b, c.mixup_alpha, stage.seed, e, st.step_in_epoch);
+        }
         const int64_t n = (int64_t)mr.labels_a.size();
         sb.labels = Tensor::from_vector_i32(mr.labels_a, {n}, run.dev);
         sb.labels_b = Tensor::from_vector_i32(mr.labels_b, {n}, run.dev);
@@ -304,8 +321,12 @@ bool train_stage(RunContext& run, StageRun& stage) {
         run.comm->all_reduce_sum(loss_ranks);
       }
       stage.opt.zero_grad();
-      loss.backward();  // also for a non-finite loss: the masked step below does not apply it
-      if (averager) averager->average(params);  // the gradient of the global batch's mean loss, on every rank
+      // backward also for a non-finite loss (the masked step below does not apply it); data parallel: then the
+      // gradient of the global batch's mean loss on every rank, all-reduced as backward produces it (dist.overlap)
+      if (averager)
+        averager->backward(loss, params);
+      else
+        loss.backward();
       std::vector<Tensor> checked{loss};
       for (auto& s : slots) checked.push_back(s.param.grad());  // undefined (no gradient): finite
       nonfinite_index(checked, code, loss_ranks);  // the loss and every gradient in one pass, on the device

@@ -24,14 +24,14 @@
 // (the reads are collectives there). Results never depend on where the read points fall.
 //
 // Sync-free steps (tests/test_sync_free_step.cpp counts the host reads): every method without an
-// after_step() with a loss that keeps the labels on the device — joint training with CE, LDAM, GCL,
-// cb_softmax, balanced softmax, logit adjustment (mixup included: it is applied on the host before the
-// upload), the decoupled classifier methods (cRT, LWS, GCL re-training), distillation. Not sync-free:
-// balms, breadcrumb and ssd_contrastive, whose after_step() must see only applied steps
-// (Method::has_after_step): every one of their steps is a read point (the documented fallback); and the
-// losses that still read the labels or the logits on the host inside step() (cb_sigmoid, cb_focal,
-// balanced_sigmoid, gcl_ang, las — MiSLAS's default —, eql: a stall per step on a GPU, whatever the loop
-// does).
+// after_step(), with any loss of losses/ (every one keeps the labels and the logits on the device: per-class
+// tables cached on the device, label lookups and branch masks computed there; the random draws of gcl,
+// gcl_ang and eql made on the host and uploaded) — joint training (mixup included: it is applied on the host
+// before the upload), the decoupled classifier methods (cRT, LWS, GCL re-training, MiSLAS), distillation.
+// Not sync-free: balms, breadcrumb and ssd_contrastive, whose after_step() must see only applied steps
+// (Method::has_after_step): every one of their steps is a read point (the documented fallback); and a loss
+// given per-sample weights (LossInput::sample_weight, balms), whose denominator sums the labels' class
+// weights on the host.
 //
 // At the end of an epoch: metrics.jsonl, evaluation (every eval.every_epochs and at the stage's end), the
 // stage's best and last checkpoints, the training state.

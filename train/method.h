@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/comm.h"
 #include "layers/resnet.h"
 #include "losses/loss.h"
 #include "train/config.h"
@@ -52,6 +53,10 @@ struct StageSetup {
   // A teacher reference of the config: "stageK" (an earlier stage of this run: its last checkpoint) or a
   // checkpoint file, as a path.
   std::function<std::string(const std::string& ref)> checkpoint_of;
+  // The job's ranks (train/data_parallel.h); nullptr or world 1 in one process. A method that runs data-
+  // parallel and keeps state from each step's batch gathers the ranks' rows with all_gather_rows, so that
+  // every rank keeps the single process's state.
+  Communicator* comm = nullptr;
 };
 
 // One training step's data, as the loop hands it to step(): on the device, already mixed under mixup.

@@ -180,6 +180,7 @@ RunConfig parse_run_config(const Json& j) {
     c.dist.sync_bn = d.value("sync_bn", c.dist.sync_bn);
     c.dist.timeout_s = d.value("timeout_s", c.dist.timeout_s);
     c.dist.bucket_mb = d.value("bucket_mb", c.dist.bucket_mb);
+    c.dist.overlap = d.value("overlap", c.dist.overlap);
   }
   return c;
 }

@@ -78,6 +78,7 @@ struct DistConfig {
   bool sync_bn = false;
   double timeout_s = 300;
   double bucket_mb = 25;
+  bool overlap = true;  // all-reduce the gradient buckets while backward runs (else after it)
 };
 
 struct RunConfig {

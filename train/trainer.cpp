@@ -31,11 +31,16 @@ namespace fs = std::filesystem;
 
 [[noreturn]] void run_fail(const std::string& msg) { throw std::runtime_error(msg); }
 
-// precision bf16 needs native bf16 convolutions: oneDNN on an AVX512-BF16 / AMX CPU (no CUDA path yet).
+// precision bf16 needs native bf16 convolutions: oneDNN on an AVX512-BF16 / AMX CPU, cuDNN on a GPU with bf16
+// tensor cores.
 void check_precision(Precision p, Device dev) {
   if (p == Precision::F32) return;
-  if (dev.is_cuda())
-    run_fail("precision bf16: runs on the CPU only so far (device cuda); set precision fp32 on cuda");
+  if (dev.is_cuda()) {
+    if (cuda_available() && !has_native_bf16(dev))  // (no GPU at all: the device check says so)
+      run_fail("precision bf16: this GPU (" + cuda_device_name() + ") has no bf16 tensor cores (compute capability "
+               "8.0 or later); set precision fp32");
+    return;
+  }
   if (!cpu_has_native_bf16())
     run_fail("precision bf16: this CPU has no native bf16 convolutions (oneDNN needs AVX512-BF16 or AMX; "
              "emulated bf16 would be slower than fp32); set precision fp32");
@@ -194,18 +199,12 @@ void Trainer::save_state() {
     st_.world = world;
     st_.rank_loss_rngs = all;
   }
-  if (!writer_) return;
-  st_.metrics_bytes = file_size_or_zero(dir_ / "metrics.jsonl");
-  st_.steps_bytes = file_size_or_zero(dir_ / "steps.jsonl");
-  st_.loss_rng = loss_rng_.state();
-  st_.data_fingerprint = data_fingerprint_;
-  RunState s = st_;
-  s.wall_before = st_.wall_before + (monotonic_seconds() - session_t0_);
   std::map<std::string, Tensor> t;
   for (auto& [name, v] : net_->state_dict()) t["model." + name] = v;
   if (opt_)
     for (auto& slot : opt_->slots())
       if (slot.momentum->defined()) t["momentum." + slot.name] = *slot.momentum;
+  RunState s = st_;
   if (method_) {
     for (auto& x : method_->extra_modules())
       if (x.in_state)
@@ -214,6 +213,16 @@ void Trainer::save_state() {
     method_->save_state(s.method, mt);
     for (auto& [name, v] : mt) t["method." + name] = v;
   }
+  if (world > 1) check_ranks_agree(*comm_, t);  // rank 0 saves the state of every rank: they must be one
+  if (!writer_) return;
+  st_.metrics_bytes = file_size_or_zero(dir_ / "metrics.jsonl");
+  st_.steps_bytes = file_size_or_zero(dir_ / "steps.jsonl");
+  st_.loss_rng = loss_rng_.state();
+  st_.data_fingerprint = data_fingerprint_;
+  const Json method_state = s.method;
+  s = st_;
+  s.method = method_state;
+  s.wall_before = st_.wall_before + (monotonic_seconds() - session_t0_);
   save_tensors(state_path().string(), t, {{"state", state_json(s, hash_).dump()}});
 }
 
@@ -301,6 +310,7 @@ void Trainer::start_stage(int k, bool restore) {
                      const int s = stage_number(ref);
                      return s > 0 ? context().checkpoint(s, "last") : ref;
                    }};
+  setup.comm = comm_.get();
   method_->setup(setup);
   net_->to(dev_);  // a new head, and anything the load replaced
   if (c.trains) {
@@ -316,11 +326,7 @@ void Trainer::start_stage(int k, bool restore) {
     lc.num_workers = cfg_.data.workers;
     lc.seed = stage_seed_;
     lc.on_bad_image = data::parse_bad_image_policy(cfg_.data.on_bad_image);
-    if (cfg_.data.resident) {
-      if (dev_.is_cuda() && c.mixup_alpha > 0)
-        run_fail("data.resident: " + c.key() + ".mixup_alpha mixes batches on the host; not with resident data on cuda yet");
-      lc.resident = dev_;
-    }
+    if (cfg_.data.resident) lc.resident = dev_;  // mixup then mixes on the device (mix_rows)
     const std::string view2 = method_->second_view();
     if (!view2.empty()) {
       if (c.mixup_alpha > 0) run_fail(c.key() + ": method " + c.method + " compares two views; mixup_alpha must be 0");

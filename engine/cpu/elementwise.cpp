@@ -58,6 +58,9 @@ void binary(float* out, const float* a, const float* b, BinaryOp op, const int64
     case BinaryOp::Sub: return binary_with(out, a, b, shape, sa, sb, nd, [](float x, float y) { return x - y; });
     case BinaryOp::Mul: return binary_with(out, a, b, shape, sa, sb, nd, [](float x, float y) { return x * y; });
     case BinaryOp::Div: return binary_with(out, a, b, shape, sa, sb, nd, [](float x, float y) { return x / y; });
+    // mask [x > y]: 1 or 0, 0 when either is NaN
+    case BinaryOp::Greater:
+      return binary_with(out, a, b, shape, sa, sb, nd, [](float x, float y) { return x > y ? 1.f : 0.f; });
   }
 }
 

@@ -7,7 +7,8 @@
 namespace tailor::cpu {
 
 // ---- elementwise: out[i] = f(a[i], b[i]) with numpy broadcasting described by strides.
-enum class BinaryOp { Add, Sub, Mul, Div };
+// Greater: out = a > b ? 1 : 0 (a mask, 0 where either is NaN; the op records no gradient)
+enum class BinaryOp { Add, Sub, Mul, Div, Greater };
 enum class UnaryOp { Relu, Exp, Log, Neg, Sigmoid };
 // out has `nd` dims `shape`; sa/sb are a's and b's strides in elements against that shape (0 on
 // broadcast dims). Contiguous same-shape inputs take a flat vectorised path.
@@ -61,6 +62,8 @@ void cross_entropy_backward(float* dx, const float* logp, const int32_t* y, cons
                             const float* norm, bool per_row, int64_t N, int64_t C);
 void gather_rows(float* out, const float* x, const int32_t* idx, int64_t N, int64_t C);   // out[i] = x[i, idx_i]
 void scatter_rows(float* dx, const float* g, const int32_t* idx, int64_t N, int64_t C);  // dx = 0; dx[i, idx_i] = g[i]
+// out[i] = table[idx_i] for idx_i in [0, C), NaN otherwise (a per-class constant looked up per sample)
+void take(float* out, const float* table, const int32_t* idx, int64_t N, int64_t C);
 // x viewed as [outer, len, inner], normalised along len: n = max(||x||, eps), y = x / n; norms [outer*inner]
 void l2_normalize(float* y, float* norms, const float* x, int64_t outer, int64_t len, int64_t inner, float eps);
 // dx = (dy - y <dy, y>) / n, or dy / eps where the norm was clamped
@@ -176,5 +179,8 @@ void copy_if_flag(int32_t* dst, const int32_t* src, const int32_t* flag, int64_t
 //   out[b, y, x, c] = lut[c * 256 + v],  v = images[index, top + y, left + x', c] (0 outside), x' = flip ? S-1-x : x
 void crop_flip_normalize(float* out, const uint8_t* images, const int32_t* plan, const float* lut, int64_t B,
                          int64_t H, int64_t W, int64_t C, int64_t S);
+// mixup on the device: out[i, k] = l * x[i, k] + m * x[perm[i], k] (l = lambda, m = 1 - lambda, each product
+// rounded, then the sum: no FMA), for n rows of `row` floats.
+void mix_rows(float* out, const float* x, const int32_t* perm, float l, float m, int64_t n, int64_t row);
 
 }  // namespace tailor::cpu

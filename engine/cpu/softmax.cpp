@@ -83,6 +83,11 @@ void gather_rows(float* out, const float* x, const int32_t* idx, int64_t N, int6
   for (int64_t i = 0; i < N; ++i) out[i] = x[i * C + idx[i]];
 }
 
+// out[i] = table[idx_i]: a per-class constant per sample (NaN for an index outside [0, C))
+void take(float* out, const float* table, const int32_t* idx, int64_t N, int64_t C) {
+  for (int64_t i = 0; i < N; ++i) out[i] = (idx[i] >= 0 && idx[i] < C) ? table[idx[i]] : std::nanf("");
+}
+
 void scatter_rows(float* dx, const float* g, const int32_t* idx, int64_t N, int64_t C) {
   std::fill(dx, dx + N * C, 0.f);
   for (int64_t i = 0; i < N; ++i) dx[i * C + idx[i]] = g[i];

@@ -21,4 +21,18 @@ void crop_flip_normalize(float* out, const uint8_t* images, const int32_t* plan,
   LAUNCH(crop_flip_normalize_k, B * S * S * C, out, images, plan, lut, B, H, W, C, S);
 }
 
+// mixup: explicit round-to-nearest multiplies and add, so nvcc never fuses them into an FMA (the CPU twin
+// and data::apply_mixup round each product).
+__global__ void mix_rows_k(float* out, const float* x, const int32_t* perm, float l, float m, int64_t n, int64_t row) {
+  GRID_LOOP(i, n * row) {
+    const int64_t r = i / row, k = i % row;
+    out[i] = __fadd_rn(__fmul_rn(l, x[i]), __fmul_rn(m, x[(int64_t)perm[r] * row + k]));
+  }
+}
+
+void mix_rows(float* out, const float* x, const int32_t* perm, float l, float m, int64_t n, int64_t row) {
+  if (n <= 0 || row <= 0) return;
+  LAUNCH(mix_rows_k, n * row, out, x, perm, l, m, n, row);
+}
+
 }  // namespace tailor::cuda

@@ -12,6 +12,9 @@
 //            and if even that allocation fails the fastest algorithm needing no workspace is used;
 //   deterministic mode: only algorithms cuDNN reports as CUDNN_DETERMINISTIC;
 //   TF32 off: only CUDNN_FMA_MATH results (true fp32 FMA), for CPU parity checks.
+//   bf16 (precision bf16, engine/precision.h): x, w, y descriptors in CUDNN_DATA_BFLOAT16 with float compute
+//            (cuDNN's pseudo-bf16 configuration, tensor-core math); the float32 weights are cast (and permuted)
+//            into a bf16 copy per call, the bf16 outputs widened to float32 after it.
 #include <cudnn.h>
 
 #include <algorithm>
@@ -91,7 +94,7 @@ struct Plan {
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
 };
 
-using Key = std::array<int64_t, 13>;
+using Key = std::array<int64_t, 14>;
 std::map<Key, Plan>& plans() {
   static auto* m = new std::map<Key, Plan>();
   return *m;
@@ -122,14 +125,16 @@ std::string shape_text(const ConvShape& s) {
 int64_t weight_numel(const ConvShape& s) { return s.K * s.Cg() * s.R * s.S; }
 
 // Descriptors for one shape and a tuned algorithm for one direction, made on first use.
-// x, w (KRSC), y are real buffers: cudnnFind*Ex runs the candidates on them.
-Plan& plan_for(Direction dir, const ConvShape& s, const float* x, const float* w, const float* y, float* out) {
+// x, w (KRSC), y are real buffers (float32, or bf16 when `bf16`): cudnnFind*Ex runs the candidates on them.
+Plan& plan_for(Direction dir, const ConvShape& s, const void* x, const void* w, const void* y, void* out,
+               bool bf16 = false) {
   bool tf32 = allow_tf32_conv();
+  const cudnnDataType_t dt = bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
   const int64_t big = std::max({s.N * s.H * s.W * s.C, s.N * s.OH() * s.OW() * s.K, weight_numel(s)});
   if (big > INT32_MAX)
     fail("conv2d on CUDA: " + shape_text(s) + " has a tensor of " + std::to_string(big) +
          " elements, over cuDNN's 2^31 limit; use a smaller batch or image size");
-  Key key{s.N, s.H, s.W, s.C, s.K, s.R, s.S, s.stride, s.pad, s.groups, dir, tf32, deterministic()};
+  Key key{s.N, s.H, s.W, s.C, s.K, s.R, s.S, s.stride, s.pad, s.groups, dir, tf32, deterministic(), bf16};
   auto it = plans().find(key);
   if (it != plans().end()) return it->second;
   Plan p;
@@ -137,15 +142,13 @@ Plan& plan_for(Direction dir, const ConvShape& s, const float* x, const float* w
   CUDNN(cudnnCreateTensorDescriptor(&p.y));
   CUDNN(cudnnCreateFilterDescriptor(&p.w));
   CUDNN(cudnnCreateConvolutionDescriptor(&p.conv));
-  CUDNN(cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int)s.N, (int)s.C, (int)s.H, (int)s.W));
-  CUDNN(cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int)s.N, (int)s.K, (int)s.OH(),
-                                   (int)s.OW()));
-  CUDNN(cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, (int)s.K, (int)s.Cg(), (int)s.R,
-                                   (int)s.S));
+  CUDNN(cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NHWC, dt, (int)s.N, (int)s.C, (int)s.H, (int)s.W));
+  CUDNN(cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NHWC, dt, (int)s.N, (int)s.K, (int)s.OH(), (int)s.OW()));
+  CUDNN(cudnnSetFilter4dDescriptor(p.w, dt, CUDNN_TENSOR_NHWC, (int)s.K, (int)s.Cg(), (int)s.R, (int)s.S));
   CUDNN(cudnnSetConvolution2dDescriptor(p.conv, s.pad, s.pad, s.stride, s.stride, 1, 1, CUDNN_CROSS_CORRELATION,
                                         CUDNN_DATA_FLOAT));
   CUDNN(cudnnSetConvolutionGroupCount(p.conv, s.groups));
-  CUDNN(cudnnSetConvolutionMathType(p.conv, tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+  CUDNN(cudnnSetConvolutionMathType(p.conv, tf32 || bf16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
   cudnnHandle_t h = handle();
 
   // Workspace for the search: as much as the hungriest candidate wants, within the cap.
@@ -167,7 +170,7 @@ Plan& plan_for(Direction dir, const ConvShape& s, const float* x, const float* w
   void* ws = workspace().ptr;
   int got = 0;
   const char* what = dir == kForward ? "forward" : dir == kBackwardData ? "backward data" : "backward filter";
-  bool fma_only = !tf32;
+  bool fma_only = !tf32 && !bf16;  // (the fp32 parity rule; bf16 runs on tensor cores)
   if (dir == kForward) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     CUDNN(cudnnFindConvolutionForwardAlgorithmEx(h, p.x, x, p.w, w, p.conv, p.y, out, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
@@ -217,6 +220,21 @@ std::mutex& conv_mutex() {
   return m;
 }
 
+// A device buffer of n bf16 values for one call, freed stream-ordered.
+struct Bf16Buffer {
+  uint16_t* ptr;
+  size_t bytes;
+  explicit Bf16Buffer(int64_t n) : ptr((uint16_t*)alloc(sizeof(uint16_t) * (size_t)n)), bytes(sizeof(uint16_t) * (size_t)n) {}
+  ~Bf16Buffer() { free(ptr, bytes); }
+  Bf16Buffer(const Bf16Buffer&) = delete;
+  Bf16Buffer& operator=(const Bf16Buffer&) = delete;
+};
+
+// The float32 KCRS weights as a bf16 KRSC copy (a plain cast for 1x1 kernels, whose two layouts coincide).
+void weights_to_bf16_krsc(const Bf16Buffer& out, const float* kcrs, const ConvShape& s) {
+  kcrs_to_krsc_bf16(out.ptr, kcrs, s.K, s.Cg(), s.R * s.S);
+}
+
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s) {
@@ -254,6 +272,43 @@ void conv2d_backward_weights(float* dw, const float* dy, const float* x, const C
     krsc_to_kcrs(dw, dw_krsc, s.K, s.Cg(), s.R * s.S);
     free(dw_krsc, bytes);
   }
+}
+
+void conv2d_forward_bf16(float* y, const uint16_t* x, const float* w, const ConvShape& s) {
+  std::lock_guard<std::mutex> lock(conv_mutex());
+  Bf16Buffer wb(weight_numel(s)), yb(s.N * s.OH() * s.OW() * s.K);
+  weights_to_bf16_krsc(wb, w, s);
+  Plan& p = plan_for(kForward, s, x, wb.ptr, nullptr, yb.ptr, true);
+  ensure_workspace(p.ws);
+  const float one = 1.f, zero = 0.f;
+  CUDNN(cudnnConvolutionForward(handle(), &one, p.x, x, p.w, wb.ptr, p.conv, (cudnnConvolutionFwdAlgo_t)p.algo,
+                                workspace().ptr, p.ws, &zero, p.y, yb.ptr));
+  bf16_to_f32(y, yb.ptr, s.N * s.OH() * s.OW() * s.K);
+}
+
+void conv2d_backward_data_bf16(float* dx, const uint16_t* dy, const float* w, const ConvShape& s) {
+  std::lock_guard<std::mutex> lock(conv_mutex());
+  Bf16Buffer wb(weight_numel(s)), dxb(s.N * s.H * s.W * s.C);
+  weights_to_bf16_krsc(wb, w, s);
+  Plan& p = plan_for(kBackwardData, s, nullptr, wb.ptr, dy, dxb.ptr, true);
+  ensure_workspace(p.ws);
+  const float one = 1.f, zero = 0.f;
+  CUDNN(cudnnConvolutionBackwardData(handle(), &one, p.w, wb.ptr, p.y, dy, p.conv,
+                                     (cudnnConvolutionBwdDataAlgo_t)p.algo, workspace().ptr, p.ws, &zero, p.x,
+                                     dxb.ptr));
+  bf16_to_f32(dx, dxb.ptr, s.N * s.H * s.W * s.C);
+}
+
+void conv2d_backward_weights_bf16(float* dw, const uint16_t* dy, const uint16_t* x, const ConvShape& s) {
+  std::lock_guard<std::mutex> lock(conv_mutex());
+  Bf16Buffer dwb(weight_numel(s));  // KRSC
+  Plan& p = plan_for(kBackwardFilter, s, x, nullptr, dy, dwb.ptr, true);
+  ensure_workspace(p.ws);
+  const float one = 1.f, zero = 0.f;
+  CUDNN(cudnnConvolutionBackwardFilter(handle(), &one, p.x, x, p.y, dy, p.conv,
+                                       (cudnnConvolutionBwdFilterAlgo_t)p.algo, workspace().ptr, p.ws, &zero, p.w,
+                                       dwb.ptr));
+  krsc_bf16_to_kcrs(dw, dwb.ptr, s.K, s.Cg(), s.R * s.S);
 }
 
 }  // namespace tailor::cuda

@@ -15,6 +15,7 @@ __device__ __forceinline__ float apply(BinaryOp op, float x, float y) {
     case BinaryOp::Add: return x + y;
     case BinaryOp::Sub: return x - y;
     case BinaryOp::Mul: return x * y;
+    case BinaryOp::Greater: return x > y ? 1.f : 0.f;  // mask [x > y], 0 when either is NaN
     default: return x / y;
   }
 }

@@ -50,6 +50,7 @@ void cross_entropy_backward(float* dx, const float* logp, const int32_t* y, cons
                             const float* norm, bool per_row, int64_t N, int64_t C);
 void gather_rows(float* out, const float* x, const int32_t* idx, int64_t N, int64_t C);
 void scatter_rows(float* dx, const float* g, const int32_t* idx, int64_t N, int64_t C);
+void take(float* out, const float* table, const int32_t* idx, int64_t N, int64_t C);
 void l2_normalize(float* y, float* norms, const float* x, int64_t outer, int64_t len, int64_t inner, float eps);
 void l2_normalize_backward(float* dx, const float* dy, const float* y, const float* norms, int64_t outer,
                            int64_t len, int64_t inner, float eps);
@@ -82,9 +83,20 @@ void shortcut_pad_backward(float* dx, const float* dy, int64_t N, int64_t H, int
 void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s);
 void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s);
 void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s);
+// bf16 operands (raw bits; the float32 weights are cast, rounded to nearest even), float32 accumulation inside
+// cuDNN; cuDNN writes y, dx, dw in bf16, widened here to float32 (so, unlike oneDNN's float32 outputs on the
+// CPU, each output value is rounded to bf16 once: docs/precision.md).
+void conv2d_forward_bf16(float* y, const uint16_t* x, const float* w, const ConvShape& s);
+void conv2d_backward_data_bf16(float* dx, const uint16_t* dy, const float* w, const ConvShape& s);
+void conv2d_backward_weights_bf16(float* dw, const uint16_t* dy, const uint16_t* x, const ConvShape& s);
 // weight layout permutes used by conv2d.cpp (layout.cu): [K,C,R*S] <-> [K,R*S,C]
 void kcrs_to_krsc(float* out, const float* in, int64_t K, int64_t C, int64_t RS);
 void krsc_to_kcrs(float* out, const float* in, int64_t K, int64_t C, int64_t RS);
+// bfloat16 casts (raw bits; float_to_bf16's rounding, bit for bit the CPU's) and the weight permutes fused with them
+void cast_to_bf16(uint16_t* out, const float* x, int64_t n);
+void bf16_to_f32(float* out, const uint16_t* x, int64_t n);
+void kcrs_to_krsc_bf16(uint16_t* out, const float* in, int64_t K, int64_t C, int64_t RS);
+void krsc_bf16_to_kcrs(float* out, const uint16_t* in, int64_t K, int64_t C, int64_t RS);
 
 // ---- SGD (optim.cu): the same update as cpu::sgd_step; sgd_step_multi updates up to
 // kSgdMaxTensors parameters in one launch (one fused kernel for a whole ResNet-32 step).
@@ -132,5 +144,8 @@ void copy_if_flag(int32_t* dst, const int32_t* src, const int32_t* flag, int64_t
 //   out[b, y, x, c] = lut[c * 256 + v],  v = images[index, top + y, left + x', c] (0 outside), x' = flip ? S-1-x : x
 void crop_flip_normalize(float* out, const uint8_t* images, const int32_t* plan, const float* lut, int64_t B,
                          int64_t H, int64_t W, int64_t C, int64_t S);
+// mixup on the device: out[i, k] = l * x[i, k] + m * x[perm[i], k] (l = lambda, m = 1 - lambda, each product
+// rounded, then the sum: no FMA), for n rows of `row` floats.
+void mix_rows(float* out, const float* x, const int32_t* perm, float l, float m, int64_t n, int64_t row);
 
 }  // namespace tailor::cuda

@@ -35,6 +35,13 @@ std::string device_name() {
   return p.name;
 }
 
+int compute_major() {
+  if (device_count() == 0) return 0;
+  cudaDeviceProp p;
+  TAILOR_CUDA_CHECK(cudaGetDeviceProperties(&p, 0));
+  return p.major;
+}
+
 cudaStream_t stream() {
   static cudaStream_t s = [] {
     TAILOR_CHECK(device_count() > 0, "CUDA: no device available (cudaGetDeviceCount reported none or failed)");

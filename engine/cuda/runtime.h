@@ -13,6 +13,7 @@ namespace tailor::cuda {
 // Number of usable devices; 0 when the driver reports an error (no GPU, no driver).
 int device_count();
 std::string device_name();   // "NVIDIA H100 80GB HBM3"
+int compute_major();         // the compute capability's major number (9 for an H100; 0 without a device)
 cudaStream_t stream();       // the one stream all work is queued on
 void synchronize();          // waits for that stream
 

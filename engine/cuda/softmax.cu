@@ -148,6 +148,14 @@ void gather_rows(float* out, const float* x, const int32_t* idx, int64_t N, int6
   LAUNCH(gather_rows_k, N, out, x, idx, N, C);
 }
 
+// out[i] = table[idx_i]: a per-class constant per sample (NaN for an index outside [0, C): no throw on the device)
+__global__ void take_k(float* out, const float* table, const int32_t* idx, int64_t N, int64_t C) {
+  GRID_LOOP(i, N) out[i] = (idx[i] >= 0 && idx[i] < C) ? table[idx[i]] : __int_as_float(0x7fc00000);
+}
+void take(float* out, const float* table, const int32_t* idx, int64_t N, int64_t C) {
+  LAUNCH(take_k, N, out, table, idx, N, C);
+}
+
 __global__ void scatter_rows_k(float* dx, const float* g, const int32_t* idx, int64_t N, int64_t C) {
   GRID_LOOP(k, N * C) {
     int64_t i = k / C, j = k % C;

@@ -1,5 +1,12 @@
 // The MPI backend of engine/comm.h (Open MPI): MPI_COMM_WORLD, non-blocking collectives polled against a
 // deadline so that a stuck job ends with a message instead of hanging.
+//
+// all_reduce_sum_async: MPI_Iallreduce on a duplicate of MPI_COMM_WORLD made at start (so that gradient
+// buckets in flight never pair with another rank's blocking collectives issued in a different order,
+// e.g. SyncBatchNorm's inside backward). Open MPI has no progress thread over shared memory: the data moves
+// inside MPI calls, so the handle's test() (MPI_Testall) is what the caller calls between its own work to
+// drive it; wait() polls to the end against the deadline. Time inside test() and wait() counts as
+// collective time. A CUDA tensor is staged through the host (copied out at the start, back at wait()).
 #define OMPI_SKIP_MPICXX 1  // the C API only (Open MPI's deprecated C++ bindings need another library)
 #define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
@@ -8,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
+#include <vector>
 
 #include "engine/comm.h"
 
@@ -37,6 +45,8 @@ class MpiComm : public Communicator {
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &world_);
+    MPI_Comm_dup(MPI_COMM_WORLD, &async_);  // collective: every rank makes its communicator at the same point
+                                            // (MPI_Finalize releases it)
     local_rank_ = launch_info().local_rank;
   }
   int rank() const override { return rank_; }
@@ -59,9 +69,23 @@ class MpiComm : public Communicator {
       const int count = (int)std::min<int64_t>(n - done, 1 << 30);
       MPI_Request req;
       MPI_Iallreduce(MPI_IN_PLACE, p + done * 4, count, type, MPI_SUM, MPI_COMM_WORLD, &req);
-      wait(&req, "all_reduce");
+      wait(&req, 1, "all_reduce");
       done += count;
     }
+  }
+  std::unique_ptr<PendingCollective> all_reduce_sum_async(Tensor& t) override {
+    TAILOR_CHECK(t.is_contiguous() && (t.dtype() == DType::F32 || t.dtype() == DType::I32),
+                 "all_reduce_sum_async: needs a contiguous f32 or i32 tensor, got ", t.desc());
+    auto op = std::make_unique<Pending>(*this, t);
+    const MPI_Datatype type = t.dtype() == DType::F32 ? MPI_FLOAT : MPI_INT;
+    char* p = (char*)op->host.raw_data();
+    for (int64_t done = 0, n = t.numel(); done < n;) {
+      const int count = (int)std::min<int64_t>(n - done, 1 << 30);
+      op->reqs.emplace_back();
+      MPI_Iallreduce(MPI_IN_PLACE, p + done * 4, count, type, MPI_SUM, async_, &op->reqs.back());
+      done += count;
+    }
+    return op;
   }
   void broadcast(Tensor& t, int root) override {
     TAILOR_CHECK(t.is_contiguous(), "broadcast: needs a contiguous tensor, got ", t.desc());
@@ -78,7 +102,7 @@ class MpiComm : public Communicator {
       const int count = (int)std::min<int64_t>(n - done, 1 << 30);
       MPI_Request req;
       MPI_Iallreduce(MPI_IN_PLACE, data + done, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &req);
-      wait(&req, "all_reduce");
+      wait(&req, 1, "all_reduce");
       done += count;
     }
   }
@@ -87,7 +111,7 @@ class MpiComm : public Communicator {
       const int count = (int)std::min<int64_t>(bytes - done, 1 << 30);
       MPI_Request req;
       MPI_Ibcast((char*)data + done, count, MPI_BYTE, root, MPI_COMM_WORLD, &req);
-      wait(&req, "broadcast");
+      wait(&req, 1, "broadcast");
       done += count;
     }
   }
@@ -95,21 +119,55 @@ class MpiComm : public Communicator {
     TAILOR_CHECK(bytes < (1ll << 31), "all_gather: blocks of at most 2 GiB, got ", bytes, " bytes");
     MPI_Request req;
     MPI_Iallgather(in, (int)bytes, MPI_BYTE, out, (int)bytes, MPI_BYTE, MPI_COMM_WORLD, &req);
-    wait(&req, "all_gather");
+    wait(&req, 1, "all_gather");
   }
   void barrier() override {
     MPI_Request req;
     MPI_Ibarrier(MPI_COMM_WORLD, &req);
-    wait(&req, "barrier");
+    wait(&req, 1, "barrier");
   }
 
  private:
-  // Polls the request: spins briefly (collectives of a step take microseconds), then sleeps between polls.
-  void wait(MPI_Request* req, const char* what) {
+  // An all_reduce_sum_async in flight: its requests, and the host buffer they reduce (the tensor itself
+  // on the CPU; a host copy of a CUDA tensor, copied back by wait()).
+  struct Pending : PendingCollective {
+    Pending(MpiComm& c, Tensor& t) : comm(c), tensor(t), host(t.is_cuda() ? t.cpu() : t) {}
+    ~Pending() override {  // the buffer must not go while MPI still writes it
+      try {
+        wait();
+      } catch (...) {
+      }
+    }
+    bool test() override {
+      if (finished) return true;
+      const double t0 = now_s();
+      int done = 0;
+      MPI_Testall((int)reqs.size(), reqs.data(), &done, MPI_STATUSES_IGNORE);
+      comm.seconds_ += now_s() - t0;
+      if (done) finish();
+      return done != 0;
+    }
+    void wait() override {
+      if (finished) return;
+      comm.wait(reqs.data(), (int)reqs.size(), "all_reduce");
+      finish();
+    }
+    void finish() {
+      finished = true;
+      if (tensor.is_cuda()) tensor.copy_from(host);
+    }
+    MpiComm& comm;
+    Tensor tensor, host;
+    std::vector<MPI_Request> reqs;
+    bool finished = false;
+  };
+
+  // Polls the requests: spins briefly (collectives of a step take microseconds), then sleeps between polls.
+  void wait(MPI_Request* reqs, int n, const char* what) {
     const double t0 = now_s();
     for (int64_t polls = 0;; ++polls) {
       int done = 0;
-      MPI_Test(req, &done, MPI_STATUS_IGNORE);
+      MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE);
       if (done) {
         seconds_ += now_s() - t0;
         return;
@@ -128,6 +186,7 @@ class MpiComm : public Communicator {
   double collective_seconds() const override { return seconds_; }
   double timeout_, seconds_ = 0;
   int rank_ = 0, world_ = 1, local_rank_ = 0;
+  MPI_Comm async_ = MPI_COMM_NULL;  // the asynchronous all-reduces' own communicator
 };
 
 }  // namespace

@@ -8,6 +8,12 @@
 // runs on, so they follow the kernels that produced the data and precede those that read it; the host
 // does not wait for them.
 //
+// all_reduce_sum_async (gradient buckets during backward): the all-reduce goes on a stream of the
+// communicator's own, after an event recorded on cuda::stream() (so it reads the bucket as the kernels
+// queued so far leave it, and backward's later kernels run beside it); an event recorded after it is what
+// wait() makes cuda::stream() wait for: the compute stream waits only there, the host not at all (with
+// timeout_s > 0, wait() polls that event against the deadline as below).
+//
 // Timeout: NCCL collectives are asynchronous, so a stuck peer would only show at the next host wait,
 // with no message. With timeout_s > 0 every collective is followed by wait_done(): an event recorded
 // after it is polled (with ncclCommGetAsyncError) until it completes, and past timeout_s the job ends
@@ -53,9 +59,13 @@ class NcclComm : public Communicator {
     boot_.broadcast_bytes(&id, sizeof id, 0);
     check(ncclCommInitRank(&comm_, world(), id, rank()), "ncclCommInitRank");
     if (timeout_ > 0) TAILOR_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
+    TAILOR_CUDA_CHECK(cudaEventCreateWithFlags(&queued_, cudaEventDisableTiming));
+    TAILOR_CUDA_CHECK(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
   }
   ~NcclComm() override {  // never throws: errors at teardown are ignored
     if (done_) cudaEventDestroy(done_);
+    if (queued_) cudaEventDestroy(queued_);
+    if (side_) cudaStreamDestroy(side_);
     if (comm_) ncclCommDestroy(comm_);
   }
 
@@ -74,6 +84,22 @@ class NcclComm : public Communicator {
     void* p = t.raw_data();
     check(ncclAllReduce(p, p, (size_t)t.numel(), type, ncclSum, comm_, cuda::stream()), "ncclAllReduce");
     wait_done("all_reduce");
+  }
+  std::unique_ptr<PendingCollective> all_reduce_sum_async(Tensor& t) override {
+    TAILOR_CHECK(t.is_contiguous() && (t.dtype() == DType::F32 || t.dtype() == DType::I32) &&
+                     t.device() == device_,
+                 "all_reduce_sum_async (nccl): needs a contiguous f32 or i32 tensor on ", device_.str(), ", got ",
+                 t.desc());
+    auto op = std::make_unique<Pending>(*this, t);
+    if (t.numel() == 0) return op;
+    TAILOR_CUDA_CHECK(cudaEventRecord(queued_, cuda::stream()));
+    TAILOR_CUDA_CHECK(cudaStreamWaitEvent(side_, queued_, 0));
+    const ncclDataType_t type = t.dtype() == DType::F32 ? ncclFloat : ncclInt32;
+    void* p = t.raw_data();
+    check(ncclAllReduce(p, p, (size_t)t.numel(), type, ncclSum, comm_, side_), "ncclAllReduce");
+    TAILOR_CUDA_CHECK(cudaEventCreateWithFlags(&op->done, cudaEventDisableTiming));
+    TAILOR_CUDA_CHECK(cudaEventRecord(op->done, side_));
+    return op;
   }
   void broadcast(Tensor& t, int root) override {
     TAILOR_CHECK(t.is_contiguous() && t.device() == device_, "broadcast (nccl): needs a contiguous tensor on ",
@@ -106,13 +132,38 @@ class NcclComm : public Communicator {
     if (r != ncclSuccess) fail(message(r, what));
   }
 
+  // An all_reduce_sum_async in flight: `done` is recorded on side_ after it (none for an empty tensor).
+  struct Pending : PendingCollective {
+    Pending(NcclComm& c, Tensor& t) : comm(c), tensor(t) {}
+    ~Pending() override {  // never throws: orders cuda::stream() after the collective all the same
+      if (!done) return;
+      if (!waited) cudaStreamWaitEvent(cuda::stream(), done, 0);
+      cudaEventDestroy(done);  // released once the event has completed
+    }
+    bool test() override { return !done || cudaEventQuery(done) == cudaSuccess; }
+    void wait() override {
+      if (!done || waited) return;
+      waited = true;
+      if (comm.timeout_ > 0) comm.poll(done, "all_reduce");
+      TAILOR_CUDA_CHECK(cudaStreamWaitEvent(cuda::stream(), done, 0));
+    }
+    NcclComm& comm;
+    Tensor tensor;  // alive until the collective is ordered before cuda::stream()'s later work
+    cudaEvent_t done = nullptr;
+    bool waited = false;
+  };
+
   // timeout_s > 0: waits for the collective just queued; past the timeout, aborts the job.
   void wait_done(const char* what) {
     if (timeout_ <= 0) return;
     TAILOR_CUDA_CHECK(cudaEventRecord(done_, cuda::stream()));
+    poll(done_, what);
+  }
+  // Polls `event` (and NCCL's asynchronous errors) until it completes; past timeout_s, aborts the job.
+  void poll(cudaEvent_t event, const char* what) {
     const double t0 = now_s();
     for (int64_t polls = 0;; ++polls) {
-      const cudaError_t e = cudaEventQuery(done_);
+      const cudaError_t e = cudaEventQuery(event);
       if (e == cudaSuccess) return;
       if (e != cudaErrorNotReady) TAILOR_CUDA_CHECK(e);
       ncclResult_t async = ncclSuccess;
@@ -141,7 +192,8 @@ class NcclComm : public Communicator {
   Device device_;
   double timeout_;
   ncclComm_t comm_ = nullptr;
-  cudaEvent_t done_ = nullptr;
+  cudaEvent_t done_ = nullptr, queued_ = nullptr;
+  cudaStream_t side_ = nullptr;  // the asynchronous all-reduces' stream
 };
 
 }  // namespace

@@ -23,4 +23,17 @@ Tensor crop_flip_normalize(const Tensor& images, const Tensor& plan, const Tenso
   return out;
 }
 
+Tensor mix_rows(const Tensor& x, const Tensor& perm, float lambda) {
+  const char* op = "mix_rows";
+  check_dtype(op, x, DType::F32, "x");
+  check_dtype(op, perm, DType::I32, "perm");
+  TAILOR_CHECK(x.dim() >= 1 && x.is_contiguous(), op, ": x must be contiguous rows, got ", x.shape());
+  const int64_t n = x.size(0), row = n > 0 ? x.numel() / n : 0;
+  TAILOR_CHECK(perm.numel() == n && perm.is_contiguous(), op, ": perm must hold ", n, " indices, got ", perm.numel());
+  check_same_device(op, x, perm);
+  Tensor out = Tensor::empty(x.shape(), DType::F32, x.device());
+  TAILOR_KERNEL(x, mix_rows, out.f32(), x.f32(), perm.i32(), lambda, 1.f - lambda, n, row);
+  return out;
+}
+
 }  // namespace tailor

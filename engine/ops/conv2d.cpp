@@ -2,8 +2,8 @@
 // BN after every conv). Backward: dx by the transposed convolution, dw by correlating x with dy (both
 // per group when grouped).
 // Under PrecisionScope(BF16) (engine/precision.h) x and dy are rounded to bfloat16 and the weights converted
-// by oneDNN's reorder; products accumulate in float32 and y, dx, dw are float32. x is saved for backward as
-// its bf16 copy (docs/precision.md).
+// (oneDNN's reorder on the CPU, a cast on CUDA); products accumulate in float32 and y, dx, dw are float32
+// (on CUDA, cuDNN's bf16 outputs widened). x is saved for backward as its bf16 copy (docs/precision.md).
 #include "engine/ops/common.h"
 #include "engine/precision.h"
 
@@ -13,7 +13,7 @@ namespace {
 
 Tensor to_bf16(const Tensor& t) {
   Tensor out = Tensor::empty(t.shape(), DType::BF16, t.device());
-  cpu::cast_to_bf16(out.bf16(), t.f32(), t.numel());
+  TAILOR_KERNEL(t, cast_to_bf16, out.bf16(), t.f32(), t.numel());
   return out;
 }
 
@@ -36,13 +36,11 @@ Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad, int groups)
                w.shape(), " expects ", w.shape()[1] * groups,
                groups > 1 ? " (groups " + std::to_string(groups) + ")" : std::string());
   TAILOR_CHECK(s.OH() >= 1 && s.OW() >= 1, op, ": kernel ", w.shape(), " larger than padded input ", x.shape());
-  // bf16: CPU only so far (the config refuses precision bf16 on cuda)
   const bool bf16 = conv_precision() == Precision::BF16;
-  TAILOR_CHECK(!bf16 || x.device().is_cpu(), op, ": bf16 precision runs on the CPU only so far, got ", x.desc());
   Tensor xs = bf16 ? to_bf16(x) : x.detach();  // the input as the passes read it, saved for backward
   Tensor out = Tensor::empty({s.N, s.OH(), s.OW(), s.K}, DType::F32, x.device());
   if (bf16)
-    cpu::conv2d_forward_bf16(out.f32(), xs.bf16(), w.f32(), s);
+    TAILOR_KERNEL(out, conv2d_forward_bf16, out.f32(), xs.bf16(), w.f32(), s);
   else
     TAILOR_KERNEL(out, conv2d_forward, out.f32(), x.f32(), w.f32(), s);
   if (should_record({&x, &w})) {
@@ -55,14 +53,14 @@ Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad, int groups)
       if (self.needs_grad(0)) {
         dx = Tensor::empty({s.N, s.H, s.W, s.C}, DType::F32, g.device());
         if (bf16)
-          cpu::conv2d_backward_data_bf16(dx.f32(), gb.bf16(), self.saved[1].f32(), s);
+          TAILOR_KERNEL(dx, conv2d_backward_data_bf16, dx.f32(), gb.bf16(), self.saved[1].f32(), s);
         else
           TAILOR_KERNEL(dx, conv2d_backward_data, dx.f32(), gc.f32(), self.saved[1].f32(), s);
       }
       if (self.needs_grad(1)) {
         dw = Tensor::empty({s.K, s.Cg(), s.R, s.S}, DType::F32, g.device());
         if (bf16)
-          cpu::conv2d_backward_weights_bf16(dw.f32(), gb.bf16(), self.saved[0].bf16(), s);
+          TAILOR_KERNEL(dw, conv2d_backward_weights_bf16, dw.f32(), gb.bf16(), self.saved[0].bf16(), s);
         else
           TAILOR_KERNEL(dw, conv2d_backward_weights, dw.f32(), gc.f32(), self.saved[0].f32(), s);
       }

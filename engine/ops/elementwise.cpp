@@ -96,6 +96,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
   return out;
 }
 
+Tensor greater(const Tensor& a, const Tensor& b) { return binary_forward("greater", cpu::BinaryOp::Greater, a, b); }
+
 Tensor scale(const Tensor& x, float s) {
   require_f32_contig("scale", x, "x");
   Tensor out = empty_like(x);

@@ -135,6 +135,21 @@ Tensor gather(const Tensor& x, const Tensor& index) {
   return out;
 }
 
+Tensor take(const Tensor& table, const Tensor& index) {
+  check_dim("take", table, 1, "table");
+  require_f32_contig("take", table, "table");
+  TAILOR_CHECK(!table.requires_grad(), "take: the table is a constant (no gradient flows into it)");
+  const int64_t C = table.shape()[0];
+  check_dim("take", index, 1, "index");
+  const int64_t N = index.shape()[0];
+  check_labels("take", index, N, C);
+  check_same_device("take", table, index);
+  Tensor idx = index.contiguous();
+  Tensor out = Tensor::empty({N}, DType::F32, table.device());
+  TAILOR_KERNEL(table, take, out.f32(), table.f32(), idx.i32(), N, C);
+  return out;
+}
+
 Tensor argmax(const Tensor& x) { return topk_indices(x, 1).reshape({-1}); }
 
 Tensor topk_indices(const Tensor& x, int64_t k) {

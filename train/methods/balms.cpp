@@ -25,6 +25,12 @@
 // numbers as the reference's look-ahead before it (w does not enter the training step). Checked against
 // the official code's second-order autograd (tests/test_balms.cpp).
 //
+// Data parallel (mpirun, train/data_parallel.h): every rank draws the same global batch from the same w and
+// loads its rows r, r + world, ...; the meta batch is split the same way. after_step gathers the ranks' rows
+// (features, logits, labels; all_gather_rows) and every rank computes the meta-gradient of the whole batch,
+// so w and its Adam state stay the single process's on every rank (with dist.sync_bn, up to float rounding;
+// with per-rank BatchNorm the frozen backbone's features carry the per-rank statistics).
+//
 // Differences from the reference, all small: the draw happens when the step starts (the reference's data
 // loader draws a few batches ahead with a slightly older w); the frozen backbone's BatchNorm (bn_mode train
 // re-estimates its statistics) sees the batch and the meta batch once each (the reference runs the batch
@@ -38,6 +44,7 @@
 #include "data/loader.h"
 #include "engine/autograd.h"
 #include "train/adam.h"
+#include "train/data_parallel.h"
 #include "train/method.h"
 
 namespace tailor {
@@ -184,8 +191,16 @@ class Balms : public ClassifierRetraining {
     sc.samples_per_class = 1;
     sc.seed = seed_ + 1;
     meta_sampler_ = std::make_unique<data::Sampler>(meta->labels, meta->num_classes, sc);
+    meta_batch_size_ = meta_batch_ > 0 ? meta_batch_ : s.cfg.batch_size;
+    comm_ = s.comm && s.comm->world() > 1 ? s.comm : nullptr;
+    if (comm_ && meta_batch_size_ % comm_->world() != 0)
+      fail(s.cfg.key() + ".balms.meta_batch_size " + std::to_string(meta_batch_size_) +
+           ": the meta batch must split evenly over the " + std::to_string(comm_->world()) + " ranks");
+    if ((int64_t)meta_sampler_->length() < meta_batch_size_)
+      fail(s.cfg.key() + ".balms.meta_batch_size " + std::to_string(meta_batch_size_) + ": larger than the meta set's " +
+           std::to_string(meta_sampler_->length()) + " draws per epoch");
     data::LoaderConfig lc;
-    lc.batch_size = meta_batch_ > 0 ? meta_batch_ : s.cfg.batch_size;
+    lc.batch_size = meta_batch_size_;
     lc.num_workers = s.workers;
     lc.seed = seed_ + 2;
     lc.drop_last = true;
@@ -222,19 +237,35 @@ class Balms : public ClassifierRetraining {
 
   bool has_after_step() const override { return true; }
   void after_step(const StepBatch& b) override {
-    data::Batch mb;  // the meta batch
-    if (!meta_loader_->next(mb)) {
-      meta_loader_->start_epoch(meta_loader_->state().epoch + 1);
-      TAILOR_CHECK(meta_loader_->next(mb), "balms: the meta set gives no batch");
+    // the meta batch: the next meta_batch_size draws of the meta stream (a new epoch when fewer are left), of
+    // which this rank loads its rows; their positions key the (evaluation) transform as a loader's next() would
+    const int64_t M = meta_batch_size_, world = comm_ ? comm_->world() : 1, rank = comm_ ? comm_->rank() : 0;
+    if (meta_cursor_ + M > meta_sampler_->length()) {
+      ++meta_epoch_;
+      meta_cursor_ = 0;
     }
+    const std::vector<int64_t> stream = meta_sampler_->epoch_indices(meta_epoch_);
+    std::vector<int64_t> mine;
+    for (int64_t k = rank; k < M; k += world) mine.push_back(stream[(size_t)(meta_cursor_ + k)]);
+    data::Batch mb;
+    meta_loader_->load(mine, meta_epoch_, meta_cursor_ + rank, mb, world);
+    meta_cursor_ += M;
     data::to_device(mb, device_);
     Tensor fm;
     {
       NoGradGuard ng;
       fm = model_->features(mb.images).detach();
     }
+    Tensor f = f_, z = z_, y = y_, ym = mb.labels;
+    if (comm_) {  // every rank: the whole batch's and meta batch's rows, in the single process's order
+      f = all_gather_rows(*comm_, f_);
+      z = all_gather_rows(*comm_, z_);
+      y = all_gather_rows(*comm_, y_);
+      fm = all_gather_rows(*comm_, fm);
+      ym = all_gather_rows(*comm_, ym);
+    }
     auto head = std::dynamic_pointer_cast<Linear>(model_->head());  // after the step: the look-ahead theta'
-    const std::vector<double> gw = balms_meta_gradient(draw_, labels_, q_, *loss_, z_, y_, f_, *head, fm, mb.labels,
+    const std::vector<double> gw = balms_meta_gradient(draw_, labels_, q_, *loss_, z, y, f, *head, fm, ym,
                                                        sgd_gradient_scale(optim_, lr_, steps_ == 0));
     std::vector<float> g(gw.begin(), gw.end());
     w_.set_grad(Tensor::from_vector(g, {(int64_t)C_}));
@@ -265,8 +296,8 @@ class Balms : public ClassifierRetraining {
     }
     j["adam_step"] = adam_->steps()[0];
     j["steps"] = steps_;
-    j["meta_epoch"] = meta_loader_->state().epoch;
-    j["meta_cursor"] = meta_loader_->state().cursor;
+    j["meta_epoch"] = meta_epoch_;
+    j["meta_cursor"] = meta_cursor_;
   }
 
   void load_state(const Json& j, const std::map<std::string, Tensor>& t) override {
@@ -277,7 +308,8 @@ class Balms : public ClassifierRetraining {
     }
     adam_->steps()[0] = j.at("adam_step");
     steps_ = j.at("steps");
-    meta_loader_->start_epoch(j.at("meta_epoch"), j.at("meta_cursor"));
+    meta_epoch_ = j.at("meta_epoch");
+    meta_cursor_ = j.at("meta_cursor");
   }
 
   std::string describe() const override {
@@ -303,7 +335,9 @@ class Balms : public ClassifierRetraining {
   Tensor w_;
   std::unique_ptr<Adam> adam_;
   std::unique_ptr<data::Sampler> meta_sampler_;
-  std::unique_ptr<data::Loader> meta_loader_;
+  std::unique_ptr<data::Loader> meta_loader_;  // assembles the meta batches (load(); never next())
+  int64_t meta_batch_size_ = 0, meta_epoch_ = 0, meta_cursor_ = 0;  // the meta stream's position
+  Communicator* comm_ = nullptr;                                  // data parallel: the ranks (else nullptr)
   Device device_ = Device::cpu();
   // from the draw and the step to the meta update of the same step
   BalmsDraw draw_;
@@ -318,7 +352,7 @@ class Balms : public ClassifierRetraining {
 MethodSpec balms_method() {
   MethodSpec m;
   m.name = "balms";
-  m.data_parallel = false;  // the meta sampler learns from each step's batch: one learner, not one per rank
+  m.data_parallel = true;  // every rank learns the same sampler from the gathered batch (see the top)
   m.summary = "Balanced Meta-Softmax: the decoupled classifier with Balanced Softmax and the learned Meta Sampler "
               "(Ren et al. 2020)";
   m.frozen_backbone = true;

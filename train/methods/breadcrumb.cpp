@@ -17,6 +17,15 @@
 //
 // Differences from train.py: the EMANATE shuffle and the class-aware stream are keyed by (seed, epoch); the
 // features go through host memory (the reference keeps them on the GPU); mixup is refused.
+//
+// Data parallel (train/data_parallel.h): every rank keeps the whole memory and its own copy of g_c, the
+// single process's. The instance batch's features (this rank's rows r, r + world, ...) are gathered into the
+// global batch in global order (all_gather_rows) before they enter the epoch's buffer; the EMANATE rows are
+// built from the FIFOs with streams keyed by (seed, epoch), never by rank; the class-aware batch is split over
+// the ranks as the instance batch is (its sampler's rank / world), each rank computes its share's features,
+// and the gathered features and labels give every rank the single process's g_c step. g_c's steps thus need
+// no gradient all-reduce. With dist.sync_bn the features are the single process's up to float rounding;
+// with per-rank BatchNorm they carry the ranks' batch statistics (still identical state on every rank).
 #include "train/methods/breadcrumb.h"
 
 #include <cmath>
@@ -25,6 +34,7 @@
 #include "data/rng.h"
 #include "data/samplers.h"
 #include "engine/autograd.h"
+#include "train/data_parallel.h"
 #include "train/method.h"
 
 namespace tailor {
@@ -57,18 +67,26 @@ class Breadcrumb : public Method {
     if (s.cfg.max_steps_per_epoch >= 0) steps = std::min(steps, s.cfg.max_steps_per_epoch);
     batch_ = s.cfg.batch_size;
     steps_ = steps;
+    comm_ = s.comm;
+    const int world = comm_ ? comm_->world() : 1;
+    if (batch_ % world != 0)  // the loop's own check refuses this first (train/trainer.cpp)
+      fail(s.cfg.key() + ".batch_size " + std::to_string(batch_) + ": breadcrumb's class-aware batch must split "
+           "evenly over the " + std::to_string(world) + " ranks");
     fifos_ = FeatureFifos(counts, breadcrumb_nb(steps, batch_, C), F);
     s.log << s.cfg.key() << " (breadcrumb): n_b " << fifos_.nb() << " features per class per epoch, FIFO lengths "
           << *std::min_element(fifos_.lengths().begin(), fifos_.lengths().end()) << ".."
           << *std::max_element(fifos_.lengths().begin(), fifos_.lengths().end()) << " epochs\n";
-    // g_c's class-aware stream before the FIFOs are full; it carries on across epochs, as the reference's
+    // g_c's class-aware stream before the FIFOs are full; it carries on across epochs, as the reference's.
+    // Data parallel: this rank's share of the one global stream (positions rank, rank + world, ...).
     data::SamplerConfig sc;
     sc.kind = data::SamplerKind::ClassAware;
     sc.samples_per_class = per_class_;
     sc.seed = s.stage_seed + 1;
+    sc.rank = comm_ ? comm_->rank() : 0;
+    sc.world = world;
     ca_sampler_ = std::make_unique<data::Sampler>(train.labels, C, sc);
     data::LoaderConfig lc;
-    lc.batch_size = batch_;
+    lc.batch_size = batch_ / world;
     lc.num_workers = s.workers;
     lc.seed = s.stage_seed + 2;
     ca_loader_ = std::make_unique<data::Loader>(train, *ca_sampler_,
@@ -131,9 +149,9 @@ class Breadcrumb : public Method {
   }
 
   bool has_after_step() const override { return true; }
-  void after_step(const StepBatch&) override {  // the instance batch's features, for the FIFOs
-    const std::vector<float> f = last_feats_.to_vector();
-    const std::vector<int32_t> y = last_labels_.to_vector_i32();
+  void after_step(const StepBatch&) override {  // the (global) instance batch's features, for the FIFOs
+    const std::vector<float> f = gather(last_feats_).to_vector();
+    const std::vector<int32_t> y = gather(last_labels_).to_vector_i32();
     buffer_feats_.insert(buffer_feats_.end(), f.begin(), f.end());
     buffer_labels_.insert(buffer_labels_.end(), y.begin(), y.end());
     last_feats_ = last_labels_ = Tensor();
@@ -201,8 +219,9 @@ class Breadcrumb : public Method {
       }
       data::to_device(cb, device_);
       NoGradGuard ng;  // F in train mode (its BatchNorm statistics move, as in the reference), no gradient
-      feats = model_->features(cb.images).detach();
-      labels = cb.labels;
+      // data parallel: this rank's share of the class-aware batch; every rank steps g_c on the whole batch
+      feats = gather(model_->features(cb.images).detach());
+      labels = gather(cb.labels);
     }
     TAILOR_CHECK(!feats.requires_grad(), "breadcrumb: g_c must not send gradient into F");
     sgd_c_->zero_grad();
@@ -211,7 +230,11 @@ class Breadcrumb : public Method {
     sgd_c_->step();
   }
 
+  // The global batch's rows from every rank's share, in global order (one process: t itself).
+  Tensor gather(const Tensor& t) const { return comm_ ? all_gather_rows(*comm_, t) : t; }
+
   int64_t per_class_;
+  Communicator* comm_ = nullptr;  // the job's ranks (nullptr or world 1: one process)
   ResNet* model_ = nullptr;
   std::shared_ptr<Linear> g_r_, g_c_;
   std::unique_ptr<Loss> loss_;
@@ -235,7 +258,7 @@ class Breadcrumb : public Method {
 MethodSpec breadcrumb_method() {
   MethodSpec m;
   m.name = "breadcrumb";
-  m.data_parallel = false;  // the feature memory is filled from each rank's own batches
+  m.data_parallel = true;  // the feature memory and g_c are filled and stepped from the gathered global batch
   m.summary = "Breadcrumb / EMANATE: a class-balanced classifier on back-tracked features of past epochs (Liu et al. 2022)";
   m.needs_linear_head = true;
   m.defaults = {{"schedule", {{"kind", "cosine"}}}};

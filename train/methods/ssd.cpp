@@ -22,16 +22,38 @@
 // update, a copy onto itself); the reference shuffles the key batch across GPUs for BatchNorm (a no-op on
 // one device). Its stage III runs the teacher in train mode too (BatchNorm on batch statistics):
 // ssd.teacher_bn train, the default; eval uses the teacher's running statistics.
+//
+// Data parallel (train/data_parallel.h): each rank computes the keys of its share of the batch; before they
+// enter the queue the ranks' keys and labels are gathered into the global batch in global order
+// (all_gather_rows, MoCo's concat_all_gather), so every rank keeps the single process's queue. The key
+// encoder follows its query encoder, whose parameters are the same on every rank after the averaged step.
+// Each query's loss needs only its own key and the queue, so the averaged gradient is the global batch's.
+// With dist.sync_bn the key encoder's BatchNorm (and a teacher's on batch statistics) is synchronised as the
+// model's is, so that the keys are the single process's up to float rounding; with per-rank BatchNorm each
+// rank's keys carry its own batch's statistics (no shuffled BN), the queue still identical on every rank.
 #include "engine/autograd.h"
+#include "layers/basic.h"
 #include "layers/distill_heads.h"
 #include "losses/contrastive.h"
 #include "losses/distillation.h"
+#include "train/data_parallel.h"
 #include "train/method.h"
 #include "train/run_model.h"
 
 namespace tailor {
 
 namespace {
+
+// The communicator the model's BatchNorm synchronises over (dist.sync_bn; the trainer sets it after setup()),
+// else nullptr: a module of the method that also normalises by batch statistics follows it.
+Communicator* model_bn_sync(ResNet& model) {
+  Communicator* c = nullptr;
+  model.for_each_module([&c](Module& x) {
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(&x))
+      if (bn->sync) c = bn->sync;
+  });
+  return c;
+}
 
 // ---- stage I
 
@@ -70,6 +92,7 @@ class SsdContrastive : public JointTraining {
       mod->to(s.device);
     Rng queue_rng = Rng::keyed(s.seed, role_key(s.cfg.key() + ".queue"));
     queue_ = LabeledKeyQueue(K_, dim_, queue_rng, s.device);
+    comm_ = s.comm;
   }
   std::vector<ParamGroup> param_groups() override {
     NamedTensors p = model_->named_parameters();
@@ -81,6 +104,7 @@ class SsdContrastive : public JointTraining {
     query_proj_->train(true);
     key_encoder_->train(true);  // the reference's key encoder runs in train mode: BatchNorm on batch statistics
     key_proj_->train(true);
+    set_sync_batch_norm(*key_encoder_, model_bn_sync(*model_));  // dist.sync_bn: over the global batch too
   }
   std::string second_view() const override { return key_augment_; }
 
@@ -102,6 +126,10 @@ class SsdContrastive : public JointTraining {
   void after_step(const StepBatch&) override {
     ema_update(*key_encoder_, *model_, m_);  // by name: the backbone's parameters (the classifier has none there)
     ema_update(*key_proj_, *query_proj_, m_);
+    if (comm_) {  // data parallel: the global batch's keys, in global order (one process: this batch's)
+      keys_ = all_gather_rows(*comm_, keys_);
+      labels_ = all_gather_rows(*comm_, labels_);
+    }
     queue_.enqueue(keys_, labels_);
     keys_ = labels_ = Tensor();
   }
@@ -133,6 +161,7 @@ class SsdContrastive : public JointTraining {
   std::shared_ptr<MlpProjection> query_proj_, key_proj_;
   std::shared_ptr<ResNet> key_encoder_;
   LabeledKeyQueue queue_;
+  Communicator* comm_ = nullptr;  // the job's ranks (nullptr or world 1: one process)
   Tensor keys_, labels_, last_contrastive_;  // this step's keys, for the queue after the optimiser step
 };
 
@@ -163,6 +192,7 @@ class SsdDistill : public Method {
   void set_train_mode() override {
     model_->train(true);
     teacher_.net->train(teacher_train_bn_);
+    if (teacher_train_bn_) set_sync_batch_norm(*teacher_.net, model_bn_sync(*model_));  // as the model's BN
   }
   void start_epoch(int epoch) override { loss_->set_epoch(epoch); }
 
@@ -204,7 +234,7 @@ class SsdDistill : public Method {
 MethodSpec ssd_contrastive_method() {
   MethodSpec m;
   m.name = "ssd_contrastive";
-  m.data_parallel = false;  // the key encoder's queue is filled from each rank's own batches
+  m.data_parallel = true;  // the queue is filled from the gathered global batch (MoCo's concat_all_gather)
   m.summary = "SSD stage I: cross-entropy + label-masked MoCo with a momentum key encoder (Li et al. 2021)";
   m.defaults = {{"schedule", {{"kind", "cosine"}}}};
   m.keys = {
