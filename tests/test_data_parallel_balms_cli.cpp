@@ -13,28 +13,12 @@
 #include <cmath>
 #include <filesystem>
 
-#include "cli_run.h"
-#include "engine/comm.h"
-#include "train/config.h"
-#include "train_cli.h"
+#include "mpi_cli.h"
 
 using namespace train_cli;
+using namespace mpi_cli;
 
 namespace {
-
-const std::string kMpiEnv =
-    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none";
-
-Run mpi_run(int n, const std::string& args, const std::string& env = "") {
-  return run(args, env + " " + kMpiEnv + " " + TAILOR_MPIRUN + " -np " + std::to_string(n) + " --oversubscribe");
-}
-
-std::vector<double> step_losses(const std::filesystem::path& run_dir) {
-  std::vector<double> out;
-  std::istringstream in(slurp(run_dir / "steps.jsonl"));
-  for (std::string line; std::getline(in, line);) out.push_back(tailor::Json::parse(line).at("loss").get<double>());
-  return out;
-}
 
 // Every epoch's learned rates q_c (metrics.jsonl's "sample_rates"), concatenated.
 std::vector<double> sample_rates(const std::filesystem::path& run_dir) {
@@ -58,15 +42,7 @@ double max_rel_diff(const std::vector<double>& a, const std::vector<double>& b) 
 }  // namespace
 
 TEST_CASE("BALMS on 2 ranks: the single process's learned rates and steps; resume; refusals") {
-  const std::string mpirun = TAILOR_MPIRUN;
-  if (!tailor::mpi_available() || mpirun.empty() || mpirun.find("NOTFOUND") != std::string::npos) {
-    MESSAGE("skipped: this build has no MPI backend");
-    std::exit(77);
-  }
-  if (!have_fashion_mnist()) {
-    MESSAGE("skipped: the Fashion-MNIST package is not installed");
-    std::exit(77);
-  }
+  skip_without_mpi_or_data();
   const std::string dir = temp_folder("tailor_dp_balms_");
   const std::filesystem::path d(dir);
   const std::string data = " --set runs_dir=" + dir +

@@ -16,29 +16,12 @@
 #include <cmath>
 #include <filesystem>
 
-#include "cli_run.h"
-#include "engine/comm.h"
-#include "train/config.h"
-#include "train_cli.h"
+#include "mpi_cli.h"
 
 using namespace train_cli;
+using namespace mpi_cli;
 
 namespace {
-
-const std::string kMpiEnv =
-    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none";
-
-// `mpirun -np n tailor args`, with `env` before it (the test hooks).
-Run mpi_run(int n, const std::string& args, const std::string& env = "") {
-  return run(args, env + " " + kMpiEnv + " " + TAILOR_MPIRUN + " -np " + std::to_string(n) + " --oversubscribe");
-}
-
-std::vector<double> step_losses(const std::filesystem::path& run_dir) {
-  std::vector<double> out;
-  std::istringstream in(slurp(run_dir / "steps.jsonl"));
-  for (std::string line; std::getline(in, line);) out.push_back(tailor::Json::parse(line).at("loss").get<double>());
-  return out;
-}
 
 std::vector<double> rel_diffs(const std::vector<double>& a, const std::vector<double>& b) {
   REQUIRE(a.size() == b.size());
@@ -54,15 +37,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 TEST_CASE("mpirun -np 2: SyncBN steps, per-rank BN, kill and resume, stuck rank, sharded evaluation, refusals") {
-  const std::string mpirun = TAILOR_MPIRUN;
-  if (!tailor::mpi_available() || mpirun.empty() || mpirun.find("NOTFOUND") != std::string::npos) {
-    MESSAGE("skipped: this build has no MPI backend");
-    std::exit(77);
-  }
-  if (!have_fashion_mnist()) {
-    MESSAGE("skipped: the Fashion-MNIST package is not installed");
-    std::exit(77);
-  }
+  skip_without_mpi_or_data();
   const std::string dir = temp_folder("tailor_dp_");
   const std::string cfg = write_config(dir, "ce",
       R"({"model": {"arch": "resnet32"}, "stage1": {"method": "joint", "epochs": 1, "batch_size": 128,

@@ -19,43 +19,14 @@
 #include <filesystem>
 #include <map>
 
-#include "cli_run.h"
-#include "engine/comm.h"
+#include "mpi_cli.h"
 #include "train/checkpoint.h"
-#include "train/config.h"
-#include "train_cli.h"
 
 using namespace train_cli;
+using namespace mpi_cli;
 namespace fs = std::filesystem;
 
 namespace {
-
-const std::string kMpiEnv =
-    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none";
-
-Run mpi_run(int n, const std::string& args, const std::string& env = "") {
-  return run(args, env + " " + kMpiEnv + " " + TAILOR_MPIRUN + " -np " + std::to_string(n) + " --oversubscribe");
-}
-
-bool skip_without_mpi() {
-  const std::string mpirun = TAILOR_MPIRUN;
-  if (!tailor::mpi_available() || mpirun.empty() || mpirun.find("NOTFOUND") != std::string::npos) {
-    MESSAGE("skipped: this build has no MPI backend");
-    return true;
-  }
-  if (!have_fashion_mnist()) {
-    MESSAGE("skipped: the Fashion-MNIST package is not installed");
-    return true;
-  }
-  return false;
-}
-
-std::vector<double> step_losses(const fs::path& run_dir) {
-  std::vector<double> out;
-  std::istringstream in(slurp(run_dir / "steps.jsonl"));
-  for (std::string line; std::getline(in, line);) out.push_back(tailor::Json::parse(line).at("loss").get<double>());
-  return out;
-}
 
 double top1(const fs::path& run_dir) {
   return tailor::Json::parse(slurp(run_dir / "eval.json")).at("top1").get<double>();
@@ -212,7 +183,7 @@ void check_states(const std::string& name, const States& s, const std::vector<st
 }  // namespace
 
 TEST_CASE("mpirun -np 2: Breadcrumb's FIFOs, centroids and g_c are one process's") {
-  if (skip_without_mpi()) std::exit(77);
+  skip_without_mpi_or_data();
   const std::string dir = temp_folder("tailor_dp_methods_");
   // 3 epochs of 4 steps: n_b 7, every FIFO one epoch long; g_c on class-aware batches in epoch 1, on EMANATE
   // features from epoch 2 (the state at step 6 holds a full memory, half an epoch's buffer, g_c's momentum)
@@ -243,7 +214,7 @@ TEST_CASE("mpirun -np 2: Breadcrumb's FIFOs, centroids and g_c are one process's
 }
 
 TEST_CASE("mpirun -np 2: SSD's queue and key encoder are one process's") {
-  if (skip_without_mpi()) std::exit(77);
+  skip_without_mpi_or_data();
   const std::string dir = temp_folder("tailor_dp_methods_");
   // 2 epochs of 4 steps; the queue (40 keys) wraps every 2.5 steps
   const Case c{"ssd",

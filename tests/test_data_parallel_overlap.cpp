@@ -9,22 +9,13 @@
 // Skipped (77) when this build has no MPI backend or the Fashion-MNIST package is missing.
 #include <filesystem>
 
-#include "cli_run.h"
-#include "engine/comm.h"
-#include "train_cli.h"
+#include "mpi_cli.h"
 
 using namespace train_cli;
+using namespace mpi_cli;
 
 TEST_CASE("mpirun -np 2: dist.overlap true trains bit for bit as dist.overlap false") {
-  const std::string mpirun = TAILOR_MPIRUN;
-  if (!tailor::mpi_available() || mpirun.empty() || mpirun.find("NOTFOUND") != std::string::npos) {
-    MESSAGE("skipped: this build has no MPI backend");
-    std::exit(77);
-  }
-  if (!have_fashion_mnist()) {
-    MESSAGE("skipped: the Fashion-MNIST package is not installed");
-    std::exit(77);
-  }
+  skip_without_mpi_or_data();
   const std::string dir = temp_folder("tailor_overlap_");
   const std::string cfg = write_config(dir, "ce",
       R"({"model": {"arch": "resnet32"}, "stage1": {"method": "joint", "epochs": 1, "batch_size": 128,
@@ -34,15 +25,11 @@ TEST_CASE("mpirun -np 2: dist.overlap true trains bit for bit as dist.overlap fa
     CAPTURE(bn);
     for (const char* overlap : {"false", "true"}) {
       const std::string name = std::string("bn_") + bn + "_overlap_" + overlap;
-      const std::string cmd =
-          "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none " +
-          mpirun + " -np 2 --oversubscribe";
-      Run r = run("train --config " + cfg + " --set runs_dir=" + dir + " --set name=" + name +
-                      " --set data.imbalance.n_max=700 --set data.imbalance.ratio=10 --set data.test_per_class=20"
-                      " --set threads=1 --set data.workers=1 --set log.step_losses=true --set checkpoint.every_steps=4"
-                      " --set dist.bucket_mb=0.1 --set dist.sync_bn=" + bn + " --set dist.overlap=" + overlap +
-                      " --no-report",
-                  cmd);
+      Run r = mpi_run(2, "train --config " + cfg + " --set runs_dir=" + dir + " --set name=" + name +
+                             " --set data.imbalance.n_max=700 --set data.imbalance.ratio=10 --set data.test_per_class=20"
+                             " --set threads=1 --set data.workers=1 --set log.step_losses=true"
+                             " --set checkpoint.every_steps=4 --set dist.bucket_mb=0.1 --set dist.sync_bn=" + bn +
+                             " --set dist.overlap=" + overlap + " --no-report");
       REQUIRE_MESSAGE(r.code == 0, r.out);
     }
     const std::string base = std::string("bn_") + bn + "_overlap_";
