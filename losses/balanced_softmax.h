@@ -20,6 +20,7 @@ class BalancedSoftmaxLoss : public Loss {
 
  private:
   std::vector<double> log_n_;
+  DeviceConstant log_n_t_;  // log_n_ as f32 [C], on each device once
 };
 
 }  // namespace tailor

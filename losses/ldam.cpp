@@ -14,13 +14,13 @@ std::vector<double> ldam_margins(const std::vector<int64_t>& counts, double max_
 }
 
 LDAMLoss::LDAMLoss(const std::vector<int64_t>& counts, const LossConfig& cfg)
-    : Loss(counts, cfg), delta_(ldam_margins(counts, cfg.max_m)), s_(cfg.s) {}
+    : Loss(counts, cfg), delta_(ldam_margins(counts, cfg.max_m)), delta_t_(delta_), s_(cfg.s) {}
 
 Tensor LDAMLoss::compute(const LossInput& in, const Tensor& labels) {
   const Tensor& cos = in.logits;
   check_inputs(cos, labels);
   // target margin Delta_{y_i} at (i, y_i), zero elsewhere: one_hot(y) * Delta (broadcast over rows)
-  Tensor margin = mul(one_hot(labels, num_classes()), f32_vector(delta_, cos.device()));
+  Tensor margin = mul(one_hot(labels, num_classes()), delta_t_.on(cos.device()));
   Tensor logits = scale(sub(cos, margin), (float)s_);
   return softmax_ce(logits, labels, in);
 }

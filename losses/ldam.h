@@ -25,6 +25,7 @@ class LDAMLoss : public Loss {
 
  private:
   std::vector<double> delta_;
+  DeviceConstant delta_t_;  // delta_ as f32 [C], on each device once
   double s_;
 };
 

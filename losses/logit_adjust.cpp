@@ -13,12 +13,12 @@ std::vector<double> log_prior_offsets(const std::vector<int64_t>& counts, double
 }
 
 LogitAdjustedLoss::LogitAdjustedLoss(const std::vector<int64_t>& counts, const LossConfig& cfg)
-    : Loss(counts, cfg), offset_(log_prior_offsets(counts, cfg.tau)) {}
+    : Loss(counts, cfg), offset_(log_prior_offsets(counts, cfg.tau)), offset_t_(offset_) {}
 
 Tensor LogitAdjustedLoss::compute(const LossInput& in, const Tensor& labels) {
   const Tensor& z = in.logits;
   check_inputs(z, labels);
-  Tensor adjusted = add(z, f32_vector(offset_, z.device()));  // z_j + log(pi_j^tau + 1e-12)
+  Tensor adjusted = add(z, offset_t_.on(z.device()));  // z_j + log(pi_j^tau + 1e-12)
   return softmax_ce(adjusted, labels, in);
 }
 

@@ -25,6 +25,7 @@ class LogitAdjustedLoss : public Loss {
 
  private:
   std::vector<double> offset_;
+  DeviceConstant offset_t_;  // offset_ as f32 [C], on each device once
 };
 
 // Post-hoc adjusted logits z - log(pi^tau + 1e-12) (no autograd needed; argmax them to predict).

@@ -153,13 +153,6 @@ Tensor DeviceConstant::on(const Device& d) {
   return copies_.back();
 }
 
-Tensor per_sample_column(const std::vector<double>& v, const Tensor& labels, const Device& d) {
-  // col_i = float(v[y_i]): the float table looked up per label on the device (no host read of the labels)
-  TAILOR_CHECK(labels.device() == d, "per_sample_column: labels on ", labels.device().str(), ", wanted on ",
-               d.str());
-  return take(f32_vector(v, d), labels).reshape({labels.size(0), 1});
-}
-
 Tensor softplus(const Tensor& x) {
   // constant masks from the values, on x's device: P = [x > 0], S = 2P - 1 (exactly 1 or -1), so
   // max(x, 0) = P x and |x| = S x; the gradient is then sigmoid(x) everywhere, 1/2 at x = 0 included

@@ -143,8 +143,6 @@ class DeviceConstant {
   Tensor host_;
   std::vector<Tensor> copies_;  // one per device
 };
-// Per-sample column [N, 1] of v[y_i] (a constant), looked up on the labels' device (take).
-Tensor per_sample_column(const std::vector<double>& v, const Tensor& labels, const Device& d);
 // log(1 + e^x) computed stably as max(x, 0) + log(1 + e^{-|x|}), with gradient sigmoid(x); the branch
 // masks [x > 0] are computed on x's device.
 Tensor softplus(const Tensor& x);

@@ -377,10 +377,26 @@ fs::path train(const Json& cfg) {
   return dir;
 }
 
+using Runs = std::vector<std::pair<std::string, std::vector<std::string>>>;
+
+// Each run: 60 steps (2 epochs of 30), none reading the host, 20 read points (every third step: the
+// progress redraws of a tenth of 30, and the epoch ends).
+void check_no_step_reads(const Runs& runs) {
+  for (auto& [name, sets] : runs) {
+    CAPTURE(name);
+    loop_counters() = LoopCounters{};
+    train(config("reads_" + name, sets));
+    const LoopCounters c = loop_counters();
+    CHECK(c.steps == 60);
+    CHECK(c.step_host_reads == 0);
+    CHECK(c.read_points == 20);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("the steps between read points make no host read: CE, mixup, LDAM, GCL, skip, steps.jsonl, cRT") {
-  const std::vector<std::pair<std::string, std::vector<std::string>>> runs = {
+  const Runs runs = {
       {"ce", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}"}},
       {"ce_mixup_skip", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "stage1.mixup_alpha=1",
                          "guard.nonfinite=skip", "log.step_losses=true"}},
@@ -389,15 +405,7 @@ TEST_CASE("the steps between read points make no host read: CE, mixup, LDAM, GCL
       {"crt", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "stage1.epochs=1", "stage2.method=crt",
                "stage2.epochs=1", "stage2.batch_size=3", "stage2.schedule.kind=constant"}},
   };
-  for (auto& [name, sets] : runs) {
-    CAPTURE(name);
-    loop_counters() = LoopCounters{};
-    train(config("reads_" + name, sets));
-    const LoopCounters c = loop_counters();
-    CHECK(c.steps == 60);
-    CHECK(c.step_host_reads == 0);
-    CHECK(c.read_points == 20);  // every third step (30 steps, tenth 3): two steps without any read between
-  }
+  check_no_step_reads(runs);
   // the counter sees a read inside step(): anomaly detection reads every op's output on the host
   loop_counters() = LoopCounters{};
   train(config("reads_anomaly", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "debug.anomaly=true"}));
@@ -409,7 +417,7 @@ TEST_CASE("the steps between read points make no host read: CE, mixup, LDAM, GCL
 // (MiSLAS stage 2 included), EQL's gate (drawn on the host, uploaded).
 TEST_CASE("the steps between read points make no host read: cb_sigmoid, cb_focal, balanced_sigmoid, gcl_ang, las, "
           "eql, mislas") {
-  const std::vector<std::pair<std::string, std::vector<std::string>>> runs = {
+  const Runs runs = {
       {"cb_sigmoid", {"model.head=linear", "stage1.loss={\"name\": \"cb_sigmoid\"}"}},
       {"cb_focal", {"model.head=linear", "stage1.loss={\"name\": \"cb_focal\", \"gamma\": 2}",
                     "stage1.mixup_alpha=1"}},
@@ -423,15 +431,7 @@ TEST_CASE("the steps between read points make no host read: cb_sigmoid, cb_focal
       {"mislas", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "stage1.epochs=1", "stage2.method=mislas",
                   "stage2.epochs=1", "stage2.batch_size=3", "stage2.schedule.kind=constant", "stage2.optim.lr=0.01"}},
   };
-  for (auto& [name, sets] : runs) {
-    CAPTURE(name);
-    loop_counters() = LoopCounters{};
-    train(config("reads_" + name, sets));
-    const LoopCounters c = loop_counters();
-    CHECK(c.steps == 60);
-    CHECK(c.step_host_reads == 0);
-    CHECK(c.read_points == 20);
-  }
+  check_no_step_reads(runs);
 }
 
 TEST_CASE("the loss sums and the weights do not depend on where the read points fall") {

@@ -244,9 +244,12 @@ class Balms : public ClassifierRetraining {
       ++meta_epoch_;
       meta_cursor_ = 0;
     }
-    const std::vector<int64_t> stream = meta_sampler_->epoch_indices(meta_epoch_);
+    if (meta_stream_epoch_ != meta_epoch_) {  // the meta epoch's draws, once per epoch
+      meta_stream_ = meta_sampler_->epoch_indices(meta_epoch_);
+      meta_stream_epoch_ = meta_epoch_;
+    }
     std::vector<int64_t> mine;
-    for (int64_t k = rank; k < M; k += world) mine.push_back(stream[(size_t)(meta_cursor_ + k)]);
+    for (int64_t k = rank; k < M; k += world) mine.push_back(meta_stream_[(size_t)(meta_cursor_ + k)]);
     data::Batch mb;
     meta_loader_->load(mine, meta_epoch_, meta_cursor_ + rank, mb, world);
     meta_cursor_ += M;
@@ -337,6 +340,8 @@ class Balms : public ClassifierRetraining {
   std::unique_ptr<data::Sampler> meta_sampler_;
   std::unique_ptr<data::Loader> meta_loader_;  // assembles the meta batches (load(); never next())
   int64_t meta_batch_size_ = 0, meta_epoch_ = 0, meta_cursor_ = 0;  // the meta stream's position
+  std::vector<int64_t> meta_stream_;                                 // the draws of meta epoch meta_stream_epoch_
+  int64_t meta_stream_epoch_ = -1;
   Communicator* comm_ = nullptr;                                  // data parallel: the ranks (else nullptr)
   Device device_ = Device::cpu();
   // from the draw and the step to the meta update of the same step
