@@ -81,6 +81,7 @@ bool cuda_available() { return false; }
 CudaMemoryStats cuda_memory_stats() { return {}; }
 void cuda_reset_peak_memory() {}
 void cuda_synchronize() {}
+int64_t cuda_host_waits() { return 0; }
 std::string cuda_device_name() { return "no CUDA backend in this build"; }
 int cuda_compute_major() { return 0; }
 void cuda_set_deterministic(bool) {}
@@ -98,6 +99,7 @@ void cuda_reset_peak_memory() {
 void cuda_synchronize() {
   if (cuda_available()) cuda::synchronize();
 }
+int64_t cuda_host_waits() { return cuda_available() ? cuda::host_waits() : 0; }
 std::string cuda_device_name() { return cuda::device_name(); }
 int cuda_compute_major() { return cuda::compute_major(); }
 void cuda_set_deterministic(bool on) { cuda::set_deterministic(on); }

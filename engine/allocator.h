@@ -23,6 +23,7 @@ struct CudaMemoryStats {
 CudaMemoryStats cuda_memory_stats();
 void cuda_reset_peak_memory();
 void cuda_synchronize();
+int64_t cuda_host_waits();  // times the host has waited for the device (0 without CUDA), engine/cuda/runtime.h
 std::string cuda_device_name();
 int cuda_compute_major();  // compute capability major of the device (0: none)
 // Deterministic: only deterministic cuDNN algorithms. TF32: tensor-core TF32 for convolutions and for

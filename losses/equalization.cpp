@@ -1,5 +1,7 @@
 #include "losses/equalization.h"
 
+#include "engine/step_inputs.h"
+
 namespace tailor {
 
 SoftmaxEQLLoss::SoftmaxEQLLoss(const std::vector<int64_t>& counts, const LossConfig& cfg, Rng& rng)
@@ -15,9 +17,13 @@ Tensor SoftmaxEQLLoss::compute(const LossInput& in, const Tensor& labels) {
   const Tensor& z = in.logits;
   check_inputs(z, labels);
   const int64_t B = z.size(0);
-  std::vector<float> beta(B);
-  for (auto& b : beta) b = rng_->uniform() < gamma_ ? 1.f : 0.f;
-  return forward_with_gate(z, labels, Tensor::from_vector(beta, {B}));
+  // drawn on the host every step: a step input (engine/step_inputs.h), redrawn before each graph replay
+  Tensor on = step_input(z.device(), [this, B] {
+    std::vector<float> beta(B);
+    for (auto& b : beta) b = rng_->uniform() < gamma_ ? 1.f : 0.f;
+    return Tensor::from_vector(beta, {B, 1});
+  });
+  return forward_with_on(z, labels, on);
 }
 
 Tensor SoftmaxEQLLoss::forward_with_gate(const Tensor& z, const Tensor& labels, const Tensor& beta) {
@@ -39,6 +45,12 @@ Tensor SoftmaxEQLLoss::forward_with_gate(const Tensor& z, const Tensor& labels, 
     const Tensor zero = Tensor::zeros({}, DType::F32, d);
     on = add(greater(beta, zero), greater(zero, beta)).reshape({B, 1});
   }
+  return forward_with_on(z, labels, on);
+}
+
+Tensor SoftmaxEQLLoss::forward_with_on(const Tensor& z, const Tensor& labels, const Tensor& on) {
+  const int64_t C = z.size(1);
+  const Device d = z.device();
   // wt_ij = 0 -> the logit leaves the denominator: add -1e30 (log 0, kept finite) where
   //   drop_ij = on_i rare_j (1 - [j = y_i])   (0 or 1, all factors 0 or 1)
   // -1e30 * drop is -1e30 or +0 (scale's s x + 0 turns -0 into +0), as the host-built mask was.

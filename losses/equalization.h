@@ -21,13 +21,15 @@ class SoftmaxEQLLoss : public Loss {
  public:
   SoftmaxEQLLoss(const std::vector<int64_t>& counts, const LossConfig& cfg, Rng& rng = global_rng());
   std::string name() const override { return "eql"; }
-  // Draws beta_i ~ Bernoulli(gamma) from the loss's Rng (uniform() < gamma), then forward_with_gate.
+  // Draws beta_i ~ Bernoulli(gamma) from the loss's Rng (uniform() < gamma; a step input,
+  // engine/step_inputs.h), then as forward_with_gate.
   Tensor compute(const LossInput& in, const Tensor& labels) override;
   // Explicit gate beta f32 [B] of 0 / 1 (tests).
   Tensor forward_with_gate(const Tensor& logits, const Tensor& labels, const Tensor& beta);
   const std::vector<bool>& rare() const { return rare_; }
 
  private:
+  Tensor forward_with_on(const Tensor& logits, const Tensor& labels, const Tensor& on);  // on_i = [beta_i != 0], [B, 1]
   std::vector<bool> rare_;  // T(f_j)
   DeviceConstant rare_t_;   // T(f_j) as f32 [C] of 0 / 1, on each device once
   double gamma_;

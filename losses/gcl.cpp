@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/step_inputs.h"
 #include "losses/focal.h"
 
 namespace tailor {
@@ -46,19 +47,33 @@ GCLLoss::GCLLoss(const std::vector<int64_t>& counts, const LossConfig& cfg, Rng&
 Tensor GCLLoss::compute(const LossInput& in, const Tensor& labels) {
   const Tensor& cos = in.logits;
   check_inputs(cos, labels);
-  return forward_with_noise(cos, labels, sample_gcl_noise(cos.size(0), cos.size(1), *rng_));
+  const int64_t B = cos.size(0), C = cos.size(1);
+  // drawn on the host every step: a step input (engine/step_inputs.h), redrawn before each graph replay
+  Tensor cloud = step_input(cos.device(), [this, B, C] { return cloud_of(sample_gcl_noise(B, C, *rng_)); });
+  return forward_with_cloud(cos, labels, cloud);
 }
 
 Tensor GCLLoss::forward_with_noise(const Tensor& cos, const Tensor& labels, const Tensor& noise) {
   check_inputs(cos, labels);
-  const int64_t B = cos.size(0), C = cos.size(1);
-  // the cloud nu |eps_ij| dtilde_j: a constant (no gradient flows into the noise)
+  TAILOR_CHECK(noise.dim() == 2 && noise.size(0) == cos.size(0) && noise.size(1) == cos.size(1), "gcl: noise must be [",
+               cos.size(0), ", ", cos.size(1), "], got ", noise.shape());
+  return forward_with_cloud(cos, labels, cloud_of(noise).to(cos.device()));
+}
+
+// the cloud nu |eps_ij| dtilde_j, on the host (in double, then f32)
+Tensor GCLLoss::cloud_of(const Tensor& noise) const {
+  const int64_t B = noise.size(0), C = noise.size(1);
   std::vector<double> abs_eps = half_normal_from_noise(noise, B, C);
   std::vector<float> cloud(B * C);
   for (int64_t i = 0; i < B; ++i)
     for (int64_t j = 0; j < C; ++j) cloud[i * C + j] = (float)(noise_mul_ * abs_eps[i * C + j] * dtilde_[j]);
-  Tensor zhat = sub(cos, Tensor::from_vector(cloud, {B, C}, cos.device()));  // zhat = cos - nu |eps| dtilde
-  Tensor zbar = sub(zhat, scale(one_hot(labels, C), (float)m_));             // zbar = zhat - m [j = y]
+  return Tensor::from_vector(cloud, {B, C});
+}
+
+Tensor GCLLoss::forward_with_cloud(const Tensor& cos, const Tensor& labels, const Tensor& cloud) {
+  const int64_t C = cos.size(1);
+  Tensor zhat = sub(cos, cloud);                                 // zhat = cos - nu |eps| dtilde (a constant)
+  Tensor zbar = sub(zhat, scale(one_hot(labels, C), (float)m_));  // zbar = zhat - m [j = y]
   Tensor logits = scale(zbar, (float)s_);
   Tensor w = weight_on(cos.device());
   if (!train_cls_) return softmax_cross_entropy(logits, labels, w, "mean");

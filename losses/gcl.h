@@ -37,13 +37,15 @@ class GCLLoss : public Loss {
  public:
   GCLLoss(const std::vector<int64_t>& counts, const LossConfig& cfg, Rng& rng = global_rng());
   std::string name() const override { return "gcl"; }
-  // Draws eps from the loss's Rng, then forward_with_noise.
+  // Draws eps from the loss's Rng (a step input, engine/step_inputs.h), then as forward_with_noise.
   Tensor compute(const LossInput& in, const Tensor& labels) override;
   // The same loss with an explicit raw noise draw f32 [B, C] (tests, reproductions).
   Tensor forward_with_noise(const Tensor& cosines, const Tensor& labels, const Tensor& noise);
   const std::vector<double>& cloud_sizes() const { return dtilde_; }
 
  private:
+  Tensor cloud_of(const Tensor& noise) const;  // nu |clamp(eps)| dtilde_j on the host, f32 [B, C]
+  Tensor forward_with_cloud(const Tensor& cosines, const Tensor& labels, const Tensor& cloud);
   std::vector<double> dtilde_;
   double s_, m_, noise_mul_, gamma_;
   bool train_cls_;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "engine/step_inputs.h"
 #include "losses/focal.h"
 #include "losses/gcl.h"
 
@@ -21,12 +22,21 @@ GCLAngLoss::GCLAngLoss(const std::vector<int64_t>& counts, const LossConfig& cfg
 Tensor GCLAngLoss::compute(const LossInput& in, const Tensor& labels) {
   const Tensor& cos = in.logits;
   check_inputs(cos, labels);
-  return forward_with_noise(cos, labels, sample_gcl_noise(cos.size(0), cos.size(1), *rng_));
+  const int64_t B = cos.size(0), C = cos.size(1);
+  // drawn on the host every step: a step input (engine/step_inputs.h), redrawn before each graph replay
+  Tensor tables = step_input(cos.device(), [this, B, C] { return tables_of(sample_gcl_noise(B, C, *rng_)); });
+  return forward_with_tables(cos, labels, tables);
 }
 
 Tensor GCLAngLoss::forward_with_noise(const Tensor& cos, const Tensor& labels, const Tensor& noise) {
   check_inputs(cos, labels);
-  const int64_t B = cos.size(0), C = cos.size(1);
+  TAILOR_CHECK(noise.dim() == 2 && noise.size(0) == cos.size(0) && noise.size(1) == cos.size(1),
+               "gcl_ang: noise must be [", cos.size(0), ", ", cos.size(1), "], got ", noise.shape());
+  return forward_with_tables(cos, labels, tables_of(noise).to(cos.device()));
+}
+
+Tensor GCLAngLoss::tables_of(const Tensor& noise) const {
+  const int64_t B = noise.size(0), C = noise.size(1);
   const double kPi = 3.14159265358979323846;
   // The noise is drawn on the host, so every function of it is computed there (in double, as the reference's
   // numpy / math calls) and uploaded (host -> device: no read). What depends on the labels or the cosines is
@@ -55,8 +65,12 @@ Tensor GCLAngLoss::forward_with_noise(const Tensor& cos, const Tensor& labels, c
         }
       }
     }
-  Device d = cos.device();
-  Tensor all = Tensor::from_vector(tables, {2 * kTables, B, C}, d);  // one upload
+  return Tensor::from_vector(tables, {2 * kTables, B, C});
+}
+
+Tensor GCLAngLoss::forward_with_tables(const Tensor& cos, const Tensor& labels, const Tensor& all) {
+  const int64_t B = cos.size(0), C = cos.size(1);
+  const Device d = cos.device();
   Tensor t = one_hot(labels, C), not_t = add_scalar(neg(t), 1.f);
   auto table = [&](int f) { return add(mul(t, all.select(2 * f + 1)), mul(not_t, all.select(2 * f))); };
   Tensor cos_m = table(0), sin_m = table(1);

@@ -27,6 +27,9 @@ class GCLAngLoss : public Loss {
   Tensor forward_with_noise(const Tensor& cosines, const Tensor& labels, const Tensor& noise);
 
  private:
+  // The margin tables of a raw draw on the host, f32 [2 kTables, B, C] (see forward_with_noise's comment).
+  Tensor tables_of(const Tensor& noise) const;
+  Tensor forward_with_tables(const Tensor& cosines, const Tensor& labels, const Tensor& tables);
   std::vector<double> dtilde_;
   double s_, m_, epsilon_, gamma_;
   bool easy_margin_, train_cls_;

@@ -77,6 +77,7 @@ void Loss::reject_class_weight(const LossConfig& cfg, const char* loss_name) {
 void Loss::set_class_weight(const std::vector<float>& w) {
   TAILOR_CHECK(accepts_class_weight() || w.empty(), name(), ": this loss takes no class weights");
   weight_ = weight_tensor(w, num_classes(), name());
+  weight_device_ = Tensor();
 }
 
 void Loss::set_epoch(int epoch) {
@@ -94,6 +95,11 @@ Tensor Loss::forward(const LossInput& in) {
   TAILOR_CHECK(in.lambda >= 0 && in.lambda <= 1, name(), ": mixup lambda must be in [0, 1], got ", in.lambda);
   Tensor la = compute(in, in.labels);
   Tensor lb = compute(in, in.labels_b);
+  if (in.mix.defined()) {  // the same products, the factors read on the device
+    TAILOR_CHECK(in.mix.numel() == 2 && in.mix.dtype() == DType::F32, name(), ": mix must be f32 [2], got ",
+                 in.mix.desc());
+    return add(mul(la, in.mix.select(0)), mul(lb, in.mix.select(1)));
+  }
   return add(scale(la, in.lambda), scale(lb, 1.f - in.lambda));
 }
 
@@ -133,7 +139,8 @@ void Loss::check_inputs(const Tensor& logits, const Tensor& labels) const {
 
 Tensor Loss::weight_on(const Device& d) const {
   if (!weight_.defined() || weight_.device() == d) return weight_;
-  return weight_.to(d);
+  if (!weight_device_.defined() || weight_device_.device() != d) weight_device_ = weight_.to(d);  // once per change
+  return weight_device_;
 }
 
 // ---- building blocks

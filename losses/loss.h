@@ -67,6 +67,9 @@ struct LossInput {
   // as every reference does (so GCL draws two independent noise matrices, as GCLLoss does)
   Tensor labels_b;
   float lambda = 1.f;
+  // f32 [2] = (lambda, 1 - lambda) on the logits' device; when given, the mixup weights are read from it
+  // (the training loop's: a captured step reads the new lambda at every replay), else from `lambda`
+  Tensor mix;
   // f32 [N] per-sample factors s_i in the reduction: sum_i s_i w_{y_i} l_i / sum_i w_{y_i} (w = class
   // weights, 1 when none); ce, balanced_softmax, logit_adjust and ldam take it
   Tensor sample_weight;
@@ -100,7 +103,7 @@ class Loss {
   virtual Tensor compute(const LossInput& in, const Tensor& labels) = 0;
   // Checks logits [N, C] f32 and labels i32 [N] (naming this loss in the message).
   void check_inputs(const Tensor& logits, const Tensor& labels) const;
-  // The class weight on the logits' device (undefined when none).
+  // The class weight on the logits' device (undefined when none), uploaded once after each change.
   Tensor weight_on(const Device& d) const;
   // softmax_cross_entropy(z, labels) reduced with the class weights and in.sample_weight (when given).
   Tensor softmax_ce(const Tensor& z, const Tensor& labels, const LossInput& in) const;
@@ -109,6 +112,7 @@ class Loss {
 
   std::vector<int64_t> counts_;
   Tensor weight_;  // f32 [C] on the CPU, or undefined
+  mutable Tensor weight_device_;  // its copy on the logits' device (uploaded once after each change)
   std::string train_rule_;
   int drw_epoch_;
   double beta_;

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # GPU verification of the CUDA backend, on a machine with an NVIDIA GPU and a CUDA build of tailor:
 #   1. tests/test_cuda (CPU-vs-CUDA parity of every op, ResNet-32/50 steps, allocator, determinism), the
-#      CUDA case of tests/test_sync_free_step (the guard kernels, masked multi-tensor SGD) and the CUDA cases
+#      CUDA cases of tests/test_sync_free_step (the guard kernels, masked multi-tensor SGD, no host read or
+#      wait in a step), of tests/test_step_graph (captured + replayed steps = eager steps) and the CUDA cases
 #      of tests/test_precision(_cli) (cuDNN bf16 convolutions against fp32; a bf16 ResNet-32 run)
 #   2. compute-sanitizer memcheck on test_cuda (caching off; the out-of-memory case is left out because
 #      memcheck lists its deliberate cudaMalloc failure as an API error) and on a few training steps
 #   3. the out-of-memory message (an absurd batch)
-#   4. tailor vs PyTorch eager, alternating: ResNet-32 b128 32x32 and ResNet-50 b64 224x224
+#   4. tailor vs PyTorch eager, alternating: ResNet-32 b128 32x32 and ResNet-50 b64 224x224; 4c: tailor with
+#      CUDA graphs (fp32, bf16) next to PyTorch eager fp32 and AMP bf16 channels_last
 #   5. the NCCL backend (docs/data_parallel.md): 20 deterministic steps of ResNet-32 on one process and on
 #      `mpirun -np 1` with dist.backend nccl (every data-parallel code path on one GPU: the two step logs
 #      must be identical), and on 2 ranks when the machine has 2 GPUs; needs DATA (CIFAR-10 binary batches)
@@ -25,6 +27,7 @@ status=0
 echo "== 1. test_cuda"
 "$B/test_cuda" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
 "$B/test_sync_free_step" -tc="CUDA*" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
+"$B/test_step_graph" -tc="CUDA*" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
 "$B/test_precision" -tc="*CUDA*" -s | grep -E "MESSAGE|bf16 numbers|test cases|assertions|ERROR" || status=1
 "$B/test_precision_cli" -tc="*on cuda*" -s | grep -E "MESSAGE|step 1|test cases|assertions|ERROR" || status=1
 echo "== 2. memcheck"
@@ -48,6 +51,16 @@ for r in 1 2; do
   "$PYTHON" "$(dirname "$0")/../benchmarks/pytorch/bench_resnet.py" --model resnet32 --batch 128 --steps 50 \
     --device cuda --precision bf16 --channels-last 2>/dev/null | grep '^{' | cut -c1-220
 done
+echo "== 4c. CUDA graphs: tailor --cuda-graphs (fp32, bf16) vs PyTorch eager fp32 / AMP bf16 channels_last, ResNet-32 b128"
+for r in 1 2; do
+  for p in fp32 bf16; do
+    "$B/tailor" bench --model resnet32 --batch 128 --steps 200 --device cuda --precision $p --cuda-graphs | grep '^{' | cut -c1-240
+    if [ $p = bf16 ]; then cl=--channels-last; else cl=; fi
+    "$PYTHON" "$(dirname "$0")/../benchmarks/pytorch/bench_resnet.py" --model resnet32 --batch 128 --steps 200 \
+      --device cuda --precision $p $cl 2>/dev/null | grep '^{' | cut -c1-220
+  done
+done
+"$B/tailor" bench --model resnet50 --batch 256 --steps 20 --device cuda --precision bf16 --cuda-graphs | grep '^{' | cut -c1-240
 echo "== 5. NCCL data parallel"
 if [ -n "${DATA:-}" ]; then data=(--set data.dataset=cifar10 --set "data.root=$DATA"); else data=(); fi
 if ! command -v mpirun >/dev/null; then

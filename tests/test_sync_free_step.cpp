@@ -21,7 +21,7 @@
 #include "train/loop.h"
 #include "train/sgd.h"
 #include "train/trainer.h"
-#include "synthetic_lt.h"
+#include "loop_run.h"
 #include "train_cli.h"
 
 using namespace tailor;
@@ -347,39 +347,12 @@ const fs::path& root() {
   return r;
 }
 
-// 4 classes with 48 / 24 / 12 / 6 images (tests/synthetic_lt.h)
-RunData synthetic() {
-  RunData d;
-  d.train = test::lt_synthetic(12345, 2);
-  d.train_counts = data::class_counts(d.train.labels, d.train.num_classes);
-  d.description = "synthetic-lt";
-  return d;
-}
-
-// stage 1 on 90 images in batches of 3 (30 steps an epoch), 2 epochs; plain progress (a read point every
-// tenth of the epoch: 3 steps)
-Json config(const std::string& name, std::vector<std::string> extra) {
-  std::vector<std::string> sets = {"name=" + name,         "threads=1",
-                                   "data.workers=0",       "stage1.epochs=2",
-                                   "stage1.batch_size=3",  "stage1.schedule.kind=constant",
-                                   "stage1.optim.lr=0.05", "eval.every_epochs=0",
-                                   "log.progress=plain",   "checkpoint.every_steps=0"};
-  sets.insert(sets.end(), extra.begin(), extra.end());
-  return resolve_config("", sets, false);
-}
-
-fs::path train(const Json& cfg) {
-  const fs::path dir = root() / cfg.at("name").get<std::string>();
-  std::ostringstream log;
-  TrainFlags f;
-  f.report = false;
-  train_run(cfg, synthetic(), dir.string(), f, log);
-  return dir;
-}
+Json config(const std::string& name, std::vector<std::string> extra) { return loop_run::config(name, extra); }
+fs::path train(const Json& cfg) { return loop_run::train(root(), cfg); }
 
 using Runs = std::vector<std::pair<std::string, std::vector<std::string>>>;
 
-// Each run: 60 steps (2 epochs of 30), none reading the host, 20 read points (every third step: the
+// Each run: 60 steps (2 epochs of 30), none reading the host or waiting for the device, 20 read points (every third step: the
 // progress redraws of a tenth of 30, and the epoch ends).
 void check_no_step_reads(const Runs& runs) {
   for (auto& [name, sets] : runs) {
@@ -389,6 +362,7 @@ void check_no_step_reads(const Runs& runs) {
     const LoopCounters c = loop_counters();
     CHECK(c.steps == 60);
     CHECK(c.step_host_reads == 0);
+    CHECK(c.step_host_waits == 0);  // on a GPU (no device to wait for on the CPU)
     CHECK(c.read_points == 20);
   }
 }
@@ -430,6 +404,25 @@ TEST_CASE("the steps between read points make no host read: cb_sigmoid, cb_focal
       {"eql", {"model.head=linear", "stage1.loss={\"name\": \"eql\", \"eql_lambda\": 0.1}", "stage1.mixup_alpha=1"}},
       {"mislas", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "stage1.epochs=1", "stage2.method=mislas",
                   "stage2.epochs=1", "stage2.batch_size=3", "stage2.schedule.kind=constant", "stage2.optim.lr=0.01"}},
+  };
+  check_no_step_reads(runs);
+}
+
+// On a GPU the same steps must also never wait for the device: the uploads of each step (labels, mixup's
+// labels, GCL's noise, the batch) go through pinned staging memory without a synchronisation, so the host
+// queues step after step (engine/cuda/runtime.cpp).
+TEST_CASE("CUDA: the steps between read points make no host read and no host wait") {
+  if (!cuda_available()) {
+    MESSAGE("no CUDA device: skipped");
+    return;
+  }
+  const Runs runs = {
+      {"cuda_ce", {"device=cuda", "model.head=linear", "stage1.loss={\"name\": \"ce\"}"}},
+      {"cuda_ce_mixup_skip", {"device=cuda", "model.head=linear", "stage1.loss={\"name\": \"ce\"}",
+                              "stage1.mixup_alpha=1", "guard.nonfinite=skip", "log.step_losses=true"}},
+      {"cuda_gcl", {"device=cuda", "model.head=normed", "stage1.loss={\"name\": \"gcl\"}", "stage1.mixup_alpha=1"}},
+      {"cuda_resident_ldam", {"device=cuda", "data.resident=true", "model.head=normed",
+                              "stage1.loss={\"name\": \"ldam\"}"}},
   };
   check_no_step_reads(runs);
 }

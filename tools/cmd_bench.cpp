@@ -7,11 +7,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/allocator.h"
+#include "engine/cuda_graph.h"
 #include "engine/precision.h"
 #include "layers/resnet.h"
 #include "tools/args.h"
@@ -23,13 +25,14 @@ namespace tailor {
 static const char* kBenchUsage =
     "usage: tailor bench --model resnet10|resnet32|resnet50|resnet152|resnext50_32x4d [--batch N] [--steps N]\n"
     "                    [--warmup N] [--device cpu|cuda] [--threads N] [--image-size N] [--classes N]\n"
-    "                    [--precision fp32|bf16] [--deterministic] [--no-tf32]\n"
+    "                    [--precision fp32|bf16] [--deterministic] [--no-tf32] [--cuda-graphs]\n"
     "Times training steps (forward, loss, backward, SGD) on a synthetic batch and prints one JSON line:\n"
     "{\"model\",\"device\",\"batch\",\"threads\",\"image_size\",\"classes\",\"steps\",\"train_img_per_s\",\n"
     " \"eval_img_per_s\",\"peak_rss_mb\"[,\"peak_gpu_mb\",\"gpu\"]}\n"
     "CUDA: TF32 is allowed for convolutions and off for GEMMs (PyTorch's defaults) unless --no-tf32;\n"
     "--deterministic restricts cuDNN to deterministic algorithms. --precision bf16: convolutions with bfloat16\n"
-    "operands (docs/precision.md; CPUs with native bf16 only so far).\n";
+    "operands (docs/precision.md; CPUs with native bf16 only so far). --cuda-graphs: the training step and the\n"
+    "evaluation forward captured once after the warm-up and replayed (train/step_graph.h).\n";
 
 static double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -37,11 +40,11 @@ static double now_s() {
 
 int cmd_bench(int argc, char** argv) {
   std::string model, device_name, precision_arg;
-  bool deterministic = false, no_tf32 = false;
+  bool deterministic = false, no_tf32 = false, graphs = false;
   long long batch, steps, warmup, threads, image_size, classes;
   try {
     Args a(argc, argv, {"model", "batch", "steps", "warmup", "device", "threads", "image-size", "classes", "precision"},
-           {"help", "deterministic", "no-tf32"});
+           {"help", "deterministic", "no-tf32", "cuda-graphs"});
     if (a.has("help")) {
       std::cout << kBenchUsage;
       return 0;
@@ -52,9 +55,10 @@ int cmd_bench(int argc, char** argv) {
     precision_arg = a.choice("precision", "fp32", {"fp32", "bf16"});
     deterministic = a.has("deterministic");
     no_tf32 = a.has("no-tf32");
+    graphs = a.has("cuda-graphs");
     batch = a.integer("batch", 128, 1, 1 << 20);
     steps = a.integer("steps", 20, 1, 1 << 20);
-    warmup = a.integer("warmup", 3, 0, 1 << 20);
+    warmup = a.integer("warmup", 3, graphs ? 1 : 0, 1 << 20);
     threads = a.integer("threads", omp_get_max_threads(), 1, 1024);
     image_size = a.integer("image-size", model == "resnet32" ? 32 : 224, 8, 4096);
     classes = a.integer("classes", model == "resnet32" ? 10 : 1000, 1, 1 << 20);
@@ -65,6 +69,7 @@ int cmd_bench(int argc, char** argv) {
   Device dev = parse_device(device_name);
   TAILOR_CHECK(dev.is_cpu() || cuda_available(), "tailor bench: --device cuda requested but no CUDA device is "
                "available (or this build has no CUDA backend)");
+  TAILOR_CHECK(!graphs || dev.is_cuda(), "tailor bench: --cuda-graphs needs --device cuda");
   const Precision precision = parse_precision(precision_arg);
   TAILOR_CHECK(precision == Precision::F32 || has_native_bf16(dev),
                "tailor bench: --precision bf16 needs native bf16 convolutions (a CPU with AVX512-BF16 or AMX, a GPU "
@@ -98,9 +103,23 @@ int cmd_bench(int argc, char** argv) {
     opt.step();
   };
   for (long long i = 0; i < warmup; ++i) train_step();
+  // --cuda-graphs: one more step captured (and run), the timed ones replayed
+  CudaGraph train_graph, eval_graph;
+  auto capture = [](CudaGraph& g, const std::function<void()>& f) {
+    g.begin_capture();
+    try {
+      f();
+      g.end_capture();
+    } catch (...) {
+      g.abort_capture();
+      throw;
+    }
+    g.launch();
+  };
+  if (graphs) capture(train_graph, train_step);
   cuda_synchronize();
   double t0 = now_s();
-  for (long long i = 0; i < steps; ++i) train_step();
+  for (long long i = 0; i < steps; ++i) graphs ? train_graph.launch() : train_step();
   cuda_synchronize();
   double train_s = now_s() - t0;
   if (!std::isfinite(loss.item())) std::cerr << "warning: non-finite training loss\n";
@@ -110,9 +129,10 @@ int cmd_bench(int argc, char** argv) {
   {
     NoGradGuard ng;
     for (long long i = 0; i < std::max(1LL, warmup); ++i) net->forward(x);
+    if (graphs) capture(eval_graph, [&] { net->forward(x); });
     cuda_synchronize();
     double t1 = now_s();
-    for (long long i = 0; i < steps; ++i) net->forward(x);
+    for (long long i = 0; i < steps; ++i) graphs ? eval_graph.launch() : (void)net->forward(x);
     cuda_synchronize();
     eval_s = now_s() - t1;
   }
@@ -127,6 +147,7 @@ int cmd_bench(int argc, char** argv) {
   j["classes"] = classes;
   j["steps"] = steps;
   j["precision"] = precision_arg;
+  if (graphs) j["cuda_graphs"] = true;
   j["train_img_per_s"] = std::round(batch * steps / train_s * 10) / 10;
   j["eval_img_per_s"] = std::round(batch * steps / eval_s * 10) / 10;
   j["peak_rss_mb"] = std::round(ru.ru_maxrss / 1024.0 * 10) / 10;

@@ -501,6 +501,7 @@ std::string config_hash(const Json& cfg) {
     if (key.rfind("stage", 0) == 0 && stage.is_object() && stage.value("augment", std::string("x")).empty())
       stage.erase("augment");
   if (identity.value("precision", std::string("fp32")) == "fp32") identity.erase("precision");  // added later
+  identity.erase("cuda_graphs");  // the same steps either way
   // How the ranks talk is not part of a run's identity; SyncBatchNorm is, when on.
   if (identity.contains("dist")) {
     for (const char* k : {"backend", "timeout_s", "bucket_mb", "overlap"}) identity["dist"].erase(k);

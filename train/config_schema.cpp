@@ -38,6 +38,9 @@ std::vector<ConfigKey> build_schema() {
   add(s, "threads", "int", 0, 0, 1024, {}, "CPU threads (0 = all cores)");
   add(s, "device", "string", "cpu", 0, 0, {"cpu", "cuda"}, "compute device");
   add(s, "deterministic", "bool", false, 0, 0, {}, "CUDA: deterministic cuDNN algorithms only (bit-identical reruns)");
+  add(s, "cuda_graphs", "bool", false, 0, 0, {},
+      "CUDA: capture each epoch's training step once as a CUDA graph and replay it (the same numbers, fewer "
+      "launches; docs/DESIGN.md \"CUDA graphs\")");
   add(s, "precision", "string", "fp32", 0, 0, {"fp32", "bf16"},
       "bf16: convolutions with bfloat16 operands, everything else float32 (docs/precision.md; CPUs with native "
       "bf16 so far)");

@@ -9,10 +9,12 @@
 #include <thread>
 
 #include "data/mixup.h"
+#include "engine/allocator.h"
 #include "engine/ops.h"
 #include "rundir/files.h"
 #include "train/data_parallel.h"
 #include "train/run_model.h"
+#include "train/step_graph.h"
 
 namespace tailor {
 
@@ -223,6 +225,30 @@ void end_epoch(RunContext& run, StageRun& stage, double comm_s) {
   run.save_state();
 }
 
+// The stage's CUDA graph (train/step_graph.h), or null: cuda_graphs off, or a stage a graph cannot replay
+// (said in the log). TAILOR_EMULATE_STEP_GRAPH=1 (tests): the CPU emulation, whatever the config.
+std::unique_ptr<StepGraph> make_step_graph(RunContext& run, StageRun& stage) {
+  const bool emulate = [] {
+    const char* e = std::getenv("TAILOR_EMULATE_STEP_GRAPH");
+    return e && std::string(e) == "1";
+  }();
+  if (!run.cfg.cuda_graphs && !emulate) return nullptr;
+  std::string why;
+  if (stage.method.has_after_step() || stage.method.chooses_batches())
+    why = "method " + stage.cfg.method + " reads the outcome of every step";
+  else if (run.data_parallel())
+    why = "data parallel";
+  else if (run.cfg.anomaly)
+    why = "debug.anomaly reads every op's output";
+  if (!why.empty()) {
+    run.log << "cuda graphs: stage " << stage.cfg.index << " runs without (" << why << ")\n";
+    return nullptr;
+  }
+  run.log << "cuda graphs: stage " << stage.cfg.index
+            << (emulate ? " emulated on the host" : "") << ": each epoch's second step captured, later ones replayed\n";
+  return std::make_unique<StepGraph>(run.dev, emulate ? StepGraph::Kind::Emulate : StepGraph::Kind::Capture);
+}
+
 }  // namespace
 
 LoopCounters& loop_counters() {
@@ -249,6 +275,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
     params.push_back(s.param);
   }
   LoopCounters& counters = loop_counters();
+  std::unique_ptr<StepGraph> graph = make_step_graph(run, stage);
   while (st.epoch < c.epochs) {
     const int e = st.epoch;
     stage.method.start_epoch(e);
@@ -265,9 +292,10 @@ bool train_stage(RunContext& run, StageRun& stage) {
     const int64_t tenth = std::max<int64_t>(1, (total + 9) / 10);  // data parallel: the progress reads
     int64_t images_now = 0;
     StepQueue queue(std::clamp<int64_t>(total, 1, 1024), run.dev);
+    int64_t steps_here = 0;  // steps this process has run in this epoch
     data::Batch b;
     while (max_steps < 0 || st.step_in_epoch < max_steps) {
-      const int64_t reads0 = Tensor::host_reads();
+      const int64_t reads0 = Tensor::host_reads(), waits0 = cuda_host_waits();
       if (chooses) {
         if (st.step_in_epoch >= total) break;
         // the global batch; under data parallel this rank loads its rows r, r + world, ... (their positions)
@@ -303,39 +331,55 @@ bool train_stage(RunContext& run, StageRun& stage) {
         sb.labels = Tensor::from_vector_i32(mr.labels_a, {n}, run.dev);
         sb.labels_b = Tensor::from_vector_i32(mr.labels_b, {n}, run.dev);
         sb.lambda = mr.lambda;
+        sb.mix = Tensor::from_vector({mr.lambda, 1.f - mr.lambda}, {2}, run.dev);
       }
       data::to_device(b, run.dev);  // after the host-side edits above (mixup, the NaN test hook)
       sb.images = b.images;
       sb.images2 = b.images2;  // a second view, when the method asked for one
       if (!sb.labels.defined()) sb.labels = b.labels;
-      std::vector<Tensor> saved_buffers;  // device copies, put back on the device when the step is skipped
-      if (skip_bad)
-        for (const Tensor& t : all_buffers(run.model, stage.method)) saved_buffers.push_back(t.clone());
-      Tensor loss = stage.method.step(sb);
+      // The step: the method's loss, backward, the guard, the optimiser, the BatchNorm restore; the loss and the
+      // guard's code go into loss_out and code_out (device tensors [1]). Run as it is, or captured / replayed
+      // as a CUDA graph (train/step_graph.h), then with the graph's fixed inputs and outputs.
+      auto body = [&](Tensor loss_out, Tensor code_out) {
+        std::vector<Tensor> saved_buffers;  // device copies, put back on the device when the step is skipped
+        if (skip_bad)
+          for (const Tensor& t : all_buffers(run.model, stage.method)) saved_buffers.push_back(t.clone());
+        Tensor loss = stage.method.step(sb);
+        Tensor loss_ranks;  // data parallel: how many ranks' losses are non-finite (summed on the device)
+        if (averager) {
+          loss_ranks = Tensor::empty({1}, DType::I32, run.dev);
+          nonfinite_index({loss}, loss_ranks);
+          run.comm->all_reduce_sum(loss_ranks);
+        }
+        stage.opt.zero_grad();
+        // backward also for a non-finite loss (the masked step below does not apply it); data parallel: then
+        // the gradient of the global batch's mean loss on every rank, all-reduced as backward produces it
+        if (averager)
+          averager->backward(loss, params);
+        else
+          loss.backward();
+        std::vector<Tensor> checked{loss};
+        for (auto& s : slots) checked.push_back(s.param.grad());  // undefined (no gradient): finite
+        nonfinite_index(checked, code_out, loss_ranks);  // the loss and every gradient in one pass, on the device
+        stage.opt.step(code_out);                         // nothing when code != 0
+        if (skip_bad) {  // buf = code != 0 ? saved : buf
+          std::vector<Tensor> bufs = all_buffers(run.model, stage.method);
+          for (size_t i = 0; i < bufs.size(); ++i) copy_where_(bufs[i], saved_buffers[i], code_out);
+        }
+        loss_out.copy_from(loss.detach().reshape({1}));
+      };
       const int64_t slot = (int64_t)queue.steps.size();
-      Tensor code = queue.codes.slice(slot, slot + 1);  // this step's guard code, on the device
-      Tensor loss_ranks;  // data parallel: how many ranks' losses are non-finite (summed on the device)
-      if (averager) {
-        loss_ranks = Tensor::empty({1}, DType::I32, run.dev);
-        nonfinite_index({loss}, loss_ranks);
-        run.comm->all_reduce_sum(loss_ranks);
+      const StepGraph::Action action = graph ? graph->plan(e, steps_here, sb) : StepGraph::Action::Eager;
+      if (action == StepGraph::Action::Eager) {
+        body(queue.losses.slice(slot, slot + 1), queue.codes.slice(slot, slot + 1));
+      } else {
+        graph->set_inputs(sb);
+        graph->run(action, e, sb, [&] { body(graph->loss(), graph->code()); });
+        ++(action == StepGraph::Action::Capture ? counters.graph_captures : counters.graph_replays);
+        queue.losses.slice(slot, slot + 1).copy_from(graph->loss());
+        queue.codes.slice(slot, slot + 1).copy_from(graph->code());
       }
-      stage.opt.zero_grad();
-      // backward also for a non-finite loss (the masked step below does not apply it); data parallel: then the
-      // gradient of the global batch's mean loss on every rank, all-reduced as backward produces it (dist.overlap)
-      if (averager)
-        averager->backward(loss, params);
-      else
-        loss.backward();
-      std::vector<Tensor> checked{loss};
-      for (auto& s : slots) checked.push_back(s.param.grad());  // undefined (no gradient): finite
-      nonfinite_index(checked, code, loss_ranks);  // the loss and every gradient in one pass, on the device
-      stage.opt.step(code);                         // nothing when code != 0
-      if (skip_bad) {  // buf = code != 0 ? saved : buf
-        std::vector<Tensor> bufs = all_buffers(run.model, stage.method);
-        for (size_t i = 0; i < bufs.size(); ++i) copy_where_(bufs[i], saved_buffers[i], code);
-      }
-      queue.losses.slice(slot, slot + 1).copy_from(loss.detach().reshape({1}));
+      ++steps_here;
       queue.steps.push_back({e, st.step_in_epoch + 1, st.global_step + 1, b.labels.numel()});
       ++st.global_step;
       ++st.step_in_epoch;
@@ -343,13 +387,16 @@ bool train_stage(RunContext& run, StageRun& stage) {
       const int64_t done = st.step_in_epoch;
       ++counters.steps;
       counters.step_host_reads += Tensor::host_reads() - reads0;
+      counters.step_host_waits += cuda_host_waits() - waits0;
       // the read points: see train/loop.h
       const bool read = after || queue.full() || done >= total || (every > 0 && st.global_step % every == 0) ||
                         st.global_step == hooks.read_at[0] || st.global_step == hooks.read_at[1] ||
                         (run.data_parallel() ? done % tenth == 0 : run.progress.due(done));
       if (read) {
         ++counters.read_points;
+        const int64_t dropped = stage.opt.buffers_dropped();
         if (read_point(run, stage, queue, slot_names, images_now) && after) stage.method.after_step(sb);
+        if (graph && stage.opt.buffers_dropped() != dropped) graph->invalidate();  // the graph steps that buffer
         run.progress.step(done, st.epoch_images ? st.loss_sum / st.epoch_images : 0, images_now);
       }
       if (every > 0 && st.global_step % every == 0 && st.step_in_epoch < total) {
@@ -365,6 +412,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
     }
     if (!queue.steps.empty()) ++counters.read_points;
     read_point(run, stage, queue, slot_names, images_now);
+    if (graph) graph->invalidate();  // its memory back before the evaluation; the next epoch captures anew
     st.epoch_seconds = seconds0 + (monotonic_seconds() - t0);
     end_epoch(run, stage, run.data_parallel() ? run.comm->collective_seconds() - comm0 : -1.0);
     if (run.stop_after_s > 0 && monotonic_seconds() - run.session_t0 >= run.stop_after_s && st.epoch < c.epochs)

@@ -10,7 +10,9 @@
 // -> the optimiser step masked by the code (weights and momentum untouched when it is not 0; a skipped
 // first step does not count as the first, train/sgd.h) -> under skip, the BatchNorm statistics put back
 // from their copies where the code is not 0 -> the loss and the code into the epoch's step queue (device
-// tensors). None of this reads the device from the host: on a GPU the steps queue up without a stall.
+// tensors). None of this reads the device from the host: on a GPU the steps queue up without a stall. With
+// cuda_graphs the step from the method's step() to the BatchNorm restore is captured once per epoch and
+// replayed (train/step_graph.h).
 //
 // READ POINTS, where the host reads the queued losses and codes (one small copy each) and does, step by
 // step, the bookkeeping of every step since the last one: the guard's decision (guard.nonfinite stop, the
@@ -91,10 +93,12 @@ struct RunContext {
 bool train_stage(RunContext& run, StageRun& stage);
 
 // Counts of this process's training steps (tests): steps, read points, and the host reads
-// (Tensor::host_reads) made inside steps, from loading the batch to the read-point test (a read point's
-// own reads not included). 0 for sync-free steps.
+// (Tensor::host_reads) and, on a GPU, the host's waits for the device (cuda_host_waits: reads, and uploads
+// that find their staging memory still in use) made inside steps, from loading the batch to the read-point
+// test (a read point's own not included). 0 for sync-free steps.
 struct LoopCounters {
-  int64_t steps = 0, read_points = 0, step_host_reads = 0;
+  int64_t steps = 0, read_points = 0, step_host_reads = 0, step_host_waits = 0;
+  int64_t graph_captures = 0, graph_replays = 0;  // steps captured / replayed as CUDA graphs (train/step_graph.h)
 };
 LoopCounters& loop_counters();
 

@@ -13,6 +13,7 @@ LossInput StepBatch::loss_input(const Tensor& logits) const {
   in.labels = labels;
   in.labels_b = labels_b;
   in.lambda = lambda;
+  in.mix = mix;
   in.indices = indices;
   return in;
 }

@@ -66,6 +66,7 @@ struct StepBatch {
   Tensor labels;    // i32 [N] (mixup: the first partner's labels y_a)
   Tensor labels_b;  // i32 [N] mixup: the second partner's labels y_b; undefined without mixup
   float lambda = 1.f;
+  Tensor mix;       // f32 [2] = (lambda, 1 - lambda) on the device, under mixup (what the loss reads)
   const std::vector<int64_t>* indices = nullptr;  // dataset indices of the N samples
   int epoch = 0;                                  // 0-based epoch of the stage
   float lr = 0;                                   // the step's learning rate (the schedule's, lr_scale 1)

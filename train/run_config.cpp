@@ -151,6 +151,7 @@ RunConfig parse_run_config(const Json& j) {
   c.threads = j.at("threads");
   c.device = j.at("device");
   c.deterministic = j.at("deterministic");
+  c.cuda_graphs = j.value("cuda_graphs", false);  // absent in run directories written before the key
   c.precision = parse_precision(j.value("precision", "fp32"));  // absent in run directories written before the key
   c.data = parse_data_config(j.at("data"));
   const Json& m = j.at("model");

@@ -89,6 +89,7 @@ struct RunConfig {
   std::string device;
   Precision precision = Precision::F32;  // precision: the convolutions' operand type (engine/precision.h)
   bool deterministic = false;
+  bool cuda_graphs = false;  // capture each epoch's training step as a CUDA graph and replay it (train/step_graph.h)
   DataConfig data;
   ModelConfig model;
   std::vector<StageConfig> stages;  // stage1, stage2, ... in order

@@ -17,6 +17,15 @@ SGD::SGD(std::vector<Tensor> params, SgdOptions opt)
                ">= 0");
   TAILOR_CHECK(!opt.nesterov || (opt.momentum > 0 && opt.dampening == 0),
                "SGD: Nesterov momentum requires a momentum and zero dampening");
+  set_lr(opt.lr);
+}
+
+void SGD::set_lr(float lr) {
+  opt_.lr = lr;
+  if (params_.empty() || !params_[0].is_cuda() || (lr_device_.defined() && lr_device_value_ == lr)) return;
+  if (!lr_device_.defined()) lr_device_ = Tensor::empty({1}, DType::F32, params_[0].device());
+  lr_device_.copy_from(Tensor::from_vector({lr}, {1}));  // host -> device: no wait
+  lr_device_value_ = lr;
 }
 
 void SGD::step(const Tensor& skip) {
@@ -58,7 +67,7 @@ void SGD::step(const Tensor& skip) {
 #ifdef TAILOR_CUDA
   if (!on_gpu.empty())
     cuda::sgd_step_multi(on_gpu.data(), (int)on_gpu.size(), opt_.lr, opt_.momentum, opt_.dampening,
-                         opt_.weight_decay, opt_.nesterov, sk);
+                         opt_.weight_decay, opt_.nesterov, sk, lr_device_.defined() ? lr_device_.f32() : nullptr);
 #endif
 }
 
@@ -68,7 +77,10 @@ void SGD::resolve_first_steps(bool all_applied) {
   if (!all_applied) started = started_.to_vector_i32();  // a host read, at a read point, only in this case
   for (size_t i = 0; i < pending_.size(); ++i) {
     if (!pending_[i]) continue;
-    if (!all_applied && started[i] == 0) bufs_[i] = Tensor();  // every step since its creation was skipped
+    if (!all_applied && started[i] == 0) {  // every step since its creation was skipped
+      bufs_[i] = Tensor();
+      ++dropped_;
+    }
     pending_[i] = 0;
   }
 }
@@ -100,6 +112,12 @@ void GroupedSGD::set_lr(float lr) {
 
 void GroupedSGD::step(const Tensor& skip) {
   for (auto& s : sgd_) s.step(skip);
+}
+
+int64_t GroupedSGD::buffers_dropped() const {
+  int64_t n = 0;
+  for (auto& s : sgd_) n += s.buffers_dropped();
+  return n;
 }
 
 void GroupedSGD::resolve_first_steps(bool all_applied) {

@@ -36,8 +36,11 @@ class SGD {
   // At a read point, after masked steps: all_applied = none of them was skipped (no host read then);
   // otherwise reads the `started` flags once, only when a buffer created since the last call is pending.
   void resolve_first_steps(bool all_applied);
+  int64_t buffers_dropped() const { return dropped_; }  // by resolve_first_steps, so far
   void zero_grad();
-  void set_lr(float lr) { opt_.lr = lr; }
+  // For parameters on a GPU also the device copy the fused kernel reads (uploaded when it changes: a captured
+  // step, train/step_graph.h, sees every new value).
+  void set_lr(float lr);
   float lr() const { return opt_.lr; }
   const SgdOptions& options() const { return opt_; }
   // momentum buffers (undefined before a parameter's first step), for checkpoints
@@ -50,6 +53,9 @@ class SGD {
   SgdOptions opt_;
   std::vector<char> pending_;  // the buffer was created by a masked step not yet resolved
   Tensor started_;             // i32 [params] on the device: the pending buffers' first step was applied
+  Tensor lr_device_;           // f32 [1] on the parameters' GPU (undefined on the CPU)
+  int64_t dropped_ = 0;
+  float lr_device_value_ = 0;
 };
 
 // Tensors the optimiser updates at lr = lr_scale * the schedule's lr (PyTorch's param_groups).
@@ -66,6 +72,7 @@ class GroupedSGD {
   float lr() const { return lr_; }
   void step(const Tensor& skip = Tensor());  // as SGD::step, every group masked by the same flag
   void resolve_first_steps(bool all_applied);
+  int64_t buffers_dropped() const;  // momentum buffers resolve_first_steps dropped so far, all groups
   void zero_grad();
   // Every parameter with its momentum buffer (undefined before its first step), in group order.
   struct Slot {

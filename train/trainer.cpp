@@ -484,6 +484,7 @@ Json Trainer::run(std::optional<RunData> given) {
   comm_ = make_run_comm(cfg_.dist, dev_);
   check_data_parallel();
   check_precision(cfg_.precision, dev_);
+  if (cfg_.cuda_graphs && !dev_.is_cuda()) run_fail("cuda_graphs true: CUDA graphs need device cuda, got " + cfg_.device);
   PrecisionScope precision_scope(cfg_.precision);  // training, evaluation and the report
   for (auto& s : cfg_.stages) {  // what can be checked before any data is read
     if (auto& check = method_spec(s.method).check) check(s);

@@ -6,7 +6,10 @@
 //   * one stream: a block freed by the host may be handed out again at once, because every later use
 //     is queued behind every earlier one on the same stream;
 //   * cudaMalloc failure -> release the whole cache -> retry -> error naming requested, allocated,
-//     cached, peak and the device's free/total bytes.
+//     cached, peak and the device's free/total bytes;
+//   * CUDA graphs: while a capture runs (pool_begin .. pool_end) every block handed out or freed belongs to
+//     the graph's pool; a pool's free blocks serve only that pool's later allocations until pool_release
+//     (the graph is gone) gives them back to the cache (runtime.h).
 #include <cstdlib>
 #include <map>
 #include <unordered_map>
@@ -24,6 +27,9 @@ struct Cache {
   std::multimap<size_t, void*> free_blocks;  // rounded size -> block
   std::unordered_map<void*, size_t> block_size;  // every live block -> its real (rounded) size
   MemoryStats stats;
+  int active_pool = 0, next_pool = 1;  // the pool of the capture under way (0: none)
+  std::unordered_map<void*, int> block_pool;               // live blocks that belong to a pool
+  std::map<int, std::multimap<size_t, void*>> pool_free;  // free blocks kept for a live graph's pool
   bool caching = [] {
     const char* e = std::getenv("TAILOR_CUDA_CACHING");
     return !(e && std::string(e) == "0");
@@ -54,26 +60,31 @@ void note_alloc(MemoryStats& st, size_t n) {
   if (st.allocated > st.peak) st.peak = st.allocated;
   if (st.allocated + st.cached > st.reserved_peak) st.reserved_peak = st.allocated + st.cached;
 }
+// The smallest free block of `blocks` that fits n with bounded waste, taken out (null: none).
+void* take_fit(Cache& c, std::multimap<size_t, void*>& blocks, size_t n) {
+  auto it = blocks.lower_bound(n);
+  size_t slack = std::max<size_t>(n / 8, 1 << 20);
+  if (it == blocks.end() || it->first - n > slack) return nullptr;
+  void* p = it->second;
+  size_t got = it->first;
+  blocks.erase(it);
+  c.stats.cached -= got;
+  c.stats.cache_hits++;
+  c.block_size[p] = got;  // free() must return the block under its real size
+  note_alloc(c.stats, got);
+  if (c.active_pool) c.block_pool[p] = c.active_pool;
+  return p;
+}
 }  // namespace
 
 void* alloc(size_t nbytes) {
   size_t n = round_size(nbytes);
   auto& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
-  if (c.caching) {
-    auto it = c.free_blocks.lower_bound(n);
-    size_t slack = std::max<size_t>(n / 8, 1 << 20);
-    if (it != c.free_blocks.end() && it->first - n <= slack) {
-      void* p = it->second;
-      size_t got = it->first;
-      c.free_blocks.erase(it);
-      c.stats.cached -= got;
-      c.stats.cache_hits++;
-      c.block_size[p] = got;  // free() must return the block under its real size
-      note_alloc(c.stats, got);
-      return p;
-    }
-  }
+  if (c.active_pool)
+    if (void* p = take_fit(c, c.pool_free[c.active_pool], n)) return p;
+  if (c.caching)
+    if (void* p = take_fit(c, c.free_blocks, n)) return p;
   void* p = nullptr;
   cudaError_t e = cudaMalloc(&p, n);
   if (e == cudaErrorMemoryAllocation) {
@@ -93,6 +104,7 @@ void* alloc(size_t nbytes) {
   c.stats.device_mallocs++;
   c.block_size[p] = n;
   note_alloc(c.stats, n);
+  if (c.active_pool) c.block_pool[p] = c.active_pool;
   return p;
 }
 
@@ -105,11 +117,21 @@ void free(void* p, size_t /*nbytes*/) {
   size_t n = it->second;
   c.block_size.erase(it);
   c.stats.allocated -= n;
+  int pool = c.active_pool;  // freed during a capture: a replay may still use it
+  if (auto bp = c.block_pool.find(p); bp != c.block_pool.end()) {
+    if (!pool) pool = bp->second;
+    c.block_pool.erase(bp);
+  }
+  if (pool && c.pool_free.count(pool)) {  // kept for its graph
+    c.pool_free[pool].emplace(n, p);
+    c.stats.cached += n;
+    return;
+  }
   if (c.caching) {
     c.free_blocks.emplace(n, p);
     c.stats.cached += n;
   } else {
-    TAILOR_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    synchronize();
     TAILOR_CUDA_CHECK(cudaFree(p));
   }
 }
@@ -127,7 +149,7 @@ void reset_peak() {
 void empty_cache() {
   auto& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
-  if (!c.free_blocks.empty()) TAILOR_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  if (!c.free_blocks.empty()) synchronize();
   release_all_locked(c);
 }
 void set_caching(bool on) {
@@ -139,5 +161,34 @@ void set_caching(bool on) {
   if (!on) empty_cache();
 }
 bool caching() { return cache().caching; }
+
+int pool_begin() {
+  auto& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  TAILOR_CHECK(!c.active_pool, "CUDA allocator: a graph pool is already active");
+  c.active_pool = c.next_pool++;
+  c.pool_free[c.active_pool];
+  return c.active_pool;
+}
+void pool_end() {
+  auto& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.active_pool = 0;
+}
+void pool_release(int id) {
+  auto& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto it = c.pool_free.find(id);
+  if (it == c.pool_free.end()) return;
+  for (auto& [n, p] : it->second) {  // later work on the one stream is ordered after the graph's
+    if (c.caching) {
+      c.free_blocks.emplace(n, p);
+    } else {
+      c.stats.cached -= n;
+      TAILOR_CUDA_CHECK(cudaFree(p));
+    }
+  }
+  c.pool_free.erase(it);  // its live blocks go to the cache when they are freed
+}
 
 }  // namespace tailor::cuda

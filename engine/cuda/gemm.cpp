@@ -20,6 +20,11 @@ static cublasHandle_t handle() {
     cublasHandle_t hh;
     check_cublas(cublasCreate(&hh), "cublasCreate");
     check_cublas(cublasSetStream(hh, stream()), "cublasSetStream");
+    // a workspace of its own, for ever: cuBLAS then allocates nothing inside a captured CUDA graph
+    const size_t ws_bytes = 32u << 20;
+    void* ws = nullptr;
+    TAILOR_CUDA_CHECK(cudaMalloc(&ws, ws_bytes));
+    check_cublas(cublasSetWorkspace(hh, ws, ws_bytes), "cublasSetWorkspace");
     return hh;
   }();
   return h;

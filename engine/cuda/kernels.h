@@ -113,8 +113,9 @@ struct SgdTensor {
   int32_t* started = nullptr;  // device flag deciding the first step instead of first_step (null: first_step)
 };
 constexpr int kSgdMaxTensors = 128;
+// lr_device: when given, the kernel reads the learning rate there instead of `lr` (a captured step's lr).
 void sgd_step_multi(const SgdTensor* list, int count, float lr, float momentum, float dampening, float wd,
-                    bool nesterov, const int32_t* skip = nullptr);
+                    bool nesterov, const int32_t* skip = nullptr, const float* lr_device = nullptr);
 
 // ---- Adam / AdamW (optim.cu): the same update as cpu::adam_step, with the same float roundings (bias
 // corrections in double on the host); adam_step_multi updates up to kAdamMaxTensors parameters, each

@@ -43,23 +43,26 @@ struct SgdHyper {
   float lr, momentum, dampening, wd;
   bool nesterov;
   const int32_t* skip;  // device flag: != 0 leaves every tensor untouched (null: never)
+  const float* lr_device;  // the learning rate on the device (null: lr)
 };
 
-__device__ __forceinline__ void sgd_one(float* w, float* v, const float* g, int64_t i, const SgdHyper& h, bool first) {
+__device__ __forceinline__ void sgd_one(float* w, float* v, const float* g, int64_t i, const SgdHyper& h, float lr,
+                                        bool first) {
   float d = g[i] + h.wd * w[i];
   if (h.momentum != 0.f) {
     float buf = first ? d : h.momentum * v[i] + (1.f - h.dampening) * d;
     v[i] = buf;
     d = h.nesterov ? d + h.momentum * buf : buf;
   }
-  w[i] -= h.lr * d;
+  w[i] -= lr * d;
 }
 
 __global__ void sgd_multi_k(Batch<SgdTensor, kSgdMaxTensors> b, SgdHyper h) {
   if (h.skip && h.skip[0] != 0) return;
   const SgdTensor& t = b.t[blockIdx.y];
   const bool first = t.started ? t.started[0] == 0 : t.first_step != 0;
-  GRID_LOOP(i, t.n) sgd_one(t.w, t.v, t.g, i, h, first);
+  const float lr = h.lr_device ? h.lr_device[0] : h.lr;
+  GRID_LOOP(i, t.n) sgd_one(t.w, t.v, t.g, i, h, lr, first);
 }
 
 // started = 1 for every tensor with a flag, unless the step was skipped (after sgd_multi_k has read them)
@@ -69,8 +72,8 @@ __global__ void sgd_mark_started_k(Batch<SgdTensor, kSgdMaxTensors> b, SgdHyper 
 }
 
 void sgd_step_multi(const SgdTensor* list, int count, float lr, float momentum, float dampening, float wd,
-                    bool nesterov, const int32_t* skip) {
-  const SgdHyper h{lr, momentum, dampening, wd, nesterov, skip};
+                    bool nesterov, const int32_t* skip, const float* lr_device) {
+  const SgdHyper h{lr, momentum, dampening, wd, nesterov, skip, lr_device};
   launch_batches(sgd_multi_k, list, count, h);
   for (int start = 0; start < count; start += kSgdMaxTensors) {
     const int k = std::min(kSgdMaxTensors, count - start);

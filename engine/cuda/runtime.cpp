@@ -1,6 +1,7 @@
 // Device discovery, the stream, copies through pinned staging, and the global switches.
 #include "engine/cuda/runtime.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -52,41 +53,87 @@ cudaStream_t stream() {
   return s;
 }
 
-void synchronize() { TAILOR_CUDA_CHECK(cudaStreamSynchronize(stream())); }
-
 void memset(void* p, int value, size_t nbytes) {
   if (nbytes) TAILOR_CUDA_CHECK(cudaMemsetAsync(p, value, nbytes, stream()));
 }
 
-// Host -> device copies go through two pinned buffers used in turn: the caller's memory is copied
-// into pinned memory at once (so it may be freed or reused), the DMA runs asynchronously, and a
-// buffer is only rewritten after the event of its previous copy has completed.
+// Host -> device copies never wait for the device (a training step uploads labels, noise and batches
+// while earlier steps still run). The caller's bytes are first copied into pinned memory (so the caller may
+// free or reuse them at once) and the DMA from there is queued on the stream:
+//   * small copies (< kStagingMin) share a ring of pinned chunks; a chunk is written again only after the
+//     event recorded when the ring last left it has completed (normally long before);
+//   * large copies (input batches) use two pinned buffers in turn, each rewritten after the event of its
+//     previous copy has completed: the host runs at most two batches ahead of the device.
 namespace {
+const size_t kStagingMin = 1 << 16;
+const int kRingChunks = 16;
+const size_t kRingChunk = 1 << 17;  // >= kStagingMin: a small copy always fits in an empty chunk
 struct Staging {
   std::mutex mu;
   void* buf[2] = {nullptr, nullptr};
   size_t cap[2] = {0, 0};
   cudaEvent_t done[2] = {nullptr, nullptr};
   int next = 0;
+  char* ring = nullptr;                     // kRingChunks x kRingChunk pinned bytes
+  cudaEvent_t left[kRingChunks] = {};       // recorded when the ring moved past the chunk (null: never)
+  int chunk = 0;
+  size_t used = 0;                          // bytes of the current chunk handed out
 };
 Staging& staging() {
   static Staging* s = new Staging();
   return *s;
 }
-const size_t kStagingMin = 1 << 16;  // below this a plain (synchronous for pageable) copy is cheaper
+std::atomic<int64_t> g_host_waits{0};
+// Inside a captured step a host wait or a host copy would happen once, at the capture, and never at a replay.
+void refuse_in_capture(const char* what) {
+  if (capturing())
+    fail(std::string("CUDA graphs: ") + what +
+         " inside a captured training step (a replay would not repeat it); run this method with "
+         "cuda_graphs false");
+}
+// Waits for an event, counting a host wait only when the device had not reached it yet.
+void wait_event(cudaEvent_t e) {
+  refuse_in_capture("a wait for the device");
+  cudaError_t q = cudaEventQuery(e);
+  if (q == cudaSuccess) return;
+  if (q != cudaErrorNotReady) TAILOR_CUDA_CHECK(q);
+  ++g_host_waits;
+  TAILOR_CUDA_CHECK(cudaEventSynchronize(e));
+}
+void copy_h2d_small(Staging& s, void* dst, const void* src, size_t nbytes) {
+  if (!s.ring) TAILOR_CUDA_CHECK(cudaMallocHost((void**)&s.ring, kRingChunks * kRingChunk));
+  size_t at = (s.used + 255) / 256 * 256;
+  if (at + nbytes > kRingChunk) {  // move to the next chunk, once the device has read its previous contents
+    if (!s.left[s.chunk]) TAILOR_CUDA_CHECK(cudaEventCreateWithFlags(&s.left[s.chunk], cudaEventDisableTiming));
+    TAILOR_CUDA_CHECK(cudaEventRecord(s.left[s.chunk], stream()));
+    s.chunk = (s.chunk + 1) % kRingChunks;
+    if (s.left[s.chunk]) wait_event(s.left[s.chunk]);
+    at = 0;
+  }
+  char* p = s.ring + (size_t)s.chunk * kRingChunk + at;
+  std::memcpy(p, src, nbytes);
+  TAILOR_CUDA_CHECK(cudaMemcpyAsync(dst, p, nbytes, cudaMemcpyHostToDevice, stream()));
+  s.used = at + nbytes;
+}
 }  // namespace
 
+int64_t host_waits() { return g_host_waits.load(); }
+
+void synchronize() {
+  refuse_in_capture("a wait for the device (a read of a device value, or a synchronisation)");
+  ++g_host_waits;
+  TAILOR_CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
 static void copy_h2d(void* dst, const void* src, size_t nbytes) {
-  if (nbytes < kStagingMin) {
-    TAILOR_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, stream()));
-    TAILOR_CUDA_CHECK(cudaStreamSynchronize(stream()));  // src may be a temporary
-    return;
-  }
+  refuse_in_capture("a copy from the host (host values drawn every step go through step_input, "
+                    "engine/step_inputs.h)");
   auto& s = staging();
   std::lock_guard<std::mutex> lock(s.mu);
+  if (nbytes < kStagingMin) return copy_h2d_small(s, dst, src, nbytes);
   int i = s.next;
   s.next ^= 1;
-  if (s.done[i]) TAILOR_CUDA_CHECK(cudaEventSynchronize(s.done[i]));
+  if (s.done[i]) wait_event(s.done[i]);
   else TAILOR_CUDA_CHECK(cudaEventCreateWithFlags(&s.done[i], cudaEventDisableTiming));
   if (s.cap[i] < nbytes) {
     if (s.buf[i]) TAILOR_CUDA_CHECK(cudaFreeHost(s.buf[i]));
@@ -105,8 +152,9 @@ void copy(void* dst, bool dst_cuda, const void* src, bool src_cuda, size_t nbyte
   } else if (dst_cuda) {
     copy_h2d(dst, src, nbytes);
   } else if (src_cuda) {
+    refuse_in_capture("a read of a device value on the host");
     TAILOR_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, stream()));
-    TAILOR_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    synchronize();
   } else {
     std::memcpy(dst, src, nbytes);
   }

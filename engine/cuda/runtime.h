@@ -1,5 +1,5 @@
 // CUDA runtime layer: device discovery, the one stream every kernel runs on, the caching device
-// allocator, explicit host<->device copies (input batches go through pinned staging buffers), and the
+// allocator, explicit host<->device copies (uploads go through pinned staging memory), and the
 // global switches (deterministic algorithms, TF32, allocator caching). Only built with TAILOR_CUDA.
 #pragma once
 #include <cstddef>
@@ -16,6 +16,9 @@ std::string device_name();   // "NVIDIA H100 80GB HBM3"
 int compute_major();         // the compute capability's major number (9 for an H100; 0 without a device)
 cudaStream_t stream();       // the one stream all work is queued on
 void synchronize();          // waits for that stream
+// How many times the host has waited for the device so far (synchronize(), copies to the host, a staging
+// buffer still in use). A training step between read points makes none (tests/test_sync_free_step.cpp).
+int64_t host_waits();
 
 // Checks a CUDA call; on error fails with the call, file:line and the CUDA message.
 void check(cudaError_t e, const char* what, const char* file, int line);
@@ -43,7 +46,27 @@ void empty_cache();  // returns every cached block to the device
 void set_caching(bool on);
 bool caching();
 
-// ---- copies and fills (stream-ordered; a copy to host waits for the stream)
+// ---- CUDA graphs (engine/cuda/graph.cpp): one captured training step, replayed (train/step_graph.h)
+// While a capture runs, every allocation and every free of the allocator belongs to the graph's memory
+// pool: a block the captured kernels touch is never handed to anything else while the graph lives (a
+// block freed during the capture included: a replay still reads it). Only the graph's own later
+// allocations reuse the pool; when the graph is destroyed, its free blocks return to the cache and its
+// live ones when they are freed. A host wait, or a copy from or to the host, during a capture is an error
+// naming it (the replay would not repeat it).
+bool capturing();  // a capture of the stream is under way
+struct Graph;
+Graph* graph_begin_capture();
+void graph_end_capture(Graph* g);    // ends the capture and instantiates the graph (an error: what broke it)
+void graph_abort_capture(Graph* g);  // after an error inside the capture: ends it, nothing kept
+void graph_launch(Graph* g);
+void graph_destroy(Graph* g);        // safe while a launch is still running (freed when it completes)
+// the allocator's side (engine/cuda/allocator.cpp)
+int pool_begin();   // routes allocations and frees to a new pool; returns its id
+void pool_end();    // stops routing (the pool keeps its blocks)
+void pool_release(int id);
+
+// ---- copies and fills (stream-ordered; a copy to the host waits for the stream, a copy from the host
+// goes through pinned staging and does not wait)
 void memset(void* p, int value, size_t nbytes);
 void fill_f32(float* p, float value, int64_t n);
 void copy(void* dst, bool dst_cuda, const void* src, bool src_cuda, size_t nbytes);

@@ -1,0 +1,177 @@
+// CUDA graphs of the training step (train/step_graph.h). On the CPU: the step inputs' recorder, and the
+// loop's graph path emulated (TAILOR_EMULATE_STEP_GRAPH=1: fixed input buffers, the loss and code through the
+// graph's outputs, every loss's host draws redrawn before the step and read back from their buffers, as a
+// replay reads them) giving bit for bit the eager runs' losses and weights. On a GPU: real captures and
+// replays against eager steps (deterministic cuDNN), also bit for bit, with no host wait in a step.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "engine/allocator.h"
+#include "engine/step_inputs.h"
+#include "train/loop.h"
+#include "loop_run.h"
+#include "train_cli.h"
+
+using namespace tailor;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path& root() {
+  static fs::path r = train_cli::temp_folder("tailor_test_step_graph_");
+  return r;
+}
+
+struct Emulation {  // the loop's graph path emulated on the host while alive
+  Emulation() { setenv("TAILOR_EMULATE_STEP_GRAPH", "1", 1); }
+  ~Emulation() { unsetenv("TAILOR_EMULATE_STEP_GRAPH"); }
+};
+
+// Every stage checkpoint and the step log of two runs are the same bytes.
+void check_same_steps(const fs::path& a, const fs::path& b) {
+  const std::string sa = train_cli::slurp(a / "steps.jsonl");
+  CHECK(std::count(sa.begin(), sa.end(), '\n') >= 60);
+  CHECK(sa == train_cli::slurp(b / "steps.jsonl"));
+  int n = 0;
+  for (auto& e : fs::directory_iterator(a / "checkpoints")) {
+    const std::string f = e.path().filename().string();
+    if (f.rfind("stage", 0) != 0) continue;
+    CAPTURE(f);
+    CHECK(train_cli::slurp(e.path()) == train_cli::slurp(b / "checkpoints" / f));
+    ++n;
+  }
+  CHECK(n >= 1);
+}
+
+using Runs = std::vector<std::pair<std::string, std::vector<std::string>>>;
+
+// The configurations a graph must reproduce: every host draw (mixup's lambda, GCL's cloud twice per step,
+// GCLAng's tables, EQL's gate), class weights that change at an epoch (DRW at epoch 1), the guard's skip
+// mode, a frozen-backbone stage, distillation's teacher.
+Runs graph_runs(const std::string& prefix, const std::vector<std::string>& common) {
+  Runs runs = {
+      {"ce", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}"}},
+      {"ce_mixup_skip", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "stage1.mixup_alpha=1",
+                         "guard.nonfinite=skip"}},
+      {"gcl_mixup", {"model.head=normed", "stage1.loss={\"name\": \"gcl\"}", "stage1.mixup_alpha=1"}},
+      {"ldam_drw", {"model.head=normed", "stage1.loss={\"name\": \"ldam\", \"train_rule\": \"DRW\", \"drw_epoch\": 1}",
+                    "stage1.schedule.kind=cosine"}},
+      {"gcl_ang", {"model.head=normed", "stage1.loss={\"name\": \"gcl_ang\", \"epsilon\": 0.5}"}},
+      {"eql_mixup", {"model.head=linear", "stage1.loss={\"name\": \"eql\", \"eql_lambda\": 0.1}",
+                     "stage1.mixup_alpha=1"}},
+      {"crt", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "stage2.method=crt", "stage2.epochs=2",
+               "stage2.batch_size=3", "stage2.schedule.kind=constant"}},
+  };
+  for (auto& [name, sets] : runs) {
+    name = prefix + name;
+    sets.insert(sets.begin(), common.begin(), common.end());
+    sets.push_back("log.step_losses=true");
+  }
+  return runs;
+}
+
+}  // namespace
+
+TEST_CASE("step inputs: recorded in call order, redrawn before a replay, read back without drawing") {
+  int draws = 0;
+  float next = 1.f;
+  auto draw = [&] {
+    ++draws;
+    next += 1.f;
+    return Tensor::from_vector({next, -next}, {2});
+  };
+  // no recorder: drawn and returned
+  CHECK(step_input(Device::cpu(), draw).to_vector() == std::vector<float>{2.f, -2.f});
+  StepInputRecorder rec;
+  Tensor a, b;
+  {
+    StepInputRecorder::Active on(rec, StepInputRecorder::Mode::Record);
+    a = step_input(Device::cpu(), draw);
+    b = step_input(Device::cpu(), [] { return Tensor::from_vector_i32({7}, {1}); });
+  }
+  CHECK(draws == 2);
+  CHECK(a.to_vector() == std::vector<float>{3.f, -3.f});
+  rec.redraw();  // the replay's inputs: the same draws again, in order, into the same buffers
+  CHECK(draws == 3);
+  {
+    StepInputRecorder::Active on(rec, StepInputRecorder::Mode::Replay);
+    Tensor a2 = step_input(Device::cpu(), draw), b2 = step_input(Device::cpu(), draw);
+    CHECK(draws == 3);  // not drawn by the step itself
+    CHECK(a2.raw_data() == a.raw_data());
+    CHECK(a2.to_vector() == std::vector<float>{4.f, -4.f});
+    CHECK(b2.to_vector_i32() == std::vector<int32_t>{7});
+    CHECK_THROWS_WITH_AS(step_input(Device::cpu(), draw), doctest::Contains("asked for input 3 of 2"),
+                         std::runtime_error);
+  }
+  // a draw that changes shape is an error naming both
+  StepInputRecorder bad;
+  int n = 1;
+  {
+    StepInputRecorder::Active on(bad, StepInputRecorder::Mode::Record);
+    step_input(Device::cpu(), [&] { return Tensor::zeros({n}); });
+  }
+  n = 2;
+  CHECK_THROWS_WITH_AS(bad.redraw(), doctest::Contains("recorded as"), std::runtime_error);
+}
+
+TEST_CASE("the graph path emulated on the host gives the eager runs' losses and weights bit for bit") {
+  const Runs eager = graph_runs("eager_", {}), graph = graph_runs("emulated_", {});
+  for (size_t i = 0; i < eager.size(); ++i) {
+    CAPTURE(eager[i].first);
+    const fs::path a = loop_run::train(root(), loop_run::config(eager[i].first, eager[i].second));
+    loop_counters() = LoopCounters{};
+    fs::path b;
+    {
+      Emulation on;
+      b = loop_run::train(root(), loop_run::config(graph[i].first, graph[i].second));
+    }
+    check_same_steps(a, b);
+    // per epoch: one eager warm-up step, one capture, 28 replays (crt: 2 stages)
+    const int64_t epochs = eager[i].first == "eager_crt" ? 4 : 2;
+    CHECK(loop_counters().graph_captures == epochs);
+    CHECK(loop_counters().graph_replays == 28 * epochs);
+  }
+}
+
+TEST_CASE("cuda_graphs: refused on the CPU; a method that reads every step runs without, saying so") {
+  std::ostringstream log;
+  TrainFlags f;
+  f.report = false;
+  CHECK_THROWS_WITH_AS(train_run(loop_run::config("graphs_cpu", {"cuda_graphs=true"}), loop_run::synthetic(),
+                                 (root() / "graphs_cpu").string(), f, log),
+                       doctest::Contains("CUDA graphs need device cuda"), std::runtime_error);
+  Emulation on;
+  loop_counters() = LoopCounters{};
+  const Json cfg = loop_run::config("graphs_balms", {"stage1.epochs=1", "stage2.method=balms", "stage2.epochs=1",
+                                                     "stage2.batch_size=3", "stage2.schedule.kind=constant"});
+  train_run(cfg, loop_run::synthetic(), (root() / "graphs_balms").string(), f, log);
+  CHECK(log.str().find("cuda graphs: stage 2 runs without (method balms reads the outcome of every step)") !=
+        std::string::npos);
+  CHECK(loop_counters().graph_captures == 1);  // stage 1's one epoch
+}
+
+TEST_CASE("CUDA: captured and replayed steps give the eager steps' losses and weights bit for bit, with no wait") {
+  if (!cuda_available()) {
+    MESSAGE("no CUDA device: skipped");
+    return;
+  }
+  const std::vector<std::string> gpu = {"device=cuda", "deterministic=true"};
+  std::vector<std::string> with_graphs = gpu;
+  with_graphs.push_back("cuda_graphs=true");
+  const Runs eager = graph_runs("cuda_eager_", gpu), graph = graph_runs("cuda_graph_", with_graphs);
+  for (size_t i = 0; i < eager.size(); ++i) {
+    CAPTURE(eager[i].first);
+    const fs::path a = loop_run::train(root(), loop_run::config(eager[i].first, eager[i].second));
+    loop_counters() = LoopCounters{};
+    const fs::path b = loop_run::train(root(), loop_run::config(graph[i].first, graph[i].second));
+    check_same_steps(a, b);
+    CHECK(loop_counters().graph_captures >= 2);
+    CHECK(loop_counters().graph_replays >= 56);
+    CHECK(loop_counters().step_host_reads == 0);
+    CHECK(loop_counters().step_host_waits == 0);
+  }
+}

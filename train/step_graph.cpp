@@ -1,0 +1,83 @@
+#include "train/step_graph.h"
+
+#include <stdexcept>
+
+namespace tailor {
+
+StepGraph::StepGraph(Device dev, Kind kind)
+    : dev_(dev),
+      kind_(kind),
+      loss_(Tensor::zeros({1}, DType::F32, dev)),
+      code_(Tensor::zeros({1}, DType::I32, dev)) {
+  TAILOR_CHECK(kind == Kind::Emulate || dev.is_cuda(), "cuda_graphs: needs device cuda, got ", dev.str());
+}
+
+std::string StepGraph::key(int epoch, const StepBatch& b) const {
+  auto shape = [](const Tensor& t) { return t.defined() ? t.desc() : std::string("-"); };
+  return std::to_string(epoch) + " " + shape(b.images) + " " + shape(b.images2) + " " + shape(b.labels_b);
+}
+
+StepGraph::Action StepGraph::plan(int epoch, int64_t steps_here, const StepBatch& b) const {
+  if (steps_here == 0) return Action::Eager;  // the epoch's warm-up step
+  const std::string k = key(epoch, b);
+  if (!key_.empty() && k == key_) return Action::Replay;
+  return steps_here == 1 || key_.empty() ? Action::Capture : Action::Eager;
+}
+
+// dst <- src (host -> device or device -> device), dst (re)made when the shape changes
+static void into(Tensor& dst, Tensor& src, Device dev) {
+  if (!src.defined()) return;
+  if (!dst.defined() || dst.shape() != src.shape() || dst.dtype() != src.dtype())
+    dst = Tensor::empty(src.shape(), src.dtype(), dev);
+  dst.copy_from(src);
+  src = dst;
+}
+
+void StepGraph::set_inputs(StepBatch& b) {
+  into(images_, b.images, dev_);
+  into(images2_, b.images2, dev_);
+  into(labels_, b.labels, dev_);
+  into(labels_b_, b.labels_b, dev_);
+  into(mix_, b.mix, dev_);
+}
+
+void StepGraph::invalidate() {
+  key_.clear();
+  graph_.reset();
+  inputs_.clear();
+}
+
+void StepGraph::run(Action a, int epoch, const StepBatch& b, const std::function<void()>& body) {
+  TAILOR_CHECK(a != Action::Eager, "StepGraph::run: an eager step runs without the graph");
+  if (a == Action::Replay) {
+    inputs_.redraw();  // this step's host draws, in the recorded order, into their buffers
+    if (kind_ == Kind::Emulate) {
+      StepInputRecorder::Active on(inputs_, StepInputRecorder::Mode::Replay);
+      body();
+    } else {
+      graph_.launch();
+    }
+    return;
+  }
+  invalidate();
+  if (kind_ == Kind::Emulate) {
+    StepInputRecorder::Active on(inputs_, StepInputRecorder::Mode::Record);
+    body();
+  } else {
+    graph_.begin_capture();
+    try {
+      StepInputRecorder::Active on(inputs_, StepInputRecorder::Mode::Record);
+      body();
+      graph_.end_capture();
+    } catch (const std::exception& e) {
+      graph_.abort_capture();
+      inputs_.clear();
+      throw std::runtime_error(std::string("cuda_graphs: the training step could not be captured: ") + e.what());
+    }
+    inputs_.upload_pending();
+    graph_.launch();  // the captured step itself runs now
+  }
+  key_ = key(epoch, b);
+}
+
+}  // namespace tailor
