@@ -8,7 +8,8 @@
 #      memcheck lists its deliberate cudaMalloc failure as an API error) and on a few training steps
 #   3. the out-of-memory message (an absurd batch)
 #   4. tailor vs PyTorch eager, alternating: ResNet-32 b128 32x32 and ResNet-50 b64 224x224; 4c: tailor with
-#      CUDA graphs (fp32, bf16) next to PyTorch eager fp32 and AMP bf16 channels_last
+#      CUDA graphs (fp32, bf16) next to PyTorch eager fp32 and AMP bf16 channels_last; 4d: four concurrent
+#      ResNet-32 benches' total throughput against one alone
 #   5. the NCCL backend (docs/data_parallel.md): 20 deterministic steps of ResNet-32 on one process and on
 #      `mpirun -np 1` with dist.backend nccl (every data-parallel code path on one GPU: the two step logs
 #      must be identical), and on 2 ranks when the machine has 2 GPUs; needs DATA (CIFAR-10 binary batches)
@@ -16,7 +17,10 @@
 #   6. the ImageNet-LT input pipeline on this machine's cores (bench_data: JPEG decode + RandomResizedCrop 224 +
 #      flip + ColorJitter through the Loader, one worker per core) next to ResNet-50's train img/s of step 4
 # Usage: scripts/cuda_check.sh [BUILD_DIR]   (default build; configure it with -DTAILOR_CUDA=ON)
-# Env:   PYTHON (python with torch+CUDA, default python3), PAIRS (default 3), COMPILE=1 (+ torch.compile), DATA
+#   7. (TTR=1 with DATA) time to result: GCL 20 + 3 epochs, tailor eager / with cuda_graphs and resident data /
+#      PyTorch, each alone on the GPU (benchmarks/README.md "Full schedule on the GPU on the JPEG files": the
+#      same protocol measured 46.4 s tailor vs 83.5 s PyTorch before CUDA graphs)
+# Env:   PYTHON (python with torch+CUDA, default python3), PAIRS (default 3), COMPILE=1 (+ torch.compile), DATA, TTR
 set -uo pipefail
 B=${1:-build}
 PYTHON=${PYTHON:-python3}
@@ -61,6 +65,21 @@ for r in 1 2; do
   done
 done
 "$B/tailor" bench --model resnet50 --batch 256 --steps 20 --device cuda --precision bf16 --cuda-graphs | grep '^{' | cut -c1-240
+echo "== 4d. several runs on one GPU: 4 concurrent ResNet-32 b128 benches (total train img/s) vs one alone"
+conc=$(mktemp -d)
+"$B/tailor" bench --model resnet32 --batch 128 --steps 1000 --device cuda | grep '^{' > "$conc/alone.json"
+for i in 1 2 3 4; do
+  "$B/tailor" bench --model resnet32 --batch 128 --steps 1000 --device cuda | grep '^{' > "$conc/c$i.json" &
+done
+wait
+python3 - "$conc" <<'PY' || status=1
+import json, sys, pathlib
+d = pathlib.Path(sys.argv[1])
+alone = json.loads((d / "alone.json").read_text())["train_img_per_s"]
+each = [json.loads((d / f"c{i}.json").read_text())["train_img_per_s"] for i in range(1, 5)]
+print(f"alone {alone:.0f} img/s; 4 at once {' + '.join(f'{x:.0f}' for x in each)} = {sum(each):.0f} img/s "
+      f"({sum(each) / alone:.2f}x one)")
+PY
 echo "== 5. NCCL data parallel"
 if [ -n "${DATA:-}" ]; then data=(--set data.dataset=cifar10 --set "data.root=$DATA"); else data=(); fi
 if ! command -v mpirun >/dev/null; then
@@ -90,5 +109,19 @@ if [ -x "$B/bench_data" ]; then
     grep -E "libjpeg-turbo \+ RRC224\+flip\+ColorJitter|imagenet pipeline" || status=1
 else
   echo "bench_data not built: skipped"
+fi
+if [ "${TTR:-0}" = 1 ] && [ -n "${DATA:-}" ]; then
+  echo "== 7. time to result: GCL 20 + 3 epochs on DATA, tailor eager, tailor with cuda_graphs + resident data, PyTorch"
+  ttr=$(mktemp -d)
+  for v in eager graphs pytorch; do
+    case $v in
+      eager) args=(--engines tailor); extra="" ;;
+      graphs) args=(--engines tailor); extra="--set cuda_graphs=true --set data.resident=true" ;;
+      pytorch) args=(--engines pytorch); extra="" ;;
+    esac
+    REPRO_TAILOR_ARGS="$extra" TAILOR="$B/tailor" "$(dirname "$0")/../benchmarks/reproduce.sh" gcl --device cuda \
+      --threads 8 --seeds 0 --epochs 20 --stage2-epochs 3 --data "$DATA" "${args[@]}" --out "$ttr/$v" 2>&1 |
+      tail -4 || status=1
+  done
 fi
 exit $status

@@ -86,8 +86,16 @@ void* alloc(size_t nbytes) {
   if (c.caching)
     if (void* p = take_fit(c, c.free_blocks, n)) return p;
   void* p = nullptr;
-  cudaError_t e = cudaMalloc(&p, n);
-  if (e == cudaErrorMemoryAllocation) {
+  cudaError_t e;
+  if (c.active_pool) {  // during a capture: cudaMalloc is allowed in relaxed mode (it is not captured)
+    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+    cudaThreadExchangeStreamCaptureMode(&mode);
+    e = cudaMalloc(&p, n);
+    cudaThreadExchangeStreamCaptureMode(&mode);
+  } else {
+    e = cudaMalloc(&p, n);
+  }
+  if (e == cudaErrorMemoryAllocation && !c.active_pool) {  // (no cudaFree inside a capture)
     cudaGetLastError();
     release_all_locked(c);
     e = cudaMalloc(&p, n);
