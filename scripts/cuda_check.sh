@@ -20,7 +20,8 @@
 #   7. (TTR=1 with DATA) time to result: GCL 20 + 3 epochs, tailor eager / with cuda_graphs and resident data /
 #      PyTorch, each alone on the GPU (benchmarks/README.md "Full schedule on the GPU on the JPEG files": the
 #      same protocol measured 46.4 s tailor vs 83.5 s PyTorch before CUDA graphs)
-# Env:   PYTHON (python with torch+CUDA, default python3), PAIRS (default 3), COMPILE=1 (+ torch.compile), DATA, TTR
+# Env:   PYTHON (python with torch+CUDA, default python3), PAIRS (default 3), COMPILE=1 (+ torch.compile), DATA, TTR,
+#        STEPS (e.g. "1 2 4c": only those steps; default all but 7)
 set -uo pipefail
 B=${1:-build}
 PYTHON=${PYTHON:-python3}
@@ -28,12 +29,16 @@ for f in "$B/test_cuda" "$B/tailor"; do
   [ -x "$f" ] || { echo "cuda_check: $f not found (build with -DTAILOR_CUDA=ON first)" >&2; exit 2; }
 done
 status=0
+want() { [ -z "${STEPS:-}" ] || [[ " $STEPS " == *" $1 "* ]]; }  # STEPS="1 4c": only those steps
+if want 1; then
 echo "== 1. test_cuda"
 "$B/test_cuda" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
 "$B/test_sync_free_step" -tc="CUDA*" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
 "$B/test_step_graph" -tc="CUDA*" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
 "$B/test_precision" -tc="*CUDA*" -s | grep -E "MESSAGE|bf16 numbers|test cases|assertions|ERROR" || status=1
 "$B/test_precision_cli" -tc="*on cuda*" -s | grep -E "MESSAGE|step 1|test cases|assertions|ERROR" || status=1
+fi
+if want 2; then
 echo "== 2. memcheck"
 if command -v compute-sanitizer >/dev/null; then
   TAILOR_CUDA_CACHING=0 compute-sanitizer --tool memcheck "$B/test_cuda" -tce="*out of memory*" 2>&1 |
@@ -43,18 +48,26 @@ if command -v compute-sanitizer >/dev/null; then
 else
   echo "compute-sanitizer not found: skipped"
 fi
+fi
+if want 3; then
 echo "== 3. out of memory (expected: a clear error, exit 1)"
 "$B/tailor" bench --model resnet50 --device cuda --batch 1000 --steps 1 2>&1 | tail -2
+fi
+if want 4; then
 echo "== 4. tailor vs PyTorch eager"
 export TAILOR="$B/tailor" PYTHON DEVICE=cuda PAIRS=${PAIRS:-3}
 "$(dirname "$0")/../benchmarks/compare.sh" resnet32 128 50 8 2>&1 | grep -v "^  " || status=1
 EXTRA="--image-size 224" "$(dirname "$0")/../benchmarks/compare.sh" resnet50 64 20 8 2>&1 | grep -v "^  " || status=1
+fi
+if want 4b; then
 echo "== 4b. bf16: tailor (cuDNN bf16 convolutions) vs PyTorch autocast bf16 channels_last, ResNet-32 b128"
 for r in 1 2; do
   "$B/tailor" bench --model resnet32 --batch 128 --steps 50 --device cuda --precision bf16 | grep '^{' | cut -c1-220
   "$PYTHON" "$(dirname "$0")/../benchmarks/pytorch/bench_resnet.py" --model resnet32 --batch 128 --steps 50 \
     --device cuda --precision bf16 --channels-last 2>/dev/null | grep '^{' | cut -c1-220
 done
+fi
+if want 4c; then
 echo "== 4c. CUDA graphs: tailor --cuda-graphs (fp32, bf16) vs PyTorch eager fp32 / AMP bf16 channels_last, ResNet-32 b128"
 for r in 1 2; do
   for p in fp32 bf16; do
@@ -65,6 +78,8 @@ for r in 1 2; do
   done
 done
 "$B/tailor" bench --model resnet50 --batch 256 --steps 20 --device cuda --precision bf16 --cuda-graphs | grep '^{' | cut -c1-240
+fi
+if want 4d; then
 echo "== 4d. several runs on one GPU: 4 concurrent ResNet-32 b128 benches (total train img/s) vs one alone"
 conc=$(mktemp -d)
 "$B/tailor" bench --model resnet32 --batch 128 --steps 1000 --device cuda | grep '^{' > "$conc/alone.json"
@@ -80,6 +95,8 @@ each = [json.loads((d / f"c{i}.json").read_text())["train_img_per_s"] for i in r
 print(f"alone {alone:.0f} img/s; 4 at once {' + '.join(f'{x:.0f}' for x in each)} = {sum(each):.0f} img/s "
       f"({sum(each) / alone:.2f}x one)")
 PY
+fi
+if want 5; then
 echo "== 5. NCCL data parallel"
 if [ -n "${DATA:-}" ]; then data=(--set data.dataset=cifar10 --set "data.root=$DATA"); else data=(); fi
 if ! command -v mpirun >/dev/null; then
@@ -103,12 +120,15 @@ else
     grep -h '"img_per_s"' "$out/plain/metrics.jsonl" "$out/nccl2/metrics.jsonl" | cut -c1-200
   fi
 fi
+fi
+if want 6; then
 echo "== 6. ImageNet-LT input pipeline, $(nproc) workers (compare: ResNet-50 train img/s above)"
 if [ -x "$B/bench_data" ]; then
   "$B/bench_data" --images 1000 --epochs 1 --seconds 1 --workers "$(nproc)" --pipeline-images 8192 2>&1 |
     grep -E "libjpeg-turbo \+ RRC224\+flip\+ColorJitter|imagenet pipeline" || status=1
 else
   echo "bench_data not built: skipped"
+fi
 fi
 if [ "${TTR:-0}" = 1 ] && [ -n "${DATA:-}" ]; then
   echo "== 7. time to result: GCL 20 + 3 epochs on DATA, tailor eager, tailor with cuda_graphs + resident data, PyTorch"
