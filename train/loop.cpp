@@ -293,6 +293,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
     int64_t images_now = 0;
     StepQueue queue(std::clamp<int64_t>(total, 1, 1024), run.dev);
     int64_t steps_here = 0;  // steps this process has run in this epoch
+    bool settled = false;    // the last step created no optimiser state: the next may be captured
     data::Batch b;
     while (max_steps < 0 || st.step_in_epoch < max_steps) {
       const int64_t reads0 = Tensor::host_reads(), waits0 = cuda_host_waits();
@@ -368,8 +369,8 @@ bool train_stage(RunContext& run, StageRun& stage) {
         }
         loss_out.copy_from(loss.detach().reshape({1}));
       };
-      const int64_t slot = (int64_t)queue.steps.size();
-      const StepGraph::Action action = graph ? graph->plan(e, steps_here, sb) : StepGraph::Action::Eager;
+      const int64_t slot = (int64_t)queue.steps.size(), created0 = stage.opt.buffers_created();
+      const StepGraph::Action action = graph ? graph->plan(e, steps_here, sb, settled) : StepGraph::Action::Eager;
       if (action == StepGraph::Action::Eager) {
         body(queue.losses.slice(slot, slot + 1), queue.codes.slice(slot, slot + 1));
       } else {
@@ -380,6 +381,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
         queue.codes.slice(slot, slot + 1).copy_from(graph->code());
       }
       ++steps_here;
+      settled = stage.opt.buffers_created() == created0;  // a step that creates a momentum buffer is not captured
       queue.steps.push_back({e, st.step_in_epoch + 1, st.global_step + 1, b.labels.numel()});
       ++st.global_step;
       ++st.step_in_epoch;
@@ -396,7 +398,10 @@ bool train_stage(RunContext& run, StageRun& stage) {
         ++counters.read_points;
         const int64_t dropped = stage.opt.buffers_dropped();
         if (read_point(run, stage, queue, slot_names, images_now) && after) stage.method.after_step(sb);
-        if (graph && stage.opt.buffers_dropped() != dropped) graph->invalidate();  // the graph steps that buffer
+        if (graph && stage.opt.buffers_dropped() != dropped) {  // the graph steps that buffer; the next step
+          graph->invalidate();                                   // creates it again, eagerly
+          settled = false;
+        }
         run.progress.step(done, st.epoch_images ? st.loss_sum / st.epoch_images : 0, images_now);
       }
       if (every > 0 && st.global_step % every == 0 && st.step_in_epoch < total) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/autograd.h"
+#include "engine/cuda_graph.h"
 #include "engine/cpu/kernels.h"
 #include "train/optimizer.h"
 #ifdef TAILOR_CUDA
@@ -45,6 +46,9 @@ void SGD::step(const Tensor& skip) {
     Tensor& p = params_[i];
     bool first = !bufs_[i].defined();
     if (first && opt_.momentum != 0.f) {
+      // a CUDA graph would zero it again at every replay (train/step_graph.h takes a step after its creation)
+      TAILOR_CHECK(!cuda_capturing(), "SGD: a momentum buffer created inside a captured CUDA graph");
+      ++created_;
       if (sk) {  // a masked first step: the device decides whether it happened (started_[i] stays 0 if not)
         if (!started_.defined()) started_ = Tensor::zeros({(int64_t)params_.size()}, DType::I32, p.device());
         bufs_[i] = Tensor::zeros(p.shape(), DType::F32, p.device());
@@ -117,6 +121,12 @@ void GroupedSGD::step(const Tensor& skip) {
 int64_t GroupedSGD::buffers_dropped() const {
   int64_t n = 0;
   for (auto& s : sgd_) n += s.buffers_dropped();
+  return n;
+}
+
+int64_t GroupedSGD::buffers_created() const {
+  int64_t n = 0;
+  for (auto& s : sgd_) n += s.buffers_created();
   return n;
 }
 

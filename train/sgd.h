@@ -37,6 +37,7 @@ class SGD {
   // otherwise reads the `started` flags once, only when a buffer created since the last call is pending.
   void resolve_first_steps(bool all_applied);
   int64_t buffers_dropped() const { return dropped_; }  // by resolve_first_steps, so far
+  int64_t buffers_created() const { return created_; }  // momentum buffers created by step(), so far
   void zero_grad();
   // For parameters on a GPU also the device copy the fused kernel reads (uploaded when it changes: a captured
   // step, train/step_graph.h, sees every new value).
@@ -54,7 +55,7 @@ class SGD {
   std::vector<char> pending_;  // the buffer was created by a masked step not yet resolved
   Tensor started_;             // i32 [params] on the device: the pending buffers' first step was applied
   Tensor lr_device_;           // f32 [1] on the parameters' GPU (undefined on the CPU)
-  int64_t dropped_ = 0;
+  int64_t dropped_ = 0, created_ = 0;
   float lr_device_value_ = 0;
 };
 
@@ -73,6 +74,7 @@ class GroupedSGD {
   void step(const Tensor& skip = Tensor());  // as SGD::step, every group masked by the same flag
   void resolve_first_steps(bool all_applied);
   int64_t buffers_dropped() const;  // momentum buffers resolve_first_steps dropped so far, all groups
+  int64_t buffers_created() const;  // momentum buffers step() created so far, all groups
   void zero_grad();
   // Every parameter with its momentum buffer (undefined before its first step), in group order.
   struct Slot {

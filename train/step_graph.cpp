@@ -17,11 +17,10 @@ std::string StepGraph::key(int epoch, const StepBatch& b) const {
   return std::to_string(epoch) + " " + shape(b.images) + " " + shape(b.images2) + " " + shape(b.labels_b);
 }
 
-StepGraph::Action StepGraph::plan(int epoch, int64_t steps_here, const StepBatch& b) const {
+StepGraph::Action StepGraph::plan(int epoch, int64_t steps_here, const StepBatch& b, bool settled) const {
   if (steps_here == 0) return Action::Eager;  // the epoch's warm-up step
-  const std::string k = key(epoch, b);
-  if (!key_.empty() && k == key_) return Action::Replay;
-  return steps_here == 1 || key_.empty() ? Action::Capture : Action::Eager;
+  if (!key_.empty()) return key(epoch, b) == key_ ? Action::Replay : Action::Eager;
+  return settled ? Action::Capture : Action::Eager;
 }
 
 // dst <- src (host -> device or device -> device), dst (re)made when the shape changes

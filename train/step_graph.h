@@ -15,8 +15,9 @@
 //     is an error naming it.
 // When: every epoch's first step (of this process) runs eagerly, so that whatever a step does once
 // (cuDNN's algorithm search, a momentum buffer's creation, a class-weight change at the epoch start) is done;
-// the second step is captured (and run by launching the graph); every later step of the epoch with the same
-// batch shape replays it; any other (a smaller last batch) runs eagerly. A new epoch captures anew.
+// the next step after one that created no momentum buffer is captured (and run by launching the graph): the
+// second of the epoch, the third of a stage's first; every later step of the epoch with the same batch shape
+// replays it; any other (a smaller last batch) runs eagerly. A new epoch captures anew.
 // Not for: data parallel, anomaly detection, and methods that read every step (balms, breadcrumb,
 // ssd_contrastive): the loop says so in the log and runs those stages eagerly.
 //
@@ -39,9 +40,11 @@ class StepGraph {
   enum class Kind { Capture, Emulate };
   StepGraph(Device dev, Kind kind);
   Kind kind() const { return kind_; }
-  // What this step should do, from its place in the epoch (steps this process has run in it) and its batch.
+  // What this step should do, from its place in the epoch (steps this process has run in it), its batch, and
+  // whether the step before it created no optimiser state (`settled`: only then may a step be captured, or
+  // the capture would re-create that state at every replay).
   enum class Action { Eager, Capture, Replay };
-  Action plan(int epoch, int64_t steps_here, const StepBatch& b) const;
+  Action plan(int epoch, int64_t steps_here, const StepBatch& b, bool settled) const;
   // Copies the batch's tensors into the fixed input buffers; b then refers to them.
   void set_inputs(StepBatch& b);
   // Capture or Replay: runs `body`, which must write the step's loss into loss() and its guard code into
