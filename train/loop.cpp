@@ -257,7 +257,7 @@ LoopCounters& loop_counters() {
 }
 
 bool train_stage(RunContext& run, StageRun& stage) {
-  static const TestHooks hooks;
+  const TestHooks hooks;  // read at every stage (tests set them between runs)
   RunState& st = run.st;
   const StageConfig& c = stage.cfg;
   const int64_t max_steps = c.max_steps_per_epoch, every = run.cfg.checkpoint_every_steps;
