@@ -21,6 +21,7 @@
 #include "data/loader.h"
 #include "engine/ops.h"
 #include "layers/camc.h"
+#include "report/html.h"
 #include "report/plot.h"
 #include "rundir/files.h"
 #include "train/run_model.h"
@@ -103,11 +104,7 @@ void draw_tile(plot::Canvas& c, int x0, int y0, int S, const CamSample& s) {
   c.frame({x0, y0, S, S}, plot::colors::gray);
 }
 
-std::string html_text(const std::string& s) {
-  std::string o;
-  for (char ch : s) o += ch == '&' ? "&amp;" : ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : std::string(1, ch);
-  return o;
-}
+std::string html_text(const std::string& s) { return html_escape(s); }
 
 }  // namespace
 

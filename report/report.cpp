@@ -12,6 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "report/html.h"
 #include "report/report_data.h"
 #include "report/report_tsne.h"
 #include "rundir/files.h"
@@ -153,13 +154,7 @@ Eval read_eval(const std::string& path) {
 
 // ---- HTML helpers --------------------------------------------------------------------------------
 
-// s with &, <, > and " escaped for HTML text and attributes.
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char ch : s)
-    o += ch == '&' ? "&amp;" : ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : ch == '"' ? "&quot;" : std::string(1, ch);
-  return o;
-}
+std::string esc(const std::string& s) { return html_escape(s); }
 
 // A table cell for a metrics.jsonl field: absent (not evaluated) -> "-", null -> "n/a".
 std::string cell(const json& row, const char* key, int decimals, bool general = false) {

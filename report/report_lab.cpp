@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "report/html.h"
 #include "report/plot.h"
 #include "report/report_tsne.h"
 #include "report/tsne.h"
@@ -134,11 +135,7 @@ static std::string features_csv(const std::vector<float>& f, const std::vector<i
   return o.str();
 }
 
-static std::string esc(const std::string& s) {
-  std::string o;
-  for (char ch : s) o += ch == '&' ? "&amp;" : ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : ch == '"' ? "&quot;" : std::string(1, ch);
-  return o;
-}
+static std::string esc(const std::string& s) { return html_escape(s); }
 
 std::string write_lab_page(const std::string& out_dir, const LabSet& set, const std::vector<LabResult>& results,
                            const std::vector<int>& groups, const std::string& groups_desc, const LabOptions& opt) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "report/html.h"
 #include "report/plot.h"
 #include "engine/tensor.h"
 #include "rundir/files.h"
@@ -123,11 +124,6 @@ void write_tsne(const std::string& run_dir, const std::vector<TsneSplit>& splits
   if (log) *log << "written: " << (fs::path(run_dir) / "plots" / "tsne.png").string() << "\n";
 }
 
-static std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char ch : s) o += ch == '&' ? "&amp;" : ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : ch == '"' ? "&quot;" : std::string(1, ch);
-  return o;
-}
 
 std::string tsne_section_html(const std::string& run_dir) {
   fs::path file = fs::path(run_dir) / "tsne.json";

@@ -98,7 +98,6 @@ void write_table_files(const Json& table, const std::string& out_dir);
 
 // The page style of report.html, and HTML escaping, for the table and compare pages.
 extern const char* const kTablePageStyle;
-std::string html_escape(const std::string& s);
 // "12.34" / "n/a" (NaN); "12.34 ± 0.56" for a MeanStd (± only when n >= 2).
 std::string fmt_num(double v, int decimals = 2);
 std::string fmt_mean_std(const Json& stat, int decimals = 2);

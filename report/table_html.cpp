@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "report/report_data.h"
+#include "report/html.h"
 #include "report/table.h"
 #include "rundir/files.h"
 

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "report/html.h"
 #include "report/table.h"
 #include "rundir/files.h"
 #include "tools/args.h"
