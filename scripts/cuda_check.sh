@@ -17,6 +17,9 @@
 #   6. the ImageNet-LT input pipeline on this machine's cores (bench_data: JPEG decode + RandomResizedCrop 224 +
 #      flip + ColorJitter through the Loader, one worker per core) next to ResNet-50's train img/s of step 4
 # Usage: scripts/cuda_check.sh [BUILD_DIR]   (default build; configure it with -DTAILOR_CUDA=ON)
+#   On a GPU node without the build dependencies, bundle the programs it runs (12 MB) and pass the bundle:
+#   scripts/bundle.sh build gpu.tar.xz tailor test_cuda test_sync_free_step test_step_graph test_precision \
+#     test_precision_cli bench_data;  there: tar -xJf gpu.tar.xz && scripts/cuda_check.sh tailor-bundle
 #   7. (TTR=1 with DATA) time to result: GCL 20 + 3 epochs, tailor eager / with cuda_graphs and resident data /
 #      PyTorch, each alone on the GPU (benchmarks/README.md "Full schedule on the GPU on the JPEG files": the
 #      same protocol measured 46.4 s tailor vs 83.5 s PyTorch before CUDA graphs)
