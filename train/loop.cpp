@@ -245,7 +245,8 @@ std::unique_ptr<StepGraph> make_step_graph(RunContext& run, StageRun& stage) {
     return nullptr;
   }
   run.log << "cuda graphs: stage " << stage.cfg.index
-            << (emulate ? " emulated on the host" : "") << ": each epoch's second step captured, later ones replayed\n";
+            << (emulate ? " emulated on the host" : "")
+            << ": the step captured once an epoch, after an eager warm-up step, and replayed\n";
   return std::make_unique<StepGraph>(run.dev, emulate ? StepGraph::Kind::Emulate : StepGraph::Kind::Capture);
 }
 
