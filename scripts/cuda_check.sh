@@ -12,7 +12,8 @@
 #      ResNet-32 benches' total throughput against one alone
 #   5. the NCCL backend (docs/data_parallel.md): 20 deterministic steps of ResNet-32 on one process and on
 #      `mpirun -np 1` with dist.backend nccl (every data-parallel code path on one GPU: the two step logs
-#      must be identical), and on 2 ranks when the machine has 2 GPUs; needs DATA (CIFAR-10 binary batches)
+#      must be identical), the same with dist.sync_bn (SyncBatchNorm on the GPU), and on 2 ranks when the
+#      machine has 2 GPUs; needs DATA (CIFAR-10 binary batches)
 #      or the Fashion-MNIST package
 #   6. the ImageNet-LT input pipeline on this machine's cores (bench_data: JPEG decode + RandomResizedCrop 224 +
 #      flip + ColorJitter through the Loader, one worker per core) next to ResNet-50's train img/s of step 4
@@ -118,6 +119,15 @@ else
     { status=1; tail -5 "$out/nccl1.log"; }
   if cmp -s "$out/plain/steps.jsonl" "$out/nccl1/steps.jsonl"; then echo "1 rank over NCCL: steps identical"
   else echo "1 rank over NCCL: steps DIFFER"; status=1; fi
+  # SyncBatchNorm on the GPU (its sums through the host): one process vs one NCCL rank, and its losses next to
+  # per-rank BN's
+  "$B/tailor" "${dp[@]}" --set name=plain_sbn --set dist.sync_bn=true > "$out/plain_sbn.log" 2>&1 ||
+    { status=1; tail -3 "$out/plain_sbn.log"; }
+  mpirun -np 1 "$B/tailor" "${dp[@]}" --set name=nccl1_sbn --set dist.backend=nccl --set dist.sync_bn=true \
+    > "$out/nccl1_sbn.log" 2>&1 || { status=1; tail -5 "$out/nccl1_sbn.log"; }
+  if cmp -s "$out/plain_sbn/steps.jsonl" "$out/nccl1_sbn/steps.jsonl"; then echo "SyncBN, 1 rank over NCCL: steps identical"
+  else echo "SyncBN, 1 rank over NCCL: steps DIFFER"; status=1; fi
+  paste -d' ' <(head -3 "$out/plain/steps.jsonl" | cut -c1-70) <(head -3 "$out/plain_sbn/steps.jsonl" | cut -c40-70)
   if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
     mpirun -np 2 "$B/tailor" "${dp[@]}" --set name=nccl2 > "$out/nccl2.log" 2>&1 || { status=1; tail -5 "$out/nccl2.log"; }
     grep -h '"img_per_s"' "$out/plain/metrics.jsonl" "$out/nccl2/metrics.jsonl" | cut -c1-200

@@ -15,6 +15,7 @@
 #include <functional>
 
 #include "engine/allocator.h"
+#include "engine/comm.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "layers/camc.h"
@@ -266,6 +267,29 @@ TEST_CASE("batch norm (train, eval, fused ReLU) and l2_normalize match the CPU")
   }
   Tensor z = Tensor::zeros({3, 4});  // clamped norms
   check_op("l2_normalize zero rows", [](auto& v) { return l2_normalize(v[0], 1); }, {z}, kExact);
+}
+
+TEST_CASE("sync_batch_norm (one process) on CUDA matches the CPU, forward, backward and running statistics") {
+  auto one = make_single_process_comm();
+  for (Shape s : std::vector<Shape>{{8, 3}, {4, 8, 8, 16}, {128, 16, 16, 32}, {64, 2, 2, 512}}) {
+    const int64_t C = s.back();
+    Tensor x = randn(s, 40, 2.f), g = rand_pos({C}, 41), b = randn({C}, 42);
+    Tensor rm = randn({C}, 43, 0.1f), rv = rand_pos({C}, 44);
+    for (bool relu : {false, true}) {
+      const std::string name = std::string("sync_batch_norm") + (relu ? " relu" : "");
+      Tensor rm_c = rm.clone(), rv_c = rv.clone(), rm_g = rm.to(kGpu), rv_g = rv.to(kGpu);
+      bool first = true;
+      check_op(name,
+               [&](auto& v) {
+                 Tensor m = first ? rm_c : rm_g, var = first ? rv_c : rv_g;
+                 first = false;
+                 return sync_batch_norm(v[0], v[1], v[2], m, var, 0.1f, 1e-5f, relu, *one);
+               },
+               {x, g, b}, kExact, true, 99, kSum);
+      CHECK_CLOSE(rm_g, rm_c, kExact, name << " running_mean");
+      CHECK_CLOSE(rv_g, rv_c, kExact, name << " running_var");
+    }
+  }
 }
 
 // Grouped rows (groups last): ResNeXt-50's 3x3 convs (32 groups, stride 1 and 2), depthwise (groups = C, also

@@ -240,6 +240,8 @@ std::unique_ptr<StepGraph> make_step_graph(RunContext& run, StageRun& stage) {
     why = "data parallel";
   else if (run.cfg.anomaly)
     why = "debug.anomaly reads every op's output";
+  else if (run.cfg.dist.sync_bn)
+    why = "dist.sync_bn all-reduces its statistics through the host";
   if (!why.empty()) {
     run.log << "cuda graphs: stage " << stage.cfg.index << " runs without (" << why << ")\n";
     return nullptr;

@@ -18,8 +18,8 @@
 // the next step after one that created no momentum buffer is captured (and run by launching the graph): the
 // second of the epoch, the third of a stage's first; every later step of the epoch with the same batch shape
 // replays it; any other (a smaller last batch) runs eagerly. A new epoch captures anew.
-// Not for: data parallel, anomaly detection, and methods that read every step (balms, breadcrumb,
-// ssd_contrastive): the loop says so in the log and runs those stages eagerly.
+// Not for: data parallel, dist.sync_bn, anomaly detection, and methods that read every step (balms,
+// breadcrumb, ssd_contrastive): the loop says so in the log and runs those stages eagerly.
 //
 // Kind::Emulate is the CPU test of everything above but the capture: the step's host code runs at every
 // step, but from the second step of an epoch on its step inputs are those the recorder redrew before the

@@ -143,10 +143,8 @@ void Trainer::check_same_job() {
 }
 
 // What a data-parallel job refuses before it starts: a method that keeps per-step state, a global batch
-// the ranks cannot split evenly, SyncBatchNorm on GPUs.
+// the ranks cannot split evenly.
 void Trainer::check_data_parallel() {
-  if (cfg_.dist.sync_bn && dev_.is_cuda())
-    run_fail("dist.sync_bn: SyncBatchNorm runs on CPU ranks only so far; set dist.sync_bn false on cuda");
   const int world = comm_->world();
   if (world <= 1) return;
   for (const StageConfig& s : cfg_.stages) {

@@ -67,6 +67,14 @@ void bn_update_running(float* running_mean, float* running_var, const float* mea
                        int64_t C, float momentum);
 void bn_eval_stats(float* mean, float* invstd, const float* running_mean, const float* running_var, int64_t C,
                    float eps);
+// SyncBatchNorm's pieces, as engine/cpu/kernels.h (s1, s2, sdy, sdyx: double [C] on the device)
+void batch_norm_sample_sums(double* s1, double* s2, const float* x, const float* shift, int64_t N, int64_t R,
+                            int64_t C);
+void batch_norm_grad_sample_sums(double* sdy, double* sdyx, const float* dy, const float* x, const float* mean,
+                                 const float* relu_out, int64_t N, int64_t R, int64_t C);
+void batch_norm_input_grad(float* dx, const float* dgamma, const float* dbeta, const float* dy, const float* x,
+                           const float* mean, const float* invstd, const float* gamma, const float* relu_out,
+                           int64_t M, int64_t M_total, int64_t C, bool training);
 
 // ---- pooling (pool.cu)
 void max_pool2d(float* y, int32_t* argmax, const float* x, int64_t N, int64_t H, int64_t W, int64_t C, int k,
