@@ -1,10 +1,12 @@
 // CUDA graphs of the training step (train/step_graph.h). On the CPU: the step inputs' recorder, and the
 // loop's graph path emulated (TAILOR_EMULATE_STEP_GRAPH=1: fixed input buffers, the loss and code through the
 // graph's outputs, every loss's host draws redrawn before the step and read back from their buffers, as a
-// replay reads them) giving bit for bit the eager runs' losses and weights. On a GPU: real captures and
-// replays against eager steps (deterministic cuDNN), also bit for bit, with no host wait in a step.
+// replay reads them) giving bit for bit the eager runs' losses and weights, also across SIGKILL + --resume
+// (`tailor train`, Fashion-MNIST-LT). On a GPU: real captures and replays against eager steps (deterministic
+// cuDNN), also bit for bit, with no host wait in a step.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -13,6 +15,7 @@
 #include "engine/allocator.h"
 #include "engine/step_inputs.h"
 #include "train/loop.h"
+#include "cli_run.h"
 #include "loop_run.h"
 #include "train_cli.h"
 
@@ -158,6 +161,41 @@ TEST_CASE("a momentum buffer dropped after skipped first steps: the graph is cap
   CHECK(train_cli::slurp(a / "metrics.jsonl").find("\"skipped_steps\":3") != std::string::npos);
   CHECK(loop_counters().graph_captures == 3);        // steps 3 and 6 of epoch 1, step 2 of epoch 2
   CHECK(loop_counters().graph_replays == 24 + 28);  // steps 7-30, 3-30
+}
+
+TEST_CASE("the graph path emulated: SIGKILL mid-epoch in both stages + --resume = the uninterrupted eager run") {
+  if (!train_cli::have_fashion_mnist()) {
+    MESSAGE("no Fashion-MNIST package: skipped");
+    return;
+  }
+  // the embedded GCL two-stage default on the small data, mixup in both stages: GCL's cloud, mixup's lambda and
+  // the BatchNorm statistics all go through the graph path; 10 steps per stage-1 epoch, then stage 2
+  const std::string dir = root().string();
+  auto small = [&](const std::string& name) {
+    return train_cli::small_data(dir, name) +
+           " --set stage1.epochs=2 --set stage2.epochs=1 --set stage1.batch_size=16 --set stage2.batch_size=16"
+           " --set stage1.mixup_alpha=1 --set stage2.mixup_alpha=1 --no-report";
+  };
+  const std::string emulate = "TAILOR_EMULATE_STEP_GRAPH=1";
+  Run a = run("train " + small("cli_eager"));
+  REQUIRE_MESSAGE(a.code == 0, a.out);
+  Run b = run("train " + small("cli_graph"), emulate + " TAILOR_KILL_AT_STEP=13");
+  CHECK(b.code == 137);
+  CHECK(b.out.find("cuda graphs: stage 1 emulated on the host") != std::string::npos);
+  Run c = run("train --resume " + dir + "/cli_graph", emulate + " TAILOR_KILL_AT_STEP=23");
+  CHECK(c.code == 137);
+  Run d = run("train --resume " + dir + "/cli_graph", emulate);
+  REQUIRE_MESSAGE(d.code == 0, d.out);
+  const fs::path A = root() / "cli_eager", B = root() / "cli_graph";
+  const std::string sa = train_cli::slurp(A / "steps.jsonl");
+  CHECK(std::count(sa.begin(), sa.end(), '\n') > 20);
+  CHECK(sa == train_cli::slurp(B / "steps.jsonl"));
+  for (const char* f : {"stage1_last", "stage1_best", "stage2_last", "stage2_best"}) {
+    CAPTURE(f);
+    CHECK(train_cli::slurp(A / "checkpoints" / (std::string(f) + ".safetensors")) ==
+          train_cli::slurp(B / "checkpoints" / (std::string(f) + ".safetensors")));
+  }
+  CHECK(train_cli::slurp(A / "eval.json") == train_cli::slurp(B / "eval.json"));
 }
 
 TEST_CASE("cuda_graphs: refused on the CPU; a method that reads every step runs without, saying so") {
