@@ -369,12 +369,13 @@ void check_no_step_reads(const Runs& runs) {
 
 }  // namespace
 
-TEST_CASE("the steps between read points make no host read: CE, mixup, LDAM, GCL, skip, steps.jsonl, cRT") {
+TEST_CASE("the steps between read points make no host read: CE, mixup, LDAM, resident data, GCL, skip, steps.jsonl, cRT") {
   const Runs runs = {
       {"ce", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}"}},
       {"ce_mixup_skip", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "stage1.mixup_alpha=1",
                          "guard.nonfinite=skip", "log.step_losses=true"}},
       {"ldam", {"model.head=normed", "stage1.loss={\"name\": \"ldam\"}"}},
+      {"resident_ldam", {"data.resident=true", "model.head=normed", "stage1.loss={\"name\": \"ldam\"}"}},
       {"gcl", {"model.head=normed", "stage1.loss={\"name\": \"gcl\"}", "stage1.mixup_alpha=1"}},
       {"crt", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "stage1.epochs=1", "stage2.method=crt",
                "stage2.epochs=1", "stage2.batch_size=3", "stage2.schedule.kind=constant"}},
