@@ -133,6 +133,12 @@ TEST_CASE("the graph path emulated on the host gives the eager runs' losses and 
       b = loop_run::train(root(), loop_run::config(graph[i].first, graph[i].second));
     }
     check_same_steps(a, b);
+    // metrics.jsonl says how many of each epoch's steps ran as a graph (the eager run: no such field)
+    const std::string ma = train_cli::slurp(a / "metrics.jsonl"), mb = train_cli::slurp(b / "metrics.jsonl");
+    CHECK(ma.find("graph_steps") == std::string::npos);
+    CHECK(mb.find("\"epoch\":1,\"epochs\":2,") != std::string::npos);
+    CHECK(mb.find("\"graph_steps\":28") != std::string::npos);  // a stage's first epoch: 30 - 2 eager steps
+    CHECK(mb.find("\"graph_steps\":29") != std::string::npos);  // later epochs: 30 - 1
     // per epoch: one eager warm-up step, one capture, 28 replays; a stage's first epoch one eager step more
     // (its first step created the momentum buffers); crt: 2 stages
     const int64_t stages = eager[i].first == "eager_crt" ? 2 : 1, epochs = 2 * stages;

@@ -158,8 +158,9 @@ bool read_point(RunContext& run, StageRun& stage, StepQueue& q, const std::vecto
 }
 
 // metrics.jsonl, evaluation, checkpoints and the state at the end of epoch st.epoch; moves st to the next.
-// comm_s: seconds the epoch's steps spent in collectives (data parallel), -1 = one process.
-void end_epoch(RunContext& run, StageRun& stage, double comm_s) {
+// comm_s: seconds the epoch's steps spent in collectives (data parallel), -1 = one process; graph_steps: the
+// epoch's steps run as a CUDA graph (captured or replayed), -1 = cuda_graphs off.
+void end_epoch(RunContext& run, StageRun& stage, double comm_s, int64_t graph_steps) {
   RunState& st = run.st;
   const int k = stage.cfg.index, e = st.epoch, epochs = stage.cfg.epochs;
   Json line;
@@ -173,6 +174,7 @@ void end_epoch(RunContext& run, StageRun& stage, double comm_s) {
   line["seconds"] = std::round(st.epoch_seconds * 100) / 100;
   line["img_per_s"] = st.epoch_seconds > 0 ? std::round(st.epoch_images / st.epoch_seconds * 10) / 10 : 0.0;
   line["skipped_steps"] = st.skipped;
+  if (graph_steps >= 0) line["graph_steps"] = graph_steps;
   if (comm_s >= 0) {  // data parallel: the ranks, and the share of the steps' time spent in collectives
     line["ranks"] = run.world();
     line["comm_seconds"] = std::round(comm_s * 100) / 100;
@@ -295,7 +297,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
     const int64_t tenth = std::max<int64_t>(1, (total + 9) / 10);  // data parallel: the progress reads
     int64_t images_now = 0;
     StepQueue queue(std::clamp<int64_t>(total, 1, 1024), run.dev);
-    int64_t steps_here = 0;  // steps this process has run in this epoch
+    int64_t steps_here = 0, graph_steps = 0;  // steps this process has run in this epoch, of them as a graph
     bool settled = false;    // the last step created no optimiser state: the next may be captured
     data::Batch b;
     while (max_steps < 0 || st.step_in_epoch < max_steps) {
@@ -380,6 +382,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
         graph->set_inputs(sb);
         graph->run(action, e, sb, [&] { body(graph->loss(), graph->code()); });
         ++(action == StepGraph::Action::Capture ? counters.graph_captures : counters.graph_replays);
+        ++graph_steps;
         queue.losses.slice(slot, slot + 1).copy_from(graph->loss());
         queue.codes.slice(slot, slot + 1).copy_from(graph->code());
       }
@@ -422,7 +425,8 @@ bool train_stage(RunContext& run, StageRun& stage) {
     read_point(run, stage, queue, slot_names, images_now);
     if (graph) graph->invalidate();  // its memory back before the evaluation; the next epoch captures anew
     st.epoch_seconds = seconds0 + (monotonic_seconds() - t0);
-    end_epoch(run, stage, run.data_parallel() ? run.comm->collective_seconds() - comm0 : -1.0);
+    end_epoch(run, stage, run.data_parallel() ? run.comm->collective_seconds() - comm0 : -1.0,
+              graph ? graph_steps : -1);
     if (run.stop_after_s > 0 && monotonic_seconds() - run.session_t0 >= run.stop_after_s && st.epoch < c.epochs)
       return false;  // the state was saved at the end of the epoch
   }
