@@ -32,6 +32,7 @@ PYTHON=${PYTHON:-python3}
 for f in "$B/test_cuda" "$B/tailor"; do
   [ -x "$f" ] || { echo "cuda_check: $f not found (build with -DTAILOR_CUDA=ON first)" >&2; exit 2; }
 done
+export TAILOR_BIN="$(cd "$B" && pwd)/tailor"  # the CLI tests' tailor (tests/cli_run.h), also from a bundle
 status=0
 want() { [ -z "${STEPS:-}" ] || [[ " $STEPS " == *" $1 "* ]]; }  # STEPS="1 4c": only those steps
 if want 1; then
