@@ -104,8 +104,6 @@ void draw_tile(plot::Canvas& c, int x0, int y0, int S, const CamSample& s) {
   c.frame({x0, y0, S, S}, plot::colors::gray);
 }
 
-std::string html_text(const std::string& s) { return html_escape(s); }
-
 }  // namespace
 
 bool has_cam_head(const ResNet& net) { return (bool)std::dynamic_pointer_cast<CamcHead>(net.head()); }
@@ -179,7 +177,7 @@ std::string write_cam_page(const std::string& run_dir, ResNet& net, const data::
        "<style>body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1240px;padding:0 16px;color:#222}"
        "img{max-width:100%;border:1px solid #eee}code{background:#f4f4f4;padding:1px 4px}</style>\n</head>\n<body>\n"
     << "<h1>Class activation maps (CAMC head)</h1>\n"
-    << "<p>The " << html_text(split_name) << " images of the " << k << " most and the " << k
+    << "<p>The " << html_escape(split_name) << " images of the " << k << " most and the " << k
     << " least frequent classes (the first " << opt.images_per_class << " of each in the split's order), as the "
     << "network saw them, with the spatial attention of CAMC's calibrated pooling overlaid: transparent where "
        "a(u) is at or below the uniform 1 / (h w), red to yellow as it grows to the image's peak (log scale); "

@@ -154,15 +154,13 @@ Eval read_eval(const std::string& path) {
 
 // ---- HTML helpers --------------------------------------------------------------------------------
 
-std::string esc(const std::string& s) { return html_escape(s); }
-
 // A table cell for a metrics.jsonl field: absent (not evaluated) -> "-", null -> "n/a".
 std::string cell(const json& row, const char* key, int decimals, bool general = false) {
   auto it = row.find(key);
   if (it == row.end()) return "&ndash;";
   if (it->is_null()) return "n/a";
   if (it->is_number()) return general ? fmt_g(it->get<double>()) : fmt(it->get<double>(), decimals);
-  return esc(it->is_string() ? it->get<std::string>() : it->dump());
+  return html_escape(it->is_string() ? it->get<std::string>() : it->dump());
 }
 
 // config["a"]["b"]... as text, or "" when absent.
@@ -198,7 +196,7 @@ std::vector<std::string> stage_titles(const json& cfg) {
     if (method.empty() && k == 1) method = "joint";
     if (method.empty() || method == "none") continue;
     std::string loss = config_str(cfg, {section, "loss", "name"});
-    titles.push_back("stage " + std::to_string(k) + ": " + esc(method) + (loss.empty() ? "" : " (" + esc(loss) + ")"));
+    titles.push_back("stage " + std::to_string(k) + ": " + html_escape(method) + (loss.empty() ? "" : " (" + html_escape(loss) + ")"));
   }
   return titles;
 }
@@ -223,14 +221,14 @@ std::string summary_html(const Eval& e, const std::vector<json>& rows) {
     h << "<tr><td>" << k << "</td><td>" << v << "</td></tr>\n";
   };
   h << "<table>\n<tbody>\n";
-  row("split", esc(str_or(j, "split", "n/a")));
-  if (j.contains("checkpoint")) row("checkpoint", esc(str_or(j, "checkpoint", "n/a")));
+  row("split", html_escape(str_or(j, "split", "n/a")));
+  if (j.contains("checkpoint")) row("checkpoint", html_escape(str_or(j, "checkpoint", "n/a")));
   if (auto s = num(j, "samples")) row("samples", fmt(*s, 0));
   const opt balanced = num(j, "balanced_acc");  // absent from eval.json files written before it
   row("top-1 (%) &mdash; per image", fmt(num(j, "top1")));
   if (balanced) row("balanced accuracy (%) &mdash; per class", fmt(*balanced));
   row("top-5 (%)", fmt(num(j, "top5")));
-  if (!e.group_rule.empty()) row("shot groups", esc(e.group_rule));
+  if (!e.group_rule.empty()) row("shot groups", html_escape(e.group_rule));
   for (int g = 0; g < 3; ++g) {
     std::string k = kGroupName[g];
     opt n = num(j, (k + "_classes").c_str());
@@ -249,7 +247,7 @@ std::string summary_html(const Eval& e, const std::vector<json>& rows) {
     row("skipped steps", std::to_string(skipped));
   }
   h << "</tbody>\n</table>\n";
-  if (balanced) h << "<p class=\"sub\">" << esc(kTop1VsBalanced) << "</p>\n";
+  if (balanced) h << "<p class=\"sub\">" << html_escape(kTop1VsBalanced) << "</p>\n";
   return h.str();
 }
 
@@ -284,7 +282,7 @@ std::string classes_html(const Eval& e) {
     << (norms ? "<th>weight norm</th>" : "") << "</tr></thead>\n<tbody>\n";
   for (int i = 0; i < e.C; ++i) {
     int g = e.group.empty() ? -1 : e.group[i];
-    h << "<tr><td>" << i << "</td><td class=\"l\">" << esc(e.names[i]) << "</td><td class=\"l\">";
+    h << "<tr><td>" << i << "</td><td class=\"l\">" << html_escape(e.names[i]) << "</td><td class=\"l\">";
     if (g >= 0) h << "<span class=\"g" << g << "\">" << kGroupName[g] << "</span>";
     h << "</td><td>" << (e.train.empty() ? "n/a" : fmt(e.train[i], 0)) << "</td><td>"
       << (e.test.empty() ? "n/a" : fmt(e.test[i], 0)) << "</td><td>" << (e.acc.empty() ? "n/a" : fmt(e.acc[i]))
@@ -315,20 +313,20 @@ ReportFiles write_report(const std::string& run_dir, std::ostream* log) {
   if (name.empty()) name = fs::absolute(dir).lexically_normal().parent_path().filename().string();
   std::vector<std::string> sub;  // the subtitle: model, then one field per stage
   std::string arch = config_str(cfg, {"model", "arch"});
-  if (!arch.empty()) sub.push_back("model: <b>" + esc(arch) + "</b>");
+  if (!arch.empty()) sub.push_back("model: <b>" + html_escape(arch) + "</b>");
   for (const std::string& s : stage_titles(cfg)) sub.push_back(s);
 
   std::ostringstream h;
-  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" << esc(name)
+  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" << html_escape(name)
     << " &mdash; tailor run report</title>\n<style>\n"
     << kStyle << "\n</style>\n</head>\n<body>\n";
-  h << "<h1>Run report: " << esc(name) << "</h1>\n<p class=\"sub\">";
+  h << "<h1>Run report: " << html_escape(name) << "</h1>\n<p class=\"sub\">";
   for (size_t i = 0; i < sub.size(); ++i) h << (i ? " &middot; " : "") << sub[i];
   h << (sub.empty() ? "" : " &middot; ") << e.C << " classes</p>\n";
   h << "<h2>Summary</h2>\n" << summary_html(e, rows);
   h << "<h2>Plots</h2>\n";
   for (auto& [file, caption] : w.figures)
-    h << "<figure><img src=\"plots/" << esc(file) << "\" alt=\"" << esc(file) << "\"><figcaption>" << esc(caption)
+    h << "<figure><img src=\"plots/" << html_escape(file) << "\" alt=\"" << html_escape(file) << "\"><figcaption>" << html_escape(caption)
       << "</figcaption></figure>\n";
   auto collapsible = [&](const std::string& body, size_t n, const char* what) {  // long tables start folded
     if (n > 50)
@@ -349,7 +347,7 @@ ReportFiles write_report(const std::string& run_dir, std::ostream* log) {
   h << "<h2>Classes</h2>\n";
   collapsible(classes_html(e), e.C, "classes");
   h << "<h2>Config</h2>\n<details><summary>config.json</summary>\n<pre>"
-    << (cfg.is_null() ? "config.json not found" : esc(cfg.dump(2, ' ', false, json::error_handler_t::replace)))
+    << (cfg.is_null() ? "config.json not found" : html_escape(cfg.dump(2, ' ', false, json::error_handler_t::replace)))
     << "</pre>\n</details>\n</body>\n</html>\n";
 
   ReportFiles files = std::move(w.files);

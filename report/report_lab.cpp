@@ -135,8 +135,6 @@ static std::string features_csv(const std::vector<float>& f, const std::vector<i
   return o.str();
 }
 
-static std::string esc(const std::string& s) { return html_escape(s); }
-
 std::string write_lab_page(const std::string& out_dir, const LabSet& set, const std::vector<LabResult>& results,
                            const std::vector<int>& groups, const std::string& groups_desc, const LabOptions& opt) {
   const fs::path dir(out_dir);
@@ -184,22 +182,22 @@ std::string write_lab_page(const std::string& out_dir, const LabSet& set, const 
        "th{background:#f3f3f3}.num td{text-align:right}.num td:nth-child(-n+2){text-align:left}.grid{display:flex;flex-wrap:wrap;gap:14px}"
        "figure{margin:0;border:1px solid #ddd;padding:6px}figcaption{font-size:13px;max-width:500px}"
        ".yes{color:#1a7f37;font-weight:bold}.no{color:#b42318;font-weight:bold}\n</style>\n</head>\n<body>\n";
-  h << "<h1>Embedding lab</h1>\n<p>" << esc(set.name) << "; " << C << " classes, training counts ";
+  h << "<h1>Embedding lab</h1>\n<p>" << html_escape(set.name) << "; " << C << " classes, training counts ";
   for (int k = 0; k < C; ++k) h << (k ? ", " : "") << set.counts[k];
-  h << ". Groups: " << esc(groups_desc) << ". An MLP with a 2-D feature layer, trained " << opt.epochs
+  h << ". Groups: " << html_escape(groups_desc) << ". An MLP with a 2-D feature layer, trained " << opt.epochs
     << " epochs (Adam, lr " << opt.lr << ", batch " << opt.batch << ", seed " << opt.seed
     << ") once per loss. Angular spread = mean angle (degrees) between a class's training features and their mean "
        "direction; region = degrees of the circle |f| = median training-feature norm that the classifier assigns to a class "
        "(mean over the group's classes); few&rarr;many = share of few-shot test images predicted as a many-shot class.</p>\n";
   h << "<h2>What the papers claim, measured here</h2>\n<table><tr><th>claim</th><th>measured</th><th>on this data</th></tr>\n";
   for (auto& k : claims)
-    h << "<tr><td>" << esc(k.claim) << "</td><td>" << esc(k.measured) << "</td><td class=\"" << (k.holds ? "yes" : "no")
+    h << "<tr><td>" << html_escape(k.claim) << "</td><td>" << html_escape(k.measured) << "</td><td class=\"" << (k.holds ? "yes" : "no")
       << "\">" << (k.holds ? "holds" : "does not hold") << "</td></tr>\n";
   h << "</table>\n<h2>Numbers</h2>\n<table class=\"num\"><tr><th>loss</th><th>settings</th><th>test acc %</th><th>many %</th>"
        "<th>medium %</th><th>few %</th><th>spread many</th><th>spread medium</th><th>spread few</th>"
        "<th>region many</th><th>region medium</th><th>region few</th><th>few&rarr;many %</th></tr>\n";
   for (const LabResult& r : results)
-    h << "<tr><td>" << esc(r.variant.label) << "</td><td>" << esc(r.variant.note) << "</td><td>" << num(r.acc) << "</td><td>"
+    h << "<tr><td>" << html_escape(r.variant.label) << "</td><td>" << html_escape(r.variant.note) << "</td><td>" << num(r.acc) << "</td><td>"
       << num(r.acc_group[0]) << "</td><td>" << num(r.acc_group[1]) << "</td><td>" << num(r.acc_group[2]) << "</td><td>"
       << num(r.spread_group[0]) << "</td><td>" << num(r.spread_group[1]) << "</td><td>" << num(r.spread_group[2])
       << "</td><td>" << num(r.region_group[0]) << "</td><td>" << num(r.region_group[1]) << "</td><td>"
@@ -211,13 +209,13 @@ std::string write_lab_page(const std::string& out_dir, const LabSet& set, const 
     plot::Color col = class_color(k, C);
     char rgb[16];
     std::snprintf(rgb, sizeof rgb, "#%02x%02x%02x", col.r, col.g, col.b);
-    h << "<span style=\"color:" << rgb << "\">&#9679;</span> " << esc(set.class_names[k]) << " (" << set.counts[k] << ", "
+    h << "<span style=\"color:" << rgb << "\">&#9679;</span> " << html_escape(set.class_names[k]) << " (" << set.counts[k] << ", "
       << kGroup[groups[k]] << ") &nbsp; ";
   }
   h << "</p>\n<div class=\"grid\">\n";
   for (const LabResult& r : results)
-    h << "<figure><img src=\"plots/" << esc(r.variant.label) << ".png\" alt=\"" << esc(r.variant.label)
-      << "\"><figcaption><b>" << esc(r.variant.label) << "</b>: " << esc(r.variant.note) << ". Spread many / few "
+    h << "<figure><img src=\"plots/" << html_escape(r.variant.label) << ".png\" alt=\"" << html_escape(r.variant.label)
+      << "\"><figcaption><b>" << html_escape(r.variant.label) << "</b>: " << html_escape(r.variant.note) << ". Spread many / few "
       << num(r.spread_group[0]) << " / " << num(r.spread_group[2]) << " deg; few&rarr;many " << num(r.few_to_many)
       << "%; region many / few " << num(r.region_group[0]) << " / " << num(r.region_group[2]) << " deg.</figcaption></figure>\n";
   h << "</div>\n</body>\n</html>\n";

@@ -334,15 +334,23 @@ bool train_stage(RunContext& run, StageRun& stage) {
           mr = data::mixup_batch(b, c.mixup_alpha, stage.seed, e, st.step_in_epoch);
         }
         const int64_t n = (int64_t)mr.labels_a.size();
-        sb.labels = Tensor::from_vector_i32(mr.labels_a, {n}, run.dev);
-        sb.labels_b = Tensor::from_vector_i32(mr.labels_b, {n}, run.dev);
+        sb.labels = Tensor::from_vector_i32(mr.labels_a, {n});
+        sb.labels_b = Tensor::from_vector_i32(mr.labels_b, {n});
         sb.lambda = mr.lambda;
-        sb.mix = Tensor::from_vector({mr.lambda, 1.f - mr.lambda}, {2}, run.dev);
+        sb.mix = Tensor::from_vector({mr.lambda, 1.f - mr.lambda}, {2});
       }
-      data::to_device(b, run.dev);  // after the host-side edits above (mixup, the NaN test hook)
       sb.images = b.images;
       sb.images2 = b.images2;  // a second view, when the method asked for one
       if (!sb.labels.defined()) sb.labels = b.labels;
+      // to the device after the host-side edits above (mixup, the NaN test hook): as they are, or copied
+      // straight into a CUDA graph's fixed input buffers (train/step_graph.h)
+      const StepGraph::Action action = graph ? graph->plan(e, steps_here, sb, settled) : StepGraph::Action::Eager;
+      if (action == StepGraph::Action::Eager) {
+        for (Tensor* t : {&sb.images, &sb.images2, &sb.labels, &sb.labels_b, &sb.mix})
+          if (t->defined() && t->device() != run.dev) *t = t->to(run.dev);
+      } else {
+        graph->set_inputs(sb);
+      }
       // The step: the method's loss, backward, the guard, the optimiser, the BatchNorm restore; the loss and the
       // guard's code go into loss_out and code_out (device tensors [1]). Run as it is, or captured / replayed
       // as a CUDA graph (train/step_graph.h), then with the graph's fixed inputs and outputs.
@@ -375,11 +383,9 @@ bool train_stage(RunContext& run, StageRun& stage) {
         loss_out.copy_from(loss.detach().reshape({1}));
       };
       const int64_t slot = (int64_t)queue.steps.size(), created0 = stage.opt.buffers_created();
-      const StepGraph::Action action = graph ? graph->plan(e, steps_here, sb, settled) : StepGraph::Action::Eager;
       if (action == StepGraph::Action::Eager) {
         body(queue.losses.slice(slot, slot + 1), queue.codes.slice(slot, slot + 1));
       } else {
-        graph->set_inputs(sb);
         graph->run(action, e, sb, [&] { body(graph->loss(), graph->code()); });
         ++(action == StepGraph::Action::Capture ? counters.graph_captures : counters.graph_replays);
         ++graph_steps;

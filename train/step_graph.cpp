@@ -13,7 +13,9 @@ StepGraph::StepGraph(Device dev, Kind kind)
 }
 
 std::string StepGraph::key(int epoch, const StepBatch& b) const {
-  auto shape = [](const Tensor& t) { return t.defined() ? t.desc() : std::string("-"); };
+  auto shape = [](const Tensor& t) {  // not the device: a step's inputs may still be on the host
+    return t.defined() ? std::string(dtype_name(t.dtype())) + shape_str(t.shape()) : std::string("-");
+  };
   return std::to_string(epoch) + " " + shape(b.images) + " " + shape(b.images2) + " " + shape(b.labels_b);
 }
 

@@ -45,7 +45,7 @@ class StepGraph {
   // the capture would re-create that state at every replay).
   enum class Action { Eager, Capture, Replay };
   Action plan(int epoch, int64_t steps_here, const StepBatch& b, bool settled) const;
-  // Copies the batch's tensors into the fixed input buffers; b then refers to them.
+  // Copies the batch's tensors (on the host or the device) into the fixed input buffers; b then refers to them.
   void set_inputs(StepBatch& b);
   // Capture or Replay: runs `body`, which must write the step's loss into loss() and its guard code into
   // code(); afterwards the graph is kept for (epoch, batch shape).
