@@ -59,6 +59,9 @@ Tensor div(const Tensor& a, const Tensor& b);
 Tensor scale(const Tensor& x, float s);        // s * x
 Tensor add_scalar(const Tensor& x, float s);   // x + s
 Tensor relu(const Tensor& x);
+// float32 <-> bfloat16 (rounded to nearest even / widened exactly); x itself when it has that type already.
+// The gradient passes through unchanged (float32).
+Tensor to_dtype(const Tensor& x, DType dtype);
 Tensor add_relu(const Tensor& a, const Tensor& b);  // relu(a + b), fused (residual blocks)
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);

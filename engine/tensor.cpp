@@ -7,6 +7,7 @@
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
+#include "engine/precision.h"
 
 namespace tailor {
 
@@ -168,6 +169,11 @@ std::vector<float> Tensor::to_vector() const {
   if (c.dtype() == DType::I32) {
     std::vector<float> r(c.numel());
     for (int64_t i = 0; i < c.numel(); ++i) r[i] = (float)c.i32()[i];
+    return r;
+  }
+  if (c.dtype() == DType::BF16) {  // widened exactly
+    std::vector<float> r(c.numel());
+    for (int64_t i = 0; i < c.numel(); ++i) r[i] = bf16_to_float(c.bf16()[i]);
     return r;
   }
   return std::vector<float>(c.f32(), c.f32() + c.numel());

@@ -86,7 +86,7 @@ class Tensor {
   uint16_t* bf16() const;  // the raw bfloat16 bits (the upper half of a float)
   template <class T> T* data() const;  // CPU only, dtype checked
   float item() const;                  // one-element tensor -> float (copies from device)
-  std::vector<float> to_vector() const;  // F32 contents in logical order (any device, any strides)
+  std::vector<float> to_vector() const;  // F32 (I32, BF16 widened) contents in logical order (any device, any strides)
   std::vector<int32_t> to_vector_i32() const;
   // Host reads made by this thread so far: every to(cpu) copy, which item(), to_vector(), to_vector_i32()
   // and cpu() go through, counted on every device (on a GPU each one waits for the stream). The training

@@ -36,7 +36,11 @@ BatchNorm2d::BatchNorm2d(int64_t c, float momentum_, float eps_) : momentum(mome
 Tensor BatchNorm2d::run(const Tensor& x, bool relu) {
   auto bn = relu ? batch_norm_relu : batch_norm;
   if (is_training()) increment_(num_batches_tracked);
-  if (sync && is_training()) return sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps, relu, *sync);
+  if (sync && is_training()) {  // in float32: a bf16 activation (precision bf16) is widened, the result rounded back
+    Tensor y = sync_batch_norm(to_dtype(x, DType::F32), weight, bias, running_mean, running_var, momentum, eps, relu,
+                               *sync);
+    return to_dtype(y, x.dtype());
+  }
   return bn(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 

@@ -136,7 +136,9 @@ void ResNet::set_head(std::shared_ptr<Module> h) {
   replace_child(head_name_, h);
 }
 
-Tensor ResNet::feature_map(const Tensor& x) {
+Tensor ResNet::feature_map(const Tensor& x) { return to_dtype(trunk(x), DType::F32); }
+
+Tensor ResNet::trunk(const Tensor& x) {
   TAILOR_CHECK(x.dim() == 4 && x.shape()[3] == cfg_.in_channels, cfg_.arch, ": input must be NHWC [N, H, W, ",
                cfg_.in_channels, "], got ", x.shape());
   Tensor h = bn1_->forward_relu(conv1_->forward(x));
@@ -145,7 +147,7 @@ Tensor ResNet::feature_map(const Tensor& x) {
   return h;
 }
 
-Tensor ResNet::features(const Tensor& x) { return global_avg_pool(feature_map(x)); }
+Tensor ResNet::features(const Tensor& x) { return global_avg_pool(trunk(x)); }
 
 Tensor ResNet::forward(const Tensor& x) {
   if (auto* mh = dynamic_cast<FeatureMapHead*>(head_.get())) return mh->forward_map(feature_map(x), Tensor());

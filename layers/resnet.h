@@ -61,8 +61,8 @@ class ResNet : public Module {
  public:
   // Every initial weight is drawn from `rng`, in the order of the PyTorch references' construction.
   ResNet(const ResNetConfig& cfg, Rng& rng);
-  Tensor feature_map(const Tensor& x);  // [N,H,W,C] -> the last stage's map [N, h, w, feature_dim]
-  Tensor features(const Tensor& x);     // global average pool of feature_map: [N, feature_dim]
+  Tensor feature_map(const Tensor& x);  // [N,H,W,C] -> the last stage's map [N, h, w, feature_dim], float32
+  Tensor features(const Tensor& x);     // global average pool of feature_map: [N, feature_dim], float32
   Tensor forward(const Tensor& x) override;
   int64_t feature_dim() const { return feat_dim_; }
   const std::string& head_name() const { return head_name_; }
@@ -72,6 +72,7 @@ class ResNet : public Module {
   const ResNetConfig& config() const { return cfg_; }
 
  private:
+  Tensor trunk(const Tensor& x);  // the map in the activations' type (bfloat16 under precision bf16)
   ResNetConfig cfg_;
   bool cifar_;
   std::shared_ptr<Conv2d> conv1_;

@@ -6,7 +6,7 @@
 # the driver) are left out: they must come from the target, in a version the build is compatible with.
 #
 # Usage: scripts/bundle.sh BUILD_DIR OUT.tar.xz [PROGRAM ...]      (default PROGRAM: tailor)
-#   e.g. scripts/bundle.sh build-cuda tailor-bundle.tar.xz tailor test_cuda
+#   e.g. scripts/bundle.sh build-portable tailor-bundle.tar.xz tailor test_cuda   (a -DTAILOR_NATIVE=OFF build)
 # On the target:
 #   tar -xJf tailor-bundle.tar.xz
 #   tailor-bundle/tailor train --config ...   (each PROGRAM gets a wrapper = `run PROGRAM`, which puts lib/
@@ -22,6 +22,15 @@ programs=("$@")
 
 # Libraries every Linux target has, and the NVIDIA stack the target must provide.
 keep_out='^(linux-vdso|ld-linux|libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcublasLt|libcudnn[a-z_]*|libnccl|libnvrtc|libnvJitLink)\.so'
+
+# -march=native code may use instructions the target's CPU lacks (SIGILL before any work): a bundle is built
+# portable (cmake -DTAILOR_NATIVE=OFF; oneDNN still picks the target's best kernels at run time).
+if grep -q '^TAILOR_NATIVE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null && [ -z "${BUNDLE_NATIVE_OK:-}" ]; then
+  echo "bundle: $build was configured with TAILOR_NATIVE=ON (-march=native): its binaries may not run on another" >&2
+  echo "  CPU. Configure a portable build (cmake -S . -B build-portable -DTAILOR_NATIVE=OFF && ninja -C" >&2
+  echo "  build-portable ...) or set BUNDLE_NATIVE_OK=1 when the target has this CPU's instruction set." >&2
+  exit 2
+fi
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT

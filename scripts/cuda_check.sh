@@ -3,7 +3,8 @@
 #   1. tests/test_cuda (CPU-vs-CUDA parity of every op, ResNet-32/50 steps, allocator, determinism), the
 #      CUDA cases of tests/test_sync_free_step (the guard kernels, masked multi-tensor SGD, no host read or
 #      wait in a step), of tests/test_step_graph (captured + replayed steps = eager steps) and the CUDA cases
-#      of tests/test_precision(_cli) (cuDNN bf16 convolutions against fp32; a bf16 ResNet-32 run)
+#      of tests/test_precision(_cli) (cuDNN bf16 convolutions against fp32; a bf16 ResNet-32 run) and
+#      tests/test_cuda_bf16_act (the bf16 activation kernels against their CPU twins)
 #   2. compute-sanitizer memcheck on test_cuda (caching off; the out-of-memory case is left out because
 #      memcheck lists its deliberate cudaMalloc failure as an API error) and on a few training steps
 #   3. the out-of-memory message (an absurd batch)
@@ -18,9 +19,11 @@
 #   6. the ImageNet-LT input pipeline on this machine's cores (bench_data: JPEG decode + RandomResizedCrop 224 +
 #      flip + ColorJitter through the Loader, one worker per core) next to ResNet-50's train img/s of step 4
 # Usage: scripts/cuda_check.sh [BUILD_DIR]   (default build; configure it with -DTAILOR_CUDA=ON)
-#   On a GPU node without the build dependencies, bundle the programs it runs (12 MB) and pass the bundle:
-#   scripts/bundle.sh build gpu.tar.xz tailor test_cuda test_sync_free_step test_step_graph test_precision \
-#     test_precision_cli bench_data;  there: tar -xJf gpu.tar.xz && scripts/cuda_check.sh tailor-bundle
+#   On a GPU node without the build dependencies, bundle the programs it runs (12 MB) from a portable build
+#   (cmake -S . -B build-portable -DTAILOR_NATIVE=OFF) and pass the bundle:
+#   scripts/bundle.sh build-portable gpu.tar.xz tailor test_cuda test_cuda_bf16_act test_sync_free_step \
+#     test_step_graph test_precision test_precision_cli test_bf16_activations bench_data;
+#   there: tar -xJf gpu.tar.xz && scripts/cuda_check.sh tailor-bundle
 #   7. (TTR=1 with DATA) time to result: GCL 20 + 3 epochs, tailor eager / with cuda_graphs and resident data /
 #      PyTorch, each alone on the GPU (benchmarks/README.md "Full schedule on the GPU on the JPEG files": the
 #      same protocol measured 46.4 s tailor vs 83.5 s PyTorch before CUDA graphs)
@@ -41,6 +44,7 @@ echo "== 1. test_cuda"
 "$B/test_sync_free_step" -tc="CUDA*" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
 "$B/test_step_graph" -tc="CUDA*" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
 "$B/test_precision" -tc="*CUDA*" -s | grep -E "MESSAGE|bf16 numbers|test cases|assertions|ERROR" || status=1
+"$B/test_cuda_bf16_act" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
 "$B/test_precision_cli" -tc="*on cuda*" -s | grep -E "MESSAGE|step 1|test cases|assertions|ERROR" || status=1
 fi
 if want 2; then

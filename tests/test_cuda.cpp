@@ -236,6 +236,12 @@ TEST_CASE("a bad label on the GPU gives a NaN loss instead of reading out of bou
   Tensor x = randn({4, 5}, 23).to(kGpu);
   Tensor y = Tensor::from_vector_i32({0, 1, 7, 2}, {4}, kGpu);
   CHECK(std::isnan(softmax_cross_entropy(x, y).item()));
+  // with class weights too (their lookup is bounds-checked), and labels below zero
+  Tensor w = Tensor::from_vector({1.f, 2.f, 0.5f, 1.f, 3.f}, {5}).to(kGpu);
+  CHECK(std::isnan(softmax_cross_entropy(x, y, w).item()));
+  Tensor yn = Tensor::from_vector_i32({0, -1, 3, 2}, {4}, kGpu);
+  CHECK(std::isnan(softmax_cross_entropy(x, yn, w).item()));
+  CHECK(std::isfinite(softmax_cross_entropy(x, Tensor::from_vector_i32({0, 1, 4, 2}, {4}, kGpu), w).item()));
 }
 
 TEST_CASE("batch norm (train, eval, fused ReLU) and l2_normalize match the CPU") {

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <vector>
 
+#include "engine/cpu/element_io.h"
 #include "engine/cpu/kernels.h"
 
 namespace tailor::cpu {
@@ -49,25 +50,26 @@ static void channel_sums2(double* r1, double* r2, int64_t M, int64_t C, F f) {
 }
 
 // Row m's terms of the statistics' two channel sums: x - shift and (x - shift)^2.
-static inline void add_shifted_row(float* a1, float* a2, const float* x, const float* shift, int64_t m, int64_t C) {
-  const float* row = x + m * C;
+template <class T>
+static inline void add_shifted_row(float* a1, float* a2, const T* x, const float* shift, int64_t m, int64_t C) {
+  const T* row = x + m * C;
 #pragma omp simd
   for (int64_t c = 0; c < C; ++c) {
-    float d = row[c] - shift[c];
+    float d = widen(row[c]) - shift[c];
     a1[c] += d;
     a2[c] += d * d;
   }
 }
 
-void batch_norm_stats(float* mean, float* invstd, float* var_unbiased, const float* x, int64_t M, int64_t C,
-                      float eps) {
+template <class T>
+static void stats_impl(float* mean, float* invstd, float* var_unbiased, const T* x, int64_t M, int64_t C, float eps) {
   // One pass of shifted sums in double: var = E[(x-s)^2] - E[x-s]^2 with s = the mean of the first
   // (up to) 64 rows, close enough to the true mean that the subtraction loses nothing measurable.
   std::vector<double> head_sum(C, 0.0), s1(C), s2(C);
   std::vector<float> shift(C);
   int64_t head = std::min<int64_t>(M, 64);
   for (int64_t m = 0; m < head; ++m)
-    for (int64_t c = 0; c < C; ++c) head_sum[c] += x[m * C + c];
+    for (int64_t c = 0; c < C; ++c) head_sum[c] += widen(x[m * C + c]);
   for (int64_t c = 0; c < C; ++c) shift[c] = (float)(head_sum[c] / (double)head);
   const float* sh = shift.data();
   channel_sums2(s1.data(), s2.data(), M, C,
@@ -82,8 +84,18 @@ void batch_norm_stats(float* mean, float* invstd, float* var_unbiased, const flo
   }
 }
 
-void batch_norm_apply(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
-                      const float* beta, int64_t M, int64_t C, bool relu) {
+void batch_norm_stats(float* mean, float* invstd, float* var_unbiased, const float* x, int64_t M, int64_t C,
+                      float eps) {
+  stats_impl(mean, invstd, var_unbiased, x, M, C, eps);
+}
+void batch_norm_stats_bf16(float* mean, float* invstd, float* var_unbiased, const uint16_t* x, int64_t M, int64_t C,
+                           float eps) {
+  stats_impl(mean, invstd, var_unbiased, x, M, C, eps);
+}
+
+template <class T>
+static void apply_impl(T* y, const T* x, const float* mean, const float* invstd, const float* gamma,
+                       const float* beta, int64_t M, int64_t C, bool relu) {
   std::vector<float> a(C), b(C);  // y = a*x + b
   for (int64_t c = 0; c < C; ++c) {
     a[c] = invstd[c] * gamma[c];
@@ -93,52 +105,64 @@ void batch_norm_apply(float* y, const float* x, const float* mean, const float* 
   const float* pb = b.data();
 #pragma omp parallel for schedule(static) if (M * C > (1 << 15))
   for (int64_t m = 0; m < M; ++m) {
-    const float* row = x + m * C;
-    float* out = y + m * C;
+    const T* row = x + m * C;
+    T* out = y + m * C;
     if (relu) {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) out[c] = std::max(pa[c] * row[c] + pb[c], 0.f);
+      for (int64_t c = 0; c < C; ++c) store(out + c, std::max(pa[c] * widen(row[c]) + pb[c], 0.f));
     } else {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) out[c] = pa[c] * row[c] + pb[c];
+      for (int64_t c = 0; c < C; ++c) store(out + c, pa[c] * widen(row[c]) + pb[c]);
     }
   }
 }
 
+void batch_norm_apply(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
+                      const float* beta, int64_t M, int64_t C, bool relu) {
+  apply_impl(y, x, mean, invstd, gamma, beta, M, C, relu);
+}
+void batch_norm_apply_bf16(uint16_t* y, const uint16_t* x, const float* mean, const float* invstd,
+                           const float* gamma, const float* beta, int64_t M, int64_t C, bool relu) {
+  apply_impl(y, x, mean, invstd, gamma, beta, M, C, relu);
+}
+
 // Row m's terms of backward's two channel sums: g and g * (x - mean) (g = dy, masked by relu_out > 0 when fused).
-static inline void add_grad_row(float* a1, float* a2, const float* dy, const float* x, const float* mean,
-                                const float* relu_out, int64_t m, int64_t C) {
-    const float* row = x + m * C;
+template <class T>
+static inline void add_grad_row(float* a1, float* a2, const float* dy, const T* x, const float* mean,
+                                const T* relu_out, int64_t m, int64_t C) {
+    const T* row = x + m * C;
     const float* g = dy + m * C;
     if (relu_out) {
-      const float* y = relu_out + m * C;
+      const T* y = relu_out + m * C;
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) {
-        float gm = y[c] > 0.f ? g[c] : 0.f;
+        float gm = widen(y[c]) > 0.f ? g[c] : 0.f;
         a1[c] += gm;
-        a2[c] += gm * (row[c] - mean[c]);
+        a2[c] += gm * (widen(row[c]) - mean[c]);
       }
     } else {
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) {
         a1[c] += g[c];
-        a2[c] += g[c] * (row[c] - mean[c]);
+        a2[c] += g[c] * (widen(row[c]) - mean[c]);
       }
     }
 }
 
 // The two channel sums of backward: sdy_c = sum_m g, sdyx_c = sum_m g * (x - mean).
-static void batch_norm_grad_sums(double* sdy, double* sdyx, const float* dy, const float* x, const float* mean,
-                                 const float* relu_out, int64_t M, int64_t C) {
+template <class T>
+static void batch_norm_grad_sums(double* sdy, double* sdyx, const float* dy, const T* x, const float* mean,
+                                 const T* relu_out, int64_t M, int64_t C) {
   channel_sums2(sdy, sdyx, M, C,
                 [&](float* a1, float* a2, int64_t m) { add_grad_row(a1, a2, dy, x, mean, relu_out, m, C); });
 }
 
 // dx of M rows from the sums over all M_total rows the statistics came from (M_total = M on one process):
 // dgamma_c = sdyx_c * invstd_c, dbeta_c = sdy_c;  dx = gamma*invstd * (dy - dbeta/M_total - xhat*dgamma/M_total)
-void batch_norm_input_grad(float* dx, const float* dgamma, const float* dbeta, const float* dy, const float* x,
-                           const float* mean, const float* invstd, const float* gamma, const float* relu_out,
-                           int64_t M, int64_t M_total, int64_t C, bool training) {
+template <class T>
+static void input_grad_impl(float* dx, const float* dgamma, const float* dbeta, const float* dy, const T* x,
+                            const float* mean, const float* invstd, const float* gamma, const T* relu_out, int64_t M,
+                            int64_t M_total, int64_t C, bool training) {
   std::vector<float> k1(C), k2(C), k3(C);  // dx = k1*dy + k2*(x-mean) + k3
   for (int64_t c = 0; c < C; ++c) {
     float gi = gamma[c] * invstd[c];
@@ -154,24 +178,31 @@ void batch_norm_input_grad(float* dx, const float* dgamma, const float* dbeta, c
   const float *p1 = k1.data(), *p2 = k2.data(), *p3 = k3.data();
 #pragma omp parallel for schedule(static) if (M * C > (1 << 15))
   for (int64_t m = 0; m < M; ++m) {
-    const float* row = x + m * C;
+    const T* row = x + m * C;
     const float* g = dy + m * C;
     float* out = dx + m * C;
     if (relu_out) {
-      const float* y = relu_out + m * C;
+      const T* y = relu_out + m * C;
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c)
-        out[c] = p1[c] * (y[c] > 0.f ? g[c] : 0.f) + p2[c] * (row[c] - mean[c]) + p3[c];
+        out[c] = p1[c] * (widen(y[c]) > 0.f ? g[c] : 0.f) + p2[c] * (widen(row[c]) - mean[c]) + p3[c];
     } else {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) out[c] = p1[c] * g[c] + p2[c] * (row[c] - mean[c]) + p3[c];
+      for (int64_t c = 0; c < C; ++c) out[c] = p1[c] * g[c] + p2[c] * (widen(row[c]) - mean[c]) + p3[c];
     }
   }
 }
 
-void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
-                         const float* invstd, const float* gamma, const float* relu_out, int64_t M, int64_t C,
-                         bool training) {
+void batch_norm_input_grad(float* dx, const float* dgamma, const float* dbeta, const float* dy, const float* x,
+                           const float* mean, const float* invstd, const float* gamma, const float* relu_out,
+                           int64_t M, int64_t M_total, int64_t C, bool training) {
+  input_grad_impl(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, relu_out, M, M_total, C, training);
+}
+
+template <class T>
+static void backward_impl(float* dx, float* dgamma, float* dbeta, const float* dy, const T* x, const float* mean,
+                          const float* invstd, const float* gamma, const T* relu_out, int64_t M, int64_t C,
+                          bool training) {
   std::vector<double> sdy(C), sdyx(C);
   batch_norm_grad_sums(sdy.data(), sdyx.data(), dy, x, mean, relu_out, M, C);
   std::vector<float> dg(C), db(C);
@@ -181,7 +212,18 @@ void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
     if (dgamma) dgamma[c] = dg[c];
     if (dbeta) dbeta[c] = db[c];
   }
-  if (dx) batch_norm_input_grad(dx, dg.data(), db.data(), dy, x, mean, invstd, gamma, relu_out, M, M, C, training);
+  if (dx) input_grad_impl(dx, dg.data(), db.data(), dy, x, mean, invstd, gamma, relu_out, M, M, C, training);
+}
+
+void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
+                         const float* invstd, const float* gamma, const float* relu_out, int64_t M, int64_t C,
+                         bool training) {
+  backward_impl(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, relu_out, M, C, training);
+}
+void batch_norm_backward_bf16(float* dx, float* dgamma, float* dbeta, const float* dy, const uint16_t* x,
+                              const float* mean, const float* invstd, const float* gamma, const uint16_t* relu_out,
+                              int64_t M, int64_t C, bool training) {
+  backward_impl(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, relu_out, M, C, training);
 }
 
 // SyncBatchNorm's sums are taken sample by sample: float within a sample's 64-row blocks, double across

@@ -32,10 +32,10 @@ dnnl::stream& cpu_stream() {
 }
 
 // Everything oneDNN needs for one convolution shape and operand type. With bf16 operands the activations
-// read (x, dy) are bf16 and those written (y, dx) float32; the weights stay float32 OIHW on our side.
+// (x, y, dy) are bf16 and dx, dw float32; the weights stay float32 OIHW on our side.
 struct ConvPrimitives {
   memory::desc x_user, y_user, w_user;  // our layouts: nhwc / nhwc / oihw (goihw when grouped)
-  memory::desc dx_user, dy_user;        // the gradients' (nhwc): x_user / y_user with the other type in bf16
+  memory::desc dx_user, dy_user;        // the gradients' (nhwc): dx float32, dy as y
   dnnl::convolution_forward::primitive_desc fwd_pd;
   dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
   dnnl::convolution_backward_weights::primitive_desc bwd_w_pd;
@@ -68,7 +68,7 @@ ConvPrimitives& get_primitives(const ConvShape& s, bool bf16) {
   auto f32 = memory::data_type::f32, in = bf16 ? memory::data_type::bf16 : f32;
   ConvPrimitives p;
   p.x_user = memory::desc(xd, in, tag::nhwc);
-  p.y_user = memory::desc(yd, f32, tag::nhwc);
+  p.y_user = memory::desc(yd, in, tag::nhwc);
   p.dx_user = memory::desc(xd, f32, tag::nhwc);
   p.dy_user = memory::desc(yd, in, tag::nhwc);
   p.w_user = memory::desc(wd, f32, grouped ? tag::goihw : tag::oihw);
@@ -104,8 +104,8 @@ ConvPrimitives& get_primitives(const ConvShape& s, bool bf16) {
 
 namespace {
 
-// The three passes on raw pointers: x / dy point to float or bf16 as the primitives were made for.
-void forward(ConvPrimitives& p, float* y, const void* x, const float* w) {
+// The three passes on raw pointers: x / y / dy point to float or bf16 as the primitives were made for.
+void forward(ConvPrimitives& p, void* y, const void* x, const float* w) {
   auto& eng = cpu_engine();
   memory xm(p.x_user, eng, const_cast<void*>(x)), ym(p.y_user, eng, y), wm(p.w_user, eng, const_cast<float*>(w));
   memory wk = wm;
@@ -160,7 +160,7 @@ void conv2d_backward_data(float* dx, const float* dy, const float* w, const Conv
 void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s) {
   backward_weights(get_primitives(s, false), dw, dy, x);
 }
-void conv2d_forward_bf16(float* y, const uint16_t* x, const float* w, const ConvShape& s) {
+void conv2d_forward_bf16(uint16_t* y, const uint16_t* x, const float* w, const ConvShape& s) {
   forward(get_primitives(s, true), y, x, w);
 }
 void conv2d_backward_data_bf16(float* dx, const uint16_t* dy, const float* w, const ConvShape& s) {
@@ -174,6 +174,11 @@ void conv2d_backward_weights_bf16(float* dw, const uint16_t* dy, const uint16_t*
 void cast_to_bf16(uint16_t* out, const float* x, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) out[i] = float_to_bf16(x[i]);
+}
+
+void bf16_to_f32(float* out, const uint16_t* x, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_float(x[i]);
 }
 
 }  // namespace tailor::cpu

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/cpu/kernels.h"
+#include "engine/precision.h"
 
 namespace tailor::cpu {
 
@@ -120,6 +121,19 @@ void add_relu(float* out, const float* a, const float* b, int64_t n) {
 void relu_backward(float* din, const float* dout, const float* y, int64_t n) {
 #pragma omp parallel for simd if (n > kParallelMin) schedule(static)
   for (int64_t i = 0; i < n; ++i) din[i] = y[i] > 0.f ? dout[i] : 0.f;
+}
+
+void add_relu_bf16(uint16_t* out, const uint16_t* a, const uint16_t* b, int64_t n) {
+#pragma omp parallel for simd if (n > kParallelMin) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    float v = bf16_to_float(a[i]) + bf16_to_float(b[i]);
+    out[i] = float_to_bf16(v > 0.f ? v : 0.f);
+  }
+}
+
+void relu_backward_bf16(float* din, const float* dout, const uint16_t* y, int64_t n) {
+#pragma omp parallel for simd if (n > kParallelMin) schedule(static)
+  for (int64_t i = 0; i < n; ++i) din[i] = bf16_to_float(y[i]) > 0.f ? dout[i] : 0.f;
 }
 
 }  // namespace tailor::cpu

@@ -52,7 +52,8 @@ void log_softmax_backward(float* dx, const float* dy, const float* logp, int64_t
 void softmax_backward(float* dx, const float* dy, const float* s, int64_t rows, int64_t cols);
 
 // ---- cross-entropy pieces over logp [N, C] (log-probabilities), labels y i32 [N]
-void label_weights(float* wrow, const float* w, const int32_t* y, int64_t N);  // wrow[i] = w ? w[y_i] : 1
+// wrow[i] = w ? w[y_i] : 1 (1 for a label outside [0, C): its loss is NaN from nll_rows, devices cannot throw)
+void label_weights(float* wrow, const float* w, const int32_t* y, int64_t N, int64_t C);
 // out[i] = -wrow[i] * logp[i, y_i]; a label outside [0, C) gives NaN (devices cannot throw)
 void nll_rows(float* out, const float* logp, const int32_t* y, const float* wrow, int64_t N, int64_t C);
 // out[0] = sum_i rows[i] / (mean ? sum_i wrow[i] : 1); norm[0] = the divisor's inverse (for backward)
@@ -124,13 +125,33 @@ void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s
 void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s);
 void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s);
 // The same with bfloat16 activation operands (x, dy; raw bf16 bits) and float32 weights, converted to bf16 by
-// the primitives' weight reorders; products accumulate in float32 and the outputs (y, dx, dw) are float32.
-// Needs native bf16 (engine/precision.h cpu_has_native_bf16).
-void conv2d_forward_bf16(float* y, const uint16_t* x, const float* w, const ConvShape& s);
+// the primitives' weight reorders; products accumulate in float32; y is rounded to bf16 (the activation
+// stored between ops), dx and dw are float32. Needs native bf16 (engine/precision.h cpu_has_native_bf16).
+void conv2d_forward_bf16(uint16_t* y, const uint16_t* x, const float* w, const ConvShape& s);
 void conv2d_backward_data_bf16(float* dx, const uint16_t* dy, const float* w, const ConvShape& s);
 void conv2d_backward_weights_bf16(float* dw, const uint16_t* dy, const uint16_t* x, const ConvShape& s);
 // out[i] = bf16(x[i]), rounded to nearest even (engine/precision.h float_to_bf16)
 void cast_to_bf16(uint16_t* out, const float* x, int64_t n);
+void bf16_to_f32(float* out, const uint16_t* x, int64_t n);  // exact (the bits shifted up)
+
+// ---- bfloat16 activations (precision bf16, docs/precision.md): the ops between convolutions read and write
+// bf16 activations, every gradient stays float32. Each is its float32 twin above run on the widened values
+// (the same arithmetic in the same order), with a bf16 output rounded to nearest even once at the end:
+//   twin_bf16(x) == round_bf16(twin(widen(x)))  bit for bit (tests/test_precision.cpp).
+void batch_norm_stats_bf16(float* mean, float* invstd, float* var_unbiased, const uint16_t* x, int64_t M, int64_t C,
+                           float eps);
+void batch_norm_apply_bf16(uint16_t* y, const uint16_t* x, const float* mean, const float* invstd,
+                           const float* gamma, const float* beta, int64_t M, int64_t C, bool relu);
+void batch_norm_backward_bf16(float* dx, float* dgamma, float* dbeta, const float* dy, const uint16_t* x,
+                              const float* mean, const float* invstd, const float* gamma, const uint16_t* relu_out,
+                              int64_t M, int64_t C, bool training);
+void add_relu_bf16(uint16_t* out, const uint16_t* a, const uint16_t* b, int64_t n);  // bf16(max(a+b, 0))
+void relu_backward_bf16(float* din, const float* dout, const uint16_t* y, int64_t n);  // dout where y > 0
+void max_pool2d_bf16(uint16_t* y, int32_t* argmax, const uint16_t* x, int64_t N, int64_t H, int64_t W, int64_t C,
+                     int k, int stride, int pad, int64_t OH, int64_t OW);
+void global_avg_pool_bf16(float* y, const uint16_t* x, int64_t N, int64_t HW, int64_t C);  // y float32
+void shortcut_pad_bf16(uint16_t* y, const uint16_t* x, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb,
+                       int pa);
 
 // ---- SGD with momentum, PyTorch semantics (momentum buffer starts as the first d_p):
 // d_p = g + wd*w; v = mom*v + (1-dampening)*d_p (v = d_p on the first step);

@@ -48,8 +48,8 @@ void softmax_backward(float* dx, const float* dy, const float* s, int64_t rows, 
   }
 }
 
-void label_weights(float* wrow, const float* w, const int32_t* y, int64_t N) {
-  for (int64_t i = 0; i < N; ++i) wrow[i] = w ? w[y[i]] : 1.f;
+void label_weights(float* wrow, const float* w, const int32_t* y, int64_t N, int64_t C) {
+  for (int64_t i = 0; i < N; ++i) wrow[i] = w && y[i] >= 0 && y[i] < C ? w[y[i]] : 1.f;
 }
 
 void nll_rows(float* out, const float* logp, const int32_t* y, const float* wrow, int64_t N, int64_t C) {

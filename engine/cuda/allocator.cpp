@@ -97,6 +97,7 @@ void* alloc(size_t nbytes) {
   }
   if (e == cudaErrorMemoryAllocation && !c.active_pool) {  // (no cudaFree inside a capture)
     cudaGetLastError();
+    if (!c.free_blocks.empty()) synchronize();  // queued kernels may still use the cached blocks
     release_all_locked(c);
     e = cudaMalloc(&p, n);
   }
@@ -178,6 +179,11 @@ int pool_begin() {
   c.pool_free[c.active_pool];
   return c.active_pool;
 }
+bool graph_pools_live() {
+  auto& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.active_pool != 0 || !c.pool_free.empty();
+}
 void pool_end() {
   auto& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
@@ -188,7 +194,10 @@ void pool_release(int id) {
   std::lock_guard<std::mutex> lock(c.mu);
   auto it = c.pool_free.find(id);
   if (it == c.pool_free.end()) return;
-  for (auto& [n, p] : it->second) {  // later work on the one stream is ordered after the graph's
+  // Caching: later work on the one stream is ordered after the graph's. Not caching (compute-sanitizer runs):
+  // a launch of the graph may still be running, so wait before handing its memory back to the driver.
+  if (!c.caching && !it->second.empty()) synchronize();
+  for (auto& [n, p] : it->second) {
     if (c.caching) {
       c.free_blocks.emplace(n, p);
     } else {

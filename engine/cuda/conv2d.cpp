@@ -24,6 +24,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "engine/cuda/kernels.h"
 #include "engine/cuda/runtime.h"
@@ -59,10 +60,13 @@ size_t workspace_cap() {
   return cap;
 }
 
-// The shared workspace: grows to the largest size any chosen algorithm needs.
+// The shared workspace: grows to the largest size any chosen algorithm needs. A captured graph keeps the
+// pointer it was captured with, so while any graph lives an outgrown workspace is retired, not freed, and
+// freed at the first growth with no graph alive.
 struct Workspace {
   void* ptr = nullptr;
   size_t size = 0;
+  std::vector<std::pair<void*, size_t>> retired;
 };
 Workspace& workspace() {
   static Workspace w;
@@ -77,7 +81,11 @@ bool ensure_workspace(size_t n) {
   } catch (const std::exception&) {
     return false;
   }
-  if (w.ptr) free(w.ptr, w.size);
+  if (w.ptr) w.retired.emplace_back(w.ptr, w.size);
+  if (!graph_pools_live()) {
+    for (auto& [q, n] : w.retired) free(q, n);
+    w.retired.clear();
+  }
   w.ptr = p;
   w.size = n;
   return true;
@@ -274,16 +282,15 @@ void conv2d_backward_weights(float* dw, const float* dy, const float* x, const C
   }
 }
 
-void conv2d_forward_bf16(float* y, const uint16_t* x, const float* w, const ConvShape& s) {
+void conv2d_forward_bf16(uint16_t* y, const uint16_t* x, const float* w, const ConvShape& s) {
   std::lock_guard<std::mutex> lock(conv_mutex());
-  Bf16Buffer wb(weight_numel(s)), yb(s.N * s.OH() * s.OW() * s.K);
+  Bf16Buffer wb(weight_numel(s));
   weights_to_bf16_krsc(wb, w, s);
-  Plan& p = plan_for(kForward, s, x, wb.ptr, nullptr, yb.ptr, true);
+  Plan& p = plan_for(kForward, s, x, wb.ptr, nullptr, y, true);
   ensure_workspace(p.ws);
   const float one = 1.f, zero = 0.f;
   CUDNN(cudnnConvolutionForward(handle(), &one, p.x, x, p.w, wb.ptr, p.conv, (cudnnConvolutionFwdAlgo_t)p.algo,
-                                workspace().ptr, p.ws, &zero, p.y, yb.ptr));
-  bf16_to_f32(y, yb.ptr, s.N * s.OH() * s.OW() * s.K);
+                                workspace().ptr, p.ws, &zero, p.y, y));
 }
 
 void conv2d_backward_data_bf16(float* dx, const uint16_t* dy, const float* w, const ConvShape& s) {

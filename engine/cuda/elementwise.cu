@@ -1,5 +1,6 @@
 // Elementwise CUDA kernels (twins of engine/cpu/elementwise.cpp): grid-stride loops, one thread per
 // element. Broadcasting binaries index the operands through their (0 on broadcast dims) strides.
+#include "engine/cuda/elementwise.cuh"
 #include "engine/cuda/launch.cuh"
 
 namespace tailor::cuda {
@@ -118,24 +119,15 @@ __global__ void add_relu_k(float* out, const float* a, const float* b, int64_t n
   }
 }
 static bool aligned16(const void* p) { return ((uintptr_t)p & 15) == 0; }
-__global__ void add_relu_scalar_k(float* out, const float* a, const float* b, int64_t n) {
-  GRID_LOOP(i, n) {
-    float v = a[i] + b[i];
-    out[i] = v > 0.f ? v : 0.f;
-  }
-}
 void add_relu(float* out, const float* a, const float* b, int64_t n) {
   if (aligned16(out) && aligned16(a) && aligned16(b))
     LAUNCH(add_relu_k, (n + 3) / 4, out, a, b, n);
   else
-    LAUNCH(add_relu_scalar_k, n, out, a, b, n);
+    LAUNCH(add_relu_scalar_k<float>, n, out, a, b, n);
 }
 
-__global__ void relu_backward_k(float* din, const float* dout, const float* y, int64_t n) {
-  GRID_LOOP(i, n) din[i] = y[i] > 0.f ? dout[i] : 0.f;
-}
 void relu_backward(float* din, const float* dout, const float* y, int64_t n) {
-  LAUNCH(relu_backward_k, n, din, dout, y, n);
+  LAUNCH(relu_backward_k<float>, n, din, dout, y, n);
 }
 
 __global__ void broadcast_rows_k(float* out, const float* row, int64_t M, int64_t N) {

@@ -43,7 +43,7 @@ void log_softmax(float* out, const float* x, int64_t rows, int64_t cols);
 void softmax(float* out, const float* x, int64_t rows, int64_t cols);
 void log_softmax_backward(float* dx, const float* dy, const float* logp, int64_t rows, int64_t cols);
 void softmax_backward(float* dx, const float* dy, const float* s, int64_t rows, int64_t cols);
-void label_weights(float* wrow, const float* w, const int32_t* y, int64_t N);
+void label_weights(float* wrow, const float* w, const int32_t* y, int64_t N, int64_t C);
 void nll_rows(float* out, const float* logp, const int32_t* y, const float* wrow, int64_t N, int64_t C);
 void ce_reduce(float* out, float* norm, const float* rows, const float* wrow, int64_t N, bool mean);
 void cross_entropy_backward(float* dx, const float* logp, const int32_t* y, const float* wrow, const float* g,
@@ -92,9 +92,10 @@ void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s
 void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s);
 void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s);
 // bf16 operands (raw bits; the float32 weights are cast, rounded to nearest even), float32 accumulation inside
-// cuDNN; cuDNN writes y, dx, dw in bf16, widened here to float32 (so, unlike oneDNN's float32 outputs on the
-// CPU, each output value is rounded to bf16 once: docs/precision.md).
-void conv2d_forward_bf16(float* y, const uint16_t* x, const float* w, const ConvShape& s);
+// cuDNN; y stays bf16 (the activation stored between ops, as on the CPU); cuDNN writes dx, dw in bf16, widened
+// here to float32 (so, unlike oneDNN's float32 dx and dw on the CPU, each carries one bf16 rounding:
+// docs/precision.md).
+void conv2d_forward_bf16(uint16_t* y, const uint16_t* x, const float* w, const ConvShape& s);
 void conv2d_backward_data_bf16(float* dx, const uint16_t* dy, const float* w, const ConvShape& s);
 void conv2d_backward_weights_bf16(float* dw, const uint16_t* dy, const uint16_t* x, const ConvShape& s);
 // weight layout permutes used by conv2d.cpp (layout.cu): [K,C,R*S] <-> [K,R*S,C]
@@ -105,6 +106,24 @@ void cast_to_bf16(uint16_t* out, const float* x, int64_t n);
 void bf16_to_f32(float* out, const uint16_t* x, int64_t n);
 void kcrs_to_krsc_bf16(uint16_t* out, const float* in, int64_t K, int64_t C, int64_t RS);
 void krsc_bf16_to_kcrs(float* out, const uint16_t* in, int64_t K, int64_t C, int64_t RS);
+
+// ---- bfloat16 activations (precision bf16; bf16_act.cu): cpu::*_bf16's semantics (engine/cpu/kernels.h), each
+// the float32 kernel above on the widened values with a bf16 output rounded to nearest even at the end.
+// Summation orders are the CUDA float32 kernels', so CPU and CUDA agree within tolerances, not bit for bit.
+void batch_norm_stats_bf16(float* mean, float* invstd, float* var_unbiased, const uint16_t* x, int64_t M, int64_t C,
+                           float eps);
+void batch_norm_apply_bf16(uint16_t* y, const uint16_t* x, const float* mean, const float* invstd,
+                           const float* gamma, const float* beta, int64_t M, int64_t C, bool relu);
+void batch_norm_backward_bf16(float* dx, float* dgamma, float* dbeta, const float* dy, const uint16_t* x,
+                              const float* mean, const float* invstd, const float* gamma, const uint16_t* relu_out,
+                              int64_t M, int64_t C, bool training);
+void add_relu_bf16(uint16_t* out, const uint16_t* a, const uint16_t* b, int64_t n);
+void relu_backward_bf16(float* din, const float* dout, const uint16_t* y, int64_t n);
+void max_pool2d_bf16(uint16_t* y, int32_t* argmax, const uint16_t* x, int64_t N, int64_t H, int64_t W, int64_t C,
+                     int k, int stride, int pad, int64_t OH, int64_t OW);
+void global_avg_pool_bf16(float* y, const uint16_t* x, int64_t N, int64_t HW, int64_t C);
+void shortcut_pad_bf16(uint16_t* y, const uint16_t* x, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb,
+                       int pa);
 
 // ---- SGD (optim.cu): the same update as cpu::sgd_step; sgd_step_multi updates up to
 // kSgdMaxTensors parameters in one launch (one fused kernel for a whole ResNet-32 step).

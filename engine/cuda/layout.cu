@@ -1,5 +1,6 @@
 // Weight layout permutes for cuDNN: tailor keeps conv weights as KCRS (PyTorch's OIHW); cuDNN's
 // fast NHWC kernels want KRSC filters. Weights are small, so a permute per call is cheap.
+#include "engine/cuda/bf16.cuh"
 #include "engine/cuda/launch.cuh"
 
 namespace tailor::cuda {
@@ -23,16 +24,7 @@ void krsc_to_kcrs(float* out, const float* in, int64_t K, int64_t C, int64_t RS)
   LAUNCH(krsc_to_kcrs_k, K * C * RS, out, in, K, C, RS);
 }
 
-// bfloat16 (engine/precision.h): the upper 16 bits of a float, rounded to nearest even; a NaN stays a quiet
-// NaN. The integer arithmetic of float_to_bf16, so a cast on the GPU equals the CPU's bit for bit.
-__device__ __forceinline__ uint16_t to_bf16_bits(float f) {
-  uint32_t u = __float_as_uint(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return (uint16_t)(u >> 16);
-}
-__device__ __forceinline__ float from_bf16_bits(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
-
+// bfloat16 casts: engine/cuda/bf16.cuh's rounding (float_to_bf16's, bit for bit).
 __global__ void cast_to_bf16_k(uint16_t* out, const float* x, int64_t n) {
   GRID_LOOP(i, n) out[i] = to_bf16_bits(x[i]);
 }

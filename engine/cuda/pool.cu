@@ -1,37 +1,15 @@
-// Pooling and the option-A shortcut, NHWC (twins of engine/cpu/pool.cpp).
+// Pooling and the option-A shortcut, NHWC (twins of engine/cpu/pool.cpp); max_pool2d's and shortcut_pad's
+// kernels are in pool.cuh (shared with the bf16 twins of bf16_act.cu).
 #include <cfloat>
 
+#include "engine/cuda/pool.cuh"
 #include "engine/cuda/reduce.cuh"
 
 namespace tailor::cuda {
 
-// One thread per output element; argmax = flat (h*W+w)*C+c inside image n, first max wins.
-__global__ void max_pool2d_k(float* y, int32_t* argmax, const float* x, int64_t N, int64_t H, int64_t W, int64_t C,
-                             int k, int stride, int pad, int64_t OH, int64_t OW) {
-  GRID_LOOP(q, N * OH * OW * C) {
-    int64_t c = q % C, t = q / C, ow = t % OW, oh = (t / OW) % OH, n = t / (OW * OH);
-    float best = -INFINITY;
-    int32_t am = -1;
-    for (int r = 0; r < k; ++r) {
-      int64_t h = oh * stride - pad + r;
-      if (h < 0 || h >= H) continue;
-      for (int s = 0; s < k; ++s) {
-        int64_t w = ow * stride - pad + s;
-        if (w < 0 || w >= W) continue;
-        float v = x[((n * H + h) * W + w) * C + c];
-        if (v > best || am < 0) {
-          best = v;
-          am = (int32_t)((h * W + w) * C + c);
-        }
-      }
-    }
-    y[q] = best;
-    argmax[q] = am;
-  }
-}
 void max_pool2d(float* y, int32_t* argmax, const float* x, int64_t N, int64_t H, int64_t W, int64_t C, int k,
                 int stride, int pad, int64_t OH, int64_t OW) {
-  LAUNCH(max_pool2d_k, N * OH * OW * C, y, argmax, x, N, H, W, C, k, stride, pad, OH, OW);
+  LAUNCH(max_pool2d_k<float>, N * OH * OW * C, y, argmax, x, N, H, W, C, k, stride, pad, OH, OW);
 }
 
 // Overlapping windows send several gradients to one input: one thread per (image, channel) walks
@@ -62,18 +40,9 @@ void global_avg_pool_backward(float* dx, const float* dy, int64_t N, int64_t HW,
   LAUNCH(gap_backward_k, N * HW * C, dx, dy, N, HW, C);
 }
 
-// y[n,oh,ow,pb+c] = x[n,oh*s,ow*s,c], other channels 0
-__global__ void shortcut_pad_k(float* y, const float* x, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb,
-                               int64_t OH, int64_t OW, int64_t OC) {
-  GRID_LOOP(q, N * OH * OW * OC) {
-    int64_t oc = q % OC, t = q / OC, ow = t % OW, oh = (t / OW) % OH, n = t / (OW * OH);
-    int64_t c = oc - pb;
-    y[q] = (c >= 0 && c < C) ? x[((n * H + oh * s) * W + ow * s) * C + c] : 0.f;
-  }
-}
 void shortcut_pad(float* y, const float* x, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb, int pa) {
   int64_t OH = (H + s - 1) / s, OW = (W + s - 1) / s, OC = C + pb + pa;
-  LAUNCH(shortcut_pad_k, N * OH * OW * OC, y, x, N, H, W, C, s, pb, OH, OW, OC);
+  LAUNCH(shortcut_pad_k<float>, N * OH * OW * OC, y, x, N, H, W, C, s, pb, OH, OW, OC);
 }
 
 // the adjoint: dx at the sampled positions, 0 elsewhere; one thread per input element

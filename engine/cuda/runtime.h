@@ -64,6 +64,7 @@ void graph_destroy(Graph* g);        // safe while a launch is still running (fr
 int pool_begin();   // routes allocations and frees to a new pool; returns its id
 void pool_end();    // stops routing (the pool keeps its blocks)
 void pool_release(int id);
+bool graph_pools_live();  // a capture is under way or a captured graph still holds its pool
 
 // ---- copies and fills (stream-ordered; a copy to the host waits for the stream, a copy from the host
 // goes through pinned staging and does not wait)

@@ -81,11 +81,12 @@ void softmax_backward(float* dx, const float* dy, const float* s, int64_t rows, 
   LAUNCH_ROWS(softmax_backward_k, rows, dx, dy, s, rows, cols);
 }
 
-__global__ void label_weights_k(float* wrow, const float* w, const int32_t* y, int64_t N) {
-  GRID_LOOP(i, N) wrow[i] = w ? w[y[i]] : 1.f;
+// (a label outside [0, C) reads no weight: its row's loss is NaN from nll_rows)
+__global__ void label_weights_k(float* wrow, const float* w, const int32_t* y, int64_t N, int64_t C) {
+  GRID_LOOP(i, N) wrow[i] = w && y[i] >= 0 && y[i] < C ? w[y[i]] : 1.f;
 }
-void label_weights(float* wrow, const float* w, const int32_t* y, int64_t N) {
-  LAUNCH(label_weights_k, N, wrow, w, y, N);
+void label_weights(float* wrow, const float* w, const int32_t* y, int64_t N, int64_t C) {
+  LAUNCH(label_weights_k, N, wrow, w, y, N, C);
 }
 
 // A label outside [0, C) cannot throw on the device: its row's loss becomes NaN, which the

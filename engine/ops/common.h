@@ -24,6 +24,15 @@ inline void require_f32_contig(const char* op, const Tensor& t, const char* arg)
   TAILOR_CHECK(t.is_contiguous(), op, ": ", arg, " must be contiguous, got strides ", t.strides(), " for shape ",
                t.shape());
 }
+// An activation of the ops that take float32 or bfloat16 (precision bf16 stores activations between
+// convolutions in bf16, docs/precision.md): contiguous, F32 or BF16. Returns whether it is BF16.
+inline bool require_activation(const char* op, const Tensor& t, const char* arg) {
+  TAILOR_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::BF16, op, ": ", arg, " must be float32 or bfloat16, got ",
+               dtype_name(t.dtype()));
+  TAILOR_CHECK(t.is_contiguous(), op, ": ", arg, " must be contiguous, got strides ", t.strides(), " for shape ",
+               t.shape());
+  return t.dtype() == DType::BF16;
+}
 inline Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.dtype(), t.device()); }
 
 // Create a LambdaNode with inputs; the caller sets fn and saved, then record(out, node).

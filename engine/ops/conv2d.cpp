@@ -1,9 +1,10 @@
 // conv2d op: NHWC input [N,H,W,C], OIHW weight [K,C/groups,R,S] -> [N,OH,OW,K]; no bias (ResNets put
 // BN after every conv). Backward: dx by the transposed convolution, dw by correlating x with dy (both
 // per group when grouped).
-// Under PrecisionScope(BF16) (engine/precision.h) x and dy are rounded to bfloat16 and the weights converted
-// (oneDNN's reorder on the CPU, a cast on CUDA); products accumulate in float32 and y, dx, dw are float32
-// (on CUDA, cuDNN's bf16 outputs widened). x is saved for backward as its bf16 copy (docs/precision.md).
+// Under PrecisionScope(BF16) (engine/precision.h) x (unless it is bf16 already: the previous op's activation)
+// and dy are rounded to bfloat16 and the weights converted (oneDNN's reorder on the CPU, a cast on CUDA);
+// products accumulate in float32; y is bf16 (the activation the next op reads), dx and dw float32 (on CUDA,
+// cuDNN's bf16 outputs widened). x is saved for backward as bf16 (docs/precision.md).
 #include "engine/ops/common.h"
 #include "engine/precision.h"
 
@@ -23,7 +24,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad, int groups)
   const char* op = "conv2d";
   check_dim(op, x, 4, "input (NHWC)");
   check_dim(op, w, 4, "weight (KCRS)");
-  require_f32_contig(op, x, "input");
+  const bool bf16 = conv_precision() == Precision::BF16;
+  const bool x_bf16 = require_activation(op, x, "input");
+  TAILOR_CHECK(bf16 || !x_bf16, op, ": a bfloat16 input outside precision bf16 (PrecisionScope)");
   require_f32_contig(op, w, "weight");
   check_same_device(op, x, w);
   TAILOR_CHECK(stride >= 1 && pad >= 0, op, ": invalid stride ", stride, " / pad ", pad);
@@ -36,11 +39,10 @@ Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad, int groups)
                w.shape(), " expects ", w.shape()[1] * groups,
                groups > 1 ? " (groups " + std::to_string(groups) + ")" : std::string());
   TAILOR_CHECK(s.OH() >= 1 && s.OW() >= 1, op, ": kernel ", w.shape(), " larger than padded input ", x.shape());
-  const bool bf16 = conv_precision() == Precision::BF16;
-  Tensor xs = bf16 ? to_bf16(x) : x.detach();  // the input as the passes read it, saved for backward
-  Tensor out = Tensor::empty({s.N, s.OH(), s.OW(), s.K}, DType::F32, x.device());
+  Tensor xs = bf16 && !x_bf16 ? to_bf16(x) : x.detach();  // the input as the passes read it, saved for backward
+  Tensor out = Tensor::empty({s.N, s.OH(), s.OW(), s.K}, bf16 ? DType::BF16 : DType::F32, x.device());
   if (bf16)
-    TAILOR_KERNEL(out, conv2d_forward_bf16, out.f32(), xs.bf16(), w.f32(), s);
+    TAILOR_KERNEL(out, conv2d_forward_bf16, out.bf16(), xs.bf16(), w.f32(), s);
   else
     TAILOR_KERNEL(out, conv2d_forward, out.f32(), x.f32(), w.f32(), s);
   if (should_record({&x, &w})) {

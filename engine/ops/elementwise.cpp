@@ -130,6 +130,25 @@ void increment_(Tensor& counter, int32_t v) {
   TAILOR_KERNEL(counter, add_i32, counter.i32(), v, counter.numel());
 }
 
+// float32 <-> bfloat16 (round to nearest even / exact widening); the gradient passes through as float32.
+Tensor to_dtype(const Tensor& x, DType dtype) {
+  const bool to_bf16 = dtype == DType::BF16;
+  TAILOR_CHECK(dtype == DType::F32 || to_bf16, "to_dtype: only float32 and bfloat16, got ", dtype_name(dtype));
+  require_activation("to_dtype", x, "x");
+  if (x.dtype() == dtype) return x;
+  Tensor out = Tensor::empty(x.shape(), dtype, x.device());
+  if (to_bf16)
+    TAILOR_KERNEL(out, cast_to_bf16, out.bf16(), x.f32(), x.numel());
+  else
+    TAILOR_KERNEL(out, bf16_to_f32, out.f32(), x.bf16(), x.numel());
+  if (should_record({&x})) {
+    auto n = make_node("to_dtype", {x});
+    n->fn = [](LambdaNode&, const Tensor& g) { return std::vector<Tensor>{g}; };
+    record(out, n);
+  }
+  return out;
+}
+
 // relu backward uses the saved OUTPUT: dx = dy * (y > 0)
 Tensor relu(const Tensor& x) {
   require_f32_contig("relu", x, "x");
@@ -149,18 +168,27 @@ Tensor relu(const Tensor& x) {
 }
 
 // y = relu(a + b): the residual join of ResNet blocks in one pass; both inputs get the same gradient.
+// a and b both float32 or both bfloat16 (precision bf16: y bf16, rounded once; the gradient float32).
 Tensor add_relu(const Tensor& a, const Tensor& b) {
-  require_f32_contig("add_relu", a, "a");
-  require_f32_contig("add_relu", b, "b");
+  const bool bf16 = require_activation("add_relu", a, "a");
+  require_activation("add_relu", b, "b");
+  TAILOR_CHECK(a.dtype() == b.dtype(), "add_relu: a is ", dtype_name(a.dtype()), " but b is ", dtype_name(b.dtype()));
   check_same_shape("add_relu", a, b);
   Tensor out = empty_like(a);
-  TAILOR_KERNEL(out, add_relu, out.f32(), a.f32(), b.f32(), a.numel());
+  if (bf16)
+    TAILOR_KERNEL(out, add_relu_bf16, out.bf16(), a.bf16(), b.bf16(), a.numel());
+  else
+    TAILOR_KERNEL(out, add_relu, out.f32(), a.f32(), b.f32(), a.numel());
   if (should_record({&a, &b})) {
     auto n = make_node("add_relu", {a, b});
     n->saved = {out.detach()};
-    n->fn = [](LambdaNode& self, const Tensor& g) {
-      Tensor gi = empty_like(g);
-      TAILOR_KERNEL(gi, relu_backward, gi.f32(), g.contiguous().f32(), self.saved[0].f32(), g.numel());
+    n->fn = [bf16](LambdaNode& self, const Tensor& g) {
+      Tensor gc = g.contiguous();
+      Tensor gi = Tensor::empty(g.shape(), DType::F32, g.device());
+      if (bf16)
+        TAILOR_KERNEL(gi, relu_backward_bf16, gi.f32(), gc.f32(), self.saved[0].bf16(), g.numel());
+      else
+        TAILOR_KERNEL(gi, relu_backward, gi.f32(), gc.f32(), self.saved[0].f32(), g.numel());
       return std::vector<Tensor>{self.needs_grad(0) ? gi : Tensor(), self.needs_grad(1) ? gi : Tensor()};
     };
     record(out, n);

@@ -1,4 +1,5 @@
-// Batch norm (channels last) and L2 normalisation.
+// Batch norm (channels last) and L2 normalisation. Batch norm takes a float32 or a bfloat16 x (precision bf16,
+// docs/precision.md): y has x's type; statistics, running buffers and every gradient are float32.
 #include <cmath>
 
 #include "engine/ops/common.h"
@@ -7,7 +8,7 @@ namespace tailor {
 
 static Tensor batch_norm_impl(const char* op, bool relu, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                               Tensor running_mean, Tensor running_var, bool training, float momentum, float eps) {
-  require_f32_contig(op, x, "x");
+  const bool bf16 = require_activation(op, x, "x");  // bf16 x: bf16 y, the statistics and gradients float32
   TAILOR_CHECK(x.dim() >= 2, op, ": x must have a batch and a channel dim, got ", x.shape());
   int64_t C = x.shape().back(), M = x.numel() / C;
   for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var})
@@ -24,25 +25,38 @@ static Tensor batch_norm_impl(const char* op, bool relu, const Tensor& x, const 
   Tensor mean = Tensor::empty({C}, DType::F32, dev), invstd = Tensor::empty({C}, DType::F32, dev);
   if (training) {
     Tensor var_unbiased = Tensor::empty({C}, DType::F32, dev);
-    TAILOR_KERNEL(x, batch_norm_stats, mean.f32(), invstd.f32(), var_unbiased.f32(), x.f32(), M, C, eps);
+    if (bf16)
+      TAILOR_KERNEL(x, batch_norm_stats_bf16, mean.f32(), invstd.f32(), var_unbiased.f32(), x.bf16(), M, C, eps);
+    else
+      TAILOR_KERNEL(x, batch_norm_stats, mean.f32(), invstd.f32(), var_unbiased.f32(), x.f32(), M, C, eps);
     TAILOR_KERNEL(x, bn_update_running, running_mean.f32(), running_var.f32(), mean.f32(), var_unbiased.f32(), C,
                   momentum);
   } else {
     TAILOR_KERNEL(x, bn_eval_stats, mean.f32(), invstd.f32(), running_mean.f32(), running_var.f32(), C, eps);
   }
-  TAILOR_KERNEL(x, batch_norm_apply, out.f32(), x.f32(), mean.f32(), invstd.f32(), gamma.f32(), beta.f32(), M, C,
-                relu);
+  if (bf16)
+    TAILOR_KERNEL(x, batch_norm_apply_bf16, out.bf16(), x.bf16(), mean.f32(), invstd.f32(), gamma.f32(), beta.f32(),
+                  M, C, relu);
+  else
+    TAILOR_KERNEL(x, batch_norm_apply, out.f32(), x.f32(), mean.f32(), invstd.f32(), gamma.f32(), beta.f32(), M, C,
+                  relu);
   if (should_record({&x, &gamma, &beta})) {
     auto n = make_node(op, {x, gamma, beta});
     n->saved = {x.detach(), mean, invstd, gamma.detach()};
     if (relu) n->saved.push_back(out.detach());
-    n->fn = [M, C, training, relu](LambdaNode& self, const Tensor& g) {
+    n->fn = [M, C, training, relu, bf16](LambdaNode& self, const Tensor& g) {
       Tensor gc = g.contiguous();
-      Tensor dx = self.needs_grad(0) ? empty_like(g) : Tensor();
+      Tensor dx = self.needs_grad(0) ? Tensor::empty(g.shape(), DType::F32, g.device()) : Tensor();
       Tensor dgamma = Tensor::empty({C}, DType::F32, g.device()), dbeta = Tensor::empty({C}, DType::F32, g.device());
-      TAILOR_KERNEL(g, batch_norm_backward, dx.defined() ? dx.f32() : nullptr, dgamma.f32(), dbeta.f32(), gc.f32(),
-                               self.saved[0].f32(), self.saved[1].f32(), self.saved[2].f32(), self.saved[3].f32(),
-                               relu ? self.saved[4].f32() : nullptr, M, C, training);
+      float* dxp = dx.defined() ? dx.f32() : nullptr;
+      if (bf16)
+        TAILOR_KERNEL(g, batch_norm_backward_bf16, dxp, dgamma.f32(), dbeta.f32(), gc.f32(), self.saved[0].bf16(),
+                      self.saved[1].f32(), self.saved[2].f32(), self.saved[3].f32(),
+                      relu ? self.saved[4].bf16() : nullptr, M, C, training);
+      else
+        TAILOR_KERNEL(g, batch_norm_backward, dxp, dgamma.f32(), dbeta.f32(), gc.f32(), self.saved[0].f32(),
+                      self.saved[1].f32(), self.saved[2].f32(), self.saved[3].f32(),
+                      relu ? self.saved[4].f32() : nullptr, M, C, training);
       return std::vector<Tensor>{dx, self.needs_grad(1) ? dgamma : Tensor(), self.needs_grad(2) ? dbeta : Tensor()};
     };
     record(out, n);

@@ -88,7 +88,7 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const T
   Tensor logp = empty_like(logits);
   TAILOR_KERNEL(logits, log_softmax, logp.f32(), logits.f32(), N, C);
   Tensor wrow = Tensor::empty({N}, DType::F32, dev);
-  TAILOR_KERNEL(logits, label_weights, wrow.f32(), wc.defined() ? wc.f32() : nullptr, y.i32(), N);
+  TAILOR_KERNEL(logits, label_weights, wrow.f32(), wc.defined() ? wc.f32() : nullptr, y.i32(), N, C);
   Tensor rows = Tensor::empty({N}, DType::F32, dev);
   TAILOR_KERNEL(logits, nll_rows, rows.f32(), logp.f32(), y.i32(), wrow.f32(), N, C);
   Tensor out = rows, norm = red == "none" ? Tensor::ones({}, dev) : Tensor::empty({}, DType::F32, dev);

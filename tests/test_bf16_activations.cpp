@@ -1,0 +1,287 @@
+// bfloat16 activations between the ops (precision bf16, docs/precision.md), on the CPU:
+// - every bf16 kernel (batch norm statistics / apply / backward, add_relu, relu backward, max pool, global average
+//   pool, the option-A shortcut) equals its float32 twin run on the widened values, with its bf16 output rounded
+//   to nearest even once: bit for bit (the same arithmetic in the same order);
+// - the ops: a bf16 activation keeps its type through batch norm (+ReLU), max pool, the shortcut and add_relu,
+//   global average pool returns float32, every gradient is float32, and each op's outputs and gradients equal
+//   the float32 op's on the widened input bit for bit; to_dtype rounds / widens and passes the gradient through;
+// - ResNet-32 under precision bf16: the convolutions write bf16, the features and logits are float32, the
+//   saved activations take about half the memory of float32's, the loss and gradients stay within bf16's
+//   tolerance of float32. Skipped where oneDNN has no native bf16 (the convolutions).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "engine/allocator.h"
+#include "engine/autograd.h"
+#include "engine/cpu/kernels.h"
+#include "engine/ops.h"
+#include "engine/precision.h"
+#include "engine/rng.h"
+#include "gradcheck.h"
+#include "layers/resnet.h"
+
+using namespace tailor;
+
+namespace {
+
+// n random bf16 numbers (normal, scaled), with zeros and exact ties sprinkled in
+std::vector<uint16_t> random_bf16(int64_t n, Rng& rng, float scale = 1.f) {
+  Tensor t = test::randn({n}, rng, scale);
+  std::vector<uint16_t> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = float_to_bf16(t.f32()[i]);
+  for (int64_t i = 0; i < n; i += 37) v[i] = 0;
+  for (int64_t i = 5; i + 1 < n; i += 53) v[i + 1] = v[i];  // equal neighbours (max pool ties)
+  return v;
+}
+std::vector<float> widen_all(const std::vector<uint16_t>& v) {
+  std::vector<float> r(v.size());
+  for (size_t i = 0; i < v.size(); ++i) r[i] = bf16_to_float(v[i]);
+  return r;
+}
+std::vector<uint16_t> round_all(const std::vector<float>& v) {
+  std::vector<uint16_t> r(v.size());
+  for (size_t i = 0; i < v.size(); ++i) r[i] = float_to_bf16(v[i]);
+  return r;
+}
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+Tensor bf16_tensor(const std::vector<uint16_t>& v, const Shape& s) {
+  Tensor t = Tensor::empty(s, DType::BF16);
+  std::memcpy(t.bf16(), v.data(), v.size() * 2);
+  return t;
+}
+
+struct BnShape {
+  int64_t M, C;
+};
+const BnShape kBnShapes[] = {{128 * 8 * 8, 64}, {2 * 32 * 32, 16}, {1000, 24}, {3, 5}};
+
+}  // namespace
+
+TEST_CASE("bf16 activation kernels equal their float32 twins on the widened values, rounded once") {
+  Rng rng(11);
+  for (const BnShape& sh : kBnShapes) {
+    CAPTURE(sh.M);
+    const int64_t M = sh.M, C = sh.C, n = M * C;
+    std::vector<uint16_t> xb = random_bf16(n, rng, 2.f);
+    std::vector<float> xf = widen_all(xb);
+    std::vector<float> gamma = test::randn({C}, rng).to_vector(), beta = test::randn({C}, rng).to_vector();
+    std::vector<float> dy = test::randn({n}, rng).to_vector();
+    // statistics
+    std::vector<float> m1(C), i1(C), v1(C), m2(C), i2(C), v2(C);
+    cpu::batch_norm_stats(m1.data(), i1.data(), v1.data(), xf.data(), M, C, 1e-5f);
+    cpu::batch_norm_stats_bf16(m2.data(), i2.data(), v2.data(), xb.data(), M, C, 1e-5f);
+    CHECK(same_bits(m1, m2));
+    CHECK(same_bits(i1, i2));
+    CHECK(same_bits(v1, v2));
+    for (bool relu : {false, true}) {
+      CAPTURE(relu);
+      std::vector<float> yf(n);
+      std::vector<uint16_t> yb(n);
+      cpu::batch_norm_apply(yf.data(), xf.data(), m1.data(), i1.data(), gamma.data(), beta.data(), M, C, relu);
+      cpu::batch_norm_apply_bf16(yb.data(), xb.data(), m1.data(), i1.data(), gamma.data(), beta.data(), M, C, relu);
+      CHECK(yb == round_all(yf));
+      // backward: the mask from the stored (bf16) output, widened for the twin
+      std::vector<float> ywide = widen_all(yb);
+      for (bool training : {true, false}) {
+        std::vector<float> dx1(n), dg1(C), db1(C), dx2(n), dg2(C), db2(C);
+        cpu::batch_norm_backward(dx1.data(), dg1.data(), db1.data(), dy.data(), xf.data(), m1.data(), i1.data(),
+                                 gamma.data(), relu ? ywide.data() : nullptr, M, C, training);
+        cpu::batch_norm_backward_bf16(dx2.data(), dg2.data(), db2.data(), dy.data(), xb.data(), m1.data(), i1.data(),
+                                      gamma.data(), relu ? yb.data() : nullptr, M, C, training);
+        CHECK(same_bits(dx1, dx2));
+        CHECK(same_bits(dg1, dg2));
+        CHECK(same_bits(db1, db2));
+      }
+    }
+    // add_relu and its backward
+    std::vector<uint16_t> bb = random_bf16(n, rng);
+    std::vector<float> bf = widen_all(bb), sf(n), din1(n), din2(n);
+    std::vector<uint16_t> sb(n);
+    cpu::add_relu(sf.data(), xf.data(), bf.data(), n);
+    cpu::add_relu_bf16(sb.data(), xb.data(), bb.data(), n);
+    CHECK(sb == round_all(sf));
+    std::vector<float> swide = widen_all(sb);
+    cpu::relu_backward(din1.data(), dy.data(), swide.data(), n);
+    cpu::relu_backward_bf16(din2.data(), dy.data(), sb.data(), n);
+    CHECK(same_bits(din1, din2));
+  }
+  // pooling and the shortcut on image shapes
+  struct Img {
+    int64_t N, H, W, C;
+  };
+  for (Img im : {Img{4, 16, 16, 8}, Img{2, 15, 13, 3}, Img{8, 8, 8, 64}}) {
+    CAPTURE(im.H);
+    const int64_t n = im.N * im.H * im.W * im.C;
+    std::vector<uint16_t> xb = random_bf16(n, rng);
+    std::vector<float> xf = widen_all(xb);
+    const int k = 3, stride = 2, pad = 1;
+    const int64_t OH = (im.H + 2 * pad - k) / stride + 1, OW = (im.W + 2 * pad - k) / stride + 1;
+    const int64_t on = im.N * OH * OW * im.C;
+    std::vector<float> yf(on);
+    std::vector<uint16_t> yb(on);
+    std::vector<int32_t> a1(on), a2(on);
+    cpu::max_pool2d(yf.data(), a1.data(), xf.data(), im.N, im.H, im.W, im.C, k, stride, pad, OH, OW);
+    cpu::max_pool2d_bf16(yb.data(), a2.data(), xb.data(), im.N, im.H, im.W, im.C, k, stride, pad, OH, OW);
+    CHECK(yb == round_all(yf));  // the maximum's own bits (exact: a widened bf16 rounds back to itself)
+    CHECK(a1 == a2);
+    std::vector<float> gf(im.N * im.C), gb(im.N * im.C);
+    cpu::global_avg_pool(gf.data(), xf.data(), im.N, im.H * im.W, im.C);
+    cpu::global_avg_pool_bf16(gb.data(), xb.data(), im.N, im.H * im.W, im.C);
+    CHECK(same_bits(gf, gb));
+    const int64_t SH = (im.H + 1) / 2, SW = (im.W + 1) / 2, sn = im.N * SH * SW * (im.C + 4);
+    std::vector<float> pf(sn);
+    std::vector<uint16_t> pb(sn);
+    cpu::shortcut_pad(pf.data(), xf.data(), im.N, im.H, im.W, im.C, 2, 2, 2);
+    cpu::shortcut_pad_bf16(pb.data(), xb.data(), im.N, im.H, im.W, im.C, 2, 2, 2);
+    CHECK(pb == round_all(pf));
+  }
+  // the casts: widening is exact, rounding is float_to_bf16's
+  std::vector<uint16_t> xb = random_bf16(1000, rng);
+  std::vector<float> w(1000);
+  cpu::bf16_to_f32(w.data(), xb.data(), 1000);
+  CHECK(same_bits(w, widen_all(xb)));
+}
+
+TEST_CASE("ops on bf16 activations: the float32 op's values on the widened input, float32 gradients") {
+  Rng rng(12);
+  const Shape s{4, 6, 6, 8};
+  const int64_t n = 4 * 6 * 6 * 8;
+  Tensor xb = bf16_tensor(random_bf16(n, rng, 1.5f), s);
+  Tensor xf = to_dtype(xb, DType::F32);
+  CHECK(xf.dtype() == DType::F32);
+  CHECK(to_dtype(xf, DType::BF16).to_vector() == xb.to_vector());  // round trip exact
+  Tensor gamma = test::randn({8}, rng), beta = test::randn({8}, rng);
+  Tensor dy = test::randn(s, rng);
+
+  for (bool relu : {false, true}) {
+    for (bool training : {true, false}) {
+      CAPTURE(relu);
+      CAPTURE(training);
+      auto run = [&](const Tensor& x0) {  // the leaf is float32 (bf16 numbers), x0's type through to_dtype
+        Tensor leaf = to_dtype(x0, DType::F32).clone(), g = gamma.clone(), b = beta.clone();
+        leaf.set_requires_grad(true);
+        Tensor x = to_dtype(leaf, x0.dtype());
+        g.set_requires_grad(true);
+        b.set_requires_grad(true);
+        Tensor rm = Tensor::zeros({8}), rv = Tensor::ones({8});
+        auto bn = relu ? batch_norm_relu : batch_norm;
+        Tensor y = bn(x, g, b, rm, rv, training, 0.1f, 1e-5f);
+        y.backward(dy);
+        return std::vector<Tensor>{y.detach(), leaf.grad(), g.grad(), b.grad(), rm, rv};
+      };
+      std::vector<Tensor> f = run(xf), h = run(xb);
+      CHECK(h[0].dtype() == DType::BF16);
+      CHECK(to_dtype(f[0], DType::BF16).to_vector() == h[0].to_vector());
+      for (int i = 1; i < 6; ++i) {
+        CHECK(h[i].dtype() == DType::F32);
+        CHECK(same_bits(h[i].to_vector(), f[i].to_vector()));
+      }
+    }
+  }
+  // add_relu, max_pool2d, shortcut_pad, global_avg_pool
+  Tensor ob = bf16_tensor(random_bf16(n, rng), s);
+  Tensor of = to_dtype(ob, DType::F32);
+  auto grads = [&](const Tensor& a0, const Tensor& b0, int which) {
+    Tensor la = to_dtype(a0, DType::F32).clone(), lb = to_dtype(b0, DType::F32).clone();
+    la.set_requires_grad(true);
+    lb.set_requires_grad(true);
+    Tensor a = to_dtype(la, a0.dtype()), b = to_dtype(lb, b0.dtype());
+    Tensor y;
+    if (which == 0) y = add_relu(a, b);
+    if (which == 1) y = max_pool2d(a, 3, 2, 1);
+    if (which == 2) y = shortcut_pad(a, 2, 4, 4);
+    if (which == 3) y = global_avg_pool(a);
+    Rng r(100 + which);
+    sum_all(mul(to_dtype(y, DType::F32), test::randn(y.shape(), r))).backward();
+    return std::vector<Tensor>{y.detach(), la.grad(), which == 0 ? lb.grad() : la.grad()};
+  };
+  for (int which = 0; which < 4; ++which) {
+    CAPTURE(which);
+    std::vector<Tensor> f = grads(xf, of, which), h = grads(xb, ob, which);
+    CHECK(h[0].dtype() == (which == 3 ? DType::F32 : DType::BF16));
+    const Tensor expect = which == 3 ? f[0] : to_dtype(f[0], DType::BF16);  // avg pool: float32 out, unrounded
+    CHECK(same_bits(h[0].to_vector(), expect.to_vector()));
+    CHECK(h[1].dtype() == DType::F32);
+    CHECK(same_bits(h[1].to_vector(), f[1].to_vector()));
+    CHECK(same_bits(h[2].to_vector(), f[2].to_vector()));
+  }
+  // mixing float32 and bf16 in add_relu is an error naming both
+  CHECK_THROWS_WITH_AS(add_relu(xb, of), doctest::Contains("add_relu: a is bf16 but b is f32"), std::exception);
+  // a bf16 input to a convolution outside precision bf16 is refused
+  CHECK_THROWS_WITH_AS(conv2d(xb, test::randn({8, 8, 3, 3}, rng), 1, 1),
+                       doctest::Contains("bfloat16 input outside precision bf16"), std::exception);
+}
+
+TEST_CASE("ResNet-32 under precision bf16: bf16 activations, float32 features and logits, half the saved memory") {
+  if (!cpu_has_native_bf16()) {
+    MESSAGE("skipped: this CPU has no native bf16 (AVX512-BF16 / AMX)");
+    return;
+  }
+  Rng init(3);
+  auto net = make_resnet("resnet32", 10, 3, HeadKind::Linear, init);
+  net->train();
+  Rng rng(4);
+  Tensor x = test::randn({32, 32, 32, 3}, rng);
+  Tensor y = Tensor::empty({32}, DType::I32);
+  for (int i = 0; i < 32; ++i) y.i32()[i] = i % 10;
+
+  struct Out {
+    float loss;
+    std::vector<std::vector<float>> grads;
+    size_t saved_bytes;
+    DType logits, features, map;
+  };
+  auto step = [&](Precision p) {
+    PrecisionScope scope(p);
+    auto params = net->parameters();
+    net->zero_grad();
+    const size_t before = cpu_memory_stats().allocated;
+    Tensor logits = net->forward(x);
+    const size_t after = cpu_memory_stats().allocated;  // the graph's saved tensors and the logits
+    Tensor loss = softmax_cross_entropy(logits, y);
+    loss.backward();
+    Out o{loss.item(), {}, after - before, logits.dtype(), DType::F32, DType::F32};
+    for (auto& t : params) o.grads.push_back(t.grad().to_vector());
+    NoGradGuard ng;
+    o.features = net->features(x).dtype();
+    o.map = net->feature_map(x).dtype();
+    return o;
+  };
+  Out f = step(Precision::F32), b = step(Precision::BF16);
+  // The yardstick: float32 with only the input images rounded to bf16. At initialisation a 31-layer ResNet's
+  // gradients are sensitive: that alone moves conv1's weight gradient by ~10% (L2). bf16 activations round
+  // every layer's output the same way, so each tensor's gradient may move a few times as much, not more.
+  x = to_dtype(to_dtype(x, DType::BF16), DType::F32);
+  Out r = step(Precision::F32);
+  CHECK(b.logits == DType::F32);
+  CHECK(b.features == DType::F32);
+  CHECK(b.map == DType::F32);
+  MESSAGE("saved by forward: fp32 " << f.saved_bytes / 1024 << " KiB, bf16 " << b.saved_bytes / 1024
+                                    << " KiB; loss fp32 " << f.loss << ", bf16 " << b.loss);
+  CHECK(b.saved_bytes < 0.6 * f.saved_bytes);
+  CHECK(std::fabs(b.loss - f.loss) <= 1e-2 * std::fabs(f.loss));
+  auto rel_l2 = [](const std::vector<float>& a, const std::vector<float>& ref) {
+    double d = 0, n = 0;
+    for (size_t j = 0; j < ref.size(); ++j) {
+      d += ((double)a[j] - ref[j]) * ((double)a[j] - ref[j]);
+      n += (double)ref[j] * ref[j];
+    }
+    return std::sqrt(d / std::max(n, 1e-60));
+  };
+  double worst_ratio = 0, worst_bf16 = 0;
+  for (size_t i = 0; i < f.grads.size(); ++i) {
+    const double eb = rel_l2(b.grads[i], f.grads[i]), er = rel_l2(r.grads[i], f.grads[i]);
+    worst_bf16 = std::max(worst_bf16, eb);
+    worst_ratio = std::max(worst_ratio, eb / std::max(er, 1e-3));
+    if (getenv("SHOW")) MESSAGE(i << ": bf16 " << eb << ", input rounded " << er);
+  }
+  MESSAGE("gradients vs fp32 (relative L2 per tensor): bf16 activations at most " << worst_bf16
+          << ", at most " << worst_ratio << "x the input-rounding yardstick");
+  CHECK(worst_ratio < 8);
+  CHECK(worst_bf16 > 0);
+}
