@@ -96,23 +96,29 @@ void batch_norm_stats_bf16(float* mean, float* invstd, float* var_unbiased, cons
 template <class T>
 static void apply_impl(T* y, const T* x, const float* mean, const float* invstd, const float* gamma,
                        const float* beta, int64_t M, int64_t C, bool relu) {
-  std::vector<float> a(C), b(C);  // y = a*x + b
+  // Rows in blocks of k, so that each inner loop is at least 64 elements long: a vector holds 16 floats or 32
+  // bf16, and a loop over C = 16 channels alone would never fill a bf16 one. The coefficients repeat k times.
+  const int64_t k = C >= 64 ? 1 : (64 + C - 1) / C, L = k * C;
+  std::vector<float> a(L), b(L);  // y = a*x + b
   for (int64_t c = 0; c < C; ++c) {
     a[c] = invstd[c] * gamma[c];
     b[c] = beta[c] - mean[c] * a[c];
   }
+  for (int64_t i = C; i < L; ++i) a[i] = a[i % C], b[i] = b[i % C];
   const float* pa = a.data();
   const float* pb = b.data();
+  const int64_t blocks = (M + k - 1) / k;
 #pragma omp parallel for schedule(static) if (M * C > (1 << 15))
-  for (int64_t m = 0; m < M; ++m) {
-    const T* row = x + m * C;
-    T* out = y + m * C;
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const T* in = x + blk * L;
+    T* out = y + blk * L;
+    const int64_t len = std::min(k, M - blk * k) * C;
     if (relu) {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) store(out + c, std::max(pa[c] * widen(row[c]) + pb[c], 0.f));
+      for (int64_t i = 0; i < len; ++i) out[i] = narrow<T>(std::max(pa[i] * widen(in[i]) + pb[i], 0.f));
     } else {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) store(out + c, pa[c] * widen(row[c]) + pb[c]);
+      for (int64_t i = 0; i < len; ++i) out[i] = narrow<T>(pa[i] * widen(in[i]) + pb[i]);
     }
   }
 }

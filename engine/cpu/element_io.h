@@ -11,7 +11,12 @@ namespace tailor::cpu {
 
 inline float widen(float v) { return v; }
 inline float widen(uint16_t h) { return bf16_to_float(h); }
-inline void store(float* p, float v) { *p = v; }
-inline void store(uint16_t* p, float v) { *p = float_to_bf16(v); }
+// out[i] = narrow<T>(v): v itself, or v rounded to bf16 (written as an assignment so that loops vectorise)
+template <class T>
+inline T narrow(float v);
+template <>
+inline float narrow<float>(float v) { return v; }
+template <>
+inline uint16_t narrow<uint16_t>(float v) { return float_to_bf16(v); }
 
 }  // namespace tailor::cpu

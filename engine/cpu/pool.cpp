@@ -20,7 +20,7 @@ static void max_pool_impl(T* y, int32_t* argmax, const T* x, int64_t N, int64_t 
         T* out = y + ((n * OH + oh) * OW + ow) * C;
         int32_t* am = argmax + ((n * OH + oh) * OW + ow) * C;
         for (int64_t c = 0; c < C; ++c) {
-          store(out + c, -std::numeric_limits<float>::infinity());
+          out[c] = narrow<T>(-std::numeric_limits<float>::infinity());
           am[c] = -1;
         }
         for (int r = 0; r < k; ++r) {
