@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/allocator.h"
+#include "engine/precision.h"
 #include "engine/step_inputs.h"
 #include "train/loop.h"
 #include "cli_run.h"
@@ -54,8 +55,8 @@ using Runs = std::vector<std::pair<std::string, std::vector<std::string>>>;
 
 // The configurations a graph must reproduce: every host draw (mixup's lambda, GCL's cloud twice per step,
 // GCLAng's tables, EQL's gate), class weights that change at an epoch (DRW at epoch 1), the guard's skip
-// mode, a frozen-backbone stage, distillation's teacher.
-Runs graph_runs(const std::string& prefix, const std::vector<std::string>& common) {
+// mode, a frozen-backbone stage, distillation's teacher; with bf16: GCL + mixup in precision bf16 (bf16 activations).
+Runs graph_runs(const std::string& prefix, const std::vector<std::string>& common, bool bf16) {
   Runs runs = {
       {"ce", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}"}},
       {"ce_mixup_skip", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "stage1.mixup_alpha=1",
@@ -69,6 +70,9 @@ Runs graph_runs(const std::string& prefix, const std::vector<std::string>& commo
       {"crt", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "stage2.method=crt", "stage2.epochs=2",
                "stage2.batch_size=3", "stage2.schedule.kind=constant"}},
   };
+  if (bf16)
+    runs.push_back({"gcl_mixup_bf16", {"model.head=normed", "stage1.loss={\"name\": \"gcl\"}", "stage1.mixup_alpha=1",
+                                       "precision=bf16"}});
   for (auto& [name, sets] : runs) {
     name = prefix + name;
     sets.insert(sets.begin(), common.begin(), common.end());
@@ -122,7 +126,9 @@ TEST_CASE("step inputs: recorded in call order, redrawn before a replay, read ba
 }
 
 TEST_CASE("the graph path emulated on the host gives the eager runs' losses and weights bit for bit") {
-  const Runs eager = graph_runs("eager_", {}), graph = graph_runs("emulated_", {});
+  const bool bf16 = cpu_has_native_bf16();  // precision bf16 runs on CPUs with AVX512-BF16 / AMX only
+  if (!bf16) MESSAGE("this CPU has no native bf16: the bf16 configuration is left out");
+  const Runs eager = graph_runs("eager_", {}, bf16), graph = graph_runs("emulated_", {}, bf16);
   for (size_t i = 0; i < eager.size(); ++i) {
     CAPTURE(eager[i].first);
     const fs::path a = loop_run::train(root(), loop_run::config(eager[i].first, eager[i].second));
@@ -229,7 +235,8 @@ TEST_CASE("CUDA: captured and replayed steps give the eager steps' losses and we
   const std::vector<std::string> gpu = {"device=cuda", "deterministic=true"};
   std::vector<std::string> with_graphs = gpu;
   with_graphs.push_back("cuda_graphs=true");
-  const Runs eager = graph_runs("cuda_eager_", gpu), graph = graph_runs("cuda_graph_", with_graphs);
+  const bool bf16 = has_native_bf16(Device::cuda(0));
+  const Runs eager = graph_runs("cuda_eager_", gpu, bf16), graph = graph_runs("cuda_graph_", with_graphs, bf16);
   for (size_t i = 0; i < eager.size(); ++i) {
     CAPTURE(eager[i].first);
     const fs::path a = loop_run::train(root(), loop_run::config(eager[i].first, eager[i].second));
