@@ -16,6 +16,9 @@
 #include "engine/precision.h"
 #include "engine/step_inputs.h"
 #include "train/loop.h"
+#include "engine/rng.h"
+#include "train/run_model.h"
+#include "data/augment.h"
 #include "cli_run.h"
 #include "loop_run.h"
 #include "train_cli.h"
@@ -225,6 +228,58 @@ TEST_CASE("cuda_graphs: refused on the CPU; a method that reads every step runs 
   CHECK(log.str().find("cuda graphs: stage 2 runs without (method balms reads the outcome of every step)") !=
         std::string::npos);
   CHECK(loop_counters().graph_captures == 1);  // stage 1's one epoch
+}
+
+// 45 random 32x32 images of 5 classes, evaluated in batches of 8: 5 full batches and one of 5
+static data::Dataset eval_set() {
+  data::Dataset d;
+  d.name = "random", d.height = 32, d.width = 32, d.channels = 3, d.num_classes = 5;
+  Rng rng(3);
+  d.pixels.resize(45 * 32 * 32 * 3);
+  for (auto& p : d.pixels) p = (uint8_t)rng.below(256);
+  for (int64_t i = 0; i < 45; ++i) d.labels.push_back((int32_t)((i * 7) % 5));
+  for (int k = 0; k < 5; ++k) d.class_names.push_back("c" + std::to_string(k));
+  return d;
+}
+
+static void check_eval_graph(Device dev, GraphMode mode, Precision p) {
+  const data::Dataset ds = eval_set();
+  Rng rng(9);
+  auto net = make_resnet("resnet32", 5, 3, HeadKind::Normed, rng);
+  net->to(dev);
+  PrecisionScope scope(p);
+  const std::vector<int64_t> counts{20, 10, 8, 4, 3};
+  const EvalMetrics a = evaluate_dataset(*net, ds, data::cifar_test_transform(), counts, ShotRule{}, 8, 0, false);
+  eval_graph_counters() = EvalGraphCounters{};
+  for (bool resident : {false, true}) {
+    const EvalMetrics b = evaluate_dataset(*net, ds, data::cifar_test_transform(), counts, ShotRule{}, 8, 0,
+                                           resident, mode);
+    CHECK(a.top1 == b.top1);
+    CHECK(a.per_class_acc == b.per_class_acc);
+    CHECK(a.confusion == b.confusion);
+    CHECK(a.mean_loss == b.mean_loss);  // the mean cross-entropy and calibration: every logit the same bits
+    CHECK(a.ece == b.ece);
+  }
+  // per evaluation: batch 1 eager, batch 2 captured, 3-5 replayed, the last (5 images) eager
+  CHECK(eval_graph_counters().eager == 4);
+  CHECK(eval_graph_counters().captures == 2);
+  CHECK(eval_graph_counters().replays == 6);
+}
+
+TEST_CASE("the evaluation forward as a graph (emulated): the eager metrics bit for bit") {
+  check_eval_graph(Device::cpu(), GraphMode::Emulate, Precision::F32);
+  if (cpu_has_native_bf16()) check_eval_graph(Device::cpu(), GraphMode::Emulate, Precision::BF16);
+}
+
+TEST_CASE("CUDA: the evaluation forward captured and replayed gives the eager metrics bit for bit") {
+  if (!cuda_available()) {
+    MESSAGE("no CUDA device: skipped");
+    return;
+  }
+  cuda_set_deterministic(true);
+  check_eval_graph(Device::cuda(0), GraphMode::Capture, Precision::F32);
+  if (has_native_bf16(Device::cuda(0))) check_eval_graph(Device::cuda(0), GraphMode::Capture, Precision::BF16);
+  cuda_set_deterministic(false);
 }
 
 TEST_CASE("CUDA: captured and replayed steps give the eager steps' losses and weights bit for bit, with no wait") {

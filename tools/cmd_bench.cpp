@@ -31,7 +31,7 @@ static const char* kBenchUsage =
     " \"eval_img_per_s\",\"peak_rss_mb\"[,\"peak_gpu_mb\",\"gpu\"]}\n"
     "CUDA: TF32 is allowed for convolutions and off for GEMMs (PyTorch's defaults) unless --no-tf32;\n"
     "--deterministic restricts cuDNN to deterministic algorithms. --precision bf16: convolutions with bfloat16\n"
-    "operands (docs/precision.md; CPUs with native bf16 only so far). --cuda-graphs: the training step and the\n"
+    "operands and bf16 activations between them (docs/precision.md). --cuda-graphs: the training step and the\n"
     "evaluation forward captured once after the warm-up and replayed (train/step_graph.h).\n";
 
 static double now_s() {

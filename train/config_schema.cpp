@@ -39,11 +39,11 @@ std::vector<ConfigKey> build_schema() {
   add(s, "device", "string", "cpu", 0, 0, {"cpu", "cuda"}, "compute device");
   add(s, "deterministic", "bool", false, 0, 0, {}, "CUDA: deterministic cuDNN algorithms only (bit-identical reruns)");
   add(s, "cuda_graphs", "bool", false, 0, 0, {},
-      "CUDA: capture each epoch's training step once as a CUDA graph and replay it (the same numbers, fewer "
-      "launches; docs/DESIGN.md \"CUDA graphs\")");
+      "CUDA: capture each epoch's training step and each evaluation's forward once as CUDA graphs and replay "
+      "them (the same numbers, fewer launches; docs/DESIGN.md \"CUDA graphs\")");
   add(s, "precision", "string", "fp32", 0, 0, {"fp32", "bf16"},
-      "bf16: convolutions with bfloat16 operands, everything else float32 (docs/precision.md; CPUs with native "
-      "bf16 so far)");
+      "bf16: convolutions with bfloat16 operands and bfloat16 activations between them; gradients, weights, heads "
+      "and losses float32 (docs/precision.md; CPUs with AVX512-BF16 / AMX, GPUs of compute capability 8.0+)");
   add(s, "data.dataset", "string", "fashion_mnist", 0, 0,
       {"fashion_mnist", "mnist", "cifar10", "cifar100", "image_folder", "list", "inat"}, "dataset kind");
   add(s, "data.root", "string", "", 0, 0, {},

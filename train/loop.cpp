@@ -33,8 +33,11 @@ EvalMetrics RunContext::evaluate(ResNet& net, const data::Dataset& ds) const {
   if (data_parallel())
     return evaluate_sharded(net, ds, data.eval_tf, data.train_counts, cfg.shot_rule, cfg.data.eval_batch_size,
                             cfg.data.workers, *comm);
+  // data.resident: batches normalised on the device; cuda_graphs: the forward replayed (not under debug.anomaly,
+  // which reads every op's output on the host)
   return evaluate_dataset(net, ds, data.eval_tf, data.train_counts, cfg.shot_rule, cfg.data.eval_batch_size,
-                          cfg.data.workers, cfg.data.resident);  // data.resident: batches normalised on the device
+                          cfg.data.workers, cfg.data.resident,
+                          cfg.anomaly ? GraphMode::Off : eval_graph_mode(cfg.cuda_graphs));
 }
 
 namespace {

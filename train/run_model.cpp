@@ -162,10 +162,14 @@ void for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::Trans
 
 EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf,
                              const std::vector<int64_t>& train_counts, const ShotRule& rule, int64_t batch,
-                             int workers, bool resident) {
+                             int workers, bool resident, GraphMode graphs) {
   MetricsAccumulator acc(ds.num_classes, train_counts, rule);
+  std::optional<EvalGraph> graph;  // for this evaluation only
+  if (graphs != GraphMode::Off) graph.emplace(graphs);
   for_each_eval_batch(
-      net, ds, tf, batch, workers, [&](const data::Batch& b) { acc.add(net.forward(b.images), b.labels); }, resident);
+      net, ds, tf, batch, workers,
+      [&](const data::Batch& b) { acc.add(graph ? graph->forward(net, b.images) : net.forward(b.images), b.labels); },
+      resident);
   return acc.finish();
 }
 

@@ -13,6 +13,7 @@
 #include "data/dataset.h"
 #include "layers/resnet.h"
 #include "train/config.h"
+#include "train/eval_graph.h"
 #include "train/metrics.h"
 #include "train/run_config.h"
 
@@ -38,9 +39,10 @@ void load_into(ResNet& net, const std::string& path, std::ostream* log);
 // Evaluation of `net` on a whole dataset (eval mode, no grad, sequential; the model's mode is restored);
 // the shot groups by `rule` over `train_counts`. resident (data.resident): the images go to the model's device
 // once as u8 and every batch is normalised there (data/resident.h), the same floats as the host path.
+// graphs: the forward of each batch shape captured once and replayed (train/eval_graph.h).
 EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf,
                              const std::vector<int64_t>& train_counts, const ShotRule& rule, int64_t batch,
-                             int workers, bool resident = false);
+                             int workers, bool resident = false, GraphMode graphs = GraphMode::Off);
 
 // The evaluation loader of `ds`: the sequential sampler and a loader on it (eval transform); resident: the
 // loader gathers the batches on that device (LoaderConfig::resident).
