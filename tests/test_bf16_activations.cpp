@@ -217,18 +217,20 @@ TEST_CASE("ops on bf16 activations: the float32 op's values on the widened input
                        doctest::Contains("bfloat16 input outside precision bf16"), std::exception);
 }
 
-TEST_CASE("ResNet-32 under precision bf16: bf16 activations, float32 features and logits, half the saved memory") {
+// One training step of `arch` in fp32 and in bf16 (and fp32 with bf16-rounded inputs, the yardstick).
+static void check_resnet_bf16(const std::string& arch, int64_t batch, int64_t size) {
   if (!cpu_has_native_bf16()) {
     MESSAGE("skipped: this CPU has no native bf16 (AVX512-BF16 / AMX)");
     return;
   }
+  CAPTURE(arch);
   Rng init(3);
-  auto net = make_resnet("resnet32", 10, 3, HeadKind::Linear, init);
+  auto net = make_resnet(arch, 10, 3, HeadKind::Linear, init);
   net->train();
   Rng rng(4);
-  Tensor x = test::randn({32, 32, 32, 3}, rng);
-  Tensor y = Tensor::empty({32}, DType::I32);
-  for (int i = 0; i < 32; ++i) y.i32()[i] = i % 10;
+  Tensor x = test::randn({batch, size, size, 3}, rng);
+  Tensor y = Tensor::empty({batch}, DType::I32);
+  for (int i = 0; i < batch; ++i) y.i32()[i] = i % 10;
 
   struct Out {
     float loss;
@@ -284,4 +286,12 @@ TEST_CASE("ResNet-32 under precision bf16: bf16 activations, float32 features an
           << ", at most " << worst_ratio << "x the input-rounding yardstick");
   CHECK(worst_ratio < 8);
   CHECK(worst_bf16 > 0);
+}
+
+TEST_CASE("ResNet-32 under precision bf16: bf16 activations, float32 features and logits, half the saved memory") {
+  check_resnet_bf16("resnet32", 32, 32);
+}
+
+TEST_CASE("ResNet-50 (bottlenecks, max pool, downsampling convolutions) under precision bf16: the same checks") {
+  check_resnet_bf16("resnet50", 8, 64);
 }
