@@ -35,7 +35,7 @@ bool should_record(std::initializer_list<const Tensor*> inputs) {
 }
 
 static void check_finite_forward(const char* op, const Tensor& t) {
-  if (t.dtype() != DType::F32) return;
+  if (t.dtype() != DType::F32 && t.dtype() != DType::BF16) return;  // (bf16: precision bf16's activations)
   for (float v : t.to_vector())
     if (!std::isfinite(v)) fail(std::string("non-finite value produced by the forward of '") + op + "'");
 }

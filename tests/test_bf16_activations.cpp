@@ -210,6 +210,15 @@ TEST_CASE("ops on bf16 activations: the float32 op's values on the widened input
     CHECK(same_bits(h[1].to_vector(), f[1].to_vector()));
     CHECK(same_bits(h[2].to_vector(), f[2].to_vector()));
   }
+  // debug.anomaly sees a bf16 activation overflow, naming the op (3e38 + 3e38 is +inf in float and bf16)
+  {
+    Tensor big = Tensor::full({4}, 3e38f);
+    big.set_requires_grad(true);
+    Tensor hb = to_dtype(big, DType::BF16);
+    set_anomaly_detection(true);
+    CHECK_THROWS_WITH_AS(add_relu(hb, hb), doctest::Contains("forward of 'add_relu'"), std::exception);
+    set_anomaly_detection(false);
+  }
   // mixing float32 and bf16 in add_relu is an error naming both
   CHECK_THROWS_WITH_AS(add_relu(xb, of), doctest::Contains("add_relu: a is bf16 but b is f32"), std::exception);
   // a bf16 input to a convolution outside precision bf16 is refused
