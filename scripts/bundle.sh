@@ -27,8 +27,9 @@ keep_out='^(linux-vdso|ld-linux|libc|libm|libdl|librt|libpthread|libstdc\+\+|lib
 # portable (cmake -DTAILOR_NATIVE=OFF; oneDNN still picks the target's best kernels at run time).
 if grep -q '^TAILOR_NATIVE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null && [ -z "${BUNDLE_NATIVE_OK:-}" ]; then
   echo "bundle: $build was configured with TAILOR_NATIVE=ON (-march=native): its binaries may not run on another" >&2
-  echo "  CPU. Configure a portable build (cmake -S . -B build-portable -DTAILOR_NATIVE=OFF && ninja -C" >&2
-  echo "  build-portable ...) or set BUNDLE_NATIVE_OK=1 when the target has this CPU's instruction set." >&2
+  echo "  CPU. Make a portable build (TAILOR_BUILD_DIR=build-portable TAILOR_CMAKE_ARGS=-DTAILOR_NATIVE=OFF" >&2
+  echo "  TAILOR_BUILD_TARGET=all bash scripts/setup.sh) or set BUNDLE_NATIVE_OK=1 when the target has this" >&2
+  echo "  CPU's instruction set." >&2
   exit 2
 fi
 

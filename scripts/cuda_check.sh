@@ -20,7 +20,8 @@
 #      flip + ColorJitter through the Loader, one worker per core) next to ResNet-50's train img/s of step 4
 # Usage: scripts/cuda_check.sh [BUILD_DIR]   (default build; configure it with -DTAILOR_CUDA=ON)
 #   On a GPU node without the build dependencies, bundle the programs it runs (12 MB) from a portable build
-#   (cmake -S . -B build-portable -DTAILOR_NATIVE=OFF) and pass the bundle:
+#   (TAILOR_BUILD_DIR=build-portable TAILOR_CMAKE_ARGS=-DTAILOR_NATIVE=OFF TAILOR_BUILD_TARGET=all bash
+#   scripts/setup.sh) and pass the bundle:
 #   scripts/bundle.sh build-portable gpu.tar.xz tailor test_cuda test_cuda_bf16_act test_sync_free_step \
 #     test_step_graph test_precision test_precision_cli test_bf16_activations bench_data;
 #   there: tar -xJf gpu.tar.xz && scripts/cuda_check.sh tailor-bundle
