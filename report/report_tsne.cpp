@@ -124,7 +124,6 @@ void write_tsne(const std::string& run_dir, const std::vector<TsneSplit>& splits
   if (log) *log << "written: " << (fs::path(run_dir) / "plots" / "tsne.png").string() << "\n";
 }
 
-
 std::string tsne_section_html(const std::string& run_dir) {
   fs::path file = fs::path(run_dir) / "tsne.json";
   if (!fs::exists(file)) return "";

@@ -96,7 +96,7 @@ void write_table_page(const Json& table, const std::string& out_dir);
 // table.json, table.md, table.html and the plots, each written atomically.
 void write_table_files(const Json& table, const std::string& out_dir);
 
-// The page style of report.html, and HTML escaping, for the table and compare pages.
+// The page style of report.html, for the table and compare pages (HTML escaping: report/html.h).
 extern const char* const kTablePageStyle;
 // "12.34" / "n/a" (NaN); "12.34 ± 0.56" for a MeanStd (± only when n >= 2).
 std::string fmt_num(double v, int decimals = 2);

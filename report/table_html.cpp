@@ -25,20 +25,6 @@ pre{background:#f6f6f6;padding:12px;overflow:auto;font-size:13px}.wrap{overflow-
 .std{color:#777;font-size:12px}.paper{color:#555;font-size:12px;display:block}.pos{color:#2a8a2a}.neg{color:#c0392b}
 .bad{color:#c0392b}td.l,th.l{text-align:left})";
 
-std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
-
 // decimals < 0: shortest form (%g), for axis values.
 std::string fmt_num(double v, int decimals) {
   if (!std::isfinite(v)) return "n/a";
