@@ -47,7 +47,8 @@ void record(Tensor& out, std::shared_ptr<Node> node) {
   out.set_grad_fn(std::move(node));
 }
 
-// g += delta in place (same shape, fresh buffers owned by backward).
+// g += delta (same shape and type, fresh buffers owned by backward). A bf16 gradient (precision bf16's
+// activations) is summed in float32 and rounded once, as autocast's bf16 gradients are.
 static void accumulate_into(Tensor& g, const Tensor& delta) {
   if (!g.defined()) {
     g = delta;
@@ -126,6 +127,8 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
       Tensor& in = node->inputs[i];
       TAILOR_CHECK(gin[i].shape() == in.shape(), "backward of '", node->name, "': gradient shape ", gin[i].shape(),
                    " for input ", i, " of shape ", in.shape());
+      TAILOR_CHECK(gin[i].dtype() == in.dtype(), "backward of '", node->name, "': gradient type ",
+                   dtype_name(gin[i].dtype()), " for input ", i, " of type ", dtype_name(in.dtype()));
       if (g_anomaly) check_finite(node->name, gin[i]);
       if (in.grad_fn()) {
         accumulate_into(grads[in.grad_fn().get()], gin[i]);

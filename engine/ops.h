@@ -52,7 +52,7 @@ Tensor crop_flip_normalize(const Tensor& images, const Tensor& plan, const Tenso
 Tensor mix_rows(const Tensor& x, const Tensor& perm, float lambda);
 
 // ---- elementwise (numpy broadcasting between a and b)
-Tensor add(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, const Tensor& b);  // also two bf16 tensors of one shape: bf16(a + b), no broadcasting
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
@@ -60,7 +60,7 @@ Tensor scale(const Tensor& x, float s);        // s * x
 Tensor add_scalar(const Tensor& x, float s);   // x + s
 Tensor relu(const Tensor& x);
 // float32 <-> bfloat16 (rounded to nearest even / widened exactly); x itself when it has that type already.
-// The gradient passes through unchanged (float32).
+// The gradient is cast back to x's type (a gradient always has its tensor's type).
 Tensor to_dtype(const Tensor& x, DType dtype);
 Tensor add_relu(const Tensor& a, const Tensor& b);  // relu(a + b), fused (residual blocks)
 Tensor exp(const Tensor& x);

@@ -3,8 +3,10 @@
 //   pool, the option-A shortcut) equals its float32 twin run on the widened values, with its bf16 output rounded
 //   to nearest even once: bit for bit (the same arithmetic in the same order);
 // - the ops: a bf16 activation keeps its type through batch norm (+ReLU), max pool, the shortcut and add_relu,
-//   global average pool returns float32, every gradient is float32, and each op's outputs and gradients equal
-//   the float32 op's on the widened input bit for bit; to_dtype rounds / widens and passes the gradient through;
+//   global average pool returns float32; the gradient of a bf16 activation is bf16 and equals the float32 op's
+//   on the widened input and gradient, rounded once (dgamma, dbeta float32 and bit for bit); backward sums two
+//   bf16 gradients of one tensor in float32 and rounds once; to_dtype rounds / widens, and casts the gradient
+//   back; a backward that returns a gradient of the wrong type is an error naming the op;
 // - ResNet-32 under precision bf16: the convolutions write bf16, the features and logits are float32, the
 //   saved activations take about half the memory of float32's, the loss and gradients stay within bf16's
 //   tolerance of float32. Skipped where oneDNN has no native bf16 (the convolutions).
@@ -70,7 +72,8 @@ TEST_CASE("bf16 activation kernels equal their float32 twins on the widened valu
     std::vector<uint16_t> xb = random_bf16(n, rng, 2.f);
     std::vector<float> xf = widen_all(xb);
     std::vector<float> gamma = test::randn({C}, rng).to_vector(), beta = test::randn({C}, rng).to_vector();
-    std::vector<float> dy = test::randn({n}, rng).to_vector();
+    std::vector<uint16_t> dyb = random_bf16(n, rng);  // bf16 activations have bf16 gradients
+    std::vector<float> dy = widen_all(dyb);
     // statistics
     std::vector<float> m1(C), i1(C), v1(C), m2(C), i2(C), v2(C);
     cpu::batch_norm_stats(m1.data(), i1.data(), v1.data(), xf.data(), M, C, 1e-5f);
@@ -88,27 +91,32 @@ TEST_CASE("bf16 activation kernels equal their float32 twins on the widened valu
       // backward: the mask from the stored (bf16) output, widened for the twin
       std::vector<float> ywide = widen_all(yb);
       for (bool training : {true, false}) {
-        std::vector<float> dx1(n), dg1(C), db1(C), dx2(n), dg2(C), db2(C);
+        std::vector<float> dx1(n), dg1(C), db1(C), dg2(C), db2(C);
+        std::vector<uint16_t> dx2(n);
         cpu::batch_norm_backward(dx1.data(), dg1.data(), db1.data(), dy.data(), xf.data(), m1.data(), i1.data(),
                                  gamma.data(), relu ? ywide.data() : nullptr, M, C, training);
-        cpu::batch_norm_backward_bf16(dx2.data(), dg2.data(), db2.data(), dy.data(), xb.data(), m1.data(), i1.data(),
+        cpu::batch_norm_backward_bf16(dx2.data(), dg2.data(), db2.data(), dyb.data(), xb.data(), m1.data(), i1.data(),
                                       gamma.data(), relu ? yb.data() : nullptr, M, C, training);
-        CHECK(same_bits(dx1, dx2));
+        CHECK(dx2 == round_all(dx1));
         CHECK(same_bits(dg1, dg2));
         CHECK(same_bits(db1, db2));
       }
     }
     // add_relu and its backward
     std::vector<uint16_t> bb = random_bf16(n, rng);
-    std::vector<float> bf = widen_all(bb), sf(n), din1(n), din2(n);
-    std::vector<uint16_t> sb(n);
+    std::vector<float> bf = widen_all(bb), sf(n), din1(n), sum1(n);
+    std::vector<uint16_t> sb(n), din2(n), sum2(n);
     cpu::add_relu(sf.data(), xf.data(), bf.data(), n);
     cpu::add_relu_bf16(sb.data(), xb.data(), bb.data(), n);
     CHECK(sb == round_all(sf));
     std::vector<float> swide = widen_all(sb);
     cpu::relu_backward(din1.data(), dy.data(), swide.data(), n);
-    cpu::relu_backward_bf16(din2.data(), dy.data(), sb.data(), n);
-    CHECK(same_bits(din1, din2));
+    cpu::relu_backward_bf16(din2.data(), dyb.data(), sb.data(), n);
+    CHECK(din2 == round_all(din1));
+    // backward's sum of two bf16 gradients: float32 addition of the widened values, rounded once
+    for (int64_t i = 0; i < n; ++i) sum1[i] = xf[i] + bf[i];
+    cpu::add_bf16(sum2.data(), xb.data(), bb.data(), n);
+    CHECK(sum2 == round_all(sum1));
   }
   // pooling and the shortcut on image shapes
   struct Img {
@@ -139,6 +147,17 @@ TEST_CASE("bf16 activation kernels equal their float32 twins on the widened valu
     cpu::shortcut_pad(pf.data(), xf.data(), im.N, im.H, im.W, im.C, 2, 2, 2);
     cpu::shortcut_pad_bf16(pb.data(), xb.data(), im.N, im.H, im.W, im.C, 2, 2, 2);
     CHECK(pb == round_all(pf));
+    // the backwards: the shortcut's copies bits; global average pooling's dx = bf16(dy / HW)
+    std::vector<float> sdf(n);
+    std::vector<uint16_t> sdb(n);
+    cpu::shortcut_pad_backward(sdf.data(), widen_all(pb).data(), im.N, im.H, im.W, im.C, 2, 2, 2);
+    cpu::shortcut_pad_backward_bf16(sdb.data(), pb.data(), im.N, im.H, im.W, im.C, 2, 2, 2);
+    CHECK(sdb == round_all(sdf));
+    std::vector<float> gdf(n);
+    std::vector<uint16_t> gdb(n);
+    cpu::global_avg_pool_backward(gdf.data(), gf.data(), im.N, im.H * im.W, im.C);
+    cpu::global_avg_pool_backward_bf16(gdb.data(), gf.data(), im.N, im.H * im.W, im.C);
+    CHECK(gdb == round_all(gdf));
   }
   // the casts: widening is exact, rounding is float_to_bf16's
   std::vector<uint16_t> xb = random_bf16(1000, rng);
@@ -147,7 +166,12 @@ TEST_CASE("bf16 activation kernels equal their float32 twins on the widened valu
   CHECK(same_bits(w, widen_all(xb)));
 }
 
-TEST_CASE("ops on bf16 activations: the float32 op's values on the widened input, float32 gradients") {
+// float32 values rounded to bf16 and widened back (what a bf16 gradient carries)
+static std::vector<float> through_bf16(const Tensor& t) {
+  return to_dtype(to_dtype(t, DType::BF16), DType::F32).to_vector();
+}
+
+TEST_CASE("ops on bf16 activations: the float32 op's values on the widened input; bf16 gradients rounded once") {
   Rng rng(12);
   const Shape s{4, 6, 6, 8};
   const int64_t n = 4 * 6 * 6 * 8;
@@ -156,7 +180,7 @@ TEST_CASE("ops on bf16 activations: the float32 op's values on the widened input
   CHECK(xf.dtype() == DType::F32);
   CHECK(to_dtype(xf, DType::BF16).to_vector() == xb.to_vector());  // round trip exact
   Tensor gamma = test::randn({8}, rng), beta = test::randn({8}, rng);
-  Tensor dy = test::randn(s, rng);
+  Tensor dyb = bf16_tensor(random_bf16(n, rng), s), dy = to_dtype(dyb, DType::F32);  // bf16 numbers
 
   for (bool relu : {false, true}) {
     for (bool training : {true, false}) {
@@ -171,13 +195,15 @@ TEST_CASE("ops on bf16 activations: the float32 op's values on the widened input
         Tensor rm = Tensor::zeros({8}), rv = Tensor::ones({8});
         auto bn = relu ? batch_norm_relu : batch_norm;
         Tensor y = bn(x, g, b, rm, rv, training, 0.1f, 1e-5f);
-        y.backward(dy);
+        y.backward(x0.dtype() == DType::BF16 ? dyb : dy);
         return std::vector<Tensor>{y.detach(), leaf.grad(), g.grad(), b.grad(), rm, rv};
       };
       std::vector<Tensor> f = run(xf), h = run(xb);
       CHECK(h[0].dtype() == DType::BF16);
       CHECK(to_dtype(f[0], DType::BF16).to_vector() == h[0].to_vector());
-      for (int i = 1; i < 6; ++i) {
+      CHECK(h[1].dtype() == DType::F32);  // (the leaf's: the bf16 dx widened by to_dtype's backward)
+      CHECK(same_bits(h[1].to_vector(), through_bf16(f[1])));
+      for (int i = 2; i < 6; ++i) {
         CHECK(h[i].dtype() == DType::F32);
         CHECK(same_bits(h[i].to_vector(), f[i].to_vector()));
       }
@@ -196,8 +222,9 @@ TEST_CASE("ops on bf16 activations: the float32 op's values on the widened input
     if (which == 1) y = max_pool2d(a, 3, 2, 1);
     if (which == 2) y = shortcut_pad(a, 2, 4, 4);
     if (which == 3) y = global_avg_pool(a);
-    Rng r(100 + which);
-    sum_all(mul(to_dtype(y, DType::F32), test::randn(y.shape(), r))).backward();
+    Rng r(100 + which);  // weights that are bf16 numbers: y's gradient is exact in bf16
+    Tensor wts = to_dtype(to_dtype(test::randn(y.shape(), r), DType::BF16), DType::F32);
+    sum_all(mul(to_dtype(y, DType::F32), wts)).backward();
     return std::vector<Tensor>{y.detach(), la.grad(), which == 0 ? lb.grad() : la.grad()};
   };
   for (int which = 0; which < 4; ++which) {
@@ -207,8 +234,42 @@ TEST_CASE("ops on bf16 activations: the float32 op's values on the widened input
     const Tensor expect = which == 3 ? f[0] : to_dtype(f[0], DType::BF16);  // avg pool: float32 out, unrounded
     CHECK(same_bits(h[0].to_vector(), expect.to_vector()));
     CHECK(h[1].dtype() == DType::F32);
-    CHECK(same_bits(h[1].to_vector(), f[1].to_vector()));
-    CHECK(same_bits(h[2].to_vector(), f[2].to_vector()));
+    CHECK(same_bits(h[1].to_vector(), through_bf16(f[1])));
+    CHECK(same_bits(h[2].to_vector(), through_bf16(f[2])));
+  }
+  // the gradient of a bf16 activation is bf16, and two of them are summed in float32 and rounded once
+  {
+    auto x_grad = [&](bool through_join) {  // x's gradient in relu(bn(x) + x), or its batch-norm part alone
+      Tensor leaf = xf.clone();
+      leaf.set_requires_grad(true);
+      Tensor x = to_dtype(leaf, DType::BF16);
+      Tensor a = batch_norm(x, gamma, beta, Tensor::zeros({8}), Tensor::ones({8}), true, 0.1f, 1e-5f);
+      Tensor y = add_relu(a, through_join ? x : x.detach());
+      y.backward(dyb);
+      return std::vector<Tensor>{leaf.grad(), y.detach()};
+    };
+    std::vector<Tensor> both = x_grad(true), bn_only = x_grad(false);
+    std::vector<float> bn_part = bn_only[0].to_vector(), dyv = dy.to_vector(), yv = both[1].to_vector();
+    std::vector<float> expect(dyv.size());
+    for (size_t i = 0; i < expect.size(); ++i)  // + the join's part: dy where y > 0
+      expect[i] = bf16_to_float(float_to_bf16(bn_part[i] + (yv[i] > 0.f ? dyv[i] : 0.f)));
+    CHECK(same_bits(both[0].to_vector(), expect));
+    Tensor sum = add(dyb, xb);
+    CHECK(sum.dtype() == DType::BF16);
+    CHECK(sum.to_vector() == through_bf16(add(dy, xf)));
+  }
+  // a backward that returns a gradient of another type than its input's is refused, naming the op
+  {
+    Tensor leaf = xf.clone();
+    leaf.set_requires_grad(true);
+    Tensor out = leaf.clone().detach();
+    auto node = std::make_shared<LambdaNode>();
+    node->name = "wrong_type";
+    node->inputs = {leaf};
+    node->fn = [](LambdaNode&, const Tensor& g) { return std::vector<Tensor>{to_dtype(g, DType::BF16)}; };
+    record(out, node);
+    CHECK_THROWS_WITH_AS(out.backward(dy), doctest::Contains("backward of 'wrong_type': gradient type bf16"),
+                         std::exception);
   }
   // debug.anomaly sees a bf16 activation overflow, naming the op (3e38 + 3e38 is +inf in float and bf16)
   {

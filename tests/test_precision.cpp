@@ -2,9 +2,9 @@
 // - the float -> bfloat16 rounding is round-to-nearest-even, checked on hand-worked values (ties, overflow,
 //   NaN, signed zero) and the kernel equals the scalar function on random floats;
 // - a convolution whose operands are already bf16 numbers gives the float32 result (a product of two
-//   8-bit significands is exact in float32; only the summation order may differ): backward data and backward
-//   weights within 2e-6 of the largest value, the forward's bf16 output within one rounding (2^-8 relative) of
-//   float32's, for 3x3 / strided / 1x1 / grouped / 3-channel shapes;
+//   8-bit significands is exact in float32; only the summation order may differ): backward weights within 2e-6
+//   of the largest value, the bf16 outputs (forward's y, backward data's dx) within one rounding (2^-8
+//   relative) of float32's, for 3x3 / strided / 1x1 / grouped / 3-channel shapes;
 // - on arbitrary float inputs the bf16 convolution stays within the stated tolerance of float32 (1e-2 of the
 //   largest value; bf16 keeps 8 significant bits, a relative rounding of 2^-9 per operand);
 // - the scope restores the previous setting and the saved input is bf16 (half the memory).
@@ -140,11 +140,14 @@ TEST_CASE("bf16 convolution of bf16 numbers equals float32") {
     Tensor c = round_to_bf16(test::randn({k.N, oh, oh, k.K}, rng));
     ConvResult f = run_conv(x, w, c, k.stride, k.pad, k.groups, Precision::F32);
     ConvResult b = run_conv(x, w, c, k.stride, k.pad, k.groups, Precision::BF16);
-    // y is stored in bf16: float32's value rounded once (at most 2^-8 relative), up to the summation order
-    std::vector<float> yb = b.y.to_vector(), yf = f.y.to_vector();
-    const double tiny = 2e-6 * max_abs(f.y);
-    for (size_t i = 0; i < yf.size(); ++i) CHECK(std::fabs(yb[i] - yf[i]) <= std::ldexp(std::fabs(yf[i]), -8) + tiny);
-    CHECK(rel_diff(b.dx, f.dx) <= 2e-6);
+    // y and dx are stored in bf16: float32's value rounded once (at most 2^-8 relative), up to the summation
+    // order; dw is float32
+    for (const auto& [bt, ft] : {std::pair{b.y, f.y}, std::pair{b.dx, f.dx}}) {
+      std::vector<float> vb = bt.to_vector(), vf = ft.to_vector();
+      const double tiny = 2e-6 * max_abs(ft);
+      for (size_t i = 0; i < vf.size(); ++i)
+        CHECK(std::fabs(vb[i] - vf[i]) <= std::ldexp(std::fabs(vf[i]), -8) + tiny);
+    }
     CHECK(rel_diff(b.dw, f.dw) <= 2e-6);
   }
 }

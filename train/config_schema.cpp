@@ -42,8 +42,9 @@ std::vector<ConfigKey> build_schema() {
       "CUDA: capture each epoch's training step and each evaluation's forward once as CUDA graphs and replay "
       "them (the same numbers, fewer launches; docs/DESIGN.md \"CUDA graphs\")");
   add(s, "precision", "string", "fp32", 0, 0, {"fp32", "bf16"},
-      "bf16: convolutions with bfloat16 operands and bfloat16 activations between them; gradients, weights, heads "
-      "and losses float32 (docs/precision.md; CPUs with AVX512-BF16 / AMX, GPUs of compute capability 8.0+)");
+      "bf16: convolutions with bfloat16 operands, bfloat16 activations between them and their gradients; "
+      "parameter gradients, weights, heads and losses float32 (docs/precision.md; CPUs with AVX512-BF16 / AMX, "
+      "GPUs of compute capability 8.0+)");
   add(s, "data.dataset", "string", "fashion_mnist", 0, 0,
       {"fashion_mnist", "mnist", "cifar10", "cifar100", "image_folder", "list", "inat"}, "dataset kind");
   add(s, "data.root", "string", "", 0, 0, {},

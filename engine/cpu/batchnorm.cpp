@@ -135,30 +135,30 @@ void batch_norm_apply_bf16(uint16_t* y, const uint16_t* x, const float* mean, co
 
 // Row m's terms of backward's two channel sums: g and g * (x - mean) (g = dy, masked by relu_out > 0 when fused).
 template <class T>
-static inline void add_grad_row(float* a1, float* a2, const float* dy, const T* x, const float* mean,
+static inline void add_grad_row(float* a1, float* a2, const T* dy, const T* x, const float* mean,
                                 const T* relu_out, int64_t m, int64_t C) {
     const T* row = x + m * C;
-    const float* g = dy + m * C;
+    const T* g = dy + m * C;
     if (relu_out) {
       const T* y = relu_out + m * C;
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) {
-        float gm = widen(y[c]) > 0.f ? g[c] : 0.f;
+        float gm = widen(y[c]) > 0.f ? widen(g[c]) : 0.f;
         a1[c] += gm;
         a2[c] += gm * (widen(row[c]) - mean[c]);
       }
     } else {
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) {
-        a1[c] += g[c];
-        a2[c] += g[c] * (widen(row[c]) - mean[c]);
+        a1[c] += widen(g[c]);
+        a2[c] += widen(g[c]) * (widen(row[c]) - mean[c]);
       }
     }
 }
 
 // The two channel sums of backward: sdy_c = sum_m g, sdyx_c = sum_m g * (x - mean).
 template <class T>
-static void batch_norm_grad_sums(double* sdy, double* sdyx, const float* dy, const T* x, const float* mean,
+static void batch_norm_grad_sums(double* sdy, double* sdyx, const T* dy, const T* x, const float* mean,
                                  const T* relu_out, int64_t M, int64_t C) {
   channel_sums2(sdy, sdyx, M, C,
                 [&](float* a1, float* a2, int64_t m) { add_grad_row(a1, a2, dy, x, mean, relu_out, m, C); });
@@ -167,13 +167,17 @@ static void batch_norm_grad_sums(double* sdy, double* sdyx, const float* dy, con
 // dx of M rows from the sums over all M_total rows the statistics came from (M_total = M on one process):
 // dgamma_c = sdyx_c * invstd_c, dbeta_c = sdy_c;  dx = gamma*invstd * (dy - dbeta/M_total - xhat*dgamma/M_total)
 template <class T>
-static void input_grad_impl(float* dx, const float* dgamma, const float* dbeta, const float* dy, const T* x,
+static void input_grad_impl(T* dx, const float* dgamma, const float* dbeta, const T* dy, const T* x,
                             const float* mean, const float* invstd, const float* gamma, const T* relu_out, int64_t M,
                             int64_t M_total, int64_t C, bool training) {
-  std::vector<float> k1(C), k2(C), k3(C);  // dx = k1*dy + k2*(x-mean) + k3
+  // bf16: rows in blocks of k, as in apply_impl (a loop over 16 bf16 channels alone would run scalar); the
+  // coefficients and the means repeat k times. float: k = 1.
+  const int64_t k = sizeof(T) == 2 && C < 64 ? (64 + C - 1) / C : 1, L = k * C;
+  std::vector<float> k1(L), k2(L), k3(L), mu(L);  // dx = k1*dy + k2*(x-mean) + k3
   for (int64_t c = 0; c < C; ++c) {
     float gi = gamma[c] * invstd[c];
     k1[c] = gi;
+    mu[c] = mean[c];
     if (training) {
       k2[c] = -gi * invstd[c] * dgamma[c] / (float)M_total;  // -gamma*invstd * xhat*dgamma/M with xhat=(x-mean)*invstd
       k3[c] = -gi * dbeta[c] / (float)M_total;
@@ -182,20 +186,24 @@ static void input_grad_impl(float* dx, const float* dgamma, const float* dbeta, 
       k3[c] = 0.f;
     }
   }
-  const float *p1 = k1.data(), *p2 = k2.data(), *p3 = k3.data();
+  for (int64_t i = C; i < L; ++i) k1[i] = k1[i % C], k2[i] = k2[i % C], k3[i] = k3[i % C], mu[i] = mu[i % C];
+  const float *p1 = k1.data(), *p2 = k2.data(), *p3 = k3.data(), *pm = mu.data();
+  const int64_t blocks = (M + k - 1) / k;
 #pragma omp parallel for schedule(static) if (M * C > (1 << 15))
-  for (int64_t m = 0; m < M; ++m) {
-    const T* row = x + m * C;
-    const float* g = dy + m * C;
-    float* out = dx + m * C;
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const T* row = x + blk * L;
+    const T* g = dy + blk * L;
+    T* out = dx + blk * L;
+    const int64_t len = std::min(k, M - blk * k) * C;
     if (relu_out) {
-      const T* y = relu_out + m * C;
+      const T* y = relu_out + blk * L;
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c)
-        out[c] = p1[c] * (widen(y[c]) > 0.f ? g[c] : 0.f) + p2[c] * (widen(row[c]) - mean[c]) + p3[c];
+      for (int64_t i = 0; i < len; ++i)
+        out[i] = narrow<T>(p1[i] * (widen(y[i]) > 0.f ? widen(g[i]) : 0.f) + p2[i] * (widen(row[i]) - pm[i]) + p3[i]);
     } else {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) out[c] = p1[c] * g[c] + p2[c] * (widen(row[c]) - mean[c]) + p3[c];
+      for (int64_t i = 0; i < len; ++i)
+        out[i] = narrow<T>(p1[i] * widen(g[i]) + p2[i] * (widen(row[i]) - pm[i]) + p3[i]);
     }
   }
 }
@@ -207,7 +215,7 @@ void batch_norm_input_grad(float* dx, const float* dgamma, const float* dbeta, c
 }
 
 template <class T>
-static void backward_impl(float* dx, float* dgamma, float* dbeta, const float* dy, const T* x, const float* mean,
+static void backward_impl(T* dx, float* dgamma, float* dbeta, const T* dy, const T* x, const float* mean,
                           const float* invstd, const float* gamma, const T* relu_out, int64_t M, int64_t C,
                           bool training) {
   std::vector<double> sdy(C), sdyx(C);
@@ -227,7 +235,7 @@ void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
                          bool training) {
   backward_impl(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, relu_out, M, C, training);
 }
-void batch_norm_backward_bf16(float* dx, float* dgamma, float* dbeta, const float* dy, const uint16_t* x,
+void batch_norm_backward_bf16(uint16_t* dx, float* dgamma, float* dbeta, const uint16_t* dy, const uint16_t* x,
                               const float* mean, const float* invstd, const float* gamma, const uint16_t* relu_out,
                               int64_t M, int64_t C, bool training) {
   backward_impl(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, relu_out, M, C, training);

@@ -32,10 +32,10 @@ dnnl::stream& cpu_stream() {
 }
 
 // Everything oneDNN needs for one convolution shape and operand type. With bf16 operands the activations
-// (x, y, dy) are bf16 and dx, dw float32; the weights stay float32 OIHW on our side.
+// and their gradients (x, y, dy, dx) are bf16 and dw float32; the weights stay float32 OIHW on our side.
 struct ConvPrimitives {
   memory::desc x_user, y_user, w_user;  // our layouts: nhwc / nhwc / oihw (goihw when grouped)
-  memory::desc dx_user, dy_user;        // the gradients' (nhwc): dx float32, dy as y
+  memory::desc dx_user, dy_user;        // the gradients' (nhwc): dx as x, dy as y
   dnnl::convolution_forward::primitive_desc fwd_pd;
   dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
   dnnl::convolution_backward_weights::primitive_desc bwd_w_pd;
@@ -69,7 +69,7 @@ ConvPrimitives& get_primitives(const ConvShape& s, bool bf16) {
   ConvPrimitives p;
   p.x_user = memory::desc(xd, in, tag::nhwc);
   p.y_user = memory::desc(yd, in, tag::nhwc);
-  p.dx_user = memory::desc(xd, f32, tag::nhwc);
+  p.dx_user = memory::desc(xd, in, tag::nhwc);
   p.dy_user = memory::desc(yd, in, tag::nhwc);
   p.w_user = memory::desc(wd, f32, grouped ? tag::goihw : tag::oihw);
   auto w_any = memory::desc(wd, in, tag::any), dw_any = memory::desc(wd, f32, tag::any);
@@ -104,7 +104,7 @@ ConvPrimitives& get_primitives(const ConvShape& s, bool bf16) {
 
 namespace {
 
-// The three passes on raw pointers: x / y / dy point to float or bf16 as the primitives were made for.
+// The three passes on raw pointers: x / y / dx / dy point to float or bf16 as the primitives were made for.
 void forward(ConvPrimitives& p, void* y, const void* x, const float* w) {
   auto& eng = cpu_engine();
   memory xm(p.x_user, eng, const_cast<void*>(x)), ym(p.y_user, eng, y), wm(p.w_user, eng, const_cast<float*>(w));
@@ -119,7 +119,7 @@ void forward(ConvPrimitives& p, void* y, const void* x, const float* w) {
   cpu_stream().wait();
 }
 
-void backward_data(ConvPrimitives& p, float* dx, const void* dy, const float* w) {
+void backward_data(ConvPrimitives& p, void* dx, const void* dy, const float* w) {
   auto& eng = cpu_engine();
   memory dxm(p.dx_user, eng, dx), dym(p.dy_user, eng, const_cast<void*>(dy));
   memory wm(p.w_user, eng, const_cast<float*>(w));
@@ -163,7 +163,7 @@ void conv2d_backward_weights(float* dw, const float* dy, const float* x, const C
 void conv2d_forward_bf16(uint16_t* y, const uint16_t* x, const float* w, const ConvShape& s) {
   forward(get_primitives(s, true), y, x, w);
 }
-void conv2d_backward_data_bf16(float* dx, const uint16_t* dy, const float* w, const ConvShape& s) {
+void conv2d_backward_data_bf16(uint16_t* dx, const uint16_t* dy, const float* w, const ConvShape& s) {
   backward_data(get_primitives(s, true), dx, dy, w);
 }
 void conv2d_backward_weights_bf16(float* dw, const uint16_t* dy, const uint16_t* x, const ConvShape& s) {

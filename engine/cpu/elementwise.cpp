@@ -131,9 +131,14 @@ void add_relu_bf16(uint16_t* out, const uint16_t* a, const uint16_t* b, int64_t 
   }
 }
 
-void relu_backward_bf16(float* din, const float* dout, const uint16_t* y, int64_t n) {
+void relu_backward_bf16(uint16_t* din, const uint16_t* dout, const uint16_t* y, int64_t n) {
 #pragma omp parallel for simd if (n > kParallelMin) schedule(static)
-  for (int64_t i = 0; i < n; ++i) din[i] = bf16_to_float(y[i]) > 0.f ? dout[i] : 0.f;
+  for (int64_t i = 0; i < n; ++i) din[i] = bf16_to_float(y[i]) > 0.f ? dout[i] : (uint16_t)0;  // dout's bits, or +0
+}
+
+void add_bf16(uint16_t* out, const uint16_t* a, const uint16_t* b, int64_t n) {
+#pragma omp parallel for simd if (n > kParallelMin) schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = float_to_bf16(bf16_to_float(a[i]) + bf16_to_float(b[i]));
 }
 
 }  // namespace tailor::cpu

@@ -125,33 +125,39 @@ void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s
 void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s);
 void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s);
 // The same with bfloat16 activation operands (x, dy; raw bf16 bits) and float32 weights, converted to bf16 by
-// the primitives' weight reorders; products accumulate in float32; y is rounded to bf16 (the activation
-// stored between ops), dx and dw are float32. Needs native bf16 (engine/precision.h cpu_has_native_bf16).
+// the primitives' weight reorders; products accumulate in float32; y and dx are rounded to bf16 (the
+// activation and its gradient stored between ops), dw is float32. Needs native bf16 (engine/precision.h
+// cpu_has_native_bf16).
 void conv2d_forward_bf16(uint16_t* y, const uint16_t* x, const float* w, const ConvShape& s);
-void conv2d_backward_data_bf16(float* dx, const uint16_t* dy, const float* w, const ConvShape& s);
+void conv2d_backward_data_bf16(uint16_t* dx, const uint16_t* dy, const float* w, const ConvShape& s);
 void conv2d_backward_weights_bf16(float* dw, const uint16_t* dy, const uint16_t* x, const ConvShape& s);
 // out[i] = bf16(x[i]), rounded to nearest even (engine/precision.h float_to_bf16)
 void cast_to_bf16(uint16_t* out, const float* x, int64_t n);
 void bf16_to_f32(float* out, const uint16_t* x, int64_t n);  // exact (the bits shifted up)
 
 // ---- bfloat16 activations (precision bf16, docs/precision.md): the ops between convolutions read and write
-// bf16 activations, every gradient stays float32. Each is its float32 twin above run on the widened values
-// (the same arithmetic in the same order), with a bf16 output rounded to nearest even once at the end:
-//   twin_bf16(x) == round_bf16(twin(widen(x)))  bit for bit (tests/test_precision.cpp).
+// bf16 activations and bf16 activation gradients (dx, dy); statistics and parameter gradients stay float32.
+// Each is its float32 twin above run on the widened values (the same arithmetic in the same order), with a
+// bf16 output rounded to nearest even once at the end:
+//   twin_bf16(x) == round_bf16(twin(widen(x)))  bit for bit (tests/test_bf16_activations.cpp).
 void batch_norm_stats_bf16(float* mean, float* invstd, float* var_unbiased, const uint16_t* x, int64_t M, int64_t C,
                            float eps);
 void batch_norm_apply_bf16(uint16_t* y, const uint16_t* x, const float* mean, const float* invstd,
                            const float* gamma, const float* beta, int64_t M, int64_t C, bool relu);
-void batch_norm_backward_bf16(float* dx, float* dgamma, float* dbeta, const float* dy, const uint16_t* x,
+void batch_norm_backward_bf16(uint16_t* dx, float* dgamma, float* dbeta, const uint16_t* dy, const uint16_t* x,
                               const float* mean, const float* invstd, const float* gamma, const uint16_t* relu_out,
                               int64_t M, int64_t C, bool training);
 void add_relu_bf16(uint16_t* out, const uint16_t* a, const uint16_t* b, int64_t n);  // bf16(max(a+b, 0))
-void relu_backward_bf16(float* din, const float* dout, const uint16_t* y, int64_t n);  // dout where y > 0
+void relu_backward_bf16(uint16_t* din, const uint16_t* dout, const uint16_t* y, int64_t n);  // dout where y > 0
+void add_bf16(uint16_t* out, const uint16_t* a, const uint16_t* b, int64_t n);  // bf16(a + b): gradient sums
 void max_pool2d_bf16(uint16_t* y, int32_t* argmax, const uint16_t* x, int64_t N, int64_t H, int64_t W, int64_t C,
                      int k, int stride, int pad, int64_t OH, int64_t OW);
 void global_avg_pool_bf16(float* y, const uint16_t* x, int64_t N, int64_t HW, int64_t C);  // y float32
 void shortcut_pad_bf16(uint16_t* y, const uint16_t* x, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb,
                        int pa);
+void global_avg_pool_backward_bf16(uint16_t* dx, const float* dy, int64_t N, int64_t HW, int64_t C);  // bf16(dy/HW)
+void shortcut_pad_backward_bf16(uint16_t* dx, const uint16_t* dy, int64_t N, int64_t H, int64_t W, int64_t C, int s,
+                                int pb, int pa);
 
 // ---- SGD with momentum, PyTorch semantics (momentum buffer starts as the first d_p):
 // d_p = g + wd*w; v = mom*v + (1-dampening)*d_p (v = d_p on the first step);

@@ -77,12 +77,20 @@ void global_avg_pool_bf16(float* y, const uint16_t* x, int64_t N, int64_t HW, in
   avg_pool_impl(y, x, N, HW, C);
 }
 
-void global_avg_pool_backward(float* dx, const float* dy, int64_t N, int64_t HW, int64_t C) {
+template <class T>
+static void avg_pool_backward_impl(T* dx, const float* dy, int64_t N, int64_t HW, int64_t C) {
   float inv = 1.f / (float)HW;
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n)
     for (int64_t p = 0; p < HW; ++p)
-      for (int64_t c = 0; c < C; ++c) dx[(n * HW + p) * C + c] = dy[n * C + c] * inv;
+      for (int64_t c = 0; c < C; ++c) dx[(n * HW + p) * C + c] = narrow<T>(dy[n * C + c] * inv);
+}
+
+void global_avg_pool_backward(float* dx, const float* dy, int64_t N, int64_t HW, int64_t C) {
+  avg_pool_backward_impl(dx, dy, N, HW, C);
+}
+void global_avg_pool_backward_bf16(uint16_t* dx, const float* dy, int64_t N, int64_t HW, int64_t C) {
+  avg_pool_backward_impl(dx, dy, N, HW, C);
 }
 
 // y[n,oh,ow,pb+c] = x[n,oh*s,ow*s,c], other channels 0. OH = ceil(H/s) (x[:, ::s] semantics).
@@ -109,16 +117,27 @@ void shortcut_pad_bf16(uint16_t* y, const uint16_t* x, int64_t N, int64_t H, int
   shortcut_pad_impl(y, x, N, H, W, C, s, pb, pa);
 }
 
-void shortcut_pad_backward(float* dx, const float* dy, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb,
-                           int pa) {
+// dx[n,oh*s,ow*s,c] = dy[n,oh,ow,pb+c] (bits copied), the positions the stride skipped +0
+template <class T>
+static void shortcut_pad_backward_impl(T* dx, const T* dy, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb,
+                                       int pa) {
   int64_t OH = (H + s - 1) / s, OW = (W + s - 1) / s, OC = C + pb + pa;
-  if (s != 1) std::memset(dx, 0, sizeof(float) * N * H * W * C);
+  if (s != 1) std::memset(dx, 0, sizeof(T) * N * H * W * C);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t n = 0; n < N; ++n)
     for (int64_t oh = 0; oh < OH; ++oh)
       for (int64_t ow = 0; ow < OW; ++ow)
         std::memcpy(dx + ((n * H + oh * s) * W + ow * s) * C, dy + ((n * OH + oh) * OW + ow) * OC + pb,
-                    sizeof(float) * C);
+                    sizeof(T) * C);
+}
+
+void shortcut_pad_backward(float* dx, const float* dy, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb,
+                           int pa) {
+  shortcut_pad_backward_impl(dx, dy, N, H, W, C, s, pb, pa);
+}
+void shortcut_pad_backward_bf16(uint16_t* dx, const uint16_t* dy, int64_t N, int64_t H, int64_t W, int64_t C, int s,
+                                int pb, int pa) {
+  shortcut_pad_backward_impl(dx, dy, N, H, W, C, s, pb, pa);
 }
 
 }  // namespace tailor::cpu

@@ -34,14 +34,14 @@ struct StatsG {
 };
 template <class T>
 struct BackF {
-  const float* dy;
+  const T* dy;
   const T* x;
   const float *mean, *invstd;
   const T* relu_out;
   int64_t C;
   __device__ double2 operator()(int64_t, int64_t m, int64_t c) const {
     int64_t k = m * C + c;
-    float g = (relu_out && widen(relu_out[k]) <= 0.f) ? 0.f : dy[k];
+    float g = (relu_out && widen(relu_out[k]) <= 0.f) ? 0.f : widen(dy[k]);
     float xhat = (widen(x[k]) - mean[c]) * invstd[c];
     return make_double2(g, (double)g * xhat);
   }
@@ -66,18 +66,18 @@ __global__ void bn_apply_k(T* y, const T* x, const float* mean, const float* inv
 }
 
 template <class T>
-__global__ void bn_dx_k(float* dx, const float* dy, const T* x, const float* mean, const float* invstd,
+__global__ void bn_dx_k(T* dx, const T* dy, const T* x, const float* mean, const float* invstd,
                         const float* gamma, const T* relu_out, const float* dgamma, const float* dbeta, int64_t n,
                         int64_t M, int64_t C, bool training) {
   GRID_LOOP(k, n) {
     int64_t c = k % C;
-    float g = (relu_out && widen(relu_out[k]) <= 0.f) ? 0.f : dy[k];
+    float g = (relu_out && widen(relu_out[k]) <= 0.f) ? 0.f : widen(dy[k]);
     float s = gamma[c] * invstd[c];
     if (training) {
       float xhat = (widen(x[k]) - mean[c]) * invstd[c];
-      dx[k] = s * (g - dbeta[c] / M - xhat * dgamma[c] / M);
+      store(dx + k, s * (g - dbeta[c] / M - xhat * dgamma[c] / M));
     } else {
-      dx[k] = s * g;
+      store(dx + k, s * g);
     }
   }
 }

@@ -293,17 +293,15 @@ void conv2d_forward_bf16(uint16_t* y, const uint16_t* x, const float* w, const C
                                 workspace().ptr, p.ws, &zero, p.y, y));
 }
 
-void conv2d_backward_data_bf16(float* dx, const uint16_t* dy, const float* w, const ConvShape& s) {
+void conv2d_backward_data_bf16(uint16_t* dx, const uint16_t* dy, const float* w, const ConvShape& s) {
   std::lock_guard<std::mutex> lock(conv_mutex());
-  Bf16Buffer wb(weight_numel(s)), dxb(s.N * s.H * s.W * s.C);
+  Bf16Buffer wb(weight_numel(s));
   weights_to_bf16_krsc(wb, w, s);
-  Plan& p = plan_for(kBackwardData, s, nullptr, wb.ptr, dy, dxb.ptr, true);
+  Plan& p = plan_for(kBackwardData, s, nullptr, wb.ptr, dy, dx, true);
   ensure_workspace(p.ws);
   const float one = 1.f, zero = 0.f;
   CUDNN(cudnnConvolutionBackwardData(handle(), &one, p.w, wb.ptr, p.y, dy, p.conv,
-                                     (cudnnConvolutionBwdDataAlgo_t)p.algo, workspace().ptr, p.ws, &zero, p.x,
-                                     dxb.ptr));
-  bf16_to_f32(dx, dxb.ptr, s.N * s.H * s.W * s.C);
+                                     (cudnnConvolutionBwdDataAlgo_t)p.algo, workspace().ptr, p.ws, &zero, p.x, dx));
 }
 
 void conv2d_backward_weights_bf16(float* dw, const uint16_t* dy, const uint16_t* x, const ConvShape& s) {

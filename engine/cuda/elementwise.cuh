@@ -15,10 +15,10 @@ __global__ void add_relu_scalar_k(T* out, const T* a, const T* b, int64_t n) {
   }
 }
 
-// din = dout where y > 0 else 0 (y: the ReLU's output)
+// din = dout where y > 0 else 0 (y: the ReLU's output; for bf16 dout's bits are copied, or +0)
 template <class T>
-__global__ void relu_backward_k(float* din, const float* dout, const T* y, int64_t n) {
-  GRID_LOOP(i, n) din[i] = widen(y[i]) > 0.f ? dout[i] : 0.f;
+__global__ void relu_backward_k(T* din, const T* dout, const T* y, int64_t n) {
+  GRID_LOOP(i, n) din[i] = widen(y[i]) > 0.f ? dout[i] : T(0);
 }
 
 }  // namespace tailor::cuda

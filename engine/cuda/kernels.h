@@ -92,11 +92,11 @@ void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s
 void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s);
 void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s);
 // bf16 operands (raw bits; the float32 weights are cast, rounded to nearest even), float32 accumulation inside
-// cuDNN; y stays bf16 (the activation stored between ops, as on the CPU); cuDNN writes dx, dw in bf16, widened
-// here to float32 (so, unlike oneDNN's float32 dx and dw on the CPU, each carries one bf16 rounding:
+// cuDNN; y and dx stay bf16 (the activation and its gradient stored between ops, as on the CPU); cuDNN writes dw
+// in bf16, widened here to float32 (so, unlike oneDNN's float32 dw on the CPU, it carries one bf16 rounding:
 // docs/precision.md).
 void conv2d_forward_bf16(uint16_t* y, const uint16_t* x, const float* w, const ConvShape& s);
-void conv2d_backward_data_bf16(float* dx, const uint16_t* dy, const float* w, const ConvShape& s);
+void conv2d_backward_data_bf16(uint16_t* dx, const uint16_t* dy, const float* w, const ConvShape& s);
 void conv2d_backward_weights_bf16(float* dw, const uint16_t* dy, const uint16_t* x, const ConvShape& s);
 // weight layout permutes used by conv2d.cpp (layout.cu): [K,C,R*S] <-> [K,R*S,C]
 void kcrs_to_krsc(float* out, const float* in, int64_t K, int64_t C, int64_t RS);
@@ -114,16 +114,20 @@ void batch_norm_stats_bf16(float* mean, float* invstd, float* var_unbiased, cons
                            float eps);
 void batch_norm_apply_bf16(uint16_t* y, const uint16_t* x, const float* mean, const float* invstd,
                            const float* gamma, const float* beta, int64_t M, int64_t C, bool relu);
-void batch_norm_backward_bf16(float* dx, float* dgamma, float* dbeta, const float* dy, const uint16_t* x,
+void batch_norm_backward_bf16(uint16_t* dx, float* dgamma, float* dbeta, const uint16_t* dy, const uint16_t* x,
                               const float* mean, const float* invstd, const float* gamma, const uint16_t* relu_out,
                               int64_t M, int64_t C, bool training);
 void add_relu_bf16(uint16_t* out, const uint16_t* a, const uint16_t* b, int64_t n);
-void relu_backward_bf16(float* din, const float* dout, const uint16_t* y, int64_t n);
+void relu_backward_bf16(uint16_t* din, const uint16_t* dout, const uint16_t* y, int64_t n);
+void add_bf16(uint16_t* out, const uint16_t* a, const uint16_t* b, int64_t n);
 void max_pool2d_bf16(uint16_t* y, int32_t* argmax, const uint16_t* x, int64_t N, int64_t H, int64_t W, int64_t C,
                      int k, int stride, int pad, int64_t OH, int64_t OW);
 void global_avg_pool_bf16(float* y, const uint16_t* x, int64_t N, int64_t HW, int64_t C);
 void shortcut_pad_bf16(uint16_t* y, const uint16_t* x, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb,
                        int pa);
+void global_avg_pool_backward_bf16(uint16_t* dx, const float* dy, int64_t N, int64_t HW, int64_t C);
+void shortcut_pad_backward_bf16(uint16_t* dx, const uint16_t* dy, int64_t N, int64_t H, int64_t W, int64_t C, int s,
+                                int pb, int pa);
 
 // ---- SGD (optim.cu): the same update as cpu::sgd_step; sgd_step_multi updates up to
 // kSgdMaxTensors parameters in one launch (one fused kernel for a whole ResNet-32 step).

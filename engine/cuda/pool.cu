@@ -32,12 +32,8 @@ void global_avg_pool(float* y, const float* x, int64_t N, int64_t HW, int64_t C)
   colsum(N, HW, C, ReadX{x, HW, C}, WriteSum{y, C, 1.0 / HW});
 }
 
-__global__ void gap_backward_k(float* dx, const float* dy, int64_t N, int64_t HW, int64_t C) {
-  float inv = 1.f / (float)HW;
-  GRID_LOOP(q, N * HW * C) dx[q] = dy[(q / (HW * C)) * C + q % C] * inv;
-}
 void global_avg_pool_backward(float* dx, const float* dy, int64_t N, int64_t HW, int64_t C) {
-  LAUNCH(gap_backward_k, N * HW * C, dx, dy, N, HW, C);
+  LAUNCH(gap_backward_k<float>, N * HW * C, dx, dy, N, HW, C);
 }
 
 void shortcut_pad(float* y, const float* x, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb, int pa) {
@@ -45,18 +41,10 @@ void shortcut_pad(float* y, const float* x, int64_t N, int64_t H, int64_t W, int
   LAUNCH(shortcut_pad_k<float>, N * OH * OW * OC, y, x, N, H, W, C, s, pb, OH, OW, OC);
 }
 
-// the adjoint: dx at the sampled positions, 0 elsewhere; one thread per input element
-__global__ void shortcut_pad_backward_k(float* dx, const float* dy, int64_t N, int64_t H, int64_t W, int64_t C, int s,
-                                        int pb, int64_t OH, int64_t OW, int64_t OC) {
-  GRID_LOOP(q, N * H * W * C) {
-    int64_t c = q % C, t = q / C, w = t % W, h = (t / W) % H, n = t / (W * H);
-    dx[q] = (h % s == 0 && w % s == 0) ? dy[((n * OH + h / s) * OW + w / s) * OC + pb + c] : 0.f;
-  }
-}
 void shortcut_pad_backward(float* dx, const float* dy, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb,
                            int pa) {
   int64_t OH = (H + s - 1) / s, OW = (W + s - 1) / s, OC = C + pb + pa;
-  LAUNCH(shortcut_pad_backward_k, N * H * W * C, dx, dy, N, H, W, C, s, pb, OH, OW, OC);
+  LAUNCH(shortcut_pad_backward_k<float>, N * H * W * C, dx, dy, N, H, W, C, s, pb, OH, OW, OC);
 }
 
 }  // namespace tailor::cuda

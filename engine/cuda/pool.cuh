@@ -45,4 +45,21 @@ __global__ void shortcut_pad_k(T* y, const T* x, int64_t N, int64_t H, int64_t W
   }
 }
 
+// the shortcut's adjoint: dx at the sampled positions (copied), +0 elsewhere; one thread per input element
+template <class T>
+__global__ void shortcut_pad_backward_k(T* dx, const T* dy, int64_t N, int64_t H, int64_t W, int64_t C, int s, int pb,
+                                        int64_t OH, int64_t OW, int64_t OC) {
+  GRID_LOOP(q, N * H * W * C) {
+    int64_t c = q % C, t = q / C, w = t % W, h = (t / W) % H, n = t / (W * H);
+    dx[q] = (h % s == 0 && w % s == 0) ? dy[((n * OH + h / s) * OW + w / s) * OC + pb + c] : T(0);
+  }
+}
+
+// global average pooling's adjoint: dx[n, p, c] = dy[n, c] / HW (float32 dy; a bf16 dx rounded once)
+template <class T>
+__global__ void gap_backward_k(T* dx, const float* dy, int64_t N, int64_t HW, int64_t C) {
+  float inv = 1.f / (float)HW;
+  GRID_LOOP(q, N * HW * C) store(dx + q, dy[(q / (HW * C)) * C + q % C] * inv);
+}
+
 }  // namespace tailor::cuda

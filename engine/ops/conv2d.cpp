@@ -2,9 +2,10 @@
 // BN after every conv). Backward: dx by the transposed convolution, dw by correlating x with dy (both
 // per group when grouped).
 // Under PrecisionScope(BF16) (engine/precision.h) x (unless it is bf16 already: the previous op's activation)
-// and dy are rounded to bfloat16 and the weights converted (oneDNN's reorder on the CPU, a cast on CUDA);
-// products accumulate in float32; y is bf16 (the activation the next op reads), dx and dw float32 (on CUDA,
-// cuDNN's bf16 outputs widened). x is saved for backward as bf16 (docs/precision.md).
+// is rounded to bfloat16 and the weights converted (oneDNN's reorder on the CPU, a cast on CUDA); products
+// accumulate in float32; y is bf16 (the activation the next op reads), so its gradient dy is bf16 too; dx is
+// rounded to bf16 (widened back when x was float32) and dw is float32. x is saved for backward as bf16
+// (docs/precision.md).
 #include "engine/ops/common.h"
 #include "engine/precision.h"
 
@@ -48,21 +49,26 @@ Tensor conv2d(const Tensor& x, const Tensor& w, int stride, int pad, int groups)
   if (should_record({&x, &w})) {
     auto n = make_node(op, {x, w});
     n->saved = {xs, w.detach()};
-    n->fn = [s, bf16](LambdaNode& self, const Tensor& g) {
+    const DType x_dtype = x.dtype();
+    n->fn = [s, bf16, x_dtype](LambdaNode& self, const Tensor& g) {
       Tensor gc = g.contiguous();
-      Tensor gb = bf16 ? to_bf16(gc) : Tensor();  // dy rounded once for both passes
+      TAILOR_CHECK(gc.dtype() == (bf16 ? DType::BF16 : DType::F32), "conv2d backward: the output's gradient is ",
+                   dtype_name(gc.dtype()), ", the output ", bf16 ? "bfloat16" : "float32");
       Tensor dx, dw;
       if (self.needs_grad(0)) {
-        dx = Tensor::empty({s.N, s.H, s.W, s.C}, DType::F32, g.device());
-        if (bf16)
-          TAILOR_KERNEL(dx, conv2d_backward_data_bf16, dx.f32(), gb.bf16(), self.saved[1].f32(), s);
-        else
+        if (bf16) {
+          dx = Tensor::empty({s.N, s.H, s.W, s.C}, DType::BF16, g.device());
+          TAILOR_KERNEL(dx, conv2d_backward_data_bf16, dx.bf16(), gc.bf16(), self.saved[1].f32(), s);
+          dx = to_dtype(dx, x_dtype);  // a float32 input (an image) gets its gradient widened
+        } else {
+          dx = Tensor::empty({s.N, s.H, s.W, s.C}, DType::F32, g.device());
           TAILOR_KERNEL(dx, conv2d_backward_data, dx.f32(), gc.f32(), self.saved[1].f32(), s);
+        }
       }
       if (self.needs_grad(1)) {
         dw = Tensor::empty({s.K, s.Cg(), s.R, s.S}, DType::F32, g.device());
         if (bf16)
-          TAILOR_KERNEL(dw, conv2d_backward_weights_bf16, dw.f32(), gb.bf16(), self.saved[0].bf16(), s);
+          TAILOR_KERNEL(dw, conv2d_backward_weights_bf16, dw.f32(), gc.bf16(), self.saved[0].bf16(), s);
         else
           TAILOR_KERNEL(dw, conv2d_backward_weights, dw.f32(), gc.f32(), self.saved[0].f32(), s);
       }

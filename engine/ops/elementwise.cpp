@@ -36,8 +36,20 @@ static Tensor binary_forward(const char* op, cpu::BinaryOp kind, const Tensor& a
   return out;
 }
 
+// Two bfloat16 tensors of one shape (precision bf16's activation gradients, summed by backward): the float32
+// sum of the widened values, rounded once. Otherwise float32 with broadcasting.
+static Tensor add_bf16(const Tensor& a, const Tensor& b) {
+  check_same_device("add", a, b);
+  check_same_shape("add", a, b);
+  Tensor ac = a.contiguous(), bc = b.contiguous();
+  Tensor out = empty_like(ac);
+  TAILOR_KERNEL(out, add_bf16, out.bf16(), ac.bf16(), bc.bf16(), out.numel());
+  return out;
+}
+
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward("add", cpu::BinaryOp::Add, a, b);
+  const bool bf16 = a.dtype() == DType::BF16 && b.dtype() == DType::BF16;
+  Tensor out = bf16 ? add_bf16(a, b) : binary_forward("add", cpu::BinaryOp::Add, a, b);
   if (should_record({&a, &b})) {
     auto n = make_node("add", {a, b});
     Shape sa = a.shape(), sb = b.shape();
@@ -130,7 +142,7 @@ void increment_(Tensor& counter, int32_t v) {
   TAILOR_KERNEL(counter, add_i32, counter.i32(), v, counter.numel());
 }
 
-// float32 <-> bfloat16 (round to nearest even / exact widening); the gradient passes through as float32.
+// float32 <-> bfloat16 (round to nearest even / exact widening); the gradient is cast back to x's type.
 Tensor to_dtype(const Tensor& x, DType dtype) {
   const bool to_bf16 = dtype == DType::BF16;
   TAILOR_CHECK(dtype == DType::F32 || to_bf16, "to_dtype: only float32 and bfloat16, got ", dtype_name(dtype));
@@ -143,7 +155,8 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
     TAILOR_KERNEL(out, bf16_to_f32, out.f32(), x.bf16(), x.numel());
   if (should_record({&x})) {
     auto n = make_node("to_dtype", {x});
-    n->fn = [](LambdaNode&, const Tensor& g) { return std::vector<Tensor>{g}; };
+    const DType x_dtype = x.dtype();
+    n->fn = [x_dtype](LambdaNode&, const Tensor& g) { return std::vector<Tensor>{to_dtype(g.contiguous(), x_dtype)}; };
     record(out, n);
   }
   return out;
@@ -168,7 +181,7 @@ Tensor relu(const Tensor& x) {
 }
 
 // y = relu(a + b): the residual join of ResNet blocks in one pass; both inputs get the same gradient.
-// a and b both float32 or both bfloat16 (precision bf16: y bf16, rounded once; the gradient float32).
+// a and b both float32 or both bfloat16 (precision bf16: y bf16, rounded once; the gradient bf16 too).
 Tensor add_relu(const Tensor& a, const Tensor& b) {
   const bool bf16 = require_activation("add_relu", a, "a");
   require_activation("add_relu", b, "b");
@@ -184,9 +197,11 @@ Tensor add_relu(const Tensor& a, const Tensor& b) {
     n->saved = {out.detach()};
     n->fn = [bf16](LambdaNode& self, const Tensor& g) {
       Tensor gc = g.contiguous();
-      Tensor gi = Tensor::empty(g.shape(), DType::F32, g.device());
+      TAILOR_CHECK(gc.dtype() == self.saved[0].dtype(),
+                   "add_relu backward: the gradient's type differs from the output's");
+      Tensor gi = empty_like(gc);
       if (bf16)
-        TAILOR_KERNEL(gi, relu_backward_bf16, gi.f32(), gc.f32(), self.saved[0].bf16(), g.numel());
+        TAILOR_KERNEL(gi, relu_backward_bf16, gi.bf16(), gc.bf16(), self.saved[0].bf16(), g.numel());
       else
         TAILOR_KERNEL(gi, relu_backward, gi.f32(), gc.f32(), self.saved[0].f32(), g.numel());
       return std::vector<Tensor>{self.needs_grad(0) ? gi : Tensor(), self.needs_grad(1) ? gi : Tensor()};

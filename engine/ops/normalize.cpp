@@ -1,5 +1,5 @@
 // Batch norm (channels last) and L2 normalisation. Batch norm takes a float32 or a bfloat16 x (precision bf16,
-// docs/precision.md): y has x's type; statistics, running buffers and every gradient are float32.
+// docs/precision.md): y, dy and dx have x's type; statistics, running buffers and dgamma, dbeta are float32.
 #include <cmath>
 
 #include "engine/ops/common.h"
@@ -8,7 +8,7 @@ namespace tailor {
 
 static Tensor batch_norm_impl(const char* op, bool relu, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                               Tensor running_mean, Tensor running_var, bool training, float momentum, float eps) {
-  const bool bf16 = require_activation(op, x, "x");  // bf16 x: bf16 y, the statistics and gradients float32
+  const bool bf16 = require_activation(op, x, "x");  // bf16 x: bf16 y, dy, dx; the statistics float32
   TAILOR_CHECK(x.dim() >= 2, op, ": x must have a batch and a channel dim, got ", x.shape());
   int64_t C = x.shape().back(), M = x.numel() / C;
   for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var})
@@ -46,16 +46,17 @@ static Tensor batch_norm_impl(const char* op, bool relu, const Tensor& x, const 
     if (relu) n->saved.push_back(out.detach());
     n->fn = [M, C, training, relu, bf16](LambdaNode& self, const Tensor& g) {
       Tensor gc = g.contiguous();
-      Tensor dx = self.needs_grad(0) ? Tensor::empty(g.shape(), DType::F32, g.device()) : Tensor();
+      require_activation("batch_norm backward", gc, "the output's gradient");
+      TAILOR_CHECK(gc.dtype() == self.saved[0].dtype(), "batch_norm backward: the gradient's type differs from x's");
+      Tensor dx = self.needs_grad(0) ? empty_like(gc) : Tensor();
       Tensor dgamma = Tensor::empty({C}, DType::F32, g.device()), dbeta = Tensor::empty({C}, DType::F32, g.device());
-      float* dxp = dx.defined() ? dx.f32() : nullptr;
       if (bf16)
-        TAILOR_KERNEL(g, batch_norm_backward_bf16, dxp, dgamma.f32(), dbeta.f32(), gc.f32(), self.saved[0].bf16(),
-                      self.saved[1].f32(), self.saved[2].f32(), self.saved[3].f32(),
+        TAILOR_KERNEL(g, batch_norm_backward_bf16, dx.defined() ? dx.bf16() : nullptr, dgamma.f32(), dbeta.f32(),
+                      gc.bf16(), self.saved[0].bf16(), self.saved[1].f32(), self.saved[2].f32(), self.saved[3].f32(),
                       relu ? self.saved[4].bf16() : nullptr, M, C, training);
       else
-        TAILOR_KERNEL(g, batch_norm_backward, dxp, dgamma.f32(), dbeta.f32(), gc.f32(), self.saved[0].f32(),
-                      self.saved[1].f32(), self.saved[2].f32(), self.saved[3].f32(),
+        TAILOR_KERNEL(g, batch_norm_backward, dx.defined() ? dx.f32() : nullptr, dgamma.f32(), dbeta.f32(),
+                      gc.f32(), self.saved[0].f32(), self.saved[1].f32(), self.saved[2].f32(), self.saved[3].f32(),
                       relu ? self.saved[4].f32() : nullptr, M, C, training);
       return std::vector<Tensor>{dx, self.needs_grad(1) ? dgamma : Tensor(), self.needs_grad(2) ? dbeta : Tensor()};
     };

@@ -1,5 +1,6 @@
 // Pooling ops and the option-A shortcut (NHWC). Each takes a float32 or a bfloat16 activation (precision
-// bf16): max_pool2d and shortcut_pad keep its type, global_avg_pool returns float32; gradients are float32.
+// bf16): max_pool2d and shortcut_pad keep its type, global_avg_pool returns float32; each input's gradient has
+// the input's type (a bf16 dx is the float32 twin's, rounded once).
 #include "engine/ops/common.h"
 
 namespace tailor {
@@ -22,11 +23,12 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int pad) {
   if (should_record({&x})) {
     auto n = make_node(op, {x});
     n->saved = {am};
-    n->fn = [N, H, W, C, OH, OW](LambdaNode& self, const Tensor& g) {
+    n->fn = [N, H, W, C, OH, OW, bf16](LambdaNode& self, const Tensor& g) {
+      // bf16: the windows' gradients summed in float32 (overlapping windows), then rounded once
+      Tensor gf = to_dtype(g.contiguous(), DType::F32);
       Tensor gi = Tensor::empty({N, H, W, C}, DType::F32, g.device());
-      TAILOR_KERNEL(gi, max_pool2d_backward, gi.f32(), g.contiguous().f32(), self.saved[0].i32(), N, H * W * C, OH * OW * C,
-                    C);
-      return std::vector<Tensor>{gi};
+      TAILOR_KERNEL(gi, max_pool2d_backward, gi.f32(), gf.f32(), self.saved[0].i32(), N, H * W * C, OH * OW * C, C);
+      return std::vector<Tensor>{bf16 ? to_dtype(gi, DType::BF16) : gi};
     };
     record(out, n);
   }
@@ -46,9 +48,12 @@ Tensor global_avg_pool(const Tensor& x) {
   if (should_record({&x})) {
     auto n = make_node(op, {x});
     Shape in_shape = x.shape();
-    n->fn = [in_shape, N, HW, C](LambdaNode&, const Tensor& g) {
-      Tensor gi = Tensor::empty(in_shape, DType::F32, g.device());
-      TAILOR_KERNEL(gi, global_avg_pool_backward, gi.f32(), g.contiguous().f32(), N, HW, C);
+    n->fn = [in_shape, N, HW, C, bf16](LambdaNode&, const Tensor& g) {
+      Tensor gi = Tensor::empty(in_shape, bf16 ? DType::BF16 : DType::F32, g.device());
+      if (bf16)
+        TAILOR_KERNEL(gi, global_avg_pool_backward_bf16, gi.bf16(), g.contiguous().f32(), N, HW, C);
+      else
+        TAILOR_KERNEL(gi, global_avg_pool_backward, gi.f32(), g.contiguous().f32(), N, HW, C);
       return std::vector<Tensor>{gi};
     };
     record(out, n);
@@ -70,9 +75,15 @@ Tensor shortcut_pad(const Tensor& x, int stride, int pad_before, int pad_after) 
     TAILOR_KERNEL(out, shortcut_pad, out.f32(), x.f32(), N, H, W, C, stride, pad_before, pad_after);
   if (should_record({&x})) {
     auto n = make_node(op, {x});
-    n->fn = [N, H, W, C, stride, pad_before, pad_after](LambdaNode&, const Tensor& g) {
-      Tensor gi = Tensor::empty({N, H, W, C}, DType::F32, g.device());
-      TAILOR_KERNEL(gi, shortcut_pad_backward, gi.f32(), g.contiguous().f32(), N, H, W, C, stride, pad_before, pad_after);
+    n->fn = [N, H, W, C, stride, pad_before, pad_after, bf16](LambdaNode&, const Tensor& g) {
+      Tensor gc = g.contiguous();
+      TAILOR_CHECK(gc.dtype() == (bf16 ? DType::BF16 : DType::F32),
+                   "shortcut_pad backward: the gradient's type differs from the output's");
+      Tensor gi = Tensor::empty({N, H, W, C}, gc.dtype(), g.device());
+      if (bf16)
+        TAILOR_KERNEL(gi, shortcut_pad_backward_bf16, gi.bf16(), gc.bf16(), N, H, W, C, stride, pad_before, pad_after);
+      else
+        TAILOR_KERNEL(gi, shortcut_pad_backward, gi.f32(), gc.f32(), N, H, W, C, stride, pad_before, pad_after);
       return std::vector<Tensor>{gi};
     };
     record(out, n);
