@@ -71,8 +71,11 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
     TAILOR_CHECK(root.numel() == 1, "backward: grad_output may be omitted only for a scalar, got shape ",
                  root.shape());
     seed = Tensor::full(root.shape(), 1.f, root.device());
+    if (root.dtype() == DType::BF16) seed = to_dtype(seed, DType::BF16);
   }
   check_same_shape("backward", root, seed);
+  TAILOR_CHECK(seed.dtype() == root.dtype(), "backward: grad_output is ", dtype_name(seed.dtype()),
+               " but the tensor is ", dtype_name(root.dtype()), " (a gradient has its tensor's type)");
   NoGradGuard no_grad;  // backward itself is never recorded
   const GradReadyHook* hook = GradReadyHook::current();
 

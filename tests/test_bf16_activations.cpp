@@ -258,6 +258,14 @@ TEST_CASE("ops on bf16 activations: the float32 op's values on the widened input
     CHECK(sum.dtype() == DType::BF16);
     CHECK(sum.to_vector() == through_bf16(add(dy, xf)));
   }
+  // a backward seeded with a gradient of another type than its tensor's is refused
+  {
+    Tensor leaf = xf.clone();
+    leaf.set_requires_grad(true);
+    Tensor y = add_relu(to_dtype(leaf, DType::BF16), xb);
+    CHECK_THROWS_WITH_AS(y.backward(dy), doctest::Contains("backward: grad_output is f32 but the tensor is bf16"),
+                         std::exception);
+  }
   // a backward that returns a gradient of another type than its input's is refused, naming the op
   {
     Tensor leaf = xf.clone();
