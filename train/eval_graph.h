@@ -9,7 +9,7 @@
 // Not for data-parallel evaluation (sharded, gathered through the host) or debug.anomaly (which reads every
 // op's output on the host).
 //
-// Kind::Emulate is the CPU test of the buffer discipline: the forward runs at every batch, but from the
+// GraphMode::Emulate is the CPU test of the buffer discipline: the forward runs at every batch, but from the
 // second batch of a shape on it reads the fixed input buffer and its logits are handed out as a replay's
 // would be (tests/test_step_graph.cpp).
 #pragma once
