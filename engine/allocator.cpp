@@ -86,6 +86,7 @@ std::string cuda_device_name() { return "no CUDA backend in this build"; }
 int cuda_compute_major() { return 0; }
 void cuda_set_deterministic(bool) {}
 void cuda_set_allow_tf32(bool, bool) {}
+void cuda_use_device(int) {}
 #else
 bool cuda_available() { return cuda::device_count() > 0; }
 CudaMemoryStats cuda_memory_stats() {
@@ -104,6 +105,11 @@ std::string cuda_device_name() { return cuda::device_name(); }
 int cuda_compute_major() { return cuda::compute_major(); }
 void cuda_set_deterministic(bool on) { cuda::set_deterministic(on); }
 void cuda_set_allow_tf32(bool conv, bool matmul) { cuda::set_allow_tf32(conv, matmul); }
+void cuda_use_device(int index) {
+  const int n = cuda::device_count();
+  TAILOR_CHECK(index >= 0 && index < n, "device cuda:", index, ": this machine has ", n, " visible GPU(s)");
+  TAILOR_CUDA_CHECK(cudaSetDevice(index));
+}
 #endif
 
 void* device_alloc(Device d, size_t nbytes) {

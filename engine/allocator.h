@@ -30,6 +30,9 @@ int cuda_compute_major();  // compute capability major of the device (0: none)
 // GEMMs (defaults: conv on, matmul off, as PyTorch).
 void cuda_set_deterministic(bool on);
 void cuda_set_allow_tf32(bool conv, bool matmul);
+// Makes GPU `index` this process's device (a data-parallel rank's own GPU): before the first CUDA stream,
+// handle or allocation, which all belong to the device current when they are made.
+void cuda_use_device(int index);
 
 struct CpuMemoryStats {
   size_t allocated = 0, cached = 0, peak = 0;

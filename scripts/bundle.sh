@@ -13,6 +13,10 @@
 #                                             and $TAILOR_CUDA_LIBS on LD_LIBRARY_PATH and execs bin/PROGRAM)
 # Where cuDNN / cuBLAS are not on the loader's path, name their folders in TAILOR_CUDA_LIBS (colon-separated);
 # `tailor-bundle/run --check tailor` lists what the loader still cannot find.
+# BUNDLE_MPIRUN=1 adds the Open MPI 4 launcher the programs were linked against (orterun, orted, Open MPI's and
+# PMIx's plugins and help texts, and their libraries) as tailor-bundle/mpirun, for a target without Open MPI:
+#   tailor-bundle/mpirun -np 2 tailor-bundle/tailor train ...   (OPAL_PREFIX relocates it; it defaults to the
+#   ob1/vader/tcp transports, without single-copy, which need nothing from the target's kernel)
 set -euo pipefail
 [ $# -ge 2 ] || { awk 'NR > 1 && /^#/ {print; next} NR > 1 {exit}' "$0" >&2; exit 2; }
 build=$1 out=$2
@@ -50,6 +54,43 @@ for p in "${programs[@]}"; do
     if ! [[ $name =~ $keep_out ]]; then cp -L "$path" "$root/lib/$name"; fi
   done
 done
+
+# copy_libs FILE...: every library the files need into lib/ (not the target's own: keep_out; missing ones, of
+# transports the target would not use, are left out)
+copy_libs() {
+  for f in "$@"; do
+    ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | while read -r name path; do
+      if ! [[ $name =~ $keep_out ]] && [ ! -e "$root/lib/$name" ]; then cp -L "$path" "$root/lib/$name"; fi
+    done
+  done
+}
+if [ "${BUNDLE_MPIRUN:-0}" = 1 ]; then
+  ompi=/usr/lib/x86_64-linux-gnu/openmpi pmix=/usr/lib/x86_64-linux-gnu/pmix2
+  for d in /usr/bin/orterun /usr/bin/orted "$ompi/lib" "$pmix" /usr/share/openmpi; do
+    [ -e "$d" ] || { echo "bundle: BUNDLE_MPIRUN: $d not found (Debian's openmpi-bin 4.x layout expected)" >&2; exit 2; }
+  done
+  # the same tree under ompi/ (OPAL_PREFIX=ompi/usr: Open MPI finds its plugins and texts relative to it)
+  (cd / && tar -cf - usr/bin/orterun usr/bin/orted "${ompi#/}/lib" "${pmix#/}" usr/share/openmpi) |
+    (mkdir -p "$root/ompi" && tar -xf - -C "$root/ompi")
+  ln -s orterun "$root/ompi/usr/bin/mpirun"
+  mapfile -t plugins < <(find "$ompi/lib" "$pmix" -name '*.so*' -type f)
+  copy_libs /usr/bin/orterun /usr/bin/orted "${plugins[@]}"
+  cat > "$root/mpirun" <<'EOF'
+#!/usr/bin/env bash
+# Open MPI's mpirun from this bundle (relocated with OPAL_PREFIX); the transports default to ones that need
+# nothing from the target's kernel or network cards (override with OMPI_MCA_* in the environment).
+here=$(cd "$(dirname "$0")" && pwd)
+usr=$here/ompi/usr
+export OPAL_PREFIX=$usr PATH="$usr/bin:$PATH"
+export LD_LIBRARY_PATH="$here/lib:$usr/lib/x86_64-linux-gnu/openmpi/lib:$usr/lib/x86_64-linux-gnu/pmix2/lib${TAILOR_CUDA_LIBS:+:$TAILOR_CUDA_LIBS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export OMPI_MCA_pml=${OMPI_MCA_pml:-ob1} OMPI_MCA_btl=${OMPI_MCA_btl:-self,vader,tcp}
+export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}
+export OMPI_MCA_osc=${OMPI_MCA_osc:-^ucx} OMPI_MCA_mtl=${OMPI_MCA_mtl:-^ofi,psm,psm2}
+export PMIX_MCA_pcompress_base_silence_warning=${PMIX_MCA_pcompress_base_silence_warning:-1}
+exec "$usr/bin/orterun" "$@"
+EOF
+  chmod +x "$root/mpirun"
+fi
 
 cat > "$root/run" <<'EOF'
 #!/usr/bin/env bash

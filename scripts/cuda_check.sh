@@ -22,79 +22,151 @@
 #   On a GPU node without the build dependencies, bundle the programs it runs (12 MB) from a portable build
 #   (TAILOR_BUILD_DIR=build-portable TAILOR_CMAKE_ARGS=-DTAILOR_NATIVE=OFF TAILOR_BUILD_TARGET=all bash
 #   scripts/setup.sh) and pass the bundle:
-#   scripts/bundle.sh build-portable gpu.tar.xz tailor test_cuda test_cuda_bf16_act test_sync_free_step \
-#     test_step_graph test_precision test_precision_cli test_bf16_activations bench_data;
+#   BUNDLE_MPIRUN=1 scripts/bundle.sh build-portable gpu.tar.xz tailor test_cuda test_cuda_bf16_act \
+#     test_sync_free_step test_step_graph test_precision test_precision_cli test_bf16_activations bench_data
+#   (BUNDLE_MPIRUN=1: with Open MPI's launcher, for step 5 where the machine has none);
 #   there: tar -xJf gpu.tar.xz && scripts/cuda_check.sh tailor-bundle
-#   7. (TTR=1 with DATA) time to result: GCL 20 + 3 epochs, tailor eager / with cuda_graphs and resident data /
-#      PyTorch, each alone on the GPU (benchmarks/README.md "Full schedule on the GPU on the JPEG files": the
-#      same protocol measured 46.4 s tailor vs 83.5 s PyTorch before CUDA graphs)
-# Env:   PYTHON (python with torch+CUDA, default python3), PAIRS (default 3), COMPILE=1 (+ torch.compile), DATA, TTR,
-#        STEPS (e.g. "1 2 4c": only those steps; default all but 7)
+#   (the CUDA libraries of the machine's PyTorch wheels are used when the loader finds none: see below)
+#   7. (STEPS 7, or TTR=1; needs DATA) time to result: GCL 20 + 3 epochs, tailor eager / with cuda_graphs and
+#      resident data / PyTorch, each alone on the GPU (benchmarks/README.md "Full schedule on the GPU on the JPEG
+#      files": the same protocol measured 46.4 s tailor vs 83.5 s PyTorch before CUDA graphs)
+# Env:   PYTHON (python with torch+CUDA, default python3), PAIRS (default 3), COMPILE=1 (+ torch.compile), DATA
+#        (CIFAR-10: binary batches or the JPEG tree), TTR, STEPS (e.g. "1 2 4c": only those steps; default all but
+#        7), STEP_TIMEOUT (seconds one command may run, default 300), LOGS (folder for every command's full
+#        output, default a temporary one), FMNIST (a folder of Fashion-MNIST's four .gz files, copied to
+#        /usr/share/datasets/fashion-mnist when that is missing: step 1's CLI case needs it)
+# Budget on an H100/H200 (estimates): 1: 1-3 min, 2: 2-6 min, 3: < 1 min, 4: ~2 min, 4b: ~0.5, 4c: ~1.5,
+#        4d: ~1, 5: ~1.5, 6: ~0.5, 7: ~3.5. One call of STEPS="1 3 4b 4c 4d 6" fits in ~6 minutes.
 set -uo pipefail
 B=${1:-build}
-PYTHON=${PYTHON:-python3}
+export PYTHON=${PYTHON:-python3}  # (also the PyTorch of benchmarks/reproduce.sh in step 7)
 for f in "$B/test_cuda" "$B/tailor"; do
   [ -x "$f" ] || { echo "cuda_check: $f not found (build with -DTAILOR_CUDA=ON first)" >&2; exit 2; }
 done
+# A bundle leaves CUDA's own libraries to the machine: where the loader cannot find them, take those of the
+# PyTorch wheels (site-packages/nvidia/*/lib: cudart, cuBLAS, cuDNN, NCCL), and stop here if any is missing.
+if [ -x "$B/run" ]; then
+  if ! "$B/run" --check tailor >/dev/null 2>&1 && [ -z "${TAILOR_CUDA_LIBS:-}" ]; then
+    TAILOR_CUDA_LIBS=$("$PYTHON" - <<'PY' 2>/dev/null
+import glob, os, site
+dirs = {os.path.dirname(p) for s in site.getsitepackages() for p in glob.glob(os.path.join(s, "nvidia", "**", "lib", "lib*.so*"), recursive=True)}
+print(":".join(sorted(dirs)))
+PY
+)
+    export TAILOR_CUDA_LIBS
+    echo "cuda_check: TAILOR_CUDA_LIBS=$TAILOR_CUDA_LIBS"
+  fi
+  for p in tailor test_cuda; do "$B/run" --check $p || { echo "cuda_check: $p cannot load its libraries" >&2; exit 2; }; done
+fi
 export TAILOR_BIN="$(cd "$B" && pwd)/tailor"  # the CLI tests' tailor (tests/cli_run.h), also from a bundle
+LOGS=${LOGS:-$(mktemp -d)}
+mkdir -p "$LOGS"
 status=0
 want() { [ -z "${STEPS:-}" ] || [[ " $STEPS " == *" $1 "* ]]; }  # STEPS="1 4c": only those steps
+T() { timeout -k 10 "${STEP_TIMEOUT:-300}" "$@"; }                # every command: a hang costs minutes, not the call
+# test NAME PROGRAM ARGS...: runs a doctest program into $LOGS/NAME.log and prints its summary; on a failure the
+# failing checks with their test cases, and the status becomes 1
+test_prog() {
+  local name=$1; shift
+  T "$@" > "$LOGS/$name.log" 2>&1
+  local rc=$?
+  grep -E "MESSAGE|bf16 numbers|step 1|test cases|assertions" "$LOGS/$name.log" | grep -v "^=*$"
+  if [ $rc = 77 ]; then
+    status=1
+    echo "-- $name SKIPPED (exit 77: no usable GPU)"
+  elif [ $rc != 0 ]; then
+    status=1
+    echo "-- $name FAILED (exit $rc; $LOGS/$name.log):"
+    grep -E -B2 -A6 "ERROR|FATAL|TEST CASE|exception" "$LOGS/$name.log" | head -80
+  fi
+}
 if want 1; then
 echo "== 1. test_cuda"
-"$B/test_cuda" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
-"$B/test_sync_free_step" -tc="CUDA*" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
-"$B/test_step_graph" -tc="CUDA*" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
-"$B/test_precision" -tc="*CUDA*" -s | grep -E "MESSAGE|bf16 numbers|test cases|assertions|ERROR" || status=1
-"$B/test_cuda_bf16_act" | grep -E "MESSAGE|test cases|assertions|ERROR" || status=1
-"$B/test_precision_cli" -tc="*on cuda*" -s | grep -E "MESSAGE|step 1|test cases|assertions|ERROR" || status=1
+if [ -n "${FMNIST:-}" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  mkdir -p /usr/share/datasets/fashion-mnist && cp "$FMNIST"/*.gz /usr/share/datasets/fashion-mnist/
+fi
+test_prog test_cuda "$B/test_cuda"
+test_prog sync_free "$B/test_sync_free_step" -tc="CUDA*"
+test_prog step_graph "$B/test_step_graph" -tc="CUDA*"
+test_prog precision "$B/test_precision" -tc="*CUDA*" -s
+test_prog bf16_act "$B/test_cuda_bf16_act"
+test_prog precision_cli "$B/test_precision_cli" -tc="*on cuda*" -s
+grep -q "skipped: the Fashion-MNIST" "$LOGS/precision_cli.log" && echo "-- precision_cli: SKIPPED (no Fashion-MNIST: set FMNIST)"
 fi
 if want 2; then
 echo "== 2. memcheck"
 if command -v compute-sanitizer >/dev/null; then
-  TAILOR_CUDA_CACHING=0 compute-sanitizer --tool memcheck "$B/test_cuda" -tce="*out of memory*" 2>&1 |
-    grep -E "ERROR SUMMARY|test cases" || status=1
-  TAILOR_CUDA_CACHING=0 compute-sanitizer --tool memcheck "$B/tailor" bench --model resnet32 --device cuda \
-    --steps 2 --warmup 1 2>&1 | grep -E "ERROR SUMMARY" || status=1
+  # (the ResNet-50/ResNeXt steps left out: minutes under memcheck, and their kernels are ResNet-32's)
+  # a bundle's programs are wrappers that exec the binary: --target-processes all follows them
+  san=(compute-sanitizer --tool memcheck --error-exitcode 99 --target-processes all)
+  TAILOR_CUDA_CACHING=0 T "${san[@]}" "$B/test_cuda" -tce="*out of memory*,*ResNet-50*,*ResNeXt*" > "$LOGS/memcheck.log" 2>&1 ||
+    status=1
+  TAILOR_CUDA_CACHING=0 T "${san[@]}" "$B/tailor" bench --model resnet32 --device cuda --steps 2 --warmup 1 \
+    > "$LOGS/memcheck_bench.log" 2>&1 || status=1
+  TAILOR_CUDA_CACHING=0 T "${san[@]}" "$B/tailor" bench --model resnet32 --device cuda --steps 4 --warmup 1 \
+    --precision bf16 --cuda-graphs > "$LOGS/memcheck_bf16_graphs.log" 2>&1 || status=1
+  grep -h -E "ERROR SUMMARY|test cases|Invalid|out of bounds" "$LOGS"/memcheck*.log | sort | uniq -c | head -20
 else
   echo "compute-sanitizer not found: skipped"
 fi
 fi
 if want 3; then
 echo "== 3. out of memory (expected: a clear error, exit 1)"
-"$B/tailor" bench --model resnet50 --device cuda --batch 1000 --steps 1 2>&1 | tail -2
+# batch 2000 at 224x224: ~225 GB of activations, more than any one GPU has (1000 fits an H200's 141 GB)
+o=$(T "$B/tailor" bench --model resnet50 --device cuda --batch 2000 --steps 1 2>&1); rc=$?
+tail -2 <<<"$o"
+if [ $rc = 1 ] && grep -q "CUDA out of memory" <<<"$o"; then echo "out of memory: reported (exit 1)"
+else echo "out of memory: NOT reported as expected (exit $rc)"; status=1; fi
 fi
 if want 4; then
 echo "== 4. tailor vs PyTorch eager"
 export TAILOR="$B/tailor" PYTHON DEVICE=cuda PAIRS=${PAIRS:-3}
-"$(dirname "$0")/../benchmarks/compare.sh" resnet32 128 50 8 2>&1 | grep -v "^  " || status=1
-EXTRA="--image-size 224" "$(dirname "$0")/../benchmarks/compare.sh" resnet50 64 20 8 2>&1 | grep -v "^  " || status=1
+T "$(dirname "$0")/../benchmarks/compare.sh" resnet32 128 50 8 2>&1 | grep -v "^  [a-z0-9-]*: {" || status=1
+EXTRA="--image-size 224" T "$(dirname "$0")/../benchmarks/compare.sh" resnet50 64 20 8 2>&1 |
+  grep -v "^  [a-z0-9-]*: {" || status=1
 fi
+# bench LABEL COMMAND...: one benchmark's JSON line (cut to 300 characters), its output in $LOGS; a failure is
+# shown and counted
+bench() {
+  local label=$1; shift
+  T "$@" > "$LOGS/$label.log" 2>&1
+  local rc=$?
+  grep '^{' "$LOGS/$label.log" | cut -c1-300
+  if [ $rc != 0 ]; then status=1; echo "-- $label FAILED (exit $rc):"; tail -5 "$LOGS/$label.log"; fi
+}
 if want 4b; then
 echo "== 4b. bf16: tailor (cuDNN bf16 convolutions) vs PyTorch autocast bf16 channels_last, ResNet-32 b128"
 for r in 1 2; do
-  "$B/tailor" bench --model resnet32 --batch 128 --steps 50 --device cuda --precision bf16 | grep '^{' | cut -c1-220
-  "$PYTHON" "$(dirname "$0")/../benchmarks/pytorch/bench_resnet.py" --model resnet32 --batch 128 --steps 50 \
-    --device cuda --precision bf16 --channels-last 2>/dev/null | grep '^{' | cut -c1-220
+  bench 4b_tailor_$r "$B/tailor" bench --model resnet32 --batch 128 --steps 50 --device cuda --precision bf16
+  bench 4b_pytorch_$r "$PYTHON" "$(dirname "$0")/../benchmarks/pytorch/bench_resnet.py" --model resnet32 --batch 128 \
+    --steps 50 --device cuda --precision bf16 --channels-last
 done
 fi
 if want 4c; then
 echo "== 4c. CUDA graphs: tailor --cuda-graphs (fp32, bf16) vs PyTorch eager fp32 / AMP bf16 channels_last, ResNet-32 b128"
 for r in 1 2; do
   for p in fp32 bf16; do
-    "$B/tailor" bench --model resnet32 --batch 128 --steps 200 --device cuda --precision $p --cuda-graphs | grep '^{' | cut -c1-240
+    bench 4c_tailor_${p}_$r "$B/tailor" bench --model resnet32 --batch 128 --steps 200 --device cuda --precision $p \
+      --cuda-graphs
     if [ $p = bf16 ]; then cl=--channels-last; else cl=; fi
-    "$PYTHON" "$(dirname "$0")/../benchmarks/pytorch/bench_resnet.py" --model resnet32 --batch 128 --steps 200 \
-      --device cuda --precision $p $cl 2>/dev/null | grep '^{' | cut -c1-220
+    bench 4c_pytorch_${p}_$r "$PYTHON" "$(dirname "$0")/../benchmarks/pytorch/bench_resnet.py" --model resnet32 \
+      --batch 128 --steps 200 --device cuda --precision $p $cl
   done
 done
-"$B/tailor" bench --model resnet50 --batch 256 --steps 20 --device cuda --precision bf16 --cuda-graphs | grep '^{' | cut -c1-240
+# ResNet-50 b256 224x224 bf16 (issue: >= 1.1x PyTorch AMP channels_last), alternating, with peak memory
+for r in 1 2; do
+  bench 4c_tailor_r50_$r "$B/tailor" bench --model resnet50 --batch 256 --steps 20 --device cuda --precision bf16 \
+    --cuda-graphs
+  bench 4c_pytorch_r50_$r "$PYTHON" "$(dirname "$0")/../benchmarks/pytorch/bench_resnet.py" --model resnet50 \
+    --batch 256 --steps 20 --image-size 224 --device cuda --precision bf16 --channels-last
+done
 fi
 if want 4d; then
 echo "== 4d. several runs on one GPU: 4 concurrent ResNet-32 b128 benches (total train img/s) vs one alone"
 conc=$(mktemp -d)
-"$B/tailor" bench --model resnet32 --batch 128 --steps 1000 --device cuda | grep '^{' > "$conc/alone.json"
+T "$B/tailor" bench --model resnet32 --batch 128 --steps 1000 --device cuda | grep '^{' > "$conc/alone.json" || status=1
 for i in 1 2 3 4; do
-  "$B/tailor" bench --model resnet32 --batch 128 --steps 1000 --device cuda | grep '^{' > "$conc/c$i.json" &
+  T "$B/tailor" bench --model resnet32 --batch 128 --steps 1000 --device cuda | grep '^{' > "$conc/c$i.json" &
 done
 wait
 python3 - "$conc" <<'PY' || status=1
@@ -109,10 +181,12 @@ fi
 if want 5; then
 echo "== 5. NCCL data parallel"
 if [ -n "${DATA:-}" ]; then data=(--set data.dataset=cifar10 --set "data.root=$DATA"); else data=(); fi
-if ! command -v mpirun >/dev/null; then
-  echo "mpirun not found: skipped"
+# (a bundle made with BUNDLE_MPIRUN=1 brings its own Open MPI: scripts/bundle.sh)
+if [ -z "${MPIRUN:-}" ]; then if [ -x "$B/mpirun" ]; then MPIRUN=$B/mpirun; else MPIRUN=mpirun; fi; fi
+if ! command -v "$MPIRUN" >/dev/null; then
+  echo "-- step 5 SKIPPED: $MPIRUN not found (set MPIRUN to an Open MPI 4 mpirun)"
 elif [ -z "${DATA:-}" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
-  echo "no DATA and no Fashion-MNIST: skipped"
+  echo "-- step 5 SKIPPED: no DATA and no Fashion-MNIST"
 else
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   out=$(mktemp -d)
@@ -120,22 +194,37 @@ else
          "max_steps_per_epoch": 20, "schedule": {"warmup_epochs": 0}, "loss": {"name": "ce"}}}' > "$out/ce.json"
   dp=(train --config "$out/ce.json" "${data[@]}" --set "runs_dir=$out" --device "${DP_DEVICE:-cuda}" --deterministic
       --set log.step_losses=true --set eval.every_epochs=0 --no-report)
-  "$B/tailor" "${dp[@]}" --set name=plain > "$out/plain.log" 2>&1 || { status=1; tail -3 "$out/plain.log"; }
-  mpirun -np 1 "$B/tailor" "${dp[@]}" --set name=nccl1 --set dist.backend=nccl > "$out/nccl1.log" 2>&1 ||
-    { status=1; tail -5 "$out/nccl1.log"; }
-  if cmp -s "$out/plain/steps.jsonl" "$out/nccl1/steps.jsonl"; then echo "1 rank over NCCL: steps identical"
-  else echo "1 rank over NCCL: steps DIFFER"; status=1; fi
-  # SyncBatchNorm on the GPU (its sums through the host): one process vs one NCCL rank, and its losses next to
-  # per-rank BN's
-  "$B/tailor" "${dp[@]}" --set name=plain_sbn --set dist.sync_bn=true > "$out/plain_sbn.log" 2>&1 ||
-    { status=1; tail -3 "$out/plain_sbn.log"; }
-  mpirun -np 1 "$B/tailor" "${dp[@]}" --set name=nccl1_sbn --set dist.backend=nccl --set dist.sync_bn=true \
-    > "$out/nccl1_sbn.log" 2>&1 || { status=1; tail -5 "$out/nccl1_sbn.log"; }
-  if cmp -s "$out/plain_sbn/steps.jsonl" "$out/nccl1_sbn/steps.jsonl"; then echo "SyncBN, 1 rank over NCCL: steps identical"
-  else echo "SyncBN, 1 rank over NCCL: steps DIFFER"; status=1; fi
-  paste -d' ' <(head -3 "$out/plain/steps.jsonl" | cut -c1-70) <(head -3 "$out/plain_sbn/steps.jsonl" | cut -c40-70)
-  if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
-    mpirun -np 2 "$B/tailor" "${dp[@]}" --set name=nccl2 > "$out/nccl2.log" 2>&1 || { status=1; tail -5 "$out/nccl2.log"; }
+  mpi=("$MPIRUN" --bind-to none -x NCCL_DEBUG=WARN)
+  # run NAME [mpirun -np N] ARGS...: one training run into $out/NAME, its log's tail on a failure
+  run() {
+    local name=$1; shift
+    local pre=()
+    if [ "${1:-}" = -np ]; then pre=("${mpi[@]}" -np "$2"); shift 2; fi
+    T "${pre[@]}" "$B/tailor" "${dp[@]}" --set name=$name "$@" > "$out/$name.log" 2>&1 ||
+      { status=1; echo "-- $name FAILED:"; grep -m5 -E "error|Error|failed" "$out/$name.log" || tail -5 "$out/$name.log"; }
+  }
+  # same A B LABEL: the two runs' step logs byte for byte
+  same() {
+    if [ ! -s "$out/$1/steps.jsonl" ] || [ ! -s "$out/$2/steps.jsonl" ]; then echo "$3: a run failed (no steps)"; status=1
+    elif cmp -s "$out/$1/steps.jsonl" "$out/$2/steps.jsonl"; then echo "$3: steps identical"
+    else echo "$3: steps DIFFER"; status=1; paste -d' ' <(head -3 "$out/$1/steps.jsonl") <(head -3 "$out/$2/steps.jsonl"); fi
+  }
+  # one rank: every data-parallel code path on one GPU (NCCL moves no data between one rank)
+  run plain
+  run nccl1 -np 1 --set dist.backend=nccl
+  same plain nccl1 "1 rank over NCCL"
+  # SyncBatchNorm on the GPU (its sums through the host): one process vs one NCCL rank
+  run plain_sbn --set dist.sync_bn=true
+  run nccl1_sbn -np 1 --set dist.backend=nccl --set dist.sync_bn=true
+  same plain_sbn nccl1_sbn "SyncBN, 1 rank over NCCL"
+  if [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ]; then
+    # two ranks: NCCL's all-reduce against MPI's (a 2-term sum rounds once either way), and the global batch
+    # of one process (SyncBN: within float rounding, docs/data_parallel.md)
+    run nccl2_sbn -np 2 --set dist.backend=nccl --set dist.sync_bn=true
+    run mpi2_sbn -np 2 --set dist.backend=mpi --set dist.sync_bn=true
+    same nccl2_sbn mpi2_sbn "SyncBN, 2 ranks, NCCL vs MPI"
+    paste -d' ' <(head -3 "$out/plain_sbn/steps.jsonl" | cut -c1-80) <(head -3 "$out/nccl2_sbn/steps.jsonl" | cut -c40-80)
+    run nccl2 -np 2 --set dist.backend=nccl
     grep -h '"img_per_s"' "$out/plain/metrics.jsonl" "$out/nccl2/metrics.jsonl" | cut -c1-200
   fi
 fi
@@ -143,14 +232,18 @@ fi
 if want 6; then
 echo "== 6. ImageNet-LT input pipeline, $(nproc) workers (compare: ResNet-50 train img/s above)"
 if [ -x "$B/bench_data" ]; then
-  "$B/bench_data" --images 1000 --epochs 1 --seconds 1 --workers "$(nproc)" --pipeline-images 8192 2>&1 |
+  T "$B/bench_data" --images 1000 --epochs 1 --seconds 1 --workers "$(nproc)" --pipeline-images 8192 2>&1 |
     grep -E "libjpeg-turbo \+ RRC224\+flip\+ColorJitter|imagenet pipeline" || status=1
 else
   echo "bench_data not built: skipped"
 fi
 fi
-if [ "${TTR:-0}" = 1 ] && [ -n "${DATA:-}" ]; then
+if [[ " ${STEPS:-} " == *" 7 "* ]] || [ "${TTR:-0}" = 1 ]; then
   echo "== 7. time to result: GCL 20 + 3 epochs on DATA, tailor eager, tailor with cuda_graphs + resident data, PyTorch"
+fi
+if { [[ " ${STEPS:-} " == *" 7 "* ]] || [ "${TTR:-0}" = 1 ]; } && [ -z "${DATA:-}" ]; then
+  echo "-- step 7 SKIPPED: it needs DATA"
+elif [[ " ${STEPS:-} " == *" 7 "* ]] || [ "${TTR:-0}" = 1 ]; then
   ttr=$(mktemp -d)
   for v in eager graphs pytorch; do
     case $v in
@@ -158,9 +251,10 @@ if [ "${TTR:-0}" = 1 ] && [ -n "${DATA:-}" ]; then
       graphs) args=(--engines tailor); extra="--set cuda_graphs=true --set data.resident=true" ;;
       pytorch) args=(--engines pytorch); extra="" ;;
     esac
-    REPRO_TAILOR_ARGS="$extra" TAILOR="$B/tailor" "$(dirname "$0")/../benchmarks/reproduce.sh" gcl --device cuda \
-      --threads 8 --seeds 0 --epochs 20 --stage2-epochs 3 --data "$DATA" "${args[@]}" --out "$ttr/$v" 2>&1 |
-      tail -4 || status=1
+    REPRO_TAILOR_ARGS="$extra" TAILOR="$B/tailor" T "$(dirname "$0")/../benchmarks/reproduce.sh" gcl --device cuda \
+      --threads 8 --seeds 0 --epochs 20 --stage2-epochs 3 --data "$DATA" "${args[@]}" --out "$ttr/$v" \
+      > "$LOGS/7_$v.log" 2>&1 || status=1
+    echo "-- $v:"; tail -5 "$LOGS/7_$v.log"
   done
 fi
 exit $status

@@ -15,7 +15,9 @@
 #include "engine/allocator.h"
 #include "engine/precision.h"
 #include "engine/step_inputs.h"
+#include "layers/heads.h"
 #include "train/loop.h"
+#include "train/step_graph.h"
 #include "engine/rng.h"
 #include "train/run_model.h"
 #include "data/augment.h"
@@ -271,6 +273,45 @@ TEST_CASE("the evaluation forward as a graph (emulated): the eager metrics bit f
   if (cpu_has_native_bf16()) check_eval_graph(Device::cpu(), GraphMode::Emulate, Precision::BF16);
 }
 
+TEST_CASE("the evaluation forward of a model on the CPU with cuda_graphs on: evaluated eagerly, nothing captured") {
+  // (a run's final evaluation loads its checkpoint: the model must not be on the host while graphs capture)
+  const data::Dataset ds = eval_set();
+  Rng rng(9);
+  auto net = make_resnet("resnet32", 5, 3, HeadKind::Linear, rng);
+  const std::vector<int64_t> counts{20, 10, 8, 4, 3};
+  const EvalMetrics a = evaluate_dataset(*net, ds, data::cifar_test_transform(), counts, ShotRule{}, 8, 0, false);
+  eval_graph_counters() = EvalGraphCounters{};
+  const EvalMetrics b = evaluate_dataset(*net, ds, data::cifar_test_transform(), counts, ShotRule{}, 8, 0, false,
+                                         GraphMode::Capture);
+  CHECK(a.confusion == b.confusion);
+  CHECK(a.mean_loss == b.mean_loss);
+  CHECK(eval_graph_counters().captures == 0);
+  CHECK(eval_graph_counters().replays == 0);
+}
+
+TEST_CASE("the step graph's plan: a batch shape is captured only after an eager step of this process ran it") {
+  StepGraph g(Device::cpu(), StepGraph::Kind::Emulate);
+  StepBatch full, last;
+  full.images = Tensor::zeros({8, 4, 4, 3});
+  full.labels = Tensor::zeros({8}, DType::I32);
+  last.images = Tensor::zeros({5, 4, 4, 3});
+  last.labels = Tensor::zeros({5}, DType::I32);
+  using A = StepGraph::Action;
+  // a resumed epoch with two steps left, the second smaller: both eager (cuDNN has not seen the smaller shape)
+  CHECK(g.plan(3, 0, full, true) == A::Eager);
+  CHECK(g.plan(3, 1, last, true) == A::Eager);
+  // the next epoch: warm-up eager, then the full shape is captured and replayed, the smaller last batch eager
+  CHECK(g.plan(4, 0, full, true) == A::Eager);
+  CHECK(g.plan(4, 1, full, false) == A::Eager);  // the step before created optimiser state
+  CHECK(g.plan(4, 2, full, true) == A::Capture);
+  // (a fresh graph: the smaller shape alone, first seen at step 1, is not captured)
+  StepGraph h(Device::cpu(), StepGraph::Kind::Emulate);
+  CHECK(h.plan(0, 0, full, true) == A::Eager);
+  CHECK(h.plan(0, 1, last, true) == A::Eager);
+  CHECK(h.plan(1, 0, last, true) == A::Eager);
+  CHECK(h.plan(1, 1, last, true) == A::Capture);
+}
+
 TEST_CASE("CUDA: the evaluation forward captured and replayed gives the eager metrics bit for bit") {
   if (!cuda_available()) {
     MESSAGE("no CUDA device: skipped");
@@ -279,6 +320,24 @@ TEST_CASE("CUDA: the evaluation forward captured and replayed gives the eager me
   cuda_set_deterministic(true);
   check_eval_graph(Device::cuda(0), GraphMode::Capture, Precision::F32);
   if (has_native_bf16(Device::cuda(0))) check_eval_graph(Device::cuda(0), GraphMode::Capture, Precision::BF16);
+  // a head that computes on the host (NCM) cannot be captured: that evaluation runs eagerly and says why
+  const data::Dataset ds = eval_set();
+  Rng rng(9);
+  auto net = make_resnet("resnet32", 5, 3, HeadKind::None, rng);
+  auto ncm = std::make_shared<NCMClassifier>(net->feature_dim(), 5);
+  std::vector<float> feats(10 * net->feature_dim());
+  for (size_t i = 0; i < feats.size(); ++i) feats[i] = (float)((i * 37) % 11) / 11.f;
+  std::vector<int32_t> labels{0, 1, 2, 3, 4, 0, 1, 2, 3, 4};
+  ncm->fit(Tensor::from_vector(feats, {10, net->feature_dim()}), Tensor::from_vector_i32(labels, {10}));
+  net->set_head(ncm);
+  net->to(Device::cuda(0));
+  const std::vector<int64_t> counts{20, 10, 8, 4, 3};
+  const EvalMetrics a = evaluate_dataset(*net, ds, data::cifar_test_transform(), counts, ShotRule{}, 8, 0, false);
+  take_eval_graph_failure();
+  const EvalMetrics b = evaluate_dataset(*net, ds, data::cifar_test_transform(), counts, ShotRule{}, 8, 0, false,
+                                         GraphMode::Capture);
+  CHECK(a.confusion == b.confusion);
+  CHECK(!take_eval_graph_failure().empty());
   cuda_set_deterministic(false);
 }
 

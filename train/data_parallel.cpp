@@ -53,7 +53,7 @@ void GradientAverager::average(const std::vector<Tensor>& params) {
       off += m;
     }
     comm_.all_reduce_sum(flat);
-    flat = scale(flat, inv);
+    if (world > 1) flat = scale(flat, inv);  // (one rank: the sum itself, -0 kept)
     off = 0;
     for (size_t k = b; k < e; ++k) {
       Tensor p = params[order[k]];
@@ -158,7 +158,7 @@ void GradientAverager::backward(const Tensor& loss, const std::vector<Tensor>& p
   for (Bucket& b : buckets_) {
     b.op->wait();
     b.op.reset();
-    const Tensor avg = scale(b.flat, inv);
+    const Tensor avg = comm_.world() > 1 ? scale(b.flat, inv) : b.flat;  // (one rank: the sum itself, -0 kept)
     for (size_t i : b.members) {
       if (has_[i] == 0) continue;  // no rank had one: none after the reduction either
       Tensor p = params_[i];

@@ -32,7 +32,7 @@
 //                global batch from rates that are the same on every rank (each rank loads its rows) and
 //                learns them from the gathered batch. Every save compares the ranks' states (check_ranks_agree).
 // Not supported (refused at the start): a method marked MethodSpec::data_parallel false (one whose per-step
-// state would differ between ranks; none today), and sync_bn on CUDA.
+// state would differ between ranks; none today).
 #pragma once
 #include <map>
 #include <memory>

@@ -1,8 +1,8 @@
 #include "train/eval_graph.h"
 
 #include <cstdlib>
-#include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace tailor {
 
@@ -21,8 +21,18 @@ EvalGraph::EvalGraph(GraphMode mode) : mode_(mode) {
   TAILOR_CHECK(mode != GraphMode::Off, "EvalGraph: made with graphs off");
 }
 
+std::string take_eval_graph_failure() {
+  std::string s;
+  std::swap(s, eval_graph_counters().failure);
+  return s;
+}
+
 Tensor EvalGraph::forward(ResNet& net, const Tensor& images) {
   auto& count = eval_graph_counters();
+  if (failed_) {
+    ++count.eager;
+    return net.forward(images);
+  }
   if (images.shape() != shape_ || images.dtype() != dtype_) {  // a new shape: start over with it
     shape_ = images.shape();
     dtype_ = images.dtype();
@@ -47,6 +57,8 @@ Tensor EvalGraph::forward(ResNet& net, const Tensor& images) {
     return out_;
   }
   ++count.captures;
+  TAILOR_CHECK(mode_ == GraphMode::Emulate || net.device().is_cuda(),
+               "EvalGraph: a CUDA graph of a forward on ", net.device().str());
   if (mode_ == GraphMode::Emulate) {
     out_ = net.forward(in_);
   } else {
@@ -55,9 +67,14 @@ Tensor EvalGraph::forward(ResNet& net, const Tensor& images) {
       out_ = net.forward(in_);
       graph_.end_capture();
     } catch (const std::exception& e) {
+      // a forward that cannot be captured (a head computing on the host: NCM): the evaluation goes on eagerly,
+      // which changes no number (eval mode, no gradient, nothing written but the logits)
       graph_.abort_capture();
-      out_ = Tensor();
-      throw std::runtime_error(std::string("cuda_graphs: the evaluation forward could not be captured: ") + e.what());
+      graph_.reset();
+      count.failure = e.what();
+      failed_ = true;
+      ++count.eager;
+      return net.forward(images);
     }
     graph_.launch();  // the captured batch itself runs now
   }

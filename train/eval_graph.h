@@ -7,13 +7,15 @@
 // last, smaller one) runs eagerly. What the metrics do with the logits (a copy to the host per batch) happens
 // outside the graph. The graph lives for one evaluation, so its memory is held only while it is used.
 // Not for data-parallel evaluation (sharded, gathered through the host) or debug.anomaly (which reads every
-// op's output on the host).
+// op's output on the host). A forward that cannot be captured (a head that computes on the host: NCM) runs
+// eagerly for the rest of that evaluation, and the run's log says why (take_eval_graph_failure).
 //
 // GraphMode::Emulate is the CPU test of the buffer discipline: the forward runs at every batch, but from the
 // second batch of a shape on it reads the fixed input buffer and its logits are handed out as a replay's
 // would be (tests/test_step_graph.cpp).
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "engine/cuda_graph.h"
 #include "engine/tensor.h"
@@ -28,8 +30,11 @@ GraphMode eval_graph_mode(bool cuda_graphs);
 
 struct EvalGraphCounters {
   int64_t eager = 0, captures = 0, replays = 0;  // batches run each way, this process
+  std::string failure;  // why the last capture failed (that evaluation then ran eagerly), "" = none since read
 };
 EvalGraphCounters& eval_graph_counters();
+// The failure message of a capture since the last call ("" if none), for the run's log; clears it.
+std::string take_eval_graph_failure();
 
 class EvalGraph {
  public:
@@ -41,7 +46,8 @@ class EvalGraph {
   GraphMode mode_;
   Shape shape_;
   DType dtype_ = DType::F32;
-  int64_t seen_ = 0;  // batches of this shape so far
+  int64_t seen_ = 0;     // batches of this shape so far
+  bool failed_ = false;  // a capture failed: every later batch runs eagerly
   Tensor in_, out_;
   CudaGraph graph_;
   bool ready_ = false;

@@ -35,9 +35,12 @@ EvalMetrics RunContext::evaluate(ResNet& net, const data::Dataset& ds) const {
                             cfg.data.workers, *comm);
   // data.resident: batches normalised on the device; cuda_graphs: the forward replayed (not under debug.anomaly,
   // which reads every op's output on the host)
-  return evaluate_dataset(net, ds, data.eval_tf, data.train_counts, cfg.shot_rule, cfg.data.eval_batch_size,
-                          cfg.data.workers, cfg.data.resident,
-                          cfg.anomaly ? GraphMode::Off : eval_graph_mode(cfg.cuda_graphs));
+  EvalMetrics m = evaluate_dataset(net, ds, data.eval_tf, data.train_counts, cfg.shot_rule,
+                                   cfg.data.eval_batch_size, cfg.data.workers, cfg.data.resident,
+                                   cfg.anomaly ? GraphMode::Off : eval_graph_mode(cfg.cuda_graphs));
+  if (std::string why = take_eval_graph_failure(); !why.empty())
+    log << "cuda graphs: the evaluation forward could not be captured, evaluated eagerly (" << why << ")\n";
+  return m;
 }
 
 namespace {
@@ -317,7 +320,8 @@ bool train_stage(RunContext& run, StageRun& stage) {
         break;
       }
       stage.opt.set_lr(stage.sched.lr_at(e, total > 0 ? (double)st.step_in_epoch / total : 0.0));
-      if (st.global_step + 1 >= hooks.nan_from && st.global_step + 1 <= hooks.nan_to) b.images.f32()[0] = std::nanf("");
+      if (st.global_step + 1 >= hooks.nan_from && st.global_step + 1 <= hooks.nan_to)  // (a resident batch: on the GPU)
+        b.images.reshape({b.images.numel()}).slice(0, 1).fill_(std::nanf(""));
       StepBatch sb;
       sb.epoch = e;
       sb.lr = stage.opt.lr();

@@ -165,6 +165,7 @@ EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::T
                              int workers, bool resident, GraphMode graphs) {
   MetricsAccumulator acc(ds.num_classes, train_counts, rule);
   std::optional<EvalGraph> graph;  // for this evaluation only
+  if (graphs == GraphMode::Capture && !net.device().is_cuda()) graphs = GraphMode::Off;  // nothing to capture
   if (graphs != GraphMode::Off) graph.emplace(graphs);
   for_each_eval_batch(
       net, ds, tf, batch, workers,

@@ -12,17 +12,25 @@ StepGraph::StepGraph(Device dev, Kind kind)
   TAILOR_CHECK(kind == Kind::Emulate || dev.is_cuda(), "cuda_graphs: needs device cuda, got ", dev.str());
 }
 
-std::string StepGraph::key(int epoch, const StepBatch& b) const {
+std::string StepGraph::shapes(const StepBatch& b) {
   auto shape = [](const Tensor& t) {  // not the device: a step's inputs may still be on the host
     return t.defined() ? std::string(dtype_name(t.dtype())) + shape_str(t.shape()) : std::string("-");
   };
-  return std::to_string(epoch) + " " + shape(b.images) + " " + shape(b.images2) + " " + shape(b.labels_b);
+  return shape(b.images) + " " + shape(b.images2) + " " + shape(b.labels_b);
 }
 
-StepGraph::Action StepGraph::plan(int epoch, int64_t steps_here, const StepBatch& b, bool settled) const {
-  if (steps_here == 0) return Action::Eager;  // the epoch's warm-up step
-  if (!key_.empty()) return key(epoch, b) == key_ ? Action::Replay : Action::Eager;
-  return settled ? Action::Capture : Action::Eager;
+std::string StepGraph::key(int epoch, const StepBatch& b) const { return std::to_string(epoch) + " " + shapes(b); }
+
+StepGraph::Action StepGraph::plan(int epoch, int64_t steps_here, const StepBatch& b, bool settled) {
+  Action a = Action::Eager;
+  if (steps_here == 0)
+    a = Action::Eager;  // the epoch's warm-up step
+  else if (!key_.empty())
+    a = key(epoch, b) == key_ ? Action::Replay : Action::Eager;
+  else if (settled && eager_shapes_.count(shapes(b)))  // cuDNN has searched this shape's algorithms already
+    a = Action::Capture;
+  if (a == Action::Eager) eager_shapes_.insert(shapes(b));
+  return a;
 }
 
 // dst <- src (host -> device or device -> device), dst (re)made when the shape changes

@@ -15,9 +15,10 @@
 //     is an error naming it.
 // When: every epoch's first step (of this process) runs eagerly, so that whatever a step does once
 // (cuDNN's algorithm search, a momentum buffer's creation, a class-weight change at the epoch start) is done;
-// the next step after one that created no momentum buffer is captured (and run by launching the graph): the
-// second of the epoch, the third of a stage's first; every later step of the epoch with the same batch shape
-// replays it; any other (a smaller last batch) runs eagerly. A new epoch captures anew.
+// the next step after one that created no momentum buffer is captured (and run by launching the graph) if an
+// eager step of this process has had its batch shape: the second of the epoch, the third of a stage's first;
+// every later step of the epoch with the same batch shape replays it; any other (a smaller last batch) runs
+// eagerly. A new epoch captures anew.
 // Not for: data parallel, dist.sync_bn, anomaly detection, and methods that read every step (balms,
 // breadcrumb, ssd_contrastive): the loop says so in the log and runs those stages eagerly.
 //
@@ -27,6 +28,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 
 #include "engine/cuda_graph.h"
@@ -42,9 +44,11 @@ class StepGraph {
   Kind kind() const { return kind_; }
   // What this step should do, from its place in the epoch (steps this process has run in it), its batch, and
   // whether the step before it created no optimiser state (`settled`: only then may a step be captured, or
-  // the capture would re-create that state at every replay).
+  // the capture would re-create that state at every replay). A batch shape is captured only after a step of
+  // that shape ran eagerly in this process (a resumed epoch's smaller last batch may come second). The step
+  // must then run as planned: an Eager plan marks its batch shape as run.
   enum class Action { Eager, Capture, Replay };
-  Action plan(int epoch, int64_t steps_here, const StepBatch& b, bool settled) const;
+  Action plan(int epoch, int64_t steps_here, const StepBatch& b, bool settled);
   // Copies the batch's tensors (on the host or the device) into the fixed input buffers; b then refers to them.
   void set_inputs(StepBatch& b);
   // Capture or Replay: runs `body`, which must write the step's loss into loss() and its guard code into
@@ -55,13 +59,15 @@ class StepGraph {
   void invalidate();                // the next step of the epoch captures anew (e.g. a momentum buffer dropped)
 
  private:
+  static std::string shapes(const StepBatch& b);  // the batch's shapes and types
   std::string key(int epoch, const StepBatch& b) const;
   Device dev_;
   Kind kind_;
   Tensor images_, images2_, labels_, labels_b_, mix_, loss_, code_;
   StepInputRecorder inputs_;
   CudaGraph graph_;
-  std::string key_;  // of the captured step ("" = none)
+  std::string key_;                     // of the captured step ("" = none)
+  std::set<std::string> eager_shapes_;  // the batch shapes eager steps of this process ran
 };
 
 }  // namespace tailor

@@ -404,6 +404,7 @@ void Trainer::finish_stage(int k) {
 Json Trainer::finish() {
   const std::string kept = final_checkpoint(cfg_, dir_.string());
   net_ = load_model(kept);  // rebuilds the final head structure (LWS, tau-norm, NCM) from the metadata
+  net_->to(dev_);            // evaluated where it was trained
   Json stages = Json::array();
   for (auto& s : cfg_.stages) stages.push_back(Json{{"method", s.method}, {"epochs", s.trains ? s.epochs : 0}});
   const StageConfig& s1 = cfg_.stages.front();
@@ -478,7 +479,10 @@ Json Trainer::run(std::optional<RunData> given) {
   const LaunchInfo li = launch_info();
   writer_ = li.rank == 0;
   dev_ = parse_device(cfg_.device);
-  if (li.launched && dev_.is_cuda()) dev_ = Device::cuda(li.local_rank);
+  if (li.launched && dev_.is_cuda()) {
+    dev_ = Device::cuda(li.local_rank);
+    cuda_use_device(li.local_rank);  // (the MPI backend's ranks too, not only NCCL's)
+  }
   comm_ = make_run_comm(cfg_.dist, dev_);
   check_data_parallel();
   check_precision(cfg_.precision, dev_);

@@ -127,6 +127,25 @@ def log(msg):
 # ----------------------------------------------------------------------------------------------------
 # Losses
 # ----------------------------------------------------------------------------------------------------
+def upload(t, device):
+    """A host tensor drawn this step, to the device without a host wait (pinned, asynchronous) on a GPU."""
+    if device.type != "cuda":
+        return t
+    return t.pin_memory().to(device, non_blocking=True)
+
+
+class OnDevice:
+    """A constant kept on each device it is asked for, uploaded once."""
+
+    def __init__(self, t):
+        self.t, self.copies = t, {}
+
+    def on(self, device):
+        if device not in self.copies:
+            self.copies[device] = self.t.to(device)
+        return self.copies[device]
+
+
 class GCLLoss:
     """GCL (§1.3): z = cos - noise_mul * |clamp(eps, -1, 1)| * delta~_j - m * [j = y], loss = CE(s * z, y);
     eps ~ N(0, std 1/3) per sample and class, delta~_j = (log n_max - log n_j) / max. With train_cls the
@@ -135,12 +154,12 @@ class GCLLoss:
     def __init__(self, counts, s, m, noise_mul, train_cls=False, gamma=0.0):
         d = np.log(max(counts)) - np.log(np.asarray(counts, dtype=np.float64))
         d = d / d.max() if d.max() > 0 else np.zeros_like(d)
-        self.delta = torch.tensor(d, dtype=torch.float32)
+        self.delta = OnDevice(torch.tensor(d, dtype=torch.float32))
         self.s, self.m, self.noise_mul, self.train_cls, self.gamma = s, m, noise_mul, train_cls, gamma
 
     def __call__(self, cos, y):
-        eps = (torch.randn(cos.shape) / 3.0).clamp(-1.0, 1.0).abs().to(cos.device)
-        z = cos - self.noise_mul * eps * self.delta.to(cos.device)
+        eps = upload((torch.randn(cos.shape) / 3.0).clamp(-1.0, 1.0).abs(), cos.device)
+        z = cos - self.noise_mul * eps * self.delta.on(cos.device)
         if self.m:
             z = z - self.m * F.one_hot(y, cos.shape[1]).to(z.dtype)
         if not self.train_cls:
@@ -155,12 +174,12 @@ class LDAMLoss:
 
     def __init__(self, counts, max_m=0.5, s=30.0):
         m = np.asarray(counts, dtype=np.float64) ** -0.25
-        self.margins = torch.tensor(m * (max_m / m.max()), dtype=torch.float32)
-        self.s, self.weight = s, None
+        self.margins = OnDevice(torch.tensor(m * (max_m / m.max()), dtype=torch.float32))
+        self.s, self.weight = s, None  # weight: an OnDevice, or None
 
     def __call__(self, cos, y):
-        z = cos - F.one_hot(y, cos.shape[1]).to(cos.dtype) * self.margins.to(cos.device)[y].unsqueeze(1)
-        w = None if self.weight is None else self.weight.to(cos.device)
+        z = cos - F.one_hot(y, cos.shape[1]).to(cos.dtype) * self.margins.on(cos.device)[y].unsqueeze(1)
+        w = None if self.weight is None else self.weight.on(cos.device)
         return F.cross_entropy(self.s * z, y, weight=w)
 
 
@@ -204,10 +223,12 @@ def lr_cosine(e, base, total):
 # ----------------------------------------------------------------------------------------------------
 # Training / evaluation
 # ----------------------------------------------------------------------------------------------------
+MEAN_T = OnDevice(torch.tensor(MEAN).view(1, 3, 1, 1))
+STD_T = OnDevice(torch.tensor(STD).view(1, 3, 1, 1))
+
+
 def normalize_batch(xb, device):
-    mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=device).view(1, 3, 1, 1)
-    return (xb.to(device, non_blocking=True).float().div_(255.0) - mean) / std
+    return (xb.to(device, non_blocking=True).float().div_(255.0) - MEAN_T.on(device)) / STD_T.on(device)
 
 
 @torch.no_grad()
@@ -248,7 +269,7 @@ def train_epoch(model, loader, opt, loss_fn, mixup, device, max_steps, frozen):
         y = yb.to(device, non_blocking=True)
         if mixup > 0:
             lam = float(np.random.beta(mixup, mixup))
-            perm = torch.randperm(x.shape[0]).to(device)
+            perm = upload(torch.randperm(x.shape[0]), device)
             x = lam * x + (1.0 - lam) * x[perm]
         if frozen:
             with torch.no_grad():
@@ -462,7 +483,7 @@ def main(argv=None):
 
     def per_epoch1(e):
         if rc["loss"] == "ldam_drw":
-            loss1.weight = drw_weights(counts, e, a.milestones[0])
+            loss1.weight = OnDevice(drw_weights(counts, e, a.milestones[0]))
 
     if resumed is None or resumed["stage"] == 1:
         loader1 = make_loader(train_x, train_y, counts, batch, "instance", a.workers, a.seed, device)

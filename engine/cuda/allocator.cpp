@@ -126,9 +126,11 @@ void free(void* p, size_t /*nbytes*/) {
   size_t n = it->second;
   c.block_size.erase(it);
   c.stats.allocated -= n;
-  int pool = c.active_pool;  // freed during a capture: a replay may still use it
+  // freed during a capture: a replay may still use it, so it stays the capturing graph's; a block of another
+  // live graph stays that graph's (handed to this capture, both replays would write it)
+  int pool = c.active_pool;
   if (auto bp = c.block_pool.find(p); bp != c.block_pool.end()) {
-    if (!pool) pool = bp->second;
+    if (!pool || (bp->second != pool && c.pool_free.count(bp->second))) pool = bp->second;
     c.block_pool.erase(bp);
   }
   if (pool && c.pool_free.count(pool)) {  // kept for its graph

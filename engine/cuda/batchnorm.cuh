@@ -5,7 +5,8 @@
 //   apply:    y = (x - mean) * invstd * gamma + beta   (then max(y, 0) when fused with ReLU)
 //   backward: dbeta = sum dy,  dgamma = sum dy * xhat,
 //             dx = gamma * invstd * (dy - dbeta/M - xhat * dgamma/M)   (training; eval: gamma*invstd*dy)
-// with dy masked by relu_out > 0 for the fused op. Channel sums use reduce.cuh (deterministic).
+// with dy masked by relu_out > 0 for the fused op (a NaN relu_out masks, as on the CPU). Channel sums use
+// reduce.cuh (deterministic).
 #pragma once
 #include "engine/cuda/bf16.cuh"
 #include "engine/cuda/reduce.cuh"
@@ -41,7 +42,7 @@ struct BackF {
   int64_t C;
   __device__ double2 operator()(int64_t, int64_t m, int64_t c) const {
     int64_t k = m * C + c;
-    float g = (relu_out && widen(relu_out[k]) <= 0.f) ? 0.f : widen(dy[k]);
+    float g = (relu_out && !(widen(relu_out[k]) > 0.f)) ? 0.f : widen(dy[k]);
     float xhat = (widen(x[k]) - mean[c]) * invstd[c];
     return make_double2(g, (double)g * xhat);
   }
@@ -60,7 +61,7 @@ __global__ void bn_apply_k(T* y, const T* x, const float* mean, const float* inv
   GRID_LOOP(k, n) {
     int64_t c = k % C;
     float v = (widen(x[k]) - mean[c]) * invstd[c] * gamma[c] + beta[c];
-    v = relu ? fmaxf(v, 0.f) : v;
+    v = relu && v < 0.f ? 0.f : v;  // std::max(v, 0.f) as the CPU: a NaN stays NaN
     store(y + k, v);
   }
 }
@@ -71,7 +72,7 @@ __global__ void bn_dx_k(T* dx, const T* dy, const T* x, const float* mean, const
                         int64_t M, int64_t C, bool training) {
   GRID_LOOP(k, n) {
     int64_t c = k % C;
-    float g = (relu_out && widen(relu_out[k]) <= 0.f) ? 0.f : widen(dy[k]);
+    float g = (relu_out && !(widen(relu_out[k]) > 0.f)) ? 0.f : widen(dy[k]);
     float s = gamma[c] * invstd[c];
     if (training) {
       float xhat = (widen(x[k]) - mean[c]) * invstd[c];

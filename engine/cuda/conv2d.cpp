@@ -10,11 +10,12 @@
 //   workspace: one buffer shared by all convolutions, from the caching allocator, grown on demand up
 //            to a cap (TAILOR_CUDNN_WORKSPACE_MB, default 2048); algorithms needing more are skipped,
 //            and if even that allocation fails the fastest algorithm needing no workspace is used;
-//   deterministic mode: only algorithms cuDNN reports as CUDNN_DETERMINISTIC;
+//   deterministic mode: only algorithms cuDNN reports as CUDNN_DETERMINISTIC, ranked by cuDNN's heuristics
+//            (cudnnGet*Algorithm_v7) rather than timed, so every process picks the same ones;
 //   TF32 off: only CUDNN_FMA_MATH results (true fp32 FMA), for CPU parity checks.
 //   bf16 (precision bf16, engine/precision.h): x, w, y descriptors in CUDNN_DATA_BFLOAT16 with float compute
 //            (cuDNN's pseudo-bf16 configuration, tensor-core math); the float32 weights are cast (and permuted)
-//            into a bf16 copy per call, the bf16 outputs widened to float32 after it.
+//            into a bf16 copy per call; y and dx stay bf16, dw (written by cuDNN in bf16) is widened to float32.
 #include <cudnn.h>
 
 #include <algorithm>
@@ -90,6 +91,12 @@ bool ensure_workspace(size_t n) {
   w.size = n;
   return true;
 }
+// A planned algorithm's workspace, before running it: cuDNN must never be handed less than it asked for.
+void need_workspace(size_t n) {
+  if (!ensure_workspace(n))
+    fail("cuDNN workspace: " + std::to_string(n) + " bytes for a planned algorithm could not be allocated "
+         "(GPU out of memory; a smaller batch, or a lower TAILOR_CUDNN_WORKSPACE_MB, needs less)");
+}
 
 enum Direction { kForward = 0, kBackwardData = 1, kBackwardFilter = 2 };
 
@@ -108,7 +115,8 @@ std::map<Key, Plan>& plans() {
   return *m;
 }
 
-// Candidates arrive fastest first; take the first that succeeded and fits the rules.
+// Candidates arrive best first (timed by cudnnFind*Ex, or ranked by the heuristics in deterministic mode); take
+// the first that succeeded and fits the rules.
 template <class Perf>
 const Perf* pick(const Perf* perf, int n, size_t ws_limit, bool fma_only) {
   for (int pass = 0; pass < 2; ++pass)
@@ -179,24 +187,41 @@ Plan& plan_for(Direction dir, const ConvShape& s, const void* x, const void* w, 
   int got = 0;
   const char* what = dir == kForward ? "forward" : dir == kBackwardData ? "backward data" : "backward filter";
   bool fma_only = !tf32 && !bf16;  // (the fp32 parity rule; bf16 runs on tensor cores)
+  // Deterministic mode ranks the candidates by cuDNN's heuristics instead of timing them: two processes (a run
+  // and its resume, a plain run and a data-parallel rank) then pick the same algorithms, hence the same
+  // roundings; timings of close candidates can swap from one process to the next.
+  const bool heuristic = deterministic();
   if (dir == kForward) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    CUDNN(cudnnFindConvolutionForwardAlgorithmEx(h, p.x, x, p.w, w, p.conv, p.y, out, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-                                                 &got, perf, ws, limit));
+    if (heuristic)
+      CUDNN(cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got,
+                                                   perf));
+    else
+      CUDNN(cudnnFindConvolutionForwardAlgorithmEx(h, p.x, x, p.w, w, p.conv, p.y, out,
+                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf, ws, limit));
     auto* best = pick(perf, got, limit, fma_only);
     if (!best) fail(std::string("cuDNN: no usable ") + what + " algorithm for " + shape_text(s));
     p.algo = best->algo, p.ws = best->memory, p.math = best->mathType;
   } else if (dir == kBackwardData) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(h, p.w, w, p.y, y, p.conv, p.x, out,
-                                                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf, ws, limit));
+    if (heuristic)
+      CUDNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                        &got, perf));
+    else
+      CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(h, p.w, w, p.y, y, p.conv, p.x, out,
+                                                        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf, ws, limit));
     auto* best = pick(perf, got, limit, fma_only);
     if (!best) fail(std::string("cuDNN: no usable ") + what + " algorithm for " + shape_text(s));
     p.algo = best->algo, p.ws = best->memory, p.math = best->mathType;
   } else {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p.x, x, p.y, y, p.conv, p.w, out,
-                                                        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf, ws, limit));
+    if (heuristic)
+      CUDNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w,
+                                                          CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf));
+    else
+      CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p.x, x, p.y, y, p.conv, p.w, out,
+                                                          CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf, ws,
+                                                          limit));
     auto* best = pick(perf, got, limit, fma_only);
     if (!best) fail(std::string("cuDNN: no usable ") + what + " algorithm for " + shape_text(s));
     p.algo = best->algo, p.ws = best->memory, p.math = best->mathType;
@@ -249,7 +274,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s
   std::lock_guard<std::mutex> lock(conv_mutex());
   KrscWeights wk(w, s);
   Plan& p = plan_for(kForward, s, x, wk.ptr, nullptr, y);
-  ensure_workspace(p.ws);
+  need_workspace(p.ws);
   const float one = 1.f, zero = 0.f;
   CUDNN(cudnnConvolutionForward(handle(), &one, p.x, x, p.w, wk.ptr, p.conv, (cudnnConvolutionFwdAlgo_t)p.algo,
                                 workspace().ptr, p.ws, &zero, p.y, y));
@@ -259,7 +284,7 @@ void conv2d_backward_data(float* dx, const float* dy, const float* w, const Conv
   std::lock_guard<std::mutex> lock(conv_mutex());
   KrscWeights wk(w, s);
   Plan& p = plan_for(kBackwardData, s, nullptr, wk.ptr, dy, dx);
-  ensure_workspace(p.ws);
+  need_workspace(p.ws);
   const float one = 1.f, zero = 0.f;
   CUDNN(cudnnConvolutionBackwardData(handle(), &one, p.w, wk.ptr, p.y, dy, p.conv,
                                      (cudnnConvolutionBwdDataAlgo_t)p.algo, workspace().ptr, p.ws, &zero, p.x, dx));
@@ -271,7 +296,7 @@ void conv2d_backward_weights(float* dw, const float* dy, const float* x, const C
   size_t bytes = sizeof(float) * weight_numel(s);
   float* dw_krsc = permute ? (float*)alloc(bytes) : dw;
   Plan& p = plan_for(kBackwardFilter, s, x, nullptr, dy, dw_krsc);
-  ensure_workspace(p.ws);
+  need_workspace(p.ws);
   const float one = 1.f, zero = 0.f;
   CUDNN(cudnnConvolutionBackwardFilter(handle(), &one, p.x, x, p.y, dy, p.conv,
                                        (cudnnConvolutionBwdFilterAlgo_t)p.algo, workspace().ptr, p.ws, &zero, p.w,
@@ -287,7 +312,7 @@ void conv2d_forward_bf16(uint16_t* y, const uint16_t* x, const float* w, const C
   Bf16Buffer wb(weight_numel(s));
   weights_to_bf16_krsc(wb, w, s);
   Plan& p = plan_for(kForward, s, x, wb.ptr, nullptr, y, true);
-  ensure_workspace(p.ws);
+  need_workspace(p.ws);
   const float one = 1.f, zero = 0.f;
   CUDNN(cudnnConvolutionForward(handle(), &one, p.x, x, p.w, wb.ptr, p.conv, (cudnnConvolutionFwdAlgo_t)p.algo,
                                 workspace().ptr, p.ws, &zero, p.y, y));
@@ -298,7 +323,7 @@ void conv2d_backward_data_bf16(uint16_t* dx, const uint16_t* dy, const float* w,
   Bf16Buffer wb(weight_numel(s));
   weights_to_bf16_krsc(wb, w, s);
   Plan& p = plan_for(kBackwardData, s, nullptr, wb.ptr, dy, dx, true);
-  ensure_workspace(p.ws);
+  need_workspace(p.ws);
   const float one = 1.f, zero = 0.f;
   CUDNN(cudnnConvolutionBackwardData(handle(), &one, p.w, wb.ptr, p.y, dy, p.conv,
                                      (cudnnConvolutionBwdDataAlgo_t)p.algo, workspace().ptr, p.ws, &zero, p.x, dx));
@@ -308,7 +333,7 @@ void conv2d_backward_weights_bf16(float* dw, const uint16_t* dy, const uint16_t*
   std::lock_guard<std::mutex> lock(conv_mutex());
   Bf16Buffer dwb(weight_numel(s));  // KRSC
   Plan& p = plan_for(kBackwardFilter, s, x, nullptr, dy, dwb.ptr, true);
-  ensure_workspace(p.ws);
+  need_workspace(p.ws);
   const float one = 1.f, zero = 0.f;
   CUDNN(cudnnConvolutionBackwardFilter(handle(), &one, p.x, x, p.y, dy, p.conv,
                                        (cudnnConvolutionBwdFilterAlgo_t)p.algo, workspace().ptr, p.ws, &zero, p.w,

@@ -39,6 +39,10 @@ void graph_end_capture(Graph* g) {
   g->capturing = false;
   pool_end();
   check(e, "cudaStreamEndCapture (an operation inside the step cannot be captured)", __FILE__, __LINE__);
+  size_t nodes = 0;
+  TAILOR_CUDA_CHECK(cudaGraphGetNodes(g->graph, nullptr, &nodes));
+  // work that ran elsewhere (on the host) while the stream was capturing: a replay would do nothing
+  TAILOR_CHECK(nodes > 0, "CUDA graphs: the captured work has no GPU operation (did it run on the CPU?)");
   TAILOR_CUDA_CHECK(cudaGraphInstantiate(&g->exec, g->graph, 0));
 }
 

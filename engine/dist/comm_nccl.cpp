@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 #include <thread>
 
@@ -54,6 +55,9 @@ class NcclComm : public Communicator {
     TAILOR_CHECK(stream_device == device.index, "dist (nccl): rank ", rank(), " uses GPU ", device.index,
                  " but the CUDA stream was already created on GPU ", stream_device);
 #endif
+    // connections made at init rather than at a collective's first call (NCCL >= 2.22 defers them), where
+    // ranks that reach their first bucket at different times would block each other outside the timeouts
+    setenv("NCCL_RUNTIME_CONNECT", "0", 0);
     ncclUniqueId id{};
     if (rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
     boot_.broadcast_bytes(&id, sizeof id, 0);
@@ -66,7 +70,9 @@ class NcclComm : public Communicator {
     if (done_) cudaEventDestroy(done_);
     if (queued_) cudaEventDestroy(queued_);
     if (side_) cudaStreamDestroy(side_);
-    if (comm_) ncclCommDestroy(comm_);
+    // unwinding after an error: the other ranks may never join a collective again, which ncclCommDestroy
+    // could wait for
+    if (comm_) std::uncaught_exceptions() > 0 ? ncclCommAbort(comm_) : ncclCommDestroy(comm_);
   }
 
   int rank() const override { return boot_.rank(); }
@@ -119,6 +125,8 @@ class NcclComm : public Communicator {
     boot_.all_gather_bytes(in, bytes, out);
   }
   void barrier() override { boot_.barrier(); }
+  // the host's waits for NCCL collectives (with a timeout set) and the host collectives over MPI
+  double collective_seconds() const override { return boot_.collective_seconds() + seconds_; }
 
  private:
   // The NCCL call, NCCL's message (and its last-error detail) and the rank.
@@ -164,7 +172,10 @@ class NcclComm : public Communicator {
     const double t0 = now_s();
     for (int64_t polls = 0;; ++polls) {
       const cudaError_t e = cudaEventQuery(event);
-      if (e == cudaSuccess) return;
+      if (e == cudaSuccess) {
+        seconds_ += now_s() - t0;
+        return;
+      }
       if (e != cudaErrorNotReady) TAILOR_CUDA_CHECK(e);
       ncclResult_t async = ncclSuccess;
       check(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError");
@@ -190,7 +201,7 @@ class NcclComm : public Communicator {
 
   Communicator& boot_;
   Device device_;
-  double timeout_;
+  double timeout_, seconds_ = 0;
   ncclComm_t comm_ = nullptr;
   cudaEvent_t done_ = nullptr, queued_ = nullptr;
   cudaStream_t side_ = nullptr;  // the asynchronous all-reduces' stream
