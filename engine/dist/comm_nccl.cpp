@@ -148,7 +148,12 @@ class NcclComm : public Communicator {
       if (!waited) cudaStreamWaitEvent(cuda::stream(), done, 0);
       cudaEventDestroy(done);  // released once the event has completed
     }
-    bool test() override { return !done || cudaEventQuery(done) == cudaSuccess; }
+    bool test() override {
+      if (!done) return true;
+      const cudaError_t e = cudaEventQuery(done);
+      if (e == cudaErrorNotReady) (void)cudaGetLastError();  // no error: not left for the next launch check
+      return e == cudaSuccess;
+    }
     void wait() override {
       if (!done || waited) return;
       waited = true;
@@ -177,6 +182,7 @@ class NcclComm : public Communicator {
         return;
       }
       if (e != cudaErrorNotReady) TAILOR_CUDA_CHECK(e);
+      (void)cudaGetLastError();  // "not ready" is no error: never left for the next launch check to find
       ncclResult_t async = ncclSuccess;
       check(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError");
       if (async != ncclSuccess && async != ncclInProgress) {
