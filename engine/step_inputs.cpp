@@ -22,7 +22,7 @@ StepInputRecorder::Active::Active(StepInputRecorder& r, Mode m) : previous(g_cur
 StepInputRecorder::Active::~Active() { g_current = previous; }
 
 Tensor StepInputRecorder::input(const Device& d, const StepDraw& draw) {
-  if (mode_ == Mode::Replay) {
+  if (mode_ == Mode::Replay || (mode_ == Mode::Redo && next_ < entries_.size())) {
     TAILOR_CHECK(next_ < entries_.size(), "step inputs: a replayed step asked for input ", next_ + 1, " of ",
                  entries_.size(), " recorded (the step's host code must draw the same inputs every step)");
     const Entry& e = entries_[next_++];
@@ -38,6 +38,7 @@ Tensor StepInputRecorder::input(const Device& d, const StepDraw& draw) {
     e.pending = Tensor();
   }
   entries_.push_back(e);
+  next_ = entries_.size();
   return e.buffer;
 }
 

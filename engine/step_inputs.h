@@ -13,7 +13,10 @@
 //   * before each replay, StepInputRecorder::redraw() runs the kept draws again, in the same order (so the
 //     random streams advance exactly as in eager steps), and uploads each result into its buffer;
 //   * a recorder replaying without a graph (emulate(): the CPU test of all this): the step's host code runs,
-//     and its k-th step_input returns the k-th buffer as redraw() filled it, without calling its draw.
+//     and its k-th step_input returns the k-th buffer as redraw() filled it, without calling its draw;
+//   * a recorder redoing a step whose capture failed (Mode::Redo, after upload_pending()): the draws the
+//     failed capture made are returned from their buffers, any later one is drawn now, so the random streams
+//     advance once for the step.
 // A draw may keep pointers to its loss (it lives as long as the stage, and the recorder is reset with it).
 #pragma once
 #include <functional>
@@ -29,7 +32,7 @@ Tensor step_input(const Device& d, const StepDraw& draw);
 
 class StepInputRecorder {
  public:
-  enum class Mode { Record, Replay };
+  enum class Mode { Record, Replay, Redo };
   // Makes this recorder the current one of this thread (step_input answers to it) until the guard ends.
   struct Active {
     explicit Active(StepInputRecorder& r, Mode m);

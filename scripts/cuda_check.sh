@@ -4,7 +4,10 @@
 #      CUDA cases of tests/test_sync_free_step (the guard kernels, masked multi-tensor SGD, no host read or
 #      wait in a step), of tests/test_step_graph (captured + replayed steps = eager steps) and the CUDA cases
 #      of tests/test_precision(_cli) (cuDNN bf16 convolutions against fp32; a bf16 ResNet-32 run) and
-#      tests/test_cuda_bf16_act (the bf16 activation kernels against their CPU twins)
+#      tests/test_cuda_bf16_act (the bf16 activation kernels against their CPU twins), and the CUDA case of
+#      tests/test_resident_data (the loader resident on the GPU against the host loader)
+#   1m. (needs DATA) every recipes/cifar10_lt method, 2 short epochs per stage on a small LT subset, on the GPU and
+#      on the CPU: each stage's first loss within 1e-2 and the final top-1 of both (the methods end to end on CUDA)
 #   2. compute-sanitizer memcheck on test_cuda (caching off; the out-of-memory case is left out because
 #      memcheck lists its deliberate cudaMalloc failure as an API error) and on a few training steps
 #   3. the out-of-memory message (an absurd batch)
@@ -23,7 +26,8 @@
 #   (TAILOR_BUILD_DIR=build-portable TAILOR_CMAKE_ARGS=-DTAILOR_NATIVE=OFF TAILOR_BUILD_TARGET=all bash
 #   scripts/setup.sh) and pass the bundle:
 #   BUNDLE_MPIRUN=1 scripts/bundle.sh build-portable gpu.tar.xz tailor test_cuda test_cuda_bf16_act \
-#     test_sync_free_step test_step_graph test_precision test_precision_cli test_bf16_activations bench_data
+#     test_sync_free_step test_step_graph test_precision test_precision_cli test_bf16_activations \
+#     test_resident_data bench_data
 #   (BUNDLE_MPIRUN=1: with Open MPI's launcher, for step 5 where the machine has none);
 #   there: tar -xJf gpu.tar.xz && scripts/cuda_check.sh tailor-bundle
 #   (the CUDA libraries of the machine's PyTorch wheels are used when the loader finds none: see below)
@@ -35,7 +39,7 @@
 #        7), STEP_TIMEOUT (seconds one command may run, default 300), LOGS (folder for every command's full
 #        output, default a temporary one), FMNIST (a folder of Fashion-MNIST's four .gz files, copied to
 #        /usr/share/datasets/fashion-mnist when that is missing: step 1's CLI case needs it)
-# Budget on an H100/H200 (estimates): 1: 1-3 min, 2: 2-6 min, 3: < 1 min, 4: ~2 min, 4b: ~0.5, 4c: ~1.5,
+# Budget on an H100/H200 (estimates): 1: 1-3 min, 1m: ~4-5 min, 2: 2-6 min, 3: < 1 min, 4: ~2 min, 4b: ~0.5, 4c: ~1.5,
 #        4d: ~1, 5: ~1.5, 6: ~0.5, 7: ~3.5. One call of STEPS="1 3 4b 4c 4d 6" fits in ~6 minutes.
 set -uo pipefail
 B=${1:-build}
@@ -90,8 +94,57 @@ test_prog sync_free "$B/test_sync_free_step" -tc="CUDA*"
 test_prog step_graph "$B/test_step_graph" -tc="CUDA*"
 test_prog precision "$B/test_precision" -tc="*CUDA*" -s
 test_prog bf16_act "$B/test_cuda_bf16_act"
+[ -x "$B/test_resident_data" ] && test_prog resident "$B/test_resident_data" -tc="CUDA*"
 test_prog precision_cli "$B/test_precision_cli" -tc="*on cuda*" -s
 grep -q "skipped: the Fashion-MNIST" "$LOGS/precision_cli.log" && echo "-- precision_cli: SKIPPED (no Fashion-MNIST: set FMNIST)"
+fi
+if want 1m; then
+echo "== 1m. every CIFAR-10-LT recipe, a short run on the GPU next to the same run on the CPU (needs DATA)"
+if [ -z "${DATA:-}" ]; then
+  echo "-- step 1m SKIPPED: it needs DATA"
+else
+  m=$(mktemp -d)
+  for f in "$(dirname "$0")"/../recipes/cifar10_lt/*.json; do
+    r=$(basename "$f" .json)
+    # two short epochs per stage on a small LT subset of DATA, every step's loss logged (as tests/test_golden_runs)
+    a=(train --config "$f" --set "runs_dir=$m" --set data.dataset=cifar10 --set "data.root=$DATA"
+       --set data.imbalance.n_max=200 --set data.test_per_class=20 --set log.step_losses=true --deterministic
+       --set threads=8 --no-report)
+    for k in 1 2 3 4; do
+      "$PYTHON" -c "import json,sys; sys.exit(0 if 'stage$k' in json.load(open('$f')) else 1)" 2>/dev/null || break
+      a+=(--set stage$k.epochs=2 --set stage$k.batch_size=32)
+    done
+    a+=(--set stage1.schedule.warmup_epochs=1)
+    if [ "$r" = ldam_drw ]; then a+=(--set stage1.loss.drw_epoch=1); fi
+    for d in cpu cuda; do
+      T "$B/tailor" "${a[@]}" --set name=${r}_$d --device $d > "$LOGS/1m_${r}_$d.log" 2>&1 ||
+        { status=1; echo "-- $r on $d FAILED:"; grep -m3 -E "error|Error" "$LOGS/1m_${r}_$d.log" || tail -3 "$LOGS/1m_${r}_$d.log"; }
+    done
+  done
+  # per recipe: the first step's loss of every stage on both devices (fp32; TF32 convolutions on the GPU:
+  # within 1e-2), and the final top-1 of each
+  "$PYTHON" - "$m" <<'PY' || status=1
+import json, pathlib, sys
+root, bad = pathlib.Path(sys.argv[1]), 0
+for cpu in sorted(root.glob("*_cpu")):
+    r, gpu = cpu.name[:-4], root / (cpu.name[:-4] + "_cuda")
+    def firsts(d):
+        out = {}
+        for line in (d / "steps.jsonl").read_text().splitlines() if (d / "steps.jsonl").exists() else []:
+            s = json.loads(line)
+            out.setdefault(s["stage"], s["loss"])
+        return out
+    def top1(d):
+        p = d / "summary.json"
+        return json.loads(p.read_text()).get("top1") if p.exists() else None
+    a, b = firsts(cpu), firsts(gpu)
+    ok = bool(a) and a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-2 * max(1.0, abs(a[k])) for k in a)
+    bad += not ok
+    print(f"{r:32s} {'ok ' if ok else 'BAD'} first losses cpu {[round(v, 5) for v in a.values()]} "
+          f"cuda {[round(v, 5) for v in b.values()]}  top-1 cpu {top1(cpu)} cuda {top1(gpu)}")
+sys.exit(1 if bad else 0)
+PY
+fi
 fi
 if want 2; then
 echo "== 2. memcheck"

@@ -182,10 +182,10 @@ TEST_CASE("concat, not_equal_outer and the in-place EMA match the CPU") {
 }
 
 TEST_CASE("CAMC's calibrated pooling matches the CPU, forward and backward") {
-  Tensor cls = labels(6, 10, 41);
+  Tensor cls = labels(6, 10, 41);  // an input too, so that it is on the device under test (i32: no gradient)
   for (double T : {1.0, 0.1})
-    check_op("camc_pool T " + std::to_string(T), [&](auto& v) { return camc_pool(v[0], v[1], cls, T, 0.7); },
-             {randn({6, 8, 8, 64}, 42), randn({64, 10}, 43)}, kSum);
+    check_op("camc_pool T " + std::to_string(T), [&](auto& v) { return camc_pool(v[0], v[1], v[2], T, 0.7); },
+             {randn({6, 8, 8, 64}, 42), randn({64, 10}, 43), cls}, kSum);
 }
 
 TEST_CASE("reductions match the CPU") {

@@ -4,15 +4,18 @@
 // and a transform the kernel cannot run is refused with the op's name; mixup on the device (mix_rows) is
 // the host's apply_mixup bit for bit; a training run with data.resident true is the run without it, bit for
 // bit (with mixup too), also killed and resumed. (tests/test_cuda.cpp checks the CUDA
-// kernel against this CPU twin.)
+// kernel against this CPU twin; on a GPU the last case runs the loader resident on it against the host's.)
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <optional>
+#include <utility>
 
 #include "cli_run.h"
 #include "data/loader.h"
 #include "data/mixup.h"
 #include "data/resident.h"
+#include "engine/allocator.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "train/run_model.h"
@@ -173,4 +176,36 @@ TEST_CASE("tailor train with data.resident: the same run bit for bit, also kille
   check_same_run(std::filesystem::path(dir) / "host_mix", std::filesystem::path(dir) / "resident_mix", 3, 2);
   CHECK(slurp(std::filesystem::path(dir) / "host_mix" / "steps.jsonl") !=
         slurp(std::filesystem::path(dir) / "host" / "steps.jsonl"));
+}
+
+TEST_CASE("CUDA: the loader resident on the GPU gives the host loader's batches bit for bit, also from a cursor") {
+  if (!cuda_available()) {
+    MESSAGE("no CUDA device: skipped");
+    return;
+  }
+  const Dataset rgb = random_set(45, 32, 32, 3, 5), gray = random_set(37, 28, 28, 1, 4);
+  TransformConfig cifar = cifar_train_transform(), gray_crop;
+  gray_crop.crop = CropMode::RandomCrop, gray_crop.size = 28, gray_crop.padding = 2, gray_crop.hflip = true;
+  auto batches = [](const Dataset& ds, const TransformConfig& tf, std::optional<Device> resident, int64_t epoch,
+                    int64_t cursor) {
+    SamplerConfig sc;
+    sc.kind = SamplerKind::Instance, sc.seed = 5;
+    Sampler sampler(ds.labels, ds.num_classes, sc);
+    LoaderConfig lc;
+    lc.batch_size = 8, lc.num_workers = 0, lc.seed = 17, lc.resident = resident;
+    Loader loader(ds, sampler, tf, lc);
+    loader.start_epoch(epoch, cursor);
+    std::vector<std::pair<std::vector<float>, std::vector<int32_t>>> out;
+    Batch b;
+    while (loader.next(b)) out.push_back({b.images.cpu().to_vector(), b.labels.cpu().to_vector_i32()});
+    return out;
+  };
+  for (int64_t epoch : {0, 1})
+    for (int64_t cursor : {0, 16}) {
+      CAPTURE(epoch);
+      CAPTURE(cursor);
+      CHECK(batches(rgb, cifar, std::nullopt, epoch, cursor) == batches(rgb, cifar, Device::cuda(0), epoch, cursor));
+      CHECK(batches(gray, gray_crop, std::nullopt, epoch, cursor) ==
+            batches(gray, gray_crop, Device::cuda(0), epoch, cursor));
+    }
 }

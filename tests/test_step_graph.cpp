@@ -312,6 +312,35 @@ TEST_CASE("the step graph's plan: a batch shape is captured only after an eager 
   CHECK(h.plan(1, 1, last, true) == A::Capture);
 }
 
+TEST_CASE("a step whose capture fails runs again eagerly with the draws the capture made, and says why") {
+  StepGraph g(Device::cpu(), StepGraph::Kind::Emulate);
+  StepBatch b;
+  b.images = Tensor::zeros({8, 4, 4, 3});
+  b.labels = Tensor::zeros({8}, DType::I32);
+  CHECK(g.plan(0, 0, b, true) == StepGraph::Action::Eager);
+  int draws = 0, calls = 0;
+  std::vector<float> seen;
+  auto draw = [&] { return Tensor::from_vector({(float)++draws}, {1}); };
+  auto body = [&] {
+    ++calls;
+    seen.push_back(step_input(Device::cpu(), draw).to_vector()[0]);  // drawn before the failure
+    if (calls == 1) throw std::runtime_error("a host read inside the capture");
+    seen.push_back(step_input(Device::cpu(), draw).to_vector()[0]);  // first drawn by the eager redo
+    g.loss().fill_(2.5f);
+  };
+  g.run(g.plan(0, 1, b, true), 0, b, body);
+  CHECK(calls == 2);
+  CHECK(draws == 2);  // each of the step's inputs drawn once: the random streams advance as in an eager step
+  CHECK(seen == std::vector<float>{1.f, 1.f, 2.f});
+  CHECK(g.loss().to_vector()[0] == 2.5f);
+  CHECK(g.failure() == "a host read inside the capture");
+  // a step that fails eagerly as well: its own error
+  StepGraph h(Device::cpu(), StepGraph::Kind::Emulate);
+  CHECK(h.plan(0, 0, b, true) == StepGraph::Action::Eager);
+  CHECK_THROWS_WITH_AS(h.run(h.plan(0, 1, b, true), 0, b, [] { throw std::runtime_error("broken"); }), "broken",
+                       std::runtime_error);
+}
+
 TEST_CASE("CUDA: the evaluation forward captured and replayed gives the eager metrics bit for bit") {
   if (!cuda_available()) {
     MESSAGE("no CUDA device: skipped");

@@ -287,6 +287,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
   }
   LoopCounters& counters = loop_counters();
   std::unique_ptr<StepGraph> graph = make_step_graph(run, stage);
+  const bool graphs = graph != nullptr;  // (the metrics' graph_steps, also once a failed capture dropped it)
   while (st.epoch < c.epochs) {
     const int e = st.epoch;
     stage.method.start_epoch(e);
@@ -394,10 +395,17 @@ bool train_stage(RunContext& run, StageRun& stage) {
         body(queue.losses.slice(slot, slot + 1), queue.codes.slice(slot, slot + 1));
       } else {
         graph->run(action, e, sb, [&] { body(graph->loss(), graph->code()); });
-        ++(action == StepGraph::Action::Capture ? counters.graph_captures : counters.graph_replays);
-        ++graph_steps;
         queue.losses.slice(slot, slot + 1).copy_from(graph->loss());
         queue.codes.slice(slot, slot + 1).copy_from(graph->code());
+        if (!graph->failure().empty()) {  // the step ran eagerly; so does the rest of the stage
+          run.log << "\ncuda graphs: stage " << stage.cfg.index << " runs without from here: its step could not be "
+                  << "captured (" << graph->failure() << ")\n";
+          ++counters.graph_failures;
+          graph.reset();
+        } else {
+          ++(action == StepGraph::Action::Capture ? counters.graph_captures : counters.graph_replays);
+          ++graph_steps;
+        }
       }
       ++steps_here;
       settled = stage.opt.buffers_created() == created0;  // a step that creates a momentum buffer is not captured
@@ -439,7 +447,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
     if (graph) graph->invalidate();  // its memory back before the evaluation; the next epoch captures anew
     st.epoch_seconds = seconds0 + (monotonic_seconds() - t0);
     end_epoch(run, stage, run.data_parallel() ? run.comm->collective_seconds() - comm0 : -1.0,
-              graph ? graph_steps : -1);
+              graphs ? graph_steps : -1);
     if (run.stop_after_s > 0 && monotonic_seconds() - run.session_t0 >= run.stop_after_s && st.epoch < c.epochs)
       return false;  // the state was saved at the end of the epoch
   }

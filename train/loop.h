@@ -99,6 +99,7 @@ bool train_stage(RunContext& run, StageRun& stage);
 struct LoopCounters {
   int64_t steps = 0, read_points = 0, step_host_reads = 0, step_host_waits = 0;
   int64_t graph_captures = 0, graph_replays = 0;  // steps captured / replayed as CUDA graphs (train/step_graph.h)
+  int64_t graph_failures = 0;                      // captures that failed (the step and its stage ran eagerly)
 };
 LoopCounters& loop_counters();
 

@@ -1,6 +1,5 @@
 #include "train/step_graph.h"
 
-#include <stdexcept>
 
 namespace tailor {
 
@@ -69,20 +68,28 @@ void StepGraph::run(Action a, int epoch, const StepBatch& b, const std::function
     return;
   }
   invalidate();
-  if (kind_ == Kind::Emulate) {
-    StepInputRecorder::Active on(inputs_, StepInputRecorder::Mode::Record);
-    body();
-  } else {
-    graph_.begin_capture();
-    try {
+  try {
+    if (kind_ == Kind::Capture) graph_.begin_capture();
+    {
       StepInputRecorder::Active on(inputs_, StepInputRecorder::Mode::Record);
       body();
-      graph_.end_capture();
-    } catch (const std::exception& e) {
-      graph_.abort_capture();
-      inputs_.clear();
-      throw std::runtime_error(std::string("cuda_graphs: the training step could not be captured: ") + e.what());
     }
+    if (kind_ == Kind::Capture) graph_.end_capture();
+  } catch (const std::exception& e) {
+    // Nothing of the step ran on the device (a capture only records). The step again, eagerly, with the draws
+    // the capture made; the stage goes on without a graph (failure(): the loop says why in the log).
+    if (kind_ == Kind::Capture) graph_.abort_capture();
+    graph_.reset();
+    failure_ = e.what();
+    inputs_.upload_pending();
+    {
+      StepInputRecorder::Active on(inputs_, StepInputRecorder::Mode::Redo);
+      body();  // a step that fails eagerly too: its error, as without graphs
+    }
+    inputs_.clear();
+    return;
+  }
+  if (kind_ == Kind::Capture) {
     inputs_.upload_pending();
     graph_.launch();  // the captured step itself runs now
   }

@@ -20,7 +20,8 @@
 // every later step of the epoch with the same batch shape replays it; any other (a smaller last batch) runs
 // eagerly. A new epoch captures anew.
 // Not for: data parallel, dist.sync_bn, anomaly detection, and methods that read every step (balms,
-// breadcrumb, ssd_contrastive): the loop says so in the log and runs those stages eagerly.
+// breadcrumb, ssd_contrastive): the loop says so in the log and runs those stages eagerly. A step that cannot
+// be captured all the same runs eagerly instead, and so does the rest of its stage, which the log says.
 //
 // Kind::Emulate is the CPU test of everything above but the capture: the step's host code runs at every
 // step, but from the second step of an epoch on its step inputs are those the recorder redrew before the
@@ -52,8 +53,11 @@ class StepGraph {
   // Copies the batch's tensors (on the host or the device) into the fixed input buffers; b then refers to them.
   void set_inputs(StepBatch& b);
   // Capture or Replay: runs `body`, which must write the step's loss into loss() and its guard code into
-  // code(); afterwards the graph is kept for (epoch, batch shape).
+  // code(); afterwards the graph is kept for (epoch, batch shape). A step whose capture fails (something in
+  // it waits for or reads from the device) runs again eagerly, with the same host draws, and failure() says
+  // why: the caller runs the rest of the stage without the graph.
   void run(Action a, int epoch, const StepBatch& b, const std::function<void()>& body);
+  const std::string& failure() const { return failure_; }
   Tensor& loss() { return loss_; }  // f32 [1]
   Tensor& code() { return code_; }  // i32 [1]
   void invalidate();                // the next step of the epoch captures anew (e.g. a momentum buffer dropped)
@@ -68,6 +72,7 @@ class StepGraph {
   CudaGraph graph_;
   std::string key_;                     // of the captured step ("" = none)
   std::set<std::string> eager_shapes_;  // the batch shapes eager steps of this process ran
+  std::string failure_;                 // why a capture failed ("" = none)
 };
 
 }  // namespace tailor

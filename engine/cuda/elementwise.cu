@@ -92,8 +92,12 @@ void scale_add(float* out, const float* x, float s, float t, int64_t n) { LAUNCH
 __global__ void pow_k(float* out, const float* x, float p, int64_t n) { GRID_LOOP(i, n) out[i] = powf(x[i], p); }
 void pow_scalar(float* out, const float* x, float p, int64_t n) { LAUNCH(pow_k, n, out, x, p, n); }
 
+// std::min(std::max(x, lo), hi) as the CPU: a NaN stays NaN
 __global__ void clamp_k(float* out, const float* x, float lo, float hi, int64_t n) {
-  GRID_LOOP(i, n) out[i] = fminf(fmaxf(x[i], lo), hi);
+  GRID_LOOP(i, n) {
+    float v = x[i] < lo ? lo : x[i];
+    out[i] = hi < v ? hi : v;
+  }
 }
 void clamp(float* out, const float* x, float lo, float hi, int64_t n) { LAUNCH(clamp_k, n, out, x, lo, hi, n); }
 

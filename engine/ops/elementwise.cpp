@@ -187,6 +187,7 @@ Tensor add_relu(const Tensor& a, const Tensor& b) {
   require_activation("add_relu", b, "b");
   TAILOR_CHECK(a.dtype() == b.dtype(), "add_relu: a is ", dtype_name(a.dtype()), " but b is ", dtype_name(b.dtype()));
   check_same_shape("add_relu", a, b);
+  check_same_device("add_relu", a, b);
   Tensor out = empty_like(a);
   if (bf16)
     TAILOR_KERNEL(out, add_relu_bf16, out.bf16(), a.bf16(), b.bf16(), a.numel());
