@@ -119,7 +119,10 @@ Tensor Loss::softmax_ce(const Tensor& z, const Tensor& labels, const LossInput& 
   if (weight_.defined()) {
     const float* wv = weight_.f32();
     denom = 0;
-    for (int32_t c : y) denom += wv[c];
+    for (int32_t c : y) {
+      TAILOR_CHECK(c >= 0 && c < num_classes(), name(), ": label ", c, " outside [0, ", num_classes(), ")");
+      denom += wv[c];
+    }
   }
   TAILOR_CHECK(denom > 0, name(), ": the class weights of the batch's labels sum to 0");
   Tensor rows = softmax_cross_entropy(z, labels, w, "none");

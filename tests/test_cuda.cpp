@@ -19,6 +19,7 @@
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "layers/camc.h"
+#include "losses/loss.h"
 #include "layers/resnet.h"
 #include "train/adam.h"
 #include "train/sgd.h"
@@ -242,6 +243,10 @@ TEST_CASE("a bad label on the GPU gives a NaN loss instead of reading out of bou
   Tensor yn = Tensor::from_vector_i32({0, -1, 3, 2}, {4}, kGpu);
   CHECK(std::isnan(softmax_cross_entropy(x, yn, w).item()));
   CHECK(std::isfinite(softmax_cross_entropy(x, Tensor::from_vector_i32({0, 1, 4, 2}, {4}, kGpu), w).item()));
+  // a loss made of one_hot and logits alone (one_hot gives a bad label a row of zeros on the GPU)
+  auto bs = make_loss("balanced_sigmoid", LossConfig{}, {40, 20, 10, 5, 2});
+  CHECK(std::isnan((*bs)(x, y).item()));
+  CHECK(std::isfinite((*bs)(x, Tensor::from_vector_i32({0, 1, 4, 2}, {4}, kGpu)).item()));
 }
 
 TEST_CASE("batch norm (train, eval, fused ReLU) and l2_normalize match the CPU") {

@@ -18,6 +18,7 @@
 #include "engine/allocator.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "train/run_data.h"
 #include "train/run_model.h"
 #include "train_cli.h"
 
@@ -208,4 +209,18 @@ TEST_CASE("CUDA: the loader resident on the GPU gives the host loader's batches 
       CHECK(batches(gray, gray_crop, std::nullopt, epoch, cursor) ==
             batches(gray, gray_crop, Device::cuda(0), epoch, cursor));
     }
+}
+
+TEST_CASE("data.resident: an evaluated split the device cannot gather is refused before training, naming it") {
+  RunData d;
+  d.eval_tf = cifar_test_transform();
+  d.test = std::make_unique<Dataset>(random_set(12, 32, 32, 3, 4));
+  CHECK_NOTHROW(check_resident_eval(d));
+  d.val = std::make_unique<Dataset>(random_set(12, 32, 32, 3, 4));
+  d.val->pixels.clear();  // a split decoded from its files as it is read
+  CHECK_THROWS_WITH_AS(check_resident_eval(d), doctest::Contains("the val split (random) is read from files"),
+                       std::runtime_error);
+  d.val.reset();
+  d.eval_tf.crop = CropMode::CenterCrop, d.eval_tf.size = 24;
+  CHECK_THROWS_WITH_AS(check_resident_eval(d), doctest::Contains("the test split's transform"), std::runtime_error);
 }

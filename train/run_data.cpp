@@ -10,6 +10,7 @@
 #include "data/idx.h"
 #include "data/decode.h"
 #include "data/imbalance.h"
+#include "data/resident.h"
 #include "data/presets.h"
 
 namespace tailor {
@@ -219,6 +220,18 @@ data::TransformConfig train_transform_for(const RunData& d, const std::string& a
                       ", data.augment " + d.preset.name + (d.preset.exact ? " keeps them" : " resizes them") +
                       ": choose a preset of the same kind");
   return p.train;
+}
+
+void check_resident_eval(const RunData& d) {
+  for (const auto* split : {d.val.get(), d.test.get()}) {
+    if (!split) continue;
+    const std::string which = split == d.val.get() ? "val" : "test";
+    if (split->pixels.empty())
+      throw std::runtime_error("data.resident: the " + which + " split (" + split->name + ") is read from files "
+                               "as it is evaluated; only a split decoded in memory can live on the device");
+    const std::string problem = data::resident_transform_problem(d.eval_tf, split->height, split->width);
+    if (!problem.empty()) throw std::runtime_error("data.resident: the " + which + " split's transform: " + problem);
+  }
 }
 
 }  // namespace tailor

@@ -32,6 +32,10 @@ data::TransformConfig train_transform_for(const RunData& d, const std::string& a
 
 // Errors name the config key or the file that is wrong.
 RunData load_run_data(const DataConfig& d, std::ostream& log);
+// data.resident: throws, naming the split and the reason, when an evaluated split (val, test) cannot be
+// gathered on the device (read from files, or an eval transform the kernel cannot run), so that a run fails
+// before its first step rather than at its first evaluation.
+void check_resident_eval(const RunData& d);
 
 // FNV-1a over what a resumed run must see again: the training subset's labels and, for datasets held in
 // memory, its pixels; the evaluation splits' labels; the class counts. 16 hex digits. Class names are left

@@ -498,6 +498,7 @@ Json Trainer::run(std::optional<RunData> given) {
     log_ << "run: " << dir_.string() << (flags_.resume ? " (resuming)" : "") << "\n";
     data_ = given ? std::move(*given) : load_run_data(cfg_.data, log_);
     data_fingerprint_ = data_fingerprint(data_);
+    if (cfg_.data.resident && !is_data_parallel(*comm_)) check_resident_eval(data_);  // (sharded eval: host batches)
     check_same_job();
     model_rng_ = Rng(cfg_.seed);                     // the model's stream: every earlier tailor run's init
     // "loss"; keyed by the rank too (rank 0 = one process), so the noise differs between ranks as between
