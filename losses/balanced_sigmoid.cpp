@@ -15,7 +15,6 @@ BalancedSigmoidLoss::BalancedSigmoidLoss(const std::vector<int64_t>& counts, con
     log_odds_.push_back(std::log(pi) - std::log(1.0 - pi));
   }
   log_odds_t_ = DeviceConstant(log_odds_);
-  ones_t_ = DeviceConstant(std::vector<double>(counts.size(), 1.0));
 }
 
 Tensor BalancedSigmoidLoss::compute(const LossInput& in, const Tensor& labels) {
@@ -24,10 +23,7 @@ Tensor BalancedSigmoidLoss::compute(const LossInput& in, const Tensor& labels) {
   // on the logits' device throughout (softplus's masks included): no host read
   Tensor shifted = add(z, log_odds_t_.on(z.device()));  // z_j + log pi_j - log(1 - pi_j)
   Tensor bce = bce_with_logits(shifted, one_hot(labels, num_classes()));
-  // x 1 per sample, NaN for a label outside [0, C) (on the GPU one_hot gives it a row of zeros, which alone
-  // would make a finite loss): the non-finite guard then names the batch, as with the other losses
-  Tensor valid = take(ones_t_.on(z.device()), labels).reshape({z.size(0), 1});
-  return scale(sum_all(mul(bce, valid)), 1.f / (float)z.size(0));
+  return scale(sum_all(bce), 1.f / (float)z.size(0));
 }
 
 }  // namespace tailor

@@ -23,7 +23,6 @@ class BalancedSigmoidLoss : public Loss {
  private:
   std::vector<double> log_odds_;
   DeviceConstant log_odds_t_;  // f32 [C], on each device once
-  DeviceConstant ones_t_;  // 1 per class: take() marks an out-of-range label with NaN
 };
 
 }  // namespace tailor

@@ -243,7 +243,10 @@ TEST_CASE("a bad label on the GPU gives a NaN loss instead of reading out of bou
   Tensor yn = Tensor::from_vector_i32({0, -1, 3, 2}, {4}, kGpu);
   CHECK(std::isnan(softmax_cross_entropy(x, yn, w).item()));
   CHECK(std::isfinite(softmax_cross_entropy(x, Tensor::from_vector_i32({0, 1, 4, 2}, {4}, kGpu), w).item()));
-  // a loss made of one_hot and logits alone (one_hot gives a bad label a row of zeros on the GPU)
+  // one_hot gives a bad label a row of NaN (so does gather's backward), and so does a loss made of it alone
+  const std::vector<float> oh = one_hot(y, 5).cpu().to_vector();
+  CHECK(std::isnan(oh[2 * 5]));
+  CHECK(oh[1 * 5 + 1] == 1.f);
   auto bs = make_loss("balanced_sigmoid", LossConfig{}, {40, 20, 10, 5, 2});
   CHECK(std::isnan((*bs)(x, y).item()));
   CHECK(std::isfinite((*bs)(x, Tensor::from_vector_i32({0, 1, 4, 2}, {4}, kGpu)).item()));

@@ -21,12 +21,10 @@ std::string StepGraph::shapes(const StepBatch& b) {
 std::string StepGraph::key(int epoch, const StepBatch& b) const { return std::to_string(epoch) + " " + shapes(b); }
 
 StepGraph::Action StepGraph::plan(int epoch, int64_t steps_here, const StepBatch& b, bool settled) {
-  Action a = Action::Eager;
-  if (steps_here == 0)
-    a = Action::Eager;  // the epoch's warm-up step
-  else if (!key_.empty())
+  Action a = Action::Eager;  // the epoch's warm-up step (steps_here 0), another shape, state still being made
+  if (steps_here > 0 && !key_.empty())
     a = key(epoch, b) == key_ ? Action::Replay : Action::Eager;
-  else if (settled && eager_shapes_.count(shapes(b)))  // cuDNN has searched this shape's algorithms already
+  else if (steps_here > 0 && settled && eager_shapes_.count(shapes(b)))  // cuDNN has searched this shape already
     a = Action::Capture;
   if (a == Action::Eager) eager_shapes_.insert(shapes(b));
   return a;

@@ -62,7 +62,8 @@ void ce_reduce(float* out, float* norm, const float* rows, const float* wrow, in
 void cross_entropy_backward(float* dx, const float* logp, const int32_t* y, const float* wrow, const float* g,
                             const float* norm, bool per_row, int64_t N, int64_t C);
 void gather_rows(float* out, const float* x, const int32_t* idx, int64_t N, int64_t C);   // out[i] = x[i, idx_i]
-void scatter_rows(float* dx, const float* g, const int32_t* idx, int64_t N, int64_t C);  // dx = 0; dx[i, idx_i] = g[i]
+// dx = 0; dx[i, idx_i] = g[i]; a row whose idx_i is outside [0, C) all NaN
+void scatter_rows(float* dx, const float* g, const int32_t* idx, int64_t N, int64_t C);
 // out[i] = table[idx_i] for idx_i in [0, C), NaN otherwise (a per-class constant looked up per sample)
 void take(float* out, const float* table, const int32_t* idx, int64_t N, int64_t C);
 // x viewed as [outer, len, inner], normalised along len: n = max(||x||, eps), y = x / n; norms [outer*inner]

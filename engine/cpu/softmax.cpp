@@ -90,7 +90,12 @@ void take(float* out, const float* table, const int32_t* idx, int64_t N, int64_t
 
 void scatter_rows(float* dx, const float* g, const int32_t* idx, int64_t N, int64_t C) {
   std::fill(dx, dx + N * C, 0.f);
-  for (int64_t i = 0; i < N; ++i) dx[i * C + idx[i]] = g[i];
+  for (int64_t i = 0; i < N; ++i) {
+    if (idx[i] >= 0 && idx[i] < C)
+      dx[i * C + idx[i]] = g[i];
+    else
+      std::fill(dx + i * C, dx + (i + 1) * C, std::nanf(""));  // a bad index: a NaN row (the CUDA twin's)
+  }
 }
 
 void l2_normalize(float* y, float* norms, const float* x, int64_t outer, int64_t len, int64_t inner, float eps) {

@@ -157,10 +157,13 @@ void take(float* out, const float* table, const int32_t* idx, int64_t N, int64_t
   LAUNCH(take_k, N, out, table, idx, N, C);
 }
 
+// dx[i, j] = g[i] where j = idx[i], else 0; a row whose index is outside [0, C) is NaN (a bad label: the host
+// cannot check it without a read, and a row of zeros would pass for a valid one-hot or gradient row)
 __global__ void scatter_rows_k(float* dx, const float* g, const int32_t* idx, int64_t N, int64_t C) {
   GRID_LOOP(k, N * C) {
     int64_t i = k / C, j = k % C;
-    dx[k] = j == idx[i] ? g[i] : 0.f;
+    const int32_t c = idx[i];
+    dx[k] = c < 0 || c >= C ? __int_as_float(0x7fc00000) : j == c ? g[i] : 0.f;
   }
 }
 void scatter_rows(float* dx, const float* g, const int32_t* idx, int64_t N, int64_t C) {

@@ -175,7 +175,7 @@ Tensor one_hot(const Tensor& labels, int64_t classes) {
   int64_t N = labels.shape()[0];
   Tensor y = labels.contiguous();
   check_labels("one_hot", y, N, classes);
-  if (y.is_cuda()) {  // on the device, no host round trip (a label out of range gives a row of zeros)
+  if (y.is_cuda()) {  // on the device, no host round trip (a label out of range gives a row of NaN)
     Tensor out = Tensor::empty({N, classes}, DType::F32, y.device()), ones = Tensor::ones({N}, y.device());
     TAILOR_KERNEL(out, scatter_rows, out.f32(), ones.f32(), y.i32(), N, classes);
     return out;
