@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "engine/ops.h"
+#include "engine/profiler.h"
 
 namespace tailor {
 
@@ -77,6 +78,7 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
   TAILOR_CHECK(seed.dtype() == root.dtype(), "backward: grad_output is ", dtype_name(seed.dtype()),
                " but the tensor is ", dtype_name(root.dtype()), " (a gradient has its tensor's type)");
   NoGradGuard no_grad;  // backward itself is never recorded
+  profile::PhaseScope phase("backward");
   const GradReadyHook* hook = GradReadyHook::current();
 
   if (!root.grad_fn()) {  // a leaf

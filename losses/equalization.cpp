@@ -28,7 +28,7 @@ Tensor SoftmaxEQLLoss::compute(const LossInput& in, const Tensor& labels) {
 
 Tensor SoftmaxEQLLoss::forward_with_gate(const Tensor& z, const Tensor& labels, const Tensor& beta) {
   check_inputs(z, labels);
-  const int64_t B = z.size(0), C = z.size(1);
+  const int64_t B = z.size(0);
   TAILOR_CHECK(beta.dim() == 1 && beta.size(0) == B, "eql: gate must be [", B, "], got ", beta.shape());
   const Device d = z.device();
   // on_i = [beta_i != 0], as a column [B, 1] on the logits' device. A gate on the host (compute() draws it

@@ -84,7 +84,7 @@ static void draw_variant(const LabSet& set, const LabResult& r, const std::vecto
   double R = radius.empty() ? 1.0 : 1.1 * radius[(size_t)(0.99 * (radius.size() - 1))];
   if (!(R > 0)) R = 1;
   Canvas c(500, 480);
-  AxisSpec ax{-R, R, false, false, "feature 1"}, ay{-R, R, false, false, "feature 2"};
+  AxisSpec ax{-R, R, false, false, "feature 1", {}}, ay{-R, R, false, false, "feature 2", {}};
   ax.grid = ay.grid = false;
   char title[160];
   std::snprintf(title, sizeof title, "%s: acc %.1f, few %.1f", r.variant.label.c_str(), r.acc, r.acc_group[2]);

@@ -47,7 +47,7 @@ static void draw_tsne_png(const std::vector<Panel>& panels, const std::vector<in
       y0 = std::min(y0, p.y[2 * i + 1]), y1 = std::max(y1, p.y[2 * i + 1]);
     }
     double mx = 0.03 * (x1 - x0 + 1e-9), my = 0.03 * (y1 - y0 + 1e-9);
-    AxisSpec ax{x0 - mx, x1 + mx, false, false, "t-SNE 1"}, ay{y0 - my, y1 + my, false, false, "t-SNE 2"};
+    AxisSpec ax{x0 - mx, x1 + mx, false, false, "t-SNE 1", {}}, ay{y0 - my, y1 + my, false, false, "t-SNE 2", {}};
     ax.grid = ay.grid = false;
     Axes a = draw_axes(c, {(int)k * pw, 0, pw, ph}, ax, ay, p.title);
     for (int g = 0; g < 3; ++g)

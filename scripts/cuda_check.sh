@@ -13,7 +13,8 @@
 #   3. the out-of-memory message (an absurd batch)
 #   4. tailor vs PyTorch eager, alternating: ResNet-32 b128 32x32 and ResNet-50 b64 224x224; 4c: tailor with
 #      CUDA graphs (fp32, bf16) next to PyTorch eager fp32 and AMP bf16 channels_last; 4d: four concurrent
-#      ResNet-32 benches' total throughput against one alone
+#      ResNet-32 benches' total throughput against one alone; 4p: where the time goes, per kernel (tailor bench
+#      --profile) and per operator (torch.profiler), ResNet-32 b128 fp32/bf16 and ResNet-50 b256 bf16
 #   5. the NCCL backend (docs/data_parallel.md): 20 deterministic steps of ResNet-32 on one process and on
 #      `mpirun -np 1` with dist.backend nccl (every data-parallel code path on one GPU: the two step logs
 #      must be identical), the same with dist.sync_bn (SyncBatchNorm on the GPU), and on 2 ranks when the
@@ -40,7 +41,7 @@
 #        output, default a temporary one), FMNIST (a folder of Fashion-MNIST's four .gz files, copied to
 #        /usr/share/datasets/fashion-mnist when that is missing: step 1's CLI case needs it)
 # Budget on an H100/H200 (estimates): 1: 1-3 min, 1m: ~4-5 min, 2: 2-6 min, 3: < 1 min, 4: ~2 min, 4b: ~0.5, 4c: ~1.5,
-#        4d: ~1, 5: ~1.5, 6: ~0.5, 7: ~3.5. One call of STEPS="1 3 4b 4c 4d 6" fits in ~6 minutes.
+#        4d: ~1, 4p: ~1, 5: ~1.5, 6: ~0.5, 7: ~3.5. One call of STEPS="1 3 4b 4c 4d 6" fits in ~6 minutes.
 set -uo pipefail
 B=${1:-build}
 export PYTHON=${PYTHON:-python3}  # (also the PyTorch of benchmarks/reproduce.sh in step 7)
@@ -84,11 +85,11 @@ test_prog() {
     grep -E -B2 -A6 "ERROR|FATAL|TEST CASE|exception" "$LOGS/$name.log" | head -80
   fi
 }
-if want 1; then
-echo "== 1. test_cuda"
-if [ -n "${FMNIST:-}" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
+if [ -n "${FMNIST:-}" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then  # (steps 1 and 5 read it)
   mkdir -p /usr/share/datasets/fashion-mnist && cp "$FMNIST"/*.gz /usr/share/datasets/fashion-mnist/
 fi
+if want 1; then
+echo "== 1. test_cuda"
 test_prog test_cuda "$B/test_cuda"
 test_prog sync_free "$B/test_sync_free_step" -tc="CUDA*"
 test_prog step_graph "$B/test_step_graph" -tc="CUDA*"
@@ -110,9 +111,8 @@ else
     a=(train --config "$f" --set "runs_dir=$m" --set data.dataset=cifar10 --set "data.root=$DATA"
        --set data.imbalance.n_max=200 --set data.test_per_class=20 --set log.step_losses=true --deterministic
        --set threads=8 --no-report)
-    for k in 1 2 3 4; do
-      "$PYTHON" -c "import json,sys; sys.exit(0 if 'stage$k' in json.load(open('$f')) else 1)" 2>/dev/null || break
-      a+=(--set stage$k.epochs=2 --set stage$k.batch_size=32)
+    for k in $("$PYTHON" -c "import json; print(*[s[5:] for s in json.load(open('$f')) if s.startswith('stage')])"); do
+      a+=(--set stage$k.epochs=2 --set stage$k.batch_size=32)  # every stage of the recipe (cbd_ens has 5)
     done
     a+=(--set stage1.schedule.warmup_epochs=1)
     if [ "$r" = ldam_drw ]; then a+=(--set stage1.loss.drw_epoch=1); fi
@@ -121,8 +121,9 @@ else
         { status=1; echo "-- $r on $d FAILED:"; grep -m3 -E "error|Error" "$LOGS/1m_${r}_$d.log" || tail -3 "$LOGS/1m_${r}_$d.log"; }
     done
   done
-  # per recipe: the first step's loss of every stage on both devices (fp32; TF32 convolutions on the GPU:
-  # within 1e-2), and the final top-1 of each
+  # per recipe: the first step's loss of stage 1 on both devices (fp32; TF32 convolutions on the GPU: within
+  # 1e-2); the later stages' first losses (after dozens of steps, rounding differences have grown: threads=1 vs 2
+  # on the CPU alone moves them by percents) and the final top-1 of each, shown for information
   "$PYTHON" - "$m" <<'PY' || status=1
 import json, pathlib, sys
 root, bad = pathlib.Path(sys.argv[1]), 0
@@ -138,7 +139,8 @@ for cpu in sorted(root.glob("*_cpu")):
         p = d / "summary.json"
         return json.loads(p.read_text()).get("top1") if p.exists() else None
     a, b = firsts(cpu), firsts(gpu)
-    ok = bool(a) and a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-2 * max(1.0, abs(a[k])) for k in a)
+    first = min(a) if a else None
+    ok = bool(a) and a.keys() == b.keys() and abs(a[first] - b[first]) <= 1e-2 * max(1.0, abs(a[first]))
     bad += not ok
     print(f"{r:32s} {'ok ' if ok else 'BAD'} first losses cpu {[round(v, 5) for v in a.values()]} "
           f"cuda {[round(v, 5) for v in b.values()]}  top-1 cpu {top1(cpu)} cuda {top1(gpu)}")
@@ -166,7 +168,8 @@ fi
 if want 3; then
 echo "== 3. out of memory (expected: a clear error, exit 1)"
 # batch 2000 at 224x224: ~225 GB of activations, more than any one GPU has (1000 fits an H200's 141 GB)
-o=$(T "$B/tailor" bench --model resnet50 --device cuda --batch 2000 --steps 1 2>&1); rc=$?
+# (--deterministic: cuDNN's heuristics rank the algorithms, no timing of them on gigabyte buffers first)
+o=$(T "$B/tailor" bench --model resnet50 --device cuda --batch 2000 --steps 1 --deterministic 2>&1); rc=$?
 tail -2 <<<"$o"
 if [ $rc = 1 ] && grep -q "CUDA out of memory" <<<"$o"; then echo "out of memory: reported (exit 1)"
 else echo "out of memory: NOT reported as expected (exit $rc)"; status=1; fi
@@ -230,6 +233,18 @@ each = [json.loads((d / f"c{i}.json").read_text())["train_img_per_s"] for i in r
 print(f"alone {alone:.0f} img/s; 4 at once {' + '.join(f'{x:.0f}' for x in each)} = {sum(each):.0f} img/s "
       f"({sum(each) / alone:.2f}x one)")
 PY
+fi
+if want 4p; then
+echo "== 4p. where the time goes: tailor bench --profile (per kernel) and torch.profiler (per operator), eager steps"
+for cfg in "resnet32 128 fp32" "resnet32 128 bf16" "resnet50 256 bf16"; do
+  read -r m bsz p <<<"$cfg"
+  if [ $p = bf16 ]; then cl=--channels-last; else cl=; fi
+  bench 4p_tailor_${m}_$p "$B/tailor" bench --model $m --batch $bsz --steps 5 --device cuda --precision $p --profile 5
+  sed -n '/^kernel profile: .* training/,/^kernels:/p' "$LOGS/4p_tailor_${m}_$p.log" | head -32
+  bench 4p_pytorch_${m}_$p "$PYTHON" "$(dirname "$0")/../benchmarks/pytorch/bench_resnet.py" --model $m \
+    --batch $bsz --steps 5 --device cuda --precision $p $cl --profile 5
+  sed -n '/^torch.profiler/,$p' "$LOGS/4p_pytorch_${m}_$p.log" | grep -v '^{' | head -28
+done
 fi
 if want 5; then
 echo "== 5. NCCL data parallel"

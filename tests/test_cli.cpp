@@ -32,6 +32,26 @@ TEST_CASE("tailor bench prints one JSON line with the documented keys") {
   CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
 }
 
+TEST_CASE("tailor bench --profile: the JSON line on stdout, the kernel tables on stderr") {
+  const std::string args = "bench --model resnet32 --batch 4 --steps 1 --warmup 0 --threads 1 --image-size 16 "
+                           "--profile 2";
+  FILE* p = popen((tailor_bin() + " " + args + " 2>/dev/null").c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  std::array<char, 512> buf;
+  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
+  CHECK(pclose(p) == 0);
+  CHECK(std::count(out.begin(), out.end(), '\n') == 1);  // stdout: the JSON line only
+  CHECK(out.rfind("{\"model\":\"resnet32\"", 0) == 0);
+  Run r = run(args);
+  REQUIRE(r.code == 0);
+  for (const char* text : {"kernel profile: 2 training steps", "kernel profile: 2 evaluation forwards",
+                           "conv2d_forward", "conv2d_backward_weights", "sgd_step", "optimizer", "kernels: "})
+    CHECK(r.out.find(text) != std::string::npos);
+  // every convolution of ResNet-32 (31) once per training step
+  CHECK(r.out.find("conv2d_forward                     forward         31.0") != std::string::npos);
+}
+
 TEST_CASE("unknown commands and train flags are rejected") {
   Run r = run("frobnicate");
   CHECK(r.code == 2);

@@ -114,6 +114,21 @@ TEST_CASE("argmax, top-k and one-hot") {
   CHECK(one_hot(Tensor::from_vector_i32({2, 0}, {2}), 3).to_vector() == std::vector<float>{0, 0, 1, 1, 0, 0});
 }
 
+TEST_CASE("matmul and linear with an empty inner dimension: zeros (and the bias), empty gradients") {
+  Tensor a = Tensor::zeros({3, 0}), b = Tensor::zeros({0, 4}), w = Tensor::zeros({4, 0});
+  Tensor bias = Tensor::from_vector({1.f, 2.f, 3.f, 4.f}, {4});
+  a.set_requires_grad(true);
+  b.set_requires_grad(true);
+  Tensor y = matmul(a, b);
+  CHECK(y.shape() == Shape{3, 4});
+  CHECK(y.to_vector() == std::vector<float>(12, 0.f));
+  sum_all(y).backward();
+  CHECK(a.grad().shape() == Shape{3, 0});
+  CHECK(b.grad().shape() == Shape{0, 4});
+  Tensor z = linear(a.detach(), w, bias);
+  CHECK(z.to_vector() == std::vector<float>{1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4});
+}
+
 TEST_CASE("shape errors name the op and both shapes") {
   Tensor a = Tensor::zeros({2, 3}), b = Tensor::zeros({4, 5});
   auto msg = [](auto f) {

@@ -13,9 +13,12 @@
 #include <sstream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_run.h"
 #include "train_cli.h"
 
+#include "engine/allocator.h"
 #include "engine/safetensors.h"
 #include "train/checkpoint.h"
 
@@ -88,6 +91,30 @@ TEST_CASE("--stop-after ends at an epoch boundary (exit 75, state saved) and --r
   Run d = run("train " + small("bad_stop") + " --stop-after soon");
   CHECK(d.code == 2);
   CHECK(d.out.find("--stop-after expects a positive number of seconds, got 'soon'") != std::string::npos);
+}
+
+TEST_CASE("debug.profile_steps: per-stage kernel tables, and the same steps as without") {
+  if (!have_data()) exit(77);
+  const fs::path A = root() + "/unprofiled", B = root() + "/profiled";
+  Run a = run("train " + small("unprofiled") + " --no-report");
+  REQUIRE_MESSAGE(a.code == 0, a.out);
+  Run b = run("train " + small("profiled") + " --no-report --set debug.profile_steps=3");
+  REQUIRE_MESSAGE(b.code == 0, b.out);
+  CHECK(slurp(A / "steps.jsonl") == slurp(B / "steps.jsonl"));
+  CHECK(slurp(A / "checkpoints/stage2_last.safetensors") == slurp(B / "checkpoints/stage2_last.safetensors"));
+  for (int k : {1, 2}) {
+    CAPTURE(k);
+    const std::string t = slurp(B / ("profile_stage" + std::to_string(k) + ".txt"));
+    CHECK(t.find("kernel profile: stage " + std::to_string(k) + " (") == 0);
+    CHECK(t.find("3 training steps of batch 16 on cpu") != std::string::npos);
+    CHECK(t.find("conv2d_forward") != std::string::npos);
+    CHECK(t.find("kernels: ") != std::string::npos);
+    CHECK(b.out.find(t) != std::string::npos);  // also in the log
+  }
+  // stage 1 trains the backbone (its convolutions' backward), stage 2 only the classifier on a frozen one
+  CHECK(slurp(B / "profile_stage1.txt").find("conv2d_backward_weights") != std::string::npos);
+  CHECK(slurp(B / "profile_stage2.txt").find("conv2d_backward_weights") == std::string::npos);
+  CHECK_FALSE(fs::exists(A / "profile_stage1.txt"));
 }
 
 TEST_CASE("--resume --set data.root continues where the data moved; other data and other keys are refused") {
@@ -253,6 +280,31 @@ TEST_CASE("eval, tau-sweep, extract-features and report on finished runs") {
   r = run("eval --run " + run_dir.string() + " --set eval.groups=thirds");
   CHECK_MESSAGE(r.code == 0, r.out);
   CHECK(r.out.find("groups: thirds of the classes by training count: many 3 classes (") != std::string::npos);
+  // the device: the run's own when this machine has it; a run trained on a GPU, evaluated where there is none:
+  // on the CPU, said, with the same numbers
+  if (!tailor::cuda_available()) {
+    const fs::path gpu_run = root() + "/linear_on_gpu";
+    fs::create_directories(gpu_run / "checkpoints");
+    std::string cfg = slurp(run_dir / "config.json");
+    const size_t at = cfg.find("\"device\": \"cpu\"");
+    REQUIRE(at != std::string::npos);
+    cfg.replace(at, 15, "\"device\": \"cuda\"");
+    std::ofstream(gpu_run / "config.json") << cfg;
+    for (const auto& e : fs::directory_iterator(run_dir / "checkpoints"))
+      fs::copy_file(e.path(), gpu_run / "checkpoints" / e.path().filename());
+    fs::copy_file(run_dir / "summary.json", gpu_run / "summary.json");
+    Run g = run("eval --run " + gpu_run.string() + " --out " + root() + "/e_gpu.json");
+    CHECK_MESSAGE(g.code == 0, g.out);
+    CHECK(g.out.find("note: the model trained on cuda; no CUDA device here: on the CPU") != std::string::npos);
+    nlohmann::json ea = nlohmann::json::parse(slurp(root() + "/e.json")),
+                   eb = nlohmann::json::parse(slurp(root() + "/e_gpu.json"));
+    ea.erase("checkpoint");
+    eb.erase("checkpoint");
+    CHECK(ea == eb);
+    g = run("eval --run " + gpu_run.string() + " --device cuda");
+    CHECK(g.code == 2);
+    CHECK(g.out.find("--device cuda: no CUDA device is available") != std::string::npos);
+  }
   r = run("tau-sweep --run " + run_dir.string() + " --checkpoint " + (run_dir / "checkpoints/stage1_last.safetensors").string() +
           " --taus 0,0.5,1");
   CHECK_MESSAGE(r.code == 0, r.out);

@@ -15,6 +15,7 @@
 #include "engine/allocator.h"
 #include "engine/cuda_graph.h"
 #include "engine/precision.h"
+#include "engine/profiler.h"
 #include "layers/resnet.h"
 #include "tools/args.h"
 #include "tools/commands.h"
@@ -25,14 +26,17 @@ namespace tailor {
 static const char* kBenchUsage =
     "usage: tailor bench --model resnet10|resnet32|resnet50|resnet152|resnext50_32x4d [--batch N] [--steps N]\n"
     "                    [--warmup N] [--device cpu|cuda] [--threads N] [--image-size N] [--classes N]\n"
-    "                    [--precision fp32|bf16] [--deterministic] [--no-tf32] [--cuda-graphs]\n"
+    "                    [--precision fp32|bf16] [--deterministic] [--no-tf32] [--cuda-graphs] [--profile N]\n"
     "Times training steps (forward, loss, backward, SGD) on a synthetic batch and prints one JSON line:\n"
     "{\"model\",\"device\",\"batch\",\"threads\",\"image_size\",\"classes\",\"steps\",\"train_img_per_s\",\n"
     " \"eval_img_per_s\",\"peak_rss_mb\"[,\"peak_gpu_mb\",\"gpu\"]}\n"
     "CUDA: TF32 is allowed for convolutions and off for GEMMs (PyTorch's defaults) unless --no-tf32;\n"
     "--deterministic restricts cuDNN to deterministic algorithms. --precision bf16: convolutions with bfloat16\n"
     "operands and bf16 activations between them (docs/precision.md). --cuda-graphs: the training step and the\n"
-    "evaluation forward captured once after the warm-up and replayed (train/step_graph.h).\n";
+    "evaluation forward captured once after the warm-up and replayed (train/step_graph.h).\n"
+    "--profile N: after the timed steps, N more eager training steps and N evaluation forwards with every kernel\n"
+    "timed (engine/profiler.h: host time on the CPU, GPU time between CUDA events); two tables on stderr:\n"
+    "time per kernel and phase, and the kernels' sum against the wall time per step.\n";
 
 static double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -41,9 +45,10 @@ static double now_s() {
 int cmd_bench(int argc, char** argv) {
   std::string model, device_name, precision_arg;
   bool deterministic = false, no_tf32 = false, graphs = false;
-  long long batch, steps, warmup, threads, image_size, classes;
+  long long batch, steps, warmup, threads, image_size, classes, profile_steps;
   try {
-    Args a(argc, argv, {"model", "batch", "steps", "warmup", "device", "threads", "image-size", "classes", "precision"},
+    Args a(argc, argv, {"model", "batch", "steps", "warmup", "device", "threads", "image-size", "classes", "precision",
+            "profile"},
            {"help", "deterministic", "no-tf32", "cuda-graphs"});
     if (a.has("help")) {
       std::cout << kBenchUsage;
@@ -62,6 +67,7 @@ int cmd_bench(int argc, char** argv) {
     threads = a.integer("threads", omp_get_max_threads(), 1, 1024);
     image_size = a.integer("image-size", model == "resnet32" ? 32 : 224, 8, 4096);
     classes = a.integer("classes", model == "resnet32" ? 10 : 1000, 1, 1 << 20);
+    profile_steps = a.integer("profile", 0, 0, 1 << 20);
   } catch (const UsageError& e) {
     std::cerr << "tailor bench: " << e.what() << "\n" << kBenchUsage;
     return 2;
@@ -135,6 +141,28 @@ int cmd_bench(int argc, char** argv) {
     for (long long i = 0; i < steps; ++i) graphs ? eval_graph.launch() : (void)net->forward(x);
     cuda_synchronize();
     eval_s = now_s() - t1;
+  }
+  if (profile_steps > 0) {
+    // eager steps even with --cuda-graphs (a replay runs no op to attribute time to)
+    char what[200];
+    std::snprintf(what, sizeof what, "%s batch %lld %lldx%lld %s on %s", model.c_str(), batch, image_size, image_size,
+                  precision_arg.c_str(), dev.is_cuda() ? cuda_device_name().c_str() : "the CPU");
+    auto profiled = [&](const char* title, const std::function<void()>& f) {
+      cuda_synchronize();
+      profile::start();
+      const double t = now_s();
+      for (long long i = 0; i < profile_steps; ++i) f();
+      cuda_synchronize();
+      const double wall_ms = (now_s() - t) * 1000 / profile_steps;
+      std::vector<profile::KernelTime> kernels = profile::stop();
+      std::cerr << "kernel profile: " << profile_steps << " " << title << ", " << what << "\n"
+                << profile::table(kernels, profile_steps, wall_ms) << "\n";
+    };
+    net->train();
+    profiled("training steps (forward, loss, backward, SGD; eager)", train_step);
+    net->eval();
+    NoGradGuard ng;
+    profiled("evaluation forwards (eager)", [&] { net->forward(x); });
   }
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);

@@ -14,6 +14,7 @@ namespace tailor {
 static const char* kCamsUsage =
     "usage: tailor cams (--run DIR [--checkpoint F] | --checkpoint F --config FILE --out DIR) [--split test|val|train]\n"
     "                   [--classes K] [--images N] [--set key.path=value ...] [--threads N]\n"
+    "                   [--device cpu|cuda]  (default: the run's device when this machine has one, else cpu)\n"
     "Draws the attention of CAMC's calibrated pooling (model.head camc) over the first N images (default 6) of the\n"
     "K most and the K least frequent classes (default 3) of the split: DIR/cams.html with DIR/plots/cams.png.\n"
     "With --run the page goes into the run directory (and its report.html links it); else into --out DIR.\n";

@@ -16,6 +16,7 @@ namespace tailor {
 static const char* kEvalUsage =
     "usage: tailor eval (--run DIR [--checkpoint F] | --checkpoint F --config FILE) [--split test|val|train]\n"
     "                   [--set key.path=value ...] [--out FILE.json] [--threads N]\n"
+    "                   [--device cpu|cuda]  (default: the run's device when this machine has one, else cpu)\n"
     "Evaluates the run's final checkpoint (best or last, as the run reported it) or the given checkpoint.\n"
     "Under mpirun -np N the batches are shared by the ranks (the same metrics); rank 0 prints and writes.\n";
 

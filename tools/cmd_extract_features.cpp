@@ -14,6 +14,7 @@ namespace tailor {
 static const char* kFeatUsage =
     "usage: tailor extract-features (--run DIR [--checkpoint F] | --checkpoint F --config FILE) --out FILE\n"
     "                               [--split test|val|train] [--set key.path=value ...] [--threads N]\n"
+    "                   [--device cpu|cuda]  (default: the run's device when this machine has one, else cpu)\n"
     "Writes safetensors with features (F32 [N, F]), logits (F32 [N, C]), labels and indices (I64 [N]).\n";
 
 int cmd_extract_features(int argc, char** argv) {

@@ -11,7 +11,8 @@
 namespace tailor {
 
 static const char* kReportUsage =
-    "usage: tailor report --run DIR [--tsne [--checkpoint F] [--tsne-points N] [--tsne-iters K] [--threads N]]\n"
+    "usage: tailor report --run DIR [--tsne [--checkpoint F] [--tsne-points N] [--tsne-iters K] [--threads N]\n"
+    "                                      [--device cpu|cuda]]\n"
     "Reads DIR/metrics.jsonl, DIR/eval.json (and DIR/config.json, DIR/tau_sweep.json when present) and writes\n"
     "DIR/report.html with its plots in DIR/plots/.\n"
     "--tsne: first maps the train and test features of the run's final checkpoint (or F) with t-SNE on a\n"
@@ -37,7 +38,7 @@ static void run_tsne(const Args& a) {
 int cmd_report(int argc, char** argv) {
   std::string run;
   try {
-    Args a(argc, argv, {"run", "checkpoint", "threads", "tsne-points", "tsne-iters"}, {"help", "tsne"});
+    Args a(argc, argv, {"run", "checkpoint", "threads", "device", "tsne-points", "tsne-iters"}, {"help", "tsne"});
     if (a.has("help")) {
       std::cout << kReportUsage;
       return 0;
@@ -45,7 +46,7 @@ int cmd_report(int argc, char** argv) {
     if (!a.has("run")) throw UsageError("--run is required");
     run = a.str("run", "");
     if (run.empty()) throw UsageError("--run needs a directory");
-    for (const char* f : {"checkpoint", "threads", "tsne-points", "tsne-iters"})
+    for (const char* f : {"checkpoint", "threads", "device", "tsne-points", "tsne-iters"})
       if (a.has(f) && !a.has("tsne")) throw UsageError(std::string("--") + f + " is for --tsne only");
     if (a.has("tsne")) run_tsne(a);
   } catch (const UsageError& e) {

@@ -21,6 +21,7 @@ namespace tailor {
 static const char* kTauUsage =
     "usage: tailor tau-sweep (--run DIR [--checkpoint F] | --checkpoint F --config FILE) [--split val|test]\n"
     "                        [--taus 0,0.1,...,2] [--set key.path=value ...] [--out FILE.json] [--threads N]\n"
+    "                   [--device cpu|cuda]  (default: the run's device when this machine has one, else cpu)\n"
     "The checkpoint needs a linear classifier (a stage-1 or cRT model). Default split: val when the data has\n"
     "one, else test (then the choice is selection on the test set: say so when you report it).\n";
 

@@ -5,12 +5,14 @@
 #include <filesystem>
 #include <thread>
 
+#include "engine/allocator.h"
+#include "engine/comm.h"
 #include "train/run_model.h"
 #include "train/trainer.h"
 
 namespace tailor {
 
-std::vector<std::string> model_source_flags() { return {"run", "checkpoint", "config", "threads"}; }
+std::vector<std::string> model_source_flags() { return {"run", "checkpoint", "config", "threads", "device"}; }
 
 ModelSource open_model_source(const Args& a, std::ostream& log) {
   ModelSource s;
@@ -36,10 +38,25 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
     s.cfg = resolve_config(a.str("config", ""), a.list("set"), false);
     s.checkpoint = a.str("checkpoint", "");
   }
+  // The device: --device, else the run's own (its numbers come back as it computed them), else the CPU (a run
+  // trained on a GPU evaluated on a machine without one: said).
+  const std::string run_device = s.cfg.value("device", std::string("cpu"));
+  const std::string device = a.choice("device", run_device == "cuda" && cuda_available() ? "cuda" : "cpu",
+                                      {"cpu", "cuda"});
+  if (device == "cuda" && !cuda_available())
+    throw UsageError("--device cuda: no CUDA device is available (or this build has no CUDA backend)");
+  if (!a.has("device") && run_device == "cuda" && device == "cpu")
+    log << "note: the model trained on cuda; no CUDA device here: on the CPU (--device picks one)\n";
   const long long threads = a.integer("threads", 0, 0, 1024);
   omp_set_num_threads(threads > 0 ? (int)threads : (int)std::max(1u, std::thread::hardware_concurrency()));
   if (!std::filesystem::is_regular_file(s.checkpoint)) throw ConfigError("checkpoint not found: " + s.checkpoint);
   s.net = load_model(s.checkpoint);
+  if (device == "cuda") {
+    const LaunchInfo li = launch_info();  // under mpirun: a rank's own GPU, as in training
+    if (li.launched) cuda_use_device(li.local_rank);
+    cuda_set_deterministic(s.cfg.value("deterministic", false));
+    s.net->to(li.launched ? Device::cuda(li.local_rank) : Device::cuda(0));
+  }
   s.data = load_run_data(parse_data_config(s.cfg.at("data")), log);
   if (s.net->config().num_classes != s.data.train.num_classes)
     throw ConfigError(s.checkpoint + " has " + std::to_string(s.net->config().num_classes) +

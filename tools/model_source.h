@@ -2,6 +2,7 @@
 // --checkpoint to pick another file of it) or `--checkpoint F --config C` (a checkpoint written by the
 // trainer, with the config that describes its data). `--set k=v` overrides apply to the data config and
 // the shot groups (`--set eval.groups=thirds` regroups a run trained with the counts rule).
+// `--device cpu|cuda`: where the model runs; default the run's own device when this machine has it, else the CPU.
 #pragma once
 #include <memory>
 #include <string>

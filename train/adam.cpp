@@ -4,6 +4,7 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu/kernels.h"
+#include "engine/profiler.h"
 #include "train/optimizer.h"
 #ifdef TAILOR_CUDA
 #include "engine/cuda/kernels.h"
@@ -45,6 +46,7 @@ static void ensure_state(const Tensor& p, Tensor& m, Tensor& v, int64_t steps, s
 
 void Adam::step() {
   NoGradGuard ng;
+  profile::PhaseScope phase("optimizer");
   TAILOR_CHECK(m_.size() == params_.size() && v_.size() == params_.size() && steps_.size() == params_.size(),
                "Adam: state for ", m_.size(), " / ", v_.size(), " / ", steps_.size(),
                " parameters (exp_avg / exp_avg_sq / steps), expected ", params_.size());
@@ -62,13 +64,16 @@ void Adam::step() {
 #endif
       continue;
     }
+    profile::KernelRange timed("adam_step", false);
     cpu::adam_step(p.f32(), m_[i].f32(), v_[i].f32(), g.f32(), p.numel(), opt_.lr, opt_.beta1, opt_.beta2, opt_.eps,
                    opt_.weight_decay, opt_.decoupled, step);
   }
 #ifdef TAILOR_CUDA
-  if (!on_gpu.empty())
+  if (!on_gpu.empty()) {
+    profile::KernelRange timed("adam_step_multi", true);
     cuda::adam_step_multi(on_gpu.data(), (int)on_gpu.size(), opt_.lr, opt_.beta1, opt_.beta2, opt_.eps,
                           opt_.weight_decay, opt_.decoupled);
+  }
 #endif
 }
 

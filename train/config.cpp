@@ -502,6 +502,7 @@ std::string config_hash(const Json& cfg) {
       stage.erase("augment");
   if (identity.value("precision", std::string("fp32")) == "fp32") identity.erase("precision");  // added later
   identity.erase("cuda_graphs");  // the same steps either way
+  if (identity.contains("debug")) identity["debug"].erase("profile_steps");  // likewise
   // How the ranks talk is not part of a run's identity; SyncBatchNorm is, when on.
   if (identity.contains("dist")) {
     for (const char* k : {"backend", "timeout_s", "bucket_mb", "overlap"}) identity["dist"].erase(k);

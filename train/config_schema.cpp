@@ -103,6 +103,9 @@ std::vector<ConfigKey> build_schema() {
   add(s, "log.step_losses", "bool", false, 0, 0, {}, "write every step's loss to steps.jsonl");
   add(s, "log.progress", "string", "auto", 0, 0, {"auto", "bar", "plain"}, "live bar on a terminal, plain lines otherwise");
   add(s, "debug.anomaly", "bool", false, 0, 0, {}, "anomaly detection: name the first op producing a NaN/Inf");
+  add(s, "debug.profile_steps", "int", 0, 0, 1e9, {},
+      "time every kernel of this many steps per stage (from its third step run here) into profile_stageK.txt; "
+      "those stages run without cuda graphs");
   add(s, "dist.backend", "string", "auto", 0, 0, {"auto", "mpi", "nccl"},
       "mpirun -np N: collectives over MPI, or NCCL between GPUs (auto: nccl on cuda when built with it)");
   add(s, "dist.sync_bn", "bool", false, 0, 0, {},

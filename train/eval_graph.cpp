@@ -62,13 +62,15 @@ Tensor EvalGraph::forward(ResNet& net, const Tensor& images) {
   if (mode_ == GraphMode::Emulate) {
     out_ = net.forward(in_);
   } else {
-    graph_.begin_capture();
     try {
+      graph_.begin_capture();
       out_ = net.forward(in_);
       graph_.end_capture();
+      graph_.launch();  // the captured batch itself runs now
     } catch (const std::exception& e) {
-      // a forward that cannot be captured (a head computing on the host: NCM): the evaluation goes on eagerly,
-      // which changes no number (eval mode, no gradient, nothing written but the logits)
+      // a forward that cannot be captured (a head computing on the host: NCM), or a graph that cannot start or
+      // launch: the evaluation goes on eagerly, which changes no number (eval mode, no gradient, nothing written
+      // but the logits)
       graph_.abort_capture();
       graph_.reset();
       count.failure = e.what();
@@ -76,7 +78,6 @@ Tensor EvalGraph::forward(ResNet& net, const Tensor& images) {
       ++count.eager;
       return net.forward(images);
     }
-    graph_.launch();  // the captured batch itself runs now
   }
   ready_ = true;
   return out_;

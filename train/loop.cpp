@@ -11,6 +11,7 @@
 #include "data/mixup.h"
 #include "engine/allocator.h"
 #include "engine/ops.h"
+#include "engine/profiler.h"
 #include "rundir/files.h"
 #include "train/data_parallel.h"
 #include "train/run_model.h"
@@ -250,6 +251,8 @@ std::unique_ptr<StepGraph> make_step_graph(RunContext& run, StageRun& stage) {
     why = "debug.anomaly reads every op's output";
   else if (run.cfg.dist.sync_bn)
     why = "dist.sync_bn all-reduces its statistics through the host";
+  else if (run.cfg.profile_steps > 0)
+    why = "debug.profile_steps times the kernels of eager steps";
   if (!why.empty()) {
     run.log << "cuda graphs: stage " << stage.cfg.index << " runs without (" << why << ")\n";
     return nullptr;
@@ -259,6 +262,44 @@ std::unique_ptr<StepGraph> make_step_graph(RunContext& run, StageRun& stage) {
             << ": the step captured once an epoch, after an eager warm-up step, and replayed\n";
   return std::make_unique<StepGraph>(run.dev, emulate ? StepGraph::Kind::Emulate : StepGraph::Kind::Capture);
 }
+
+// debug.profile_steps: the kernels of N steps of a stage, from the third step of an epoch this process runs,
+// timed (engine/profiler.h) beside the wall time of the same steps, data loading and host work included, into
+// profile_stage<k>.txt and the log. An epoch that ends first ends the profile with the steps it had.
+class StageProfile {
+ public:
+  explicit StageProfile(int64_t steps) : want_(steps) {}
+  void before_step(int64_t steps_here) {
+    if (want_ <= 0 || on_ || finished_ || steps_here != 2) return;
+    cuda_synchronize();
+    profile::start();
+    t0_ = monotonic_seconds();
+    on_ = true;
+  }
+  void after_step(RunContext& run, const StageRun& stage, int64_t batch) {
+    if (on_ && ++done_ == want_) finish(run, stage, batch);
+  }
+  void finish(RunContext& run, const StageRun& stage, int64_t batch) {
+    if (!on_) return;
+    cuda_synchronize();
+    const double wall_ms = (monotonic_seconds() - t0_) * 1000 / (double)done_;
+    const std::vector<profile::KernelTime> kernels = profile::stop();
+    on_ = false;
+    finished_ = true;
+    const std::string name = "profile_stage" + std::to_string(stage.cfg.index) + ".txt";
+    std::string text = "kernel profile: stage " + std::to_string(stage.cfg.index) + " (" + stage.cfg.method + "), " +
+                       std::to_string(done_) + " training steps of batch " + std::to_string(batch) + " on " +
+                       run.dev.str() + "; the wall time includes data loading and all host work\n" +
+                       profile::table(kernels, done_, wall_ms);
+    if (run.writer) write_text_atomic(run.dir / name, text);
+    run.log << "\n" << text << (run.writer ? "(" + (run.dir / name).string() + ")\n" : "");
+  }
+
+ private:
+  int64_t want_, done_ = 0;
+  bool on_ = false, finished_ = false;
+  double t0_ = 0;
+};
 
 }  // namespace
 
@@ -288,6 +329,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
   LoopCounters& counters = loop_counters();
   std::unique_ptr<StepGraph> graph = make_step_graph(run, stage);
   const bool graphs = graph != nullptr;  // (the metrics' graph_steps, also once a failed capture dropped it)
+  StageProfile prof(run.cfg.profile_steps);
   while (st.epoch < c.epochs) {
     const int e = st.epoch;
     stage.method.start_epoch(e);
@@ -308,6 +350,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
     bool settled = false;    // the last step created no optimiser state: the next may be captured
     data::Batch b;
     while (max_steps < 0 || st.step_in_epoch < max_steps) {
+      prof.before_step(steps_here);
       const int64_t reads0 = Tensor::host_reads(), waits0 = cuda_host_waits();
       if (chooses) {
         if (st.step_in_epoch >= total) break;
@@ -441,7 +484,9 @@ bool train_stage(RunContext& run, StageRun& stage) {
       }
       while (hooks.stall_at >= 0 && st.global_step == hooks.stall_at)
         std::this_thread::sleep_for(std::chrono::seconds(1));
+      prof.after_step(run, stage, c.batch_size);
     }
+    prof.finish(run, stage, c.batch_size);
     if (!queue.steps.empty()) ++counters.read_points;
     read_point(run, stage, queue, slot_names, images_now);
     if (graph) graph->invalidate();  // its memory back before the evaluation; the next epoch captures anew

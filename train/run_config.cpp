@@ -175,6 +175,7 @@ RunConfig parse_run_config(const Json& j) {
   c.step_losses = j.at("log").at("step_losses");
   c.progress = j.at("log").at("progress");
   c.anomaly = j.at("debug").at("anomaly");
+  c.profile_steps = j.at("debug").value("profile_steps", (int64_t)0);  // absent in older run directories
   if (j.contains("dist")) {  // a run directory written before the dist section: the defaults
     const Json& d = j.at("dist");
     c.dist.backend = d.value("backend", c.dist.backend);

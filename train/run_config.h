@@ -103,6 +103,7 @@ struct RunConfig {
   bool step_losses = false;
   std::string progress;
   bool anomaly = false;
+  int64_t profile_steps = 0;  // debug.profile_steps (engine/profiler.h)
   DistConfig dist;
 };
 

@@ -5,6 +5,7 @@
 #include "engine/autograd.h"
 #include "engine/cuda_graph.h"
 #include "engine/cpu/kernels.h"
+#include "engine/profiler.h"
 #include "train/optimizer.h"
 #ifdef TAILOR_CUDA
 #include "engine/cuda/kernels.h"
@@ -31,6 +32,7 @@ void SGD::set_lr(float lr) {
 
 void SGD::step(const Tensor& skip) {
   NoGradGuard ng;
+  profile::PhaseScope phase("optimizer");
 #ifdef TAILOR_CUDA
   std::vector<cuda::SgdTensor> on_gpu;  // every CUDA parameter in one fused launch
 #endif
@@ -65,13 +67,16 @@ void SGD::step(const Tensor& skip) {
 #endif
       continue;
     }
+    profile::KernelRange timed("sgd_step", false);
     cpu::sgd_step(p.f32(), v, g.f32(), p.numel(), opt_.lr, opt_.momentum, opt_.dampening, opt_.weight_decay,
                   opt_.nesterov, first, sk, started);
   }
 #ifdef TAILOR_CUDA
-  if (!on_gpu.empty())
+  if (!on_gpu.empty()) {
+    profile::KernelRange timed("sgd_step_multi", true);
     cuda::sgd_step_multi(on_gpu.data(), (int)on_gpu.size(), opt_.lr, opt_.momentum, opt_.dampening,
                          opt_.weight_decay, opt_.nesterov, sk, lr_device_.defined() ? lr_device_.f32() : nullptr);
+  }
 #endif
 }
 

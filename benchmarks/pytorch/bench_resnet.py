@@ -61,6 +61,9 @@ def parse_args(argv=None):
     p.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="bf16: forward and loss under torch.autocast(dtype=torch.bfloat16)")
+    p.add_argument("--profile", type=non_negative, default=0,
+                   help="after the timed steps, N more training steps under torch.profiler; its table of "
+                        "operators (self time, largest first) goes to stderr, beside tailor bench --profile's")
     a = p.parse_args(argv)
     if a.image_size is None:
         a.image_size = 32 if a.model == "resnet32" else 224
@@ -76,6 +79,25 @@ def parse_args(argv=None):
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def profile(a, device, model, train_step):
+    from torch.profiler import ProfilerActivity
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    model.train()
+    sync(device)
+    with torch.profiler.profile(activities=acts) as prof:
+        t0 = time.perf_counter()
+        for _ in range(a.profile):
+            train_step()
+        sync(device)
+        wall_ms = (time.perf_counter() - t0) * 1000 / a.profile
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print("torch.profiler: %d training steps, %s batch %d %dx%d %s on %s (times are totals over the steps); "
+          "wall %.3f ms/step" % (a.profile, a.model, a.batch, a.image_size, a.image_size, a.precision,
+                                 torch.cuda.get_device_name() if device.type == "cuda" else "the CPU", wall_ms),
+          file=sys.stderr)
+    print(prof.key_averages().table(sort_by=key, row_limit=30), file=sys.stderr)
 
 
 def main(argv=None):
@@ -132,6 +154,9 @@ def main(argv=None):
             run(x)
         sync(device)
         eval_s = time.perf_counter() - t0
+
+    if a.profile:
+        profile(a, device, model, train_step)
 
     out = {
         "model": a.model,

@@ -10,6 +10,7 @@
 //   * CUDA graphs: while a capture runs (pool_begin .. pool_end) every block handed out or freed belongs to
 //     the graph's pool; a pool's free blocks serve only that pool's later allocations until pool_release
 //     (the graph is gone) gives them back to the cache (runtime.h).
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <unordered_map>
@@ -50,8 +51,23 @@ std::string mib(size_t b) {
   s << std::fixed << b / 1048576.0 << " MiB";
   return s.str();
 }
+// Frees a block back to the driver. Never throws (it runs under tensor and graph destructors): a failure means
+// the device is already in error, which the next checked call reports; it is cleared here so that it is not
+// blamed on an unrelated launch, and said once.
+void free_to_driver(void* p) {
+  const cudaError_t e = cudaFree(p);
+  if (e == cudaSuccess) return;
+  cudaGetLastError();
+  static bool said = false;
+  if (!said) std::fprintf(stderr, "CUDA allocator: cudaFree failed (%s)\n", cudaGetErrorString(e));
+  said = true;
+}
+// Waits for the stream before blocks go back to the driver; like free_to_driver, never throws.
+void wait_quietly() {
+  if (cudaStreamSynchronize(stream()) != cudaSuccess) cudaGetLastError();
+}
 void release_all_locked(Cache& c) {
-  for (auto& kv : c.free_blocks) cudaFree(kv.second);
+  for (auto& kv : c.free_blocks) free_to_driver(kv.second);
   c.free_blocks.clear();
   c.stats.cached = 0;
 }
@@ -89,9 +105,9 @@ void* alloc(size_t nbytes) {
   cudaError_t e;
   if (c.active_pool) {  // during a capture: cudaMalloc is allowed in relaxed mode (it is not captured)
     cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
-    cudaThreadExchangeStreamCaptureMode(&mode);
+    TAILOR_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
     e = cudaMalloc(&p, n);
-    cudaThreadExchangeStreamCaptureMode(&mode);
+    TAILOR_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));  // (the thread's mode back)
   } else {
     e = cudaMalloc(&p, n);
   }
@@ -141,9 +157,9 @@ void free(void* p, size_t /*nbytes*/) {
   if (c.caching) {
     c.free_blocks.emplace(n, p);
     c.stats.cached += n;
-  } else {
-    synchronize();
-    TAILOR_CUDA_CHECK(cudaFree(p));
+  } else {  // (under a destructor: nothing here throws)
+    wait_quietly();
+    free_to_driver(p);
   }
 }
 
@@ -198,13 +214,14 @@ void pool_release(int id) {
   if (it == c.pool_free.end()) return;
   // Caching: later work on the one stream is ordered after the graph's. Not caching (compute-sanitizer runs):
   // a launch of the graph may still be running, so wait before handing its memory back to the driver.
-  if (!c.caching && !it->second.empty()) synchronize();
+  // (called by graph destructors: nothing here throws)
+  if (!c.caching && !it->second.empty()) wait_quietly();
   for (auto& [n, p] : it->second) {
     if (c.caching) {
       c.free_blocks.emplace(n, p);
     } else {
       c.stats.cached -= n;
-      TAILOR_CUDA_CHECK(cudaFree(p));
+      free_to_driver(p);
     }
   }
   c.pool_free.erase(it);  // its live blocks go to the cache when they are freed

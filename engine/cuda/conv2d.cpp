@@ -124,7 +124,7 @@ const Perf* pick(const Perf* perf, int n, size_t ws_limit, bool fma_only) {
       const Perf& p = perf[i];
       if (p.status != CUDNN_STATUS_SUCCESS || p.memory > ws_limit) continue;
       if (deterministic() && p.determinism != CUDNN_DETERMINISTIC) continue;
-      // TF32 off: FMA math first; DEFAULT math (no tensor-op conversion asked) only as a last resort
+      // TF32 off: FMA math first; a DEFAULT-math candidate only as a last resort (plan_for runs it with FMA math)
       if (fma_only && p.mathType != CUDNN_FMA_MATH && (pass == 0 || p.mathType != CUDNN_DEFAULT_MATH)) continue;
       return &p;
     }
@@ -139,6 +139,17 @@ std::string shape_text(const ConvShape& s) {
 }
 
 int64_t weight_numel(const ConvShape& s) { return s.K * s.Cg() * s.R * s.S; }
+
+// The workspace algorithm `algo` of direction `dir` needs with p's descriptors (math type included).
+cudnnStatus_t workspace_size(cudnnHandle_t h, Direction dir, const Plan& p, int algo, size_t* bytes) {
+  if (dir == kForward)
+    return cudnnGetConvolutionForwardWorkspaceSize(h, p.x, p.w, p.conv, p.y, (cudnnConvolutionFwdAlgo_t)algo, bytes);
+  if (dir == kBackwardData)
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(h, p.w, p.y, p.conv, p.x, (cudnnConvolutionBwdDataAlgo_t)algo,
+                                                        bytes);
+  return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p.x, p.y, p.conv, p.w,
+                                                        (cudnnConvolutionBwdFilterAlgo_t)algo, bytes);
+}
 
 // Descriptors for one shape and a tuned algorithm for one direction, made on first use.
 // x, w (KRSC), y are real buffers (float32, or bf16 when `bf16`): cudnnFind*Ex runs the candidates on them.
@@ -171,15 +182,7 @@ Plan& plan_for(Direction dir, const ConvShape& s, const void* x, const void* w, 
   size_t want = 0;
   for (int a = 0; a < 8; ++a) {
     size_t sz = 0;
-    cudnnStatus_t st = CUDNN_STATUS_NOT_SUPPORTED;
-    if (dir == kForward)
-      st = cudnnGetConvolutionForwardWorkspaceSize(h, p.x, p.w, p.conv, p.y, (cudnnConvolutionFwdAlgo_t)a, &sz);
-    else if (dir == kBackwardData)
-      st = cudnnGetConvolutionBackwardDataWorkspaceSize(h, p.w, p.y, p.conv, p.x, (cudnnConvolutionBwdDataAlgo_t)a, &sz);
-    else
-      st = cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p.x, p.y, p.conv, p.w, (cudnnConvolutionBwdFilterAlgo_t)a,
-                                                          &sz);
-    if (st == CUDNN_STATUS_SUCCESS && sz <= workspace_cap()) want = std::max(want, sz);
+    if (workspace_size(h, dir, p, a, &sz) == CUDNN_STATUS_SUCCESS && sz <= workspace_cap()) want = std::max(want, sz);
   }
   size_t limit = ensure_workspace(want) ? workspace().size : 0;
   if (limit == 0) ensure_workspace(0);
@@ -225,6 +228,15 @@ Plan& plan_for(Direction dir, const ConvShape& s, const void* x, const void* w, 
     auto* best = pick(perf, got, limit, fma_only);
     if (!best) fail(std::string("cuDNN: no usable ") + what + " algorithm for " + shape_text(s));
     p.algo = best->algo, p.ws = best->memory, p.math = best->mathType;
+  }
+  if (fma_only && p.math != CUDNN_FMA_MATH) {
+    // DEFAULT math permits TF32 on Ampere and later: the fallback candidate runs with FMA math, whose workspace
+    // may differ
+    p.math = CUDNN_FMA_MATH;
+    CUDNN(cudnnSetConvolutionMathType(p.conv, p.math));
+    if (workspace_size(h, dir, p, p.algo, &p.ws) != CUDNN_STATUS_SUCCESS || p.ws > limit)
+      fail(std::string("cuDNN: no ") + what + " algorithm for " + shape_text(s) + " without TF32 (FMA math); "
+           "allow TF32 for convolutions (tailor bench: drop --no-tf32)");
   }
   CUDNN(cudnnSetConvolutionMathType(p.conv, p.math));
   return plans().emplace(key, p).first->second;

@@ -34,12 +34,21 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   cublasHandle_t h = handle();
-  // TF32 only when asked (PyTorch's default keeps matmuls in full fp32); deterministic either way
-  check_cublas(cublasSetMathMode(h, allow_tf32_matmul() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH),
+  // TF32 only when asked (PyTorch's default keeps matmuls in full fp32: CUBLAS_DEFAULT_MATH with fp32 compute
+  // never converts to TF32); deterministic either way
+  check_cublas(cublasSetMathMode(h, allow_tf32_matmul() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
                "cublasSetMathMode");
-  if (K == 0) {  // C = beta * C: cuBLAS handles it, but keep the contract explicit
-    alpha = 0.f;
-    K = 1;
+  if (K == 0) {  // an empty sum: C = beta * C (C not read when beta is 0), without cuBLAS (which refuses the
+                 // leading dimension 0 of a row-major operand K wide)
+    if (beta == 0.f) {
+      TAILOR_CUDA_CHECK(cudaMemset2DAsync(C, (size_t)ldc * sizeof(float), 0, (size_t)N * sizeof(float), (size_t)M,
+                                          stream()));
+    } else {
+      const bool dense = ldc == N;  // one scaling of the whole block, else one per row
+      for (int64_t i = 0; i < (dense ? 1 : M); ++i)
+        check_cublas(cublasSscal(h, (int)(dense ? M * N : N), &beta, C + i * ldc, 1), "cublasSscal");
+    }
+    return;
   }
   check_cublas(cublasSgemm(h, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, (int)N, (int)M,
                            (int)K, &alpha, B, (int)ldb, A, (int)lda, &beta, C, (int)ldc),

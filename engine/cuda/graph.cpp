@@ -64,8 +64,10 @@ void graph_launch(Graph* g) {
 void graph_destroy(Graph* g) {
   if (!g) return;
   graph_abort_capture(g);
-  if (g->exec) cudaGraphExecDestroy(g->exec);
-  if (g->graph) cudaGraphDestroy(g->graph);
+  // (under destructors: a failure is the device's error already, reported by the next checked call; cleared
+  // so that it is not blamed on an unrelated launch)
+  if (g->exec && cudaGraphExecDestroy(g->exec) != cudaSuccess) cudaGetLastError();
+  if (g->graph && cudaGraphDestroy(g->graph) != cudaSuccess) cudaGetLastError();
   pool_release(g->pool);
   delete g;
 }

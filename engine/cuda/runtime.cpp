@@ -29,18 +29,23 @@ int device_count() {
   return count;
 }
 
+// The properties of the device this process uses (cuda_use_device: a rank's own GPU).
+static cudaDeviceProp current_properties() {
+  int d = 0;
+  TAILOR_CUDA_CHECK(cudaGetDevice(&d));
+  cudaDeviceProp p;
+  TAILOR_CUDA_CHECK(cudaGetDeviceProperties(&p, d));
+  return p;
+}
+
 std::string device_name() {
   if (device_count() == 0) return "no CUDA device";
-  cudaDeviceProp p;
-  TAILOR_CUDA_CHECK(cudaGetDeviceProperties(&p, 0));
-  return p.name;
+  return current_properties().name;
 }
 
 int compute_major() {
   if (device_count() == 0) return 0;
-  cudaDeviceProp p;
-  TAILOR_CUDA_CHECK(cudaGetDeviceProperties(&p, 0));
-  return p.major;
+  return current_properties().major;
 }
 
 cudaStream_t stream() {
@@ -136,10 +141,15 @@ static void copy_h2d(void* dst, const void* src, size_t nbytes) {
   s.next ^= 1;
   if (s.done[i]) wait_event(s.done[i]);
   else TAILOR_CUDA_CHECK(cudaEventCreateWithFlags(&s.done[i], cudaEventDisableTiming));
-  if (s.cap[i] < nbytes) {
-    if (s.buf[i]) TAILOR_CUDA_CHECK(cudaFreeHost(s.buf[i]));
+  if (s.cap[i] < nbytes) {  // (a failed allocation leaves no buffer, never a freed one)
+    void* old_buf = s.buf[i];
+    s.buf[i] = nullptr;
+    s.cap[i] = 0;
+    if (old_buf) TAILOR_CUDA_CHECK(cudaFreeHost(old_buf));
+    void* buf = nullptr;
+    TAILOR_CUDA_CHECK(cudaMallocHost(&buf, nbytes + nbytes / 4));
+    s.buf[i] = buf;
     s.cap[i] = nbytes + nbytes / 4;
-    TAILOR_CUDA_CHECK(cudaMallocHost(&s.buf[i], s.cap[i]));
   }
   std::memcpy(s.buf[i], src, nbytes);
   TAILOR_CUDA_CHECK(cudaMemcpyAsync(dst, s.buf[i], nbytes, cudaMemcpyHostToDevice, stream()));

@@ -8,16 +8,20 @@
 #include "engine/cuda/kernels.h"
 #endif
 #include "engine/ops.h"
+#include "engine/profiler.h"
 
 namespace tailor {
 
 // TAILOR_KERNEL(t, name, args...) runs cpu::name(args...) or, when tensor t lives on a CUDA device,
 // cuda::name(args...): both backends declare every kernel with the same name and signature.
+// The call is timed under its name when this thread's kernel profile is on (engine/profiler.h).
 #ifdef TAILOR_CUDA
-#define TAILOR_KERNEL(t, name, ...) \
-  ((t).is_cuda() ? ::tailor::cuda::name(__VA_ARGS__) : ::tailor::cpu::name(__VA_ARGS__))
+#define TAILOR_KERNEL(t, name, ...)                                   \
+  (::tailor::profile::KernelRange(#name, (t).is_cuda()),              \
+   (t).is_cuda() ? ::tailor::cuda::name(__VA_ARGS__) : ::tailor::cpu::name(__VA_ARGS__))
 #else
-#define TAILOR_KERNEL(t, name, ...) ::tailor::cpu::name(__VA_ARGS__)
+#define TAILOR_KERNEL(t, name, ...) \
+  (::tailor::profile::KernelRange(#name, false), ::tailor::cpu::name(__VA_ARGS__))
 #endif
 inline void require_f32_contig(const char* op, const Tensor& t, const char* arg) {
   check_dtype(op, t, DType::F32, arg);
