@@ -7,13 +7,17 @@
 // the same next to fp32 on that GPU; `precision: fp32` leaves the config hash of runs written before the key unchanged.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli_run.h"
 #include "engine/allocator.h"
 #include "engine/precision.h"
+#include "engine/safetensors.h"
 #include "train/config.h"
 #include "train_cli.h"
 
@@ -98,6 +102,33 @@ TEST_CASE("tailor train with precision bf16") {
   const nlohmann::json e2 = nlohmann::json::parse(slurp(dir + "/eval_again.json"));
   CHECK(e1.at("top1") == e2.at("top1"));
   CHECK(e1.at("per_class_acc") == e2.at("per_class_acc"));
+
+  // so do the other model tools: extract-features' logits are the bf16 model's (a copy of the run marked fp32
+  // gives other logits)
+  Run fx = run("extract-features --run " + dir + "/bf16 --out " + dir + "/f_bf16.safetensors");
+  REQUIRE_MESSAGE(fx.code == 0, fx.out);
+  std::filesystem::create_directories(dir + "/bf16_as_fp32");
+  std::filesystem::copy(dir + "/bf16", dir + "/bf16_as_fp32", std::filesystem::copy_options::recursive |
+                                                                   std::filesystem::copy_options::overwrite_existing);
+  std::string cfg32 = slurp(dir + "/bf16/config.json");
+  const size_t at = cfg32.find("\"precision\": \"bf16\"");
+  REQUIRE(at != std::string::npos);
+  cfg32.replace(at, 19, "\"precision\": \"fp32\"");
+  std::ofstream(dir + "/bf16_as_fp32/config.json") << cfg32;
+  Run fx32 = run("extract-features --run " + dir + "/bf16_as_fp32 --out " + dir + "/f_fp32.safetensors");
+  REQUIRE_MESSAGE(fx32.code == 0, fx32.out);
+  const auto l16 = tailor::read_safetensors(dir + "/f_bf16.safetensors").tensors.at("logits");
+  const auto l32 = tailor::read_safetensors(dir + "/f_fp32.safetensors").tensors.at("logits");
+  CHECK(l16.shape == l32.shape);
+  CHECK(l16.bytes != l32.bytes);
+  // the bf16 logits' top-1 is the run's
+  const auto labels = tailor::read_safetensors(dir + "/f_bf16.safetensors").tensors.at("labels");
+  const int64_t n = l16.shape[0], c = l16.shape[1];
+  const float* lg = reinterpret_cast<const float*>(l16.bytes.data());
+  const int64_t* lb = reinterpret_cast<const int64_t*>(labels.bytes.data());
+  int64_t right = 0;
+  for (int64_t i = 0; i < n; ++i) right += std::max_element(lg + i * c, lg + (i + 1) * c) - (lg + i * c) == lb[i];
+  CHECK(std::fabs(100.0 * right / n - e1.at("top1").get<double>()) < 1e-6);
 
   Run killed = run(args("killed", "--set precision=bf16"), "TAILOR_KILL_AT_STEP=13");
   CHECK(killed.code != 0);

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "engine/precision.h"
 #include "report/cams.h"
 #include "report/report.h"
 #include "tools/args.h"
@@ -41,6 +42,7 @@ int cmd_cams(int argc, char** argv) {
     std::cerr << "tailor cams: " << e.what() << "\n" << kCamsUsage;
     return 2;
   }
+  PrecisionScope precision_scope(src.precision);  // the run's (tools/model_source.h)
   if (!has_cam_head(*src.net)) {
     std::cerr << "tailor cams: " << src.checkpoint << " has no CAMC head (model.head camc): no class-activation "
               << "map page for it\n";

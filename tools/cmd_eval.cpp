@@ -39,14 +39,7 @@ int cmd_eval(int argc, char** argv) {
     return 2;
   }
   const data::Dataset& ds = run_split(src.data, split);
-  // the run's precision, so that the run's own numbers come back; said when this machine cannot
-  Precision precision = parse_precision(src.cfg.value("precision", "fp32"));
-  if (precision == Precision::BF16 && !has_native_bf16(src.net->device())) {
-    std::cout << "note: the run trained with precision bf16; evaluating in fp32 (this device has no native bf16 "
-                 "convolutions)\n";
-    precision = Precision::F32;
-  }
-  PrecisionScope precision_scope(precision);
+  PrecisionScope precision_scope(src.precision);  // the run's (tools/model_source.h)
   std::unique_ptr<Communicator> comm = make_run_comm(DistConfig{}, src.net->device());
   EvalMetrics m = comm->world() > 1
                       ? evaluate_sharded(*src.net, ds, src.data.eval_tf, src.data.train_counts,

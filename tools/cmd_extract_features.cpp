@@ -3,6 +3,7 @@
 // trained elsewhere. Row i is dataset sample i of the split.
 #include <iostream>
 
+#include "engine/precision.h"
 #include "tools/args.h"
 #include "tools/commands.h"
 #include "tools/model_source.h"
@@ -36,6 +37,7 @@ int cmd_extract_features(int argc, char** argv) {
     std::cerr << "tailor extract-features: " << e.what() << "\n" << kFeatUsage;
     return 2;
   }
+  PrecisionScope precision_scope(src.precision);  // the run's (tools/model_source.h)
   const data::Dataset& ds = run_split(src.data, split);
   SplitFeatures f = extract_features(*src.net, ds, src.data.eval_tf, src.cfg.at("data").at("eval_batch_size"),
                                      src.cfg.at("data").at("workers"), /*with_logits=*/true);

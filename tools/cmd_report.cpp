@@ -1,6 +1,7 @@
 // `tailor report`: writes report.html and plots/*.png of a run directory (logic in report/report.cpp).
 #include <iostream>
 
+#include "engine/precision.h"
 #include "report/report.h"
 #include "report/report_tsne.h"
 #include "tools/args.h"
@@ -22,6 +23,7 @@ static const char* kReportUsage =
 // Features of the train and test splits of the run's final checkpoint through t-SNE (report/report_tsne.h).
 static void run_tsne(const Args& a) {
   ModelSource src = open_model_source(a, std::cout);
+  PrecisionScope precision_scope(src.precision);  // the run's (tools/model_source.h)
   std::vector<TsneSplit> splits;
   for (const char* name : {"train", "test"}) {
     const data::Dataset& ds = run_split(src.data, name);

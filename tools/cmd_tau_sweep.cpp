@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "engine/precision.h"
 #include "layers/heads.h"
 #include "tools/args.h"
 #include "tools/commands.h"
@@ -45,6 +46,7 @@ int cmd_tau_sweep(int argc, char** argv) {
     std::cerr << "tailor tau-sweep: " << e.what() << "\n" << kTauUsage;
     return 2;
   }
+  PrecisionScope precision_scope(src.precision);  // the run's (tools/model_source.h)
   if (split.empty()) split = src.data.val ? "val" : "test";
   auto lin = std::dynamic_pointer_cast<Linear>(src.net->head());
   if (!lin || !lin->bias.defined())

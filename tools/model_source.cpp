@@ -61,6 +61,12 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
   if (s.net->config().num_classes != s.data.train.num_classes)
     throw ConfigError(s.checkpoint + " has " + std::to_string(s.net->config().num_classes) +
                       " classes but the data has " + std::to_string(s.data.train.num_classes));
+  s.precision = parse_precision(s.cfg.value("precision", "fp32"));
+  if (s.precision == Precision::BF16 && !has_native_bf16(s.net->device())) {
+    log << "note: the run trained with precision bf16; evaluating in fp32 (this device has no native bf16 "
+           "convolutions)\n";
+    s.precision = Precision::F32;
+  }
   log << "model: " << s.checkpoint << " (" << s.net->config().arch << ", head " << head_kind(*s.net) << ")\n";
   return s;
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/precision.h"
 #include "layers/resnet.h"
 #include "tools/args.h"
 #include "train/config.h"
@@ -21,6 +22,9 @@ struct ModelSource {
   std::string checkpoint;
   std::shared_ptr<ResNet> net;
   RunData data;
+  // The run's precision (so that its own numbers come back), or fp32 where this device has no native bf16
+  // (said in the log). Each tool runs its forwards under PrecisionScope(precision).
+  Precision precision = Precision::F32;
 };
 
 // The flags every model tool takes, for Args.

@@ -268,10 +268,10 @@ std::unique_ptr<StepGraph> make_step_graph(RunContext& run, StageRun& stage) {
 // profile_stage<k>.txt and the log. An epoch that ends first ends the profile with the steps it had.
 class StageProfile {
  public:
-  explicit StageProfile(int64_t steps) : want_(steps) {}
+  StageProfile(int64_t steps, Device device) : want_(steps), device_(device) {}
   void before_step(int64_t steps_here) {
     if (want_ <= 0 || on_ || finished_ || steps_here != 2) return;
-    cuda_synchronize();
+    if (device_.is_cuda()) cuda_synchronize();
     profile::start();
     t0_ = monotonic_seconds();
     on_ = true;
@@ -281,7 +281,12 @@ class StageProfile {
   }
   void finish(RunContext& run, const StageRun& stage, int64_t batch) {
     if (!on_) return;
-    cuda_synchronize();
+    if (done_ == 0) {  // the epoch ended before its third step: the next epoch tries again
+      profile::stop();
+      on_ = false;
+      return;
+    }
+    if (device_.is_cuda()) cuda_synchronize();
     const double wall_ms = (monotonic_seconds() - t0_) * 1000 / (double)done_;
     const std::vector<profile::KernelTime> kernels = profile::stop();
     on_ = false;
@@ -296,7 +301,9 @@ class StageProfile {
   }
 
  private:
-  int64_t want_, done_ = 0;
+  int64_t want_;
+  Device device_;
+  int64_t done_ = 0;
   bool on_ = false, finished_ = false;
   double t0_ = 0;
 };
@@ -329,7 +336,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
   LoopCounters& counters = loop_counters();
   std::unique_ptr<StepGraph> graph = make_step_graph(run, stage);
   const bool graphs = graph != nullptr;  // (the metrics' graph_steps, also once a failed capture dropped it)
-  StageProfile prof(run.cfg.profile_steps);
+  StageProfile prof(run.cfg.profile_steps, run.dev);
   while (st.epoch < c.epochs) {
     const int e = st.epoch;
     stage.method.start_epoch(e);

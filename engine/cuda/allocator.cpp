@@ -157,7 +157,7 @@ void free(void* p, size_t /*nbytes*/) {
   if (c.caching) {
     c.free_blocks.emplace(n, p);
     c.stats.cached += n;
-  } else {  // (under a destructor: nothing here throws)
+  } else {  // (under a destructor: nothing here throws; a free of a foreign pointer above is a bug, and fails)
     wait_quietly();
     free_to_driver(p);
   }
