@@ -7,6 +7,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/profiler.h"
+
 #ifdef TAILOR_CUDA
 #include "engine/cuda/runtime.h"
 #endif
@@ -126,7 +128,9 @@ void device_free(Device d, void* p, size_t nbytes) {
   cuda::free(p, nbytes);
 #endif
 }
+// (memsets, fills and copies are timed by the kernel profiler too: engine/profiler.h)
 void device_memset(Device d, void* p, int value, size_t nbytes) {
+  profile::KernelRange timed("memset", d.is_cuda());
   if (d.is_cpu()) {
     std::memset(p, value, nbytes);
     return;
@@ -138,6 +142,7 @@ void device_memset(Device d, void* p, int value, size_t nbytes) {
 #endif
 }
 void device_fill_f32(Device d, float* p, float value, int64_t n) {
+  profile::KernelRange timed("fill", d.is_cuda());
   if (d.is_cpu()) {
     std::fill(p, p + n, value);
     return;
@@ -149,6 +154,11 @@ void device_fill_f32(Device d, float* p, float value, int64_t n) {
 #endif
 }
 void device_copy(Device dst_dev, void* dst, Device src_dev, const void* src, size_t nbytes) {
+  const bool to_gpu = dst_dev.is_cuda(), from_gpu = src_dev.is_cuda();
+  profile::KernelRange timed(to_gpu   ? (from_gpu ? "copy_device_to_device" : "copy_host_to_device")
+                             : from_gpu ? "copy_device_to_host"
+                                        : "copy",
+                             to_gpu || from_gpu);
   if (dst_dev.is_cpu() && src_dev.is_cpu()) {
     std::memcpy(dst, src, nbytes);
     return;

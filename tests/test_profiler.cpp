@@ -61,6 +61,22 @@ TEST_CASE("the profile counts each kernel call once, under its phase, only while
   CHECK(profile::stop().empty());
 }
 
+TEST_CASE("copies and fills are timed too") {
+  Tensor a = Tensor::from_vector({1.f, 2.f, 3.f, 4.f, 5.f, 6.f}, {2, 3});
+  profile::start();
+  Tensor c = a.clone();
+  c.fill_(2.f);
+  Tensor t = transpose2d(a);
+  matmul(t.contiguous(), c);
+  std::vector<profile::KernelTime> ks = profile::stop();
+  REQUIRE(find(ks, "copy", "forward"));
+  CHECK(find(ks, "copy", "forward")->calls >= 1);
+  REQUIRE(find(ks, "fill", "forward"));
+  CHECK(find(ks, "fill", "forward")->calls == 1);
+  REQUIRE(find(ks, "gemm", "forward"));
+  CHECK(find(ks, "gemm", "forward")->calls == 1);
+}
+
 TEST_CASE("another thread's kernels are not in this thread's profile") {
   profile::start();
   std::thread other([] {
