@@ -77,6 +77,15 @@ json read_json(const std::string& path, bool required) {
   }
 }
 
+// The whole text of a file.
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path.string());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 // One JSON object per non-blank line. Throws naming the file and line when a line is not one.
 std::vector<json> read_jsonl(const std::string& path) {
   std::ifstream in(path);
@@ -339,6 +348,16 @@ ReportFiles write_report(const std::string& run_dir, std::ostream* log) {
          "least frequent classes with the attention of the calibrated pooling overlaid.</p>\n"
          "<figure><a href=\"cams.html\"><img src=\"plots/cams.png\" alt=\"class activation maps\"></a></figure>\n";
   h << tsne_section_html(run_dir);  // written by `tailor report --tsne` (report/report_tsne.h)
+  // debug.profile_steps: the kernel tables of the profiled steps, one per stage (engine/profiler.h)
+  std::string profiles;
+  for (int k = 1; k <= 16; ++k) {
+    const fs::path f = dir / ("profile_stage" + std::to_string(k) + ".txt");
+    if (fs::exists(f)) profiles += "<pre>" + html_escape(read_text(f)) + "</pre>\n";
+  }
+  if (!profiles.empty())
+    h << "<h2>Where a step's time goes</h2>\n<p>Kernel times of the profiled steps (<code>debug.profile_steps</code>; "
+         "the wall time includes data loading and all host work).</p>\n"
+      << profiles;
   h << "<h2>Epochs</h2>\n";
   if (rows.empty())
     h << "<p>metrics.jsonl has no epoch yet.</p>\n";

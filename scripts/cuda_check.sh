@@ -14,7 +14,8 @@
 #   4. tailor vs PyTorch eager, alternating: ResNet-32 b128 32x32 and ResNet-50 b64 224x224; 4c: tailor with
 #      CUDA graphs (fp32, bf16) next to PyTorch eager fp32 and AMP bf16 channels_last; 4d: four concurrent
 #      ResNet-32 benches' total throughput against one alone; 4p: where the time goes, per kernel (tailor bench
-#      --profile) and per operator (torch.profiler), ResNet-32 b128 fp32/bf16 and ResNet-50 b256 bf16
+#      --profile) and per operator (torch.profiler), ResNet-32 b128 fp32/bf16 and ResNet-50 b256 bf16, and the GCL
+#      recipe's real stage-1 steps with host-loaded and GPU-resident batches (debug.profile_steps; needs DATA)
 #   5. the NCCL backend (docs/data_parallel.md): 20 deterministic steps of ResNet-32 on one process and on
 #      `mpirun -np 1` with dist.backend nccl (every data-parallel code path on one GPU: the two step logs
 #      must be identical), the same with dist.sync_bn (SyncBatchNorm on the GPU), and on 2 ranks when the
@@ -41,7 +42,7 @@
 #        output, default a temporary one), FMNIST (a folder of Fashion-MNIST's four .gz files, copied to
 #        /usr/share/datasets/fashion-mnist when that is missing: step 1's CLI case needs it)
 # Budget on an H100/H200 (estimates): 1: 1-3 min, 1m: ~4-5 min, 2: 2-6 min, 3: < 1 min, 4: ~2 min, 4b: ~0.5, 4c: ~1.5,
-#        4d: ~1, 4p: ~1, 5: ~1.5, 6: ~0.5, 7: ~3.5. One call of STEPS="1 3 4b 4c 4d 6" fits in ~6 minutes.
+#        4d: ~1, 4p: ~1.5, 5: ~1.5, 6: ~0.5, 7: ~3.5. One call of STEPS="1 3 4b 4c 4d 6" fits in ~6 minutes.
 set -uo pipefail
 B=${1:-build}
 export PYTHON=${PYTHON:-python3}  # (also the PyTorch of benchmarks/reproduce.sh in step 7)
@@ -245,6 +246,20 @@ for cfg in "resnet32 128 fp32" "resnet32 128 bf16" "resnet50 256 bf16"; do
     --batch $bsz --steps 5 --device cuda --precision $p $cl --profile 5
   sed -n '/^torch.profiler/,$p' "$LOGS/4p_pytorch_${m}_$p.log" | grep -v '^{' | head -28
 done
+# the GCL recipe's stage-1 steps as trained (loader, GCL's noise, the loss, the guard), batches from the host
+# workers or resident on the GPU: how much of a real step's wall time no kernel covers (needs DATA)
+if [ -n "${DATA:-}" ]; then
+  for res in false true; do
+    pr=$(mktemp -d)
+    T "$B/tailor" train --config "$(dirname "$0")/../recipes/cifar10_lt/gcl.json" --set "runs_dir=$pr" --set name=p \
+      --set data.dataset=cifar10 --set "data.root=$DATA" --set data.resident=$res --device cuda --no-report \
+      --set stage1.epochs=1 --set stage1.schedule.warmup_epochs=1 --set stage1.max_steps_per_epoch=40 --set stage2.epochs=1 \
+      --set stage2.max_steps_per_epoch=5 --set debug.profile_steps=30 > "$LOGS/4p_gcl_resident_$res.log" 2>&1 ||
+      { status=1; echo "-- 4p GCL (data.resident $res) FAILED:"; tail -3 "$LOGS/4p_gcl_resident_$res.log"; }
+    echo "GCL CIFAR-10-LT, data.resident $res:"
+    head -24 "$pr/p/profile_stage1.txt" 2>/dev/null
+  done
+fi
 fi
 if want 5; then
 echo "== 5. NCCL data parallel"

@@ -115,6 +115,12 @@ TEST_CASE("debug.profile_steps: per-stage kernel tables, and the same steps as w
   CHECK(slurp(B / "profile_stage1.txt").find("conv2d_backward_weights") != std::string::npos);
   CHECK(slurp(B / "profile_stage2.txt").find("conv2d_backward_weights") == std::string::npos);
   CHECK_FALSE(fs::exists(A / "profile_stage1.txt"));
+  // the run report shows them
+  Run rep = run("report --run " + B.string());
+  REQUIRE_MESSAGE(rep.code == 0, rep.out);
+  const std::string html = slurp(B / "report.html");
+  CHECK(html.find("<h2>Where a step's time goes</h2>") != std::string::npos);
+  CHECK(html.find("kernel profile: stage 2 (") != std::string::npos);
 }
 
 TEST_CASE("--resume --set data.root continues where the data moved; other data and other keys are refused") {
