@@ -1,7 +1,8 @@
 // Kernel profiler: where a training step's time goes, kernel by kernel (`tailor bench --profile N`).
 //
 // While a thread's profile is on, every kernel call it makes through an op (TAILOR_KERNEL in
-// engine/ops/common.h) and the optimisers' fused updates is timed and added to (kernel name, phase):
+// engine/ops/common.h), the optimisers' fused updates and the device memsets, fills and copies
+// (engine/allocator.cpp) is timed and added to (kernel name, phase):
 //   - on the CPU a call's time is the host's wall time around it (the CPU kernels run synchronously);
 //   - on CUDA it is the GPU time between two events recorded on the stream before and after the
 //     launch(es), read when the profile is stopped: profiling adds no host wait inside a step.

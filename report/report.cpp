@@ -61,22 +61,6 @@ namespace {
 
 // ---- reading -------------------------------------------------------------------------------------
 
-// The parsed file; null when it is absent and not `required`. Throws naming the file when it is malformed.
-json read_json(const std::string& path, bool required) {
-  std::ifstream in(path);
-  if (!in) {
-    if (required) throw std::runtime_error("missing file " + path);
-    return json();
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  try {
-    return json::parse(ss.str());
-  } catch (const json::exception& e) {
-    throw std::runtime_error(path + ": malformed JSON: " + e.what());
-  }
-}
-
 // The whole text of a file.
 std::string read_text(const fs::path& path) {
   std::ifstream in(path);
@@ -84,6 +68,20 @@ std::string read_text(const fs::path& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The parsed file; null when it is absent and not `required`. Throws naming the file when it is malformed.
+json read_json(const std::string& path, bool required) {
+  if (!fs::exists(path)) {
+    if (required) throw std::runtime_error("missing file " + path);
+    return json();
+  }
+  const std::string text = read_text(path);
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    throw std::runtime_error(path + ": malformed JSON: " + e.what());
+  }
 }
 
 // One JSON object per non-blank line. Throws naming the file and line when a line is not one.
@@ -349,11 +347,12 @@ ReportFiles write_report(const std::string& run_dir, std::ostream* log) {
          "<figure><a href=\"cams.html\"><img src=\"plots/cams.png\" alt=\"class activation maps\"></a></figure>\n";
   h << tsne_section_html(run_dir);  // written by `tailor report --tsne` (report/report_tsne.h)
   // debug.profile_steps: the kernel tables of the profiled steps, one per stage (engine/profiler.h)
+  std::vector<fs::path> profile_files;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().filename().string().rfind("profile_stage", 0) == 0) profile_files.push_back(entry.path());
+  std::sort(profile_files.begin(), profile_files.end());
   std::string profiles;
-  for (int k = 1; k <= 16; ++k) {
-    const fs::path f = dir / ("profile_stage" + std::to_string(k) + ".txt");
-    if (fs::exists(f)) profiles += "<pre>" + html_escape(read_text(f)) + "</pre>\n";
-  }
+  for (const fs::path& f : profile_files) profiles += "<pre>" + html_escape(read_text(f)) + "</pre>\n";
   if (!profiles.empty())
     h << "<h2>Where a step's time goes</h2>\n<p>Kernel times of the profiled steps (<code>debug.profile_steps</code>; "
          "the wall time includes data loading and all host work).</p>\n"

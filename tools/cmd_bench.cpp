@@ -35,8 +35,9 @@ static const char* kBenchUsage =
     "operands and bf16 activations between them (docs/precision.md). --cuda-graphs: the training step and the\n"
     "evaluation forward captured once after the warm-up and replayed (train/step_graph.h).\n"
     "--profile N: after the timed steps, N more eager training steps and N evaluation forwards with every kernel\n"
-    "timed (engine/profiler.h: host time on the CPU, GPU time between CUDA events); two tables on stderr:\n"
-    "time per kernel and phase, and the kernels' sum against the wall time per step.\n";
+    "timed (engine/profiler.h: host time on the CPU, GPU time between CUDA events); on stderr one table for\n"
+    "the training steps and one for the evaluation forwards, each with the time per kernel and phase and\n"
+    "ending with the kernels' sum against the wall time per step.\n";
 
 static double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();

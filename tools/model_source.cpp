@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "engine/allocator.h"
-#include "engine/comm.h"
+#include "train/data_parallel.h"
 #include "train/run_model.h"
 #include "train/trainer.h"
 
@@ -52,10 +52,8 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
   if (!std::filesystem::is_regular_file(s.checkpoint)) throw ConfigError("checkpoint not found: " + s.checkpoint);
   s.net = load_model(s.checkpoint);
   if (device == "cuda") {
-    const LaunchInfo li = launch_info();  // under mpirun: a rank's own GPU, as in training
-    if (li.launched) cuda_use_device(li.local_rank);
     cuda_set_deterministic(s.cfg.value("deterministic", false));
-    s.net->to(li.launched ? Device::cuda(li.local_rank) : Device::cuda(0));
+    s.net->to(rank_device(Device::cuda()));  // under mpirun: a rank's own GPU, as in training
   }
   s.data = load_run_data(parse_data_config(s.cfg.at("data")), log);
   if (s.net->config().num_classes != s.data.train.num_classes)

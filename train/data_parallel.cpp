@@ -3,12 +3,20 @@
 #include <cstring>
 
 #include "data/loader.h"
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "layers/basic.h"
 #include "train/run_model.h"
 
 namespace tailor {
+
+Device rank_device(Device device) {
+  const LaunchInfo li = launch_info();
+  if (!li.launched || !device.is_cuda()) return device;
+  cuda_use_device(li.local_rank);  // (the MPI backend's ranks too, not only NCCL's)
+  return Device::cuda(li.local_rank);
+}
 
 std::unique_ptr<Communicator> make_run_comm(const DistConfig& d, Device device) {
   const LaunchInfo li = launch_info();

@@ -50,6 +50,9 @@
 
 namespace tailor {
 
+// The device this process computes on: `device` as it is, except that under mpirun each rank of a CUDA job
+// takes its own GPU, cuda:<local rank>, which it also makes the current one (before anything touches a device).
+Device rank_device(Device device);
 // The communicator of this process: single-process unless launched by mpirun (with -np 1 too: every data-
 // parallel code path then runs on one rank, and its steps equal a plain run's bit for bit); then MPI, or
 // NCCL on CUDA devices (dist.backend). Throws naming what is missing.

@@ -268,41 +268,42 @@ std::unique_ptr<StepGraph> make_step_graph(RunContext& run, StageRun& stage) {
 // profile_stage<k>.txt and the log. An epoch that ends first ends the profile with the steps it had.
 class StageProfile {
  public:
-  StageProfile(int64_t steps, Device device) : want_(steps), device_(device) {}
+  StageProfile(RunContext& run, const StageRun& stage) : run_(run), stage_(stage) {}
   void before_step(int64_t steps_here) {
-    if (want_ <= 0 || on_ || finished_ || steps_here != 2) return;
-    if (device_.is_cuda()) cuda_synchronize();
+    if (run_.cfg.profile_steps <= 0 || on_ || finished_ || steps_here != 2) return;
+    if (run_.dev.is_cuda()) cuda_synchronize();
     profile::start();
     t0_ = monotonic_seconds();
     on_ = true;
   }
-  void after_step(RunContext& run, const StageRun& stage, int64_t batch) {
-    if (on_ && ++done_ == want_) finish(run, stage, batch);
+  void after_step() {
+    if (on_ && ++done_ == run_.cfg.profile_steps) finish();
   }
-  void finish(RunContext& run, const StageRun& stage, int64_t batch) {
+  void finish() {
     if (!on_) return;
     if (done_ == 0) {  // the epoch ended before its third step: the next epoch tries again
       profile::stop();
       on_ = false;
       return;
     }
-    if (device_.is_cuda()) cuda_synchronize();
+    if (run_.dev.is_cuda()) cuda_synchronize();
     const double wall_ms = (monotonic_seconds() - t0_) * 1000 / (double)done_;
     const std::vector<profile::KernelTime> kernels = profile::stop();
     on_ = false;
     finished_ = true;
-    const std::string name = "profile_stage" + std::to_string(stage.cfg.index) + ".txt";
-    std::string text = "kernel profile: stage " + std::to_string(stage.cfg.index) + " (" + stage.cfg.method + "), " +
-                       std::to_string(done_) + " training steps of batch " + std::to_string(batch) + " on " +
-                       run.dev.str() + "; the wall time includes data loading and all host work\n" +
+    const StageConfig& c = stage_.cfg;
+    const std::string name = "profile_stage" + std::to_string(c.index) + ".txt";
+    std::string text = "kernel profile: stage " + std::to_string(c.index) + " (" + c.method + "), " +
+                       std::to_string(done_) + " training steps of batch " + std::to_string(c.batch_size) + " on " +
+                       run_.dev.str() + "; the wall time includes data loading and all host work\n" +
                        profile::table(kernels, done_, wall_ms);
-    if (run.writer) write_text_atomic(run.dir / name, text);
-    run.log << "\n" << text << (run.writer ? "(" + (run.dir / name).string() + ")\n" : "");
+    if (run_.writer) write_text_atomic(run_.dir / name, text);
+    run_.log << "\n" << text << (run_.writer ? "(" + (run_.dir / name).string() + ")\n" : "");
   }
 
  private:
-  int64_t want_;
-  Device device_;
+  RunContext& run_;
+  const StageRun& stage_;
   int64_t done_ = 0;
   bool on_ = false, finished_ = false;
   double t0_ = 0;
@@ -336,7 +337,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
   LoopCounters& counters = loop_counters();
   std::unique_ptr<StepGraph> graph = make_step_graph(run, stage);
   const bool graphs = graph != nullptr;  // (the metrics' graph_steps, also once a failed capture dropped it)
-  StageProfile prof(run.cfg.profile_steps, run.dev);
+  StageProfile prof(run, stage);
   while (st.epoch < c.epochs) {
     const int e = st.epoch;
     stage.method.start_epoch(e);
@@ -491,9 +492,9 @@ bool train_stage(RunContext& run, StageRun& stage) {
       }
       while (hooks.stall_at >= 0 && st.global_step == hooks.stall_at)
         std::this_thread::sleep_for(std::chrono::seconds(1));
-      prof.after_step(run, stage, c.batch_size);
+      prof.after_step();
     }
-    prof.finish(run, stage, c.batch_size);
+    prof.finish();
     if (!queue.steps.empty()) ++counters.read_points;
     read_point(run, stage, queue, slot_names, images_now);
     if (graph) graph->invalidate();  // its memory back before the evaluation; the next epoch captures anew

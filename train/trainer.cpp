@@ -478,11 +478,7 @@ Json Trainer::run(std::optional<RunData> given) {
   // touches a device
   const LaunchInfo li = launch_info();
   writer_ = li.rank == 0;
-  dev_ = parse_device(cfg_.device);
-  if (li.launched && dev_.is_cuda()) {
-    dev_ = Device::cuda(li.local_rank);
-    cuda_use_device(li.local_rank);  // (the MPI backend's ranks too, not only NCCL's)
-  }
+  dev_ = rank_device(parse_device(cfg_.device));
   comm_ = make_run_comm(cfg_.dist, dev_);
   check_data_parallel();
   check_precision(cfg_.precision, dev_);
