@@ -45,6 +45,7 @@ LaunchInfo launch_info() {
 
 #ifndef TAILOR_MPI
 bool mpi_available() { return false; }
+void abort_job_if_parallel(int) {}
 std::unique_ptr<Communicator> make_mpi_comm(double) {
   fail("this build has no MPI backend: install Open MPI (Debian: libopenmpi-dev openmpi-bin) and rebuild "
        "(scripts/setup.sh does both)");

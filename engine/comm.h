@@ -74,6 +74,11 @@ struct LaunchInfo {
 };
 LaunchInfo launch_info();
 
+// A rank of a job of several (mpirun, world > 1, MPI started) that fails ends every rank now (MPI_Abort with
+// `code`, mpirun's exit status), instead of leaving the others waiting in their next collective until
+// dist.timeout_s. Returns, doing nothing, in a single process or before MPI started.
+void abort_job_if_parallel(int code);
+
 // True when this build has the MPI backend (Open MPI found at configure time) / the NCCL backend.
 bool mpi_available();
 bool nccl_available();

@@ -110,7 +110,7 @@ int64_t first_nonfinite(const std::vector<Tensor>& ts);
 // finite. With `others` (i32 [1]: the number of ranks whose ts[0] is non-finite, all-reduced) out = -others
 // when others > 0 and ts[0] is finite here. The training loop's guard (train/loop.h).
 void nonfinite_index(const std::vector<Tensor>& ts, Tensor& out, const Tensor& others = Tensor());
-Tensor argmax(const Tensor& x);                    // over last dim -> i32 [N]
+Tensor argmax(const Tensor& x);                    // over last dim -> i32 [N] (the lowest index on ties)
 Tensor topk_indices(const Tensor& x, int64_t k);   // over last dim -> i32 [N,k], largest first
 Tensor one_hot(const Tensor& labels, int64_t classes);  // i32 [N] -> f32 [N, classes]
 // f32 mask [a > b]: 1 or 0 (0 where either is NaN), numpy broadcasting, on the inputs' device. A constant:

@@ -228,6 +228,14 @@ TEST_CASE("softmax family, cross-entropy and gather match the CPU") {
              true, 1);
     check_op("gather", [](auto& v) { return gather(v[0], v[1]); }, {x, y}, kExact);
     check_op("argmax", [](auto& v) { return argmax(v[0]); }, {x}, kExact, false);
+    if (C == 10) {  // ties (the lowest index, as the CPU), across a warp's lanes, NaN and -inf
+      const int64_t E = 70;
+      std::vector<float> e(4 * E, 0.5f);
+      e[1 * E + 33] = e[1 * E + 65] = 2.f;
+      for (int64_t j = 0; j < E; ++j) e[2 * E + j] = -INFINITY, e[3 * E + j] = NAN;
+      e[2 * E] = NAN;
+      CHECK(argmax(Tensor::from_vector(e, {4, E}).to(kGpu)).cpu().to_vector_i32() == std::vector<int32_t>{0, 33, 1, 0});
+    }
     check_op("topk", [C = C](auto& v) { return topk_indices(v[0], std::min<int64_t>(5, C)); }, {x}, kExact, false);
     check_op("one_hot", [C = C](auto& v) { return one_hot(v[0], C); }, {y}, kExact, false);
   }

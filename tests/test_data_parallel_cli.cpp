@@ -5,7 +5,8 @@
 //     floor: see docs/data_parallel.md for the measured numbers);
 //   - mpirun -np 1 runs every data-parallel code path and equals the plain run bit for bit;
 //   - per-rank BatchNorm: a different computation (statistics over 64), visible from the first step;
-//   - a rank killed mid-run ends the job with the rank named; a stuck rank ends it at dist.timeout_s;
+//   - a rank killed mid-run ends the job with the rank named; a stuck rank ends it at dist.timeout_s; a rank
+//     that fails with an error ends it at once;
 //     --resume on 2 ranks is bit-identical to the uninterrupted 2-rank run;
 //   - `tailor eval` on 2 and 3 ranks writes the same eval JSON as one process;
 //   - what a data-parallel job refuses, with its message (ranks started differently, another rank count on
@@ -102,6 +103,14 @@ TEST_CASE("mpirun -np 2: SyncBN steps, per-rank BN, kill and resume, stuck rank,
   CHECK(stuck.code != 0);
   CHECK(seconds_since(t0) < 120);
   CHECK_MESSAGE(stuck.out.find("waited more than 3 s (dist.timeout_s)") != std::string::npos, stuck.out);
+
+  // a rank that fails with an error (not a signal) ends the job at once, not at dist.timeout_s (default 300 s)
+  t0 = std::chrono::steady_clock::now();
+  Run failed = mpi_run(2, args("failed"), "TAILOR_THROW_AT_STEP=2 TAILOR_KILL_RANK=1");
+  CHECK(failed.code != 0);
+  CHECK(seconds_since(t0) < 100);
+  CHECK_MESSAGE(failed.out.find("error (rank 1 of 2): TAILOR_THROW_AT_STEP") != std::string::npos, failed.out);
+  CHECK_MESSAGE(failed.out.find("dist.timeout_s") == std::string::npos, failed.out);
 
   // evaluation shared by 2 and 3 ranks: the same JSON as one process
   Run e1 = run("eval --run " + dir + "/one --out " + dir + "/e1.json");

@@ -107,9 +107,20 @@ TEST_CASE("pooling and shortcut forward values") {
   CHECK(sc == std::vector<float>{0, 1, 0, 0, 3, 0, 0, 9, 0, 0, 11, 0});
 }
 
+// argmax's rows: all equal (ties: 0), a tie across lanes of a warp (33 and 65: 33), NaN first then -inf (1), all NaN (0)
+static Tensor argmax_edge_rows() {
+  const int64_t C = 70;
+  std::vector<float> v(4 * C, 0.5f);
+  v[1 * C + 33] = v[1 * C + 65] = 2.f;
+  for (int64_t j = 0; j < C; ++j) v[2 * C + j] = -INFINITY, v[3 * C + j] = NAN;
+  v[2 * C] = NAN;
+  return Tensor::from_vector(v, {4, C});
+}
+
 TEST_CASE("argmax, top-k and one-hot") {
   Tensor x = Tensor::from_vector({0.1f, 0.9f, 0.5f, 3.f, 2.f, 1.f}, {2, 3});
   CHECK(argmax(x).to_vector_i32() == std::vector<int32_t>{1, 0});
+  CHECK(argmax(argmax_edge_rows()).to_vector_i32() == std::vector<int32_t>{0, 33, 1, 0});
   CHECK(topk_indices(x, 2).to_vector_i32() == std::vector<int32_t>{1, 2, 0, 1});
   CHECK(one_hot(Tensor::from_vector_i32({2, 0}, {2}), 3).to_vector() == std::vector<float>{0, 0, 1, 1, 0, 0});
 }

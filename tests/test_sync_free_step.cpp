@@ -391,7 +391,7 @@ TEST_CASE("the steps between read points make no host read: CE, mixup, LDAM, res
 // one_hot): the sigmoid family, GCLAng's angular noise (drawn on the host, uploaded), label-aware smoothing
 // (MiSLAS stage 2 included), EQL's gate (drawn on the host, uploaded).
 TEST_CASE("the steps between read points make no host read: cb_sigmoid, cb_focal, balanced_sigmoid, gcl_ang, las, "
-          "eql, mislas") {
+          "eql, mislas, camc") {
   const Runs runs = {
       {"cb_sigmoid", {"model.head=linear", "stage1.loss={\"name\": \"cb_sigmoid\"}"}},
       {"cb_focal", {"model.head=linear", "stage1.loss={\"name\": \"cb_focal\", \"gamma\": 2}",
@@ -405,6 +405,10 @@ TEST_CASE("the steps between read points make no host read: cb_sigmoid, cb_focal
       {"eql", {"model.head=linear", "stage1.loss={\"name\": \"eql\", \"eql_lambda\": 0.1}", "stage1.mixup_alpha=1"}},
       {"mislas", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "stage1.epochs=1", "stage2.method=mislas",
                   "stage2.epochs=1", "stage2.batch_size=3", "stage2.schedule.kind=constant", "stage2.optim.lr=0.01"}},
+      // CAMC attending the true class, or the predicted one (argmax on the device)
+      {"camc_label", {"model.head=camc", "stage1.method=camc", "stage1.loss={\"name\": \"ce\"}"}},
+      {"camc_predicted", {"model.head=camc", "stage1.method=camc", "stage1.camc.attend=predicted",
+                          "stage1.loss={\"name\": \"ce\"}"}},
   };
   check_no_step_reads(runs);
 }

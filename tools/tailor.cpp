@@ -50,12 +50,14 @@ int main(int argc, char** argv) {
     if (cmd == "explore") return tailor::cmd_explore(argc - 1, argv + 1);
   } catch (const tailor::ConfigError& e) {
     std::cerr << "tailor " << cmd << ": config error: " << e.what() << "\n";
+    tailor::abort_job_if_parallel(2);  // the other ranks of a data-parallel job stop now, not at dist.timeout_s
     return 2;
   } catch (const std::exception& e) {
     const tailor::LaunchInfo li = tailor::launch_info();  // under mpirun: which rank failed
     std::cerr << "tailor " << cmd << ": error"
               << (li.world > 1 ? " (rank " + std::to_string(li.rank) + " of " + std::to_string(li.world) + ")" : "")
               << ": " << e.what() << "\n";
+    tailor::abort_job_if_parallel(1);
     return 1;
   }
   std::cerr << "tailor: unknown command '" << cmd << "'\n" << kUsage;

@@ -48,18 +48,20 @@ namespace {
 
 // Test hooks, read from the environment (not the config, so a resumed run does not inherit them):
 // TAILOR_KILL_AT_STEP=n raises SIGKILL after global step n, TAILOR_STALL_AT_STEP=n sleeps for ever after it
-// (a stuck rank), both under mpirun on the rank TAILOR_KILL_RANK names (else on every rank);
+// (a stuck rank), TAILOR_THROW_AT_STEP=n throws an error after it (a rank that fails), all under mpirun on the
+// rank TAILOR_KILL_RANK names (else on every rank);
 // TAILOR_NAN_INPUT_AT_STEP=a or a-b puts a NaN pixel into the batches of global steps a..b (a corrupted input).
 // The kill and stall steps are read points on every rank (read_at), so the logs are written up to them.
 struct TestHooks {
-  int64_t kill_at = -1, stall_at = -1, nan_from = -1, nan_to = -1;
-  int64_t read_at[2] = {-1, -1};
+  int64_t kill_at = -1, stall_at = -1, throw_at = -1, nan_from = -1, nan_to = -1;
+  int64_t read_at[3] = {-1, -1, -1};
   TestHooks() {
     if (const char* k = std::getenv("TAILOR_KILL_AT_STEP")) kill_at = std::atoll(k);
     if (const char* k = std::getenv("TAILOR_STALL_AT_STEP")) stall_at = std::atoll(k);
-    read_at[0] = kill_at, read_at[1] = stall_at;
+    if (const char* k = std::getenv("TAILOR_THROW_AT_STEP")) throw_at = std::atoll(k);
+    read_at[0] = kill_at, read_at[1] = stall_at, read_at[2] = throw_at;
     if (const char* r = std::getenv("TAILOR_KILL_RANK"))
-      if (std::atoi(r) != launch_info().rank) kill_at = stall_at = -1;
+      if (std::atoi(r) != launch_info().rank) kill_at = stall_at = throw_at = -1;
     if (const char* n = std::getenv("TAILOR_NAN_INPUT_AT_STEP")) {
       nan_from = nan_to = std::atoll(n);
       if (const char* dash = std::strchr(n, '-')) nan_to = std::atoll(dash + 1);
@@ -471,6 +473,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
       // the read points: see train/loop.h
       const bool read = after || queue.full() || done >= total || (every > 0 && st.global_step % every == 0) ||
                         st.global_step == hooks.read_at[0] || st.global_step == hooks.read_at[1] ||
+                        st.global_step == hooks.read_at[2] ||
                         (run.data_parallel() ? done % tenth == 0 : run.progress.due(done));
       if (read) {
         ++counters.read_points;
@@ -490,6 +493,8 @@ bool train_stage(RunContext& run, StageRun& stage) {
         std::fflush(stdout);
         std::raise(SIGKILL);
       }
+      TAILOR_CHECK(hooks.throw_at < 0 || st.global_step != hooks.throw_at, "TAILOR_THROW_AT_STEP: an error after step ",
+                   st.global_step, " (test hook)");
       while (hooks.stall_at >= 0 && st.global_step == hooks.stall_at)
         std::this_thread::sleep_for(std::chrono::seconds(1));
       prof.after_step();

@@ -64,6 +64,8 @@ void cross_entropy_backward(float* dx, const float* logp, const int32_t* y, cons
 void gather_rows(float* out, const float* x, const int32_t* idx, int64_t N, int64_t C);   // out[i] = x[i, idx_i]
 // dx = 0; dx[i, idx_i] = g[i]; a row whose idx_i is outside [0, C) all NaN
 void scatter_rows(float* dx, const float* g, const int32_t* idx, int64_t N, int64_t C);
+// out[i] = the first j with x[i, j] = max_k x[i, k] (NaN never wins; a row of NaN gives 0)
+void argmax_rows(int32_t* out, const float* x, int64_t N, int64_t C);
 // out[i] = table[idx_i] for idx_i in [0, C), NaN otherwise (a per-class constant looked up per sample)
 void take(float* out, const float* table, const int32_t* idx, int64_t N, int64_t C);
 // x viewed as [outer, len, inner], normalised along len: n = max(||x||, eps), y = x / n; norms [outer*inner]

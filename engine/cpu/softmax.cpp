@@ -83,6 +83,17 @@ void gather_rows(float* out, const float* x, const int32_t* idx, int64_t N, int6
   for (int64_t i = 0; i < N; ++i) out[i] = x[i * C + idx[i]];
 }
 
+// out[i] = argmax_j x[i, j], the lowest j on ties; NaN is never the maximum, a row without a number gives 0
+void argmax_rows(int32_t* out, const float* x, int64_t N, int64_t C) {
+  for (int64_t i = 0; i < N; ++i) {
+    const float* row = x + i * C;
+    int64_t best = -1;
+    for (int64_t j = 0; j < C; ++j)
+      if (!std::isnan(row[j]) && (best < 0 || row[j] > row[best])) best = j;
+    out[i] = (int32_t)std::max<int64_t>(best, 0);
+  }
+}
+
 // out[i] = table[idx_i]: a per-class constant per sample (NaN for an index outside [0, C))
 void take(float* out, const float* table, const int32_t* idx, int64_t N, int64_t C) {
   for (int64_t i = 0; i < N; ++i) out[i] = (idx[i] >= 0 && idx[i] < C) ? table[idx[i]] : std::nanf("");

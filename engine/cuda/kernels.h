@@ -50,6 +50,7 @@ void cross_entropy_backward(float* dx, const float* logp, const int32_t* y, cons
                             const float* norm, bool per_row, int64_t N, int64_t C);
 void gather_rows(float* out, const float* x, const int32_t* idx, int64_t N, int64_t C);
 void scatter_rows(float* dx, const float* g, const int32_t* idx, int64_t N, int64_t C);
+void argmax_rows(int32_t* out, const float* x, int64_t N, int64_t C);
 void take(float* out, const float* table, const int32_t* idx, int64_t N, int64_t C);
 void l2_normalize(float* y, float* norms, const float* x, int64_t outer, int64_t len, int64_t inner, float eps);
 void l2_normalize_backward(float* dx, const float* dy, const float* y, const float* norms, int64_t outer,

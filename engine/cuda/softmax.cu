@@ -149,6 +149,28 @@ void gather_rows(float* out, const float* x, const int32_t* idx, int64_t N, int6
   LAUNCH(gather_rows_k, N, out, x, idx, N, C);
 }
 
+// out[i] = argmax_j x[i, j], the lowest j on ties (the CPU's order); NaN never wins, a row without a number
+// gives 0. One warp per row: each lane keeps the best of its columns, then a butterfly keeps the larger value,
+// the lower index on ties, so every lane ends with the row's answer.
+__global__ void argmax_rows_k(int32_t* out, const float* x, int64_t rows, int64_t cols) {
+  ROW_LOOP(r, rows) {
+    const float* p = x + r * cols;
+    float best = -FLT_MAX;
+    int64_t at = INT64_MAX;
+    for (int64_t j = threadIdx.x; j < cols; j += 32) {
+      const float v = p[j];
+      if (!isnan(v) && (at == INT64_MAX || v > best)) { best = v; at = j; }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+      const int64_t oat = __shfl_xor_sync(0xffffffffu, at, o);
+      if (oat != INT64_MAX && (at == INT64_MAX || ob > best || (ob == best && oat < at))) { best = ob; at = oat; }
+    }
+    if (threadIdx.x == 0) out[r] = at == INT64_MAX ? 0 : (int32_t)at;
+  }
+}
+void argmax_rows(int32_t* out, const float* x, int64_t N, int64_t C) { LAUNCH_ROWS(argmax_rows_k, N, out, x, N, C); }
+
 // out[i] = table[idx_i]: a per-class constant per sample (NaN for an index outside [0, C): no throw on the device)
 __global__ void take_k(float* out, const float* table, const int32_t* idx, int64_t N, int64_t C) {
   GRID_LOOP(i, N) out[i] = (idx[i] >= 0 && idx[i] < C) ? table[idx[i]] : __int_as_float(0x7fc00000);

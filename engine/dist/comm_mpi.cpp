@@ -193,6 +193,18 @@ class MpiComm : public Communicator {
 
 bool mpi_available() { return true; }
 
+void abort_job_if_parallel(int code) {
+  int inited = 0, finalized = 0, world = 1;
+  MPI_Initialized(&inited);
+  MPI_Finalized(&finalized);
+  if (!inited || finalized) return;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  if (world <= 1) return;
+  std::fflush(stdout);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, code);
+}
+
 std::unique_ptr<Communicator> make_mpi_comm(double timeout_s) { return std::make_unique<MpiComm>(timeout_s); }
 
 }  // namespace tailor

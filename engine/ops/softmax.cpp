@@ -150,7 +150,15 @@ Tensor take(const Tensor& table, const Tensor& index) {
   return out;
 }
 
-Tensor argmax(const Tensor& x) { return topk_indices(x, 1).reshape({-1}); }
+// On the device itself (no host read: a CAMC head's predicted-class map stays inside a captured graph).
+Tensor argmax(const Tensor& x) {
+  TAILOR_CHECK(x.dim() == 2 && x.shape()[1] >= 1, "argmax: x must be [N, C] with C >= 1, got ", x.shape());
+  Tensor xc = x.contiguous();
+  require_f32_contig("argmax", xc, "x");
+  Tensor out = Tensor::empty({x.shape()[0]}, DType::I32, x.device());
+  TAILOR_KERNEL(xc, argmax_rows, out.i32(), xc.f32(), x.shape()[0], x.shape()[1]);
+  return out;
+}
 
 Tensor topk_indices(const Tensor& x, int64_t k) {
   TAILOR_CHECK(x.dim() == 2, "topk_indices: x must be [N, C], got ", x.shape());
