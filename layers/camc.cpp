@@ -17,6 +17,7 @@ Tensor locations(const Tensor& phi) {
 // f = GAP(phi) + lambda * sum_u softmax_u(CAM_cls(u) / T) phi(u); temperature and lambda are [1] tensors
 Tensor calibrated_pool(const Tensor& phi, const Tensor& class_weights, const Tensor& cls, const Tensor& temperature,
                        const Tensor& lambda) {
+  TAILOR_CHECK(phi.dim() == 4, "camc: the feature map must be [N, h, w, d], got ", phi.shape());
   TAILOR_CHECK(class_weights.dim() == 2 && class_weights.size(0) == phi.size(3),
                "camc: class weights must be [d, C] with d = ", phi.size(3), ", got ", class_weights.shape());
   TAILOR_CHECK(cls.dtype() == DType::I32 && cls.dim() == 1 && cls.size(0) == phi.size(0),

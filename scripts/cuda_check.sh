@@ -18,7 +18,8 @@
 #      recipe's real stage-1 steps with host-loaded and GPU-resident batches (debug.profile_steps; needs DATA)
 #   5. the NCCL backend (docs/data_parallel.md): 20 deterministic steps of ResNet-32 on one process and on
 #      `mpirun -np 1` with dist.backend nccl (every data-parallel code path on one GPU: the two step logs
-#      must be identical), the same with dist.sync_bn (SyncBatchNorm on the GPU), and on 2 ranks when the
+#      must be identical; also with 0.1 MB gradient buckets and no timeout, and with the blocking all-reduce),
+#      the same with dist.sync_bn (SyncBatchNorm on the GPU), and on 2 ranks when the
 #      machine has 2 GPUs; needs DATA (CIFAR-10 binary batches)
 #      or the Fashion-MNIST package
 #   6. the ImageNet-LT input pipeline on this machine's cores (bench_data: JPEG decode + RandomResizedCrop 224 +
@@ -42,7 +43,7 @@
 #        output, default a temporary one), FMNIST (a folder of Fashion-MNIST's four .gz files, copied to
 #        /usr/share/datasets/fashion-mnist when that is missing: step 1's CLI case needs it)
 # Budget on an H100/H200 (estimates): 1: 1-3 min, 1m: ~4-5 min, 2: 2-6 min, 3: < 1 min, 4: ~2 min, 4b: ~0.5, 4c: ~1.5,
-#        4d: ~1, 4p: ~1.5, 5: ~1.5, 6: ~0.5, 7: ~3.5. One call of STEPS="1 3 4b 4c 4d 6" fits in ~6 minutes.
+#        4d: ~1, 4p: ~1.5, 5: ~2, 6: ~0.5, 7: ~3.5. One call of STEPS="1 3 4b 4c 4d 6" fits in ~6 minutes.
 set -uo pipefail
 B=${1:-build}
 export PYTHON=${PYTHON:-python3}  # (also the PyTorch of benchmarks/reproduce.sh in step 7)
@@ -296,6 +297,12 @@ else
   run plain
   run nccl1 -np 1 --set dist.backend=nccl
   same plain nccl1 "1 rank over NCCL"
+  # the same with many gradient buckets (ResNet-32's 1.9 MB is one bucket of the default 25 MB) and only the
+  # stream waiting for them (dist.timeout_s 0: no host poll), and with the blocking all-reduce after backward
+  run nccl1_b -np 1 --set dist.backend=nccl --set dist.bucket_mb=0.1 --set dist.timeout_s=0
+  same plain nccl1_b "1 rank over NCCL, 0.1 MB buckets, no timeout"
+  run nccl1_blk -np 1 --set dist.backend=nccl --set dist.overlap=false
+  same plain nccl1_blk "1 rank over NCCL, blocking all-reduce"
   # SyncBatchNorm on the GPU (its sums through the host): one process vs one NCCL rank
   run plain_sbn --set dist.sync_bn=true
   run nccl1_sbn -np 1 --set dist.backend=nccl --set dist.sync_bn=true

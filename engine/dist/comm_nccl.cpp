@@ -151,8 +151,12 @@ class NcclComm : public Communicator {
     bool test() override {
       if (!done) return true;
       const cudaError_t e = cudaEventQuery(done);
-      if (e == cudaErrorNotReady) (void)cudaGetLastError();  // no error: not left for the next launch check
-      return e == cudaSuccess;
+      if (e == cudaErrorNotReady) {
+        (void)cudaGetLastError();  // no error: not left for the next launch check
+        return false;
+      }
+      TAILOR_CUDA_CHECK(e);  // a device error now, not at wait()
+      return true;
     }
     void wait() override {
       if (!done || waited) return;
