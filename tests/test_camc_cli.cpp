@@ -3,6 +3,8 @@
 // resume bit-identical, and the config errors. Skipped (exit 77) without the Fashion-MNIST package.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -48,6 +50,24 @@ TEST_CASE("CAMC: trains through the calibrated pooling, saves s / T / lambda, ev
   const auto lines = slurp(A / "metrics.jsonl");
   const auto last = nlohmann::json::parse(lines.substr(lines.rfind('\n', lines.size() - 2) + 1));
   CHECK(nlohmann::json::parse(slurp(root() + "/e.json")).at("top1") == last.at("top1"));
+  // extract-features writes the model's logits (the calibrated pooling's), whose top-1 is the run's
+  Run x = run("extract-features --run " + A.string() + " --checkpoint " +
+              (A / "checkpoints/stage1_last.safetensors").string() + " --out " + root() + "/f.safetensors");
+  REQUIRE_MESSAGE(x.code == 0, x.out);
+  auto fx = tailor::read_weights(root() + "/f.safetensors");
+  const std::vector<int32_t> pred = tailor::argmax(fx.at("logits")).to_vector_i32(),
+                             y = fx.at("labels").to_vector_i32();
+  int correct = 0;
+  for (size_t i = 0; i < y.size(); ++i) correct += pred[i] == y[i];
+  CHECK(100.0 * correct / (double)y.size() == doctest::Approx(last.at("top1").get<double>()).epsilon(1e-4));
+  // ... not the plain normalised classifier's on the pooled features, s cos(f, w_c), which ignores the attention
+  const tailor::Tensor plain = tailor::scale(
+      tailor::matmul(tailor::l2_normalize(fx.at("features"), 1), tailor::l2_normalize(s.at("linear.weight"), 0)), 12.f);
+  const std::vector<float> zl = fx.at("logits").to_vector(), zp = plain.to_vector();
+  REQUIRE(zl.size() == zp.size());
+  double gap = 0;
+  for (size_t i = 0; i < zl.size(); ++i) gap = std::max(gap, (double)std::fabs(zl[i] - zp[i]));
+  CHECK(gap > 0.05);
 
   Run b = run("train --config " + cfg + " " + train_cli::small_data(root(), "camc_killed") + " --no-report",
               "TAILOR_KILL_AT_STEP=7");

@@ -164,7 +164,7 @@ TEST_CASE("tailor train with precision bf16 on cuda: next to fp32 on the same GP
   const std::vector<double> a = step_losses(dir + "/fp32"), b = step_losses(dir + "/bf16");
   REQUIRE(a.size() == 30);
   REQUIRE(b.size() == a.size());
-  MESSAGE("cuda, step 1 loss: fp32 " << a[0] << ", bf16 " << b[0]);
+  MESSAGE("cuda, step 1 loss: fp32 " << a[0] << ", bf16 " << b[0] << "; step 2: fp32 " << a[1] << ", bf16 " << b[1]);
   // cuDNN also rounds each output to bf16 (unlike oneDNN's float32 outputs): a looser bound than the CPU's 2e-3
   CHECK(std::fabs(b[0] - a[0]) <= 5e-3 * a[0]);
   CHECK(std::fabs(b[1] - a[1]) <= 3e-2 * a[1]);

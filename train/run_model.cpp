@@ -178,12 +178,15 @@ SplitFeatures extract_features(ResNet& net, const data::Dataset& ds, const data:
                                int workers, bool with_logits) {
   std::vector<float> feats, logits;
   SplitFeatures out;
+  auto* map_head = dynamic_cast<FeatureMapHead*>(net.head().get());  // CAMC: logits from the feature map
   for_each_eval_batch(net, ds, tf, batch, workers, [&](const data::Batch& b) {
-    Tensor f = net.features(b.images);
+    Tensor phi = map_head ? net.feature_map(b.images) : Tensor();
+    Tensor f = map_head ? global_avg_pool(phi) : net.features(b.images);
     auto fv = f.contiguous().cpu().to_vector();
     feats.insert(feats.end(), fv.begin(), fv.end());
-    if (with_logits) {
-      auto lv = net.head()->forward(f).contiguous().cpu().to_vector();
+    if (with_logits) {  // the model's own logits (ResNet::forward's)
+      Tensor z = map_head ? map_head->forward_map(phi, Tensor()) : net.head()->forward(f);
+      auto lv = z.contiguous().cpu().to_vector();
       logits.insert(logits.end(), lv.begin(), lv.end());
     }
     auto yv = b.labels.cpu().to_vector_i32();
