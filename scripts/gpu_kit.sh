@@ -40,5 +40,5 @@ for split, n in (("train", 6000), ("t10k", 2000)):
         with gzip.open(f"{dst}/{name}", "wb") as f:
             f.write(out)
 PY
-if [ -n "$cifar" ]; then cp "$cifar" "$kit/cifar10-jpg.tar.xz"; fi
+if [ -n "$cifar" ]; then install -m 0644 "$cifar" "$kit/cifar10-jpg.tar.xz"; fi
 du -sh "$kit"

@@ -187,6 +187,19 @@ TEST_CASE("CAMC's calibrated pooling matches the CPU, forward and backward") {
   for (double T : {1.0, 0.1})
     check_op("camc_pool T " + std::to_string(T), [&](auto& v) { return camc_pool(v[0], v[1], v[2], T, 0.7); },
              {randn({6, 8, 8, 64}, 42), randn({64, 10}, 43), cls}, kSum);
+  // the head itself (its s / T / lambda buffers moved to the device): the true class's map, and the predicted
+  // class's (argmax on the device), forward and the feature map's gradient
+  auto head_map = [](bool predicted) {
+    return [predicted](const std::vector<Tensor>& v) {
+      Rng rng(44);  // the same weights on both devices
+      CamcHead head(64, 10, 16.0, 0.5, 1.0, rng);
+      head.to(v[0].device());
+      return head.forward_map(v[0], predicted ? Tensor() : v[1]);
+    };
+  };
+  for (bool predicted : {false, true})
+    check_op(predicted ? "camc head, predicted class" : "camc head, true class", head_map(predicted),
+             {randn({6, 8, 8, 64}, 45), cls}, kSum);
 }
 
 TEST_CASE("reductions match the CPU") {
