@@ -15,6 +15,7 @@
 #include "engine/allocator.h"
 #include "engine/precision.h"
 #include "engine/step_inputs.h"
+#include "layers/camc.h"
 #include "layers/heads.h"
 #include "train/loop.h"
 #include "train/step_graph.h"
@@ -271,6 +272,39 @@ static void check_eval_graph(Device dev, GraphMode mode, Precision p) {
 TEST_CASE("the evaluation forward as a graph (emulated): the eager metrics bit for bit") {
   check_eval_graph(Device::cpu(), GraphMode::Emulate, Precision::F32);
   if (cpu_has_native_bf16()) check_eval_graph(Device::cpu(), GraphMode::Emulate, Precision::BF16);
+}
+
+// A CAMC head's forward (the predicted class's map: argmax on the device) is captured like any other; an NCM
+// head's (nearest class mean computed on the host) is not, and its evaluation goes on eagerly, the same numbers.
+TEST_CASE("the evaluation forward as a graph (emulated): a CAMC head captured, an NCM head evaluated eagerly") {
+  const data::Dataset ds = eval_set();
+  const std::vector<int64_t> counts{20, 10, 8, 4, 3};
+  for (bool camc : {true, false}) {
+    CAPTURE(camc);
+    Rng rng(9);
+    auto net = make_resnet("resnet32", 5, 3, HeadKind::None, rng);
+    if (camc) {
+      net->set_head(std::make_shared<CamcHead>(64, 5, 16.0, 0.5, 1.0, rng));
+    } else {
+      auto ncm = std::make_shared<NCMClassifier>(64, 5);
+      std::vector<float> f(20 * 64);
+      for (auto& v : f) v = (float)rng.uniform();
+      std::vector<int32_t> y(20);
+      for (int i = 0; i < 20; ++i) y[i] = i % 5;
+      ncm->fit(Tensor::from_vector(f, {20, 64}), Tensor::from_vector_i32(y, {20}));
+      net->set_head(ncm);
+    }
+    const EvalMetrics a = evaluate_dataset(*net, ds, data::cifar_test_transform(), counts, ShotRule{}, 8, 0, false);
+    eval_graph_counters() = EvalGraphCounters{};
+    const EvalMetrics b = evaluate_dataset(*net, ds, data::cifar_test_transform(), counts, ShotRule{}, 8, 0, false,
+                                           GraphMode::Emulate);
+    CHECK(a.confusion == b.confusion);
+    CHECK(a.mean_loss == b.mean_loss);
+    CHECK(eval_graph_counters().captures == 1);
+    CHECK(eval_graph_counters().replays == (camc ? 3 : 0));
+    CHECK(eval_graph_counters().failure.empty() == camc);
+    take_eval_graph_failure();
+  }
 }
 
 TEST_CASE("the evaluation forward of a model on the CPU with cuda_graphs on: evaluated eagerly, nothing captured") {

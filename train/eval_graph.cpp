@@ -60,7 +60,14 @@ Tensor EvalGraph::forward(ResNet& net, const Tensor& images) {
   TAILOR_CHECK(mode_ == GraphMode::Emulate || net.device().is_cuda(),
                "EvalGraph: a CUDA graph of a forward on ", net.device().str());
   if (mode_ == GraphMode::Emulate) {
+    const int64_t reads0 = Tensor::host_reads();
     out_ = net.forward(in_);
+    if (Tensor::host_reads() != reads0) {  // what a capture refuses (a host read): eager from now on, as there
+      count.failure = "the forward reads a tensor on the host (emulated capture)";
+      failed_ = true;
+      ++count.eager;
+      return net.forward(images);
+    }
   } else {
     try {
       graph_.begin_capture();

@@ -12,7 +12,8 @@
 //
 // GraphMode::Emulate is the CPU test of the buffer discipline: the forward runs at every batch, but from the
 // second batch of a shape on it reads the fixed input buffer and its logits are handed out as a replay's
-// would be (tests/test_step_graph.cpp).
+// would be (tests/test_step_graph.cpp); a forward that reads a tensor on the host (Tensor::host_reads) fails
+// its emulated capture as a real one would.
 #pragma once
 #include <cstdint>
 #include <string>
