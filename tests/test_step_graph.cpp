@@ -274,11 +274,20 @@ TEST_CASE("the evaluation forward as a graph (emulated): the eager metrics bit f
   if (cpu_has_native_bf16()) check_eval_graph(Device::cpu(), GraphMode::Emulate, Precision::BF16);
 }
 
+// Evaluates `net` on eval_set() eagerly, then (counters reset) with `mode`: the same confusion and mean loss.
+static void check_same_as_eager(ResNet& net, GraphMode mode) {
+  const data::Dataset ds = eval_set();
+  const std::vector<int64_t> counts{20, 10, 8, 4, 3};
+  const EvalMetrics a = evaluate_dataset(net, ds, data::cifar_test_transform(), counts, ShotRule{}, 8, 0, false);
+  eval_graph_counters() = EvalGraphCounters{};
+  const EvalMetrics b = evaluate_dataset(net, ds, data::cifar_test_transform(), counts, ShotRule{}, 8, 0, false, mode);
+  CHECK(a.confusion == b.confusion);
+  CHECK(a.mean_loss == b.mean_loss);
+}
+
 // A CAMC head's forward (the predicted class's map: argmax on the device) is captured like any other; an NCM
 // head's (nearest class mean computed on the host) is not, and its evaluation goes on eagerly, the same numbers.
 TEST_CASE("the evaluation forward as a graph (emulated): a CAMC head captured, an NCM head evaluated eagerly") {
-  const data::Dataset ds = eval_set();
-  const std::vector<int64_t> counts{20, 10, 8, 4, 3};
   for (bool camc : {true, false}) {
     CAPTURE(camc);
     Rng rng(9);
@@ -294,12 +303,7 @@ TEST_CASE("the evaluation forward as a graph (emulated): a CAMC head captured, a
       ncm->fit(Tensor::from_vector(f, {20, 64}), Tensor::from_vector_i32(y, {20}));
       net->set_head(ncm);
     }
-    const EvalMetrics a = evaluate_dataset(*net, ds, data::cifar_test_transform(), counts, ShotRule{}, 8, 0, false);
-    eval_graph_counters() = EvalGraphCounters{};
-    const EvalMetrics b = evaluate_dataset(*net, ds, data::cifar_test_transform(), counts, ShotRule{}, 8, 0, false,
-                                           GraphMode::Emulate);
-    CHECK(a.confusion == b.confusion);
-    CHECK(a.mean_loss == b.mean_loss);
+    check_same_as_eager(*net, GraphMode::Emulate);
     CHECK(eval_graph_counters().captures == 1);
     CHECK(eval_graph_counters().replays == (camc ? 3 : 0));
     CHECK(eval_graph_counters().failure.empty() == camc);
@@ -309,16 +313,9 @@ TEST_CASE("the evaluation forward as a graph (emulated): a CAMC head captured, a
 
 TEST_CASE("the evaluation forward of a model on the CPU with cuda_graphs on: evaluated eagerly, nothing captured") {
   // (a run's final evaluation loads its checkpoint: the model must not be on the host while graphs capture)
-  const data::Dataset ds = eval_set();
   Rng rng(9);
   auto net = make_resnet("resnet32", 5, 3, HeadKind::Linear, rng);
-  const std::vector<int64_t> counts{20, 10, 8, 4, 3};
-  const EvalMetrics a = evaluate_dataset(*net, ds, data::cifar_test_transform(), counts, ShotRule{}, 8, 0, false);
-  eval_graph_counters() = EvalGraphCounters{};
-  const EvalMetrics b = evaluate_dataset(*net, ds, data::cifar_test_transform(), counts, ShotRule{}, 8, 0, false,
-                                         GraphMode::Capture);
-  CHECK(a.confusion == b.confusion);
-  CHECK(a.mean_loss == b.mean_loss);
+  check_same_as_eager(*net, GraphMode::Capture);
   CHECK(eval_graph_counters().captures == 0);
   CHECK(eval_graph_counters().replays == 0);
 }
