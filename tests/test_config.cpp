@@ -180,6 +180,27 @@ TEST_CASE("bad JSON names the file, line and column") {
   CHECK(e.find(p + ":3:12: invalid JSON (syntax error") != std::string::npos);
   e = error_of([&] { load_config_file("/nonexistent/cfg.json"); });
   CHECK(e.find("/nonexistent/cfg.json: cannot open") != std::string::npos);
+  // a key twice in one object (JSON parsers keep the last silently), a number beyond double's range
+  p = write_tmp("twice.json", R"({"stage1": {"optim": {"lr": 0.1, "momentum": 0.9, "lr": 0.2}}, "seed": 1})");
+  CHECK(error_of([&] { load_config_file(p); }) ==
+        p + ": key stage1.optim.lr is given twice (JSON would keep only the last); remove one");
+  p = write_tmp("twice_top.json", R"({"seed": 1, "stage1": {"epochs": 2}, "stage2": {"epochs": 2}, "seed": 2})");
+  CHECK(error_of([&] { load_config_file(p); }) == p + ": key seed is given twice (JSON would keep only the last); "
+                                                      "remove one");
+  p = write_tmp("same_key_apart.json", R"({"stage1": {"epochs": 2}, "stage2": {"epochs": 2}})");
+  CHECK(load_config_file(p)["stage2"]["epochs"] == 2);  // the same key in two objects is fine
+  p = write_tmp("huge.json", R"({"stage1": {"optim": {"lr": 1e400}}})");
+  e = error_of([&] { load_config_file(p); });
+  CHECK(e.find(p + ": invalid JSON (number overflow") == 0);
+}
+
+TEST_CASE("what changed between two configs, named for a refused resume") {
+  Json a = resolve_config("", {}, true);
+  Json b = resolve_config("", {"threads=2", "stage1.batch_size=32"}, true);
+  CHECK(config_differences(a, b) == "threads 0 -> 2, stage1.batch_size 128 -> 32");
+  CHECK(config_differences(a, a).empty());
+  Json root_moved = resolve_config("", {"data.root=/elsewhere"}, true);  // not part of the identity
+  CHECK(config_differences(a, root_moved).empty());
 }
 
 TEST_CASE("unknown keys are errors with a suggestion") {

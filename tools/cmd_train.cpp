@@ -18,7 +18,7 @@ static const int kExitStopped = 75;  // --stop-after: stopped early, state saved
 
 static const char* kTrainUsage =
     "usage: tailor train [--config FILE] [--set key.path=value ...] [--init-from WEIGHTS] [--overwrite]\n"
-    "                    [--device cpu|cuda] [--deterministic] [--no-report] [--stop-after SECONDS]\n"
+    "                    [--device cpu|cuda] [--threads N] [--deterministic] [--no-report] [--stop-after SECONDS]\n"
     "                    [--print-config] [--help-config]\n"
     "       tailor train --resume RUN_DIR [--set data.root=DIR] [--stop-after SECONDS]\n"
     "Trains the run a JSON config describes (dataset + LT subset, model, stages stage1, stage2, ... each with\n"
@@ -29,7 +29,8 @@ static const char* kTrainUsage =
     "  --resume DIR     continue an interrupted run exactly (a missing state is an error, never a fresh start);\n"
     "                   --set data.root=DIR when the data has moved (checked to be the same images)\n"
     "  --overwrite      replace an existing run directory of the same name\n"
-    "  --device D       = --set device=D;  --deterministic = --set deterministic=true (CUDA: only\n"
+    "  --device D       = --set device=D;  --threads N = --set threads=N (part of the run's identity: a resume\n"
+    "                   keeps it);  --deterministic = --set deterministic=true (CUDA: only\n"
     "                   deterministic cuDNN algorithms, so a rerun is bit-identical)\n"
     "  --stop-after S   stop after the first epoch that ends past S seconds, with the state saved, exit\n"
     "                   status 75; `--resume` continues (for time-limited jobs)\n"
@@ -43,7 +44,7 @@ int cmd_train(int argc, char** argv) {
   TrainFlags flags;
   std::string dir;
   try {
-    Args a(argc, argv, {"config", "resume", "init-from", "device", "stop-after"},
+    Args a(argc, argv, {"config", "resume", "init-from", "device", "threads", "stop-after"},
            {"help", "help-config", "print-config", "overwrite", "no-report", "deterministic"}, {"set"});
     if (a.has("help")) {
       std::cout << kTrainUsage;
@@ -63,9 +64,10 @@ int cmd_train(int argc, char** argv) {
         throw UsageError("--stop-after expects a positive number of seconds, got '" + v + "'");
     }
     if (a.has("resume")) {
-      if (a.has("config") || a.has("init-from") || a.has("overwrite") || a.has("device") || a.has("deterministic"))
+      if (a.has("config") || a.has("init-from") || a.has("overwrite") || a.has("device") || a.has("threads") ||
+          a.has("deterministic"))
         throw UsageError("--resume takes the run's own config.json; it cannot be combined with --config, "
-                         "--init-from, --overwrite, --device or --deterministic");
+                         "--init-from, --overwrite, --device, --threads or --deterministic");
       for (const std::string& s : a.list("set"))
         if (s.rfind("data.root=", 0) != 0)
           throw UsageError("--resume takes the run's own config.json; the only --set it accepts is data.root=DIR "
@@ -84,6 +86,7 @@ int cmd_train(int argc, char** argv) {
       std::vector<std::string> sets = a.list("set");
       if (a.has("init-from")) sets.push_back("model.init_from=" + a.str("init-from", ""));
       if (a.has("device")) sets.push_back("device=" + a.str("device", ""));
+      if (a.has("threads")) sets.push_back("threads=" + a.str("threads", ""));
       if (a.has("deterministic")) sets.push_back("deterministic=true");
       cfg = resolve_config(a.str("config", ""), sets, true);
       dir = run_dir_of(cfg);

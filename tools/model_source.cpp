@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -49,7 +50,24 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
     log << "note: the model trained on cuda; no CUDA device here: on the CPU (--device picks one)\n";
   const long long threads = a.integer("threads", 0, 0, 1024);
   omp_set_num_threads(threads > 0 ? (int)threads : (int)std::max(1u, std::thread::hardware_concurrency()));
-  if (!std::filesystem::is_regular_file(s.checkpoint)) throw ConfigError("checkpoint not found: " + s.checkpoint);
+  if (!std::filesystem::is_regular_file(s.checkpoint)) {
+    std::string msg = "checkpoint not found: " + s.checkpoint;
+    if (!s.run_dir.empty() && !a.has("checkpoint")) {  // the run's final checkpoint: say why it is missing
+      std::vector<std::string> have;
+      std::error_code ec;
+      for (auto& e : std::filesystem::directory_iterator(s.run_dir + "/checkpoints", ec))
+        if (e.path().filename().string().rfind("stage", 0) == 0) have.push_back(e.path().filename().string());
+      std::sort(have.begin(), have.end());
+      if (!std::filesystem::exists(s.run_dir + "/summary.json"))
+        msg += " (the run has not finished: continue it with `tailor train --resume " + s.run_dir + "`";
+      else
+        msg += " (the run's final checkpoint";
+      msg += have.empty() ? ")" : "; or give one of its checkpoints with --checkpoint: " + have[0];
+      for (size_t i = 1; i < have.size(); ++i) msg += ", " + have[i];
+      if (!have.empty()) msg += ")";
+    }
+    throw ConfigError(msg);
+  }
   s.net = load_model(s.checkpoint);
   if (device == "cuda") {
     cuda_set_deterministic(s.cfg.value("deterministic", false));

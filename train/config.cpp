@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "losses/loss.h"
@@ -285,8 +286,20 @@ void validate(const Json& cfg) {
     config_fail("data.dataset " + ds + " needs data.test_list or data.val_list");
   if (ds != "fashion_mnist" && cfg.at("data").at("root").get<std::string>().empty())
     config_fail("data.root is required for data.dataset " + ds);
-  if (cfg.at("eval").at("select") == "val" && cfg.at("data").at("val_list").get<std::string>().empty())
-    config_fail("eval.select val needs data.val_list (a validation split)");
+  const bool lists = ds == "list" || ds == "inat";
+  for (const char* key : {"train_list", "val_list", "test_list"})
+    if (!lists && !cfg.at("data").at(key).get<std::string>().empty())
+      config_fail(std::string("data.") + key + ": read by data.dataset list / inat only (this run's is " + ds + ")");
+  if (cfg.at("eval").at("select") == "val") {
+    if (lists && cfg.at("data").at("val_list").get<std::string>().empty())
+      config_fail("eval.select val needs data.val_list (a validation split)");
+    if (!lists && ds != "image_folder")
+      config_fail("eval.select val: data.dataset " + ds + " has no validation split (test or last instead)");
+  }  // an image folder's: DATA/val/, checked when the data is read
+  const std::string name = cfg.at("name");
+  if (name == "." || name == ".." || name.find('/') != std::string::npos || name.find('\\') != std::string::npos)
+    config_fail("name " + Json(name).dump() + ": a run name is one folder name inside runs_dir (no '/', not '.' or "
+                "'..'); put the parent folder in runs_dir");
   const Json& ev = cfg.at("eval");
   if (ev.contains("few_below") && ev.at("few_below").get<int64_t>() > ev.at("many_above").get<int64_t>() + 1)
     config_fail("eval.few_below (" + ev.at("few_below").dump() + ") must be <= eval.many_above + 1 (" +
@@ -346,8 +359,32 @@ std::string did_you_mean(const std::string& key) {
 }
 
 Json parse_config_text(const std::string& text, const std::string& origin) {
+  // A key given twice in one object: JSON parsers keep the last silently; a config refuses it, naming it.
+  struct Frame {
+    std::set<std::string> keys;
+    std::string last;
+  };
+  std::vector<Frame> frames;
+  std::string duplicate;
+  auto find_duplicates = [&](int, Json::parse_event_t ev, Json& parsed) {
+    if (ev == Json::parse_event_t::object_start) frames.emplace_back();
+    if (ev == Json::parse_event_t::object_end && !frames.empty()) frames.pop_back();
+    if (ev == Json::parse_event_t::key && !frames.empty()) {
+      frames.back().last = parsed.get<std::string>();
+      if (!frames.back().keys.insert(frames.back().last).second && duplicate.empty())
+        for (const Frame& f : frames) duplicate += (duplicate.empty() ? "" : ".") + f.last;
+    }
+    return true;
+  };
   try {
-    return Json::parse(text);
+    Json j = Json::parse(text, find_duplicates);
+    if (!duplicate.empty())
+      config_fail(origin + ": key " + duplicate + " is given twice (JSON would keep only the last); remove one");
+    return j;
+  } catch (const Json::out_of_range& e) {  // e.g. a number beyond double's range (1e400)
+    std::string what = e.what();
+    auto p = what.find("number overflow");
+    config_fail(origin + ": invalid JSON (" + (p == std::string::npos ? what : what.substr(p)) + ")");
   } catch (const Json::parse_error& e) {
     // e.byte is 1-based; count lines and columns up to it
     size_t byte = e.byte == 0 ? 0 : e.byte - 1, line = 1, col = 1;
@@ -490,6 +527,32 @@ Json resolve_config(const std::string& file, const std::vector<std::string>& set
 }
 
 std::string config_hash(const Json& cfg) {
+  const std::string s = config_identity(cfg).dump();
+  Fnv1a h;
+  h.add(s.data(), s.size());
+  return h.hex();
+}
+
+std::string config_differences(const Json& before, const Json& now) {
+  const Json a = config_identity(before), b = config_identity(now);
+  std::string out;
+  int n = 0;
+  for (const Json& op : Json::diff(a, b)) {
+    const std::string ptr = op.at("path");
+    if (++n > 6) {
+      out += ", ...";
+      break;
+    }
+    std::string key = ptr.substr(1);
+    std::replace(key.begin(), key.end(), '/', '.');
+    const Json::json_pointer jp(ptr);
+    const std::string was = a.contains(jp) ? a.at(jp).dump() : "(absent)", is = b.contains(jp) ? b.at(jp).dump() : "(absent)";
+    out += (out.empty() ? "" : ", ") + key + " " + was + " -> " + is;
+  }
+  return out;
+}
+
+Json config_identity(const Json& cfg) {
   Json identity = cfg;
   if (identity.contains("data") && identity["data"].contains("root")) identity["data"]["root"] = "";
   if (identity.contains("data")) identity["data"].erase("resident");  // the same batches either way
@@ -509,10 +572,7 @@ std::string config_hash(const Json& cfg) {
     if (!identity["dist"].value("sync_bn", false)) identity["dist"].erase("sync_bn");
     if (identity["dist"].empty()) identity.erase("dist");
   }
-  const std::string s = identity.dump();
-  Fnv1a h;
-  h.add(s.data(), s.size());
-  return h.hex();
+  return identity;
 }
 
 // h = (h xor byte) * FNV prime, over every byte

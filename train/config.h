@@ -82,6 +82,10 @@ std::string did_you_mean(const std::string& key);
 // (eval.groups, eval.many_above, eval.few_below) are left out too: they say how the accuracy is grouped,
 // not what is trained, and a run written before they existed resumes.
 std::string config_hash(const Json& cfg);
+// The part of a resolved config the hash covers (what a resume must not change: not data.root, the shot
+// groups, how the ranks talk, ...), and the keys that differ between two configs there, "key old -> new, ...".
+Json config_identity(const Json& cfg);
+std::string config_differences(const Json& before, const Json& now);
 
 // 64-bit FNV-1a over the bytes added so far (config_hash, the data fingerprint of train/run_data.h).
 struct Fnv1a {

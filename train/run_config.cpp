@@ -1,10 +1,20 @@
 #include "train/run_config.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "train/method.h"
 
 namespace tailor {
+
+// "~" and "~/..." as the shell would expand them: it does not inside `--set data.root=~/data` (not a variable
+// assignment), and a config file is never expanded. Other paths as they are.
+static std::string expand_home(const std::string& p) {
+  if (p != "~" && p.rfind("~/", 0) != 0) return p;
+  const char* home = std::getenv("HOME");
+  if (!home || !*home) throw ConfigError("data.root " + p + ": '~' needs $HOME, which is not set; give the full path");
+  return std::string(home) + p.substr(1);
+}
 
 LossConfig loss_config(const Json& st) {
   const Json& l = st.at("loss");
@@ -83,7 +93,7 @@ data::SamplerConfig sampler_config(const Json& st, uint64_t seed) {
 DataConfig parse_data_config(const Json& d) {
   DataConfig c;
   c.dataset = d.at("dataset");
-  c.root = d.at("root");
+  c.root = expand_home(d.at("root"));
   c.format = d.at("format");
   c.train_list = d.at("train_list");
   c.val_list = d.at("val_list");
@@ -185,6 +195,25 @@ RunConfig parse_run_config(const Json& j) {
     c.dist.overlap = d.value("overlap", c.dist.overlap);
   }
   return c;
+}
+
+std::vector<std::string> schedule_warnings(const RunConfig& c) {
+  std::vector<std::string> out;
+  for (const StageConfig& s : c.stages) {
+    if (!s.trains) continue;
+    const std::string e = std::to_string(s.epochs) + (s.epochs == 1 ? " epoch" : " epochs");
+    if (s.schedule.kind == ScheduleKind::MultiStep)
+      for (int m : s.schedule.milestones)
+        if (m >= s.epochs) {
+          out.push_back(s.key() + ".schedule.milestones: " + std::to_string(m) + " is not before the stage's end (" + e +
+                        "): the learning rate never drops there");
+          break;
+        }
+    if (s.loss.train_rule == "DRW" && s.loss.drw_epoch >= s.epochs)
+      out.push_back(s.key() + ".loss.drw_epoch " + std::to_string(s.loss.drw_epoch) + " is not before the stage's end (" +
+                    e + "): the deferred re-weighting never starts");
+  }
+  return out;
 }
 
 }  // namespace tailor

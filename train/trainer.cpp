@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -79,6 +80,7 @@ class Trainer {
   RunContext context();
   void open_dir();    // the lock, and the checks: resume needs a state, a fresh run a free directory
   void create_dir();  // config.json, after the data and the model are built (a config error leaves nothing)
+  void remove_failed_start();
   void start_stage(int k, bool restore);
   bool run_stage(int k);  // false: stopped early (--stop-after)
   void finish_stage(int k);
@@ -159,6 +161,15 @@ void Trainer::check_data_parallel() {
   }
 }
 
+// Whether `dir` holds a tailor run: a training state, or a config.json that is a run's resolved config.
+bool holds_run(const fs::path& dir) {
+  if (fs::exists(dir / "checkpoints" / "train_state.safetensors")) return true;
+  std::ifstream in(dir / "config.json");
+  if (!in) return false;
+  const Json j = Json::parse(in, nullptr, false);
+  return j.is_object() && j.contains("runs_dir") && j.contains("stage1") && j.contains("data");
+}
+
 void Trainer::open_dir() {
   if (flags_.resume) {
     if (!fs::is_directory(dir_)) run_fail("--resume " + dir_.string() + ": no such run directory");
@@ -170,18 +181,36 @@ void Trainer::open_dir() {
   }
   if (!writer_) return;  // rank 0 creates the directory and holds its lock
   lock_ = RunDirLock(dir_, true);
-  if (fs::exists(dir_ / "config.json") || fs::exists(state_path())) {
-    if (!flags_.overwrite)
-      run_fail("run directory " + dir_.string() + " already holds a run: continue it with `tailor train --resume " +
-               dir_.string() + "`, choose another name (--set name=...), or pass --overwrite");
-    for (auto& e : fs::directory_iterator(dir_)) fs::remove_all(e.path());  // the locked directory itself stays
+  if (holds_run(dir_)) {
+    if (flags_.overwrite) return;  // replaced in create_dir, once the new run has got past its checks
+    if (!fs::exists(state_path()))
+      run_fail("run directory " + dir_.string() + " holds a run that stopped before its first training state: "
+               "start it again with --overwrite, or choose another name (--set name=...)");
+    run_fail("run directory " + dir_.string() + " already holds a run: continue it with `tailor train --resume " +
+             dir_.string() + "`, choose another name (--set name=...), or pass --overwrite");
   }
+  std::error_code ec;
+  fs::directory_iterator it(dir_, ec);
+  if (!ec && it != fs::directory_iterator())  // never written into, never emptied (--overwrite or not)
+    run_fail("run directory " + dir_.string() + " is not empty and holds no tailor run (it has '" +
+             it->path().filename().string() + "'): a run writes only into a new or empty folder; choose another "
+             "name (--set name=...) or runs_dir");
 }
 
 void Trainer::create_dir() {
   if (flags_.resume || !writer_) return;
+  for (auto& e : fs::directory_iterator(dir_)) fs::remove_all(e.path());  // --overwrite; the locked folder stays
   fs::create_directories(dir_ / "checkpoints");
   write_text_atomic(dir_ / "config.json", cfg_.doc.dump(2) + "\n");
+}
+
+// A fresh run that fails before its first training state leaves nothing behind (its folder was new, empty, or
+// emptied by --overwrite), so the same command can simply be run again.
+void Trainer::remove_failed_start() {
+  if (flags_.resume || !writer_) return;
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(dir_, ec)) fs::remove_all(e.path(), ec);
+  if (lock_.created()) fs::remove(dir_, ec);
 }
 
 void Trainer::save_state() {
@@ -221,7 +250,7 @@ void Trainer::save_state() {
   s = st_;
   s.method = method_state;
   s.wall_before = st_.wall_before + (monotonic_seconds() - session_t0_);
-  save_tensors(state_path().string(), t, {{"state", state_json(s, hash_).dump()}});
+  save_tensors(state_path().string(), t, {{"state", state_json(s, hash_).dump()}, {"config", cfg_.doc.dump()}});
 }
 
 void Trainer::load_state() {
@@ -230,10 +259,12 @@ void Trainer::load_state() {
   if (!meta.count("state")) run_fail(state_path().string() + ": not a training-state file (no 'state' metadata)");
   Json j = Json::parse(meta["state"]);
   st_ = state_from_json(j, state_path().string());
-  if (j.at("config_hash").get<std::string>() != hash_)
+  if (j.at("config_hash").get<std::string>() != hash_) {
+    std::string what = "hash " + j.at("config_hash").get<std::string>() + " vs " + hash_;  // a state without its config
+    if (meta.count("config")) what = config_differences(Json::parse(meta["config"]), cfg_.doc);
     run_fail(state_path().string() + ": the state was written with a different config than " +
-             (dir_ / "config.json").string() + " (hash " + j.at("config_hash").get<std::string>() + " vs " + hash_ +
-             "); restore the original config.json or start a new run");
+             (dir_ / "config.json").string() + " (" + what + "); restore the original config.json or start a new run");
+  }
   if (!st_.data_fingerprint.empty() && st_.data_fingerprint != data_fingerprint_)
     run_fail("data.root " + cfg_.data.root + ": not the data this run started with (fingerprint " +
              data_fingerprint_ + ", the state's " + st_.data_fingerprint + "); point data.root at the original images");
@@ -255,8 +286,9 @@ void Trainer::load_state() {
     fs::path p = dir_ / name;
     if (writer_ && fs::exists(p) && fs::file_size(p) > bytes) fs::resize_file(p, bytes);
   }
-  log_ << "resumed " << dir_.string() << " at stage " << st_.stage << " epoch " << st_.epoch + 1 << " (sample "
-       << st_.cursor << ", global step " << st_.global_step << ")\n";
+  if (st_.stage <= num_stages())  // (a finished run's state is past its last stage: said by run())
+    log_ << "resumed " << dir_.string() << " at stage " << st_.stage << " epoch " << st_.epoch + 1 << " (sample "
+         << st_.cursor << ", global step " << st_.global_step << ")\n";
 }
 
 // After the stage's setup on a resume: the model, the optimiser moments, the method's modules and state.
@@ -421,7 +453,7 @@ Json Trainer::finish() {
     for (const char* k : {"top1", "balanced_acc", "top5", "many", "medium", "few", "ece"}) summary[k] = j[k];
     log_ << "\n" << data_.description << "\nfinal " << j["split"].get<std::string>() << " accuracy of "
          << fs::path(kept).filename().string() << ":\n"
-         << format_shot_table(m);
+         << format_shot_table(m, j["split"].get<std::string>());
   }
   auto pct = [](double f) { return f >= 0 ? Json(std::round(f * 1e6) / 1e4) : Json(nullptr); };
   summary["top1_last"] = last_logged_top1(dir_ / "metrics.jsonl", num_stages());
@@ -442,7 +474,8 @@ Json Trainer::finish() {
   if (writer_) write_text_atomic(dir_ / "summary.json", summary.dump(2) + "\n");
   st_.stage = num_stages() + 1;
   save_state();
-  if (flags_.report && writer_) {
+  if (!ev) log_ << "no test or validation split: no final evaluation, eval.json or report\n";
+  if (flags_.report && writer_ && ev) {
     try {
       if (ev && has_cam_head(*net_)) {  // CAMC: the page of its class activation maps, linked from the report
         CamPageOptions o;
@@ -457,7 +490,8 @@ Json Trainer::finish() {
            << "`\n";
     }
   }
-  log_ << "run: " << dir_.string() << " (config.json, metrics.jsonl, checkpoints/, eval.json, summary.json)\n";
+  log_ << "run: " << dir_.string() << " (config.json, metrics.jsonl, checkpoints/, " << (ev ? "eval.json, " : "")
+       << "summary.json)\n";
   return summary;
 }
 
@@ -492,7 +526,11 @@ Json Trainer::run(std::optional<RunData> given) {
   open_dir();
   try {
     log_ << "run: " << dir_.string() << (flags_.resume ? " (resuming)" : "") << "\n";
+    for (const std::string& w : schedule_warnings(cfg_)) log_ << "warning: " << w << "\n";
     data_ = given ? std::move(*given) : load_run_data(cfg_.data, log_);
+    if (cfg_.eval_select == EvalSelect::Val && !data_.val)
+      throw ConfigError("eval.select val: the data has no validation split (an image folder's is " + cfg_.data.root +
+                        "/val/<class>/...)");
     data_fingerprint_ = data_fingerprint(data_);
     if (cfg_.data.resident && !is_data_parallel(*comm_)) check_resident_eval(data_);  // (sharded eval: host batches)
     check_same_job();
@@ -508,29 +546,34 @@ Json Trainer::run(std::optional<RunData> given) {
       cuda_set_deterministic(cfg_.deterministic);
       net_->to(dev_);
     }
+    log_ << "model: " << cfg_.model.arch << " (" << net_->num_parameters() << " parameters), head " << cfg_.model.head
+         << ", " << omp_get_max_threads() << " threads"
+         << (cfg_.precision == Precision::BF16 ? ", bf16 convolutions" : "") << "\n";
+    if (!flags_.resume && !cfg_.model.init_from.empty()) {
+      if (!fs::is_regular_file(cfg_.model.init_from)) run_fail("model.init_from: file not found: " + cfg_.model.init_from);
+      auto rep = load_weights(cfg_.model.init_from, *net_, cfg_.model.init_allow_partial);
+      log_ << "model: initialised from " << cfg_.model.init_from << ": " << rep.str() << "\n";
+    }
   } catch (...) {
     std::error_code ec;
     if (lock_.created() && fs::is_empty(dir_, ec)) fs::remove(dir_, ec);  // a failed start leaves nothing
     throw;
   }
-  create_dir();
-  log_ << "model: " << cfg_.model.arch << " (" << net_->num_parameters() << " parameters), head " << cfg_.model.head
-       << ", " << omp_get_max_threads() << " threads"
-       << (cfg_.precision == Precision::BF16 ? ", bf16 convolutions" : "") << "\n";
   if (flags_.resume) {
     load_state();
     if (st_.stage > num_stages()) {
-      log_ << "the run had already finished; re-evaluating\n";
+      log_ << "resumed " << dir_.string() << ": the run had already finished; re-evaluating\n";
       return finish();
     }
   } else {
-    if (!cfg_.model.init_from.empty()) {
-      if (!fs::is_regular_file(cfg_.model.init_from)) run_fail("model.init_from: file not found: " + cfg_.model.init_from);
-      auto rep = load_weights(cfg_.model.init_from, *net_, cfg_.model.init_allow_partial);
-      log_ << "model: initialised from " << cfg_.model.init_from << ": " << rep.str() << "\n";
+    try {
+      create_dir();
+      start_stage(1, false);
+      save_state();
+    } catch (...) {
+      remove_failed_start();
+      throw;
     }
-    start_stage(1, false);
-    save_state();
   }
   for (int k = st_.stage; k <= num_stages(); ++k) {
     if (!method_) start_stage(k, flags_.resume && st_.stage_started && k == st_.stage);

@@ -1,0 +1,140 @@
+// What `tailor train` does with its run directory and its config before training, on a small Fashion-MNIST-LT
+// subset: a run name is one folder name; a folder that holds something other than a run is never written into
+// (not even with --overwrite); --overwrite replaces the old run only after the new one got past its checks; a
+// fresh run that fails early leaves nothing; a resume on an edited config.json names the changed keys; settings
+// that cannot do what they say are warned about; --threads; keys the dataset would ignore are refused.
+// Skipped (exit 77) when the Fashion-MNIST package is not installed.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "cli_run.h"
+#include "train_cli.h"
+
+namespace fs = std::filesystem;
+using train_cli::slurp;
+
+namespace {
+
+const std::string& root() {
+  static std::string r = train_cli::temp_folder("tailor_run_dir_");
+  return r;
+}
+
+// One stage of a step or two: what these tests look at happens before and after training.
+std::string quick(const std::string& name) {
+  return train_cli::small_data(root() + "/runs", name) +
+         " --set stage2.method=none --set stage1.epochs=1 --set stage1.max_steps_per_epoch=1 --set eval.every_epochs=0"
+         " --no-report";
+}
+
+bool has(const Run& r, const std::string& text) { return r.out.find(text) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("a run name is one folder name; a folder holding no run is never written into, --overwrite or not") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  for (const char* bad : {"../escape", "a/b", "..", "."}) {
+    Run r = run("train " + quick(bad));
+    CAPTURE(bad);
+    CHECK(r.code == 2);
+    CHECK_MESSAGE(has(r, "a run name is one folder name inside runs_dir"), r.out);
+  }
+  CHECK_FALSE(fs::exists(root() + "/escape"));
+  const fs::path notes = root() + "/runs/my_notes";
+  fs::create_directories(notes);
+  std::ofstream(notes / "thesis.txt") << "three years of work\n";
+  for (const char* flag : {"", " --overwrite"}) {
+    Run r = run("train " + quick("my_notes") + flag);
+    CHECK(r.code == 1);
+    CHECK_MESSAGE(has(r, "run directory " + notes.string() + " is not empty and holds no tailor run (it has "
+                         "'thesis.txt')"), r.out);
+  }
+  CHECK(slurp(notes / "thesis.txt") == "three years of work\n");
+  CHECK(std::distance(fs::directory_iterator(notes), fs::directory_iterator()) == 1);
+}
+
+TEST_CASE("--overwrite replaces the old run only once the new one is past its checks; a failed start leaves nothing") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  const fs::path keep = root() + "/runs/keep";
+  Run r = run("train " + quick("keep"));
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  const std::string summary = slurp(keep / "summary.json");
+  // a mistyped weights file: the new run fails, the old one is intact
+  r = run("train " + quick("keep") + " --overwrite --init-from " + root() + "/no_such.safetensors");
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(has(r, "model.init_from: file not found: " + root() + "/no_such.safetensors"), r.out);
+  CHECK(slurp(keep / "summary.json") == summary);
+  CHECK(fs::exists(keep / "checkpoints/stage1_last.safetensors"));
+  // a fresh run that fails the same way leaves no folder behind, so the same command can be run again
+  r = run("train " + quick("fresh") + " --init-from " + root() + "/no_such.safetensors");
+  CHECK(r.code == 1);
+  CHECK_FALSE(fs::exists(root() + "/runs/fresh"));
+  // a folder with only a run's config.json (stopped before its first state): named as such, --overwrite takes it
+  const fs::path half = root() + "/runs/half";
+  fs::create_directories(half);
+  fs::copy_file(keep / "config.json", half / "config.json");
+  r = run("train " + quick("half"));
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(has(r, "holds a run that stopped before its first training state: start it again with --overwrite"),
+                r.out);
+  r = run("train " + quick("half") + " --overwrite");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(fs::exists(half / "summary.json"));
+  // and --overwrite of a finished run replaces it
+  r = run("train " + quick("keep") + " --overwrite --set seed=5");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(slurp(keep / "config.json").find("\"seed\": 5") != std::string::npos);
+}
+
+TEST_CASE("a resume on an edited config.json names what changed; --threads; warnings; keys a dataset ignores") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  const fs::path dir = root() + "/runs/edited";
+  Run r = run("train " + train_cli::small_data(root() + "/runs", "edited") +
+              " --set stage1.epochs=2 --set stage1.max_steps_per_epoch=2 --no-report --stop-after 0.001");
+  REQUIRE_MESSAGE(r.code == 75, r.out);
+  // the run stopped in stage 1 of 2 has no final checkpoint yet: eval says so, and which checkpoints it has
+  r = run("eval --run " + dir.string());
+  CHECK(r.code == 2);
+  CHECK_MESSAGE(has(r, "(the run has not finished: continue it with `tailor train --resume " + dir.string() +
+                       "`; or give one of its checkpoints with --checkpoint: stage1_"), r.out);
+  std::string cfg = slurp(dir / "config.json");
+  const size_t at = cfg.find("\"threads\": 1");
+  REQUIRE(at != std::string::npos);
+  cfg.replace(at, 12, "\"threads\": 2");
+  std::ofstream(dir / "config.json") << cfg;
+  r = run("train --resume " + dir.string());
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(has(r, "the state was written with a different config than " + (dir / "config.json").string() +
+                       " (threads 1 -> 2); restore the original config.json"), r.out);
+  r = run("train --resume " + dir.string() + " --threads 2");
+  CHECK(r.code == 2);
+  CHECK(has(r, "cannot be combined with --config, --init-from, --overwrite, --device, --threads or --deterministic"));
+  r = run("train --threads 3 --print-config");
+  REQUIRE(r.code == 0);
+  CHECK(has(r, "\"threads\": 3"));
+
+  // a milestone at or past the stage's end, and a DRW epoch likewise: the run goes on, warned
+  r = run("train " + quick("warned") + " --set stage1.schedule.kind=multistep --set stage1.schedule.milestones=[1]" +
+          " --set 'stage1.loss={\"name\": \"ldam\", \"train_rule\": \"DRW\", \"drw_epoch\": 1}'");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  const size_t run_line = r.out.find("run: ");
+  const size_t w1 = r.out.find("warning: stage1.schedule.milestones: 1 is not before the stage's end (1 epoch): the "
+                               "learning rate never drops there");
+  CHECK_MESSAGE(w1 != std::string::npos, r.out);
+  CHECK(w1 > run_line);
+  CHECK(has(r, "warning: stage1.loss.drw_epoch 1 is not before the stage's end (1 epoch): the deferred re-weighting "
+               "never starts"));
+
+  // keys the dataset would not read are refused, not ignored
+  r = run("train " + quick("lists") + " --set data.test_list=test.txt");
+  CHECK(r.code == 2);
+  CHECK(has(r, "data.test_list: read by data.dataset list / inat only (this run's is fashion_mnist)"));
+  r = run("train " + quick("no_val") + " --set eval.select=val");
+  CHECK(r.code == 2);
+  CHECK(has(r, "eval.select val: data.dataset fashion_mnist has no validation split"));
+  CHECK_FALSE(fs::exists(root() + "/runs/lists"));
+  CHECK_FALSE(fs::exists(root() + "/runs/no_val"));
+}
