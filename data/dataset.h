@@ -2,6 +2,7 @@
 // integer labels in [0, num_classes), class names and the image shape.
 #pragma once
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,12 @@ namespace tailor::data {
 // records "path: reason" in Dataset::skipped. Nothing is ever padded.
 enum class BadImagePolicy { Error, Skip };
 BadImagePolicy parse_bad_image_policy(const std::string& s);  // "error" | "skip"
+
+// Thrown when images that must share one size (decoded into one array) do not: the message names the file and
+// both sizes; the caller knows the remedy (a resizing preset, lazy decoding).
+struct ImageSizeMismatch : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct ImageU8 {  // one decoded image, HWC interleaved
   int height = 0, width = 0, channels = 0;

@@ -78,9 +78,9 @@ void decode_dataset_images(Dataset& ds, const LoadOptions& opts, bool keep_pixel
         h = images[i].height;
         w = images[i].width;
       } else if (images[i].height != h || images[i].width != w) {
-        throw std::runtime_error(ds.paths[i] + ": image is " + std::to_string(images[i].width) + "x" +
-                                 std::to_string(images[i].height) + " but earlier images are " + std::to_string(w) +
-                                 "x" + std::to_string(h) + "; load this dataset lazily (decode on access)");
+        throw ImageSizeMismatch(ds.paths[i] + ": image is " + std::to_string(images[i].width) + "x" +
+                                std::to_string(images[i].height) + " but earlier images are " + std::to_string(w) +
+                                "x" + std::to_string(h));
       }
     }
     ds.height = h;

@@ -29,7 +29,7 @@ std::vector<std::string> parse_inat_text(const std::string& text, const std::str
                                          Dataset& out);
 
 // Decodes ds.paths (RGB) with opts.num_threads threads. keep_pixels: store the images in ds.pixels (all must
-// share one shape); else only check them. Under BadImagePolicy::Skip failing samples are removed and listed
+// share one shape, else ImageSizeMismatch); else only check them. Under BadImagePolicy::Skip failing samples are removed and listed
 // in ds.skipped; under Error the first failure (in sample order) is thrown.
 void decode_dataset_images(Dataset& ds, const LoadOptions& opts, bool keep_pixels);
 

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -245,7 +246,8 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
     return 1;
   }
   LoadOptions opts;
-  opts.on_bad_image = parse_bad_image_policy(a.on_bad_image);
+  const BadImagePolicy policy = parse_bad_image_policy(a.on_bad_image);
+  opts.on_bad_image = BadImagePolicy::Skip;  // every bad image found and named; under "error" each is a problem
   opts.num_threads = a.threads;
   opts.num_classes = a.num_classes;
   opts.lazy = true;           // check every image but do not keep the pixels
@@ -253,6 +255,7 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
   int problems = 0;
   int64_t skipped = 0;
   std::vector<int64_t> train_counts;
+  bool counts_of_train = false;  // train_counts are the training split's (else another split's: no shot groups)
   std::vector<int32_t> train_labels;
   int train_classes = 0;
   out << "verify-data: format " << a.format << ", root " << a.root << "\n";
@@ -287,6 +290,12 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         ++problems;
         continue;
       }
+      if (policy == BadImagePolicy::Error && !ds.skipped.empty()) {
+        for (size_t i = 0; i < ds.skipped.size() && i < 20; ++i) err << "verify-data: " << split << ": " << ds.skipped[i] << "\n";
+        if (ds.skipped.size() > 20) err << "verify-data: " << split << ": ... and " << ds.skipped.size() - 20 << " more\n";
+        problems += (int)ds.skipped.size();
+        continue;
+      }
       std::vector<int64_t> counts = class_counts(ds.labels, ds.num_classes);
       out << split << ": " << ds.size() << " images, " << ds.num_classes << " classes";
       if (ds.height > 0) out << ", " << ds.height << "x" << ds.width << "x" << ds.channels;
@@ -300,6 +309,8 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         skipped += (int64_t)ds.skipped.size();
       }
       if (split == "train" || train_counts.empty()) {
+        auto ends = [&](const char* x) { return split.size() >= std::strlen(x) && split.rfind(x) == split.size() - std::strlen(x); };
+        counts_of_train = split == "train" || (work.size() == 1 && !ends("test") && !ends("val"));  // a lone list
         train_counts = counts;
         train_labels = ds.labels;
         train_classes = ds.num_classes;
@@ -321,10 +332,13 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         ++problems;
       }
     }
-    if (!train_counts.empty()) {
+    if (!train_counts.empty() && !counts_of_train)
+      out << "shots: not computed (the groups count training images; the training split was not read)\n";
+    else if (!train_counts.empty()) {
       const ShotRule rule = make_shot_rule(a.groups, a.many_above, a.few_below);
       ShotSplit sh = shot_split(train_counts, rule);
-      out << "shots (by training count): many " << sh.many.size() << " classes, medium " << sh.medium.size()
+      out << "shots (by training count): many " << sh.many.size() << (sh.many.size() == 1 ? " class" : " classes")
+          << ", medium " << sh.medium.size()
           << ", few " << sh.few.size() << " (" << describe_shot_rule(rule, train_counts) << ")\n";
     }
   } catch (const std::exception& e) {

@@ -80,7 +80,7 @@ TEST_CASE("verify-data: image folder, LT subset, shots") {
   CHECK(r.out.find("train: 175 images, 3 classes") != std::string::npos);
   CHECK(r.out.find("test: 9 images, 3 classes") != std::string::npos);
   CHECK(r.out.find("  class 1 (b): 40") != std::string::npos);
-  CHECK(r.out.find("shots (by training count): many 1 classes, medium 1, few 1 (many > 100, medium 20-100, few < 20 "
+  CHECK(r.out.find("shots (by training count): many 1 class, medium 1, few 1 (many > 100, medium 20-100, few < 20 "
                    "training images)") != std::string::npos);
   CHECK(r.out.find("OK") != std::string::npos);
   Run lt = run({"--format", "imagefolder", "--root", t.str(), "--split", "train", "--imbalance-ratio", "5",
@@ -91,7 +91,7 @@ TEST_CASE("verify-data: image folder, LT subset, shots") {
   CHECK(lt.out.find("test:") == std::string::npos);
   Run th = run({"--format", "imagefolder", "--root", t.str(), "--split", "train", "--groups", "thirds"});
   CHECK(th.rc == 0);
-  CHECK(th.out.find("many 1 classes, medium 1, few 1 (thirds of the classes by training count: many 1 class (") !=
+  CHECK(th.out.find("many 1 class, medium 1, few 1 (thirds of the classes by training count: many 1 class (") !=
         std::string::npos);
   Run bad = run({"--format", "imagefolder", "--root", t.str(), "--many-above", "10", "--few-below", "12"});
   CHECK(bad.rc == 2);

@@ -204,6 +204,39 @@ TEST_CASE("lists are relative to data.root, in train and verify-data; label erro
   fs::remove_all(data_dir() + "/test/zebra");
 }
 
+TEST_CASE("a skipped image is named in the log; no test split: no final evaluation; eval.select val takes val/") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  const std::string d = root() + "/train_only";
+  fs::create_directories(d);
+  fs::copy(data_dir() + "/train", d + "/train", fs::copy_options::recursive);
+  std::ofstream(d + "/train/c3/broken.ppm", std::ios::binary) << "P6\n28 28\n255\n" << std::string(100, 'x');
+  const std::string data = R"({"dataset": "image_folder", "root": ")" + d + R"(", "on_bad_image": "skip"})";
+  Run r = run("train --config " + config("train_only", data) + " --set stage1.max_steps_per_epoch=1");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("data: 1 training images left out (data.on_bad_image skip):\n  " + d + "/train/c3/broken.ppm") !=
+        std::string::npos);
+  CHECK(r.out.find("no test or validation split: no final evaluation, eval.json or report") != std::string::npos);
+  CHECK_FALSE(fs::exists(root() + "/runs/train_only/eval.json"));
+  CHECK_FALSE(fs::exists(root() + "/runs/train_only/report.html"));
+  // under the default policy the broken file stops the run, naming it (a data error: exit status 1)
+  r = run("train --no-report --config " + config("broken", R"({"dataset": "image_folder", "root": ")" + d + "\"}"));
+  CHECK(r.code == 1);
+  CHECK(r.out.find(d + "/train/c3/broken.ppm") != std::string::npos);
+  CHECK_FALSE(fs::exists(root() + "/runs/broken"));
+  // eval.select val: refused without DATA/val/, taken with it
+  r = run("train --no-report --config " + config("val_missing", data) + " --set eval.select=val");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("eval.select val: the data has no validation split (an image folder's is " + d +
+                   "/val/<class>/...)") != std::string::npos);
+  CHECK_FALSE(fs::exists(root() + "/runs/val_missing"));
+  fs::copy(data_dir() + "/test", d + "/val", fs::copy_options::recursive);
+  r = run("train --no-report --config " + config("val_present", data) +
+          " --set eval.select=val --set stage1.max_steps_per_epoch=1");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("data: val 265 images") != std::string::npos);
+  CHECK(r.out.find("final val accuracy of") != std::string::npos);
+}
+
 TEST_CASE("with the output in a file, a progress line appears within the first tenth of the epoch") {
   if (!train_cli::have_fashion_mnist()) exit(77);
   const std::string log = root() + "/progress.log";

@@ -230,6 +230,11 @@ void end_epoch(RunContext& run, StageRun& stage, double comm_s, int64_t graph_st
     save_model(run.checkpoint(k, "last"), run.model, meta);
   }
   run.progress.finish(summary);
+  if (stage.loader.skipped() > stage.skipped_said) {  // lazily decoded images that failed: never silent
+    run.log << "  " << stage.loader.skipped() - stage.skipped_said << " training images could not be decoded and were "
+            << "left out of their batches (data.on_bad_image skip; tailor verify-data --on-bad-image skip names them)\n";
+    stage.skipped_said = stage.loader.skipped();
+  }
   st.cursor = st.step_in_epoch = st.epoch_images = 0;
   st.loss_sum = st.epoch_seconds = 0;
   st.epoch = e + 1;

@@ -61,6 +61,7 @@ struct StageRun {
   data::Loader& loader;
   LrSchedule sched;
   uint64_t seed;  // the stage's seed: sampler, augmentation, mixup
+  int64_t skipped_said = 0;  // the loader's undecodable images (data.on_bad_image skip) already in the log
 };
 
 // What the loop reads and writes of the run around it.

@@ -67,11 +67,11 @@ data::PresetInput preset_input(const std::string& dataset, const data::Dataset& 
 void decode_for_preset(data::Dataset& ds, const data::Preset& p, const data::LoadOptions& opts, const char* split) {
   if (!ds.in_memory()) {
     try {
-      data::decode_dataset_images(ds, opts, true);
-    } catch (const std::exception& e) {
+      data::decode_dataset_images(ds, opts, true);  // an unreadable image: its error as it is (data, not config)
+    } catch (const data::ImageSizeMismatch& e) {
       throw ConfigError(std::string(e.what()) + " (data.augment " + p.name + " keeps images as they are: every " +
                         split + " image must be " + std::to_string(p.size) + "x" + std::to_string(p.size) +
-                        "; a resizing preset such as imagenet takes any size)");
+                        "; a resizing preset such as data.augment imagenet takes any size)");
     }
   }
   if (ds.height != p.size || ds.width != p.size)
@@ -179,6 +179,13 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
 
   const int64_t k = d.test_per_class;
   if (k > 0 && r.test) r.test = std::make_unique<data::Dataset>(first_per_class(*r.test, k));
+  for (const auto& [split, set] : {std::pair<const char*, const data::Dataset*>{"training", &r.train},
+                                   {"validation", r.val.get()}, {"test", r.test.get()}}) {
+    if (!set || set->skipped.empty()) continue;  // data.on_bad_image skip: what was left out, by name
+    log << "data: " << set->skipped.size() << " " << split << " images left out (data.on_bad_image skip):\n";
+    for (size_t i = 0; i < set->skipped.size() && i < 20; ++i) log << "  " << set->skipped[i] << "\n";
+    if (set->skipped.size() > 20) log << "  ... and " << set->skipped.size() - 20 << " more\n";
+  }
   if (r.test) log << "data: test " << r.test->size() << " images\n";
   if (r.val) log << "data: val " << r.val->size() << " images\n";
   if (!r.test && !r.val) log << "data: no test or validation split: no evaluation\n";
