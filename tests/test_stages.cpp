@@ -294,4 +294,5 @@ TEST_CASE("BALMS: the Meta Sampler draws every batch, learns its rates and logs 
             .find("stage2.sampler.name: method balms draws its own batches") == 0);
   CHECK(error_of([&] { train(config("balms_focal", {"stage2.method=balms", "stage2.loss.name=focal"}), synthetic_run()); })
             .find("stage2 (balms): the loss focal takes no per-sample weights") == 0);
+  CHECK_FALSE(fs::exists(root() / "balms_focal"));  // refused before stage 1 trained, not when stage 2 set up
 }

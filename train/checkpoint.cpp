@@ -76,7 +76,8 @@ std::map<std::string, Tensor> read_weights(const std::string& path, std::map<std
     std::string got = data_crc32(f);
     if (got != it->second)
       fail(path + ": checksum mismatch (crc32 of the data is " + got + ", the header says " + it->second +
-           "): the file is corrupted; use another checkpoint (e.g. the previous one or best.safetensors)");
+           "): the file is corrupted; use another copy of it (a model: another of the run's checkpoints, e.g. "
+           "stage<k>_best / _last.safetensors)");
   }
   if (metadata) *metadata = f.metadata;
   std::map<std::string, Tensor> out;

@@ -119,7 +119,7 @@ const char* const kTop1VsBalanced =
     "Places-LT test sets the papers use) the two coincide; on an imbalanced one they differ, and balanced is the\n"
     "one comparable with the papers' numbers.";
 
-std::string format_shot_table(const EvalMetrics& m) {
+std::string format_shot_table(const EvalMetrics& m, const std::string& split) {
   auto row = [](const char* name, bool empty, double acc, int classes, const std::string& note = "") {
     char buf[96];
     if (empty)
@@ -137,8 +137,8 @@ std::string format_shot_table(const EvalMetrics& m) {
   int tested = 0;
   for (int64_t n : m.per_class_count) tested += n > 0;
   r += row("balanced", tested == 0, m.balanced_acc, tested, "   (per class: mean of the class accuracies)");
-  std::snprintf(buf, sizeof buf, "%-8s %7.2f%%        (per image; top-5 %.2f%%, ECE %.2f%%, %lld test images)\n",
-                "overall", 100 * m.top1, 100 * m.top5, 100 * m.ece, (long long)m.samples);
+  std::snprintf(buf, sizeof buf, "%-8s %7.2f%%        (per image; top-5 %.2f%%, ECE %.2f%%, %lld %s images)\n",
+                "overall", 100 * m.top1, 100 * m.top5, 100 * m.ece, (long long)m.samples, split.c_str());
   return r + buf + kTop1VsBalanced + "\n";
 }
 

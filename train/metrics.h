@@ -73,7 +73,7 @@ class MetricsAccumulator {
 //   balanced   75.00%    7   (per class: mean of the class accuracies)
 //   overall    80.00%        (per image; top-5 98.00%, ECE 3.00%, 10000 test images)
 //   + the note of kTop1VsBalanced
-std::string format_shot_table(const EvalMetrics& m);
+std::string format_shot_table(const EvalMetrics& m, const std::string& split = "test");  // split: named in the last row
 
 // A group's accuracy in percent with two decimals ("87.10"), "n/a" for an empty group.
 std::string group_pct(const ShotGroup& g);

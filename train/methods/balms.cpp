@@ -368,6 +368,17 @@ MethodSpec balms_method() {
             {"balms.init_pow", "number", 0.0, 0, 10, {}, "balms: initial rates pi_c^-p (0: instance-balanced)"},
             {"balms.meta_batch_size", "int", 0, 0, 1 << 20, {}, "balms: meta batch (0: the stage's batch size)"},
             {"balms.meta_set", "string", "train", 0, 0, {"train", "val"}, "balms: the meta batches' split"}};
+  m.check = [](const StageConfig& c) {  // before any training: the same refusal as setup's, a stage earlier
+    std::unique_ptr<Loss> probe;
+    try {
+      probe = make_loss(c.loss_name, c.loss, std::vector<int64_t>{2, 1});
+    } catch (const std::exception&) {
+      return;  // a loss that needs the real class counts: setup checks it
+    }
+    if (!probe->accepts_sample_weight())
+      throw ConfigError(c.key() + " (balms): the loss " + c.loss_name + " takes no per-sample weights; the meta step "
+                        "needs one that does (balanced_softmax, ce, logit_adjust, ldam)");
+  };
   m.make = [](const StageConfig& c) {
     const Json& b = c.doc.at("balms");
     return std::make_unique<Balms>(b.at("meta_lr").get<double>(), b.at("init_pow").get<double>(),
