@@ -29,6 +29,11 @@ struct ImageView {  // non-owning view of an HWC uint8 image
   int height = 0, width = 0, channels = 0;
 };
 
+struct ImageSizeCount {  // how many images of a lazy dataset have one size (verify_decode records them)
+  int height = 0, width = 0;
+  int64_t count = 0;
+};
+
 struct Dataset {
   std::string name;                      // e.g. "cifar-bin train"
   int height = 0, width = 0;             // uniform image shape; 0 when the images vary (lazy datasets)
@@ -39,6 +44,7 @@ struct Dataset {
   std::vector<std::string> class_names;  // num_classes entries
   int num_classes = 0;
   std::vector<std::string> skipped;      // "source: reason" of samples dropped under BadImagePolicy::Skip
+  std::vector<ImageSizeCount> image_sizes;  // lazy datasets after a pre-flight decode: the sizes, commonest first
 
   int64_t size() const { return (int64_t)labels.size(); }
   bool in_memory() const { return !pixels.empty() || labels.empty(); }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 #include <thread>
 
@@ -40,6 +41,7 @@ void remove_samples(Dataset& ds, const std::vector<char>& drop) {
 void decode_dataset_images(Dataset& ds, const LoadOptions& opts, bool keep_pixels) {
   const size_t n = ds.paths.size();
   std::vector<ImageU8> images(keep_pixels ? n : 0);
+  std::vector<std::pair<int, int>> sizes(n);  // (height, width) of each decoded image
   std::vector<std::string> errors(n);
   std::atomic<size_t> next{0};
   auto work = [&]() {
@@ -48,6 +50,7 @@ void decode_dataset_images(Dataset& ds, const LoadOptions& opts, bool keep_pixel
       if (i >= n) return;
       try {
         ImageU8 im = decode_image_file(ds.paths[i], 3);
+        sizes[i] = {im.height, im.width};
         if (keep_pixels) images[i] = std::move(im);
       } catch (const std::exception& e) {
         errors[i] = e.what();
@@ -70,6 +73,13 @@ void decode_dataset_images(Dataset& ds, const LoadOptions& opts, bool keep_pixel
     any = true;
   }
   ds.channels = 3;
+  std::map<std::pair<int, int>, int64_t> per_size;
+  for (size_t i = 0; i < n; ++i)
+    if (!drop[i]) ++per_size[sizes[i]];
+  ds.image_sizes.clear();
+  for (auto& [hw, count] : per_size) ds.image_sizes.push_back({hw.first, hw.second, count});
+  std::stable_sort(ds.image_sizes.begin(), ds.image_sizes.end(),
+                   [](const ImageSizeCount& a, const ImageSizeCount& b) { return a.count > b.count; });
   if (keep_pixels) {
     int h = 0, w = 0;
     for (size_t i = 0; i < n; ++i) {

@@ -302,6 +302,15 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
       if (!file.empty()) out << " (" << file << ")";
       out << "\n";
       print_counts(out, ds, counts);
+      if (ds.image_sizes.size() > 1) {  // fine for a resizing preset, refused by one that keeps images as they are
+        out << "  image sizes vary (" << ds.image_sizes.size() << " sizes:";
+        for (size_t i = 0; i < ds.image_sizes.size() && i < 3; ++i)
+          out << (i ? ", " : " ") << ds.image_sizes[i].width << "x" << ds.image_sizes[i].height << " "
+              << ds.image_sizes[i].count << (i ? "" : " images");
+        out << (ds.image_sizes.size() > 3 ? ", ...)" : ")")
+            << ": train with data.augment imagenet (it resizes); cifar and mnist, and auto on small images, keep "
+               "images as they are and refuse mixed sizes\n";
+      }
       if (!ds.skipped.empty()) {
         out << "  skipped " << ds.skipped.size() << " bad images:\n";
         for (size_t i = 0; i < ds.skipped.size() && i < 20; ++i) out << "    " << ds.skipped[i] << "\n";

@@ -96,6 +96,17 @@ TEST_CASE("verify-data: image folder, LT subset, shots") {
   Run bad = run({"--format", "imagefolder", "--root", t.str(), "--many-above", "10", "--few-below", "12"});
   CHECK(bad.rc == 2);
   CHECK(bad.err.find("few_below (12) must be <= many_above + 1 (11)") != std::string::npos);
+  CHECK(r.out.find("image sizes vary") == std::string::npos);
+  // images of two sizes: fine for a resizing preset, said (not a problem: exit 0)
+  for (int i = 0; i < 2; ++i) {
+    std::vector<uint8_t> px(8 * 6 * 3, 7);
+    stbi_write_png((t.root / "train/b" / ("wide" + std::to_string(i) + ".png")).c_str(), 8, 6, 3, px.data(), 24);
+  }
+  Run mixed = run({"--format", "imagefolder", "--root", t.str(), "--split", "train"});
+  CHECK(mixed.rc == 0);
+  CHECK_MESSAGE(mixed.out.find("  image sizes vary (2 sizes: 4x4 175 images, 8x6 2): train with data.augment imagenet "
+                               "(it resizes); cifar and mnist, and auto on small images, keep images as they are and "
+                               "refuse mixed sizes\n") != std::string::npos, mixed.out);
 }
 
 TEST_CASE("verify-data: bad image, skip policy, missing list entry, config file") {
