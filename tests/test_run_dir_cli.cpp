@@ -87,6 +87,21 @@ TEST_CASE("--overwrite replaces the old run only once the new one is past its ch
   r = run("train " + quick("keep") + " --overwrite --set seed=5");
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(slurp(keep / "config.json").find("\"seed\": 5") != std::string::npos);
+  // the tools refuse an output file in a missing folder and a bad t-SNE value before loading the model
+  for (const char* cmd : {"eval", "extract-features", "tau-sweep"}) {
+    CAPTURE(cmd);
+    r = run(std::string(cmd) + " --run " + keep.string() + " --out " + root() + "/no_folder/x.json");
+    CHECK(r.code == 2);
+    CHECK(has(r, "--out " + root() + "/no_folder/x.json: the folder " + root() + "/no_folder does not exist"));
+    CHECK_FALSE(has(r, "model: "));
+  }
+  r = run("eval --run " + keep.string() + " --out " + root());
+  CHECK(r.code == 2);
+  CHECK(has(r, "--out " + root() + " is a folder; give a file name in it"));
+  r = run("report --run " + keep.string() + " --tsne --tsne-iters 5");
+  CHECK(r.code == 2);
+  CHECK(has(r, "--tsne-iters"));
+  CHECK_FALSE(has(r, "model: "));
 }
 
 TEST_CASE("a resume on an edited config.json names what changed; --threads; warnings; keys a dataset ignores") {

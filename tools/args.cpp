@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 #include "train/config.h"  // edit_distance
@@ -127,6 +128,21 @@ std::string Args::choice(const std::string& name, const std::string& def,
     for (auto& a : allowed) list += (list.empty() ? "" : "|") + a;
     throw UsageError("--" + name + " must be one of " + list + ", got '" + v + "'");
   }
+  return v;
+}
+
+std::string Args::output_file(const std::string& name) const {
+  const std::string v = str(name, "");
+  if (v.empty()) {
+    if (has(name)) throw UsageError("--" + name + " needs a file name");
+    return v;
+  }
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(v, ec)) throw UsageError("--" + name + " " + v + " is a folder; give a file name in it");
+  const fs::path folder = fs::path(v).parent_path();
+  if (!folder.empty() && !fs::is_directory(folder, ec))
+    throw UsageError("--" + name + " " + v + ": the folder " + folder.string() + " does not exist");
   return v;
 }
 

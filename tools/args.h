@@ -28,6 +28,9 @@ class Args {
   // empty list.
   std::vector<double> numbers(const std::string& name, double lo = -INFINITY, double hi = INFINITY) const;
   std::string choice(const std::string& name, const std::string& def, const std::vector<std::string>& allowed) const;
+  // A file to write (empty when the flag is absent): refused now, before any work, when its folder does not
+  // exist or the path is a folder.
+  std::string output_file(const std::string& name) const;
 
  private:
   std::map<std::string, std::string> values_;

@@ -32,7 +32,7 @@ int cmd_eval(int argc, char** argv) {
       return 0;
     }
     split = a.choice("split", "test", {"test", "val", "train"});
-    out = a.str("out", "");
+    out = a.output_file("out");
     src = open_model_source(a, std::cout);
   } catch (const UsageError& e) {
     std::cerr << "tailor eval: " << e.what() << "\n" << kEvalUsage;

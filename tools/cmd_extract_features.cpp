@@ -30,7 +30,7 @@ int cmd_extract_features(int argc, char** argv) {
       return 0;
     }
     split = a.choice("split", "test", {"test", "val", "train"});
-    out = a.str("out", "");
+    out = a.output_file("out");
     if (out.empty()) throw UsageError("--out FILE is required");
     src = open_model_source(a, std::cout);
   } catch (const UsageError& e) {

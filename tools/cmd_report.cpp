@@ -22,6 +22,9 @@ static const char* kReportUsage =
 
 // Features of the train and test splits of the run's final checkpoint through t-SNE (report/report_tsne.h).
 static void run_tsne(const Args& a) {
+  TsneOptions opt;  // the flags first: a bad value is refused before the model and the data are loaded
+  opt.iterations = (int)a.integer("tsne-iters", 1000, 260, 100000);
+  const int points = (int)a.integer("tsne-points", 1500, 10, 3000);
   ModelSource src = open_model_source(a, std::cout);
   PrecisionScope precision_scope(src.precision);  // the run's (tools/model_source.h)
   std::vector<TsneSplit> splits;
@@ -31,10 +34,8 @@ static void run_tsne(const Args& a) {
                                        src.cfg.at("data").at("workers"));
     splits.push_back({name, f.features.to_vector(), src.net->feature_dim(), f.labels});
   }
-  TsneOptions opt;
-  opt.iterations = (int)a.integer("tsne-iters", 1000, 260, 100000);
   write_tsne(src.run_dir, splits, src.data.train_counts, parse_shot_rule(src.cfg.at("eval")),
-             src.data.train.class_names, a.integer("tsne-points", 1500, 10, 3000), opt, src.checkpoint, &std::cout);
+             src.data.train.class_names, points, opt, src.checkpoint, &std::cout);
 }
 
 int cmd_report(int argc, char** argv) {

@@ -40,7 +40,7 @@ int cmd_tau_sweep(int argc, char** argv) {
     }
     if (a.has("taus")) taus = a.numbers("taus", 0, 100);
     split = a.has("split") ? a.choice("split", "val", {"val", "test"}) : "";
-    out = a.str("out", "");
+    out = a.output_file("out");
     src = open_model_source(a, std::cout);
   } catch (const UsageError& e) {
     std::cerr << "tailor tau-sweep: " << e.what() << "\n" << kTauUsage;
