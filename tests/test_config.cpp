@@ -221,6 +221,7 @@ TEST_CASE("types, ranges and choices are checked with the key named") {
   Json cfg = Json::object();
   auto bad = [&](const char* text) { return error_of([&] { merge_config(cfg, Json::parse(text), "f.json"); }); };
   CHECK(bad(R"({"stage1": {"epochs": 0}})") == "f.json: stage1.epochs: value 0 out of range [1, 100000]");
+  CHECK(bad(R"({"stage1": {"epochs": 1000000}})") == "f.json: stage1.epochs: value 1000000 out of range [1, 100000]");
   CHECK(bad(R"({"stage1": {"epochs": 2.5}})") == "f.json: stage1.epochs: expects an integer, got 2.5");
   CHECK(bad(R"({"stage1": {"optim": {"lr": "fast"}}})") == "f.json: stage1.optim.lr: expects a number, got \"fast\"");
   CHECK(bad(R"({"stage1": {"optim": {"momentum": 1.5}}})") ==

@@ -30,12 +30,18 @@ std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
   return s;
 }
 
+// A bound or value as a user wrote it: whole numbers in full (1048576, not 1.04858e+06), others to 10 digits.
+std::string number_text(double x) {
+  char buf[40];
+  if (x == std::floor(x) && std::fabs(x) < 1e15) std::snprintf(buf, sizeof buf, "%.0f", x);
+  else std::snprintf(buf, sizeof buf, "%.10g", x);
+  return buf;
+}
+
 std::string range_text(const ConfigKey& k) {
   if (!k.choices.empty()) return join(k.choices, " | ");
   if (k.lo == 0 && k.hi == 0) return "";
-  char buf[80];
-  std::snprintf(buf, sizeof buf, "[%g, %g]", k.lo, k.hi);
-  return buf;
+  return "[" + number_text(k.lo) + ", " + number_text(k.hi) + "]";
 }
 
 // Checks one value against its key; `where` prefixes the message, `path` is the full key path.
@@ -44,9 +50,7 @@ void check_value(const ConfigKey& k, const std::string& path, const Json& v, con
   auto check_range = [&](double x) {
     if (!std::isfinite(x)) bad("must be finite");
     if (!(k.lo == 0 && k.hi == 0) && (x < k.lo || x > k.hi)) {
-      std::ostringstream os;
-      os << "value " << x << " out of range " << range_text(k);
-      bad(os.str());
+      bad("value " + number_text(x) + " out of range " + range_text(k));
     }
   };
   if (k.type == "int") {
