@@ -44,8 +44,10 @@ std::vector<std::string> parse_list_text(const std::string& text, const std::str
     std::string path = line.substr(0, sp);
     while (!path.empty() && (path.back() == ' ' || path.back() == '\t')) path.pop_back();
     if (path.empty()) throw std::runtime_error(where + ": empty path");
-    if (label.empty() || label.size() > 9 || !std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    if (label.empty() || !std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; }))
       throw std::runtime_error(where + ": label '" + label + "' is not a non-negative integer");
+    if (label.size() > 9)
+      throw std::runtime_error(where + ": label " + label + " is too large: labels are class indices 0..C-1");
     out.paths.push_back(join_root(root, path));
     out.labels.push_back((int32_t)std::stol(label));
     origins.push_back(where);
@@ -144,17 +146,19 @@ static void finish_labels(Dataset& ds, const std::vector<std::string>& origins, 
       throw std::runtime_error(origins[i] + ": label " + std::to_string(ds.labels[i]) + " out of range [0, " +
                                std::to_string(ds.num_classes) + ")" +
                                (opts.num_classes > 0 ? " (the classes of the training split)" : ""));
-  if (counted) {  // 0..C-1 without a gap
-    std::vector<int64_t> n((size_t)ds.num_classes, 0);
-    for (int32_t y : ds.labels) ++n[(size_t)y];
-    for (int c = 0; c < ds.num_classes; ++c)
-      if (n[(size_t)c] == 0) {
-        size_t at = 0;
-        while (ds.labels[at] != max_label) ++at;
-        throw std::runtime_error(name + ": no sample of class " + std::to_string(c) + ": labels must run 0.." +
-                                 std::to_string(ds.num_classes - 1) + " without a gap (the largest, " +
-                                 std::to_string(max_label) + ", first at " + origins[at] + ")");
-      }
+  if (counted) {  // 0..C-1 without a gap (checked on the distinct labels: a stray huge label allocates nothing)
+    std::vector<int32_t> seen(ds.labels);
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    if ((int64_t)seen.size() != ds.num_classes) {
+      int c = 0;
+      while (c < (int)seen.size() && seen[(size_t)c] == c) ++c;  // the first class with no sample
+      size_t at = 0;
+      while (ds.labels[at] != max_label) ++at;
+      throw std::runtime_error(name + ": no sample of class " + std::to_string(c) + ": labels must run 0.." +
+                               std::to_string(ds.num_classes - 1) + " without a gap (the largest, " +
+                               std::to_string(max_label) + ", first at " + origins[at] + ")");
+    }
   }
   if ((int)ds.class_names.size() != ds.num_classes) ds.class_names.assign((size_t)ds.num_classes, "");
   for (int c = 0; c < ds.num_classes; ++c)

@@ -439,6 +439,16 @@ TEST_CASE("list files: ImageNet-LT style") {
                        std::runtime_error);
   write_text(d / "lists/bad3.txt", "train/ant/img0.png -1\n");
   CHECK_THROWS_AS(load_list_file(d.path.string(), d / "lists/bad3.txt"), std::runtime_error);
+  write_text(d / "lists/huge.txt", "train/ant/img0.png 0\ntrain/ant/img0.png 12345678901\n");
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/huge.txt"),
+                       has("huge.txt:2: label 12345678901 is too large: labels are class indices 0..C-1"),
+                       std::runtime_error);
+  // a stray large label in a training list: the gap is named (the check allocates nothing per class)
+  write_text(d / "lists/stray.txt", "train/ant/img0.png 0\ntrain/ant/img0.png 1\ntrain/ant/img0.png 900000000\n");
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/stray.txt", training),
+                       has("stray.txt: no sample of class 2: labels must run 0..900000000 without a gap (the largest, "
+                           "900000000, first at " + d / "lists/stray.txt" + ":3)"),
+                       std::runtime_error);
   LoadOptions two;
   two.num_classes = 2;
   CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/train.txt", two),
