@@ -123,6 +123,14 @@ std::vector<std::string> parse_inat_text(const std::string& text, const std::str
         if (v >= 0 && v < (int64_t)cats.size()) out.class_names[(size_t)v] = nm->get<std::string>();
       }
     }
+    // category ids are class indices 0..C-1 (as in iNaturalist 2018); ids from 1 (COCO style) are the usual slip
+    const int32_t lowest = out.labels.empty() ? 0 : *std::min_element(out.labels.begin(), out.labels.end());
+    for (size_t i = 0; i < out.labels.size(); ++i)
+      if (out.labels[i] >= out.num_classes)
+        throw std::runtime_error(origins[i] + ": category_id " + std::to_string(out.labels[i]) + " out of range [0, " +
+                                 std::to_string(out.num_classes) + "): category ids are class indices 0..C-1, C = " +
+                                 "the 'categories' entries (" + std::to_string(out.num_classes) + ")" +
+                                 (lowest == 1 ? "; these start at 1: renumber them from 0" : ""));
   }
   return origins;
 }

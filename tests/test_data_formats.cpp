@@ -497,11 +497,17 @@ TEST_CASE("iNaturalist 2018 JSON") {
                "images[1]: duplicate image id 1");
   expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}], "annotations": [{"image_id": 1, "category_id": -3}]})",
                "annotations[0]: category_id -3 out of range");
+  // category ids from 1 (COCO style) against a 'categories' array of C entries
+  expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}, {"id": 2, "file_name": "train/zebra/img0.png"}],
+                   "annotations": [{"image_id": 1, "category_id": 1}, {"image_id": 2, "category_id": 2}],
+                   "categories": [{"id": 1, "name": "Ant"}, {"id": 2, "name": "Zebra"}]})",
+               "bad.json: images[1]: category_id 2 out of range [0, 2): category ids are class indices 0..C-1, C = the "
+               "'categories' entries (2); these start at 1: renumber them from 0");
   expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/nope.png"}], "annotations": [{"image_id": 1, "category_id": 0}]})",
                "bad.json: images[0]: " + d / "train/ant/nope.png" + ": missing file");
   expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}], "annotations": [{"image_id": 1, "category_id": 5}],
                    "categories": [{"id": 0}, {"id": 1}]})",
-               "images[0]: label 5 out of range [0, 2)");
+               "images[0]: category_id 5 out of range [0, 2): category ids are class indices 0..C-1");
 }
 
 TEST_CASE("subset, class counts and shot split") {
