@@ -130,6 +130,7 @@ void device_free(Device d, void* p, size_t nbytes) {
 }
 // (memsets, fills and copies are timed by the kernel profiler too: engine/profiler.h)
 void device_memset(Device d, void* p, int value, size_t nbytes) {
+  if (nbytes == 0) return;  // (p may be null, as in device_copy)
   profile::KernelRange timed("memset", d.is_cuda());
   if (d.is_cpu()) {
     std::memset(p, value, nbytes);
@@ -154,6 +155,7 @@ void device_fill_f32(Device d, float* p, float value, int64_t n) {
 #endif
 }
 void device_copy(Device dst_dev, void* dst, Device src_dev, const void* src, size_t nbytes) {
+  if (nbytes == 0) return;  // (an empty tensor's pointer may be null: memcpy of null is undefined even for 0 bytes)
   const bool to_gpu = dst_dev.is_cuda(), from_gpu = src_dev.is_cuda();
   profile::KernelRange timed(to_gpu   ? (from_gpu ? "copy_device_to_device" : "copy_host_to_device")
                              : from_gpu ? "copy_device_to_host"
