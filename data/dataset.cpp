@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ostream>
 #include <thread>
 #include <stdexcept>
 
@@ -91,6 +92,11 @@ void validate_dataset(const Dataset& ds) {
                                std::to_string(ds.num_classes) + ")");
     }
   }
+}
+
+void write_skipped(std::ostream& os, const Dataset& ds, const std::string& prefix, size_t limit) {
+  for (size_t i = 0; i < ds.skipped.size() && i < limit; ++i) os << prefix << ds.skipped[i] << "\n";
+  if (ds.skipped.size() > limit) os << prefix << "... and " << ds.skipped.size() - limit << " more\n";
 }
 
 }  // namespace tailor::data

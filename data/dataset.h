@@ -2,6 +2,7 @@
 // integer labels in [0, num_classes), class names and the image shape.
 #pragma once
 #include <cstdint>
+#include <iosfwd>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -71,6 +72,9 @@ Dataset subset(const Dataset& ds, const std::vector<int64_t>& indices);
 
 // Per-class counts of labels (every label must lie in [0, num_classes)).
 std::vector<int64_t> class_counts(const std::vector<int32_t>& labels, int num_classes);
+
+// The skipped samples' "source: reason" lines, each after `prefix`, at most `limit` of them, then "... and N more".
+void write_skipped(std::ostream& os, const Dataset& ds, const std::string& prefix, size_t limit = 20);
 
 // Checks labels in range, sizes consistent; throws std::runtime_error naming the dataset.
 void validate_dataset(const Dataset& ds);

@@ -291,8 +291,7 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         continue;
       }
       if (policy == BadImagePolicy::Error && !ds.skipped.empty()) {
-        for (size_t i = 0; i < ds.skipped.size() && i < 20; ++i) err << "verify-data: " << split << ": " << ds.skipped[i] << "\n";
-        if (ds.skipped.size() > 20) err << "verify-data: " << split << ": ... and " << ds.skipped.size() - 20 << " more\n";
+        write_skipped(err, ds, "verify-data: " + split + ": ");
         problems += (int)ds.skipped.size();
         continue;
       }
@@ -313,8 +312,7 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
       }
       if (!ds.skipped.empty()) {
         out << "  skipped " << ds.skipped.size() << " bad images:\n";
-        for (size_t i = 0; i < ds.skipped.size() && i < 20; ++i) out << "    " << ds.skipped[i] << "\n";
-        if (ds.skipped.size() > 20) out << "    ... and " << ds.skipped.size() - 20 << " more\n";
+        write_skipped(out, ds, "    ");
         skipped += (int64_t)ds.skipped.size();
       }
       if (split == "train" || train_counts.empty()) {

@@ -183,8 +183,7 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
                                    {"validation", r.val.get()}, {"test", r.test.get()}}) {
     if (!set || set->skipped.empty()) continue;  // data.on_bad_image skip: what was left out, by name
     log << "data: " << set->skipped.size() << " " << split << " images left out (data.on_bad_image skip):\n";
-    for (size_t i = 0; i < set->skipped.size() && i < 20; ++i) log << "  " << set->skipped[i] << "\n";
-    if (set->skipped.size() > 20) log << "  ... and " << set->skipped.size() - 20 << " more\n";
+    data::write_skipped(log, *set, "  ");
   }
   if (r.test) log << "data: test " << r.test->size() << " images\n";
   if (r.val) log << "data: val " << r.val->size() << " images\n";
