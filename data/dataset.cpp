@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "data/decode.h"
+#include "data/folder.h"
 
 namespace tailor::data {
 
@@ -48,6 +49,8 @@ Dataset subset(const Dataset& ds, const std::vector<int64_t>& indices) {
   out.class_names = ds.class_names;
   out.num_classes = ds.num_classes;
   out.skipped = ds.skipped;
+  out.ignored = ds.ignored;
+  out.hidden_ignored = ds.hidden_ignored;
   const size_t ib = (size_t)ds.image_bytes();
   const bool mem = !ds.pixels.empty();
   if (mem) out.pixels.resize(indices.size() * ib);
@@ -94,9 +97,28 @@ void validate_dataset(const Dataset& ds) {
   }
 }
 
+std::string counted(int64_t n, const std::string& noun, const std::string& plural) {
+  return std::to_string(n) + " " + (n == 1 ? noun : plural.empty() ? noun + "s" : plural);
+}
+
+static void write_lines(std::ostream& os, const std::vector<std::string>& lines, const std::string& prefix,
+                        size_t limit) {
+  for (size_t i = 0; i < lines.size() && i < limit; ++i) os << prefix << lines[i] << "\n";
+  if (lines.size() > limit) os << prefix << "... and " << lines.size() - limit << " more\n";
+}
+
 void write_skipped(std::ostream& os, const Dataset& ds, const std::string& prefix, size_t limit) {
-  for (size_t i = 0; i < ds.skipped.size() && i < limit; ++i) os << prefix << ds.skipped[i] << "\n";
-  if (ds.skipped.size() > limit) os << prefix << "... and " << ds.skipped.size() - limit << " more\n";
+  write_lines(os, ds.skipped, prefix, limit);
+}
+
+void write_ignored(std::ostream& os, const Dataset& ds, const std::string& head, const std::string& indent,
+                   size_t limit) {
+  if (!ds.ignored.empty()) {
+    os << head << counted((int64_t)ds.ignored.size(), "file") << " not read (an image folder reads only " << kImageFileKinds << ", inside class folders):\n";
+    write_lines(os, ds.ignored, indent, limit);
+  }
+  if (ds.hidden_ignored > 0)
+    os << head << counted(ds.hidden_ignored, "hidden file or folder", "hidden files or folders") << " not read (names starting with '.')\n";
 }
 
 }  // namespace tailor::data

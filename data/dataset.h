@@ -46,6 +46,8 @@ struct Dataset {
   int num_classes = 0;
   std::vector<std::string> skipped;      // "source: reason" of samples dropped under BadImagePolicy::Skip
   std::vector<ImageSizeCount> image_sizes;  // lazy datasets after a pre-flight decode: the sizes, commonest first
+  std::vector<std::string> ignored;      // image folders: files not read (not an image, or beside the class folders)
+  int64_t hidden_ignored = 0;            // image folders: hidden files and folders (".DS_Store", ...) not read
 
   int64_t size() const { return (int64_t)labels.size(); }
   bool in_memory() const { return !pixels.empty() || labels.empty(); }
@@ -75,6 +77,14 @@ std::vector<int64_t> class_counts(const std::vector<int32_t>& labels, int num_cl
 
 // The skipped samples' "source: reason" lines, each after `prefix`, at most `limit` of them, then "... and N more".
 void write_skipped(std::ostream& os, const Dataset& ds, const std::string& prefix, size_t limit = 20);
+
+// An image folder's files that were not read: "<head>N files not read (...):", the first `limit` paths after
+// `indent`, "... and N more", and "<head>N hidden files or folders not read". Nothing when every file was read.
+void write_ignored(std::ostream& os, const Dataset& ds, const std::string& head, const std::string& indent,
+                   size_t limit = 10);
+
+// "1 image", "3 images": n and the noun, plural unless n is 1 (plural = noun + "s" unless given).
+std::string counted(int64_t n, const std::string& noun, const std::string& plural = "");
 
 // Checks labels in range, sizes consistent; throws std::runtime_error naming the dataset.
 void validate_dataset(const Dataset& ds);

@@ -14,10 +14,18 @@ namespace fs = std::filesystem;
 
 namespace tailor::data {
 
+const char* const kImageFileKinds = "files ending .jpg, .jpeg, .png, .ppm or .pgm, in any letter case";
+
 static bool has_image_ext(const fs::path& p) {
   std::string e = p.extension().string();
   for (auto& c : e) c = (char)std::tolower((unsigned char)c);
-  return e == ".jpg" || e == ".jpeg" || e == ".png" || e == ".ppm";
+  return e == ".jpg" || e == ".jpeg" || e == ".png" || e == ".ppm" || e == ".pgm";
+}
+
+// Hidden files and folders (".DS_Store", ".ipynb_checkpoints", macOS "._img.jpg" resource forks) are never data.
+static bool is_hidden(const fs::path& p) {
+  const std::string n = p.filename().string();
+  return !n.empty() && n[0] == '.';
 }
 
 void remove_samples(Dataset& ds, const std::vector<char>& drop) {
@@ -121,31 +129,43 @@ void check_paths_exist(Dataset& ds, const std::vector<std::string>& where, const
 Dataset load_image_folder(const std::string& root, const std::string& split, const LoadOptions& opts) {
   fs::path dir = split.empty() ? fs::path(root) : fs::path(root) / split;
   if (!fs::is_directory(dir)) throw std::runtime_error(dir.string() + ": not a directory");
+  Dataset ds;
   std::vector<std::string> classes;
-  for (auto& e : fs::directory_iterator(dir))
-    if (e.is_directory()) classes.push_back(e.path().filename().string());
+  for (auto& e : fs::directory_iterator(dir)) {
+    if (is_hidden(e.path())) ++ds.hidden_ignored;
+    else if (e.is_directory()) classes.push_back(e.path().filename().string());
+    else ds.ignored.push_back(e.path().string());  // a file beside the class folders: no class to give it
+  }
   std::sort(classes.begin(), classes.end());
   if (classes.empty()) throw std::runtime_error(dir.string() + ": no class folders");
-  Dataset ds;
   ds.name = "imagefolder " + (split.empty() ? root : split);
   ds.class_names = classes;
   ds.num_classes = (int)classes.size();
   ds.channels = 3;
   for (size_t c = 0; c < classes.size(); ++c) {
     std::vector<std::string> files;
-    for (auto& e : fs::recursive_directory_iterator(dir / classes[c], fs::directory_options::follow_directory_symlink))
-      if (e.is_regular_file() && has_image_ext(e.path())) files.push_back(e.path().string());
+    fs::recursive_directory_iterator it(dir / classes[c], fs::directory_options::follow_directory_symlink), end;
+    for (; it != end; ++it) {
+      if (is_hidden(it->path())) {
+        ++ds.hidden_ignored;
+        if (it->is_directory()) it.disable_recursion_pending();
+      } else if (it->is_regular_file()) {
+        (has_image_ext(it->path()) ? files : ds.ignored).push_back(it->path().string());
+      }
+    }
     std::sort(files.begin(), files.end(), [](const std::string& a, const std::string& b) {
       fs::path pa(a), pb(b);  // directory first, then file name (torchvision's sorted(os.walk) order)
       if (pa.parent_path() != pb.parent_path()) return pa.parent_path().string() < pb.parent_path().string();
       return pa.filename().string() < pb.filename().string();
     });
-    if (files.empty()) throw std::runtime_error((dir / classes[c]).string() + ": class folder without images");
+    if (files.empty())
+      throw std::runtime_error((dir / classes[c]).string() + ": class folder without images (" + kImageFileKinds + ")");
     for (auto& f : files) {
       ds.paths.push_back(f);
       ds.labels.push_back((int32_t)c);
     }
   }
+  std::sort(ds.ignored.begin(), ds.ignored.end());  // a folder's listing order is the file system's
   if (!opts.lazy || opts.verify_decode) decode_dataset_images(ds, opts, !opts.lazy);
   return ds;
 }

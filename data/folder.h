@@ -1,7 +1,9 @@
 // Image files on disk: class folders, list files and iNaturalist JSON.
 //
-//   image folder: <root>/<split>/<class>/**/*.{jpg,jpeg,png,ppm} (extensions case-insensitive). Classes are the
-//                 sub-folders sorted by name (byte order, like torchvision's ImageFolder); files sorted by path.
+//   image folder: <root>/<split>/<class>/**/*.{jpg,jpeg,png,ppm,pgm} (extensions case-insensitive). Classes are
+//                 the sub-folders sorted by name (byte order, like torchvision's ImageFolder); files sorted by path.
+//                 Other files (another extension, or beside the class folders) are not read and are listed in
+//                 Dataset::ignored; hidden files and folders (names starting with '.') are not read, only counted.
 //   list file:    one "relative/path label" per line (ImageNet-LT, Places-LT); the label is the last
 //                 whitespace-separated field, the path is relative to `root`; blank lines are ignored.
 //   iNat JSON:    COCO style, images[{id, file_name}] + annotations[{image_id, category_id}], paths relative
@@ -15,6 +17,8 @@
 #include "data/dataset.h"
 
 namespace tailor::data {
+
+extern const char* const kImageFileKinds;  // the files an image folder reads, in words
 
 Dataset load_image_folder(const std::string& root, const std::string& split, const LoadOptions& opts = {});
 Dataset load_list_file(const std::string& root, const std::string& list_path, const LoadOptions& opts = {});

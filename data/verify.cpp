@@ -296,7 +296,7 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         continue;
       }
       std::vector<int64_t> counts = class_counts(ds.labels, ds.num_classes);
-      out << split << ": " << ds.size() << " images, " << ds.num_classes << " classes";
+      out << split << ": " << counted(ds.size(), "image") << ", " << counted(ds.num_classes, "class", "classes");
       if (ds.height > 0) out << ", " << ds.height << "x" << ds.width << "x" << ds.channels;
       if (!file.empty()) out << " (" << file << ")";
       out << "\n";
@@ -310,8 +310,9 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
             << ": train with data.augment imagenet (it resizes); cifar and mnist, and auto on small images, keep "
                "images as they are and refuse mixed sizes\n";
       }
+      write_ignored(out, ds, "  ", "    ");
       if (!ds.skipped.empty()) {
-        out << "  skipped " << ds.skipped.size() << " bad images:\n";
+        out << "  skipped " << counted((int64_t)ds.skipped.size(), "bad image") << ":\n";
         write_skipped(out, ds, "    ");
         skipped += (int64_t)ds.skipped.size();
       }
@@ -356,7 +357,7 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
     err << "verify-data: FAILED (" << problems << " problem" << (problems > 1 ? "s" : "") << ")\n";
     return 1;
   }
-  out << "OK" << (skipped ? " (" + std::to_string(skipped) + " bad images skipped)" : std::string()) << "\n";
+  out << "OK" << (skipped ? " (" + counted(skipped, "bad image") + " skipped)" : std::string()) << "\n";
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include "data/cifar.h"
 #include "data/decode.h"
@@ -374,6 +375,52 @@ TEST_CASE("image folder: classes sorted by name, nested files, eager and lazy") 
   ImageView v = dataset_image(lz, (int64_t)i0, scratch);
   CHECK(std::equal(want.begin(), want.end(), v.data));
   CHECK_THROWS_WITH_AS(load_image_folder(d.path.string(), "val"), has("val: not a directory"),
+                       std::runtime_error);
+}
+
+TEST_CASE("image folder: other files are listed as not read, hidden ones counted, .pgm read") {
+  TempDir d;
+  make_folder(d, "train");  // ant/notes.txt is not an image
+  write_text(d / "train/README.md", "beside the class folders");
+  write_text(d / "train/zebra/img9.webp", "not a format tailor decodes");
+  write_text(d / "train/.DS_Store", "x");
+  write_text(d / "train/ant/._img0.png", "a macOS resource fork, not a PNG");
+  write_bytes(d / "train/.ipynb_checkpoints/img.png", encode_png(8, 6, 3, pattern(8, 6, 3, 0)));  // not a class
+  write_bytes(d / "train/Mole/.cache/img.png", encode_png(8, 6, 3, pattern(8, 6, 3, 0)));        // not read
+  write_bytes(d / "train/Mole/p.PGM", {'P', '5', ' ', '8', ' ', '6', ' ', '2', '5', '5', '\n'});
+  {
+    std::vector<uint8_t> pgm = read_bytes(d / "train/Mole/p.PGM");
+    pgm.resize(pgm.size() + 48, 77);
+    write_bytes(d / "train/Mole/p.PGM", pgm);
+  }
+  Dataset ds = load_image_folder(d.path.string(), "train");
+  CHECK(ds.class_names == std::vector<std::string>{"Mole", "ant", "zebra"});
+  CHECK(ds.size() == 11);  // the 10 of make_folder and p.PGM
+  const uint8_t* p = ds.pixels.data() + 4 * 144;  // Mole: img0..img3, then p.PGM
+  CHECK(ds.paths[4].find("Mole/p.PGM") != std::string::npos);
+  CHECK(p[0] == 77);
+  CHECK(p[143] == 77);
+  REQUIRE(ds.ignored.size() == 3);
+  CHECK(ds.ignored[0] == (d / "train/README.md"));
+  CHECK(ds.ignored[1] == (d / "train/ant/notes.txt"));
+  CHECK(ds.ignored[2] == (d / "train/zebra/img9.webp"));
+  CHECK(ds.hidden_ignored == 4);  // .DS_Store, .ipynb_checkpoints, ._img0.png, .cache (its file not visited)
+  std::ostringstream os;
+  write_ignored(os, ds, "data: ", "  ", 2);
+  CHECK(os.str() == "data: 3 files not read (an image folder reads only files ending .jpg, .jpeg, .png, .ppm or .pgm, "
+                    "in any letter case, inside class folders):\n  " + (d / "train/README.md") + "\n  " +
+                    (d / "train/ant/notes.txt") + "\n  ... and 1 more\n"
+                    "data: 4 hidden files or folders not read (names starting with '.')\n");
+  Dataset sub = subset(ds, {0, 1});
+  CHECK(sub.ignored == ds.ignored);
+  CHECK(sub.hidden_ignored == 4);
+  std::ostringstream none;
+  write_ignored(none, Dataset{}, "data: ", "  ");
+  CHECK(none.str().empty());
+  fs::create_directories(d / "val/ant");
+  write_text(d / "val/ant/a.gif", "x");
+  CHECK_THROWS_WITH_AS(load_image_folder(d.path.string(), "val"),
+                       has("val/ant: class folder without images (files ending .jpg, .jpeg, .png, .ppm or .pgm"),
                        std::runtime_error);
 }
 

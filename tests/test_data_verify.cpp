@@ -118,8 +118,8 @@ TEST_CASE("verify-data: bad image, skip policy, missing list entry, config file"
   CHECK(r.err.find(bad.string() + ": truncated PNG") != std::string::npos);
   Run s = run({"--format", "imagefolder", "--root", t.str(), "--on-bad-image", "skip"});
   CHECK(s.rc == 0);
-  CHECK(s.out.find("skipped 1 bad images") != std::string::npos);
-  CHECK(s.out.find("OK (1 bad images skipped)") != std::string::npos);
+  CHECK(s.out.find("skipped 1 bad image") != std::string::npos);
+  CHECK(s.out.find("OK (1 bad image skipped)") != std::string::npos);
   fs::remove(bad);
   // list format, auto-discovered "<something>_train.txt"
   { std::ofstream(t.root / "LT_train.txt") << "train/a/0.png 0\ntrain/b/7.png 1\ntrain/c/99.png 2\n"; }

@@ -210,10 +210,17 @@ TEST_CASE("a skipped image is named in the log; no test split: no final evaluati
   fs::create_directories(d);
   fs::copy(data_dir() + "/train", d + "/train", fs::copy_options::recursive);
   std::ofstream(d + "/train/c3/broken.ppm", std::ios::binary) << "P6\n28 28\n255\n" << std::string(100, 'x');
+  std::ofstream(d + "/train/c5/notes.txt") << "not an image";  // not read, and said
+  std::ofstream(d + "/train/.DS_Store") << "hidden";
+  fs::create_directories(d + "/train/.ipynb_checkpoints");  // not a class
   const std::string data = R"({"dataset": "image_folder", "root": ")" + d + R"(", "on_bad_image": "skip"})";
   Run r = run("train --config " + config("train_only", data) + " --set stage1.max_steps_per_epoch=1");
   REQUIRE_MESSAGE(r.code == 0, r.out);
-  CHECK(r.out.find("data: 1 training images left out (data.on_bad_image skip):\n  " + d + "/train/c3/broken.ppm") !=
+  CHECK(r.out.find("data: 1 training image left out (data.on_bad_image skip):\n  " + d + "/train/c3/broken.ppm") !=
+        std::string::npos);
+  CHECK(r.out.find("data: the training folder: 1 file not read (an image folder reads only files ending .jpg, .jpeg, "
+                   ".png, .ppm or .pgm, in any letter case, inside class folders):\n  " + d + "/train/c5/notes.txt\n"
+                   "data: the training folder: 2 hidden files or folders not read (names starting with '.')\n") !=
         std::string::npos);
   CHECK(r.out.find("no test or validation split: no final evaluation, eval.json or report") != std::string::npos);
   CHECK_FALSE(fs::exists(root() + "/runs/train_only/eval.json"));

@@ -49,7 +49,7 @@ int cmd_eval(int argc, char** argv) {
                                          parse_shot_rule(src.cfg.at("eval")), src.cfg.at("data").at("eval_batch_size"),
                                          src.cfg.at("data").at("workers"));
   if (comm->rank() != 0) return 0;
-  std::cout << split << " (" << ds.size() << " images):\n" << format_shot_table(m, split);
+  std::cout << split << " (" << data::counted(ds.size(), "image") << "):\n" << format_shot_table(m, split);
   if (!out.empty()) {
     Json j = eval_to_json(m, src.data.train_counts, src.data.train.class_names, class_weight_norms(*src.net));
     j["split"] = split;

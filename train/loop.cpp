@@ -231,7 +231,7 @@ void end_epoch(RunContext& run, StageRun& stage, double comm_s, int64_t graph_st
   }
   run.progress.finish(summary);
   if (stage.loader.skipped() > stage.skipped_said) {  // lazily decoded images that failed: never silent
-    run.log << "  " << stage.loader.skipped() - stage.skipped_said << " training images could not be decoded and were "
+    run.log << "  " << data::counted(stage.loader.skipped() - stage.skipped_said, "training image") << " could not be decoded and were "
             << "left out of their batches (data.on_bad_image skip; tailor verify-data --on-bad-image skip names them)\n";
     stage.skipped_said = stage.loader.skipped();
   }

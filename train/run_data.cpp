@@ -182,11 +182,14 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
   for (const auto& [split, set] : {std::pair<const char*, const data::Dataset*>{"training", &r.train},
                                    {"validation", r.val.get()}, {"test", r.test.get()}}) {
     if (!set || set->skipped.empty()) continue;  // data.on_bad_image skip: what was left out, by name
-    log << "data: " << set->skipped.size() << " " << split << " images left out (data.on_bad_image skip):\n";
+    log << "data: " << data::counted((int64_t)set->skipped.size(), std::string(split) + " image") << " left out (data.on_bad_image skip):\n";
     data::write_skipped(log, *set, "  ");
   }
-  if (r.test) log << "data: test " << r.test->size() << " images\n";
-  if (r.val) log << "data: val " << r.val->size() << " images\n";
+  for (const auto& [split, set] : {std::pair<const char*, const data::Dataset*>{"training", &r.train},
+                                   {"validation", r.val.get()}, {"test", r.test.get()}})
+    if (set) data::write_ignored(log, *set, std::string("data: the ") + split + " folder: ", "  ");
+  if (r.test) log << "data: test " << data::counted(r.test->size(), "image") << "\n";
+  if (r.val) log << "data: val " << data::counted(r.val->size(), "image") << "\n";
   if (!r.test && !r.val) log << "data: no test or validation split: no evaluation\n";
   return r;
 }
