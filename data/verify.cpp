@@ -7,10 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <stdexcept>
 
 #include "data/cifar.h"
 #include "data/dataset.h"
+#include "data/duplicates.h"
 #include "data/folder.h"
 #include "data/idx.h"
 #include "data/imbalance.h"
@@ -221,9 +223,11 @@ std::string verify_data_usage() {
          "         [--imbalance-ratio R --profile exp|step --seed S] [--on-bad-image error|skip]\n"
          "         [--threads N] [--groups counts|thirds [--many-above N] [--few-below N]] [--config FILE.json]\n"
          "  Checks that every file exists, decodes and has a label in range (the other splits' labels among the\n"
-         "  training split's classes, the training labels without a gap); prints per-split and per-class\n"
-         "  counts, the long-tailed subset counts (ratio R = n_max / n_min) and the many/medium/few split\n"
-         "  (by training count: > 100, 20-100, < 20 images, or --groups thirds: thirds of the classes).\n"
+         "  training split's classes, the training labels without a gap); warns of repeated images (a file\n"
+         "  listed twice, byte-identical copies) and of evaluation images that are training images; prints\n"
+         "  per-split and per-class counts, the long-tailed subset counts (ratio R = n_max / n_min) and the\n"
+         "  many/medium/few split (by training count: > 100, 20-100, < 20 images, or --groups thirds:\n"
+         "  thirds of the classes).\n"
          "  Config keys: format root split list json num_classes imbalance_ratio profile seed on_bad_image threads\n"
          "  groups many_above few_below.\n";
 }
@@ -258,6 +262,9 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
   bool counts_of_train = false;  // train_counts are the training split's (else another split's: no shot groups)
   std::vector<int32_t> train_labels;
   int train_classes = 0;
+  Dataset train_set;                   // the training split, for the evaluation splits' leak check
+  std::vector<uint64_t> train_hashes;  // its images' content hashes (data/duplicates.h)
+  int64_t warnings = 0;                // repeated and leaked images: reported, not failures
   out << "verify-data: format " << a.format << ", root " << a.root << "\n";
   try {
     std::vector<std::pair<std::string, std::string>> work;  // (split, file or "")
@@ -311,6 +318,17 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
                "images as they are and refuse mixed sizes\n";
       }
       write_ignored(out, ds, "  ", "    ");
+      const std::vector<uint64_t> hashes = content_hashes(ds, a.threads);
+      std::ostringstream w;
+      write_repeats(w, ds, find_repeats(ds, hashes), "  ", "    ");
+      if (split != "train" && !train_hashes.empty())
+        write_leaks(w, train_set, ds, split, find_leaks(train_set, train_hashes, ds, hashes), "  ", "    ");
+      out << w.str();
+      for (size_t at = 0; (at = w.str().find("warning: ", at)) != std::string::npos; ++at) ++warnings;
+      if (split == "train") {
+        train_set = ds;
+        train_hashes = hashes;
+      }
       if (!ds.skipped.empty()) {
         out << "  skipped " << counted((int64_t)ds.skipped.size(), "bad image") << ":\n";
         write_skipped(out, ds, "    ");
@@ -357,7 +375,9 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
     err << "verify-data: FAILED (" << problems << " problem" << (problems > 1 ? "s" : "") << ")\n";
     return 1;
   }
-  out << "OK" << (skipped ? " (" + counted(skipped, "bad image") + " skipped)" : std::string()) << "\n";
+  std::string notes = skipped ? counted(skipped, "bad image") + " skipped" : "";
+  if (warnings) notes += (notes.empty() ? "" : "; ") + counted(warnings, "warning") + " above";
+  out << "OK" << (notes.empty() ? "" : " (" + notes + ")") << "\n";
   return 0;
 }
 

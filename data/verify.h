@@ -6,7 +6,8 @@
 //               [--few-below N]] [--config FILE.json]
 //
 // Loads every split (or the one named), checks every file exists and decodes and every label is in range,
-// prints per-split totals and per-class counts, the LT subset counts when a ratio is given, and the
+// warns of repeated images and of evaluation images that are training images (data/duplicates.h; warnings
+// do not change the exit status), prints per-split totals and per-class counts, the LT subset counts when a ratio is given, and the
 // many / medium / few class counts (data/shots.h: > 100, 20-100, < 20 training images by default, or thirds
 // of the classes). Returns 0 when everything checks out, 1 on any data problem (the message names the
 // file), 2 on a usage error.

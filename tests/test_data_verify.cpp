@@ -1,5 +1,6 @@
 // `tailor verify-data` (data/verify.cpp): usage errors exit 2, data problems exit 1 naming the file,
-// a clean dataset prints per-split and per-class counts, LT counts and the shot split.
+// a clean dataset prints per-split and per-class counts, LT counts and the shot split; repeated images within a
+// split and evaluation images that are training images are warnings (data/duplicates.h).
 #include <doctest/doctest.h>
 
 #include <stb_image_write.h>
@@ -8,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "data/duplicates.h"
 #include "data/verify.h"
 
 using namespace tailor::data;
@@ -43,6 +45,7 @@ struct Tree {
         int n = split ? 3 : ntrain[c];
         for (int i = 0; i < n; ++i) {
           std::vector<uint8_t> px(48, (uint8_t)(i + c));
+          px[0] = (uint8_t)i, px[1] = (uint8_t)c, px[2] = (uint8_t)split;  // every image distinct
           std::string p = (d / (std::to_string(i) + ".png")).string();
           stbi_write_png(p.c_str(), 4, 4, 3, px.data(), 12);
         }
@@ -164,4 +167,106 @@ TEST_CASE("verify-data: IDX and Fashion-MNIST") {
   CHECK(f.out.find("train: 60000 images, 10 classes, 28x28x1") != std::string::npos);
   CHECK(f.out.find("test: 10000 images, 10 classes") != std::string::npos);
   CHECK(f.out.find("14886 images, counts [6000, 3596, 2156, 1292, 774, 464, 278, 166, 100, 60]") != std::string::npos);
+}
+
+namespace {
+void write_png(const fs::path& p, uint8_t v) {  // a 4x4 PNG of one grey value
+  std::vector<uint8_t> px(48, v);
+  stbi_write_png(p.string().c_str(), 4, 4, 3, px.data(), 12);
+}
+}  // namespace
+
+TEST_CASE("repeated images and test images that are training images: found exactly, reported as warnings") {
+  Tree t;  // every image distinct
+  Run clean = run({"--format", "imagefolder", "--root", t.str()});
+  CHECK(clean.rc == 0);
+  CHECK(clean.out.find("warning") == std::string::npos);
+  CHECK(clean.out.find("OK\n") != std::string::npos);
+  auto copy = [&](const std::string& from, const std::string& to) { fs::copy_file(t.root / from, t.root / to); };
+  copy("train/a/3.png", "train/a/copy.png");    // same label
+  copy("train/a/4.png", "train/b/wrong.png");   // another label
+  copy("train/c/1.png", "test/c/leak.png");     // a test image that is a training image
+  copy("train/a/0.png", "test/b/leak2.png");    // ... with another label
+  write_png(t.root / "test/c/near.png", 200);  // new content
+  Run r = run({"--format", "imagefolder", "--root", t.str()});
+  INFO(r.out);
+  CHECK(r.rc == 0);  // warnings, not failures
+  const std::string a = t.str() + "/train/a/", tr = t.str() + "/train/", te = t.str() + "/test/";
+  CHECK(r.out.find("  warning: 2 images are byte-identical copies of another image of this split:\n"
+                   "    " + a + "copy.png = " + a + "3.png\n"
+                   "    " + tr + "b/wrong.png = " + a + "4.png (labels a and b)\n"
+                   "  warning: 1 of these has another label than the image it repeats (a labelling error?)\n") !=
+        std::string::npos);
+  CHECK(r.out.find("  warning: 2 test images are training images (the same file 0, a byte-identical copy 2): the test "
+                   "accuracy counts images the model was trained on\n"
+                   "    " + te + "b/leak2.png = " + a + "0.png (labels a and b)\n"
+                   "    " + te + "c/leak.png = " + tr + "c/1.png\n"
+                   "  warning: 1 of these has another label than the image it repeats (a labelling error?)\n") !=
+        std::string::npos);
+  CHECK(r.out.find("near.png") == std::string::npos);
+  CHECK(r.out.find("OK (4 warnings above)\n") != std::string::npos);
+}
+
+TEST_CASE("a list that names a file twice, and a test list sharing files with the training list") {
+  Tree t;
+  {
+    std::ofstream tr(t.root / "train.txt"), te(t.root / "test.txt");
+    tr << "train/a/0.png 0\ntrain/b/0.png 1\ntrain/c/0.png 2\n./train/a/0.png 0\ntrain/b/../b/0.png 2\n";
+    te << "test/a/0.png 0\ntrain/c/0.png 2\n";
+  }
+  Run r = run({"--format", "list", "--root", t.str()});
+  INFO(r.out);
+  INFO(r.err);
+  CHECK(r.rc == 0);
+  const std::string root = t.str() + "/";
+  CHECK(r.out.find("  warning: 2 files listed again in this split:\n"
+                   "    " + root + "./train/a/0.png\n"
+                   "    " + root + "train/b/../b/0.png (labels 1 and 2)\n"
+                   "  warning: 1 of these has another label than the image it repeats (a labelling error?)\n") !=
+        std::string::npos);
+  CHECK(r.out.find("  warning: 1 test image is a training image (the same file 1, a byte-identical copy 0): the test "
+                   "accuracy counts images the model was trained on\n"
+                   "    " + root + "train/c/0.png\n") != std::string::npos);
+}
+
+TEST_CASE("in-memory images: repeats by pixels, and equal hashes alone never make a repeat") {
+  Dataset train, test;
+  for (Dataset* d : {&train, &test}) {
+    d->height = d->width = 2;
+    d->channels = 1;
+    d->num_classes = 2;
+    d->class_names = {"x", "y"};
+  }
+  train.pixels = {1, 2, 3, 4, /**/ 5, 6, 7, 8, /**/ 1, 2, 3, 4, /**/ 9, 9, 9, 9};
+  train.labels = {0, 1, 1, 0};
+  train.paths = {"b.bin#0", "b.bin#1", "b.bin#2", "b.bin#3"};  // records, not files: no same-file check
+  test.pixels = {5, 6, 7, 8, /**/ 0, 0, 0, 0};
+  test.labels = {1, 0};
+  const std::vector<uint64_t> h = content_hashes(train, 2), ht = content_hashes(test, 1);
+  CHECK(h[0] == h[2]);
+  CHECK(h[0] != h[1]);
+  CHECK(h[0] != 0);
+  SplitRepeats r = find_repeats(train, h);
+  CHECK(r.same_file.empty());
+  REQUIRE(r.same_content.size() == 1);
+  CHECK(r.same_content[0].first == 0);
+  CHECK(r.same_content[0].repeat == 2);
+  CHECK(r.label_conflicts == 1);
+  SplitRepeats l = find_leaks(train, h, test, ht);
+  REQUIRE(l.same_content.size() == 1);
+  CHECK(l.same_content[0].first == 1);
+  CHECK(l.same_content[0].repeat == 0);
+  CHECK(l.label_conflicts == 0);
+  // a hash collision (every hash equal): only the byte-identical pair is reported
+  const std::vector<uint64_t> same(4, 42), same_t(2, 42);
+  r = find_repeats(train, same);
+  REQUIRE(r.same_content.size() == 1);
+  CHECK(r.same_content[0].repeat == 2);
+  l = find_leaks(train, same, test, same_t);
+  REQUIRE(l.same_content.size() == 1);
+  CHECK(l.same_content[0].repeat == 0);
+  std::ostringstream os;
+  write_leaks(os, train, test, "val", l, "", "  ");
+  CHECK(os.str() == "warning: 1 val image is a training image (the same file 0, a byte-identical copy 1): the val "
+                    "accuracy counts images the model was trained on\n  sample 0 = b.bin#1\n");
 }
