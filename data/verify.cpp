@@ -16,6 +16,7 @@
 #include "data/folder.h"
 #include "data/idx.h"
 #include "data/imbalance.h"
+#include "data/known_datasets.h"
 #include "data/shots.h"
 
 namespace fs = std::filesystem;
@@ -37,6 +38,7 @@ struct VerifyArgs {
   std::string on_bad_image = "error";
   int threads = 0;
   std::string groups = "counts";  // the shot groups (data/shots.h)
+  std::string expect;             // a benchmark whose published split sizes the counts must equal
   int64_t many_above = 100, few_below = 20;
 };
 
@@ -96,6 +98,7 @@ void apply_config(VerifyArgs& a, const std::string& path) {
     else if (k == "profile") a.profile = str();
     else if (k == "on_bad_image") a.on_bad_image = str();
     else if (k == "groups") a.groups = str();
+    else if (k == "expect") a.expect = str();
     else if (k == "many_above") a.many_above = (int64_t)num();
     else if (k == "few_below") a.few_below = (int64_t)num();
     else if (k == "imbalance_ratio") a.imbalance_ratio = num();
@@ -133,6 +136,7 @@ VerifyArgs parse_args(int argc, char** argv) {
     else if (f == "--on-bad-image") a.on_bad_image = v;
     else if (f == "--threads") a.threads = (int)to_int(f, v);
     else if (f == "--groups") a.groups = v;
+    else if (f == "--expect") a.expect = v;
     else if (f == "--many-above") a.many_above = to_int(f, v);
     else if (f == "--few-below") a.few_below = to_int(f, v);
     else throw UsageError("unknown flag " + f);
@@ -147,6 +151,11 @@ VerifyArgs parse_args(int argc, char** argv) {
   if (a.profile != "exp" && a.profile != "step") throw UsageError("--profile must be exp or step");
   if (a.imbalance_ratio != 0 && a.imbalance_ratio < 1)
     throw UsageError("--imbalance-ratio is n_max / n_min >= 1 (e.g. 100), got " + std::to_string(a.imbalance_ratio));
+  if (!a.expect.empty()) try {
+      known_dataset(a.expect);
+    } catch (const std::runtime_error& e) {
+      throw UsageError(std::string("--expect: ") + e.what());
+    }
   try {
     make_shot_rule(a.groups, a.many_above, a.few_below);
   } catch (const std::runtime_error& e) {
@@ -222,14 +231,16 @@ std::string verify_data_usage() {
          "         [--list FILE] [--json FILE] [--num-classes N]   (FILE relative to DIR unless absolute)\n"
          "         [--imbalance-ratio R --profile exp|step --seed S] [--on-bad-image error|skip]\n"
          "         [--threads N] [--groups counts|thirds [--many-above N] [--few-below N]] [--config FILE.json]\n"
+         "         [--expect imagenet_lt|places_lt|inat2018|cifar10|cifar100|fashion_mnist]\n"
          "  Checks that every file exists, decodes and has a label in range (the other splits' labels among the\n"
          "  training split's classes, the training labels without a gap); warns of repeated images (a file\n"
          "  listed twice, byte-identical copies) and of evaluation images that are training images; prints\n"
          "  per-split and per-class counts, the long-tailed subset counts (ratio R = n_max / n_min) and the\n"
          "  many/medium/few split (by training count: > 100, 20-100, < 20 images, or --groups thirds:\n"
-         "  thirds of the classes).\n"
+         "  thirds of the classes). --expect: each split's image, class and per-class counts must equal the\n"
+         "  benchmark's published ones (before any long-tailed subset).\n"
          "  Config keys: format root split list json num_classes imbalance_ratio profile seed on_bad_image threads\n"
-         "  groups many_above few_below.\n";
+         "  groups many_above few_below expect.\n";
 }
 
 int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -308,6 +319,12 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
       if (!file.empty()) out << " (" << file << ")";
       out << "\n";
       print_counts(out, ds, counts);
+      if (!a.expect.empty()) {
+        const std::vector<std::string> diffs = compare_with_known(known_dataset(a.expect), split, counts);
+        if (diffs.empty()) out << "  as published: " << describe_known_split(known_dataset(a.expect), split) << "\n";
+        for (const auto& d : diffs) err << "verify-data: " << d << " (--expect " << a.expect << ")\n";
+        problems += (int)diffs.size();
+      }
       if (ds.image_sizes.size() > 1) {  // fine for a resizing preset, refused by one that keeps images as they are
         out << "  image sizes vary (" << ds.image_sizes.size() << " sizes:";
         for (size_t i = 0; i < ds.image_sizes.size() && i < 3; ++i)

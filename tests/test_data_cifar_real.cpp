@@ -128,14 +128,17 @@ TEST_CASE("LT subset of the real layout picks numpy's files") {
 TEST_CASE("verify-data on the CIFAR-10 folder with an LT subset") {
   std::string root = cifar_root();
   const char* argv[] = {"verify-data", "--format", "imagefolder", "--root", root.c_str(), "--imbalance-ratio", "100",
-                        "--profile", "exp", "--seed", "0"};
+                        "--profile", "exp", "--seed", "0", "--expect", "cifar10"};
   std::ostringstream out, err;
-  int rc = verify_data_main(11, (char**)argv, out, err);
+  int rc = verify_data_main(13, (char**)argv, out, err);
   INFO(out.str());
   INFO(err.str());
   CHECK(rc == 0);
   CHECK(out.str().find("train: 50000 images, 10 classes") != std::string::npos);
   CHECK(out.str().find("test: 10000 images, 10 classes") != std::string::npos);
+  CHECK(out.str().find("as published: CIFAR-10's train split: 50000 images, 10 classes, 5000 per class") !=
+        std::string::npos);
+  CHECK(out.str().find("warning") == std::string::npos);  // no repeated image, no test image among the training ones
   CHECK(out.str().find("12406 images, counts [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]") != std::string::npos);
   CHECK(out.str().find("many 8 classes, medium 2, few 0 (many > 100, medium 20-100, few < 20 training images)") !=
         std::string::npos);

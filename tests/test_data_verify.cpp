@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "data/duplicates.h"
+#include "data/known_datasets.h"
 #include "data/verify.h"
 
 using namespace tailor::data;
@@ -167,6 +168,53 @@ TEST_CASE("verify-data: IDX and Fashion-MNIST") {
   CHECK(f.out.find("train: 60000 images, 10 classes, 28x28x1") != std::string::npos);
   CHECK(f.out.find("test: 10000 images, 10 classes") != std::string::npos);
   CHECK(f.out.find("14886 images, counts [6000, 3596, 2156, 1292, 774, 464, 278, 166, 100, 60]") != std::string::npos);
+  // --expect: the published sizes, before the LT subset
+  Run e = run({"--format", "idx", "--root", "/usr/share/datasets/fashion-mnist", "--imbalance-ratio", "100",
+               "--expect", "fashion_mnist"});
+  CHECK(e.rc == 0);
+  CHECK(e.out.find("  as published: Fashion-MNIST's train split: 60000 images, 10 classes, 6000 per class\n") !=
+        std::string::npos);
+  CHECK(e.out.find("  as published: Fashion-MNIST's test split: 10000 images, 10 classes, 1000 per class\n") !=
+        std::string::npos);
+  Run w = run({"--format", "idx", "--root", "/usr/share/datasets/fashion-mnist", "--split", "test", "--expect",
+               "cifar100"});
+  CHECK(w.rc == 1);
+  CHECK(w.err == "verify-data: test: 10 classes, CIFAR-100's test split has 100 (--expect cifar100)\n"
+                 "verify-data: test: 1000 per class, CIFAR-100's test split has 100 per class (--expect cifar100)\n"
+                 "verify-data: FAILED (2 problems)\n");
+}
+
+TEST_CASE("--expect: published split sizes") {
+  const KnownDataset& k = known_dataset("imagenet_lt");
+  CHECK(k.name == "ImageNet-LT");
+  std::vector<int64_t> train(1000, 114);  // 1280, 5, then 998 classes summing to 114561
+  train[0] = 1280;
+  train[1] = 5;
+  for (int c = 2; c < 2 + 789; ++c) ++train[c];
+  CHECK(compare_with_known(k, "train", train).empty());
+  CHECK(compare_with_known(k, "ImageNet_LT_train", train).empty());
+  CHECK(describe_known_split(k, "train") == "ImageNet-LT's train split: 115846 images, 1000 classes, 1280 .. 5 per class");
+  train[5] -= 1;  // a lost line
+  CHECK(compare_with_known(k, "train", train) ==
+        std::vector<std::string>{"train: 115845 images, ImageNet-LT's train split has 115846"});
+  CHECK(compare_with_known(k, "test", std::vector<int64_t>(1000, 50)).empty());
+  CHECK(compare_with_known(k, "test", std::vector<int64_t>(999, 50)) ==
+        std::vector<std::string>{"test: 999 classes, ImageNet-LT's test split has 1000",
+                                 "test: 49950 images, ImageNet-LT's test split has 50000"});
+  std::vector<int64_t> val(1000, 20);
+  val[0] = 21, val[1] = 19;
+  CHECK(compare_with_known(k, "val", val) ==
+        std::vector<std::string>{"val: 21 .. 19 per class, ImageNet-LT's val split has 20 per class"});
+  CHECK(compare_with_known(k, "extra", val) ==
+        std::vector<std::string>{"extra: ImageNet-LT has no split of that name (train, val, test)"});
+  CHECK(split_kind("train2018") == "train");
+  CHECK(split_kind("Places_LT_test") == "test");
+  CHECK(compare_with_known(known_dataset("inat2018"), "val2018", std::vector<int64_t>(8142, 3)).empty());
+  CHECK(compare_with_known(known_dataset("places_lt"), "val", std::vector<int64_t>(365, 20)).empty());
+  CHECK_THROWS_WITH_AS(known_dataset("imagenet"), doctest::Contains("unknown dataset 'imagenet' (known: imagenet_lt"),
+                       std::runtime_error);
+  Run u = run({"--format", "idx", "--root", "/x", "--expect", "imagenet"});
+  CHECK(u.rc == 2);
 }
 
 namespace {
