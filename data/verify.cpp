@@ -31,8 +31,10 @@ struct UsageError : std::runtime_error {
 
 struct VerifyArgs {
   std::string format, root, split, list, json;
+  std::string split_files[3];  // --train-list, --val-list, --test-list (list: text lists, inat: JSON files)
   int num_classes = -1;
   double imbalance_ratio = 0;  // 0 = no LT subset
+  double n_max = -1;           // the subset's head-class count (-1: the data's)
   std::string profile = "exp";
   uint32_t seed = 0;
   std::string on_bad_image = "error";
@@ -95,6 +97,10 @@ void apply_config(VerifyArgs& a, const std::string& path) {
     else if (k == "split") a.split = str();
     else if (k == "list") a.list = str();
     else if (k == "json") a.json = str();
+    else if (k == "train_list") a.split_files[0] = str();
+    else if (k == "val_list") a.split_files[1] = str();
+    else if (k == "test_list") a.split_files[2] = str();
+    else if (k == "n_max") a.n_max = num();
     else if (k == "profile") a.profile = str();
     else if (k == "on_bad_image") a.on_bad_image = str();
     else if (k == "groups") a.groups = str();
@@ -129,6 +135,10 @@ VerifyArgs parse_args(int argc, char** argv) {
     else if (f == "--split") a.split = v;
     else if (f == "--list") a.list = v;
     else if (f == "--json") a.json = v;
+    else if (f == "--train-list") a.split_files[0] = v;
+    else if (f == "--val-list") a.split_files[1] = v;
+    else if (f == "--test-list") a.split_files[2] = v;
+    else if (f == "--n-max") a.n_max = (double)to_int(f, v);
     else if (f == "--num-classes") a.num_classes = (int)to_int(f, v);
     else if (f == "--imbalance-ratio") a.imbalance_ratio = to_double(f, v);
     else if (f == "--profile") a.profile = v;
@@ -149,6 +159,12 @@ VerifyArgs parse_args(int argc, char** argv) {
   if (a.on_bad_image != "error" && a.on_bad_image != "skip")
     throw UsageError("--on-bad-image must be error or skip");
   if (a.profile != "exp" && a.profile != "step") throw UsageError("--profile must be exp or step");
+  const bool per_split = !a.split_files[0].empty() || !a.split_files[1].empty() || !a.split_files[2].empty();
+  if (per_split && (a.format != "list" && a.format != "inat"))
+    throw UsageError("--train-list / --val-list / --test-list are for --format list or inat");
+  if (per_split && (!a.list.empty() || !a.json.empty() || !a.split.empty()))
+    throw UsageError("--train-list / --val-list / --test-list name the splits' files: not with --list, --json or --split");
+  if (a.n_max != -1 && a.n_max < 1) throw UsageError("--n-max must be a positive count (or -1: the data's)");
   if (a.imbalance_ratio != 0 && a.imbalance_ratio < 1)
     throw UsageError("--imbalance-ratio is n_max / n_min >= 1 (e.g. 100), got " + std::to_string(a.imbalance_ratio));
   if (!a.expect.empty()) try {
@@ -167,6 +183,11 @@ VerifyArgs parse_args(int argc, char** argv) {
 // The (split, file) pairs to check for list / inat formats.
 std::vector<std::pair<std::string, std::string>> find_split_files(const VerifyArgs& a, bool json) {
   std::vector<std::pair<std::string, std::string>> out;
+  auto under_root = [&](const std::string& f) { return fs::path(f).is_absolute() ? f : (fs::path(a.root) / f).string(); };
+  static const char* kSplits[3] = {"train", "val", "test"};
+  for (int s = 0; s < 3; ++s)
+    if (!a.split_files[s].empty()) out.push_back({kSplits[s], under_root(a.split_files[s])});
+  if (!out.empty()) return out;
   const std::string& given = json ? a.json : a.list;
   if (!given.empty()) {
     // relative to --root, as data.train_list & co. in a training config
@@ -228,10 +249,13 @@ void print_counts(std::ostream& out, const Dataset& ds, const std::vector<int64_
 
 std::string verify_data_usage() {
   return "usage: tailor verify-data --format imagefolder|cifar-bin|idx|list|inat --root DIR [--split NAME]\n"
-         "         [--list FILE] [--json FILE] [--num-classes N]   (FILE relative to DIR unless absolute)\n"
-         "         [--imbalance-ratio R --profile exp|step --seed S] [--on-bad-image error|skip]\n"
+         "         [--list FILE | --json FILE | --train-list F --val-list F --test-list F] [--num-classes N]\n"
+         "                                              (files relative to DIR unless absolute)\n"
+         "         [--imbalance-ratio R --profile exp|step --seed S [--n-max N]] [--on-bad-image error|skip]\n"
          "         [--threads N] [--groups counts|thirds [--many-above N] [--few-below N]] [--config FILE.json]\n"
          "         [--expect imagenet_lt|places_lt|inat2018|cifar10|cifar100|fashion_mnist]\n"
+         "       tailor verify-data --train-config RUN_CONFIG.json [--set key=value ...] [flags above]\n"
+         "         (the data a training config loads: its dataset, root, lists, LT subset, shot groups)\n"
          "  Checks that every file exists, decodes and has a label in range (the other splits' labels among the\n"
          "  training split's classes, the training labels without a gap); warns of repeated images (a file\n"
          "  listed twice, byte-identical copies) and of evaluation images that are training images; prints\n"
@@ -239,8 +263,8 @@ std::string verify_data_usage() {
          "  many/medium/few split (by training count: > 100, 20-100, < 20 images, or --groups thirds:\n"
          "  thirds of the classes). --expect: each split's image, class and per-class counts must equal the\n"
          "  benchmark's published ones (before any long-tailed subset).\n"
-         "  Config keys: format root split list json num_classes imbalance_ratio profile seed on_bad_image threads\n"
-         "  groups many_above few_below expect.\n";
+         "  Config keys: format root split list json train_list val_list test_list num_classes imbalance_ratio\n"
+         "  profile seed n_max on_bad_image threads groups many_above few_below expect.\n";
 }
 
 int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -367,7 +391,8 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
     }
     if (!train_counts.empty() && a.imbalance_ratio >= 1) {
       try {
-        LtSubset s = make_lt_subset(train_labels, train_classes, a.imbalance_ratio, parse_lt_profile(a.profile), a.seed);
+        LtSubset s = make_lt_subset(train_labels, train_classes, a.imbalance_ratio, parse_lt_profile(a.profile), a.seed,
+                                    a.n_max);
         log_lt_subset(out, s, a.imbalance_ratio, parse_lt_profile(a.profile), a.seed);
         train_counts = s.counts;
       } catch (const std::exception& e) {

@@ -1,9 +1,11 @@
 // Pre-flight dataset check behind `tailor verify-data` (see tools/cmd_verify_data.cpp and docs/data.md).
 //
-//   verify-data --format imagefolder|cifar-bin|idx|list|inat --root DIR [--split NAME] [--list FILE]
-//               [--json FILE] [--num-classes N] [--imbalance-ratio R --profile exp|step --seed S]
-//               [--on-bad-image error|skip] [--threads N] [--groups counts|thirds [--many-above N]
-//               [--few-below N]] [--config FILE.json]
+//   verify-data --format imagefolder|cifar-bin|idx|list|inat --root DIR [--split NAME]
+//               [--list FILE | --json FILE | --train-list F --val-list F --test-list F] [--num-classes N]
+//               [--imbalance-ratio R --profile exp|step --seed S [--n-max N]] [--on-bad-image error|skip]
+//               [--threads N] [--groups counts|thirds [--many-above N] [--few-below N]] [--config FILE.json]
+//               [--expect imagenet_lt|places_lt|inat2018|cifar10|cifar100|fashion_mnist]
+// (tools/cmd_verify_data.cpp adds --train-config RUN_CONFIG [--set k=v]: a training config's data as these flags.)
 //
 // Loads every split (or the one named), checks every file exists and decodes and every label is in range,
 // warns of repeated images and of evaluation images that are training images (data/duplicates.h; warnings

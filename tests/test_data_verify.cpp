@@ -73,6 +73,12 @@ TEST_CASE("verify-data: usage errors exit 2") {
   CHECK(run({"--format", "idx", "--root", "/x", "--seed", "-1"}).rc == 2);
   CHECK(run({"--format", "idx", "--root"}).rc == 2);
   CHECK(run({"--help"}).rc == 0);
+  Run pl = run({"--format", "imagefolder", "--root", "/x", "--train-list", "a.txt"});
+  CHECK(pl.rc == 2);
+  CHECK(pl.err.find("--train-list / --val-list / --test-list are for --format list or inat") != std::string::npos);
+  pl = run({"--format", "list", "--root", "/x", "--train-list", "a.txt", "--list", "b.txt"});
+  CHECK(pl.rc == 2);
+  CHECK(run({"--format", "list", "--root", "/x", "--n-max", "0"}).rc == 2);
 }
 
 TEST_CASE("verify-data: image folder, LT subset, shots") {
@@ -168,6 +174,11 @@ TEST_CASE("verify-data: IDX and Fashion-MNIST") {
   CHECK(f.out.find("train: 60000 images, 10 classes, 28x28x1") != std::string::npos);
   CHECK(f.out.find("test: 10000 images, 10 classes") != std::string::npos);
   CHECK(f.out.find("14886 images, counts [6000, 3596, 2156, 1292, 774, 464, 278, 166, 100, 60]") != std::string::npos);
+  Run nm = run({"--format", "idx", "--root", "/usr/share/datasets/fashion-mnist", "--split", "train",
+                "--imbalance-ratio", "10", "--n-max", "1000"});
+  CHECK(nm.rc == 0);
+  CHECK(nm.out.find("images, counts [1000, ") != std::string::npos);
+  CHECK(nm.out.find(", 100]") != std::string::npos);
   // --expect: the published sizes, before the LT subset
   Run e = run({"--format", "idx", "--root", "/usr/share/datasets/fashion-mnist", "--imbalance-ratio", "100",
                "--expect", "fashion_mnist"});

@@ -149,6 +149,24 @@ TEST_CASE("lists are relative to data.root, in train and verify-data; label erro
   CHECK(r.out.find("data: augment cifar at 28x28 (images as they are)") != std::string::npos);
   Run v = run("verify-data --format list --root " + data_dir() + " --list train.txt");
   CHECK_MESSAGE(v.code == 0, v.out);
+  // the data of the training config: its lists and shot groups become verify-data's flags; flags after it win
+  const std::string cfg = config("lists", lists);
+  v = run("verify-data --train-config " + cfg + " --groups thirds");
+  CHECK_MESSAGE(v.code == 0, v.out);
+  CHECK(v.out.find("verify-data: the data of " + cfg + "\nverify-data: format list, root " + data_dir() + "\n") !=
+        std::string::npos);
+  CHECK(v.out.find("train: 971 images, 10 classes (" + data_dir() + "/train.txt)") != std::string::npos);
+  CHECK(v.out.find("test: 265 images, 10 classes (" + data_dir() + "/test.txt)") != std::string::npos);
+  CHECK(v.out.find("thirds of the classes") != std::string::npos);
+  v = run("verify-data --train-config " + cfg + " --set data.test_list=nope.txt");
+  CHECK(v.code == 1);
+  CHECK(v.out.find("verify-data: test: " + data_dir() + "/nope.txt: cannot open") != std::string::npos);
+  v = run("verify-data --train-config " + cfg + " --set data.rot=x");
+  CHECK(v.code == 2);
+  CHECK(v.out.find("unknown key 'data.rot' (did you mean 'data.root'?)") != std::string::npos);
+  v = run("verify-data --format idx --set data.root=x");
+  CHECK(v.code == 2);
+  CHECK(v.out.find("--set changes a --train-config") != std::string::npos);
   // a test label outside the training classes, at line 7
   std::string text = slurp(data_dir() + "/test.txt");
   size_t at = 0;

@@ -1,8 +1,103 @@
 // `tailor verify-data`: dataset pre-flight check (logic in data/verify.cpp, usage in docs/data.md).
+//
+// `--train-config FILE [--set key=value ...]` checks the data a training config would load, as `tailor train`
+// resolves it (the recipe's dataset, root, lists, LT subset, on_bad_image and shot groups become verify-data's
+// flags); flags given beside it (--expect, --threads, ...) come after those and win.
+#include <filesystem>
 #include <iostream>
+#include <string>
+#include <vector>
 
+#include "data/idx.h"
 #include "data/verify.h"
+#include "train/config.h"
+#include "train/run_config.h"
 
 namespace tailor {
-int cmd_verify_data(int argc, char** argv) { return data::verify_data_main(argc, argv, std::cout, std::cerr); }
+
+namespace {
+
+// verify-data's flags for the data section (and eval groups, threads) of a resolved training config.
+std::vector<std::string> flags_of_config(const Json& cfg) {
+  const DataConfig d = parse_data_config(cfg.at("data"));
+  std::vector<std::string> f;
+  std::string root = d.root;
+  if (d.dataset == "fashion_mnist" || d.dataset == "mnist") {
+    if (root.empty() && d.dataset == "fashion_mnist") root = data::kFashionMnistRoot;
+    f = {"--format", "idx"};
+  } else if (d.dataset == "cifar10" || d.dataset == "cifar100") {
+    const bool folder = d.format == "folder" || (d.format == "auto" && std::filesystem::is_directory(
+                                                                          std::filesystem::path(root) / "train"));
+    f = {"--format", folder ? "imagefolder" : "cifar-bin"};
+  } else if (d.dataset == "image_folder") {
+    f = {"--format", "imagefolder"};
+  } else {  // list | inat
+    f = {"--format", d.dataset};
+    if (d.train_list.empty()) throw ConfigError("data.train_list: empty (a " + d.dataset + " dataset needs its files)");
+    for (const auto& [flag, file] : {std::pair<const char*, std::string>{"--train-list", d.train_list},
+                                     {"--val-list", d.val_list}, {"--test-list", d.test_list}})
+      if (!file.empty()) f.insert(f.end(), {flag, file});
+  }
+  if (root.empty()) throw ConfigError("data.root: empty (the folder of the " + d.dataset + " data)");
+  f.insert(f.end(), {"--root", root, "--on-bad-image", d.on_bad_image});
+  if (d.imbalance_profile == "exp" || d.imbalance_profile == "step") {
+    f.insert(f.end(), {"--imbalance-ratio", std::to_string(d.imbalance_ratio), "--profile", d.imbalance_profile,
+                       "--seed", std::to_string(d.imbalance_seed)});
+    if (d.imbalance_n_max > 0) f.insert(f.end(), {"--n-max", std::to_string(d.imbalance_n_max)});
+  }
+  const Json& e = cfg.at("eval");
+  f.insert(f.end(), {"--groups", e.at("groups").get<std::string>()});
+  if (e.at("groups") == "counts")
+    f.insert(f.end(), {"--many-above", std::to_string(e.at("many_above").get<int64_t>()), "--few-below",
+                       std::to_string(e.at("few_below").get<int64_t>())});
+  if (cfg.at("threads").get<int64_t>() > 0) f.insert(f.end(), {"--threads", std::to_string(cfg.at("threads").get<int64_t>())});
+  return f;
+}
+
+}  // namespace
+
+int cmd_verify_data(int argc, char** argv) {
+  std::string config_file;
+  std::vector<std::string> sets, rest;
+  bool from_config = false, own_config = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--train-config" || a == "--set") {
+      if (i + 1 >= argc) {
+        std::cerr << "tailor verify-data: " << a << " needs a value\n" << data::verify_data_usage();
+        return 2;
+      }
+      if (a == "--set") sets.push_back(argv[++i]);
+      else config_file = argv[++i], from_config = true;
+      continue;
+    }
+    own_config = own_config || a == "--config";
+    rest.push_back(a);
+  }
+  if (!from_config) {
+    if (!sets.empty()) {
+      std::cerr << "tailor verify-data: --set changes a --train-config\n" << data::verify_data_usage();
+      return 2;
+    }
+    return data::verify_data_main(argc, argv, std::cout, std::cerr);
+  }
+  if (own_config) {
+    std::cerr << "tailor verify-data: --config (verify-data's own keys) and --train-config: one or the other\n";
+    return 2;
+  }
+  std::vector<std::string> args = {"verify-data"};
+  try {
+    const Json cfg = resolve_config(config_file, sets, false);
+    for (auto& f : flags_of_config(cfg)) args.push_back(f);
+  } catch (const std::exception& e) {
+    std::cerr << "tailor verify-data: " << e.what() << "\n";
+    return 2;
+  }
+  args.insert(args.end(), rest.begin(), rest.end());
+  std::cout << "verify-data: the data of " << config_file << (sets.empty() ? "" : " (with --set)") << "\n";
+  std::vector<char*> av;
+  for (auto& s : args) av.push_back(s.data());
+  return data::verify_data_main((int)av.size(), av.data(), std::cout, std::cerr);
+}
+
 }  // namespace tailor
