@@ -48,6 +48,7 @@ struct Dataset {
   std::vector<ImageSizeCount> image_sizes;  // lazy datasets after a pre-flight decode: the sizes, commonest first
   std::vector<std::string> ignored;      // image folders: files not read (not an image, or beside the class folders)
   int64_t hidden_ignored = 0;            // image folders: hidden files and folders (".DS_Store", ...) not read
+  std::vector<uint64_t> content_hashes;  // each file's hash (data/duplicates.h) when read with hash_contents
 
   int64_t size() const { return (int64_t)labels.size(); }
   bool in_memory() const { return !pixels.empty() || labels.empty(); }
@@ -59,6 +60,7 @@ struct LoadOptions {
   BadImagePolicy on_bad_image = BadImagePolicy::Error;
   bool lazy = false;           // image folders: keep paths and decode on access (lists and iNat are always lazy)
   bool verify_decode = false;  // lazy datasets: decode every image once now (pre-flight check)
+  bool hash_contents = false;  // ... and keep each file's content hash (Dataset::content_hashes; verify-data)
   int num_threads = 0;         // decode threads; 0 = min(hardware threads, 8)
   int num_classes = -1;        // expected class count for list/iNat/IDX labels; -1 = max label + 1 (IDX: 10)
   bool training_split = false; // lists: the classes are counted from these labels, which must run 0..C-1

@@ -16,13 +16,6 @@ namespace tailor::data {
 
 namespace {
 
-// FNV-1a, 64 bits: h = (h ^ byte) * 1099511628211 from the offset basis 14695981039346656037.
-uint64_t fnv1a64(const uint8_t* p, size_t n) {
-  uint64_t h = 14695981039346656037ull;
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h == 0 ? 1 : h;  // 0 means "not read"
-}
-
 bool from_files(const Dataset& ds) { return ds.pixels.empty() && !ds.paths.empty(); }
 
 std::vector<uint8_t> bytes_of(const Dataset& ds, int64_t i) {
@@ -120,14 +113,22 @@ void write_conflicts(std::ostream& os, const SplitRepeats& r, const std::string&
 
 }  // namespace
 
+// FNV-1a, 64 bits: h = (h ^ byte) * 1099511628211 from the offset basis 14695981039346656037.
+uint64_t content_hash(const uint8_t* p, size_t n) {
+  uint64_t h = 14695981039346656037ull;
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h == 0 ? 1 : h;  // 0 means "not read"
+}
+
 std::vector<uint64_t> content_hashes(const Dataset& ds, int num_threads) {
   const size_t n = (size_t)ds.size();
+  if (ds.content_hashes.size() == n && from_files(ds)) return ds.content_hashes;
   std::vector<uint64_t> h(n, 0);
   std::atomic<size_t> next{0};
   auto work = [&]() {
     for (size_t i; (i = next.fetch_add(1)) < n;) {
       const std::vector<uint8_t> b = bytes_of(ds, (int64_t)i);
-      if (!b.empty()) h[i] = fnv1a64(b.data(), b.size());
+      if (!b.empty()) h[i] = content_hash(b.data(), b.size());
     }
   };
   const int nt = std::min<int>(resolve_threads(num_threads), (int)std::max<size_t>(n, 1));

@@ -17,7 +17,11 @@
 
 namespace tailor::data {
 
-// The content hash of every sample, on num_threads threads (0: resolve_threads). A file that cannot be read
+// FNV-1a 64 of the bytes, never 0 (0 marks an unread file).
+uint64_t content_hash(const uint8_t* bytes, size_t n);
+
+// The content hash of every sample: ds.content_hashes when the decode pass kept them (LoadOptions::
+// hash_contents: each file read once), else computed here, on num_threads threads (0: resolve_threads). A file that cannot be read
 // hashes to 0 and is never reported (verify-data names it elsewhere).
 std::vector<uint64_t> content_hashes(const Dataset& ds, int num_threads);
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "data/decode.h"
+#include "data/duplicates.h"
 
 namespace fs = std::filesystem;
 
@@ -36,12 +37,14 @@ void remove_samples(Dataset& ds, const std::vector<char>& drop) {
     if (drop[i]) continue;
     if (w != i) {
       ds.labels[w] = ds.labels[i];
+      if (i < ds.content_hashes.size()) ds.content_hashes[w] = ds.content_hashes[i];
       if (i < ds.paths.size()) ds.paths[w] = std::move(ds.paths[i]);
       if (mem) std::memmove(ds.pixels.data() + w * ib, ds.pixels.data() + i * ib, ib);
     }
     ++w;
   }
   ds.labels.resize(w);
+  if (!ds.content_hashes.empty()) ds.content_hashes.resize(w);
   if (!ds.paths.empty()) ds.paths.resize(w);
   if (mem) ds.pixels.resize(w * ib);
 }
@@ -51,13 +54,16 @@ void decode_dataset_images(Dataset& ds, const LoadOptions& opts, bool keep_pixel
   std::vector<ImageU8> images(keep_pixels ? n : 0);
   std::vector<std::pair<int, int>> sizes(n);  // (height, width) of each decoded image
   std::vector<std::string> errors(n);
+  std::vector<uint64_t> hashes(opts.hash_contents ? n : 0);
   std::atomic<size_t> next{0};
   auto work = [&]() {
     for (;;) {
       size_t i = next.fetch_add(1);
       if (i >= n) return;
       try {
-        ImageU8 im = decode_image_file(ds.paths[i], 3);
+        const std::vector<uint8_t> bytes = read_file(ds.paths[i]);
+        if (opts.hash_contents) hashes[i] = content_hash(bytes.data(), bytes.size());
+        ImageU8 im = decode_image(bytes.data(), bytes.size(), ds.paths[i], 3);
         sizes[i] = {im.height, im.width};
         if (keep_pixels) images[i] = std::move(im);
       } catch (const std::exception& e) {
@@ -81,6 +87,7 @@ void decode_dataset_images(Dataset& ds, const LoadOptions& opts, bool keep_pixel
     any = true;
   }
   ds.channels = 3;
+  ds.content_hashes = std::move(hashes);  // aligned with the samples; remove_samples keeps it so
   std::map<std::pair<int, int>, int64_t> per_size;
   for (size_t i = 0; i < n; ++i)
     if (!drop[i]) ++per_size[sizes[i]];

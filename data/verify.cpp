@@ -291,6 +291,7 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
   opts.num_classes = a.num_classes;
   opts.lazy = true;           // check every image but do not keep the pixels
   opts.verify_decode = true;
+  opts.hash_contents = true;  // the repeat / leak check's hashes from the same read
   int problems = 0;
   int64_t skipped = 0;
   std::vector<int64_t> train_counts;

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "data/duplicates.h"
+#include "data/folder.h"
 #include "data/known_datasets.h"
 #include "data/verify.h"
 
@@ -264,6 +265,19 @@ TEST_CASE("repeated images and test images that are training images: found exact
         std::string::npos);
   CHECK(r.out.find("near.png") == std::string::npos);
   CHECK(r.out.find("OK (4 warnings above)\n") != std::string::npos);
+  // the decode pass's hashes (each file read once) equal the ones read afterwards, and drop with skipped images
+  std::ofstream(t.root / "train/b/broken.png") << "not a png";
+  LoadOptions o;
+  o.lazy = o.verify_decode = true;
+  o.on_bad_image = BadImagePolicy::Skip;
+  Dataset plain = load_image_folder(t.str(), "train", o);
+  o.hash_contents = true;
+  Dataset hashed = load_image_folder(t.str(), "train", o);
+  REQUIRE(hashed.skipped.size() == 1);
+  CHECK(plain.content_hashes.empty());
+  REQUIRE(hashed.content_hashes.size() == (size_t)hashed.size());
+  CHECK(hashed.content_hashes == content_hashes(plain, 2));
+  CHECK(content_hashes(hashed, 1) == hashed.content_hashes);
 }
 
 TEST_CASE("a list that names a file twice, and a test list sharing files with the training list") {
