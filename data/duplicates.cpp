@@ -54,7 +54,7 @@ SplitRepeats match(const Dataset& base, const std::vector<uint64_t>& base_hashes
   std::unordered_map<std::string, int64_t> by_path;
   std::unordered_map<uint64_t, std::vector<int64_t>> by_hash;
   auto remember = [&](int64_t i) {
-    if (from_files(base)) by_path.emplace(normal_path(base.paths[(size_t)i]), i);
+    if ((size_t)i < base.paths.size()) by_path.emplace(normal_path(base.paths[(size_t)i]), i);
     if (base_hashes[(size_t)i] == 0) return;
     auto& firsts = by_hash[base_hashes[(size_t)i]];
     if (!within)  // the training split's own copies: one first occurrence per content
@@ -66,7 +66,7 @@ SplitRepeats match(const Dataset& base, const std::vector<uint64_t>& base_hashes
     for (int64_t i = 0; i < base.size(); ++i) remember(i);
   for (int64_t j = 0; j < probe.size(); ++j) {
     bool found = false;
-    if (from_files(probe)) {
+    if ((size_t)j < probe.paths.size()) {  // a file, or a record "file#k" (never equal to another record)
       auto it = by_path.find(normal_path(probe.paths[(size_t)j]));
       if (it != by_path.end()) {
         r.same_file.push_back({it->second, j});

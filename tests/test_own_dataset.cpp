@@ -147,6 +147,7 @@ TEST_CASE("lists are relative to data.root, in train and verify-data; label erro
   Run r = run("train --no-report --config " + config("lists", lists) + " --set stage1.max_steps_per_epoch=2");
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(r.out.find("data: augment cifar at 28x28 (images as they are)") != std::string::npos);
+  CHECK(r.out.find("warning") == std::string::npos);  // no repeated file, no test image among the training ones
   Run v = run("verify-data --format list --root " + data_dir() + " --list train.txt");
   CHECK_MESSAGE(v.code == 0, v.out);
   // the data of the training config: its lists and shot groups become verify-data's flags; flags after it win
@@ -167,6 +168,23 @@ TEST_CASE("lists are relative to data.root, in train and verify-data; label erro
   v = run("verify-data --format idx --set data.root=x");
   CHECK(v.code == 2);
   CHECK(v.out.find("--set changes a --train-config") != std::string::npos);
+  // a test list naming a training file, and a training list naming a file twice: said before training
+  {
+    const std::string train_text = slurp(data_dir() + "/train.txt");
+    const std::string first = train_text.substr(0, train_text.find('\n') + 1);
+    std::ofstream(data_dir() + "/leak_test.txt") << slurp(data_dir() + "/test.txt") << first;
+    std::ofstream(data_dir() + "/twice_train.txt") << train_text << first;
+  }
+  const std::string leaky = R"({"dataset": "list", "root": ")" + data_dir() +
+                            R"(", "train_list": "twice_train.txt", "test_list": "leak_test.txt"})";
+  r = run("train --no-report --config " + config("leaky", leaky) + " --set stage1.max_steps_per_epoch=1");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  const std::string first_line = slurp(data_dir() + "/train.txt").substr(0, slurp(data_dir() + "/train.txt").find(' '));
+  const std::string file0 = data_dir() + "/" + first_line;
+  CHECK(r.out.find("data: training split: warning: 1 file listed again in this split:\n  " + file0 + "\n") !=
+        std::string::npos);
+  CHECK(r.out.find("data: warning: 1 test image is a training image (the same file 1, a byte-identical copy 0): the "
+                   "test accuracy counts images the model was trained on\n  " + file0 + "\n") != std::string::npos);
   // a test label outside the training classes, at line 7
   std::string text = slurp(data_dir() + "/test.txt");
   size_t at = 0;

@@ -9,6 +9,7 @@
 #include "data/folder.h"
 #include "data/idx.h"
 #include "data/decode.h"
+#include "data/duplicates.h"
 #include "data/imbalance.h"
 #include "data/resident.h"
 #include "data/presets.h"
@@ -78,6 +79,24 @@ void decode_for_preset(data::Dataset& ds, const data::Preset& p, const data::Loa
     throw ConfigError(std::string("data: the ") + split + " images are " + std::to_string(ds.height) + "x" +
                       std::to_string(ds.width) + ", the training images " + std::to_string(p.size) + "x" +
                       std::to_string(p.size) + " (data.augment " + p.name + " keeps images as they are)");
+}
+
+// The hashes a run can afford before training: the pixels of a split in memory; none (0: paths compared only)
+// for one read from files, which is not read again here (tailor verify-data compares their bytes).
+std::vector<uint64_t> cheap_hashes(const data::Dataset& ds) {
+  if (ds.pixels.empty()) return std::vector<uint64_t>((size_t)ds.size(), 0);
+  return data::content_hashes(ds, 0);
+}
+
+// Never silent: a file listed twice for training, and evaluation images that are training images.
+void log_repeats_and_leaks(std::ostream& log, const RunData& r) {
+  const std::vector<uint64_t> train = cheap_hashes(r.train);
+  data::write_repeats(log, r.train, data::find_repeats(r.train, train), "data: training split: ", "  ");
+  for (const auto& [split, set] : {std::pair<const char*, const data::Dataset*>{"val", r.val.get()},
+                                   {"test", r.test.get()}})
+    if (set)
+      data::write_leaks(log, r.train, *set, split, data::find_leaks(r.train, train, *set, cheap_hashes(*set)),
+                        "data: ", "  ");
 }
 
 }  // namespace
@@ -188,6 +207,7 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
   for (const auto& [split, set] : {std::pair<const char*, const data::Dataset*>{"training", &r.train},
                                    {"validation", r.val.get()}, {"test", r.test.get()}})
     if (set) data::write_ignored(log, *set, std::string("data: the ") + split + " folder: ", "  ");
+  log_repeats_and_leaks(log, r);
   if (r.test) log << "data: test " << data::counted(r.test->size(), "image") << "\n";
   if (r.val) log << "data: val " << data::counted(r.val->size(), "image") << "\n";
   if (!r.test && !r.val) log << "data: no test or validation split: no evaluation\n";

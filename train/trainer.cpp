@@ -377,11 +377,11 @@ void Trainer::start_stage(int k, bool restore) {
   const std::string what = method_->describe();
   if (c.trains) {
     char buf[200];
-    std::snprintf(buf, sizeof buf, "%zu trainable tensors, %s%ssampler %s, mixup %g, %s lr %g, batch %lld, %d epochs",
+    std::snprintf(buf, sizeof buf, "%zu trainable tensors, %s%ssampler %s, mixup %g, %s lr %g, batch %lld, %d epoch%s",
                   opt_->num_params(), what.c_str(), what.empty() ? "" : ", ",
                   method_->chooses_batches() ? "its own" : data::sampler_kind_name(c.sampler.kind),
                   c.mixup_alpha, schedule_kind_name(c.schedule.kind), c.schedule.base_lr, (long long)c.batch_size,
-                  c.epochs);
+                  c.epochs, c.epochs == 1 ? "" : "s");
     line += buf;
     if (!c.augment.empty()) line += ", augment " + c.augment;
     if (!method_->second_view().empty()) line += ", second view " + method_->second_view();
