@@ -5,7 +5,8 @@
 //                 Other files (another extension, or beside the class folders) are not read and are listed in
 //                 Dataset::ignored; hidden files and folders (names starting with '.') are not read, only counted.
 //   list file:    one "relative/path label" per line (ImageNet-LT, Places-LT); the label is the last
-//                 whitespace-separated field, the path is relative to `root`; blank lines are ignored.
+//                 whitespace-separated field, the path is relative to `root`; blank lines are ignored, as are
+//                 CR line ends and a UTF-8 byte-order mark; UTF-16 text is refused by name.
 //   iNat JSON:    COCO style, images[{id, file_name}] + annotations[{image_id, category_id}], paths relative
 //                 to `root`; samples in the order of `images`. num_classes = len(categories) when present.
 // Folders decode eagerly by default (opts.lazy keeps paths); lists and iNat are lazy (paths are checked

@@ -21,7 +21,10 @@ static std::string join_root(const std::string& root, const std::string& rel) {
 std::vector<std::string> parse_list_text(const std::string& text, const std::string& name, const std::string& root,
                                          Dataset& out) {
   std::vector<std::string> origins;
-  size_t pos = 0;
+  if (text.size() >= 2 && (((uint8_t)text[0] == 0xFF && (uint8_t)text[1] == 0xFE) ||
+                           ((uint8_t)text[0] == 0xFE && (uint8_t)text[1] == 0xFF)))
+    throw std::runtime_error(name + ": UTF-16 text (as Windows PowerShell's '>' writes it): save the list as UTF-8");
+  size_t pos = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;  // a UTF-8 byte-order mark (Notepad's) is not a path
   int64_t line_no = 0;
   while (pos <= text.size()) {
     size_t end = text.find('\n', pos);

@@ -509,6 +509,15 @@ TEST_CASE("list files: ImageNet-LT style") {
                        has("broken.png: truncated PNG"), std::runtime_error);
   CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/none.txt"), has("none.txt: cannot open"),
                        std::runtime_error);
+  // Windows editors: a UTF-8 byte-order mark is skipped; UTF-16 text is named as such
+  write_text(d / "lists/bom.txt", "\xEF\xBB\xBFtrain/ant/img0.png 0\r\ntrain/zebra/img1.JPG 1\r\n");
+  Dataset bom = load_list_file(d.path.string(), d / "lists/bom.txt");
+  CHECK(bom.paths[0] == d / "train/ant/img0.png");
+  CHECK(bom.labels == std::vector<int32_t>{0, 1});
+  write_bytes(d / "lists/utf16.txt", {0xFF, 0xFE, 't', 0, 'r', 0, ' ', 0, '0', 0, '\n', 0});
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/utf16.txt"),
+                       has("utf16.txt: UTF-16 text (as Windows PowerShell's '>' writes it): save the list as UTF-8"),
+                       std::runtime_error);
 }
 
 TEST_CASE("iNaturalist 2018 JSON") {
