@@ -24,8 +24,7 @@ void parse_cifar_records(const uint8_t* p, size_t n, const std::string& name, bo
                              std::to_string(n / rec) + " is cut off)");
   const int64_t count = (int64_t)(n / rec);
   if (expected_records > 0 && count != expected_records)
-    throw std::runtime_error(name + ": " + std::to_string(count) + " records, expected " +
-                             std::to_string(expected_records));
+    throw std::runtime_error(name + ": " + counted(count, "record") + ", expected " + std::to_string(expected_records));
   const int num_classes = cifar100 ? (coarse ? 20 : 100) : 10;
   const size_t base = out.pixels.size();
   out.pixels.resize(base + (size_t)count * 3072);
@@ -69,7 +68,7 @@ Dataset load_cifar_bin(const std::string& root_in, const std::string& split, Cif
   if (split != "train" && split != "test")
     throw std::runtime_error("cifar-bin: unknown split '" + split + "' (expected train or test)");
   fs::path root(root_in);
-  if (!fs::is_directory(root)) throw std::runtime_error(root_in + ": not a directory");
+  require_folder(root_in);
   auto has10 = [](const fs::path& d) { return fs::exists(d / "data_batch_1.bin") || fs::exists(d / "test_batch.bin"); };
   auto has100 = [](const fs::path& d) { return fs::exists(d / "train.bin") || fs::exists(d / "test.bin"); };
   if (!has10(root) && !has100(root)) {

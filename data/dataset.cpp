@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <ostream>
 #include <thread>
 #include <stdexcept>
@@ -95,6 +96,12 @@ void validate_dataset(const Dataset& ds) {
                                std::to_string(ds.num_classes) + ")");
     }
   }
+}
+
+void require_folder(const std::string& dir) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return;
+  throw std::runtime_error(dir + (std::filesystem::exists(dir, ec) ? ": not a folder" : ": no such folder"));
 }
 
 std::string counted(int64_t n, const std::string& noun, const std::string& plural) {

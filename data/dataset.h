@@ -85,6 +85,9 @@ void write_skipped(std::ostream& os, const Dataset& ds, const std::string& prefi
 void write_ignored(std::ostream& os, const Dataset& ds, const std::string& head, const std::string& indent,
                    size_t limit = 10);
 
+// Throws "<dir>: no such folder" or "<dir>: not a folder" unless dir is a directory (a dataset's root or split).
+void require_folder(const std::string& dir);
+
 // "1 image", "3 images": n and the noun, plural unless n is 1 (plural = noun + "s" unless given).
 std::string counted(int64_t n, const std::string& noun, const std::string& plural = "");
 

@@ -124,7 +124,8 @@ void check_paths_exist(Dataset& ds, const std::vector<std::string>& where, const
   for (size_t i = 0; i < ds.paths.size(); ++i) {
     std::error_code ec;
     if (fs::is_regular_file(ds.paths[i], ec)) continue;
-    std::string msg = (i < where.size() ? where[i] + ": " : std::string()) + ds.paths[i] + ": missing file";
+    std::string msg = (i < where.size() ? where[i] + ": " : std::string()) + ds.paths[i] +
+                      (fs::is_directory(ds.paths[i], ec) ? ": a folder, not an image file" : ": missing file");
     if (opts.on_bad_image == BadImagePolicy::Error) throw std::runtime_error(msg);
     ds.skipped.push_back(msg);
     drop[i] = 1;
@@ -135,7 +136,8 @@ void check_paths_exist(Dataset& ds, const std::vector<std::string>& where, const
 
 Dataset load_image_folder(const std::string& root, const std::string& split, const LoadOptions& opts) {
   fs::path dir = split.empty() ? fs::path(root) : fs::path(root) / split;
-  if (!fs::is_directory(dir)) throw std::runtime_error(dir.string() + ": not a directory");
+  require_folder(root);  // the data root first: a mistyped root is named as such
+  require_folder(dir.string());
   Dataset ds;
   std::vector<std::string> classes;
   for (auto& e : fs::directory_iterator(dir)) {
@@ -156,7 +158,8 @@ Dataset load_image_folder(const std::string& root, const std::string& split, con
       if (is_hidden(it->path())) {
         ++ds.hidden_ignored;
         if (it->is_directory()) it.disable_recursion_pending();
-      } else if (it->is_regular_file()) {
+      } else if (it->is_regular_file() || (it->is_symlink() && !fs::exists(it->path()))) {
+        // a broken link is kept: reading it fails by name (error, or skipped and listed), never silently
         (has_image_ext(it->path()) ? files : ds.ignored).push_back(it->path().string());
       }
     }

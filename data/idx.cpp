@@ -116,7 +116,7 @@ Dataset load_idx_dataset(const std::string& root, const std::string& split, cons
   if (split == "train") prefix = "train";
   else if (split == "test" || split == "t10k") prefix = "t10k";
   else throw std::runtime_error("idx: unknown split '" + split + "' (expected train or test)");
-  if (!fs::is_directory(root)) throw std::runtime_error(root + ": not a directory");
+  require_folder(root);
   std::string ip = find_idx(root, prefix + "-images-idx3-ubyte");
   std::string lp = find_idx(root, prefix + "-labels-idx1-ubyte");
   IdxArray im = read_idx(ip), lb = read_idx(lp);

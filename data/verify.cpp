@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -66,6 +67,14 @@ int64_t to_int(const std::string& key, const std::string& v) {
   }
 }
 
+const int64_t kMaxClasses = 10000000;  // a class count beyond this is a typo (its counts alone would take 80 MB)
+
+int64_t in_range(const std::string& key, int64_t v, int64_t lo, int64_t hi) {
+  if (v < lo || v > hi)
+    throw UsageError(key + ": " + std::to_string(v) + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return v;
+}
+
 void set_seed(VerifyArgs& a, int64_t s, const std::string& key) {
   if (s < 0 || s > 0xffffffffll) throw UsageError(key + ": seed must be in [0, 2^32)");
   a.seed = (uint32_t)s;
@@ -80,7 +89,7 @@ void apply_config(VerifyArgs& a, const std::string& path) {
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": malformed JSON (" + e.what() + ")");
   }
-  if (!j.is_object()) throw std::runtime_error(path + ": config must be a JSON object");
+  if (!j.is_object()) throw UsageError(path + ": config must be a JSON object");
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& k = it.key();
     const auto& v = it.value();
@@ -92,6 +101,13 @@ void apply_config(VerifyArgs& a, const std::string& path) {
       if (!v.is_number()) throw UsageError(path + ": key '" + k + "' must be a number");
       return v.get<double>();
     };
+    auto whole = [&](double lo, double hi) {  // an integer in [lo, hi]: 3.5, -1 or 1e20 are usage errors
+      const double d = num();
+      if (d != std::floor(d) || d < lo || d > hi)
+        throw UsageError(path + ": key '" + k + "' must be a whole number in [" + std::to_string((int64_t)lo) + ", " +
+                         std::to_string((int64_t)hi) + "], got " + v.dump());
+      return (int64_t)d;
+    };
     if (k == "format") a.format = str();
     else if (k == "root") a.root = str();
     else if (k == "split") a.split = str();
@@ -100,17 +116,17 @@ void apply_config(VerifyArgs& a, const std::string& path) {
     else if (k == "train_list") a.split_files[0] = str();
     else if (k == "val_list") a.split_files[1] = str();
     else if (k == "test_list") a.split_files[2] = str();
-    else if (k == "n_max") a.n_max = num();
+    else if (k == "n_max") a.n_max = (double)whole(-1, 1e9);
     else if (k == "profile") a.profile = str();
     else if (k == "on_bad_image") a.on_bad_image = str();
     else if (k == "groups") a.groups = str();
     else if (k == "expect") a.expect = str();
-    else if (k == "many_above") a.many_above = (int64_t)num();
-    else if (k == "few_below") a.few_below = (int64_t)num();
+    else if (k == "many_above") a.many_above = whole(0, 1e12);
+    else if (k == "few_below") a.few_below = whole(0, 1e12);
     else if (k == "imbalance_ratio") a.imbalance_ratio = num();
-    else if (k == "num_classes") a.num_classes = (int)num();
-    else if (k == "threads") a.threads = (int)num();
-    else if (k == "seed") set_seed(a, (int64_t)num(), path + ": seed");
+    else if (k == "num_classes") a.num_classes = (int)whole(1, kMaxClasses);
+    else if (k == "threads") a.threads = (int)whole(0, 1024);
+    else if (k == "seed") set_seed(a, whole(0, 4294967295.0), path + ": seed");
     else throw UsageError(path + ": unknown config key '" + k + "'");
   }
 }
@@ -139,12 +155,12 @@ VerifyArgs parse_args(int argc, char** argv) {
     else if (f == "--val-list") a.split_files[1] = v;
     else if (f == "--test-list") a.split_files[2] = v;
     else if (f == "--n-max") a.n_max = (double)to_int(f, v);
-    else if (f == "--num-classes") a.num_classes = (int)to_int(f, v);
+    else if (f == "--num-classes") a.num_classes = (int)in_range(f, to_int(f, v), 1, kMaxClasses);
     else if (f == "--imbalance-ratio") a.imbalance_ratio = to_double(f, v);
     else if (f == "--profile") a.profile = v;
     else if (f == "--seed") set_seed(a, to_int(f, v), f);
     else if (f == "--on-bad-image") a.on_bad_image = v;
-    else if (f == "--threads") a.threads = (int)to_int(f, v);
+    else if (f == "--threads") a.threads = (int)in_range(f, to_int(f, v), 0, 1024);
     else if (f == "--groups") a.groups = v;
     else if (f == "--expect") a.expect = v;
     else if (f == "--many-above") a.many_above = to_int(f, v);
@@ -229,6 +245,7 @@ std::vector<std::string> splits_for(const VerifyArgs& a) {
   std::vector<std::string> s;
   for (const char* c : {"train", "val", "test"})
     if (fs::is_directory(fs::path(a.root) / c)) s.push_back(c);
+  require_folder(a.root);
   if (s.empty()) throw std::runtime_error(a.root + ": no train/val/test folders (pass --split)");
   return s;
 }
@@ -323,11 +340,19 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         else if (a.format == "list") ds = load_list_file(a.root, file, o);
         else ds = load_inat_json(a.root, file, o);
         validate_dataset(ds);
-        if (a.format == "imagefolder" && !train_names.empty())
-          for (auto& c : ds.class_names)
-            if (std::find(train_names.begin(), train_names.end(), c) == train_names.end())
-              throw std::runtime_error((fs::path(a.root) / split / c).string() +
+        if (a.format == "imagefolder" && !train_names.empty()) {  // labels by class name, as training maps them
+          std::vector<int32_t> to(ds.class_names.size());
+          for (size_t c = 0; c < ds.class_names.size(); ++c) {
+            auto it = std::find(train_names.begin(), train_names.end(), ds.class_names[c]);
+            if (it == train_names.end())
+              throw std::runtime_error((fs::path(a.root) / split / ds.class_names[c]).string() +
                                        ": a class the training split does not have");
+            to[c] = (int32_t)(it - train_names.begin());
+          }
+          for (auto& y : ds.labels) y = to[(size_t)y];
+          ds.class_names = train_names;
+          ds.num_classes = (int)train_names.size();
+        }
       } catch (const std::exception& e) {
         err << "verify-data: " << split << ": " << e.what() << "\n";
         ++problems;
@@ -400,6 +425,15 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         err << "verify-data: " << e.what() << "\n";
         ++problems;
       }
+    }
+    const bool chose_files = !a.split.empty() || !a.list.empty() || !a.json.empty();
+    if (!chose_files && std::none_of(work.begin(), work.end(), [](const auto& w) { return w.first == "train"; })) {
+      const std::string looked = a.format == "list"   ? "train.txt or *_train.txt in " + a.root
+                                 : a.format == "inat" ? "train2018.json or train.json in " + a.root
+                                                      : (fs::path(a.root) / "train").string() + "/";
+      out << "warning: no training split (looked for " << looked << "): the other "
+          << "splits' labels were not checked against the training classes\n";
+      ++warnings;
     }
     if (!train_counts.empty() && !counts_of_train)
       out << "shots: not computed (the groups count training images; the training split was not read)\n";

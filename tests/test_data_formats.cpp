@@ -374,7 +374,7 @@ TEST_CASE("image folder: classes sorted by name, nested files, eager and lazy") 
   ImageU8 scratch;
   ImageView v = dataset_image(lz, (int64_t)i0, scratch);
   CHECK(std::equal(want.begin(), want.end(), v.data));
-  CHECK_THROWS_WITH_AS(load_image_folder(d.path.string(), "val"), has("val: not a directory"),
+  CHECK_THROWS_WITH_AS(load_image_folder(d.path.string(), "val"), has("val: no such folder"),
                        std::runtime_error);
 }
 
@@ -417,6 +417,20 @@ TEST_CASE("image folder: other files are listed as not read, hidden ones counted
   std::ostringstream none;
   write_ignored(none, Dataset{}, "data: ", "  ");
   CHECK(none.str().empty());
+  // a broken link with an image name is read (and fails by name); one with another name is listed as not read
+  fs::create_symlink(d / "nowhere.png", d / "train/zebra/gone.png");
+  fs::create_symlink(d / "nowhere.txt", d / "train/zebra/gone.txt");
+  CHECK_THROWS_WITH_AS(load_image_folder(d.path.string(), "train"), has("train/zebra/gone.png: cannot open"),
+                       std::runtime_error);
+  LoadOptions skip;
+  skip.on_bad_image = BadImagePolicy::Skip;
+  Dataset sk = load_image_folder(d.path.string(), "train", skip);
+  REQUIRE(sk.skipped.size() == 1);
+  CHECK(sk.skipped[0].find("train/zebra/gone.png: cannot open") != std::string::npos);
+  CHECK(std::find(sk.ignored.begin(), sk.ignored.end(), d / "train/zebra/gone.txt") != sk.ignored.end());
+  CHECK_THROWS_WITH_AS(load_image_folder(d.path.string(), "nope"), has("/nope: no such folder"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(load_image_folder(d / "train/README.md", "train"), has("README.md: not a folder"),
+                       std::runtime_error);
   fs::create_directories(d / "val/ant");
   write_text(d / "val/ant/a.gif", "x");
   CHECK_THROWS_WITH_AS(load_image_folder(d.path.string(), "val"),
@@ -509,6 +523,9 @@ TEST_CASE("list files: ImageNet-LT style") {
                        has("broken.png: truncated PNG"), std::runtime_error);
   CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/none.txt"), has("none.txt: cannot open"),
                        std::runtime_error);
+  write_text(d / "lists/folder.txt", "train/ant 0\n");
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/folder.txt"),
+                       has("folder.txt:1: " + d / "train/ant" + ": a folder, not an image file"), std::runtime_error);
   // Windows editors: a UTF-8 byte-order mark is skipped; UTF-16 text is named as such
   write_text(d / "lists/bom.txt", "\xEF\xBB\xBFtrain/ant/img0.png 0\r\ntrain/zebra/img1.JPG 1\r\n");
   Dataset bom = load_list_file(d.path.string(), d / "lists/bom.txt");

@@ -80,6 +80,14 @@ TEST_CASE("verify-data: usage errors exit 2") {
   pl = run({"--format", "list", "--root", "/x", "--train-list", "a.txt", "--list", "b.txt"});
   CHECK(pl.rc == 2);
   CHECK(run({"--format", "list", "--root", "/x", "--n-max", "0"}).rc == 2);
+  for (const char* n : {"0", "-3", "4294967298", "99999999999"}) {
+    Run nc = run({"--format", "idx", "--root", "/x", "--num-classes", n});
+    CHECK(nc.rc == 2);
+    CHECK(nc.err.find("--num-classes: " + std::string(n) + " is outside [1, 10000000]") != std::string::npos);
+  }
+  Run root = run({"--format", "imagefolder", "--root", "/nonexistent/data"});
+  CHECK(root.rc == 1);
+  CHECK(root.err.find("verify-data: /nonexistent/data: no such folder") != std::string::npos);
 }
 
 TEST_CASE("verify-data: image folder, LT subset, shots") {
@@ -118,6 +126,19 @@ TEST_CASE("verify-data: image folder, LT subset, shots") {
   CHECK_MESSAGE(mixed.out.find("  image sizes vary (2 sizes: 4x4 175 images, 8x6 2): train with data.augment imagenet "
                                "(it resizes); cifar and mnist, and auto on small images, keep images as they are and "
                                "refuse mixed sizes\n") != std::string::npos, mixed.out);
+  // a test folder without class a: its classes are counted by the training classes' names
+  fs::remove_all(t.root / "test/a");
+  Run lack = run({"--format", "imagefolder", "--root", t.str()});
+  CHECK(lack.rc == 0);
+  CHECK(lack.out.find("test: 6 images, 3 classes\n  class 0 (a): 0\n  class 1 (b): 3\n  class 2 (c): 3\n") !=
+        std::string::npos);
+  // no training split: said (the other splits' labels were not checked against it)
+  fs::remove_all(t.root / "train");
+  Run none = run({"--format", "imagefolder", "--root", t.str()});
+  CHECK(none.rc == 0);
+  CHECK(none.out.find("warning: no training split (looked for " + (t.root / "train").string() + "/): the other splits' "
+                      "labels were not checked against the training classes\n") != std::string::npos);
+  CHECK(none.out.find("OK (1 warning above)") != std::string::npos);
 }
 
 TEST_CASE("verify-data: bad image, skip policy, missing list entry, config file") {
@@ -163,6 +184,14 @@ TEST_CASE("verify-data: bad image, skip policy, missing list entry, config file"
   Run m = run({"--config", cfg.string()});
   CHECK(m.rc == 1);
   CHECK(m.err.find("cfg.json: malformed JSON") != std::string::npos);
+  std::ofstream(cfg) << R"({"format": "idx", "root": "/x", "num_classes": 3.5})";
+  m = run({"--config", cfg.string()});
+  CHECK(m.rc == 2);
+  CHECK(m.err.find("key 'num_classes' must be a whole number in [1, 10000000], got 3.5") != std::string::npos);
+  std::ofstream(cfg) << "[1]";
+  m = run({"--config", cfg.string()});
+  CHECK(m.rc == 2);
+  CHECK(m.err.find("cfg.json: config must be a JSON object") != std::string::npos);
 }
 
 TEST_CASE("verify-data: IDX and Fashion-MNIST") {

@@ -118,6 +118,15 @@ TEST_CASE("a folder of small images trains at its own size with its own counts, 
   const double ma = summary("own")["peak_mem_mb"], mb = summary("as_cifar")["peak_mem_mb"];
   CHECK(ma < 2 * mb);
   CHECK(summary("own")["stage_img_per_s"].size() == 1);
+  // the run evaluated on a copy whose class folders were renamed: refused (the labels would be permuted)
+  const std::string renamed = root() + "/renamed";
+  fs::copy(data_dir(), renamed, fs::copy_options::recursive);
+  for (const char* split : {"/train/", "/test/"}) fs::rename(renamed + split + "c0", renamed + split + "z0");
+  e = run("eval --run " + ra.string() + " --set data.root=" + renamed);
+  CHECK(e.code == 2);
+  CHECK(e.out.find("the data's class 0 is 'c1', the run's was 'c0' (" + ra.string() + "/eval.json): the labels would "
+                   "not be the model's") != std::string::npos);
+  fs::remove_all(renamed);
   // a subset is opt-in, and logged with its counts
   Run s = run("train --no-report --config " +
               config("own_subset", folder_data(R"(, "imbalance": {"profile": "exp", "ratio": 10})")) +
@@ -246,14 +255,15 @@ TEST_CASE("a skipped image is named in the log; no test split: no final evaluati
   fs::create_directories(d);
   fs::copy(data_dir() + "/train", d + "/train", fs::copy_options::recursive);
   std::ofstream(d + "/train/c3/broken.ppm", std::ios::binary) << "P6\n28 28\n255\n" << std::string(100, 'x');
+  std::ofstream(d + "/train/c0/!first.ppm", std::ios::binary) << "P6\n28 28\n255\n";  // the first image: bad too
   std::ofstream(d + "/train/c5/notes.txt") << "not an image";  // not read, and said
   std::ofstream(d + "/train/.DS_Store") << "hidden";
   fs::create_directories(d + "/train/.ipynb_checkpoints");  // not a class
   const std::string data = R"({"dataset": "image_folder", "root": ")" + d + R"(", "on_bad_image": "skip"})";
   Run r = run("train --config " + config("train_only", data) + " --set stage1.max_steps_per_epoch=1");
   REQUIRE_MESSAGE(r.code == 0, r.out);
-  CHECK(r.out.find("data: 1 training image left out (data.on_bad_image skip):\n  " + d + "/train/c3/broken.ppm") !=
-        std::string::npos);
+  CHECK(r.out.find("data: 2 training images left out (data.on_bad_image skip):\n  " + d + "/train/c0/!first.ppm: "
+                   "truncated PPM (0 of 2352 raster bytes)\n  " + d + "/train/c3/broken.ppm") != std::string::npos);
   CHECK(r.out.find("data: the training folder: 1 file not read (an image folder reads only files ending .jpg, .jpeg, "
                    ".png, .ppm or .pgm, in any letter case, inside class folders):\n  " + d + "/train/c5/notes.txt\n"
                    "data: the training folder: 2 hidden files or folders not read (names starting with '.')\n") !=
@@ -264,8 +274,12 @@ TEST_CASE("a skipped image is named in the log; no test split: no final evaluati
   // under the default policy the broken file stops the run, naming it (a data error: exit status 1)
   r = run("train --no-report --config " + config("broken", R"({"dataset": "image_folder", "root": ")" + d + "\"}"));
   CHECK(r.code == 1);
-  CHECK(r.out.find(d + "/train/c3/broken.ppm") != std::string::npos);
+  CHECK(r.out.find("error: " + d + "/train/c0/!first.ppm: truncated PPM") != std::string::npos);
   CHECK_FALSE(fs::exists(root() + "/runs/broken"));
+  fs::remove(d + "/train/c0/!first.ppm");
+  r = run("train --no-report --config " + config("broken", R"({"dataset": "image_folder", "root": ")" + d + "\"}"));
+  CHECK(r.code == 1);
+  CHECK(r.out.find(d + "/train/c3/broken.ppm") != std::string::npos);
   // eval.select val: refused without DATA/val/, taken with it
   r = run("train --no-report --config " + config("val_missing", data) + " --set eval.select=val");
   CHECK(r.code == 2);
@@ -278,6 +292,13 @@ TEST_CASE("a skipped image is named in the log; no test split: no final evaluati
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(r.out.find("data: val 265 images") != std::string::npos);
   CHECK(r.out.find("final val accuracy of") != std::string::npos);
+  Run e = run("eval --run " + root() + "/runs/val_present");
+  CHECK(e.code == 0);
+  CHECK(e.out.find("the run's data has no test split: evaluating its val split (--split chooses)") != std::string::npos);
+  CHECK(e.out.find("val (265 images):") != std::string::npos);
+  e = run("eval --run " + root() + "/runs/val_present --split test");
+  CHECK(e.code == 2);
+  CHECK(e.out.find("the run's data has no 'test' split (it has: train, val)") != std::string::npos);
 }
 
 TEST_CASE("with the output in a file, a progress line appears within the first tenth of the epoch") {

@@ -32,12 +32,13 @@ int cmd_cams(int argc, char** argv) {
       std::cout << kCamsUsage;
       return 0;
     }
-    split = a.choice("split", "test", {"test", "val", "train"});
+    split = a.has("split") ? a.choice("split", "test", {"test", "val", "train"}) : "";
     opt.classes_per_end = (int)a.integer("classes", 3, 1, 1000);
     opt.images_per_class = (int)a.integer("images", 6, 1, 64);
     out = a.str("out", a.str("run", ""));
     if (out.empty()) throw UsageError("--out DIR is required with --checkpoint --config");
     src = open_model_source(a, std::cout);
+    split = eval_split_or_default(src.data, split, std::cout);
   } catch (const UsageError& e) {
     std::cerr << "tailor cams: " << e.what() << "\n" << kCamsUsage;
     return 2;

@@ -31,9 +31,10 @@ int cmd_eval(int argc, char** argv) {
       std::cout << kEvalUsage;
       return 0;
     }
-    split = a.choice("split", "test", {"test", "val", "train"});
+    split = a.has("split") ? a.choice("split", "test", {"test", "val", "train"}) : "";
     out = a.output_file("out");
     src = open_model_source(a, std::cout);
+    split = eval_split_or_default(src.data, split, std::cout);
   } catch (const UsageError& e) {
     std::cerr << "tailor eval: " << e.what() << "\n" << kEvalUsage;
     return 2;

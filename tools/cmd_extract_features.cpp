@@ -29,10 +29,11 @@ int cmd_extract_features(int argc, char** argv) {
       std::cout << kFeatUsage;
       return 0;
     }
-    split = a.choice("split", "test", {"test", "val", "train"});
+    split = a.has("split") ? a.choice("split", "test", {"test", "val", "train"}) : "";
     out = a.output_file("out");
     if (out.empty()) throw UsageError("--out FILE is required");
     src = open_model_source(a, std::cout);
+    split = eval_split_or_default(src.data, split, std::cout);
   } catch (const UsageError& e) {
     std::cerr << "tailor extract-features: " << e.what() << "\n" << kFeatUsage;
     return 2;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "engine/allocator.h"
@@ -12,6 +13,37 @@
 #include "train/trainer.h"
 
 namespace tailor {
+
+namespace {
+
+// A finished run's eval.json names its classes and training counts: the data loaded now must have the same
+// classes in the same order (renamed or re-sorted class folders would silently permute the labels); other
+// training counts only move the many / medium / few groups, which is said.
+void check_run_classes(const std::string& run_dir, const RunData& data, std::ostream& log) {
+  const std::string path = run_dir + "/eval.json";
+  std::ifstream f(path);
+  if (!f) return;  // an unfinished run: nothing recorded
+  Json e;
+  try {
+    f >> e;
+  } catch (const std::exception&) {
+    return;  // tailor report names a damaged eval.json; the model and data are checked already
+  }
+  if (e.contains("class_names") && e["class_names"].is_array()) {
+    const auto names = e["class_names"].get<std::vector<std::string>>();
+    for (size_t c = 0; c < names.size() && c < data.train.class_names.size(); ++c)
+      if (names[c] != data.train.class_names[c])
+        throw ConfigError("the data's class " + std::to_string(c) + " is '" + data.train.class_names[c] + "', the run's was '" +
+                          names[c] + "' (" + path + "): the labels would not be the model's; point data.root at the "
+                          "run's data (--set data.root=DIR)");
+  }
+  if (e.contains("train_counts") && e["train_counts"].is_array() &&
+      e["train_counts"].get<std::vector<int64_t>>() != data.train_counts)
+    log << "note: the training counts differ from the run's (" << path << "): the many / medium / few groups follow "
+        << "the data as it is now\n";
+}
+
+}  // namespace
 
 std::vector<std::string> model_source_flags() { return {"run", "checkpoint", "config", "threads", "device"}; }
 
@@ -77,6 +109,7 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
   if (s.net->config().num_classes != s.data.train.num_classes)
     throw ConfigError(s.checkpoint + " has " + std::to_string(s.net->config().num_classes) +
                       " classes but the data has " + std::to_string(s.data.train.num_classes));
+  if (!s.run_dir.empty()) check_run_classes(s.run_dir, s.data, log);
   s.precision = parse_precision(s.cfg.value("precision", "fp32"));
   if (s.precision == Precision::BF16 && !has_native_bf16(s.net->device())) {
     log << "note: the run trained with precision bf16; evaluating in fp32 (this device has no native bf16 "

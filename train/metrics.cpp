@@ -115,7 +115,7 @@ std::string group_pct(const ShotGroup& g) {
 }
 
 const char* const kTop1VsBalanced =
-    "top-1 counts test images, balanced counts classes: on a balanced test set (the CIFAR-LT, ImageNet-LT and\n"
+    "top-1 counts images, balanced counts classes: on a balanced test set (the CIFAR-LT, ImageNet-LT and\n"
     "Places-LT test sets the papers use) the two coincide; on an imbalanced one they differ, and balanced is the\n"
     "one comparable with the papers' numbers.";
 

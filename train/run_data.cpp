@@ -53,15 +53,22 @@ void match_folder_classes(data::Dataset& split, const data::Dataset& train, cons
   split.num_classes = train.num_classes;
 }
 
-// The training images' size for the preset: known for data in memory, else the first image's.
-data::PresetInput preset_input(const std::string& dataset, const data::Dataset& train) {
+// The training images' size for the preset: known for data in memory, else the first image's that decodes (an
+// image that does not is a data error under on_bad_image error; under skip it is left out later, by name).
+data::PresetInput preset_input(const std::string& dataset, const data::Dataset& train, data::BadImagePolicy policy) {
   data::PresetInput in{dataset, train.height, train.width, train.channels > 0 ? train.channels : 3};
-  if (!train.in_memory() && !train.paths.empty()) {
-    data::ImageU8 first = data::decode_image_file(train.paths.front());
-    in.height = first.height;
-    in.width = first.width;
+  if (train.in_memory()) return in;
+  for (const auto& path : train.paths) {
+    try {
+      data::ImageU8 first = data::decode_image_file(path);
+      in.height = first.height;
+      in.width = first.width;
+      return in;
+    } catch (const std::runtime_error&) {
+      if (policy == data::BadImagePolicy::Error) throw;
+    }
   }
-  return in;
+  throw std::runtime_error(train.name + ": no training image decodes (data.on_bad_image skip left none)");
 }
 
 // A split of images read as they are: decoded into memory, all of the preset's size.
@@ -155,8 +162,9 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
 
   // the transforms: one preset for training and evaluation, at one image size
   data::Preset preset;
+  const data::PresetInput input = preset_input(ds, full, opts.on_bad_image);  // a bad image: a data error
   try {
-    preset = data::make_preset(d.augment, (int)d.image_size, preset_input(ds, full));
+    preset = data::make_preset(d.augment, (int)d.image_size, input);
   } catch (const std::runtime_error& e) {
     throw ConfigError(e.what());  // a choice of the config that cannot work with these images
   }
@@ -168,7 +176,7 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
   r.train_tf = preset.train;
   r.eval_tf = preset.eval;
   r.preset = preset;
-  r.preset_input = preset_input(ds, full);
+  r.preset_input = input;
   log << "data: augment " << preset.name << " at " << preset.size << "x" << preset.size
       << (preset.exact ? " (images as they are)" : " (resized)") << "\n";
 
@@ -233,7 +241,15 @@ const data::Dataset& run_split(const RunData& d, const std::string& split) {
   if (split == "train") return d.train;
   if (split == "val" && d.val) return *d.val;
   if (split == "test" && d.test) return *d.test;
-  throw ConfigError("the run's data has no '" + split + "' split");
+  throw ConfigError("the run's data has no '" + split + "' split (it has: train" + (d.val ? ", val" : "") +
+                    (d.test ? ", test" : "") + ")");
+}
+
+std::string eval_split_or_default(const RunData& d, const std::string& given, std::ostream& log) {
+  if (!given.empty()) return given;
+  if (d.test || !d.val) return "test";
+  log << "the run's data has no test split: evaluating its val split (--split chooses)\n";
+  return "val";
 }
 
 data::TransformConfig train_transform_for(const RunData& d, const std::string& augment, const std::string& key) {

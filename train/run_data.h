@@ -45,4 +45,7 @@ std::string data_fingerprint(const RunData& d);
 // Just the split called `split` ("train" = the LT training subset, "val", "test").
 const data::Dataset& run_split(const RunData& d, const std::string& split);
 
+// The tools' split: the one given, else "test", or "val" (said on `log`) when the data has only a val split.
+std::string eval_split_or_default(const RunData& d, const std::string& given, std::ostream& log);
+
 }  // namespace tailor
