@@ -181,7 +181,8 @@ TEST_CASE("lists are relative to data.root, in train and verify-data; label erro
   {
     const std::string train_text = slurp(data_dir() + "/train.txt");
     const std::string first = train_text.substr(0, train_text.find('\n') + 1);
-    std::ofstream(data_dir() + "/leak_test.txt") << slurp(data_dir() + "/test.txt") << first;
+    const std::string test_text = slurp(data_dir() + "/test.txt");
+    std::ofstream(data_dir() + "/leak_test.txt") << test_text << first << test_text.substr(0, test_text.find('\n') + 1);
     std::ofstream(data_dir() + "/twice_train.txt") << train_text << first;
   }
   const std::string leaky = R"({"dataset": "list", "root": ")" + data_dir() +
@@ -194,6 +195,9 @@ TEST_CASE("lists are relative to data.root, in train and verify-data; label erro
         std::string::npos);
   CHECK(r.out.find("data: warning: 1 test image is a training image (the same file 1, a byte-identical copy 0): the "
                    "test accuracy counts images the model was trained on\n  " + file0 + "\n") != std::string::npos);
+  const std::string test0 = slurp(data_dir() + "/test.txt").substr(0, slurp(data_dir() + "/test.txt").find(' '));
+  CHECK(r.out.find("data: test split: warning: 1 file listed again in this split:\n  " + data_dir() + "/" + test0 +
+                   "\n") != std::string::npos);
   // a test label outside the training classes, at line 7
   std::string text = slurp(data_dir() + "/test.txt");
   size_t at = 0;
@@ -276,6 +280,23 @@ TEST_CASE("a skipped image is named in the log; no test split: no final evaluati
   CHECK(r.code == 1);
   CHECK(r.out.find("error: " + d + "/train/c0/!first.ppm: truncated PPM") != std::string::npos);
   CHECK_FALSE(fs::exists(root() + "/runs/broken"));
+  // a class whose every image is left out under skip: the run stops, after listing them
+  {
+    const std::string e = root() + "/emptied";
+    fs::create_directories(e + "/train/a");
+    fs::create_directories(e + "/train/b");
+    for (int i = 0; i < 2; ++i)
+      std::ofstream(e + "/train/a/" + std::to_string(i) + ".ppm", std::ios::binary)
+          << "P6\n28 28\n255\n" << std::string(28 * 28 * 3, (char)(40 * i));
+    std::ofstream(e + "/train/b/0.ppm", std::ios::binary) << "P6\n28 28\n255\n";
+    r = run("train --no-report --config " +
+            config("emptied", R"({"dataset": "image_folder", "root": ")" + e + R"(", "on_bad_image": "skip"})"));
+    CHECK(r.code == 2);
+    CHECK(r.out.find("data: 1 training image left out (data.on_bad_image skip):\n  " + e + "/train/b/0.ppm") <
+          r.out.find("data: class 1 (b) has no training image (images left out under on_bad_image skip are listed "
+                     "above)"));
+    CHECK(r.out.find("data: class 1 (b) has no training image (images left out") != std::string::npos);
+  }
   fs::remove(d + "/train/c0/!first.ppm");
   r = run("train --no-report --config " + config("broken", R"({"dataset": "image_folder", "root": ")" + d + "\"}"));
   CHECK(r.code == 1);

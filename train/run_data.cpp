@@ -101,9 +101,11 @@ void log_repeats_and_leaks(std::ostream& log, const RunData& r) {
   data::write_repeats(log, r.train, data::find_repeats(r.train, train), "data: training split: ", "  ");
   for (const auto& [split, set] : {std::pair<const char*, const data::Dataset*>{"val", r.val.get()},
                                    {"test", r.test.get()}})
-    if (set)
-      data::write_leaks(log, r.train, *set, split, data::find_leaks(r.train, train, *set, cheap_hashes(*set)),
-                        "data: ", "  ");
+    if (set) {
+      const std::vector<uint64_t> hashes = cheap_hashes(*set);
+      data::write_repeats(log, *set, data::find_repeats(*set, hashes), std::string("data: ") + split + " split: ", "  ");
+      data::write_leaks(log, r.train, *set, split, data::find_leaks(r.train, train, *set, hashes), "data: ", "  ");
+    }
 }
 
 }  // namespace
@@ -199,19 +201,20 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
     r.description = pretty + "-LT: " + data::describe_lt_subset(s, ratio, prof, seed);
   }
   log << "data: " << r.description << "\n";
-  for (int c = 0; c < r.train.num_classes; ++c)
-    if (r.train_counts[c] == 0)
-      throw ConfigError("data: class " + std::to_string(c) + " (" + r.train.class_names[c] +
-                        ") has no training image" + (profile == "none" ? "" : " after the LT subset"));
-
-  const int64_t k = d.test_per_class;
-  if (k > 0 && r.test) r.test = std::make_unique<data::Dataset>(first_per_class(*r.test, k));
   for (const auto& [split, set] : {std::pair<const char*, const data::Dataset*>{"training", &r.train},
                                    {"validation", r.val.get()}, {"test", r.test.get()}}) {
     if (!set || set->skipped.empty()) continue;  // data.on_bad_image skip: what was left out, by name
     log << "data: " << data::counted((int64_t)set->skipped.size(), std::string(split) + " image") << " left out (data.on_bad_image skip):\n";
     data::write_skipped(log, *set, "  ");
   }
+  for (int c = 0; c < r.train.num_classes; ++c)  // after the listing: a class emptied by skipped images shows why
+    if (r.train_counts[c] == 0)
+      throw ConfigError("data: class " + std::to_string(c) + " (" + r.train.class_names[c] +
+                        ") has no training image" + (profile == "none" ? "" : " after the LT subset") +
+                        (r.train.skipped.empty() ? "" : " (images left out under on_bad_image skip are listed above)"));
+
+  const int64_t k = d.test_per_class;
+  if (k > 0 && r.test) r.test = std::make_unique<data::Dataset>(first_per_class(*r.test, k));
   for (const auto& [split, set] : {std::pair<const char*, const data::Dataset*>{"training", &r.train},
                                    {"validation", r.val.get()}, {"test", r.test.get()}})
     if (set) data::write_ignored(log, *set, std::string("data: the ") + split + " folder: ", "  ");
