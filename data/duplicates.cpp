@@ -18,11 +18,9 @@ namespace {
 
 bool from_files(const Dataset& ds) { return ds.pixels.empty() && !ds.paths.empty(); }
 
-std::vector<uint8_t> bytes_of(const Dataset& ds, int64_t i) {
-  if (!from_files(ds)) {
-    const uint8_t* p = ds.pixels.data() + (size_t)i * (size_t)ds.image_bytes();
-    return std::vector<uint8_t>(p, p + ds.image_bytes());
-  }
+const uint8_t* pixels_of(const Dataset& ds, int64_t i) { return ds.pixels.data() + (size_t)i * (size_t)ds.image_bytes(); }
+
+std::vector<uint8_t> file_bytes(const Dataset& ds, int64_t i) {  // empty when the file cannot be read
   try {
     return read_file(ds.paths[(size_t)i]);
   } catch (const std::exception&) {
@@ -33,7 +31,9 @@ std::vector<uint8_t> bytes_of(const Dataset& ds, int64_t i) {
 // Confirms a hash match byte for byte (a 64-bit collision is unlikely, not impossible).
 bool identical(const Dataset& a, int64_t i, const Dataset& b, int64_t j) {
   if (from_files(a) != from_files(b)) return false;
-  const std::vector<uint8_t> x = bytes_of(a, i), y = bytes_of(b, j);
+  if (!from_files(a))
+    return a.image_bytes() == b.image_bytes() && std::memcmp(pixels_of(a, i), pixels_of(b, j), (size_t)a.image_bytes()) == 0;
+  const std::vector<uint8_t> x = file_bytes(a, i), y = file_bytes(b, j);
   return !x.empty() && x == y;
 }
 
@@ -104,11 +104,12 @@ void write_pairs(std::ostream& os, const Dataset& a, const Dataset& b, const std
   if (pairs.size() > limit) os << indent << "... and " << pairs.size() - limit << " more\n";
 }
 
-void write_conflicts(std::ostream& os, const SplitRepeats& r, const std::string& head) {
-  if (r.label_conflicts)
-    os << head << "warning: " << r.label_conflicts << " of these " << (r.label_conflicts == 1 ? "has" : "have")
+int write_conflicts(std::ostream& os, const SplitRepeats& r, const std::string& head) {
+  if (!r.label_conflicts) return 0;
+  os << head << "warning: " << r.label_conflicts << " of these " << (r.label_conflicts == 1 ? "has" : "have")
        << " another label than the image " << (r.label_conflicts == 1 ? "it repeats" : "they repeat")
        << " (a labelling error?)\n";
+  return 1;
 }
 
 }  // namespace
@@ -127,7 +128,11 @@ std::vector<uint64_t> content_hashes(const Dataset& ds, int num_threads) {
   std::atomic<size_t> next{0};
   auto work = [&]() {
     for (size_t i; (i = next.fetch_add(1)) < n;) {
-      const std::vector<uint8_t> b = bytes_of(ds, (int64_t)i);
+      if (!from_files(ds)) {
+        h[i] = content_hash(pixels_of(ds, (int64_t)i), (size_t)ds.image_bytes());
+        continue;
+      }
+      const std::vector<uint8_t> b = file_bytes(ds, (int64_t)i);
       if (!b.empty()) h[i] = content_hash(b.data(), b.size());
     }
   };
@@ -148,8 +153,8 @@ SplitRepeats find_leaks(const Dataset& train, const std::vector<uint64_t>& train
   return match(train, train_hashes, eval, eval_hashes);
 }
 
-void write_repeats(std::ostream& os, const Dataset& ds, const SplitRepeats& r, const std::string& head,
-                   const std::string& indent, size_t limit) {
+int write_repeats(std::ostream& os, const Dataset& ds, const SplitRepeats& r, const std::string& head,
+                  const std::string& indent, size_t limit) {
   if (!r.same_file.empty()) {
     os << head << "warning: " << counted((int64_t)r.same_file.size(), "file") << " listed again in this split:\n";
     write_pairs(os, ds, ds, r.same_file, false, indent, limit);
@@ -160,19 +165,19 @@ void write_repeats(std::ostream& os, const Dataset& ds, const SplitRepeats& r, c
        << (r.same_content.size() == 1 ? "copy" : "copies") << " of another image of this split:\n";
     write_pairs(os, ds, ds, r.same_content, true, indent, limit);
   }
-  write_conflicts(os, r, head);
+  return !r.same_file.empty() + !r.same_content.empty() + write_conflicts(os, r, head);
 }
 
-void write_leaks(std::ostream& os, const Dataset& train, const Dataset& eval, const std::string& eval_name,
-                 const SplitRepeats& r, const std::string& head, const std::string& indent, size_t limit) {
+int write_leaks(std::ostream& os, const Dataset& train, const Dataset& eval, const std::string& eval_name,
+                const SplitRepeats& r, const std::string& head, const std::string& indent, size_t limit) {
   const int64_t n = (int64_t)(r.same_file.size() + r.same_content.size());
-  if (n == 0) return;
+  if (n == 0) return 0;
   os << head << "warning: " << counted(n, eval_name + " image") << (n == 1 ? " is a training image" : " are training images")
      << " (the same file " << r.same_file.size() << ", a byte-identical copy " << r.same_content.size() << "): the "
      << eval_name << " accuracy counts images the model was trained on\n";
   write_pairs(os, train, eval, r.same_file, false, indent, limit);
   write_pairs(os, train, eval, r.same_content, true, indent, limit);
-  write_conflicts(os, r, head);
+  return 1 + write_conflicts(os, r, head);
 }
 
 }  // namespace tailor::data

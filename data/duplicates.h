@@ -43,10 +43,10 @@ SplitRepeats find_leaks(const Dataset& train, const std::vector<uint64_t>& train
                         const std::vector<uint64_t>& eval_hashes);
 
 // "<head>warning: ..." lines for the pairs (the first `limit` of each kind after `indent`); nothing when
-// there are none. write_leaks names the evaluation split `eval_name`.
-void write_repeats(std::ostream& os, const Dataset& ds, const SplitRepeats& r, const std::string& head,
-                   const std::string& indent, size_t limit = 5);
-void write_leaks(std::ostream& os, const Dataset& train, const Dataset& eval, const std::string& eval_name,
-                 const SplitRepeats& r, const std::string& head, const std::string& indent, size_t limit = 5);
+// there are none. write_leaks names the evaluation split `eval_name`. Both return their warning lines' count.
+int write_repeats(std::ostream& os, const Dataset& ds, const SplitRepeats& r, const std::string& head,
+                  const std::string& indent, size_t limit = 5);
+int write_leaks(std::ostream& os, const Dataset& train, const Dataset& eval, const std::string& eval_name,
+                const SplitRepeats& r, const std::string& head, const std::string& indent, size_t limit = 5);
 
 }  // namespace tailor::data

@@ -134,6 +134,22 @@ void check_paths_exist(Dataset& ds, const std::vector<std::string>& where, const
   if (any) remove_samples(ds, drop);
 }
 
+void map_to_training_classes(Dataset& split, const std::vector<std::string>& train_names, const std::string& dir) {
+  if (split.class_names == train_names) return;
+  std::vector<int32_t> to(split.class_names.size());
+  for (size_t c = 0; c < split.class_names.size(); ++c) {
+    auto it = std::find(train_names.begin(), train_names.end(), split.class_names[c]);
+    if (it == train_names.end())
+      throw std::runtime_error((fs::path(dir) / split.class_names[c]).string() + ": a class the training split does "
+                               "not have (its classes are the folders of " +
+                               (fs::path(dir).parent_path() / "train").string() + ")");
+    to[c] = (int32_t)(it - train_names.begin());
+  }
+  for (auto& y : split.labels) y = to[(size_t)y];
+  split.class_names = train_names;
+  split.num_classes = (int)train_names.size();
+}
+
 Dataset load_image_folder(const std::string& root, const std::string& split, const LoadOptions& opts) {
   fs::path dir = split.empty() ? fs::path(root) : fs::path(root) / split;
   require_folder(root);  // the data root first: a mistyped root is named as such

@@ -33,6 +33,11 @@ std::vector<std::string> parse_list_text(const std::string& text, const std::str
 std::vector<std::string> parse_inat_text(const std::string& text, const std::string& name, const std::string& root,
                                          Dataset& out);
 
+// An evaluation folder's labels renumbered by class name to the training classes `train_names` (a split may
+// lack classes); a class the training split does not have throws "<dir>/<class>: a class the training split
+// does not have (...)". `dir` is the split's folder.
+void map_to_training_classes(Dataset& split, const std::vector<std::string>& train_names, const std::string& dir);
+
 // Decodes ds.paths (RGB) with opts.num_threads threads. keep_pixels: store the images in ds.pixels (all must
 // share one shape, else ImageSizeMismatch); else only check them. Under BadImagePolicy::Skip failing samples are removed and listed
 // in ds.skipped; under Error the first failure (in sample order) is thrown.

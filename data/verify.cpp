@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <stdexcept>
 
 #include "data/cifar.h"
@@ -340,19 +339,8 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         else if (a.format == "list") ds = load_list_file(a.root, file, o);
         else ds = load_inat_json(a.root, file, o);
         validate_dataset(ds);
-        if (a.format == "imagefolder" && !train_names.empty()) {  // labels by class name, as training maps them
-          std::vector<int32_t> to(ds.class_names.size());
-          for (size_t c = 0; c < ds.class_names.size(); ++c) {
-            auto it = std::find(train_names.begin(), train_names.end(), ds.class_names[c]);
-            if (it == train_names.end())
-              throw std::runtime_error((fs::path(a.root) / split / ds.class_names[c]).string() +
-                                       ": a class the training split does not have");
-            to[c] = (int32_t)(it - train_names.begin());
-          }
-          for (auto& y : ds.labels) y = to[(size_t)y];
-          ds.class_names = train_names;
-          ds.num_classes = (int)train_names.size();
-        }
+        if (a.format == "imagefolder" && !train_names.empty())  // labels by class name, as training maps them
+          map_to_training_classes(ds, train_names, (fs::path(a.root) / split).string());
       } catch (const std::exception& e) {
         err << "verify-data: " << split << ": " << e.what() << "\n";
         ++problems;
@@ -386,12 +374,9 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
       }
       write_ignored(out, ds, "  ", "    ");
       const std::vector<uint64_t> hashes = content_hashes(ds, a.threads);
-      std::ostringstream w;
-      write_repeats(w, ds, find_repeats(ds, hashes), "  ", "    ");
+      warnings += write_repeats(out, ds, find_repeats(ds, hashes), "  ", "    ");
       if (split != "train" && !train_hashes.empty())
-        write_leaks(w, train_set, ds, split, find_leaks(train_set, train_hashes, ds, hashes), "  ", "    ");
-      out << w.str();
-      for (size_t at = 0; (at = w.str().find("warning: ", at)) != std::string::npos; ++at) ++warnings;
+        warnings += write_leaks(out, train_set, ds, split, find_leaks(train_set, train_hashes, ds, hashes), "  ", "    ");
       if (split == "train") {
         train_set = ds;
         train_hashes = hashes;

@@ -3,15 +3,14 @@
 // `--train-config FILE [--set key=value ...]` checks the data a training config would load, as `tailor train`
 // resolves it (the recipe's dataset, root, lists, LT subset, on_bad_image and shot groups become verify-data's
 // flags); flags given beside it (--expect, --threads, ...) come after those and win.
-#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "data/idx.h"
 #include "data/verify.h"
 #include "train/config.h"
 #include "train/run_config.h"
+#include "train/run_data.h"
 
 namespace tailor {
 
@@ -21,14 +20,11 @@ namespace {
 std::vector<std::string> flags_of_config(const Json& cfg) {
   const DataConfig d = parse_data_config(cfg.at("data"));
   std::vector<std::string> f;
-  std::string root = d.root;
+  const std::string root = data_root(d);
   if (d.dataset == "fashion_mnist" || d.dataset == "mnist") {
-    if (root.empty() && d.dataset == "fashion_mnist") root = data::kFashionMnistRoot;
     f = {"--format", "idx"};
   } else if (d.dataset == "cifar10" || d.dataset == "cifar100") {
-    const bool folder = d.format == "folder" || (d.format == "auto" && std::filesystem::is_directory(
-                                                                          std::filesystem::path(root) / "train"));
-    f = {"--format", folder ? "imagefolder" : "cifar-bin"};
+    f = {"--format", cifar_from_folder(d) ? "imagefolder" : "cifar-bin"};
   } else if (d.dataset == "image_folder") {
     f = {"--format", "imagefolder"};
   } else {  // list | inat

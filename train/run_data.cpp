@@ -36,23 +36,6 @@ std::string under_root(const std::string& root, const std::string& p, const char
   return f.string();
 }
 
-// An evaluation folder's classes must be the training folder's: labels are mapped by class name (a split
-// may lack classes); a class the training split does not have is an error naming its folder.
-void match_folder_classes(data::Dataset& split, const data::Dataset& train, const std::string& dir) {
-  if (split.class_names == train.class_names) return;
-  std::vector<int32_t> to(split.class_names.size());
-  for (size_t c = 0; c < split.class_names.size(); ++c) {
-    auto it = std::find(train.class_names.begin(), train.class_names.end(), split.class_names[c]);
-    if (it == train.class_names.end())
-      throw ConfigError((fs::path(dir) / split.class_names[c]).string() + ": a class the training split does not "
-                        "have (its classes are the folders of " + (fs::path(dir).parent_path() / "train").string() + ")");
-    to[c] = (int32_t)(it - train.class_names.begin());
-  }
-  for (auto& y : split.labels) y = to[(size_t)y];
-  split.class_names = train.class_names;
-  split.num_classes = train.num_classes;
-}
-
 // The training images' size for the preset: known for data in memory, else the first image's that decodes (an
 // image that does not is a data error under on_bad_image error; under skip it is left out later, by name).
 data::PresetInput preset_input(const std::string& dataset, const data::Dataset& train, data::BadImagePolicy policy) {
@@ -110,10 +93,17 @@ void log_repeats_and_leaks(std::ostream& log, const RunData& r) {
 
 }  // namespace
 
+std::string data_root(const DataConfig& d) {
+  return d.root.empty() && d.dataset == "fashion_mnist" ? std::string(data::kFashionMnistRoot) : d.root;
+}
+
+bool cifar_from_folder(const DataConfig& d) {
+  return d.format == "folder" || (d.format == "auto" && fs::is_directory(fs::path(data_root(d)) / "train"));
+}
+
 RunData load_run_data(const DataConfig& d, std::ostream& log) {
-  const std::string ds = d.dataset, format = d.format;
-  std::string root = d.root;
-  if (root.empty() && ds == "fashion_mnist") root = data::kFashionMnistRoot;
+  const std::string ds = d.dataset;
+  const std::string root = data_root(d);
   data::LoadOptions opts;
   opts.on_bad_image = data::parse_bad_image_policy(d.on_bad_image);
   RunData r;
@@ -124,7 +114,7 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
     r.test = std::make_unique<data::Dataset>(data::load_idx_dataset(root, "test", opts));
     pretty = ds == "mnist" ? "MNIST" : "Fashion-MNIST";
   } else if (ds == "cifar10" || ds == "cifar100") {
-    bool folder = format == "folder" || (format == "auto" && fs::is_directory(fs::path(root) / "train"));
+    const bool folder = cifar_from_folder(d);
     if (folder) {
       full = data::load_image_folder(root, "train", opts);
       r.test = std::make_unique<data::Dataset>(data::load_image_folder(root, "test", opts));
@@ -142,7 +132,11 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
       const fs::path dir = fs::path(root) / split;
       if (!fs::is_directory(dir)) continue;
       auto sd = std::make_unique<data::Dataset>(data::load_image_folder(root, split, lazy));
-      match_folder_classes(*sd, full, dir.string());
+      try {
+        data::map_to_training_classes(*sd, full.class_names, dir.string());
+      } catch (const std::runtime_error& e) {
+        throw ConfigError(e.what());  // the data's layout, refused before training (exit 2, as before)
+      }
       (split[0] == 'v' ? r.val : r.test) = std::move(sd);
     }
     pretty = "image folder " + root;

@@ -45,6 +45,11 @@ std::string data_fingerprint(const RunData& d);
 // Just the split called `split` ("train" = the LT training subset, "val", "test").
 const data::Dataset& run_split(const RunData& d, const std::string& split);
 
+// data.root, or Fashion-MNIST's Debian folder when it is empty; whether a cifar10/100 root is a folder of
+// images (data.format folder, or auto with a train/ folder) rather than the binary batches.
+std::string data_root(const DataConfig& d);
+bool cifar_from_folder(const DataConfig& d);
+
 // The tools' split: the one given, else "test", or "val" (said on `log`) when the data has only a val split.
 std::string eval_split_or_default(const RunData& d, const std::string& given, std::ostream& log);
 
