@@ -33,6 +33,7 @@ struct ImageView {  // non-owning view of an HWC uint8 image
 struct ImageSizeCount {  // how many images of a lazy dataset have one size (verify_decode records them)
   int height = 0, width = 0;
   int64_t count = 0;
+  std::string example;  // the first file of that size
 };
 
 struct Dataset {

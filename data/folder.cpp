@@ -88,11 +88,11 @@ void decode_dataset_images(Dataset& ds, const LoadOptions& opts, bool keep_pixel
   }
   ds.channels = 3;
   ds.content_hashes = std::move(hashes);  // aligned with the samples; remove_samples keeps it so
-  std::map<std::pair<int, int>, int64_t> per_size;
+  std::map<std::pair<int, int>, ImageSizeCount> per_size;
   for (size_t i = 0; i < n; ++i)
-    if (!drop[i]) ++per_size[sizes[i]];
+    if (!drop[i] && per_size[sizes[i]].count++ == 0) per_size[sizes[i]].example = ds.paths[i];
   ds.image_sizes.clear();
-  for (auto& [hw, count] : per_size) ds.image_sizes.push_back({hw.first, hw.second, count});
+  for (auto& [hw, z] : per_size) ds.image_sizes.push_back({hw.first, hw.second, z.count, z.example});
   std::stable_sort(ds.image_sizes.begin(), ds.image_sizes.end(),
                    [](const ImageSizeCount& a, const ImageSizeCount& b) { return a.count > b.count; });
   if (keep_pixels) {

@@ -34,6 +34,21 @@ std::string auto_preset(const PresetInput& in) {
 
 }  // namespace
 
+const char* const kPresetNames[] = {"auto",     "none",     "cifar",    "cifar_autoaugment", "cifar_moco", "cifar_simclr",
+                                    "mnist",    "imagenet", "imagenet_nojitter", "inat",     "moco_v2",    "simclr"};
+
+bool is_preset_name(const std::string& name) {
+  for (const char* n : kPresetNames)
+    if (name == n) return true;
+  return false;
+}
+
+std::string preset_names() {
+  std::string s;
+  for (const char* n : kPresetNames) s += (s.empty() ? "" : ", ") + std::string(n);
+  return s;
+}
+
 bool preset_is_exact(const std::string& augment, const PresetInput& in) {
   const std::string a = augment == "auto" || augment == "none" ? auto_preset(in) : augment;
   return a == "cifar" || a == "cifar_autoaugment" || a == "cifar_moco" || a == "cifar_simclr" || a == "mnist";

@@ -48,6 +48,10 @@ struct Preset {
 // Throws std::runtime_error naming data.augment / data.image_size when the choice cannot work.
 Preset make_preset(const std::string& augment, int image_size, const PresetInput& in);
 
+// Whether `name` is a data.augment value (a preset name, auto or none), and those names, comma-separated.
+bool is_preset_name(const std::string& name);
+std::string preset_names();
+
 // Whether the preset (auto resolved) keeps images at their own size: cifar, cifar_autoaugment, cifar_moco,
 // cifar_simclr, mnist.
 bool preset_is_exact(const std::string& augment, const PresetInput& in);

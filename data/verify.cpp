@@ -8,15 +8,18 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <stdexcept>
 
 #include "data/cifar.h"
 #include "data/dataset.h"
+#include "data/decode.h"
 #include "data/duplicates.h"
 #include "data/folder.h"
 #include "data/idx.h"
 #include "data/imbalance.h"
 #include "data/known_datasets.h"
+#include "data/presets.h"
 #include "data/shots.h"
 
 namespace fs = std::filesystem;
@@ -41,6 +44,8 @@ struct VerifyArgs {
   int threads = 0;
   std::string groups = "counts";  // the shot groups (data/shots.h)
   std::string expect;             // a benchmark whose published split sizes the counts must equal
+  std::string augment;            // a training preset whose image-size rule the splits must meet ("": not checked)
+  int64_t image_size = 0;         // its data.image_size (0: the preset's native size)
   int64_t many_above = 100, few_below = 20;
 };
 
@@ -120,6 +125,8 @@ void apply_config(VerifyArgs& a, const std::string& path) {
     else if (k == "on_bad_image") a.on_bad_image = str();
     else if (k == "groups") a.groups = str();
     else if (k == "expect") a.expect = str();
+    else if (k == "augment") a.augment = str();
+    else if (k == "image_size") a.image_size = whole(0, 4096);
     else if (k == "many_above") a.many_above = whole(0, 1e12);
     else if (k == "few_below") a.few_below = whole(0, 1e12);
     else if (k == "imbalance_ratio") a.imbalance_ratio = num();
@@ -162,6 +169,8 @@ VerifyArgs parse_args(int argc, char** argv) {
     else if (f == "--threads") a.threads = (int)in_range(f, to_int(f, v), 0, 1024);
     else if (f == "--groups") a.groups = v;
     else if (f == "--expect") a.expect = v;
+    else if (f == "--augment") a.augment = v;
+    else if (f == "--image-size") a.image_size = in_range(f, to_int(f, v), 0, 4096);
     else if (f == "--many-above") a.many_above = to_int(f, v);
     else if (f == "--few-below") a.few_below = to_int(f, v);
     else throw UsageError("unknown flag " + f);
@@ -187,6 +196,8 @@ VerifyArgs parse_args(int argc, char** argv) {
     } catch (const std::runtime_error& e) {
       throw UsageError(std::string("--expect: ") + e.what());
     }
+  if (!a.augment.empty() && !is_preset_name(a.augment))
+    throw UsageError("--augment: unknown preset '" + a.augment + "' (" + preset_names() + ")");
   try {
     make_shot_rule(a.groups, a.many_above, a.few_below);
   } catch (const std::runtime_error& e) {
@@ -261,6 +272,64 @@ void print_counts(std::ostream& out, const Dataset& ds, const std::vector<int64_
   out << "]\n";
 }
 
+// The dataset kind a training run gives the preset (data/presets.h: auto picks by it) for a verify-data format.
+std::string preset_dataset(const std::string& format) {
+  if (format == "idx") return "fashion_mnist";
+  if (format == "cifar-bin") return "cifar10";
+  if (format == "imagefolder") return "image_folder";
+  return format;  // list, inat
+}
+
+// The preset a training run would take for this training split: chosen, as train/run_data.cpp does, from the
+// first training image that decodes (bad ones are already out of ds).
+Preset training_preset(const VerifyArgs& a, const Dataset& ds) {
+  PresetInput in{preset_dataset(a.format), ds.height, ds.width, ds.channels > 0 ? ds.channels : 3};
+  if (!ds.in_memory() && !ds.paths.empty()) {
+    const ImageU8 first = decode_image_file(ds.paths[0]);
+    in.height = first.height;
+    in.width = first.width;
+  }
+  return make_preset(a.augment, (int)a.image_size, in);
+}
+
+std::string size_list(const Dataset& ds) {
+  std::string s = "(" + std::to_string(ds.image_sizes.size()) + " sizes:";
+  for (size_t i = 0; i < ds.image_sizes.size() && i < 3; ++i)
+    s += std::string(i ? ", " : " ") + std::to_string(ds.image_sizes[i].width) + "x" +
+         std::to_string(ds.image_sizes[i].height) + " " + std::to_string(ds.image_sizes[i].count) + (i ? "" : " images");
+  return s + (ds.image_sizes.size() > 3 ? ", ...)" : ")");
+}
+
+// The image sizes of a split against the preset's rule: a preset that keeps images as they are needs every
+// image S x S (train refuses anything else); a resizing one takes any size. Returns the problems found.
+int check_sizes(std::ostream& out, std::ostream& err, const std::string& split, const Dataset& ds,
+                const Preset* preset, const std::string& augment) {
+  const std::string S = preset ? std::to_string(preset->size) + "x" + std::to_string(preset->size) : "";
+  if (preset && preset->exact) {
+    int64_t other = 0;
+    std::string example;  // the first file of the commonest size that is not S x S
+    for (const auto& z : ds.image_sizes)
+      if (z.height != preset->size || z.width != preset->size) {
+        other += z.count;
+        if (example.empty()) example = ", e.g. " + z.example;
+      }
+    if (ds.in_memory() && (ds.height != preset->size || ds.width != preset->size)) other = ds.size();
+    if (other == 0) return 0;
+    err << "verify-data: " << split << ": " << counted(other, "image") << " not " << S << " "
+        << (ds.image_sizes.empty() ? "(" + std::to_string(ds.width) + "x" + std::to_string(ds.height) + ")" : size_list(ds))
+        << example << ": data.augment " << augment << (augment == preset->name ? "" : " (" + preset->name + ")") << " keeps images as they are and training refuses "
+        << "them; use a resizing preset (data.augment imagenet with data.image_size S) or resize the files\n";
+    return 1;
+  }
+  if (ds.image_sizes.size() > 1)
+    out << "  image sizes vary " << size_list(ds)
+        << (preset ? ": resized to " + S + " by data.augment " + preset->name
+                   : std::string(": train with data.augment imagenet (it resizes); cifar and mnist, and auto on small "
+                                 "images, keep images as they are and refuse mixed sizes"))
+        << "\n";
+  return 0;
+}
+
 }  // namespace
 
 std::string verify_data_usage() {
@@ -270,6 +339,7 @@ std::string verify_data_usage() {
          "         [--imbalance-ratio R --profile exp|step --seed S [--n-max N]] [--on-bad-image error|skip]\n"
          "         [--threads N] [--groups counts|thirds [--many-above N] [--few-below N]] [--config FILE.json]\n"
          "         [--expect imagenet_lt|places_lt|inat2018|cifar10|cifar100|fashion_mnist]\n"
+         "         [--augment PRESET [--image-size S]]\n"
          "       tailor verify-data --train-config RUN_CONFIG.json [--set key=value ...] [flags above]\n"
          "         (the data a training config loads: its dataset, root, lists, LT subset, shot groups)\n"
          "  Checks that every file exists, decodes and has a label in range (the other splits' labels among the\n"
@@ -278,9 +348,11 @@ std::string verify_data_usage() {
          "  per-split and per-class counts, the long-tailed subset counts (ratio R = n_max / n_min) and the\n"
          "  many/medium/few split (by training count: > 100, 20-100, < 20 images, or --groups thirds:\n"
          "  thirds of the classes). --expect: each split's image, class and per-class counts must equal the\n"
-         "  benchmark's published ones (before any long-tailed subset).\n"
+         "  benchmark's published ones (before any long-tailed subset). --augment: the training preset\n"
+         "  (data.augment) a run would take, and every split's image sizes against it (cifar, mnist and auto on\n"
+         "  small images keep images as they are: all must be S x S).\n"
          "  Config keys: format root split list json train_list val_list test_list num_classes imbalance_ratio\n"
-         "  profile seed n_max on_bad_image threads groups many_above few_below expect.\n";
+         "  profile seed n_max on_bad_image threads groups many_above few_below expect augment image_size.\n";
 }
 
 int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -327,12 +399,14 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
     // the training split first: the other splits' labels must be among its classes
     std::stable_sort(work.begin(), work.end(), [](const auto& x, const auto& y) { return x.first == "train" && y.first != "train"; });
     std::vector<std::string> train_names;
+    std::unique_ptr<Preset> preset;  // --augment: the preset a training run would take (from the training split)
     for (auto& [split, file] : work) {
       Dataset ds;
+      const bool o_training = split == "train" || work.size() == 1;  // the split the classes are counted from
       try {
         LoadOptions o = opts;
         if (split != "train" && train_classes > 0 && a.num_classes <= 0) o.num_classes = train_classes;
-        o.training_split = split == "train" || work.size() == 1;  // the split the classes are counted from
+        o.training_split = o_training;
         if (a.format == "cifar-bin") ds = load_cifar_bin(a.root, split);
         else if (a.format == "idx") ds = load_idx_dataset(a.root, split, o);
         else if (a.format == "imagefolder") ds = load_image_folder(a.root, split, o);
@@ -363,15 +437,15 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         for (const auto& d : diffs) err << "verify-data: " << d << " (--expect " << a.expect << ")\n";
         problems += (int)diffs.size();
       }
-      if (ds.image_sizes.size() > 1) {  // fine for a resizing preset, refused by one that keeps images as they are
-        out << "  image sizes vary (" << ds.image_sizes.size() << " sizes:";
-        for (size_t i = 0; i < ds.image_sizes.size() && i < 3; ++i)
-          out << (i ? ", " : " ") << ds.image_sizes[i].width << "x" << ds.image_sizes[i].height << " "
-              << ds.image_sizes[i].count << (i ? "" : " images");
-        out << (ds.image_sizes.size() > 3 ? ", ...)" : ")")
-            << ": train with data.augment imagenet (it resizes); cifar and mnist, and auto on small images, keep "
-               "images as they are and refuse mixed sizes\n";
-      }
+      if (!a.augment.empty() && o_training && !preset) try {  // the preset a run would take, from this split
+          preset = std::make_unique<Preset>(training_preset(a, ds));
+          out << "  augment " << preset->name << " at " << preset->size << "x" << preset->size
+              << (preset->exact ? " (images as they are)" : " (resized)") << "\n";
+        } catch (const std::exception& e) {
+          err << "verify-data: " << split << ": " << e.what() << "\n";
+          ++problems;
+        }
+      problems += check_sizes(out, err, split, ds, preset.get(), a.augment);
       write_ignored(out, ds, "  ", "    ");
       const std::vector<uint64_t> hashes = content_hashes(ds, a.threads);
       warnings += write_repeats(out, ds, find_repeats(ds, hashes), "  ", "    ");

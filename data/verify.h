@@ -5,6 +5,7 @@
 //               [--imbalance-ratio R --profile exp|step --seed S [--n-max N]] [--on-bad-image error|skip]
 //               [--threads N] [--groups counts|thirds [--many-above N] [--few-below N]] [--config FILE.json]
 //               [--expect imagenet_lt|places_lt|inat2018|cifar10|cifar100|fashion_mnist]
+//               [--augment PRESET [--image-size S]]
 // (tools/cmd_verify_data.cpp adds --train-config RUN_CONFIG [--set k=v]: a training config's data as these flags.)
 //
 // Loads every split (or the one named), checks every file exists and decodes and every label is in range,

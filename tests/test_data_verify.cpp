@@ -126,6 +126,25 @@ TEST_CASE("verify-data: image folder, LT subset, shots") {
   CHECK_MESSAGE(mixed.out.find("  image sizes vary (2 sizes: 4x4 175 images, 8x6 2): train with data.augment imagenet "
                                "(it resizes); cifar and mnist, and auto on small images, keep images as they are and "
                                "refuse mixed sizes\n") != std::string::npos, mixed.out);
+  // --augment: the preset a run would take, and its rule on the sizes (train refuses what it refuses)
+  Run kept = run({"--format", "imagefolder", "--root", t.str(), "--augment", "auto"});
+  CHECK(kept.rc == 1);
+  CHECK(kept.out.find("  augment cifar at 4x4 (images as they are)\n") != std::string::npos);
+  CHECK_MESSAGE(kept.err.find("verify-data: train: 2 images not 4x4 (2 sizes: 4x4 175 images, 8x6 2), e.g. " +
+                              (t.root / "train/b/wide0.png").string() + ": data.augment auto (cifar) keeps images as "
+                              "they are and training refuses them; use a resizing preset") != std::string::npos, kept.err);
+  CHECK(kept.err.find("verify-data: test:") == std::string::npos);  // its 9 images are 4x4
+  Run resized = run({"--format", "imagefolder", "--root", t.str(), "--augment", "imagenet", "--image-size", "16"});
+  CHECK(resized.rc == 0);
+  CHECK(resized.out.find("  augment imagenet at 16x16 (resized)\n  image sizes vary (2 sizes: 4x4 175 images, 8x6 2): "
+                         "resized to 16x16 by data.augment imagenet\n") != std::string::npos);
+  Run size = run({"--format", "imagefolder", "--root", t.str(), "--split", "test", "--augment", "cifar", "--image-size", "8"});
+  CHECK(size.rc == 1);  // cifar at 8 on 4x4 images: the preset itself refuses, as train does
+  CHECK(size.err.find("verify-data: test: data.image_size 8 with data.augment cifar, but the training images are 4x4") !=
+        std::string::npos);
+  Run typo = run({"--format", "imagefolder", "--root", t.str(), "--augment", "cifa"});
+  CHECK(typo.rc == 2);
+  CHECK(typo.err.find("--augment: unknown preset 'cifa' (auto, none, cifar,") != std::string::npos);
   // a test folder without class a: its classes are counted by the training classes' names
   fs::remove_all(t.root / "test/a");
   Run lack = run({"--format", "imagefolder", "--root", t.str()});

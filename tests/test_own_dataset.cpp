@@ -143,6 +143,13 @@ TEST_CASE("the geometry: a preset that keeps images as they are refuses another 
   CHECK(r.out.find("data.image_size 32 with data.augment cifar, but the training images are 28x28: cifar keeps images "
                    "as they are (no resize); set data.image_size 28") != std::string::npos);
   CHECK_FALSE(fs::exists(root() + "/runs/bad_size/steps.jsonl"));
+  Run v = run("verify-data --train-config " + config("bad_size", folder_data(R"(, "augment": "cifar", "image_size": 32)")));
+  CHECK(v.code == 1);  // verify-data applies the config's preset as train does
+  CHECK(v.out.find("verify-data: train: data.image_size 32 with data.augment cifar, but the training images are 28x28") !=
+        std::string::npos);
+  v = run("verify-data --train-config " + config("resized", folder_data(R"(, "augment": "imagenet", "image_size": 32)")));
+  CHECK_MESSAGE(v.code == 0, v.out);
+  CHECK(v.out.find("  augment imagenet at 32x32 (resized)\n") != std::string::npos);
   r = run("train --no-report --config " + config("resized", folder_data(R"(, "augment": "imagenet", "image_size": 32)")) +
           " --set stage1.max_steps_per_epoch=2");
   REQUIRE_MESSAGE(r.code == 0, r.out);

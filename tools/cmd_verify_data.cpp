@@ -1,7 +1,7 @@
 // `tailor verify-data`: dataset pre-flight check (logic in data/verify.cpp, usage in docs/data.md).
 //
 // `--train-config FILE [--set key=value ...]` checks the data a training config would load, as `tailor train`
-// resolves it (the recipe's dataset, root, lists, LT subset, on_bad_image and shot groups become verify-data's
+// resolves it (the recipe's dataset, root, lists, LT subset, on_bad_image, augment preset and shot groups become verify-data's
 // flags); flags given beside it (--expect, --threads, ...) come after those and win.
 #include <iostream>
 #include <string>
@@ -35,7 +35,8 @@ std::vector<std::string> flags_of_config(const Json& cfg) {
       if (!file.empty()) f.insert(f.end(), {flag, file});
   }
   if (root.empty()) throw ConfigError("data.root: empty (the folder of the " + d.dataset + " data)");
-  f.insert(f.end(), {"--root", root, "--on-bad-image", d.on_bad_image});
+  f.insert(f.end(), {"--root", root, "--on-bad-image", d.on_bad_image, "--augment", d.augment, "--image-size",
+                     std::to_string(d.image_size)});
   if (d.imbalance_profile == "exp" || d.imbalance_profile == "step") {
     f.insert(f.end(), {"--imbalance-ratio", std::to_string(d.imbalance_ratio), "--profile", d.imbalance_profile,
                        "--seed", std::to_string(d.imbalance_seed)});
