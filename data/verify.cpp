@@ -237,11 +237,17 @@ std::vector<std::pair<std::string, std::string>> find_split_files(const VerifyAr
             cands.push_back(n);
         }
     }
+    std::vector<std::string> found;
     for (const auto& c : cands)
-      if (fs::exists(fs::path(a.root) / c)) {
-        out.push_back({s, (fs::path(a.root) / c).string()});
-        break;
-      }
+      if (fs::exists(fs::path(a.root) / c)) found.push_back(c);
+    if (found.size() > 1) {  // never pick one silently: they may hold different splits of the data
+      std::string names;
+      for (const auto& f : found) names += (names.empty() ? "" : ", ") + f;
+      throw std::runtime_error(a.root + ": " + std::to_string(found.size()) + " " + s + " files (" + names +
+                               "): name the one to check with --" + (json ? "json" : "list") + " FILE --split " + s +
+                               " or --" + s + "-list FILE");
+    }
+    if (!found.empty()) out.push_back({s, (fs::path(a.root) / found[0]).string()});
   }
   if (out.empty())
     throw std::runtime_error(a.root + ": no " + std::string(json ? "JSON annotation" : "list") + " files found (pass --" +

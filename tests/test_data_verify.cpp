@@ -185,6 +185,14 @@ TEST_CASE("verify-data: bad image, skip policy, missing list entry, config file"
   Run nc = run({"--format", "list", "--root", t.str(), "--num-classes", "2"});
   CHECK(nc.rc == 1);
   CHECK(nc.err.find("LT_train.txt:3: label 2 out of range [0, 2)") != std::string::npos);
+  // two training lists under the root: which one is meant is not guessed
+  fs::copy_file(t.root / "LT_train.txt", t.root / "train.txt");
+  Run two = run({"--format", "list", "--root", t.str()});
+  CHECK(two.rc == 1);
+  CHECK(two.err.find(t.str() + ": 2 train files (train.txt, LT_train.txt): name the one to check with --list FILE "
+                     "--split train or --train-list FILE") != std::string::npos);
+  CHECK(run({"--format", "list", "--root", t.str(), "--train-list", "train.txt"}).rc == 0);
+  fs::remove(t.root / "train.txt");
   // config file
   fs::path cfg = t.root / "cfg.json";
   {
