@@ -103,11 +103,19 @@ IdxArray read_idx(const std::string& path) {
   return parse_idx(b.data(), b.size(), path);
 }
 
+// The IDX file `stem` or `stem.gz` under root. Both present (a `gunzip -k` leaves both): the .gz is read, and
+// the plain file must hold the same bytes, or which one is meant is not guessed.
 static std::string find_idx(const fs::path& root, const std::string& stem) {
-  for (const char* ext : {".gz", ""}) {
-    fs::path p = root / (stem + ext);
-    if (fs::exists(p)) return p.string();
+  const fs::path gz = root / (stem + ".gz"), plain = root / stem;
+  const bool has_gz = fs::exists(gz), has_plain = fs::exists(plain);
+  if (has_gz && has_plain) {
+    const std::vector<uint8_t> a = maybe_gunzip(read_file(gz.string()), gz.string()), b = read_file(plain.string());
+    if (a != b)
+      throw std::runtime_error(plain.string() + " and " + gz.string() + " differ (" + std::to_string(b.size()) + " and " +
+                               std::to_string(a.size()) + " bytes unpacked): remove the one that is not the data");
   }
+  if (has_gz) return gz.string();
+  if (has_plain) return plain.string();
   throw std::runtime_error((root / stem).string() + "[.gz]: missing IDX file");
 }
 
