@@ -37,7 +37,12 @@ bool identical(const Dataset& a, int64_t i, const Dataset& b, int64_t j) {
   return !x.empty() && x == y;
 }
 
-std::string normal_path(const std::string& p) { return fs::path(p).lexically_normal().string(); }
+// A path made absolute against the working folder `cwd` and normalised lexically (./a/../b = b): a file named
+// relatively in one list and absolutely in another is one file. Links are not followed (their bytes match).
+std::string normal_path(const std::string& p, const fs::path& cwd) {
+  const fs::path f(p);
+  return (f.is_absolute() ? f : cwd / f).lexically_normal().string();
+}
 
 const std::string& label_name(const Dataset& ds, int64_t i) { return ds.class_names[(size_t)ds.labels[(size_t)i]]; }
 
@@ -52,9 +57,11 @@ SplitRepeats match(const Dataset& base, const std::vector<uint64_t>& base_hashes
   const bool within = &base == &probe;
   SplitRepeats r;
   std::unordered_map<std::string, int64_t> by_path;
+  std::error_code ec;
+  const fs::path cwd = fs::current_path(ec);
   std::unordered_map<uint64_t, std::vector<int64_t>> by_hash;
   auto remember = [&](int64_t i) {
-    if ((size_t)i < base.paths.size()) by_path.emplace(normal_path(base.paths[(size_t)i]), i);
+    if ((size_t)i < base.paths.size()) by_path.emplace(normal_path(base.paths[(size_t)i], cwd), i);
     if (base_hashes[(size_t)i] == 0) return;
     auto& firsts = by_hash[base_hashes[(size_t)i]];
     if (!within)  // the training split's own copies: one first occurrence per content
@@ -67,7 +74,7 @@ SplitRepeats match(const Dataset& base, const std::vector<uint64_t>& base_hashes
   for (int64_t j = 0; j < probe.size(); ++j) {
     bool found = false;
     if ((size_t)j < probe.paths.size()) {  // a file, or a record "file#k" (never equal to another record)
-      auto it = by_path.find(normal_path(probe.paths[(size_t)j]));
+      auto it = by_path.find(normal_path(probe.paths[(size_t)j], cwd));
       if (it != by_path.end()) {
         r.same_file.push_back({it->second, j});
         r.label_conflicts += label_name(base, it->second) != label_name(probe, j);

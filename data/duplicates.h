@@ -31,8 +31,8 @@ struct RepeatPair {
 };
 
 struct SplitRepeats {
-  std::vector<RepeatPair> same_file;     // a path listed again (equal after lexical normalisation; records of
-                                         // a binary file, "file#k", are all distinct)
+  std::vector<RepeatPair> same_file;     // a path listed again (equal once absolute and lexically normal, so
+                                         // a/b.jpg = /cwd/a/b.jpg; records of a binary file, "file#k", are all distinct)
   std::vector<RepeatPair> same_content;  // another file with the same bytes
   int64_t label_conflicts = 0;           // of those pairs, how many disagree on the label
 };

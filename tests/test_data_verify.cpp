@@ -356,6 +356,15 @@ TEST_CASE("a list that names a file twice, and a test list sharing files with th
   CHECK(r.out.find("  warning: 1 test image is a training image (the same file 1, a byte-identical copy 0): the test "
                    "accuracy counts images the model was trained on\n"
                    "    " + root + "train/c/0.png\n") != std::string::npos);
+  // a relative root, and a test list naming a training file by its absolute path: one file, not a copy
+  { std::ofstream(t.root / "test.txt") << "test/a/0.png 0\n" << (t.root / "train/c/0.png").string() << " 2\n"; }
+  const fs::path here = fs::current_path();
+  fs::current_path(t.root.parent_path());
+  Run rel = run({"--format", "list", "--root", t.root.filename().string()});
+  fs::current_path(here);
+  CHECK(rel.rc == 0);
+  CHECK_MESSAGE(rel.out.find("  warning: 1 test image is a training image (the same file 1, a byte-identical copy 0)") !=
+                std::string::npos, rel.out);
 }
 
 TEST_CASE("in-memory images: repeats by pixels, and equal hashes alone never make a repeat") {
