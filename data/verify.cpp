@@ -224,6 +224,7 @@ std::vector<std::pair<std::string, std::string>> find_split_files(const VerifyAr
   }
   std::vector<std::string> splits = a.split.empty() ? std::vector<std::string>{"train", "val", "test"}
                                                      : std::vector<std::string>{a.split};
+  std::string ambiguous;  // the splits with several candidate files
   for (const auto& s : splits) {
     std::vector<std::string> cands;
     if (json) {
@@ -243,12 +244,13 @@ std::vector<std::pair<std::string, std::string>> find_split_files(const VerifyAr
     if (found.size() > 1) {  // never pick one silently: they may hold different splits of the data
       std::string names;
       for (const auto& f : found) names += (names.empty() ? "" : ", ") + f;
-      throw std::runtime_error(a.root + ": " + std::to_string(found.size()) + " " + s + " files (" + names +
-                               "): name the one to check with --" + (json ? "json" : "list") + " FILE --split " + s +
-                               " or --" + s + "-list FILE");
+      ambiguous += (ambiguous.empty() ? "" : "; ") + std::to_string(found.size()) + " " + s + " files (" + names +
+                   "): name the one to check with " +
+                   (s == "train" || s == "val" || s == "test" ? "--" + s + "-list FILE" : "--list FILE --split " + s);
     }
     if (!found.empty()) out.push_back({s, (fs::path(a.root) / found[0]).string()});
   }
+  if (!ambiguous.empty()) throw std::runtime_error(a.root + ": " + ambiguous);
   if (out.empty())
     throw std::runtime_error(a.root + ": no " + std::string(json ? "JSON annotation" : "list") + " files found (pass --" +
                              (json ? "json" : "list") + " FILE)");

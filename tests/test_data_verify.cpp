@@ -189,8 +189,8 @@ TEST_CASE("verify-data: bad image, skip policy, missing list entry, config file"
   fs::copy_file(t.root / "LT_train.txt", t.root / "train.txt");
   Run two = run({"--format", "list", "--root", t.str()});
   CHECK(two.rc == 1);
-  CHECK(two.err.find(t.str() + ": 2 train files (train.txt, LT_train.txt): name the one to check with --list FILE "
-                     "--split train or --train-list FILE") != std::string::npos);
+  CHECK(two.err.find(t.str() + ": 2 train files (train.txt, LT_train.txt): name the one to check with --train-list FILE\n") !=
+        std::string::npos);
   CHECK(run({"--format", "list", "--root", t.str(), "--train-list", "train.txt"}).rc == 0);
   fs::remove(t.root / "train.txt");
   // config file

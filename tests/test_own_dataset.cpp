@@ -219,10 +219,15 @@ TEST_CASE("lists are relative to data.root, in train and verify-data; label erro
   CHECK(r.out.find(data_dir() + "/bad_test.txt:7: label 10 out of range [0, 10) (the classes of the training split)") !=
         std::string::npos);
   CHECK_FALSE(fs::exists(root() + "/runs/bad_label/steps.jsonl"));
-  v = run("verify-data --format list --root " + data_dir());  // train.txt, then test.txt against its classes
+  v = run("verify-data --format list --root " + data_dir());  // several train and test lists: not guessed
+  CHECK(v.code == 1);
+  CHECK_MESSAGE(v.out.find(data_dir() + ": 2 train files (train.txt, twice_train.txt): name the one to check with "
+                           "--train-list FILE; 3 test files (test.txt, ") != std::string::npos, v.out);
+  const std::string both = " --train-list train.txt --test-list test.txt";
+  v = run("verify-data --format list --root " + data_dir() + both);  // train.txt, then test.txt against its classes
   CHECK(v.code == 0);
   fs::copy_file(data_dir() + "/bad_test.txt", data_dir() + "/test.txt", fs::copy_options::overwrite_existing);
-  v = run("verify-data --format list --root " + data_dir());
+  v = run("verify-data --format list --root " + data_dir() + both);
   CHECK(v.code == 1);
   CHECK(v.out.find("test.txt:7: label 10 out of range [0, 10)") != std::string::npos);
   fs::remove(data_dir() + "/test.txt");
@@ -298,7 +303,7 @@ TEST_CASE("a skipped image is named in the log; no test split: no final evaluati
     std::ofstream(e + "/train/b/0.ppm", std::ios::binary) << "P6\n28 28\n255\n";
     r = run("train --no-report --config " +
             config("emptied", R"({"dataset": "image_folder", "root": ")" + e + R"(", "on_bad_image": "skip"})"));
-    CHECK(r.code == 2);
+    CHECK(r.code == 1);  // a data error: the bad images emptied it
     CHECK(r.out.find("data: 1 training image left out (data.on_bad_image skip):\n  " + e + "/train/b/0.ppm") <
           r.out.find("data: class 1 (b) has no training image (images left out under on_bad_image skip are listed "
                      "above)"));

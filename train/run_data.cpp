@@ -202,10 +202,13 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
     data::write_skipped(log, *set, "  ");
   }
   for (int c = 0; c < r.train.num_classes; ++c)  // after the listing: a class emptied by skipped images shows why
-    if (r.train_counts[c] == 0)
-      throw ConfigError("data: class " + std::to_string(c) + " (" + r.train.class_names[c] +
-                        ") has no training image" + (profile == "none" ? "" : " after the LT subset") +
-                        (r.train.skipped.empty() ? "" : " (images left out under on_bad_image skip are listed above)"));
+    if (r.train_counts[c] == 0) {
+      const std::string msg = "data: class " + std::to_string(c) + " (" + r.train.class_names[c] +
+                              ") has no training image" + (profile == "none" ? "" : " after the LT subset");
+      if (r.train.skipped.empty()) throw ConfigError(msg);  // the config's subset emptied it
+      // the bad images emptied it: a data error (exit 1), as each of them is under on_bad_image error
+      throw std::runtime_error(msg + " (images left out under on_bad_image skip are listed above)");
+    }
 
   const int64_t k = d.test_per_class;
   if (k > 0 && r.test) r.test = std::make_unique<data::Dataset>(first_per_class(*r.test, k));
