@@ -249,6 +249,9 @@ TEST_CASE("cross-key checks") {
   CHECK(e.find("one factor per milestone") != std::string::npos);
   e = error_of([] { resolve_config("", {"stage1.epochs=3", "stage1.schedule.warmup_epochs=5"}, false); });
   CHECK(e == "stage1.schedule.warmup_epochs (5) exceeds stage1.epochs (3)");
+  e = error_of([] { resolve_config("", {"stage1.max_steps_per_epoch=0"}, false); });
+  CHECK(e == "stage1.max_steps_per_epoch 0 would train no step: -1 (the whole epoch) or a cap of 1 or more");
+  CHECK(resolve_config("", {"stage1.max_steps_per_epoch=1"}, false)["stage1"]["max_steps_per_epoch"] == 1);
 }
 
 TEST_CASE("shot groups: eval.groups counts (thresholds) or thirds (none); bad thresholds and unread keys refused") {

@@ -268,6 +268,8 @@ void validate(const Json& cfg) {
     if (m.needs_linear_head && cfg.at("model").at("head") != "linear")
       config_fail(st + ".method " + m.name + " needs model.head linear (got " + cfg.at("model").at("head").dump() + ")");
     if (!m.trains) continue;
+    if (s.at("max_steps_per_epoch").get<int64_t>() == 0)
+      config_fail(st + ".max_steps_per_epoch 0 would train no step: -1 (the whole epoch) or a cap of 1 or more");
     const int epochs = s.at("epochs"), warmup = s.at("schedule").at("warmup_epochs");
     if (warmup > epochs)
       config_fail(st + ".schedule.warmup_epochs (" + std::to_string(warmup) + ") exceeds " + st + ".epochs (" +

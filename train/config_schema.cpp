@@ -131,7 +131,7 @@ std::vector<ConfigKey> build_stage_schema() {
       "or fresh (a new model, its weights drawn from the seed and the stage: another teacher, a student)");
   add(s, "epochs", "int", 200, 1, 100000, {}, "training epochs of this stage");
   add(s, "batch_size", "int", 128, 1, 1 << 20, {}, "training batch size");
-  add(s, "max_steps_per_epoch", "int", -1, -1, 1e12, {}, "cap on steps per epoch (-1: the whole epoch)");
+  add(s, "max_steps_per_epoch", "int", -1, -1, 1e12, {}, "cap on steps per epoch (-1: the whole epoch; 0 is refused)");
   add(s, "mixup_alpha", "number", 0.0, 0, 1000, {}, "mixup Beta(alpha, alpha); 0 = off");
   add(s, "augment", "string", "", 0, 0,
       {"", "cifar", "cifar_autoaugment", "cifar_moco", "cifar_simclr", "mnist", "imagenet", "imagenet_nojitter", "inat",
