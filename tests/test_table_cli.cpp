@@ -6,6 +6,8 @@
 // Fashion-MNIST package (like test_train_cli).
 #include <doctest/doctest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <fstream>
 
@@ -130,6 +132,24 @@ TEST_CASE("tailor table: killed and resumed equals uninterrupted; reruns keep fi
   CHECK(slurp(tmp / "cmp.html").find("<h2>Per class") != std::string::npos);
   CHECK(run("compare " + (tmp / "a" / "runs" / "ce.r10.seed0").string()).code == 2);
   CHECK(run("compare " + (tmp / "a").string() + " " + (tmp / "b").string()).code == 1);
+  // --html into a missing folder: refused before any run is read
+  const Run nofolder = run("compare " + (tmp / "a" / "runs" / "ce.r10.seed0").string() + " " +
+                           (tmp / "a" / "runs" / "gcl.r10.seed0").string() + " --html /nonexistent/x.html");
+  CHECK(nofolder.code == 2);
+  CHECK(nofolder.out.find("--html /nonexistent/x.html: the folder /nonexistent does not exist") != std::string::npos);
+  CHECK(nofolder.out.find("# Comparison") == std::string::npos);
+  // a run on other classes (class 3 named otherwise): no per-class table, and said why
+  const fs::path other = tmp / "other_classes";
+  fs::copy(tmp / "a" / "runs" / "gcl.r10.seed0", other, fs::copy_options::recursive);
+  nlohmann::json ev = nlohmann::json::parse(slurp(other / "eval.json"));
+  REQUIRE(ev["class_names"].size() == 10);
+  const std::string third = ev["class_names"][3];
+  ev["class_names"][3] = "Anorak";
+  std::ofstream((other / "eval.json").string()) << ev.dump();
+  const Run diff = run("compare " + (tmp / "a" / "runs" / "ce.r10.seed0").string() + " " + other.string());
+  CHECK(diff.code == 0);
+  CHECK_MESSAGE(diff.out.find("The runs do not have the same classes (class 3 is '" + third + "' in ce.r10.seed0, "
+                              "'Anorak' in other_classes): no per-class table") != std::string::npos, diff.out);
 }
 
 TEST_CASE("tailor table: bad flags, scoped overrides and config errors before anything runs") {

@@ -90,7 +90,7 @@ int cmd_compare(int argc, char** argv) {
       return 0;
     }
     if (dirs.size() < 2) throw UsageError("give at least two run directories");
-    html_out = a.str("html", "");
+    html_out = a.output_file("html");  // checked before any run is read
   } catch (const UsageError& e) {
     std::cerr << "tailor compare: " << e.what() << "\n" << kCompareUsage;
     return 2;
@@ -114,9 +114,27 @@ int cmd_compare(int argc, char** argv) {
   notes << "Accuracies in % on the test split of each run's reported checkpoint (eval.json); diff: minus the first "
            "run (" << ref.name << "). Shot groups (many / medium / few):\n";
   for (auto& r : runs) notes << "- " << r.name << ": " << (r.groups.empty() ? "n/a" : r.groups) << "\n";
-  bool same_classes = true;
-  for (auto& r : runs)
-    same_classes = same_classes && r.per_class.size() == ref.per_class.size() && !r.per_class.empty();
+  // A per-class table only for runs on the same classes: the same count and, where the runs name them, the
+  // same names in the same order (class k of one dataset is not class k of another).
+  std::string no_classes;
+  for (auto& r : runs) {
+    if (!no_classes.empty()) break;
+    if (r.per_class.empty() || r.per_class.size() != ref.per_class.size()) {
+      no_classes = "The runs do not have the same number of classes (" + ref.name + " " +
+                   std::to_string(ref.per_class.size()) + ", " + r.name + " " + std::to_string(r.per_class.size()) +
+                   "): no per-class table.\n";
+      break;
+    }
+    if (r.class_names.size() == ref.class_names.size())
+      for (size_t c = 0; c < r.class_names.size(); ++c)
+        if (r.class_names[c] != ref.class_names[c]) {
+          no_classes = "The runs do not have the same classes (class " + std::to_string(c) + " is '" +
+                       ref.class_names[c] + "' in " + ref.name + ", '" + r.class_names[c] + "' in " + r.name +
+                       "): no per-class table; the overall numbers are of different test sets.\n";
+          break;
+        }
+  }
+  const bool same_classes = no_classes.empty();
   TextTable classes;
   if (same_classes) {
     classes.head = {"class", "name", "train images (" + ref.name + ")"};
@@ -134,7 +152,6 @@ int cmd_compare(int argc, char** argv) {
       classes.rows.push_back(row);
     }
   }
-  const std::string no_classes = "The runs do not have the same number of classes: no per-class table.\n";
   std::cout << "# Comparison of " << runs.size() << " runs\n\n" << overall.markdown() << "\n" << notes.str()
             << "\n## Per class (accuracy %)\n\n" << (same_classes ? classes.markdown() : no_classes);
   if (!html_out.empty()) {
