@@ -52,6 +52,27 @@ double stat_mean(const Json& stat) {
 
 }  // namespace
 
+bool regroup_run_numbers(RunNumbers& r, const data::ShotRule& rule) {
+  if (r.per_class.empty() || r.per_class.size() != r.train_counts.size()) return false;
+  std::vector<int64_t> counts;
+  for (double n : r.train_counts) counts.push_back(std::isfinite(n) ? (int64_t)n : 0);
+  const std::string described = data::describe_shot_rule(rule, counts);
+  if (described == r.groups) return false;
+  const data::ShotSplit split = data::shot_split(counts, rule);
+  auto mean_acc = [&](const std::vector<int>& classes) {  // train/metrics.cpp's mean over the group's classes
+    double s = 0;
+    int n = 0;
+    for (int c : classes)
+      if (std::isfinite(r.per_class[(size_t)c])) s += r.per_class[(size_t)c], ++n;
+    return n ? s / n : kNaN;
+  };
+  r.many = mean_acc(split.many);
+  r.medium = mean_acc(split.medium);
+  r.few = mean_acc(split.few);
+  r.groups = described;
+  return true;
+}
+
 bool run_finished(const std::string& dir) {
   std::string err;
   const Json s = read_json_or_null(fs::path(dir) / "summary.json", err);
@@ -155,6 +176,7 @@ Json aggregate_table(const TableSpec& spec, const std::vector<TableCell>& cells,
   for (auto& r : spec.rows)
     t["rows"].push_back(
         Json{{"name", r.name}, {"label", r.label.empty() ? r.name : r.label}, {"paper_source", r.paper_source}});
+  Json regrouped = Json::array();  // finished cells evaluated under other shot groups than the spec's
   for (size_t ri = 0; ri < spec.rows.size(); ++ri)
     for (size_t ci = 0; ci < spec.columns.size(); ++ci) {
       std::vector<RunNumbers> done;
@@ -166,7 +188,10 @@ Json aggregate_table(const TableSpec& spec, const std::vector<TableCell>& cells,
         const std::string dir = (fs::path(out_dir) / "runs" / cell.id).string();
         // a failure (or a refused directory of another config) wins over whatever files the directory holds
         if (failures.count(cell.id)) failed.push_back(cell.id + ": " + failures.at(cell.id));
-        else if (run_finished(dir)) done.push_back(read_run_numbers(dir));
+        else if (run_finished(dir)) {
+          done.push_back(read_run_numbers(dir));
+          if (cell.has_shot_rule && regroup_run_numbers(done.back(), cell.shot_rule)) regrouped.push_back(cell.id);
+        }
         else pending.push_back(cell.id);
       }
       if (total == 0) continue;  // the row has no recipe for this column's group
@@ -201,6 +226,7 @@ Json aggregate_table(const TableSpec& spec, const std::vector<TableCell>& cells,
                                  {"wall_s", collect(&RunNumbers::wall_s)},
                                  {"img_per_s", collect(&RunNumbers::img_per_s)}});
     }
+  t["regrouped"] = regrouped;
   return t;
 }
 
@@ -280,6 +306,11 @@ std::string table_markdown(const Json& t) {
   if (rules.empty()) md << " none finished.";
   for (auto& rule : rules) md << (rules.size() > 1 ? "\n- " : " ") << rule;
   md << "\n";
+  if (t.contains("regrouped") && !t["regrouped"].empty()) {
+    md << "\nRegrouped from their per-class accuracies (evaluated under other shot groups than the spec's):";
+    for (auto& id : t["regrouped"]) md << " " << id.get<std::string>();
+    md << ".\n";
+  }
   std::ostringstream problems;
   for (auto& c : t["cells"]) {
     for (auto& f : c["failed"]) problems << "- failed: " << f.get<std::string>() << "\n";

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "data/shots.h"
 #include "train/config.h"  // Json
 
 namespace tailor {
@@ -49,6 +50,10 @@ struct TableCell {
   std::string id;      // "<row>.<column>.seed<seed>"
   std::string recipe;  // "" = the row has no recipe for the column's group: no cell
   std::vector<std::string> sets;  // spec sets, row sets, column sets, `extra_sets`, then runs_dir / name / seed
+  // The shot groups its config asks for (set by the table runner from the resolved config): a finished run
+  // evaluated under other groups (eval.groups changed in the spec since) is regrouped from its eval.json.
+  bool has_shot_rule = false;
+  data::ShotRule shot_rule;
 };
 // Every cell with a recipe, in row, column, seed order; extra_sets (the command line's --set) beat the spec's.
 // An extra set "GROUP:key=value" applies only to the columns of that group (e.g. each dataset's data.root).
@@ -73,6 +78,10 @@ struct RunNumbers {
 };
 // Reads a run directory; never throws: a missing or malformed file sets `error`.
 RunNumbers read_run_numbers(const std::string& dir);
+// Many / medium / few (and `groups`) of a finished run under `rule` instead of the rule it was evaluated
+// with: each group's accuracy is the mean of its classes' accuracies (classes without test images left out),
+// as the evaluation computes it, from eval.json's per_class_acc and train_counts. True when they changed.
+bool regroup_run_numbers(RunNumbers& r, const data::ShotRule& rule);
 // True when summary.json and eval.json of `dir` are complete (a finished run).
 bool run_finished(const std::string& dir);
 

@@ -66,6 +66,19 @@ TEST_CASE("tailor table: killed and resumed equals uninterrupted; reruns keep fi
   CHECK(count(slurp(b / "table.md"), "- not finished: ") == 6);
   CHECK(slurp(b / "table.md").find("- failed: ce.r10.seed0: killed by signal 9") != std::string::npos);
   fs::create_directories(b / "runs" / "gcl.r20.seed1");  // a directory without a state: restarted
+  {  // a data.root set in the spec (the data moved) reaches the cells that resume, as a command-line one does
+    std::string moved = slurp(kSpec);
+    const std::string marker = "\"set\": [\n";
+    moved.insert(moved.find(marker) + marker.size(), "    \"data.root=/usr/share/datasets/fashion-mnist/\",\n");
+    for (size_t p = moved.find("../recipes/"); p != std::string::npos; p = moved.find("../recipes/"))
+      moved.replace(p, 3, std::string(TAILOR_SOURCE_DIR) + "/");
+    std::ofstream((tmp / "moved.json").string()) << moved;
+    const Run dry = run("table --spec " + (tmp / "moved.json").string() + " --dry-run --out " + b.string(), env);
+    CHECK(dry.code == 0);
+    CHECK_MESSAGE(dry.out.find("--resume " + (b / "runs" / "ce.r10.seed1").string() +
+                               " --set data.root=/usr/share/datasets/fashion-mnist/ --no-report") != std::string::npos,
+                  dry.out);
+  }
 
   const Run b2 = run(common + b.string(), env);
   INFO(b2.out);
@@ -84,6 +97,39 @@ TEST_CASE("tailor table: killed and resumed equals uninterrupted; reruns keep fi
   CHECK(b3.code == 0);
   CHECK(b3.out.find("8 already done") != std::string::npos);
   CHECK(b3.out.find("start ") == std::string::npos);
+  CHECK(results(tmp / "a") == results(b));
+
+  // other shot groups than the cells were evaluated with: the finished cells are kept and regrouped from their
+  // per-class accuracies, to the numbers `tailor eval` gives under those groups
+  const std::string groups = " --set eval.groups=counts --set eval.many_above=30 --set eval.few_below=10";
+  const Run g = run(common + b.string() + groups, env);
+  INFO(g.out);
+  CHECK(g.code == 0);
+  CHECK(g.out.find("8 already done") != std::string::npos);
+  const std::string gmd = slurp(b / "table.md");
+  CHECK(gmd.find("Shot groups (many / medium / few): many > 30, medium 10-30, few < 10 training images") !=
+        std::string::npos);
+  CHECK(gmd.find("Regrouped from their per-class accuracies (evaluated under other shot groups than the spec's): "
+                 "ce.r10.seed0 ce.r10.seed1 ce.r20.seed0") != std::string::npos);
+  const nlohmann::json tj = nlohmann::json::parse(slurp(b / "table.json"));
+  double many = 0, few = 0;
+  for (const char* seed : {"seed0", "seed1"}) {
+    const fs::path out = tmp / (std::string("regroup_") + seed + ".json");
+    const Run e = run("eval --run " + (b / "runs" / ("gcl.r10." + std::string(seed))).string() + groups + " --out " +
+                      out.string(), env);
+    REQUIRE_MESSAGE(e.code == 0, e.out);
+    const nlohmann::json ej = nlohmann::json::parse(slurp(out));
+    many += ej["many"].get<double>() / 2, few += ej["few"].get<double>() / 2;
+  }
+  int matched = 0;
+  for (auto& cell : tj["cells"])
+    if (cell["row"] == "gcl" && cell["column"] == "r10") {
+      ++matched;
+      CHECK(cell["many"]["mean"].get<double>() == doctest::Approx(many).epsilon(1e-6));
+      CHECK(cell["few"]["mean"].get<double>() == doctest::Approx(few).epsilon(1e-6));
+    }
+  CHECK(matched == 1);
+  CHECK(run(common + b.string(), env).code == 0);  // the cells' own groups again: nothing regrouped
   CHECK(results(tmp / "a") == results(b));
 
   // the same output folder with another config: every finished cell refused, none rerun or lost

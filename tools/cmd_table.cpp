@@ -17,6 +17,7 @@
 #include "rundir/progress.h"
 #include "tools/args.h"
 #include "tools/commands.h"
+#include "train/run_config.h"
 
 namespace tailor {
 
@@ -175,17 +176,20 @@ int cmd_table(int argc, char** argv) {
     }
   std::vector<std::string> extra = sets;
   extra.push_back("threads=" + std::to_string(threads));
-  const std::vector<TableCell> cells = table_cells(spec, out, extra);
+  std::vector<TableCell> cells = table_cells(spec, out, extra);
   if (cells.empty()) throw std::runtime_error(spec_path + ": no cell (no row has a recipe for any column's group)");
 
   // each cell's config, checked before anything runs; what to do with its directory
   std::vector<Action> action(cells.size());
+  std::vector<std::string> moved_root(cells.size());  // a cell to resume whose data.root is not its run's
   std::map<std::string, std::string> failures;
   for (size_t i = 0; i < cells.size(); ++i) {
-    const TableCell& c = cells[i];
+    TableCell& c = cells[i];
     Json cfg;
     try {
       cfg = resolve_config(c.recipe, c.sets, false);
+      c.shot_rule = parse_shot_rule(cfg.at("eval"));  // a finished run grouped otherwise is regrouped (table.h)
+      c.has_shot_rule = true;
     } catch (const ConfigError& e) {
       throw ConfigError("cell " + c.id + " (" + c.recipe + "): " + e.what());
     }
@@ -212,6 +216,7 @@ int cmd_table(int argc, char** argv) {
       continue;
     }
     action[i] = run_finished(dir.string()) ? Action::Done : Action::Resume;
+    if (saved["data"]["root"] != cfg["data"]["root"]) moved_root[i] = cfg["data"]["root"].get<std::string>();
   }
   const int cores = (int)std::max(1u, std::thread::hardware_concurrency());
   if (jobs * threads > cores)
@@ -233,10 +238,9 @@ int cmd_table(int argc, char** argv) {
     std::vector<std::string> args = {exe, "train"};
     if (action[i] == Action::Resume) {
       args.insert(args.end(), {"--resume", (fs::path(out) / "runs" / c.id).string()});
-      for (auto& s : sets) {  // a moved dataset: the only --set a resume accepts
-        const std::string mine = set_for_group(s, spec.columns[c.col].group);
-        if (mine.rfind("data.root=", 0) == 0) args.insert(args.end(), {"--set", mine});
-      }
+      // a moved dataset (the spec's, a row's or column's, or the command line's data.root): the only --set a
+      // resume accepts
+      if (!moved_root[i].empty()) args.insert(args.end(), {"--set", "data.root=" + moved_root[i]});
     } else {
       args.insert(args.end(), {"--config", c.recipe});
       for (auto& s : c.sets) args.insert(args.end(), {"--set", s});
