@@ -100,8 +100,11 @@ LossInspection inspect_loss(const std::string& name, const LossConfig& cfg, cons
     // the restated logits must reproduce the loss itself (unweighted plain-CE forms only)
     bool plain_ce = cfg.weight.empty() && cfg.train_rule == "None" && name != "focal" && name != "cb_softmax" &&
                     !(name == "gcl" && cfg.train_cls);
-    if (plain_ce) {
-      double ce = -std::log(std::max(r.probs[target], 1e-300));
+    if (plain_ce) {  // CE = logsumexp(a) - a_y, exact where the softmax underflows (a gap of 700: CE 699)
+      const double top = *std::max_element(r.adjusted.begin(), r.adjusted.end());
+      double sum = 0;
+      for (double a : r.adjusted) sum += std::exp(a - top);
+      const double ce = top + std::log(sum) - r.adjusted[target];
       TAILOR_CHECK(std::fabs(ce - r.value) <= 1e-4 * std::max(1.0, std::fabs(ce)), "inspect_loss: the adjusted logits of ",
                    name, " give CE ", ce, " but the loss is ", r.value);
     }

@@ -45,6 +45,11 @@ TEST_CASE("inspect_loss: adjusted logits as the methods define them") {
   LossInspection s = inspect_loss("las", LossConfig(), n, {2, 1, 0.5}, 2, 0);
   CHECK(s.adjusted.empty());
   CHECK(s.adjusted_formula.find("none") == 0);
+  // a gap where the softmax underflows (p_y = e^-699): the self-check's CE is a log-sum-exp, the loss 699
+  LossInspection far = inspect_loss("ce", LossConfig(), {100, 10}, {1, 700}, 0, 0);
+  CHECK(far.value == doctest::Approx(699.0));
+  CHECK(inspect_loss("balanced_softmax", LossConfig(), {100, 10}, {1, 800}, 0, 0).value ==
+        doctest::Approx(799 + std::log(10.0) - std::log(100.0)));
 }
 
 TEST_CASE("inspect_loss: random losses are seeded") {
@@ -106,7 +111,13 @@ TEST_CASE("tailor inspect-loss: prints the inspection, writes the sweep, names b
   CHECK(r.code == 2);
   CHECK(r.out.find("--logits has 1 values but --counts has 2") != std::string::npos);
   r = run("inspect-loss --loss nope --counts 5,3 --logits 0.1,1 --target 0");
-  CHECK(r.code != 0);
-  CHECK(r.out.find("unknown loss 'nope'") != std::string::npos);
+  CHECK(r.code == 2);  // usage errors, as every other bad flag
+  CHECK(r.out.find("--loss: unknown loss 'nope' (known: ce, focal,") != std::string::npos);
+  r = run("inspect-loss --sweep-gap --counts 5,3 --gap-min 5 --gap-max 1");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--gap-max (1) must be above --gap-min (5)") != std::string::npos);
+  r = run("inspect-loss --sweep-gap --counts 5");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--sweep-gap needs at least 2 classes in --counts") != std::string::npos);
   fs::remove_all(dir);
 }

@@ -161,12 +161,24 @@ int cmd_inspect_loss(int argc, char** argv) {
       gap_max = a.number("gap-max", gap_max, -1000, 1000);
       steps = (int)a.integer("steps", steps, 2, 100000);
       draws = (int)a.integer("draws", draws, 1, 100000);
+      if (gap_max <= gap_min) {
+        std::ostringstream m;
+        m << "--gap-max (" << gap_max << ") must be above --gap-min (" << gap_min << ")";
+        throw UsageError(m.str());
+      }
+      if (counts.size() < 2) throw UsageError("--sweep-gap needs at least 2 classes in --counts");
     } else {
       for (const char* f : {"out", "gap-min", "gap-max", "steps", "draws"})
         if (a.has(f)) throw UsageError(std::string("--") + f + " is for --sweep-gap only");
       if (!a.has("loss") || !a.has("logits") || !a.has("target"))
         throw UsageError("--loss, --logits and --target are required (or --sweep-gap)");
       name = a.str("loss", "");
+      const std::vector<std::string> known = loss_names();
+      if (std::find(known.begin(), known.end(), name) == known.end()) {
+        std::string list;
+        for (auto& n : known) list += (list.empty() ? "" : ", ") + n;
+        throw UsageError("--loss: unknown loss '" + name + "' (known: " + list + ")");
+      }
       logits = a.numbers("logits");
       if (logits.size() != counts.size())
         throw UsageError("--logits has " + std::to_string(logits.size()) + " values but --counts has " +
