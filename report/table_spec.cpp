@@ -16,7 +16,7 @@ namespace {
 struct SpecReader {
   std::string file;
   [[noreturn]] void fail(const std::string& key, const std::string& what) const {
-    throw std::runtime_error(file + ": " + key + ": " + what);
+    throw ConfigError(file + ": " + key + ": " + what);  // exit status 2, as a config error
   }
   // Refuses any key of `j` (an object at `where`) that is not in `allowed`.
   void only(const Json& j, const std::string& where, const std::set<std::string>& allowed) const {
@@ -59,7 +59,7 @@ struct SpecReader {
 
 TableSpec load_table_spec(const std::string& path) {
   std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read table spec " + path);
+  if (!in) throw ConfigError("cannot read table spec " + path);
   std::stringstream ss;
   ss << in.rdbuf();
   const Json doc = parse_config_text(ss.str(), path);
@@ -79,7 +79,8 @@ TableSpec load_table_spec(const std::string& path) {
     s.seeds.clear();
     std::set<int> seen;
     for (auto& v : sd) {
-      if (!v.is_number_integer() || v.get<long long>() < 0) r.fail("seeds", "expected integers >= 0, got " + v.dump());
+      if (!v.is_number_integer() || v.get<long long>() < 0 || v.get<long long>() > 2147483647)
+        r.fail("seeds", "expected integers in [0, 2147483647] (the config's seed), got " + v.dump());
       if (!seen.insert(v.get<int>()).second) r.fail("seeds", "seed " + v.dump() + " given twice");
       s.seeds.push_back(v.get<int>());
     }

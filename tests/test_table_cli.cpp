@@ -218,6 +218,18 @@ TEST_CASE("tailor table: bad flags, scoped overrides and config errors before an
   CHECK(r.code == 2);
   CHECK(r.out.find("config error: cell ce.r10.seed0") != std::string::npos);
   r = run("table --spec /nonexistent/spec.json");
-  CHECK(r.code == 1);
+  CHECK(r.code == 2);  // the spec's errors are config errors, like a cell's
   CHECK(r.out.find("cannot read table spec /nonexistent/spec.json") != std::string::npos);
+  const fs::path tmp = train_cli::temp_folder("tailor_table_spec_");
+  for (const auto& [seeds, why] : {std::pair<std::string, std::string>{"[4294967296]", "expected integers in [0, 2147483647]"},
+                                   {"[2147483648]", "expected integers in [0, 2147483647]"},
+                                   {"[1, 1]", "seed 1 given twice"}}) {
+    std::string spec = slurp(kSpec);
+    spec.replace(spec.find("[0, 1]"), 6, seeds);
+    std::ofstream((tmp / "seeds.json").string()) << spec;
+    r = run("table --dry-run --spec " + (tmp / "seeds.json").string());
+    CHECK(r.code == 2);
+    CHECK_MESSAGE(r.out.find((tmp / "seeds.json").string() + ": seeds: " + why) != std::string::npos, r.out);
+  }
+  fs::remove_all(tmp);
 }

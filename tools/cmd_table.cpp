@@ -249,7 +249,7 @@ int cmd_table(int argc, char** argv) {
     args.push_back("--no-report");
     if (stop_s > 0) {
       char buf[32];
-      std::snprintf(buf, sizeof buf, "%.3f", stop_s);
+      std::snprintf(buf, sizeof buf, "%.3f", std::max(stop_s, 0.001));  // never "0.000", which train refuses
       args.insert(args.end(), {"--stop-after", buf});
     }
     return args;
