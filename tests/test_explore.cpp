@@ -53,6 +53,11 @@ static double spread_by_angles(const Rows& r, int c) {
   return total / n;
 }
 
+TEST_CASE("gaussian_lab_set: its name gives the counts drawn and their own ratio") {
+  CHECK(gaussian_lab_set(3, 500, 50, 2, 1, 0).name == "Gaussian mixture (3 classes, 2-D, counts 500 .. 10: imbalance 50)");
+  CHECK(gaussian_lab_set(3, 1, 50, 2, 1, 0).name == "Gaussian mixture (3 classes, 2-D, counts 1 .. 1: imbalance 1)");
+}
+
 TEST_CASE("angular_spread: a hand example") {
   // class 0 at 0 and 90 degrees (mean direction 45: spread 45); class 1 all on one ray (spread 0)
   std::vector<float> f = {2, 0, 0, 5, -1, -1, -3, -3};
@@ -151,6 +156,14 @@ TEST_CASE("tailor explore: a reduced lab, its numbers recomputed from its files"
   r = run("explore --data gaussian --losses ce,nope --out " + dir.string());
   CHECK(r.code == 2);
   CHECK(r.out.find("unknown lab loss 'nope'") != std::string::npos);
+  for (const auto& [flags, why] : {std::pair<std::string, std::string>{"--losses ce,ce", "--losses: 'ce' given twice"},
+                                   {"--losses=", "--losses: give at least one lab loss"},
+                                   {"--losses ce --out " + (dir / "lab.json").string(), " is a file, not a folder"}}) {
+    r = run("explore --data gaussian " + flags);  // refused before any training
+    CHECK(r.code == 2);
+    CHECK_MESSAGE(r.out.find(why) != std::string::npos, r.out);
+    CHECK(r.out.find("lab: ") == std::string::npos);
+  }
   fs::remove_all(dir);
   fs::remove_all(again);
 }

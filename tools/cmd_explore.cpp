@@ -1,6 +1,8 @@
 // `tailor explore`: the embedding lab (train/lab.h, report/report_lab.h). A small MLP with a 2-D feature
 // layer is trained on a long-tailed set once per loss; one HTML page shows each loss's feature space and
 // measures the papers' claims on it.
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -61,7 +63,10 @@ int cmd_explore(int argc, char** argv) {
       return 0;
     }
     const std::string data = a.choice("data", "fashion_mnist_lt", {"fashion_mnist_lt", "gaussian"});
-    out = a.str("out", "explore");
+    out = a.str("out", "explore");  // a folder, checked now rather than after the training
+    if (out.empty()) throw UsageError("--out needs a folder");
+    if (std::filesystem::exists(out) && !std::filesystem::is_directory(out))
+      throw UsageError("--out " + out + " is a file, not a folder");
     opt.epochs = (int)a.integer("epochs", data == "gaussian" ? 30 : 12, 1, 10000);
     opt.seed = (uint64_t)a.integer("seed", 0, 0, 1ll << 62);
     std::vector<LabVariant> all = lab_variants();
@@ -69,6 +74,8 @@ int cmd_explore(int argc, char** argv) {
       std::stringstream ss(a.str("losses", ""));
       std::string name;
       while (std::getline(ss, name, ',')) {
+        if (std::any_of(variants.begin(), variants.end(), [&](const LabVariant& v) { return v.label == name; }))
+          throw UsageError("--losses: '" + name + "' given twice");
         auto it = std::find_if(all.begin(), all.end(), [&](const LabVariant& v) { return v.label == name; });
         if (it == all.end()) {
           std::string known;
@@ -77,6 +84,7 @@ int cmd_explore(int argc, char** argv) {
         }
         variants.push_back(*it);
       }
+      if (variants.empty()) throw UsageError("--losses: give at least one lab loss");
     } else {
       variants = all;
     }

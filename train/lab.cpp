@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "engine/autograd.h"
 #include "layers/basic.h"
@@ -15,8 +16,6 @@ LabSet gaussian_lab_set(int C, int64_t n_max, double ratio, int64_t dim, int64_t
                "gaussian_lab_set: need C >= 2, n_max >= 1, ratio >= 1, dim >= 2, test_per_class >= 1");
   Rng rng(seed);
   LabSet s;
-  s.name = "Gaussian mixture (" + std::to_string(C) + " classes, " + std::to_string(dim) + "-D, imbalance " +
-           std::to_string((int)ratio) + ")";
   s.dim = dim;
   std::vector<double> mean(C * dim);
   for (int c = 0; c < C; ++c) {  // mean: 3 x a random unit direction
@@ -35,6 +34,11 @@ LabSet gaussian_lab_set(int C, int64_t n_max, double ratio, int64_t dim, int64_t
     for (int64_t i = 0; i < n; ++i) draw(c, s.train_x, s.train_y);
     for (int64_t i = 0; i < test_per_class; ++i) draw(c, s.test_x, s.test_y);
   }
+  // the counts drawn, and their own ratio (n_max 1 gives 1 .. 1 whatever the ratio asked)
+  char imbalance[32];
+  std::snprintf(imbalance, sizeof imbalance, "%g", (double)s.counts.front() / (double)s.counts.back());
+  s.name = "Gaussian mixture (" + std::to_string(C) + " classes, " + std::to_string(dim) + "-D, counts " +
+           std::to_string(s.counts.front()) + " .. " + std::to_string(s.counts.back()) + ": imbalance " + imbalance + ")";
   return s;
 }
 
