@@ -169,6 +169,9 @@ TEST_CASE("file then --set, left to right; the resolved name defaults to the fil
   CHECK(cfg["stage1"]["loss"]["name"] == "focal");
   CHECK(cfg["stage1"]["schedule"]["milestones"] == Json::array({3, 5}));
   CHECK(cfg["name"] == "tailor_cfg_order");
+  CHECK(resolve_config(p, {"name=run_a"}, false)["name"] == "run_a");
+  CHECK(resolve_config(p, {"name=run_a", "name="}, false)["name"] == "tailor_cfg_order");  // "": the stem again
+  CHECK(resolve_config("", {"name="}, false)["name"] == "default");
   // an integer is a fine number
   Json c2 = resolve_config("", {"stage1.optim.lr=1"}, false);
   CHECK(c2["stage1"]["optim"]["lr"].is_number_float());

@@ -520,15 +520,12 @@ Json resolve_config(const std::string& file, const std::vector<std::string>& set
   Json doc = Json::object();
   if (file.empty() && use_embedded)
     merge_config(doc, parse_config_text(embedded_default_overrides(), "<embedded default>"), "<embedded default>");
-  if (!file.empty()) {
-    merge_config(doc, load_config_file(file), file);
-    if (doc.value("name", std::string()).empty()) {
-      std::string stem = file.substr(file.find_last_of('/') + 1);
-      doc["name"] = stem.substr(0, stem.rfind('.'));
-    }
-  }
+  if (!file.empty()) merge_config(doc, load_config_file(file), file);
   for (auto& s : sets) apply_set(doc, s);
-  if (doc.value("name", std::string()).empty()) doc["name"] = "default";
+  if (doc.value("name", std::string()).empty()) {  // "" (in the file or by --set name=): the file's stem
+    const std::string stem = file.substr(file.find_last_of('/') + 1);
+    doc["name"] = file.empty() ? "default" : stem.substr(0, stem.rfind('.'));
+  }
   return expand_config(doc);
 }
 
