@@ -286,6 +286,16 @@ TEST_CASE("eval, tau-sweep, extract-features and report on finished runs") {
   r = run("eval --run " + run_dir.string() + " --set eval.groups=thirds");
   CHECK_MESSAGE(r.code == 0, r.out);
   CHECK(r.out.find("groups: thirds of the classes by training count: many 3 classes (") != std::string::npos);
+  // a key a model tool does not read (the model is the checkpoint's; nothing trains): refused, not ignored
+  for (const char* tool : {"eval", "tau-sweep"}) {
+    r = run(std::string(tool) + " --run " + run_dir.string() + " --set model.head=normed");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("--set model.head: a model tool reads only data.*, eval.*, precision and deterministic (the "
+                     "model is the checkpoint's)") != std::string::npos);
+  }
+  r = run("eval --run " + run_dir.string() + " --set stage1.epochs=5");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("(nothing is trained here)") != std::string::npos);
   // the device: the run's own when this machine has it; a run trained on a GPU, evaluated where there is none:
   // on the CPU, said, with the same numbers
   if (!tailor::cuda_available()) {

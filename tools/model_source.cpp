@@ -47,8 +47,24 @@ void check_run_classes(const std::string& run_dir, const RunData& data, std::ost
 
 std::vector<std::string> model_source_flags() { return {"run", "checkpoint", "config", "threads", "device"}; }
 
+// The --set keys a model tool reads: the data, the evaluation (shot groups, split choice), the numerics. The
+// model is the checkpoint's (its architecture and head are in the file) and no training runs, so any other
+// key would be accepted and have no effect: refused, naming it.
+static void check_tool_sets(const std::vector<std::string>& sets) {
+  for (const std::string& kv : sets) {
+    const std::string key = kv.substr(0, kv.find('='));
+    if (key.rfind("data.", 0) == 0 || key.rfind("eval.", 0) == 0 || key == "precision" || key == "deterministic")
+      continue;
+    throw UsageError("--set " + key + ": a model tool reads only data.*, eval.*, precision and deterministic" +
+                     (key.rfind("model.", 0) == 0 ? " (the model is the checkpoint's)"
+                      : key == "device" || key == "threads" ? " (use --" + key + ")"
+                                                            : " (nothing is trained here)"));
+  }
+}
+
 ModelSource open_model_source(const Args& a, std::ostream& log) {
   ModelSource s;
+  check_tool_sets(a.list("set"));
   if (a.has("run") == a.has("config"))
     throw UsageError(a.has("run") ? "--run and --config exclude each other (the run has its config.json)"
                                   : "give --run DIR, or --checkpoint F with --config FILE");

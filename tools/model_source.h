@@ -1,7 +1,8 @@
 // The model and data a tool works on: `--run DIR` (the run's config.json and its final checkpoint, or
 // --checkpoint to pick another file of it) or `--checkpoint F --config C` (a checkpoint written by the
-// trainer, with the config that describes its data). `--set k=v` overrides apply to the data config and
-// the shot groups (`--set eval.groups=thirds` regroups a run trained with the counts rule).
+// trainer, with the config that describes its data). `--set k=v` overrides apply to the data config, the
+// shot groups (`--set eval.groups=thirds` regroups a run trained with the counts rule), precision and
+// deterministic; any other key (model.*, stageN.*, ...) is a usage error, since it would change nothing.
 // `--device cpu|cuda`: where the model runs; default the run's own device when this machine has it, else the CPU.
 #pragma once
 #include <memory>
