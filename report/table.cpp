@@ -161,7 +161,8 @@ MeanStd mean_std(const std::vector<double>& values) {
 Json aggregate_table(const TableSpec& spec, const std::vector<TableCell>& cells, const std::string& out_dir,
                      const std::map<std::string, std::string>& failures) {
   Json t{{"title", spec.title},           {"description", spec.description},
-         {"spec", spec.path},             {"axis", spec.axis},
+         {"spec", fs::absolute(spec.path).lexically_normal().string()},  // as typed or not: one table.md
+         {"axis", spec.axis},
          {"compare", spec.compare},       {"seeds", spec.seeds},
          {"columns", Json::array()},      {"rows", Json::array()},
          {"groups", Json::array()},       {"cells", Json::array()},

@@ -82,6 +82,18 @@ TEST_CASE("--stop-after ends at an epoch boundary (exit 75, state saved) and --r
   CHECK(b.out.find("at stage 1 epoch 1; the state is saved: continue with `tailor train --resume " + B.string()) !=
         std::string::npos);
   CHECK(!fs::exists(B / "summary.json"));
+  // the stopped run: no report yet (said why), and a model tool evaluating it says it has not finished
+  Run rep = run("report --run " + B.string());
+  CHECK(rep.code == 1);
+  CHECK(rep.out.find(B.string() + ": the run has not finished (no eval.json yet): continue it with `tailor train "
+                     "--resume " + B.string() + "`") != std::string::npos);
+  CHECK(run("report --run " + root()).out.find(": not a run directory (no config.json)") != std::string::npos);
+  fs::copy_file(B / "checkpoints/stage1_last.safetensors", B / "checkpoints/stage2_last.safetensors");
+  Run ev = run("eval --run " + B.string());
+  CHECK_MESSAGE(ev.code == 0, ev.out);
+  CHECK(ev.out.find("note: " + B.string() + " has not finished (stopped or killed; `tailor train --resume` continues "
+                    "it): its final checkpoint is where it stands now") != std::string::npos);
+  fs::remove(B / "checkpoints/stage2_last.safetensors");
   // the last epoch of a stage never stops: epoch 2, then stage 2 (one epoch) run to the end
   Run c = run("train --resume " + B.string() + " --stop-after 0.001");
   REQUIRE_MESSAGE(c.code == 0, c.out);

@@ -1,5 +1,7 @@
 // `tailor report`: writes report.html and plots/*.png of a run directory (logic in report/report.cpp).
+#include <filesystem>
 #include <iostream>
+#include <stdexcept>
 
 #include "engine/precision.h"
 #include "report/report.h"
@@ -56,6 +58,12 @@ int cmd_report(int argc, char** argv) {
     std::cerr << "tailor report: " << e.what() << "\n" << kReportUsage;
     return 2;
   }
+  namespace fs = std::filesystem;
+  if (!fs::is_regular_file(fs::path(run) / "config.json"))
+    throw std::runtime_error(run + ": not a run directory (no config.json)");
+  if (!fs::is_regular_file(fs::path(run) / "eval.json"))  // written when the last stage ends
+    throw std::runtime_error(run + ": the run has not finished (no eval.json yet): continue it with `tailor train "
+                             "--resume " + run + "`, which writes the report when it ends");
   ReportFiles files = write_report(run);
   std::cout << "report: " << files.html << " (" << files.plots.size() << " plots in " << run << "/plots)\n";
   return 0;

@@ -43,6 +43,14 @@ void check_run_classes(const std::string& run_dir, const RunData& data, std::ost
         << "the data as it is now\n";
 }
 
+// No summary.json, or one of a run stopped before its end (--stop-after).
+bool run_unfinished(const std::string& run_dir) {
+  std::ifstream f(run_dir + "/summary.json");
+  if (!f) return true;
+  const Json s = Json::parse(f, nullptr, false);
+  return !s.is_object() || s.contains("stopped");
+}
+
 }  // namespace
 
 std::vector<std::string> model_source_flags() { return {"run", "checkpoint", "config", "threads", "device"}; }
@@ -83,6 +91,9 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
     for (auto& kv : a.list("set")) apply_set(doc, kv);
     s.cfg = expand_config(doc);
     s.checkpoint = a.has("checkpoint") ? a.str("checkpoint", "") : final_checkpoint(s.cfg, s.run_dir);
+    if (!a.has("checkpoint") && run_unfinished(s.run_dir) && std::filesystem::is_regular_file(s.checkpoint))
+      log << "note: " << s.run_dir << " has not finished (stopped or killed; `tailor train --resume` continues it): "
+          << "its final checkpoint is where it stands now\n";
   } else {
     s.cfg = resolve_config(a.str("config", ""), a.list("set"), false);
     s.checkpoint = a.str("checkpoint", "");
