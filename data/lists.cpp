@@ -80,7 +80,7 @@ std::vector<std::string> parse_inat_text(const std::string& text, const std::str
     throw std::runtime_error(name + ": missing 'annotations' array");
   const auto& images = j["images"];
   const auto& anns = j["annotations"];
-  std::unordered_map<int64_t, int64_t> cat_of;  // image id -> category
+  std::unordered_map<int64_t, std::pair<int64_t, size_t>> cat_of;  // image id -> (category, its annotation's index)
   cat_of.reserve(anns.size());
   for (size_t k = 0; k < anns.size(); ++k) {
     std::string where = name + ": annotations[" + std::to_string(k) + "]";
@@ -88,10 +88,11 @@ std::vector<std::string> parse_inat_text(const std::string& text, const std::str
     int64_t img = json_int(anns[k], "image_id", where);
     int64_t cat = json_int(anns[k], "category_id", where);
     if (cat < 0 || cat > INT32_MAX) throw std::runtime_error(where + ": category_id " + std::to_string(cat) + " out of range");
-    if (!cat_of.emplace(img, cat).second)
+    if (!cat_of.emplace(img, std::make_pair(cat, k)).second)
       throw std::runtime_error(where + ": second annotation for image_id " + std::to_string(img));
   }
   std::vector<std::string> origins;
+  std::vector<size_t> annotation_of;  // per sample: the annotations[] entry that gave its category
   std::unordered_map<int64_t, size_t> seen;
   for (size_t k = 0; k < images.size(); ++k) {
     std::string where = name + ": images[" + std::to_string(k) + "]";
@@ -105,7 +106,8 @@ std::vector<std::string> parse_inat_text(const std::string& text, const std::str
     std::string rel = fn->get<std::string>();
     if (rel.empty() || rel.find('\0') != std::string::npos) throw std::runtime_error(where + ": bad file_name");
     out.paths.push_back(join_root(root, rel));
-    out.labels.push_back((int32_t)c->second);
+    out.labels.push_back((int32_t)c->second.first);
+    annotation_of.push_back(c->second.second);
     origins.push_back(where);
   }
   if (cat_of.size() != images.size()) {
@@ -130,10 +132,12 @@ std::vector<std::string> parse_inat_text(const std::string& text, const std::str
     const int32_t lowest = out.labels.empty() ? 0 : *std::min_element(out.labels.begin(), out.labels.end());
     for (size_t i = 0; i < out.labels.size(); ++i)
       if (out.labels[i] >= out.num_classes)
-        throw std::runtime_error(origins[i] + ": category_id " + std::to_string(out.labels[i]) + " out of range [0, " +
+        throw std::runtime_error(name + ": annotations[" + std::to_string(annotation_of[i]) + "]: category_id " +
+                                 std::to_string(out.labels[i]) + " out of range [0, " +
                                  std::to_string(out.num_classes) + "): category ids are class indices 0..C-1, C = " +
                                  "the 'categories' entries (" + std::to_string(out.num_classes) + ")" +
-                                 (lowest == 1 ? "; these start at 1: renumber them from 0" : ""));
+                                 (lowest == 1 ? "; these start at 1: renumber them from 0" : "") + " (the image: " +
+                                 origins[i].substr(name.size() + 2) + ")");
   }
   return origins;
 }
@@ -156,7 +160,9 @@ static void finish_labels(Dataset& ds, const std::vector<std::string>& origins, 
     if (ds.labels[i] >= ds.num_classes)
       throw std::runtime_error(origins[i] + ": label " + std::to_string(ds.labels[i]) + " out of range [0, " +
                                std::to_string(ds.num_classes) + ")" +
-                               (opts.num_classes > 0 ? " (the classes of the training split)" : ""));
+                               (opts.num_classes <= 0     ? ""
+                                : opts.training_split ? " (the number of classes given)"
+                                                      : " (the classes of the training split)"));
   if (counted) {  // 0..C-1 without a gap (checked on the distinct labels: a stray huge label allocates nothing)
     std::vector<int32_t> seen(ds.labels);
     std::sort(seen.begin(), seen.end());

@@ -278,7 +278,11 @@ TEST_CASE("list files: ImageNet-LT style") {
   LoadOptions two;
   two.num_classes = 2;
   CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/train.txt", two),
-                       has("train.txt:2: label 2 out of range [0, 2)"), std::runtime_error);
+                       has("train.txt:2: label 2 out of range [0, 2) (the classes of the training split)"),
+                       std::runtime_error);  // an evaluation split: its classes are the training split's
+  two.training_split = true;  // a class count given for the training split itself
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/train.txt", two),
+                       has("train.txt:2: label 2 out of range [0, 2) (the number of classes given)"), std::runtime_error);
   // decode check on a list entry pointing at a broken image
   write_bytes(d / "train/ant/broken.png", {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0});
   write_text(d / "lists/broken.txt", "train/ant/broken.png 0\n");
@@ -336,14 +340,15 @@ TEST_CASE("iNaturalist 2018 JSON") {
   expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}], "annotations": [{"image_id": 1, "category_id": -3}]})",
                "annotations[0]: category_id -3 out of range");
   // category ids from 1 (COCO style) against a 'categories' array of C entries
+  // (the annotation that holds the category is named, then its image; here in the other order than the images)
   expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}, {"id": 2, "file_name": "train/zebra/img0.png"}],
-                   "annotations": [{"image_id": 1, "category_id": 1}, {"image_id": 2, "category_id": 2}],
+                   "annotations": [{"image_id": 2, "category_id": 2}, {"image_id": 1, "category_id": 1}],
                    "categories": [{"id": 1, "name": "Ant"}, {"id": 2, "name": "Zebra"}]})",
-               "bad.json: images[1]: category_id 2 out of range [0, 2): category ids are class indices 0..C-1, C = the "
-               "'categories' entries (2); these start at 1: renumber them from 0");
+               "bad.json: annotations[0]: category_id 2 out of range [0, 2): category ids are class indices 0..C-1, C = "
+               "the 'categories' entries (2); these start at 1: renumber them from 0 (the image: images[1])");
   expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/nope.png"}], "annotations": [{"image_id": 1, "category_id": 0}]})",
                "bad.json: images[0]: " + d / "train/ant/nope.png" + ": missing file");
   expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}], "annotations": [{"image_id": 1, "category_id": 5}],
                    "categories": [{"id": 0}, {"id": 1}]})",
-               "images[0]: category_id 5 out of range [0, 2): category ids are class indices 0..C-1");
+               "annotations[0]: category_id 5 out of range [0, 2): category ids are class indices 0..C-1");
 }
