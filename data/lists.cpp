@@ -18,6 +18,17 @@ static std::string join_root(const std::string& root, const std::string& rel) {
   return (fs::path(root) / rel).string();
 }
 
+// Every problem found in a file as one error: the first as it is, then how many more and the next few, so
+// that a systematic slip (1-based labels, a path with spaces) shows at once, not one problem per attempt.
+static void throw_problems(const std::vector<std::string>& problems, const std::string& what) {
+  if (problems.empty()) return;
+  std::string msg = problems[0];
+  if (problems.size() > 1) msg += "\n  and " + std::to_string(problems.size() - 1) + " more " + what + ":";
+  for (size_t i = 1; i < problems.size() && i < 10; ++i) msg += "\n  " + problems[i];
+  if (problems.size() > 10) msg += "\n  ...";
+  throw std::runtime_error(msg);
+}
+
 std::vector<std::string> parse_list_text(const std::string& text, const std::string& name, const std::string& root,
                                          Dataset& out) {
   std::vector<std::string> origins;
@@ -26,6 +37,7 @@ std::vector<std::string> parse_list_text(const std::string& text, const std::str
     throw std::runtime_error(name + ": UTF-16 text (as Windows PowerShell's '>' writes it): save the list as UTF-8");
   size_t pos = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;  // a UTF-8 byte-order mark (Notepad's) is not a path
   int64_t line_no = 0;
+  std::vector<std::string> problems;  // malformed lines, all reported together
   while (pos <= text.size()) {
     size_t end = text.find('\n', pos);
     if (end == std::string::npos) end = text.size();
@@ -42,20 +54,26 @@ std::vector<std::string> parse_list_text(const std::string& text, const std::str
     std::string where = name + ":" + std::to_string(line_no);
     if (line.find('\0') != std::string::npos) throw std::runtime_error(where + ": NUL byte in list line");
     size_t sp = line.find_last_of(" \t");
-    if (sp == std::string::npos) throw std::runtime_error(where + ": expected 'path label', got '" + line + "'");
-    std::string label = line.substr(sp + 1);
-    std::string path = line.substr(0, sp);
+    std::string label = sp == std::string::npos ? "" : line.substr(sp + 1);
+    std::string path = sp == std::string::npos ? "" : line.substr(0, sp);
     while (!path.empty() && (path.back() == ' ' || path.back() == '\t')) path.pop_back();
-    if (path.empty()) throw std::runtime_error(where + ": empty path");
-    if (label.empty() || !std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      throw std::runtime_error(where + ": label '" + label + "' is not a non-negative integer");
-    if (label.size() > 9)
-      throw std::runtime_error(where + ": label " + label + " is too large: labels are class indices 0..C-1");
+    std::string problem;
+    if (sp == std::string::npos) problem = where + ": expected 'path label', got '" + line + "'";
+    else if (path.empty()) problem = where + ": empty path";
+    else if (label.empty() || !std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      problem = where + ": label '" + label + "' is not a non-negative integer";
+    else if (label.size() > 9) problem = where + ": label " + label + " is too large: labels are class indices 0..C-1";
+    if (!problem.empty()) {
+      problems.push_back(problem);
+      if (end == text.size()) break;
+      continue;
+    }
     out.paths.push_back(join_root(root, path));
     out.labels.push_back((int32_t)std::stol(label));
     origins.push_back(where);
     if (end == text.size()) break;
   }
+  throw_problems(problems, "malformed lines");
   return origins;
 }
 
@@ -156,13 +174,15 @@ static void finish_labels(Dataset& ds, const std::vector<std::string>& origins, 
   if (opts.num_classes > 0) ds.num_classes = opts.num_classes;
   else if (ds.num_classes <= 0) ds.num_classes = max_label + 1;
   if (ds.labels.empty()) throw std::runtime_error(name + ": no samples");
+  std::vector<std::string> out_of_range;
   for (size_t i = 0; i < ds.labels.size(); ++i)
     if (ds.labels[i] >= ds.num_classes)
-      throw std::runtime_error(origins[i] + ": label " + std::to_string(ds.labels[i]) + " out of range [0, " +
-                               std::to_string(ds.num_classes) + ")" +
-                               (opts.num_classes <= 0     ? ""
-                                : opts.training_split ? " (the number of classes given)"
-                                                      : " (the classes of the training split)"));
+      out_of_range.push_back(origins[i] + ": label " + std::to_string(ds.labels[i]) + " out of range [0, " +
+                             std::to_string(ds.num_classes) + ")" +
+                             (opts.num_classes <= 0     ? ""
+                              : opts.training_split ? " (the number of classes given)"
+                                                    : " (the classes of the training split)"));
+  throw_problems(out_of_range, "labels out of range");
   if (counted) {  // 0..C-1 without a gap (checked on the distinct labels: a stray huge label allocates nothing)
     std::vector<int32_t> seen(ds.labels);
     std::sort(seen.begin(), seen.end());

@@ -265,6 +265,29 @@ TEST_CASE("list files: ImageNet-LT style") {
                        std::runtime_error);
   write_text(d / "lists/bad3.txt", "train/ant/img0.png -1\n");
   CHECK_THROWS_AS(load_list_file(d.path.string(), d / "lists/bad3.txt"), std::runtime_error);
+  // every malformed line in one error (the first, then how many more and up to 9 of them)
+  std::string many = "train/ant/img0.png 0\n";
+  for (int i = 0; i < 12; ++i) many += "train/ant/img0.png x" + std::to_string(i) + "\n";
+  write_text(d / "lists/many.txt", many);
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/many.txt"),
+                       has(d / "lists/many.txt:2: label 'x0' is not a non-negative integer\n  and 11 more malformed "
+                           "lines:\n  " + d / "lists/many.txt:3: label 'x1' is not a non-negative integer"),
+                       std::runtime_error);
+  try {
+    load_list_file(d.path.string(), d / "lists/many.txt");
+  } catch (const std::runtime_error& e) {
+    const std::string m = e.what();
+    CHECK(m.find("many.txt:11: label 'x9'") != std::string::npos);
+    CHECK(m.find("many.txt:12:") == std::string::npos);
+    CHECK(m.substr(m.size() - 6) == "\n  ...");
+  }
+  LoadOptions one;  // labels out of range likewise
+  one.num_classes = 1;
+  write_text(d / "lists/range.txt", "train/ant/img0.png 0\ntrain/ant/img0.png 3\ntrain/ant/img0.png 4\n");
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/range.txt", one),
+                       has("range.txt:2: label 3 out of range [0, 1) (the classes of the training split)\n  and 1 more "
+                           "labels out of range:\n  " + d / "lists/range.txt:3: label 4 out of range [0, 1)"),
+                       std::runtime_error);
   write_text(d / "lists/huge.txt", "train/ant/img0.png 0\ntrain/ant/img0.png 12345678901\n");
   CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/huge.txt"),
                        has("huge.txt:2: label 12345678901 is too large: labels are class indices 0..C-1"),
