@@ -1,5 +1,6 @@
 #include "data/presets.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -34,19 +35,14 @@ std::string auto_preset(const PresetInput& in) {
 
 }  // namespace
 
-const char* const kPresetNames[] = {"auto",     "none",     "cifar",    "cifar_autoaugment", "cifar_moco", "cifar_simclr",
-                                    "mnist",    "imagenet", "imagenet_nojitter", "inat",     "moco_v2",    "simclr"};
-
-bool is_preset_name(const std::string& name) {
-  for (const char* n : kPresetNames)
-    if (name == n) return true;
-  return false;
+std::vector<std::string> preset_names() {
+  return {"auto",    "cifar",             "cifar_autoaugment", "cifar_moco", "cifar_simclr", "mnist",
+          "imagenet", "imagenet_nojitter", "inat",              "moco_v2",    "simclr",       "none"};
 }
 
-std::string preset_names() {
-  std::string s;
-  for (const char* n : kPresetNames) s += (s.empty() ? "" : ", ") + std::string(n);
-  return s;
+bool is_preset_name(const std::string& name) {
+  const std::vector<std::string> names = preset_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
 }
 
 bool preset_is_exact(const std::string& augment, const PresetInput& in) {

@@ -27,6 +27,7 @@
 // image is at most 64 pixels a side (small images kept as they are), else imagenet.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "data/augment.h"
 
@@ -48,9 +49,9 @@ struct Preset {
 // Throws std::runtime_error naming data.augment / data.image_size when the choice cannot work.
 Preset make_preset(const std::string& augment, int image_size, const PresetInput& in);
 
-// Whether `name` is a data.augment value (a preset name, auto or none), and those names, comma-separated.
+// The data.augment values: auto, the presets, none (in that order); whether `name` is one of them.
+std::vector<std::string> preset_names();
 bool is_preset_name(const std::string& name);
-std::string preset_names();
 
 // Whether the preset (auto resolved) keeps images at their own size: cifar, cifar_autoaugment, cifar_moco,
 // cifar_simclr, mnist.

@@ -196,8 +196,11 @@ VerifyArgs parse_args(int argc, char** argv) {
     } catch (const std::runtime_error& e) {
       throw UsageError(std::string("--expect: ") + e.what());
     }
-  if (!a.augment.empty() && !is_preset_name(a.augment))
-    throw UsageError("--augment: unknown preset '" + a.augment + "' (" + preset_names() + ")");
+  if (!a.augment.empty() && !is_preset_name(a.augment)) {
+    std::string known;
+    for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+    throw UsageError("--augment: unknown preset '" + a.augment + "' (" + known + ")");
+  }
   try {
     make_shot_rule(a.groups, a.many_above, a.few_below);
   } catch (const std::runtime_error& e) {

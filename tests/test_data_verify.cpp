@@ -144,7 +144,7 @@ TEST_CASE("verify-data: image folder, LT subset, shots") {
         std::string::npos);
   Run typo = run({"--format", "imagefolder", "--root", t.str(), "--augment", "cifa"});
   CHECK(typo.rc == 2);
-  CHECK(typo.err.find("--augment: unknown preset 'cifa' (auto, none, cifar,") != std::string::npos);
+  CHECK(typo.err.find("--augment: unknown preset 'cifa' (auto, cifar, cifar_autoaugment,") != std::string::npos);
   // a test folder without class a: its classes are counted by the training classes' names
   fs::remove_all(t.root / "test/a");
   Run lack = run({"--format", "imagefolder", "--root", t.str()});

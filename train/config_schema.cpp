@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "data/presets.h"
 #include "data/samplers.h"
 #include "data/shots.h"
 #include "losses/loss.h"
@@ -61,9 +62,7 @@ std::vector<ConfigKey> build_schema() {
   add(s, "data.imbalance.seed", "int", 0, 0, 4294967295.0, {}, "numpy seed of the subset (LDAM-DRW: 0)");
   add(s, "data.imbalance.n_max", "int", -1, -1, 1e9, {}, "head-class count (-1 = the per-class count of the data)");
   add(s, "data.test_per_class", "int", -1, -1, 1e9, {}, "evaluate on the first k test images per class (-1: all)");
-  add(s, "data.augment", "string", "auto", 0, 0,
-      {"auto", "cifar", "cifar_autoaugment", "cifar_moco", "cifar_simclr", "mnist", "imagenet", "imagenet_nojitter",
-       "inat", "moco_v2", "simclr", "none"},
+  add(s, "data.augment", "string", "auto", 0, 0, data::preset_names(),
       "train + eval transforms (data/presets.h); auto: by dataset, and for folders / lists by the first image's "
       "size (<= 64: cifar, kept as is; else imagenet, resized)");
   add(s, "data.image_size", "int", 0, 0, 4096, {},
@@ -133,9 +132,9 @@ std::vector<ConfigKey> build_stage_schema() {
   add(s, "batch_size", "int", 128, 1, 1 << 20, {}, "training batch size");
   add(s, "max_steps_per_epoch", "int", -1, -1, 1e12, {}, "cap on steps per epoch (-1: the whole epoch; 0 is refused)");
   add(s, "mixup_alpha", "number", 0.0, 0, 1000, {}, "mixup Beta(alpha, alpha); 0 = off");
-  add(s, "augment", "string", "", 0, 0,
-      {"", "cifar", "cifar_autoaugment", "cifar_moco", "cifar_simclr", "mnist", "imagenet", "imagenet_nojitter", "inat",
-       "moco_v2", "simclr", "none"},
+  std::vector<std::string> stage_presets = data::preset_names();
+  stage_presets.front() = "";  // "" (data.augment's) in place of auto
+  add(s, "augment", "string", "", 0, 0, stage_presets,
       "this stage's training augmentation (\"\" = data.augment's); same image size and evaluation as data.augment");
   const data::SamplerConfig P;
   add(s, "sampler.name", "string", "instance", 0, 0,
