@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "train/metrics.h"
@@ -174,4 +175,13 @@ TEST_CASE("ECE bins are right-closed: a confidence of exactly 1/15 falls in the 
   CHECK(m.ece == doctest::Approx(0.5 - 1.0 / 15).epsilon(1e-12));
   CHECK(m.mce == doctest::Approx(0.5 - 1.0 / 15).epsilon(1e-12));
   CHECK(m.top5 == doctest::Approx(1.0));  // ties: lower class index ranks first, so class 3 is in the top 5
+}
+
+TEST_CASE("non-finite logits are an error naming the sample and class, never an out-of-range calibration bin") {
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    MetricsAccumulator acc(3, std::vector<int64_t>(3, 50));
+    acc.add(Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}), Tensor::from_vector_i32({0, 1}, {2}));
+    CHECK_THROWS_WITH(acc.add(Tensor::from_vector({1, 2, 3, 1, bad, 0}, {2, 3}), Tensor::from_vector_i32({0, 1}, {2})),
+                      doctest::Contains("evaluation: the model's logit for class 1 of sample 3 is "));
+  }
 }

@@ -34,6 +34,12 @@ void MetricsAccumulator::add(const Tensor& logits_in, const Tensor& labels_in) {
     const float* row = L + i * C_;
     int yi = y[i];
     TAILOR_CHECK(yi >= 0 && yi < C_, "metrics: label ", yi, " at row ", i, " out of range [0, ", C_, ")");
+    // a NaN / Inf logit has no argmax, softmax or calibration bin (its bin index would be undefined): the model's
+    // outputs are broken, which no metric can hide
+    for (int c = 0; c < C_; ++c)
+      TAILOR_CHECK(std::isfinite(row[c]), "evaluation: the model's logit for class ", c, " of sample ", n_ + i,
+                   " is ", row[c], ": its outputs are not finite (diverged weights or batch statistics; a lower "
+                   "learning rate, or debug.anomaly to find the op)");
     // prediction = first index of the maximum (numpy argmax semantics)
     int pred = (int)(std::max_element(row, row + C_) - row);
     // rank of the true class: number of classes strictly better, plus equal ones before it
