@@ -345,3 +345,21 @@ TEST_CASE("the method registry: unique names, consistent specs, a factory for ea
   CHECK(names.count("joint"));
   CHECK(error_of([] { method_spec("cRT"); }).find("unknown method 'cRT' (known: joint, crt") == 0);
 }
+
+TEST_CASE("method checks run before any stage trains: balms and ssd_contrastive refuse mixup, a MoCo queue below the batch") {
+  auto check_stage2 = [](const std::string& stage2) {
+    return error_of([&] {
+      const RunConfig rc = parse_run_config(resolve_config("", {"model.head=linear", "stage2=" + stage2}, false));
+      for (const StageConfig& s : rc.stages)
+        if (auto& check = method_spec(s.method).check) check(s);
+    });
+  };
+  CHECK(check_stage2(R"({"method": "balms", "mixup_alpha": 1})") ==
+        "stage2.mixup_alpha: balms's meta step differentiates the loss of the batch's own labels: no mixup");
+  CHECK(check_stage2(R"({"method": "ssd_contrastive", "mixup_alpha": 0.5})") ==
+        "stage2.mixup_alpha: ssd_contrastive compares two views of each image: no mixup");
+  CHECK(check_stage2(R"({"method": "ssd_contrastive", "batch_size": 32, "moco": {"queue_size": 16}})") ==
+        "stage2.moco.queue_size 16 is smaller than the batch (32): each step enqueues a whole batch of keys");
+  CHECK(check_stage2(R"({"method": "ssd_contrastive", "batch_size": 32, "moco": {"queue_size": 32}})").empty());
+  CHECK(check_stage2(R"({"method": "balms"})").empty());
+}

@@ -369,6 +369,9 @@ MethodSpec balms_method() {
             {"balms.meta_batch_size", "int", 0, 0, 1 << 20, {}, "balms: meta batch (0: the stage's batch size)"},
             {"balms.meta_set", "string", "train", 0, 0, {"train", "val"}, "balms: the meta batches' split"}};
   m.check = [](const StageConfig& c) {  // before any training: the same refusal as setup's, a stage earlier
+    if (c.mixup_alpha > 0)  // the meta-gradient is taken on the batch's labels: a mixed batch has two
+      throw ConfigError(c.key() + ".mixup_alpha: balms's meta step differentiates the loss of the batch's own labels: "
+                        "no mixup");
     std::unique_ptr<Loss> probe;
     try {
       probe = make_loss(c.loss_name, c.loss, std::vector<int64_t>{2, 1});

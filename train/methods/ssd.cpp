@@ -246,6 +246,14 @@ MethodSpec ssd_contrastive_method() {
       {"moco.momentum", "number", 0.999, 0, 1, {}, "ssd_contrastive: key-encoder momentum m"},
       {"moco.temperature", "number", 0.2, 1e-3, 100, {}, "ssd_contrastive: contrastive temperature T"},
       {"moco.weight", "number", 1.0, 0, 1e3, {}, "ssd_contrastive: weight of the contrastive loss"}};
+  m.check = [](const StageConfig& c) {  // before any stage trains (setup would find these at this stage's start)
+    if (c.mixup_alpha > 0)
+      throw ConfigError(c.key() + ".mixup_alpha: ssd_contrastive compares two views of each image: no mixup");
+    const int64_t queue = c.doc.at("moco").at("queue_size").get<int64_t>();
+    if (queue < c.batch_size)
+      throw ConfigError(c.key() + ".moco.queue_size " + std::to_string(queue) + " is smaller than the batch (" +
+                        std::to_string(c.batch_size) + "): each step enqueues a whole batch of keys");
+  };
   m.make = [](const StageConfig& c) { return std::make_unique<SsdContrastive>(c.doc.at("moco")); };
   return m;
 }
