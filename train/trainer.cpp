@@ -151,13 +151,14 @@ void Trainer::check_data_parallel() {
   if (world <= 1) return;
   for (const StageConfig& s : cfg_.stages) {
     const MethodSpec& m = method_spec(s.method);
-    if (!m.data_parallel)
-      run_fail(s.key() + ".method " + s.method + ": does not run data-parallel yet (its per-step state would differ "
-               "between the " + std::to_string(world) + " ranks); run it as one process, without mpirun");
+    if (!m.data_parallel)  // config errors (exit 2), found before anything trains
+      throw ConfigError(s.key() + ".method " + s.method + ": does not run data-parallel yet (its per-step state "
+                        "would differ between the " + std::to_string(world) + " ranks); run it as one process, "
+                        "without mpirun");
     if (s.trains && s.batch_size % world != 0)
-      run_fail(s.key() + ".batch_size " + std::to_string(s.batch_size) +
-               ": the global batch must split evenly over the " + std::to_string(world) +
-               " ranks (each takes batch_size / ranks)");
+      throw ConfigError(s.key() + ".batch_size " + std::to_string(s.batch_size) +
+                        ": the global batch must split evenly over the " + std::to_string(world) +
+                        " ranks (each takes batch_size / ranks)");
   }
 }
 
