@@ -24,7 +24,7 @@ Json state_json(const RunState& s, const std::string& hash) {
   Json j{{"format", RunState::kFormat}, {"stage", s.stage}, {"stage_started", s.stage_started},
               {"epoch", s.epoch}, {"cursor", s.cursor}, {"step_in_epoch", s.step_in_epoch},
               {"global_step", s.global_step}, {"loss_sum", s.loss_sum}, {"epoch_seconds", s.epoch_seconds},
-              {"epoch_images", s.epoch_images}, {"skipped", s.skipped}, {"best_top1", s.best_top1},
+              {"epoch_images", s.epoch_images}, {"epoch_loss_images", s.epoch_loss_images}, {"skipped", s.skipped}, {"best_top1", s.best_top1},
               {"best_epoch", s.best_epoch}, {"stage_top1", s.stage_top1}, {"train_seconds", s.train_seconds},
               {"train_images", s.train_images}, {"stage_seconds", s.stage_seconds},
               {"stage_images", s.stage_images}, {"wall_before", s.wall_before},
@@ -55,6 +55,7 @@ RunState state_from_json(const Json& j, const std::string& file) {
     s.loss_sum = j.at("loss_sum");
     s.epoch_seconds = j.at("epoch_seconds");
     s.epoch_images = j.at("epoch_images");
+    s.epoch_loss_images = j.value("epoch_loss_images", s.epoch_images);  // states written before the key
     s.skipped = j.at("skipped");
     s.best_top1 = j.at("best_top1");
     s.best_epoch = j.at("best_epoch");

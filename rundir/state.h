@@ -19,6 +19,7 @@ struct RunState {
   int64_t cursor = 0, step_in_epoch = 0, global_step = 0;
   double loss_sum = 0, epoch_seconds = 0;  // accumulators of the epoch in progress
   int64_t epoch_images = 0, skipped = 0;
+  int64_t epoch_loss_images = 0;     // the images of the epoch's applied steps (loss_sum's; skipped ones are not)
   double best_top1 = -1;             // of the stage in progress
   int best_epoch = -1;
   std::vector<double> stage_top1;    // per finished stage: its best (else last) evaluated top-1, -1 = none

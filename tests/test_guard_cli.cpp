@@ -122,4 +122,12 @@ TEST_CASE("steps queued past a bad step: stop names the first one, skip counts e
   CHECK(m.find("\"skipped_steps\":5") != std::string::npos);
   CHECK(m.find("\"loss\":null") == std::string::npos);
   CHECK(lines(slurp(root() + "/skip_all/steps.jsonl")) == 20);
+  // an epoch whose every step was skipped has no loss: null in metrics.jsonl and n/a in the log, never 0
+  r = run("train " + small("skip_epoch") + queued + " --set guard.max_skips=10", "TAILOR_NAN_INPUT_AT_STEP=1-10");
+  CHECK_MESSAGE(r.code == 0, r.out);
+  const std::string first = slurp(root() + "/skip_epoch/metrics.jsonl").substr(0, slurp(root() + "/skip_epoch/metrics.jsonl").find('\n'));
+  CHECK_MESSAGE(first.find("\"loss\":null") != std::string::npos, first);
+  CHECK(first.find("\"skipped_steps\":10") != std::string::npos);
+  CHECK(r.out.find("stage 1 epoch 1/2  lr ") != std::string::npos);
+  CHECK(r.out.find("loss n/a (no step applied)") != std::string::npos);
 }

@@ -127,6 +127,14 @@ TEST_CASE("debug.profile_steps: per-stage kernel tables, and the same steps as w
   CHECK(slurp(B / "profile_stage1.txt").find("conv2d_backward_weights") != std::string::npos);
   CHECK(slurp(B / "profile_stage2.txt").find("conv2d_backward_weights") == std::string::npos);
   CHECK_FALSE(fs::exists(A / "profile_stage1.txt"));
+  CHECK(b.out.find("no step of stage") == std::string::npos);
+  // epochs of two steps never reach the third, where profiling starts: said, not silent
+  Run c = run("train " + small("profile_short") + " --no-report --set debug.profile_steps=3 --set "
+              "stage1.max_steps_per_epoch=2 --set stage2.max_steps_per_epoch=2");
+  REQUIRE_MESSAGE(c.code == 0, c.out);
+  for (int k : {1, 2})
+    CHECK(c.out.find("debug.profile_steps: no step of stage " + std::to_string(k) + " was profiled (profiling starts "
+                     "at an epoch's third step run by this process; no epoch had one)") != std::string::npos);
   // the run report shows them
   Run rep = run("report --run " + B.string());
   REQUIRE_MESSAGE(rep.code == 0, rep.out);

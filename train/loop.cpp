@@ -152,6 +152,7 @@ bool read_point(RunContext& run, StageRun& stage, StepQueue& q, const std::vecto
       run.log << "\nguard: skipped the step: " << where << "\n";
     } else {
       st.loss_sum += (double)v * n;
+      st.epoch_loss_images += n;
     }
     st.epoch_images += n;
     images_now += n;
@@ -178,7 +179,9 @@ void end_epoch(RunContext& run, StageRun& stage, double comm_s, int64_t graph_st
   line["epochs"] = epochs;
   line["step"] = st.global_step;
   line["lr"] = stage.opt.lr();
-  line["loss"] = st.epoch_images ? st.loss_sum / st.epoch_images : 0.0;  // skipped steps' images are not in loss_sum
+  // the mean over the applied steps' images (a skipped step's loss is not in loss_sum); an epoch whose every
+  // step was skipped has no loss (null, not 0)
+  line["loss"] = st.epoch_loss_images ? Json(st.loss_sum / st.epoch_loss_images) : Json(nullptr);
   line["train_images"] = st.epoch_images;
   line["seconds"] = std::round(st.epoch_seconds * 100) / 100;
   line["img_per_s"] = st.epoch_seconds > 0 ? std::round(st.epoch_images / st.epoch_seconds * 10) / 10 : 0.0;
@@ -191,9 +194,10 @@ void end_epoch(RunContext& run, StageRun& stage, double comm_s, int64_t graph_st
   st.train_seconds += st.epoch_seconds;
   st.train_images += st.epoch_images;
   char buf[256];
-  std::snprintf(buf, sizeof buf, "stage %d epoch %d/%d  lr %.5f  loss %.4f  %.0f img/s  %s", k, e + 1, epochs,
-                stage.opt.lr(), line["loss"].get<double>(), line["img_per_s"].get<double>(),
-                format_duration(st.epoch_seconds).c_str());
+  char loss[64] = "loss n/a (no step applied)";
+  if (st.epoch_loss_images) std::snprintf(loss, sizeof loss, "loss %.4f", line["loss"].get<double>());
+  std::snprintf(buf, sizeof buf, "stage %d epoch %d/%d  lr %.5f  %s  %.0f img/s  %s", k, e + 1, epochs,
+                stage.opt.lr(), loss, line["img_per_s"].get<double>(), format_duration(st.epoch_seconds).c_str());
   std::string summary = buf;
   std::map<std::string, std::string> meta = stage.method.checkpoint_metadata();
   meta["stage"] = std::to_string(k);
@@ -235,7 +239,7 @@ void end_epoch(RunContext& run, StageRun& stage, double comm_s, int64_t graph_st
             << "left out of their batches (data.on_bad_image skip; tailor verify-data --on-bad-image skip names them)\n";
     stage.skipped_said = stage.loader.skipped();
   }
-  st.cursor = st.step_in_epoch = st.epoch_images = 0;
+  st.cursor = st.step_in_epoch = st.epoch_images = st.epoch_loss_images = 0;
   st.loss_sum = st.epoch_seconds = 0;
   st.epoch = e + 1;
   run.save_state();
@@ -306,6 +310,12 @@ class StageProfile {
                        profile::table(kernels, done_, wall_ms);
     if (run_.writer) write_text_atomic(run_.dir / name, text);
     run_.log << "\n" << text << (run_.writer ? "(" + (run_.dir / name).string() + ")\n" : "");
+  }
+  // The stage is over: a profile asked for and never taken is said (every epoch ended before its third step).
+  void stage_ended() {
+    if (run_.cfg.profile_steps > 0 && !finished_)
+      run_.log << "debug.profile_steps: no step of stage " << stage_.cfg.index << " was profiled (profiling starts "
+               << "at an epoch's third step run by this process; no epoch had one)\n";
   }
 
  private:
@@ -488,7 +498,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
           graph->invalidate();                                   // creates it again, eagerly
           settled = false;
         }
-        run.progress.step(done, st.epoch_images ? st.loss_sum / st.epoch_images : 0, images_now);
+        run.progress.step(done, st.epoch_loss_images ? st.loss_sum / st.epoch_loss_images : 0, images_now);
       }
       if (every > 0 && st.global_step % every == 0 && st.step_in_epoch < total) {
         st.epoch_seconds = seconds0 + (monotonic_seconds() - t0);
@@ -514,6 +524,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
     if (run.stop_after_s > 0 && monotonic_seconds() - run.session_t0 >= run.stop_after_s && st.epoch < c.epochs)
       return false;  // the state was saved at the end of the epoch
   }
+  prof.stage_ended();
   return true;
 }
 
