@@ -316,6 +316,7 @@ TEST_CASE("every shipped recipe resolves against the schema") {
     CHECK_NOTHROW(cfg = resolve_config(e.path().string(), {}, false));
     const bool described = !cfg["description"].get<std::string>().empty() || e.path().filename() == "gcl_default.json";
     CHECK(described);
+    for (const std::string& w : schedule_warnings(parse_run_config(cfg))) CHECK_MESSAGE(false, w);  // none warns
     ++n;
   }
   CHECK(n >= 25);
@@ -362,4 +363,14 @@ TEST_CASE("method checks run before any stage trains: balms and ssd_contrastive 
         "stage2.moco.queue_size 16 is smaller than the batch (32): each step enqueues a whole batch of keys");
   CHECK(check_stage2(R"({"method": "ssd_contrastive", "batch_size": 32, "moco": {"queue_size": 32}})").empty());
   CHECK(check_stage2(R"({"method": "balms"})").empty());
+}
+
+TEST_CASE("a cosine-margin loss on a linear head is warned of (its logits are not cosines)") {
+  const RunConfig rc = parse_run_config(resolve_config("", {"model.head=linear", "stage1.loss={\"name\": \"ldam\"}"}, false));
+  const std::vector<std::string> w = schedule_warnings(rc);
+  REQUIRE(w.size() == 1);
+  CHECK(w[0] == "stage1.loss ldam takes the cosines of a normed head (it scales them by loss.s), but model.head is "
+                "linear: its logits are not cosines (the recipes use model.head normed)");
+  CHECK(schedule_warnings(parse_run_config(resolve_config("", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}",
+                                                                "stage2={\"method\": \"none\"}"}, false))).empty());
 }

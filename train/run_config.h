@@ -110,7 +110,8 @@ struct RunConfig {
 // Parses a document resolve_config() produced (or a run's config.json).
 RunConfig parse_run_config(const Json& resolved);
 // What a valid config schedules but never happens in the stage's epochs: a learning-rate milestone or a DRW
-// switch at or past the last epoch (a recipe shortened with --set stageK.epochs=...). Said in the log.
+// switch at or past the last epoch (a recipe shortened with --set stageK.epochs=...); and a cosine-margin loss
+// (ldam, gcl, gcl_ang) on a linear head, whose logits are not cosines. Said in the log.
 std::vector<std::string> schedule_warnings(const RunConfig& c);
 DataConfig parse_data_config(const Json& data_section);
 // The shot groups of a resolved eval section (eval.groups, and eval.many_above / few_below for counts).
