@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "data/decode.h"
+
 namespace tailor::data {
 
 namespace {
@@ -43,6 +45,22 @@ std::vector<std::string> preset_names() {
 bool is_preset_name(const std::string& name) {
   const std::vector<std::string> names = preset_names();
   return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+PresetInput preset_input(const std::string& dataset, const Dataset& train, BadImagePolicy policy) {
+  PresetInput in{dataset, train.height, train.width, train.channels > 0 ? train.channels : 3};
+  if (train.in_memory()) return in;
+  for (const auto& path : train.paths) {
+    try {
+      const ImageU8 first = decode_image_file(path);
+      in.height = first.height;
+      in.width = first.width;
+      return in;
+    } catch (const std::runtime_error&) {
+      if (policy == BadImagePolicy::Error) throw;
+    }
+  }
+  throw std::runtime_error(train.name + ": no training image decodes (data.on_bad_image skip left none)");
 }
 
 bool preset_is_exact(const std::string& augment, const PresetInput& in) {

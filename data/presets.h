@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "data/augment.h"
+#include "data/dataset.h"
 
 namespace tailor::data {
 
@@ -45,6 +46,11 @@ struct Preset {
   bool exact = false;  // images are used at their own size: they must all be size x size
   TransformConfig train, eval;
 };
+
+// What the preset is chosen for: the dataset kind and the training images' size — known for data in memory,
+// else the first training image's that decodes (one that does not is an error under BadImagePolicy::Error; under
+// Skip it is passed over, and left out later by name). Used by training and by verify-data --augment.
+PresetInput preset_input(const std::string& dataset, const Dataset& train, BadImagePolicy policy);
 
 // Throws std::runtime_error naming data.augment / data.image_size when the choice cannot work.
 Preset make_preset(const std::string& augment, int image_size, const PresetInput& in);

@@ -8,12 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "data/cifar.h"
 #include "data/dataset.h"
-#include "data/decode.h"
 #include "data/duplicates.h"
 #include "data/folder.h"
 #include "data/idx.h"
@@ -291,18 +290,6 @@ std::string preset_dataset(const std::string& format) {
   return format;  // list, inat
 }
 
-// The preset a training run would take for this training split: chosen, as train/run_data.cpp does, from the
-// first training image that decodes (bad ones are already out of ds).
-Preset training_preset(const VerifyArgs& a, const Dataset& ds) {
-  PresetInput in{preset_dataset(a.format), ds.height, ds.width, ds.channels > 0 ? ds.channels : 3};
-  if (!ds.in_memory() && !ds.paths.empty()) {
-    const ImageU8 first = decode_image_file(ds.paths[0]);
-    in.height = first.height;
-    in.width = first.width;
-  }
-  return make_preset(a.augment, (int)a.image_size, in);
-}
-
 std::string size_list(const Dataset& ds) {
   std::string s = "(" + std::to_string(ds.image_sizes.size()) + " sizes:";
   for (size_t i = 0; i < ds.image_sizes.size() && i < 3; ++i)
@@ -328,8 +315,9 @@ int check_sizes(std::ostream& out, std::ostream& err, const std::string& split, 
     if (other == 0) return 0;
     err << "verify-data: " << split << ": " << counted(other, "image") << " not " << S << " "
         << (ds.image_sizes.empty() ? "(" + std::to_string(ds.width) + "x" + std::to_string(ds.height) + ")" : size_list(ds))
-        << example << ": data.augment " << augment << (augment == preset->name ? "" : " (" + preset->name + ")") << " keeps images as they are and training refuses "
-        << "them; use a resizing preset (data.augment imagenet with data.image_size S) or resize the files\n";
+        << example << ": data.augment " << augment << (augment == preset->name ? "" : " (" + preset->name + ")")
+        << " keeps images as they are and training refuses them; use a resizing preset (data.augment imagenet "
+           "with data.image_size S) or resize the files\n";
     return 1;
   }
   if (ds.image_sizes.size() > 1)
@@ -410,14 +398,14 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
     // the training split first: the other splits' labels must be among its classes
     std::stable_sort(work.begin(), work.end(), [](const auto& x, const auto& y) { return x.first == "train" && y.first != "train"; });
     std::vector<std::string> train_names;
-    std::unique_ptr<Preset> preset;  // --augment: the preset a training run would take (from the training split)
+    std::optional<Preset> preset;  // --augment: the preset a training run would take (from the training split)
     for (auto& [split, file] : work) {
       Dataset ds;
-      const bool o_training = split == "train" || work.size() == 1;  // the split the classes are counted from
+      const bool training_split = split == "train" || work.size() == 1;  // the split the classes are counted from
       try {
         LoadOptions o = opts;
         if (split != "train" && train_classes > 0 && a.num_classes <= 0) o.num_classes = train_classes;
-        o.training_split = o_training;
+        o.training_split = training_split;
         if (a.format == "cifar-bin") ds = load_cifar_bin(a.root, split);
         else if (a.format == "idx") ds = load_idx_dataset(a.root, split, o);
         else if (a.format == "imagefolder") ds = load_image_folder(a.root, split, o);
@@ -448,15 +436,17 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         for (const auto& d : diffs) err << "verify-data: " << d << " (--expect " << a.expect << ")\n";
         problems += (int)diffs.size();
       }
-      if (!a.augment.empty() && o_training && !preset) try {  // the preset a run would take, from this split
-          preset = std::make_unique<Preset>(training_preset(a, ds));
+      if (!a.augment.empty() && training_split && !preset) try {  // the preset a run would take, from this split
+          // its first image decodes: verify-data loads under skip, so the bad ones are already out of ds
+          preset = make_preset(a.augment, (int)a.image_size,
+                               preset_input(preset_dataset(a.format), ds, BadImagePolicy::Error));
           out << "  augment " << preset->name << " at " << preset->size << "x" << preset->size
               << (preset->exact ? " (images as they are)" : " (resized)") << "\n";
         } catch (const std::exception& e) {
           err << "verify-data: " << split << ": " << e.what() << "\n";
           ++problems;
         }
-      problems += check_sizes(out, err, split, ds, preset.get(), a.augment);
+      problems += check_sizes(out, err, split, ds, preset ? &*preset : nullptr, a.augment);
       write_ignored(out, ds, "  ", "    ");
       const std::vector<uint64_t> hashes = content_hashes(ds, a.threads);
       warnings += write_repeats(out, ds, find_repeats(ds, hashes), "  ", "    ");

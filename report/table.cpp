@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "rundir/files.h"
+#include "train/metrics.h"
 
 namespace tailor {
 
@@ -59,12 +60,9 @@ bool regroup_run_numbers(RunNumbers& r, const data::ShotRule& rule) {
   const std::string described = data::describe_shot_rule(rule, counts);
   if (described == r.groups) return false;
   const data::ShotSplit split = data::shot_split(counts, rule);
-  auto mean_acc = [&](const std::vector<int>& classes) {  // train/metrics.cpp's mean over the group's classes
-    double s = 0;
-    int n = 0;
-    for (int c : classes)
-      if (std::isfinite(r.per_class[(size_t)c])) s += r.per_class[(size_t)c], ++n;
-    return n ? s / n : kNaN;
+  auto mean_acc = [&](const std::vector<int>& classes) {  // the evaluation's own mean; NaN for a group without classes
+    const ShotGroup g = mean_class_accuracy(r.per_class, classes);
+    return g.empty() ? kNaN : g.acc;
   };
   r.many = mean_acc(split.many);
   r.medium = mean_acc(split.medium);

@@ -173,11 +173,10 @@ int cmd_inspect_loss(int argc, char** argv) {
       if (!a.has("loss") || !a.has("logits") || !a.has("target"))
         throw UsageError("--loss, --logits and --target are required (or --sweep-gap)");
       name = a.str("loss", "");
-      const std::vector<std::string> known = loss_names();
-      if (std::find(known.begin(), known.end(), name) == known.end()) {
-        std::string list;
-        for (auto& n : known) list += (list.empty() ? "" : ", ") + n;
-        throw UsageError("--loss: unknown loss '" + name + "' (known: " + list + ")");
+      try {
+        loss_keys(name, LossConfig());  // an unknown name: its error lists the losses
+      } catch (const std::runtime_error& e) {
+        throw UsageError(std::string("--loss: ") + e.what());
       }
       logits = a.numbers("logits");
       if (logits.size() != counts.size())

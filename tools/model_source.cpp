@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/allocator.h"
+#include "report/table.h"  // run_finished
 #include "train/data_parallel.h"
 #include "train/run_model.h"
 #include "train/trainer.h"
@@ -41,14 +42,6 @@ void check_run_classes(const std::string& run_dir, const RunData& data, std::ost
       e["train_counts"].get<std::vector<int64_t>>() != data.train_counts)
     log << "note: the training counts differ from the run's (" << path << "): the many / medium / few groups follow "
         << "the data as it is now\n";
-}
-
-// No summary.json, or one of a run stopped before its end (--stop-after).
-bool run_unfinished(const std::string& run_dir) {
-  std::ifstream f(run_dir + "/summary.json");
-  if (!f) return true;
-  const Json s = Json::parse(f, nullptr, false);
-  return !s.is_object() || s.contains("stopped");
 }
 
 }  // namespace
@@ -91,7 +84,7 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
     for (auto& kv : a.list("set")) apply_set(doc, kv);
     s.cfg = expand_config(doc);
     s.checkpoint = a.has("checkpoint") ? a.str("checkpoint", "") : final_checkpoint(s.cfg, s.run_dir);
-    if (!a.has("checkpoint") && run_unfinished(s.run_dir) && std::filesystem::is_regular_file(s.checkpoint))
+    if (!a.has("checkpoint") && !run_finished(s.run_dir) && std::filesystem::is_regular_file(s.checkpoint))
       log << "note: " << s.run_dir << " has not finished (stopped or killed; `tailor train --resume` continues it): "
           << "its final checkpoint is where it stands now\n";
   } else {

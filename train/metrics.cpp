@@ -7,6 +7,18 @@
 
 namespace tailor {
 
+ShotGroup mean_class_accuracy(const std::vector<double>& per_class_acc, const std::vector<int>& classes) {
+  ShotGroup g;
+  double s = 0;
+  for (int c : classes)
+    if (!std::isnan(per_class_acc[(size_t)c])) {
+      s += per_class_acc[(size_t)c];
+      g.classes++;
+    }
+  g.acc = g.classes ? s / g.classes : 0;
+  return g;
+}
+
 MetricsAccumulator::MetricsAccumulator(int num_classes, std::vector<int64_t> train_counts, ShotRule rule,
                                        int calibration_bins)
     : C_(num_classes),
@@ -78,18 +90,7 @@ EvalMetrics MetricsAccumulator::finish() const {
     m.per_class_count[c] = row;
     if (row) m.per_class_acc[c] = (double)confusion_[(size_t)c * C_ + c] / row;
   }
-  // a group's (and the balanced) accuracy: the mean over its classes that have test samples
-  auto mean_acc = [&](const std::vector<int>& classes) {
-    ShotGroup g;
-    double s = 0;
-    for (int c : classes)
-      if (!std::isnan(m.per_class_acc[c])) {
-        s += m.per_class_acc[c];
-        g.classes++;
-      }
-    g.acc = g.classes ? s / g.classes : 0;
-    return g;
-  };
+  auto mean_acc = [&](const std::vector<int>& classes) { return mean_class_accuracy(m.per_class_acc, classes); };
   std::vector<int> all(C_);
   for (int c = 0; c < C_; ++c) all[c] = c;
   m.balanced_acc = mean_acc(all).acc;

@@ -26,6 +26,10 @@ struct ShotGroup {
   bool empty() const { return classes == 0; }
 };
 
+// A group's (and the balanced) accuracy: the mean of per_class_acc over `classes`, leaving out the classes
+// without test samples (NaN entries). Also regroups a finished run from its eval.json (report/table.h).
+ShotGroup mean_class_accuracy(const std::vector<double>& per_class_acc, const std::vector<int>& classes);
+
 struct EvalMetrics {
   int64_t samples = 0;
   double top1 = 0, top5 = 0;               // fractions in [0, 1], per image

@@ -36,24 +36,6 @@ std::string under_root(const std::string& root, const std::string& p, const char
   return f.string();
 }
 
-// The training images' size for the preset: known for data in memory, else the first image's that decodes (an
-// image that does not is a data error under on_bad_image error; under skip it is left out later, by name).
-data::PresetInput preset_input(const std::string& dataset, const data::Dataset& train, data::BadImagePolicy policy) {
-  data::PresetInput in{dataset, train.height, train.width, train.channels > 0 ? train.channels : 3};
-  if (train.in_memory()) return in;
-  for (const auto& path : train.paths) {
-    try {
-      data::ImageU8 first = data::decode_image_file(path);
-      in.height = first.height;
-      in.width = first.width;
-      return in;
-    } catch (const std::runtime_error&) {
-      if (policy == data::BadImagePolicy::Error) throw;
-    }
-  }
-  throw std::runtime_error(train.name + ": no training image decodes (data.on_bad_image skip left none)");
-}
-
 // A split of images read as they are: decoded into memory, all of the preset's size.
 void decode_for_preset(data::Dataset& ds, const data::Preset& p, const data::LoadOptions& opts, const char* split) {
   if (!ds.in_memory()) {
@@ -158,7 +140,7 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
 
   // the transforms: one preset for training and evaluation, at one image size
   data::Preset preset;
-  const data::PresetInput input = preset_input(ds, full, opts.on_bad_image);  // a bad image: a data error
+  const data::PresetInput input = data::preset_input(ds, full, opts.on_bad_image);  // a bad image: a data error
   try {
     preset = data::make_preset(d.augment, (int)d.image_size, input);
   } catch (const std::runtime_error& e) {
