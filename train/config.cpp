@@ -1,4 +1,5 @@
 #include "train/config.h"
+#include "train/stage_plan.h"
 
 #include <algorithm>
 #include <cmath>
@@ -284,6 +285,7 @@ void validate(const Json& cfg) {
       config_fail(st + ".schedule.factors needs one factor per milestone (" + std::to_string(ms.size()) + "), got " +
                   std::to_string(fs.size()));
   }
+  check_stage_heads(cfg);  // the heads the stages leave each other (load files: when the run starts)
   const std::string ds = cfg.at("data").at("dataset");
   if ((ds == "list" || ds == "inat") && cfg.at("data").at("train_list").get<std::string>().empty())
     config_fail("data.train_list is required for data.dataset " + ds);

@@ -143,8 +143,19 @@ struct MethodSpec {
   // "loss" block applies only when the stage's loss is the block's loss.
   Json defaults = Json::object();
   std::vector<ConfigKey> keys;  // the method's own keys, relative to the stage ("taus", "kd.teacher")
+  // The classifier heads the stage's setup can start from, as checkpoints name them (head_kind: "linear",
+  // "tau_norm", "lws", "camc", ...); empty: any. Checked for every stage before any trains, on the head the
+  // stages before it leave (train/stage_plan.h).
+  std::vector<std::string> starts_from;
+  std::string leaves_head;  // the head the stage leaves the model with; "": the one it starts from
+  // Keys naming teachers (a string or a list: stageK or checkpoint files), e.g. "kd.teacher": a teacher file
+  // is read and checked against the run's classes and input channels before any stage trains.
+  std::vector<std::string> teacher_keys;
   // Checks that need the file system (a teacher file exists), run before any data is loaded; may be empty.
   std::function<void(const StageConfig&)> check;
+  // Checks that need the data or the ranks (a meta batch against the meta set), run once the data is loaded,
+  // before any stage trains; may be empty. The method's setup makes the same checks.
+  std::function<void(const StageConfig&, const RunData&, int world)> check_data;
   std::function<std::unique_ptr<Method>(const StageConfig&)> make;
 };
 

@@ -103,16 +103,27 @@ std::shared_ptr<ResNet> load_model(const std::string& path, std::map<std::string
   return net;
 }
 
+static std::string model_words(const std::string& arch, const std::string& classes, const std::string& channels) {
+  return arch + ", " + classes + " classes, " + channels + " input channels";
+}
+
+std::string checkpoint_mismatch(const std::map<std::string, std::string>& meta, const std::string& arch,
+                                int64_t num_classes, int64_t in_channels) {
+  if (!meta.count("arch")) return "";
+  auto at = [&](const char* k) { return meta.count(k) ? meta.at(k) : std::string("?"); };
+  const std::string got = model_words(at("arch"), at("num_classes"), at("in_channels")),
+                    model = model_words(arch, std::to_string(num_classes), std::to_string(in_channels));
+  return got == model ? "" : "a checkpoint of " + got + "; this run's model is " + model;
+}
+
 void load_into(ResNet& net, const std::string& path, std::ostream* log) {
   std::map<std::string, std::string> meta;
   auto sd = read_weights(path, &meta, CrcCheck::IfPresent);
   const ResNetConfig& c = net.config();
-  const std::string model = c.arch + ", " + std::to_string(c.num_classes) + " classes, " +
-                            std::to_string(c.in_channels) + " input channels";
+  const std::string model = model_words(c.arch, std::to_string(c.num_classes), std::to_string(c.in_channels));
   if (meta.count("arch")) {
-    const std::string got = meta["arch"] + ", " + meta["num_classes"] + " classes, " + meta["in_channels"] +
-                            " input channels";
-    if (got != model) fail(path + ": a checkpoint of " + got + "; this run's model is " + model);
+    const std::string mismatch = checkpoint_mismatch(meta, c.arch, c.num_classes, c.in_channels);
+    if (!mismatch.empty()) fail(path + ": " + mismatch);
     install_head(net, meta["head"], meta, path);
   }
   Module::LoadReport rep;

@@ -35,6 +35,11 @@ std::shared_ptr<ResNet> load_model(const std::string& path, std::map<std::string
 // from the LWS classifier). A file without that metadata (PyTorch weights) must match net as it is.
 // Errors name the file and what differs. `log` gets one line.
 void load_into(ResNet& net, const std::string& path, std::ostream* log);
+// "" when checkpoint metadata describes a model of this architecture, class count and input channels (or has
+// none: weights from elsewhere), else "a checkpoint of resnet32, 100 classes, 3 input channels; this run's
+// model is ..." (what load_into refuses).
+std::string checkpoint_mismatch(const std::map<std::string, std::string>& meta, const std::string& arch,
+                                int64_t num_classes, int64_t in_channels);
 
 // Evaluation of `net` on a whole dataset (eval mode, no grad, sequential; the model's mode is restored);
 // the shot groups by `rule` over `train_counts`. resident (data.resident): the images go to the model's device

@@ -23,6 +23,7 @@
 #include "train/loop.h"
 #include "train/method.h"
 #include "train/run_model.h"
+#include "train/stage_plan.h"
 
 namespace tailor {
 
@@ -359,8 +360,7 @@ void Trainer::start_stage(int k, bool restore) {
     lc.on_bad_image = data::parse_bad_image_policy(cfg_.data.on_bad_image);
     if (cfg_.data.resident) lc.resident = dev_;  // mixup then mixes on the device (mix_rows)
     const std::string view2 = method_->second_view();
-    if (!view2.empty()) {
-      if (c.mixup_alpha > 0) run_fail(c.key() + ": method " + c.method + " compares two views; mixup_alpha must be 0");
+    if (!view2.empty()) {  // (mixup refused before stage 1: train/stage_plan.h)
       lc.second_view = train_transform_for(data_, view2, c.key() + " (" + c.method + ") second view");
     }
     loader_ = std::make_unique<data::Loader>(data_.train, *sampler_, train_transform_for(data_, c.augment, c.key() + ".augment"), lc);
@@ -566,8 +566,10 @@ Json Trainer::run(std::optional<RunData> given) {
       log_ << "resumed " << dir_.string() << ": the run had already finished; re-evaluating\n";
       return finish();
     }
+    check_stage_plan(cfg_, data_, comm_->world(), st_.stage);  // the stages still to run
   } else {
     try {
+      check_stage_plan(cfg_, data_, comm_->world(), 1);  // what each stage's start would refuse, before any trains
       create_dir();
       start_stage(1, false);
       save_state();

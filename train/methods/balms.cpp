@@ -46,6 +46,7 @@
 #include "train/adam.h"
 #include "train/data_parallel.h"
 #include "train/method.h"
+#include "train/run_model.h"  // head_kind
 
 namespace tailor {
 
@@ -149,16 +150,51 @@ void balms_gumbel_row(uint64_t seed, int epoch, int64_t step, int64_t b, int64_t
 
 namespace {
 
+// The meta set: class-balanced, one image per class turn (evaluation transform).
+data::SamplerConfig meta_sampler_config() {
+  data::SamplerConfig sc;
+  sc.kind = data::SamplerKind::ClassAware;
+  sc.samples_per_class = 1;
+  return sc;
+}
+
+// The meta set (the training split, or val under balms.meta_set val) and the meta batch (balms.meta_batch_size,
+// 0: the stage's batch). Throws naming the key what setup cannot run: a loss without per-sample weights, no val
+// split, a meta batch the ranks cannot split or larger than the meta set's draws per epoch.
+struct MetaPlan {
+  const data::Dataset* set;
+  int64_t batch;
+};
+MetaPlan balms_meta_plan(const StageConfig& c, const RunData& d, int world) {
+  if (!make_loss(c.loss_name, c.loss, d.train_counts)->accepts_sample_weight())
+    throw ConfigError(c.key() + " (balms): the loss " + c.loss_name + " takes no per-sample weights; the meta step "
+                      "needs one that does (balanced_softmax, ce, logit_adjust, ldam)");
+  const Json& b = c.doc.at("balms");
+  MetaPlan p{&d.train, b.at("meta_batch_size").get<int64_t>()};
+  if (p.batch == 0) p.batch = c.batch_size;
+  if (b.at("meta_set") == "val") {
+    if (!d.val) throw ConfigError(c.key() + ".balms.meta_set val: the data has no validation split");
+    p.set = d.val.get();
+  }
+  if (p.batch % world != 0)
+    throw ConfigError(c.key() + ".balms.meta_batch_size " + std::to_string(p.batch) +
+                      ": the meta batch must split evenly over the " + std::to_string(world) + " ranks");
+  const int64_t draws = (int64_t)data::Sampler(p.set->labels, p.set->num_classes, meta_sampler_config()).length();
+  if (draws < p.batch)
+    throw ConfigError(c.key() + ".balms.meta_batch_size " + std::to_string(p.batch) + ": larger than the meta set's " +
+                      std::to_string(draws) + " draws per epoch");
+  return p;
+}
+
 class Balms : public ClassifierRetraining {
  public:
-  Balms(double meta_lr, double init_pow, int64_t meta_batch, std::string meta_set)
-      : meta_lr_(meta_lr), init_pow_(init_pow), meta_batch_(meta_batch), meta_set_(std::move(meta_set)) {}
+  Balms(double meta_lr, double init_pow, std::string meta_set)
+      : meta_lr_(meta_lr), init_pow_(init_pow), meta_set_(std::move(meta_set)) {}
 
   void setup(StageSetup& s) override {
     ClassifierRetraining::setup(s);
-    if (!loss_->accepts_sample_weight())
-      fail(s.cfg.key() + " (balms): the loss " + loss_name_ + " takes no per-sample weights; the meta step needs one "
-           "that does (balanced_softmax, ce, logit_adjust, ldam)");
+    comm_ = s.comm && s.comm->world() > 1 ? s.comm : nullptr;
+    const MetaPlan plan = balms_meta_plan(s.cfg, s.data, comm_ ? comm_->world() : 1);  // (checked before stage 1 too)
     optim_ = s.cfg.optim;
     seed_ = s.stage_seed ^ 0x62616c6d73ull;  // "balms"
     labels_ = s.data.train.labels;
@@ -180,25 +216,11 @@ class Balms : public ClassifierRetraining {
     AdamOptions ao;
     ao.lr = (float)meta_lr_;
     adam_ = std::make_unique<Adam>(std::vector<Tensor>{w_}, ao);
-    // the meta set: class-balanced, one image per class turn, evaluation transform
-    const data::Dataset* meta = &s.data.train;
-    if (meta_set_ == "val") {
-      if (!s.data.val) fail(s.cfg.key() + ".balms.meta_set val: the data has no validation split");
-      meta = s.data.val.get();
-    }
-    data::SamplerConfig sc;
-    sc.kind = data::SamplerKind::ClassAware;
-    sc.samples_per_class = 1;
+    const data::Dataset* meta = plan.set;
+    data::SamplerConfig sc = meta_sampler_config();
     sc.seed = seed_ + 1;
     meta_sampler_ = std::make_unique<data::Sampler>(meta->labels, meta->num_classes, sc);
-    meta_batch_size_ = meta_batch_ > 0 ? meta_batch_ : s.cfg.batch_size;
-    comm_ = s.comm && s.comm->world() > 1 ? s.comm : nullptr;
-    if (comm_ && meta_batch_size_ % comm_->world() != 0)
-      fail(s.cfg.key() + ".balms.meta_batch_size " + std::to_string(meta_batch_size_) +
-           ": the meta batch must split evenly over the " + std::to_string(comm_->world()) + " ranks");
-    if ((int64_t)meta_sampler_->length() < meta_batch_size_)
-      fail(s.cfg.key() + ".balms.meta_batch_size " + std::to_string(meta_batch_size_) + ": larger than the meta set's " +
-           std::to_string(meta_sampler_->length()) + " draws per epoch");
+    meta_batch_size_ = plan.batch;
     data::LoaderConfig lc;
     lc.batch_size = meta_batch_size_;
     lc.num_workers = s.workers;
@@ -324,11 +346,12 @@ class Balms : public ClassifierRetraining {
   std::shared_ptr<Module> make_head(StageSetup& s) override {
     auto head = std::make_shared<Linear>(s.model.feature_dim(), s.model.config().num_classes, true, s.model_rng);
     head->requires_grad_(true);
+    s.log << s.cfg.key() << " (balms): a new linear classifier, re-initialised (the model's head was "
+          << head_kind(s.model) << ")\n";
     return head;
   }
 
   double meta_lr_, init_pow_;
-  int64_t meta_batch_;
   std::string meta_set_;
   SgdOptions optim_;
   uint64_t seed_ = 0;
@@ -357,6 +380,7 @@ class Balms : public ClassifierRetraining {
 MethodSpec balms_method() {
   MethodSpec m;
   m.name = "balms";
+  m.leaves_head = "linear";  // its classifier, re-initialised
   m.data_parallel = true;  // every rank learns the same sampler from the gathered batch (see the top)
   m.summary = "Balanced Meta-Softmax: the decoupled classifier with Balanced Softmax and the learned Meta Sampler "
               "(Ren et al. 2020)";
@@ -372,20 +396,12 @@ MethodSpec balms_method() {
     if (c.mixup_alpha > 0)  // the meta-gradient is taken on the batch's labels: a mixed batch has two
       throw ConfigError(c.key() + ".mixup_alpha: balms's meta step differentiates the loss of the batch's own labels: "
                         "no mixup");
-    std::unique_ptr<Loss> probe;
-    try {
-      probe = make_loss(c.loss_name, c.loss, std::vector<int64_t>{2, 1});
-    } catch (const std::exception&) {
-      return;  // a loss that needs the real class counts: setup checks it
-    }
-    if (!probe->accepts_sample_weight())
-      throw ConfigError(c.key() + " (balms): the loss " + c.loss_name + " takes no per-sample weights; the meta step "
-                        "needs one that does (balanced_softmax, ce, logit_adjust, ldam)");
   };
+  m.check_data = [](const StageConfig& c, const RunData& d, int world) { balms_meta_plan(c, d, world); };
   m.make = [](const StageConfig& c) {
     const Json& b = c.doc.at("balms");
     return std::make_unique<Balms>(b.at("meta_lr").get<double>(), b.at("init_pow").get<double>(),
-                                   b.at("meta_batch_size").get<int64_t>(), b.at("meta_set").get<std::string>());
+                                   b.at("meta_set").get<std::string>());
   };
   return m;
 }

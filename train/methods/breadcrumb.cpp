@@ -261,6 +261,8 @@ MethodSpec breadcrumb_method() {
   m.data_parallel = true;  // the feature memory and g_c are filled and stepped from the gathered global batch
   m.summary = "Breadcrumb / EMANATE: a class-balanced classifier on back-tracked features of past epochs (Liu et al. 2022)";
   m.needs_linear_head = true;
+  m.starts_from = {"linear", "tau_norm"};  // g_r is the Linear the model has
+  m.leaves_head = "linear";                // g_c
   m.defaults = {{"schedule", {{"kind", "cosine"}}}};
   m.keys = {{"breadcrumb.samples_per_class", "int", 4, 1, 1 << 20, {},
              "breadcrumb: images per class turn of g_c's class-aware batches before the FIFOs are full"}};

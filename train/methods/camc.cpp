@@ -45,6 +45,7 @@ class CamcTraining : public JointTraining {
 MethodSpec camc_method() {
   MethodSpec m;
   m.name = "camc";
+  m.starts_from = {"camc"};
   m.summary = "CAMC (reconstruction): end-to-end training through the class-activation-map calibrated pooling "
               "(model.head camc); camc.attend: the true (label) or the predicted class's map in training";
   m.keys = {{"camc.attend", "string", "label", 0, 0, {"label", "predicted"},

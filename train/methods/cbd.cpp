@@ -100,6 +100,8 @@ class ClassBalancedDistillation : public Method {
 MethodSpec cbd_method() {
   MethodSpec m;
   m.name = "cbd";
+  m.leaves_head = "projected_cosine";
+  m.teacher_keys = {"cbd.teachers"};
   m.summary = "Class-Balanced Distillation: a class-balanced student keeps its teachers' features (Iscen et al. 2021)";
   m.defaults = {{"load", "fresh"}, {"sampler", {{"name", "resample"}}}, {"schedule", {{"kind", "cosine"}}}};
   m.keys = {{"cbd.teachers", "strings", Json::array({"stage1"}), 0, 0, {},

@@ -78,6 +78,7 @@ class KnowledgeDistillation : public JointTraining {
 MethodSpec kd_method() {
   MethodSpec m;
   m.name = "kd";
+  m.teacher_keys = {"kd.teacher"};
   m.summary = "knowledge distillation from a frozen teacher checkpoint (Hinton et al. 2015)";
   m.keys = {{"kd.teacher", "string", "", 0, 0, {}, "kd: the teacher's checkpoint (written by tailor)"},
             {"kd.alpha", "number", 0.9, 0, 1, {}, "kd: weight of the distillation term"},

@@ -55,6 +55,8 @@ MethodSpec mislas_method() {
               "label-aware smoothing, shifted BN (Zhong et al. 2021)";
   m.frozen_backbone = true;
   m.needs_linear_head = true;
+  m.starts_from = {"linear"};  // fine-tunes a Linear with bias under learned scales
+  m.leaves_head = "lws";
   m.first_stage = false;
   m.defaults = {{"epochs", 10},
                 {"schedule", {{"kind", "cosine"}}},

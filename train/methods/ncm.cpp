@@ -40,6 +40,7 @@ class Ncm : public Method {
 MethodSpec ncm_method() {
   MethodSpec m;
   m.name = "ncm";
+  m.leaves_head = "ncm";
   m.summary = "post-hoc nearest class mean of the training features (Kang et al. 2020)";
   m.trains = false;
   m.takes_loss = false;

@@ -234,6 +234,7 @@ class SsdDistill : public Method {
 MethodSpec ssd_contrastive_method() {
   MethodSpec m;
   m.name = "ssd_contrastive";
+  m.starts_from = {"linear", "tau_norm"};  // the classifier trained beside the contrastive loss
   m.data_parallel = true;  // the queue is filled from the gathered global batch (MoCo's concat_all_gather)
   m.summary = "SSD stage I: cross-entropy + label-masked MoCo with a momentum key encoder (Li et al. 2021)";
   m.defaults = {{"schedule", {{"kind", "cosine"}}}};
@@ -261,6 +262,8 @@ MethodSpec ssd_contrastive_method() {
 MethodSpec ssd_distill_method() {
   MethodSpec m;
   m.name = "ssd_distill";
+  m.leaves_head = "two_heads";
+  m.teacher_keys = {"ssd.teacher"};
   m.summary = "SSD stage III: a fresh network, hard head on the labels + soft head distilled from a teacher";
   m.defaults = {{"load", "fresh"}, {"schedule", {{"kind", "cosine"}}}};
   m.keys = {{"ssd.teacher", "string", "stage2", 0, 0, {}, "ssd: the teacher: an earlier stage (stageK) or a checkpoint"},

@@ -95,6 +95,8 @@ MethodSpec tau_norm_method() {
   m.trains = false;
   m.takes_loss = false;
   m.needs_linear_head = true;
+  m.starts_from = {"linear", "tau_norm"};  // normalises a Linear's rows
+  m.leaves_head = "tau_norm";
   m.first_stage = false;
   m.keys = {{"taus", "numbers", Json::array(), 0, 100, {}, "tau_norm: the grid (empty = 0, 0.1, ..., 2)"},
             {"choose_tau_on_test", "bool", false, 0, 0, {}, "tau_norm without a val split: select on test"}};

@@ -1,0 +1,128 @@
+#include "train/stage_plan.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "train/checkpoint.h"
+#include "train/method.h"
+#include "train/run_model.h"
+
+namespace tailor {
+
+namespace {
+
+std::string join_or(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i == 0 ? "" : i + 1 == v.size() ? " or " : ", ") + v[i];
+  return s;
+}
+
+// The references a teacher key holds (one string or a list), skipping keys the stage does not have.
+std::vector<std::string> teacher_refs(const StageConfig& c, const std::string& key) {
+  const Json* v = &c.doc;
+  for (size_t a = 0, b; a <= key.size(); a = b + 1) {
+    b = std::min(key.find('.', a), key.size());
+    const std::string part = key.substr(a, b - a);
+    if (!v->is_object() || !v->contains(part)) return {};
+    v = &v->at(part);
+  }
+  if (v->is_string()) return {v->get<std::string>()};
+  return v->get<std::vector<std::string>>();
+}
+
+// Reads a checkpoint (checksum verified) and returns its metadata; errors name `where`.
+std::map<std::string, std::string> read_checkpoint_metadata(const std::string& where, const std::string& path,
+                                                            CrcCheck crc) {
+  std::map<std::string, std::string> meta;
+  try {
+    read_weights(path, &meta, crc);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(where + ": " + e.what());
+  }
+  return meta;
+}
+
+}  // namespace
+
+void check_stage_heads(const Json& cfg, const LoadFileHead& load_file_head) {
+  const std::string model_head = cfg.at("model").at("head");
+  std::string head = model_head, from = "model.head", fix = "set model.head";
+  for (int k = 1; cfg.contains("stage" + std::to_string(k)); ++k) {
+    const std::string key = "stage" + std::to_string(k);
+    const Json& st = cfg.at(key);
+    const MethodSpec& m = method_spec(st.at("method"));
+    const std::string load = k >= 2 && st.contains("load") ? st.at("load").get<std::string>() : "best";
+    if (k >= 2 && load == "fresh") {
+      head = model_head;
+      from = key + ".load fresh: model.head";
+      fix = "set model.head";
+    } else if (k >= 2 && load != "best" && load != "last") {
+      head = load_file_head ? load_file_head(key, load, head) : "";
+      from = "the checkpoint " + key + ".load names";
+      fix = "load another checkpoint";
+    }
+    if (!head.empty() && !m.starts_from.empty() &&
+        std::find(m.starts_from.begin(), m.starts_from.end(), head) == m.starts_from.end())
+      throw ConfigError(key + ".method " + m.name + ": starts from a classifier head " + join_or(m.starts_from) +
+                        ", and the model it would get has head " + head + " (" + from + "); " + fix +
+                        " or choose another method");
+    if (!m.leaves_head.empty()) {
+      head = m.leaves_head;
+      from = "left by " + key + ", " + m.name;
+      fix = "change " + key;
+    }
+  }
+}
+
+void check_stage_plan(const RunConfig& cfg, const RunData& data, int world, int from) {
+  const int64_t C = data.train.num_classes, channels = data.train.channels;
+  const std::string& arch = cfg.model.arch;
+  // the load files: read, of the run's model, and their heads followed through the stages
+  check_stage_heads(cfg.doc, [&](const std::string& key, const std::string& path, const std::string& before) {
+    if (stage_number(key) < from) return std::string();  // a finished stage: its file is not read again
+    const std::string where = key + ".load";
+    auto meta = read_checkpoint_metadata(where, path, CrcCheck::IfPresent);
+    const std::string mismatch = checkpoint_mismatch(meta, arch, C, channels);
+    if (!mismatch.empty()) throw ConfigError(where + ": " + path + ": " + mismatch);
+    // the stage's load itself, into a model like the run's: every tensor's name and shape. Weights from
+    // elsewhere (no metadata) load into the model as it is, whose head is known here only when it is model.head.
+    if (!meta.count("head") && before != cfg.model.head) return before;
+    Rng scratch(0);
+    auto net = build_model(cfg.model, C, channels, scratch);
+    try {
+      load_into(*net, path, nullptr);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(where + ": " + e.what());
+    }
+    return head_kind(*net);
+  });
+  for (const StageConfig& c : cfg.stages) {
+    if (c.index < from) continue;
+    const MethodSpec& m = method_spec(c.method);
+    for (const std::string& key : m.teacher_keys)
+      for (const std::string& ref : teacher_refs(c, key)) {
+        if (stage_number(ref) > 0) continue;  // an earlier stage of this run: its classes are the run's
+        const std::string where = c.key() + "." + key + " " + ref;  // (as the stage's own errors name it)
+        auto meta = read_checkpoint_metadata(where, ref, CrcCheck::Required);
+        for (const char* k : {"arch", "num_classes", "in_channels", "head"})
+          if (!meta.count(k))
+            throw ConfigError(where + ": no '" + k + "' in the metadata: a teacher is a checkpoint tailor wrote");
+        if (meta.at("num_classes") != std::to_string(C) || meta.at("in_channels") != std::to_string(channels))
+          throw ConfigError(where + ": a model of " + meta.at("num_classes") + " classes and " +
+                            meta.at("in_channels") + " input channels; the run's data has " + std::to_string(C) +
+                            " classes and " + std::to_string(channels) + " channels");
+      }
+    if (!c.trains) continue;
+    train_transform_for(data, c.augment, c.key() + ".augment");
+    const std::string view2 = m.make(c)->second_view();
+    if (!view2.empty()) {
+      if (c.mixup_alpha > 0)
+        throw ConfigError(c.key() + ": method " + c.method + " compares two views; mixup_alpha must be 0");
+      train_transform_for(data, view2, c.key() + " (" + c.method + ") second view");
+    }
+    if (m.check_data) m.check_data(c, data, world);
+  }
+}
+
+}  // namespace tailor
