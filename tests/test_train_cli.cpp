@@ -276,7 +276,8 @@ TEST_CASE("the non-finite guard stops naming the step, skips when asked, and nam
   CHECK(r.out.find("step 6 (global step 6): more than guard.max_skips") != std::string::npos);
   r = run("train " + small("nan_debug") + one_stage + " --set debug.anomaly=true", nan);
   CHECK(r.code == 1);
-  CHECK(r.out.find("non-finite value produced by the forward of 'conv2d'") != std::string::npos);
+  CHECK(r.out.find("stage 1 epoch 1 step 4 (global step 4), debug.anomaly: non-finite value produced by the forward "
+                   "of 'conv2d'") != std::string::npos);
 }
 
 TEST_CASE("eval, tau-sweep, extract-features and report on finished runs") {
