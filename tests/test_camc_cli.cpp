@@ -121,6 +121,6 @@ TEST_CASE("CAMC: camc.attend predicted trains as the joint method does; the clas
                 " --set 'stage1={\"method\": \"joint\", \"epochs\": 1, \"batch_size\": 16}'");
   REQUIRE_MESSAGE(lin.code == 0, lin.out);
   Run n = run("cams --run " + root() + "/plain");
-  CHECK(n.code == 1);
+  CHECK(n.code == 2);
   CHECK(n.out.find("has no CAMC head") != std::string::npos);
 }

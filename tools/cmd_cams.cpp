@@ -47,7 +47,7 @@ int cmd_cams(int argc, char** argv) {
   if (!has_cam_head(*src.net)) {
     std::cerr << "tailor cams: " << src.checkpoint << " has no CAMC head (model.head camc): no class-activation "
               << "map page for it\n";
-    return 1;
+    return 2;  // the wrong model given, as tau-sweep's wrong head
   }
   opt.batch = src.cfg.at("data").at("eval_batch_size");
   opt.workers = src.cfg.at("data").at("workers");
