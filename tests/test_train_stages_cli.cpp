@@ -43,7 +43,7 @@ TEST_CASE("three stages, each with its own method, sampler and schedule: SIGKILL
   CHECK(b.code == 137);
   Run c = run("train --resume " + root() + "/three_killed", "TAILOR_KILL_AT_STEP=43");
   CHECK(c.code == 137);
-  CHECK(c.out.find("at stage 3 epoch 1 (sample 0, global step 30)") != std::string::npos);
+  CHECK(c.out.find("at stage 3 epoch 1 after step 0 (global step 30)") != std::string::npos);
   Run d = run("train --resume " + root() + "/three_killed");
   REQUIRE_MESSAGE(d.code == 0, d.out);
   CHECK(d.out.find("at stage 3 epoch 2") != std::string::npos);

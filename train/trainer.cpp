@@ -289,8 +289,8 @@ void Trainer::load_state() {
     if (writer_ && fs::exists(p) && fs::file_size(p) > bytes) fs::resize_file(p, bytes);
   }
   if (st_.stage <= num_stages())  // (a finished run's state is past its last stage: said by run())
-    log_ << "resumed " << dir_.string() << " at stage " << st_.stage << " epoch " << st_.epoch + 1 << " (sample "
-         << st_.cursor << ", global step " << st_.global_step << ")\n";
+    log_ << "resumed " << dir_.string() << " at stage " << st_.stage << " epoch " << st_.epoch + 1 << " after step "
+         << st_.step_in_epoch << " (global step " << st_.global_step << ")\n";  // (the same on every rank)
 }
 
 // After the stage's setup on a resume: the model, the optimiser moments, the method's modules and state.
