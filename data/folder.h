@@ -27,9 +27,10 @@ Dataset load_inat_json(const std::string& root, const std::string& json_path, co
 
 // Parsers on in-memory text (exposed for tests and fuzzing); `name` is used in errors. They append
 // paths (joined to root) and labels to `out` and return each sample's origin ("list.txt:12",
-// "train2018.json: images[5]"); they do not touch the file system. The caller sets num_classes.
+// "train2018.json: images[5]"); they do not touch the file system. The caller sets num_classes. Malformed
+// list lines are thrown together, or (malformed given) handed back for the caller to report with its own.
 std::vector<std::string> parse_list_text(const std::string& text, const std::string& name, const std::string& root,
-                                         Dataset& out);
+                                         Dataset& out, std::vector<std::string>* malformed = nullptr);
 std::vector<std::string> parse_inat_text(const std::string& text, const std::string& name, const std::string& root,
                                          Dataset& out);
 

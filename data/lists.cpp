@@ -30,7 +30,7 @@ static void throw_problems(const std::vector<std::string>& problems, const std::
 }
 
 std::vector<std::string> parse_list_text(const std::string& text, const std::string& name, const std::string& root,
-                                         Dataset& out) {
+                                         Dataset& out, std::vector<std::string>* malformed) {
   std::vector<std::string> origins;
   if (text.size() >= 2 && (((uint8_t)text[0] == 0xFF && (uint8_t)text[1] == 0xFE) ||
                            ((uint8_t)text[0] == 0xFE && (uint8_t)text[1] == 0xFF)))
@@ -73,7 +73,8 @@ std::vector<std::string> parse_list_text(const std::string& text, const std::str
     origins.push_back(where);
     if (end == text.size()) break;
   }
-  throw_problems(problems, "malformed lines");
+  if (malformed) *malformed = std::move(problems);
+  else throw_problems(problems, "malformed lines");
   return origins;
 }
 
@@ -167,14 +168,14 @@ static std::string read_text(const std::string& path) {
 
 // Sets num_classes (explicit, or from the data) and class names; checks every label.
 static void finish_labels(Dataset& ds, const std::vector<std::string>& origins, const LoadOptions& opts,
-                          const std::string& name) {
+                          const std::string& name, const std::vector<std::string>& malformed = {}) {
   int max_label = -1;
   for (int32_t y : ds.labels) max_label = std::max(max_label, (int)y);
   const bool counted = opts.training_split && opts.num_classes <= 0 && ds.num_classes <= 0;
   if (opts.num_classes > 0) ds.num_classes = opts.num_classes;
   else if (ds.num_classes <= 0) ds.num_classes = max_label + 1;
-  if (ds.labels.empty()) throw std::runtime_error(name + ": no samples");
-  std::vector<std::string> out_of_range;
+  if (ds.labels.empty() && malformed.empty()) throw std::runtime_error(name + ": no samples");
+  std::vector<std::string> out_of_range = malformed;  // malformed lines and labels out of range, in one error
   for (size_t i = 0; i < ds.labels.size(); ++i)
     if (ds.labels[i] >= ds.num_classes)
       out_of_range.push_back(origins[i] + ": label " + std::to_string(ds.labels[i]) + " out of range [0, " +
@@ -182,7 +183,9 @@ static void finish_labels(Dataset& ds, const std::vector<std::string>& origins, 
                              (opts.num_classes <= 0     ? ""
                               : opts.training_split ? " (the number of classes given)"
                                                     : " (the classes of the training split)"));
-  throw_problems(out_of_range, "labels out of range");
+  throw_problems(out_of_range, malformed.empty()            ? "labels out of range"
+                               : out_of_range.size() == malformed.size() ? "malformed lines"
+                                                                         : "malformed lines and labels out of range");
   if (counted) {  // 0..C-1 without a gap (checked on the distinct labels: a stray huge label allocates nothing)
     std::vector<int32_t> seen(ds.labels);
     std::sort(seen.begin(), seen.end());
@@ -207,9 +210,10 @@ static Dataset load_lazy(const std::string& root, const std::string& file, const
   ds.name = (json ? "inat " : "list ") + fs::path(file).filename().string();
   ds.channels = 3;
   std::string text = read_text(file);
+  std::vector<std::string> malformed;
   std::vector<std::string> origins =
-      json ? parse_inat_text(text, file, root, ds) : parse_list_text(text, file, root, ds);
-  finish_labels(ds, origins, opts, file);
+      json ? parse_inat_text(text, file, root, ds) : parse_list_text(text, file, root, ds, &malformed);
+  finish_labels(ds, origins, opts, file, malformed);
   check_paths_exist(ds, origins, opts);
   if (opts.verify_decode) decode_dataset_images(ds, opts, false);
   return ds;

@@ -288,6 +288,12 @@ TEST_CASE("list files: ImageNet-LT style") {
                        has("range.txt:2: label 3 out of range [0, 1) (the classes of the training split)\n  and 1 more "
                            "labels out of range:\n  " + d / "lists/range.txt:3: label 4 out of range [0, 1)"),
                        std::runtime_error);
+  // malformed lines and labels out of range in one file: both kinds in one error (malformed lines first)
+  write_text(d / "lists/both.txt", "train/ant/img0.png 0\ntrain/ant/img0.png 3\ntrain/ant/img0.png x\n");
+  CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/both.txt", one),
+                       has("both.txt:3: label 'x' is not a non-negative integer\n  and 1 more malformed lines and "
+                           "labels out of range:\n  " + d / "lists/both.txt:2: label 3 out of range [0, 1)"),
+                       std::runtime_error);
   write_text(d / "lists/huge.txt", "train/ant/img0.png 0\ntrain/ant/img0.png 12345678901\n");
   CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/huge.txt"),
                        has("huge.txt:2: label 12345678901 is too large: labels are class indices 0..C-1"),

@@ -95,6 +95,9 @@ TEST_CASE("mpirun -np 2: SyncBN steps, per-rank BN, kill and resume, stuck rank,
   Run resumed = mpi_run(2, "train --resume " + dir + "/killed");
   REQUIRE_MESSAGE(resumed.code == 0, resumed.out);
   CHECK(resumed.out.find("resumed") != std::string::npos);
+  // plain progress lines, no bar redrawn with \r: mpirun gives the ranks a terminal even when redirected
+  CHECK(resumed.out.find('\r') == std::string::npos);
+  CHECK(resumed.out.find(" steps  loss ") != std::string::npos);
   check_same_run(d / "two", d / "killed", 1, 2);
 
   // a stuck rank: the others give up at dist.timeout_s with a message

@@ -54,6 +54,12 @@ std::FILE* null_file() {
   return f;
 }
 
+// log.progress auto: a live bar on a terminal. mpirun gives every rank a pseudo-terminal even when its own
+// output goes to a file, so under mpirun auto means plain lines.
+std::string progress_mode(const std::string& mode) {
+  return mode == "auto" && launch_info().launched ? "plain" : mode;
+}
+
 double peak_rss_mb() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -72,7 +78,7 @@ class Trainer {
  public:
   Trainer(const Json& cfg, const std::string& dir, const TrainFlags& flags, std::ostream& log)
       : cfg_(parse_run_config(cfg)), dir_(dir), flags_(flags), log_(log),
-        progress_(launch_info().rank == 0 ? stdout : null_file(), cfg_.progress) {}
+        progress_(launch_info().rank == 0 ? stdout : null_file(), progress_mode(cfg_.progress)) {}
   Json run(std::optional<RunData> given);
 
  private:
