@@ -66,6 +66,8 @@ struct LoadOptions {
   int num_classes = -1;        // expected class count for list/iNat/IDX labels; -1 = max label + 1 (IDX: 10)
   bool training_split = false; // lists: the classes are counted from these labels, which must run 0..C-1
                                // without a gap (a class with no training image is an error naming the list)
+  bool may_lack_classes = false;  // image folders: an empty class folder is a class the split lacks (an
+                                  // evaluation split), not an error; labels then follow the kept folders
 };
 int resolve_threads(int requested);
 

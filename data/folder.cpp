@@ -167,6 +167,7 @@ Dataset load_image_folder(const std::string& root, const std::string& split, con
   ds.class_names = classes;
   ds.num_classes = (int)classes.size();
   ds.channels = 3;
+  std::vector<std::string> kept;  // the class folders with images
   for (size_t c = 0; c < classes.size(); ++c) {
     std::vector<std::string> files;
     fs::recursive_directory_iterator it(dir / classes[c], fs::directory_options::follow_directory_symlink), end;
@@ -184,13 +185,18 @@ Dataset load_image_folder(const std::string& root, const std::string& split, con
       if (pa.parent_path() != pb.parent_path()) return pa.parent_path().string() < pb.parent_path().string();
       return pa.filename().string() < pb.filename().string();
     });
-    if (files.empty())
+    if (files.empty() && !opts.may_lack_classes)
       throw std::runtime_error((dir / classes[c]).string() + ": class folder without images (" + kImageFileKinds + ")");
+    if (files.empty()) continue;  // an evaluation split may lack classes: an empty folder is one it lacks
+    kept.push_back(classes[c]);
     for (auto& f : files) {
       ds.paths.push_back(f);
-      ds.labels.push_back((int32_t)c);
+      ds.labels.push_back((int32_t)kept.size() - 1);
     }
   }
+  if (kept.empty()) throw std::runtime_error(dir.string() + ": no images in any class folder (" + kImageFileKinds + ")");
+  ds.class_names = kept;
+  ds.num_classes = (int)kept.size();
   std::sort(ds.ignored.begin(), ds.ignored.end());  // a folder's listing order is the file system's
   if (!opts.lazy || opts.verify_decode) decode_dataset_images(ds, opts, !opts.lazy);
   return ds;

@@ -406,6 +406,7 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         LoadOptions o = opts;
         if (split != "train" && train_classes > 0 && a.num_classes <= 0) o.num_classes = train_classes;
         o.training_split = training_split;
+        o.may_lack_classes = !training_split;
         if (a.format == "cifar-bin") ds = load_cifar_bin(a.root, split);
         else if (a.format == "idx") ds = load_idx_dataset(a.root, split, o);
         else if (a.format == "imagefolder") ds = load_image_folder(a.root, split, o);

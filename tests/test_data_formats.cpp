@@ -201,6 +201,16 @@ TEST_CASE("image folder: other files are listed as not read, hidden ones counted
   CHECK_THROWS_WITH_AS(load_image_folder(d.path.string(), "val"),
                        has("val/ant: class folder without images (files ending .jpg, .jpeg, .png, .ppm or .pgm"),
                        std::runtime_error);
+  // an evaluation split may lack classes: its empty class folder is one it lacks, as a missing folder would be
+  LoadOptions eval;
+  eval.may_lack_classes = true;
+  CHECK_THROWS_WITH_AS(load_image_folder(d.path.string(), "val", eval),
+                       has("/val: no images in any class folder"), std::runtime_error);
+  write_bytes(d / "val/bee/one.png", encode_png(8, 6, 3, pattern(8, 6, 3, 1)));
+  write_bytes(d / "val/cat/two.png", encode_png(8, 6, 3, pattern(8, 6, 3, 2)));
+  Dataset val = load_image_folder(d.path.string(), "val", eval);  // ant (empty) left out: bee 0, cat 1
+  CHECK(val.class_names == std::vector<std::string>{"bee", "cat"});
+  CHECK(val.labels == std::vector<int32_t>{0, 1});
 }
 
 TEST_CASE("image folder: bad images under error and skip policies") {

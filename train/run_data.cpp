@@ -99,7 +99,10 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
     const bool folder = cifar_from_folder(d);
     if (folder) {
       full = data::load_image_folder(root, "train", opts);
-      r.test = std::make_unique<data::Dataset>(data::load_image_folder(root, "test", opts));
+      data::LoadOptions eval = opts;
+      eval.may_lack_classes = true;
+      r.test = std::make_unique<data::Dataset>(data::load_image_folder(root, "test", eval));
+      data::map_to_training_classes(*r.test, full.class_names, (fs::path(root) / "test").string());
     } else {
       auto kind = ds == "cifar10" ? data::CifarKind::Cifar10 : data::CifarKind::Cifar100;
       full = data::load_cifar_bin(root, "train", kind);
@@ -113,7 +116,9 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
     for (const char* split : {"val", "test"}) {
       const fs::path dir = fs::path(root) / split;
       if (!fs::is_directory(dir)) continue;
-      auto sd = std::make_unique<data::Dataset>(data::load_image_folder(root, split, lazy));
+      data::LoadOptions eval = lazy;
+      eval.may_lack_classes = true;  // (an empty class folder: a class the split lacks, as a missing one)
+      auto sd = std::make_unique<data::Dataset>(data::load_image_folder(root, split, eval));
       try {
         data::map_to_training_classes(*sd, full.class_names, dir.string());
       } catch (const std::runtime_error& e) {
