@@ -274,6 +274,13 @@ TEST_CASE("the non-finite guard stops naming the step, skips when asked, and nam
   CHECK(r.out.find("guard: skipped the step: non-finite gradient of conv1.weight at stage 1 epoch 1 step 5") !=
         std::string::npos);
   CHECK(r.out.find("step 6 (global step 6): more than guard.max_skips") != std::string::npos);
+  // a fresh run failing at its first step leaves nothing: the same command runs again (not "already holds a run")
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    r = run("train " + small("nan_first") + one_stage, "TAILOR_NAN_INPUT_AT_STEP=1");
+    CHECK(r.code == 1);
+    CHECK(r.out.find("at stage 1 epoch 1 step 1 (global step 1)") != std::string::npos);
+    CHECK_FALSE(fs::exists(root() + "/nan_first"));
+  }
   r = run("train " + small("nan_debug") + one_stage + " --set debug.anomaly=true", nan);
   CHECK(r.code == 1);
   CHECK(r.out.find("stage 1 epoch 1 step 4 (global step 4), debug.anomaly: non-finite value produced by the forward "

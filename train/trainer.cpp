@@ -121,6 +121,7 @@ class Trainer {
   // data parallel (train/data_parallel.h): this process's rank of the job; rank 0 writes the run directory
   std::unique_ptr<Communicator> comm_;
   bool writer_ = true;
+  int64_t states_saved_ = 0;  // by this process
   void check_data_parallel();
   void check_same_job();
 };
@@ -222,6 +223,7 @@ void Trainer::remove_failed_start() {
 }
 
 void Trainer::save_state() {
+  ++states_saved_;
   const int world = comm_->world();
   if (world > 1) {  // every rank takes part: rank 0's buffers everywhere, every rank's loss stream to rank 0
     broadcast_buffers(*comm_, *net_);
@@ -584,10 +586,17 @@ Json Trainer::run(std::optional<RunData> given) {
       throw;
     }
   }
-  for (int k = st_.stage; k <= num_stages(); ++k) {
-    if (!method_) start_stage(k, flags_.resume && st_.stage_started && k == st_.stage);
-    if (!run_stage(k)) return stopped();
-    finish_stage(k);
+  try {
+    for (int k = st_.stage; k <= num_stages(); ++k) {
+      if (!method_) start_stage(k, flags_.resume && st_.stage_started && k == st_.stage);
+      if (!run_stage(k)) return stopped();
+      finish_stage(k);
+    }
+  } catch (...) {
+    // a fresh run that fails at its first step (a bad first batch, a non-finite first step) has nothing to
+    // resume or to read: it leaves no directory, so that the same command can be run again
+    if (!flags_.resume && states_saved_ <= 1 && st_.global_step <= 1) remove_failed_start();
+    throw;
   }
   return finish();
 }
