@@ -50,6 +50,9 @@ struct Dataset {
   std::vector<std::string> ignored;      // image folders: files not read (not an image, or beside the class folders)
   int64_t hidden_ignored = 0;            // image folders: hidden files and folders (".DS_Store", ...) not read
   std::vector<uint64_t> content_hashes;  // each file's hash (data/duplicates.h) when read with hash_contents
+  // lazy datasets: what an image that fails to decode when it is read does (LoadOptions's): the training
+  // loader and the evaluation loaders leave it out under Skip, and count it
+  BadImagePolicy on_bad_image = BadImagePolicy::Error;
 
   int64_t size() const { return (int64_t)labels.size(); }
   bool in_memory() const { return !pixels.empty() || labels.empty(); }

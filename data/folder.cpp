@@ -155,6 +155,7 @@ Dataset load_image_folder(const std::string& root, const std::string& split, con
   require_folder(root);  // the data root first: a mistyped root is named as such
   require_folder(dir.string());
   Dataset ds;
+  ds.on_bad_image = opts.on_bad_image;
   std::vector<std::string> classes;
   for (auto& e : fs::directory_iterator(dir)) {
     if (is_hidden(e.path())) ++ds.hidden_ignored;

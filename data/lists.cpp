@@ -207,6 +207,7 @@ static void finish_labels(Dataset& ds, const std::vector<std::string>& origins, 
 
 static Dataset load_lazy(const std::string& root, const std::string& file, const LoadOptions& opts, bool json) {
   Dataset ds;
+  ds.on_bad_image = opts.on_bad_image;
   ds.name = (json ? "inat " : "list ") + fs::path(file).filename().string();
   ds.channels = 3;
   std::string text = read_text(file);

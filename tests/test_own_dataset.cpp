@@ -334,6 +334,30 @@ TEST_CASE("a skipped image is named in the log; no test split: no final evaluati
   CHECK(e.out.find("the run's data has no 'test' split (it has: train, val)") != std::string::npos);
 }
 
+TEST_CASE("a resizing preset reads the evaluation images as it evaluates: one that fails is left out under skip") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  const std::string d = root() + "/bad_test";
+  fs::create_directories(d);
+  for (const char* split : {"train", "test"}) fs::copy(data_dir() + "/" + split, d + "/" + split, fs::copy_options::recursive);
+  std::ofstream(d + "/test/c3/broken.ppm", std::ios::binary) << "P6\n28 28\n255\n" << std::string(100, 'x');
+  const std::string data = R"({"dataset": "image_folder", "root": ")" + d + R"(", "augment": "imagenet", "image_size": 16)";
+  const std::string one_step = " --set stage1.max_steps_per_epoch=1 --set eval.every_epochs=0";
+  Run r = run("train --no-report --config " + config("bad_test_skip", data + R"(, "on_bad_image": "skip"})") + one_step);
+  REQUIRE_MESSAGE(r.code == 0, r.out);  // it stopped at the final evaluation, naming the file
+  CHECK(r.out.find("265 test images)\n         1 test image could not be decoded and was left out "
+                   "(data.on_bad_image skip; tailor verify-data names them)") != std::string::npos);
+  const Json ev = Json::parse(train_cli::slurp(root() + "/runs/bad_test_skip/eval.json"));
+  CHECK(ev.at("samples") == 265);
+  CHECK(ev.at("skipped_images") == 1);
+  Run e = run("eval --run " + root() + "/runs/bad_test_skip");
+  CHECK_MESSAGE(e.code == 0, e.out);
+  CHECK(e.out.find("1 test image could not be decoded and was left out") != std::string::npos);
+  // the default policy: the run stops at the evaluation, naming the file
+  r = run("train --no-report --config " + config("bad_test_error", data + "}") + one_step);
+  CHECK(r.code == 1);
+  CHECK(r.out.find("error: " + d + "/test/c3/broken.ppm: truncated PPM") != std::string::npos);
+}
+
 TEST_CASE("with the output in a file, a progress line appears within the first tenth of the epoch") {
   if (!train_cli::have_fashion_mnist()) exit(77);
   const std::string log = root() + "/progress.log";

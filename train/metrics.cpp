@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <limits>
 
+#include "data/dataset.h"  // counted
+
 namespace tailor {
 
 ShotGroup mean_class_accuracy(const std::vector<double>& per_class_acc, const std::vector<int>& classes) {
@@ -146,7 +148,11 @@ std::string format_shot_table(const EvalMetrics& m, const std::string& split) {
   r += row("balanced", tested == 0, m.balanced_acc, tested, "   (per class: mean of the class accuracies)");
   std::snprintf(buf, sizeof buf, "%-8s %7.2f%%        (per image; top-5 %.2f%%, ECE %.2f%%, %lld %s images)\n",
                 "overall", 100 * m.top1, 100 * m.top5, 100 * m.ece, (long long)m.samples, split.c_str());
-  return r + buf + kTop1VsBalanced + "\n";
+  r += buf;
+  if (m.skipped > 0)
+    r += "         " + data::counted(m.skipped, split + " image") + " could not be decoded and " +
+         (m.skipped == 1 ? "was" : "were") + " left out (data.on_bad_image skip; tailor verify-data names them)\n";
+  return r + kTop1VsBalanced + "\n";
 }
 
 }  // namespace tailor

@@ -32,6 +32,7 @@ ShotGroup mean_class_accuracy(const std::vector<double>& per_class_acc, const st
 
 struct EvalMetrics {
   int64_t samples = 0;
+  int64_t skipped = 0;                      // images left out: not decodable (data.on_bad_image skip)
   double top1 = 0, top5 = 0;               // fractions in [0, 1], per image
   double balanced_acc = 0;                  // per class: mean per_class_acc over the classes with test samples
   std::vector<double> per_class_acc;        // NaN for a class with no test sample

@@ -142,8 +142,10 @@ static data::SamplerConfig sequential() {
   return sc;
 }
 
-static data::LoaderConfig eval_loader_config(int64_t batch, int workers, std::optional<Device> resident) {
+static data::LoaderConfig eval_loader_config(const data::Dataset& ds, int64_t batch, int workers,
+                                             std::optional<Device> resident) {
   data::LoaderConfig lc;
+  lc.on_bad_image = ds.on_bad_image;  // (lazy sets: a failing image left out under skip, and counted)
   lc.batch_size = batch;
   lc.num_workers = workers;
   lc.resident = resident;
@@ -153,10 +155,10 @@ static data::LoaderConfig eval_loader_config(int64_t batch, int workers, std::op
 EvalLoader::EvalLoader(const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch, int workers,
                        std::optional<Device> resident)
     : sampler(ds.labels, ds.num_classes, sequential()),
-      loader(ds, sampler, tf, eval_loader_config(batch, workers, resident)) {}
+      loader(ds, sampler, tf, eval_loader_config(ds, batch, workers, resident)) {}
 
-void for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
-                         int workers, const std::function<void(const data::Batch&)>& fn, bool resident) {
+int64_t for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
+                            int workers, const std::function<void(const data::Batch&)>& fn, bool resident) {
   EvalLoader el(ds, tf, batch, workers, resident ? std::optional<Device>(net.device()) : std::nullopt);
   data::Loader& loader = el.loader;
   const bool was_training = net.is_training();
@@ -166,9 +168,10 @@ void for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::Trans
   data::Batch b;
   while (loader.next(b)) {
     data::to_device(b, net.device());
-    fn(b);
+    if (b.labels.numel() > 0) fn(b);
   }
   net.train(was_training);
+  return loader.skipped();
 }
 
 EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf,
@@ -178,11 +181,13 @@ EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::T
   std::optional<EvalGraph> graph;  // for this evaluation only
   if (graphs == GraphMode::Capture && !net.device().is_cuda()) graphs = GraphMode::Off;  // nothing to capture
   if (graphs != GraphMode::Off) graph.emplace(graphs);
-  for_each_eval_batch(
+  const int64_t skipped = for_each_eval_batch(
       net, ds, tf, batch, workers,
       [&](const data::Batch& b) { acc.add(graph ? graph->forward(net, b.images) : net.forward(b.images), b.labels); },
       resident);
-  return acc.finish();
+  EvalMetrics m = acc.finish();
+  m.skipped = skipped;
+  return m;
 }
 
 SplitFeatures extract_features(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
@@ -256,6 +261,7 @@ Json eval_to_json(const EvalMetrics& m, const std::vector<int64_t>& train_counts
                   const std::vector<std::string>& class_names, const std::vector<double>& weight_norms) {
   Json j;
   j["samples"] = m.samples;
+  if (m.skipped > 0) j["skipped_images"] = m.skipped;  // not decodable, left out (data.on_bad_image skip)
   add_eval_fields(j, m);
   j["mce"] = pct(m.mce);
   j["many_classes"] = m.many.classes;

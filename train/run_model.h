@@ -60,8 +60,10 @@ struct EvalLoader {
 
 // Every batch of `ds` in order (eval transform, batches on the model's device) through `net` in eval mode
 // without gradient; the model's mode is restored afterwards. resident: as evaluate_dataset's.
-void for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
-                         int workers, const std::function<void(const data::Batch&)>& fn, bool resident = false);
+// Returns how many images were left out: a lazily decoded image that fails under data.on_bad_image skip
+// (the dataset's on_bad_image).
+int64_t for_each_eval_batch(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
+                            int workers, const std::function<void(const data::Batch&)>& fn, bool resident = false);
 
 // One split through the model (eval transform, eval mode, no grad), in dataset order: the pooled features
 // [N, F] on the host, the labels and dataset indices, and (with_logits) the head's logits [N, C].
