@@ -1,7 +1,8 @@
 // The stage methods through the one training loop (train_run on in-memory data): the frozen backbone stays
 // bit-identical through cRT, LWS, GCL re-training and MiSLAS; a stage refuses a missing or incompatible
-// checkpoint, naming it; tau-norm with tau = 0 reproduces the stage-1 logits without the bias; NCM predicts
-// the nearest class mean; MiSLAS trains its classifier at lr_factor x lr.
+// checkpoint, naming it (before stage 1 trains); tau-norm with tau = 0 reproduces the stage-1 logits without
+// the bias; NCM predicts the nearest class mean; MiSLAS trains its classifier at lr_factor x lr; the data
+// fingerprint of a resume, in both versions.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "engine/rng.h"
+#include "engine/safetensors.h"
 #include "layers/heads.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
@@ -297,4 +299,56 @@ TEST_CASE("BALMS: the Meta Sampler draws every batch, learns its rates and logs 
   CHECK(error_of([&] { train(config("balms_focal", {"stage2.method=balms", "stage2.loss.name=focal"}), synthetic_run()); })
             .find("stage2 (balms): the loss focal takes no per-sample weights") == 0);
   CHECK_FALSE(fs::exists(root() / "balms_focal"));  // refused before stage 1 trained, not when stage 2 set up
+}
+
+TEST_CASE("the data fingerprint covers every split; a state written with the first version still resumes") {
+  RunData d = synthetic_run(true);
+  const std::string fp = data_fingerprint(d), v1 = data_fingerprint_v1(d);
+  CHECK(fp.size() == 18);
+  CHECK(fp.rfind("2-", 0) == 0);
+  CHECK(v1.size() == 16);
+  RunData other = synthetic_run(true);
+  other.test->pixels[0] ^= 1;  // an evaluation image changed: only the second version sees it
+  CHECK(data_fingerprint(other) != fp);
+  CHECK(data_fingerprint_v1(other) == v1);
+
+  // a split read lazily: each file's size (two files swapped between classes change it)
+  RunData lazy = synthetic_run(true);
+  lazy.train.pixels.clear();
+  for (size_t i = 0; i < lazy.train.labels.size(); ++i) {
+    lazy.train.paths.push_back((root() / ("img" + std::to_string(i) + ".png")).string());
+    std::ofstream(lazy.train.paths.back()) << std::string(100 + i, 'x');
+  }
+  const std::string before = data_fingerprint(lazy);
+  CHECK(data_fingerprint(lazy) == before);
+  std::ofstream(lazy.train.paths[0]) << std::string(101, 'x');
+  std::ofstream(lazy.train.paths[1]) << std::string(100, 'x');
+  CHECK(data_fingerprint(lazy) != before);
+
+  Json cfg = config("fp_v1", {"stage1.epochs=2"});
+  const fs::path dir = root() / "fp_v1";
+  std::ostringstream log;
+  TrainFlags f;
+  f.report = false;
+  f.stop_after_s = 1e-9;  // stops with the state saved after epoch 1
+  CHECK(train_run(cfg, synthetic_run(true), dir.string(), f, log).value("stopped", false));
+  // the state as a version without "2-" wrote it: its fingerprint is the first version's
+  const std::string state = (dir / "checkpoints/train_state.safetensors").string();
+  auto rewrite = [&](const std::string& fingerprint) {
+    SafeTensorFile file = read_safetensors(state);
+    Json st = Json::parse(file.metadata.at("state"));
+    st["data_fingerprint"] = fingerprint;
+    file.metadata["state"] = st.dump();
+    write_safetensors(state, file);
+  };
+  RunData moved = synthetic_run(true);
+  moved.train.pixels[0] ^= 1;  // a training image changed: the first version sees it too
+  rewrite(data_fingerprint_v1(moved));  // other data, by the first version: refused
+  f.stop_after_s = 0;
+  f.resume = true;
+  CHECK(error_of([&] { train_run(cfg, synthetic_run(true), dir.string(), f, log); }).find("not the data this run "
+                                                                                        "started with") !=
+        std::string::npos);
+  rewrite(v1);
+  CHECK(train_run(cfg, synthetic_run(true), dir.string(), f, log).contains("top1"));
 }

@@ -215,7 +215,29 @@ static void add_labels(Fnv1a& h, const data::Dataset& ds) {
   h.add(n, sizeof n);
 }
 
+// A split's labels, and its pixels when they are in memory, else each file's size (a stat, not a read: an
+// image changed or two swapped between classes almost always changes a size).
+static void add_split(Fnv1a& h, const data::Dataset& ds) {
+  add_labels(h, ds);
+  h.add(ds.pixels.data(), ds.pixels.size());
+  if (!ds.pixels.empty()) return;
+  for (const std::string& p : ds.paths) {
+    std::error_code ec;
+    const uint64_t size = fs::file_size(p, ec);
+    const uint64_t v = ec ? ~0ull : size;
+    h.add(&v, sizeof v);
+  }
+}
+
 std::string data_fingerprint(const RunData& d) {
+  Fnv1a h;
+  const data::Dataset* splits[] = {&d.train, d.val.get(), d.test.get()};
+  for (const data::Dataset* s : splits)
+    if (s) add_split(h, *s);
+  return "2-" + h.hex();
+}
+
+std::string data_fingerprint_v1(const RunData& d) {
   Fnv1a h;
   add_labels(h, d.train);
   h.add(d.train.pixels.data(), d.train.pixels.size());

@@ -37,10 +37,14 @@ RunData load_run_data(const DataConfig& d, std::ostream& log);
 // before its first step rather than at its first evaluation.
 void check_resident_eval(const RunData& d);
 
-// FNV-1a over what a resumed run must see again: the training subset's labels and, for datasets held in
-// memory, its pixels; the evaluation splits' labels; the class counts. 16 hex digits. Class names are left
-// out (they may come from the folder's name); a lazily decoded set (image lists, iNat) contributes labels only.
+// FNV-1a over what a resumed run must see again, every split (train, val, test): its labels and class count,
+// and its pixels when held in memory, else each file's size (lazily decoded sets: image lists, iNat, folders
+// under a resizing preset). "2-" and 16 hex digits. Class names are left out (they may come from the folder's
+// name), and so are paths (data.root may move).
 std::string data_fingerprint(const RunData& d);
+// The fingerprint of states written before "2-" (16 hex digits): the training labels and in-memory pixels,
+// the evaluation splits' labels only. A resume compares a state's fingerprint in its own version.
+std::string data_fingerprint_v1(const RunData& d);
 
 // Just the split called `split` ("train" = the LT training subset, "val", "test").
 const data::Dataset& run_split(const RunData& d, const std::string& split);

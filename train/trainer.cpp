@@ -275,9 +275,12 @@ void Trainer::load_state() {
     run_fail(state_path().string() + ": the state was written with a different config than " +
              (dir_ / "config.json").string() + " (" + what + "); restore the original config.json or start a new run");
   }
-  if (!st_.data_fingerprint.empty() && st_.data_fingerprint != data_fingerprint_)
-    run_fail("data.root " + cfg_.data.root + ": not the data this run started with (fingerprint " +
-             data_fingerprint_ + ", the state's " + st_.data_fingerprint + "); point data.root at the original images");
+  const std::string& was = st_.data_fingerprint;  // (a state written before "2-" holds the first version)
+  const std::string now = was.rfind("2-", 0) == 0 || was.empty() ? data_fingerprint_ : data_fingerprint_v1(data_);
+  if (!was.empty() && was != now)
+    run_fail("data.root " + cfg_.data.root + ": not the data this run started with (fingerprint " + now +
+             ", the state's " + was + "): the images of a split, their labels or (files read as they are used) "
+             "their sizes differ; point data.root and the list files at the data the run started with");
   if (st_.world != comm_->world())
     run_fail(state_path().string() + ": written by a job of " + std::to_string(st_.world) +
              " rank(s); resume it with " +
