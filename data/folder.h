@@ -38,6 +38,10 @@ std::vector<std::string> parse_inat_text(const std::string& text, const std::str
 // lack classes); a class the training split does not have throws "<dir>/<class>: a class the training split
 // does not have (...)". `dir` is the split's folder.
 void map_to_training_classes(Dataset& split, const std::vector<std::string>& train_names, const std::string& dir);
+// An evaluation list's or iNat file's classes are the training file's (labels are indices): the split takes the
+// training names. A category both files name, differently, throws "<file>: category 3 is named 'x', the
+// training file's 'y' ..." (another taxonomy's file, whose indices would mean other classes).
+void adopt_training_class_names(Dataset& split, const std::vector<std::string>& train_names, const std::string& file);
 
 // Decodes ds.paths (RGB) with opts.num_threads threads. keep_pixels: store the images in ds.pixels (all must
 // share one shape, else ImageSizeMismatch); else only check them. Under BadImagePolicy::Skip failing samples are removed and listed

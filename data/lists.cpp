@@ -205,6 +205,17 @@ static void finish_labels(Dataset& ds, const std::vector<std::string>& origins, 
     if (ds.class_names[(size_t)c].empty()) ds.class_names[(size_t)c] = std::to_string(c);
 }
 
+void adopt_training_class_names(Dataset& split, const std::vector<std::string>& train_names, const std::string& file) {
+  for (size_t c = 0; c < split.class_names.size() && c < train_names.size(); ++c) {
+    const std::string &mine = split.class_names[c], &theirs = train_names[c], index = std::to_string(c);
+    if (mine != theirs && mine != index && theirs != index && !mine.empty())  // (a number: a name not given)
+      throw std::runtime_error(file + ": category " + index + " is named '" + mine + "', the training file's '" +
+                               theirs + "': an evaluation file must share the training file's categories (its "
+                               "category ids are the class indices)");
+  }
+  split.class_names = train_names;
+}
+
 static Dataset load_lazy(const std::string& root, const std::string& file, const LoadOptions& opts, bool json) {
   Dataset ds;
   ds.on_bad_image = opts.on_bad_image;

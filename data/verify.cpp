@@ -415,6 +415,8 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         validate_dataset(ds);
         if (a.format == "imagefolder" && !train_names.empty())  // labels by class name, as training maps them
           map_to_training_classes(ds, train_names, (fs::path(a.root) / split).string());
+        else if (!train_names.empty() && !training_split)  // lists, iNat: by index, under the training names
+          adopt_training_class_names(ds, train_names, file);
       } catch (const std::exception& e) {
         err << "verify-data: " << split << ": " << e.what() << "\n";
         ++problems;

@@ -358,6 +358,17 @@ TEST_CASE("iNaturalist 2018 JSON") {
   CHECK(ds.labels == std::vector<int32_t>{0, 2});
   CHECK(ds.num_classes == 3);
   CHECK(ds.class_names[2] == "Zebra");
+  {  // an evaluation file takes the training file's names; one naming a category otherwise is another taxonomy's
+    Dataset test = load_inat_json(d.path.string(), d / "train2018.json");
+    test.class_names = {"Ant", "", "2"};  // names not given (empty, or the index): the training names
+    adopt_training_class_names(test, ds.class_names, "test.json");
+    CHECK(test.class_names == ds.class_names);
+    test.class_names = {"Ant", "Wasp", "Zebra"};
+    CHECK_THROWS_WITH_AS(adopt_training_class_names(test, ds.class_names, "test.json"),
+                         "test.json: category 1 is named 'Wasp', the training file's 'Bee': an evaluation file must "
+                         "share the training file's categories (its category ids are the class indices)",
+                         std::runtime_error);
+  }
   auto expect_error = [&](const std::string& text, const std::string& what) {
     write_text(d / "bad.json", text);
     CAPTURE(what);

@@ -134,8 +134,10 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
       o.num_classes = classes;
       o.training_split = classes <= 0;
       const std::string file = under_root(root, p, key);
-      return std::make_unique<data::Dataset>(ds == "list" ? data::load_list_file(root, file, o)
-                                                          : data::load_inat_json(root, file, o));
+      auto split = std::make_unique<data::Dataset>(ds == "list" ? data::load_list_file(root, file, o)
+                                                                : data::load_inat_json(root, file, o));
+      if (classes > 0) data::adopt_training_class_names(*split, full.class_names, file);  // (val, test)
+      return split;
     };
     full = *load(d.train_list, "train_list", -1);
     r.val = load(d.val_list, "val_list", full.num_classes);
