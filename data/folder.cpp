@@ -172,7 +172,15 @@ Dataset load_image_folder(const std::string& root, const std::string& split, con
   for (size_t c = 0; c < classes.size(); ++c) {
     std::vector<std::string> files;
     fs::recursive_directory_iterator it(dir / classes[c], fs::directory_options::follow_directory_symlink), end;
-    for (; it != end; ++it) {
+    std::error_code ec;
+    for (; it != end; it.increment(ec)) {
+      if (ec) break;
+      if (it->is_symlink() && it->is_directory() && !is_hidden(it->path())) {  // a link to a folder holding it
+        const fs::path target = fs::canonical(it->path(), ec), here = fs::canonical(it->path().parent_path(), ec);
+        if (!ec && std::mismatch(target.begin(), target.end(), here.begin(), here.end()).first == target.end())
+          throw std::runtime_error(it->path().string() + ": a link to " + target.string() + ", a folder that holds "
+                                   "it: its images would be listed again and again; remove the link");
+      }
       if (is_hidden(it->path())) {
         ++ds.hidden_ignored;
         if (it->is_directory()) it.disable_recursion_pending();
@@ -181,6 +189,8 @@ Dataset load_image_folder(const std::string& root, const std::string& split, con
         (has_image_ext(it->path()) ? files : ds.ignored).push_back(it->path().string());
       }
     }
+    if (ec)
+      throw std::runtime_error((dir / classes[c]).string() + ": cannot list its files (" + ec.message() + ")");
     std::sort(files.begin(), files.end(), [](const std::string& a, const std::string& b) {
       fs::path pa(a), pb(b);  // directory first, then file name (torchvision's sorted(os.walk) order)
       if (pa.parent_path() != pb.parent_path()) return pa.parent_path().string() < pb.parent_path().string();

@@ -201,6 +201,14 @@ TEST_CASE("image folder: other files are listed as not read, hidden ones counted
   CHECK_THROWS_WITH_AS(load_image_folder(d.path.string(), "val"),
                        has("val/ant: class folder without images (files ending .jpg, .jpeg, .png, .ppm or .pgm"),
                        std::runtime_error);
+  // a link to a folder that holds it: named, not followed round and round (a symlinked class folder is read)
+  fs::create_directories(d / "loop/train/ant");
+  write_bytes(d / "loop/train/ant/a.png", encode_png(8, 6, 3, pattern(8, 6, 3, 1)));
+  fs::create_directory_symlink("..", d / "loop/train/ant/back");
+  CHECK_THROWS_WITH_AS(load_image_folder(d / "loop", "train"),
+                       has("loop/train/ant/back: a link to " + fs::canonical(d / "loop/train").string() +
+                           ", a folder that holds it: its images would be listed again and again; remove the link"),
+                       std::runtime_error);
   // an evaluation split may lack classes: its empty class folder is one it lacks, as a missing folder would be
   LoadOptions eval;
   eval.may_lack_classes = true;
