@@ -391,8 +391,10 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
   out << "verify-data: format " << a.format << ", root " << a.root << "\n";
   try {
     std::vector<std::pair<std::string, std::string>> work;  // (split, file or "")
-    if (a.format == "list" || a.format == "inat")
+    if (a.format == "list" || a.format == "inat") {
+      require_folder(a.root);  // a mistyped root is named as such (not "no list files found")
       work = find_split_files(a, a.format == "inat");
+    }
     else
       for (auto& s : splits_for(a)) work.push_back({s, ""});
     // the training split first: the other splits' labels must be among its classes
