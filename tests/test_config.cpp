@@ -244,8 +244,9 @@ TEST_CASE("types, ranges and choices are checked with the key named") {
 TEST_CASE("cross-key checks") {
   auto e = error_of([] { resolve_config("", {"stage1.schedule.milestones=[5,3]"}, false); });
   CHECK(e.find("stage1.schedule.milestones must be strictly ascending") != std::string::npos);
-  e = error_of([] { resolve_config("", {"model.head=normed", "stage2.method=crt"}, false); });
-  CHECK(e.find("stage2.method crt needs model.head linear") != std::string::npos);
+  e = error_of([] { resolve_config("", {"model.head=normed", "stage2.method=lws"}, false); });
+  CHECK(e.find("stage2.method lws: starts from a classifier head linear, and the model it would get has head "
+               "normed (model.head)") != std::string::npos);
   e = error_of([] { resolve_config("", {"data.dataset=cifar10"}, false); });
   CHECK(e.find("data.root is required for data.dataset cifar10") != std::string::npos);
   e = error_of([] { resolve_config("", {"stage1.schedule.milestones=[1,2]", "stage1.schedule.factors=[0.1]"}, false); });

@@ -118,6 +118,11 @@ TEST_CASE("the heads are followed through the stages: a method that cannot start
   CHECK(is_config_error([] { config("h5", {"stage2.method=ncm", "stage3.method=tau_norm"}); }));
   CHECK(is_config_error([] { config("h6", {"stage2.method=mislas", "stage3.method=lws"}); }));
   CHECK(is_config_error([] { config("h7", {"stage2.method=tau_norm", "stage3.method=lws"}); }));  // no bias left
+  // a method training the head it gets cannot train NCM's class means (no parameters)
+  e = error_of([] { config("h8", {"stage2.method=ncm", "stage3.method=joint"}); });
+  CHECK(e.find("stage3.method joint: starts from a classifier head linear, normed, cosine, camc, lws, tau_norm, "
+               "projected_cosine or two_heads, and the model it would get has head ncm (left by stage2, ncm)") == 0);
+  CHECK(is_config_error([] { config("h9", {"stage2.method=ncm", "stage3.method=gcl_retrain"}); }));
 
   // what works: cRT, tau-norm and balms leave Linear heads; a fresh stage starts from model.head again
   CHECK_NOTHROW(config("ok1", {"stage2.method=crt", "stage3.method=lws", "stage4.method=crt", "stage5.method=tau_norm"}));
@@ -125,6 +130,10 @@ TEST_CASE("the heads are followed through the stages: a method that cannot start
   CHECK_NOTHROW(config("ok3", {"stage2.method=cbd", "stage3.method=balms", "stage4.method=tau_norm"}));
   CHECK_NOTHROW(config("ok4", {"stage2.method=lws", "stage3.method=joint", "stage3.load=fresh", "stage4.method=lws"}));
   CHECK_NOTHROW(config("ok5", {"stage1.method=camc", "model.head=camc", "stage2.method=joint"}));
+  // what the stages leave counts, not model.head: balms leaves a linear head; cRT works on any backbone
+  CHECK_NOTHROW(config("ok7", {"model.head=normed", "stage2.method=balms", "stage3.method=lws"}));
+  CHECK_NOTHROW(config("ok8", {"model.head=camc", "stage1.method=camc", "stage2.method=crt", "stage3.method=tau_norm"}));
+  CHECK_NOTHROW(config("ok9", {"stage2.method=ncm", "stage3.method=crt", "stage4.method=mislas"}));
   // a load file's head is not known from the config: nothing is checked until a stage sets a known one
   CHECK_NOTHROW(config("ok6", {"stage2.method=lws", "stage2.load=/nonexistent.safetensors", "stage3.method=crt"}));
 }
@@ -141,8 +150,12 @@ TEST_CASE("check_stage_heads asks for a load file's head and checks the stages a
   CHECK_NOTHROW(check_stage_heads(cfg, file_head("linear")));
   CHECK(asked == std::vector<std::string>{"stage2 some.safetensors linear"});
   const std::string e = error_of([&] { check_stage_heads(cfg, file_head("ncm")); });
-  CHECK(e == "stage3.method tau_norm: starts from a classifier head linear or tau_norm, and the model it would get "
-             "has head ncm (the checkpoint stage2.load names); load another checkpoint or choose another method");
+  CHECK(e == "stage2.method joint: starts from a classifier head linear, normed, cosine, camc, lws, tau_norm, "
+             "projected_cosine or two_heads, and the model it would get has head ncm (the checkpoint stage2.load names); "
+             "load another checkpoint or choose another method");
+  const std::string e3 = error_of([&] { check_stage_heads(cfg, file_head("lws")); });
+  CHECK(e3 == "stage3.method tau_norm: starts from a classifier head linear or tau_norm, and the model it would get "
+              "has head lws (the checkpoint stage2.load names); load another checkpoint or choose another method");
 }
 
 TEST_CASE("load and teacher files are read and checked against the run before stage 1 trains") {
@@ -212,4 +225,56 @@ TEST_CASE("a stage's augmentation and a balms meta batch that the data cannot ta
   CHECK(e == "stage2.balms.meta_set val: the data has no validation split");
   e = refused_at_start(config("balmsloss", {"stage2.method=balms", "stage2.loss.name=focal"}));
   CHECK(e.find("stage2 (balms): the loss focal takes no per-sample weights") == 0);
+}
+
+TEST_CASE("teachers by stage or file (kd too), checked whole; a finished stage's files are not needed to resume") {
+  if (!train_cli::have_fashion_mnist()) return;
+  std::ostringstream log;
+  TrainFlags f;
+  f.report = false;
+  // kd from an earlier stage, as cbd and ssd take theirs
+  Json cfg = config("kd_stage", {"stage2.method=kd", "stage2.kd.teacher=stage1", "stage2.epochs=1", "stage2.max_steps_per_epoch=2"});
+  CHECK(train_run(cfg, (root() / "kd_stage").string(), f, log).contains("top1"));
+  CHECK(log.str().find("stage2 (kd): teacher stage1 = " + (root() / "kd_stage/checkpoints/stage1_last.safetensors").string() +
+                       " (resnet32, head linear)") != std::string::npos);
+  // a teacher whose metadata says 10 classes over a 4-class model's tensors: loaded whole before stage 1
+  const std::string lie = (root() / "lie.safetensors").string();
+  {
+    Rng rng(4);
+    auto net = make_resnet("resnet32", 4, 1, HeadKind::Linear, rng);
+    save_weights(lie, *net, {{"arch", "resnet32"}, {"num_classes", "10"}, {"in_channels", "1"}, {"head", "linear"}});
+  }
+  const std::string e = refused_at_start(config("kd_lie", {"stage2.method=kd", "stage2.kd.teacher=" + lie}));
+  CHECK(e.find("stage2.kd.teacher " + lie + ": " + lie + ": load_state_dict: shape mismatch") == 0);
+  // model.init_from of another head: said as such (a config error), not as tensor names
+  bool config_error = false;
+  const std::string ncm_file = checkpoint("init_ncm", 10, "linear");
+  {
+    Rng rng(6);
+    ModelConfig m;
+    m.arch = "resnet32";
+    m.head = "linear";
+    auto net = build_model(m, 10, 1, rng);
+    net->set_head(std::make_shared<NCMClassifier>(net->feature_dim(), 10, "cl2n", "l2"));
+    save_model(ncm_file, *net);
+  }
+  CHECK(refused_at_start(config("init_ncm", {"model.init_from=" + ncm_file}), &config_error) ==
+        "model.init_from " + ncm_file + ": a checkpoint with head ncm, and model.head is linear (model.init_allow_partial "
+        "true takes the tensors that match, e.g. the backbone's; or start from it with a stage's load)");
+  CHECK(config_error);
+
+  // stage 2 distils from a file; stopped in stage 3, the file deleted: stage 2 has finished, the resume goes on
+  const std::string teacher = (root() / "teacher_copy.safetensors").string();
+  fs::copy_file(root() / "kd_stage/checkpoints/stage1_last.safetensors", teacher);
+  cfg = config("resume_gone", {"stage2.method=kd", "stage2.kd.teacher=" + teacher, "stage2.epochs=1", "stage2.max_steps_per_epoch=2",
+                               "stage3.method=joint", "stage3.epochs=2", "stage3.max_steps_per_epoch=2"});
+  const std::string dir = (root() / "resume_gone").string();
+  f.stop_after_s = 1e-9;  // stops at the first epoch end that is not a stage's last: stage 3's first
+  Json stop = train_run(cfg, dir, f, log);
+  REQUIRE(stop.value("stopped", false));
+  CHECK(stop.at("stage") == 3);
+  f.resume = true;
+  fs::remove(teacher);
+  f.stop_after_s = 0;
+  CHECK(train_run(cfg, dir, f, log).contains("top1"));
 }

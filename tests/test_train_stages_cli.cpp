@@ -106,7 +106,8 @@ TEST_CASE("distillation from a teacher checkpoint: trains, resumes bit-exactly, 
                 fs::copy_options::overwrite_existing);
   Run f = run("train --resume " + root() + "/kd_swapped");
   CHECK(f.code == 1);
-  CHECK(f.out.find("kd.teacher " + teacher2 + ": not the teacher this run started with") != std::string::npos);
+  CHECK(f.out.find("stage1.kd.teacher " + teacher2 + " (" + teacher2 + "): not the teacher this stage started with") !=
+        std::string::npos);
   // a kd stage needs its teacher
   Run g = run("train " + train_cli::small_data(root(), "kd_none") + one + " --set stage1.method=kd");
   CHECK(g.code == 2);

@@ -266,8 +266,6 @@ void validate(const Json& cfg) {
     if (k == 1 && !m.first_stage && cfg.at("model").at("init_from").get<std::string>().empty())
       config_fail(st + ".method " + m.name + " starts from trained weights: give model.init_from (a checkpoint), or "
                   "put a training stage before it");
-    if (m.needs_linear_head && cfg.at("model").at("head") != "linear")
-      config_fail(st + ".method " + m.name + " needs model.head linear (got " + cfg.at("model").at("head").dump() + ")");
     if (!m.trains) continue;
     if (s.at("max_steps_per_epoch").get<int64_t>() == 0)
       config_fail(st + ".max_steps_per_epoch 0 would train no step: -1 (the whole epoch) or a cap of 1 or more");

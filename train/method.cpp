@@ -58,6 +58,12 @@ std::unique_ptr<Loss> stage_loss(const StageSetup& s) {
   return make_loss(s.cfg.loss_name, s.cfg.loss, s.data.train_counts, &s.loss_rng);
 }
 
+const std::vector<std::string>& trainable_head_kinds() {
+  static const std::vector<std::string> kinds = {"linear", "normed", "cosine", "camc",     "lws",
+                                                 "tau_norm", "projected_cosine", "two_heads"};
+  return kinds;
+}
+
 // ---- JointTraining
 
 void JointTraining::setup(StageSetup& s) {
@@ -112,7 +118,7 @@ std::string ClassifierRetraining::describe() const { return "loss " + loss_name_
 Teacher load_teacher(StageSetup& s, const std::string& key, const std::string& ref) {
   Teacher t;
   t.ref = ref;
-  t.path = s.checkpoint_of(ref);
+  t.path = s.checkpoint_of ? s.checkpoint_of(ref) : ref;  // (no run: a file)
   std::map<std::string, std::string> meta;
   try {
     t.net = load_model(t.path, &meta);

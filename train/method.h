@@ -132,7 +132,6 @@ struct MethodSpec {
   bool trains = true;            // epochs of steps; false = post-hoc (no training keys at all)
   bool takes_loss = true;        // reads loss.name and the keys of that loss
   bool frozen_backbone = false;  // the backbone does not train: reads bn_mode
-  bool needs_linear_head = false;  // the stage-1 model must have model.head linear
   bool first_stage = true;       // may be stage 1 (false: it starts from trained weights: an earlier stage's,
                                  // or model.init_from's when it is stage 1)
   bool chooses_batches = false;  // draws its own batches (no sampler.* keys)
@@ -146,7 +145,7 @@ struct MethodSpec {
   // The classifier heads the stage's setup can start from, as checkpoints name them (head_kind: "linear",
   // "tau_norm", "lws", "camc", ...); empty: any. Checked for every stage before any trains, on the head the
   // stages before it leave (train/stage_plan.h).
-  std::vector<std::string> starts_from;
+  std::vector<std::string> starts_from;  // (methods training the head they get: trainable_head_kinds())
   std::string leaves_head;  // the head the stage leaves the model with; "": the one it starts from
   // Keys naming teachers (a string or a list: stageK or checkpoint files), e.g. "kd.teacher": a teacher file
   // is read and checked against the run's classes and input channels before any stage trains.
@@ -206,6 +205,8 @@ class ClassifierRetraining : public Method {
 // The key of an extra model's initialisation stream: Rng::keyed(seed, role_key("teacher")) — derived from
 // the run seed and the role, so adding a model to a run leaves every other model's weights unchanged.
 uint64_t role_key(const std::string& role);
+// The heads a method can train as it finds them (every kind but NCM's class means, which have no parameters).
+const std::vector<std::string>& trainable_head_kinds();
 // A frozen backbone's modes for a training epoch: eval, or with BnMode::Train train mode (batch statistics,
 // running statistics re-estimated: "shifted BN"); the head in train mode.
 void set_backbone_mode(ResNet& model, BnMode bn);

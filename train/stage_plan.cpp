@@ -75,6 +75,16 @@ void check_stage_heads(const Json& cfg, const LoadFileHead& load_file_head) {
   }
 }
 
+void check_stage_files(const RunConfig& cfg, int from) {
+  for (const StageConfig& s : cfg.stages) {
+    if (s.index < from) continue;
+    if (auto& check = method_spec(s.method).check) check(s);
+    if (s.load.kind == LoadFrom::File && !std::filesystem::is_regular_file(s.load.path))
+      throw ConfigError(s.key() + ".load: checkpoint not found: " + s.load.path +
+                        " (refusing to start from an untrained model)");
+  }
+}
+
 void check_stage_plan(const RunConfig& cfg, const RunData& data, int world, int from) {
   const int64_t C = data.train.num_classes, channels = data.train.channels;
   const std::string& arch = cfg.model.arch;
@@ -112,6 +122,11 @@ void check_stage_plan(const RunConfig& cfg, const RunData& data, int world, int 
           throw ConfigError(where + ": a model of " + meta.at("num_classes") + " classes and " +
                             meta.at("in_channels") + " input channels; the run's data has " + std::to_string(C) +
                             " classes and " + std::to_string(channels) + " channels");
+        try {  // the model the metadata describes, loaded as the stage will: its tensors agree with it
+          load_model(ref);
+        } catch (const std::exception& e) {
+          throw std::runtime_error(where + ": " + e.what());
+        }
       }
     if (!c.trains) continue;
     train_transform_for(data, c.augment, c.key() + ".augment");

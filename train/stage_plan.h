@@ -26,6 +26,11 @@ using LoadFileHead = std::function<std::string(const std::string& stage_key, con
 // start from it (MethodSpec::starts_from).
 void check_stage_heads(const Json& cfg, const LoadFileHead& load_file_head = nullptr);
 
+// What the stages from `from` on (1, or the stage a resume continues) need of the file system, checked before
+// any data is read: each method's own checks (MethodSpec::check: a teacher file exists) and each load file.
+// A finished stage's files are not needed again.
+void check_stage_files(const RunConfig& cfg, int from);
+
 // Before stage `from` trains (1, or the stage a resume continues): the heads with the load files' own;
 // every load and teacher file of stage `from` on read (its checksum verified) and checked against the run's
 // architecture, classes and input channels; each training stage's augmentation and its method's second view

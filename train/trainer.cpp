@@ -123,6 +123,7 @@ class Trainer {
   bool writer_ = true;
   int64_t states_saved_ = 0;  // by this process
   void check_data_parallel();
+  void explain_init_from_mismatch();
   void check_same_job();
 };
 
@@ -220,6 +221,24 @@ void Trainer::remove_failed_start() {
   std::error_code ec;
   for (auto& e : fs::directory_iterator(dir_, ec)) fs::remove_all(e.path(), ec);
   if (lock_.created()) fs::remove(dir_, ec);
+}
+
+// model.init_from failed to load strictly: a checkpoint tailor wrote of another architecture, class count or
+// head is a config error saying which (the load's own error names tensors).
+void Trainer::explain_init_from_mismatch() {
+  const std::string& path = cfg_.model.init_from;
+  std::map<std::string, std::string> meta;
+  try {
+    read_weights(path, &meta, CrcCheck::IfPresent);
+  } catch (const std::exception&) {
+    return;  // (the load's error stands)
+  }
+  std::string why = checkpoint_mismatch(meta, cfg_.model.arch, data_.train.num_classes, data_.train.channels);
+  if (why.empty() && meta.count("head") && meta.at("head") != cfg_.model.head)
+    why = "a checkpoint with head " + meta.at("head") + ", and model.head is " + cfg_.model.head;
+  if (!why.empty())
+    throw ConfigError("model.init_from " + path + ": " + why + " (model.init_allow_partial true takes the tensors "
+                      "that match, e.g. the backbone's; or start from it with a stage's load)");
 }
 
 void Trainer::save_state() {
@@ -530,11 +549,7 @@ Json Trainer::run(std::optional<RunData> given) {
   check_precision(cfg_.precision, dev_);
   if (cfg_.cuda_graphs && !dev_.is_cuda()) run_fail("cuda_graphs true: CUDA graphs need device cuda, got " + cfg_.device);
   PrecisionScope precision_scope(cfg_.precision);  // training, evaluation and the report
-  for (auto& s : cfg_.stages) {  // what can be checked before any data is read
-    if (auto& check = method_spec(s.method).check) check(s);
-    if (s.load.kind == LoadFrom::File && !fs::is_regular_file(s.load.path))
-      run_fail(s.key() + ".load: checkpoint not found: " + s.load.path + " (refusing to start from an untrained model)");
-  }
+  if (!flags_.resume) check_stage_files(cfg_, 1);  // before any data is read (a resume: once its stage is known)
   open_dir();
   try {
     log_ << "run: " << dir_.string() << (flags_.resume ? " (resuming)" : "") << "\n";
@@ -563,7 +578,13 @@ Json Trainer::run(std::optional<RunData> given) {
          << (cfg_.precision == Precision::BF16 ? ", bf16 convolutions" : "") << "\n";
     if (!flags_.resume && !cfg_.model.init_from.empty()) {
       if (!fs::is_regular_file(cfg_.model.init_from)) run_fail("model.init_from: file not found: " + cfg_.model.init_from);
-      auto rep = load_weights(cfg_.model.init_from, *net_, cfg_.model.init_allow_partial);
+      Module::LoadReport rep;
+      try {
+        rep = load_weights(cfg_.model.init_from, *net_, cfg_.model.init_allow_partial);
+      } catch (const std::exception&) {
+        explain_init_from_mismatch();  // a tailor checkpoint of another model or head: said as such
+        throw;
+      }
       log_ << "model: initialised from " << cfg_.model.init_from << ": " << rep.str() << "\n";
     }
   } catch (...) {
@@ -577,7 +598,8 @@ Json Trainer::run(std::optional<RunData> given) {
       log_ << "resumed " << dir_.string() << ": the run had already finished; re-evaluating\n";
       return finish();
     }
-    check_stage_plan(cfg_, data_, comm_->world(), st_.stage);  // the stages still to run
+    check_stage_files(cfg_, st_.stage);  // the stages still to run
+    check_stage_plan(cfg_, data_, comm_->world(), st_.stage);
   } else {
     try {
       check_stage_plan(cfg_, data_, comm_->world(), 1);  // what each stage's start would refuse, before any trains

@@ -260,7 +260,6 @@ MethodSpec breadcrumb_method() {
   m.name = "breadcrumb";
   m.data_parallel = true;  // the feature memory and g_c are filled and stepped from the gathered global batch
   m.summary = "Breadcrumb / EMANATE: a class-balanced classifier on back-tracked features of past epochs (Liu et al. 2022)";
-  m.needs_linear_head = true;
   m.starts_from = {"linear", "tau_norm"};  // g_r is the Linear the model has
   m.leaves_head = "linear";                // g_c
   m.defaults = {{"schedule", {{"kind", "cosine"}}}};

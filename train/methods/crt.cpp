@@ -30,7 +30,6 @@ MethodSpec crt_method() {
   m.name = "crt";
   m.summary = "classifier re-initialised and re-trained on the frozen backbone (Kang et al. 2020)";
   m.frozen_backbone = true;
-  m.needs_linear_head = true;
   m.leaves_head = "linear";
   m.first_stage = false;
   m.defaults = {{"epochs", 10}, {"schedule", {{"kind", "cosine"}}}, {"sampler", {{"name", "class_aware"}}}};

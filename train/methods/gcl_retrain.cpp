@@ -24,6 +24,7 @@ MethodSpec gcl_retrain_method() {
   const LossConfig g = gcl_cifar_stage2();
   MethodSpec m;
   m.name = "gcl_retrain";
+  m.starts_from = trainable_head_kinds();  // trains the head it gets (NCM's means have no parameters)
   m.summary = "the stage-1 classifier (kept) re-trained on the frozen backbone, GCL stage-2 loss (Li et al. 2022)";
   m.frozen_backbone = true;
   m.first_stage = false;

@@ -12,6 +12,7 @@ namespace tailor {
 MethodSpec joint_method() {
   MethodSpec m;
   m.name = "joint";
+  m.starts_from = trainable_head_kinds();  // trains the head it gets (NCM's means have no parameters)
   m.summary = "the whole model trained end to end on the stage's loss (stage 1 of every recipe)";
   m.make = [](const StageConfig&) { return std::make_unique<JointTraining>(); };
   return m;

@@ -4,7 +4,8 @@
 //   L = (1 - alpha) L_stage(z_s, y) + alpha T^2 KL(softmax(z_t / T) || softmax(z_s / T))
 //
 // L_stage is the stage's loss (ce by default; mixup pairs as usual), the KL term losses/distillation.h.
-// The teacher is any checkpoint tailor wrote (kd.teacher; its architecture and head come from the file):
+// The teacher is an earlier stage of the run (kd.teacher stageK: its last checkpoint) or any checkpoint tailor
+// wrote (its architecture and head come from the file):
 // loaded at the stage's start, frozen, in eval mode, run without gradient on the same (mixed) images. It
 // is constant, so the training state keeps only its checksum: a resume with another teacher file is
 // refused. Loading it draws no random number, so the student's initial weights equal a run without it.
@@ -21,35 +22,26 @@ namespace {
 class KnowledgeDistillation : public JointTraining {
  public:
   KnowledgeDistillation(std::string teacher, double alpha, double temperature)
-      : path_(std::move(teacher)), alpha_(alpha), t_(temperature) {}
+      : ref_(std::move(teacher)), alpha_(alpha), t_(temperature) {}
 
   void setup(StageSetup& s) override {
     JointTraining::setup(s);  // the student: the run's model, trained end to end on the stage's loss
-    std::map<std::string, std::string> meta;
-    try {
-      teacher_ = load_model(path_, &meta);
-    } catch (const std::exception& e) {
-      fail(s.cfg.key() + ".kd.teacher: " + e.what());
-    }
-    if (teacher_->config().num_classes != model_->config().num_classes)
-      fail(s.cfg.key() + ".kd.teacher " + path_ + ": " + std::to_string(teacher_->config().num_classes) +
-           " classes, the student has " + std::to_string(model_->config().num_classes));
-    teacher_crc_ = meta["crc32"];
-    teacher_->requires_grad_(false);
-    teacher_->to(s.device);
-    s.log << s.cfg.key() << " (kd): teacher " << path_ << " (" << teacher_->config().arch << ", head "
-          << head_kind(*teacher_) << "), alpha " << alpha_ << ", T " << t_ << "\n";
+    teacher_ = load_teacher(s, "kd.teacher", ref_);
+    s.log << s.cfg.key() << " (kd): teacher " << ref_ << (ref_ == teacher_.path ? "" : " = " + teacher_.path) << " ("
+          << teacher_.net->config().arch << ", head " << head_kind(*teacher_.net) << "), alpha " << alpha_ << ", T "
+          << t_ << "\n";
+    key_ = s.cfg.key();
   }
   void set_train_mode() override {
     JointTraining::set_train_mode();
-    teacher_->eval();
+    teacher_.net->eval();
   }
 
   Tensor step(const StepBatch& b) override {
     Tensor zs = model_->forward(b.images), zt;
     {
       NoGradGuard ng;
-      zt = teacher_->forward(b.images);
+      zt = teacher_.net->forward(b.images);
     }
     LossInput in = b.loss_input(zs);
     in.teacher_logits = zt;
@@ -57,20 +49,20 @@ class KnowledgeDistillation : public JointTraining {
     return add(scale(hard, (float)(1 - alpha_)), scale(soft, (float)alpha_));
   }
 
-  std::vector<ExtraModule> extra_modules() const override { return {{"teacher", teacher_, /*in_state=*/false}}; }
-  void save_state(Json& j, std::map<std::string, Tensor>&) const override { j["teacher_crc32"] = teacher_crc_; }
+  std::vector<ExtraModule> extra_modules() const override { return {{"teacher", teacher_.net, /*in_state=*/false}}; }
+  // (the state's key of the first kd, one teacher: "teacher_crc32")
+  void save_state(Json& j, std::map<std::string, Tensor>&) const override { j["teacher_crc32"] = teacher_.crc32; }
   void load_state(const Json& j, const std::map<std::string, Tensor>&) override {
-    if (j.at("teacher_crc32") != teacher_crc_)
-      fail("kd.teacher " + path_ + ": not the teacher this run started with (crc32 " + teacher_crc_ + ", the state's " +
-           j.at("teacher_crc32").get<std::string>() + ")");
+    if (j.at("teacher_crc32") != teacher_.crc32)
+      fail(key_ + ".kd.teacher " + ref_ + " (" + teacher_.path + "): not the teacher this stage started with (crc32 " +
+           teacher_.crc32 + ", the state's " + j.at("teacher_crc32").get<std::string>() + ")");
   }
-  std::string describe() const override { return JointTraining::describe() + " + distillation from " + path_; }
+  std::string describe() const override { return JointTraining::describe() + " + distillation from " + ref_; }
 
  private:
-  std::string path_;
+  std::string ref_, key_;
   double alpha_, t_;
-  std::shared_ptr<ResNet> teacher_;
-  std::string teacher_crc_;
+  Teacher teacher_;
 };
 
 }  // namespace
@@ -78,15 +70,16 @@ class KnowledgeDistillation : public JointTraining {
 MethodSpec kd_method() {
   MethodSpec m;
   m.name = "kd";
+  m.starts_from = trainable_head_kinds();  // trains the head it gets (NCM's means have no parameters)
   m.teacher_keys = {"kd.teacher"};
   m.summary = "knowledge distillation from a frozen teacher checkpoint (Hinton et al. 2015)";
-  m.keys = {{"kd.teacher", "string", "", 0, 0, {}, "kd: the teacher's checkpoint (written by tailor)"},
+  m.keys = {{"kd.teacher", "string", "", 0, 0, {}, "kd: the teacher: an earlier stage (stageK) or a checkpoint tailor wrote"},
             {"kd.alpha", "number", 0.9, 0, 1, {}, "kd: weight of the distillation term"},
             {"kd.temperature", "number", 4.0, 1e-3, 1e3, {}, "kd: softmax temperature T"}};
   m.check = [](const StageConfig& c) {
     const std::string t = c.doc.at("kd").at("teacher");
-    if (t.empty()) throw ConfigError(c.key() + ".kd.teacher is required (a checkpoint of the teacher)");
-    if (!std::filesystem::is_regular_file(t)) throw ConfigError(c.key() + ".kd.teacher: file not found: " + t);
+    if (t.empty()) throw ConfigError(c.key() + ".kd.teacher is required (an earlier stage, stageK, or a checkpoint)");
+    check_teacher_ref(c, "kd.teacher", t);
   };
   m.make = [](const StageConfig& c) {
     const Json& k = c.doc.at("kd");

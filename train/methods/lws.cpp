@@ -28,7 +28,6 @@ MethodSpec lws_method() {
   m.name = "lws";
   m.summary = "learnable per-class scales of the frozen stage-1 classifier (Kang et al. 2020)";
   m.frozen_backbone = true;
-  m.needs_linear_head = true;
   m.starts_from = {"linear"};  // scales a Linear with bias
   m.leaves_head = "lws";
   m.first_stage = false;

@@ -54,7 +54,6 @@ MethodSpec mislas_method() {
   m.summary = "MiSLAS stage 2: the stage-1 classifier fine-tuned at lr_factor x lr with learnable scales, "
               "label-aware smoothing, shifted BN (Zhong et al. 2021)";
   m.frozen_backbone = true;
-  m.needs_linear_head = true;
   m.starts_from = {"linear"};  // fine-tunes a Linear with bias under learned scales
   m.leaves_head = "lws";
   m.first_stage = false;

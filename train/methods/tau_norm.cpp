@@ -94,7 +94,6 @@ MethodSpec tau_norm_method() {
   m.summary = "post-hoc w_j / ||w_j||^tau of the classifier, tau chosen on val (Kang et al. 2020)";
   m.trains = false;
   m.takes_loss = false;
-  m.needs_linear_head = true;
   m.starts_from = {"linear", "tau_norm"};  // normalises a Linear's rows
   m.leaves_head = "tau_norm";
   m.first_stage = false;
