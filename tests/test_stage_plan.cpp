@@ -237,6 +237,8 @@ TEST_CASE("teachers by stage or file (kd too), checked whole; a finished stage's
   CHECK(train_run(cfg, (root() / "kd_stage").string(), f, log).contains("top1"));
   CHECK(log.str().find("stage2 (kd): teacher stage1 = " + (root() / "kd_stage/checkpoints/stage1_last.safetensors").string() +
                        " (resnet32, head linear)") != std::string::npos);
+  CHECK(refused_at_start(config("cbd_dup", {"stage2.method=cbd", "stage2.cbd.teachers=[\"stage1\", \"stage1\"]"})) ==
+        "stage2.cbd.teachers: stage1 named twice");
   // a teacher whose metadata says 10 classes over a 4-class model's tensors: loaded whole before stage 1
   const std::string lie = (root() / "lie.safetensors").string();
   {

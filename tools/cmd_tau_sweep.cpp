@@ -51,7 +51,11 @@ int cmd_tau_sweep(int argc, char** argv) {
   auto lin = std::dynamic_pointer_cast<Linear>(src.net->head());
   if (!lin || !lin->bias.defined())
     throw ConfigError(src.checkpoint + ": tau-sweep needs a linear classifier with bias (got head " +
-                      head_kind(*src.net) + ")");
+                      head_kind(*src.net) + ")" +
+                      (head_kind(*src.net) == "tau_norm" ? ": the classifier is tau-normalised already; sweep the "
+                                                           "checkpoint it came from (--checkpoint RUN/checkpoints/"
+                                                           "stageK_last.safetensors of the stage before)"
+                                                         : ""));
   const data::Dataset& ds = run_split(src.data, split);
   Json sweep{{"split", split}, {"taus", taus}, {"top1", Json::array()}};
   const ShotRule rule = parse_shot_rule(src.cfg.at("eval"));

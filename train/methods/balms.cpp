@@ -181,8 +181,9 @@ MetaPlan balms_meta_plan(const StageConfig& c, const RunData& d, int world) {
                       ": the meta batch must split evenly over the " + std::to_string(world) + " ranks");
   const int64_t draws = (int64_t)data::Sampler(p.set->labels, p.set->num_classes, meta_sampler_config()).length();
   if (draws < p.batch)
-    throw ConfigError(c.key() + ".balms.meta_batch_size " + std::to_string(p.batch) + ": larger than the meta set's " +
-                      std::to_string(draws) + " draws per epoch");
+    throw ConfigError(c.key() + ".balms.meta_batch_size " + std::to_string(p.batch) + ": larger than the meta " +
+                      "sampler's epoch (" + std::to_string(draws) + " class-balanced draws: the largest class's " +
+                      "count times the " + std::to_string(p.set->num_classes) + " classes)");
   return p;
 }
 

@@ -112,7 +112,12 @@ MethodSpec cbd_method() {
   m.check = [](const StageConfig& c) {
     const Json& t = c.doc.at("cbd").at("teachers");
     if (t.empty()) throw ConfigError(c.key() + ".cbd.teachers: at least one teacher");
-    for (auto& r : t) check_teacher_ref(c, "cbd.teachers", r.get<std::string>());
+    for (size_t i = 0; i < t.size(); ++i) {
+      check_teacher_ref(c, "cbd.teachers", t[i].get<std::string>());
+      for (size_t j = 0; j < i; ++j)
+        if (t[j] == t[i])  // the same features twice: a typo for another teacher
+          throw ConfigError(c.key() + ".cbd.teachers: " + t[i].get<std::string>() + " named twice");
+    }
   };
   m.make = [](const StageConfig& c) {
     const Json& k = c.doc.at("cbd");
