@@ -269,7 +269,10 @@ data::TransformConfig train_transform_for(const RunData& d, const std::string& a
   try {
     p = data::make_preset(augment, d.preset.size, d.preset_input);
   } catch (const std::runtime_error& e) {
-    throw ConfigError(key + " " + augment + ": " + e.what());
+    std::string why = e.what();  // (the preset's words name data.augment: here it is `key`)
+    const std::string own = "data.augment " + augment + " ";
+    if (why.rfind(own, 0) == 0) why = why.substr(own.size());
+    throw ConfigError(key + " " + augment + ": " + why);
   }
   if (p.exact != d.preset.exact)
     throw ConfigError(key + " " + augment + (p.exact ? " keeps images as they are" : " resizes images") +
