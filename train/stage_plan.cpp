@@ -140,4 +140,20 @@ void check_stage_plan(const RunConfig& cfg, const RunData& data, int world, int 
   }
 }
 
+void explain_init_from_failure(const RunConfig& cfg, const RunData& data) {
+  const std::string& path = cfg.model.init_from;
+  std::map<std::string, std::string> meta;
+  try {
+    read_weights(path, &meta, CrcCheck::IfPresent);
+  } catch (const std::exception&) {
+    return;
+  }
+  std::string why = checkpoint_mismatch(meta, cfg.model.arch, data.train.num_classes, data.train.channels);
+  if (why.empty() && meta.count("head") && meta.at("head") != cfg.model.head)
+    why = "a checkpoint with head " + meta.at("head") + ", and model.head is " + cfg.model.head;
+  if (!why.empty())
+    throw ConfigError("model.init_from " + path + ": " + why + " (model.init_allow_partial true takes the tensors "
+                      "that match, e.g. the backbone's; or start from it with a stage's load)");
+}
+
 }  // namespace tailor

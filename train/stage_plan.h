@@ -38,4 +38,9 @@ void check_stage_files(const RunConfig& cfg, int from);
 // setting is a ConfigError, an unreadable or damaged file the reader's error, both naming the key.
 void check_stage_plan(const RunConfig& cfg, const RunData& data, int world, int from);
 
+// model.init_from failed to load strictly: when the file is a checkpoint tailor wrote of another architecture,
+// class count, channel count or head, throws a ConfigError saying which (the load's own error names tensors);
+// else returns, and the load's error stands.
+void explain_init_from_failure(const RunConfig& cfg, const RunData& data);
+
 }  // namespace tailor

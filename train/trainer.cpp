@@ -123,7 +123,6 @@ class Trainer {
   bool writer_ = true;
   int64_t states_saved_ = 0;  // by this process
   void check_data_parallel();
-  void explain_init_from_mismatch();
   void check_same_job();
 };
 
@@ -221,24 +220,6 @@ void Trainer::remove_failed_start() {
   std::error_code ec;
   for (auto& e : fs::directory_iterator(dir_, ec)) fs::remove_all(e.path(), ec);
   if (lock_.created()) fs::remove(dir_, ec);
-}
-
-// model.init_from failed to load strictly: a checkpoint tailor wrote of another architecture, class count or
-// head is a config error saying which (the load's own error names tensors).
-void Trainer::explain_init_from_mismatch() {
-  const std::string& path = cfg_.model.init_from;
-  std::map<std::string, std::string> meta;
-  try {
-    read_weights(path, &meta, CrcCheck::IfPresent);
-  } catch (const std::exception&) {
-    return;  // (the load's error stands)
-  }
-  std::string why = checkpoint_mismatch(meta, cfg_.model.arch, data_.train.num_classes, data_.train.channels);
-  if (why.empty() && meta.count("head") && meta.at("head") != cfg_.model.head)
-    why = "a checkpoint with head " + meta.at("head") + ", and model.head is " + cfg_.model.head;
-  if (!why.empty())
-    throw ConfigError("model.init_from " + path + ": " + why + " (model.init_allow_partial true takes the tensors "
-                      "that match, e.g. the backbone's; or start from it with a stage's load)");
 }
 
 void Trainer::save_state() {
@@ -582,7 +563,7 @@ Json Trainer::run(std::optional<RunData> given) {
       try {
         rep = load_weights(cfg_.model.init_from, *net_, cfg_.model.init_allow_partial);
       } catch (const std::exception&) {
-        explain_init_from_mismatch();  // a tailor checkpoint of another model or head: said as such
+        explain_init_from_failure(cfg_, data_);  // a tailor checkpoint of another model or head: said as such
         throw;
       }
       log_ << "model: initialised from " << cfg_.model.init_from << ": " << rep.str() << "\n";
