@@ -97,4 +97,37 @@ RunDirLock& RunDirLock::operator=(RunDirLock&& o) noexcept {
   return *this;
 }
 
+fs::path run_state_path(const fs::path& dir) { return dir / "checkpoints" / "train_state.safetensors"; }
+
+bool holds_run(const fs::path& dir) {
+  if (fs::exists(run_state_path(dir))) return true;
+  std::ifstream in(dir / "config.json");
+  if (!in) return false;
+  const Json j = Json::parse(in, nullptr, false);
+  return j.is_object() && j.contains("runs_dir") && j.contains("stage1") && j.contains("data");
+}
+
+RunDirLock claim_fresh_run_dir(const fs::path& dir, bool overwrite) {
+  RunDirLock lock(dir, true);
+  if (holds_run(dir)) {
+    if (overwrite) return lock;
+    if (!fs::exists(run_state_path(dir)))
+      run_fail("run directory " + dir.string() + " holds a run that stopped before its first training state: "
+               "start it again with --overwrite, or choose another name (--set name=...)");
+    run_fail("run directory " + dir.string() + " already holds a run: continue it with `tailor train --resume " +
+             dir.string() + "`, choose another name (--set name=...), or pass --overwrite");
+  }
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (!ec && it != fs::directory_iterator())  // never written into, never emptied (--overwrite or not)
+    run_fail("run directory " + dir.string() + " is not empty and holds no tailor run (it has '" +
+             it->path().filename().string() + "'): a run writes only into a new or empty folder; choose another "
+             "name (--set name=...) or runs_dir");
+  return lock;
+}
+
+void empty_run_dir(const fs::path& dir) {
+  for (auto& e : fs::directory_iterator(dir)) fs::remove_all(e.path());
+}
+
 }  // namespace tailor

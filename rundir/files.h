@@ -45,4 +45,15 @@ class RunDirLock {
   bool created_ = false;
 };
 
+// DIR/checkpoints/train_state.safetensors: the state a --resume continues from.
+std::filesystem::path run_state_path(const std::filesystem::path& dir);
+// Whether `dir` holds a tailor run: a training state, or a config.json that is a run's resolved config.
+bool holds_run(const std::filesystem::path& dir);
+// The lock of a fresh run's directory (made when missing), after the checks: a folder holding a run is
+// refused unless `overwrite` (the caller empties it once the new run is past its checks), a folder holding
+// anything else is refused always.
+RunDirLock claim_fresh_run_dir(const std::filesystem::path& dir, bool overwrite);
+// Removes everything inside `dir` (not `dir` itself). Throws naming what could not be removed.
+void empty_run_dir(const std::filesystem::path& dir);
+
 }  // namespace tailor

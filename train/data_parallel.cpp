@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "layers/basic.h"
+#include "train/method.h"
 #include "train/run_model.h"
 
 namespace tailor {
@@ -293,6 +294,36 @@ EvalMetrics evaluate_sharded(ResNet& net, const data::Dataset& ds, const data::T
   }
   net.train(was_training);
   return acc.finish();
+}
+
+void check_data_parallel_plan(const RunConfig& cfg, int world) {
+  if (world <= 1) return;
+  for (const StageConfig& s : cfg.stages) {
+    const MethodSpec& m = method_spec(s.method);
+    if (!m.data_parallel)  // config errors (exit 2), found before anything trains
+      throw ConfigError(s.key() + ".method " + s.method + ": does not run data-parallel yet (its per-step state "
+                        "would differ between the " + std::to_string(world) + " ranks); run it as one process, "
+                        "without mpirun");
+    if (s.trains && s.batch_size % world != 0)
+      throw ConfigError(s.key() + ".batch_size " + std::to_string(s.batch_size) +
+                        ": the global batch must split evenly over the " + std::to_string(world) +
+                        " ranks (each takes batch_size / ranks)");
+  }
+}
+
+void check_same_job(Communicator& comm, const std::string& config_hash, const std::string& data_fingerprint) {
+  const int world = comm.world();
+  if (world <= 1) return;
+  char mine[128] = {};
+  std::snprintf(mine, sizeof mine, "%s %s", config_hash.c_str(), data_fingerprint.c_str());
+  std::vector<char> all(sizeof mine * world);
+  comm.all_gather_bytes(mine, sizeof mine, all.data());
+  for (int r = 0; r < world; ++r)
+    if (std::string(all.data() + r * sizeof mine) != std::string(all.data()))
+      throw std::runtime_error("rank " + std::to_string(r) + " runs another config or data than rank 0 (config "
+                               "hash and data fingerprint '" + std::string(all.data() + r * sizeof mine) +
+                               "' vs '" + std::string(all.data()) + "'): start every rank with the same "
+                               "arguments on the same files");
 }
 
 }  // namespace tailor

@@ -122,6 +122,14 @@ Tensor all_gather_rows(Communicator& comm, const Tensor& local);
 // on resume; this catches it at every save.
 void check_ranks_agree(Communicator& comm, const std::map<std::string, Tensor>& state);
 
+// What a data-parallel job refuses before it starts (ConfigError): a method that keeps per-step state, a
+// global batch the ranks cannot split evenly.
+void check_data_parallel_plan(const RunConfig& cfg, int world);
+// Every rank must run the same config on the same data (one mpirun line, one file system): the config hash
+// and data fingerprint compared once, before the first step, so that a rank started differently is named
+// instead of training something else.
+void check_same_job(Communicator& comm, const std::string& config_hash, const std::string& data_fingerprint);
+
 // Rank 0's parameters and buffers into every rank's module (in place).
 void broadcast_module(Communicator& comm, Module& m);
 // Rank 0's buffers (BatchNorm running statistics) into every rank's module.

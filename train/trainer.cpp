@@ -82,7 +82,7 @@ class Trainer {
   Json run(std::optional<RunData> given);
 
  private:
-  fs::path state_path() const { return dir_ / "checkpoints" / "train_state.safetensors"; }
+  fs::path state_path() const { return run_state_path(dir_); }
   int num_stages() const { return (int)cfg_.stages.size(); }
   RunContext context();
   void open_dir();    // the lock, and the checks: resume needs a state, a fresh run a free directory
@@ -122,8 +122,6 @@ class Trainer {
   std::unique_ptr<Communicator> comm_;
   bool writer_ = true;
   int64_t states_saved_ = 0;  // by this process
-  void check_data_parallel();
-  void check_same_job();
 };
 
 RunContext Trainer::context() {
@@ -136,49 +134,6 @@ RunContext Trainer::context() {
   return c;
 }
 
-// Every rank must run the same config on the same data (one mpirun line, one file system): compared once,
-// before the first step, so that a rank started differently is named instead of training something else.
-void Trainer::check_same_job() {
-  const int world = comm_->world();
-  if (world <= 1) return;
-  char mine[128] = {};
-  std::snprintf(mine, sizeof mine, "%s %s", hash_.c_str(), data_fingerprint_.c_str());
-  std::vector<char> all(sizeof mine * world);
-  comm_->all_gather_bytes(mine, sizeof mine, all.data());
-  for (int r = 0; r < world; ++r)
-    if (std::string(all.data() + r * sizeof mine) != std::string(all.data()))
-      run_fail("rank " + std::to_string(r) + " runs another config or data than rank 0 (config hash and data "
-               "fingerprint '" + std::string(all.data() + r * sizeof mine) + "' vs '" + std::string(all.data()) +
-               "'): start every rank with the same arguments on the same files");
-}
-
-// What a data-parallel job refuses before it starts: a method that keeps per-step state, a global batch
-// the ranks cannot split evenly.
-void Trainer::check_data_parallel() {
-  const int world = comm_->world();
-  if (world <= 1) return;
-  for (const StageConfig& s : cfg_.stages) {
-    const MethodSpec& m = method_spec(s.method);
-    if (!m.data_parallel)  // config errors (exit 2), found before anything trains
-      throw ConfigError(s.key() + ".method " + s.method + ": does not run data-parallel yet (its per-step state "
-                        "would differ between the " + std::to_string(world) + " ranks); run it as one process, "
-                        "without mpirun");
-    if (s.trains && s.batch_size % world != 0)
-      throw ConfigError(s.key() + ".batch_size " + std::to_string(s.batch_size) +
-                        ": the global batch must split evenly over the " + std::to_string(world) +
-                        " ranks (each takes batch_size / ranks)");
-  }
-}
-
-// Whether `dir` holds a tailor run: a training state, or a config.json that is a run's resolved config.
-bool holds_run(const fs::path& dir) {
-  if (fs::exists(dir / "checkpoints" / "train_state.safetensors")) return true;
-  std::ifstream in(dir / "config.json");
-  if (!in) return false;
-  const Json j = Json::parse(in, nullptr, false);
-  return j.is_object() && j.contains("runs_dir") && j.contains("stage1") && j.contains("data");
-}
-
 void Trainer::open_dir() {
   if (flags_.resume) {
     if (!fs::is_directory(dir_)) run_fail("--resume " + dir_.string() + ": no such run directory");
@@ -188,27 +143,12 @@ void Trainer::open_dir() {
                " (refusing to start a fresh run in its place)");
     return;
   }
-  if (!writer_) return;  // rank 0 creates the directory and holds its lock
-  lock_ = RunDirLock(dir_, true);
-  if (holds_run(dir_)) {
-    if (flags_.overwrite) return;  // replaced in create_dir, once the new run has got past its checks
-    if (!fs::exists(state_path()))
-      run_fail("run directory " + dir_.string() + " holds a run that stopped before its first training state: "
-               "start it again with --overwrite, or choose another name (--set name=...)");
-    run_fail("run directory " + dir_.string() + " already holds a run: continue it with `tailor train --resume " +
-             dir_.string() + "`, choose another name (--set name=...), or pass --overwrite");
-  }
-  std::error_code ec;
-  fs::directory_iterator it(dir_, ec);
-  if (!ec && it != fs::directory_iterator())  // never written into, never emptied (--overwrite or not)
-    run_fail("run directory " + dir_.string() + " is not empty and holds no tailor run (it has '" +
-             it->path().filename().string() + "'): a run writes only into a new or empty folder; choose another "
-             "name (--set name=...) or runs_dir");
+  if (writer_) lock_ = claim_fresh_run_dir(dir_, flags_.overwrite);  // rank 0 creates the directory
 }
 
 void Trainer::create_dir() {
   if (flags_.resume || !writer_) return;
-  for (auto& e : fs::directory_iterator(dir_)) fs::remove_all(e.path());  // --overwrite; the locked folder stays
+  empty_run_dir(dir_);  // --overwrite; the locked folder stays
   fs::create_directories(dir_ / "checkpoints");
   write_text_atomic(dir_ / "config.json", cfg_.doc.dump(2) + "\n");
 }
@@ -217,8 +157,11 @@ void Trainer::create_dir() {
 // emptied by --overwrite), so the same command can simply be run again.
 void Trainer::remove_failed_start() {
   if (flags_.resume || !writer_) return;
+  try {
+    empty_run_dir(dir_);
+  } catch (const std::exception&) {  // the error that stopped the start is the one to report
+  }
   std::error_code ec;
-  for (auto& e : fs::directory_iterator(dir_, ec)) fs::remove_all(e.path(), ec);
   if (lock_.created()) fs::remove(dir_, ec);
 }
 
@@ -526,7 +469,7 @@ Json Trainer::run(std::optional<RunData> given) {
   writer_ = li.rank == 0;
   dev_ = rank_device(parse_device(cfg_.device));
   comm_ = make_run_comm(cfg_.dist, dev_);
-  check_data_parallel();
+  check_data_parallel_plan(cfg_, comm_->world());
   check_precision(cfg_.precision, dev_);
   if (cfg_.cuda_graphs && !dev_.is_cuda()) run_fail("cuda_graphs true: CUDA graphs need device cuda, got " + cfg_.device);
   PrecisionScope precision_scope(cfg_.precision);  // training, evaluation and the report
@@ -541,7 +484,7 @@ Json Trainer::run(std::optional<RunData> given) {
                         "/val/<class>/...)");
     data_fingerprint_ = data_fingerprint(data_);
     if (cfg_.data.resident && !is_data_parallel(*comm_)) check_resident_eval(data_);  // (sharded eval: host batches)
-    check_same_job();
+    check_same_job(*comm_, hash_, data_fingerprint_);
     model_rng_ = Rng(cfg_.seed);                     // the model's stream: every earlier tailor run's init
     // "loss"; keyed by the rank too (rank 0 = one process), so the noise differs between ranks as between
     // the samples of one batch
