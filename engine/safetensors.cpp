@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/atomic_file.h"
+
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.cpp assumes a little-endian host"
 #endif
@@ -91,18 +93,6 @@ void parse_entry(const std::string& file, const std::string& name, const json& v
     fail(file, where + "shape " + shape_str(t->shape) + " x " + t->dtype + " needs " +
                    std::to_string(expect) + " bytes but data_offsets span " +
                    std::to_string(*end - *begin));
-}
-
-void write_all(int fd, const uint8_t* p, size_t n, const std::string& tmp) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fail(tmp, std::string("write failed: ") + std::strerror(errno));
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
 }
 
 template <typename T>
@@ -269,33 +259,7 @@ std::vector<uint8_t> serialize_safetensors(const SafeTensorFile& f, const std::s
 
 void write_safetensors(const std::string& path, const SafeTensorFile& f) {
   const std::vector<uint8_t> buf = serialize_safetensors(f, path);
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(tmp, std::string("cannot open for writing: ") + std::strerror(errno));
-  try {
-    write_all(fd, buf.data(), buf.size(), tmp);
-    if (::fsync(fd) != 0) fail(tmp, std::string("fsync failed: ") + std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    fail(tmp, std::string("close failed: ") + std::strerror(errno));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    fail(path, std::string("rename from .tmp failed: ") + std::strerror(err));
-  }
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {  // best effort: make the rename durable
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  write_file_atomic(path, buf.data(), buf.size());
 }
 
 SafeTensor make_safetensor_f32(const std::vector<int64_t>& s, const std::vector<float>& v) {

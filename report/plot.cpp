@@ -5,7 +5,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
+
+#include "engine/atomic_file.h"
+
+// In libstb but not declared by its header: the PNG encoder without the file write (whose errors stb's own
+// stbi_write_png does not report), so that a full disk is an error here. The buffer is malloc'ed.
+extern "C" unsigned char* stbi_write_png_to_mem(const unsigned char* pixels, int stride_bytes, int x, int y, int n,
+                                                int* out_len);
 
 namespace tailor::plot {
 
@@ -86,9 +94,17 @@ void Canvas::save_png(const std::string& path) const {
   // defaults (adaptive filter, level 8) for ~15 % more bytes. The knobs are stb globals: set and restored.
   int level = stbi_write_png_compression_level, filter = stbi_write_force_png_filter;
   stbi_write_png_compression_level = 5, stbi_write_force_png_filter = 0;
-  int ok = stbi_write_png(path.c_str(), w, h, 3, rgb.data(), w * 3);
+  int len = 0;
+  unsigned char* png = stbi_write_png_to_mem(rgb.data(), w * 3, w, h, 3, &len);
   stbi_write_png_compression_level = level, stbi_write_force_png_filter = filter;
-  if (!ok) throw std::runtime_error("plot: cannot write PNG " + path);
+  if (!png) throw std::runtime_error("plot: cannot encode PNG " + path);
+  try {
+    write_file_atomic(path, png, (size_t)len);
+  } catch (...) {
+    std::free(png);
+    throw;
+  }
+  std::free(png);
 }
 
 // ---------------------------------------------------------------------------------------------------

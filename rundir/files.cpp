@@ -1,5 +1,7 @@
 #include "rundir/files.h"
 
+#include "engine/atomic_file.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -20,24 +22,10 @@ namespace {
 }  // namespace
 
 void write_text_atomic(const fs::path& p, const std::string& text) {
-  fs::path tmp = p;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) run_fail("cannot write " + tmp.string());
-    out << text;
-    out.flush();
-    if (!out) run_fail("write failed: " + tmp.string());
-  }
-  fs::rename(tmp, p);
+  write_file_atomic(p.string(), text.data(), text.size());
 }
 
-void append_line(const fs::path& p, const std::string& line) {
-  std::ofstream out(p, std::ios::binary | std::ios::app);
-  if (!out) run_fail("cannot append to " + p.string());
-  out << line << "\n";
-  out.flush();
-}
+void append_line(const fs::path& p, const std::string& line) { append_line_to(p.string(), line); }
 
 uint64_t file_size_or_zero(const fs::path& p) { return fs::exists(p) ? (uint64_t)fs::file_size(p) : 0; }
 

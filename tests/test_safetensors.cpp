@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/atomic_file.h"
 #include "engine/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -215,6 +216,37 @@ TEST_CASE("safetensors: writer rejects inconsistent tensors and leaves no file")
                        std::runtime_error);
   CHECK_THROWS_AS(make_safetensor_f32({3}, {1.f}), std::runtime_error);
   CHECK_THROWS_AS(safetensor_as_f64(make_safetensor_f32({1}, {1.f})), std::runtime_error);
+}
+
+// A full disk (ENOSPC), seen through a .tmp that is a link to /dev/full: the write fails naming the file
+// and the reason, the file written before stays whole and readable, and no .tmp is left behind.
+TEST_CASE("atomic writes on a full disk: a clear error, the previous file intact, no .tmp left") {
+  if (!fs::exists("/dev/full")) return;
+  TempDir td;
+  const std::string path = td.file("state.safetensors");
+  SafeTensorFile f;
+  f.tensors["w"] = make_safetensor_f32({2}, {1.f, 2.f});
+  write_safetensors(path, f);
+  fs::create_symlink("/dev/full", path + ".tmp");
+  SafeTensorFile g;
+  g.tensors["w"] = make_safetensor_f32({2}, {3.f, 4.f});
+  CHECK_THROWS_WITH_AS(write_safetensors(path, g),
+                       doctest::Contains((path + ".tmp: write failed (No space left on device)").c_str()),
+                       std::runtime_error);
+  CHECK(!fs::exists(fs::symlink_status(path + ".tmp")));
+  CHECK(safetensor_as_f32(read_safetensors(path).tensors.at("w")) == std::vector<float>{1.f, 2.f});
+  const std::string text = td.file("config.json");
+  write_file_atomic(text, "{}\n", 3);
+  fs::create_symlink("/dev/full", text + ".tmp");
+  CHECK_THROWS_WITH_AS(write_file_atomic(text, "{\"a\": 1}\n", 9), doctest::Contains("No space left on device"),
+                       std::runtime_error);
+  CHECK(!fs::exists(fs::symlink_status(text + ".tmp")));
+  std::ifstream in(text);
+  std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(kept == "{}\n");
+  // an appended log line that cannot be written is an error naming the log, never a silent loss
+  CHECK_THROWS_WITH_AS(append_line_to("/dev/full", "{\"step\": 1}"),
+                       doctest::Contains("/dev/full: write failed (No space left on device)"), std::runtime_error);
 }
 
 TEST_CASE("safetensors: reads the file written by tests/make_fixtures.py") {

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "engine/precision.h"
+#include "rundir/files.h"
 #include "tools/args.h"
 #include "tools/commands.h"
 #include "tools/model_source.h"
@@ -55,9 +56,7 @@ int cmd_eval(int argc, char** argv) {
     Json j = eval_to_json(m, src.data.train_counts, src.data.train.class_names, class_weight_norms(*src.net));
     j["split"] = split;
     j["checkpoint"] = src.checkpoint;
-    std::ofstream f(out);
-    if (!f) throw std::runtime_error("cannot write " + out);
-    f << j.dump() << "\n";
+    write_text_atomic(out, j.dump() + "\n");  // (a full or read-only disk: an error naming the file)
     std::cout << "written: " << out << "\n";
   }
   return 0;

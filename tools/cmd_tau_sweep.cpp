@@ -11,6 +11,7 @@
 
 #include "engine/precision.h"
 #include "layers/heads.h"
+#include "rundir/files.h"
 #include "tools/args.h"
 #include "tools/commands.h"
 #include "tools/model_source.h"
@@ -78,9 +79,7 @@ int cmd_tau_sweep(int argc, char** argv) {
   std::printf("best tau %.2f on %s (top-1 %.2f%%)\n", chosen, split.c_str(), 100 * best);
   if (out.empty() && !src.run_dir.empty()) out = src.run_dir + "/tau_sweep.json";
   if (!out.empty()) {
-    std::ofstream f(out);
-    if (!f) throw std::runtime_error("cannot write " + out);
-    f << sweep.dump(2) << "\n";
+    write_text_atomic(out, sweep.dump(2) + "\n");  // (a full or read-only disk: an error naming the file)
     std::printf("written: %s\n", out.c_str());
   }
   return 0;

@@ -1,0 +1,18 @@
+// Whole-file writes that survive a crash and report a full or read-only disk: the bytes go to PATH.tmp,
+// which is fsync'ed and renamed over PATH (then the folder is fsync'ed), so PATH is always the old file or the
+// new one, never half of one. A failed write removes PATH.tmp and throws naming the file and the system's
+// reason ("No space left on device", "Read-only file system"); PATH is left as it was.
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace tailor {
+
+void write_file_atomic(const std::string& path, const void* data, size_t size);
+
+// One line (a '\n' is added) appended to a log and flushed to the file: throws naming the file and the
+// reason when it cannot be (the log keeps the lines before it; a partial line may remain, and a resume
+// cuts the log back to its state's length).
+void append_line_to(const std::string& path, const std::string& line);
+
+}  // namespace tailor
