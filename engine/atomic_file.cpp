@@ -77,4 +77,18 @@ void append_line_to(const std::string& path, const std::string& line) {
   if (::close(fd) != 0) fail_on(path, "close failed", errno);
 }
 
+void sync_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return;
+    fail_on(path, "cannot open to sync", errno);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail_on(path, "fsync failed", err);
+  }
+  ::close(fd);
+}
+
 }  // namespace tailor

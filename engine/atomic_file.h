@@ -15,4 +15,8 @@ void write_file_atomic(const std::string& path, const void* data, size_t size);
 // cuts the log back to its state's length).
 void append_line_to(const std::string& path, const std::string& line);
 
+// fsync of an existing file (nothing when it does not exist), so that what was appended to it reaches the disk
+// before a state that counts its bytes does. Throws naming the file and the reason.
+void sync_file(const std::string& path);
+
 }  // namespace tailor

@@ -213,6 +213,9 @@ SafeTensorFile parse_safetensors(const std::vector<uint8_t>& buf, const std::str
 }
 
 SafeTensorFile read_safetensors(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    fail(path, S_ISDIR(st.st_mode) ? "a folder, not a safetensors file" : "not a regular file");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) fail(path, std::string("cannot open for reading: ") + std::strerror(errno));
   const std::streamoff size = in.tellg();

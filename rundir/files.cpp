@@ -1,15 +1,17 @@
 #include "rundir/files.h"
 
-#include "engine/atomic_file.h"
-
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
+#include <vector>
+
+#include "engine/atomic_file.h"
 
 namespace tailor {
 
@@ -33,10 +35,12 @@ Json last_logged_top1(const fs::path& metrics_jsonl, int stage) {
   std::ifstream in(metrics_jsonl);
   std::string line;
   Json top1 = nullptr;
-  while (std::getline(in, line))
+  for (int n = 1; std::getline(in, line); ++n)
     if (!line.empty()) {
-      Json l = Json::parse(line);
-      if (l.contains("top1") && l.at("stage") == stage) top1 = l["top1"];
+      const Json l = Json::parse(line, nullptr, false);
+      if (!l.is_object())
+        run_fail(metrics_jsonl.string() + ":" + std::to_string(n) + ": not a JSON object (the log is damaged)");
+      if (l.contains("top1") && l.value("stage", 0) == stage) top1 = l["top1"];
     }
   return top1;
 }
@@ -54,7 +58,9 @@ RunDirLock::RunDirLock(const fs::path& dir, bool create) {
   std::error_code ec;
   if (create && !fs::exists(dir)) {
     fs::create_directories(dir.parent_path().empty() ? fs::path(".") : dir.parent_path(), ec);
-    created_ = fs::create_directory(dir, ec);
+    if (!ec) created_ = fs::create_directory(dir, ec);
+    if (ec && !fs::is_directory(dir))  // (made meanwhile by another process: the lock below decides)
+      run_fail("run directory " + dir.string() + ": cannot create it (" + ec.message() + ")");
   }
   fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd_ < 0) run_fail("run directory " + dir.string() + ": cannot open (" + std::strerror(errno) + ")");
@@ -64,7 +70,7 @@ RunDirLock::RunDirLock(const fs::path& dir, bool create) {
     fd_ = -1;
     if (err == EWOULDBLOCK)
       run_fail("run directory " + dir.string() + " is in use by another process (a `tailor train` still running "
-               "on it); wait for it to end, or give this run another name (--set name=...)");
+               "on it); wait for it to end" + (create ? ", or give this run another name (--set name=...)" : ""));
     run_fail("run directory " + dir.string() + ": cannot lock (" + std::strerror(err) + ")");
   }
 }
@@ -115,7 +121,28 @@ RunDirLock claim_fresh_run_dir(const fs::path& dir, bool overwrite) {
 }
 
 void empty_run_dir(const fs::path& dir) {
-  for (auto& e : fs::directory_iterator(dir)) fs::remove_all(e.path());
+  // config.json last: a removal that fails half-way leaves a folder that still holds a run (holds_run), which
+  // --overwrite takes again once the cause is gone
+  std::vector<fs::path> entries;
+  for (auto& e : fs::directory_iterator(dir)) entries.push_back(e.path());
+  std::stable_partition(entries.begin(), entries.end(), [](const fs::path& p) { return p.filename() != "config.json"; });
+  for (const fs::path& p : entries) {
+    std::error_code ec;
+    fs::remove_all(p, ec);
+    if (ec)
+      run_fail("run directory " + dir.string() + ": cannot remove " + p.string() + " (" + ec.message() + ")" +
+               (fs::exists(dir / "config.json") ? "; the folder still holds the run's config.json: once the cause is "
+                                                  "gone, --overwrite takes it again"
+                                                : ""));
+  }
+}
+
+void check_writable(const fs::path& dir) {
+  const fs::path probe = dir / ".tailor_write_test";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) run_fail("run directory " + dir.string() + ": cannot write into it (" + std::strerror(errno) + ")");
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 }  // namespace tailor

@@ -53,7 +53,11 @@ bool holds_run(const std::filesystem::path& dir);
 // refused unless `overwrite` (the caller empties it once the new run is past its checks), a folder holding
 // anything else is refused always.
 RunDirLock claim_fresh_run_dir(const std::filesystem::path& dir, bool overwrite);
-// Removes everything inside `dir` (not `dir` itself). Throws naming what could not be removed.
+// Removes everything inside `dir` (not `dir` itself), its config.json last. Throws naming what could not be
+// removed and why.
 void empty_run_dir(const std::filesystem::path& dir);
+// Throws "run directory DIR: cannot write into it (reason)" when a file cannot be created there (a read-only
+// file system, no inodes left): said before a resume trains, not at its first save.
+void check_writable(const std::filesystem::path& dir);
 
 }  // namespace tailor

@@ -68,6 +68,12 @@ TEST_CASE("--overwrite replaces the old run only once the new one is past its ch
   CHECK_MESSAGE(has(r, "model.init_from: file not found: " + root() + "/no_such.safetensors"), r.out);
   CHECK(slurp(keep / "summary.json") == summary);
   CHECK(fs::exists(keep / "checkpoints/stage1_last.safetensors"));
+  // the same when the new run fails the check of its stages against the data (after the data is loaded)
+  r = run("train " + quick("keep") + " --overwrite --set stage1.augment=cifar_simclr");
+  CHECK(r.code == 2);
+  CHECK_MESSAGE(has(r, "stage1.augment cifar_simclr: does not fit 1-channel"), r.out);
+  CHECK(slurp(keep / "summary.json") == summary);
+  CHECK(fs::exists(keep / "checkpoints/stage1_last.safetensors"));
   // a fresh run that fails the same way leaves no folder behind, so the same command can be run again
   r = run("train " + quick("fresh") + " --init-from " + root() + "/no_such.safetensors");
   CHECK(r.code == 1);
@@ -152,4 +158,40 @@ TEST_CASE("a resume on an edited config.json names what changed; --threads; warn
   CHECK(has(r, "eval.select val: data.dataset fashion_mnist has no validation split"));
   CHECK_FALSE(fs::exists(root() + "/runs/lists"));
   CHECK_FALSE(fs::exists(root() + "/runs/no_val"));
+}
+
+TEST_CASE("the logs a training state counts: a resume refuses a log cut short; a damaged log line is named") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  const fs::path dir = root() + "/runs/logs";
+  const std::string two = quick("logs") + " --set stage1.epochs=2 --set log.step_losses=true";
+  Run r = run("train " + two + " --stop-after 0.001");
+  REQUIRE_MESSAGE(r.code == 75, r.out);
+  const std::string metrics = slurp(dir / "metrics.jsonl"), steps = slurp(dir / "steps.jsonl");
+  REQUIRE(!metrics.empty());
+  REQUIRE(!steps.empty());
+  // metrics.jsonl shorter than the state says (lines lost after the state was saved): refused, nothing written
+  std::ofstream(dir / "metrics.jsonl", std::ios::trunc) << metrics.substr(0, 10);
+  r = run("train --resume " + dir.string());
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(has(r, (dir / "metrics.jsonl").string() + ": 10 bytes, but the training state was saved after " +
+                           std::to_string(metrics.size())), r.out);
+  CHECK(slurp(dir / "metrics.jsonl") == metrics.substr(0, 10));
+  fs::remove(dir / "steps.jsonl");
+  std::ofstream(dir / "metrics.jsonl", std::ios::trunc) << metrics;
+  r = run("train --resume " + dir.string());
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(has(r, (dir / "steps.jsonl").string() + ": 0 bytes, but the training state was saved after"), r.out);
+  // restored, the run finishes; a tail written after the state (a crash between them) is cut as before
+  std::ofstream(dir / "steps.jsonl", std::ios::trunc) << steps;
+  std::ofstream(dir / "metrics.jsonl", std::ios::app) << "{\"stage\": 1, \"epo";
+  r = run("train --resume " + dir.string());
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(slurp(dir / "metrics.jsonl").rfind(metrics, 0) == 0);
+  CHECK(slurp(dir / "metrics.jsonl").find("\"epo\n") == std::string::npos);
+  // a checkpoint that is a folder is named as such (was an allocation failure)
+  const fs::path folder = root() + "/runs/not_a_file.safetensors";
+  fs::create_directories(folder);
+  r = run("eval --run " + dir.string() + " --checkpoint " + folder.string());
+  CHECK(r.code != 0);
+  CHECK_MESSAGE(has(r, folder.string() + ": a folder, not a safetensors file"), r.out);
 }

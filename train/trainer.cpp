@@ -13,6 +13,7 @@
 
 #include "data/loader.h"
 #include "engine/allocator.h"
+#include "engine/atomic_file.h"
 #include "report/cams.h"
 #include "report/report.h"
 #include "rundir/files.h"
@@ -122,6 +123,7 @@ class Trainer {
   std::unique_ptr<Communicator> comm_;
   bool writer_ = true;
   int64_t states_saved_ = 0;  // by this process
+  bool dir_emptied_ = false;  // --overwrite: the old run removed (create_dir)
 };
 
 RunContext Trainer::context() {
@@ -141,6 +143,7 @@ void Trainer::open_dir() {
     if (!fs::is_regular_file(state_path()))
       run_fail("--resume " + dir_.string() + ": no training state at " + state_path().string() +
                " (refusing to start a fresh run in its place)");
+    if (writer_) check_writable(dir_ / "checkpoints");
     return;
   }
   if (writer_) lock_ = claim_fresh_run_dir(dir_, flags_.overwrite);  // rank 0 creates the directory
@@ -149,14 +152,16 @@ void Trainer::open_dir() {
 void Trainer::create_dir() {
   if (flags_.resume || !writer_) return;
   empty_run_dir(dir_);  // --overwrite; the locked folder stays
+  dir_emptied_ = true;
   fs::create_directories(dir_ / "checkpoints");
   write_text_atomic(dir_ / "config.json", cfg_.doc.dump(2) + "\n");
 }
 
 // A fresh run that fails before its first training state leaves nothing behind (its folder was new, empty, or
-// emptied by --overwrite), so the same command can simply be run again.
+// emptied by --overwrite), so the same command can simply be run again. The run an --overwrite would replace
+// stays until the new one has got past its checks and emptied the folder.
 void Trainer::remove_failed_start() {
-  if (flags_.resume || !writer_) return;
+  if (flags_.resume || !writer_ || (flags_.overwrite && !dir_emptied_)) return;
   try {
     empty_run_dir(dir_);
   } catch (const std::exception&) {  // the error that stopped the start is the one to report
@@ -195,6 +200,8 @@ void Trainer::save_state() {
   }
   if (world > 1) check_ranks_agree(*comm_, t);  // rank 0 saves the state of every rank: they must be one
   if (!writer_) return;
+  for (const char* log : {"metrics.jsonl", "steps.jsonl"})  // on the disk before a state that counts their bytes
+    sync_file((dir_ / log).string());
   st_.metrics_bytes = file_size_or_zero(dir_ / "metrics.jsonl");
   st_.steps_bytes = file_size_or_zero(dir_ / "steps.jsonl");
   st_.loss_rng = loss_rng_.state();
@@ -236,11 +243,17 @@ void Trainer::load_state() {
   }
   loss_rng_.set_state(st_.world > 1 ? st_.rank_loss_rngs.at(comm_->rank()) : st_.loss_rng);
   model_rng_.set_state(st_.model_rng);
-  // the logs continue from the state's point: drop lines of the lost tail
+  // the logs continue from the state's point: drop lines of the lost tail; a log shorter than the state counts
+  // lost lines the run cannot write again (each was synced before the state was saved: an edit or damage)
   for (auto [name, bytes] : {std::pair<const char*, uint64_t>{"metrics.jsonl", st_.metrics_bytes},
                              std::pair<const char*, uint64_t>{"steps.jsonl", st_.steps_bytes}}) {
-    fs::path p = dir_ / name;
-    if (writer_ && fs::exists(p) && fs::file_size(p) > bytes) fs::resize_file(p, bytes);
+    const fs::path p = dir_ / name;
+    const uint64_t size = file_size_or_zero(p);
+    if (size < bytes)
+      run_fail(p.string() + ": " + std::to_string(size) + " bytes, but the training state was saved after " +
+               std::to_string(bytes) + " (its lines up to that point are missing: the file was cut, emptied or "
+               "removed after the run wrote it); restore it from a copy, or start the run again");
+    if (writer_ && size > bytes) fs::resize_file(p, bytes);
   }
   if (st_.stage <= num_stages())  // (a finished run's state is past its last stage: said by run())
     log_ << "resumed " << dir_.string() << " at stage " << st_.stage << " epoch " << st_.epoch + 1 << " after step "
