@@ -26,6 +26,24 @@ def cifar_base(dataset, rho=100):
     }
 
 
+# Balanced Softmax's stage 1 as the BALMS repository runs it (config/CIFAR*_LT/*_imba200.yaml): batch 512, an
+# iteration budget turned into epochs as its code does (num_epochs = ceil(iters / ceil(N/512)), every epoch cut at
+# floor(N/512) steps, so fewer iterations run than the budget names), lr warm-up 0.05 -> 0.1 over ceil(800 /
+# ceil(N/512)) epochs then cosine, AutoAugment + Cutout.
+def bs_stage1(dataset, rho=200):
+    b = cifar_base(dataset, rho=rho)
+    n = {("cifar10", 200): 11203, ("cifar100", 200): 9502,
+         ("cifar10", 100): 12406, ("cifar100", 100): 10847}[(dataset, rho)]  # the LT subset's size
+    steps, batches = n // 512, -(-n // 512)
+    b["data"]["augment"] = "cifar_autoaugment"
+    b["stage1"].update({"epochs": -(-13000 // batches), "batch_size": 512, "max_steps_per_epoch": steps,
+                        "loss": {"name": "balanced_softmax"},
+                        "optim": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
+                        "schedule": {"kind": "cosine", "warmup_epochs": -(-800 // batches) - 1,
+                                     "warmup_from": 0.5}})
+    return b, n, steps, batches
+
+
 def cifar_recipes(dataset):
     c100 = dataset == "cifar100"
     r = {}
@@ -58,14 +76,13 @@ def cifar_recipes(dataset):
     b["stage1"]["loss"] = {"name": "logit_adjust", "tau": 1.0}
     r["logit_adjust"] = b
 
-    b = cifar_base(dataset)
-    b["description"] = ("Balanced Softmax end to end (BALMS repository CIFAR recipe): batch 512, lr 0.1 cosine after a "
-                        "warm-up (800 iterations ~ 33 epochs), wd 5e-4, AutoAugment + Cutout, 13k iterations ~ 537 "
-                        "epochs of CIFAR-10-LT rho 100.")
-    b["data"]["augment"] = "cifar_autoaugment"
-    b["stage1"].update({"epochs": 537, "batch_size": 512, "loss": {"name": "balanced_softmax"},
-                        "optim": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
-                        "schedule": {"kind": "cosine", "warmup_epochs": 33}})
+    b, n, steps, batches = bs_stage1(dataset, rho=100)
+    b["description"] = (f"Balanced Softmax end to end (the BALMS repository's CIFAR recipe, here at rho 100): batch 512, "
+                        f"wd 5e-4, AutoAugment + Cutout; the repository's 13k-iteration budget counted as it counts it: "
+                        f"{b['stage1']['epochs']} epochs = ceil(13000 / ceil(N/512)), each cut at floor(N/512) = {steps} "
+                        f"steps, i.e. {b['stage1']['epochs'] * steps} iterations (N = {n}); lr 0.05 -> 0.1 over the "
+                        f"first {b['stage1']['schedule']['warmup_epochs'] + 1} epochs (ceil(800 / ceil(N/512))), then "
+                        f"cosine to 0.")
     r["balanced_softmax"] = b
 
     b = cifar_base(dataset)
@@ -114,41 +131,35 @@ def cifar_recipes(dataset):
                    "schedule": {"kind": "cosine"}}
     r["gcl"] = b
 
-    # Balanced Meta-Softmax (BALMS repository, config/CIFAR*_LT/*_imba200.yaml): rho 200, batch 512, epochs cut
-    # at floor(N / 512) steps; stage 1 13k iterations of Balanced Softmax, lr warm-up 0.05 -> 0.1 over 800
-    # iterations then cosine, AutoAugment + Cutout; stage 2 on the frozen backbone (BN in train mode) 2000
-    # iterations, lr 0.1 cosine, the classifier re-initialised.
-    def bs_stage1(dataset):
-        b = cifar_base(dataset, rho=200)
-        n = {"cifar10": 11203, "cifar100": 9502}[dataset]  # the rho 200 subset's size
-        steps, batches = n // 512, -(-n // 512)
-        b["data"]["augment"] = "cifar_autoaugment"
-        b["stage1"].update({"epochs": -(-13000 // batches), "batch_size": 512, "max_steps_per_epoch": steps,
-                            "loss": {"name": "balanced_softmax"},
-                            "optim": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
-                            "schedule": {"kind": "cosine", "warmup_epochs": -(-800 // batches) - 1,
-                                         "warmup_from": 0.5}})
-        return b, n, steps, batches
-
+    # Balanced Meta-Softmax (BALMS repository, config/CIFAR*_LT/*_imba200.yaml): rho 200; stage 1 bs_stage1; stage 2
+    # on the frozen backbone (BN in train mode), 2000 iterations counted as the repository does, lr 0.1 cosine, the
+    # classifier re-initialised.
     b, n, steps, batches = bs_stage1(dataset)
-    b["description"] = ("Decoupled Balanced Softmax (Ren et al. 2020, the BALMS repository's recipe, rho 200): stage 1 "
-                        "end-to-end Balanced Softmax, 13k iterations of batch 512 (epochs cut at floor(N/512) steps), lr "
-                        "0.05 -> 0.1 warm-up over 800 iterations then cosine, wd 5e-4, AutoAugment + Cutout; stage 2 a "
-                        "re-initialised classifier on the frozen backbone (BN in train mode), Balanced Softmax, "
-                        "instance sampling, 2000 iterations, lr 0.1 cosine. Repository 81.8 (CIFAR-10), 47.2 (CIFAR-100).")
-    b["stage2"] = {"method": "crt", "epochs": -(-2000 // batches), "batch_size": 512, "max_steps_per_epoch": steps,
+    e1, w1 = b["stage1"]["epochs"], b["stage1"]["schedule"]["warmup_epochs"] + 1
+    stage1_text = (f"end-to-end Balanced Softmax, batch 512, the repository's 13k-iteration budget counted as it counts "
+                   f"it: {e1} epochs = ceil(13000 / ceil(N/512)), each cut at floor(N/512) = {steps} steps, i.e. "
+                   f"{e1 * steps} iterations (N = {n}); lr 0.05 -> 0.1 over the first {w1} epochs (ceil(800 / "
+                   f"ceil(N/512))) then cosine, wd 5e-4, AutoAugment + Cutout")
+    e2 = -(-2000 // batches)
+    b["description"] = (f"Decoupled Balanced Softmax (Ren et al. 2020, the BALMS repository's recipe, rho 200): stage 1 "
+                        f"{stage1_text}; stage 2 a re-initialised classifier on the frozen backbone (BN in train mode), "
+                        f"Balanced Softmax, instance sampling, the repository's 2000 iterations as {e2} epochs of {steps} "
+                        f"steps = {e2 * steps}, lr 0.1 cosine. Repository 81.8 (CIFAR-10), 47.2 (CIFAR-100).")
+    b["stage2"] = {"method": "crt", "epochs": e2, "batch_size": 512, "max_steps_per_epoch": steps,
                    "load": "last", "bn_mode": "train", "loss": {"name": "balanced_softmax"},
                    "sampler": {"name": "instance"}, "optim": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
                    "schedule": {"kind": "cosine"}}
     r["decoupled_balanced_softmax"] = b
 
     b, n, steps, batches = bs_stage1(dataset)
-    b["description"] = ("BALMS (Ren et al. 2020, the repository's recipe, rho 200): stage 1 as decoupled_balanced_softmax; "
-                        "stage 2 the Meta Sampler: per-class rates learned by a one-step look-ahead of the classifier "
-                        "(Adam lr 0.01, init_pow 0, meta batches from the training split), Balanced Softmax, 2000 "
-                        "iterations, lr 0.1 cosine, BN in train mode. Repository 82.2 / paper 81.5 (CIFAR-10); repository "
-                        "48.0 / paper 45.5 (CIFAR-100).")
-    b["stage2"] = {"method": "balms", "epochs": -(-2000 // steps), "batch_size": 512, "load": "last",
+    e2 = -(-2000 // steps)
+    b["description"] = (f"BALMS (Ren et al. 2020, the repository's recipe, rho 200): stage 1 {stage1_text}; stage 2 the "
+                        f"Meta Sampler: per-class rates learned by a one-step look-ahead of the classifier (Adam lr 0.01, "
+                        f"init_pow 0, meta batches from the training split), Balanced Softmax, the repository's 2000 "
+                        f"iterations as {e2} epochs of the sampler's floor(N/512) = {steps} batches = {e2 * steps}, lr "
+                        f"0.1 cosine, BN in train mode. Repository 82.2 / paper 81.5 (CIFAR-10); repository 48.0 / "
+                        f"paper 45.5 (CIFAR-100).")
+    b["stage2"] = {"method": "balms", "epochs": e2, "batch_size": 512, "load": "last",
                    "bn_mode": "train", "loss": {"name": "balanced_softmax"},
                    "balms": {"meta_lr": 0.01, "init_pow": 0.0, "meta_set": "train"},
                    "optim": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}, "schedule": {"kind": "cosine"}}
@@ -240,7 +251,7 @@ def large_scale():
         places, "resnet152", 0.2, 5e-4, 90, 512, 0.2, 1.0, 15,
         "GCL on Places-LT (repository scripts): ImageNet-pretrained ResNet-152, GCL s 30 m 0 nu 1, mixup 0.2, lr 0.2, "
         "batch 512, warm-up 5, x0.1 at 60 and 80, 90 epochs; stage 2 GCL s 15 m 0.1 focal, BalancedRS, 30 epochs, "
-        "cosine from 0.02 lr. Deviation: the reference trains only a new last bottleneck on a frozen backbone; here the "
+        "lr 0.01 lr_max (1 + cos(pi e / 30)) with lr_max 0.1 = cosine from 0.002. Deviation: the reference trains only a new last bottleneck on a frozen backbone; here the "
         "whole network is fine-tuned.", init="pretrained/resnet152_imagenet.safetensors", milestones=[60, 80])
     r["imagenet_lt/gcl"] = gcl(
         inet, "resnet50", 0.1, 5e-4, 180, 256, 0.2, 1.0, 15,

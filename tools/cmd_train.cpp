@@ -34,7 +34,9 @@ static const char* kTrainUsage =
     "                   deterministic cuDNN algorithms, so a rerun is bit-identical)\n"
     "  --stop-after S   stop after the first epoch that ends past S seconds, with the state saved, exit\n"
     "                   status 75; `--resume` continues (for time-limited jobs)\n"
-    "  --print-config   print the resolved config and exit;  --help-config  list every key\n"
+    "  --print-config   print the resolved config and exit (its keys and values checked; what needs the data,\n"
+    "                   the load / teacher files or a method's own rules is checked when the run starts);\n"
+    "  --help-config    list every key\n"
     "Data parallel: mpirun -np N tailor train ... runs N ranks of the run (stageK.batch_size is the global\n"
     "batch; dist.sync_bn, dist.backend mpi|nccl; docs/data_parallel.md).\n"
     "Recipes: recipes/ (CIFAR-10/100-LT, ImageNet-LT, Places-LT, iNaturalist 2018, Fashion-MNIST-LT).\n";
