@@ -7,7 +7,8 @@
 //   - per-rank BatchNorm: a different computation (statistics over 64), visible from the first step;
 //   - a rank killed mid-run ends the job with the rank named; a stuck rank ends it at dist.timeout_s; a rank
 //     that fails with an error ends it at once;
-//     --resume on 2 ranks is bit-identical to the uninterrupted 2-rank run;
+//     --resume on 2 ranks is bit-identical to the uninterrupted 2-rank run; a stop signal that reaches one
+//     rank stops every rank after the same step, and the resume is bit-identical too;
 //   - `tailor eval` on 2 and 3 ranks writes the same eval JSON as one process;
 //   - what a data-parallel job refuses, with its message (ranks started differently, another rank count on
 //     resume, an uneven split of the batch). (Every method runs data-parallel: the methods that keep state
@@ -99,6 +100,18 @@ TEST_CASE("mpirun -np 2: SyncBN steps, per-rank BN, kill and resume, stuck rank,
   CHECK(resumed.out.find('\r') == std::string::npos);
   CHECK(resumed.out.find(" steps  loss ") != std::string::npos);
   check_same_run(d / "two", d / "killed", 1, 2);
+
+  // a SIGTERM that reaches rank 1 alone, after step 5: every rank stops after step 6 with the state saved
+  // (the ranks agree on the stop at every step), exit 75; --resume on 2 ranks is bit-identical
+  Run signalled = mpi_run(2, args("signalled", "--set dist.sync_bn=true"),
+                          "TAILOR_SIGTERM_AT_STEP=5 TAILOR_KILL_RANK=1");
+  CHECK(signalled.code == 75);
+  CHECK_MESSAGE(signalled.out.find("stopped by SIGTERM at stage 1 epoch 1 after step 6") != std::string::npos,
+                signalled.out);
+  Run signalled_resumed = mpi_run(2, "train --resume " + dir + "/signalled");
+  REQUIRE_MESSAGE(signalled_resumed.code == 0, signalled_resumed.out);
+  CHECK(signalled_resumed.out.find("at stage 1 epoch 1 after step 6") != std::string::npos);
+  check_same_run(d / "two", d / "signalled", 1, 2);
 
   // a stuck rank: the others give up at dist.timeout_s with a message
   t0 = std::chrono::steady_clock::now();

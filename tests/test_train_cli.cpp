@@ -70,6 +70,34 @@ TEST_CASE("SIGKILL mid-epoch (stage 1 and stage 2) + --resume is bit-identical t
   CHECK(slurp(A / "eval.json") == slurp(B / "eval.json"));
 }
 
+// SIGTERM (a scheduler's end of job), SIGINT, SIGUSR1: rundir/stop_signal.h. The test hook raises a real
+// SIGTERM after the given step; the handler asks the loop to stop after the next one.
+TEST_CASE("SIGTERM mid-epoch (stage 1 and stage 2): the state after the step, exit 75; --resume is bit-identical") {
+  if (!have_data()) exit(77);
+  const fs::path A = root() + "/whole_for_signal", B = root() + "/signalled";
+  Run a = run("train " + small("whole_for_signal") + " --no-report");
+  REQUIRE_MESSAGE(a.code == 0, a.out);
+  Run b = run("train " + small("signalled") + " --no-report", "TAILOR_SIGTERM_AT_STEP=5");
+  CHECK(b.code == 75);
+  CHECK_MESSAGE(b.out.find("tailor: stop requested: the state is saved after the step in progress (a second signal stops at once)") !=
+                    std::string::npos, b.out);
+  CHECK_MESSAGE(b.out.find("stopped by SIGTERM at stage 1 epoch 1 after step 6; the state is saved: continue with "
+                           "`tailor train --resume " + B.string() + "`") != std::string::npos, b.out);
+  Run c = run("train --resume " + B.string(), "TAILOR_SIGTERM_AT_STEP=21");
+  CHECK(c.code == 75);
+  CHECK(c.out.find("resumed " + B.string() + " at stage 1 epoch 1 after step 6") != std::string::npos);
+  CHECK_MESSAGE(c.out.find("stopped by SIGTERM at stage 2 epoch 1 after step 2") != std::string::npos, c.out);
+  Run d = run("train --resume " + B.string());
+  REQUIRE_MESSAGE(d.code == 0, d.out);
+  CHECK(slurp(A / "steps.jsonl") == slurp(B / "steps.jsonl"));
+  for (const char* f : {"stage1_last", "stage1_best", "stage2_last", "stage2_best"}) {
+    CAPTURE(f);
+    CHECK(slurp(A / "checkpoints" / (std::string(f) + ".safetensors")) ==
+          slurp(B / "checkpoints" / (std::string(f) + ".safetensors")));
+  }
+  CHECK(slurp(A / "eval.json") == slurp(B / "eval.json"));
+}
+
 TEST_CASE("--stop-after ends at an epoch boundary (exit 75, state saved) and --resume finishes the same run") {
   if (!have_data()) exit(77);
   const fs::path A = root() + "/whole_for_stop", B = root() + "/stopped";

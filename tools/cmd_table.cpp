@@ -15,6 +15,7 @@
 
 #include "report/table.h"
 #include "rundir/progress.h"
+#include "rundir/stop_signal.h"
 #include "tools/args.h"
 #include "tools/commands.h"
 #include "train/run_config.h"
@@ -108,8 +109,10 @@ pid_t spawn(const std::vector<std::string>& args, const fs::path& log) {
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // a table that dies (however) stops its cells as a stop signal does: state saved after the step
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(127);
+    setpgid(0, 0);  // Ctrl-C on the terminal reaches the table alone, which passes one SIGTERM on
     const int nul = open("/dev/null", O_RDONLY);
     if (nul >= 0) dup2(nul, 0);
     dup2(fd, 1);
@@ -290,9 +293,18 @@ int cmd_table(int argc, char** argv) {
   };
   for (size_t i = 0; i < cells.size(); ++i)
     if (action[i] == Action::Mismatch) std::cout << "refused " << cells[i].id << ": " << failures[cells[i].id] << "\n";
+  install_stop_signals();
+  bool forwarded = false;  // a stop signal passed on to the running cells
   while (!pending.empty() || !running.empty()) {
     const double now = monotonic_seconds();
-    const bool out_of_time = stop_after > 0 && now - t0 >= stop_after;
+    const int signal = pending_stop_signal();  // SIGTERM / SIGINT / SIGUSR1: no new cell, the running ones stop
+    if (signal != 0 && !forwarded) {
+      std::cout << stop_signal_name(signal) << ": the running cells stop with their state saved; no new cell starts"
+                << std::endl;
+      for (auto& r : running) kill(r.pid, SIGTERM);
+      forwarded = true;
+    }
+    const bool out_of_time = (stop_after > 0 && now - t0 >= stop_after) || signal != 0;
     while (!pending.empty() && (int)running.size() < jobs && !out_of_time) {
       const size_t i = pending.back();
       pending.pop_back();
@@ -325,7 +337,7 @@ int cmd_table(int argc, char** argv) {
                 << ", best " << fmt_num(n.top1_best) << " by " << n.best_by << ")  " << took << std::endl;
     } else if (code == kExitStopped) {
       ++n_stopped;
-      std::cout << "stopped " << c.id << " (--stop-after; state saved, rerun to continue)  " << took << std::endl;
+      std::cout << "stopped " << c.id << " (state saved; rerun the table to continue)  " << took << std::endl;
     } else {
       ++n_failed;
       const std::string why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))

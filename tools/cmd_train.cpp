@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "engine/comm.h"
+#include "rundir/stop_signal.h"
 #include "tools/args.h"
 #include "tools/commands.h"
 #include "train/config.h"
@@ -33,7 +34,8 @@ static const char* kTrainUsage =
     "                   keeps it);  --deterministic = --set deterministic=true (CUDA: only\n"
     "                   deterministic cuDNN algorithms, so a rerun is bit-identical)\n"
     "  --stop-after S   stop after the first epoch that ends past S seconds, with the state saved, exit\n"
-    "                   status 75; `--resume` continues (for time-limited jobs)\n"
+    "                   status 75; `--resume` continues (for time-limited jobs). SIGTERM, SIGINT (Ctrl-C) and\n"
+    "                   SIGUSR1 stop after the step in progress the same way (a second signal: at once)\n"
     "  --print-config   print the resolved config and exit (its keys and values checked; what needs the data,\n"
     "                   the load / teacher files or a method's own rules is checked when the run starts);\n"
     "  --help-config    list every key\n"
@@ -106,6 +108,7 @@ int cmd_train(int argc, char** argv) {
   }
   // Under mpirun every rank runs this; rank 0 prints the log (train/data_parallel.h), the others only errors.
   std::ostream null_log(nullptr);
+  install_stop_signals();  // SIGTERM / SIGINT / SIGUSR1: the state saved after the step in progress, exit 75
   const Json summary = train_run(cfg, dir, flags, launch_info().rank == 0 ? std::cout : null_log);
   return summary.contains("stopped") ? kExitStopped : 0;
 }

@@ -13,6 +13,7 @@
 #include "engine/ops.h"
 #include "engine/profiler.h"
 #include "rundir/files.h"
+#include "rundir/stop_signal.h"
 #include "train/data_parallel.h"
 #include "train/run_model.h"
 #include "train/step_graph.h"
@@ -53,15 +54,16 @@ namespace {
 // TAILOR_NAN_INPUT_AT_STEP=a or a-b puts a NaN pixel into the batches of global steps a..b (a corrupted input).
 // The kill and stall steps are read points on every rank (read_at), so the logs are written up to them.
 struct TestHooks {
-  int64_t kill_at = -1, stall_at = -1, throw_at = -1, nan_from = -1, nan_to = -1;
+  int64_t kill_at = -1, stall_at = -1, throw_at = -1, signal_at = -1, nan_from = -1, nan_to = -1;
   int64_t read_at[3] = {-1, -1, -1};
   TestHooks() {
     if (const char* k = std::getenv("TAILOR_KILL_AT_STEP")) kill_at = std::atoll(k);
     if (const char* k = std::getenv("TAILOR_STALL_AT_STEP")) stall_at = std::atoll(k);
     if (const char* k = std::getenv("TAILOR_THROW_AT_STEP")) throw_at = std::atoll(k);
+    if (const char* k = std::getenv("TAILOR_SIGTERM_AT_STEP")) signal_at = std::atoll(k);  // a real SIGTERM
     read_at[0] = kill_at, read_at[1] = stall_at, read_at[2] = throw_at;
     if (const char* r = std::getenv("TAILOR_KILL_RANK"))
-      if (std::atoi(r) != launch_info().rank) kill_at = stall_at = throw_at = -1;
+      if (std::atoi(r) != launch_info().rank) kill_at = stall_at = throw_at = signal_at = -1;
     if (const char* n = std::getenv("TAILOR_NAN_INPUT_AT_STEP")) {
       nan_from = nan_to = std::atoll(n);
       if (const char* dash = std::strchr(n, '-')) nan_to = std::atoll(dash + 1);
@@ -328,6 +330,18 @@ class StageProfile {
 
 }  // namespace
 
+// The stop signal (rundir/stop_signal.h) this process got, or under data parallel the one any rank got,
+// agreed by every rank (a collective: every rank calls it at the same step).
+int agreed_stop_signal(RunContext& run) {
+  if (!run.data_parallel()) return pending_stop_signal();
+  const int mine = pending_stop_signal();
+  std::vector<int> all((size_t)run.comm->world());
+  run.comm->all_gather_bytes(&mine, sizeof mine, all.data());
+  for (int sig : all)
+    if (sig != 0) return sig;
+  return 0;
+}
+
 LoopCounters& loop_counters() {
   static LoopCounters c;
   return c;
@@ -490,11 +504,15 @@ bool train_stage(RunContext& run, StageRun& stage) {
       ++st.step_in_epoch;
       st.cursor = chooses ? 0 : stage.loader.state().cursor;
       const int64_t done = st.step_in_epoch;
+      // a stop signal after this step (at the epoch's last step the epoch ends first); the ranks agree at every
+      // step (4 bytes gathered: a scheduler's grace time is seconds, a tenth of an ImageNet epoch minutes)
+      const int stop_signal = done < total ? agreed_stop_signal(run) : 0;
       ++counters.steps;
       counters.step_host_reads += Tensor::host_reads() - reads0;
       counters.step_host_waits += cuda_host_waits() - waits0;
       // the read points: see train/loop.h
       const bool read = after || queue.full() || done >= total || (every > 0 && st.global_step % every == 0) ||
+                        stop_signal != 0 ||
                         st.global_step == hooks.read_at[0] || st.global_step == hooks.read_at[1] ||
                         st.global_step == hooks.read_at[2] ||
                         (run.data_parallel() ? done % tenth == 0 : run.progress.due(done));
@@ -508,10 +526,15 @@ bool train_stage(RunContext& run, StageRun& stage) {
         }
         run.progress.step(done, st.epoch_loss_images ? st.loss_sum / st.epoch_loss_images : 0, images_now);
       }
-      if (every > 0 && st.global_step % every == 0 && st.step_in_epoch < total) {
+      if ((every > 0 && st.global_step % every == 0 && st.step_in_epoch < total) || stop_signal != 0) {
         st.epoch_seconds = seconds0 + (monotonic_seconds() - t0);
         run.save_state();
       }
+      if (stop_signal != 0) {  // the state is saved after this step: --resume continues from the next
+        run.stop_signal = stop_signal;
+        return false;
+      }
+      if (hooks.signal_at >= 0 && st.global_step == hooks.signal_at) std::raise(SIGTERM);
       if (hooks.kill_at >= 0 && st.global_step == hooks.kill_at) {
         std::fflush(stdout);
         std::raise(SIGKILL);
@@ -531,6 +554,10 @@ bool train_stage(RunContext& run, StageRun& stage) {
               graphs ? graph_steps : -1);
     if (run.stop_after_s > 0 && monotonic_seconds() - run.session_t0 >= run.stop_after_s && st.epoch < c.epochs)
       return false;  // the state was saved at the end of the epoch
+    if (const int sig = agreed_stop_signal(run); sig != 0 && st.epoch < c.epochs) {
+      run.stop_signal = sig;  // a signal during the epoch's last step or its evaluation: the state is saved
+      return false;
+    }
   }
   prof.stage_ended();
   return true;

@@ -76,6 +76,7 @@ struct RunContext {
   std::ostream& log;
   std::function<void()> save_state;  // checkpoints/train_state.safetensors as of now
   double stop_after_s = 0;           // > 0: stop at the first epoch end past this many seconds of the process
+  int stop_signal = 0;               // set by train_stage when a stop signal ended it (rundir/stop_signal.h)
   double session_t0 = 0;
   // Data parallel (train/data_parallel.h): the job's ranks (one process: world 1); only the writer (rank 0)
   // writes the run directory.
@@ -90,7 +91,8 @@ struct RunContext {
 };
 
 // Runs the stage's remaining epochs from run.st (epoch, cursor). Returns false when --stop-after ended the
-// process's share at an epoch end (the state is saved), true when the stage is done.
+// process's share at an epoch end, or a stop signal after a step (run.stop_signal; the state is saved either
+// way), true when the stage is done.
 bool train_stage(RunContext& run, StageRun& stage);
 
 // Counts of this process's training steps (tests): steps, read points, and the host reads

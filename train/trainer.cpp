@@ -19,6 +19,7 @@
 #include "rundir/files.h"
 #include "rundir/progress.h"
 #include "rundir/state.h"
+#include "rundir/stop_signal.h"
 #include "train/checkpoint.h"
 #include "train/data_parallel.h"
 #include "train/loop.h"
@@ -123,6 +124,7 @@ class Trainer {
   std::unique_ptr<Communicator> comm_;
   bool writer_ = true;
   int64_t states_saved_ = 0;  // by this process
+  int stop_signal_ = 0;       // the signal that stopped the run (rundir/stop_signal.h)
   bool dir_emptied_ = false;  // --overwrite: the old run removed (create_dir)
 };
 
@@ -364,7 +366,9 @@ bool Trainer::run_stage(int k) {
   RunContext rc = context();
   if (c.trains) {
     StageRun sr{c, *method_, *opt_, *loader_, c.schedule, stage_seed_};
-    return train_stage(rc, sr);
+    const bool done = train_stage(rc, sr);
+    stop_signal_ = rc.stop_signal;
+    return done;
   }
   PosthocContext pc{data_, *net_, log_, cfg_.data.eval_batch_size, cfg_.data.workers,
                     [&rc](ResNet& n, const data::Dataset& ds) { return rc.evaluate(n, ds); },
@@ -465,9 +469,13 @@ Json Trainer::finish() {
 
 Json Trainer::stopped() {
   const double s = monotonic_seconds() - session_t0_;
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "stopped after %.0f s (--stop-after %g) at stage %d epoch %d", s, flags_.stop_after_s,
-                st_.stage, st_.epoch);
+  char buf[128];
+  if (stop_signal_ != 0)  // (mid-epoch: the state is after step st_.step_in_epoch of epoch st_.epoch + 1)
+    std::snprintf(buf, sizeof buf, "stopped by %s at stage %d epoch %d after step %lld", stop_signal_name(stop_signal_),
+                  st_.stage, st_.step_in_epoch > 0 ? st_.epoch + 1 : st_.epoch, (long long)st_.step_in_epoch);
+  else
+    std::snprintf(buf, sizeof buf, "stopped after %.0f s (--stop-after %g) at stage %d epoch %d", s,
+                  flags_.stop_after_s, st_.stage, st_.epoch);
   log_ << "\n" << buf << "; the state is saved: continue with `tailor train --resume " << dir_.string() << "`\n";
   return Json{{"stopped", true}, {"stage", st_.stage}, {"epoch", st_.epoch}, {"run_dir", dir_.string()}};
 }

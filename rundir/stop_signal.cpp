@@ -1,0 +1,46 @@
+#include "rundir/stop_signal.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <initializer_list>
+
+namespace tailor {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+// Only async-signal-safe calls here: the flag, and write(2) of a fixed message.
+void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+  static const char msg[] =
+      "\ntailor: stop requested: the state is saved after the step in progress (a second signal stops at once)\n";
+  ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
+}
+
+}  // namespace
+
+void install_stop_signals() {
+  g_stop_signal = 0;
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND | SA_RESTART;  // the next signal: the default action (the process ends)
+  for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaction(sig, &sa, nullptr);
+}
+
+int pending_stop_signal() { return (int)g_stop_signal; }
+
+const char* stop_signal_name(int sig) {
+  if (sig == SIGTERM) return "SIGTERM";
+  if (sig == SIGINT) return "SIGINT";
+  if (sig == SIGUSR1) return "SIGUSR1";
+  static thread_local char buf[24];
+  std::snprintf(buf, sizeof buf, "signal %d", sig);
+  return buf;
+}
+
+}  // namespace tailor
