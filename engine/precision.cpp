@@ -34,4 +34,17 @@ bool cpu_has_native_bf16() {
 
 bool has_native_bf16(Device d) { return d.is_cpu() ? cpu_has_native_bf16() : cuda_compute_major() >= 8; }
 
+void check_precision_supported(Precision p, Device dev) {
+  if (p == Precision::F32) return;
+  if (dev.is_cuda()) {
+    if (cuda_available() && !has_native_bf16(dev))  // (no GPU at all: the device check says so)
+      throw std::runtime_error("precision bf16: this GPU (" + cuda_device_name() + ") has no bf16 tensor cores "
+                               "(compute capability 8.0 or later); set precision fp32");
+    return;
+  }
+  if (!cpu_has_native_bf16())
+    throw std::runtime_error("precision bf16: this CPU has no native bf16 convolutions (oneDNN needs AVX512-BF16 or "
+                             "AMX; emulated bf16 would be slower than fp32); set precision fp32");
+}
+
 }  // namespace tailor

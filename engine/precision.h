@@ -35,6 +35,8 @@ bool cpu_has_native_bf16();
 // Native bf16 convolutions on device d: the CPU as above; a CUDA GPU with bf16 tensor cores (compute
 // capability 8.0 or later: A100, H100, ...).
 bool has_native_bf16(Device d);
+// Throws (naming the CPU or GPU and what to set instead) when precision p cannot run natively on device d.
+void check_precision_supported(Precision p, Device d);
 
 // bfloat16 <-> float32: the upper 16 bits of the float, rounded to nearest even (NaN stays NaN).
 inline uint16_t float_to_bf16(float f) {

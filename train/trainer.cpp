@@ -35,21 +35,6 @@ namespace fs = std::filesystem;
 
 [[noreturn]] void run_fail(const std::string& msg) { throw std::runtime_error(msg); }
 
-// precision bf16 needs native bf16 convolutions: oneDNN on an AVX512-BF16 / AMX CPU, cuDNN on a GPU with bf16
-// tensor cores.
-void check_precision(Precision p, Device dev) {
-  if (p == Precision::F32) return;
-  if (dev.is_cuda()) {
-    if (cuda_available() && !has_native_bf16(dev))  // (no GPU at all: the device check says so)
-      run_fail("precision bf16: this GPU (" + cuda_device_name() + ") has no bf16 tensor cores (compute capability "
-               "8.0 or later); set precision fp32");
-    return;
-  }
-  if (!cpu_has_native_bf16())
-    run_fail("precision bf16: this CPU has no native bf16 convolutions (oneDNN needs AVX512-BF16 or AMX; "
-             "emulated bf16 would be slower than fp32); set precision fp32");
-}
-
 // Where a rank other than 0 sends its progress lines.
 std::FILE* null_file() {
   static std::FILE* f = std::fopen("/dev/null", "w");
@@ -491,7 +476,7 @@ Json Trainer::run(std::optional<RunData> given) {
   dev_ = rank_device(parse_device(cfg_.device));
   comm_ = make_run_comm(cfg_.dist, dev_);
   check_data_parallel_plan(cfg_, comm_->world());
-  check_precision(cfg_.precision, dev_);
+  check_precision_supported(cfg_.precision, dev_);  // bf16: native on this CPU / GPU
   if (cfg_.cuda_graphs && !dev_.is_cuda()) run_fail("cuda_graphs true: CUDA graphs need device cuda, got " + cfg_.device);
   PrecisionScope precision_scope(cfg_.precision);  // training, evaluation and the report
   if (!flags_.resume) check_stage_files(cfg_, 1);  // before any data is read (a resume: once its stage is known)
