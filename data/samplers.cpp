@@ -90,6 +90,8 @@ std::vector<double> Sampler::weighted_class_probs() const {
       break;
   }
   double s = std::accumulate(p.begin(), p.end(), 0.0);
+  if (!(std::isfinite(s) && s > 0))
+    throw std::runtime_error("sampler: its class weights are not finite (a beta of 1 or more?)");
   for (auto& v : p) v /= s;
   return p;
 }
@@ -110,7 +112,7 @@ std::vector<double> Sampler::class_probabilities(int64_t epoch) const {
       return p;
     case SamplerKind::Progressive: {
       const int T = cfg_.total_epochs;
-      double lam = T <= 1 ? 1.0 : std::min(1.0, (double)epoch / (double)(T - 1));
+      double lam = T <= 1 ? 0.0 : std::min(1.0, (double)epoch / (double)(T - 1));  // np.linspace(0, 1, T)
       double s = 0;
       for (size_t c = 0; c < C; ++c) {
         p[c] = counts_[c] > 0 ? (1 - lam) * counts_[c] + lam * N / nonempty : 0.0;

@@ -256,6 +256,17 @@ TEST_CASE("cross-key checks") {
   e = error_of([] { resolve_config("", {"stage1.max_steps_per_epoch=0"}, false); });
   CHECK(e == "stage1.max_steps_per_epoch 0 would train no step: -1 (the whole epoch) or a cap of 1 or more");
   CHECK(resolve_config("", {"stage1.max_steps_per_epoch=1"}, false)["stage1"]["max_steps_per_epoch"] == 1);
+  // values each key's range admits but that cannot work together or at their end of it
+  e = error_of([] { resolve_config("", {"stage1.sampler.name=cben", "stage1.sampler.cben_beta_b=0.0001"}, false); });
+  CHECK(e.find("stage1.sampler.cben_beta_a + cben_beta_b = 1.000000: the rarest class's beta would be 1 or more") == 0);
+  e = error_of([] { resolve_config("", {"stage1.loss={\"name\": \"ce\", \"weight\": [1, 0, 2]}"}, false); });
+  CHECK(e.find("stage1.loss.weight[1] = 0: every class needs a weight above 0") == 0);
+  e = error_of([] { resolve_config("", {"data.test_per_class=0"}, false); });
+  CHECK(e == "data.test_per_class 0 would evaluate on no image: -1 (all) or 1 or more");
+  e = error_of([] { resolve_config("", {"data.imbalance.n_max=0"}, false); });
+  CHECK(e == "data.imbalance.n_max 0 keeps no image: -1 (the data's own per-class count) or 1 or more");
+  // --help-config shows a range's end as it is (0.999999999, not "1", which is refused)
+  CHECK(describe_schema().find("effective_number sampler beta  [0, 0.999999999]") != std::string::npos);
 }
 
 TEST_CASE("shot groups: eval.groups counts (thresholds) or thirds (none); bad thresholds and unread keys refused") {

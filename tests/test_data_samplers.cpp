@@ -195,6 +195,18 @@ TEST_CASE("progressively balanced sampler: instance at t=0, balanced at t=T-1") 
   }
   CHECK(s.class_probabilities(9)[9] == doctest::Approx(0.1));  // past T - 1 stays balanced
   for (int64_t e : {0, 2, 4}) check_empirical(s, y, 8, e);
+  cfg.total_epochs = 1;  // the reference's np.linspace(0, 1, 1) = [0]: a one-epoch stage is instance-balanced
+  Sampler one(y, 10, cfg);
+  CHECK(one.class_probabilities(0)[0] == doctest::Approx(kCifar10Lt100[0] / 12406.0));
+}
+
+TEST_CASE("CBEN with beta_a + beta_b = 1 (the rarest class's beta 1): refused, never NaN weights") {
+  auto y = labels_from_counts(kCifar10Lt100);
+  SamplerConfig cfg = cfg_of(SamplerKind::CBEN);
+  cfg.cben_beta_a = 0.9999;
+  cfg.cben_beta_b = 1e-4;
+  CHECK_THROWS_WITH_AS(Sampler(y, 10, cfg).class_probabilities(0),
+                       doctest::Contains("class weights are not finite"), std::runtime_error);
 }
 
 TEST_CASE("sharding: ranks partition the padded global stream") {

@@ -195,3 +195,17 @@ TEST_CASE("the logs a training state counts: a resume refuses a log cut short; a
   CHECK(r.code != 0);
   CHECK_MESSAGE(has(r, folder.string() + ": a folder, not a safetensors file"), r.out);
 }
+
+TEST_CASE("an LT subset the data cannot give is a config error naming data.imbalance and what to change") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  Run r = run("train " + quick("subset_big") + " --set data.imbalance.n_max=100000 --set data.imbalance.ratio=1");
+  CHECK(r.code == 2);
+  CHECK_MESSAGE(has(r, "config error: data.imbalance (profile exp, ratio 1, n_max 100000): make_lt_subset: class 0 has "
+                       "6000 samples, the profile asks for 100000; lower data.imbalance.n_max"), r.out);
+  r = run("train " + quick("subset_empty") + " --set data.imbalance.ratio=1000");
+  CHECK(r.code == 2);
+  CHECK_MESSAGE(has(r, "has no training image after the LT subset (raise data.imbalance.n_max or lower "
+                       "data.imbalance.ratio: the rarest class keeps n_max / ratio)"), r.out);
+  CHECK_FALSE(fs::exists(root() + "/runs/subset_big"));
+  CHECK_FALSE(fs::exists(root() + "/runs/subset_empty"));
+}

@@ -267,6 +267,20 @@ void validate(const Json& cfg) {
       config_fail(st + ".method " + m.name + " starts from trained weights: give model.init_from (a checkpoint), or "
                   "put a training stage before it");
     if (!m.trains) continue;
+    if (s.contains("sampler") && s["sampler"].value("name", "") == "cben") {
+      const double a = s["sampler"].at("cben_beta_a"), b = s["sampler"].at("cben_beta_b");
+      if (a + b >= 1)  // the rarest class's beta = a + b: its effective number (1 - beta^n) / (1 - beta) needs < 1
+        config_fail(st + ".sampler.cben_beta_a + cben_beta_b = " + std::to_string(a + b) + ": the rarest class's "
+                    "beta would be 1 or more (its effective number (1 - beta^n) / (1 - beta) needs beta < 1); keep "
+                    "the sum below 1 (GCL: 0.9999 + 1e-5)");
+    }
+    if (s.contains("loss") && s["loss"].contains("weight")) {
+      const Json& w = s["loss"]["weight"];
+      for (size_t i = 0; i < w.size(); ++i)
+        if (!(w[i].get<double>() > 0))
+          config_fail(st + ".loss.weight[" + std::to_string(i) + "] = " + w[i].dump() + ": every class needs a weight "
+                      "above 0 (the loss is the weighted mean sum w_y l / sum w_y: a batch of weight-0 classes has none)");
+    }
     if (s.at("max_steps_per_epoch").get<int64_t>() == 0)
       config_fail(st + ".max_steps_per_epoch 0 would train no step: -1 (the whole epoch) or a cap of 1 or more");
     const int epochs = s.at("epochs"), warmup = s.at("schedule").at("warmup_epochs");
@@ -284,6 +298,10 @@ void validate(const Json& cfg) {
                   std::to_string(fs.size()));
   }
   check_stage_heads(cfg);  // the heads the stages leave each other (load files: when the run starts)
+  if (cfg.at("data").at("test_per_class").get<int64_t>() == 0)
+    config_fail("data.test_per_class 0 would evaluate on no image: -1 (all) or 1 or more");
+  if (cfg.at("data").at("imbalance").contains("n_max") && cfg.at("data").at("imbalance").at("n_max") == 0)
+    config_fail("data.imbalance.n_max 0 keeps no image: -1 (the data's own per-class count) or 1 or more");
   const std::string ds = cfg.at("data").at("dataset");
   if ((ds == "list" || ds == "inat") && cfg.at("data").at("train_list").get<std::string>().empty())
     config_fail("data.train_list is required for data.dataset " + ds);

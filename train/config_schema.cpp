@@ -3,6 +3,7 @@
 // LrSchedule, data::SamplerConfig, data::ShotRule), so each is stated in one place; a method's own keys
 // and defaults are in its MethodSpec (train/methods/).
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "data/presets.h"
@@ -144,7 +145,8 @@ std::vector<ConfigKey> build_stage_schema() {
       "class_aware: k consecutive samples per class");
   add(s, "sampler.beta", "number", P.beta, 0, 0.999999999, {}, "effective_number sampler beta");
   add(s, "sampler.cben_beta_a", "number", P.cben_beta_a, 0, 0.999999999, {}, "cben: beta_a");
-  add(s, "sampler.cben_beta_b", "number", P.cben_beta_b, 0, 1, {}, "cben: beta_b");
+  add(s, "sampler.cben_beta_b", "number", P.cben_beta_b, 0, 1, {},
+      "cben: beta_b (beta_a + beta_b < 1: the rarest class's beta)");
   const SgdOptions O;
   add(s, "optim.lr", "number", f32(O.lr), 0, 1000, {}, "base learning rate");
   add(s, "optim.momentum", "number", f32(O.momentum), 0, 1, {}, "SGD momentum");
@@ -181,7 +183,7 @@ std::vector<ConfigKey> build_stage_schema() {
   add(s, "loss.smooth_head", "number", L.smooth_head, 0, 1, {}, "las: smoothing of the largest class");
   add(s, "loss.smooth_tail", "number", L.smooth_tail, 0, 1, {}, "las: smoothing of the smallest class");
   add(s, "loss.shape", "string", L.shape, 0, 0, {"concave", "linear", "convex", "exp"}, "las: smoothing curve");
-  add(s, "loss.power", "number", L.power, 0, 100, {}, "las: exponent of the exp shape");
+  add(s, "loss.power", "number", L.power, 1e-6, 100, {}, "las: exponent of the exp shape");
   add(s, "loss.eql_lambda", "number", L.eql_lambda, 0, 1, {}, "eql: rare-class frequency threshold");
   add(s, "loss.eql_gamma", "number", L.eql_gamma, 0, 1, {}, "eql: probability of dropping rare logits");
   add(s, "bn_mode", "string", "eval", 0, 0, {"eval", "train"},
@@ -257,9 +259,13 @@ std::string describe_schema() {
     if (!k.choices.empty()) {
       for (auto& c : k.choices) range += (range.empty() ? "" : " | ") + (c.empty() ? std::string("\"\"") : c);
     } else if (!(k.lo == 0 && k.hi == 0)) {
-      char r[80];
-      std::snprintf(r, sizeof r, "[%g, %g]", k.lo, k.hi);
-      range = r;
+      auto num = [](double x) {  // short (%g) where that is the value itself: 0.999999999 is not 1
+        char b[40];
+        std::snprintf(b, sizeof b, "%g", x);
+        if (std::strtod(b, nullptr) != x) std::snprintf(b, sizeof b, "%.10g", x);
+        return std::string(b);
+      };
+      range = "[" + num(k.lo) + ", " + num(k.hi) + "]";
     }
     std::snprintf(buf, sizeof buf, "  %-34s %-7s %-12s %-s%s%s\n", path.c_str(), k.type.c_str(), k.def.dump().c_str(),
                   k.help.c_str(), range.empty() ? "" : "  ", range.c_str());

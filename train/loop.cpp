@@ -148,8 +148,9 @@ bool read_point(RunContext& run, StageRun& stage, StepQueue& q, const std::vecto
                           " (global step " + std::to_string(s.global_step) + ")";
       if (!skip_bad || st.skipped >= run.cfg.max_skips)
         throw std::runtime_error(where + (skip_bad ? ": more than guard.max_skips skipped steps" : "") +
-                                 "; lower the learning rate, or set debug.anomaly true to name the op that "
-                                 "produced it");
+                                 "; lower the learning rate, check the data (images without variation, e.g. "
+                                 "constant or 1x1, make BatchNorm's gradients overflow at any rate), or set "
+                                 "debug.anomaly true to name the op that produced it");
       ++st.skipped;
       run.log << "\nguard: skipped the step: " << where << "\n";
     } else {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <ostream>
+#include <sstream>
 #include <stdexcept>
 
 #include "data/cifar.h"
@@ -178,7 +179,16 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
     const uint32_t seed = d.imbalance_seed;
     const int64_t n_max = d.imbalance_n_max;
     auto prof = data::parse_lt_profile(profile);
-    data::LtSubset s = data::make_lt_subset(full.labels, full.num_classes, ratio, prof, seed, (double)n_max);
+    data::LtSubset s;
+    try {
+      s = data::make_lt_subset(full.labels, full.num_classes, ratio, prof, seed, (double)n_max);
+    } catch (const std::runtime_error& e) {  // a head count the data does not have: the config's (exit 2)
+      std::ostringstream r;
+      r << ratio;
+      throw ConfigError("data.imbalance (profile " + profile + ", ratio " + r.str() + ", n_max " +
+                        std::to_string(n_max) + "): " + e.what() + "; lower data.imbalance.n_max (-1: the data's "
+                        "own per-class count)");
+    }
     r.train = data::subset(full, s.indices);
     r.train_counts = s.counts;
     r.description = pretty + "-LT: " + data::describe_lt_subset(s, ratio, prof, seed);
@@ -193,7 +203,10 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
   for (int c = 0; c < r.train.num_classes; ++c)  // after the listing: a class emptied by skipped images shows why
     if (r.train_counts[c] == 0) {
       const std::string msg = "data: class " + std::to_string(c) + " (" + r.train.class_names[c] +
-                              ") has no training image" + (profile == "none" ? "" : " after the LT subset");
+                              ") has no training image" +
+                              (profile == "none" ? ""
+                                                 : " after the LT subset (raise data.imbalance.n_max or lower "
+                                                   "data.imbalance.ratio: the rarest class keeps n_max / ratio)");
       if (r.train.skipped.empty()) throw ConfigError(msg);  // the config's subset emptied it
       // the bad images emptied it: a data error (exit 1), as each of them is under on_bad_image error
       throw std::runtime_error(msg + " (images left out under on_bad_image skip are listed above)");
