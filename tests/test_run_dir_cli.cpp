@@ -148,6 +148,12 @@ TEST_CASE("a resume on an edited config.json names what changed; --threads; warn
   CHECK(w1 > run_line);
   CHECK(has(r, "warning: stage1.loss.drw_epoch 1 is not before the stage's end (1 epoch): the deferred re-weighting "
                "never starts"));
+  // an LT subset's ratio / n_max under profile none (the dataset's own counts): warned, never applied
+  r = run("train " + quick("own_counts") + " --set data.imbalance.profile=none --set data.test_per_class=2");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(has(r, "warning: data.imbalance.ratio / n_max are read by data.imbalance.profile exp or step only; this "
+               "run's profile is none"));
+  CHECK(has(r, "(its own counts): 60000 training images"));
 
   // keys the dataset would not read are refused, not ignored
   r = run("train " + quick("lists") + " --set data.test_list=test.txt");

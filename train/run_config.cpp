@@ -217,6 +217,11 @@ std::vector<std::string> schedule_warnings(const RunConfig& c) {
       out.push_back(s.key() + ".loss " + s.loss_name + " takes the cosines of a normed head (it scales them by "
                     "loss.s), but model.head is linear: its logits are not cosines (the recipes use model.head normed)");
   }
+  const DataConfig& d = c.data;  // an LT subset's keys under profile none (a dataset's own counts) change nothing
+  if (d.imbalance_profile == "none" && (d.imbalance_ratio != 100.0 || d.imbalance_n_max != -1))
+    out.push_back("data.imbalance.ratio / n_max are read by data.imbalance.profile exp or step only; this run's "
+                  "profile is none (the default for folders, lists and iNat), so the training set keeps its own "
+                  "counts");
   return out;
 }
 
