@@ -125,7 +125,8 @@ void empty_run_dir(const fs::path& dir) {
   // --overwrite takes again once the cause is gone
   std::vector<fs::path> entries;
   for (auto& e : fs::directory_iterator(dir)) entries.push_back(e.path());
-  std::stable_partition(entries.begin(), entries.end(), [](const fs::path& p) { return p.filename() != "config.json"; });
+  std::stable_partition(entries.begin(), entries.end(),
+                        [](const fs::path& p) { return p.filename() != "config.json"; });
   for (const fs::path& p : entries) {
     std::error_code ec;
     fs::remove_all(p, ec);

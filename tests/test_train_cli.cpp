@@ -79,8 +79,8 @@ TEST_CASE("SIGTERM mid-epoch (stage 1 and stage 2): the state after the step, ex
   REQUIRE_MESSAGE(a.code == 0, a.out);
   Run b = run("train " + small("signalled") + " --no-report", "TAILOR_SIGTERM_AT_STEP=5");
   CHECK(b.code == 75);
-  CHECK_MESSAGE(b.out.find("tailor: stop requested: the state is saved after the step in progress (a second signal stops at once)") !=
-                    std::string::npos, b.out);
+  CHECK_MESSAGE(b.out.find("tailor: stop requested: the state is saved after the step in progress (a second signal "
+                           "stops at once)") != std::string::npos, b.out);
   CHECK_MESSAGE(b.out.find("stopped by SIGTERM at stage 1 epoch 1 after step 6; the state is saved: continue with "
                            "`tailor train --resume " + B.string() + "`") != std::string::npos, b.out);
   Run c = run("train --resume " + B.string(), "TAILOR_SIGTERM_AT_STEP=21");

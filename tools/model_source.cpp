@@ -103,9 +103,10 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
   const long long threads = a.integer("threads", 0, 0, 1024);
   omp_set_num_threads(threads > 0 ? (int)threads : (int)std::max(1u, std::thread::hardware_concurrency()));
   if (!std::filesystem::is_regular_file(s.checkpoint)) {
-    std::string msg = !std::filesystem::exists(s.checkpoint) ? "checkpoint not found: " + s.checkpoint
-                      : std::filesystem::is_directory(s.checkpoint) ? s.checkpoint + ": a folder, not a safetensors file"
-                                                                    : s.checkpoint + ": not a regular file";
+    namespace fs = std::filesystem;
+    std::string msg = !fs::exists(s.checkpoint)      ? "checkpoint not found: " + s.checkpoint
+                      : fs::is_directory(s.checkpoint) ? s.checkpoint + ": a folder, not a safetensors file"
+                                                       : s.checkpoint + ": not a regular file";
     if (!s.run_dir.empty() && !a.has("checkpoint")) {  // the run's final checkpoint: say why it is missing
       std::vector<std::string> have;
       std::error_code ec;

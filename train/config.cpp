@@ -279,7 +279,8 @@ void validate(const Json& cfg) {
       for (size_t i = 0; i < w.size(); ++i)
         if (!(w[i].get<double>() > 0))
           config_fail(st + ".loss.weight[" + std::to_string(i) + "] = " + w[i].dump() + ": every class needs a weight "
-                      "above 0 (the loss is the weighted mean sum w_y l / sum w_y: a batch of weight-0 classes has none)");
+                      "above 0 (the loss is the weighted mean sum w_y l / sum w_y: a batch of weight-0 classes has "
+                      "none)");
     }
     if (s.at("max_steps_per_epoch").get<int64_t>() == 0)
       config_fail(st + ".max_steps_per_epoch 0 would train no step: -1 (the whole epoch) or a cap of 1 or more");
