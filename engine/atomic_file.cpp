@@ -77,6 +77,15 @@ void append_line_to(const std::string& path, const std::string& line) {
   if (::close(fd) != 0) fail_on(path, "close failed", errno);
 }
 
+std::string cannot_create_in(const std::string& folder) {
+  const std::string probe = (folder.empty() ? std::string(".") : folder) + "/.tailor_write_test";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return std::strerror(errno);
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return "";
+}
+
 void sync_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

@@ -15,6 +15,10 @@ void write_file_atomic(const std::string& path, const void* data, size_t size);
 // cuts the log back to its state's length).
 void append_line_to(const std::string& path, const std::string& line);
 
+// Why no new file can be made in `folder` (the system's reason: a read-only file system, no inodes left), "" when
+// one can: a probe file created and removed, so that a command refuses before its work, not at its first write.
+std::string cannot_create_in(const std::string& folder);
+
 // fsync of an existing file (nothing when it does not exist), so that what was appended to it reaches the disk
 // before a state that counts its bytes does. Throws naming the file and the reason.
 void sync_file(const std::string& path);

@@ -1,9 +1,7 @@
 // safetensors reader/writer; see safetensors.h for the format and guarantees.
 #include "engine/safetensors.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>

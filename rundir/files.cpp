@@ -139,11 +139,8 @@ void empty_run_dir(const fs::path& dir) {
 }
 
 void check_writable(const fs::path& dir) {
-  const fs::path probe = dir / ".tailor_write_test";
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) run_fail("run directory " + dir.string() + ": cannot write into it (" + std::strerror(errno) + ")");
-  ::close(fd);
-  ::unlink(probe.c_str());
+  const std::string why = cannot_create_in(dir.string());
+  if (!why.empty()) run_fail("run directory " + dir.string() + ": cannot write into it (" + why + ")");
 }
 
 }  // namespace tailor

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "error_of.h"
 #include "train/config.h"
 #include "train/method.h"
 #include "train/run_config.h"
@@ -14,14 +15,6 @@
 using namespace tailor;
 namespace fs = std::filesystem;
 
-static std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 static std::string write_tmp(const std::string& name, const std::string& text) {
   std::string p = (fs::temp_directory_path() / ("tailor_cfg_" + name)).string();

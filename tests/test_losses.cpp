@@ -3,6 +3,7 @@
 // all-classes-equal edge case and the factory's error messages.
 #include <doctest/doctest.h>
 
+#include "error_of.h"
 #include "json_fixture.h"
 
 #include <cmath>
@@ -463,14 +464,6 @@ TEST_CASE("label-aware smoothing shapes") {
 
 // ---- errors
 
-static std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 static bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
 TEST_CASE("the factory names an unknown loss and bad values") {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "error_of.h"
 #include "engine/rng.h"
 #include "layers/basic.h"
 #include "layers/heads.h"
@@ -52,14 +53,6 @@ Json config(const std::string& name, std::vector<std::string> extra) {
   return resolve_config("", sets, false);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 bool is_config_error(const std::function<void()>& f) {
   try {

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 
+#include "error_of.h"
 #include "engine/rng.h"
 #include "engine/safetensors.h"
 #include "layers/heads.h"
@@ -79,14 +80,6 @@ Result train(const Json& cfg, RunData data) {
   return {s, dir};
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::map<std::string, Tensor> weights(const fs::path& run, const std::string& file) {
   return read_weights((run / "checkpoints" / file).string());

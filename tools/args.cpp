@@ -1,16 +1,12 @@
 #include "tools/args.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <sstream>
 
+#include "engine/atomic_file.h"
 #include "train/config.h"  // edit_distance
 
 namespace tailor {
@@ -148,14 +144,9 @@ std::string Args::output_file(const std::string& name) const {
   const fs::path folder = fs::path(v).parent_path();
   if (!folder.empty() && !fs::is_directory(folder, ec))
     throw UsageError("--" + name + " " + v + ": the folder " + folder.string() + " does not exist");
-  // the file is written as FILE.tmp renamed over FILE: a folder that takes no new file (read-only, no inodes)
-  // is said now, before the command's work
-  const std::string tmp = v + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    throw UsageError("--" + name + " " + v + ": cannot write there (" + std::strerror(errno) + ")");
-  ::close(fd);
-  ::unlink(tmp.c_str());
+  // the file is written as FILE.tmp renamed over FILE: a folder that takes no new file is said now
+  const std::string why = cannot_create_in(folder.string());
+  if (!why.empty()) throw UsageError("--" + name + " " + v + ": cannot write there (" + why + ")");
   return v;
 }
 

@@ -332,11 +332,12 @@ class StageProfile {
 }  // namespace
 
 // The stop signal (rundir/stop_signal.h) this process got, or under data parallel the one any rank got,
-// agreed by every rank (a collective: every rank calls it at the same step).
-int agreed_stop_signal(RunContext& run) {
+// agreed by every rank (a collective: every rank calls it at the same step). `all`: one int per rank, kept by
+// the caller (no allocation per step).
+int agreed_stop_signal(RunContext& run, std::vector<int>& all) {
   if (!run.data_parallel()) return pending_stop_signal();
   const int mine = pending_stop_signal();
-  std::vector<int> all((size_t)run.comm->world());
+  all.resize((size_t)run.comm->world());
   run.comm->all_gather_bytes(&mine, sizeof mine, all.data());
   for (int sig : all)
     if (sig != 0) return sig;
@@ -370,6 +371,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
   std::unique_ptr<StepGraph> graph = make_step_graph(run, stage);
   const bool graphs = graph != nullptr;  // (the metrics' graph_steps, also once a failed capture dropped it)
   StageProfile prof(run, stage);
+  std::vector<int> rank_signals;  // agreed_stop_signal's buffer
   while (st.epoch < c.epochs) {
     const int e = st.epoch;
     stage.method.start_epoch(e);
@@ -507,7 +509,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
       const int64_t done = st.step_in_epoch;
       // a stop signal after this step (at the epoch's last step the epoch ends first); the ranks agree at every
       // step (4 bytes gathered: a scheduler's grace time is seconds, a tenth of an ImageNet epoch minutes)
-      const int stop_signal = done < total ? agreed_stop_signal(run) : 0;
+      const int stop_signal = done < total ? agreed_stop_signal(run, rank_signals) : 0;
       ++counters.steps;
       counters.step_host_reads += Tensor::host_reads() - reads0;
       counters.step_host_waits += cuda_host_waits() - waits0;
@@ -555,7 +557,7 @@ bool train_stage(RunContext& run, StageRun& stage) {
               graphs ? graph_steps : -1);
     if (run.stop_after_s > 0 && monotonic_seconds() - run.session_t0 >= run.stop_after_s && st.epoch < c.epochs)
       return false;  // the state was saved at the end of the epoch
-    if (const int sig = agreed_stop_signal(run); sig != 0 && st.epoch < c.epochs) {
+    if (const int sig = agreed_stop_signal(run, rank_signals); sig != 0 && st.epoch < c.epochs) {
       run.stop_signal = sig;  // a signal during the epoch's last step or its evaluation: the state is saved
       return false;
     }
