@@ -29,7 +29,11 @@ void write_text_atomic(const fs::path& p, const std::string& text) {
 
 void append_line(const fs::path& p, const std::string& line) { append_line_to(p.string(), line); }
 
-uint64_t file_size_or_zero(const fs::path& p) { return fs::exists(p) ? (uint64_t)fs::file_size(p) : 0; }
+uint64_t file_size_or_zero(const fs::path& p) {
+  if (!fs::exists(p)) return 0;
+  if (fs::is_directory(p)) throw std::runtime_error(p.string() + ": a folder, not the run's log file");
+  return (uint64_t)fs::file_size(p);
+}
 
 Json last_logged_top1(const fs::path& metrics_jsonl, int stage) {
   std::ifstream in(metrics_jsonl);

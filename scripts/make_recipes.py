@@ -59,8 +59,13 @@ def cifar_recipes(dataset):
 
     b = cifar_base(dataset)
     b["description"] = ("Class-balanced focal loss (Cui et al. 2019): effective-number weights beta 0.9999, gamma 1; "
-                        "the TF recipe's schedule (warm-up 5, x0.01 at 160, x1e-4 at 180, wd 2e-4, batch 128).")
+                        "the TF recipe's schedule (warm-up 5, x0.01 at 160, x1e-4 at 180, wd 2e-4, batch 128) and "
+                        "its sigmoid head: every class's bias starts at the prior 1/C (-log(C - 1)) and takes no "
+                        "weight decay. Deviation: the warm-up rises per epoch (lr (e+1)/5), the reference's per step "
+                        "from 0.")
+    b["model"]["head_bias_prior"] = 0.01 if c100 else 0.1
     b["stage1"]["loss"] = {"name": "cb_focal", "beta": 0.9999, "gamma": 1.0}
+    b["stage1"]["optim"]["decay_head_bias"] = False
     r["cb_focal"] = b
 
     b = cifar_base(dataset)
@@ -205,9 +210,10 @@ def large_scale():
         "safetensors), cRT 10 epochs lr 0.1 batch 256. Assumption: the stage-1 fine-tuning protocol (OLTR) is not "
         "shipped by the reference; 30 epochs lr 0.1 here.", init="pretrained/resnet152_imagenet.safetensors")
 
-    def balms(data, arch, s1_epochs, s2_epochs, s2_lr, batch, meta_batch, init_pow, desc, init=""):
-        b = decoupling(data, arch, 0.2, 5e-4, s1_epochs, batch, s2_epochs, s2_lr, batch, desc, init)
-        b["stage1"]["loss"] = {"name": "balanced_softmax"}
+    def balms(data, arch, s1_epochs, s2_epochs, s2_lr, batch, meta_batch, init_pow, desc, init="", s1_lr=0.2,
+              s1_loss="balanced_softmax"):
+        b = decoupling(data, arch, s1_lr, 5e-4, s1_epochs, batch, s2_epochs, s2_lr, batch, desc, init)
+        b["stage1"]["loss"] = {"name": s1_loss}
         b["stage2"] = {"method": "balms", "epochs": s2_epochs, "batch_size": batch, "load": "best", "bn_mode": "train",
                        "loss": {"name": "balanced_softmax"},
                        "balms": {"meta_lr": 1e-3, "init_pow": init_pow, "meta_batch_size": meta_batch, "meta_set": "val"},
@@ -223,11 +229,12 @@ def large_scale():
     r["places_lt/balms"] = balms(
         places, "resnet152", 30, 10, 0.02, 256, 512, 0.3,
         "BALMS on Places-LT (config/Places_LT/balms.yaml): ImageNet-pretrained ResNet-152 (model.init_from), stage 1 "
-        "Balanced Softmax as places_lt/decoupling_crt's stage 1; stage 2 the Meta Sampler: 10 epochs, classifier lr "
-        "0.02, batch 256, meta batches of 512 from the validation split, init_pow 0.3, Adam lr 1e-3. Repository "
-        "38.3 / paper 38.7. "
-        "Assumption: the reference starts stage 2 from classifier-balancing's released stage-1 model.",
-        init="pretrained/resnet152_imagenet.safetensors")
+        "= places_lt/decoupling_crt's stage 1 (plain CE, instance sampling, 30 epochs lr 0.1: the reference loads "
+        "classifier-balancing's stage-1 model, logs/Places_LT/models/resnet152_uniform); stage 2 the Meta Sampler: "
+        "10 epochs, classifier lr 0.02, batch 256, meta batches of 512 from the validation split, init_pow 0.3, Adam "
+        "lr 1e-3. Repository 38.3 / paper 38.7. Assumption: that stage-1 model's fine-tuning protocol (OLTR's) is "
+        "not shipped; ours is decoupling_crt's.",
+        init="pretrained/resnet152_imagenet.safetensors", s1_lr=0.1, s1_loss="ce")
 
     def gcl(data, arch, lr, wd, epochs, batch, mixup, s1_nu, s2_s, desc, init="", milestones=None):
         sched = {"kind": "multistep", "warmup_epochs": 5, "milestones": milestones, "gamma": 0.1} if milestones \
@@ -251,8 +258,10 @@ def large_scale():
         places, "resnet152", 0.2, 5e-4, 90, 512, 0.2, 1.0, 15,
         "GCL on Places-LT (repository scripts): ImageNet-pretrained ResNet-152, GCL s 30 m 0 nu 1, mixup 0.2, lr 0.2, "
         "batch 512, warm-up 5, x0.1 at 60 and 80, 90 epochs; stage 2 GCL s 15 m 0.1 focal, BalancedRS, 30 epochs, "
-        "lr 0.01 lr_max (1 + cos(pi e / 30)) with lr_max 0.1 = cosine from 0.002. Deviation: the reference trains only a new last bottleneck on a frozen backbone; here the "
-        "whole network is fine-tuned.", init="pretrained/resnet152_imagenet.safetensors", milestones=[60, 80])
+        "lr 0.01 lr_max (1 + cos(pi e / 30)) with lr_max 0.1 = cosine from 0.002. Deviations: the reference trains "
+        "only a new last bottleneck on a frozen backbone; here the whole network is fine-tuned. Its stage-2 script "
+        "forwards the un-mixed images while the loss mixes the labels (a quirk: label mixing only); here stage 2 "
+        "mixes the images too, as its CIFAR script does.", init="pretrained/resnet152_imagenet.safetensors", milestones=[60, 80])
     r["imagenet_lt/gcl"] = gcl(
         inet, "resnet50", 0.1, 5e-4, 180, 256, 0.2, 1.0, 15,
         "GCL on ImageNet-LT. Assumption (configs not released): MiSLAS's large-scale settings (ResNet-50, 180 epochs, "
@@ -320,7 +329,8 @@ def distillation_recipes():
     for ds, folder, name in (("cifar10", "cifar10_lt", "CIFAR-10-LT"), ("cifar100", "cifar100_lt", "CIFAR-100-LT")):
         data = cifar_base(ds)["data"]
         adapt = ("tailor's adaptation to ResNet-32, not a setting of the paper (it has no CIFAR experiments); "
-                 "both stages 200 epochs, batch 128, lr 0.1 with the code's cosine decay per step, no warm-up, wd 2e-4 "
+                 "both stages 200 epochs, batch 128, lr 0.1 (CIFAR's usual ResNet-32 value; the code's rule 0.1 x batch / 256 "
+                 "would give 0.05) with the code's cosine decay per step, no warm-up, wd 2e-4 "
                  "(CIFAR's usual PyTorch value; the code's wd * 0.5 * l2_loss equals PyTorch wd / 2 on every variable)")
         r[f"{folder}/cbd"] = cbd(
             data, "resnet32", 200, 0.1, 2e-4, [False], "cifar_simclr",
@@ -340,7 +350,8 @@ def distillation_recipes():
             "released): stage I CE + label-masked MoCo (query view: the CIFAR crop + flip; key view cifar_moco: crop + "
             "flip + colour jitter 0.4/0.4/0.4/0.1 p 0.8 + grayscale 0.2; 64-64-128 MLP, queue 4096, m 0.999, T 0.2), "
             "200 epochs, batch 128, lr 0.1 cosine, wd 5e-4; stage II LWS on the frozen backbone (BatchNorm on batch "
-            "statistics), class-aware 2 per class, 10 epochs, lr 0.2; stage III a fresh ResNet-32 with hard (CE) and "
+            "statistics), class-aware 2 per class, 10 epochs (the code's 5 are ImageNet-LT's; tailor's choice for CIFAR's "
+            "short epochs), lr 0.2; stage III a fresh ResNet-32 with hard (CE) and "
             "soft (KD, tau 2) heads, 200 epochs; the soft head is evaluated.", select="test")
 
     inet = {"dataset": "list", "root": "data/imagenet", "train_list": "ImageNet_LT_train.txt",

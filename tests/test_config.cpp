@@ -73,7 +73,30 @@ TEST_CASE("a stage's keys are the ones its method, loss, sampler and schedule re
   CHECK(c["stage2"]["loss"]["m"] == 0.1);            // the method's default (gcl_cifar_stage2)
   CHECK(c["stage2"]["loss"]["train_cls"] == true);
   CHECK(c["stage2"]["sampler"]["name"] == "cben");
-  CHECK(c["stage2"]["epochs"] == 10);
+  // the rest of the method's defaults: the reference's CIFAR stage 2 (cosine from 0.002, 30 epochs, batch 64,
+  // wd 2e-4, mixup alpha 1); LWS's 5 epochs
+  CHECK(c["stage2"]["epochs"] == 30);
+  CHECK(c["stage2"]["batch_size"] == 64);
+  CHECK(c["stage2"]["mixup_alpha"] == 1.0);
+  CHECK(c["stage2"]["optim"]["lr"] == 0.002);
+  CHECK(c["stage2"]["optim"]["weight_decay"] == 2e-4);
+  CHECK(c["stage2"]["optim"]["momentum"] == 0.9);
+  CHECK(c["stage2"]["schedule"]["kind"] == "cosine");
+  CHECK(resolve({"stage2.method=lws"})["stage2"]["epochs"] == 5);
+  // the linear head's prior bias: read with that head only; off by default and then not in a run's identity
+  // (a run of an older tailor resumes), likewise optim.decay_head_bias true
+  Json lin = resolve({"model.head=linear", "model.head_bias_prior=0.01", "stage1.optim.decay_head_bias=false"});
+  CHECK(parse_run_config(lin).model.head_bias_prior == 0.01);
+  CHECK_FALSE(parse_run_config(lin).stages[0].decay_head_bias);
+  CHECK(config_identity(lin)["model"]["head_bias_prior"] == 0.01);
+  CHECK(config_identity(lin)["stage1"]["optim"]["decay_head_bias"] == false);
+  Json plain = resolve({"model.head=linear"});
+  CHECK(plain["model"]["head_bias_prior"] == 0.0);
+  CHECK(plain["stage1"]["optim"]["decay_head_bias"] == true);
+  CHECK_FALSE(config_identity(plain)["model"].contains("head_bias_prior"));
+  CHECK_FALSE(config_identity(plain)["stage1"]["optim"].contains("decay_head_bias"));
+  CHECK(err({"model.head=normed", "model.head_bias_prior=0.1"}).rfind(
+            "model.head_bias_prior: read by model.head linear only (this run's is normed)", 0) == 0);
   CHECK(parse_run_config(c).stages[1].loss.s == 25.0);
   // another loss: the method's gcl values no longer apply
   Json c2 = resolve({"model.head=normed", "stage2.method=gcl_retrain", "stage2.loss.name=ldam"});
@@ -122,7 +145,7 @@ TEST_CASE("a stage's keys are the ones its method, loss, sampler and schedule re
   Json ce = resolve_config(g, {"stage1.loss={\"name\": \"ce\"}"}, false);
   CHECK(ce["stage1"]["loss"] == Json::parse(R"({"name": "ce", "weight": [], "train_rule": "None"})"));
   Json st2 = resolve_config(p, {"stage2={\"method\": \"lws\"}"}, false);
-  CHECK(st2["stage2"]["epochs"] == 10);  // crt's epochs 4 went with the old section
+  CHECK(st2["stage2"]["epochs"] == 5);  // lws's default: crt's epochs 4 went with the old section
   CHECK(error_of([&] { resolve_config("", {"stage1.loss=3"}, false); }) ==
         "--set stage1.loss: a section takes a JSON object, got 3");
   CHECK(error_of([&] { resolve_config("", {"stage1.loss={\"sx\": 1}"}, false); }) ==

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "engine/safetensors.h"
+#include "error_of.h"
 #include "formula_weights.h"
 #include "layers/heads.h"
 #include "train/method.h"
@@ -81,7 +82,7 @@ struct Stage {
     method = method_spec(cfg.method).make(cfg);
     StageSetup s{cfg, data, net, model_rng, loss_rng, 0, 0, 0, Device::cpu(), log};
     method->setup(s);
-    opt = std::make_unique<GroupedSGD>(method->param_groups(), cfg.optim);
+    opt = std::make_unique<GroupedSGD>(stage_param_groups(*method, cfg, net), cfg.optim);
   }
   float step(const StepBatch& b) {  // as the loop does it (no mixup)
     opt->set_lr(cfg.schedule.base_lr);
@@ -142,4 +143,50 @@ TEST_CASE("knowledge distillation equals the reference: (1 - a) CE + a T^2 KL to
   CHECK_FALSE(extras[0].in_state);
   CHECK_FALSE(extras[0].module->is_training());  // eval mode: its BN statistics never move
   std::filesystem::remove(teacher);
+}
+
+TEST_CASE("optim.decay_head_bias false: the head's bias steps without weight decay, every other tensor with it") {
+  // SGD's first step is w -= lr (g + wd w): the same gradients, so the two runs differ by lr wd b0 in the bias
+  const float lr = 0.1f, wd = 0.01f;
+  auto run = [&](bool decay) {
+    auto net = formula_net(false);
+    Stage st({"model.head=linear", "stage1.optim.lr=0.1", "stage1.optim.weight_decay=0.01",
+              std::string("stage1.optim.decay_head_bias=") + (decay ? "true" : "false")},
+             1, *net);
+    CHECK(st.opt->num_params() == net->named_parameters().size());
+    st.step(batch());
+    return net;
+  };
+  auto before = formula_net(false), with = run(true), without = run(false);
+  auto p0 = before->named_parameters(), p1 = with->named_parameters(), p2 = without->named_parameters();
+  REQUIRE(p0.size() == p2.size());
+  for (size_t i = 0; i < p0.size(); ++i) {
+    const std::vector<float> b = p0[i].second.to_vector(), w = p1[i].second.to_vector(), n = p2[i].second.to_vector();
+    if (p0[i].first != "linear.bias") {
+      CHECK_MESSAGE(w == n, p0[i].first);
+      continue;
+    }
+    for (size_t j = 0; j < b.size(); ++j) CHECK(n[j] - w[j] == doctest::Approx(lr * wd * b[j]).epsilon(1e-3));
+  }
+  // a head without a bias to exclude: said with the key
+  auto normed = formula_net(true);
+  CHECK(error_of([&] { Stage({"model.head=normed", "stage1.optim.decay_head_bias=false"}, 1, *normed); }) ==
+        "stage1.optim.decay_head_bias false: the stage's classifier is not a Linear with bias (head normed)");
+}
+
+TEST_CASE("model.head_bias_prior: every class's bias starts at -log((1 - p) / p), no other weight moves") {
+  ModelConfig m;
+  m.arch = "resnet32";
+  m.head = "linear";
+  Rng r0(7), r1(7);
+  auto plain = build_model(m, kClasses, 3, r0);
+  m.head_bias_prior = 1.0 / kClasses;  // class-balanced focal's prior: -log(C - 1)
+  auto prior = build_model(m, kClasses, 3, r1);
+  auto a = plain->named_parameters(), b = prior->named_parameters();
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].first == "linear.bias")
+      for (float v : b[i].second.to_vector()) CHECK(v == doctest::Approx(-std::log(9.0)));
+    else
+      CHECK_MESSAGE(a[i].second.to_vector() == b[i].second.to_vector(), a[i].first);
+  CHECK(r0.next_u64() == r1.next_u64());  // the same draws
 }

@@ -377,6 +377,27 @@ TEST_CASE("eval, tau-sweep, extract-features and report on finished runs") {
     CHECK(g.code == 2);
     CHECK(g.out.find("--device cuda: no CUDA device is available") != std::string::npos);
   }
+  // weights without tailor's metadata (PyTorch's save_file writes {"format": "pt"}): loaded into the model the
+  // config describes, with the same numbers; a training state is named as such
+  {
+    const std::string final_ckpt = nlohmann::json::parse(slurp(root() + "/e.json")).at("checkpoint");
+    tailor::SafeTensorFile w = tailor::read_safetensors(final_ckpt);
+    w.metadata = {{"format", "pt"}};
+    tailor::write_safetensors(root() + "/pt.safetensors", w);
+    Run p = run("eval --checkpoint " + root() + "/pt.safetensors --config " + (run_dir / "config.json").string() +
+                " --out " + root() + "/e_pt.json");
+    CHECK_MESSAGE(p.code == 0, p.out);
+    CHECK(p.out.find("pt.safetensors has no tailor metadata: weights loaded into the config's model") != std::string::npos);
+    nlohmann::json ea = nlohmann::json::parse(slurp(root() + "/e.json")),
+                   ep = nlohmann::json::parse(slurp(root() + "/e_pt.json"));
+    ea.erase("checkpoint");
+    ep.erase("checkpoint");
+    CHECK(ea == ep);
+    p = run("eval --run " + run_dir.string() + " --checkpoint " + (run_dir / "checkpoints/train_state.safetensors").string());
+    CHECK(p.code != 0);
+    CHECK(p.out.find("train_state.safetensors: a run's training state (the loop's, the optimiser's), not a model "
+                     "checkpoint") != std::string::npos);
+  }
   r = run("tau-sweep --run " + run_dir.string() + " --checkpoint " + (run_dir / "checkpoints/stage1_last.safetensors").string() +
           " --taus 0,0.5,1");
   CHECK_MESSAGE(r.code == 0, r.out);

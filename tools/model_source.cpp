@@ -8,7 +8,9 @@
 #include <thread>
 
 #include "engine/allocator.h"
+#include "engine/safetensors.h"
 #include "report/table.h"  // run_finished
+#include "train/checkpoint.h"
 #include "train/data_parallel.h"
 #include "train/run_model.h"
 #include "train/trainer.h"
@@ -123,12 +125,31 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
     }
     throw ConfigError(msg);
   }
-  s.net = load_model(s.checkpoint);
+  // A tailor checkpoint names its model; weights of another origin (PyTorch's save_file, converted torchvision
+  // weights) go into the model the config describes, once the data says its classes, every name matched.
+  const std::string origin = weights_origin(read_safetensors(s.checkpoint).metadata);
+  if (origin == "state")
+    throw ConfigError(s.checkpoint + ": a run's training state (the loop's, the optimiser's), not a model checkpoint: "
+                      "give one of the run's model checkpoints (checkpoints/stage<k>_last.safetensors, _best)");
+  if (origin != "foreign") s.net = load_model(s.checkpoint);  // (a damaged header: its error)
+  s.data = load_run_data(parse_data_config(s.cfg.at("data")), log);
+  if (origin == "foreign") {
+    const ModelConfig m = parse_model_config(s.cfg.at("model"));
+    Rng scratch(0);  // every weight is overwritten by the load
+    s.net = build_model(m, s.data.train.num_classes, s.data.train.channels, scratch);
+    try {
+      s.net->load_state_dict(read_weights(s.checkpoint, nullptr, CrcCheck::IfPresent), false);
+    } catch (const std::exception& e) {
+      throw ConfigError(s.checkpoint + ": no tailor metadata, so loaded into the config's model (" + m.arch + ", head " +
+                        m.head + ", " + std::to_string(s.data.train.num_classes) + " classes): " + e.what());
+    }
+    log << "model: " << s.checkpoint << " has no tailor metadata: weights loaded into the config's model, every "
+        << "name matched\n";
+  }
   if (device == "cuda") {
     cuda_set_deterministic(s.cfg.value("deterministic", false));
     s.net->to(rank_device(Device::cuda()));  // under mpirun: a rank's own GPU, as in training
   }
-  s.data = load_run_data(parse_data_config(s.cfg.at("data")), log);
   if (s.net->config().num_classes != s.data.train.num_classes)
     throw ConfigError(s.checkpoint + " has " + std::to_string(s.net->config().num_classes) +
                       " classes but the data has " + std::to_string(s.data.train.num_classes));

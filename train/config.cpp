@@ -245,11 +245,12 @@ Json resolve_stage(const Json& user, int k) {
 // "" when the run reads the key `path` outside the stages, else why not: the thresholds belong to the
 // counts rule of the shot groups (data/shots.h), the cosine scale to the cosine head.
 std::string why_not_read(const Json& doc, const std::string& path) {
-  const bool cosine = path == "model.cosine_scale", camc = path.rfind("model.camc_", 0) == 0;
-  if (cosine || camc) {
+  const bool cosine = path == "model.cosine_scale", camc = path.rfind("model.camc_", 0) == 0,
+             linear = path == "model.head_bias_prior";
+  if (cosine || camc || linear) {
     const Json* h = get_path(doc, "model.head");
     const std::string head = (h ? *h : find_in(config_schema(), "model.head")->def).get<std::string>(),
-                      reader = cosine ? "cosine" : "camc";
+                      reader = cosine ? "cosine" : camc ? "camc" : "linear";
     return head == reader ? "" : "read by model.head " + reader + " only (this run's is " + head + ")";
   }
   if (path != "eval.many_above" && path != "eval.few_below") return "";
@@ -586,6 +587,12 @@ Json config_identity(const Json& cfg) {
     if (key.rfind("stage", 0) == 0 && stage.is_object() && stage.value("augment", std::string("x")).empty())
       stage.erase("augment");
   if (identity.value("precision", std::string("fp32")) == "fp32") identity.erase("precision");  // added later
+  if (identity.contains("model") && identity["model"].value("head_bias_prior", 0.0) == 0.0)
+    identity["model"].erase("head_bias_prior");  // likewise
+  for (auto& [key, stage] : identity.items())
+    if (key.rfind("stage", 0) == 0 && stage.is_object() && stage.contains("optim") &&
+        stage["optim"].value("decay_head_bias", false))
+      stage["optim"].erase("decay_head_bias");
   identity.erase("cuda_graphs");  // the same steps either way
   if (identity.contains("debug")) identity["debug"].erase("profile_steps");  // likewise
   // How the ranks talk is not part of a run's identity; SyncBatchNorm is, when on.

@@ -84,6 +84,9 @@ std::vector<ConfigKey> build_schema() {
       "head camc: temperature T of the spatial attention softmax_u(CAM(u) / T)");
   add(s, "model.camc_lambda", "number", 1.0, 0, 1e4, {},
       "head camc: weight lambda of the attended feature added to GAP (0 = the plain normalised classifier)");
+  add(s, "model.head_bias_prior", "number", 0.0, 0, 0.999999, {},
+      "head linear: 0 keeps nn.Linear's bias init; p > 0 sets every class's bias to -log((1 - p) / p), the prior of "
+      "sigmoid / focal models (class-balanced focal: p = 1 / classes, a bias of -log(C - 1))");
   add(s, "model.init_from", "string", "", 0, 0, {}, "pretrained weights (safetensors) loaded before stage 1");
   add(s, "model.init_allow_partial", "bool", false, 0, 0, {},
       "init_from: load the matching names and report the rest (else strict)");
@@ -153,6 +156,8 @@ std::vector<ConfigKey> build_stage_schema() {
   add(s, "optim.dampening", "number", f32(O.dampening), 0, 1, {}, "SGD dampening");
   add(s, "optim.weight_decay", "number", f32(O.weight_decay), 0, 1, {}, "L2 weight decay (every parameter)");
   add(s, "optim.nesterov", "bool", O.nesterov, 0, 0, {}, "Nesterov momentum");
+  add(s, "optim.decay_head_bias", "bool", true, 0, 0, {},
+      "false: the linear head's bias takes no weight decay (the class-balanced sigmoid / focal reference)");
   const LrSchedule S;
   add(s, "schedule.kind", "string", schedule_kind_name(S.kind), 0, 0, {"multistep", "cosine", "constant"},
       "learning-rate schedule");
@@ -244,7 +249,8 @@ const char* embedded_default_overrides() {
     "loss": {"name": "gcl", "s": 20, "m": 0.1, "noise_mul": 0.5, "train_cls": true, "gamma": 1},
     "sampler": {"name": "cben"},
     "optim": {"lr": 0.02, "momentum": 0.9, "weight_decay": 2e-4},
-    "schedule": {"kind": "cosine"}
+    "schedule": {"kind": "cosine"},
+    "mixup_alpha": 0
   },
   "eval": {"every_epochs": 1, "select": "last"}
 }

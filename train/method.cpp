@@ -64,6 +64,16 @@ const std::vector<std::string>& trainable_head_kinds() {
   return kinds;
 }
 
+std::vector<ParamGroup> stage_param_groups(Method& method, const StageConfig& c, const ResNet& model) {
+  std::vector<ParamGroup> groups = method.param_groups();
+  if (c.decay_head_bias) return groups;
+  const std::string key = c.key() + ".optim.decay_head_bias false";
+  auto lin = std::dynamic_pointer_cast<Linear>(model.head());
+  if (!lin || !lin->bias.defined())
+    fail(key + ": the stage's classifier is not a Linear with bias (head " + head_kind(model) + ")");
+  return without_weight_decay(std::move(groups), lin->bias, key);
+}
+
 // ---- JointTraining
 
 void JointTraining::setup(StageSetup& s) {

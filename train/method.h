@@ -158,6 +158,11 @@ struct MethodSpec {
   std::function<std::unique_ptr<Method>(const StageConfig&)> make;
 };
 
+// The method's parameter groups, with the stage's optimiser options applied: optim.decay_head_bias false
+// moves the Linear head's bias into a group without weight decay (an error naming the key when the stage's
+// head has no bias it trains).
+std::vector<ParamGroup> stage_param_groups(Method& method, const StageConfig& c, const ResNet& model);
+
 const std::vector<MethodSpec>& method_specs();           // train/methods/registry.cpp
 const MethodSpec& method_spec(const std::string& name);  // throws naming the known methods
 

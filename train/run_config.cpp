@@ -47,6 +47,20 @@ LossConfig loss_config(const Json& st) {
   return c;
 }
 
+ModelConfig parse_model_config(const Json& m) {
+  ModelConfig c;
+  c.arch = m.at("arch");
+  c.head = m.at("head");
+  c.init_from = m.at("init_from");
+  c.init_allow_partial = m.at("init_allow_partial");
+  c.head_bias_prior = m.value("head_bias_prior", 0.0);  // present with head linear only
+  c.cosine_scale = m.value("cosine_scale", 20.0);  // present with head cosine only
+  c.camc_scale = m.value("camc_scale", 16.0);      // present with head camc only
+  c.camc_temperature = m.value("camc_temperature", 0.5);
+  c.camc_lambda = m.value("camc_lambda", 1.0);
+  return c;
+}
+
 SgdOptions sgd_options(const Json& st) {
   const Json& o = st.at("optim");
   SgdOptions s;
@@ -141,6 +155,7 @@ static StageConfig parse_stage(const Json& st, int index) {
     c.augment = st.value("augment", "");
     if (st.contains("sampler")) c.sampler = sampler_config(st, 0);  // absent: the method draws its batches
     c.optim = sgd_options(st);
+    c.decay_head_bias = st.at("optim").value("decay_head_bias", true);
     c.schedule = lr_schedule(st);
   }
   if (m.takes_loss) {
@@ -164,15 +179,7 @@ RunConfig parse_run_config(const Json& j) {
   c.cuda_graphs = j.value("cuda_graphs", false);  // absent in run directories written before the key
   c.precision = parse_precision(j.value("precision", "fp32"));  // absent in run directories written before the key
   c.data = parse_data_config(j.at("data"));
-  const Json& m = j.at("model");
-  c.model.arch = m.at("arch");
-  c.model.head = m.at("head");
-  c.model.init_from = m.at("init_from");
-  c.model.init_allow_partial = m.at("init_allow_partial");
-  c.model.cosine_scale = m.value("cosine_scale", 20.0);  // present with head cosine only
-  c.model.camc_scale = m.value("camc_scale", 16.0);      // present with head camc only
-  c.model.camc_temperature = m.value("camc_temperature", 0.5);
-  c.model.camc_lambda = m.value("camc_lambda", 1.0);
+  c.model = parse_model_config(j.at("model"));
   for (int k = 1; j.contains("stage" + std::to_string(k)); ++k) c.stages.push_back(parse_stage(j.at("stage" + std::to_string(k)), k));
   c.checkpoint_every_steps = j.at("checkpoint").at("every_steps");
   c.keep_best = j.at("checkpoint").at("keep_best");

@@ -40,6 +40,7 @@ struct StageConfig {
   std::string augment;          // "" = data.augment
   data::SamplerConfig sampler;  // kind and its parameters; seed and epoch length are set by the loop
   SgdOptions optim;
+  bool decay_head_bias = true;  // false: the linear head's bias in a group of its own without weight decay
   LrSchedule schedule;          // base_lr and total_epochs filled in
   // the loss (methods that take one)
   bool has_loss = false;
@@ -68,6 +69,7 @@ struct DataConfig {
 struct ModelConfig {
   std::string arch, head, init_from;
   bool init_allow_partial = false;
+  double head_bias_prior = 0;  // head linear: > 0 sets the bias to -log((1 - p) / p)
   double cosine_scale = 20;  // head cosine: the fixed scale sigma
   double camc_scale = 16, camc_temperature = 0.5, camc_lambda = 1;  // head camc (layers/camc.h)
 };
@@ -114,6 +116,7 @@ RunConfig parse_run_config(const Json& resolved);
 // (ldam, gcl, gcl_ang) on a linear head, whose logits are not cosines. Said in the log.
 std::vector<std::string> schedule_warnings(const RunConfig& c);
 DataConfig parse_data_config(const Json& data_section);
+ModelConfig parse_model_config(const Json& model_section);
 // The shot groups of a resolved eval section (eval.groups, and eval.many_above / few_below for counts).
 data::ShotRule parse_shot_rule(const Json& eval_section);
 

@@ -25,7 +25,15 @@ std::shared_ptr<ResNet> build_model(const ModelConfig& m, int64_t num_classes, i
                                              m.camc_lambda, rng));
     return net;
   }
-  return make_resnet(m.arch, num_classes, in_channels, parse_head(m.head), rng);
+  auto net = make_resnet(m.arch, num_classes, in_channels, parse_head(m.head), rng);
+  // The prior bias of sigmoid / focal models (Lin et al. 2017; Cui et al. 2019 with p = 1/C): every class
+  // starts at probability p, b = -log((1 - p) / p). The default init is drawn first, so no other weight moves.
+  if (m.head_bias_prior > 0) {
+    auto lin = std::dynamic_pointer_cast<Linear>(net->head());
+    TAILOR_CHECK(lin && lin->bias.defined(), "model.head_bias_prior: the head has no bias");
+    lin->bias.fill_((float)-std::log((1.0 - m.head_bias_prior) / m.head_bias_prior));
+  }
+  return net;
 }
 
 std::string head_kind(const ResNet& net) {
@@ -83,14 +91,24 @@ void install_head(ResNet& net, const std::string& kind, std::map<std::string, st
 
 }  // namespace
 
+std::string weights_origin(const std::map<std::string, std::string>& meta) {
+  if (meta.count("state")) return "state";
+  if (meta.count("arch")) return "model";
+  for (const char* k : {"crc32", "head", "num_classes", "in_channels", "stage"})
+    if (meta.count(k)) return "damaged";
+  return "foreign";
+}
+
 std::shared_ptr<ResNet> load_model(const std::string& path, std::map<std::string, std::string>* metadata) {
   std::map<std::string, std::string> meta;
   auto sd = read_weights(path, &meta);
   if (metadata) *metadata = meta;
+  if (meta.count("state"))
+    fail(path + ": a run's training state, not a model checkpoint (checkpoints/stage<k>_last.safetensors, _best)");
   for (const char* k : {"arch", "num_classes", "in_channels", "head"})
     if (!meta.count(k))
-      fail(path + ": no '" + k + "' in the metadata (not written by tailor's trainer); pass --config so the model "
-           "can be built from it");
+      fail(path + ": no '" + k + "' in the metadata: not a tailor model checkpoint (the model tools load other "
+           "weights into the model of a config: --checkpoint F --config C)");
   const int64_t C = std::stoll(meta["num_classes"]), in = std::stoll(meta["in_channels"]);
   Rng scratch(0);  // every weight is overwritten by the load
   auto net = make_resnet(meta["arch"], C, in, meta["head"] == "normed" ? HeadKind::Normed : HeadKind::Linear, scratch);

@@ -30,6 +30,10 @@ void save_model(const std::string& path, const ResNet& net, const std::map<std::
 // Rebuilds the network a save_model file describes and loads it strictly; `metadata` (optional) gets the
 // file's metadata.
 std::shared_ptr<ResNet> load_model(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
+// What a safetensors file is, by its metadata: "model" (a tailor model checkpoint: it names its model),
+// "state" (a run's training state), "foreign" (no tailor metadata: PyTorch's save_file, converted
+// torchvision weights; they load into a model built from a config) or "damaged" (some of tailor's keys).
+std::string weights_origin(const std::map<std::string, std::string>& metadata);
 // Loads a checkpoint into `net` strictly. A file save_model wrote must describe net's architecture, class
 // count and input channels; its head kind replaces net's head when it differs (a stage after LWS starts
 // from the LWS classifier). A file without that metadata (PyTorch weights) must match net as it is.

@@ -3,7 +3,11 @@
 //               warmup_from f > 0: lr = base * (f + (1 - f) e / warmup_epochs), from f * base (BALMS's
 //               CosineAnnealingLRWarmup: f = 0.5)
 //   multistep:  lr = base * factor_k after milestone k (factors default to gamma^k)
-//   cosine:     lr = min + (base - min) * (1 + cos(pi * t / T)) / 2 over the post-warm-up epochs
+//   cosine:     lr = min + (base - min) * (1 + cos(pi * t / T)) / 2 over the post-warm-up epochs, t counted
+//               from 0: the first epoch trains at base, the last at base (1 + cos(pi (T-1) / T)) / 2 > 0
+//               (GCL's and MiSLAS's convention; classifier-balancing's and BALMS's CosineAnnealingLR stepped
+//               at each epoch's start gives, under PyTorch >= 1.1, epoch e = 1..T the lr of t = e: one epoch
+//               later, the last at 0. Set per_step or more epochs to come closer; the runs here use t from 0)
 //   constant
 #pragma once
 #include <string>

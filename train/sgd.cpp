@@ -109,9 +109,25 @@ GroupedSGD::GroupedSGD(const std::vector<ParamGroup>& groups, SgdOptions opt) : 
       seen.push_back(name);
       ps.push_back(p);
     }
-    sgd_.emplace_back(ps, opt);
+    SgdOptions o = opt;
+    if (!g.weight_decay) o.weight_decay = 0;
+    sgd_.emplace_back(ps, o);
   }
   set_lr(opt.lr);
+}
+
+std::vector<ParamGroup> without_weight_decay(std::vector<ParamGroup> groups, const Tensor& param,
+                                             const std::string& what) {
+  for (auto& g : groups)
+    for (size_t i = 0; i < g.params.size(); ++i)
+      if (g.params[i].second.impl() == param.impl()) {
+        ParamGroup alone{{g.params[i]}, g.lr_scale, false};
+        g.params.erase(g.params.begin() + (std::ptrdiff_t)i);
+        if (g.params.empty()) g = alone;  // it was alone in its group already
+        else groups.push_back(alone);
+        return groups;
+      }
+  fail(what + ": the stage does not train it");
 }
 
 void GroupedSGD::set_lr(float lr) {

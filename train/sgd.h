@@ -63,7 +63,13 @@ class SGD {
 struct ParamGroup {
   std::vector<std::pair<std::string, Tensor>> params;  // names key the optimiser state in checkpoints
   float lr_scale = 1.f;
+  bool weight_decay = true;  // false: this group takes no weight decay
 };
+
+// The groups with `param` moved into a group of its own (its lr_scale kept) that takes no weight decay;
+// an error naming `what` when no group holds it.
+std::vector<ParamGroup> without_weight_decay(std::vector<ParamGroup> groups, const Tensor& param,
+                                             const std::string& what);
 
 // SGD over parameter groups: one SGD per group, all with the same options but the learning rate.
 class GroupedSGD {

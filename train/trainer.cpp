@@ -300,7 +300,7 @@ void Trainer::start_stage(int k, bool restore) {
   method_->setup(setup);
   net_->to(dev_);  // a new head, and anything the load replaced
   if (c.trains) {
-    opt_ = std::make_unique<GroupedSGD>(method_->param_groups(), c.optim);
+    opt_ = std::make_unique<GroupedSGD>(stage_param_groups(*method_, c, *net_), c.optim);
     data::SamplerConfig smp = c.sampler;
     smp.seed = stage_seed_;
     smp.rank = comm_->rank();  // this rank's share of the one global stream
@@ -339,6 +339,7 @@ void Trainer::start_stage(int k, bool restore) {
                   c.epochs, c.epochs == 1 ? "" : "s");
     line += buf;
     if (!c.augment.empty()) line += ", augment " + c.augment;
+    if (!c.decay_head_bias) line += ", head bias without weight decay";
     if (!method_->second_view().empty()) line += ", second view " + method_->second_view();
   } else {
     line += what.empty() ? "post-hoc" : what;

@@ -7,7 +7,8 @@
 //
 // The new classifier draws its initial weights from the model's stream (it is a part of the model). The
 // reference keeps the backbone in train mode (BatchNorm statistics re-estimated on balanced batches):
-// bn_mode train; the CIFAR recipes use eval.
+// bn_mode train; the CIFAR recipes use eval. The cosine schedule counts epochs from 0 (the first at the full
+// lr; the reference under PyTorch >= 1.1 trains one step of the cosine later: train/schedule.h).
 #include "train/method.h"
 
 namespace tailor {

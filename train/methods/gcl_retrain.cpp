@@ -3,7 +3,11 @@
 //
 //   the stage-1 cosine classifier (NormedLinear) is loaded, NOT re-initialised, and trained on the frozen
 //   backbone's features with the stage-2 GCL loss (s 20, m 0.1, nu 0.5, focal with detached p, gamma 1;
-//   losses/gcl.h) on CBEN-sampled batches (data/samplers.h), mixup alpha 1 in the CIFAR recipe.
+//   losses/gcl.h) on CBEN-sampled batches (data/samplers.h), mixup alpha 1 (the mixed images go through the
+//   frozen backbone).
+// The defaults are the reference's CIFAR stage 2: 30 epochs, batch 64, SGD momentum 0.9, wd 2e-4, and the lr
+//   lr_e = 0.01 lr_max (1 + cos(pi e / 30)),  lr_max 0.1,  e = 0..29
+// i.e. a cosine from 0.002 (the reference's 0.1 of its classifier's param group times 0.1 lr_max times 2).
 #include "train/method.h"
 
 namespace tailor {
@@ -28,7 +32,10 @@ MethodSpec gcl_retrain_method() {
   m.summary = "the stage-1 classifier (kept) re-trained on the frozen backbone, GCL stage-2 loss (Li et al. 2022)";
   m.frozen_backbone = true;
   m.first_stage = false;
-  m.defaults = {{"epochs", 10},
+  m.defaults = {{"epochs", 30},
+                {"batch_size", 64},
+                {"mixup_alpha", 1.0},
+                {"optim", {{"lr", 0.002}, {"weight_decay", 2e-4}}},
                 {"schedule", {{"kind", "cosine"}}},
                 {"sampler", {{"name", "cben"}}},
                 {"loss",

@@ -3,7 +3,8 @@
 //
 //   logits_j = f_j (<x, w_j> + b_j)      W, b: the stage-1 classifier, frozen;  f in R^C, init 1, trained
 //
-// on the frozen backbone's features with class-balanced batches (5 epochs in the reference, wd on f).
+// on the frozen backbone's features with class-balanced batches (5 epochs in the reference, the default
+// here; wd on f).
 #include "layers/heads.h"
 #include "train/method.h"
 
@@ -31,7 +32,7 @@ MethodSpec lws_method() {
   m.starts_from = {"linear"};  // scales a Linear with bias
   m.leaves_head = "lws";
   m.first_stage = false;
-  m.defaults = {{"epochs", 10}, {"schedule", {{"kind", "cosine"}}}, {"sampler", {{"name", "class_aware"}}}};
+  m.defaults = {{"epochs", 5}, {"schedule", {{"kind", "cosine"}}}, {"sampler", {{"name", "class_aware"}}}};
   m.make = [](const StageConfig&) { return std::make_unique<Lws>(); };
   return m;
 }
