@@ -177,8 +177,8 @@ std::string write_cam_page(const std::string& run_dir, ResNet& net, const data::
        "<style>body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1240px;padding:0 16px;color:#222}"
        "img{max-width:100%;border:1px solid #eee}code{background:#f4f4f4;padding:1px 4px}</style>\n</head>\n<body>\n"
     << "<h1>Class activation maps (CAMC head)</h1>\n"
-    << "<p>The " << html_escape(split_name) << " images of the " << k << " most and the " << k
-    << " least frequent classes (the first " << opt.images_per_class << " of each in the split's order), as the "
+    << "<p>The " << html_escape(split_name) << " images of the " << std::min(k, C) << " most and the "
+    << std::min(k, std::max(0, C - k)) << " least frequent classes (the first " << opt.images_per_class << " of each in the split's order), as the "
     << "network saw them, with the spatial attention of CAMC's calibrated pooling overlaid: transparent where "
        "a(u) is at or below the uniform 1 / (h w), red to yellow as it grows to the image's peak (log scale); "
        "under each image the peak as a multiple of uniform.</p>\n"

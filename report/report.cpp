@@ -152,6 +152,16 @@ Eval read_eval(const std::string& path) {
       for (int q = 0; q < e.C; ++q) e.confusion[(size_t)r * e.C + q] = m[r][q].is_number() ? m[r][q].get<int64_t>() : 0;
     }
   }
+  if (j.contains("confusion_cells") && j["confusion_cells"].is_array())
+    for (auto& cell : j["confusion_cells"]) {
+      const bool ok = cell.is_array() && cell.size() == 3 && cell[0].is_number_integer() && cell[1].is_number_integer() &&
+                      cell[2].is_number_integer() && cell[0].get<int64_t>() >= 0 && cell[0].get<int64_t>() < e.C &&
+                      cell[1].get<int64_t>() >= 0 && cell[1].get<int64_t>() < e.C;
+      if (!ok)
+        throw std::runtime_error(path + ": 'confusion_cells' entry " + cell.dump() + " is not [true, predicted, count] "
+                                 "with classes in [0, " + std::to_string(e.C) + ")");
+      e.confusion_cells.push_back({cell[0].get<int64_t>(), cell[1].get<int64_t>(), cell[2].get<int64_t>()});
+    }
   if (j.contains("class_names") && j["class_names"].is_array() && (int)j["class_names"].size() == e.C)
     for (auto& n : j["class_names"]) e.names.push_back(n.is_string() ? n.get<std::string>() : n.dump());
   else

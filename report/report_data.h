@@ -2,6 +2,7 @@
 // (the figures) share — the parsed eval.json, typed JSON look-ups, number formatting, the shot groups
 // and the writer that saves the PNGs.
 #pragma once
+#include <array>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -52,6 +53,7 @@ struct Eval {
   std::vector<std::string> names;
   std::vector<double> train, test, acc, norms;  // acc: percent, NaN when n/a
   std::vector<int64_t> confusion;               // C x C, empty if absent
+  std::vector<std::array<int64_t, 3>> confusion_cells;  // eval.json's non-zero cells {true, pred, count} (> 1000 classes)
   // the shot groups (data/shots.h) by eval.json's "shot_groups" rule (the counts rule's defaults for a file
   // written before it had one); empty without train counts
   data::ShotRule rule;

@@ -224,18 +224,33 @@ void plot_weight_norms(Writer& w, const Eval& e) {
          "to the fewest training images.");
 }
 
-// (d) row-normalised confusion matrix, classes ordered by training count.
+// (d) row-normalised confusion matrix, classes ordered by training count. Above 1000 classes (eval.json's
+// non-zero cells) each of 1000 x 1000 pixels holds a block of classes: the mean over its true classes of the
+// fraction predicted into its predicted classes (a row of pixels still sums to 1).
 void plot_confusion(Writer& w, const Eval& e) {
-  if (e.confusion.empty()) return;
+  if (e.confusion.empty() && e.confusion_cells.empty()) return;
   const int C = e.C;
   std::vector<int> order = by_train_count(e);
-  std::vector<float> v((size_t)C * C);
+  const bool binned = e.confusion.empty();
+  const int n = binned ? std::min(C, 1000) : C;  // pixels (cells) per side
+  std::vector<float> v((size_t)n * n, 0.f);
   std::vector<std::string> text;
-  for (int r = 0; r < C; ++r) {
-    int64_t s = 0;
-    for (int q = 0; q < C; ++q) s += e.confusion[(size_t)order[r] * C + order[q]];
-    for (int q = 0; q < C; ++q)
-      v[(size_t)r * C + q] = s > 0 ? (float)e.confusion[(size_t)order[r] * C + order[q]] / s : 0.f;
+  if (binned) {
+    std::vector<int> rank(C), per_bin(n, 0);
+    for (int r = 0; r < C; ++r) rank[order[r]] = r, per_bin[(int64_t)r * n / C] += 1;
+    std::vector<int64_t> row_total(C, 0);
+    for (auto& c : e.confusion_cells) row_total[c[0]] += c[2];
+    for (auto& c : e.confusion_cells) {
+      const int r = (int)((int64_t)rank[c[0]] * n / C), q = (int)((int64_t)rank[c[1]] * n / C);
+      v[(size_t)r * n + q] += (float)c[2] / row_total[c[0]] / per_bin[r];
+    }
+  } else {
+    for (int r = 0; r < C; ++r) {
+      int64_t s = 0;
+      for (int q = 0; q < C; ++q) s += e.confusion[(size_t)order[r] * C + order[q]];
+      for (int q = 0; q < C; ++q)
+        v[(size_t)r * C + q] = s > 0 ? (float)e.confusion[(size_t)order[r] * C + order[q]] / s : 0.f;
+    }
   }
   if (C <= 20)  // cells in %: blank when no sample, "<1" when under half a percent
     for (float f : v) text.push_back(f == 0 ? "" : f < 0.005f ? "<1" : std::to_string((int)std::lround(f * 100)));
@@ -256,12 +271,13 @@ void plot_confusion(Writer& w, const Eval& e) {
   }
   plot::Canvas c(outer.w + bar_w, outer.h);
   plot::Axes a = plot::draw_axes(c, outer, ax, ay, title);
-  plot::draw_heatmap(c, a.area, C, C, v, text, gamma);
+  plot::draw_heatmap(c, a.area, n, n, v, text, gamma);
   plot::draw_colorbar(c, {outer.right() + 10, a.area.y, 24, a.area.h}, 0, 1,
                       gamma == 1 ? "fraction of the true class" : "fraction of the true class (sqrt scale)", gamma);
   w.save(c, "confusion.png",
          "Confusion matrix, each row divided by its true-class count" +
              std::string(C <= 20 ? " (cells in %)" : ", square-root colour scale") +
+             (binned ? "; each pixel a block of about " + std::to_string((C + n - 1) / n) + " classes" : "") +
              "; classes ordered by training count, most first.");
 }
 

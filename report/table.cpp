@@ -104,8 +104,9 @@ RunNumbers read_run_numbers(const std::string& dir) {
   r.img_per_s = num_or_nan(summary, "train_img_per_s");
   if (ev.contains("class_names") && ev["class_names"].is_array())
     for (auto& n : ev["class_names"]) r.class_names.push_back(n.is_string() ? n.get<std::string>() : n.dump());
-  for (const char* key : {"per_class_acc", "train_counts"}) {
-    std::vector<double>& v = key[0] == 'p' ? r.per_class : r.train_counts;
+  r.samples = num_or_nan(ev, "samples");
+  for (const char* key : {"per_class_acc", "train_counts", "test_counts"}) {
+    std::vector<double>& v = key[0] == 'p' ? r.per_class : key[1] == 'r' ? r.train_counts : r.test_counts;
     if (ev.contains(key) && ev[key].is_array())
       for (auto& x : ev[key]) v.push_back(x.is_number() ? x.get<double>() : kNaN);
   }

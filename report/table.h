@@ -74,7 +74,8 @@ struct RunNumbers {
   std::string groups;             // the shot-group rule in one line (eval.json's shot_groups)
   double wall_s = 0, img_per_s = 0;
   std::vector<std::string> class_names;
-  std::vector<double> per_class, train_counts;
+  std::vector<double> per_class, train_counts, test_counts;
+  double samples = 0;  // test images evaluated
 };
 // Reads a run directory; never throws: a missing or malformed file sets `error`.
 RunNumbers read_run_numbers(const std::string& dir);

@@ -117,6 +117,14 @@ TEST_CASE("CAMC: camc.attend predicted trains as the joint method does; the clas
   Run c = run("cams --run " + P.string() + " --classes 1 --images 2");
   REQUIRE_MESSAGE(c.code == 0, c.out);
   CHECK(slurp(P / "cams.html").find("Of the 4 images shown") != std::string::npos);
+  // more classes asked than the data has: the page counts what it shows (10 classes: 6 most, 4 least)
+  c = run("cams --run " + P.string() + " --classes 6 --images 1");
+  REQUIRE_MESSAGE(c.code == 0, c.out);
+  CHECK(slurp(P / "cams.html").find("the 6 most and the 4 least frequent classes") != std::string::npos);
+  // --out belongs to the --checkpoint --config form (with --run the page and its report link are the run's)
+  c = run("cams --run " + P.string() + " --out " + root());
+  CHECK(c.code == 2);
+  CHECK(c.out.find("--out: with --run the page goes into the run directory") != std::string::npos);
   Run lin = run("train " + train_cli::small_data(root(), "plain") + " --no-report --set stage2.method=none" +
                 " --set 'stage1={\"method\": \"joint\", \"epochs\": 1, \"batch_size\": 16}'");
   REQUIRE_MESSAGE(lin.code == 0, lin.out);

@@ -190,3 +190,11 @@ TEST_CASE("model.head_bias_prior: every class's bias starts at -log((1 - p) / p)
       CHECK_MESSAGE(a[i].second.to_vector() == b[i].second.to_vector(), a[i].first);
   CHECK(r0.next_u64() == r1.next_u64());  // the same draws
 }
+
+TEST_CASE("ResNet-32 on large images is warned about, with the memory its activations take") {
+  CHECK(arch_input_warning("resnet32", 32, 128).empty());
+  CHECK(arch_input_warning("resnet50", 224, 256).empty());
+  const std::string w = arch_input_warning("resnet32", 224, 128);
+  CHECK(w.find("warning: model.arch resnet32 is CIFAR's network for 32x32 images") == 0);
+  CHECK(w.find("at 224x224 a batch of 128 needs about 23 GB") != std::string::npos);
+}

@@ -185,3 +185,39 @@ TEST_CASE("non-finite logits are an error naming the sample and class, never an 
                       doctest::Contains("evaluation: the model's logit for class 1 of sample 3 is "));
   }
 }
+
+TEST_CASE("above 1000 classes the confusion matrix is its non-zero cells; per-class numbers are unchanged") {
+  // 1500 classes, 3 images of each: class c predicted c, c, (c + 7) mod C (the logit of that class highest)
+  const int C = 1500;
+  std::vector<int64_t> train(C);
+  for (int c = 0; c < C; ++c) train[c] = 1 + c % 200;
+  MetricsAccumulator acc(C, train);
+  std::vector<float> logits((size_t)3 * C * C, 0.f);
+  std::vector<int32_t> labels;
+  for (int c = 0; c < C; ++c)
+    for (int k = 0; k < 3; ++k) {
+      const size_t row = labels.size();
+      logits[row * C + (k < 2 ? c : (c + 7) % C)] = 5.f;
+      labels.push_back(c);
+    }
+  acc.add(Tensor::from_vector(logits, {3 * C, C}), Tensor::from_vector_i32(labels, {3 * C}));
+  EvalMetrics m = acc.finish();
+  CHECK(m.confusion.empty());
+  REQUIRE(m.confusion_cells.size() == (size_t)2 * C);
+  int64_t total = 0;
+  for (auto& cell : m.confusion_cells) {
+    total += cell[2];
+    CHECK(cell[2] == (cell[1] == cell[0] ? 2 : 1));
+    CHECK((cell[1] == cell[0] || cell[1] == (cell[0] + 7) % C));
+  }
+  CHECK(total == 3 * C);
+  CHECK(m.per_class_count[1234] == 3);
+  CHECK(m.per_class_acc[1234] == doctest::Approx(2.0 / 3));
+  CHECK(m.top1 == doctest::Approx(2.0 / 3));
+  // at 1000 classes and below also the dense matrix, the same cells
+  MetricsAccumulator small(4, {10, 10, 10, 10});
+  small.add(Tensor::from_vector({1, 0, 0, 0, 0, 0, 1, 0}, {2, 4}), Tensor::from_vector_i32({0, 1}, {2}));
+  EvalMetrics s = small.finish();
+  CHECK(s.confusion == std::vector<int64_t>{1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  CHECK(s.confusion_cells == std::vector<std::array<int64_t, 3>>{{0, 0, 1}, {1, 2, 1}});
+}

@@ -219,6 +219,21 @@ TEST_CASE("lists are relative to data.root, in train and verify-data; label erro
   CHECK(r.out.find(data_dir() + "/bad_test.txt:7: label 10 out of range [0, 10) (the classes of the training split)") !=
         std::string::npos);
   CHECK_FALSE(fs::exists(root() + "/runs/bad_label/steps.jsonl"));
+  // a stray label 10 on the training list's last line: an 11th class, which the test split lacks: said
+  {
+    std::string t = slurp(data_dir() + "/train.txt");
+    const size_t last = t.rfind('\n', t.size() - 2) + 1, space = t.find(' ', last);
+    std::ofstream(data_dir() + "/stray_labels.txt") << t.substr(0, space + 1) << "10\n";
+  }
+  const std::string stray = R"({"dataset": "list", "root": ")" + data_dir() +
+                            R"(", "train_list": "stray_labels.txt", "test_list": "test.txt"})";
+  r = run("train --no-report --config " + config("stray", stray) + " --set stage1.max_steps_per_epoch=1");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK_MESSAGE(r.out.find("warning: the test split has no image of 1 class (10 '10' with 1 training image): their "
+                           "accuracy is n/a and the balanced accuracy leaves them out\n") != std::string::npos, r.out);
+  v = run("verify-data --format list --root " + data_dir() + " --train-list stray_labels.txt --test-list test.txt");
+  CHECK_MESSAGE(v.out.find("  warning: no image of 1 training class (10 with 1 training image): their accuracy would "
+                           "be n/a\n") != std::string::npos, v.out);
   v = run("verify-data --format list --root " + data_dir());  // several train and test lists: not guessed
   CHECK(v.code == 1);
   CHECK_MESSAGE(v.out.find(data_dir() + ": 2 train files (train.txt, twice_train.txt): name the one to check with "

@@ -492,3 +492,25 @@ TEST_CASE("plot primitives: lines, ticks, log axis, text, heatmap") {
   CHECK(h2.get(1, 0) == viridis(0));
   CHECK_THROWS_AS(draw_heatmap(h2, {0, 0, 2, 2}, 3, 3, m), std::invalid_argument);
 }
+
+TEST_CASE("a report of more classes than pixels reads eval.json's non-zero confusion cells") {
+  fs::path d = make_run("run3000", 3000, false);
+  json e = json::parse(read_file(d / "eval.json"));
+  json cells = json::array();
+  const json& dense = e["confusion"];
+  for (size_t r = 0; r < dense.size(); ++r)
+    for (size_t q = 0; q < dense[r].size(); ++q)
+      if (dense[r][q].get<int>() != 0) cells.push_back({r, q, dense[r][q]});
+  e.erase("confusion");
+  e["confusion_cells"] = cells;
+  write_file(d / "eval.json", e.dump());
+  ReportFiles f = write_report(d.string());
+  Png conf = load_png(d / "plots" / "confusion.png");
+  CHECK(conf.w >= 1000);  // 1000 x 1000 pixels, each a block of 3 classes
+  CHECK(conf.h >= 1000);
+  CHECK(conf.colours >= 5);
+  CHECK(read_file(f.html).find("each pixel a block of about 3 classes") != std::string::npos);
+  e["confusion_cells"].push_back({3000, 0, 1});  // a class out of range: named
+  write_file(d / "eval.json", e.dump());
+  CHECK_THROWS_WITH(write_report(d.string()), doctest::Contains("'confusion_cells' entry [3000,0,1]"));
+}

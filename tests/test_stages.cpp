@@ -294,16 +294,26 @@ TEST_CASE("BALMS: the Meta Sampler draws every batch, learns its rates and logs 
   CHECK_FALSE(fs::exists(root() / "balms_focal"));  // refused before stage 1 trained, not when stage 2 set up
 }
 
-TEST_CASE("the data fingerprint covers every split; a state written with the first version still resumes") {
+TEST_CASE("the data fingerprint covers every split and names the one that changed; older states still resume") {
   RunData d = synthetic_run(true);
-  const std::string fp = data_fingerprint(d), v1 = data_fingerprint_v1(d);
-  CHECK(fp.size() == 18);
-  CHECK(fp.rfind("2-", 0) == 0);
+  const std::string fp = data_fingerprint(d), v2 = data_fingerprint_v2(d), v1 = data_fingerprint_v1(d);
+  CHECK(fp.size() == 1 + 2 * 34 + 10);
+  CHECK(fp.rfind("3-", 0) == 0);
+  CHECK(fp.find("-none.none") != std::string::npos);  // the synthetic run has no validation split
+  CHECK(v2.size() == 18);
   CHECK(v1.size() == 16);
+  CHECK(data_fingerprint_difference(d, fp) == "");
   RunData other = synthetic_run(true);
-  other.test->pixels[0] ^= 1;  // an evaluation image changed: only the second version sees it
+  other.test->pixels[0] ^= 1;  // an evaluation image changed: only the second and third versions see it
   CHECK(data_fingerprint(other) != fp);
+  CHECK(data_fingerprint_v2(other) != v2);
   CHECK(data_fingerprint_v1(other) == v1);
+  CHECK(data_fingerprint_difference(other, fp) ==
+        "the test split's images changed (their pixels); the training split is the same");
+  other.train.labels[0] = (other.train.labels[0] + 1) % other.train.num_classes;
+  CHECK(data_fingerprint_difference(other, fp) ==
+        "the training split's labels changed (or its size or class count); the test split's images changed (their "
+        "pixels)");
 
   // a split read lazily: each file's size (two files swapped between classes change it)
   RunData lazy = synthetic_run(true);
@@ -317,8 +327,11 @@ TEST_CASE("the data fingerprint covers every split; a state written with the fir
   std::ofstream(lazy.train.paths[0]) << std::string(101, 'x');
   std::ofstream(lazy.train.paths[1]) << std::string(100, 'x');
   CHECK(data_fingerprint(lazy) != before);
+  CHECK(data_fingerprint_difference(lazy, before) ==
+        "the training split's images changed (the sizes of its files, read as they are used); the test split is the "
+        "same");
 
-  Json cfg = config("fp_v1", {"stage1.epochs=2"});
+  Json cfg = config("fp_v1", {"stage1.epochs=3"});
   const fs::path dir = root() / "fp_v1";
   std::ostringstream log;
   TrainFlags f;
@@ -342,6 +355,18 @@ TEST_CASE("the data fingerprint covers every split; a state written with the fir
   CHECK(error_of([&] { train_run(cfg, synthetic_run(true), dir.string(), f, log); }).find("not the data this run "
                                                                                         "started with") !=
         std::string::npos);
+  rewrite(data_fingerprint_v2(moved));  // likewise by the second version
+  CHECK(error_of([&] { train_run(cfg, synthetic_run(true), dir.string(), f, log); }).find("not the data this run "
+                                                                                        "started with") !=
+        std::string::npos);
+  rewrite(data_fingerprint(moved));  // by this version: the split named
+  CHECK(error_of([&] { train_run(cfg, synthetic_run(true), dir.string(), f, log); })
+            .find("not the data this run started with: the training split's images changed (their pixels); the test "
+                  "split is the same") != std::string::npos);
+  rewrite(v2);  // the same data, by the second version: resumes (and stops after epoch 2)
+  f.stop_after_s = 1e-9;
+  CHECK(train_run(cfg, synthetic_run(true), dir.string(), f, log).value("stopped", false));
+  f.stop_after_s = 0;
   rewrite(v1);
   CHECK(train_run(cfg, synthetic_run(true), dir.string(), f, log).contains("top1"));
 }

@@ -196,6 +196,24 @@ TEST_CASE("tailor table: killed and resumed equals uninterrupted; reruns keep fi
   CHECK(diff.code == 0);
   CHECK_MESSAGE(diff.out.find("The runs do not have the same classes (class 3 is '" + third + "' in ce.r10.seed0, "
                               "'Anorak' in other_classes): no per-class table") != std::string::npos, diff.out);
+  // the same classes, other test images and training counts: said; a run that has not finished: said so
+  ev["class_names"][3] = third;
+  ev["samples"] = ev["samples"].get<int>() - 1;
+  ev["test_counts"][0] = ev["test_counts"][0].get<int>() - 1;
+  ev["train_counts"][9] = ev["train_counts"][9].get<int>() + 1;
+  std::ofstream((other / "eval.json").string()) << ev.dump();
+  const Run data = run("compare " + (tmp / "a" / "runs" / "ce.r10.seed0").string() + " " + other.string());
+  CHECK(data.code == 0);
+  CHECK_MESSAGE(data.out.find("Note: other_classes was tested on other images than ce.r10.seed0 (") !=
+                    std::string::npos, data.out);
+  CHECK(data.out.find("Note: other_classes trained on other counts per class than ce.r10.seed0: its many / medium / "
+                      "few hold other classes.") != std::string::npos);
+  CHECK(diff.out.find("Note:") == std::string::npos);  // (a per-class name differs, the data is the same)
+  fs::remove(other / "summary.json");
+  const Run unfinished = run("compare " + (tmp / "a" / "runs" / "ce.r10.seed0").string() + " " + other.string());
+  CHECK(unfinished.code == 1);
+  CHECK(unfinished.out.find(other.string() + ": the run has not finished: continue it with `tailor train --resume " +
+                            other.string() + "`") != std::string::npos);
 }
 
 TEST_CASE("tailor table: bad flags, scoped overrides and config errors before anything runs") {

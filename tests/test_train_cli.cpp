@@ -120,7 +120,8 @@ TEST_CASE("--stop-after ends at an epoch boundary (exit 75, state saved) and --r
   Run ev = run("eval --run " + B.string());
   CHECK_MESSAGE(ev.code == 0, ev.out);
   CHECK(ev.out.find("note: " + B.string() + " has not finished (stopped or killed; `tailor train --resume` continues "
-                    "it): its final checkpoint is where it stands now") != std::string::npos);
+                    "it): evaluating its latest checkpoint, stage2_last.safetensors, written after stage 1 epoch 1") !=
+        std::string::npos);  // (the stage-1 file copied: its own stage and epoch)
   fs::remove(B / "checkpoints/stage2_last.safetensors");
   // the last epoch of a stage never stops: epoch 2, then stage 2 (one epoch) run to the end
   Run c = run("train --resume " + B.string() + " --stop-after 0.001");

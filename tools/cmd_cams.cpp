@@ -35,6 +35,9 @@ int cmd_cams(int argc, char** argv) {
     split = a.has("split") ? a.choice("split", "test", {"test", "val", "train"}) : "";
     opt.classes_per_end = (int)a.integer("classes", 3, 1, 1000);
     opt.images_per_class = (int)a.integer("images", 6, 1, 64);
+    if (a.has("run") && a.has("out"))
+      throw UsageError("--out: with --run the page goes into the run directory (its report links it); --out DIR "
+                       "is for --checkpoint F --config C");
     out = a.str("out", a.str("run", ""));
     if (out.empty()) throw UsageError("--out DIR is required with --checkpoint --config");
     src = open_model_source(a, std::cout);

@@ -98,6 +98,8 @@ int cmd_compare(int argc, char** argv) {
   std::vector<RunNumbers> runs;
   for (auto& d : dirs) {
     RunNumbers n = read_run_numbers(d);
+    if (!n.error.empty() && fs::is_regular_file(fs::path(d) / "config.json") && !fs::exists(fs::path(d) / "summary.json"))
+      throw std::runtime_error(d + ": the run has not finished: continue it with `tailor train --resume " + d + "`");
     if (!n.error.empty()) throw std::runtime_error(d + ": " + n.error);
     runs.push_back(n);
   }
@@ -114,6 +116,18 @@ int cmd_compare(int argc, char** argv) {
   notes << "Accuracies in % on the test split of each run's reported checkpoint (eval.json); diff: minus the first "
            "run (" << ref.name << "). Shot groups (many / medium / few):\n";
   for (auto& r : runs) notes << "- " << r.name << ": " << (r.groups.empty() ? "n/a" : r.groups) << "\n";
+  // Differences mean most on the same data: other test images or other training counts are said
+  for (auto& r : runs) {
+    if (&r == &ref) continue;
+    const bool same_n = r.samples == ref.samples || (std::isnan(r.samples) && std::isnan(ref.samples));
+    if (!same_n || r.test_counts != ref.test_counts)
+      notes << "Note: " << r.name << " was tested on other images than " << ref.name << " (" << fmt_num(r.samples, 0)
+            << " vs " << fmt_num(ref.samples, 0) << " test images"
+            << (same_n ? ", other counts per class" : "") << "): its differences compare other data.\n";
+    if (r.train_counts != ref.train_counts)
+      notes << "Note: " << r.name << " trained on other counts per class than " << ref.name
+            << ": its many / medium / few hold other classes.\n";
+  }
   // A per-class table only for runs on the same classes: the same count and, where the runs name them, the
   // same names in the same order (class k of one dataset is not class k of another).
   std::string no_classes;

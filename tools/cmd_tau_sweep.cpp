@@ -25,7 +25,10 @@ static const char* kTauUsage =
     "                        [--taus 0,0.1,...,2] [--set key.path=value ...] [--out FILE.json] [--threads N]\n"
     "                   [--device cpu|cuda]  (default: the run's device when this machine has one, else cpu)\n"
     "The checkpoint needs a linear classifier (a stage-1 or cRT model). Default split: val when the data has\n"
-    "one, else test (then the choice is selection on the test set: say so when you report it).\n";
+    "one, else test (then the choice is selection on the test set: say so when you report it).\n"
+    "logits = <x, w_j / ||w_j||^tau>: tau-normalisation drops the bias, so tau 0 is the raw weights without\n"
+    "it, not eval's numbers of the same checkpoint. With --run the sweep is written to DIR/tau_sweep.json\n"
+    "(the report plots it), or to --out FILE instead.\n";
 
 int cmd_tau_sweep(int argc, char** argv) {
   ModelSource src;
@@ -77,6 +80,7 @@ int cmd_tau_sweep(int argc, char** argv) {
   sweep["chosen"] = chosen;
   sweep["selected_on"] = split;
   std::printf("best tau %.2f on %s (top-1 %.2f%%)\n", chosen, split.c_str(), 100 * best);
+  std::printf("(logits <x, w_j / ||w_j||^tau> without the classifier's bias: tau 0 is not eval's numbers)\n");
   if (out.empty() && !src.run_dir.empty()) out = src.run_dir + "/tau_sweep.json";
   if (!out.empty()) {
     write_text_atomic(out, sweep.dump(2) + "\n");  // (a full or read-only disk: an error naming the file)

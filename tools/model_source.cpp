@@ -86,9 +86,18 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
     for (auto& kv : a.list("set")) apply_set(doc, kv);
     s.cfg = expand_config(doc);
     s.checkpoint = a.has("checkpoint") ? a.str("checkpoint", "") : final_checkpoint(s.cfg, s.run_dir);
-    if (!a.has("checkpoint") && !run_finished(s.run_dir) && std::filesystem::is_regular_file(s.checkpoint))
+    if (!a.has("checkpoint") && !run_finished(s.run_dir) && std::filesystem::is_regular_file(s.checkpoint)) {
+      std::string at;  // the stage and epoch the checkpoint was written after (a stop mid-epoch is later)
+      try {
+        const auto meta = read_safetensors(s.checkpoint).metadata;
+        if (meta.count("stage") && meta.count("epoch"))
+          at = ", written after stage " + meta.at("stage") + " epoch " + meta.at("epoch");
+      } catch (const std::exception&) {
+      }  // (a damaged file: named by the load below)
       log << "note: " << s.run_dir << " has not finished (stopped or killed; `tailor train --resume` continues it): "
-          << "its final checkpoint is where it stands now\n";
+          << "evaluating its latest checkpoint, " << std::filesystem::path(s.checkpoint).filename().string() << at
+          << "\n";
+    }
   } else {
     s.cfg = resolve_config(a.str("config", ""), a.list("set"), false);
     s.checkpoint = a.str("checkpoint", "");

@@ -314,7 +314,7 @@ void check_data_parallel_plan(const RunConfig& cfg, int world) {
 void check_same_job(Communicator& comm, const std::string& config_hash, const std::string& data_fingerprint) {
   const int world = comm.world();
   if (world <= 1) return;
-  char mine[128] = {};
+  char mine[256] = {};  // 16 hex digits, a space, the fingerprint (103 characters)
   std::snprintf(mine, sizeof mine, "%s %s", config_hash.c_str(), data_fingerprint.c_str());
   std::vector<char> all(sizeof mine * world);
   comm.all_gather_bytes(mine, sizeof mine, all.data());

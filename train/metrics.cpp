@@ -27,7 +27,8 @@ MetricsAccumulator::MetricsAccumulator(int num_classes, std::vector<int64_t> tra
       bins_(calibration_bins),
       train_counts_(std::move(train_counts)),
       rule_(rule),
-      confusion_((size_t)num_classes * num_classes, 0),
+      class_count_(num_classes, 0),
+      class_correct_(num_classes, 0),
       bin_conf_(calibration_bins, 0.0),
       bin_correct_(calibration_bins, 0.0),
       bin_count_(calibration_bins, 0) {
@@ -62,7 +63,9 @@ void MetricsAccumulator::add(const Tensor& logits_in, const Tensor& labels_in) {
       if (row[c] > row[yi] || (row[c] == row[yi] && c < yi)) ++better;
     top1_ += pred == yi;
     top5_ += better < 5;
-    confusion_[(size_t)yi * C_ + pred] += 1;
+    confusion_[(int64_t)yi * C_ + pred] += 1;
+    class_count_[yi] += 1;
+    class_correct_[yi] += pred == yi;
     // softmax confidence of the prediction, and the CE loss, in double
     double m = row[pred], s = 0;
     for (int c = 0; c < C_; ++c) s += std::exp((double)row[c] - m);
@@ -83,15 +86,15 @@ EvalMetrics MetricsAccumulator::finish() const {
   m.top1 = n_ ? (double)top1_ / n_ : 0;
   m.top5 = n_ ? (double)top5_ / n_ : 0;
   m.mean_loss = n_ ? loss_sum_ / n_ : 0;
-  m.confusion = confusion_;
-  m.per_class_acc.assign(C_, std::numeric_limits<double>::quiet_NaN());
-  m.per_class_count.assign(C_, 0);
-  for (int c = 0; c < C_; ++c) {
-    int64_t row = 0;
-    for (int p = 0; p < C_; ++p) row += confusion_[(size_t)c * C_ + p];
-    m.per_class_count[c] = row;
-    if (row) m.per_class_acc[c] = (double)confusion_[(size_t)c * C_ + c] / row;
+  for (auto [cell, n] : confusion_) m.confusion_cells.push_back({cell / C_, cell % C_, n});
+  if (C_ <= kDenseConfusionMax) {
+    m.confusion.assign((size_t)C_ * C_, 0);
+    for (auto [cell, n] : confusion_) m.confusion[(size_t)cell] = n;
   }
+  m.per_class_acc.assign(C_, std::numeric_limits<double>::quiet_NaN());
+  m.per_class_count = class_count_;
+  for (int c = 0; c < C_; ++c)
+    if (class_count_[c]) m.per_class_acc[c] = (double)class_correct_[c] / class_count_[c];
   auto mean_acc = [&](const std::vector<int>& classes) { return mean_class_accuracy(m.per_class_acc, classes); };
   std::vector<int> all(C_);
   for (int c = 0; c < C_; ++c) all[c] = c;

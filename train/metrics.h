@@ -9,7 +9,9 @@
 // On a balanced test set (CIFAR-LT, ImageNet-LT, Places-LT) top-1 equals the balanced accuracy; on an
 // imbalanced one they differ, and the balanced accuracy is the one comparable with the papers' numbers.
 #pragma once
+#include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,8 @@ struct ShotGroup {
 // without test samples (NaN entries). Also regroups a finished run from its eval.json (report/table.h).
 ShotGroup mean_class_accuracy(const std::vector<double>& per_class_acc, const std::vector<int>& classes);
 
+constexpr int kDenseConfusionMax = 1000;
+
 struct EvalMetrics {
   int64_t samples = 0;
   int64_t skipped = 0;                      // images left out: not decodable (data.on_bad_image skip)
@@ -37,7 +41,11 @@ struct EvalMetrics {
   double balanced_acc = 0;                  // per class: mean per_class_acc over the classes with test samples
   std::vector<double> per_class_acc;        // NaN for a class with no test sample
   std::vector<int64_t> per_class_count;     // test samples per class
-  std::vector<int64_t> confusion;           // [true][pred], row-major C x C
+  // The confusion matrix: its non-zero cells {true, predicted, count} sorted by (true, predicted), and the
+  // dense [true][pred] row-major C x C matrix up to kDenseConfusionMax classes (empty above: 8,142 classes
+  // would be 66M cells, 530 MB, for at most one non-zero cell per test image)
+  std::vector<std::array<int64_t, 3>> confusion_cells;
+  std::vector<int64_t> confusion;
   ShotGroup many, medium, few;
   ShotRule shot_rule;                       // what decides the groups
   data::ShotSplit shot_split;               // the class ids of each group (by training count)
@@ -63,7 +71,8 @@ class MetricsAccumulator {
   ShotRule rule_;
   int64_t n_ = 0, top1_ = 0, top5_ = 0;
   double loss_sum_ = 0;
-  std::vector<int64_t> confusion_;
+  std::map<int64_t, int64_t> confusion_;  // true * C + predicted -> count (non-zero cells only)
+  std::vector<int64_t> class_count_, class_correct_;
   std::vector<double> bin_conf_, bin_correct_;
   std::vector<int64_t> bin_count_;
 };

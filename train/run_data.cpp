@@ -220,6 +220,23 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
   log_repeats_and_leaks(log, r);
   if (r.test) log << "data: test " << data::counted(r.test->size(), "image") << "\n";
   if (r.val) log << "data: val " << data::counted(r.val->size(), "image") << "\n";
+  // A class an evaluation split lacks (a stray label C in a training list adds one): its accuracy is n/a and
+  // the balanced accuracy leaves it out; said, with the first few.
+  for (const auto& [split, set] : {std::pair<const char*, const data::Dataset*>{"test", r.test.get()}, {"val", r.val.get()}}) {
+    if (!set) continue;
+    const std::vector<int64_t> n = data::class_counts(set->labels, set->num_classes);
+    std::vector<int> missing;
+    for (int c = 0; c < (int)n.size(); ++c)
+      if (n[c] == 0) missing.push_back(c);
+    if (missing.empty()) continue;
+    log << "warning: the " << split << " split has no image of " << data::counted((int64_t)missing.size(), "class", "classes")
+        << " (";
+    for (size_t i = 0; i < missing.size() && i < 5; ++i)
+      log << (i ? ", " : "") << missing[i]
+          << ((size_t)missing[i] < r.train.class_names.size() ? " '" + r.train.class_names[missing[i]] + "'" : "") << " with "
+          << data::counted(r.train_counts.at(missing[i]), "training image");
+    log << (missing.size() > 5 ? ", ..." : "") << "): their accuracy is n/a and the balanced accuracy leaves them out\n";
+  }
   if (!r.test && !r.val) log << "data: no test or validation split: no evaluation\n";
   return r;
 }
@@ -230,10 +247,9 @@ static void add_labels(Fnv1a& h, const data::Dataset& ds) {
   h.add(n, sizeof n);
 }
 
-// A split's labels, and its pixels when they are in memory, else each file's size (a stat, not a read: an
-// image changed or two swapped between classes almost always changes a size).
-static void add_split(Fnv1a& h, const data::Dataset& ds) {
-  add_labels(h, ds);
+// A split's images: its pixels when they are in memory, else each file's size (a stat, not a read: an image
+// changed or two swapped between classes almost always changes a size).
+static void add_images(Fnv1a& h, const data::Dataset& ds) {
   h.add(ds.pixels.data(), ds.pixels.size());
   if (!ds.pixels.empty()) return;
   for (const std::string& p : ds.paths) {
@@ -244,12 +260,73 @@ static void add_split(Fnv1a& h, const data::Dataset& ds) {
   }
 }
 
+static const char* const kSplitWords[3] = {"training", "validation", "test"};
+
 std::string data_fingerprint(const RunData& d) {
+  std::string out = "3";
+  const data::Dataset* splits[] = {&d.train, d.val.get(), d.test.get()};
+  for (const data::Dataset* s : splits) {
+    if (!s) {
+      out += "-none.none";
+      continue;
+    }
+    Fnv1a labels, images;
+    add_labels(labels, *s);
+    add_images(images, *s);
+    out += "-" + labels.hex() + "." + images.hex();
+  }
+  return out;
+}
+
+std::string data_fingerprint_v2(const RunData& d) {
   Fnv1a h;
   const data::Dataset* splits[] = {&d.train, d.val.get(), d.test.get()};
   for (const data::Dataset* s : splits)
-    if (s) add_split(h, *s);
+    if (s) {
+      add_labels(h, *s);
+      add_images(h, *s);
+    }
   return "2-" + h.hex();
+}
+
+std::string data_fingerprint_difference(const RunData& d, const std::string& was) {
+  const std::string now = data_fingerprint(d);
+  auto parts = [](const std::string& f) {  // "3-L.I-L.I-L.I" -> 6 fields
+    std::vector<std::string> v;
+    std::string cur;
+    for (char c : f.substr(2) + "-") {
+      if (c == '-' || c == '.') {
+        v.push_back(cur);
+        cur.clear();
+      } else {
+        cur += c;
+      }
+    }
+    return v;
+  };
+  const std::vector<std::string> a = parts(was), b = parts(now);
+  if (a.size() != 6 || b.size() != 6) return "";
+  const data::Dataset* splits[] = {&d.train, d.val.get(), d.test.get()};
+  std::string differ, same;
+  for (int s = 0; s < 3; ++s) {
+    const std::string word = kSplitWords[s];
+    std::string what;
+    if ((a[2 * s] == "none") != (b[2 * s] == "none"))
+      what = a[2 * s] == "none" ? "split is new" : "split is gone";
+    else if (a[2 * s] != b[2 * s])
+      what = "split's labels changed (or its size or class count)";
+    else if (a[2 * s + 1] != b[2 * s + 1])
+      what = splits[s] && splits[s]->pixels.empty()
+                 ? "split's images changed (the sizes of its files, read as they are used)"
+                 : "split's images changed (their pixels)";
+    if (!what.empty())
+      differ += (differ.empty() ? "the " : "; the ") + word + " " + what;
+    else if (a[2 * s] != "none")
+      same += (same.empty() ? "" : " and ") + word;
+  }
+  if (differ.empty()) return "";
+  return differ + (same.empty() ? "" : "; the " + same + " split" +
+                                           (same.find(" and ") == std::string::npos ? " is" : "s are") + " the same");
 }
 
 std::string data_fingerprint_v1(const RunData& d) {

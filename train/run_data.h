@@ -38,10 +38,17 @@ RunData load_run_data(const DataConfig& d, std::ostream& log);
 void check_resident_eval(const RunData& d);
 
 // FNV-1a over what a resumed run must see again, every split (train, val, test): its labels and class count,
-// and its pixels when held in memory, else each file's size (lazily decoded sets: image lists, iNat, folders
-// under a resizing preset). "2-" and 16 hex digits. Class names are left out (they may come from the folder's
-// name), and so are paths (data.root may move).
+// and its images: the pixels when held in memory, else each file's size (lazily decoded sets: image lists,
+// iNat, folders under a resizing preset). "3" then per split "-LABELS.IMAGES" (16 hex digits each, or
+// "none.none" for a split the data has not), so that a resume can say which split changed. Class names are
+// left out (they may come from the folder's name), and so are paths (data.root may move).
 std::string data_fingerprint(const RunData& d);
+// What differs between the data now and a state's version-3 fingerprint `was`, in words ("the test split's
+// images changed (their pixels); the training split is the same"); "" when nothing does or `was` is of
+// another version.
+std::string data_fingerprint_difference(const RunData& d, const std::string& was);
+// The fingerprint of states written with version 2 ("2-" and 16 hex digits: one hash over every split).
+std::string data_fingerprint_v2(const RunData& d);
 // The fingerprint of states written before "2-" (16 hex digits): the training labels and in-memory pixels,
 // the evaluation splits' labels only. A resume compares a state's fingerprint in its own version.
 std::string data_fingerprint_v1(const RunData& d);

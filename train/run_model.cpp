@@ -91,6 +91,18 @@ void install_head(ResNet& net, const std::string& kind, std::map<std::string, st
 
 }  // namespace
 
+std::string arch_input_warning(const std::string& arch, int image_size, int64_t batch_size) {
+  if (arch != "resnet32" || image_size <= 64) return "";
+  const double gb = 23.2 * (image_size / 224.0) * (image_size / 224.0) * (double)batch_size / 128.0;
+  char buf[320];
+  std::snprintf(buf, sizeof buf,
+                "warning: model.arch resnet32 is CIFAR's network for 32x32 images (no downsampling stem); at %dx%d a "
+                "batch of %lld needs about %.0f GB for its activations: data.augment cifar keeps small images as "
+                "they are, and resnet10 / resnet50 are the networks for large ones\n",
+                image_size, image_size, (long long)batch_size, gb);
+  return buf;
+}
+
 std::string weights_origin(const std::map<std::string, std::string>& meta) {
   if (meta.count("state")) return "state";
   if (meta.count("arch")) return "model";
@@ -299,14 +311,22 @@ Json eval_to_json(const EvalMetrics& m, const std::vector<int64_t>& train_counts
   Json acc = Json::array();
   for (double a : m.per_class_acc) acc.push_back(pct(a));
   j["per_class_acc"] = acc;
+  // the confusion matrix: C x C rows up to kDenseConfusionMax classes, else its non-zero cells
+  // [true, predicted, count] (iNaturalist's 8,142 classes: 66M cells, for one non-zero cell per image at most)
   const size_t C = m.per_class_count.size();
-  Json conf = Json::array();
-  for (size_t r = 0; r < C; ++r) {
-    Json row = Json::array();
-    for (size_t c = 0; c < C; ++c) row.push_back(m.confusion[r * C + c]);
-    conf.push_back(row);
+  if (!m.confusion.empty()) {
+    Json conf = Json::array();
+    for (size_t r = 0; r < C; ++r) {
+      Json row = Json::array();
+      for (size_t c = 0; c < C; ++c) row.push_back(m.confusion[r * C + c]);
+      conf.push_back(row);
+    }
+    j["confusion"] = conf;
+  } else {
+    Json cells = Json::array();
+    for (auto& cell : m.confusion_cells) cells.push_back({cell[0], cell[1], cell[2]});
+    j["confusion_cells"] = cells;
   }
-  j["confusion"] = conf;
   Json rel;
   rel["bins"] = m.bin_count.size();
   Json bc = Json::array(), ba = Json::array();

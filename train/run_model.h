@@ -34,6 +34,9 @@ std::shared_ptr<ResNet> load_model(const std::string& path, std::map<std::string
 // "state" (a run's training state), "foreign" (no tailor metadata: PyTorch's save_file, converted
 // torchvision weights; they load into a model built from a config) or "damaged" (some of tailor's keys).
 std::string weights_origin(const std::map<std::string, std::string>& metadata);
+// "" or a warning: ResNet-32 (CIFAR's network: no downsampling stem) on images larger than 64 pixels, whose
+// activations grow with the image area (a batch of 128 at 224x224 took 23 GB of host memory, measured).
+std::string arch_input_warning(const std::string& arch, int image_size, int64_t batch_size);
 // Loads a checkpoint into `net` strictly. A file save_model wrote must describe net's architecture, class
 // count and input channels; its head kind replaces net's head when it differs (a stage after LWS starts
 // from the LWS classifier). A file without that metadata (PyTorch weights) must match net as it is.

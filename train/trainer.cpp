@@ -212,12 +212,17 @@ void Trainer::load_state() {
     run_fail(state_path().string() + ": the state was written with a different config than " +
              (dir_ / "config.json").string() + " (" + what + "); restore the original config.json or start a new run");
   }
-  const std::string& was = st_.data_fingerprint;  // (a state written before "2-" holds the first version)
-  const std::string now = was.rfind("2-", 0) == 0 || was.empty() ? data_fingerprint_ : data_fingerprint_v1(data_);
-  if (!was.empty() && was != now)
-    run_fail("data.root " + cfg_.data.root + ": not the data this run started with (fingerprint " + now +
-             ", the state's " + was + "): the images of a split, their labels or (files read as they are used) "
-             "their sizes differ; point data.root and the list files at the data the run started with");
+  const std::string& was = st_.data_fingerprint;  // (each state's fingerprint compared in its own version)
+  const std::string now = was.rfind("3-", 0) == 0 || was.empty() ? data_fingerprint_
+                          : was.rfind("2-", 0) == 0             ? data_fingerprint_v2(data_)
+                                                                : data_fingerprint_v1(data_);
+  if (!was.empty() && was != now) {
+    const std::string what = data_fingerprint_difference(data_, was);
+    run_fail("data.root " + cfg_.data.root + ": not the data this run started with: " +
+             (what.empty() ? "the images of a split, their labels or (files read as they are used) their sizes differ"
+                           : what) +
+             "; point data.root and the list files at the data the run started with (or start the run anew)");
+  }
   if (st_.world != comm_->world())
     run_fail(state_path().string() + ": written by a job of " + std::to_string(st_.world) +
              " rank(s); resume it with " +
@@ -427,7 +432,7 @@ Json Trainer::finish() {
                                              : Json(nullptr));
   summary["peak_mem_mb"] = peak_rss_mb();
   if (dev_.is_cuda()) summary["peak_gpu_mb"] = std::round(cuda_memory_stats().peak / 1048576.0 * 10) / 10;
-  summary["run_dir"] = dir_.string();
+  summary["run_dir"] = fs::absolute(dir_).lexically_normal().string();  // (a resume may name it relatively)
   if (is_data_parallel(*comm_)) summary["ranks"] = comm_->world();
   if (writer_) write_text_atomic(dir_ / "summary.json", summary.dump(2) + "\n");
   st_.stage = num_stages() + 1;
@@ -507,6 +512,7 @@ Json Trainer::run(std::optional<RunData> given) {
     log_ << "model: " << cfg_.model.arch << " (" << net_->num_parameters() << " parameters), head " << cfg_.model.head
          << ", " << omp_get_max_threads() << " threads"
          << (cfg_.precision == Precision::BF16 ? ", bf16 convolutions" : "") << "\n";
+    if (!cfg_.stages.empty()) log_ << arch_input_warning(cfg_.model.arch, data_.preset.size, cfg_.stages[0].batch_size);
     if (!flags_.resume && !cfg_.model.init_from.empty()) {
       if (!fs::is_regular_file(cfg_.model.init_from)) run_fail("model.init_from: file not found: " + cfg_.model.init_from);
       Module::LoadReport rep;
