@@ -108,6 +108,19 @@ std::string counted(int64_t n, const std::string& noun, const std::string& plura
   return std::to_string(n) + " " + (n == 1 ? noun : plural.empty() ? noun + "s" : plural);
 }
 
+std::string counts_list(const std::vector<int64_t>& counts) {
+  const size_t n = counts.size(), shown = n > 100 ? 5 : n;  // above 100 classes: the first and last 5
+  std::string s = "[";
+  for (size_t c = 0; c < shown; ++c) s += (c ? ", " : "") + std::to_string(counts[c]);
+  if (shown < n) {
+    s += ", ...";
+    for (size_t c = n - 5; c < n; ++c) s += ", " + std::to_string(counts[c]);
+    s += "] (" + std::to_string(n) + " classes; eval.json lists every count)";
+    return s;
+  }
+  return s + "]";
+}
+
 static void write_lines(std::ostream& os, const std::vector<std::string>& lines, const std::string& prefix,
                         size_t limit) {
   for (size_t i = 0; i < lines.size() && i < limit; ++i) os << prefix << lines[i] << "\n";

@@ -96,6 +96,8 @@ void require_folder(const std::string& dir);
 
 // "1 image", "3 images": n and the noun, plural unless n is 1 (plural = noun + "s" unless given).
 std::string counted(int64_t n, const std::string& noun, const std::string& plural = "");
+// "[n0, n1, ...]" of per-class counts; above 100 classes the first and last five and the class count.
+std::string counts_list(const std::vector<int64_t>& counts);
 
 // Checks labels in range, sizes consistent; throws std::runtime_error naming the dataset.
 void validate_dataset(const Dataset& ds);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -145,9 +146,16 @@ VerifyArgs parse_args(int argc, char** argv) {
       if (i + 1 >= args.size()) throw UsageError("--config needs a value");
       apply_config(a, args[i + 1]);
     }
+  static const std::set<std::string> known = {
+      "--config", "--format", "--root", "--split", "--list", "--json", "--train-list", "--val-list", "--test-list",
+      "--n-max", "--num-classes", "--imbalance-ratio", "--profile", "--seed", "--on-bad-image", "--threads", "--groups",
+      "--expect", "--augment", "--image-size", "--many-above", "--few-below"};
+  std::set<std::string> seen;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& f = args[i];
     if (f.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + f + "'");
+    if (!known.count(f)) throw UsageError("unknown flag " + f);
+    seen.insert(f);  // (a flag given again wins: --train-config's flags come first, the user's after them)
     if (i + 1 >= args.size()) throw UsageError(f + " needs a value");
     const std::string v = args[++i];
     if (f == "--config") continue;
@@ -188,7 +196,8 @@ VerifyArgs parse_args(int argc, char** argv) {
   if (per_split && (!a.list.empty() || !a.json.empty() || !a.split.empty()))
     throw UsageError("--train-list / --val-list / --test-list name the splits' files: not with --list, --json or --split");
   if (a.n_max != -1 && a.n_max < 1) throw UsageError("--n-max must be a positive count (or -1: the data's)");
-  if (a.imbalance_ratio != 0 && a.imbalance_ratio < 1)
+  if (!std::isfinite(a.imbalance_ratio) || (seen.count("--imbalance-ratio") && a.imbalance_ratio < 1) ||
+      (a.imbalance_ratio != 0 && a.imbalance_ratio < 1))
     throw UsageError("--imbalance-ratio is n_max / n_min >= 1 (e.g. 100), got " + std::to_string(a.imbalance_ratio));
   if (!a.expect.empty()) try {
       known_dataset(a.expect);

@@ -40,7 +40,12 @@ struct SpecReader {
     for (auto& s : j["set"]) {
       if (!s.is_string() || s.get<std::string>().find('=') == std::string::npos)
         fail(where + "set", "expected \"key.path=value\" strings, got " + s.dump());
-      out.push_back(s.get<std::string>());
+      const std::string kv = s.get<std::string>();
+      for (const char* own : {"runs_dir=", "name=", "seed="})
+        if (kv.rfind(own, 0) == 0)
+          fail(where + "set", "\"" + kv + "\": the table sets runs_dir, name and seed of its cells itself (seeds: the "
+                              "spec's \"seeds\")");
+      out.push_back(kv);
     }
     return out;
   }

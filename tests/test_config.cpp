@@ -402,3 +402,45 @@ TEST_CASE("a cosine-margin loss on a linear head is warned of (its logits are no
   CHECK(schedule_warnings(parse_run_config(resolve_config("", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}",
                                                                 "stage2={\"method\": \"none\"}"}, false))).empty());
 }
+
+TEST_CASE("adversarial values: integers beyond int64, deep nesting, duplicate keys in --set, names, unread keys") {
+  auto err = [](std::vector<std::string> sets) { return error_of([&] { resolve_config("", sets, false); }); };
+  // an unsigned integer beyond int64 is out of range, shown as given (it wrapped to -1 when read)
+  CHECK(err({"data.imbalance.n_max=18446744073709551615"}) ==
+        "--set: data.imbalance.n_max: value 18446744073709551615 out of range [-1, 1000000000]");
+  CHECK(err({"seed=18446744073709551615"}).find("value 18446744073709551615 out of range") != std::string::npos);
+  // a recursive JSON parser would overflow the stack: refused at a depth no config has
+  CHECK(err({"stage1.epochs=" + std::string(100000, '[') + std::string(100000, ']')}) ==
+        "--set stage1.epochs: JSON nested deeper than 64 levels (a config has a few)");
+  CHECK(error_of([] { resolve_config(write_tmp("deep.json", "{\"data\": " + std::string(5000, '[') +
+                                                                 std::string(5000, ']') + "}"),
+                                     {}, false); })
+            .find("deep.json: JSON nested deeper than 64 levels") != std::string::npos);
+  // a key twice inside a --set section, as in a file: refused; an empty section is the defaults
+  CHECK(err({"stage1.optim={\"lr\": 0.1, \"lr\": 0.2}"}) ==
+        "--set stage1.optim: key lr is given twice (JSON would keep only the last); remove one");
+  CHECK(resolve_config("", {"stage1.loss={}"}, false)["stage1"]["loss"]["name"] == "ce");
+  // a value in a message is cut to 80 characters
+  CHECK(err({"stage1.epochs=\"" + std::string(500, 'x') + "\""}).size() < 200);
+  // the run's name: one folder name, from the file's name only when that gives one
+  const fs::path dot = fs::temp_directory_path() / "tailor_cfg_dir";
+  fs::create_directories(dot);
+  std::ofstream((dot / ".json").string()) << "{}";
+  CHECK(error_of([&] { resolve_config((dot / ".json").string(), {}, false); })
+            .find(".json: the run's name comes from the config file's name, and '.json' gives none") !=
+        std::string::npos);
+  CHECK(err({"name=a\tb"}).find("a run name is one folder name") != std::string::npos);
+  CHECK(err({"name=" + std::string(201, 'n')}).find("at most 200 bytes") != std::string::npos);
+  // keys that nothing would read with the values around them: refused, naming the reason
+  CHECK(err({"data.format=bin"}) == "data.format: read by data.dataset cifar10 / cifar100 only (this run's is fashion_mnist)");
+  CHECK(err({"guard.max_skips=5"}).rfind("guard.max_skips: read under guard.nonfinite skip only", 0) == 0);
+  CHECK_NOTHROW(resolve_config("", {"guard.nonfinite=skip", "guard.max_skips=5"}, false));
+  CHECK(err({"stage1.schedule.warmup_epochs=0", "stage1.schedule.warmup_from=0.5"})
+            .rfind("stage1.schedule.warmup_from: read with schedule.warmup_epochs > 0 only", 0) == 0);
+  CHECK(err({"stage1.schedule.kind=multistep", "stage1.schedule.milestones=[1]", "stage1.schedule.factors=[0.5]",
+             "stage1.schedule.gamma=0.5"})
+            .rfind("stage1.schedule.gamma: not read when schedule.factors are given", 0) == 0);
+  CHECK(err({"stage1.optim.nesterov=true", "stage1.optim.dampening=0.5"})
+            .rfind("stage1.optim.nesterov true needs a momentum above 0 and dampening 0", 0) == 0);
+  CHECK(err({"cuda_graphs=true"}) == "cuda_graphs true: CUDA graphs need device cuda, got cpu");
+}

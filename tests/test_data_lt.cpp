@@ -153,3 +153,13 @@ TEST_CASE("LT subset: argument errors") {
   CHECK(s.counts[0] == 10);
   CHECK(s.counts[9] == 1);
 }
+
+TEST_CASE("per-class counts in a log line: all of them up to 100 classes, the first and last five above") {
+  std::vector<int64_t> c(101);
+  for (size_t i = 0; i < c.size(); ++i) c[i] = 1000 - (int64_t)i;
+  CHECK(tailor::data::counts_list({5, 1, 1}) == "[5, 1, 1]");
+  CHECK(tailor::data::counts_list(c) ==
+        "[1000, 999, 998, 997, 996, ..., 904, 903, 902, 901, 900] (101 classes; eval.json lists every count)");
+  c.pop_back();
+  CHECK(tailor::data::counts_list(c).find("...") == std::string::npos);
+}

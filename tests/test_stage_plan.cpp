@@ -217,6 +217,9 @@ TEST_CASE("a stage's augmentation and a balms meta batch that the data cannot ta
   CHECK(e == "stage2.balms.meta_set val: the data has no validation split");
   e = refused_at_start(config("balmsloss", {"stage2.method=balms", "stage2.loss.name=focal"}));
   CHECK(e.find("stage2 (balms): the loss focal takes no per-sample weights") == 0);
+  // class weights of another count than the data's classes
+  e = refused_at_start(config("weights", {"stage1.loss={\"name\": \"ce\", \"weight\": [1, 2]}"}));
+  CHECK(e == "stage1.loss.weight: 2 class weights for 10 classes (one per class of the training data)");
 }
 
 TEST_CASE("teachers by stage or file (kd too), checked whole; a finished stage's files are not needed to resume") {

@@ -153,6 +153,8 @@ TEST_CASE("table: spec errors name the file and the key") {
         std::string::npos);
   CHECK(load_error("{" + cols + ", " + rows + R"(, "set": ["nokey"]})").find("set: expected \"key.path=value\"") !=
         std::string::npos);
+  CHECK(load_error("{" + cols + ", " + rows + R"(, "set": ["seed=5"]})").find("the table sets runs_dir, name and seed of "
+                                                                            "its cells itself") != std::string::npos);
   CHECK(load_error("{" + cols + ",\n" + rows + ",\n}").find("t.json:3") != std::string::npos);  // JSON syntax: line
 }
 

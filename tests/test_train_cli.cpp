@@ -461,6 +461,13 @@ TEST_CASE("every subcommand rejects bad flags, bad JSON, unknown keys and out-of
   CHECK(r.out.find("--split must be one of test|val|train") != std::string::npos);
   r = run("train --stes 1");
   CHECK(r.out.find("did you mean --set?") != std::string::npos);
+  // a flag and the --set of its key both given: one would be unread
+  r = run("train --print-config --threads 2 --set threads=3");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--threads and --set threads= both given") != std::string::npos);
+  r = run("verify-data --bogus");  // (no value after it: still an unknown flag)
+  CHECK(r.code == 2);
+  CHECK(r.out.find("unknown flag --bogus") != std::string::npos);
 }
 
 TEST_CASE("one writer per run directory: a second train, --resume or --overwrite of a directory in use is refused") {

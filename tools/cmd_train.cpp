@@ -88,6 +88,13 @@ int cmd_train(int argc, char** argv) {
       flags.resume = true;
     } else {
       std::vector<std::string> sets = a.list("set");
+      // a flag is its key's --set: both given would leave one unread
+      for (auto [flag, key] : {std::pair<const char*, const char*>{"init-from", "model.init_from"}, {"device", "device"},
+                               {"threads", "threads"}, {"deterministic", "deterministic"}})
+        for (const std::string& s : sets)
+          if (a.has(flag) && s.rfind(std::string(key) + "=", 0) == 0)
+            throw UsageError(std::string("--") + flag + " and --set " + key + "= both given: --" + flag + " is --set " +
+                             key + "=..., give it once");
       if (a.has("init-from")) sets.push_back("model.init_from=" + a.str("init-from", ""));
       if (a.has("device")) sets.push_back("device=" + a.str("device", ""));
       if (a.has("threads")) sets.push_back("threads=" + a.str("threads", ""));

@@ -1,4 +1,5 @@
 #include "train/config.h"
+#include "train/schedule.h"
 #include "train/stage_plan.h"
 
 #include <algorithm>
@@ -45,9 +46,18 @@ std::string range_text(const ConfigKey& k) {
   return "[" + number_text(k.lo) + ", " + number_text(k.hi) + "]";
 }
 
+// A value in a message: its JSON, cut to 80 characters.
+std::string cut(const std::string& s) { return s.size() <= 80 ? s : s.substr(0, 77) + "..."; }
+std::string shown(const Json& v) { return cut(v.dump()); }
+
 // Checks one value against its key; `where` prefixes the message, `path` is the full key path.
 void check_value(const ConfigKey& k, const std::string& path, const Json& v, const std::string& where) {
   auto bad = [&](const std::string& why) { config_fail(where + ": " + path + ": " + why); };
+  // an integer beyond int64 (JSON keeps it unsigned) would wrap to a negative value when read
+  auto check_int64 = [&](const Json& x) {
+    if (x.is_number_unsigned() && x.get<uint64_t>() > (uint64_t)std::numeric_limits<int64_t>::max())
+      bad("value " + x.dump() + " out of range " + range_text(k));
+  };
   auto check_range = [&](double x) {
     if (!std::isfinite(x)) bad("must be finite");
     if (!(k.lo == 0 && k.hi == 0) && (x < k.lo || x > k.hi)) {
@@ -55,26 +65,28 @@ void check_value(const ConfigKey& k, const std::string& path, const Json& v, con
     }
   };
   if (k.type == "int") {
-    if (!v.is_number_integer()) bad("expects an integer, got " + v.dump());
+    if (!v.is_number_integer()) bad("expects an integer, got " + shown(v));
+    check_int64(v);
     check_range((double)v.get<int64_t>());
   } else if (k.type == "number") {
-    if (!v.is_number()) bad("expects a number, got " + v.dump());
+    if (!v.is_number()) bad("expects a number, got " + shown(v));
     check_range(v.get<double>());
   } else if (k.type == "bool") {
-    if (!v.is_boolean()) bad("expects true or false, got " + v.dump());
+    if (!v.is_boolean()) bad("expects true or false, got " + shown(v));
   } else if (k.type == "string") {
-    if (!v.is_string()) bad("expects a string, got " + v.dump());
+    if (!v.is_string()) bad("expects a string, got " + shown(v));
     if (!k.choices.empty() && std::find(k.choices.begin(), k.choices.end(), v.get<std::string>()) == k.choices.end())
       bad("'" + v.get<std::string>() + "' is not one of " + range_text(k));
   } else if (k.type == "strings") {
-    if (!v.is_array()) bad("expects a list of strings, got " + v.dump());
+    if (!v.is_array()) bad("expects a list of strings, got " + shown(v));
     for (auto& x : v)
-      if (!x.is_string()) bad("expects a list of strings, got " + v.dump());
+      if (!x.is_string()) bad("expects a list of strings, got " + shown(v));
   } else {  // ints | numbers
-    if (!v.is_array()) bad("expects a list, got " + v.dump());
+    if (!v.is_array()) bad("expects a list, got " + shown(v));
     for (auto& x : v) {
       if (k.type == "ints" ? !x.is_number_integer() : !x.is_number())
-        bad("expects a list of " + std::string(k.type == "ints" ? "integers" : "numbers") + ", got " + v.dump());
+        bad("expects a list of " + std::string(k.type == "ints" ? "integers" : "numbers") + ", got " + shown(v));
+      if (k.type == "ints") check_int64(x);
       check_range(x.get<double>());
     }
   }
@@ -127,7 +139,7 @@ void merge_rec(Json& doc, const Json& overlay, const std::string& prefix, const 
     if (!k) {
       if (is_section(path)) {
         if (!it.value().is_object())
-          config_fail(origin + ": " + path + ": expects an object (a section), got " + it.value().dump());
+          config_fail(origin + ": " + path + ": expects an object (a section), got " + shown(it.value()));
         merge_rec(doc, it.value(), path, origin);
         continue;
       }
@@ -238,7 +250,7 @@ Json resolve_stage(const Json& user, int k) {
   if (method.empty())
     config_fail(where + ": no method (a stage after the first names one: stage" + std::to_string(k) +
                 ".method = crt, lws, tau_norm, ...)");
-  if (method == "none") return nullptr;
+  if (method == "none") return nullptr;  // (its other keys may come from the file that --set removes it from)
   return StageResolver{user, k, method_spec(method), where}.resolve();
 }
 
@@ -283,12 +295,18 @@ void validate(const Json& cfg) {
                       "above 0 (the loss is the weighted mean sum w_y l / sum w_y: a batch of weight-0 classes has "
                       "none)");
     }
+    const Json& o = s.at("optim");
+    if (o.at("nesterov").get<bool>() && (o.at("momentum").get<double>() <= 0 || o.at("dampening").get<double>() != 0))
+      config_fail(st + ".optim.nesterov true needs a momentum above 0 and dampening 0 (torch.optim.SGD's rule), got "
+                  "momentum " + o.at("momentum").dump() + ", dampening " + o.at("dampening").dump());
     if (s.at("max_steps_per_epoch").get<int64_t>() == 0)
       config_fail(st + ".max_steps_per_epoch 0 would train no step: -1 (the whole epoch) or a cap of 1 or more");
     const int epochs = s.at("epochs"), warmup = s.at("schedule").at("warmup_epochs");
     if (warmup > epochs)
       config_fail(st + ".schedule.warmup_epochs (" + std::to_string(warmup) + ") exceeds " + st + ".epochs (" +
                   std::to_string(epochs) + ")");
+    if (warmup == 0 && s.at("schedule").at("warmup_from").get<double>() > 0)
+      config_fail(st + ".schedule.warmup_from: read with schedule.warmup_epochs > 0 only (this stage warms up for 0)");
     if (s.at("schedule").at("kind") != "multistep") continue;
     const Json& ms = s.at("schedule").at("milestones");
     for (size_t i = 1; i < ms.size(); ++i)
@@ -298,8 +316,12 @@ void validate(const Json& cfg) {
     if (!fs.empty() && fs.size() != ms.size())
       config_fail(st + ".schedule.factors needs one factor per milestone (" + std::to_string(ms.size()) + "), got " +
                   std::to_string(fs.size()));
+    if (!fs.empty() && s.at("schedule").at("gamma").get<double>() != (double)LrSchedule{}.gamma)
+      config_fail(st + ".schedule.gamma: not read when schedule.factors are given (they are the multipliers)");
   }
   check_stage_heads(cfg);  // the heads the stages leave each other (load files: when the run starts)
+  if (cfg.value("cuda_graphs", false) && cfg.at("device") != "cuda")
+    config_fail("cuda_graphs true: CUDA graphs need device cuda, got " + cfg.at("device").get<std::string>());
   if (cfg.at("data").at("test_per_class").get<int64_t>() == 0)
     config_fail("data.test_per_class 0 would evaluate on no image: -1 (all) or 1 or more");
   if (cfg.at("data").at("imbalance").contains("n_max") && cfg.at("data").at("imbalance").at("n_max") == 0)
@@ -312,6 +334,10 @@ void validate(const Json& cfg) {
     config_fail("data.dataset " + ds + " needs data.test_list or data.val_list");
   if (ds != "fashion_mnist" && cfg.at("data").at("root").get<std::string>().empty())
     config_fail("data.root is required for data.dataset " + ds);
+  if (ds != "cifar10" && ds != "cifar100" && cfg.at("data").at("format") != "auto")
+    config_fail("data.format: read by data.dataset cifar10 / cifar100 only (this run's is " + ds + ")");
+  if (cfg.at("guard").at("nonfinite") == "stop" && cfg.at("guard").at("max_skips").get<int64_t>() != 10)
+    config_fail("guard.max_skips: read under guard.nonfinite skip only (this run's stops at the first non-finite step)");
   const bool lists = ds == "list" || ds == "inat";
   for (const char* key : {"train_list", "val_list", "test_list"})
     if (!lists && !cfg.at("data").at(key).get<std::string>().empty())
@@ -323,9 +349,10 @@ void validate(const Json& cfg) {
       config_fail("eval.select val: data.dataset " + ds + " has no validation split (test or last instead)");
   }  // an image folder's: DATA/val/, checked when the data is read
   const std::string name = cfg.at("name");
-  if (name == "." || name == ".." || name.find('/') != std::string::npos || name.find('\\') != std::string::npos)
-    config_fail("name " + Json(name).dump() + ": a run name is one folder name inside runs_dir (no '/', not '.' or "
-                "'..'); put the parent folder in runs_dir");
+  if (name == "." || name == ".." || name.find_first_of("/\\\t\n\r") != std::string::npos ||
+      name.size() > 200)
+    config_fail("name " + shown(Json(name)) + ": a run name is one folder name inside runs_dir (no '/', '\\', tab "
+                "or line break, not '.' or '..', at most 200 bytes); put the parent folder in runs_dir");
   const Json& ev = cfg.at("eval");
   if (ev.contains("few_below") && ev.at("few_below").get<int64_t>() > ev.at("many_above").get<int64_t>() + 1)
     config_fail("eval.few_below (" + ev.at("few_below").dump() + ") must be <= eval.many_above + 1 (" +
@@ -384,7 +411,27 @@ std::string did_you_mean(const std::string& key) {
   return best_d <= std::max<size_t>(3, key.size() / 4) ? best : "";
 }
 
+// JSON nested deeper than any config (a recursive parser would overflow the stack on 100,000 levels).
+void check_nesting(const std::string& text, const std::string& origin) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > 64) config_fail(origin + ": JSON nested deeper than 64 levels (a config has a few)");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 Json parse_config_text(const std::string& text, const std::string& origin) {
+  check_nesting(text, origin);
   // A key given twice in one object: JSON parsers keep the last silently; a config refuses it, naming it.
   struct Frame {
     std::set<std::string> keys;
@@ -451,18 +498,20 @@ void apply_set(Json& doc, const std::string& assignment) {
   if (!k && is_section(path)) {  // a whole section replaced: --set 'stage1.loss={"name": "ce"}'
     Json v;
     try {
+      check_nesting(text, "--set " + path);
       v = Json::parse(text);
-    } catch (const std::exception&) {
-      config_fail("--set " + path + ": a section takes a JSON object, got '" + text + "'");
+    } catch (const Json::exception&) {
+      config_fail("--set " + path + ": a section takes a JSON object, got '" + cut(text) + "'");
     }
-    if (!v.is_object()) config_fail("--set " + path + ": a section takes a JSON object, got " + v.dump());
+    if (!v.is_object()) config_fail("--set " + path + ": a section takes a JSON object, got " + shown(v));
     if (doc.is_null()) doc = Json::object();
     std::vector<std::string> parts = split_path(path);
     Json* parent = &doc;
     for (size_t i = 0; i + 1 < parts.size(); ++i) parent = &(*parent)[parts[i]];
     if (parent->is_object()) parent->erase(parts.back());
+    parse_config_text(text, "--set " + path);  // (a key given twice in it: refused, as in a file)
     merge_rec(doc, v, path, "--set");
-    (*parent)[parts.back()];  // an empty object stays a (now empty) section
+    if (!parent->contains(parts.back())) (*parent)[parts.back()] = Json::object();  // {} stays an empty section
     return;
   }
   if (!k) {
@@ -482,9 +531,10 @@ void apply_set(Json& doc, const std::string& assignment) {
     }
   } else {
     try {
+      check_nesting(text, "--set " + path);
       v = Json::parse(text);
-    } catch (const std::exception&) {
-      config_fail("--set " + path + ": cannot parse '" + text + "' as " + k->type);
+    } catch (const Json::exception&) {
+      config_fail("--set " + path + ": cannot parse '" + cut(text) + "' as " + k->type);
     }
   }
   Json overlay = Json::object();
@@ -543,8 +593,11 @@ Json resolve_config(const std::string& file, const std::vector<std::string>& set
   if (!file.empty()) merge_config(doc, load_config_file(file), file);
   for (auto& s : sets) apply_set(doc, s);
   if (doc.value("name", std::string()).empty()) {  // "" (in the file or by --set name=): the file's stem
-    const std::string stem = file.substr(file.find_last_of('/') + 1);
-    doc["name"] = file.empty() ? "default" : stem.substr(0, stem.rfind('.'));
+    const std::string base = file.substr(file.find_last_of('/') + 1), stem = base.substr(0, base.rfind('.'));
+    if (!file.empty() && (stem.empty() || stem == "." || stem == ".."))
+      config_fail(file + ": the run's name comes from the config file's name, and '" + base + "' gives none: "
+                  "set \"name\" in the file or --set name=NAME");
+    doc["name"] = file.empty() ? "default" : stem;
   }
   return expand_config(doc);
 }

@@ -7,12 +7,10 @@
 
 namespace tailor {
 
-// "~" and "~/..." as the shell would expand them: it does not inside `--set data.root=~/data` (not a variable
-// assignment), and a config file is never expanded. Other paths as they are.
-static std::string expand_home(const std::string& p) {
+std::string expand_home(const std::string& p, const std::string& key) {
   if (p != "~" && p.rfind("~/", 0) != 0) return p;
   const char* home = std::getenv("HOME");
-  if (!home || !*home) throw ConfigError("data.root " + p + ": '~' needs $HOME, which is not set; give the full path");
+  if (!home || !*home) throw ConfigError(key + " " + p + ": '~' needs $HOME, which is not set; give the full path");
   return std::string(home) + p.substr(1);
 }
 
@@ -51,7 +49,7 @@ ModelConfig parse_model_config(const Json& m) {
   ModelConfig c;
   c.arch = m.at("arch");
   c.head = m.at("head");
-  c.init_from = m.at("init_from");
+  c.init_from = expand_home(m.at("init_from"), "model.init_from");
   c.init_allow_partial = m.at("init_allow_partial");
   c.head_bias_prior = m.value("head_bias_prior", 0.0);  // present with head linear only
   c.cosine_scale = m.value("cosine_scale", 20.0);  // present with head cosine only
@@ -107,7 +105,7 @@ data::SamplerConfig sampler_config(const Json& st, uint64_t seed) {
 DataConfig parse_data_config(const Json& d) {
   DataConfig c;
   c.dataset = d.at("dataset");
-  c.root = expand_home(d.at("root"));
+  c.root = expand_home(d.at("root"), "data.root");
   c.format = d.at("format");
   c.train_list = d.at("train_list");
   c.val_list = d.at("val_list");
@@ -171,7 +169,7 @@ RunConfig parse_run_config(const Json& j) {
   RunConfig c;
   c.doc = j;
   c.name = j.at("name");
-  c.runs_dir = j.at("runs_dir");
+  c.runs_dir = expand_home(j.at("runs_dir"), "runs_dir");
   c.seed = j.at("seed").get<uint64_t>();
   c.threads = j.at("threads");
   c.device = j.at("device");

@@ -115,6 +115,10 @@ RunConfig parse_run_config(const Json& resolved);
 // switch at or past the last epoch (a recipe shortened with --set stageK.epochs=...); and a cosine-margin loss
 // (ldam, gcl, gcl_ang) on a linear head, whose logits are not cosines. Said in the log.
 std::vector<std::string> schedule_warnings(const RunConfig& c);
+// "~" and "~/..." as the shell would expand them (it does not inside `--set data.root=~/data`, not a variable
+// assignment, and a config file is never expanded): data.root, runs_dir, model.init_from. Other paths as
+// they are.
+std::string expand_home(const std::string& path, const std::string& key);
 DataConfig parse_data_config(const Json& data_section);
 ModelConfig parse_model_config(const Json& model_section);
 // The shot groups of a resolved eval section (eval.groups, and eval.many_above / few_below for counts).

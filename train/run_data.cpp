@@ -170,10 +170,8 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
   if (profile == "none") {
     r.train = std::move(full);
     r.train_counts = data::class_counts(r.train.labels, r.train.num_classes);
-    std::string counts;
-    for (int64_t n : r.train_counts) counts += (counts.empty() ? "" : ", ") + std::to_string(n);
     r.description = pretty + " (its own counts): " + std::to_string(r.train.size()) + " training images, " +
-                    std::to_string(r.train.num_classes) + " classes, counts [" + counts + "]";
+                    std::to_string(r.train.num_classes) + " classes, counts " + data::counts_list(r.train_counts);
   } else {
     const double ratio = d.imbalance_ratio;
     const uint32_t seed = d.imbalance_seed;

@@ -129,6 +129,9 @@ void check_stage_plan(const RunConfig& cfg, const RunData& data, int world, int 
         }
       }
     if (!c.trains) continue;
+    if (c.has_loss && !c.loss.weight.empty() && (int64_t)c.loss.weight.size() != C)
+      throw ConfigError(c.key() + ".loss.weight: " + std::to_string(c.loss.weight.size()) + " class weights for " +
+                        std::to_string(C) + " classes (one per class of the training data)");
     train_transform_for(data, c.augment, c.key() + ".augment");
     const std::string view2 = m.make(c)->second_view();
     if (!view2.empty()) {

@@ -274,7 +274,10 @@ void Trainer::restore_stage_state() {
 void Trainer::start_stage(int k, bool restore) {
   const StageConfig& c = cfg_.stages[k - 1];
   stage_seed_ = cfg_.seed + (uint64_t)(k - 1);
-  if (!restore) st_.model_rng = model_rng_.state();  // a resume of this stage re-draws from here
+  if (!restore) {
+    st_.model_rng = model_rng_.state();  // a resume of this stage re-draws from here
+    st_.method = Json::object();         // the earlier stage's method state (a resume read it) is not this one's
+  }
   if (k >= 2 && c.load.kind == LoadFrom::Fresh) {
     // a new model: its own stream, keyed by the seed and the stage, so that it differs from every other
     // stage's model and adding stages before it leaves it unchanged
@@ -461,9 +464,12 @@ Json Trainer::finish() {
 Json Trainer::stopped() {
   const double s = monotonic_seconds() - session_t0_;
   char buf[128];
-  if (stop_signal_ != 0)  // (mid-epoch: the state is after step st_.step_in_epoch of epoch st_.epoch + 1)
+  if (stop_signal_ != 0 && st_.step_in_epoch > 0)  // mid-epoch: the state is after step s of epoch st_.epoch + 1
     std::snprintf(buf, sizeof buf, "stopped by %s at stage %d epoch %d after step %lld", stop_signal_name(stop_signal_),
-                  st_.stage, st_.step_in_epoch > 0 ? st_.epoch + 1 : st_.epoch, (long long)st_.step_in_epoch);
+                  st_.stage, st_.epoch + 1, (long long)st_.step_in_epoch);
+  else if (stop_signal_ != 0)  // on an epoch's last step: the epoch done (and evaluated), the state after it
+    std::snprintf(buf, sizeof buf, "stopped by %s at the end of stage %d epoch %d", stop_signal_name(stop_signal_),
+                  st_.stage, st_.epoch);
   else
     std::snprintf(buf, sizeof buf, "stopped after %.0f s (--stop-after %g) at stage %d epoch %d", s,
                   flags_.stop_after_s, st_.stage, st_.epoch);
@@ -578,7 +584,7 @@ std::string final_checkpoint(const Json& cfg, const std::string& run_dir) {
 }
 
 std::string run_dir_of(const Json& cfg) {
-  return (fs::path(cfg.at("runs_dir").get<std::string>()) / cfg.at("name").get<std::string>()).string();
+  return (fs::path(expand_home(cfg.at("runs_dir"), "runs_dir")) / cfg.at("name").get<std::string>()).string();
 }
 
 Json train_run(const Json& cfg, const std::string& run_dir, const TrainFlags& flags, std::ostream& log) {
