@@ -119,7 +119,9 @@ std::vector<std::string> parse_inat_text(const std::string& text, const std::str
     int64_t id = json_int(images[k], "id", where);
     auto fn = images[k].find("file_name");
     if (fn == images[k].end() || !fn->is_string()) throw std::runtime_error(where + ": missing string 'file_name'");
-    if (!seen.emplace(id, k).second) throw std::runtime_error(where + ": duplicate image id " + std::to_string(id));
+    if (auto [it, fresh] = seen.emplace(id, k); !fresh)
+      throw std::runtime_error(where + ": duplicate image id " + std::to_string(id) + " (images[" +
+                               std::to_string(it->second) + "] has it too)");
     auto c = cat_of.find(id);
     if (c == cat_of.end()) throw std::runtime_error(where + ": image id " + std::to_string(id) + " has no annotation");
     std::string rel = fn->get<std::string>();

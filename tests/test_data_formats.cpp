@@ -394,7 +394,7 @@ TEST_CASE("iNaturalist 2018 JSON") {
                "images[0]: image id 1 has no annotation");
   expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}, {"id": 1, "file_name": "train/ant/img0.png"}],
                    "annotations": [{"image_id": 1, "category_id": 0}]})",
-               "images[1]: duplicate image id 1");
+               "images[1]: duplicate image id 1 (images[0] has it too)");
   expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}], "annotations": [{"image_id": 1, "category_id": -3}]})",
                "annotations[0]: category_id -3 out of range");
   // category ids from 1 (COCO style) against a 'categories' array of C entries
