@@ -475,7 +475,8 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         write_skipped(out, ds, "    ");
         skipped += (int64_t)ds.skipped.size();
       }
-      if (split == "train" || train_counts.empty()) {
+      const bool own_counts = split == "train" || train_counts.empty();  // the training counts are this split's
+      if (own_counts) {
         auto ends = [&](const char* x) { return split.size() >= std::strlen(x) && split.rfind(x) == split.size() - std::strlen(x); };
         counts_of_train = split == "train" || (work.size() == 1 && !ends("test") && !ends("val"));  // a lone list
         train_counts = counts;
@@ -490,7 +491,7 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         }
       // an evaluation split without a class of the training split (a stray label C in a training list adds
       // one): its accuracy would be n/a, said with the first few
-      if (split != "train" && !train_counts.empty()) {
+      if (!own_counts) {
         std::vector<size_t> missing;
         for (size_t c = 0; c < counts.size(); ++c)
           if (counts[c] == 0) missing.push_back(c);

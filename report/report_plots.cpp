@@ -226,7 +226,8 @@ void plot_weight_norms(Writer& w, const Eval& e) {
 
 // (d) row-normalised confusion matrix, classes ordered by training count. Above 1000 classes (eval.json's
 // non-zero cells) each of 1000 x 1000 pixels holds a block of classes: the mean over its true classes of the
-// fraction predicted into its predicted classes (a row of pixels still sums to 1).
+// fraction predicted into its predicted classes (a row of pixels sums to the share of its classes with test
+// images: 1 when all have some).
 void plot_confusion(Writer& w, const Eval& e) {
   if (e.confusion.empty() && e.confusion_cells.empty()) return;
   const int C = e.C;

@@ -440,6 +440,16 @@ TEST_CASE("adversarial values: integers beyond int64, deep nesting, duplicate ke
   CHECK(err({"stage1.schedule.kind=multistep", "stage1.schedule.milestones=[1]", "stage1.schedule.factors=[0.5]",
              "stage1.schedule.gamma=0.5"})
             .rfind("stage1.schedule.gamma: not read when schedule.factors are given", 0) == 0);
+  CHECK_NOTHROW(resolve_config("", {"stage1.schedule.kind=multistep", "stage1.schedule.milestones=[1, 2]",
+                                    "stage1.schedule.factors=[0.01, 0.0001]"},
+                               false));  // factors alone (the default gamma): fine
+  // a bias kept out of weight decay needs the stage to train a Linear head: refused before stage 1 trains
+  CHECK(err({"model.head=linear", "stage2.method=lws", "stage2.optim.decay_head_bias=false"}) ==
+        "stage2.optim.decay_head_bias false: the stage trains head lws (made by lws), not a Linear with bias");
+  CHECK(err({"model.head=normed", "stage2.method=gcl_retrain", "stage2.optim.decay_head_bias=false"})
+            .rfind("stage2.optim.decay_head_bias false: the stage trains head normed (", 0) == 0);
+  CHECK_NOTHROW(resolve_config("", {"model.head=normed", "stage2.method=crt", "stage2.optim.decay_head_bias=false"},
+                               false));  // cRT's new classifier is a Linear
   CHECK(err({"stage1.optim.nesterov=true", "stage1.optim.dampening=0.5"})
             .rfind("stage1.optim.nesterov true needs a momentum above 0 and dampening 0", 0) == 0);
   CHECK(err({"cuda_graphs=true"}) == "cuda_graphs true: CUDA graphs need device cuda, got cpu");

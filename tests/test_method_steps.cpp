@@ -168,9 +168,15 @@ TEST_CASE("optim.decay_head_bias false: the head's bias steps without weight dec
     }
     for (size_t j = 0; j < b.size(); ++j) CHECK(n[j] - w[j] == doctest::Approx(lr * wd * b[j]).epsilon(1e-3));
   }
-  // a head without a bias to exclude: said with the key
+  // a head without a bias to exclude: said with the key, by the config (the stage's own check is for heads
+  // that only a load file shows)
   auto normed = formula_net(true);
   CHECK(error_of([&] { Stage({"model.head=normed", "stage1.optim.decay_head_bias=false"}, 1, *normed); }) ==
+        "stage1.optim.decay_head_bias false: the stage trains head normed (model.head), not a Linear with bias");
+  StageConfig c = parse_run_config(resolve_config("", {"model.head=linear", "stage1.optim.decay_head_bias=false"},
+                                                  false)).stages.at(0);
+  auto joint = method_spec("joint").make(c);
+  CHECK(error_of([&] { stage_param_groups(*joint, c, *normed); }) ==
         "stage1.optim.decay_head_bias false: the stage's classifier is not a Linear with bias (head normed)");
 }
 

@@ -234,6 +234,8 @@ TEST_CASE("lists are relative to data.root, in train and verify-data; label erro
   v = run("verify-data --format list --root " + data_dir() + " --train-list stray_labels.txt --test-list test.txt");
   CHECK_MESSAGE(v.out.find("  warning: no image of 1 training class (10 with 1 training image): their accuracy would "
                            "be n/a\n") != std::string::npos, v.out);
+  v = run("verify-data --format list --root " + data_dir() + " --list stray_labels.txt");  // a lone list: no
+  CHECK_MESSAGE(v.out.find("no image of") == std::string::npos, v.out);                   // other split to miss
   v = run("verify-data --format list --root " + data_dir());  // several train and test lists: not guessed
   CHECK(v.code == 1);
   CHECK_MESSAGE(v.out.find(data_dir() + ": 2 train files (train.txt, twice_train.txt): name the one to check with "

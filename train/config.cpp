@@ -1,5 +1,4 @@
 #include "train/config.h"
-#include "train/schedule.h"
 #include "train/stage_plan.h"
 
 #include <algorithm>
@@ -316,7 +315,7 @@ void validate(const Json& cfg) {
     if (!fs.empty() && fs.size() != ms.size())
       config_fail(st + ".schedule.factors needs one factor per milestone (" + std::to_string(ms.size()) + "), got " +
                   std::to_string(fs.size()));
-    if (!fs.empty() && s.at("schedule").at("gamma").get<double>() != (double)LrSchedule{}.gamma)
+    if (!fs.empty() && s.at("schedule").at("gamma") != find_in(stage_schema(), "schedule.gamma")->def)
       config_fail(st + ".schedule.gamma: not read when schedule.factors are given (they are the multipliers)");
   }
   check_stage_heads(cfg);  // the heads the stages leave each other (load files: when the run starts)

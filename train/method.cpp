@@ -65,13 +65,12 @@ const std::vector<std::string>& trainable_head_kinds() {
 }
 
 std::vector<ParamGroup> stage_param_groups(Method& method, const StageConfig& c, const ResNet& model) {
-  std::vector<ParamGroup> groups = method.param_groups();
-  if (c.decay_head_bias) return groups;
+  if (c.decay_head_bias) return method.param_groups();
   const std::string key = c.key() + ".optim.decay_head_bias false";
   auto lin = std::dynamic_pointer_cast<Linear>(model.head());
   if (!lin || !lin->bias.defined())
     fail(key + ": the stage's classifier is not a Linear with bias (head " + head_kind(model) + ")");
-  return without_weight_decay(std::move(groups), lin->bias, key);
+  return without_weight_decay(method.param_groups(), lin->bias, key);
 }
 
 // ---- JointTraining

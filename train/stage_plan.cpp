@@ -67,6 +67,12 @@ void check_stage_heads(const Json& cfg, const LoadFileHead& load_file_head) {
       throw ConfigError(key + ".method " + m.name + ": starts from a classifier head " + join_or(m.starts_from) +
                         ", and the model it would get has head " + head + " (" + from + "); " + fix +
                         " or choose another method");
+    // the head the stage trains is the one it leaves: a bias kept out of weight decay needs a Linear
+    const std::string trained = m.leaves_head.empty() ? head : m.leaves_head;
+    if (st.contains("optim") && !st.at("optim").value("decay_head_bias", true) && !trained.empty() &&
+        trained != "linear")
+      throw ConfigError(key + ".optim.decay_head_bias false: the stage trains head " + trained + " (" +
+                        (m.leaves_head.empty() ? from : "made by " + m.name) + "), not a Linear with bias");
     if (!m.leaves_head.empty()) {
       head = m.leaves_head;
       from = "left by " + key + ", " + m.name;
