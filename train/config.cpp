@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <set>
 #include <sstream>
 
 #include "losses/loss.h"
@@ -410,79 +408,6 @@ std::string did_you_mean(const std::string& key) {
   return best_d <= std::max<size_t>(3, key.size() / 4) ? best : "";
 }
 
-// JSON nested deeper than any config (a recursive parser would overflow the stack on 100,000 levels).
-void check_nesting(const std::string& text, const std::string& origin) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > 64) config_fail(origin + ": JSON nested deeper than 64 levels (a config has a few)");
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-}
-
-Json parse_config_text(const std::string& text, const std::string& origin) {
-  check_nesting(text, origin);
-  // A key given twice in one object: JSON parsers keep the last silently; a config refuses it, naming it.
-  struct Frame {
-    std::set<std::string> keys;
-    std::string last;
-  };
-  std::vector<Frame> frames;
-  std::string duplicate;
-  auto find_duplicates = [&](int, Json::parse_event_t ev, Json& parsed) {
-    if (ev == Json::parse_event_t::object_start) frames.emplace_back();
-    if (ev == Json::parse_event_t::object_end && !frames.empty()) frames.pop_back();
-    if (ev == Json::parse_event_t::key && !frames.empty()) {
-      frames.back().last = parsed.get<std::string>();
-      if (!frames.back().keys.insert(frames.back().last).second && duplicate.empty())
-        for (const Frame& f : frames) duplicate += (duplicate.empty() ? "" : ".") + f.last;
-    }
-    return true;
-  };
-  try {
-    Json j = Json::parse(text, find_duplicates);
-    if (!duplicate.empty())
-      config_fail(origin + ": key " + duplicate + " is given twice (JSON would keep only the last); remove one");
-    return j;
-  } catch (const Json::out_of_range& e) {  // e.g. a number beyond double's range (1e400)
-    std::string what = e.what();
-    auto p = what.find("number overflow");
-    config_fail(origin + ": invalid JSON (" + (p == std::string::npos ? what : what.substr(p)) + ")");
-  } catch (const Json::parse_error& e) {
-    // e.byte is 1-based; count lines and columns up to it
-    size_t byte = e.byte == 0 ? 0 : e.byte - 1, line = 1, col = 1;
-    for (size_t i = 0; i < byte && i < text.size(); ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
-    }
-    std::string what = e.what();
-    auto p = what.find("syntax error");
-    config_fail(origin + ":" + std::to_string(line) + ":" + std::to_string(col) + ": invalid JSON (" +
-                (p == std::string::npos ? what : what.substr(p)) + ")");
-  }
-}
-
-Json load_config_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) config_fail(path + ": cannot open the config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_config_text(ss.str(), path);
-}
-
 void merge_config(Json& doc, const Json& overlay, const std::string& origin) {
   if (doc.is_null()) doc = Json::object();
   merge_rec(doc, overlay, "", origin);
@@ -497,7 +422,7 @@ void apply_set(Json& doc, const std::string& assignment) {
   if (!k && is_section(path)) {  // a whole section replaced: --set 'stage1.loss={"name": "ce"}'
     Json v;
     try {
-      check_nesting(text, "--set " + path);
+      check_config_nesting(text, "--set " + path);
       v = Json::parse(text);
     } catch (const Json::exception&) {
       config_fail("--set " + path + ": a section takes a JSON object, got '" + cut(text) + "'");
@@ -530,7 +455,7 @@ void apply_set(Json& doc, const std::string& assignment) {
     }
   } else {
     try {
-      check_nesting(text, "--set " + path);
+      check_config_nesting(text, "--set " + path);
       v = Json::parse(text);
     } catch (const Json::exception&) {
       config_fail("--set " + path + ": cannot parse '" + cut(text) + "' as " + k->type);

@@ -1,0 +1,94 @@
+// Config text: JSON parsed with the checks a config needs (a key given twice, nesting no config has, errors at
+// file:line:col), and config files read (train/config.h).
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "train/config.h"
+
+namespace tailor {
+
+namespace {
+
+[[noreturn]] void config_fail(const std::string& msg) { throw ConfigError(msg); }
+
+}  // namespace
+
+// JSON nested deeper than any config (a recursive parser would overflow the stack on 100,000 levels).
+void check_config_nesting(const std::string& text, const std::string& origin) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > 64) config_fail(origin + ": JSON nested deeper than 64 levels (a config has a few)");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
+Json parse_config_text(const std::string& text, const std::string& origin) {
+  check_config_nesting(text, origin);
+  // A key given twice in one object: JSON parsers keep the last silently; a config refuses it, naming it.
+  struct Frame {
+    std::set<std::string> keys;
+    std::string last;
+  };
+  std::vector<Frame> frames;
+  std::string duplicate;
+  auto find_duplicates = [&](int, Json::parse_event_t ev, Json& parsed) {
+    if (ev == Json::parse_event_t::object_start) frames.emplace_back();
+    if (ev == Json::parse_event_t::object_end && !frames.empty()) frames.pop_back();
+    if (ev == Json::parse_event_t::key && !frames.empty()) {
+      frames.back().last = parsed.get<std::string>();
+      if (!frames.back().keys.insert(frames.back().last).second && duplicate.empty())
+        for (const Frame& f : frames) duplicate += (duplicate.empty() ? "" : ".") + f.last;
+    }
+    return true;
+  };
+  try {
+    Json j = Json::parse(text, find_duplicates);
+    if (!duplicate.empty())
+      config_fail(origin + ": key " + duplicate + " is given twice (JSON would keep only the last); remove one");
+    return j;
+  } catch (const Json::out_of_range& e) {  // e.g. a number beyond double's range (1e400)
+    std::string what = e.what();
+    auto p = what.find("number overflow");
+    config_fail(origin + ": invalid JSON (" + (p == std::string::npos ? what : what.substr(p)) + ")");
+  } catch (const Json::parse_error& e) {
+    // e.byte is 1-based; count lines and columns up to it
+    size_t byte = e.byte == 0 ? 0 : e.byte - 1, line = 1, col = 1;
+    for (size_t i = 0; i < byte && i < text.size(); ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    std::string what = e.what();
+    auto p = what.find("syntax error");
+    config_fail(origin + ":" + std::to_string(line) + ":" + std::to_string(col) + ": invalid JSON (" +
+                (p == std::string::npos ? what : what.substr(p)) + ")");
+  }
+}
+
+Json load_config_file(const std::string& path) {
+  if (std::filesystem::is_directory(path)) config_fail(path + ": a folder, not a config file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) config_fail(path + ": cannot open the config file (" + std::strerror(errno) + ")");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config_text(ss.str(), path);
+}
+
+}  // namespace tailor
