@@ -108,6 +108,21 @@ std::string counted(int64_t n, const std::string& noun, const std::string& plura
   return std::to_string(n) + " " + (n == 1 ? noun : plural.empty() ? noun + "s" : plural);
 }
 
+std::string classes_without_images(const std::vector<int64_t>& split_counts, const std::vector<int64_t>& train_counts,
+                                   const std::vector<std::string>& names) {
+  std::vector<size_t> missing;
+  for (size_t c = 0; c < split_counts.size(); ++c)
+    if (split_counts[c] == 0) missing.push_back(c);
+  if (missing.empty()) return "";
+  std::string s = counted((int64_t)missing.size(), "class", "classes") + " (";
+  for (size_t i = 0; i < missing.size() && i < 5; ++i) {
+    const size_t c = missing[i];
+    s += (i ? ", " : "") + std::to_string(c) + (c < names.size() ? " '" + names[c] + "'" : "");
+    if (c < train_counts.size()) s += " with " + counted(train_counts[c], "training image");
+  }
+  return s + (missing.size() > 5 ? ", ...)" : ")");
+}
+
 std::string counts_list(const std::vector<int64_t>& counts) {
   const size_t n = counts.size(), shown = n > 100 ? 5 : n;  // above 100 classes: the first and last 5
   std::string s = "[";

@@ -491,19 +491,10 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         }
       // an evaluation split without a class of the training split (a stray label C in a training list adds
       // one): its accuracy would be n/a, said with the first few
-      if (!own_counts) {
-        std::vector<size_t> missing;
-        for (size_t c = 0; c < counts.size(); ++c)
-          if (counts[c] == 0) missing.push_back(c);
-        if (!missing.empty()) {
-          out << "  warning: no image of " << counted((int64_t)missing.size(), "training class", "training classes")
-              << " (";
-          for (size_t i = 0; i < missing.size() && i < 5; ++i)
-            out << (i ? ", " : "") << missing[i]
-                << (missing[i] < train_counts.size() ? " with " + counted(train_counts[missing[i]], "training image") : "");
-          out << (missing.size() > 5 ? ", ..." : "") << "): their accuracy would be n/a\n";
-          ++warnings;
-        }
+      const std::string missing = own_counts ? "" : classes_without_images(counts, train_counts, train_names);
+      if (!missing.empty()) {
+        out << "  warning: no image of " << missing << " of the training split: their accuracy would be n/a\n";
+        ++warnings;
       }
     }
     if (!train_counts.empty() && a.imbalance_ratio >= 1) {

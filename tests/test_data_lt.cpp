@@ -163,3 +163,12 @@ TEST_CASE("per-class counts in a log line: all of them up to 100 classes, the fi
   c.pop_back();
   CHECK(tailor::data::counts_list(c).find("...") == std::string::npos);
 }
+
+TEST_CASE("the classes an evaluation split lacks, in words: the first five, names when given") {
+  using tailor::data::classes_without_images;
+  CHECK(classes_without_images({1, 2, 3}, {9, 8, 7}, {}) == "");
+  CHECK(classes_without_images({1, 0, 3}, {9, 8, 7}, {"a", "b", "c"}) == "1 class (1 'b' with 8 training images)");
+  CHECK(classes_without_images(std::vector<int64_t>(7, 0), std::vector<int64_t>(7, 1), {}) ==
+        "7 classes (0 with 1 training image, 1 with 1 training image, 2 with 1 training image, 3 with 1 training "
+        "image, 4 with 1 training image, ...)");
+}

@@ -232,8 +232,8 @@ TEST_CASE("lists are relative to data.root, in train and verify-data; label erro
   CHECK_MESSAGE(r.out.find("warning: the test split has no image of 1 class (10 '10' with 1 training image): their "
                            "accuracy is n/a and the balanced accuracy leaves them out\n") != std::string::npos, r.out);
   v = run("verify-data --format list --root " + data_dir() + " --train-list stray_labels.txt --test-list test.txt");
-  CHECK_MESSAGE(v.out.find("  warning: no image of 1 training class (10 with 1 training image): their accuracy would "
-                           "be n/a\n") != std::string::npos, v.out);
+  CHECK_MESSAGE(v.out.find("  warning: no image of 1 class (10 '10' with 1 training image) of the training split: "
+                           "their accuracy would be n/a\n") != std::string::npos, v.out);
   v = run("verify-data --format list --root " + data_dir() + " --list stray_labels.txt");  // a lone list: no
   CHECK_MESSAGE(v.out.find("no image of") == std::string::npos, v.out);                   // other split to miss
   v = run("verify-data --format list --root " + data_dir());  // several train and test lists: not guessed

@@ -222,18 +222,11 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
   // the balanced accuracy leaves it out; said, with the first few.
   for (const auto& [split, set] : {std::pair<const char*, const data::Dataset*>{"test", r.test.get()}, {"val", r.val.get()}}) {
     if (!set) continue;
-    const std::vector<int64_t> n = data::class_counts(set->labels, set->num_classes);
-    std::vector<int> missing;
-    for (int c = 0; c < (int)n.size(); ++c)
-      if (n[c] == 0) missing.push_back(c);
-    if (missing.empty()) continue;
-    log << "warning: the " << split << " split has no image of " << data::counted((int64_t)missing.size(), "class", "classes")
-        << " (";
-    for (size_t i = 0; i < missing.size() && i < 5; ++i)
-      log << (i ? ", " : "") << missing[i]
-          << ((size_t)missing[i] < r.train.class_names.size() ? " '" + r.train.class_names[missing[i]] + "'" : "") << " with "
-          << data::counted(r.train_counts.at(missing[i]), "training image");
-    log << (missing.size() > 5 ? ", ..." : "") << "): their accuracy is n/a and the balanced accuracy leaves them out\n";
+    const std::string missing = data::classes_without_images(data::class_counts(set->labels, set->num_classes),
+                                                             r.train_counts, r.train.class_names);
+    if (!missing.empty())
+      log << "warning: the " << split << " split has no image of " << missing
+          << ": their accuracy is n/a and the balanced accuracy leaves them out\n";
   }
   if (!r.test && !r.val) log << "data: no test or validation split: no evaluation\n";
   return r;
