@@ -453,4 +453,16 @@ TEST_CASE("adversarial values: integers beyond int64, deep nesting, duplicate ke
   CHECK(err({"stage1.optim.nesterov=true", "stage1.optim.dampening=0.5"})
             .rfind("stage1.optim.nesterov true needs a momentum above 0 and dampening 0", 0) == 0);
   CHECK(err({"cuda_graphs=true"}) == "cuda_graphs true: CUDA graphs need device cuda, got cpu");
+  // SGD settings that cannot train: momentum 1 (the buffer sums every gradient), dampening 1 (none after the first
+  // enters), dampening without momentum (not read)
+  CHECK(err({"stage1.optim.momentum=1"}).rfind("stage1.optim.momentum 1.0: below 1", 0) == 0);
+  CHECK(err({"stage1.optim.dampening=1"}).rfind("stage1.optim.dampening 1 lets no gradient after the first", 0) == 0);
+  CHECK(err({"stage1.optim.momentum=0", "stage1.optim.dampening=0.1"}) ==
+        "stage1.optim.dampening: read with a momentum above 0 only (this stage's momentum is 0)");
+  CHECK_NOTHROW(resolve_config("", {"stage1.optim.momentum=0.99", "stage1.optim.dampening=0.5"}, false));
+  CHECK_NOTHROW(resolve_config("", {"stage1.optim.momentum=0"}, false));
+  // a comma list with an empty item (a trailing comma) is refused; an empty text is the empty list
+  CHECK(err({"stage2.method=cbd", "stage2.cbd.teachers=stage1,"}) ==
+        "--set stage2.cbd.teachers: an empty item in 'stage1,' (items are separated by commas; the empty list is "
+        "'stage2.cbd.teachers=')");
 }

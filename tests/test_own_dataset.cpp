@@ -175,6 +175,12 @@ TEST_CASE("lists are relative to data.root, in train and verify-data; label erro
   CHECK(v.out.find("train: 971 images, 10 classes (" + data_dir() + "/train.txt)") != std::string::npos);
   CHECK(v.out.find("test: 265 images, 10 classes (" + data_dir() + "/test.txt)") != std::string::npos);
   CHECK(v.out.find("thirds of the classes") != std::string::npos);
+  CHECK(v.out.find("note: data.test_per_class") == std::string::npos);
+  // the run would evaluate on fewer test images than the files counted: said
+  v = run("verify-data --train-config " + cfg + " --set data.test_per_class=5");
+  CHECK_MESSAGE(v.code == 0, v.out);
+  CHECK(v.out.find("note: data.test_per_class 5: the run evaluates on the first 5 images of each class of its test "
+                   "split, not on all the test images counted below") != std::string::npos);
   v = run("verify-data --train-config " + cfg + " --set data.test_list=nope.txt");
   CHECK(v.code == 1);
   CHECK(v.out.find("verify-data: test: " + data_dir() + "/nope.txt: cannot open") != std::string::npos);

@@ -424,14 +424,18 @@ TEST_CASE("eval, tau-sweep, extract-features and report on finished runs") {
 }
 
 TEST_CASE("every subcommand rejects bad flags, bad JSON, unknown keys and out-of-range values") {
-  for (std::string cmd : {"train", "eval", "tau-sweep", "extract-features", "report", "verify-data", "bench"}) {
+  for (std::string cmd : {"train", "eval", "tau-sweep", "extract-features", "report", "verify-data", "bench", "cams",
+                          "table", "compare", "inspect-loss", "explore"}) {
     CAPTURE(cmd);
     Run r = run(cmd + " --bogus 1");
     CHECK(r.code == 2);
     CHECK(r.out.find("unknown flag --bogus") != std::string::npos);
     CHECK(r.out.find(std::string("usage: tailor ") + cmd) != std::string::npos);
-    r = run(cmd + " --help");
-    CHECK(r.code == 0);
+    for (const char* help : {" --help", " -h"}) {
+      r = run(cmd + help);
+      CHECK(r.code == 0);
+      CHECK(r.out.find(std::string("usage: tailor ") + cmd) != std::string::npos);
+    }
   }
   const std::string bad = root() + "/bad.json";
   std::ofstream(bad) << "{\n  \"stage1\": {\"epochs\": 3,}\n}\n";

@@ -18,6 +18,7 @@ Args::Args(int argc, char** argv, const std::vector<std::string>& flags, const s
   };
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "-h" && known(switches, "help")) a = "--help";  // the short form every command line knows
     if (a.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + a + "'");
     std::string name = a.substr(2), value;
     auto eq = name.find('=');

@@ -75,7 +75,7 @@ int cmd_compare(int argc, char** argv) {
   std::vector<char*> flags = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a.rfind("--", 0) == 0) {
+    if (a.rfind("--", 0) == 0 || a == "-h") {
       flags.push_back(argv[i]);
       if (a == "--html" && i + 1 < argc) flags.push_back(argv[++i]);
     } else {

@@ -227,7 +227,7 @@ int cmd_table(int argc, char** argv) {
               << " cores: the cells will slow each other down\n";
   size_t n_done = std::count(action.begin(), action.end(), Action::Done);
   std::cout << "table: " << spec.title << ": " << cells.size() << " cells (" << spec.rows.size() << " rows x "
-            << spec.columns.size() << " columns x " << spec.seeds.size() << " seeds), " << n_done
+            << spec.columns.size() << " columns x " << spec.seeds.size() << (spec.seeds.size() == 1 ? " seed), " : " seeds), ") << n_done
             << " already done, " << std::count(action.begin(), action.end(), Action::Resume) << " to resume; "
             << jobs << " at a time, " << threads << " thread" << (threads == 1 ? "" : "s") << " each; output "
             << out << "\n";

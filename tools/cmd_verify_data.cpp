@@ -83,15 +83,21 @@ int cmd_verify_data(int argc, char** argv) {
     return 2;
   }
   std::vector<std::string> args = {"verify-data"};
+  int64_t test_per_class = -1;
   try {
     const Json cfg = resolve_config(config_file, sets, false);
     for (auto& f : flags_of_config(cfg)) args.push_back(f);
+    test_per_class = cfg.at("data").at("test_per_class").get<int64_t>();
   } catch (const std::exception& e) {
     std::cerr << "tailor verify-data: " << e.what() << "\n";
     return 2;
   }
   args.insert(args.end(), rest.begin(), rest.end());
   std::cout << "verify-data: the data of " << config_file << (sets.empty() ? "" : " (with --set)") << "\n";
+  if (test_per_class > 0)  // the counts below are the files'; the run evaluates on fewer
+    std::cout << "note: data.test_per_class " << test_per_class << ": the run evaluates on the first "
+              << test_per_class << " images of each class of its test split, not on all the test "
+              << "images counted below\n";
   std::vector<char*> av;
   for (auto& s : args) av.push_back(s.data());
   return data::verify_data_main((int)av.size(), av.data(), std::cout, std::cerr);

@@ -296,6 +296,14 @@ void validate(const Json& cfg) {
     if (o.at("nesterov").get<bool>() && (o.at("momentum").get<double>() <= 0 || o.at("dampening").get<double>() != 0))
       config_fail(st + ".optim.nesterov true needs a momentum above 0 and dampening 0 (torch.optim.SGD's rule), got "
                   "momentum " + o.at("momentum").dump() + ", dampening " + o.at("dampening").dump());
+    const double momentum = o.at("momentum"), dampening = o.at("dampening");
+    if (momentum >= 1)  // buf = m buf + g: at m = 1 no gradient is ever forgotten (the step is their running sum)
+      config_fail(st + ".optim.momentum " + o.at("momentum").dump() + ": below 1 (at 1 the momentum buffer never "
+                  "forgets a gradient; 0.9 is the usual)");
+    if (momentum == 0 && dampening != 0)
+      config_fail(st + ".optim.dampening: read with a momentum above 0 only (this stage's momentum is 0)");
+    if (momentum > 0 && dampening >= 1)  // buf = m buf + (1 - d) g: at d = 1 no gradient after the first enters
+      config_fail(st + ".optim.dampening 1 lets no gradient after the first step into the momentum buffer: below 1");
     if (s.at("max_steps_per_epoch").get<int64_t>() == 0)
       config_fail(st + ".max_steps_per_epoch 0 would train no step: -1 (the whole epoch) or a cap of 1 or more");
     const int epochs = s.at("epochs"), warmup = s.at("schedule").at("warmup_epochs");
@@ -447,10 +455,13 @@ void apply_set(Json& doc, const std::string& assignment) {
     v = text;  // strings are taken literally (quotes optional)
     if (text.size() >= 2 && text.front() == '"' && text.back() == '"') v = text.substr(1, text.size() - 2);
   } else if (k->type == "strings" && (text.empty() || text.front() != '[')) {
-    v = Json::array();  // a,b,c
-    for (size_t i = 0; i <= text.size();) {
+    v = Json::array();  // a,b,c (nothing: the empty list)
+    for (size_t i = 0; !text.empty() && i <= text.size();) {
       const size_t j = std::min(text.find(',', i), text.size());
-      if (j > i) v.push_back(text.substr(i, j - i));
+      if (j == i)
+        config_fail("--set " + path + ": an empty item in '" + cut(text) + "' (items are separated by commas; " +
+                    "the empty list is '" + path + "=')");
+      v.push_back(text.substr(i, j - i));
       i = j + 1;
     }
   } else {
