@@ -68,6 +68,10 @@ CpuMemoryStats cpu_memory_stats() {
   std::lock_guard<std::mutex> lock(cpu_cache().mu);
   return cpu_cache().stats;
 }
+void cpu_reset_peak_memory() {
+  std::lock_guard<std::mutex> lock(cpu_cache().mu);
+  cpu_cache().stats.peak = cpu_cache().stats.allocated;
+}
 void cpu_empty_cache() {
   auto& c = cpu_cache();
   std::lock_guard<std::mutex> lock(c.mu);

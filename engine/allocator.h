@@ -38,6 +38,7 @@ struct CpuMemoryStats {
   size_t allocated = 0, cached = 0, peak = 0;
 };
 CpuMemoryStats cpu_memory_stats();
+void cpu_reset_peak_memory();  // peak = what is allocated now
 void cpu_empty_cache();
 
 }  // namespace tailor

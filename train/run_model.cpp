@@ -1,15 +1,18 @@
 #include "train/run_model.h"
 
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <stdexcept>
 
 #include "data/loader.h"
+#include "engine/allocator.h"
 #include "data/samplers.h"
 #include "layers/camc.h"
 #include "layers/distill_heads.h"
 #include "layers/heads.h"
 #include "train/checkpoint.h"
+#include "train/method.h"
 
 namespace tailor {
 
@@ -101,6 +104,79 @@ std::string arch_input_warning(const std::string& arch, int image_size, int64_t 
                 "they are, and resnet10 / resnet50 are the networks for large ones\n",
                 image_size, image_size, (long long)batch_size, gb);
   return buf;
+}
+
+// MemAvailable of /proc/meminfo in bytes (what can be allocated without swapping); 0 when unknown.
+static double mem_available_bytes() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  double kb = 0;
+  std::string unit;
+  while (f >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  return 0;
+}
+
+// The host memory of a training step, measured: a blank model of the run's architecture (scratch weights,
+// no state of the run touched) takes one forward + backward (cross-entropy) on n blank images, n = 2 and 4;
+// the allocator's peak above what it held before, d(n) = A n + F, gives the activations per image A and the
+// fixed part F (gradients, transients). A step of batch B: weights W + momentum W + F + A B.
+// The host memory of a training step, measured: a blank model of the run's architecture (scratch weights,
+// no state of the run touched) takes one forward + backward (cross-entropy) on n and 2n blank images; the
+// allocator's peak above what it held before, d(n) = A n + F, gives the activations per image A and the fixed
+// part F (gradients, transients). A step of batch B: weights W + momentum W + F + A B. Tiny probes see a
+// smaller A (ResNet-32 at 28x28: 2.10 MB per image at n = 2, 2.36 at n = 16 and at 64, 2.55 in a real step of
+// 1000 to 3000 images by the process's peak RSS, oneDNN's own buffers included), so `probe` 16 is the default.
+double training_step_host_bytes(const ModelConfig& m, int64_t classes, int64_t channels, int image_size,
+                                int64_t batch, int64_t probe) {
+  double d[2] = {0, 0}, weights = 0;
+  const int64_t n[2] = {probe, 2 * probe};
+  for (int i = 0; i < 2; ++i) {
+    Rng scratch(0);
+    auto net = build_model(m, classes, channels, scratch);
+    net->train();
+    weights = 4.0 * (double)net->num_parameters();
+    const Tensor x = Tensor::zeros({n[i], image_size, image_size, channels});
+    const Tensor y = Tensor::from_vector_i32(std::vector<int32_t>(n[i], 0), {n[i]});
+    cpu_reset_peak_memory();
+    const double base = (double)cpu_memory_stats().allocated;
+    softmax_cross_entropy(net->forward(x), y).backward();
+    d[i] = (double)cpu_memory_stats().peak - base;
+  }
+  cpu_empty_cache();  // the probes' blocks: not kept for sizes training may never ask for
+  const double per_image = std::max(0.0, (d[1] - d[0]) / (double)(n[1] - n[0]));
+  const double fixed = std::max(0.0, d[0] - per_image * (double)n[0]);
+  return 2 * weights + fixed + per_image * (double)batch;
+}
+
+std::string host_memory_warning(const RunConfig& cfg, const data::Dataset& train, int preset_size) {
+  if (cfg.device != "cpu") return "";
+  const int64_t classes = train.num_classes, channels = train.channels;
+  const int image_size = preset_size > 0 ? preset_size : train.height;  // (data given whole: its images' size)  // a GPU's allocation failure is an error with a message
+  const StageConfig* largest = nullptr;  // the stage training the backbone on the largest batch
+  for (const StageConfig& s : cfg.stages)
+    if (s.trains && !method_spec(s.method).frozen_backbone && (!largest || s.batch_size > largest->batch_size))
+      largest = &s;
+  const double available = mem_available_bytes();
+  if (!largest || available <= 0) return "";
+  // a quick look on 2 and 4 images first (most runs need far less than the host has), then the estimate
+  const int64_t B = largest->batch_size;
+  double need = 0;
+  try {
+    if (training_step_host_bytes(cfg.model, classes, channels, image_size, B, 2) < 0.5 * available) return "";
+    need = training_step_host_bytes(cfg.model, classes, channels, image_size, B, 16);
+  } catch (const std::exception&) {
+    return "";  // images this model cannot take: the first step says so
+  }
+  if (need < 0.8 * available) return "";
+  char gb[2][32];
+  std::snprintf(gb[0], sizeof gb[0], "%.1f", need / 1e9);
+  std::snprintf(gb[1], sizeof gb[1], "%.1f", available / 1e9);
+  return "warning: " + largest->key() + " trains " + cfg.model.arch + " on batches of " + std::to_string(B) + " at " +
+         std::to_string(image_size) + "x" + std::to_string(image_size) + ": a step needs about " + gb[0] +
+         " GB of host memory (measured on blank batches of 16 and 32; a method's extra networks not counted) and " +
+         gb[1] + " GB are available: the system may kill the run without a message (lower " + largest->key() +
+         ".batch_size, or train on a GPU)\n";
 }
 
 std::string weights_origin(const std::map<std::string, std::string>& meta) {

@@ -518,7 +518,9 @@ Json Trainer::run(std::optional<RunData> given) {
     log_ << "model: " << cfg_.model.arch << " (" << net_->num_parameters() << " parameters), head " << cfg_.model.head
          << ", " << omp_get_max_threads() << " threads"
          << (cfg_.precision == Precision::BF16 ? ", bf16 convolutions" : "") << "\n";
-    if (!cfg_.stages.empty()) log_ << arch_input_warning(cfg_.model.arch, data_.preset.size, cfg_.stages[0].batch_size);
+    if (!cfg_.stages.empty())  // a network for other images; a batch the host's memory cannot hold
+      log_ << arch_input_warning(cfg_.model.arch, data_.preset.size, cfg_.stages[0].batch_size)
+           << host_memory_warning(cfg_, data_.train, data_.preset.size);
     if (!flags_.resume && !cfg_.model.init_from.empty()) {
       if (!fs::is_regular_file(cfg_.model.init_from)) run_fail("model.init_from: file not found: " + cfg_.model.init_from);
       Module::LoadReport rep;
