@@ -134,22 +134,26 @@ size_t safetensors_dtype_size(const std::string& d) {
   return 0;
 }
 
-SafeTensorFile parse_safetensors(const std::vector<uint8_t>& buf, const std::string& file) {
-  if (buf.size() < 8)
-    fail(file, "file too short (" + std::to_string(buf.size()) +
-                   " bytes; need at least 8 for the header length)");
+namespace {
+
+// The 8-byte header length of a file of `size` bytes whose first bytes are `first8`, checked.
+uint64_t header_length(const uint8_t* first8, uint64_t size, const std::string& file) {
+  if (size < 8)
+    fail(file, "file too short (" + std::to_string(size) + " bytes; need at least 8 for the header length)");
   uint64_t n = 0;
-  std::memcpy(&n, buf.data(), 8);
+  std::memcpy(&n, first8, 8);
   if (n > kMaxHeaderBytes)
     fail(file, "header length " + std::to_string(n) + " exceeds the limit of " +
                    std::to_string(kMaxHeaderBytes) + " bytes");
-  if (n > buf.size() - 8)
-    fail(file, "header length " + std::to_string(n) + " is beyond the file size (" +
-                   std::to_string(buf.size()) + " bytes)");
-  const char* hbegin = reinterpret_cast<const char*>(buf.data()) + 8;
-  if (n == 0 || hbegin[0] != '{') fail(file, "header does not start with '{'");
+  if (n > size - 8)
+    fail(file, "header length " + std::to_string(n) + " is beyond the file size (" + std::to_string(size) +
+                   " bytes)");
+  return n;
+}
 
-  // Parse, remembering the first duplicate key (nlohmann would keep the last silently).
+// The JSON header (n bytes at hbegin): an object, no key twice (nlohmann would keep the last silently).
+json parse_header(const char* hbegin, uint64_t n, const std::string& file) {
+  if (n == 0 || hbegin[0] != '{') fail(file, "header does not start with '{'");
   std::vector<std::set<std::string>> keys;
   std::string dup;
   json::parser_callback_t cb = [&](int, json::parse_event_t ev, json& parsed) {
@@ -168,20 +172,40 @@ SafeTensorFile parse_safetensors(const std::vector<uint8_t>& buf, const std::str
   }
   if (!dup.empty()) fail(file, "duplicate key '" + dup + "' in header");
   if (!header.is_object()) fail(file, "header is not a JSON object");
+  return header;
+}
+
+std::map<std::string, std::string> header_metadata(const json& header, const std::string& file) {
+  std::map<std::string, std::string> out;
+  auto it = header.find("__metadata__");
+  if (it == header.end()) return out;
+  if (!it->is_object()) fail(file, "__metadata__ is not an object");
+  for (auto m = it->begin(); m != it->end(); ++m) {
+    if (!m->is_string()) fail(file, "__metadata__ value for '" + m.key() + "' is not a string");
+    out[m.key()] = m->get<std::string>();
+  }
+  return out;
+}
+
+void check_regular_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    fail(path, S_ISDIR(st.st_mode) ? "a folder, not a safetensors file" : "not a regular file");
+}
+
+}  // namespace
+
+SafeTensorFile parse_safetensors(const std::vector<uint8_t>& buf, const std::string& file) {
+  const uint64_t n = header_length(buf.data(), buf.size(), file);
+  const json header = parse_header(reinterpret_cast<const char*>(buf.data()) + 8, n, file);
 
   const uint64_t data_size = buf.size() - 8 - n;
   const uint8_t* data = buf.data() + 8 + n;
   SafeTensorFile out;
   std::vector<std::tuple<uint64_t, uint64_t, std::string>> spans;
+  out.metadata = header_metadata(header, file);
   for (auto it = header.begin(); it != header.end(); ++it) {
-    if (it.key() == "__metadata__") {
-      if (!it->is_object()) fail(file, "__metadata__ is not an object");
-      for (auto m = it->begin(); m != it->end(); ++m) {
-        if (!m->is_string()) fail(file, "__metadata__ value for '" + m.key() + "' is not a string");
-        out.metadata[m.key()] = m->get<std::string>();
-      }
-      continue;
-    }
+    if (it.key() == "__metadata__") continue;
     SafeTensor t;
     uint64_t b = 0, e = 0;
     parse_entry(file, it.key(), *it, &t, &b, &e);
@@ -210,10 +234,23 @@ SafeTensorFile parse_safetensors(const std::vector<uint8_t>& buf, const std::str
   return out;
 }
 
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
+  check_regular_file(path);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) fail(path, std::string("cannot open for reading: ") + std::strerror(errno));
+  const std::streamoff size = in.tellg();
+  if (size < 0) fail(path, "cannot determine file size");
+  uint8_t first8[8] = {};
+  in.seekg(0);
+  if (size >= 8 && !in.read(reinterpret_cast<char*>(first8), 8)) fail(path, "read failed");
+  const uint64_t n = header_length(first8, (uint64_t)size, path);
+  std::string h(n, '\0');
+  if (n > 0 && !in.read(h.data(), (std::streamsize)n)) fail(path, "read failed");
+  return header_metadata(parse_header(h.data(), n, path), path);
+}
+
 SafeTensorFile read_safetensors(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
-    fail(path, S_ISDIR(st.st_mode) ? "a folder, not a safetensors file" : "not a regular file");
+  check_regular_file(path);
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) fail(path, std::string("cannot open for reading: ") + std::strerror(errno));
   const std::streamoff size = in.tellg();

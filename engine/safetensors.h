@@ -38,6 +38,9 @@ struct SafeTensorFile {
 size_t safetensors_dtype_size(const std::string& dtype);
 
 SafeTensorFile read_safetensors(const std::string& path);
+// Only the header's __metadata__ (the 8-byte length and the JSON header are read and checked as above; the
+// tensors are not read): what a file is, without reading a 240 MB checkpoint's weights.
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path);
 // Parses an in-memory file image; `name` is used in error messages.
 SafeTensorFile parse_safetensors(const std::vector<uint8_t>& file, const std::string& name);
 

@@ -120,6 +120,9 @@ TEST_CASE("safetensors: round trip preserves tensors and metadata") {
   write_safetensors(path, h);
   CHECK(read_safetensors(path).tensors.size() == 1);
   CHECK(read_safetensors(path).metadata.empty());
+  CHECK(read_safetensors_metadata(path).empty());
+  write_safetensors(path, f);
+  CHECK(read_safetensors_metadata(path) == f.metadata);  // the header alone
 }
 
 TEST_CASE("safetensors: layout is 8-byte aligned with data in name order") {
@@ -194,8 +197,28 @@ TEST_CASE("safetensors: malformed files are rejected naming the file") {
                   image(R"({"__metadata__":{"k":3},"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8),
                   "__metadata__ value for 'k' is not a string");
 
+  // The header alone: the same checks of the length and the JSON, naming the file; a damaged data section is
+  // not read
+  for (const auto& [name, why] : {std::pair<const char*, const char*>{"short.safetensors", "file too short"},
+                                  {"empty.safetensors", "file too short"},
+                                  {"hlen.safetensors", "beyond the file size"},
+                                  {"hhuge.safetensors", "header length"},
+                                  {"json.safetensors", "malformed JSON header at byte"},
+                                  {"notobj.safetensors", "does not start with '{'"},
+                                  {"dup.safetensors", "duplicate key 't'"},
+                                  {"meta.safetensors", "__metadata__ value for 'k' is not a string"}}) {
+    CAPTURE(name);
+    CHECK_THROWS_WITH_AS(read_safetensors_metadata(td.file(name)), doctest::Contains(why), std::runtime_error);
+    CHECK_THROWS_WITH_AS(read_safetensors_metadata(td.file(name)), doctest::Contains(td.file(name).c_str()),
+                         std::runtime_error);
+  }
+  CHECK(read_safetensors_metadata(td.file("trailing.safetensors")).empty());
+  CHECK_THROWS_WITH_AS(read_safetensors_metadata(td.dir.string()), doctest::Contains("a folder, not a safetensors file"),
+                       std::runtime_error);
+
   // A missing file is reported with its path too.
   const std::string missing = td.file("does_not_exist.safetensors");
+  CHECK_THROWS_WITH_AS(read_safetensors_metadata(missing), doctest::Contains(missing.c_str()), std::runtime_error);
   CHECK_THROWS_WITH_AS(read_safetensors(missing), doctest::Contains(missing.c_str()), std::runtime_error);
 }
 

@@ -89,7 +89,7 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
     if (!a.has("checkpoint") && !run_finished(s.run_dir) && std::filesystem::is_regular_file(s.checkpoint)) {
       std::string at;  // the stage and epoch the checkpoint was written after (a stop mid-epoch is later)
       try {
-        const auto meta = read_safetensors(s.checkpoint).metadata;
+        const auto meta = read_safetensors_metadata(s.checkpoint);
         if (meta.count("stage") && meta.count("epoch"))
           at = ", written after stage " + meta.at("stage") + " epoch " + meta.at("epoch");
       } catch (const std::exception&) {
@@ -136,7 +136,7 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
   }
   // A tailor checkpoint names its model; weights of another origin (PyTorch's save_file, converted torchvision
   // weights) go into the model the config describes, once the data says its classes, every name matched.
-  const std::string origin = weights_origin(read_safetensors(s.checkpoint).metadata);
+  const std::string origin = weights_origin(read_safetensors_metadata(s.checkpoint));
   if (origin == "state")
     throw ConfigError(s.checkpoint + ": a run's training state (the loop's, the optimiser's), not a model checkpoint: "
                       "give one of the run's model checkpoints (checkpoints/stage<k>_last.safetensors, _best)");
