@@ -30,12 +30,6 @@ LWSClassifier::LWSClassifier(const Linear& trained) {
 
 Tensor LWSClassifier::forward(const Tensor& x) { return mul(fc->forward(x), scales); }
 
-LearnableWeightScaling::LearnableWeightScaling(int64_t classes) {
-  learned_norm = register_parameter("learned_norm", Tensor::ones({1, classes}));
-}
-
-Tensor LearnableWeightScaling::forward(const Tensor& logits) { return mul(logits, learned_norm); }
-
 // ---- tau-norm
 
 std::shared_ptr<Linear> tau_normalize(const Linear& trained, double tau) {

@@ -5,8 +5,8 @@
 //  * LWS (learnable weight scaling): logits_j = f_j (<x, w_j> + b_j), W and b frozen from stage 1,
 //    f in R^C initialised to 1 and the only trainable parameters. Names as the reference
 //    (models/TauNormClassifier.py): "fc.weight", "fc.bias", "scales".
-//  * LearnableWeightScaling (MiSLAS methods.py): logits * f on top of a classifier that keeps
-//    training; parameter "learned_norm" [1, C], init 1.
+//    MiSLAS (methods.py LearnableWeightScaling, logits * learned_norm) is the same map with fc still
+//    training: LWSClassifier(trained) with fc's requires_grad set back (train/methods/mislas.cpp).
 //  * tau-normalisation (post-hoc, tau_norm.py): w~_j = w_j / ||w_j||^tau, logits = <x, w~_j>, the bias
 //    dropped. tau = 0 gives the raw weights without bias, tau = 1 unit-norm rows. A plain Linear.
 //  * NCM (nearest class mean, KNNClassifier): class means of the training features; predict the
@@ -29,13 +29,6 @@ class LWSClassifier : public Module {
   Tensor forward(const Tensor& x) override;  // scales * (x W^T + b)
   std::shared_ptr<Linear> fc;
   Tensor scales;  // [C], trainable
-};
-
-class LearnableWeightScaling : public Module {
- public:
-  explicit LearnableWeightScaling(int64_t classes);
-  Tensor forward(const Tensor& logits) override;  // logits * learned_norm (broadcast over rows)
-  Tensor learned_norm;                            // [1, C], init 1
 };
 
 // tau-normalised copy of a trained classifier: weight rows w_j / ||w_j||^tau, no bias. A row of norm 0

@@ -95,15 +95,6 @@ TEST_CASE("LWS with all scales 1 equals the frozen classifier") {
                 {x.clone(), f.clone()}));
 }
 
-TEST_CASE("MiSLAS learnable weight scaling") {
-  LearnableWeightScaling l(4);
-  CHECK(names(l.named_parameters()) == std::vector<std::string>{"learned_norm"});
-  CHECK(l.learned_norm.shape() == Shape{1, 4});
-  Rng rng(4);
-  Tensor z = randn({3, 4}, rng);
-  CHECK(max_diff(l.forward(z), z) == 0.0);
-}
-
 TEST_CASE("NCM classifies separable features right") {
   Rng rng(5);
   const int64_t C = 5, d = 16, per_class = 30;

@@ -430,7 +430,7 @@ void apply_set(Json& doc, const std::string& assignment) {
   if (!k && is_section(path)) {  // a whole section replaced: --set 'stage1.loss={"name": "ce"}'
     Json v;
     try {
-      check_config_nesting(text, "--set " + path);
+      check_config_text(text, "--set " + path);
       v = Json::parse(text);
     } catch (const Json::exception&) {
       config_fail("--set " + path + ": a section takes a JSON object, got '" + cut(text) + "'");
@@ -466,7 +466,7 @@ void apply_set(Json& doc, const std::string& assignment) {
     }
   } else {
     try {
-      check_config_nesting(text, "--set " + path);
+      check_config_text(text, "--set " + path);
       v = Json::parse(text);
     } catch (const Json::exception&) {
       config_fail("--set " + path + ": cannot parse '" + cut(text) + "' as " + k->type);

@@ -1,6 +1,9 @@
 // Config text: JSON parsed with the checks a config needs (a key given twice, nesting no config has, errors at
 // file:line:col), and config files read (train/config.h).
 #include <cerrno>
+#include <cfloat>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -17,11 +20,13 @@ namespace {
 
 }  // namespace
 
-// JSON nested deeper than any config (a recursive parser would overflow the stack on 100,000 levels).
-void check_config_nesting(const std::string& text, const std::string& origin) {
+// JSON nested deeper than any config (a recursive parser would overflow the stack on 100,000 levels), and
+// numbers a double cannot hold: 1e400 fails in the parser, but 1e-400 would read as 0 (an lr of 0) silently.
+void check_config_text(const std::string& text, const std::string& origin) {
   int depth = 0;
   bool in_string = false, escaped = false;
-  for (char c : text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
     if (in_string) {
       if (escaped) escaped = false;
       else if (c == '\\') escaped = true;
@@ -32,12 +37,23 @@ void check_config_nesting(const std::string& text, const std::string& origin) {
       if (++depth > 64) config_fail(origin + ": JSON nested deeper than 64 levels (a config has a few)");
     } else if (c == ']' || c == '}') {
       --depth;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {  // a number: its characters up to the next separator
+      size_t j = i;
+      while (j < text.size() && std::strchr("0123456789+-.eE", text[j])) ++j;
+      const std::string number = text.substr(i, j - i);
+      const size_t exponent = number.find_first_of("eE");
+      const bool nonzero = number.substr(0, exponent).find_first_of("123456789") != std::string::npos;
+      const double v = std::strtod(number.c_str(), nullptr);
+      if (nonzero && std::fabs(v) < DBL_MIN)  // 0 or subnormal: the value written is lost
+        config_fail(origin + ": the number " + number + " is below what a double holds (about 2.2e-308; it would "
+                    "read as " + (v == 0 ? "0" : "a rounded subnormal") + ")");
+      i = j - 1;
     }
   }
 }
 
 Json parse_config_text(const std::string& text, const std::string& origin) {
-  check_config_nesting(text, origin);
+  check_config_text(text, origin);
   // A key given twice in one object: JSON parsers keep the last silently; a config refuses it, naming it.
   struct Frame {
     std::set<std::string> keys;
