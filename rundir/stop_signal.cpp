@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <initializer_list>
@@ -10,11 +11,15 @@ namespace tailor {
 
 namespace {
 
-volatile std::sig_atomic_t g_stop_signal = 0;
+// The kernel runs the handler on any thread that does not block the signal (a loader worker, an OpenMP or MPI
+// thread) while the training loop reads the flag on the main thread: a lock-free atomic, which a handler may
+// use (a volatile sig_atomic_t is only safe on the thread it interrupted).
+std::atomic<int> g_stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "the stop flag is set inside a signal handler");
 
 // Only async-signal-safe calls here: the flag, and write(2) of a fixed message.
 void on_stop_signal(int sig) {
-  g_stop_signal = sig;
+  g_stop_signal.store(sig, std::memory_order_relaxed);
   static const char msg[] =
       "\ntailor: stop requested: the state is saved after the step in progress (a second signal stops at once)\n";
   ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -24,7 +29,7 @@ void on_stop_signal(int sig) {
 }  // namespace
 
 void install_stop_signals() {
-  g_stop_signal = 0;
+  g_stop_signal.store(0);
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
@@ -32,7 +37,7 @@ void install_stop_signals() {
   for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaction(sig, &sa, nullptr);
 }
 
-int pending_stop_signal() { return (int)g_stop_signal; }
+int pending_stop_signal() { return g_stop_signal.load(std::memory_order_relaxed); }
 
 const char* stop_signal_name(int sig) {
   if (sig == SIGTERM) return "SIGTERM";
