@@ -142,6 +142,10 @@ uint64_t header_length(const uint8_t* first8, uint64_t size, const std::string& 
     fail(file, "file too short (" + std::to_string(size) + " bytes; need at least 8 for the header length)");
   uint64_t n = 0;
   std::memcpy(&n, first8, 8);
+  // torch.save's formats: a zip archive (PyTorch >= 1.6) or a pickle (protocol 2: 0x80 0x02); said as such
+  if (n > size - 8 && (std::memcmp(first8, "PK\x03\x04", 4) == 0 || (first8[0] == 0x80 && first8[1] == 0x02)))
+    fail(file, "a PyTorch torch.save file (a pickle), not safetensors: convert it in Python with "
+               "`safetensors.torch.save_file(torch.load(F), OUT)` (its state_dict, when it holds more)");
   if (n > kMaxHeaderBytes)
     fail(file, "header length " + std::to_string(n) + " exceeds the limit of " +
                    std::to_string(kMaxHeaderBytes) + " bytes");

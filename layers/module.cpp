@@ -93,7 +93,12 @@ std::string Module::LoadReport::str() const {
   list("missing", missing);
   list("unexpected", unexpected);
   list("shape mismatch", mismatched);
-  return r.empty() ? "all names matched" : r;
+  if (r.empty()) r = "all names matched";
+  else if (total > 0 && loaded == total) r = "all " + std::to_string(total) + " of the model's tensors loaded; " + r;
+  else if (total > 0) r = std::to_string(loaded) + " of the model's " + std::to_string(total) + " tensors loaded, the "
+                          "others as initialised; " + r;
+  for (const std::string& n : notes) r += "; " + n;
+  return r;
 }
 
 Module::LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& sd, bool allow_partial) {
@@ -107,16 +112,19 @@ Module::LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& 
     if (it == sd.end()) {
       rep.missing.push_back(n);
     } else if (it->second.shape() != t.shape() || it->second.dtype() != t.dtype()) {
-      rep.mismatched.push_back(n + " " + it->second.desc() + " vs model " + t.desc());
+      rep.mismatched.push_back(n + " " + dtype_name(it->second.dtype()) + shape_str(it->second.shape()) + " vs model " +
+                               dtype_name(t.dtype()) + shape_str(t.shape()));
     }
   }
   if (!rep.ok() && !allow_partial) fail("load_state_dict: " + rep.str());
   NoGradGuard ng;
+  rep.total = mine.size();
   for (auto& [n, t] : mine) {
     auto it = sd.find(n);
     if (it != sd.end() && it->second.shape() == t.shape() && it->second.dtype() == t.dtype()) {
       Tensor dst = t;
       dst.copy_from(it->second);
+      ++rep.loaded;
     }
   }
   return rep;

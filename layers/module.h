@@ -44,6 +44,8 @@ class Module {
   // of missing / unexpected / shape-mismatched names.
   struct LoadReport {
     std::vector<std::string> missing, unexpected, mismatched;
+    size_t loaded = 0, total = 0;    // tensors copied, of the model's
+    std::vector<std::string> notes;  // what was adapted on the way (train/checkpoint.h read_foreign_weights)
     bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
     std::string str() const;
   };

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "layers/resnet.h"
 #include "engine/safetensors.h"
 #include "train/checkpoint.h"
+#include "train/config.h"  // ConfigError
 
 using namespace tailor;
 
@@ -51,10 +53,13 @@ TEST_CASE("strict loading names missing, unexpected and mismatched tensors") {
   } catch (const std::exception& e) {
     std::string m = e.what();
     CHECK(m.find(path) == 0);
-    CHECK(m.find("shape mismatch (2): linear.bias f32[10] cpu vs model f32[100] cpu") != std::string::npos);
+    CHECK(m.find("shape mismatch (2): linear.bias f32[10] vs model f32[100]") != std::string::npos);
   }
   auto rep = load_weights(path, *r100, /*allow_partial=*/true);
   CHECK(rep.mismatched.size() == 2);
+  CHECK(rep.loaded + 2 == rep.total);
+  CHECK_MESSAGE(rep.str().rfind(std::to_string(rep.total - 2) + " of the model's " + std::to_string(rep.total) + " tensors loaded, the others as initialised; shape mismatch (2)", 0) == 0, rep.str());
+  CHECK(rep.total == 188);
   auto normed = make_resnet("resnet32", 10, 3, HeadKind::None, global_rng());
   try {
     load_weights(path, *normed);
@@ -118,4 +123,106 @@ TEST_CASE("a write killed at a random moment leaves either the old or the new fi
   }
   std::remove(path.c_str());
   std::remove((path + ".tmp").c_str());
+}
+
+// A file the way PyTorch users hold weights: half / bfloat16 / double tensors, a DataParallel "module." prefix,
+// no BatchNorm counters (PyTorch < 0.4.1), a torch.save pickle; PyTorch's load_state_dict takes the first three.
+TEST_CASE("weights from PyTorch: dtypes cast, module. prefix, missing BN counters; torch.save and empty matches said") {
+  manual_seed(3);
+  auto a = make_resnet("resnet32", 10, 3, HeadKind::Linear, global_rng());
+  SafeTensorFile f;
+  for (auto& [name, t] : a->state_dict())
+    f.tensors[name] = t.dtype() == DType::F32 ? make_safetensor_f32(t.shape(), t.to_vector())
+                                              : make_safetensor_i64(t.shape(), {0});
+  auto fresh = [] { return make_resnet("resnet32", 10, 3, HeadKind::Linear, global_rng()); };
+  auto same = [&](Module& m, double tol) {
+    auto sa = a->state_dict(), sm = m.state_dict();
+    double worst = 0;
+    for (size_t i = 0; i < sa.size(); ++i)
+      if (sa[i].second.dtype() == DType::F32) {
+        auto x = sa[i].second.to_vector(), y = sm[i].second.to_vector();
+        for (size_t k = 0; k < x.size(); ++k) worst = std::max(worst, (double)std::fabs(x[k] - y[k]) / (std::fabs(x[k]) + 1e-30));
+      }
+    return worst <= tol;
+  };
+  const std::string path = tmp_path("foreign.safetensors");
+  // BF16: the upper 16 bits of each float32 (truncation), loaded back exactly as those bits
+  {
+    SafeTensorFile g = f;
+    for (auto& [name, st] : g.tensors) {
+      if (st.dtype != "F32") continue;
+      std::vector<uint8_t> b;
+      for (size_t k = 0; k < st.bytes.size(); k += 4) b.insert(b.end(), {st.bytes[k + 2], st.bytes[k + 3]});
+      st.dtype = "BF16", st.bytes = b;
+    }
+    write_safetensors(path, g);
+    auto m = fresh();
+    Module::LoadReport rep = load_weights(path, *m);
+    CHECK(rep.ok());
+    CHECK(rep.str() == "all names matched; 157 BF16 tensors cast to F32");
+    CHECK(same(*m, 1.0 / 128));  // bfloat16 keeps 8 bits of mantissa
+    CHECK_THROWS_WITH_AS(read_weights(path, nullptr, CrcCheck::IfPresent),
+                         doctest::Contains("unsupported dtype BF16 (expected F32, I32 or I64)"), std::exception);
+  }
+  // F64: the values as doubles, rounded to the same floats
+  {
+    SafeTensorFile g = f;
+    for (auto& [name, st] : g.tensors)
+      if (st.dtype == "F32") {
+        std::vector<double> d;
+        for (float v : safetensor_as_f32(st)) d.push_back(v);
+        st = make_safetensor_f64(st.shape, d);
+      }
+    write_safetensors(path, g);
+    auto m = fresh();
+    CHECK(load_weights(path, *m).str() == "all names matched; 157 F64 tensors cast to F32 (rounded)");
+    CHECK(same(*m, 0));
+  }
+  // F16: exact values of binary16 (normal, subnormal, negative, infinity) decoded
+  {
+    SafeTensorFile g;
+    SafeTensor h;
+    h.dtype = "F16", h.shape = {6};
+    for (uint16_t v : {0x3C00, 0xC000, 0x3555, 0x0001, 0x7C00, 0x0000})
+      h.bytes.insert(h.bytes.end(), {(uint8_t)(v & 0xff), (uint8_t)(v >> 8)});
+    g.tensors["x"] = h;
+    write_safetensors(path, g);
+    std::vector<std::string> notes;
+    auto sd = read_foreign_weights(path, *a, &notes);
+    const std::vector<float> want = {1.f, -2.f, 0.333251953125f, 5.9604644775390625e-08f, INFINITY, 0.f};
+    CHECK(sd.at("x").to_vector() == want);
+    CHECK(notes == std::vector<std::string>{"1 F16 tensor cast to F32"});
+  }
+  // nn.DataParallel's "module." prefix, and no num_batches_tracked: the weights land where they belong
+  {
+    SafeTensorFile g;
+    for (auto& [name, st] : f.tensors)
+      if (name.find("num_batches_tracked") == std::string::npos) g.tensors["module." + name] = st;
+    write_safetensors(path, g);
+    auto m = fresh();
+    CHECK(load_weights(path, *m).str() ==
+          "all names matched; the prefix 'module.' of every name dropped (a DataParallel / DistributedDataParallel "
+          "state dict); 31 BatchNorm num_batches_tracked absent from the file (PyTorch < 0.4.1): 0, as PyTorch's "
+          "load_state_dict sets them");
+    CHECK(same(*m, 0));
+  }
+  // the classifier of another class count: the hint; a partial load matching nothing: refused
+  {
+    auto r100 = make_resnet("resnet32", 100, 3, HeadKind::Linear, global_rng());
+    write_safetensors(path, f);
+    CHECK_THROWS_WITH_AS(load_weights(path, *r100),
+                         doctest::Contains("(model.init_allow_partial true takes the tensors that match"), ConfigError);
+    SafeTensorFile g;
+    for (auto& [name, st] : f.tensors) g.tensors["backbone." + name] = st;
+    write_safetensors(path, g);
+    CHECK_THROWS_WITH_AS(load_weights(path, *r100, true), doctest::Contains(": no tensor of the file matches the model"),
+                         ConfigError);
+  }
+  // torch.save's zip and pickle files are named as such
+  for (const std::string head : {std::string("PK\x03\x04\x00\x00\x00\x00", 8), std::string("\x80\x02\x8a\x0alz", 8)}) {
+    std::ofstream(path, std::ios::binary) << head << std::string(100, 'x');
+    CHECK_THROWS_WITH_AS(read_weights(path), doctest::Contains("a PyTorch torch.save file (a pickle), not safetensors"),
+                         std::exception);
+  }
+  std::remove(path.c_str());
 }

@@ -146,14 +146,16 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
     const ModelConfig m = parse_model_config(s.cfg.at("model"));
     Rng scratch(0);  // every weight is overwritten by the load
     s.net = build_model(m, s.data.train.num_classes, s.data.train.channels, scratch);
+    std::vector<std::string> notes;
     try {
-      s.net->load_state_dict(read_weights(s.checkpoint, nullptr, CrcCheck::IfPresent), false);
+      s.net->load_state_dict(read_foreign_weights(s.checkpoint, *s.net, &notes), false);
     } catch (const std::exception& e) {
       throw ConfigError(s.checkpoint + ": no tailor metadata, so loaded into the config's model (" + m.arch + ", head " +
                         m.head + ", " + std::to_string(s.data.train.num_classes) + " classes): " + e.what());
     }
     log << "model: " << s.checkpoint << " has no tailor metadata: weights loaded into the config's model, every "
         << "name matched\n";
+    for (const std::string& n : notes) log << "model: " << n << "\n";
   }
   if (device == "cuda") {
     cuda_set_deterministic(s.cfg.value("deterministic", false));

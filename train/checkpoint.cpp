@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "engine/safetensors.h"
+#include "train/config.h"  // ConfigError
 
 namespace tailor {
 
@@ -63,8 +64,52 @@ void save_weights(const std::string& path, const Module& model, const std::map<s
   write_with_crc(path, f);
 }
 
-std::map<std::string, Tensor> read_weights(const std::string& path, std::map<std::string, std::string>* metadata,
-                                           CrcCheck check) {
+namespace {
+
+float half_to_float(uint16_t h) {  // IEEE binary16: sign, 5-bit exponent (bias 15), 10-bit fraction
+  const uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0 && frac == 0) bits = sign;
+  else if (exp == 0) {  // subnormal: renormalise
+    int e = -1;
+    uint32_t f = frac;
+    do {
+      ++e;
+      f <<= 1;
+    } while ((f & 0x400) == 0);
+    bits = sign | (uint32_t)(127 - 15 - e) << 23 | (f & 0x3ff) << 13;
+  } else if (exp == 31) bits = sign | 0x7f800000u | frac << 13;  // inf, NaN
+  else bits = sign | (exp + 127 - 15) << 23 | frac << 13;
+  float out;
+  std::memcpy(&out, &bits, 4);
+  return out;
+}
+
+// F16 / BF16 / F64 values of a tensor as float32 (a cast PyTorch's load_state_dict makes when it copies).
+std::vector<float> as_f32(const SafeTensor& st) {
+  const size_t n = (size_t)st.numel();
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (st.dtype == "F64") {
+      double d;
+      std::memcpy(&d, st.bytes.data() + 8 * i, 8);
+      v[i] = (float)d;
+      continue;
+    }
+    uint16_t h;
+    std::memcpy(&h, st.bytes.data() + 2 * i, 2);
+    if (st.dtype == "F16") {
+      v[i] = half_to_float(h);
+    } else {  // BF16: the upper half of a float32
+      const uint32_t bits = (uint32_t)h << 16;
+      std::memcpy(&v[i], &bits, 4);
+    }
+  }
+  return v;
+}
+
+std::map<std::string, Tensor> read_weights_cast(const std::string& path, std::map<std::string, std::string>* metadata,
+                                                CrcCheck check, std::map<std::string, int>* cast) {
   SafeTensorFile f = read_safetensors(path);
   auto it = f.metadata.find("crc32");
   bool tailors = check == CrcCheck::Required;
@@ -76,8 +121,9 @@ std::map<std::string, Tensor> read_weights(const std::string& path, std::map<std
     std::string got = data_crc32(f);
     if (got != it->second)
       fail(path + ": checksum mismatch (crc32 of the data is " + got + ", the header says " + it->second +
-           "): the file is corrupted; use another copy of it (a model: another of the run's checkpoints, e.g. "
-           "stage<k>_best / _last.safetensors)");
+           "): the file is corrupted, or its tensors were changed by another program that kept tailor's metadata "
+           "(drop the crc32 key when saving it); else use another copy of it (a model: another of the run's "
+           "checkpoints, e.g. stage<k>_best / _last.safetensors)");
   }
   if (metadata) *metadata = f.metadata;
   std::map<std::string, Tensor> out;
@@ -95,20 +141,72 @@ std::map<std::string, Tensor> read_weights(const std::string& path, std::map<std
         v.push_back((int32_t)x);
       }
       out[name] = Tensor::from_vector_i32(v, shape);
+    } else if (cast && (st.dtype == "F16" || st.dtype == "BF16" || st.dtype == "F64")) {
+      out[name] = Tensor::from_vector(as_f32(st), shape);
+      ++(*cast)[st.dtype];
     } else {
-      fail(path + ": tensor " + name + " has unsupported dtype " + st.dtype + " (expected F32, I32 or I64)");
+      fail(path + ": tensor " + name + " has unsupported dtype " + st.dtype + " (expected F32, I32 or I64" +
+           (cast ? ", or F16, BF16, F64 cast to F32)" : ")"));
     }
   }
   return out;
 }
 
-Module::LoadReport load_weights(const std::string& path, Module& model, bool allow_partial) {
-  auto sd = read_weights(path, nullptr, CrcCheck::IfPresent);
-  try {
-    return model.load_state_dict(sd, allow_partial);
-  } catch (const std::exception& e) {
-    fail(path + ": " + e.what());
+}  // namespace
+
+std::map<std::string, Tensor> read_weights(const std::string& path, std::map<std::string, std::string>* metadata,
+                                           CrcCheck check) {
+  return read_weights_cast(path, metadata, check, nullptr);
+}
+
+std::map<std::string, Tensor> read_foreign_weights(const std::string& path, const Module& model,
+                                                   std::vector<std::string>* notes) {
+  std::map<std::string, int> cast;
+  std::map<std::string, Tensor> sd = read_weights_cast(path, nullptr, CrcCheck::IfPresent, &cast);
+  for (auto& [dtype, n] : cast)
+    notes->push_back(std::to_string(n) + " " + dtype + " tensor" + (n == 1 ? "" : "s") + " cast to F32" +
+                     (dtype == "F64" ? " (rounded)" : ""));
+  std::map<std::string, Tensor> mine;
+  for (auto& [n, t] : model.state_dict()) mine[n] = t;
+  // nn.DataParallel / DistributedDataParallel save their module's names under "module."
+  bool prefixed = !sd.empty() && !mine.count(sd.begin()->first);
+  for (auto& [n, t] : sd) prefixed = prefixed && n.rfind("module.", 0) == 0;
+  if (prefixed) {
+    std::map<std::string, Tensor> bare;
+    for (auto& [n, t] : sd) bare[n.substr(7)] = t;
+    sd = std::move(bare);
+    notes->push_back("the prefix 'module.' of every name dropped (a DataParallel / DistributedDataParallel state dict)");
   }
+  // BatchNorm's num_batches_tracked appeared in PyTorch 0.4.1; its load_state_dict sets a missing one to 0
+  int counters = 0;
+  for (auto& [n, t] : mine) {
+    const std::string suffix = ".num_batches_tracked";
+    if (sd.count(n) || n.size() < suffix.size() || n.compare(n.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    if (!sd.count(n.substr(0, n.size() - suffix.size()) + ".running_mean")) continue;  // that BN is not in the file
+    sd[n] = Tensor::zeros(t.shape(), t.dtype());
+    ++counters;
+  }
+  if (counters > 0)
+    notes->push_back(std::to_string(counters) + " BatchNorm num_batches_tracked absent from the file (PyTorch < 0.4.1): "
+                     "0, as PyTorch's load_state_dict sets them");
+  return sd;
+}
+
+Module::LoadReport load_weights(const std::string& path, Module& model, bool allow_partial) {
+  std::vector<std::string> notes;
+  auto sd = read_foreign_weights(path, model, &notes);
+  Module::LoadReport rep;
+  try {
+    rep = model.load_state_dict(sd, allow_partial);
+  } catch (const std::exception& e) {  // the names or shapes differ: the model the config describes
+    throw ConfigError(path + ": " + e.what() + " (model.init_allow_partial true takes the tensors that match, e.g. "
+                      "the backbone's of a model with another classifier; the others keep their fresh initialisation)");
+  }
+  if (rep.loaded == 0)  // a partial load that found nothing: a fresh model trained under a misleading log
+    throw ConfigError(path + ": no tensor of the file matches the model (" + rep.str() + ")");
+  rep.notes = notes;
+  return rep;
 }
 
 }  // namespace tailor

@@ -14,6 +14,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <vector>
 
 #include "layers/module.h"
 
@@ -29,8 +30,13 @@ enum class CrcCheck { Required, IfPresent };
 // verifies the crc32 metadata. `metadata` (optional) receives the file's metadata.
 std::map<std::string, Tensor> read_weights(const std::string& path, std::map<std::string, std::string>* metadata = nullptr,
                                            CrcCheck crc = CrcCheck::Required);
-// read_weights (CrcCheck::IfPresent: any safetensors file with PyTorch names) + Module::load_state_dict;
-// strict unless allow_partial. The error names the file.
+// Weights from PyTorch for `model`, as its load_state_dict(strict=True) takes them (CrcCheck::IfPresent):
+// F16 / BF16 / F64 tensors cast to F32, the "module." prefix of a DataParallel / DDP state dict dropped, a
+// BatchNorm num_batches_tracked the file lacks (PyTorch < 0.4.1) set to 0. `notes` gets a line per change.
+std::map<std::string, Tensor> read_foreign_weights(const std::string& path, const Module& model,
+                                                   std::vector<std::string>* notes);
+// model.init_from: read_foreign_weights + Module::load_state_dict; strict unless allow_partial, and a partial
+// load must match at least one tensor. Errors (ConfigError) name the file; the report carries the notes.
 Module::LoadReport load_weights(const std::string& path, Module& model, bool allow_partial = false);
 
 // Tensors + metadata, with the crc32 written and checked like the weights files.
