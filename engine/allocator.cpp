@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/cpu/kernels.h"
 #include "engine/profiler.h"
 
 #ifdef TAILOR_CUDA
@@ -68,6 +69,7 @@ CpuMemoryStats cpu_memory_stats() {
   std::lock_guard<std::mutex> lock(cpu_cache().mu);
   return cpu_cache().stats;
 }
+void cpu_release_conv_setups() { cpu::conv2d_release_setups(); }
 void cpu_reset_peak_memory() {
   std::lock_guard<std::mutex> lock(cpu_cache().mu);
   cpu_cache().stats.peak = cpu_cache().stats.allocated;

@@ -207,15 +207,16 @@ TEST_CASE("ResNet-32 on large images is warned about, with the memory its activa
 
 TEST_CASE("a training step's host memory is measured, and a batch the host cannot hold is warned about") {
   // ResNet-32 on 28x28 grey images: 2.55 MB per image in real steps of 1000 and 3000 images (the process's peak
-  // RSS, oneDNN's buffers included); the allocator's measure on 16 and 32 blank images is within 20 % below it
+  // RSS, oneDNN's buffers included); the allocator's measure on 2 and 4 blank images is within 25 % below it
   ModelConfig m;
   m.arch = "resnet32";
   m.head = "normed";
   const double a1000 = training_step_host_bytes(m, 10, 1, 28, 1000), a3000 = training_step_host_bytes(m, 10, 1, 28, 3000);
   const double per_image = (a3000 - a1000) / 2000;
-  CHECK(per_image > 0.8 * 2.55e6);
+  CHECK(per_image > 0.75 * 2.55e6);
   CHECK(per_image < 2.55e6);
-  CHECK(a1000 > 1000 * per_image);  // + the weights, their momentum and gradients
+  CHECK(a1000 > 1000 * per_image);  // + the momentum buffers and the gradients
+  CHECK(training_step_host_bytes(m, 10, 1, 28, 1000, 16) > a1000);  // larger probes: a little more per image
   // the Fashion-MNIST default: nothing said; a million images a batch: said, naming the stage and its key
   data::Dataset fashion;  // the classes, channels and size the warning reads
   fashion.num_classes = 10, fashion.channels = 1, fashion.height = fashion.width = 28;
@@ -225,6 +226,11 @@ TEST_CASE("a training step's host memory is measured, and a batch the host canno
   CHECK(w.rfind("warning: stage1 trains resnet32 on batches of 1000000 at 28x28: a step needs about 2", 0) == 0);
   CHECK(w.find("about 2") == w.find(" GB of host memory") - 12);  // "about 2xxx.x" GB (2.36 MB x a million)
   CHECK(w.find("(lower stage1.batch_size, or train on a GPU)") != std::string::npos);
+  // data parallel: a rank's share of the batch
+  const std::string per_rank =
+      host_memory_warning(parse_run_config(resolve_config("", {"stage1.batch_size=1000000"}, false)), fashion, 28, 4);
+  CHECK(per_rank.rfind("warning: stage1 trains resnet32 on batches of 250000 per rank (1 on this host) at 28x28", 0) ==
+        0);
   // a stage on a frozen backbone (cRT) is not the one measured
   const std::string crt = host_memory_warning(
       parse_run_config(resolve_config("", {"stage2={\"method\": \"crt\", \"batch_size\": 1000000}"}, false)), fashion,

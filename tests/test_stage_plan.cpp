@@ -2,7 +2,7 @@
 // when it starts — after the stages before it trained — is refused at the start instead, naming the stage:
 // the classifier head a method cannot start from (followed through the stages, from the config and from the
 // load files), a load file or a teacher of other classes, an augmentation the data cannot take, a balms meta
-// batch the ranks or the meta set cannot give.
+// batch the ranks or the meta set cannot give, an EQL threshold that marks no class (or every class) rare.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -220,6 +220,15 @@ TEST_CASE("a stage's augmentation and a balms meta batch that the data cannot ta
   // class weights of another count than the data's classes
   e = refused_at_start(config("weights", {"stage1.loss={\"name\": \"ce\", \"weight\": [1, 2]}"}));
   CHECK(e == "stage1.loss.weight: 2 class weights for 10 classes (one per class of the training data)");
+  // softmax EQL whose threshold marks no class rare (plain CE) or, with gamma 1, every class (loss 0)
+  bool config_error = false;
+  e = refused_at_start(config("eql0", {"stage1.loss={\"name\": \"eql\"}"}), &config_error);
+  CHECK(config_error);
+  CHECK(e.rfind("stage1.loss.eql_lambda 0.00177 marks no class rare (the rarest holds 0.0", 0) == 0);
+  CHECK(e.find("the loss would be plain cross-entropy; raise it above 0.0") != std::string::npos);
+  e = refused_at_start(config("eql1", {"stage1.loss={\"name\": \"eql\", \"eql_lambda\": 0.5, \"eql_gamma\": 1}"}));
+  CHECK(e.rfind("stage1.loss.eql_lambda 0.5 marks every class rare (the commonest holds 0.", 0) == 0);
+  CHECK(e.find("the loss would be 0; lower it below 0.") != std::string::npos);
 }
 
 TEST_CASE("teachers by stage or file (kd too), checked whole; a finished stage's files are not needed to resume") {

@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -86,19 +87,25 @@ float half_to_float(uint16_t h) {  // IEEE binary16: sign, 5-bit exponent (bias 
 }
 
 // F16 / BF16 / F64 values of a tensor as float32 (a cast PyTorch's load_state_dict makes when it copies).
+// safetensors is little-endian, as the hosts tailor runs on.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors' bytes are read as the host's");
 std::vector<float> as_f32(const SafeTensor& st) {
   const size_t n = (size_t)st.numel();
   std::vector<float> v(n);
-  for (size_t i = 0; i < n; ++i) {
-    if (st.dtype == "F64") {
+  if (st.dtype == "F64") {
+    for (size_t i = 0; i < n; ++i) {
       double d;
       std::memcpy(&d, st.bytes.data() + 8 * i, 8);
-      v[i] = (float)d;
-      continue;
+      const double big = std::numeric_limits<float>::max();  // beyond float's range: infinity, as PyTorch's cast
+      v[i] = d > big ? INFINITY : d < -big ? -INFINITY : (float)d;
     }
+    return v;
+  }
+  const bool half = st.dtype == "F16";
+  for (size_t i = 0; i < n; ++i) {
     uint16_t h;
     std::memcpy(&h, st.bytes.data() + 2 * i, 2);
-    if (st.dtype == "F16") {
+    if (half) {
       v[i] = half_to_float(h);
     } else {  // BF16: the upper half of a float32
       const uint32_t bits = (uint32_t)h << 16;
@@ -183,7 +190,9 @@ std::map<std::string, Tensor> read_foreign_weights(const std::string& path, cons
     const std::string suffix = ".num_batches_tracked";
     if (sd.count(n) || n.size() < suffix.size() || n.compare(n.size() - suffix.size(), suffix.size(), suffix) != 0)
       continue;
-    if (!sd.count(n.substr(0, n.size() - suffix.size()) + ".running_mean")) continue;  // that BN is not in the file
+    const std::string mean = n.substr(0, n.size() - suffix.size()) + ".running_mean";
+    if (!sd.count(mean) || !mine.count(mean) || sd.at(mean).shape() != mine.at(mean).shape())
+      continue;  // that BatchNorm is not in the file (or not this one): nothing to complete
     sd[n] = Tensor::zeros(t.shape(), t.dtype());
     ++counters;
   }

@@ -296,14 +296,15 @@ void validate(const Json& cfg) {
     if (o.at("nesterov").get<bool>() && (o.at("momentum").get<double>() <= 0 || o.at("dampening").get<double>() != 0))
       config_fail(st + ".optim.nesterov true needs a momentum above 0 and dampening 0 (torch.optim.SGD's rule), got "
                   "momentum " + o.at("momentum").dump() + ", dampening " + o.at("dampening").dump());
-    const double momentum = o.at("momentum"), dampening = o.at("dampening");
+    const float momentum = o.at("momentum").get<float>(), dampening = o.at("dampening").get<float>();  // as SGD reads
     if (momentum >= 1)  // buf = m buf + g: at m = 1 no gradient is ever forgotten (the step is their running sum)
-      config_fail(st + ".optim.momentum " + o.at("momentum").dump() + ": below 1 (at 1 the momentum buffer never "
-                  "forgets a gradient; 0.9 is the usual)");
+      config_fail(st + ".optim.momentum " + o.at("momentum").dump() + " must be below 1 (as float32; at 1 the "
+                  "momentum buffer never forgets a gradient; 0.9 is the usual)");
     if (momentum == 0 && dampening != 0)
       config_fail(st + ".optim.dampening: read with a momentum above 0 only (this stage's momentum is 0)");
     if (momentum > 0 && dampening >= 1)  // buf = m buf + (1 - d) g: at d = 1 no gradient after the first enters
-      config_fail(st + ".optim.dampening 1 lets no gradient after the first step into the momentum buffer: below 1");
+      config_fail(st + ".optim.dampening " + o.at("dampening").dump() + " lets no gradient after the first step into "
+                  "the momentum buffer (as float32 it is 1): below 1");
     if (s.at("max_steps_per_epoch").get<int64_t>() == 0)
       config_fail(st + ".max_steps_per_epoch 0 would train no step: -1 (the whole epoch) or a cap of 1 or more");
     const int epochs = s.at("epochs"), warmup = s.at("schedule").at("warmup_epochs");
@@ -535,76 +536,6 @@ Json resolve_config(const std::string& file, const std::vector<std::string>& set
     doc["name"] = file.empty() ? "default" : stem;
   }
   return expand_config(doc);
-}
-
-std::string config_hash(const Json& cfg) {
-  const std::string s = config_identity(cfg).dump();
-  Fnv1a h;
-  h.add(s.data(), s.size());
-  return h.hex();
-}
-
-std::string config_differences(const Json& before, const Json& now) {
-  const Json a = config_identity(before), b = config_identity(now);
-  std::string out;
-  int n = 0;
-  for (const Json& op : Json::diff(a, b)) {
-    const std::string ptr = op.at("path");
-    if (++n > 6) {
-      out += ", ...";
-      break;
-    }
-    std::string key = ptr.substr(1);
-    std::replace(key.begin(), key.end(), '/', '.');
-    const Json::json_pointer jp(ptr);
-    const std::string was = a.contains(jp) ? a.at(jp).dump() : "(absent)", is = b.contains(jp) ? b.at(jp).dump() : "(absent)";
-    out += (out.empty() ? "" : ", ") + key + " " + was + " -> " + is;
-  }
-  return out;
-}
-
-Json config_identity(const Json& cfg) {
-  Json identity = cfg;
-  if (identity.contains("data") && identity["data"].contains("root")) identity["data"]["root"] = "";
-  if (identity.contains("data")) identity["data"].erase("resident");  // the same batches either way
-  if (identity.contains("eval"))
-    for (const char* k : {"groups", "many_above", "few_below"}) identity["eval"].erase(k);
-  // Keys added to the schema later are hashed only when they differ from their default, so a run started by
-  // an older tailor still resumes: a stage's own augmentation.
-  for (auto& [key, stage] : identity.items())
-    if (key.rfind("stage", 0) == 0 && stage.is_object() && stage.value("augment", std::string("x")).empty())
-      stage.erase("augment");
-  if (identity.value("precision", std::string("fp32")) == "fp32") identity.erase("precision");  // added later
-  if (identity.contains("model") && identity["model"].value("head_bias_prior", 0.0) == 0.0)
-    identity["model"].erase("head_bias_prior");  // likewise
-  for (auto& [key, stage] : identity.items())
-    if (key.rfind("stage", 0) == 0 && stage.is_object() && stage.contains("optim") &&
-        stage["optim"].value("decay_head_bias", false))
-      stage["optim"].erase("decay_head_bias");
-  identity.erase("cuda_graphs");  // the same steps either way
-  if (identity.contains("debug")) identity["debug"].erase("profile_steps");  // likewise
-  // How the ranks talk is not part of a run's identity; SyncBatchNorm is, when on.
-  if (identity.contains("dist")) {
-    for (const char* k : {"backend", "timeout_s", "bucket_mb", "overlap"}) identity["dist"].erase(k);
-    if (!identity["dist"].value("sync_bn", false)) identity["dist"].erase("sync_bn");
-    if (identity["dist"].empty()) identity.erase("dist");
-  }
-  return identity;
-}
-
-// h = (h xor byte) * FNV prime, over every byte
-void Fnv1a::add(const void* data, size_t n) {
-  const unsigned char* p = (const unsigned char*)data;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 1099511628211ull;
-  }
-}
-
-std::string Fnv1a::hex() const {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
-  return buf;
 }
 
 }  // namespace tailor

@@ -56,7 +56,7 @@ const char* embedded_default_overrides();
 
 // Parses JSON text; a syntax error names `origin`, line and column.
 // JSON nested deeper than any config (64 levels; a recursive parser would overflow the stack on 100,000) and a
-// non-zero number below a double's range (1e-400 would read as 0): refused naming `origin`.
+// non-zero number below float32's range (1e-50 would read as 0): refused naming `origin` (a file: line:column).
 void check_config_text(const std::string& text, const std::string& origin);
 Json parse_config_text(const std::string& text, const std::string& origin);
 Json load_config_file(const std::string& path);  // a missing / unreadable file is an error naming it

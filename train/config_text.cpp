@@ -21,7 +21,8 @@ namespace {
 }  // namespace
 
 // JSON nested deeper than any config (a recursive parser would overflow the stack on 100,000 levels), and
-// numbers a double cannot hold: 1e400 fails in the parser, but 1e-400 would read as 0 (an lr of 0) silently.
+// numbers the float32 settings cannot hold: 1e400 fails in the parser, but 1e-400 (or 1e-50) would read as 0 (an
+// lr of 0) silently.
 void check_config_text(const std::string& text, const std::string& origin) {
   int depth = 0;
   bool in_string = false, escaped = false;
@@ -44,9 +45,14 @@ void check_config_text(const std::string& text, const std::string& origin) {
       const size_t exponent = number.find_first_of("eE");
       const bool nonzero = number.substr(0, exponent).find_first_of("123456789") != std::string::npos;
       const double v = std::strtod(number.c_str(), nullptr);
-      if (nonzero && std::fabs(v) < DBL_MIN)  // 0 or subnormal: the value written is lost
-        config_fail(origin + ": the number " + number + " is below what a double holds (about 2.2e-308; it would "
-                    "read as " + (v == 0 ? "0" : "a rounded subnormal") + ")");
+      if (nonzero && std::fabs(v) < FLT_MIN) {  // the settings are float32: 0 or subnormal there, the value is lost
+        size_t line = 1, col = 1;
+        for (size_t k = 0; k < i; ++k) (text[k] == '\n') ? (++line, col = 1) : ++col;
+        config_fail(origin + (text.find('\n') == std::string::npos ? "" : ":" + std::to_string(line) + ":" +
+                                                                            std::to_string(col)) +
+                    ": the number " + number + " is below what a float32 setting holds (1.2e-38): it would read as " +
+                    (std::fabs((float)v) == 0.f ? "0" : "a rounded subnormal"));
+      }
       i = j - 1;
     }
   }

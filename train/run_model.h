@@ -38,15 +38,15 @@ std::string weights_origin(const std::map<std::string, std::string>& metadata);
 // activations grow with the image area (a batch of 128 at 224x224 took 23 GB of host memory, measured).
 std::string arch_input_warning(const std::string& arch, int image_size, int64_t batch_size);
 // The host memory of one training step (forward + backward + SGD with momentum) of this model on batches of
-// `batch` images, measured on blank batches of `probe` and 2 `probe` images of a scratch model (bytes; oneDNN's
-// own buffers and a method's extra networks not counted). Runs on the CPU.
+// `batch` images, measured on blank batches of `probe` and 2 `probe` images of a scratch model (bytes; the
+// run's own weights, oneDNN's buffers and a method's extra networks not counted). Runs on the CPU.
 double training_step_host_bytes(const ModelConfig& m, int64_t classes, int64_t channels, int image_size,
-                                int64_t batch, int64_t probe = 16);
-// "" or a warning: on the CPU, the stage that trains the backbone on the largest batch needs more than 80 % of
-// the host memory available now (/proc/meminfo MemAvailable): the kernel's OOM killer ends such a run with
-// no message of the program's.
+                                int64_t batch, int64_t probe = 2);
+// "" or a warning: on the CPU, the stage that trains the backbone on the largest batch (its share on each of
+// `world` ranks, times the ranks on this host) needs 70 % or more of the host memory available now
+// (/proc/meminfo MemAvailable): the kernel's OOM killer ends such a run with no message of the program's.
 // The images: the training set's classes and channels at the preset's side (0: the images' own).
-std::string host_memory_warning(const RunConfig& cfg, const data::Dataset& train, int preset_size);
+std::string host_memory_warning(const RunConfig& cfg, const data::Dataset& train, int preset_size, int world = 1);
 // Loads a checkpoint into `net` strictly. A file save_model wrote must describe net's architecture, class
 // count and input channels; its head kind replaces net's head when it differs (a stage after LWS starts
 // from the LWS classifier). A file without that metadata (PyTorch weights) must match net as it is.

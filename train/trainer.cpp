@@ -520,7 +520,7 @@ Json Trainer::run(std::optional<RunData> given) {
          << (cfg_.precision == Precision::BF16 ? ", bf16 convolutions" : "") << "\n";
     if (!cfg_.stages.empty())  // a network for other images; a batch the host's memory cannot hold
       log_ << arch_input_warning(cfg_.model.arch, data_.preset.size, cfg_.stages[0].batch_size)
-           << host_memory_warning(cfg_, data_.train, data_.preset.size);
+           << host_memory_warning(cfg_, data_.train, data_.preset.size, comm_->world());
     if (!flags_.resume && !cfg_.model.init_from.empty()) {
       if (!fs::is_regular_file(cfg_.model.init_from)) run_fail("model.init_from: file not found: " + cfg_.model.init_from);
       Module::LoadReport rep;

@@ -51,10 +51,19 @@ struct ConvPrimitives {
 
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, bool>;
 
-ConvPrimitives& get_primitives(const ConvShape& s, bool bf16) {
+// One entry per shape (the batch size included), each holding weight-sized buffers; kept for the process.
+std::map<Key, ConvPrimitives>& primitive_cache() {
   static std::map<Key, ConvPrimitives> cache;
+  return cache;
+}
+std::mutex& primitive_cache_mutex() {
   static std::mutex mu;
-  std::lock_guard<std::mutex> lock(mu);
+  return mu;
+}
+
+ConvPrimitives& get_primitives(const ConvShape& s, bool bf16) {
+  std::map<Key, ConvPrimitives>& cache = primitive_cache();
+  std::lock_guard<std::mutex> lock(primitive_cache_mutex());
   Key key{s.N, s.H, s.W, s.C, s.K, s.R, s.S, s.stride, s.pad, s.groups, bf16};
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
@@ -150,6 +159,11 @@ void backward_weights(ConvPrimitives& p, float* dw, const void* dy, const void* 
 }
 
 }  // namespace
+
+void conv2d_release_setups() {
+  std::lock_guard<std::mutex> lock(primitive_cache_mutex());
+  primitive_cache().clear();
+}
 
 void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s) {
   forward(get_primitives(s, false), y, x, w);

@@ -125,6 +125,9 @@ struct ConvShape {
   int64_t OW() const { return (W + 2 * pad - S) / stride + 1; }
 };
 void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s);
+// Drops every cached convolution setup (oneDNN primitives and their weight-layout buffers, one per shape and
+// batch size); the next convolution of a shape builds its setup again. Not while a convolution runs.
+void conv2d_release_setups();
 void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s);
 void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s);
 // The same with bfloat16 activation operands (x, dy; raw bf16 bits) and float32 weights, converted to bf16 by
