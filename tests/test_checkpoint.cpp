@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 
 #include "layers/resnet.h"
 #include "engine/safetensors.h"
@@ -177,6 +178,17 @@ TEST_CASE("weights from PyTorch: dtypes cast, module. prefix, missing BN counter
     auto m = fresh();
     CHECK(load_weights(path, *m).str() == "all names matched; 157 F64 tensors cast to F32 (rounded)");
     CHECK(same(*m, 0));
+  }
+  // F64 beyond float's range: half a unit past FLT_MAX rounds to it, farther to infinity (as a cast)
+  {
+    SafeTensorFile g;
+    const double max = std::numeric_limits<float>::max();
+    g.tensors["x"] = make_safetensor_f64({4}, {max + std::ldexp(1.0, 102), 1e39, -1e39, -max});
+    write_safetensors(path, g);
+    std::vector<std::string> notes;
+    const std::vector<float> want = {std::numeric_limits<float>::max(), INFINITY, -INFINITY,
+                                     -std::numeric_limits<float>::max()};
+    CHECK(read_foreign_weights(path, *a, &notes).at("x").to_vector() == want);
   }
   // F16: exact values of binary16 (normal, subnormal, negative, infinity) decoded
   {

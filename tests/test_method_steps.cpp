@@ -226,11 +226,16 @@ TEST_CASE("a training step's host memory is measured, and a batch the host canno
   CHECK(w.rfind("warning: stage1 trains resnet32 on batches of 1000000 at 28x28: a step needs about 2", 0) == 0);
   CHECK(w.find("about 2") == w.find(" GB of host memory") - 12);  // "about 2xxx.x" GB (2.36 MB x a million)
   CHECK(w.find("(lower stage1.batch_size, or train on a GPU)") != std::string::npos);
-  // data parallel: a rank's share of the batch
+  // data parallel: a rank's share of the batch (the ranks on this host as the launcher says)
+  setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "1", 1);
   const std::string per_rank =
       host_memory_warning(parse_run_config(resolve_config("", {"stage1.batch_size=1000000"}, false)), fashion, 28, 4);
   CHECK(per_rank.rfind("warning: stage1 trains resnet32 on batches of 250000 per rank (1 on this host) at 28x28", 0) ==
         0);
+  unsetenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  unsetenv("MPI_LOCALNRANKS");  // unknown: every rank on this host
+  CHECK(host_memory_warning(parse_run_config(resolve_config("", {"stage1.batch_size=1000000"}, false)), fashion, 28, 4)
+            .find("per rank (4 on this host)") != std::string::npos);
   // a stage on a frozen backbone (cRT) is not the one measured
   const std::string crt = host_memory_warning(
       parse_run_config(resolve_config("", {"stage2={\"method\": \"crt\", \"batch_size\": 1000000}"}, false)), fashion,

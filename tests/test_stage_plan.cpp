@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "layers/heads.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
+#include "train/run_data.h"
 #include "train/run_model.h"
 #include "train/stage_plan.h"
 #include "train/trainer.h"
@@ -220,15 +222,22 @@ TEST_CASE("a stage's augmentation and a balms meta batch that the data cannot ta
   // class weights of another count than the data's classes
   e = refused_at_start(config("weights", {"stage1.loss={\"name\": \"ce\", \"weight\": [1, 2]}"}));
   CHECK(e == "stage1.loss.weight: 2 class weights for 10 classes (one per class of the training data)");
-  // softmax EQL whose threshold marks no class rare (plain CE) or, with gamma 1, every class (loss 0)
+  // softmax EQL whose threshold, with gamma 1, marks every class rare (loss 0): refused; no class rare (plain
+  // CE, as on balanced data): said in the log, the run goes on
   bool config_error = false;
-  e = refused_at_start(config("eql0", {"stage1.loss={\"name\": \"eql\"}"}), &config_error);
+  e = refused_at_start(config("eql1", {"stage1.loss={\"name\": \"eql\", \"eql_lambda\": 0.5, \"eql_gamma\": 1}"}),
+                       &config_error);
   CHECK(config_error);
-  CHECK(e.rfind("stage1.loss.eql_lambda 0.00177 marks no class rare (the rarest holds 0.0", 0) == 0);
-  CHECK(e.find("the loss would be plain cross-entropy; raise it above 0.0") != std::string::npos);
-  e = refused_at_start(config("eql1", {"stage1.loss={\"name\": \"eql\", \"eql_lambda\": 0.5, \"eql_gamma\": 1}"}));
   CHECK(e.rfind("stage1.loss.eql_lambda 0.5 marks every class rare (the commonest holds 0.", 0) == 0);
-  CHECK(e.find("the loss would be 0; lower it below 0.") != std::string::npos);
+  CHECK(e.find("the loss would be 0; lower it to 0.") != std::string::npos);
+  CHECK(e.find(" or below, or eql_gamma below 1") != std::string::npos);
+  const Json eql0 = config("eql0", {"stage1.loss={\"name\": \"eql\"}"});
+  RunData data = load_run_data(parse_data_config(eql0.at("data")), std::cout);
+  std::ostringstream warnings;
+  check_stage_plan(parse_run_config(eql0), data, 1, 1, &warnings);
+  CHECK(warnings.str().rfind("warning: stage1.loss.eql_lambda 0.00177 marks no class rare (the rarest holds 0.0", 0) ==
+        0);
+  CHECK(warnings.str().find("the loss is plain cross-entropy") != std::string::npos);
 }
 
 TEST_CASE("teachers by stage or file (kd too), checked whole; a finished stage's files are not needed to resume") {

@@ -96,8 +96,12 @@ std::vector<float> as_f32(const SafeTensor& st) {
     for (size_t i = 0; i < n; ++i) {
       double d;
       std::memcpy(&d, st.bytes.data() + 8 * i, 8);
-      const double big = std::numeric_limits<float>::max();  // beyond float's range: infinity, as PyTorch's cast
-      v[i] = d > big ? INFINITY : d < -big ? -INFINITY : (float)d;
+      // round to nearest as a cast does: up to half a unit beyond FLT_MAX (2^103) rounds to it, farther to
+      // infinity (a double-to-float cast outside float's range is undefined in C++)
+      const double max = std::numeric_limits<float>::max(), inf_from = max + std::ldexp(1.0, 103);
+      v[i] = std::fabs(d) >= inf_from ? std::copysign(INFINITY, (float)(d > 0 ? 1 : -1))
+             : std::fabs(d) > max     ? std::copysign(std::numeric_limits<float>::max(), (float)(d > 0 ? 1 : -1))
+                                      : (float)d;
     }
     return v;
   }

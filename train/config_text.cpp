@@ -50,8 +50,8 @@ void check_config_text(const std::string& text, const std::string& origin) {
         for (size_t k = 0; k < i; ++k) (text[k] == '\n') ? (++line, col = 1) : ++col;
         config_fail(origin + (text.find('\n') == std::string::npos ? "" : ":" + std::to_string(line) + ":" +
                                                                             std::to_string(col)) +
-                    ": the number " + number + " is below what a float32 setting holds (1.2e-38): it would read as " +
-                    (std::fabs((float)v) == 0.f ? "0" : "a rounded subnormal"));
+                    ": the number " + number + " is below float32's normal range (1.2e-38), which most settings are "
+                    "read in: it would be " + (std::fabs((float)v) == 0.f ? "0" : "a rounded subnormal"));
       }
       i = j - 1;
     }

@@ -138,7 +138,12 @@ double training_step_host_bytes(const ModelConfig& m, int64_t classes, int64_t c
     const Tensor y = Tensor::from_vector_i32(std::vector<int32_t>(n[i], 0), {n[i]});
     cpu_reset_peak_memory();
     const double base = (double)cpu_memory_stats().allocated;
-    softmax_cross_entropy(net->forward(x), y).backward();
+    try {
+      softmax_cross_entropy(net->forward(x), y).backward();
+    } catch (...) {
+      cpu_release_conv_setups();
+      throw;
+    }
     d[i] = (double)cpu_memory_stats().peak - base;
   }
   cpu_empty_cache();          // the probes' blocks, and the convolution setups of their batch sizes: not kept
@@ -159,8 +164,9 @@ std::string host_memory_warning(const RunConfig& cfg, const data::Dataset& train
   if (!largest || available <= 0) return "";
   // a rank trains its share of the global batch; the ranks on this host (Open MPI says how many) share it
   const int64_t B = (largest->batch_size + world - 1) / world;
-  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-  const int on_host = world > 1 && local ? std::max(1, std::atoi(local)) : 1;
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");  // Open MPI; MPICH / Hydra
+  if (!local) local = std::getenv("MPI_LOCALNRANKS");
+  const int on_host = world <= 1 ? 1 : local ? std::max(1, std::atoi(local)) : world;  // unknown: all on this host
   if (B < 8) return "";  // a few images: no host runs short of them (and the probe would take more than a step)
   double need = 0;
   try {

@@ -93,31 +93,32 @@ void check_stage_files(const RunConfig& cfg, int from) {
 }
 
 // Softmax EQL drops the logits of the rare classes, T_j = [n_j / N < lambda], from the other samples'
-// denominators: a lambda that marks no class rare leaves plain cross-entropy, and one that marks every class
-// rare with gamma 1 leaves only the target logit (the loss is 0). Both are refused, with the frequencies.
-static void check_eql_threshold(const StageConfig& c, const std::vector<int64_t>& counts) {
+// denominators. A lambda that marks every class rare with gamma 1 leaves only the target logit (the loss is 0):
+// refused. One that marks no class rare leaves plain cross-entropy (as on balanced data): said.
+static void check_eql_threshold(const StageConfig& c, const std::vector<int64_t>& counts, std::ostream* warnings) {
   double total = 0;
   int64_t rarest = -1, commonest = 0;
   for (int64_t n : counts) {
     total += (double)n;
-    if (n > 0 && (rarest < 0 || n < rarest)) rarest = n;
+    if (rarest < 0 || n < rarest) rarest = n;
     commonest = std::max(commonest, n);
   }
   if (total <= 0 || rarest < 0) return;
   char f[3][32];
-  std::snprintf(f[0], sizeof f[0], "%.3g", (double)rarest / total);
-  std::snprintf(f[1], sizeof f[1], "%.3g", (double)commonest / total);
+  std::snprintf(f[0], sizeof f[0], "%.6g", (double)rarest / total);
+  std::snprintf(f[1], sizeof f[1], "%.6g", (double)commonest / total);
   std::snprintf(f[2], sizeof f[2], "%g", c.loss.eql_lambda);
   const std::string lambda = c.key() + ".loss.eql_lambda " + f[2];
-  if ((double)rarest / total >= c.loss.eql_lambda)
-    throw ConfigError(lambda + " marks no class rare (the rarest holds " + f[0] + " of the training images): the "
-                      "loss would be plain cross-entropy; raise it above " + f[0] + " (classes below lambda are rare)");
   if ((double)commonest / total < c.loss.eql_lambda && c.loss.eql_gamma >= 1)
-    throw ConfigError(lambda + " marks every class rare (the commonest holds " + f[1] + "), and with eql_gamma 1 "
-                      "every non-target logit leaves the softmax: the loss would be 0; lower it below " + f[1]);
+    throw ConfigError(lambda + " marks every class rare (the commonest holds " + f[1] + " of the training images), "
+                      "and with eql_gamma 1 every non-target logit leaves the softmax: the loss would be 0; lower it "
+                      "to " + f[1] + " or below, or eql_gamma below 1");
+  if ((double)rarest / total >= c.loss.eql_lambda && warnings)
+    *warnings << "warning: " << lambda << " marks no class rare (the rarest holds " << f[0] << " of the training "
+              << "images): the loss is plain cross-entropy; classes below lambda are rare\n";
 }
 
-void check_stage_plan(const RunConfig& cfg, const RunData& data, int world, int from) {
+void check_stage_plan(const RunConfig& cfg, const RunData& data, int world, int from, std::ostream* warnings) {
   const int64_t C = data.train.num_classes, channels = data.train.channels;
   const std::string& arch = cfg.model.arch;
   // the load files: read, of the run's model, and their heads followed through the stages
@@ -164,7 +165,7 @@ void check_stage_plan(const RunConfig& cfg, const RunData& data, int world, int 
     if (c.has_loss && !c.loss.weight.empty() && (int64_t)c.loss.weight.size() != C)
       throw ConfigError(c.key() + ".loss.weight: " + std::to_string(c.loss.weight.size()) + " class weights for " +
                         std::to_string(C) + " classes (one per class of the training data)");
-    if (c.has_loss && c.loss_name == "eql") check_eql_threshold(c, data.train_counts);
+    if (c.has_loss && c.loss_name == "eql") check_eql_threshold(c, data.train_counts, warnings);
     train_transform_for(data, c.augment, c.key() + ".augment");
     const std::string view2 = m.make(c)->second_view();
     if (!view2.empty()) {

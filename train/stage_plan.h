@@ -5,6 +5,7 @@
 // while the config is resolved, and again with the load files' heads once the trainer starts), the files a
 // stage loads or distils from, and what needs the data (train/trainer.cpp, after the data is loaded).
 #pragma once
+#include <ostream>
 #include <functional>
 #include <string>
 
@@ -36,7 +37,9 @@ void check_stage_files(const RunConfig& cfg, int from);
 // architecture, classes and input channels; each training stage's augmentation and its method's second view
 // against the data; each method's own checks on the data and the ranks (MethodSpec::check_data). A wrong
 // setting is a ConfigError, an unreadable or damaged file the reader's error, both naming the key.
-void check_stage_plan(const RunConfig& cfg, const RunData& data, int world, int from);
+// `warnings` (optional) gets what can run but may not do what the config means (an EQL threshold that marks no
+// class rare: the loss is plain cross-entropy).
+void check_stage_plan(const RunConfig& cfg, const RunData& data, int world, int from, std::ostream* warnings = nullptr);
 
 // model.init_from failed to load strictly: when the file is a checkpoint tailor wrote of another architecture,
 // class count, channel count or head, throws a ConfigError saying which (the load's own error names tensors);

@@ -544,10 +544,10 @@ Json Trainer::run(std::optional<RunData> given) {
       return finish();
     }
     check_stage_files(cfg_, st_.stage);  // the stages still to run
-    check_stage_plan(cfg_, data_, comm_->world(), st_.stage);
+    check_stage_plan(cfg_, data_, comm_->world(), st_.stage, &log_);
   } else {
     try {
-      check_stage_plan(cfg_, data_, comm_->world(), 1);  // what each stage's start would refuse, before any trains
+      check_stage_plan(cfg_, data_, comm_->world(), 1, &log_);  // what each stage's start would refuse, before any trains
       create_dir();
       start_stage(1, false);
       save_state();
