@@ -4,11 +4,16 @@
 
 namespace tailor {
 
-SoftmaxEQLLoss::SoftmaxEQLLoss(const std::vector<int64_t>& counts, const LossConfig& cfg, Rng& rng)
-    : Loss(counts, cfg), gamma_(cfg.eql_gamma), rng_(&rng) {
+std::vector<bool> eql_rare_classes(const std::vector<int64_t>& counts, double lambda) {
   double total = 0;
   for (int64_t n : counts) total += (double)n;
-  for (int64_t n : counts) rare_.push_back((double)n / total < cfg.eql_lambda);
+  std::vector<bool> rare;
+  for (int64_t n : counts) rare.push_back((double)n / total < lambda);
+  return rare;
+}
+
+SoftmaxEQLLoss::SoftmaxEQLLoss(const std::vector<int64_t>& counts, const LossConfig& cfg, Rng& rng)
+    : Loss(counts, cfg), rare_(eql_rare_classes(counts, cfg.eql_lambda)), gamma_(cfg.eql_gamma), rng_(&rng) {
   std::vector<double> r(rare_.begin(), rare_.end());
   rare_t_ = DeviceConstant(r);
 }

@@ -17,6 +17,10 @@
 
 namespace tailor {
 
+// T_j = [n_j / N < lambda]: the classes EQL calls rare (the loss, and the check before training,
+// train/stage_plan.cpp, use this one definition).
+std::vector<bool> eql_rare_classes(const std::vector<int64_t>& counts, double lambda);
+
 class SoftmaxEQLLoss : public Loss {
  public:
   SoftmaxEQLLoss(const std::vector<int64_t>& counts, const LossConfig& cfg, Rng& rng = global_rng());

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "engine/precision.h"  // bf16_to_float
 #include "engine/safetensors.h"
 #include "train/config.h"  // ConfigError
 
@@ -93,15 +94,15 @@ std::vector<float> as_f32(const SafeTensor& st) {
   const size_t n = (size_t)st.numel();
   std::vector<float> v(n);
   if (st.dtype == "F64") {
+    // round to nearest as a cast does: up to half a unit beyond FLT_MAX (2^103) rounds to it, farther to
+    // infinity (a double-to-float cast outside float's range is undefined in C++)
+    const float max = std::numeric_limits<float>::max();
+    const double inf_from = (double)max + std::ldexp(1.0, 103);
     for (size_t i = 0; i < n; ++i) {
       double d;
       std::memcpy(&d, st.bytes.data() + 8 * i, 8);
-      // round to nearest as a cast does: up to half a unit beyond FLT_MAX (2^103) rounds to it, farther to
-      // infinity (a double-to-float cast outside float's range is undefined in C++)
-      const double max = std::numeric_limits<float>::max(), inf_from = max + std::ldexp(1.0, 103);
-      v[i] = std::fabs(d) >= inf_from ? std::copysign(INFINITY, (float)(d > 0 ? 1 : -1))
-             : std::fabs(d) > max     ? std::copysign(std::numeric_limits<float>::max(), (float)(d > 0 ? 1 : -1))
-                                      : (float)d;
+      const float sign = d > 0 ? 1.f : -1.f;
+      v[i] = std::fabs(d) >= inf_from ? sign * INFINITY : std::fabs(d) > (double)max ? sign * max : (float)d;
     }
     return v;
   }
@@ -109,12 +110,7 @@ std::vector<float> as_f32(const SafeTensor& st) {
   for (size_t i = 0; i < n; ++i) {
     uint16_t h;
     std::memcpy(&h, st.bytes.data() + 2 * i, 2);
-    if (half) {
-      v[i] = half_to_float(h);
-    } else {  // BF16: the upper half of a float32
-      const uint32_t bits = (uint32_t)h << 16;
-      std::memcpy(&v[i], &bits, 4);
-    }
+    v[i] = half ? half_to_float(h) : bf16_to_float(h);  // (BF16: the upper half of a float32, engine/precision.h)
   }
   return v;
 }

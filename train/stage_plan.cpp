@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 
+#include "losses/equalization.h"
 #include "train/checkpoint.h"
 #include "train/method.h"
 #include "train/run_model.h"
@@ -109,11 +110,13 @@ static void check_eql_threshold(const StageConfig& c, const std::vector<int64_t>
   std::snprintf(f[1], sizeof f[1], "%.6g", (double)commonest / total);
   std::snprintf(f[2], sizeof f[2], "%g", c.loss.eql_lambda);
   const std::string lambda = c.key() + ".loss.eql_lambda " + f[2];
-  if ((double)commonest / total < c.loss.eql_lambda && c.loss.eql_gamma >= 1)
+  const std::vector<bool> rare = eql_rare_classes(counts, c.loss.eql_lambda);
+  const size_t n_rare = (size_t)std::count(rare.begin(), rare.end(), true);
+  if (n_rare == rare.size() && c.loss.eql_gamma >= 1)
     throw ConfigError(lambda + " marks every class rare (the commonest holds " + f[1] + " of the training images), "
                       "and with eql_gamma 1 every non-target logit leaves the softmax: the loss would be 0; lower it "
                       "to " + f[1] + " or below, or eql_gamma below 1");
-  if ((double)rarest / total >= c.loss.eql_lambda && warnings)
+  if (n_rare == 0 && warnings)
     *warnings << "warning: " << lambda << " marks no class rare (the rarest holds " << f[0] << " of the training "
               << "images): the loss is plain cross-entropy; classes below lambda are rare\n";
 }
