@@ -41,7 +41,7 @@ CpuMemoryStats cpu_memory_stats();
 void cpu_reset_peak_memory();  // peak = what is allocated now
 void cpu_empty_cache();
 // The CPU convolutions' cached setups (oneDNN primitives with weight-sized buffers, kept per shape and batch
-// size) released, e.g. after a probe on batch sizes training never uses. Not while a convolution runs.
+// size) released, e.g. after a probe on batch sizes training never uses (one running keeps its setup until done).
 void cpu_release_conv_setups();
 
 }  // namespace tailor

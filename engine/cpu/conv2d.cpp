@@ -6,6 +6,7 @@
 // with Cg = C/groups and g = k / (K/groups). Grouped weights [K, Cg, R, S] are, byte for byte,
 // oneDNN's goihw [groups, K/groups, Cg, R, S], so the same OIHW buffer is described as that.
 #include <map>
+#include <memory>
 #include <mutex>
 #include <tuple>
 
@@ -51,9 +52,12 @@ struct ConvPrimitives {
 
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, bool>;
 
-// One entry per shape (the batch size included), each holding weight-sized buffers; kept for the process.
-std::map<Key, ConvPrimitives>& primitive_cache() {
-  static std::map<Key, ConvPrimitives> cache;
+// One entry per shape (the batch size included), each holding weight-sized buffers; kept for the process
+// unless conv2d_release_setups drops them (a caller holds its entry's shared_ptr while it runs, so a release
+// on another thread frees the entry only after that call ends).
+using Setups = std::map<Key, std::shared_ptr<ConvPrimitives>>;
+Setups& primitive_cache() {
+  static Setups cache;
   return cache;
 }
 std::mutex& primitive_cache_mutex() {
@@ -61,8 +65,8 @@ std::mutex& primitive_cache_mutex() {
   return mu;
 }
 
-ConvPrimitives& get_primitives(const ConvShape& s, bool bf16) {
-  std::map<Key, ConvPrimitives>& cache = primitive_cache();
+std::shared_ptr<ConvPrimitives> get_primitives(const ConvShape& s, bool bf16) {
+  Setups& cache = primitive_cache();
   std::lock_guard<std::mutex> lock(primitive_cache_mutex());
   Key key{s.N, s.H, s.W, s.C, s.K, s.R, s.S, s.stride, s.pad, s.groups, bf16};
   auto it = cache.find(key);
@@ -75,7 +79,8 @@ ConvPrimitives& get_primitives(const ConvShape& s, bool bf16) {
                             : memory::dims{s.K, s.C, s.R, s.S};
   memory::dims strides{s.stride, s.stride}, pad{s.pad, s.pad};
   auto f32 = memory::data_type::f32, in = bf16 ? memory::data_type::bf16 : f32;
-  ConvPrimitives p;
+  auto made = std::make_shared<ConvPrimitives>();
+  ConvPrimitives& p = *made;
   p.x_user = memory::desc(xd, in, tag::nhwc);
   p.y_user = memory::desc(yd, in, tag::nhwc);
   p.dx_user = memory::desc(xd, in, tag::nhwc);
@@ -105,7 +110,7 @@ ConvPrimitives& get_primitives(const ConvShape& s, bool bf16) {
     p.dw_blocked = memory(p.bwd_w_pd.diff_weights_desc(), eng);
     p.from_dw = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p.bwd_w_pd.diff_weights_desc(), eng, p.w_user));
   }
-  return cache.emplace(key, std::move(p)).first->second;
+  return cache.emplace(key, std::move(made)).first->second;
 }
 
 
@@ -166,22 +171,22 @@ void conv2d_release_setups() {
 }
 
 void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s) {
-  forward(get_primitives(s, false), y, x, w);
+  forward(*get_primitives(s, false), y, x, w);
 }
 void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s) {
-  backward_data(get_primitives(s, false), dx, dy, w);
+  backward_data(*get_primitives(s, false), dx, dy, w);
 }
 void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s) {
-  backward_weights(get_primitives(s, false), dw, dy, x);
+  backward_weights(*get_primitives(s, false), dw, dy, x);
 }
 void conv2d_forward_bf16(uint16_t* y, const uint16_t* x, const float* w, const ConvShape& s) {
-  forward(get_primitives(s, true), y, x, w);
+  forward(*get_primitives(s, true), y, x, w);
 }
 void conv2d_backward_data_bf16(uint16_t* dx, const uint16_t* dy, const float* w, const ConvShape& s) {
-  backward_data(get_primitives(s, true), dx, dy, w);
+  backward_data(*get_primitives(s, true), dx, dy, w);
 }
 void conv2d_backward_weights_bf16(float* dw, const uint16_t* dy, const uint16_t* x, const ConvShape& s) {
-  backward_weights(get_primitives(s, true), dw, dy, x);
+  backward_weights(*get_primitives(s, true), dw, dy, x);
 }
 
 // out[i] = the float's upper half, rounded to nearest even (engine/precision.h)

@@ -126,7 +126,8 @@ struct ConvShape {
 };
 void conv2d_forward(float* y, const float* x, const float* w, const ConvShape& s);
 // Drops every cached convolution setup (oneDNN primitives and their weight-layout buffers, one per shape and
-// batch size); the next convolution of a shape builds its setup again. Not while a convolution runs.
+// batch size); the next convolution of a shape builds its setup again. A convolution running meanwhile keeps
+// its own setup until it ends.
 void conv2d_release_setups();
 void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s);
 void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s);
