@@ -76,7 +76,7 @@ LtSubset make_lt_subset(const std::vector<int32_t>& labels, int num_classes, dou
 std::string describe_lt_subset(const LtSubset& s, double imbalance_ratio, LtProfile profile, uint32_t seed) {
   std::ostringstream o;
   o << "LT subset (" << lt_profile_name(profile) << ", imbalance_ratio " << imbalance_ratio << ", seed " << seed
-    << "): " << s.total << " images, counts " << counts_list(s.counts);
+    << "): " << counted(s.total, "image") << ", counts " << counts_list(s.counts);
   return o.str();
 }
 

@@ -484,6 +484,10 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         train_classes = ds.num_classes;
         train_names = ds.class_names;
       }
+      if (split == "train" && ds.num_classes < 2) {
+        err << "verify-data: " << split << ": 1 class (" << ds.class_names[0] << "): a classifier needs at least 2\n";
+        ++problems;
+      }
       for (size_t c = 0; c < counts.size(); ++c)
         if (counts[c] == 0 && split == "train") {
           err << "verify-data: " << split << ": class " << c << " (" << ds.class_names[c] << ") has no images\n";

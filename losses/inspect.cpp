@@ -94,6 +94,18 @@ LossInspection inspect_loss(const std::string& name, const LossConfig& cfg, cons
   std::vector<float> g = logits.grad().to_vector();
   r.grad.assign(g.begin(), g.end());
 
+  // class weights given (loss.weight, train_rule Reweight) that leave this one sample's loss as it is: the
+  // loss is a weighted mean over the batch, sum_i w_i l_i / sum_i w_i, so one sample's weight divides out
+  if (!cfg.weight.empty() || cfg.train_rule == "Reweight") {
+    LossConfig plain = cfg;
+    plain.weight.clear();
+    plain.train_rule = "None";
+    const double unweighted = inspect_loss(name, plain, counts, z, target, seed, raw_noise).value;
+    if (std::fabs(unweighted - r.value) <= 1e-6 * std::max(1.0, std::fabs(r.value)))
+      r.weights_note = "the class weights divide out on one sample: " + name + " averages a batch as sum_i w_i l_i / "
+                       "sum_i w_i (as PyTorch's cross_entropy with weight=), so they change only batches of several "
+                       "classes";
+  }
   r.adjusted = adjusted_logits(name, cfg, counts, z, target, r.noise, r.adjusted_formula);
   if (!r.adjusted.empty()) {
     r.probs = softmax_of(r.adjusted);

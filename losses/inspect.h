@@ -28,6 +28,7 @@ struct LossInspection {
   std::vector<double> grad;      // dL/dz_j from autograd
   std::vector<double> noise;     // gcl: the half-normal draw |eps_j| used (empty otherwise)
   std::string randomness;        // "" for deterministic losses, else how the draw was seeded
+  std::string weights_note;      // class weights given that divide out on one sample (a weighted mean): said
 };
 
 // One sample with logits z and label `target` through the loss `name` configured by `cfg`, for a

@@ -11,6 +11,7 @@
 #include "train/config.h"
 #include "train/method.h"
 #include "train/run_config.h"
+#include "train/stage_plan.h"
 
 using namespace tailor;
 namespace fs = std::filesystem;
@@ -345,6 +346,7 @@ TEST_CASE("every shipped recipe resolves against the schema") {
     const bool described = !cfg["description"].get<std::string>().empty() || e.path().filename() == "gcl_default.json";
     CHECK(described);
     for (const std::string& w : schedule_warnings(parse_run_config(cfg))) CHECK_MESSAGE(false, w);  // none warns
+    for (const std::string& w : head_loss_warnings(parse_run_config(cfg))) CHECK_MESSAGE(false, w);
     ++n;
   }
   CHECK(n >= 25);
@@ -393,14 +395,28 @@ TEST_CASE("method checks run before any stage trains: balms and ssd_contrastive 
   CHECK(check_stage2(R"({"method": "balms"})").empty());
 }
 
-TEST_CASE("a cosine-margin loss on a linear head is warned of (its logits are not cosines)") {
-  const RunConfig rc = parse_run_config(resolve_config("", {"model.head=linear", "stage1.loss={\"name\": \"ldam\"}"}, false));
-  const std::vector<std::string> w = schedule_warnings(rc);
+TEST_CASE("a loss on a head it does not expect is warned of (the head followed through the stages)") {
+  auto warnings = [](std::vector<std::string> sets) {
+    return head_loss_warnings(parse_run_config(resolve_config("", sets, false)));
+  };
+  std::vector<std::string> w = warnings({"model.head=linear", "stage1.loss={\"name\": \"ldam\"}"});
   REQUIRE(w.size() == 1);
-  CHECK(w[0] == "stage1.loss ldam takes the cosines of a normed head (it scales them by loss.s), but model.head is "
-                "linear: its logits are not cosines (the recipes use model.head normed)");
-  CHECK(schedule_warnings(parse_run_config(resolve_config("", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}",
-                                                                "stage2={\"method\": \"none\"}"}, false))).empty());
+  CHECK(w[0] == "stage1.loss ldam: the stage trains head linear, whose logits are not cosines; this loss takes the "
+                "cosines of a normed head (the recipes use model.head normed)");
+  // a head with its own scale: loss.s would scale it twice
+  w = warnings({"model.head=camc", "stage1.method=camc", "stage1.loss={\"name\": \"gcl\"}"});
+  REQUIRE(w.size() == 1);
+  CHECK(w[0] == "stage1.loss gcl: the stage trains head camc, whose logits are cosines already times its own scale: "
+                "loss.s scales them again; this loss takes the cosines of a normed head (the recipes use model.head "
+                "normed)");
+  // plain cross-entropy on raw cosines
+  w = warnings({"model.head=normed", "stage1.loss={\"name\": \"ce\"}"});
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].find("stage1.loss ce: the stage trains head normed, whose logits are cosines in [-1, 1] with no scale") ==
+        0);
+  // stage 2's cRT trains the linear head it makes: CE there is what the recipes do
+  CHECK(warnings({"model.head=normed", "stage1.loss={\"name\": \"ldam\"}", "stage2={\"method\": \"crt\"}"}).empty());
+  CHECK(warnings({"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "stage2={\"method\": \"none\"}"}).empty());
 }
 
 TEST_CASE("adversarial values: integers beyond int64, deep nesting, duplicate keys in --set, names, unread keys") {

@@ -52,6 +52,24 @@ TEST_CASE("inspect_loss: adjusted logits as the methods define them") {
         doctest::Approx(799 + std::log(10.0) - std::log(100.0)));
 }
 
+TEST_CASE("inspect_loss: class weights that divide out on one sample are said, weights that act are not") {
+  std::vector<int64_t> n = {1000, 10, 1};
+  LossConfig w;
+  w.weight = {1, 1, 5};
+  LossInspection ce = inspect_loss("ce", w, n, {0.5, 0.2, -0.1}, 2, 0);
+  CHECK(ce.value == doctest::Approx(inspect_loss("ce", LossConfig(), n, {0.5, 0.2, -0.1}, 2, 0).value));
+  CHECK(ce.weights_note.find("the class weights divide out on one sample: ce averages a batch as sum_i w_i l_i / "
+                             "sum_i w_i") == 0);
+  LossConfig reweight = ldam_drw_cifar();
+  reweight.train_rule = "Reweight";
+  CHECK(!inspect_loss("ldam", reweight, n, {0.5, 0.2, -0.1}, 2, 0).weights_note.empty());
+  // focal weights each sample's term (a plain mean over the batch): its value changes, nothing to say
+  LossInspection focal = inspect_loss("focal", w, n, {0.5, 0.2, -0.1}, 2, 0);
+  CHECK(focal.value != doctest::Approx(inspect_loss("focal", LossConfig(), n, {0.5, 0.2, -0.1}, 2, 0).value));
+  CHECK(focal.weights_note.empty());
+  CHECK(inspect_loss("ce", LossConfig(), n, {0.5, 0.2, -0.1}, 2, 0).weights_note.empty());
+}
+
 TEST_CASE("inspect_loss: random losses are seeded") {
   std::vector<int64_t> n = {5000, 500, 50};
   LossConfig c = gcl_cifar_stage1();

@@ -132,6 +132,21 @@ TEST_CASE("an imbalanced test set: top-1 (per image) and balanced (per class) di
   CHECK(table.find(kTop1VsBalanced) != std::string::npos);
 }
 
+TEST_CASE("the table says how many of a group's classes have no test image (cls counts those that have)") {
+  EvalMetrics m;
+  m.shot_rule_text = "many > 100, medium 20-100, few < 20 training images";
+  m.shot_split.medium = {0, 1, 2};
+  m.shot_split.few = {3, 4};
+  m.per_class_acc = {1, 0.5, 0, NAN, NAN};
+  m.per_class_count = {2, 2, 1, 0, 0};
+  m.medium = mean_class_accuracy(m.per_class_acc, m.shot_split.medium);
+  m.few = mean_class_accuracy(m.per_class_acc, m.shot_split.few);
+  const std::string table = format_shot_table(m);
+  CHECK(line_of(table, "few") == "few           n/a    0   (of 2 in the group: 2 classes without test images)");
+  CHECK(line_of(table, "medium") == "medium     50.00%    3");
+  CHECK(line_of(table, "many") == "many          n/a    0");
+}
+
 TEST_CASE("a natural long tail (rarest class 210 images): counts says all many, thirds splits 3 / 4 / 3") {
   json j = load_fixture("metrics_reference.json");
   const json& c = j["cases"].back();

@@ -412,3 +412,19 @@ TEST_CASE("the docs/data.md walkthrough runs as written") {
     }
   CHECK(commands == 4);
 }
+
+TEST_CASE("a training split of one class is refused (nothing to classify), by train and by verify-data") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  const std::string d = root() + "/one_class";
+  fs::create_directories(d + "/train");
+  fs::copy(data_dir() + "/train/c7", d + "/train/c7", fs::copy_options::recursive);
+  Run r = run("train --no-report --config " + config("one_class", R"({"dataset": "image_folder", "root": ")" + d + "\"}"));
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(r.out.find("data: the training split has 1 class (c7): a classifier needs at least 2") !=
+                    std::string::npos,
+                r.out);
+  CHECK(r.out.find("25 training images, 1 class, counts [25]") != std::string::npos);
+  Run v = run("verify-data --format imagefolder --root " + d);
+  CHECK(v.code == 1);
+  CHECK(v.out.find("verify-data: train: 1 class (c7): a classifier needs at least 2") != std::string::npos);
+}

@@ -312,7 +312,7 @@ TEST_CASE("the non-finite guard stops naming the step, skips when asked, and nam
   }
   r = run("train " + small("nan_debug") + one_stage + " --set debug.anomaly=true", nan);
   CHECK(r.code == 1);
-  CHECK(r.out.find("stage 1 epoch 1 step 4 (global step 4), debug.anomaly: non-finite value produced by the forward "
+  CHECK(r.out.find("stage 1 epoch 1 step 4 (global step 4, a batch of 16 images), debug.anomaly: non-finite value produced by the forward "
                    "of 'conv2d'") != std::string::npos);
 }
 

@@ -142,3 +142,20 @@ TEST_CASE("BALMS's meta stage: SIGKILL mid-epoch + --resume is bit-identical (th
   CHECK(!rates.empty());
   CHECK(rates == last_rates(slurp(root() + "/balms_killed/metrics.jsonl")));
 }
+
+TEST_CASE("BALMS refuses, before any training, a batch larger than the training split (it would train no step)") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  const std::string cfg = train_cli::write_config(root(), "balms_big", R"({
+  "model": {"head": "linear"},
+  "stage1": {"method": "joint", "epochs": 1, "batch_size": 16, "loss": {"name": "balanced_softmax"}},
+  "stage2": {"method": "balms", "epochs": 1, "batch_size": 200, "load": "last"}
+})");
+  // 159 training images: floor(159 / 200) = 0 steps per epoch
+  Run a = run("train --config " + cfg + " " + train_cli::small_data(root(), "balms_big") + " --no-report");
+  CHECK(a.code == 2);
+  CHECK_MESSAGE(a.out.find("stage2.batch_size 200: larger than the training split (159 images); balms draws "
+                           "floor(N / batch_size) batches per epoch, here none: use a batch size of at most 159") !=
+                    std::string::npos,
+                a.out);
+  CHECK(!fs::exists(root() + "/balms_big/checkpoints/stage1_last.safetensors"));
+}

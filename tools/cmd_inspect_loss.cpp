@@ -115,6 +115,7 @@ static void print_inspection(const LossInspection& r, const std::vector<int64_t>
   std::cout << "dL/dz       " << row(r.grad) << "\n";
   std::printf("loss value  %12.6f\n", r.value);
   std::cout << "adjusted = " << r.adjusted_formula << "\n";
+  if (!r.weights_note.empty()) std::cout << "weights: " << r.weights_note << "\n";
 }
 
 // The sweep's curves on one plot (PNG written to a temp name, then renamed).

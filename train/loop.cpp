@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <typeinfo>
 
 #include "data/mixup.h"
 #include "engine/allocator.h"
@@ -476,16 +477,18 @@ bool train_stage(RunContext& run, StageRun& stage) {
         loss_out.copy_from(loss.detach().reshape({1}));
       };
       const int64_t slot = (int64_t)queue.steps.size(), created0 = stage.opt.buffers_created();
-      if (action == StepGraph::Action::Eager && run.cfg.anomaly) {  // its error says where the op failed
+      if (action == StepGraph::Action::Eager) {  // an op's error (debug.anomaly: any error) says which step
         try {
           body(queue.losses.slice(slot, slot + 1), queue.codes.slice(slot, slot + 1));
         } catch (const std::exception& ex) {
+          if (!run.cfg.anomaly && typeid(ex) != typeid(std::runtime_error)) throw;  // (a config error, no memory)
+          const int64_t n = sb.labels.numel();
           throw std::runtime_error("stage " + std::to_string(stage.cfg.index) + " epoch " + std::to_string(e + 1) +
                                    " step " + std::to_string(st.step_in_epoch + 1) + " (global step " +
-                                   std::to_string(st.global_step + 1) + "), debug.anomaly: " + ex.what());
+                                   std::to_string(st.global_step + 1) + ", a batch of " + std::to_string(n) +
+                                   (n == 1 ? " image" : " images") + ")" + (run.cfg.anomaly ? ", debug.anomaly" : "") +
+                                   ": " + ex.what());
         }
-      } else if (action == StepGraph::Action::Eager) {
-        body(queue.losses.slice(slot, slot + 1), queue.codes.slice(slot, slot + 1));
       } else {
         graph->run(action, e, sb, [&] { body(graph->loss(), graph->code()); });
         queue.losses.slice(slot, slot + 1).copy_from(graph->loss());

@@ -145,7 +145,15 @@ std::string format_shot_table(const EvalMetrics& m, const std::string& split) {
   std::snprintf(buf, sizeof buf, "%-8s %8s %4s\n", "group", "top-1", "cls");
   r += buf;
   const ShotGroup* groups[3] = {&m.many, &m.medium, &m.few};
-  for (int g = 0; g < 3; ++g) r += row(data::kShotGroupName[g], groups[g]->empty(), groups[g]->acc, groups[g]->classes);
+  const std::vector<int>* members[3] = {&m.shot_split.many, &m.shot_split.medium, &m.shot_split.few};
+  for (int g = 0; g < 3; ++g) {  // cls counts the classes with test images; the group's others are said
+    const int in_group = (int)members[g]->size(), tested = groups[g]->classes;
+    const std::string note = tested < in_group ? "   (of " + std::to_string(in_group) + " in the group: " +
+                                                     data::counted(in_group - tested, "class", "classes") +
+                                                     " without " + split + " images)"
+                                               : "";
+    r += row(data::kShotGroupName[g], groups[g]->empty(), groups[g]->acc, tested, note);
+  }
   int tested = 0;
   for (int64_t n : m.per_class_count) tested += n > 0;
   r += row("balanced", tested == 0, m.balanced_acc, tested, "   (per class: mean of the class accuracies)");

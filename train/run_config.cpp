@@ -217,10 +217,6 @@ std::vector<std::string> schedule_warnings(const RunConfig& c) {
     if (s.loss.train_rule == "DRW" && s.loss.drw_epoch >= s.epochs)
       out.push_back(s.key() + ".loss.drw_epoch " + std::to_string(s.loss.drw_epoch) + " is not before the stage's end (" +
                     e + "): the deferred re-weighting never starts");
-    const bool cosine_loss = s.loss_name == "ldam" || s.loss_name == "gcl" || s.loss_name == "gcl_ang";
-    if (s.has_loss && cosine_loss && c.model.head == "linear")
-      out.push_back(s.key() + ".loss " + s.loss_name + " takes the cosines of a normed head (it scales them by "
-                    "loss.s), but model.head is linear: its logits are not cosines (the recipes use model.head normed)");
   }
   const DataConfig& d = c.data;  // an LT subset's keys under profile none (a dataset's own counts) change nothing
   if (d.imbalance_profile == "none" && (d.imbalance_ratio != 100.0 || d.imbalance_n_max != -1))

@@ -170,8 +170,8 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
   if (profile == "none") {
     r.train = std::move(full);
     r.train_counts = data::class_counts(r.train.labels, r.train.num_classes);
-    r.description = pretty + " (its own counts): " + std::to_string(r.train.size()) + " training images, " +
-                    std::to_string(r.train.num_classes) + " classes, counts " + data::counts_list(r.train_counts);
+    r.description = pretty + " (its own counts): " + data::counted(r.train.size(), "training image") + ", " +
+                    data::counted(r.train.num_classes, "class", "classes") + ", counts " + data::counts_list(r.train_counts);
   } else {
     const double ratio = d.imbalance_ratio;
     const uint32_t seed = d.imbalance_seed;
@@ -198,17 +198,25 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
     log << "data: " << data::counted((int64_t)set->skipped.size(), std::string(split) + " image") << " left out (data.on_bad_image skip):\n";
     data::write_skipped(log, *set, "  ");
   }
-  for (int c = 0; c < r.train.num_classes; ++c)  // after the listing: a class emptied by skipped images shows why
-    if (r.train_counts[c] == 0) {
-      const std::string msg = "data: class " + std::to_string(c) + " (" + r.train.class_names[c] +
-                              ") has no training image" +
-                              (profile == "none" ? ""
-                                                 : " after the LT subset (raise data.imbalance.n_max or lower "
-                                                   "data.imbalance.ratio: the rarest class keeps n_max / ratio)");
-      if (r.train.skipped.empty()) throw ConfigError(msg);  // the config's subset emptied it
-      // the bad images emptied it: a data error (exit 1), as each of them is under on_bad_image error
-      throw std::runtime_error(msg + " (images left out under on_bad_image skip are listed above)");
-    }
+  std::vector<std::string> empty;  // after the listing: a class emptied by skipped images shows why
+  for (int c = 0; c < r.train.num_classes; ++c)
+    if (r.train_counts[c] == 0) empty.push_back(std::to_string(c) + " (" + r.train.class_names[c] + ")");
+  if (!empty.empty()) {
+    std::string names;
+    for (size_t i = 0; i < empty.size() && i < 5; ++i) names += (i ? ", " : "") + empty[i];
+    if (empty.size() > 5) names += " and " + std::to_string(empty.size() - 5) + " more";
+    const std::string msg = "data: " + std::string(empty.size() == 1 ? "class " : "classes ") + names +
+                            (empty.size() == 1 ? " has" : " have") + " no training image" +
+                            (profile == "none" ? ""
+                                               : " after the LT subset (raise data.imbalance.n_max or lower "
+                                                 "data.imbalance.ratio: the rarest class keeps n_max / ratio)");
+    if (r.train.skipped.empty()) throw ConfigError(msg);  // the config's subset emptied it
+    // the bad images emptied it: a data error (exit 1), as each of them is under on_bad_image error
+    throw std::runtime_error(msg + " (images left out under on_bad_image skip are listed above)");
+  }
+  if (r.train.num_classes < 2)  // every loss would be 0 and every prediction right: nothing to learn or measure
+    throw std::runtime_error("data: the training split has 1 class (" + r.train.class_names[0] + "): a classifier "
+                             "needs at least 2");
 
   const int64_t k = d.test_per_class;
   if (k > 0 && r.test) r.test = std::make_unique<data::Dataset>(first_per_class(*r.test, k));

@@ -47,7 +47,7 @@ std::map<std::string, std::string> read_checkpoint_metadata(const std::string& w
 
 }  // namespace
 
-void check_stage_heads(const Json& cfg, const LoadFileHead& load_file_head) {
+void check_stage_heads(const Json& cfg, const LoadFileHead& load_file_head, std::vector<std::string>* trained_heads) {
   const std::string model_head = cfg.at("model").at("head");
   std::string head = model_head, from = "model.head", fix = "set model.head";
   for (int k = 1; cfg.contains("stage" + std::to_string(k)); ++k) {
@@ -71,6 +71,7 @@ void check_stage_heads(const Json& cfg, const LoadFileHead& load_file_head) {
                         " or choose another method");
     // the head the stage trains is the one it leaves: a bias kept out of weight decay needs a Linear
     const std::string trained = m.leaves_head.empty() ? head : m.leaves_head;
+    if (trained_heads) trained_heads->push_back(trained);
     if (st.contains("optim") && !st.at("optim").value("decay_head_bias", true) && !trained.empty() &&
         trained != "linear")
       throw ConfigError(key + ".optim.decay_head_bias false: the stage trains head " + trained + " (" +
@@ -81,6 +82,30 @@ void check_stage_heads(const Json& cfg, const LoadFileHead& load_file_head) {
       fix = "change " + key;
     }
   }
+}
+
+// The cosine-margin losses (LDAM, GCL, GCL-Ang) take the raw cosines of a normed head and scale them by
+// loss.s themselves; the other losses take logits as they are, which on a normed head are cosines in [-1, 1].
+std::vector<std::string> head_loss_warnings(const RunConfig& cfg) {
+  std::vector<std::string> heads, out;
+  check_stage_heads(cfg.doc, nullptr, &heads);
+  for (const StageConfig& s : cfg.stages) {
+    const size_t k = (size_t)s.index - 1;
+    if (!s.trains || !s.has_loss || k >= heads.size() || heads[k].empty()) continue;
+    const std::string& head = heads[k];
+    const bool cosine_loss = s.loss_name == "ldam" || s.loss_name == "gcl" || s.loss_name == "gcl_ang";
+    const bool scaled = head == "cosine" || head == "camc" || head == "projected_cosine";
+    const std::string what = s.key() + ".loss " + s.loss_name + ": the stage trains head " + head;
+    if (cosine_loss && head != "normed")
+      out.push_back(what + (scaled ? ", whose logits are cosines already times its own scale: loss.s scales them "
+                                     "again"
+                                   : ", whose logits are not cosines") +
+                    "; this loss takes the cosines of a normed head (the recipes use model.head normed)");
+    if (!cosine_loss && head == "normed")
+      out.push_back(what + ", whose logits are cosines in [-1, 1] with no scale: a softmax over them stays near "
+                    "uniform; a cosine-margin loss (ldam, gcl) scales them by loss.s, model.head cosine learns a scale");
+  }
+  return out;
 }
 
 void check_stage_files(const RunConfig& cfg, int from) {

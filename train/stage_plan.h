@@ -8,6 +8,7 @@
 #include <ostream>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "train/config.h"
 #include "train/run_config.h"
@@ -24,8 +25,15 @@ using LoadFileHead = std::function<std::string(const std::string& stage_key, con
 // model.head, a stage loading the previous stage's checkpoint from the head that stage leaves
 // (MethodSpec::leaves_head), a stage loading a file from load_file_head's answer (nullptr: not known).
 // Throws ConfigError naming the stage, its method, the head and where it comes from when a method cannot
-// start from it (MethodSpec::starts_from).
-void check_stage_heads(const Json& cfg, const LoadFileHead& load_file_head = nullptr);
+// start from it (MethodSpec::starts_from). `trained_heads` (optional) gets each stage's trained head ("": not
+// known).
+void check_stage_heads(const Json& cfg, const LoadFileHead& load_file_head = nullptr,
+                       std::vector<std::string>* trained_heads = nullptr);
+
+// A loss on a head it does not expect, per training stage (the head followed as check_stage_heads does): a
+// cosine-margin loss (ldam, gcl, gcl_ang) on a head whose logits are not raw cosines, another loss on the raw
+// cosines of a normed head.
+std::vector<std::string> head_loss_warnings(const RunConfig& cfg);
 
 // What the stages from `from` on (1, or the stage a resume continues) need of the file system, checked before
 // any data is read: each method's own checks (MethodSpec::check: a teacher file exists) and each load file.

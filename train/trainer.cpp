@@ -496,6 +496,7 @@ Json Trainer::run(std::optional<RunData> given) {
   try {
     log_ << "run: " << dir_.string() << (flags_.resume ? " (resuming)" : "") << "\n";
     for (const std::string& w : schedule_warnings(cfg_)) log_ << "warning: " << w << "\n";
+    for (const std::string& w : head_loss_warnings(cfg_)) log_ << "warning: " << w << "\n";
     data_ = given ? std::move(*given) : load_run_data(cfg_.data, log_);
     if (cfg_.eval_select == EvalSelect::Val && !data_.val)
       throw ConfigError("eval.select val: the data has no validation split (an image folder's is " + cfg_.data.root +

@@ -15,7 +15,10 @@ static Tensor batch_norm_impl(const char* op, bool relu, const Tensor& x, const 
     TAILOR_CHECK(t->defined() && t->dim() == 1 && t->shape()[0] == C, op, ": parameter shape ",
                  t->defined() ? shape_str(t->shape()) : "undefined", " does not match ", C, " channels of x ",
                  x.shape());
-  TAILOR_CHECK(!training || M > 1, op, ": training needs more than one value per channel, got x ", x.shape());
+  TAILOR_CHECK(!training || M > 1, op, ": training needs more than one value per channel, got x ", x.shape(),
+               x.dim() > 2 ? " (1 image, its feature map here 1x1: a batch of 1 needs larger images, or a batch "
+                             "size that leaves no epoch a last batch of 1)"
+                           : " (a batch of 1: choose a batch size that leaves no epoch a last batch of 1)");
   for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var}) {
     check_same_device(op, x, *t);
     require_f32_contig(op, *t, "parameter");

@@ -170,20 +170,31 @@ MetaPlan balms_meta_plan(const StageConfig& c, const RunData& d, int world) {
     throw ConfigError(c.key() + " (balms): the loss " + c.loss_name + " takes no per-sample weights; the meta step "
                       "needs one that does (balanced_softmax, ce, logit_adjust, ldam)");
   const Json& b = c.doc.at("balms");
+  // the classifier steps: floor(N / B) per epoch (the reference's MetaSampler length), none when B > N
+  const int64_t n = (int64_t)d.train.labels.size();
+  if (c.batch_size > n)
+    throw ConfigError(c.key() + ".batch_size " + std::to_string(c.batch_size) + ": larger than the training split (" +
+                      std::to_string(n) + " images); balms draws floor(N / batch_size) batches per epoch, here none: "
+                      "use a batch size of at most " + std::to_string(n));
   MetaPlan p{&d.train, b.at("meta_batch_size").get<int64_t>()};
-  if (p.batch == 0) p.batch = c.batch_size;
+  const bool own = p.batch != 0;
+  if (!own) p.batch = c.batch_size;
+  // the key that set the meta batch, for the messages below
+  const std::string meta_key = own ? c.key() + ".balms.meta_batch_size " + std::to_string(p.batch)
+                                   : c.key() + ".batch_size " + std::to_string(p.batch) +
+                                         " (the meta batch: balms.meta_batch_size 0 takes the stage's batch size)";
   if (b.at("meta_set") == "val") {
     if (!d.val) throw ConfigError(c.key() + ".balms.meta_set val: the data has no validation split");
     p.set = d.val.get();
   }
   if (p.batch % world != 0)
-    throw ConfigError(c.key() + ".balms.meta_batch_size " + std::to_string(p.batch) +
-                      ": the meta batch must split evenly over the " + std::to_string(world) + " ranks");
+    throw ConfigError(meta_key + ": the meta batch must split evenly over the " + std::to_string(world) + " ranks");
   const int64_t draws = (int64_t)data::Sampler(p.set->labels, p.set->num_classes, meta_sampler_config()).length();
   if (draws < p.batch)
-    throw ConfigError(c.key() + ".balms.meta_batch_size " + std::to_string(p.batch) + ": larger than the meta " +
-                      "sampler's epoch (" + std::to_string(draws) + " class-balanced draws: the largest class's " +
-                      "count times the " + std::to_string(p.set->num_classes) + " classes)");
+    throw ConfigError(meta_key + ": larger than the meta sampler's epoch (" + std::to_string(draws) +
+                      " class-balanced draws: the largest class's count times the " +
+                      std::to_string(p.set->num_classes) + " classes); set balms.meta_batch_size to at most " +
+                      std::to_string(draws));
   return p;
 }
 
