@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
     rows.push_back(row("Balanced Softmax", run("balanced_softmax", {"stage1.loss.name=balanced_softmax"})));
     const LossConfig g = gcl_cifar_stage1();
     char lr2[32];
-    std::snprintf(lr2, sizeof lr2, "%g", 0.02 * lr);  // GCL stage 2 (LT_METHODS §1.8): cosine from 0.02 lr_max
+    std::snprintf(lr2, sizeof lr2, "%g", 0.02 * lr);  // GCL stage 2 (its released script): cosine from 0.02 lr_max
     Json gcl = run("gcl", {"model.head=normed", "stage1.loss.name=gcl", "stage1.loss.s=" + std::to_string(g.s),
                            "stage1.loss.m=" + std::to_string(g.m), "stage1.loss.noise_mul=" + std::to_string(g.noise_mul),
                            "stage1.mixup_alpha=" + std::to_string(mixup), "stage2.method=gcl_retrain",

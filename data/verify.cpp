@@ -197,8 +197,15 @@ VerifyArgs parse_args(int argc, char** argv) {
     throw UsageError("--train-list / --val-list / --test-list name the splits' files: not with --list, --json or --split");
   if (a.n_max != -1 && a.n_max < 1) throw UsageError("--n-max must be a positive count (or -1: the data's)");
   if (!std::isfinite(a.imbalance_ratio) || (seen.count("--imbalance-ratio") && a.imbalance_ratio < 1) ||
-      (a.imbalance_ratio != 0 && a.imbalance_ratio < 1))
-    throw UsageError("--imbalance-ratio is n_max / n_min >= 1 (e.g. 100), got " + std::to_string(a.imbalance_ratio));
+      (a.imbalance_ratio != 0 && a.imbalance_ratio < 1)) {
+    char got[32], inverse[32];
+    std::snprintf(got, sizeof got, "%g", a.imbalance_ratio);
+    std::snprintf(inverse, sizeof inverse, "%g", 1 / a.imbalance_ratio);
+    throw UsageError(std::string("--imbalance-ratio is n_max / n_min >= 1 (e.g. 100), got ") + got +
+                     (a.imbalance_ratio > 0 && a.imbalance_ratio < 1
+                          ? std::string(" (this looks like imb_factor = 1 / ratio: pass ") + inverse + ")"
+                          : ""));
+  }
   if (!a.expect.empty()) try {
       known_dataset(a.expect);
     } catch (const std::runtime_error& e) {

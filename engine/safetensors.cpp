@@ -145,7 +145,9 @@ uint64_t header_length(const uint8_t* first8, uint64_t size, const std::string& 
   // torch.save's formats: a zip archive (PyTorch >= 1.6) or a pickle (protocol 2: 0x80 0x02); said as such
   if (n > size - 8 && (std::memcmp(first8, "PK\x03\x04", 4) == 0 || (first8[0] == 0x80 && first8[1] == 0x02)))
     fail(file, "a PyTorch torch.save file (a pickle), not safetensors: convert it in Python with "
-               "`safetensors.torch.save_file(torch.load(F), OUT)` (its state_dict, when it holds more)");
+               "`safetensors.torch.save_file(torch.load(F), OUT)` (its state_dict, when it holds more; a "
+               "classifier-balancing / BALMS checkpoint holds {'state_dict': {'feat_model': ..., 'classifier': ...}}: "
+               "merge the two dicts; docs/cli.md \"--init-from\")");
   if (n > kMaxHeaderBytes)
     fail(file, "header length " + std::to_string(n) + " exceeds the limit of " +
                    std::to_string(kMaxHeaderBytes) + " bytes");

@@ -93,7 +93,7 @@ std::string Module::LoadReport::str() const {
   list("missing", missing);
   list("unexpected", unexpected);
   list("shape mismatch", mismatched);
-  if (r.empty()) r = "all names matched";
+  if (r.empty()) r = total > 0 ? "all " + std::to_string(total) + " tensors loaded, every name matched" : "all names matched";
   else if (total > 0 && loaded == total) r = "all " + std::to_string(total) + " of the model's tensors loaded; " + r;
   else if (total > 0) r = std::to_string(loaded) + " of the model's " + std::to_string(total) + " tensors loaded, the "
                           "others as initialised; " + r;

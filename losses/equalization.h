@@ -9,7 +9,7 @@
 // Why: every sample of a head class is a negative for every rare class, so the rare classifiers
 // are flooded with discouraging gradient. With probability gamma a sample simply leaves the rare
 // non-target classes out of its softmax denominator, so they receive no such gradient from it.
-// The classification lambda / gamma of the paper were not re-verified (LT_METHODS §8, §17.6): the
+// The classification lambda / gamma of the paper were not re-verified (the paper's numbers are for detection): the
 // defaults are lambda = 1.77e-3 (the LVIS detection value) and gamma = 0.9; tune them on val.
 // A dropped class is given the logit -1e30 (exp underflows to exactly 0).
 #pragma once

@@ -20,7 +20,7 @@ static std::vector<double> softmax_of(const std::vector<double>& a) {
   return p;
 }
 
-// The logits each softmax-based method feeds to its cross-entropy (docs/losses.md, LT_METHODS.md):
+// The logits each softmax-based method feeds to its cross-entropy (docs/losses.md):
 //   ce, focal, cb_softmax:  a = z                               (they change the weighting, not the logits)
 //   ldam:                   a = s (z - Delta_y [j = y]),         Delta_j = max_m n_j^{-1/4} / max_k n_k^{-1/4}
 //   logit_adjust:           a = z + log(pi_j^tau + 1e-12)

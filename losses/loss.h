@@ -55,7 +55,7 @@ struct LossConfig {
   double eql_gamma = 0.9;       // eql: probability that a sample drops the rare non-target logits
 };
 
-// Published recipes (LT_METHODS.md §1.3, §3).
+// Published recipes (the GCL repository's CIFAR scripts).
 LossConfig gcl_cifar_stage1();  // gcl: s 30, m 0, noise_mul 0.5
 LossConfig gcl_cifar_stage2();  // gcl: s 20, m 0.1, noise_mul 0.5, train_cls, gamma 1
 LossConfig ldam_drw_cifar();    // ldam: s 30, max_m 0.5, train_rule DRW at epoch 160, beta 0.9999

@@ -317,13 +317,24 @@ void plot_reliability(Writer& w, const Eval& e) {
          "and its gap to their mean confidence (red); a calibrated model follows the diagonal.");
 }
 
-// (f) top-1 against tau on the selection split.
+// (f) top-1 (and, where tau_sweep.json has them, balanced and many / medium / few) against tau on the
+// selection split: the trade tau-normalisation makes between the head and the tail.
 void plot_tau(Writer& w, const json& t) {
   if (!t.is_object()) return;
   std::string path = (fs::path(w.run_dir) / "tau_sweep.json").string();
   std::vector<double> taus = num_array(t, "taus", path, -1);
   std::vector<double> top1 = num_array(t, "top1", path, (int)taus.size());
   if (taus.empty()) return;
+  // (older files: top-1 only; a group with no class tested: null entries, left out)
+  const char* keys[4] = {"balanced", "many", "medium", "few"};
+  std::vector<double> more[4];
+  for (int k = 0; k < 4; ++k) {
+    more[k] = num_array(t, keys[k], path, -1);
+    if (!more[k].empty() && more[k].size() != taus.size())
+      throw std::runtime_error(path + ": '" + keys[k] + "' has " + std::to_string(more[k].size()) + " entries, " +
+                               std::to_string(taus.size()) + " taus");
+    if (std::none_of(more[k].begin(), more[k].end(), [](double d) { return std::isfinite(d); })) more[k].clear();
+  }
   opt chosen = num(t, "chosen");
   std::string split = str_or(t, "split", "");
   plot::AxisSpec ax, ay;
@@ -331,25 +342,38 @@ void plot_tau(Writer& w, const json& t) {
   double pad = ax.hi > ax.lo ? 0.03 * (ax.hi - ax.lo) : 0.5;  // keep the end markers off the frame
   ax.lo -= pad, ax.hi += pad;
   double lo = 1e300, hi = -1e300;
-  for (double d : top1)
-    if (std::isfinite(d)) lo = std::min(lo, d), hi = std::max(hi, d);
+  for (const std::vector<double>* v : {&top1, &more[0], &more[1], &more[2], &more[3]})
+    for (double d : *v)
+      if (std::isfinite(d)) lo = std::min(lo, d), hi = std::max(hi, d);
   if (hi < lo) lo = 0, hi = 100;
   pad = 0.05 * std::max(hi - lo, 0.1);
-  lo -= pad, hi += pad;
+  lo = std::max(0.0, lo - pad), hi = std::min(100.0, hi + pad);
   plot::nice_range(lo, hi, 6);
   ay.lo = lo, ay.hi = hi;
-  ax.label = "tau", ay.label = "top-1 (%)";
+  ax.label = "tau", ay.label = "accuracy (%)";
   plot::Canvas c(1000, 480);
   std::string title = "tau sweep" + (split.empty() ? "" : " (" + split + " split)") +
                       (chosen ? ", chosen tau = " + fmt_g(*chosen) : "");
-  std::vector<plot::LegendEntry> legend{{"top-1", pc::blue}};
+  const plot::Color cols[4] = {pc::purple, kGroupColor[0], kGroupColor[1], kGroupColor[2]};
+  std::vector<plot::LegendEntry> legend{{"top-1", pc::black}};
+  for (int k = 0; k < 4; ++k)
+    if (!more[k].empty()) legend.push_back({keys[k], cols[k]});
   if (chosen) legend.push_back({"chosen tau", pc::red, true});
   plot::Axes a = plot::draw_axes(c, {0, 0, 1000, 480}, ax, ay, title, legend);
   if (chosen) plot::plot_vline(a, *chosen, pc::red, 6);
-  plot::plot_line(a, taus, top1, pc::blue, 2, taus.size() <= 60 ? 3 : 0);
+  for (int k = 3; k >= 0; --k)  // a group's line through its tested taus
+    if (!more[k].empty()) {
+      std::vector<double> xs, ys;
+      for (size_t i = 0; i < taus.size(); ++i)
+        if (std::isfinite(more[k][i])) xs.push_back(taus[i]), ys.push_back(more[k][i]);
+      plot::plot_line(a, xs, ys, cols[k], 2, 0, k == 0 ? 8 : 0);  // balanced dashed (on a balanced split: top-1)
+    }
+  plot::plot_line(a, taus, top1, pc::black, 3, taus.size() <= 60 ? 3 : 0);
   for (size_t i = 0; chosen && i < taus.size(); ++i)  // the chosen point, larger and red
     if (std::fabs(taus[i] - *chosen) < 1e-9) plot::plot_points(a, {taus[i]}, {top1[i]}, pc::red, 6);
-  w.save(c, "tau_sweep.png", "Top-1 accuracy against the tau of tau-normalisation on the selection split.");
+  w.save(c, "tau_sweep.png",
+         "Top-1, balanced and many / medium / few-shot accuracy against the tau of tau-normalisation on the "
+         "selection split (tau chosen by top-1).");
 }
 
 // (g) a learned sampler's class sampling probabilities (BALMS's Meta Sampler: metrics.jsonl's

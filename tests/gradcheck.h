@@ -1,4 +1,4 @@
-// Finite-difference gradient check for float32 ops (dlib test_layer criterion, USERS.md Table 2 #2):
+// Finite-difference gradient check for float32 ops (dlib's test_layer criterion):
 // loss = sum(f(inputs) * r) for a fixed random r, accumulated in double; central differences with
 // step eps for every input element. An element fails when |rel| > 0.05 AND |abs| > 0.006; the check
 // fails if any element fails or the mean relative error exceeds 0.003. Relative errors are taken

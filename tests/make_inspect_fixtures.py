@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Reference values for tests/test_inspect_loss.cpp: one sample (logit vector, target, class counts)
-through a loss: the loss value from the formulas of LT_METHODS.md written here in NumPy float64,
+through a loss: the loss value from the formulas of docs/losses.md written here in NumPy float64,
 independently of the C++ losses, and dL/dz by central finite differences of that value (step 1e-6;
 for gcl's stage-2 form the focal factor (1 - p)^gamma is held constant, as its stopgrad says):
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Reference values for tests/test_losses.cpp and tests/test_metrics.cpp, computed in float64 from
-the formulas of LT_METHODS.md (run with Debian's python3-torch / python3-numpy):
+the formulas of docs/losses.md, written here independently (run with Debian's python3-torch / python3-numpy):
 
     /usr/bin/python3 tests/make_loss_fixtures.py
 

@@ -160,7 +160,7 @@ TEST_CASE("weights from PyTorch: dtypes cast, module. prefix, missing BN counter
     auto m = fresh();
     Module::LoadReport rep = load_weights(path, *m);
     CHECK(rep.ok());
-    CHECK(rep.str() == "all names matched; 157 BF16 tensors cast to F32");
+    CHECK(rep.str() == "all 188 tensors loaded, every name matched; 157 BF16 tensors cast to F32");
     CHECK(same(*m, 1.0 / 128));  // bfloat16 keeps 8 bits of mantissa
     CHECK_THROWS_WITH_AS(read_weights(path, nullptr, CrcCheck::IfPresent),
                          doctest::Contains("unsupported dtype BF16 (expected F32, I32 or I64)"), std::exception);
@@ -176,7 +176,7 @@ TEST_CASE("weights from PyTorch: dtypes cast, module. prefix, missing BN counter
       }
     write_safetensors(path, g);
     auto m = fresh();
-    CHECK(load_weights(path, *m).str() == "all names matched; 157 F64 tensors cast to F32 (rounded)");
+    CHECK(load_weights(path, *m).str() == "all 188 tensors loaded, every name matched; 157 F64 tensors cast to F32 (rounded)");
     CHECK(same(*m, 0));
   }
   // F64 beyond float's range: half a unit past FLT_MAX rounds to it, farther to infinity (as a cast)
@@ -213,7 +213,7 @@ TEST_CASE("weights from PyTorch: dtypes cast, module. prefix, missing BN counter
     write_safetensors(path, g);
     auto m = fresh();
     CHECK(load_weights(path, *m).str() ==
-          "all names matched; the prefix 'module.' of every name dropped (a DataParallel / DistributedDataParallel "
+          "all 188 tensors loaded, every name matched; the prefix 'module.' of every name dropped (a DataParallel / DistributedDataParallel "
           "state dict); 31 BatchNorm num_batches_tracked absent from the file (PyTorch < 0.4.1): 0, as PyTorch's "
           "load_state_dict sets them");
     CHECK(same(*m, 0));
@@ -228,6 +228,39 @@ TEST_CASE("weights from PyTorch: dtypes cast, module. prefix, missing BN counter
     for (auto& [name, st] : f.tensors) g.tensors["backbone." + name] = st;
     write_safetensors(path, g);
     CHECK_THROWS_WITH_AS(load_weights(path, *r100, true), doctest::Contains(": no tensor of the file matches the model"),
+                         ConfigError);
+  }
+  // BatchNorm counters saved as floating point (a state dict cast whole with .half()): converted as PyTorch does
+  {
+    SafeTensorFile g = f;
+    for (auto& [name, st] : g.tensors)
+      if (st.dtype == "I64") {
+        std::vector<float> v;
+        for (int64_t x : safetensor_as_i64(st)) v.push_back((float)x + 3.75f);  // 3 (truncated, as copy_ does)
+        st = make_safetensor_f32(st.shape, v);
+      }
+    write_safetensors(path, g);
+    auto m = fresh();
+    CHECK(load_weights(path, *m).str() ==
+          "all 188 tensors loaded, every name matched; 31 integer tensors (BatchNorm num_batches_tracked) stored as "
+          "floating point: converted, as PyTorch's load_state_dict does");
+    CHECK(same(*m, 0));
+    for (auto& [n, t] : m->state_dict())
+      if (n == "bn1.num_batches_tracked") CHECK(t.to_vector_i32() == std::vector<int32_t>{3});
+  }
+  // another architecture: refused naming its backbone, with or without init_allow_partial
+  {
+    auto r10 = make_resnet("resnet10", 10, 3, HeadKind::Linear, global_rng());
+    save_weights(path, *r10);
+    auto m = fresh();
+    for (bool partial : {false, true})
+      CHECK_THROWS_WITH_AS(load_weights(path, *m, partial),
+                           doctest::Contains(": the file's backbone is not the model's resnet32 (bn1.bias f32[64] vs "
+                                             "model f32[16], bn1.running_mean f32[64] vs model f32[16]"),
+                           ConfigError);
+    CHECK_THROWS_WITH_AS(load_weights(path, *m, true), doctest::Contains("another architecture (set model.arch to the "
+                                                                         "file's); model.init_allow_partial takes a file "
+                                                                         "whose classifier (linear.*) differs"),
                          ConfigError);
   }
   // torch.save's zip and pickle files are named as such

@@ -491,3 +491,11 @@ TEST_CASE("adversarial values: integers beyond int64, deep nesting, duplicate ke
         "--set stage2.cbd.teachers: an empty item in 'stage1,' (items are separated by commas; the empty list is "
         "'stage2.cbd.teachers=')");
 }
+
+TEST_CASE("an imbalance ratio below 1 is named as the references' imb_factor, with the ratio it stands for") {
+  CHECK(error_of([] { resolve_config("", {"data.imbalance.ratio=0.01"}, false); }) ==
+        "--set: data.imbalance.ratio: value 0.01 out of range [1, 1000000]: this looks like imb_factor = 1 / ratio; "
+        "the ratio is n_max / n_min, here 100");
+  CHECK(error_of([] { resolve_config("", {"data.imbalance.ratio=-1"}, false); }) ==
+        "--set: data.imbalance.ratio: value -1 out of range [1, 1000000]");
+}

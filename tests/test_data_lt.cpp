@@ -1,4 +1,4 @@
-// CIFAR-LT subset generation: numpy-legacy MT19937 reproduction and the golden counts (LT_METHODS §3.5).
+// CIFAR-LT subset generation: numpy-legacy MT19937 reproduction and the golden counts (docs/data.md "Long-tailed subsets").
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
@@ -60,7 +60,7 @@ TEST_CASE("numpy legacy interval: masked rejection") {
   CHECK(r.interval(0) == 0);
 }
 
-TEST_CASE("LT counts: golden values (LT_METHODS 3.5, USERS A3)") {
+TEST_CASE("LT counts: golden values (the LDAM-DRW subset rule, as its IMBALANCECIFAR10 draws them)") {
   CHECK(lt_class_counts(5000, 10, 100, LtProfile::Exp) ==
         std::vector<int64_t>{5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50});
   CHECK(lt_class_counts(5000, 10, 50, LtProfile::Exp) ==

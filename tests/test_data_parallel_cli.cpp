@@ -108,6 +108,7 @@ TEST_CASE("mpirun -np 2: SyncBN steps, per-rank BN, kill and resume, stuck rank,
   CHECK(signalled.code == 75);
   CHECK_MESSAGE(signalled.out.find("stopped by SIGTERM at stage 1 epoch 1 after step 6") != std::string::npos,
                 signalled.out);
+  CHECK(signalled.out.find("continue with `mpirun -np 2 tailor train --resume ") != std::string::npos);
   Run signalled_resumed = mpi_run(2, "train --resume " + dir + "/signalled");
   REQUIRE_MESSAGE(signalled_resumed.code == 0, signalled_resumed.out);
   CHECK(signalled_resumed.out.find("at stage 1 epoch 1 after step 6") != std::string::npos);

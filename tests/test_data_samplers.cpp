@@ -1,4 +1,4 @@
-// Samplers: empirical class distributions against their formulas, CBEN numbers (LT_METHODS §1.4),
+// Samplers: empirical class distributions against their formulas, CBEN numbers (GCL's released sampler),
 // determinism, sharding and resume state.
 #include <doctest/doctest.h>
 
@@ -55,7 +55,7 @@ static void check_empirical(const Sampler& s, const std::vector<int32_t>& labels
   }
 }
 
-TEST_CASE("CBEN probabilities for CIFAR-10-LT rho=100 match LT_METHODS 1.4") {
+TEST_CASE("CBEN probabilities for CIFAR-10-LT rho=100 match the reference sampler's") {
   auto y = labels_from_counts(kCifar10Lt100);
   Sampler s(y, 10, cfg_of(SamplerKind::CBEN));
   auto p = s.class_probabilities();

@@ -21,6 +21,7 @@
 #include "layers/heads.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
+#include "train/methods/tau_norm.h"
 #include "train/run_model.h"
 #include "train/trainer.h"
 #include "synthetic_lt.h"
@@ -212,6 +213,41 @@ TEST_CASE("tau-norm with tau = 0 equals the stage-1 logits minus the bias; the g
   double best = 0;
   for (auto& t : g["top1"]) best = std::max(best, t.get<double>());
   CHECK(r2.summary["top1"].get<double>() == doctest::Approx(best));
+}
+
+TEST_CASE("tau-sweep's sweep on features computed once equals a whole forward per tau, metric for metric") {
+  RunData d = synthetic_run(true);
+  Rng rng(5);
+  auto net = make_resnet("resnet32", 4, 1, HeadKind::Linear, rng);
+  {  // BatchNorm statistics other than the initial ones
+    NoGradGuard ng;
+    net->train(true);
+    net->forward(Tensor::from_vector(std::vector<float>(16 * 64, 0.3f), {16, 8, 8, 1}));
+    net->train(false);
+  }
+  auto lin = std::dynamic_pointer_cast<Linear>(net->head());
+  REQUIRE(lin);
+  const Linear trained = *lin;
+  const std::vector<double> taus = {0, 0.5, 1, 1.5};
+  const ShotRule rule;
+  TauSweep whole = sweep_tau(*net, trained, taus, [&](ResNet& n) {
+    return evaluate_dataset(n, *d.test, d.eval_tf, d.train_counts, rule, 7, 0);
+  });
+  TauSweep cached = sweep_tau_on_features(*net, trained, taus, *d.test, d.eval_tf, d.train_counts, rule, 7, 0);
+  REQUIRE(cached.size() == whole.size());
+  for (size_t i = 0; i < taus.size(); ++i) {
+    CAPTURE(taus[i]);
+    const EvalMetrics &a = whole[i].second, &b = cached[i].second;
+    CHECK(a.top1 == b.top1);
+    CHECK(a.top5 == b.top5);
+    CHECK(a.ece == b.ece);
+    CHECK(a.confusion == b.confusion);
+    CHECK(a.few.acc == b.few.acc);
+  }
+  const Json j = tau_sweep_json(cached, "test", taus);
+  CHECK(j["taus"].size() == 4);
+  for (const char* k : {"top1", "balanced", "many", "medium", "few"}) CHECK(j[k].size() == 4);
+  CHECK(j["top1"][2].get<double>() == doctest::Approx(100 * cached[2].second.top1).epsilon(1e-6));
 }
 
 TEST_CASE("GCL stage 2: the cosine classifier is kept and re-trained with cben, the backbone frozen") {

@@ -388,12 +388,35 @@ TEST_CASE("eval, tau-sweep, extract-features and report on finished runs") {
     Run p = run("eval --checkpoint " + root() + "/pt.safetensors --config " + (run_dir / "config.json").string() +
                 " --out " + root() + "/e_pt.json");
     CHECK_MESSAGE(p.code == 0, p.out);
-    CHECK(p.out.find("pt.safetensors has no tailor metadata: weights loaded into the config's model") != std::string::npos);
+    CHECK(p.out.find("pt.safetensors has no tailor metadata: loaded into the config's model: all 188 tensors loaded, "
+                     "every name matched") != std::string::npos);
     nlohmann::json ea = nlohmann::json::parse(slurp(root() + "/e.json")),
                    ep = nlohmann::json::parse(slurp(root() + "/e_pt.json"));
     ea.erase("checkpoint");
     ep.erase("checkpoint");
     CHECK(ea == ep);
+    // a backbone without its classifier: strict refuses, model.init_allow_partial (model.* describes the model
+    // of such a file) loads it and says the classifier is untrained; a tailor checkpoint names its own model
+    tailor::SafeTensorFile bb = w;
+    bb.tensors.erase("linear.weight");
+    bb.tensors.erase("linear.bias");
+    tailor::write_safetensors(root() + "/pt_backbone.safetensors", bb);
+    const std::string pt_backbone = "extract-features --checkpoint " + root() + "/pt_backbone.safetensors --config " +
+                                    (run_dir / "config.json").string() + " --out " + root() + "/f_pt.safetensors";
+    p = run(pt_backbone);
+    CHECK(p.code == 2);
+    CHECK(p.out.find("(model.init_allow_partial true takes the tensors that match") != std::string::npos);
+    p = run(pt_backbone + " --set model.init_allow_partial=true");
+    CHECK_MESSAGE(p.code == 0, p.out);
+    CHECK(p.out.find("186 of the model's 188 tensors loaded, the others as initialised; missing (2): linear.bias, "
+                     "linear.weight") != std::string::npos);
+    CHECK(p.out.find("note: the classifier (linear.*) was not in the file as the model has it: it is untrained") !=
+          std::string::npos);
+    p = run("eval --checkpoint " + final_ckpt + " --config " + (run_dir / "config.json").string() +
+            " --set model.init_allow_partial=true");
+    CHECK(p.code == 2);
+    CHECK(p.out.find("is a tailor checkpoint, which names its model; model.* describes the model for weights "
+                     "without tailor's metadata") != std::string::npos);
     p = run("eval --run " + run_dir.string() + " --checkpoint " + (run_dir / "checkpoints/train_state.safetensors").string());
     CHECK(p.code != 0);
     CHECK(p.out.find("train_state.safetensors: a run's training state (the loop's, the optimiser's), not a model "

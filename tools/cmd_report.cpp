@@ -65,7 +65,10 @@ int cmd_report(int argc, char** argv) {
     throw std::runtime_error(run + ": the run has not finished (no eval.json yet): continue it with `tailor train "
                              "--resume " + run + "`, which writes the report when it ends");
   ReportFiles files = write_report(run);
-  std::cout << "report: " << files.html << " (" << files.plots.size() << " plots in " << run << "/plots)\n";
+  size_t plots = files.plots.size();  // and the figures the page shows from earlier commands (t-SNE, CAMs)
+  for (const auto& [made_by, png] : {std::pair<const char*, const char*>{"tsne.json", "tsne.png"}, {"cams.html", "cams.png"}})
+    plots += fs::exists(fs::path(run) / made_by) && fs::exists(fs::path(run) / "plots" / png);
+  std::cout << "report: " << files.html << " (" << plots << " plots in " << run << "/plots)\n";
   return 0;
 }
 

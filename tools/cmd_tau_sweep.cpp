@@ -1,7 +1,8 @@
 // `tailor tau-sweep`: post-hoc tau-normalisation (Kang et al. 2020, tau_norm.py) of a checkpoint's linear
 // classifier, w_j / ||w_j||^tau for tau on a grid; prints top-1, balanced and many / medium / few (the run's
-// eval.groups) per tau and picks the best tau on the chosen split. With --run the sweep is saved as
-// tau_sweep.json (the report plots it).
+// eval.groups) per tau and picks the best tau on the chosen split. The split goes through the backbone once;
+// each tau's classifier is applied to its features. With --run the sweep is saved as tau_sweep.json (the
+// report plots it).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -61,21 +62,19 @@ int cmd_tau_sweep(int argc, char** argv) {
                                                            "stageK_last.safetensors of the stage before)"
                                                          : ""));
   const data::Dataset& ds = run_split(src.data, split);
-  Json sweep{{"split", split}, {"taus", taus}, {"top1", Json::array()}};
   const ShotRule rule = parse_shot_rule(src.cfg.at("eval"));
   std::printf("groups: %s\n", data::describe_shot_rule(rule, src.data.train_counts).c_str());
   std::printf("%6s %8s %8s %8s %8s %8s\n", "tau", "top-1", "balanced", "many", "medium", "few");
-  TauSweep r = sweep_tau(*src.net, *lin, taus, [&](ResNet& n) {
-    return evaluate_dataset(n, ds, src.data.eval_tf, src.data.train_counts, rule,
-                            src.cfg.at("data").at("eval_batch_size"), src.cfg.at("data").at("workers"));
-  });
+  // the split's features once, then every tau's classifier on them
+  TauSweep r = sweep_tau_on_features(*src.net, *lin, taus, ds, src.data.eval_tf, src.data.train_counts, rule,
+                                     src.cfg.at("data").at("eval_batch_size"), src.cfg.at("data").at("workers"));
   double best = -1;
   for (auto& [tau, m] : r) {
     std::printf("%6.2f %7.2f%% %7.2f%% %8s %8s %8s\n", tau, 100 * m.top1, 100 * m.balanced_acc,
                 group_pct(m.many).c_str(), group_pct(m.medium).c_str(), group_pct(m.few).c_str());
-    sweep["top1"].push_back(std::round(m.top1 * 1e6) / 1e4);
     best = std::max(best, m.top1);
   }
+  Json sweep = tau_sweep_json(r, split, taus);
   const double chosen = best_tau(r);
   sweep["chosen"] = chosen;
   sweep["selected_on"] = split;

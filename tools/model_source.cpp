@@ -53,10 +53,13 @@ std::vector<std::string> model_source_flags() { return {"run", "checkpoint", "co
 // The --set keys a model tool reads: the data, the evaluation (shot groups, split choice), the numerics. The
 // model is the checkpoint's (its architecture and head are in the file) and no training runs, so any other
 // key would be accepted and have no effect: refused, naming it.
-static void check_tool_sets(const std::vector<std::string>& sets) {
+// With --config, model.* describes the model that weights without tailor's metadata go into (checked once
+// the file is known).
+static void check_tool_sets(const std::vector<std::string>& sets, bool with_config) {
   for (const std::string& kv : sets) {
     const std::string key = kv.substr(0, kv.find('='));
-    if (key.rfind("data.", 0) == 0 || key.rfind("eval.", 0) == 0 || key == "precision" || key == "deterministic")
+    if (key.rfind("data.", 0) == 0 || key.rfind("eval.", 0) == 0 || key == "precision" || key == "deterministic" ||
+        (with_config && key.rfind("model.", 0) == 0))
       continue;
     throw UsageError("--set " + key + ": a model tool reads only data.*, eval.*, precision and deterministic" +
                      (key.rfind("model.", 0) == 0 ? " (the model is the checkpoint's)"
@@ -67,7 +70,7 @@ static void check_tool_sets(const std::vector<std::string>& sets) {
 
 ModelSource open_model_source(const Args& a, std::ostream& log) {
   ModelSource s;
-  check_tool_sets(a.list("set"));
+  check_tool_sets(a.list("set"), a.has("config"));
   if (a.has("run") == a.has("config"))
     throw UsageError(a.has("run") ? "--run and --config exclude each other (the run has its config.json)"
                                   : "give --run DIR, or --checkpoint F with --config FILE");
@@ -140,22 +143,29 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
   if (origin == "state")
     throw ConfigError(s.checkpoint + ": a run's training state (the loop's, the optimiser's), not a model checkpoint: "
                       "give one of the run's model checkpoints (checkpoints/stage<k>_last.safetensors, _best)");
-  if (origin != "foreign") s.net = load_model(s.checkpoint);  // (a damaged header: its error)
+  if (origin != "foreign") {
+    for (const std::string& kv : a.list("set"))
+      if (kv.rfind("model.", 0) == 0)
+        throw UsageError("--set " + kv.substr(0, kv.find('=')) + ": " + s.checkpoint + " is a tailor checkpoint, "
+                         "which names its model; model.* describes the model for weights without tailor's metadata");
+    s.net = load_model(s.checkpoint);  // (a damaged header: its error)
+  }
   s.data = load_run_data(parse_data_config(s.cfg.at("data")), log);
   if (origin == "foreign") {
     const ModelConfig m = parse_model_config(s.cfg.at("model"));
     Rng scratch(0);  // every weight is overwritten by the load
     s.net = build_model(m, s.data.train.num_classes, s.data.train.channels, scratch);
-    std::vector<std::string> notes;
+    Module::LoadReport rep;  // as model.init_from loads: strict unless model.init_allow_partial
     try {
-      s.net->load_state_dict(read_foreign_weights(s.checkpoint, *s.net, &notes), false);
+      rep = load_weights(s.checkpoint, *s.net, m.init_allow_partial);
     } catch (const std::exception& e) {
-      throw ConfigError(s.checkpoint + ": no tailor metadata, so loaded into the config's model (" + m.arch + ", head " +
-                        m.head + ", " + std::to_string(s.data.train.num_classes) + " classes): " + e.what());
+      throw ConfigError("no tailor metadata in " + s.checkpoint + ", so loaded into the config's model (" + m.arch +
+                        ", head " + m.head + ", " + std::to_string(s.data.train.num_classes) + " classes): " + e.what());
     }
-    log << "model: " << s.checkpoint << " has no tailor metadata: weights loaded into the config's model, every "
-        << "name matched\n";
-    for (const std::string& n : notes) log << "model: " << n << "\n";
+    log << "model: " << s.checkpoint << " has no tailor metadata: loaded into the config's model: " << rep.str() << "\n";
+    if (!rep.ok())  // (partial: only the classifier may differ)
+      log << "note: the classifier (" << s.net->head_name() << ".*) was not in the file as the model has it: it is "
+          << "untrained (its logits and accuracy mean nothing; the features are the file's backbone)\n";
   }
   if (device == "cuda") {
     cuda_set_deterministic(s.cfg.value("deterministic", false));

@@ -2,13 +2,16 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <set>
 
 #include "engine/precision.h"  // bf16_to_float
 #include "engine/safetensors.h"
+#include "layers/resnet.h"
 #include "train/config.h"  // ConfigError
 
 namespace tailor {
@@ -184,6 +187,25 @@ std::map<std::string, Tensor> read_foreign_weights(const std::string& path, cons
     sd = std::move(bare);
     notes->push_back("the prefix 'module.' of every name dropped (a DataParallel / DistributedDataParallel state dict)");
   }
+  // an integer buffer (BatchNorm's num_batches_tracked) saved as floating point, e.g. a state dict cast whole
+  // with .half(): PyTorch's load_state_dict copies it into the integer buffer (truncating, as copy_ does)
+  int floats = 0;
+  for (auto& [n, t] : mine) {
+    auto it = sd.find(n);
+    if (it == sd.end() || t.dtype() != DType::I32 || it->second.dtype() != DType::F32 || it->second.shape() != t.shape())
+      continue;
+    std::vector<int32_t> v;
+    for (float x : it->second.to_vector()) {
+      if (!(std::fabs(x) < 2147483648.f))
+        fail(path + ": tensor " + n + " holds " + std::to_string(x) + ", not an integer count");
+      v.push_back((int32_t)x);
+    }
+    it->second = Tensor::from_vector_i32(v, t.shape());
+    ++floats;
+  }
+  if (floats > 0)
+    notes->push_back(std::to_string(floats) + " integer tensor" + (floats == 1 ? "" : "s") + " (BatchNorm "
+                     "num_batches_tracked) stored as floating point: converted, as PyTorch's load_state_dict does");
   // BatchNorm's num_batches_tracked appeared in PyTorch 0.4.1; its load_state_dict sets a missing one to 0
   int counters = 0;
   for (auto& [n, t] : mine) {
@@ -202,9 +224,58 @@ std::map<std::string, Tensor> read_foreign_weights(const std::string& path, cons
   return sd;
 }
 
+// The first component of a tensor name ("layer2" of "layer2.0.conv1.weight").
+static std::string top_module(const std::string& name) { return name.substr(0, name.find('.')); }
+
+// What differs between the file and a ResNet's backbone (every module but the classifier): its tensors the file
+// lacks or holds in another shape or type, and the file's tensors under a backbone module the model lacks (a
+// deeper network of the family). Empty for another kind of model, or when only the classifier differs.
+static std::vector<std::string> backbone_differences(const std::map<std::string, Tensor>& sd, const Module& model) {
+  std::vector<std::string> out;
+  auto* net = dynamic_cast<const ResNet*>(&model);
+  if (!net) return out;
+  std::map<std::string, Tensor> mine;
+  std::set<std::string> backbone;
+  for (auto& [n, t] : model.state_dict()) {
+    mine[n] = t;
+    if (top_module(n) != net->head_name()) backbone.insert(top_module(n));
+  }
+  for (auto& [n, t] : mine) {
+    if (!backbone.count(top_module(n))) continue;
+    auto it = sd.find(n);
+    if (it == sd.end())
+      out.push_back(n + " missing from the file");
+    else if (it->second.shape() != t.shape() || it->second.dtype() != t.dtype())
+      out.push_back(n + " " + dtype_name(it->second.dtype()) + shape_str(it->second.shape()) + " vs model " +
+                    dtype_name(t.dtype()) + shape_str(t.shape()));
+  }
+  for (auto& [n, t] : sd)
+    if (!mine.count(n) && backbone.count(top_module(n))) out.push_back(n + " not in the model");
+  return out;
+}
+
 Module::LoadReport load_weights(const std::string& path, Module& model, bool allow_partial) {
   std::vector<std::string> notes;
   auto sd = read_foreign_weights(path, model, &notes);
+  const auto model_sd = model.state_dict();
+  if (!sd.empty() && !model_sd.empty() && std::none_of(model_sd.begin(), model_sd.end(), [&](const auto& kv) {
+        return sd.count(kv.first) > 0;
+      }))  // (a prefix of another framework's wrapper, another model altogether)
+    throw ConfigError(path + ": no tensor of the file matches the model (no name in common: the file's " +
+                      sd.begin()->first + ", ..., the model's " + model_sd.front().first + ", ...)");
+  // init_allow_partial takes a file whose classifier differs (other classes, another head, none), never a
+  // backbone of another architecture: PyTorch's non-strict load raises on its shapes too
+  if (const std::vector<std::string> wrong = backbone_differences(sd, model); !wrong.empty()) {
+    auto* net = dynamic_cast<const ResNet*>(&model);
+    std::string list;
+    for (size_t i = 0; i < wrong.size() && i < 4; ++i) list += (i ? ", " : "") + wrong[i];
+    if (wrong.size() > 4) list += " and " + std::to_string(wrong.size() - 4) + " more";
+    throw ConfigError(path + ": the file's backbone is not the model's " + net->config().arch + " (" + list +
+                      "): another architecture (set model.arch to the file's)" +
+                      (allow_partial ? "; model.init_allow_partial takes a file whose classifier (" + net->head_name() +
+                                           ".*) differs, not its backbone"
+                                     : ""));
+  }
   Module::LoadReport rep;
   try {
     rep = model.load_state_dict(sd, allow_partial);

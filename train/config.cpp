@@ -58,7 +58,12 @@ void check_value(const ConfigKey& k, const std::string& path, const Json& v, con
   auto check_range = [&](double x) {
     if (!std::isfinite(x)) bad("must be finite");
     if (!(k.lo == 0 && k.hi == 0) && (x < k.lo || x > k.hi)) {
-      bad("value " + number_text(x) + " out of range " + range_text(k));
+      // the LDAM-DRW / GCL code's imb_factor is the inverse (0.01 for ratio 100)
+      const bool imb_factor = path == "data.imbalance.ratio" && x > 0 && x < 1;
+      bad("value " + number_text(x) + " out of range " + range_text(k) +
+          (imb_factor ? ": this looks like imb_factor = 1 / ratio; the ratio is n_max / n_min, here " +
+                            number_text(1 / x)
+                      : ""));
     }
   };
   if (k.type == "int") {

@@ -473,7 +473,9 @@ Json Trainer::stopped() {
   else
     std::snprintf(buf, sizeof buf, "stopped after %.0f s (--stop-after %g) at stage %d epoch %d", s,
                   flags_.stop_after_s, st_.stage, st_.epoch);
-  log_ << "\n" << buf << "; the state is saved: continue with `tailor train --resume " << dir_.string() << "`\n";
+  const std::string launcher = comm_->world() > 1 ? "mpirun -np " + std::to_string(comm_->world()) + " " : "";
+  log_ << "\n" << buf << "; the state is saved: continue with `" << launcher << "tailor train --resume " << dir_.string()
+       << "`\n";
   return Json{{"stopped", true}, {"stage", st_.stage}, {"epoch", st_.epoch}, {"run_dir", dir_.string()}};
 }
 

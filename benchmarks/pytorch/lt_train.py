@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """CIFAR-LT training recipes in plain PyTorch: the reference side of benchmarks/reproduce.sh.
 
-Written from docs LT_METHODS.md (sections 1, 3, 4.2, 14); only torch, numpy and PIL are needed (no
+Written from the LDAM-DRW, GCL and classifier-balancing repositories' training scripts; only torch, numpy and PIL are needed (no
 torchvision). All recipes train the option-A ResNet-32 of models.py.
 
 Recipes (e = 0-based epoch; W = --warmup; a, b = --milestones; "warm-up" is lr * (e + 1) / W for e < W,
@@ -9,7 +9,7 @@ per epoch, exactly the LDAM-DRW / GCL scripts' lr * epoch / 5 with a 1-based epo
 
   ce            Linear head, cross-entropy, instance sampling, batch 128, SGD momentum 0.9, wd 2e-4,
                 lr 0.1, warm-up then x0.01 from epoch a and x0.0001 from epoch b (LDAM-DRW schedule,
-                LT_METHODS §3.6 / §14 "same as LDAM").
+                as GCL's CE baseline: "same as LDAM").
   ce_mixup_crt  stage 1: Linear head, CE with mixup alpha 1 (one lambda ~ Beta(1, 1) per batch, a random
                 permutation as partner, loss lam * CE(y_a) + (1 - lam) * CE(y_b)), batch 128, wd 2e-4,
                 lr 0.1, warm-up then x0.1 from a, x0.01 from b (MiSLAS stage-1 row of §14).

@@ -1,7 +1,7 @@
 """Reference PyTorch models used by the benchmarks and the parity fixtures.
 
 - resnet32: the option-A CIFAR ResNet-32 of LDAM-DRW models/resnet_cifar.py
-  (docs LT_METHODS.md section 3.3), with a Linear or NormedLinear head.
+  with a Linear or NormedLinear head.
 - resnet10: the torchvision-style ResNet-10 of classifier-balancing
   (Kang et al. 2020, models/ResNetFeature.py) and Balanced Meta-Softmax on
   ImageNet-LT: one BasicBlock per stage, 512-d features, classifier "fc".

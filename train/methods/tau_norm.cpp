@@ -13,6 +13,7 @@
 
 #include "layers/heads.h"
 #include "train/method.h"
+#include "train/run_model.h"
 
 namespace tailor {
 
@@ -24,6 +25,42 @@ TauSweep sweep_tau(ResNet& net, const Linear& trained, const std::vector<double>
     out.emplace_back(tau, eval(net));
   }
   return out;
+}
+
+TauSweep sweep_tau_on_features(ResNet& net, const Linear& trained, const std::vector<double>& taus,
+                               const data::Dataset& ds, const data::TransformConfig& tf,
+                               const std::vector<int64_t>& train_counts, const ShotRule& rule, int64_t batch,
+                               int workers) {
+  std::vector<std::pair<Tensor, Tensor>> batches;  // (features, labels)
+  const int64_t skipped = for_each_eval_batch(net, ds, tf, batch, workers, [&](const data::Batch& b) {
+    batches.emplace_back(net.features(b.images), b.labels);
+  });
+  NoGradGuard ng;
+  TauSweep out;
+  for (double tau : taus) {
+    auto head = tau_normalize(trained, tau);
+    head->to(net.device());
+    MetricsAccumulator acc(ds.num_classes, train_counts, rule);
+    for (auto& [f, y] : batches) acc.add(head->forward(f), y);
+    out.emplace_back(tau, acc.finish());
+    out.back().second.skipped = skipped;
+  }
+  return out;
+}
+
+Json tau_sweep_json(const TauSweep& sweep, const std::string& split, const std::vector<double>& taus) {
+  auto pct = [](double f) { return std::round(f * 1e6) / 1e4; };
+  auto group = [&](const ShotGroup& g) { return g.empty() ? Json(nullptr) : Json(pct(g.acc)); };
+  Json j{{"split", split}, {"taus", taus}};
+  for (const char* k : {"top1", "balanced", "many", "medium", "few"}) j[k] = Json::array();
+  for (auto& [tau, m] : sweep) {
+    j["top1"].push_back(pct(m.top1));
+    j["balanced"].push_back(pct(m.balanced_acc));
+    j["many"].push_back(group(m.many));
+    j["medium"].push_back(group(m.medium));
+    j["few"].push_back(group(m.few));
+  }
+  return j;
 }
 
 double best_tau(const TauSweep& sweep) {
@@ -57,11 +94,11 @@ class TauNorm : public Method {
     const data::Dataset* sel = c.data.val ? c.data.val.get() : (on_test_ ? c.data.test.get() : nullptr);
     const data::Dataset* rep = sel ? sel : c.data.test.get();
     const std::string split = rep == c.data.val.get() ? "val" : "test";
-    Json sweep{{"split", split}, {"taus", taus_}, {"top1", Json::array()}};
+    Json sweep = tau_sweep_json({}, split, taus_);
     if (rep) {
       TauSweep r = sweep_tau(c.model, *lin, taus_, [&](ResNet& n) { return c.evaluate(n, *rep); });
+      sweep = tau_sweep_json(r, split, taus_);
       for (auto& [tau, m] : r) {
-        sweep["top1"].push_back(std::round(m.top1 * 1e6) / 1e4);
         char buf[96];
         std::snprintf(buf, sizeof buf, "  tau %.2f  %s top-1 %.2f%%\n", tau, split.c_str(), 100 * m.top1);
         c.log << buf;

@@ -5,7 +5,10 @@
 #include <utility>
 #include <vector>
 
+#include "data/augment.h"
+#include "data/dataset.h"
 #include "layers/resnet.h"
+#include "train/config.h"
 #include "train/metrics.h"
 
 namespace tailor {
@@ -16,6 +19,17 @@ using TauSweep = std::vector<std::pair<double, EvalMetrics>>;
 TauSweep sweep_tau(ResNet& net, const Linear& trained, const std::vector<double>& taus,
                    const std::function<EvalMetrics(ResNet&)>& eval);
 double best_tau(const TauSweep& sweep);  // highest top-1; the first on ties
+// The same sweep from the split's features, computed once: each batch's features (eval mode, no grad) kept on
+// the model's device, then every tau's classifier applied to them — the logits the whole network gives with
+// that head, for one forward instead of one per tau. Used by `tailor tau-sweep`; ds's images left out
+// (on_bad_image skip) are counted in each metrics' `skipped`.
+TauSweep sweep_tau_on_features(ResNet& net, const Linear& trained, const std::vector<double>& taus,
+                               const data::Dataset& ds, const data::TransformConfig& tf,
+                               const std::vector<int64_t>& train_counts, const ShotRule& rule, int64_t batch,
+                               int workers);
+// The sweep as tau_sweep.json holds it: split, taus, and per tau top1, balanced, many, medium, few (percent,
+// null for a group with no class tested).
+Json tau_sweep_json(const TauSweep& sweep, const std::string& split, const std::vector<double>& taus);
 std::vector<double> default_tau_grid();  // 0, 0.1, ..., 2.0 (21 values)
 
 }  // namespace tailor
