@@ -1,7 +1,11 @@
 #include "engine/comm.h"
 
+#include <sched.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 namespace tailor {
 
@@ -35,12 +39,25 @@ std::unique_ptr<Communicator> make_single_process_comm() { return std::make_uniq
 
 LaunchInfo launch_info() {
   LaunchInfo l;
-  l.launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE");
+  l.launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("OMPI_COMM_WORLD_RANK") ||
+               std::getenv("PMI_RANK");  // (any of them: MpiComm checks them against MPI's own view)
   l.world = env_int("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", 1);
   l.rank = env_int("OMPI_COMM_WORLD_RANK", "PMI_RANK", 0);
   l.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", l.rank);
   if (l.world < 1) l.world = 1;
+  l.local_size = std::max(0, env_int("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", 0));
   return l;
+}
+
+int default_threads() {
+  const int host = (int)std::max(1u, std::thread::hardware_concurrency());
+  int mine = host;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) mine = std::max(1, CPU_COUNT(&set));
+  const LaunchInfo li = launch_info();
+  const int on_host = li.local_size > 0 ? li.local_size : li.world;  // (not said: every rank on this host)
+  if (li.launched && on_host > 1 && mine >= host) mine = host / on_host;
+  return std::max(1, mine);
 }
 
 #ifndef TAILOR_MPI

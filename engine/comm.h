@@ -70,9 +70,15 @@ std::unique_ptr<Communicator> make_single_process_comm();
 // (OMPI_COMM_WORLD_SIZE / _RANK / _LOCAL_RANK, or PMI_SIZE / PMI_RANK); world 1 when not launched so.
 struct LaunchInfo {
   int world = 1, rank = 0, local_rank = 0;
+  int local_size = 0;     // the ranks on this host (Open MPI's / MPICH's variable); 0: not said
   bool launched = false;  // started by mpirun (also with -np 1: the data-parallel code paths on one rank)
 };
 LaunchInfo launch_info();
+
+// The threads of `threads: 0`: the CPUs this process may run on (its affinity mask: taskset, a scheduler's
+// cgroup, mpirun's binding of a rank to its cores); under mpirun with ranks not bound to their own cores, the
+// host's CPUs divided among the ranks on it (each rank taking them all would oversubscribe the host).
+int default_threads();
 
 // A rank of a job of several (mpirun, world > 1, MPI started) that fails ends every rank now (MPI_Abort with
 // `code`, mpirun's exit status), instead of leaving the others waiting in their next collective until

@@ -16,7 +16,7 @@ cat > my_data.json <<JSON
   "model": {"arch": "resnet32", "head": "linear"},
   "stage1": {"method": "joint", "epochs": 2, "batch_size": 64, "loss": {"name": "ce"},
              "schedule": {"kind": "cosine"}},
-  "stage2": {"method": "crt", "epochs": 1, "batch_size": 64},
+  "stage2": {"method": "crt", "epochs": 1, "batch_size": 64, "bn_mode": "train"},
   "eval": {"groups": "thirds"}
 }
 JSON

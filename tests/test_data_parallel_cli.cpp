@@ -151,4 +151,29 @@ TEST_CASE("mpirun -np 2: SyncBN steps, per-rank BN, kill and resume, stuck rank,
   Run odd = mpi_run(2, args("odd", "--set stage1.batch_size=127"));
   CHECK(odd.code == 2);  // a config error, before anything trains
   CHECK(odd.out.find("stage1.batch_size 127: the global batch must split evenly over the 2 ranks") != std::string::npos);
+  // ... mixup with 1 image per rank (partners are paired within a rank: nothing would mix)
+  Run lone = mpi_run(2, args("lone", "--set stage1.batch_size=2 --set stage1.mixup_alpha=1"));
+  CHECK(lone.code == 2);
+  CHECK(lone.out.find("stage1.mixup_alpha 1: each of the 2 ranks has 1 image per step") != std::string::npos);
+  // ... a command that does not split its work over ranks (N copies would write the same files)
+  Run report = mpi_run(2, "report --run " + dir + "/one");
+  CHECK(report.code == 2);
+  CHECK(report.out.find("tailor report: does not run under mpirun (rank ") != std::string::npos);
+  // ... the launcher's variables set by hand, without mpirun: MPI's own view (1 process) disagrees
+  Run forged = run(args("forged", "--set stage1.max_steps_per_epoch=2"), "OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1");
+  CHECK(forged.code == 1);
+  CHECK_MESSAGE(forged.out.find("the environment says rank 1 of 2 (OMPI_COMM_WORLD_RANK / _SIZE or PMI_RANK / PMI_SIZE), "
+                                "MPI says rank 0 of 1") != std::string::npos,
+                forged.out);
+  // ... a run directory one rank cannot see (each rank's working directory, a relative runs_dir)
+  std::filesystem::create_directories(d / "wd0");
+  std::filesystem::create_directories(d / "wd1");
+  const std::string rel = "train --config " + cfg + " --set runs_dir=rel --set name=blind --set stage1.max_steps_per_epoch=2"
+                          " --set data.imbalance.n_max=700 --set data.imbalance.ratio=10 --set threads=1 --no-report";
+  Run blind = mpi_run(1, rel + " : -np 1 --oversubscribe -wdir " + dir + "/wd1 " + TAILOR_BIN + " " + rel,
+                      "cd " + dir + "/wd0 &&");
+  CHECK(blind.code != 0);
+  CHECK_MESSAGE(blind.out.find("rank 1 cannot see the run directory rel/blind that rank 0 made") != std::string::npos,
+                blind.out);
+  CHECK(!std::filesystem::exists(d / "wd0/rel/blind/checkpoints/stage1_last.safetensors"));
 }

@@ -115,7 +115,8 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
   if (!a.has("device") && run_device == "cuda" && device == "cpu")
     log << "note: the model trained on cuda; no CUDA device here: on the CPU (--device picks one)\n";
   const long long threads = a.integer("threads", 0, 0, 1024);
-  omp_set_num_threads(threads > 0 ? (int)threads : (int)std::max(1u, std::thread::hardware_concurrency()));
+  const int config_threads = s.cfg.value("threads", 0);  // --threads, else the run's (config's), else all we may use
+  omp_set_num_threads(threads > 0 ? (int)threads : config_threads > 0 ? config_threads : default_threads());
   if (!std::filesystem::is_regular_file(s.checkpoint)) {
     namespace fs = std::filesystem;
     std::string msg = !fs::exists(s.checkpoint)      ? "checkpoint not found: " + s.checkpoint

@@ -36,6 +36,15 @@ int main(int argc, char** argv) {
       char* args[] = {(char*)"train", nullptr};
       return tailor::cmd_train(1, args);
     }
+    // train and eval split their work over the ranks of `mpirun -np N`; any other command would run N whole
+    // copies, writing the same files (a table would start N tables, each of whose cells joins the job)
+    if (const tailor::LaunchInfo li = tailor::launch_info(); li.launched && li.world > 1 && cmd != "train" &&
+                                                               cmd != "eval") {
+      std::cerr << "tailor " + cmd + ": does not run under mpirun (rank " + std::to_string(li.rank) + " of " +
+                       std::to_string(li.world) + "): only train and eval split their work over ranks; run it as " +
+                       "one process\n";
+      return 2;
+    }
     if (cmd == "bench") return tailor::cmd_bench(argc - 1, argv + 1);
     if (cmd == "train") return tailor::cmd_train(argc - 1, argv + 1);
     if (cmd == "eval") return tailor::cmd_eval(argc - 1, argv + 1);
@@ -49,14 +58,17 @@ int main(int argc, char** argv) {
     if (cmd == "inspect-loss") return tailor::cmd_inspect_loss(argc - 1, argv + 1);
     if (cmd == "explore") return tailor::cmd_explore(argc - 1, argv + 1);
   } catch (const tailor::ConfigError& e) {
-    std::cerr << "tailor " << cmd << ": config error: " << e.what() << "\n";
+    const tailor::LaunchInfo li = tailor::launch_info();  // under mpirun every rank says it: one line each
+    std::cerr << "tailor " + cmd + ": config error" +
+                     (li.world > 1 ? " (rank " + std::to_string(li.rank) + " of " + std::to_string(li.world) + ")" : "") +
+                     ": " + e.what() + "\n";
     tailor::abort_job_if_parallel(2);  // the other ranks of a data-parallel job stop now, not at dist.timeout_s
     return 2;
   } catch (const std::exception& e) {
     const tailor::LaunchInfo li = tailor::launch_info();  // under mpirun: which rank failed
-    std::cerr << "tailor " << cmd << ": error"
-              << (li.world > 1 ? " (rank " + std::to_string(li.rank) + " of " + std::to_string(li.world) + ")" : "")
-              << ": " << e.what() << "\n";
+    std::cerr << "tailor " + cmd + ": error" +
+                     (li.world > 1 ? " (rank " + std::to_string(li.rank) + " of " + std::to_string(li.world) + ")" : "") +
+                     ": " + e.what() + "\n";
     tailor::abort_job_if_parallel(1);
     return 1;
   }

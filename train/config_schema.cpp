@@ -37,7 +37,7 @@ std::vector<ConfigKey> build_schema() {
   add(s, "name", "string", "", 0, 0, {}, "run name: runs_dir/name (\"\" = the config file's stem, or \"default\")");
   add(s, "runs_dir", "string", "runs", 0, 0, {}, "parent folder of run directories");
   add(s, "seed", "int", 0, 0, 2147483647, {}, "training seed (init, sampler, augmentation, mixup, loss noise)");
-  add(s, "threads", "int", 0, 0, 1024, {}, "CPU threads (0 = all cores)");
+  add(s, "threads", "int", 0, 0, 1024, {}, "CPU threads (0 = the cores this process may use; under mpirun, a rank's share)");
   add(s, "device", "string", "cpu", 0, 0, {"cpu", "cuda"}, "compute device");
   add(s, "deterministic", "bool", false, 0, 0, {}, "CUDA: deterministic cuDNN algorithms only (bit-identical reruns)");
   add(s, "cuda_graphs", "bool", false, 0, 0, {},

@@ -1,6 +1,7 @@
 #include "train/data_parallel.h"
 
 #include <cstring>
+#include <filesystem>
 
 #include "data/loader.h"
 #include "engine/allocator.h"
@@ -308,6 +309,12 @@ void check_data_parallel_plan(const RunConfig& cfg, int world) {
       throw ConfigError(s.key() + ".batch_size " + std::to_string(s.batch_size) +
                         ": the global batch must split evenly over the " + std::to_string(world) +
                         " ranks (each takes batch_size / ranks)");
+    char alpha[32];
+    std::snprintf(alpha, sizeof alpha, "%g", s.mixup_alpha);
+    if (s.trains && s.mixup_alpha > 0 && s.batch_size == world)  // partners are drawn within a rank's batch
+      throw ConfigError(s.key() + ".mixup_alpha " + alpha + ": each of the " +
+                        std::to_string(world) + " ranks has 1 image per step, and mixup pairs the images of a rank's "
+                        "own batch: nothing would be mixed; use a larger batch or no mixup");
   }
 }
 
@@ -324,6 +331,22 @@ void check_same_job(Communicator& comm, const std::string& config_hash, const st
                                "hash and data fingerprint '" + std::string(all.data() + r * sizeof mine) +
                                "' vs '" + std::string(all.data()) + "'): start every rank with the same "
                                "arguments on the same files");
+}
+
+void check_run_dir_shared(Communicator& comm, const std::string& run_dir) {
+  const int world = comm.world();
+  if (world <= 1) return;
+  comm.barrier();  // rank 0 has written config.json (every rank arrives here after create_dir)
+  const int mine = std::filesystem::is_regular_file(std::filesystem::path(run_dir) / "config.json") ? 1 : 0;
+  std::vector<int> all((size_t)world);
+  comm.all_gather_bytes(&mine, sizeof mine, all.data());
+  std::string blind;
+  for (int r = 0; r < world; ++r)
+    if (!all[(size_t)r]) blind += (blind.empty() ? "" : ", ") + std::to_string(r);
+  if (!blind.empty())
+    throw std::runtime_error("rank " + blind + " cannot see the run directory " + run_dir + " that rank 0 made (no "
+                             "config.json there): runs_dir must be one folder every rank sees, on a shared file "
+                             "system (a relative path is taken from each rank's working directory)");
 }
 
 }  // namespace tailor

@@ -125,6 +125,9 @@ void check_ranks_agree(Communicator& comm, const std::map<std::string, Tensor>& 
 // What a data-parallel job refuses before it starts (ConfigError): a method that keeps per-step state, a
 // global batch the ranks cannot split evenly.
 void check_data_parallel_plan(const RunConfig& cfg, int world);
+// A fresh run's directory, once rank 0 made it: every rank must see it (the checkpoints a later stage loads
+// are read by every rank from there); throws naming the ranks that do not.
+void check_run_dir_shared(Communicator& comm, const std::string& run_dir);
 // Every rank must run the same config on the same data (one mpirun line, one file system): the config hash
 // and data fingerprint compared once, before the first step, so that a rank started differently is named
 // instead of training something else.

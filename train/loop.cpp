@@ -345,6 +345,16 @@ int agreed_stop_signal(RunContext& run, std::vector<int>& all) {
   return 0;
 }
 
+// --stop-after under data parallel: rank 0's clock decides for every rank (ranks start seconds apart; one that
+// stopped alone would leave the others waiting in the next epoch's first collective).
+bool agreed_time_up(RunContext& run, bool mine, std::vector<int>& all) {
+  if (!run.data_parallel()) return mine;
+  const int flag = mine ? 1 : 0;
+  all.resize((size_t)run.comm->world());
+  run.comm->all_gather_bytes(&flag, sizeof flag, all.data());
+  return all[0] != 0;
+}
+
 LoopCounters& loop_counters() {
   static LoopCounters c;
   return c;
@@ -558,7 +568,8 @@ bool train_stage(RunContext& run, StageRun& stage) {
     st.epoch_seconds = seconds0 + (monotonic_seconds() - t0);
     end_epoch(run, stage, run.data_parallel() ? run.comm->collective_seconds() - comm0 : -1.0,
               graphs ? graph_steps : -1);
-    if (run.stop_after_s > 0 && monotonic_seconds() - run.session_t0 >= run.stop_after_s && st.epoch < c.epochs)
+    if (run.stop_after_s > 0 && st.epoch < c.epochs &&
+        agreed_time_up(run, monotonic_seconds() - run.session_t0 >= run.stop_after_s, rank_signals))
       return false;  // the state was saved at the end of the epoch
     if (const int sig = agreed_stop_signal(run, rank_signals); sig != 0 && st.epoch < c.epochs) {
       run.stop_signal = sig;  // a signal during the epoch's last step or its evaluation: the state is saved

@@ -164,9 +164,8 @@ std::string host_memory_warning(const RunConfig& cfg, const data::Dataset& train
   if (!largest || available <= 0) return "";
   // a rank trains its share of the global batch; the ranks on this host (Open MPI says how many) share it
   const int64_t B = (largest->batch_size + world - 1) / world;
-  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");  // Open MPI; MPICH / Hydra
-  if (!local) local = std::getenv("MPI_LOCALNRANKS");
-  const int on_host = world <= 1 ? 1 : local ? std::max(1, std::atoi(local)) : world;  // unknown: all on this host
+  const int said = launch_info().local_size;  // the ranks on this host (not said by the launcher: all of them)
+  const int on_host = world <= 1 ? 1 : said > 0 ? said : world;
   if (B < 8) return "";  // a few images: no host runs short of them (and the probe would take more than a step)
   double need = 0;
   try {

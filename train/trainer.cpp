@@ -481,7 +481,7 @@ Json Trainer::stopped() {
 
 Json Trainer::run(std::optional<RunData> given) {
   hash_ = config_hash(cfg_.doc);
-  omp_set_num_threads(cfg_.threads > 0 ? cfg_.threads : (int)std::max(1u, std::thread::hardware_concurrency()));
+  omp_set_num_threads(cfg_.threads > 0 ? cfg_.threads : default_threads());
   set_anomaly_detection(cfg_.anomaly);
   // data parallel: this process's rank, its device (cuda:<local rank>) and communicator, before anything
   // touches a device
@@ -552,6 +552,7 @@ Json Trainer::run(std::optional<RunData> given) {
     try {
       check_stage_plan(cfg_, data_, comm_->world(), 1, &log_);  // what each stage's start would refuse, before any trains
       create_dir();
+      check_run_dir_shared(*comm_, dir_.string());
       start_stage(1, false);
       save_state();
     } catch (...) {

@@ -45,6 +45,13 @@ class MpiComm : public Communicator {
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &world_);
+    // who writes and which rows a rank loads come from the launcher's variables (read before MPI starts): they
+    // must be MPI's own view, not variables set by hand or a launcher that set some of them
+    const LaunchInfo li = launch_info();
+    if (li.world != world_ || li.rank != rank_)
+      fail("the environment says rank " + std::to_string(li.rank) + " of " + std::to_string(li.world) +
+           " (OMPI_COMM_WORLD_RANK / _SIZE or PMI_RANK / PMI_SIZE), MPI says rank " + std::to_string(rank_) + " of " +
+           std::to_string(world_) + ": start the ranks with mpirun -np N, and do not set these variables by hand");
     MPI_Comm_dup(MPI_COMM_WORLD, &async_);  // collective: every rank makes its communicator at the same point
                                             // (MPI_Finalize releases it)
     local_rank_ = launch_info().local_rank;

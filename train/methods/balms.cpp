@@ -170,12 +170,6 @@ MetaPlan balms_meta_plan(const StageConfig& c, const RunData& d, int world) {
     throw ConfigError(c.key() + " (balms): the loss " + c.loss_name + " takes no per-sample weights; the meta step "
                       "needs one that does (balanced_softmax, ce, logit_adjust, ldam)");
   const Json& b = c.doc.at("balms");
-  // the classifier steps: floor(N / B) per epoch (the reference's MetaSampler length), none when B > N
-  const int64_t n = (int64_t)d.train.labels.size();
-  if (c.batch_size > n)
-    throw ConfigError(c.key() + ".batch_size " + std::to_string(c.batch_size) + ": larger than the training split (" +
-                      std::to_string(n) + " images); balms draws floor(N / batch_size) batches per epoch, here none: "
-                      "use a batch size of at most " + std::to_string(n));
   MetaPlan p{&d.train, b.at("meta_batch_size").get<int64_t>()};
   const bool own = p.batch != 0;
   if (!own) p.batch = c.batch_size;
@@ -187,6 +181,12 @@ MetaPlan balms_meta_plan(const StageConfig& c, const RunData& d, int world) {
     if (!d.val) throw ConfigError(c.key() + ".balms.meta_set val: the data has no validation split");
     p.set = d.val.get();
   }
+  // the classifier steps: floor(N / B) per epoch (the reference's MetaSampler length), none when B > N
+  const int64_t n = (int64_t)d.train.labels.size();
+  if (c.batch_size > n)
+    throw ConfigError(c.key() + ".batch_size " + std::to_string(c.batch_size) + ": larger than the training split (" +
+                      std::to_string(n) + " images); balms draws floor(N / batch_size) batches per epoch, here none: "
+                      "use a batch size of at most " + std::to_string(n));
   if (p.batch % world != 0)
     throw ConfigError(meta_key + ": the meta batch must split evenly over the " + std::to_string(world) + " ranks");
   const int64_t draws = (int64_t)data::Sampler(p.set->labels, p.set->num_classes, meta_sampler_config()).length();
