@@ -3,6 +3,7 @@
 // eval.groups), ECE / MCE; optional eval JSON (the report's format).
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "engine/precision.h"
 #include "rundir/files.h"
@@ -34,8 +35,10 @@ int cmd_eval(int argc, char** argv) {
     }
     split = a.has("split") ? a.choice("split", "test", {"test", "val", "train"}) : "";
     out = a.output_file("out");
-    src = open_model_source(a, std::cout);
-    split = eval_split_or_default(src.data, split, std::cout);
+    std::ostringstream quiet;  // under mpirun rank 0 alone says what it loaded (every rank loads the same)
+    std::ostream& log = launch_info().rank == 0 ? std::cout : quiet;
+    src = open_model_source(a, log);
+    split = eval_split_or_default(src.data, split, log);
   } catch (const UsageError& e) {
     std::cerr << "tailor eval: " << e.what() << "\n" << kEvalUsage;
     return 2;
