@@ -56,7 +56,7 @@ int default_threads() {
   if (sched_getaffinity(0, sizeof set, &set) == 0) mine = std::max(1, CPU_COUNT(&set));
   const LaunchInfo li = launch_info();
   const int on_host = li.local_size > 0 ? li.local_size : li.world;  // (not said: every rank on this host)
-  if (li.launched && on_host > 1 && mine >= host) mine = host / on_host;
+  if (li.launched && on_host > 1) mine = std::min(mine, host / on_host);  // (bound to a socket: shared too)
   return std::max(1, mine);
 }
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "losses/balanced_softmax.h"
+#include "losses/drw.h"
 #include "losses/gcl.h"
 #include "losses/ldam.h"
 #include "losses/logit_adjust.h"
@@ -94,14 +95,22 @@ LossInspection inspect_loss(const std::string& name, const LossConfig& cfg, cons
   std::vector<float> g = logits.grad().to_vector();
   r.grad.assign(g.begin(), g.end());
 
-  // class weights given (loss.weight, train_rule Reweight) that leave this one sample's loss as it is: the
-  // loss is a weighted mean over the batch, sum_i w_i l_i / sum_i w_i, so one sample's weight divides out
-  if (!cfg.weight.empty() || cfg.train_rule == "Reweight") {
-    LossConfig plain = cfg;
-    plain.weight.clear();
-    plain.train_rule = "None";
-    const double unweighted = inspect_loss(name, plain, counts, z, target, seed, raw_noise).value;
-    if (std::fabs(unweighted - r.value) <= 1e-6 * std::max(1.0, std::fabs(r.value)))
+  // class weights given (loss.weight, train_rule Reweight) that divide out of one sample's loss: a weighted
+  // mean over the batch, sum_i w_i l_i / sum_i w_i, is unchanged when every weight doubles (a plain mean of
+  // w_i l_i doubles)
+  static thread_local bool comparing = false;  // (the two values below are inspections themselves)
+  if ((!cfg.weight.empty() || cfg.train_rule == "Reweight") && !comparing) {
+    struct Flag {
+      Flag() { comparing = true; }
+      ~Flag() { comparing = false; }
+    } flag;
+    LossConfig doubled = cfg;
+    doubled.weight = cfg.weight.empty() ? drw_class_weights("Reweight", counts, 0, cfg.drw_epoch, cfg.beta) : cfg.weight;
+    doubled.train_rule = "None";
+    const double once = inspect_loss(name, doubled, counts, z, target, seed, raw_noise).value;
+    for (float& w : doubled.weight) w *= 2;
+    const double twice = inspect_loss(name, doubled, counts, z, target, seed, raw_noise).value;
+    if (std::fabs(twice - once) <= 1e-6 * std::max(1.0, std::fabs(once)))
       r.weights_note = "the class weights divide out on one sample: " + name + " averages a batch as sum_i w_i l_i / "
                        "sum_i w_i (as PyTorch's cross_entropy with weight=), so they change only batches of several "
                        "classes";

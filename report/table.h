@@ -59,9 +59,9 @@ struct TableCell {
 // An extra set "GROUP:key=value" applies only to the columns of that group (e.g. each dataset's data.root).
 std::vector<TableCell> table_cells(const TableSpec& spec, const std::string& out_dir,
                                    const std::vector<std::string>& extra_sets);
-// "key=value" of `set` for a cell of column group `group`: the set itself, its part after "GROUP:" when
-// GROUP is `group`, "" when it is scoped to another group.
-std::string set_for_group(const std::string& set, const std::string& group);
+// "key=value" of `set` for a cell of column `col`: the set itself, its part after "SCOPE:" when SCOPE is the
+// column's group or name, "" when it is scoped to another column.
+std::string set_for_column(const std::string& set, const TableColumn& col);
 
 // The numbers of one finished run directory (summary.json, eval.json, metrics.jsonl, config.json). NaN = n/a.
 struct RunNumbers {

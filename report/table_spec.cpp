@@ -122,6 +122,10 @@ TableSpec load_table_spec(const std::string& path) {
     row.label = r.str(rj, "label", where, "");
     row.paper_source = r.str(rj, "paper_source", where, "");
     row.sets = r.sets(rj, where);
+    for (const std::string& kv : row.sets)  // "COLUMN:key=value" or "GROUP:key=value": for those cells only
+      if (const size_t colon = kv.find(':'); colon != std::string::npos && colon < kv.find('=') &&
+                                               !col_names.count(kv.substr(0, colon)) && !groups.count(kv.substr(0, colon)))
+        r.fail(where + "set", "\"" + kv + "\": " + kv.substr(0, colon) + " is no column's name or group");
     auto add_recipe = [&](const std::string& group, const Json& v, const std::string& key) {
       if (!v.is_string() || v.get<std::string>().empty()) r.fail(key, "expected a recipe file path");
       const fs::path p = fs::path(v.get<std::string>()).is_absolute() ? fs::path(v.get<std::string>())
@@ -151,10 +155,11 @@ TableSpec load_table_spec(const std::string& path) {
   return s;
 }
 
-std::string set_for_group(const std::string& set, const std::string& group) {
+std::string set_for_column(const std::string& set, const TableColumn& col) {
   const size_t colon = set.find(':'), eq = set.find('=');
   if (colon == std::string::npos || colon > eq) return set;  // keys have no ':'
-  return set.substr(0, colon) == group ? set.substr(colon + 1) : "";
+  const std::string scope = set.substr(0, colon);
+  return scope == col.group || scope == col.name ? set.substr(colon + 1) : "";
 }
 
 std::vector<TableCell> table_cells(const TableSpec& spec, const std::string& out_dir,
@@ -175,9 +180,9 @@ std::vector<TableCell> table_cells(const TableSpec& spec, const std::string& out
         cell.seed = seed;
         cell.id = row.name + "." + col.name + ".seed" + std::to_string(seed);
         cell.recipe = it->second;
-        for (auto* v : {&spec.sets, &row.sets, &col.sets}) cell.sets.insert(cell.sets.end(), v->begin(), v->end());
-        for (auto& s : extra_sets)
-          if (!set_for_group(s, col.group).empty()) cell.sets.push_back(set_for_group(s, col.group));
+        for (auto* v : {&spec.sets, &row.sets, &col.sets, &extra_sets})
+          for (const std::string& s : *v)
+            if (!set_for_column(s, col).empty()) cell.sets.push_back(set_for_column(s, col));
         cell.sets.push_back("runs_dir=" + runs_dir);
         cell.sets.push_back("name=" + cell.id);
         cell.sets.push_back("seed=" + std::to_string(seed));

@@ -173,3 +173,18 @@ TEST_CASE("table: cells are rows x columns x seeds with the overrides in order")
                                                   "seed=3"});
   CHECK(cells[0].recipe == (fs::path(p).parent_path() / "recipe.json").string());
 }
+
+TEST_CASE("table: a row's set scoped to a column (or a group) reaches only its cells; an unknown scope is refused") {
+  const std::string p = spec_file(R"({"columns": [{"name": "c1", "group": "A", "x": 1}, {"name": "c2", "group": "A", "x": 2},
+                                                  {"name": "c3", "group": "B", "x": 3}],
+    "rows": [{"name": "r1", "recipe": "recipe.json", "set": ["a=1", "c2:b=2", "B:c=3"]}]})");
+  const auto cells = tailor::table_cells(tailor::load_table_spec(p), "/out", {"c1:d=4"});
+  REQUIRE(cells.size() == 3);
+  CHECK(cells[0].sets == std::vector<std::string>{"a=1", "d=4", "runs_dir=/out/runs", "name=r1.c1.seed0", "seed=0"});
+  CHECK(cells[1].sets == std::vector<std::string>{"a=1", "b=2", "runs_dir=/out/runs", "name=r1.c2.seed0", "seed=0"});
+  CHECK(cells[2].sets == std::vector<std::string>{"a=1", "c=3", "runs_dir=/out/runs", "name=r1.c3.seed0", "seed=0"});
+  const std::string bad = spec_file(R"({"columns": [{"name": "c1", "group": "A", "x": 1}],
+    "rows": [{"name": "r1", "recipe": "recipe.json", "set": ["c9:b=2"]}]})");
+  CHECK_THROWS_WITH_AS(tailor::load_table_spec(bad), doctest::Contains("\"c9:b=2\": c9 is no column's name or group"),
+                       std::exception);
+}

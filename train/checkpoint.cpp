@@ -267,11 +267,19 @@ Module::LoadReport load_weights(const std::string& path, Module& model, bool all
   // backbone of another architecture: PyTorch's non-strict load raises on its shapes too
   if (const std::vector<std::string> wrong = backbone_differences(sd, model); !wrong.empty()) {
     auto* net = dynamic_cast<const ResNet*>(&model);
+    const std::string first_conv = "conv1.weight";  // the stem (both ResNet families)
     std::string list;
     for (size_t i = 0; i < wrong.size() && i < 4; ++i) list += (i ? ", " : "") + wrong[i];
     if (wrong.size() > 4) list += " and " + std::to_string(wrong.size() - 4) + " more";
-    throw ConfigError(path + ": the file's backbone is not the model's " + net->config().arch + " (" + list +
-                      "): another architecture (set model.arch to the file's)" +
+    // the first convolution of another input channel count: images of another kind, not another architecture
+    const auto c1 = sd.find(first_conv);
+    const bool channels = wrong.size() == 1 && c1 != sd.end() && c1->second.dim() == 4 &&
+                          c1->second.shape()[1] != net->config().in_channels;
+    throw ConfigError(path + ": the file's backbone is not the model's " + net->config().arch + " (" + list + "): " +
+                      (channels ? "its " + first_conv + " takes " + std::to_string(c1->second.shape()[1]) +
+                                      "-channel images, the data has " + std::to_string(net->config().in_channels) +
+                                      " channels"
+                                : std::string("another architecture (set model.arch to the file's)")) +
                       (allow_partial ? "; model.init_allow_partial takes a file whose classifier (" + net->head_name() +
                                            ".*) differs, not its backbone"
                                      : ""));

@@ -318,19 +318,36 @@ void check_data_parallel_plan(const RunConfig& cfg, int world) {
   }
 }
 
-void check_same_job(Communicator& comm, const std::string& config_hash, const std::string& data_fingerprint) {
+void check_same_job(Communicator& comm, const std::string& config_hash, const std::string& data_fingerprint,
+                    const Json& config) {
   const int world = comm.world();
   if (world <= 1) return;
   char mine[256] = {};  // 16 hex digits, a space, the fingerprint (103 characters)
   std::snprintf(mine, sizeof mine, "%s %s", config_hash.c_str(), data_fingerprint.c_str());
   std::vector<char> all(sizeof mine * world);
   comm.all_gather_bytes(mine, sizeof mine, all.data());
-  for (int r = 0; r < world; ++r)
-    if (std::string(all.data() + r * sizeof mine) != std::string(all.data()))
-      throw std::runtime_error("rank " + std::to_string(r) + " runs another config or data than rank 0 (config "
-                               "hash and data fingerprint '" + std::string(all.data() + r * sizeof mine) +
-                               "' vs '" + std::string(all.data()) + "'): start every rank with the same "
-                               "arguments on the same files");
+  auto hash_of = [&](int r) { return std::string(all.data() + r * sizeof mine).substr(0, config_hash.size()); };
+  int other = -1;
+  for (int r = 1; r < world && other < 0; ++r)
+    if (std::string(all.data() + r * sizeof mine) != std::string(all.data())) other = r;
+  if (other < 0) return;
+  // the config of the first rank that differs, in words: rank 0's config to every rank (the same collective
+  // everywhere), each compares it with its own; the ranks that differ name the keys
+  std::string words;
+  if (hash_of(other) != hash_of(0)) {
+    std::string text = comm.rank() == 0 ? config.dump() : std::string();
+    int64_t n = (int64_t)text.size();
+    comm.broadcast_bytes(&n, sizeof n, 0);
+    text.resize((size_t)n);
+    comm.broadcast_bytes(text.data(), n, 0);
+    if (comm.rank() != 0) words = config_differences(Json::parse(text), config);
+  }
+  throw std::runtime_error("rank " + std::to_string(other) + " runs another " +
+                           (hash_of(other) != hash_of(0) ? "config" : "data") + " than rank 0 (" +
+                           (words.empty() ? "config hash and data fingerprint '" + std::string(all.data() + other * sizeof mine) +
+                                                "' vs '" + std::string(all.data()) + "'"
+                                          : "this rank's config differs: rank 0's " + words) +
+                           "): start every rank with the same arguments on the same files");
 }
 
 void check_run_dir_shared(Communicator& comm, const std::string& run_dir) {

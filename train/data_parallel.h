@@ -131,7 +131,8 @@ void check_run_dir_shared(Communicator& comm, const std::string& run_dir);
 // Every rank must run the same config on the same data (one mpirun line, one file system): the config hash
 // and data fingerprint compared once, before the first step, so that a rank started differently is named
 // instead of training something else.
-void check_same_job(Communicator& comm, const std::string& config_hash, const std::string& data_fingerprint);
+void check_same_job(Communicator& comm, const std::string& config_hash, const std::string& data_fingerprint,
+                    const Json& config);
 
 // Rank 0's parameters and buffers into every rank's module (in place).
 void broadcast_module(Communicator& comm, Module& m);

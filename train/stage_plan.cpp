@@ -216,9 +216,16 @@ void explain_init_from_failure(const RunConfig& cfg, const RunData& data) {
   std::string why = checkpoint_mismatch(meta, cfg.model.arch, data.train.num_classes, data.train.channels);
   if (why.empty() && meta.count("head") && meta.at("head") != cfg.model.head)
     why = "a checkpoint with head " + meta.at("head") + ", and model.head is " + cfg.model.head;
-  if (!why.empty())
-    throw ConfigError("model.init_from " + path + ": " + why + " (model.init_allow_partial true takes the tensors "
-                      "that match, e.g. the backbone's; or start from it with a stage's load)");
+  if (why.empty()) return;
+  // another backbone (architecture, input channels) loads in no mode; another classifier with init_allow_partial
+  const bool backbone = (meta.count("arch") && meta.at("arch") != cfg.model.arch) ||
+                        (meta.count("in_channels") && meta.at("in_channels") != std::to_string(data.train.channels));
+  throw ConfigError("model.init_from " + path + ": " + why +
+                    (backbone ? " (the backbone must be the model's)"
+                     : cfg.model.init_allow_partial
+                         ? ""
+                         : " (model.init_allow_partial true takes the tensors that match, e.g. the backbone's; or start "
+                           "from it with a stage's load)"));
 }
 
 }  // namespace tailor
