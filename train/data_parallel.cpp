@@ -331,22 +331,26 @@ void check_same_job(Communicator& comm, const std::string& config_hash, const st
   for (int r = 1; r < world && other < 0; ++r)
     if (std::string(all.data() + r * sizeof mine) != std::string(all.data())) other = r;
   if (other < 0) return;
-  // the config of the first rank that differs, in words: rank 0's config to every rank (the same collective
-  // everywhere), each compares it with its own; the ranks that differ name the keys
+  // the configs of rank 0 and of the first rank that differs, to every rank (the same collectives everywhere),
+  // so that every rank names the same keys
   std::string words;
   if (hash_of(other) != hash_of(0)) {
-    std::string text = comm.rank() == 0 ? config.dump() : std::string();
-    int64_t n = (int64_t)text.size();
-    comm.broadcast_bytes(&n, sizeof n, 0);
-    text.resize((size_t)n);
-    comm.broadcast_bytes(text.data(), n, 0);
-    if (comm.rank() != 0) words = config_differences(Json::parse(text), config);
+    auto config_of = [&](int root) {
+      std::string text = comm.rank() == root ? config.dump() : std::string();
+      int64_t n = (int64_t)text.size();
+      comm.broadcast_bytes(&n, sizeof n, root);
+      text.resize((size_t)n);
+      comm.broadcast_bytes(text.data(), n, root);
+      return Json::parse(text);
+    };
+    const Json zero = config_of(0), theirs = config_of(other);
+    words = config_differences(zero, theirs);
   }
   throw std::runtime_error("rank " + std::to_string(other) + " runs another " +
                            (hash_of(other) != hash_of(0) ? "config" : "data") + " than rank 0 (" +
                            (words.empty() ? "config hash and data fingerprint '" + std::string(all.data() + other * sizeof mine) +
                                                 "' vs '" + std::string(all.data()) + "'"
-                                          : "this rank's config differs: rank 0's " + words) +
+                                          : "rank 0's " + words) +
                            "): start every rank with the same arguments on the same files");
 }
 

@@ -51,7 +51,8 @@ class MpiComm : public Communicator {
     if (li.world != world_ || li.rank != rank_)
       fail("the environment says rank " + std::to_string(li.rank) + " of " + std::to_string(li.world) +
            " (OMPI_COMM_WORLD_RANK / _SIZE or PMI_RANK / PMI_SIZE), MPI says rank " + std::to_string(rank_) + " of " +
-           std::to_string(world_) + ": start the ranks with mpirun -np N, and do not set these variables by hand");
+           std::to_string(world_) + ": start the ranks with mpirun -np N of the MPI this tailor was built against, and "
+           "do not set these variables by hand");
     MPI_Comm_dup(MPI_COMM_WORLD, &async_);  // collective: every rank makes its communicator at the same point
                                             // (MPI_Finalize releases it)
     local_rank_ = launch_info().local_rank;
