@@ -55,8 +55,8 @@ int default_threads() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) == 0) mine = std::max(1, CPU_COUNT(&set));
   const LaunchInfo li = launch_info();
-  const int on_host = li.local_size > 0 ? li.local_size : li.world;  // (not said: every rank on this host)
-  if (li.launched && on_host > 1) mine = std::min(mine, host / on_host);  // (bound to a socket: shared too)
+  // (bound to a socket: shared too; a launcher that does not say how many ranks share the host: its affinity)
+  if (li.launched && li.local_size > 1) mine = std::min(mine, host / li.local_size);
   return std::max(1, mine);
 }
 

@@ -77,7 +77,7 @@ LaunchInfo launch_info();
 
 // The threads of `threads: 0`: the CPUs this process may run on (its affinity mask: taskset, a scheduler's
 // cgroup, mpirun's binding of a rank to its cores), under mpirun at most the host's CPUs divided among the ranks
-// on it (ranks bound to a whole socket, or not bound, would otherwise oversubscribe it).
+// on it as the launcher says (ranks bound to a whole socket, or not bound, would otherwise oversubscribe it).
 int default_threads();
 
 // A rank of a job of several (mpirun, world > 1, MPI started) that fails ends every rank now (MPI_Abort with

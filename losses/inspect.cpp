@@ -110,7 +110,7 @@ LossInspection inspect_loss(const std::string& name, const LossConfig& cfg, cons
     const double once = inspect_loss(name, doubled, counts, z, target, seed, raw_noise).value;
     for (float& w : doubled.weight) w *= 2;
     const double twice = inspect_loss(name, doubled, counts, z, target, seed, raw_noise).value;
-    if (std::fabs(twice - once) <= 1e-6 * std::max(1.0, std::fabs(once)))
+    if (once != 0 && std::isfinite(once) && std::fabs(twice - once) <= 1e-6 * std::max(1.0, std::fabs(once)))
       r.weights_note = "the class weights divide out on one sample: " + name + " averages a batch as sum_i w_i l_i / "
                        "sum_i w_i (as PyTorch's cross_entropy with weight=), so they change only batches of several "
                        "classes";

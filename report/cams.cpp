@@ -169,8 +169,7 @@ std::string write_cam_page(const std::string& run_dir, ResNet& net, const data::
   }
   fs::create_directories(fs::path(run_dir) / "plots");
   const std::string png = (fs::path(run_dir) / "plots" / "cams.png").string();
-  c.save_png(png + ".tmp");
-  fs::rename(png + ".tmp", png);
+  c.save_png(png);  // (atomic)
 
   std::ostringstream h;
   h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Class activation maps</title>\n"

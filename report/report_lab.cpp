@@ -117,9 +117,7 @@ static void draw_variant(const LabSet& set, const LabResult& r, const std::vecto
     c.line((int)a.px(0), (int)a.py(0), (int)a.px(ex), (int)a.py(ey), colors::black, 5);
     c.line((int)a.px(0), (int)a.py(0), (int)a.px(ex), (int)a.py(ey), class_color(k, C), 3);
   }
-  std::string tmp = path + ".tmp.png";
-  c.save_png(tmp);
-  fs::rename(tmp, path);
+  c.save_png(path);  // (atomic)
 }
 
 static std::string features_csv(const std::vector<float>& f, const std::vector<int32_t>& y,

@@ -14,11 +14,10 @@ namespace tailor::report_detail {
 namespace fs = std::filesystem;
 namespace pc = plot::colors;
 
-// Writes the PNG next to its final name, then renames it (a reader never sees half a file).
+// Writes the PNG (atomically: Canvas::save_png; a reader never sees half a file).
 void Writer::save(const plot::Canvas& c, const std::string& name, const std::string& caption) {
   std::string path = (fs::path(run_dir) / "plots" / name).string();
-  c.save_png(path + ".tmp");
-  fs::rename(path + ".tmp", path);
+  c.save_png(path);
   files.plots.push_back(path);
   figures.emplace_back(name, caption);
   if (log) *log << "report: wrote " << path << " (" << c.w << "x" << c.h << ")\n";

@@ -72,9 +72,7 @@ static void draw_tsne_png(const std::vector<Panel>& panels, const std::vector<in
     x += w;
   }
   draw_text(c, 10, ph + 44, "small dots: many-shot classes, medium dots: medium-shot, large ringed dots: few-shot", colors::axis);
-  std::string tmp = path + ".tmp.png";
-  c.save_png(tmp);
-  fs::rename(tmp, path);
+  c.save_png(path);  // (atomic)
 }
 
 void write_tsne(const std::string& run_dir, const std::vector<TsneSplit>& splits,

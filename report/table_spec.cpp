@@ -41,8 +41,10 @@ struct SpecReader {
       if (!s.is_string() || s.get<std::string>().find('=') == std::string::npos)
         fail(where + "set", "expected \"key.path=value\" strings, got " + s.dump());
       const std::string kv = s.get<std::string>();
+      const size_t colon = kv.find(':');  // "SCOPE:key=value": the key after the scope
+      const std::string key_value = colon < kv.find('=') ? kv.substr(colon + 1) : kv;
       for (const char* own : {"runs_dir=", "name=", "seed="})
-        if (kv.rfind(own, 0) == 0)
+        if (key_value.rfind(own, 0) == 0)
           fail(where + "set", "\"" + kv + "\": the table sets runs_dir, name and seed of its cells itself (seeds: the "
                               "spec's \"seeds\")");
       out.push_back(kv);
@@ -111,6 +113,22 @@ TableSpec load_table_spec(const std::string& path) {
     groups.insert(col.group);
     s.columns.push_back(col);
   }
+  // "SCOPE:key=value" reaches the cells of the columns with that name or group; a column's own sets only its
+  // own scope; an unknown scope is an error (it would reach no cell, silently)
+  auto check_scopes = [&](const std::vector<std::string>& sets, const std::string& where,
+                          const TableColumn* own = nullptr) {
+    for (const std::string& kv : sets) {
+      const size_t colon = kv.find(':');
+      if (colon == std::string::npos || colon > kv.find('=')) continue;
+      const std::string scope = kv.substr(0, colon);
+      if (own ? scope != own->name && scope != own->group : !col_names.count(scope) && !groups.count(scope))
+        r.fail(where + "set", "\"" + kv + "\": " + scope + (own ? " is not this column's name or group"
+                                                                  : " is no column's name or group"));
+    }
+  };
+  check_scopes(s.sets, "");
+  for (size_t i = 0; i < s.columns.size(); ++i)
+    check_scopes(s.columns[i].sets, "columns[" + std::to_string(i) + "].", &s.columns[i]);
   const fs::path base = fs::path(path).parent_path();
   for (size_t i = 0; i < doc["rows"].size(); ++i) {
     const Json& rj = doc["rows"][i];
@@ -122,10 +140,7 @@ TableSpec load_table_spec(const std::string& path) {
     row.label = r.str(rj, "label", where, "");
     row.paper_source = r.str(rj, "paper_source", where, "");
     row.sets = r.sets(rj, where);
-    for (const std::string& kv : row.sets)  // "COLUMN:key=value" or "GROUP:key=value": for those cells only
-      if (const size_t colon = kv.find(':'); colon != std::string::npos && colon < kv.find('=') &&
-                                               !col_names.count(kv.substr(0, colon)) && !groups.count(kv.substr(0, colon)))
-        r.fail(where + "set", "\"" + kv + "\": " + kv.substr(0, colon) + " is no column's name or group");
+    check_scopes(row.sets, where);
     auto add_recipe = [&](const std::string& group, const Json& v, const std::string& key) {
       if (!v.is_string() || v.get<std::string>().empty()) r.fail(key, "expected a recipe file path");
       const fs::path p = fs::path(v.get<std::string>()).is_absolute() ? fs::path(v.get<std::string>())

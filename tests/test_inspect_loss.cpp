@@ -69,6 +69,9 @@ TEST_CASE("inspect_loss: class weights that divide out on one sample are said, w
   CHECK(focal.weights_note.empty());
   // a target weight of 1 leaves focal's value as it is, but its weights still act (a plain mean of w_i l_i)
   CHECK(inspect_loss("focal", w, n, {0.5, 0.2, -0.1}, 0, 0).weights_note.empty());
+  LossConfig zero;  // the target's weight 0: the loss is 0 whatever the scale, nothing to say
+  zero.weight = {0, 1, 1};
+  CHECK(inspect_loss("focal", zero, n, {0.5, 0.2, -0.1}, 0, 0).weights_note.empty());
   CHECK(inspect_loss("ce", LossConfig(), n, {0.5, 0.2, -0.1}, 2, 0).weights_note.empty());
 }
 

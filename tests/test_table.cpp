@@ -187,4 +187,16 @@ TEST_CASE("table: a row's set scoped to a column (or a group) reaches only its c
     "rows": [{"name": "r1", "recipe": "recipe.json", "set": ["c9:b=2"]}]})");
   CHECK_THROWS_WITH_AS(tailor::load_table_spec(bad), doctest::Contains("\"c9:b=2\": c9 is no column's name or group"),
                        std::exception);
+  // the spec's own set, a column's set of another column, a scoped key the table sets itself
+  const std::string cols = R"("columns": [{"name": "c1", "group": "A", "x": 1}, {"name": "c2", "group": "B", "x": 2,
+                                           "set": ["c1:b=2"]}])";
+  CHECK_THROWS_WITH_AS(tailor::load_table_spec(spec_file(R"({"columns": [{"name": "c1", "group": "A", "x": 1}],
+    "set": ["c9:b=2"], "rows": [{"name": "r1", "recipe": "recipe.json"}]})")),
+                       doctest::Contains("set: \"c9:b=2\": c9 is no column's name or group"), std::exception);
+  CHECK_THROWS_WITH_AS(tailor::load_table_spec(spec_file("{" + cols + R"(, "rows": [{"name": "r1", "recipe": "recipe.json"}]})")),
+                       doctest::Contains("columns[1].set: \"c1:b=2\": c1 is not this column's name or group"),
+                       std::exception);
+  CHECK_THROWS_WITH_AS(tailor::load_table_spec(spec_file(R"({"columns": [{"name": "c1", "group": "A", "x": 1}],
+    "rows": [{"name": "r1", "recipe": "recipe.json", "set": ["c1:seed=7"]}]})")),
+                       doctest::Contains("the table sets runs_dir, name and seed of its cells itself"), std::exception);
 }

@@ -39,7 +39,8 @@ static const char* kTableUsage =
     "  --jobs N           cells trained at the same time (default 1)\n"
     "  --threads T        CPU threads per cell (default cores / N)\n"
     "  --set k=v          override a key in every cell (beats the spec), e.g. --set data.root=DIR;\n"
-    "                     --set GROUP:k=v only in the columns of that group, e.g. CIFAR-100-LT:data.root=DIR\n"
+    "                     --set GROUP:k=v only in the columns of that group, e.g. CIFAR-100-LT:data.root=DIR;\n"
+    "                     --set COLUMN:k=v only in that column\n"
     "  --stop-after S     start no cell after S seconds, and stop the running ones at their first epoch end\n"
     "                     past it with their state saved (exit status 75; rerun to continue)\n"
     "  --status-every S   seconds between the table's status lines (default 30)\n"
@@ -168,12 +169,12 @@ int cmd_table(int argc, char** argv) {
   if (out.empty()) out = (fs::path("runs") / "tables" / spec.stem).string();
   for (auto& s : sets)
     if (s.find(':') < s.find('=')) {
-      const std::string group = s.substr(0, s.find(':'));
+      const std::string scope = s.substr(0, s.find(':'));
       bool known = false;
-      for (auto& c : spec.columns) known = known || c.group == group;
+      for (auto& c : spec.columns) known = known || c.group == scope || c.name == scope;
       if (!known) {
-        std::cerr << "tailor table: --set " << s << ": no column of " << spec_path << " has the group '" << group
-                  << "'\n";
+        std::cerr << "tailor table: --set " << s << ": no column of " << spec_path << " has the group or name '"
+                  << scope << "'\n";
         return 2;
       }
     }
