@@ -226,7 +226,7 @@ TEST_CASE("tailor table: bad flags, scoped overrides and config errors before an
   CHECK(r.out.find("the table sets runs_dir, name and seed") != std::string::npos);
   r = run("table --spec " + kSpec + " --dry-run --set Nope:data.root=/d");
   CHECK(r.code == 2);
-  CHECK(r.out.find("has the group 'Nope'") != std::string::npos);
+  CHECK(r.out.find("has the group or name 'Nope'") != std::string::npos);
   r = run("table --spec " + kSpec + " --dry-run --set Fashion-MNIST-LT:data.root=/d --out /nonexistent/t");
   CHECK(r.code == 0);
   CHECK(count(r.out, "--set data.root=/d ") == 8);
