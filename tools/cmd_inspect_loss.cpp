@@ -129,9 +129,7 @@ static void plot_sweep(const GapSweep& s, const std::string& path) {
   AxisSpec y{0, 1.05, false, false, "|dL/dz_y|"};
   Axes a = draw_axes(c, {0, 0, c.w, c.h}, x, y, "target-class gradient vs logit gap (rarest class as target)", legend);
   for (size_t k = 0; k < s.names.size(); ++k) plot_line(a, s.gaps, s.grads[k], cols[k % 5], 2);
-  std::string tmp = path + ".tmp.png";
-  c.save_png(tmp);
-  std::filesystem::rename(tmp, path);
+  c.save_png(path);  // (atomic)
 }
 
 int cmd_inspect_loss(int argc, char** argv) {
