@@ -185,7 +185,9 @@ def large_scale():
     def decoupling(data, arch, lr, wd, epochs, batch, s2_epochs, s2_lr, s2_batch, desc, init=""):
         return {
             "description": desc, "data": copy.deepcopy(data),
-            "model": {"arch": arch, "head": "linear", "init_from": init},
+            # an ImageNet-pretrained file has ImageNet's 1000-class classifier: only its backbone is loaded
+            "model": dict({"arch": arch, "head": "linear", "init_from": init},
+                          **({"init_allow_partial": True} if init else {})),
             "stage1": {"epochs": epochs, "batch_size": batch, "loss": {"name": "ce"}, "sampler": {"name": "instance"},
                        "optim": {"lr": lr, "momentum": 0.9, "weight_decay": wd}, "schedule": {"kind": "cosine"}},
             "stage2": {"method": "crt", "epochs": s2_epochs, "batch_size": s2_batch, "load": "best", "bn_mode": "train",
