@@ -181,6 +181,11 @@ TEST_CASE("lists are relative to data.root, in train and verify-data; label erro
   CHECK_MESSAGE(v.code == 0, v.out);
   CHECK(v.out.find("note: data.test_per_class 5: the run evaluates on the first 5 images of each class of its test "
                    "split, not on all the test images counted below") != std::string::npos);
+  // the weights the run would start from, missing: said (the data is fine)
+  v = run("verify-data --train-config " + cfg + " --set model.init_from=nowhere/weights.safetensors");
+  CHECK_MESSAGE(v.code == 0, v.out);
+  CHECK(v.out.find("note: model.init_from nowhere/weights.safetensors: not found (relative to this folder); the run "
+                   "would stop at its start") != std::string::npos);
   v = run("verify-data --train-config " + cfg + " --set data.test_list=nope.txt");
   CHECK(v.code == 1);
   CHECK(v.out.find("verify-data: test: " + data_dir() + "/nope.txt: cannot open") != std::string::npos);

@@ -3,6 +3,7 @@
 // `--train-config FILE [--set key=value ...]` checks the data a training config would load, as `tailor train`
 // resolves it (the recipe's dataset, root, lists, LT subset, on_bad_image, augment preset and shot groups become verify-data's
 // flags); flags given beside it (--expect, --threads, ...) come after those and win.
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -84,10 +85,12 @@ int cmd_verify_data(int argc, char** argv) {
   }
   std::vector<std::string> args = {"verify-data"};
   int64_t test_per_class = -1;
+  std::string init_from;
   try {
     const Json cfg = resolve_config(config_file, sets, false);
     for (auto& f : flags_of_config(cfg)) args.push_back(f);
     test_per_class = cfg.at("data").at("test_per_class").get<int64_t>();
+    init_from = expand_home(cfg.at("model").at("init_from").get<std::string>(), "model.init_from");
   } catch (const std::exception& e) {
     std::cerr << "tailor verify-data: " << e.what() << "\n";
     return 2;
@@ -98,6 +101,10 @@ int cmd_verify_data(int argc, char** argv) {
     std::cout << "note: data.test_per_class " << test_per_class << ": the run evaluates on the first "
               << test_per_class << " images of each class of its test split, not on all the test "
               << "images counted below\n";
+  // not data, but a file the run needs before its first step (e.g. the ImageNet weights of a Places-LT recipe)
+  if (!init_from.empty() && !std::filesystem::is_regular_file(init_from))
+    std::cout << "note: model.init_from " << init_from << ": not found (relative to this folder); the run would stop "
+              << "at its start\n";
   std::vector<char*> av;
   for (auto& s : args) av.push_back(s.data());
   return data::verify_data_main((int)av.size(), av.data(), std::cout, std::cerr);
