@@ -108,6 +108,13 @@ std::string counted(int64_t n, const std::string& noun, const std::string& plura
   return std::to_string(n) + " " + (n == 1 ? noun : plural.empty() ? noun + "s" : plural);
 }
 
+std::string first_few(const std::vector<std::string>& items, size_t k) {
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < k; ++i) out += (i ? ", " : "") + items[i];
+  if (items.size() > k) out += " and " + std::to_string(items.size() - k) + " more";
+  return out;
+}
+
 std::string classes_without_images(const std::vector<int64_t>& split_counts, const std::vector<int64_t>& train_counts,
                                    const std::vector<std::string>& names) {
   std::vector<size_t> missing;

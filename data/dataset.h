@@ -96,6 +96,8 @@ void require_folder(const std::string& dir);
 
 // "1 image", "3 images": n and the noun, plural unless n is 1 (plural = noun + "s" unless given).
 std::string counted(int64_t n, const std::string& noun, const std::string& plural = "");
+// The first k items joined with ", ", then " and N more" when there are more.
+std::string first_few(const std::vector<std::string>& items, size_t k);
 // The classes an evaluation split has no image of, in words: "" when none, else "2 classes (7 'cat' with 3
 // training images, ...)" naming the first five (names when given).
 std::string classes_without_images(const std::vector<int64_t>& split_counts, const std::vector<int64_t>& train_counts,

@@ -101,7 +101,7 @@ std::string Module::LoadReport::str() const {
   return r;
 }
 
-Module::LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& sd, bool allow_partial) {
+Module::LoadReport Module::compare_state_dict(const std::map<std::string, Tensor>& sd) const {
   LoadReport rep;
   std::map<std::string, Tensor> mine;
   for (auto& [n, t] : state_dict()) mine[n] = t;
@@ -116,9 +116,16 @@ Module::LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& 
                                dtype_name(t.dtype()) + shape_str(t.shape()));
     }
   }
+  rep.total = mine.size();
+  return rep;
+}
+
+Module::LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& sd, bool allow_partial) {
+  LoadReport rep = compare_state_dict(sd);
   if (!rep.ok() && !allow_partial) fail("load_state_dict: " + rep.str());
   NoGradGuard ng;
-  rep.total = mine.size();
+  std::map<std::string, Tensor> mine;
+  for (auto& [n, t] : state_dict()) mine[n] = t;
   for (auto& [n, t] : mine) {
     auto it = sd.find(n);
     if (it != sd.end() && it->second.shape() == t.shape() && it->second.dtype() == t.dtype()) {

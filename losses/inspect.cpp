@@ -58,23 +58,14 @@ static std::vector<double> adjusted_logits(const std::string& name, const LossCo
   return a;
 }
 
-LossInspection inspect_loss(const std::string& name, const LossConfig& cfg, const std::vector<int64_t>& counts,
-                            const std::vector<double>& z, int target, uint64_t seed,
-                            const std::vector<double>& raw_noise) {
+// One sample through the loss: its value, dL/dz and (gcl) the noise drawn, into r. Random losses draw from
+// Rng(seed); for gcl `raw_noise` replaces the draw when non-empty.
+static void run_loss(const std::string& name, const LossConfig& cfg, const std::vector<int64_t>& counts,
+                     const std::vector<double>& z, int target, uint64_t seed, const std::vector<double>& raw_noise,
+                     LossInspection& r) {
   const int64_t C = (int64_t)counts.size();
-  TAILOR_CHECK((int64_t)z.size() == C, "inspect_loss: ", z.size(), " logits for ", C, " class counts");
-  TAILOR_CHECK(target >= 0 && target < C, "inspect_loss: target ", target, " is not a class in 0..", C - 1);
-  for (double v : z) TAILOR_CHECK(std::isfinite(v), "inspect_loss: logits must be finite, got ", v);
-  TAILOR_CHECK(raw_noise.empty() || name == "gcl", "inspect_loss: an explicit noise draw is for gcl only, not ",
-               name);
-  TAILOR_CHECK(raw_noise.empty() || (int64_t)raw_noise.size() == C, "inspect_loss: ", raw_noise.size(),
-               " noise values for ", C, " classes");
   Rng rng(seed);
   std::unique_ptr<Loss> loss = make_loss(name, cfg, counts, &rng);
-
-  LossInspection r;
-  r.loss = name;
-  r.logits = z;
   Tensor logits = Tensor::from_vector(std::vector<float>(z.begin(), z.end()), {1, C});
   logits.set_requires_grad(true);
   Tensor labels = Tensor::from_vector_i32({target}, {1});
@@ -94,23 +85,36 @@ LossInspection inspect_loss(const std::string& name, const LossConfig& cfg, cons
   r.value = value.item();
   std::vector<float> g = logits.grad().to_vector();
   r.grad.assign(g.begin(), g.end());
+}
 
+LossInspection inspect_loss(const std::string& name, const LossConfig& cfg, const std::vector<int64_t>& counts,
+                            const std::vector<double>& z, int target, uint64_t seed,
+                            const std::vector<double>& raw_noise) {
+  const int64_t C = (int64_t)counts.size();
+  TAILOR_CHECK((int64_t)z.size() == C, "inspect_loss: ", z.size(), " logits for ", C, " class counts");
+  TAILOR_CHECK(target >= 0 && target < C, "inspect_loss: target ", target, " is not a class in 0..", C - 1);
+  for (double v : z) TAILOR_CHECK(std::isfinite(v), "inspect_loss: logits must be finite, got ", v);
+  TAILOR_CHECK(raw_noise.empty() || name == "gcl", "inspect_loss: an explicit noise draw is for gcl only, not ",
+               name);
+  TAILOR_CHECK(raw_noise.empty() || (int64_t)raw_noise.size() == C, "inspect_loss: ", raw_noise.size(),
+               " noise values for ", C, " classes");
+  LossInspection r;
+  r.loss = name;
+  r.logits = z;
+  run_loss(name, cfg, counts, z, target, seed, raw_noise, r);
   // class weights given (loss.weight, train_rule Reweight) that divide out of one sample's loss: a weighted
   // mean over the batch, sum_i w_i l_i / sum_i w_i, is unchanged when every weight doubles (a plain mean of
   // w_i l_i doubles)
-  static thread_local bool comparing = false;  // (the two values below are inspections themselves)
-  if ((!cfg.weight.empty() || cfg.train_rule == "Reweight") && !comparing) {
-    struct Flag {
-      Flag() { comparing = true; }
-      ~Flag() { comparing = false; }
-    } flag;
-    LossConfig doubled = cfg;
-    doubled.weight = cfg.weight.empty() ? drw_class_weights("Reweight", counts, 0, cfg.drw_epoch, cfg.beta) : cfg.weight;
-    doubled.train_rule = "None";
-    const double once = inspect_loss(name, doubled, counts, z, target, seed, raw_noise).value;
-    for (float& w : doubled.weight) w *= 2;
-    const double twice = inspect_loss(name, doubled, counts, z, target, seed, raw_noise).value;
-    if (once != 0 && std::isfinite(once) && std::fabs(twice - once) <= 1e-6 * std::max(1.0, std::fabs(once)))
+  if (!cfg.weight.empty() || cfg.train_rule == "Reweight") {
+    LossConfig weighted = cfg;
+    weighted.weight = cfg.weight.empty() ? drw_class_weights("Reweight", counts, 0, cfg.drw_epoch, cfg.beta) : cfg.weight;
+    weighted.train_rule = "None";
+    LossInspection once, twice;
+    run_loss(name, weighted, counts, z, target, seed, raw_noise, once);
+    for (float& w : weighted.weight) w *= 2;
+    run_loss(name, weighted, counts, z, target, seed, raw_noise, twice);
+    const double v = once.value;
+    if (v != 0 && std::isfinite(v) && std::fabs(twice.value - v) <= 1e-6 * std::max(1.0, std::fabs(v)))
       r.weights_note = "the class weights divide out on one sample: " + name + " averages a batch as sum_i w_i l_i / "
                        "sum_i w_i (as PyTorch's cross_entropy with weight=), so they change only batches of several "
                        "classes";

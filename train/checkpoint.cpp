@@ -11,6 +11,7 @@
 
 #include "engine/precision.h"  // bf16_to_float
 #include "engine/safetensors.h"
+#include "data/dataset.h"  // first_few
 #include "layers/resnet.h"
 #include "train/config.h"  // ConfigError
 
@@ -229,48 +230,38 @@ static std::string top_module(const std::string& name) { return name.substr(0, n
 
 // What differs between the file and a ResNet's backbone (every module but the classifier): its tensors the file
 // lacks or holds in another shape or type, and the file's tensors under a backbone module the model lacks (a
-// deeper network of the family). Empty for another kind of model, or when only the classifier differs.
-static std::vector<std::string> backbone_differences(const std::map<std::string, Tensor>& sd, const Module& model) {
+// deeper network of the family), from the load's report. Empty for another kind of model, or when only the
+// classifier differs.
+static std::vector<std::string> backbone_differences(const Module::LoadReport& rep, const Module& model) {
   std::vector<std::string> out;
   auto* net = dynamic_cast<const ResNet*>(&model);
   if (!net) return out;
-  std::map<std::string, Tensor> mine;
   std::set<std::string> backbone;
-  for (auto& [n, t] : model.state_dict()) {
-    mine[n] = t;
+  for (auto& [n, t] : model.state_dict())
     if (top_module(n) != net->head_name()) backbone.insert(top_module(n));
-  }
-  for (auto& [n, t] : mine) {
-    if (!backbone.count(top_module(n))) continue;
-    auto it = sd.find(n);
-    if (it == sd.end())
-      out.push_back(n + " missing from the file");
-    else if (it->second.shape() != t.shape() || it->second.dtype() != t.dtype())
-      out.push_back(n + " " + dtype_name(it->second.dtype()) + shape_str(it->second.shape()) + " vs model " +
-                    dtype_name(t.dtype()) + shape_str(t.shape()));
-  }
-  for (auto& [n, t] : sd)
-    if (!mine.count(n) && backbone.count(top_module(n))) out.push_back(n + " not in the model");
+  auto in_backbone = [&](const std::string& entry) { return backbone.count(top_module(entry)) > 0; };
+  for (const std::string& m : rep.mismatched)  // ("name f32[...] vs model f32[...]"; the most telling, first)
+    if (in_backbone(m)) out.push_back(m);
+  for (const std::string& m : rep.missing)
+    if (in_backbone(m)) out.push_back(m + " missing from the file");
+  for (const std::string& m : rep.unexpected)
+    if (in_backbone(m)) out.push_back(m + " not in the model");
   return out;
 }
 
 Module::LoadReport load_weights(const std::string& path, Module& model, bool allow_partial) {
   std::vector<std::string> notes;
   auto sd = read_foreign_weights(path, model, &notes);
-  const auto model_sd = model.state_dict();
-  if (!sd.empty() && !model_sd.empty() && std::none_of(model_sd.begin(), model_sd.end(), [&](const auto& kv) {
-        return sd.count(kv.first) > 0;
-      }))  // (a prefix of another framework's wrapper, another model altogether)
+  const Module::LoadReport found = model.compare_state_dict(sd);
+  if (!sd.empty() && found.total > 0 && found.missing.size() == found.total)  // (another framework's prefix, ...)
     throw ConfigError(path + ": no tensor of the file matches the model (no name in common: the file's " +
-                      sd.begin()->first + ", ..., the model's " + model_sd.front().first + ", ...)");
+                      sd.begin()->first + ", ..., the model's " + found.missing.front() + ", ...)");
   // init_allow_partial takes a file whose classifier differs (other classes, another head, none), never a
   // backbone of another architecture: PyTorch's non-strict load raises on its shapes too
-  if (const std::vector<std::string> wrong = backbone_differences(sd, model); !wrong.empty()) {
+  if (const std::vector<std::string> wrong = backbone_differences(found, model); !wrong.empty()) {
     auto* net = dynamic_cast<const ResNet*>(&model);
     const std::string first_conv = "conv1.weight";  // the stem (both ResNet families)
-    std::string list;
-    for (size_t i = 0; i < wrong.size() && i < 4; ++i) list += (i ? ", " : "") + wrong[i];
-    if (wrong.size() > 4) list += " and " + std::to_string(wrong.size() - 4) + " more";
+    const std::string list = data::first_few(wrong, 4);
     // the first convolution of another input channel count: images of another kind, not another architecture
     const auto c1 = sd.find(first_conv);
     const bool channels = wrong.size() == 1 && c1 != sd.end() && c1->second.dim() == 4 &&

@@ -309,12 +309,13 @@ void check_data_parallel_plan(const RunConfig& cfg, int world) {
       throw ConfigError(s.key() + ".batch_size " + std::to_string(s.batch_size) +
                         ": the global batch must split evenly over the " + std::to_string(world) +
                         " ranks (each takes batch_size / ranks)");
-    char alpha[32];
-    std::snprintf(alpha, sizeof alpha, "%g", s.mixup_alpha);
-    if (s.trains && s.mixup_alpha > 0 && s.batch_size == world)  // partners are drawn within a rank's batch
+    if (s.trains && s.mixup_alpha > 0 && s.batch_size == world) {  // partners are drawn within a rank's batch
+      char alpha[32];
+      std::snprintf(alpha, sizeof alpha, "%g", s.mixup_alpha);
       throw ConfigError(s.key() + ".mixup_alpha " + alpha + ": each of the " +
                         std::to_string(world) + " ranks has 1 image per step, and mixup pairs the images of a rank's "
                         "own batch: nothing would be mixed; use a larger batch or no mixup");
+    }
   }
 }
 

@@ -202,10 +202,7 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
   for (int c = 0; c < r.train.num_classes; ++c)
     if (r.train_counts[c] == 0) empty.push_back(std::to_string(c) + " (" + r.train.class_names[c] + ")");
   if (!empty.empty()) {
-    std::string names;
-    for (size_t i = 0; i < empty.size() && i < 5; ++i) names += (i ? ", " : "") + empty[i];
-    if (empty.size() > 5) names += " and " + std::to_string(empty.size() - 5) + " more";
-    const std::string msg = "data: " + std::string(empty.size() == 1 ? "class " : "classes ") + names +
+    const std::string msg = "data: " + std::string(empty.size() == 1 ? "class " : "classes ") + data::first_few(empty, 5) +
                             (empty.size() == 1 ? " has" : " have") + " no training image" +
                             (profile == "none" ? ""
                                                : " after the LT subset (raise data.imbalance.n_max or lower "
