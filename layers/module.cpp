@@ -122,7 +122,11 @@ Module::LoadReport Module::compare_state_dict(const std::map<std::string, Tensor
 
 Module::LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& sd, bool allow_partial) {
   LoadReport rep = compare_state_dict(sd);
-  if (!rep.ok() && !allow_partial) fail("load_state_dict: " + rep.str());
+  if (!rep.ok() && !allow_partial) {  // the names and shapes alone (nothing was loaded)
+    LoadReport refused = rep;
+    refused.total = 0;
+    fail("load_state_dict: " + refused.str());
+  }
   NoGradGuard ng;
   std::map<std::string, Tensor> mine;
   for (auto& [n, t] : state_dict()) mine[n] = t;

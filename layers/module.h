@@ -50,7 +50,7 @@ class Module {
     std::string str() const;
   };
   LoadReport load_state_dict(const std::map<std::string, Tensor>& sd, bool allow_partial = false);
-  // What load_state_dict would find (missing, unexpected, mismatched; loaded stays 0), loading nothing.
+  // What load_state_dict would find (missing, unexpected, mismatched, total; loaded stays 0), loading nothing.
   LoadReport compare_state_dict(const std::map<std::string, Tensor>& sd) const;
 
  protected:
