@@ -88,6 +88,7 @@ struct PosthocContext {
   std::ostream& log;
   int64_t eval_batch_size;
   int workers;
+  data::ShotRule shot_rule;  // eval.groups
   std::function<EvalMetrics(ResNet&, const data::Dataset&)> evaluate;       // eval transform, no grad
   std::function<void(const std::string& file, const std::string& text)> write;  // into the run directory
 };
