@@ -268,6 +268,52 @@ std::string summary_html(const Eval& e, const std::vector<json>& rows) {
   return h.str();
 }
 
+// What the page's terms mean, for a reader who meets them here first (folded under the summary).
+std::string terms_html(const Eval& e) {
+  static const std::map<std::string, std::string> kHeads = {
+      {"linear", "linear: logits w_j . x + b_j"},
+      {"normed", "normed (LDAM's NormedLinear): logits are the raw cosines between the feature and each unit-norm "
+                 "class weight, in [-1, 1]; the losses that train it scale them by s, evaluation does not"},
+      {"cosine", "cosine: logits sigma x the cosine between the feature and each class weight (a fixed sigma)"},
+      {"projected_cosine", "projected_cosine: a cosine classifier on a learned projection of the features"},
+      {"camc", "camc: the calibrated pooling of the feature map (its class activation maps) and s x cosine logits"},
+      {"lws", "lws: the stage-1 linear classifier with a learned scale per class"},
+      {"tau_norm", "tau_norm: the linear classifier's rows divided by their norm^tau, the bias dropped"},
+      {"ncm", "ncm: nearest class mean: each class's mean training feature; the prediction is the class whose mean "
+              "is nearest"},
+      {"two_heads", "two heads (SSD): a classifier on the hard labels and one on the soft labels; evaluation uses the "
+                    "one its config names"}};
+  const auto rel = e.j.find("reliability");
+  const int bins = rel != e.j.end() && rel->is_object() ? int_or(*rel, "bins", 0) : 0;
+  std::ostringstream h;
+  h << "<details><summary>What the numbers mean</summary>\n<dl>\n"
+    << "<dt>top-1</dt><dd>the share of test images whose largest logit is their class: per image, so the classes "
+       "with many test images weigh most.</dd>\n"
+    << (num(e.j, "balanced_acc")  // (eval.json files written before it have none)
+            ? "<dt>balanced accuracy</dt><dd>the mean of the per-class accuracies: every class weighs the same (on "
+              "the balanced test sets of the long-tailed benchmarks it equals top-1).</dd>\n"
+            : "")
+    << "<dt>top-5</dt><dd>the share of test images whose class is among the 5 largest logits.</dd>\n"
+    << "<dt>many / medium / few</dt><dd>the classes grouped by their number of training images"
+    << (e.group_rule.empty() ? "" : " (" + html_escape(e.group_rule) + ")")
+    << "; a group's accuracy is the mean of its classes' accuracies, n/a when it has none.</dd>\n"
+    << "<dt>ECE / MCE</dt><dd>expected / maximum calibration error: the test images binned by their confidence "
+       "(the largest softmax probability" << (bins > 0 ? ", " + std::to_string(bins) + " equal-width bins" : "")
+    << "); per bin the gap |accuracy &minus; mean confidence|; ECE averages the gaps weighted by the bins' images, "
+       "MCE is the largest.</dd>\n"
+    << "<dt>checkpoint</dt><dd>the weights evaluated here: <code>stageK_best</code> (the epoch with the highest "
+       "top-1 on the split <code>eval.select</code> names: on <code>test</code>, the reference repositories' "
+       "practice, the number is optimistic) or <code>stageK_last</code> (the final epoch).</dd>\n"
+    << "<dt>skipped steps</dt><dd>training steps whose loss or gradients were not finite, skipped by the guard "
+       "(<code>guard.*</code>).</dd>\n";
+  const std::string head = str_or(e.j, "head", "");
+  if (kHeads.count(head)) h << "<dt>classifier</dt><dd>" << html_escape(kHeads.at(head)) << ".</dd>\n";
+  h << "<dt>methods, losses, samplers</dt><dd>the stages in the subtitle and the config below: "
+       "<code>tailor train --help-config</code> lists every key with its meaning; the tailor repository's "
+       "docs/losses.md and docs/cli.md describe each loss and method with its paper.</dd>\n</dl>\n</details>\n";
+  return h.str();
+}
+
 // One table row per metrics.jsonl line, in file order.
 std::string epochs_html(const std::vector<json>& rows) {
   std::ostringstream h;
@@ -340,7 +386,7 @@ ReportFiles write_report(const std::string& run_dir, std::ostream* log) {
   h << "<h1>Run report: " << html_escape(name) << "</h1>\n<p class=\"sub\">";
   for (size_t i = 0; i < sub.size(); ++i) h << (i ? " &middot; " : "") << sub[i];
   h << (sub.empty() ? "" : " &middot; ") << e.C << " classes</p>\n";
-  h << "<h2>Summary</h2>\n" << summary_html(e, rows);
+  h << "<h2>Summary</h2>\n" << summary_html(e, rows) << terms_html(e);
   h << "<h2>Plots</h2>\n";
   for (auto& [file, caption] : w.figures)
     h << "<figure><img src=\"plots/" << html_escape(file) << "\" alt=\"" << html_escape(file) << "\"><figcaption>" << html_escape(caption)

@@ -62,7 +62,7 @@ std::map<int, int> stage_offsets(const std::vector<json>& rows) {
 }
 
 // (a) loss / lr and accuracies per epoch; each stage continues the x axis after the one before.
-void plot_curves(Writer& w, const std::vector<json>& rows) {
+void plot_curves(Writer& w, const std::vector<json>& rows, const Eval& e) {
   if (rows.empty()) return;
   const std::map<int, int> offset = stage_offsets(rows);
   std::vector<double> x, loss, lr, top1, balanced, grp[3];
@@ -151,8 +151,13 @@ void plot_curves(Writer& w, const std::vector<json>& rows) {
   boundaries(a);
   for (int s = 4; s >= 0; --s)
     if (has[s]) series(a, *curves[s], cols[s], s <= 1 ? 3 : 2);
+  // on a split with as many images of every class, the mean of the class accuracies is the per-image one
+  const bool even = split == str_or(e.j, "split", "") && !e.test.empty() && std::all_of(e.test.begin(), e.test.end(), [&](double n) { return n == e.test[0]; });
   w.save(c2, "accuracy.png",
-         "Top-1 (per image), balanced (per class) and many / medium / few-shot accuracy per evaluated epoch.");
+         "Top-1 (per image), balanced (per class) and many / medium / few-shot accuracy per evaluated epoch." +
+             std::string(even && has[1] ? " The evaluation split has as many images of every class, so balanced "
+                                          "equals top-1 and its line lies under top-1's."
+                                        : ""));
 }
 
 // The legend of a figure coloured by shot group.
@@ -219,8 +224,15 @@ void plot_weight_norms(Writer& w, const Eval& e) {
                                  "Classifier weight norm per class (sorted by training count)", legend);
   plot::plot_bars(a, xs, ys, e.C <= 200 ? 0.7 : 1.0, cols);
   w.save(c, "weight_norms.png",
-         "L2 norm of each class's classifier weight vector, classes ordered from the most "
-         "to the fewest training images.");
+         "L2 norm of each class's classifier weight vector, classes ordered from the most to the fewest training "
+         "images." +
+             (str_or(e.j, "head", "") == "normed"
+                  ? std::string(" This classifier (normed: LDAM's NormedLinear) divides each weight vector by its "
+                                "norm before the dot product: these norms do not change its logits.")
+              : str_or(e.j, "head", "") == "linear"
+                  ? std::string(" A linear classifier's logit is w_j . x + b_j: a class with a larger norm gets larger "
+                                "logits, which tau-normalisation divides out.")
+                  : std::string()));
 }
 
 // (d) row-normalised confusion matrix, classes ordered by training count. Above 1000 classes (eval.json's
@@ -272,11 +284,13 @@ void plot_confusion(Writer& w, const Eval& e) {
   plot::Canvas c(outer.w + bar_w, outer.h);
   plot::Axes a = plot::draw_axes(c, outer, ax, ay, title);
   plot::draw_heatmap(c, a.area, n, n, v, text, gamma);
-  plot::draw_colorbar(c, {outer.right() + 10, a.area.y, 24, a.area.h}, 0, 1,
-                      gamma == 1 ? "fraction of the true class" : "fraction of the true class (sqrt scale)", gamma);
+  plot::draw_colorbar(c, {outer.right() + 10, a.area.y, 24, a.area.h}, 0, 100,
+                      gamma == 1 ? "% of the true class" : "% of the true class (sqrt scale)", gamma);
   w.save(c, "confusion.png",
          "Confusion matrix, each row divided by its true-class count" +
-             std::string(C <= 20 ? " (cells in %)" : ", square-root colour scale") +
+             std::string(C <= 20 ? " (cells in % rounded to whole numbers, so a row may add up to 99 or 101; <1: under half a "
+                                   "percent)"
+                                 : ", square-root colour scale") +
              (binned ? "; each pixel a block of about " + std::to_string((C + n - 1) / n) + " classes" : "") +
              "; classes ordered by training count, most first.");
 }
@@ -303,17 +317,34 @@ void plot_reliability(Writer& w, const Eval& e) {
   ax.label = "confidence (max softmax)", ay.label = "accuracy";
   plot::Canvas c(720, 720);
   std::string title = "Reliability (ECE " + fmt(num(e.j, "ece")) + "%, MCE " + fmt(num(e.j, "mce")) + "%)";
-  std::vector<plot::LegendEntry> legend{{"accuracy", pc::blue}, {"gap", {241, 179, 180}}, {"ideal", pc::gray, true}};
+  std::vector<plot::LegendEntry> legend{
+      {"accuracy", pc::blue}, {"mean confidence", pc::red}, {"gap", {241, 179, 180}}, {"ideal", pc::gray, true}};  // (pink below)
   plot::Axes a = plot::draw_axes(c, {0, 0, 720, 720}, ax, ay, title, legend);
   const double bw = 0.94 / bins;  // a thin white gap between bins
   plot::plot_bars(a, xs, accs, bw, blue);
-  // The gap between accuracy and mean confidence, drawn translucent on top.
+  // The gap between accuracy and mean confidence: a pink band half a bin wide (inside the blue bar where the
+  // bin is under-confident, whose full height stays visible beside it), and the mean confidence a red line
+  // across the bin.
+  const plot::Color pink{241, 179, 180};
   for (int b = 0; b < bins; ++b)
-    if (std::isfinite(confs[b])) plot::plot_bars(a, {xs[b]}, {confs[b]}, bw, {pc::red}, accs[b], 0.35);
+    if (std::isfinite(confs[b])) {
+      plot::plot_bars(a, {xs[b]}, {confs[b]}, bw / 2, {pink}, accs[b]);
+      plot::plot_line(a, {xs[b] - bw / 2, xs[b] + bw / 2}, {confs[b], confs[b]}, pc::red, 3);
+    }
   plot::plot_line(a, {0, 1}, {0, 1}, pc::gray, 2, 0, 6);
+  const std::string head = str_or(e.j, "head", "");
   w.save(c, "reliability.png",
-         "Reliability diagram: accuracy of the test samples in each confidence bin (blue) "
-         "and its gap to their mean confidence (red); a calibrated model follows the diagonal.");
+         "Reliability diagram: per confidence bin, the accuracy of its test samples (blue bar), their mean "
+         "confidence (red line) and the gap between the two (pink); a calibrated model's bars reach the diagonal. "
+         "A red line above its bar: over-confident; below the bar's top: under-confident. ECE is the gap averaged "
+         "over the bins weighted by their samples, MCE the largest gap." +
+             std::string(head == "normed"
+                             ? " This classifier (normed: LDAM's NormedLinear) outputs raw cosines in [-1, 1] (the "
+                               "losses that train it scale them by s; evaluation does not): its confidence is at most "
+                               "1 / (1 + (C - 1) / e^2), " + fmt(100.0 / (1.0 + (e.C - 1) / std::exp(2.0)), 1) +
+                                   "% with " + std::to_string(e.C) + " classes, so a model that learns is under-confident "
+                                   "and its ECE grows with its accuracy; the ranking (top-1) is unaffected."
+                             : ""));
 }
 
 // (f) top-1 (and, where tau_sweep.json has them, balanced and many / medium / few) against tau on the
@@ -370,9 +401,19 @@ void plot_tau(Writer& w, const json& t) {
   plot::plot_line(a, taus, top1, pc::black, 3, taus.size() <= 60 ? 3 : 0);
   for (size_t i = 0; chosen && i < taus.size(); ++i)  // the chosen point, larger and red
     if (std::fabs(taus[i] - *chosen) < 1e-9) plot::plot_points(a, {taus[i]}, {top1[i]}, pc::red, 6);
+  // selected_on: the split tau was chosen on (null: none, tau = 1 kept); the sweep's own split otherwise
+  const auto sel = t.find("selected_on");
+  const std::string selected = sel != t.end() && sel->is_string() ? sel->get<std::string>() : "";
+  std::string how = selected.empty() ? (chosen ? " tau " + fmt_g(*chosen) + " was kept: no split to choose it on."
+                                               : std::string())
+                                      : " tau chosen by top-1 on the " + selected + " split" +
+                                            (selected == "test" ? " (chosen on the test split: an optimistic estimate)."
+                                                                : ".");
   w.save(c, "tau_sweep.png",
-         "Top-1, balanced and many / medium / few-shot accuracy against the tau of tau-normalisation on the "
-         "selection split (tau chosen by top-1).");
+         "Top-1, balanced and many / medium / few-shot accuracy on the " + (split.empty() ? "evaluation" : split) +
+             " split against the tau of tau-normalisation (logits x . w_j / ||w_j||^tau, the classifier's bias "
+             "dropped: tau = 0 is the raw weights without the bias, not always the run's own accuracy)." + how +
+             (more[0].empty() ? "" : " On a split with as many images of every class, balanced equals top-1."));
 }
 
 // (g) a learned sampler's class sampling probabilities (BALMS's Meta Sampler: metrics.jsonl's
@@ -421,7 +462,7 @@ void plot_sample_rates(Writer& w, const std::vector<json>& rows, const Eval& e) 
 
 // The figures in page order; each one returns early when its data is missing.
 void write_plots(Writer& w, const std::vector<json>& rows, const Eval& e, const json& tau) {
-  plot_curves(w, rows);
+  plot_curves(w, rows, e);
   plot_sample_rates(w, rows, e);
   plot_fifo_fill(w, rows, e);
   plot_per_class(w, e);

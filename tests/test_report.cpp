@@ -238,6 +238,21 @@ TEST_CASE("balanced accuracy and the shot-group rule from eval.json; an older ev
   CHECK(html.find("<tr><td>3</td><td class=\"l\">Dress</td><td class=\"l\"><span class=\"g1\">medium</span>") !=
         std::string::npos);
   CHECK(load_png(d / "plots" / "accuracy.png").colours >= 5);
+  CHECK(html.find("<dt>balanced accuracy</dt>") != std::string::npos);  // the terms, under the summary
+  CHECK(html.find("<dt>ECE / MCE</dt>") != std::string::npos);
+  // The classifier's kind (eval.json "head") reads the weight-norm and reliability figures: a normed head's
+  // norms do not change its logits, and its raw cosines cap the confidence at 1 / (1 + (C - 1) / e^2)
+  e["head"] = "normed";
+  write_file(d / "eval.json", e.dump());
+  html = read_file(write_report(d.string()).html);
+  CHECK(html.find("these norms do not change its logits") != std::string::npos);
+  CHECK(html.find("its confidence is at most 1 / (1 + (C - 1) / e^2), 45.1% with 10 classes") != std::string::npos);
+  CHECK(html.find("<dt>classifier</dt><dd>normed (LDAM's NormedLinear)") != std::string::npos);
+  e["head"] = "linear";
+  write_file(d / "eval.json", e.dump());
+  html = read_file(write_report(d.string()).html);
+  CHECK(html.find("a class with a larger norm gets larger logits") != std::string::npos);
+  CHECK(html.find("its confidence is at most") == std::string::npos);
   e["shot_groups"] = {{"rule", "counts"}, {"many_above", 10}, {"few_below", 20}};
   write_file(d / "eval.json", e.dump());
   CHECK(report_error(d).find("'shot_groups': shot groups: few_below (20) must be <= many_above + 1") !=

@@ -338,6 +338,7 @@ TEST_CASE("eval, tau-sweep, extract-features and report on finished runs") {
   CHECK(r.code == 0);
   CHECK(r.out.find("overall") != std::string::npos);
   CHECK(slurp(root() + "/e.json").find("\"per_class_acc\"") != std::string::npos);
+  CHECK(slurp(root() + "/e.json").find("\"head\":\"linear\"") != std::string::npos);  // cRT's classifier
   CHECK(slurp(root() + "/e.json").find("\"balanced_acc\":") != std::string::npos);
   // the groups of the run's config.json, or of a --set: thirds regroups the counts run
   r = run("eval --run " + run_dir.string() + " --set eval.groups=thirds");

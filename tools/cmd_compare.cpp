@@ -114,7 +114,10 @@ int cmd_compare(int argc, char** argv) {
                             signed_diff(r.medium, ref.medium), fmt_num(r.few), signed_diff(r.few, ref.few)});
   std::ostringstream notes;
   notes << "Accuracies in % on the test split of each run's reported checkpoint (eval.json); diff: minus the first "
-           "run (" << ref.name << "). Shot groups (many / medium / few):\n";
+           "run (" << ref.name << "). last: the last stage's final epoch; best: the best epoch's checkpoint when a "
+           "run kept it (best by: the split eval.select chose it on), else the highest test top-1 over the last "
+           "stage's evaluated epochs (best by test: read off the test curve, not a checkpoint the run kept; - when "
+           "no epoch was evaluated on test). Shot groups (many / medium / few):\n";
   for (auto& r : runs) notes << "- " << r.name << ": " << (r.groups.empty() ? "n/a" : r.groups) << "\n";
   // Differences mean most on the same data: other test images or other training counts are said
   for (auto& r : runs) {

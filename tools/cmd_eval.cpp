@@ -56,7 +56,7 @@ int cmd_eval(int argc, char** argv) {
   if (comm->rank() != 0) return 0;
   std::cout << split << " (" << data::counted(ds.size(), "image") << "):\n" << format_shot_table(m, split);
   if (!out.empty()) {
-    Json j = eval_to_json(m, src.data.train_counts, src.data.train.class_names, class_weight_norms(*src.net));
+    Json j = eval_to_json(m, src.data.train_counts, src.data.train.class_names, *src.net);
     j["split"] = split;
     j["checkpoint"] = src.checkpoint;
     write_text_atomic(out, j.dump() + "\n");  // (a full or read-only disk: an error naming the file)

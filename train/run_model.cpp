@@ -371,7 +371,7 @@ void add_eval_fields(Json& line, const EvalMetrics& m) {
 }
 
 Json eval_to_json(const EvalMetrics& m, const std::vector<int64_t>& train_counts,
-                  const std::vector<std::string>& class_names, const std::vector<double>& weight_norms) {
+                  const std::vector<std::string>& class_names, const ResNet& net) {
   Json j;
   j["samples"] = m.samples;
   if (m.skipped > 0) j["skipped_images"] = m.skipped;  // not decodable, left out (data.on_bad_image skip)
@@ -421,6 +421,8 @@ Json eval_to_json(const EvalMetrics& m, const std::vector<int64_t>& train_counts
   rel["accuracy"] = ba;
   rel["count"] = m.bin_count;
   j["reliability"] = rel;
+  j["head"] = head_kind(net);
+  const std::vector<double> weight_norms = class_weight_norms(net);
   if (!weight_norms.empty()) j["weight_norms"] = weight_norms;
   return j;
 }

@@ -23,7 +23,8 @@ namespace tailor {
 // The run's model; every initial weight drawn from `rng` (the run's model stream, Rng(seed)).
 std::shared_ptr<ResNet> build_model(const ModelConfig& m, int64_t num_classes, int64_t in_channels, Rng& rng);
 
-// "linear" | "normed" | "lws" | "tau_norm" (a bias-free Linear) | "ncm"
+// "linear" | "normed" | "lws" | "tau_norm" (a bias-free Linear) | "ncm" | "cosine" | "projected_cosine" |
+// "two_heads" | "camc"
 std::string head_kind(const ResNet& net);
 // Weights + metadata (arch, num_classes, in_channels, head, and `extra`), atomically with crc32.
 void save_model(const std::string& path, const ResNet& net, const std::map<std::string, std::string>& extra = {});
@@ -95,9 +96,9 @@ SplitFeatures extract_features(ResNet& net, const data::Dataset& ds, const data:
 std::vector<double> class_weight_norms(const ResNet& net);
 
 // The eval.json document (accuracies in percent; n/a groups as null; "shot_groups": the rule, its
-// description and the class ids of each group).
+// description and the class ids of each group; "head": head_kind; "weight_norms": class_weight_norms).
 Json eval_to_json(const EvalMetrics& m, const std::vector<int64_t>& train_counts,
-                  const std::vector<std::string>& class_names, const std::vector<double>& weight_norms);
+                  const std::vector<std::string>& class_names, const ResNet& net);
 // Accuracy fields of a metrics.jsonl line (top1, balanced_acc, top5, many, medium, few, ece in percent).
 void add_eval_fields(Json& line, const EvalMetrics& m);
 

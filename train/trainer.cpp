@@ -412,7 +412,7 @@ Json Trainer::finish() {
   const data::Dataset* ev = data_.test ? data_.test.get() : data_.val.get();
   if (ev) {
     EvalMetrics m = context().evaluate(*net_, *ev);
-    Json j = eval_to_json(m, data_.train_counts, data_.train.class_names, class_weight_norms(*net_));
+    Json j = eval_to_json(m, data_.train_counts, data_.train.class_names, *net_);
     j["split"] = ev == data_.test.get() ? "test" : "val";
     j["checkpoint"] = fs::path(kept).filename().string();
     if (writer_) write_text_atomic(dir_ / "eval.json", j.dump() + "\n");
