@@ -37,13 +37,21 @@ int env_int(const char* a, const char* b, int fallback) {
 
 std::unique_ptr<Communicator> make_single_process_comm() { return std::make_unique<SingleProcess>(); }
 
+// Open MPI's mpirun sets OMPI_COMM_WORLD_*, MPICH's Hydra (and srun --mpi=pmi2) PMI_RANK / PMI_SIZE with
+// MPI_LOCALRANKID / MPI_LOCALNRANKS; a PMIx launcher (srun --mpi=pmix, Open MPI 5's prterun) PMIX_RANK, with
+// Slurm's SLURM_STEP_NUM_TASKS / SLURM_LOCALID beside it. Any of them: launched (MpiComm checks them against
+// MPI's own view, so a launcher this does not read is refused rather than run as N separate copies).
 LaunchInfo launch_info() {
   LaunchInfo l;
-  l.launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("OMPI_COMM_WORLD_RANK") ||
-               std::getenv("PMI_RANK");  // (any of them: MpiComm checks them against MPI's own view)
-  l.world = env_int("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", 1);
-  l.rank = env_int("OMPI_COMM_WORLD_RANK", "PMI_RANK", 0);
-  l.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", l.rank);
+  auto has = [](const char* name) { return std::getenv(name) != nullptr; };
+  const bool mpirun = has("OMPI_COMM_WORLD_SIZE") || has("PMI_SIZE") || has("OMPI_COMM_WORLD_RANK") || has("PMI_RANK");
+  const bool pmix = !mpirun && has("PMIX_RANK");
+  l.launched = mpirun || pmix;
+  l.source = pmix ? "PMIX_RANK / SLURM_STEP_NUM_TASKS" : "OMPI_COMM_WORLD_RANK / _SIZE or PMI_RANK / PMI_SIZE";
+  l.world = pmix ? env_int("SLURM_STEP_NUM_TASKS", nullptr, 1) : env_int("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", 1);
+  l.rank = pmix ? env_int("PMIX_RANK", nullptr, 0) : env_int("OMPI_COMM_WORLD_RANK", "PMI_RANK", 0);
+  l.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                         l.launched ? env_int("SLURM_LOCALID", nullptr, l.rank) : l.rank);
   if (l.world < 1) l.world = 1;
   l.local_size = std::max(0, env_int("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", 0));
   return l;

@@ -72,6 +72,7 @@ struct LaunchInfo {
   int world = 1, rank = 0, local_rank = 0;
   int local_size = 0;     // the ranks on this host (Open MPI's / MPICH's variable); 0: not said
   bool launched = false;  // started by mpirun (also with -np 1: the data-parallel code paths on one rank)
+  std::string source;     // the variables read ("OMPI_COMM_WORLD_RANK / _SIZE", ...), for messages
 };
 LaunchInfo launch_info();
 

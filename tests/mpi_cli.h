@@ -1,5 +1,6 @@
 // Helpers of the tests that run `mpirun -np N tailor ...` (test_data_parallel*_cli, test_data_parallel_overlap):
-// the launcher command (as root, no single-copy mechanism in containers), the skip when this build has no MPI
+// the launcher command (as root, no single-copy mechanism in containers; Open MPI's --oversubscribe, which
+// MPICH's Hydra does not take: TAILOR_MPIRUN_FLAGS, CMakeLists.txt), the skip when this build has no MPI
 // backend or the Fashion-MNIST package is missing, and every step's loss of a run.
 #pragma once
 #include <cstdlib>
@@ -19,7 +20,7 @@ namespace mpi_cli {
 inline Run mpi_run(int n, const std::string& args, const std::string& env = "") {
   return run(args, env + " OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
                          "OMPI_MCA_btl_vader_single_copy_mechanism=none " +
-                       std::string(TAILOR_MPIRUN) + " -np " + std::to_string(n) + " --oversubscribe");
+                       std::string(TAILOR_MPIRUN) + " -np " + std::to_string(n) + " " + TAILOR_MPIRUN_FLAGS);
 }
 
 // Exits the test program with 77 (ctest: skipped) when mpirun or the data is missing.

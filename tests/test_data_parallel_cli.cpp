@@ -92,7 +92,14 @@ TEST_CASE("mpirun -np 2: SyncBN steps, per-rank BN, kill and resume, stuck rank,
   Run killed = mpi_run(2, args("killed", "--set dist.sync_bn=true"), "TAILOR_KILL_AT_STEP=6 TAILOR_KILL_RANK=1");
   CHECK(killed.code != 0);
   CHECK(seconds_since(t0) < 120);
-  CHECK_MESSAGE(killed.out.find("rank 1") != std::string::npos, killed.out);
+  // Open MPI's mpirun names the rank; MPICH's Hydra the PID, which the run's "ranks:" line maps to rank 1
+  const size_t at = killed.out.find("ranks: 0 pid ");
+  REQUIRE_MESSAGE(at != std::string::npos, killed.out);
+  const size_t p1 = killed.out.find(", 1 pid ", at);
+  REQUIRE(p1 != std::string::npos);
+  const std::string pid1 = killed.out.substr(p1 + 8, killed.out.find(' ', p1 + 8) - (p1 + 8));
+  CHECK_MESSAGE((killed.out.find("rank 1") != std::string::npos || killed.out.find("PID " + pid1) != std::string::npos),
+                killed.out);
   Run resumed = mpi_run(2, "train --resume " + dir + "/killed");
   REQUIRE_MESSAGE(resumed.code == 0, resumed.out);
   CHECK(resumed.out.find("resumed") != std::string::npos);
@@ -140,7 +147,7 @@ TEST_CASE("mpirun -np 2: SyncBN steps, per-rank BN, kill and resume, stuck rank,
   }
 
   // refusals: ranks started with different configs (mpirun's "A : B" form), ...
-  Run mixed = mpi_run(1, args("mixed", "--set stage1.max_steps_per_epoch=2 --set seed=0") + " : -np 1 --oversubscribe " +
+  Run mixed = mpi_run(1, args("mixed", "--set stage1.max_steps_per_epoch=2 --set seed=0") + " : -np 1 " TAILOR_MPIRUN_FLAGS " " +
                              TAILOR_BIN + " " + args("mixed", "--set stage1.max_steps_per_epoch=2 --set seed=1"));
   CHECK(mixed.code != 0);
   CHECK_MESSAGE(mixed.out.find("rank 1 runs another config than rank 0 (rank 0's seed 0 -> 1): start every rank") !=
@@ -172,7 +179,7 @@ TEST_CASE("mpirun -np 2: SyncBN steps, per-rank BN, kill and resume, stuck rank,
   std::filesystem::create_directories(d / "wd1");
   const std::string rel = "train --config " + cfg + " --set runs_dir=rel --set name=blind --set stage1.max_steps_per_epoch=2"
                           " --set data.imbalance.n_max=700 --set data.imbalance.ratio=10 --set threads=1 --no-report";
-  Run blind = mpi_run(1, rel + " : -np 1 --oversubscribe -wdir " + dir + "/wd1 " + TAILOR_BIN + " " + rel,
+  Run blind = mpi_run(1, rel + " : -np 1 " TAILOR_MPIRUN_FLAGS " -wdir " + dir + "/wd1 " + TAILOR_BIN + " " + rel,
                       "cd " + dir + "/wd0 &&");
   CHECK(blind.code != 0);
   CHECK_MESSAGE(blind.out.find("rank 1 cannot see the run directory rel/blind that rank 0 made") != std::string::npos,

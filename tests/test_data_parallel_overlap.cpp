@@ -21,10 +21,10 @@ TEST_CASE("mpirun -np 2: dist.overlap true trains bit for bit as dist.overlap fa
       R"({"model": {"arch": "resnet32"}, "stage1": {"method": "joint", "epochs": 1, "batch_size": 128,
           "max_steps_per_epoch": 20, "loss": {"name": "ce"}}})");
   const std::filesystem::path d(dir);
-  for (const char* bn : {"true", "false"}) {
+  for (const std::string bn : {"true", "false"}) {
     CAPTURE(bn);
     for (const char* overlap : {"false", "true"}) {
-      const std::string name = std::string("bn_") + bn + "_overlap_" + overlap;
+      const std::string name = "bn_" + bn + "_overlap_" + overlap;
       Run r = mpi_run(2, "train --config " + cfg + " --set runs_dir=" + dir + " --set name=" + name +
                              " --set data.imbalance.n_max=700 --set data.imbalance.ratio=10 --set data.test_per_class=20"
                              " --set threads=1 --set data.workers=1 --set log.step_losses=true"

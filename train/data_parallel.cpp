@@ -1,5 +1,7 @@
 #include "train/data_parallel.h"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
 
@@ -353,6 +355,19 @@ void check_same_job(Communicator& comm, const std::string& config_hash, const st
                                                 "' vs '" + std::string(all.data()) + "'"
                                           : "rank 0's " + words) +
                            "): start every rank with the same arguments on the same files");
+}
+
+std::string describe_ranks(Communicator& comm) {
+  char mine[128] = {};
+  char host[64] = {};
+  gethostname(host, sizeof host - 1);
+  std::snprintf(mine, sizeof mine, "pid %d on %s", (int)getpid(), host);
+  std::vector<char> all(sizeof mine * comm.world());
+  comm.all_gather_bytes(mine, sizeof mine, all.data());
+  std::string out = "ranks:";
+  for (int r = 0; r < comm.world(); ++r)
+    out += (r ? ", " : " ") + std::to_string(r) + " " + std::string(all.data() + r * sizeof mine);
+  return out;
 }
 
 void check_run_dir_shared(Communicator& comm, const std::string& run_dir) {

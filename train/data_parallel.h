@@ -128,6 +128,9 @@ void check_data_parallel_plan(const RunConfig& cfg, int world);
 // A fresh run's directory, once rank 0 made it: every rank must see it (the checkpoints a later stage loads
 // are read by every rank from there); throws naming the ranks that do not.
 void check_run_dir_shared(Communicator& comm, const std::string& run_dir);
+// "ranks: 0 pid 4242 on node1, 1 pid 4243 on node1" (a collective: every rank calls it): a launcher that reports
+// a dead process by its PID and host only (MPICH's Hydra) is read with this line of the log.
+std::string describe_ranks(Communicator& comm);
 // Every rank must run the same config on the same data (one mpirun line, one file system): the config hash
 // and data fingerprint compared once, before the first step, so that a rank started differently is named
 // instead of training something else.

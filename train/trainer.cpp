@@ -506,6 +506,7 @@ Json Trainer::run(std::optional<RunData> given) {
     data_fingerprint_ = data_fingerprint(data_);
     if (cfg_.data.resident && !is_data_parallel(*comm_)) check_resident_eval(data_);  // (sharded eval: host batches)
     check_same_job(*comm_, hash_, data_fingerprint_, cfg_.doc);
+    if (is_data_parallel(*comm_)) log_ << describe_ranks(*comm_) << "\n";
     model_rng_ = Rng(cfg_.seed);                     // the model's stream: every earlier tailor run's init
     // "loss"; keyed by the rank too (rank 0 = one process), so the noise differs between ranks as between
     // the samples of one batch

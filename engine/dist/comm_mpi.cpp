@@ -48,11 +48,17 @@ class MpiComm : public Communicator {
     // who writes and which rows a rank loads come from the launcher's variables (read before MPI starts): they
     // must be MPI's own view, not variables set by hand or a launcher that set some of them
     const LaunchInfo li = launch_info();
-    if (li.world != world_ || li.rank != rank_)
-      fail("the environment says rank " + std::to_string(li.rank) + " of " + std::to_string(li.world) +
-           " (OMPI_COMM_WORLD_RANK / _SIZE or PMI_RANK / PMI_SIZE), MPI says rank " + std::to_string(rank_) + " of " +
-           std::to_string(world_) + ": start the ranks with mpirun -np N of the MPI this tailor was built against, and "
-           "do not set these variables by hand");
+    if (li.world != world_ || li.rank != rank_) {
+      char version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+      int len = 0;
+      MPI_Get_library_version(version, &len);
+      std::string library(version, (size_t)std::max(0, len));
+      library = library.substr(0, library.find_first_of(",\n"));  // "Open MPI v4.1.4", "MPICH Version: 4.0.2"
+      fail("the environment says rank " + std::to_string(li.rank) + " of " + std::to_string(li.world) + " (" +
+           li.source + "), MPI says rank " + std::to_string(rank_) + " of " + std::to_string(world_) +
+           ": start the ranks with the launcher of the MPI this tailor was built against (" + library +
+           ": mpirun / mpiexec -n N), and do not set these variables by hand");
+    }
     MPI_Comm_dup(MPI_COMM_WORLD, &async_);  // collective: every rank makes its communicator at the same point
                                             // (MPI_Finalize releases it)
     local_rank_ = launch_info().local_rank;
