@@ -100,8 +100,8 @@ int main(int argc, char** argv) {
   int epochs = 2, workers = 2, jpegs = 32;
   int64_t pipeline_images = 1024;
   double secs = 2.0;  // per case, split into 5 interleaved slices
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string f = argv[i];
+  for (int i = 1; i < argc; i += 2) {
+    const std::string f = i + 1 < argc ? argv[i] : "";  // a flag without its value: the usage
     if (f == "--images") images = std::atoll(argv[i + 1]);
     else if (f == "--epochs") epochs = std::atoi(argv[i + 1]);
     else if (f == "--workers") workers = std::atoi(argv[i + 1]);
@@ -109,9 +109,11 @@ int main(int argc, char** argv) {
     else if (f == "--seconds") secs = std::atof(argv[i + 1]);
     else if (f == "--pipeline-images") pipeline_images = std::atoll(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: bench_data [--images N] [--epochs E] [--workers W] [--jpegs K] [--seconds S] "
-                           "[--pipeline-images P]\n");
-      return 2;
+      const bool help = std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h";
+      std::fprintf(help ? stdout : stderr,
+                   "usage: bench_data [--images N] [--epochs E] [--workers W] [--jpegs K] [--seconds S] "
+                   "[--pipeline-images P]\n(what each part measures: the top of benchmarks/bench_data.cpp)\n");
+      return help ? 0 : 2;
     }
   }
 

@@ -23,6 +23,7 @@
 #include <omp.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
@@ -53,6 +54,14 @@ static Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
+    if (k == "--help" || k == "-h") {
+      std::printf("usage: bench_replay --dump-stream DIR --data ROOT [--config FILE] [--seed S] [--steps N]\n"
+                  "       bench_replay --stream DIR (--weights FILE | --init-seed S) [--config FILE] [--head linear|norm]\n"
+                  "                    [--steps N] [--lr 0.1] [--momentum 0.9] [--weight-decay 2e-4] [--scale 30]\n"
+                  "                    [--threads T] [--save FILE]\n"
+                  "(the stream format and what the replay prints: the top of benchmarks/bench_replay.cpp)\n");
+      std::exit(0);
+    }
     if (i + 1 >= argc) throw std::runtime_error("option " + k + " needs a value (see the top of bench_replay.cpp)");
     std::string v = argv[++i];
     if (k == "--dump-stream") a.dump_dir = v;

@@ -2,6 +2,7 @@
 // per cell, table.json and table.md.
 #include "report/table.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -244,16 +245,33 @@ std::string signed_num(double v) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> shot_group_rules(const Json& t) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> rules;  // in the order of first use
+  for (auto& col : t["columns"])
+    for (auto& c : t["cells"]) {
+      if (c["column"] != col["name"] || c["shot_groups"].get<std::string>().empty()) continue;
+      const std::string rule = c["shot_groups"], name = col["label"];
+      auto it = std::find_if(rules.begin(), rules.end(), [&](auto& e) { return e.first == rule; });
+      if (it == rules.end()) it = rules.insert(rules.end(), {rule, {}});
+      if (std::find(it->second.begin(), it->second.end(), name) == it->second.end()) it->second.push_back(name);
+    }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& [rule, names] : rules) {
+    std::string joined;
+    for (auto& n : names) joined += (joined.empty() ? "" : ", ") + n;
+    out.emplace_back(rule, joined);
+  }
+  return out;
+}
+
 std::string table_markdown(const Json& t) {
   std::ostringstream md;
   const std::string compare = t["compare"];
   md << "# " << t["title"].get<std::string>() << "\n\n";
   if (!t["description"].get<std::string>().empty()) md << t["description"].get<std::string>() << "\n\n";
-  std::set<std::string> by, rules;
-  for (auto& c : t["cells"]) {
+  std::set<std::string> by;
+  for (auto& c : t["cells"])
     if (!c["best_by"].get<std::string>().empty()) by.insert(c["best_by"].get<std::string>());
-    if (!c["shot_groups"].get<std::string>().empty()) rules.insert(c["shot_groups"].get<std::string>());
-  }
   std::string by_list;
   for (auto& b : by) by_list += (by_list.empty() ? "" : ", ") + b;
   md << "Spec `" << t["spec"].get<std::string>() << "`: " << t["rows"].size() << " rows x " << t["columns"].size()
@@ -303,8 +321,10 @@ std::string table_markdown(const Json& t) {
        << (c["diff"].is_number() ? signed_num(c["diff"].get<double>()) : "") << " |\n";
   }
   md << "\nShot groups (many / medium / few):";
-  if (rules.empty()) md << " none finished.";
-  for (auto& rule : rules) md << (rules.size() > 1 ? "\n- " : " ") << rule;
+  const auto rule_columns = shot_group_rules(t);
+  if (rule_columns.empty()) md << " none finished.";
+  for (auto& [rule, columns] : rule_columns)
+    md << (rule_columns.size() > 1 ? "\n- " + columns + ": " : " ") << rule;
   md << "\n";
   if (t.contains("regrouped") && !t["regrouped"].empty()) {
     md << "\nRegrouped from their per-class accuracies (evaluated under other shot groups than the spec's):";

@@ -99,6 +99,9 @@ MeanStd mean_std(const std::vector<double>& values);
 Json aggregate_table(const TableSpec& spec, const std::vector<TableCell>& cells, const std::string& out_dir,
                      const std::map<std::string, std::string>& failures);
 
+// The shot-group rules of the finished cells, each with the columns whose cells used it (in spec order):
+// {rule, "rho 10, rho 50"} (their labels); one entry when every cell shares one rule. For table.md and table.html.
+std::vector<std::pair<std::string, std::string>> shot_group_rules(const Json& table);
 // table.md: the results (deterministic), then a "## Timing" section (wall time, img/s) that may differ.
 std::string table_markdown(const Json& table);
 // table.html (self-contained but for the PNGs beside it) and the plots <out>/plots/<group>.png.

@@ -205,6 +205,24 @@ void write_table_page(const Json& t, const std::string& out_dir) {
       << stat_html(c["few"]) << "</td><td>" << (c["paper"].is_number() ? fmt_num(c["paper"].get<double>()) : "")
       << "</td><td>" << diff_html(c["diff"]) << "</td></tr>\n";
   h << "</tbody>\n</table></div>\n";
+  // the shot groups of the many / medium / few columns (per column when the columns differ), and the cells
+  // regrouped from their per-class accuracies
+  const auto rule_columns = shot_group_rules(t);
+  h << "<p class=\"sub\">Shot groups (many / medium / few):";
+  if (rule_columns.empty()) h << " none finished.";
+  if (rule_columns.size() == 1) h << " " << html_escape(rule_columns[0].first);
+  h << "</p>\n";
+  if (rule_columns.size() > 1) {
+    h << "<ul>\n";
+    for (auto& [rule, columns] : rule_columns) h << "<li>" << html_escape(columns) << ": " << html_escape(rule) << "</li>\n";
+    h << "</ul>\n";
+  }
+  if (t.contains("regrouped") && !t["regrouped"].empty()) {
+    h << "<p class=\"sub\">Regrouped from their per-class accuracies (evaluated under other shot groups than the "
+         "spec's):";
+    for (auto& id : t["regrouped"]) h << " " << html_escape(id.get<std::string>());
+    h << ".</p>\n";
+  }
   std::ostringstream problems;
   for (auto& c : t["cells"]) {
     for (auto& f : c["failed"]) problems << "<li><b>failed</b>: <pre>" << html_escape(f.get<std::string>()) << "</pre></li>\n";

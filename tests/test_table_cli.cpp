@@ -98,6 +98,14 @@ TEST_CASE("tailor table: killed and resumed equals uninterrupted; reruns keep fi
   CHECK(b3.out.find("8 already done") != std::string::npos);
   CHECK(b3.out.find("start ") == std::string::npos);
   CHECK(results(tmp / "a") == results(b));
+  // thirds of other counts per ratio: each column's rule, by its label, in table.md and table.html
+  for (const std::string page : {"table.md", "table.html"}) {
+    CAPTURE(page);
+    const std::string text = slurp(b / page);
+    const std::string item = page == "table.md" ? "\n- " : "<li>";
+    CHECK(text.find(item + "rho 10: thirds of the classes by training count") != std::string::npos);
+    CHECK(text.find(item + "rho 20: thirds of the classes by training count") != std::string::npos);
+  }
 
   // other shot groups than the cells were evaluated with: the finished cells are kept and regrouped from their
   // per-class accuracies, to the numbers `tailor eval` gives under those groups
@@ -111,6 +119,11 @@ TEST_CASE("tailor table: killed and resumed equals uninterrupted; reruns keep fi
         std::string::npos);
   CHECK(gmd.find("Regrouped from their per-class accuracies (evaluated under other shot groups than the spec's): "
                  "ce.r10.seed0 ce.r10.seed1 ce.r20.seed0") != std::string::npos);
+  const std::string ghtml = slurp(b / "table.html");
+  CHECK(ghtml.find("Shot groups (many / medium / few): many &gt; 30, medium 10-30, few &lt; 10 training images") !=
+        std::string::npos);
+  CHECK(ghtml.find("Regrouped from their per-class accuracies (evaluated under other shot groups than the spec's): "
+                   "ce.r10.seed0 ce.r10.seed1 ce.r20.seed0") != std::string::npos);
   const nlohmann::json tj = nlohmann::json::parse(slurp(b / "table.json"));
   double many = 0, few = 0;
   for (const char* seed : {"seed0", "seed1"}) {
