@@ -71,8 +71,8 @@ TEST_CASE("tailor explore: a reduced lab, its numbers recomputed from its files"
   fs::path dir = fs::temp_directory_path() / "tailor_test_explore";
   fs::remove_all(dir);
   const std::string args = "explore --data gaussian --classes 4 --n-max 200 --ratio 20 --epochs 6 --seed 2 "
-                           "--losses ce,balanced_softmax,gcl,gcl_no_cloud --out ";
-  Run r = run(args + dir.string(), "OMP_NUM_THREADS=1");
+                           "--losses ce,balanced_softmax,gcl,gcl_no_cloud --threads 1 --out ";
+  Run r = run(args + dir.string());
   REQUIRE_MESSAGE(r.code == 0, r.out);
   std::ifstream jf(dir / "lab.json");
   nlohmann::json lab;
@@ -145,7 +145,7 @@ TEST_CASE("tailor explore: a reduced lab, its numbers recomputed from its files"
   CHECK((html.find("does not hold") != std::string::npos || html.find(">holds<") != std::string::npos));
   // deterministic from the seed
   fs::path again = dir.string() + "_again";
-  REQUIRE(run(args + again.string(), "OMP_NUM_THREADS=1").code == 0);
+  REQUIRE(run(args + again.string()).code == 0);
   std::ifstream jf2(again / "lab.json");
   nlohmann::json lab2;
   jf2 >> lab2;
