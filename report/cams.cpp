@@ -136,15 +136,23 @@ std::string write_cam_page(const std::string& run_dir, ResNet& net, const data::
 
   // the figure: a row per class (label column, then its tiles with the prediction under each)
   const int in_side = std::max(samples[0].height, samples[0].width);
-  const int S = in_side <= 64 ? 3 * in_side : 128, gap = 10, label_w = 230, text_h = 30, top = 52;
+  const int S = in_side <= 64 ? 3 * in_side : 128, gap = 10, label_w = 230, text_h = 30, top = 64;
   const int rows = (int)classes.size(), cols = opt.images_per_class;
   plot::Canvas c(label_w + cols * (S + gap) + gap, top + rows * (S + text_h + gap) + gap);
   char title[160];
   std::snprintf(title, sizeof title, "CAMC attention a(u), T %g, lambda %g, s %g", head->temperature(), head->lambda(),
                 head->s());
   plot::draw_text(c, 10, 8, title, plot::colors::black, 2);
-  plot::draw_text(c, 10, 28, "yellow: the image's attention peak; red: between; plain: uniform or less. Under each"
-                             " image: the prediction and the peak over uniform.", plot::colors::axis);
+  plot::draw_text(c, 10, 28, "yellow: the image's attention peak; red: between; plain: uniform or less (each image on",
+                  plot::colors::axis);
+  plot::draw_text(c, 10, 40, "its own scale). Under each image: the prediction and the peak over uniform.",
+                  plot::colors::axis);
+  // a label no wider than its tile (a long class name would run into the next one)
+  auto fit = [&](std::string text) {
+    if (plot::text_width(text) <= S) return text;
+    while (!text.empty() && plot::text_width(text + "..") > S) text.pop_back();
+    return text + "..";
+  };
   std::vector<int> col_in_row(rows, 0);
   int attended_right = 0, predicted_right = 0;
   for (size_t i = 0; i < samples.size(); ++i) {
@@ -155,7 +163,8 @@ std::string write_cam_page(const std::string& run_dir, ResNet& net, const data::
     attended_right += s.attended == s.label, predicted_right += ok;
     char peak[48];
     std::snprintf(peak, sizeof peak, " %.2fx", *std::max_element(s.attention.begin(), s.attention.end()) * s.map_h * s.map_w);
-    plot::draw_text(c, x, y + S + 6, "pred " + split.class_names[(size_t)s.predicted], ok ? plot::colors::green : plot::colors::red);
+    plot::draw_text(c, x, y + S + 6, fit("pred " + split.class_names[(size_t)s.predicted]),
+                    ok ? plot::colors::green : plot::colors::red);
     plot::draw_text(c, x, y + S + 16, peak, plot::colors::axis);
   }
   for (int r = 0; r < rows; ++r) {
@@ -180,7 +189,8 @@ std::string write_cam_page(const std::string& run_dir, ResNet& net, const data::
     << std::min(k, std::max(0, C - k)) << " least frequent classes (the first " << opt.images_per_class << " of each in the split's order), as the "
     << "network saw them, with the spatial attention of CAMC's calibrated pooling overlaid: transparent where "
        "a(u) is at or below the uniform 1 / (h w), red to yellow as it grows to the image's peak (log scale); "
-       "under each image the peak as a multiple of uniform.</p>\n"
+       "under each image the peak as a multiple of uniform. Each image has its own colour scale, so a flat map "
+       "(a peak of 1.2x) looks as bright as a sharp one (2x): the number tells them apart.</p>\n"
     << "<p><code>a(u) = softmax_u(CAM_c(u) / T)</code>, <code>CAM_c(u) = cos(w_c, &phi;(u))</code>, where c is the "
        "class the plain normalised classifier predicts from the average-pooled feature (the class evaluation "
        "attends to); the pooled feature is <code>GAP(&phi;) + &lambda; &Sigma;_u a(u) &phi;(u)</code> and the "

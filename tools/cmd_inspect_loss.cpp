@@ -25,7 +25,7 @@ static const char* kInspectUsage =
     "                           [--steps K] [--draws D] [--seed S]\n"
     "Prints the logits the loss's softmax sees, the loss and its gradient dL/dz_j (autograd of the real loss).\n"
     "ldam / gcl / gcl_ang take raw cosines. Random losses (gcl, gcl_ang, eql) draw from --seed (default 0);\n"
-    "--noise gives gcl's raw N(0, 1/3) draw instead. --sweep-gap writes DIR/gap_sweep.csv and gap_sweep.png:\n"
+    "--noise gives gcl's raw N(0, sd 1/3) draw instead. --sweep-gap writes DIR/gap_sweep.csv and gap_sweep.png:\n"
     "|dL/dz_y| of the rarest class against the gap z_y - z_j for ce, gcl, ldam, balanced_softmax.\n";
 
 static std::vector<int64_t> parse_counts(const Args& a) {
@@ -125,7 +125,8 @@ static void plot_sweep(const GapSweep& s, const std::string& path) {
   const Color cols[] = {colors::black, colors::red, colors::blue, colors::green, colors::purple};
   std::vector<LegendEntry> legend;
   for (size_t k = 0; k < s.names.size(); ++k) legend.push_back({s.names[k], cols[k % 5]});
-  AxisSpec x{s.gaps.front(), s.gaps.back(), false, false, "target logit gap z_y - z_j"};
+  // (the cosine losses: the logit the softmax sees is s x cosine, and their gradient is per unit of it)
+  AxisSpec x{s.gaps.front(), s.gaps.back(), false, false, "logit gap z_y - z_j (ldam, gcl: s 30 x the cosine gap)"};
   AxisSpec y{0, 1.05, false, false, "|dL/dz_y|"};
   Axes a = draw_axes(c, {0, 0, c.w, c.h}, x, y, "target-class gradient vs logit gap (rarest class as target)", legend);
   for (size_t k = 0; k < s.names.size(); ++k) plot_line(a, s.gaps, s.grads[k], cols[k % 5], 2);
