@@ -35,8 +35,8 @@ run() {
 }
 
 # 1. The problem: a plain cross-entropy run, and its accuracy per shot group
-run tailor train --set name=ce --set 'stage1.loss={"name": "ce"}' --set model.head=linear --set stage2.method=none "${QUICK_ONE[@]}"
-run tailor eval --run runs/ce --set eval.groups=thirds
+run tailor train --set name=ce --set 'stage1.loss={"name": "ce"}' --set model.head=linear --set stage2.method=none --set eval.groups=thirds "${QUICK_ONE[@]}"
+run tailor eval --run runs/ce --set eval.groups=counts
 # 2. Softmax saturation (GCL Eq. 2-3)
 run tailor inspect-loss --loss ce --counts 6000,278,60 --logits 0,0,3 --target 2
 run tailor inspect-loss --sweep-gap --counts 6000,1292,278,60 --out gap_sweep
@@ -48,10 +48,10 @@ run tailor inspect-loss --loss gcl --counts 6000,278,60 --logits 0,0,0.1 --targe
 # 4. The embedding lab
 run tailor explore --out lab "${QUICK_LAB[@]}"
 # 5. Two-stage methods: the classifier's weight norms, cRT and tau-normalisation
-run tailor tau-sweep --run runs/ce --set eval.groups=thirds
+run tailor tau-sweep --run runs/ce
 run tailor report --run runs/ce
-run tailor train --set name=ce_crt --set 'stage1.loss={"name": "ce"}' --set model.head=linear --set 'stage2={"method": "crt", "epochs": 2}' "${QUICK_TWO[@]}"
+run tailor train --set name=ce_crt --set 'stage1.loss={"name": "ce"}' --set model.head=linear --set 'stage2={"method": "crt", "epochs": 2}' --set eval.groups=thirds "${QUICK_TWO[@]}"
 # 6. GCL, both stages, and its feature map
-run tailor train "${QUICK_TWO[@]}"
+run tailor train --set eval.groups=thirds "${QUICK_TWO[@]}"
 run tailor report --run runs/fashion_mnist_lt_gcl --tsne "${QUICK_TSNE[@]}"
 echo "tutorial: done"
