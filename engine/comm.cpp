@@ -39,19 +39,25 @@ std::unique_ptr<Communicator> make_single_process_comm() { return std::make_uniq
 
 // Open MPI's mpirun sets OMPI_COMM_WORLD_*, MPICH's Hydra (and srun --mpi=pmi2) PMI_RANK / PMI_SIZE with
 // MPI_LOCALRANKID / MPI_LOCALNRANKS; a PMIx launcher (srun --mpi=pmix, Open MPI 5's prterun) PMIX_RANK, with
-// Slurm's SLURM_STEP_NUM_TASKS / SLURM_LOCALID beside it. Any of them: launched (MpiComm checks them against
+// Slurm's SLURM_STEP_NUM_TASKS / SLURM_PROCID / SLURM_LOCALID beside it. Any of them: launched (MpiComm checks them against
 // MPI's own view, so a launcher this does not read is refused rather than run as N separate copies).
 LaunchInfo launch_info() {
   LaunchInfo l;
   auto has = [](const char* name) { return std::getenv(name) != nullptr; };
   const bool mpirun = has("OMPI_COMM_WORLD_SIZE") || has("PMI_SIZE") || has("OMPI_COMM_WORLD_RANK") || has("PMI_RANK");
-  const bool pmix = !mpirun && has("PMIX_RANK");
+  // PMIx alone: only a task srun started as one of several (a site with MpiDefault=pmix gives every srun task,
+  // and an interactive `srun --pty bash`, a PMIX_RANK of a 1-task step: those run as plain processes)
+  const bool slurm_task = has("SLURM_PROCID") && env_int("SLURM_PROCID", nullptr, -1) == env_int("PMIX_RANK", nullptr, -2);
+  const bool pmix = !mpirun && has("PMIX_RANK") && slurm_task && env_int("SLURM_STEP_NUM_TASKS", nullptr, 1) > 1;
   l.launched = mpirun || pmix;
   l.source = pmix ? "PMIX_RANK / SLURM_STEP_NUM_TASKS" : "OMPI_COMM_WORLD_RANK / _SIZE or PMI_RANK / PMI_SIZE";
   l.world = pmix ? env_int("SLURM_STEP_NUM_TASKS", nullptr, 1) : env_int("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", 1);
   l.rank = pmix ? env_int("PMIX_RANK", nullptr, 0) : env_int("OMPI_COMM_WORLD_RANK", "PMI_RANK", 0);
+  // Slurm's node-local id only where Slurm started this very task (SLURM_PROCID is its rank): one inherited
+  // from a batch step by another launcher's ranks would put every rank on local rank 0
+  const bool slurm_rank = has("SLURM_PROCID") && env_int("SLURM_PROCID", nullptr, -1) == l.rank;
   l.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
-                         l.launched ? env_int("SLURM_LOCALID", nullptr, l.rank) : l.rank);
+                         l.launched && slurm_rank ? env_int("SLURM_LOCALID", nullptr, l.rank) : l.rank);
   if (l.world < 1) l.world = 1;
   l.local_size = std::max(0, env_int("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", 0));
   return l;

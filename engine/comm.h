@@ -67,7 +67,9 @@ class Communicator {
 std::unique_ptr<Communicator> make_single_process_comm();
 
 // The launcher's view of this process: world size, rank and local rank from mpirun's environment
-// (OMPI_COMM_WORLD_SIZE / _RANK / _LOCAL_RANK, or PMI_SIZE / PMI_RANK); world 1 when not launched so.
+// (OMPI_COMM_WORLD_SIZE / _RANK / _LOCAL_RANK; PMI_SIZE / PMI_RANK with MPI_LOCALRANKID; or, for a task srun
+// started as one of several, PMIX_RANK with SLURM_STEP_NUM_TASKS / SLURM_LOCALID: engine/comm.cpp); world 1
+// when not launched so.
 struct LaunchInfo {
   int world = 1, rank = 0, local_rank = 0;
   int local_size = 0;     // the ranks on this host (Open MPI's / MPICH's variable); 0: not said

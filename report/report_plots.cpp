@@ -288,8 +288,8 @@ void plot_confusion(Writer& w, const Eval& e) {
                       gamma == 1 ? "% of the true class" : "% of the true class (sqrt scale)", gamma);
   w.save(c, "confusion.png",
          "Confusion matrix, each row divided by its true-class count" +
-             std::string(C <= 20 ? " (cells in % rounded to whole numbers, so a row may add up to 99 or 101; <1: under half a "
-                                   "percent)"
+             std::string(C <= 20 ? " (cells in % rounded to whole numbers, so a row may not add up to exactly 100; <1: under "
+                                   "half a percent)"
                                  : ", square-root colour scale") +
              (binned ? "; each pixel a block of about " + std::to_string((C + n - 1) / n) + " classes" : "") +
              "; classes ordered by training count, most first.");

@@ -23,7 +23,7 @@ if [[ $quick == 1 ]]; then
               --set data.workers=0 --set threads=1 --overwrite)
   QUICK_ONE=("${QUICK_DATA[@]}" --set stage1.epochs=1 --set stage1.max_steps_per_epoch=2 --set stage1.batch_size=16)
   QUICK_TWO=("${QUICK_ONE[@]}" --set stage2.epochs=1 --set stage2.max_steps_per_epoch=2 --set stage2.batch_size=16)
-  QUICK_LAB=(--data gaussian --classes 4 --n-max 200 --ratio 20 --epochs 3 --losses ce,balanced_softmax,gcl,gcl_no_cloud)
+  QUICK_LAB=(--data gaussian --classes 4 --n-max 200 --ratio 20 --epochs 3 --losses ce,balanced_softmax,gcl,gcl_no_cloud --threads 1)
   QUICK_TSNE=(--tsne-points 200 --tsne-iters 300 --threads 1)
 fi
 

@@ -358,8 +358,8 @@ void check_same_job(Communicator& comm, const std::string& config_hash, const st
 }
 
 std::string describe_ranks(Communicator& comm) {
-  char mine[128] = {};
-  char host[64] = {};
+  char mine[320] = {};
+  char host[256] = {};  // (HOST_NAME_MAX is 64)
   gethostname(host, sizeof host - 1);
   std::snprintf(mine, sizeof mine, "pid %d on %s", (int)getpid(), host);
   std::vector<char> all(sizeof mine * comm.world());

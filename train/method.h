@@ -89,6 +89,7 @@ struct PosthocContext {
   int64_t eval_batch_size;
   int workers;
   data::ShotRule shot_rule;  // eval.groups
+  bool data_parallel;        // under mpirun: `evaluate` shards the split over the ranks and gathers
   std::function<EvalMetrics(ResNet&, const data::Dataset&)> evaluate;       // eval transform, no grad
   std::function<void(const std::string& file, const std::string& text)> write;  // into the run directory
 };

@@ -364,7 +364,7 @@ bool Trainer::run_stage(int k) {
     stop_signal_ = rc.stop_signal;
     return done;
   }
-  PosthocContext pc{data_, *net_, log_, cfg_.data.eval_batch_size, cfg_.data.workers, cfg_.shot_rule,
+  PosthocContext pc{data_, *net_, log_, cfg_.data.eval_batch_size, cfg_.data.workers, cfg_.shot_rule, is_data_parallel(*comm_),
                     [&rc](ResNet& n, const data::Dataset& ds) { return rc.evaluate(n, ds); },
                     [this](const std::string& f, const std::string& text) {
                       if (writer_) write_text_atomic(dir_ / f, text);

@@ -96,12 +96,17 @@ class TauNorm : public Method {
     const std::string split = rep == c.data.val.get() ? "val" : "test";
     Json sweep = tau_sweep_json({}, split, taus_);
     if (rep) {
-      // the split's features once, every tau's classifier applied to them (a whole forward per tau took 21
-      // passes over the split); every rank of a data-parallel run computes the same sweep
-      c.log << key_ << " (tau_norm): the " << split << " split's features (" << data::counted(rep->size(), "image")
-            << "), then " << taus_.size() << " values of tau\n" << std::flush;
-      TauSweep r = sweep_tau_on_features(c.model, *lin, taus_, *rep, c.data.eval_tf, c.data.train_counts,
-                                         c.shot_rule, c.eval_batch_size, c.workers);
+      // One process: the split's features once, every tau's classifier applied to them (a whole forward per
+      // tau took 21 passes over the split). Data parallel: a forward per tau, each shared by the ranks and
+      // gathered, so every rank has the same metrics and chooses the same tau.
+      c.log << key_ << " (tau_norm): " << taus_.size() << " values of tau on the " << split << " split ("
+            << data::counted(rep->size(), "image")
+            << (c.data_parallel ? ", a forward per tau over the ranks" : ", its features computed once") << ")\n"
+            << std::flush;
+      TauSweep r = c.data_parallel ? sweep_tau(c.model, *lin, taus_, [&](ResNet& n) { return c.evaluate(n, *rep); })
+                                   : sweep_tau_on_features(c.model, *lin, taus_, *rep, c.data.eval_tf,
+                                                           c.data.train_counts, c.shot_rule, c.eval_batch_size,
+                                                           c.workers);
       sweep = tau_sweep_json(r, split, taus_);
       for (auto& [tau, m] : r) {
         char buf[96];
