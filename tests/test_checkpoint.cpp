@@ -263,8 +263,9 @@ TEST_CASE("weights from PyTorch: dtypes cast, module. prefix, missing BN counter
                                                                          "whose classifier (linear.*) differs"),
                          ConfigError);
   }
-  // torch.save's zip and pickle files are named as such
-  for (const std::string head : {std::string("PK\x03\x04\x00\x00\x00\x00", 8), std::string("\x80\x02\x8a\x0alz", 8)}) {
+  // torch.save's zip and pickle files are named as such (the legacy pickle: protocol 2, then torch's magic
+  // number as a 10-byte LONG1, 6c fc 9c 46 ...)
+  for (const std::string head : {std::string("PK\x03\x04\x00\x00\x00\x00", 8), std::string("\x80\x02\x8a\x0a" "l\xfc\x9c" "F", 8)}) {
     std::ofstream(path, std::ios::binary) << head << std::string(100, 'x');
     CHECK_THROWS_WITH_AS(read_weights(path), doctest::Contains("a PyTorch torch.save file (a pickle), not safetensors"),
                          std::exception);
