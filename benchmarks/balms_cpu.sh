@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # BALMS vs decoupled Balanced Softmax from the same stage-1 model, on CIFAR-10-LT rho 200 (the lossless
-# CIFAR-10), a CPU budget: the recipes' stages with shortened schedules. For each seed: stage 1 (end-to-end
-# Balanced Softmax, recipes/cifar10_lt/balms.json's stage 1 for E1 epochs), then each recipe's stage 2 for E2
-# epochs as a run of its own starting from that checkpoint (model.init_from). Prints one table; many /
-# medium / few are thirds of the classes by training count (3 / 4 / 3 classes).
+# CIFAR-10), a CPU budget: the recipes' stages with shortened schedules. For each seed: stage 1 (the BALMS
+# repository's base model, plain softmax cross-entropy: recipes/cifar10_lt/balms.json's stage 1 for E1
+# epochs), then each recipe's stage 2 for E2 epochs as a run of its own starting from that checkpoint
+# (model.init_from). Prints one table; many / medium / few are thirds of the classes by training count
+# (3 / 4 / 3 classes).
 #   benchmarks/balms_cpu.sh DATA OUT [SEEDS] [E1] [E2] [THREADS]
 #   DATA: the CIFAR-10 binary batches (../shared/data/get_cifar10_bin.sh DIR; DIR/cifar-10-batches-bin)
 set -euo pipefail
@@ -14,10 +15,10 @@ mkdir -p "$OUT"
 common=(--set "runs_dir=$OUT" --set "data.root=$DATA" --set "threads=$THREADS" --set data.workers=2 --no-report
         --set eval.groups=thirds)  # rho 200 has no class under 20 images: thirds of the classes by count
 for s in $SEEDS; do
-  [ -f "$OUT/bs_s$s/summary.json" ] || $T train --config recipes/cifar10_lt/balms.json --set "name=bs_s$s" \
+  [ -f "$OUT/ce_s$s/summary.json" ] || $T train --config recipes/cifar10_lt/balms.json --set "name=ce_s$s" \
     --set "seed=$s" --set stage2.method=none --set "stage1.epochs=$E1" --set stage1.schedule.warmup_epochs=2 \
     --set "eval.every_epochs=$E1" "${common[@]}"
-  ck=$OUT/bs_s$s/checkpoints/stage1_last.safetensors
+  ck=$OUT/ce_s$s/checkpoints/stage1_last.safetensors
   for v in decoupled_balanced_softmax balms; do
     # the recipe's stage 2 as the run's only stage, from the stage-1 checkpoint
     stage=$(/usr/bin/python3 -c "import json,sys; s=json.load(open('recipes/cifar10_lt/$v.json'))['stage2']; \
@@ -32,7 +33,7 @@ import json, sys
 out, seeds = sys.argv[1], sys.argv[2:]
 print("%-28s %4s %7s %7s %7s %7s %7s %7s  %s" % ("run", "seed", "top-1", "best", "many", "medium", "few", "bal",
                                                   "learned class sampling probability (class 0 .. 9)"))
-for v in ("bs", "decoupled_balanced_softmax", "balms"):
+for v in ("ce", "decoupled_balanced_softmax", "balms"):
     for s in seeds:
         d = f"{out}/{v}_s{s}"
         sm = json.load(open(f"{d}/summary.json"))

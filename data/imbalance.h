@@ -17,7 +17,8 @@ LtProfile parse_lt_profile(const std::string& s);  // "exp" | "step"
 const char* lt_profile_name(LtProfile p);
 
 // exp:  n_c = int(n_max * r^(c / (C - 1)))          c = 0..C-1 (class 0 is the head), truncation toward zero
-// step: n_c = int(n_max) for c < floor(C/2), int(n_max * r) for the rest
+// step: n_c = int(n_max) for c < floor(C/2), int(n_max * r) for the rest (an odd C gives its middle class
+//       the tail count; LDAM-DRW's imbalance_cifar.py builds only 2 floor(C/2) counts and fails there)
 // (std::pow in double then a truncating cast, as Python's float ** and int()).
 std::vector<int64_t> lt_class_counts(double n_max, int num_classes, double imbalance_ratio, LtProfile profile);
 

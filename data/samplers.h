@@ -10,6 +10,8 @@
 //                     (reshuffled at every wrap); each turn takes k consecutive items from that class's
 //                     own cyclic iterator over its shuffled samples (reshuffled at every wrap).
 //                     P(c) = 1/C.                                                           length n_max * C
+//                     (a training stage sets num_samples = floor(N / B) B: Decoupling's run_networks
+//                     stops the epoch after int(N / B) full batches)
 //   sqrt              square-root sampling (MixedPrioritizedSampler, nroot 2): P(c) ∝ n_c^(1/2),
 //                     with replacement, uniform within the class.                           length N
 //   progressive       progressively balanced (ClassPrioritySampler): at epoch t, class weight

@@ -70,13 +70,25 @@ std::string describe_shot_rule(const ShotRule& rule, const std::vector<int64_t>&
   }
   const ShotSplit s = shot_split(train_counts, rule);
   std::string out = "thirds of the classes by training count:";
+  int64_t lo[3] = {-1, -1, -1}, hi[3] = {-1, -1, -1};
   for (int g = 0; g < 3; ++g) {
     std::vector<int64_t> n;
     for (int c : s.group(g)) n.push_back(train_counts[(size_t)c]);
-    const auto [lo, hi] = std::minmax_element(n.begin(), n.end());
     out += std::string(g ? "," : "") + " " + kShotGroupName[g] + " " + std::to_string(n.size()) +
            (g ? "" : n.size() == 1 ? " class" : " classes");
-    if (!n.empty()) out += " (" + range(*hi, *lo) + (g ? ")" : " images)");
+    if (n.empty()) continue;
+    const auto [l, h] = std::minmax_element(n.begin(), n.end());
+    lo[g] = *l, hi[g] = *h;
+    out += " (" + range(*h, *l) + (g ? ")" : " images)");
+  }
+  // a count shared across a boundary (iNaturalist: thousands of 2-image classes) is cut by class index:
+  // the two groups then differ by which classes they drew, not by their counts
+  for (int g = 0; g < 2; ++g) {
+    int next = g + 1;  // the next group that has classes (medium is empty with 2 classes)
+    while (next < 3 && hi[next] < 0) ++next;
+    if (lo[g] >= 0 && next < 3 && lo[g] == hi[next])
+      out += std::string("; ") + kShotGroupName[g] + " and " + kShotGroupName[next] + " share the classes of " +
+             std::to_string(lo[g]) + " images (a tie, cut by class index)";
   }
   return out;
 }

@@ -10,7 +10,8 @@
 // (detach_p = false, the default here); Keke921/GCLLoss detaches p (detach_p = true, always used
 // by gcl / gcl_ang with train_cls). With class weights p = exp(-w l) is not a probability: a quirk of
 // both references, kept. Note the mean is over B, not the weighted mean of plain CE.
-// The original sigmoid focal loss of Lin et al. is the cb_focal loss with beta = 0 (class_balanced.h).
+// The sigmoid focal loss of Lin et al. is close to cb_focal with beta = 0 (class_balanced.h), without their
+// alpha_t balancing factor (0.25) and with this project's default gamma 1 (theirs 2: set loss.gamma).
 #pragma once
 #include "losses/loss.h"
 

@@ -12,7 +12,9 @@
 // of to the cosine (ArcFace-style additive angular margin), so the perturbation is uniform on the
 // hypersphere. Fallback branch: the reference uses cos - sin(pi - M), not ArcFace's
 // cos - M sin(pi - M); kept as the reference. Defaults (class): m 0.5, epsilon 0.1, s 30,
-// easy_margin false; Places-LT used epsilon 0.5.
+// easy_margin false; the Places-LT scripts use epsilon 0.5, easy_margin true, m 0, s 30. As in the
+// reference, a cosine of exactly +-1 has an infinite d sin / d cos: its gradient is NaN (the non-finite
+// guard stops or skips that step, guard.nonfinite); normalised features and weights rarely reach it.
 #pragma once
 #include "losses/loss.h"
 

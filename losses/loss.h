@@ -20,8 +20,8 @@ namespace tailor {
 
 // Every hyper-parameter of every loss, named as in the reference repositories. Defaults are the
 // reference classes' defaults except gamma 1 (the released focal / GCL stage-2 value; the classes' is 0)
-// and beta 0.9999 (the released scripts'; LDAM-DRW's argparse default is 0); the presets below are the
-// published recipes.
+// and beta 0.9999 (LDAM-DRW's scripts hard-code it; class-balanced-loss's --beta default is 0); the presets
+// below are the published recipes.
 struct LossConfig {
   // Class weights inside the softmax cross-entropy (PyTorch weight=, weighted mean
   // sum_i w[y_i] l_i / sum_i w[y_i]). Empty = none. Used by ce, focal, ldam, logit_adjust,

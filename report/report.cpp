@@ -140,6 +140,7 @@ Eval read_eval(const std::string& path) {
   e.test = num_array(j, "test_counts", path, e.C);
   e.acc = num_array(j, "per_class_acc", path, e.C);
   e.norms = num_array(j, "weight_norms", path, e.C);
+  e.head = str_or(j, "head", "");
   read_groups(e);
   if (j.contains("confusion") && j["confusion"].is_array()) {
     const json& m = j["confusion"];
@@ -306,8 +307,7 @@ std::string terms_html(const Eval& e) {
        "practice, the number is optimistic) or <code>stageK_last</code> (the final epoch).</dd>\n"
     << "<dt>skipped steps</dt><dd>training steps whose loss or gradients were not finite, skipped by the guard "
        "(<code>guard.*</code>).</dd>\n";
-  const std::string head = str_or(e.j, "head", "");
-  if (kHeads.count(head)) h << "<dt>classifier</dt><dd>" << html_escape(kHeads.at(head)) << ".</dd>\n";
+  if (kHeads.count(e.head)) h << "<dt>classifier</dt><dd>" << html_escape(kHeads.at(e.head)) << ".</dd>\n";
   h << "<dt>methods, losses, samplers</dt><dd>the stages in the subtitle and the config below: "
        "<code>tailor train --help-config</code> lists every key with its meaning; the tailor repository's "
        "docs/losses.md and docs/cli.md describe each loss and method with its paper.</dd>\n</dl>\n</details>\n";

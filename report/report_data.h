@@ -59,6 +59,7 @@ struct Eval {
   data::ShotRule rule;
   std::vector<int> group;   // per class: 0 many, 1 medium, 2 few
   std::string group_rule;   // the rule in one line
+  std::string head;         // the evaluated classifier's kind (eval.json "head": linear, normed, camc, ...), "" if absent
 };
 
 inline const char* const* const kGroupName = data::kShotGroupName;

@@ -226,10 +226,10 @@ void plot_weight_norms(Writer& w, const Eval& e) {
   w.save(c, "weight_norms.png",
          "L2 norm of each class's classifier weight vector, classes ordered from the most to the fewest training "
          "images." +
-             (str_or(e.j, "head", "") == "normed"
+             (e.head == "normed"
                   ? std::string(" This classifier (normed: LDAM's NormedLinear) divides each weight vector by its "
                                 "norm before the dot product: these norms do not change its logits.")
-              : str_or(e.j, "head", "") == "linear"
+              : e.head == "linear"
                   ? std::string(" A linear classifier's logit is w_j . x + b_j: a class with a larger norm gets larger "
                                 "logits, which tau-normalisation divides out.")
                   : std::string()));
@@ -332,13 +332,12 @@ void plot_reliability(Writer& w, const Eval& e) {
       plot::plot_line(a, {xs[b] - bw / 2, xs[b] + bw / 2}, {confs[b], confs[b]}, pc::red, 3);
     }
   plot::plot_line(a, {0, 1}, {0, 1}, pc::gray, 2, 0, 6);
-  const std::string head = str_or(e.j, "head", "");
   w.save(c, "reliability.png",
          "Reliability diagram: per confidence bin, the accuracy of its test samples (blue bar), their mean "
          "confidence (red line) and the gap between the two (pink); a calibrated model's bars reach the diagonal. "
          "A red line above its bar: over-confident; below the bar's top: under-confident. ECE is the gap averaged "
          "over the bins weighted by their samples, MCE the largest gap." +
-             std::string(head == "normed"
+             std::string(e.head == "normed"
                              ? " This classifier (normed: LDAM's NormedLinear) outputs raw cosines in [-1, 1] (the "
                                "losses that train it scale them by s; evaluation does not): its confidence is at most "
                                "1 / (1 + (C - 1) / e^2), " + fmt(100.0 / (1.0 + (e.C - 1) / std::exp(2.0)), 1) +

@@ -35,7 +35,8 @@ struct Panel {
 // One scatter per split; many-shot points small, medium larger, few-shot the largest with a dark ring,
 // drawn in that order so the tail stays visible over the head.
 static void draw_tsne_png(const std::vector<Panel>& panels, const std::vector<int>& group,
-                          const std::vector<std::string>& names, const std::string& path) {
+                          const std::vector<char>& shown, const std::vector<std::string>& names,
+                          const std::string& path) {
   using namespace plot;
   const int pw = 560, ph = 560, C = (int)group.size();
   Canvas c(pw * (int)panels.size(), ph + 60);
@@ -59,9 +60,11 @@ static void draw_tsne_png(const std::vector<Panel>& panels, const std::vector<in
         c.disc(px, py, g == 0 ? 2 : g == 1 ? 3 : 4, class_color(cls, C));
       }
   }
-  // legend: class colours (up to 20 classes named), then the markers of the groups
+  // legend: class colours (up to 20 of the classes shown named), then the markers of the groups
   int x = 10, y = ph + 8;
-  for (int cls = 0; cls < C && cls < 20; ++cls) {
+  for (int cls = 0, named = 0; cls < C && named < 20; ++cls) {
+    if (!shown[cls]) continue;
+    ++named;
     std::string label = (cls < (int)names.size() && !names[cls].empty() ? names[cls] : std::to_string(cls)) +
                         (group[cls] == 2 ? " (few)" : group[cls] == 0 ? "" : " (med)");
     int w = text_width(label) + 22;
@@ -81,6 +84,24 @@ void write_tsne(const std::string& run_dir, const std::vector<TsneSplit>& splits
                 const std::string& checkpoint, std::ostream* log) {
   const int C = (int)train_counts.size();
   const std::vector<int> group = data::shot_split(train_counts, rule).group_of_class(train_counts.size());
+  // More classes than max_points / kMinPerClass (iNaturalist's 8,142, ImageNet-LT's 1,000): a sample
+  // stratified over all of them keeps fewer than kMinPerClass points per class (none above max_points
+  // classes), too few for a cluster to show. The map then shows a
+  // subset of the classes, evenly spaced from the most to the fewest training images (head, middle and tail
+  // all in it), each keeping up to the same number of points.
+  const int64_t kMinPerClass = 5;
+  std::vector<char> shown(C, 1);
+  int n_shown = C;
+  if (C * kMinPerClass > max_points) {
+    std::vector<int> order(C);
+    for (int c = 0; c < C; ++c) order[c] = c;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return train_counts[a] > train_counts[b]; });
+    n_shown = (int)std::min<int64_t>(C, std::max<int64_t>(2, max_points / kMinPerClass));
+    shown.assign(C, 0);
+    for (int k = 0; k < n_shown; ++k) shown[order[(int64_t)k * (C - 1) / std::max(1, n_shown - 1)]] = 1;
+    if (log) *log << "t-SNE: " << C << " classes: the map shows " << n_shown << " of them, evenly spaced by training "
+                  << "count (at most " << max_points << " points, up to the same number per class)\n";
+  }
   std::vector<Panel> panels;
   ojson doc;
   doc["checkpoint"] = checkpoint;
@@ -89,13 +110,20 @@ void write_tsne(const std::string& run_dir, const std::vector<TsneSplit>& splits
   doc["seed"] = opt.seed;
   doc["max_points"] = max_points;
   doc["groups"] = data::describe_shot_rule(rule, train_counts);
+  doc["classes"] = C;
+  doc["classes_shown"] = n_shown;
   doc["splits"] = ojson::array();
   for (const TsneSplit& s : splits) {
     const int64_t n = (int64_t)s.labels.size();
     TAILOR_CHECK((int64_t)s.features.size() == n * s.dim, "tsne: ", s.name, " features do not match its ", n,
                  " labels");
     for (int32_t y : s.labels) TAILOR_CHECK(y >= 0 && y < C, "tsne: ", s.name, " label ", y, " outside 0..", C - 1);
-    std::vector<int64_t> pick = stratified_sample(s.labels, max_points, opt.seed);
+    std::vector<int32_t> labels;  // the samples of the classes shown (all of them: every sample)
+    std::vector<int64_t> index;
+    for (int64_t i = 0; i < n; ++i)
+      if (shown[s.labels[i]]) labels.push_back(s.labels[i]), index.push_back(i);
+    std::vector<int64_t> pick = stratified_sample(labels, max_points, opt.seed);
+    for (int64_t& i : pick) i = index[i];
     std::vector<float> x;
     Panel p;
     for (int64_t i : pick) {
@@ -117,7 +145,7 @@ void write_tsne(const std::string& run_dir, const std::vector<TsneSplit>& splits
     panels.push_back(std::move(p));
   }
   fs::create_directories(fs::path(run_dir) / "plots");
-  draw_tsne_png(panels, group, class_names, (fs::path(run_dir) / "plots" / "tsne.png").string());
+  draw_tsne_png(panels, group, shown, class_names, (fs::path(run_dir) / "plots" / "tsne.png").string());
   write_text_atomic(fs::path(run_dir) / "tsne.json", doc.dump(1) + "\n");
   if (log) *log << "written: " << (fs::path(run_dir) / "plots" / "tsne.png").string() << "\n";
 }
@@ -136,7 +164,14 @@ std::string tsne_section_html(const std::string& run_dir) {
   h << "<h2>Feature map (t-SNE)</h2>\n<p>Exact t-SNE (perplexity " << doc.value("perplexity", 0.0) << ", "
     << doc.value("iterations", 0) << " iterations, seed " << doc.value("seed", 0) << ") of the penultimate features of "
     << html_escape(doc.value("checkpoint", std::string())) << ", on a class-stratified sample (every class keeps "
-    << "up to the same number of points, so rare classes keep all of theirs). Colour = class; groups: "
+    << "up to the same number of points, so rare classes keep all of theirs"
+    << (doc.value("classes_shown", 0) < doc.value("classes", 0)
+            ? "; of the " + std::to_string(doc.value("classes", 0)) + " classes, " +
+                  std::to_string(doc.value("classes_shown", 0)) +
+                  " evenly spaced from the most to the fewest training images, since a sample of all would keep "
+                  "fewer than 5 points per class"
+            : std::string())
+    << "). Colour = class; groups: "
     << html_escape(doc.value("groups", std::string())) << ". As in GCL Fig. 1, look at how much room the few-shot "
     << "classes get next to the head classes.</p>\n<table><tr><th>split</th><th>points</th><th>final KL</th></tr>\n";
   for (auto& s : doc.value("splits", ojson::array()))

@@ -21,7 +21,8 @@ struct TsneSplit {
   std::vector<int32_t> labels;  // [n]
 };
 
-// For each split: a stratified sample of at most `max_points` (report/tsne.h), t-SNE with `opt`, then one
+// For each split: a stratified sample of at most `max_points` (report/tsne.h; with more than max_points / 5
+// classes, over a subset of max_points / 5 classes evenly spaced by training count), t-SNE with `opt`, then one
 // panel per split in run_dir/plots/tsne.png and the numbers (points per class, final KL, options, the
 // checkpoint) in run_dir/tsne.json. Files are written atomically.
 void write_tsne(const std::string& run_dir, const std::vector<TsneSplit>& splits,

@@ -30,14 +30,14 @@ def cifar_base(dataset, rho=100):
 # iteration budget turned into epochs as its code does (num_epochs = ceil(iters / ceil(N/512)), every epoch cut at
 # floor(N/512) steps, so fewer iterations run than the budget names), lr warm-up 0.05 -> 0.1 over ceil(800 /
 # ceil(N/512)) epochs then cosine, AutoAugment + Cutout.
-def bs_stage1(dataset, rho=200):
+def bs_stage1(dataset, rho=200, loss="balanced_softmax"):
     b = cifar_base(dataset, rho=rho)
     n = {("cifar10", 200): 11203, ("cifar100", 200): 9502,
          ("cifar10", 100): 12406, ("cifar100", 100): 10847}[(dataset, rho)]  # the LT subset's size
     steps, batches = n // 512, -(-n // 512)
     b["data"]["augment"] = "cifar_autoaugment"
     b["stage1"].update({"epochs": -(-13000 // batches), "batch_size": 512, "max_steps_per_epoch": steps,
-                        "loss": {"name": "balanced_softmax"},
+                        "loss": {"name": loss},
                         "optim": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
                         "schedule": {"kind": "cosine", "warmup_epochs": -(-800 // batches) - 1,
                                      "warmup_from": 0.5}})
@@ -104,11 +104,12 @@ def cifar_recipes(dataset):
     b = cifar_base(dataset)
     # MiSLAS config/cifar*_im100.yaml: smooth_head, smooth_tail, shift_bn, lr_factor
     smooth = (0.4, 0.1, "train", 0.2) if c100 else (0.3, 0.0, "eval", 0.5)
-    b["description"] = ("MiSLAS (Zhong et al. 2021): CE + mixup (alpha 1) stage 1 with wd 5e-4, then stage 2 on the frozen "
+    b["description"] = ("MiSLAS (Zhong et al. 2021): CE + mixup (alpha 1) stage 1, then stage 2 on the frozen "
                         "backbone: the stage-1 classifier fine-tuned at lr_factor x lr with learnable per-class scales "
                         "(at lr), label-aware smoothing, class-aware batches (4 per class), 10 epochs, cosine from 0.1; "
-                        "shifted BN (bn_mode train) for CIFAR-100. Deviation: an epoch is ceil(N / B) class-aware "
-                        "batches, the reference's ceil(N / B) + 1.")
+                        "shifted BN (bn_mode train) for CIFAR-100. wd 5e-4 in both stages (the repository README's "
+                        "advice for CIFAR-LT; its configs say 2e-4). Deviation: an epoch is floor(N / B) full "
+                        "class-aware batches (cRT's rule), the reference's ceil(N / B) + 1.")
     b["stage1"]["mixup_alpha"] = 1.0
     b["stage1"]["schedule"] = dict(STEP_SCHED)
     b["stage1"]["optim"]["weight_decay"] = 5e-4
@@ -136,12 +137,14 @@ def cifar_recipes(dataset):
                    "schedule": {"kind": "cosine"}}
     r["gcl"] = b
 
-    # Balanced Meta-Softmax (BALMS repository, config/CIFAR*_LT/*_imba200.yaml): rho 200; stage 1 bs_stage1; stage 2
-    # on the frozen backbone (BN in train mode), 2000 iterations counted as the repository does, lr 0.1 cosine, the
-    # classifier re-initialised.
-    b, n, steps, batches = bs_stage1(dataset)
+    # Balanced Meta-Softmax (BALMS repository, config/CIFAR*_LT/*_imba200.yaml): rho 200; stage 1 the repository's
+    # base model (softmax_imba200.yaml: bs_stage1's schedule with plain softmax cross-entropy; decouple_balanced_softmax
+    # and balms load it through model_dir: resnet32_softmax_imba200); stage 2 on the frozen backbone (BN in train
+    # mode), 2000 iterations counted as the repository does, lr 0.1 cosine, the classifier re-initialised.
+    b, n, steps, batches = bs_stage1(dataset, loss="ce")
     e1, w1 = b["stage1"]["epochs"], b["stage1"]["schedule"]["warmup_epochs"] + 1
-    stage1_text = (f"end-to-end Balanced Softmax, batch 512, the repository's 13k-iteration budget counted as it counts "
+    stage1_text = (f"the repository's base model (softmax_imba200.yaml), end-to-end softmax cross-entropy (not Balanced "
+                   f"Softmax: both decoupled recipes load this model), batch 512, the repository's 13k-iteration budget counted as it counts "
                    f"it: {e1} epochs = ceil(13000 / ceil(N/512)), each cut at floor(N/512) = {steps} steps, i.e. "
                    f"{e1 * steps} iterations (N = {n}); lr 0.05 -> 0.1 over the first {w1} epochs (ceil(800 / "
                    f"ceil(N/512))) then cosine, wd 5e-4, AutoAugment + Cutout")
@@ -156,7 +159,7 @@ def cifar_recipes(dataset):
                    "schedule": {"kind": "cosine"}}
     r["decoupled_balanced_softmax"] = b
 
-    b, n, steps, batches = bs_stage1(dataset)
+    b, n, steps, batches = bs_stage1(dataset, loss="ce")
     e2 = -(-2000 // steps)
     b["description"] = (f"BALMS (Ren et al. 2020, the repository's recipe, rho 200): stage 1 {stage1_text}; stage 2 the "
                         f"Meta Sampler: per-class rates learned by a one-step look-ahead of the classifier (Adam lr 0.01, "
@@ -213,7 +216,7 @@ def large_scale():
         "shipped by the reference; 30 epochs lr 0.1 here.", init="pretrained/resnet152_imagenet.safetensors")
 
     def balms(data, arch, s1_epochs, s2_epochs, s2_lr, batch, meta_batch, init_pow, desc, init="", s1_lr=0.2,
-              s1_loss="balanced_softmax"):
+              s1_loss="ce"):
         b = decoupling(data, arch, s1_lr, 5e-4, s1_epochs, batch, s2_epochs, s2_lr, batch, desc, init)
         b["stage1"]["loss"] = {"name": s1_loss}
         b["stage2"] = {"method": "balms", "epochs": s2_epochs, "batch_size": batch, "load": "best", "bn_mode": "train",
@@ -224,8 +227,9 @@ def large_scale():
 
     r["imagenet_lt/balms"] = balms(
         inet, "resnet10", 90, 20, 0.5, 512, 1024, 0.1,
-        "BALMS on ImageNet-LT (the repository's config/ImageNet_LT/balms_resnet10.yaml): ResNet-10, stage 1 end-to-end "
-        "Balanced Softmax 90 epochs batch 512 lr 0.2 cosine wd 5e-4; stage 2 the Meta Sampler on the frozen backbone "
+        "BALMS on ImageNet-LT (the repository's config/ImageNet_LT/balms_resnet10.yaml): ResNet-10, stage 1 the model "
+        "it loads (model_dir resnet10_uniform_e90 = feat_uniform_resnet10.yaml: plain softmax cross-entropy, instance "
+        "sampling) 90 epochs batch 512 lr 0.2 cosine wd 5e-4; stage 2 the Meta Sampler on the frozen backbone "
         "(BN in train mode): 20 epochs, classifier lr 0.5, meta batches of 1024 from the validation split, init_pow "
         "0.1, Adam lr 1e-3. Repository 41.6 / paper 41.8.")
     r["places_lt/balms"] = balms(
@@ -236,7 +240,7 @@ def large_scale():
         "10 epochs, classifier lr 0.02, batch 256, meta batches of 512 from the validation split, init_pow 0.3, Adam "
         "lr 1e-3. Repository 38.3 / paper 38.7. Assumption: that stage-1 model's fine-tuning protocol (OLTR's) is "
         "not shipped; ours is decoupling_crt's.",
-        init="pretrained/resnet152_imagenet.safetensors", s1_lr=0.1, s1_loss="ce")
+        init="pretrained/resnet152_imagenet.safetensors", s1_lr=0.1)
 
     def gcl(data, arch, lr, wd, epochs, batch, mixup, s1_nu, s2_s, desc, init="", milestones=None):
         sched = {"kind": "multistep", "warmup_epochs": 5, "milestones": milestones, "gamma": 0.1} if milestones \

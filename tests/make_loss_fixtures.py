@@ -364,14 +364,18 @@ def describe_rule(train_counts, rule):
         a, b = rule["many_above"], rule["few_below"]
         medium = "none" if b > a else (str(a) if a == b else "%d-%d" % (b, a))
         return "many > %d, medium %s, few < %d training images" % (a, medium, b)
-    parts = []
+    parts, ranges = [], []
     for i, (g, ids) in enumerate(shot_groups(train_counts, rule).items()):
         n = sorted((train_counts[c] for c in ids), reverse=True)
         text = "%s %d" % (g, len(n)) + ("" if i else " class" if len(n) == 1 else " classes")
         if n:
             text += " (%s%s)" % (str(n[0]) if n[0] == n[-1] else "%d-%d" % (n[0], n[-1]), "" if i else " images")
         parts.append(text)
-    return "thirds of the classes by training count: " + ", ".join(parts)
+        ranges.append((g, n[-1] if n else None, n[0] if n else None))  # (name, lowest, highest)
+    filled = [r for r in ranges if r[1] is not None]  # a tie across an empty group is one too
+    ties = ["; %s and %s share the classes of %d images (a tie, cut by class index)" % (a[0], b[0], a[1])
+            for a, b in zip(filled, filled[1:]) if a[1] == b[2]]
+    return "thirds of the classes by training count: " + ", ".join(parts) + "".join(ties)
 
 
 def metrics_reference(logits, labels, train_counts, bins=15, rules=()):

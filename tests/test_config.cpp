@@ -44,6 +44,22 @@ TEST_CASE("defaults resolve and the typed views read them") {
   CHECK(rc.eval_select == EvalSelect::Test);
 }
 
+TEST_CASE("every key a loss reads is in the schema, and loss_config reads every key it is given") {
+  for (const std::string& n : loss_names())
+    for (const char* rule : {"None", "DRW"})
+      for (bool cls : {false, true})
+        for (const char* shape : {"concave", "exp"}) {
+          LossConfig c;
+          c.train_rule = rule, c.train_cls = cls, c.shape = shape;
+          for (const std::string& k : loss_keys(n, c))
+            CHECK_MESSAGE(find_config_key("stage1.loss." + k) != nullptr, n << " reads loss." << k << ", not in the schema");
+        }
+  // a key in a resolved loss section that loss_config does not read into LossConfig: refused, named
+  const Json st = {{"loss", {{"name", "ce"}, {"bogus", 1}}}};
+  CHECK(error_of([&] { loss_config(st); }) ==
+        "loss.bogus is a key of loss 'ce' that train/run_config.cpp's loss_config does not read into LossConfig");
+}
+
 TEST_CASE("every schema key is declared once, each default once") {
   std::set<std::string> seen;
   for (const ConfigKey& k : config_schema()) CHECK_MESSAGE(seen.insert(k.path).second, "declared twice: " << k.path);
@@ -370,7 +386,7 @@ TEST_CASE("the method registry: unique names, consistent specs, a factory for ea
     CHECK(names.insert(m.name).second);
     CHECK(!m.summary.empty());
     CHECK(m.make != nullptr);
-    CHECK((m.trains || !m.frozen_backbone));
+    CHECK((m.trains || (!m.frozen_backbone && !m.takes_loss)));  // registry.cpp refuses it at start-up too
     for (auto& k : m.keys) CHECK(find_config_key("stage2." + k.path) != nullptr);
   }
   CHECK(names.count("joint"));

@@ -199,6 +199,13 @@ TEST_CASE("subset, class counts and shot split") {
   CHECK(describe_shot_rule(make_shot_rule("thirds"), {500, 40, 3}) ==
         "thirds of the classes by training count: many 1 class (500 images), medium 1 (40), few 1 (3)");
   CHECK(describe_shot_rule(make_shot_rule("counts", 50, 51), {}) == "many > 50, medium none, few < 51 training images");
+  // six classes of 2 images straddle medium and few: said, not hidden
+  CHECK(describe_shot_rule(make_shot_rule("thirds"), {60, 30, 2, 2, 2, 2}) ==
+        "thirds of the classes by training count: many 2 classes (60-30 images), medium 2 (2), few 2 (2); medium and "
+        "few share the classes of 2 images (a tie, cut by class index)");
+  CHECK(describe_shot_rule(make_shot_rule("thirds"), {5, 5}) ==
+        "thirds of the classes by training count: many 1 class (5 images), medium 0, few 1 (5); many and few share "
+        "the classes of 5 images (a tie, cut by class index)");
   CHECK(shot_split({51, 50, 0}, make_shot_rule("counts", 50, 51)).medium.empty());
   CHECK_THROWS_WITH_AS(make_shot_rule("counts", 50, 52), has("few_below (52) must be <= many_above + 1 (51)"),
                        std::runtime_error);

@@ -175,7 +175,7 @@ TEST_CASE("class-aware sampler: k per class turn, uniform classes, without repla
   for (double v : s.class_probabilities()) CHECK(v == doctest::Approx(0.1));
   SamplerConfig one = cfg;
   one.samples_per_class = 1;
-  one.num_samples = 12406;  // cRT: epoch cut at the dataset size
+  one.num_samples = 12406;  // an epoch length set by the stage (num_samples overrides n_max x C)
   Sampler s1(y, 10, one);
   CHECK(s1.global_length() == 12406);
   check_empirical(s1, y, 10);

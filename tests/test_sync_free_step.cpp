@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -223,6 +224,9 @@ LossRun run_loss(const LossCase& k, const Device& d) {
 }  // namespace
 
 TEST_CASE("no loss reads the host in its forward or backward (CPU)") {
+  std::set<std::string> covered;
+  for (const LossCase& k : loss_cases()) covered.insert(k.name);
+  for (const std::string& n : loss_names()) CHECK_MESSAGE(covered.count(n), n << " is missing from loss_cases()");
   for (const LossCase& k : loss_cases()) {
     CAPTURE(k.name);
     LossRun r = run_loss(k, Device::cpu());

@@ -6,6 +6,8 @@
 // Fashion-MNIST package (like test_train_cli).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -227,6 +229,31 @@ TEST_CASE("tailor table: killed and resumed equals uninterrupted; reruns keep fi
   CHECK(unfinished.code == 1);
   CHECK(unfinished.out.find(other.string() + ": the run has not finished: continue it with `tailor train --resume " +
                             other.string() + "`") != std::string::npos);
+  // 150 classes (as ImageNet-LT's 1,000): stdout lists the 40 that changed most, the HTML page every class
+  const fs::path wide_a = tmp / "wide_a", wide_b = tmp / "wide_b";
+  for (const fs::path& w : {wide_a, wide_b}) {
+    fs::copy(tmp / "a" / "runs" / "ce.r10.seed0", w, fs::copy_options::recursive);
+    nlohmann::json e = nlohmann::json::parse(slurp(w / "eval.json"));
+    nlohmann::json acc = nlohmann::json::array(), names = nlohmann::json::array(), n = nlohmann::json::array();
+    for (int c = 0; c < 150; ++c) {
+      acc.push_back(w == wide_b && c >= 100 ? 10.0 + c % 7 : 50.0);  // b: classes 100..149 lose 34..40 points
+      names.push_back("class" + std::to_string(c));
+      n.push_back(200 - c);
+    }
+    e["per_class_acc"] = acc, e["class_names"] = names, e["train_counts"] = n, e["test_counts"] = n;
+    e.erase("confusion");
+    e.erase("weight_norms");
+    std::ofstream((w / "eval.json").string()) << e.dump();
+  }
+  const Run wide = run("compare " + wide_a.string() + " " + wide_b.string() + " --html " + (tmp / "wide.html").string());
+  CHECK_MESSAGE(wide.code == 0, wide.out);
+  CHECK_MESSAGE(wide.out.find("150 classes: the 40 whose accuracy differs most from wide_a's (" +
+                              (tmp / "wide.html").string() + " has every class).") != std::string::npos, wide.out);
+  CHECK(wide.out.find("| 105 | class105 |") != std::string::npos);  // -40, the largest change
+  CHECK(wide.out.find("| 104 | class104 |") == std::string::npos);  // -34, the smallest of the 50 changes
+  CHECK(wide.out.find("| 99 | class99 |") == std::string::npos);    // unchanged
+  CHECK(std::count(wide.out.begin(), wide.out.end(), '\n') < 80);
+  CHECK(slurp(tmp / "wide.html").find(">class99<") != std::string::npos);
 }
 
 TEST_CASE("tailor table: bad flags, scoped overrides and config errors before anything runs") {

@@ -36,8 +36,9 @@ TEST_CASE("three stages, each with its own method, sampler and schedule: SIGKILL
   Run a = run("train --config " + cfg + " " + train_cli::small_data(root(), "three_whole") + " --no-report");
   REQUIRE_MESSAGE(a.code == 0, a.out);
   CHECK(a.out.find("stage3 (lws): 1 trainable tensors") != std::string::npos);
-  // 159 images: 10 steps per epoch in every stage (20 + 10 + 20). Kill at 31, the first step of stage 3 (the
-  // state is the one of the stage boundary), then at 43 (mid stage-3 epoch 2, state at step 42).
+  // 159 images: 10 steps per epoch in stages 1 and 2, 9 in stage 3 (class-aware: int(159 / 16) full batches),
+  // 20 + 10 + 18. Kill at 31, the first step of stage 3 (the state is the one of the stage boundary), then at
+  // 43 (mid stage-3 epoch 2, state at step 42).
   Run b = run("train --config " + cfg + " " + train_cli::small_data(root(), "three_killed") + " --no-report",
               "TAILOR_KILL_AT_STEP=31");
   CHECK(b.code == 137);

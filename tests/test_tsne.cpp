@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <sstream>
 
 #include <filesystem>
 #include <fstream>
@@ -121,6 +122,42 @@ TEST_CASE("write_tsne: the report's figure, numbers and section") {
   std::string html = tsne_section_html(dir.string());
   CHECK(html.find("plots/tsne.png") != std::string::npos);
   CHECK(html.find("ck.safetensors") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("write_tsne: more classes than the points can stratify: a subset of classes, head to tail") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / "tailor_test_report_tsne_many";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  // 40 classes x 3 samples, at most 50 points: 40 x 5 > 50, so 50 / 5 = 10 classes are shown, 3 points each
+  std::vector<int> label;
+  std::vector<float> x = clusters(40, 3, 4, 5, label);
+  TsneSplit train{"train", x, 4, std::vector<int32_t>(label.begin(), label.end())};
+  std::vector<int64_t> counts(40);
+  for (int c = 0; c < 40; ++c) counts[c] = (c * 7) % 40 + 1;  // the head class is not class 0: order by count
+  TsneOptions o;
+  o.iterations = 260;
+  std::ostringstream log;
+  write_tsne(dir.string(), {train}, counts, data::make_shot_rule("thirds"), {}, 50, o, "ck", &log);
+  std::ifstream f(dir / "tsne.json");
+  nlohmann::json j;
+  f >> j;
+  CHECK(j["classes"] == 40);
+  CHECK(j["classes_shown"] == 10);
+  CHECK(j["splits"][0]["points"] == 30);
+  std::vector<int64_t> per = j["splits"][0]["points_per_class"];
+  int shown = 0;
+  for (int c = 0; c < 40; ++c) {
+    CHECK((per[c] == 0 || per[c] == 3));
+    shown += per[c] == 3;
+  }
+  CHECK(shown == 10);
+  // the most and the fewest training images are both in the map: counts 40 (class 17) and 1 (class 0)
+  CHECK(per[17] == 3);
+  CHECK(per[0] == 3);
+  CHECK(log.str().find("the map shows 10 of them") != std::string::npos);
+  CHECK(tsne_section_html(dir.string()).find("of the 40 classes, 10 evenly spaced") != std::string::npos);
   fs::remove_all(dir);
 }
 

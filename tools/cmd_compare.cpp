@@ -1,6 +1,7 @@
 // `tailor compare RUN_DIR...`: finished runs side by side — top-1 (reported, last and best epoch), balanced
 // accuracy, the shot groups and every class's accuracy — with each run's difference to the first. Markdown
 // on stdout, optionally the same tables as an HTML page.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -19,7 +20,8 @@ namespace fs = std::filesystem;
 static const char* kCompareUsage =
     "usage: tailor compare RUN_DIR RUN_DIR... [--html FILE]\n"
     "Compares finished runs: top-1 (the reported checkpoint, last and best epoch), balanced accuracy, many /\n"
-    "medium / few and the accuracy of every class, each run's difference to the first. Markdown on stdout.\n"
+    "medium / few and the accuracy of every class, each run's difference to the first. Markdown on stdout\n"
+    "(above 100 classes: the 40 classes whose accuracy differs most; the HTML page has every class).\n"
     "  --html FILE   also write the tables as a self-contained HTML page\n";
 
 namespace {
@@ -169,8 +171,33 @@ int cmd_compare(int argc, char** argv) {
       classes.rows.push_back(row);
     }
   }
+  // Above kCompactAbove classes (ImageNet-LT's 1,000, iNaturalist's 8,142) stdout keeps the kShownClasses
+  // classes whose accuracy differs most from the first run's, in class order; the HTML page keeps every class.
+  const size_t kCompactAbove = 100, kShownClasses = 40;
+  TextTable shown = classes;
+  std::string shown_note;
+  if (same_classes && classes.rows.size() > kCompactAbove) {
+    std::vector<std::pair<double, size_t>> change;  // the largest |diff| over the runs, -1 where none is defined
+    for (size_t c = 0; c < ref.per_class.size(); ++c) {
+      double d = -1;
+      for (size_t k = 1; k < runs.size(); ++k)
+        if (std::isfinite(runs[k].per_class[c] - ref.per_class[c]))
+          d = std::max(d, std::fabs(runs[k].per_class[c] - ref.per_class[c]));
+      change.push_back({d, c});
+    }
+    std::stable_sort(change.begin(), change.end(), [](auto& a, auto& b) { return a.first > b.first; });
+    std::vector<size_t> keep;
+    for (size_t i = 0; i < kShownClasses; ++i) keep.push_back(change[i].second);
+    std::sort(keep.begin(), keep.end());
+    shown.rows.clear();
+    for (size_t c : keep) shown.rows.push_back(classes.rows[c]);
+    shown_note = std::to_string(classes.rows.size()) + " classes: the " + std::to_string(kShownClasses) +
+                 " whose accuracy differs most from " + ref.name + "'s" +
+                 (html_out.empty() ? " (--html FILE writes every class)" : " (" + html_out + " has every class)") +
+                 ".\n\n";
+  }
   std::cout << "# Comparison of " << runs.size() << " runs\n\n" << overall.markdown() << "\n" << notes.str()
-            << "\n## Per class (accuracy %)\n\n" << (same_classes ? classes.markdown() : no_classes);
+            << "\n## Per class (accuracy %)\n\n" << shown_note << (same_classes ? shown.markdown() : no_classes);
   if (!html_out.empty()) {
     std::ostringstream h;
     h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>tailor compare</title>\n"

@@ -25,7 +25,8 @@ static const char* kExploreUsage =
     "Trains an MLP with a 2-D feature layer once per loss and writes DIR/explore.html (default DIR: explore)\n"
     "with one figure per loss, DIR/lab.json with the numbers and DIR/features/*.csv with the features.\n"
     "  --data fashion_mnist_lt  (default) the Fashion-MNIST-LT of the default recipe (imbalance 100), via the\n"
-    "                           data code; --set data.imbalance.ratio=... etc. change it\n"
+    "                           data code; --set data.imbalance.ratio=... etc. change it (other data held\n"
+    "                           in memory too, --set data.dataset=..., up to 30 classes)\n"
     "  --data gaussian          a synthetic Gaussian-mixture LT set (--classes 6, --n-max 500, --ratio 50)\n"
     "  --losses                 a subset of: ce, focal, ldam, logit_adjust, balanced_softmax, gcl, gcl_no_cloud\n"
     "  --threads N              CPU threads (default: the cores this process may use)\n"
@@ -45,8 +46,14 @@ static LabSet fashion_lab_set(const std::vector<std::string>& sets) {
     x.resize(ds.pixels.size());
     for (size_t i = 0; i < x.size(); ++i) x[i] = ds.pixels[i] / 255.f;
   };
+  const int64_t C = (int64_t)d.train_counts.size();
+  if (C > 30)  // (as --classes for the Gaussian set)
+    throw ConfigError(d.train.name + ": " + std::to_string(C) + " classes; the lab draws each class's region of a " +
+                      "2-D feature plane and is for at most 30 classes (Fashion-MNIST-LT has 10): run `tailor " +
+                      "report --tsne` on a training run of this data instead");
   LabSet s;
-  s.name = "Fashion-MNIST-LT (" + d.train.name + ")";
+  const std::string dataset = cfg.at("data").at("dataset");
+  s.name = (dataset == "fashion_mnist" ? "Fashion-MNIST-LT (" + d.train.name + ")" : d.train.name);
   s.dim = d.train.image_bytes();
   to_rows(d.train, s.train_x);
   to_rows(*d.test, s.test_x);

@@ -2,6 +2,9 @@
 // of one split (evaluation transform, eval mode) to a safetensors file — for t-SNE, NCM, or a classifier
 // trained elsewhere. Row i is dataset sample i of the split.
 #include <iostream>
+#include <map>
+#include <string>
+#include <utility>
 
 #include "engine/precision.h"
 #include "tools/args.h"
@@ -43,10 +46,11 @@ int cmd_extract_features(int argc, char** argv) {
   SplitFeatures f = extract_features(*src.net, ds, src.data.eval_tf, src.cfg.at("data").at("eval_batch_size"),
                                      src.cfg.at("data").at("workers"), /*with_logits=*/true);
   const int64_t N = (int64_t)f.labels.size(), F = src.net->feature_dim(), C = src.net->config().num_classes;
-  save_tensors(out,
-               {{"features", f.features}, {"logits", f.logits}, {"labels", Tensor::from_vector_i32(f.labels, {N})},
-                {"indices", Tensor::from_vector_i32(f.indices, {N})}},
-               {{"split", split}, {"checkpoint", src.checkpoint}});
+  std::map<std::string, Tensor> tensors = {{"features", f.features}, {"logits", f.logits},
+                                           {"labels", Tensor::from_vector_i32(f.labels, {N})},
+                                           {"indices", Tensor::from_vector_i32(f.indices, {N})}};
+  f.features = f.logits = Tensor();  // the map holds the only references: each is freed once written out
+  save_tensors_releasing(out, std::move(tensors), {{"split", split}, {"checkpoint", src.checkpoint}});
   std::cout << "written: " << out << " (" << N << " x " << F << " features, " << C << " logits)\n";
   return 0;
 }

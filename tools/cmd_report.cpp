@@ -19,8 +19,9 @@ static const char* kReportUsage =
     "Reads DIR/metrics.jsonl, DIR/eval.json (and DIR/config.json, DIR/tau_sweep.json when present) and writes\n"
     "DIR/report.html with its plots in DIR/plots/.\n"
     "--tsne: first maps the train and test features of the run's final checkpoint (or F) with t-SNE on a\n"
-    "class-stratified sample of at most N points each (default 1500, at most 3000; K iterations, default\n"
-    "1000, seed 0): DIR/plots/tsne.png and DIR/tsne.json, shown as a section of the report.\n";
+    "class-stratified sample of at most N points each (default 1500, at most 3000; above N / 5 classes, of\n"
+    "N / 5 classes evenly spaced by training count; K iterations, default 1000, seed 0): DIR/plots/tsne.png\n"
+    "and DIR/tsne.json, shown as a section of the report.\n";
 
 // Features of the train and test splits of the run's final checkpoint through t-SNE (report/report_tsne.h).
 static void run_tsne(const Args& a) {

@@ -9,6 +9,7 @@
 #include <limits>
 #include <set>
 
+#include "engine/allocator.h"
 #include "engine/precision.h"  // bf16_to_float
 #include "engine/safetensors.h"
 #include "data/dataset.h"  // first_few
@@ -39,7 +40,14 @@ std::string data_crc32(const SafeTensorFile& f) {
 
 SafeTensor to_safetensor(const std::string& name, const Tensor& t) {
   Tensor c = t.contiguous().cpu();
-  if (c.dtype() == DType::F32) return make_safetensor_f32(c.shape(), c.to_vector());
+  if (c.dtype() == DType::F32) {  // straight from the tensor's memory: one copy of a large tensor, not two
+    SafeTensor s;
+    s.dtype = "F32";
+    s.shape = c.shape();
+    s.bytes.resize((size_t)c.numel() * sizeof(float));
+    if (!s.bytes.empty()) std::memcpy(s.bytes.data(), c.raw_data(), s.bytes.size());
+    return s;
+  }
   if (c.dtype() == DType::I32) {
     std::vector<int64_t> v;
     for (int32_t x : c.to_vector_i32()) v.push_back(x);
@@ -60,6 +68,16 @@ void save_tensors(const std::string& path, const std::map<std::string, Tensor>& 
   SafeTensorFile f;
   f.metadata = metadata;
   for (auto& [name, t] : tensors) f.tensors[name] = to_safetensor(name, t);
+  write_with_crc(path, f);
+}
+
+void save_tensors_releasing(const std::string& path, std::map<std::string, Tensor>&& tensors,
+                            const std::map<std::string, std::string>& metadata) {
+  SafeTensorFile f;
+  f.metadata = metadata;
+  for (auto it = tensors.begin(); it != tensors.end(); it = tensors.erase(it))
+    f.tensors[it->first] = to_safetensor(it->first, it->second);
+  cpu_empty_cache();  // the released tensors' blocks back to the system, not kept for reuse
   write_with_crc(path, f);
 }
 

@@ -42,5 +42,9 @@ Module::LoadReport load_weights(const std::string& path, Module& model, bool all
 // Tensors + metadata, with the crc32 written and checked like the weights files.
 void save_tensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                   const std::map<std::string, std::string>& metadata);
+// The same, taking the tensors and releasing each (its memory, when nothing else holds it) once its bytes are
+// copied (extract-features' logits, several GB: 2.8 GB peak instead of 4.4 for a 0.8 GB file).
+void save_tensors_releasing(const std::string& path, std::map<std::string, Tensor>&& tensors,
+                            const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace tailor

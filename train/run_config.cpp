@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
+#include <stdexcept>
+#include <string>
 
 #include "train/method.h"
 
@@ -18,7 +21,9 @@ LossConfig loss_config(const Json& st) {
   const Json& l = st.at("loss");
   LossConfig c;
   // a key the stage does not read is absent from the resolved document: the struct's default stays
+  std::set<std::string> read = {"name", "weight"};
   auto get = [&](const char* k, auto& field) {
+    read.insert(k);
     if (l.contains(k)) field = l.at(k).get<std::decay_t<decltype(field)>>();
   };
   if (l.contains("weight"))
@@ -42,6 +47,12 @@ LossConfig loss_config(const Json& st) {
   get("power", c.power);
   get("eql_lambda", c.eql_lambda);
   get("eql_gamma", c.eql_gamma);
+  // every key the loss declares (losses/loss.cpp loss_keys) must land in LossConfig: a key added to the schema
+  // and the loss but not here would be accepted, written to config.json and silently have no effect
+  for (auto it = l.begin(); it != l.end(); ++it)
+    if (!read.count(it.key()))
+      throw std::logic_error("loss." + it.key() + " is a key of loss '" + l.value("name", std::string("?")) +
+                             "' that train/run_config.cpp's loss_config does not read into LossConfig");
   return c;
 }
 

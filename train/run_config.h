@@ -3,6 +3,7 @@
 // method's own keys stay in StageConfig::doc and are read by the method's constructor.
 #pragma once
 #include "engine/precision.h"
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -49,6 +50,12 @@ struct StageConfig {
   BnMode bn_mode = BnMode::Eval;  // methods on a frozen backbone
   Json doc;                       // the resolved stage section (a method reads its own keys from it)
   std::string key() const { return "stage" + std::to_string(index); }
+  // The samples one epoch of the stage's sampler draws from a training split of n: n, or on class_aware
+  // batches int(n / B) full batches as Decoupling's run_networks counts cRT's epochs (at least one batch).
+  int64_t epoch_samples(int64_t n) const {
+    if (sampler.kind != data::SamplerKind::ClassAware) return n;
+    return std::max<int64_t>(1, n / batch_size) * batch_size;
+  }
 };
 
 struct DataConfig {

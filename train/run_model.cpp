@@ -306,6 +306,8 @@ EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::T
 SplitFeatures extract_features(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
                                int workers, bool with_logits) {
   std::vector<float> feats, logits;
+  feats.reserve((size_t)ds.size() * (size_t)net.feature_dim());  // (no doubling: iNat's logits are 14 GB)
+  if (with_logits) logits.reserve((size_t)ds.size() * (size_t)net.config().num_classes);
   SplitFeatures out;
   auto* map_head = dynamic_cast<FeatureMapHead*>(net.head().get());  // CAMC: logits from the feature map
   for_each_eval_batch(net, ds, tf, batch, workers, [&](const data::Batch& b) {
@@ -324,6 +326,7 @@ SplitFeatures extract_features(ResNet& net, const data::Dataset& ds, const data:
   });
   const int64_t N = (int64_t)out.labels.size();
   out.features = Tensor::from_vector(feats, {N, net.feature_dim()});
+  std::vector<float>().swap(feats);
   if (with_logits) out.logits = Tensor::from_vector(logits, {N, net.config().num_classes});
   return out;
 }

@@ -313,7 +313,8 @@ void Trainer::start_stage(int k, bool restore) {
     smp.seed = stage_seed_;
     smp.rank = comm_->rank();  // this rank's share of the one global stream
     smp.world = comm_->world();
-    if (smp.kind == data::SamplerKind::ClassAware) smp.num_samples = data_.train.size();  // epoch = dataset size
+    // class-aware: int(N / B) full batches (StageConfig::epoch_samples), not the sampler's own n_max x C
+    if (smp.kind == data::SamplerKind::ClassAware) smp.num_samples = c.epoch_samples(data_.train.size());
     sampler_ = std::make_unique<data::Sampler>(data_.train.labels, data_.train.num_classes, smp);
     data::LoaderConfig lc;
     lc.batch_size = c.batch_size / comm_->world();  // the global batch split over the ranks

@@ -216,6 +216,10 @@ void abort_job_if_parallel(int code) {
   if (world <= 1) return;
   std::fflush(stdout);
   std::fflush(stderr);
+  // A moment before the abort: the launcher (MPICH's Hydra above all) tears the job down at the first
+  // MPI_Abort and may drop what another rank has just written to stderr, e.g. its own error line when
+  // every rank refuses the same config. Half a second on an error path costs nothing.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   MPI_Abort(MPI_COMM_WORLD, code);
 }
 

@@ -16,10 +16,11 @@
 //             for ImageNet-LT / Places-LT). w <- Adam(w, dL_out/dw).
 //   training  the ordinary Balanced-Softmax step of theta on the same batch.
 //
-// The meta-gradient is exact and closed-form. L_in is linear in ST, and theta' depends on ST only through
-// the gradient, so dL_out/dST_b = -lr_eff <grad_theta' L_out, grad_theta l_b> (lr_eff = lr, x (1 - dampening)
-// after the first step, x (1 + momentum) with Nesterov); for a linear classifier grad_theta l_b = r_b (x) [f_b; 1]
-// with r_b = dl_b/dz_b, so dL_out/dST_b = -lr_eff r_b . (G_W f_b + G_b). Then dST_b/dw_c = soft_b(j_b)
+// The meta-gradient is exact and closed-form. L_in = (1/B) sum_b ST_b l_b is linear in ST, and theta' depends
+// on ST only through the gradient, so dL_out/dST_b = -(lr_eff / B) <grad_theta' L_out, grad_theta l_b> (lr_eff =
+// lr, x (1 - dampening) after the first step, x (1 + momentum) with Nesterov); for a linear classifier
+// grad_theta l_b / B = r_b (x) [f_b; 1] with r_b = dL_in/dz_b (the batch-mean loss's logit gradient, 1/B
+// included), so dL_out/dST_b = -lr_eff r_b . (G_W f_b + G_b). Then dST_b/dw_c = soft_b(j_b)
 // ([y_{j_b} = c] - sum_{i in c} soft_b(i)) (1 - q_c). And at ST = 1, theta' is exactly the ordinary training
 // step, so the loop's own step produces it: the meta update runs after the step (after_step), with the same
 // numbers as the reference's look-ahead before it (w does not enter the training step). Checked against

@@ -33,7 +33,7 @@ void balms_gumbel_row(uint64_t seed, int epoch, int64_t step, int64_t b, int64_t
 // times (1 + momentum) with Nesterov.
 double sgd_gradient_scale(const SgdOptions& o, float lr, bool first_step);
 
-// c_b = dL_outer / dST_b = -scale * <G_W, r_b f_b^T> + <G_b, r_b> = -scale * sum_c r_bc (G_W f_b + G_b)_c for a
+// c_b = dL_outer / dST_b = -scale * (<G_W, r_b f_b^T> + <G_b, r_b>) = -scale * sum_c r_bc (G_W f_b + G_b)_c for a
 // linear classifier: R [B, C] the rows of d L_in / d z (the inner loss's logit gradients), f [B, d] the
 // features, G_W [C, d] and G_b [C] the outer loss's gradient at the looked-ahead classifier.
 std::vector<double> balms_influence(const Tensor& R, const Tensor& f, const Tensor& GW, const Tensor& Gb, double scale);

@@ -63,7 +63,7 @@ class Breadcrumb : public Method {
     const data::Dataset& train = s.data.train;
     std::vector<int64_t> counts((size_t)C, 0);
     for (int32_t y : train.labels) ++counts[(size_t)y];
-    int64_t steps = (train.size() + s.cfg.batch_size - 1) / s.cfg.batch_size;
+    int64_t steps = (s.cfg.epoch_samples(train.size()) + s.cfg.batch_size - 1) / s.cfg.batch_size;
     if (s.cfg.max_steps_per_epoch >= 0) steps = std::min(steps, s.cfg.max_steps_per_epoch);
     batch_ = s.cfg.batch_size;
     steps_ = steps;

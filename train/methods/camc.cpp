@@ -5,8 +5,9 @@
 //   phi = the last feature map;  a(u) = softmax_u(CAM_c(u) / T)
 //   f = GAP(phi) + lambda sum_u a(u) phi(u);   z = s cos(f, w);   L = the stage's loss of z (CE)
 //
-// c in training (key camc.attend): "label" = the sample's TRUE class (the paper's text: "the CAM of the
-// ground-truth class"; with mixup the first labels), "predicted" = the class the plain head predicts
+// c in training (key camc.attend): "label" = the sample's TRUE class (the default: the reconstruction's
+// "predicted / true class" read as true in training; only the paper's abstract is known, which does not
+// say; with mixup the first labels), "predicted" = the class the plain head predicts
 // (argmax of s cos(GAP(phi), w)), as in evaluation (ResNet::forward always uses the predicted class).
 // Measured on CIFAR-10-LT (benchmarks/README.md): with "label" the pooled feature carries the label (the
 // training loss collapses) and test accuracy falls; "predicted" has no such train/test mismatch.

@@ -2,8 +2,8 @@
 // Recognition", ICLR 2020, §4.2; facebookresearch/classifier-balancing, config/*/cls_crt.yaml).
 //
 //   features f(x) from the frozen stage-1 backbone;  classifier W x + b re-initialised (nn.Linear default)
-//   and trained on class-balanced batches (ClassAwareSampler, 4 images per class turn; an epoch is the
-//   dataset size):  min_{W,b} CE(W f(x) + b, y)
+//   and trained on class-balanced batches (ClassAwareSampler, 4 images per class turn; an epoch is
+//   int(N / B) full batches, as run_networks' epoch_steps):  min_{W,b} CE(W f(x) + b, y)
 //
 // The new classifier draws its initial weights from the model's stream (it is a part of the model). The
 // reference keeps the backbone in train mode (BatchNorm statistics re-estimated on balanced batches):
