@@ -98,11 +98,17 @@ TEST_CASE("stratified_sample: equal cap, rare classes kept whole") {
   CHECK(stratified_sample(labels, 100, 3) == s);
 }
 
+// An empty folder of that name under the system's temporary directory.
+static std::filesystem::path fresh_dir(const std::string& name) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
 TEST_CASE("write_tsne: the report's figure, numbers and section") {
   namespace fs = std::filesystem;
-  fs::path dir = fs::temp_directory_path() / "tailor_test_report_tsne";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = fresh_dir("tailor_test_report_tsne");
   std::vector<int> label;
   std::vector<float> x = clusters(3, 30, 6, 9, label);
   TsneSplit train{"train", x, 6, std::vector<int32_t>(label.begin(), label.end())};
@@ -127,9 +133,7 @@ TEST_CASE("write_tsne: the report's figure, numbers and section") {
 
 TEST_CASE("write_tsne: more classes than the points can stratify: a subset of classes, head to tail") {
   namespace fs = std::filesystem;
-  fs::path dir = fs::temp_directory_path() / "tailor_test_report_tsne_many";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = fresh_dir("tailor_test_report_tsne_many");
   // 40 classes x 3 samples, at most 50 points: 40 x 5 > 50, so 50 / 5 = 10 classes are shown, 3 points each
   std::vector<int> label;
   std::vector<float> x = clusters(40, 3, 4, 5, label);

@@ -174,7 +174,8 @@ int cmd_compare(int argc, char** argv) {
   // Above kCompactAbove classes (ImageNet-LT's 1,000, iNaturalist's 8,142) stdout keeps the kShownClasses
   // classes whose accuracy differs most from the first run's, in class order; the HTML page keeps every class.
   const size_t kCompactAbove = 100, kShownClasses = 40;
-  TextTable shown = classes;
+  TextTable compact;
+  const TextTable* shown = &classes;
   std::string shown_note;
   if (same_classes && classes.rows.size() > kCompactAbove) {
     std::vector<std::pair<double, size_t>> change;  // the largest |diff| over the runs, -1 where none is defined
@@ -189,15 +190,16 @@ int cmd_compare(int argc, char** argv) {
     std::vector<size_t> keep;
     for (size_t i = 0; i < kShownClasses; ++i) keep.push_back(change[i].second);
     std::sort(keep.begin(), keep.end());
-    shown.rows.clear();
-    for (size_t c : keep) shown.rows.push_back(classes.rows[c]);
+    compact.head = classes.head;
+    for (size_t c : keep) compact.rows.push_back(classes.rows[c]);
+    shown = &compact;
     shown_note = std::to_string(classes.rows.size()) + " classes: the " + std::to_string(kShownClasses) +
                  " whose accuracy differs most from " + ref.name + "'s" +
                  (html_out.empty() ? " (--html FILE writes every class)" : " (" + html_out + " has every class)") +
                  ".\n\n";
   }
   std::cout << "# Comparison of " << runs.size() << " runs\n\n" << overall.markdown() << "\n" << notes.str()
-            << "\n## Per class (accuracy %)\n\n" << shown_note << (same_classes ? shown.markdown() : no_classes);
+            << "\n## Per class (accuracy %)\n\n" << shown_note << (same_classes ? shown->markdown() : no_classes);
   if (!html_out.empty()) {
     std::ostringstream h;
     h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>tailor compare</title>\n"
