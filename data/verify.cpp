@@ -47,6 +47,7 @@ struct VerifyArgs {
   std::string augment;            // a training preset whose image-size rule the splits must meet ("": not checked)
   int64_t image_size = 0;         // its data.image_size (0: the preset's native size)
   int64_t many_above = 100, few_below = 20;
+  std::string class_counts = "auto";  // every class's count (all), a summary (summary), or all up to 100 classes
 };
 
 double to_double(const std::string& key, const std::string& v) {
@@ -129,6 +130,7 @@ void apply_config(VerifyArgs& a, const std::string& path) {
     else if (k == "image_size") a.image_size = whole(0, 4096);
     else if (k == "many_above") a.many_above = whole(0, 1e12);
     else if (k == "few_below") a.few_below = whole(0, 1e12);
+    else if (k == "class_counts") a.class_counts = str();
     else if (k == "imbalance_ratio") a.imbalance_ratio = num();
     else if (k == "num_classes") a.num_classes = (int)whole(1, kMaxClasses);
     else if (k == "threads") a.threads = (int)whole(0, 1024);
@@ -149,7 +151,7 @@ VerifyArgs parse_args(int argc, char** argv) {
   static const std::set<std::string> known = {
       "--config", "--format", "--root", "--split", "--list", "--json", "--train-list", "--val-list", "--test-list",
       "--n-max", "--num-classes", "--imbalance-ratio", "--profile", "--seed", "--on-bad-image", "--threads", "--groups",
-      "--expect", "--augment", "--image-size", "--many-above", "--few-below"};
+      "--expect", "--augment", "--image-size", "--many-above", "--few-below", "--class-counts"};
   std::set<std::string> seen;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& f = args[i];
@@ -180,6 +182,7 @@ VerifyArgs parse_args(int argc, char** argv) {
     else if (f == "--image-size") a.image_size = in_range(f, to_int(f, v), 0, 4096);
     else if (f == "--many-above") a.many_above = to_int(f, v);
     else if (f == "--few-below") a.few_below = to_int(f, v);
+    else if (f == "--class-counts") a.class_counts = v;
     else throw UsageError("unknown flag " + f);
   }
   static const char* formats[] = {"imagefolder", "cifar-bin", "idx", "list", "inat"};
@@ -190,6 +193,8 @@ VerifyArgs parse_args(int argc, char** argv) {
   if (a.on_bad_image != "error" && a.on_bad_image != "skip")
     throw UsageError("--on-bad-image must be error or skip");
   if (a.profile != "exp" && a.profile != "step") throw UsageError("--profile must be exp or step");
+  if (a.class_counts != "auto" && a.class_counts != "all" && a.class_counts != "summary")
+    throw UsageError("--class-counts must be auto, all or summary");
   const bool per_split = !a.split_files[0].empty() || !a.split_files[1].empty() || !a.split_files[2].empty();
   if (per_split && (a.format != "list" && a.format != "inat"))
     throw UsageError("--train-list / --val-list / --test-list are for --format list or inat");
@@ -286,16 +291,44 @@ std::vector<std::string> splits_for(const VerifyArgs& a) {
   return s;
 }
 
-void print_counts(std::ostream& out, const Dataset& ds, const std::vector<int64_t>& counts) {
-  if (counts.size() <= 100) {
+// Each class's count on a line of its own (--class-counts all, or auto up to 100 classes); above that (an
+// iNaturalist has 8,142 classes) a summary: min / median / max, how many classes hold how many images, and the
+// five largest and five smallest classes by name.
+void print_counts(std::ostream& out, const Dataset& ds, const std::vector<int64_t>& counts, const std::string& mode) {
+  if (mode == "all" || (mode == "auto" && counts.size() <= 100)) {
     for (size_t c = 0; c < counts.size(); ++c)
       out << "  class " << c << " (" << ds.class_names[c] << "): " << counts[c] << "\n";
     return;
   }
-  auto mm = std::minmax_element(counts.begin(), counts.end());
-  out << "  per-class counts (min " << *mm.first << ", max " << *mm.second << "): [";
-  for (size_t c = 0; c < counts.size(); ++c) out << (c ? ", " : "") << counts[c];
-  out << "]\n";
+  if (counts.empty()) return;
+  std::vector<size_t> order(counts.size());
+  for (size_t c = 0; c < order.size(); ++c) order[c] = c;
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return counts[x] > counts[y]; });
+  const int64_t median = counts[order[order.size() / 2]];
+  out << "  per-class counts: max " << counts[order.front()] << ", median " << median << ", min "
+      << counts[order.back()] << "\n";
+  const int64_t edges[] = {0, 1, 5, 20, 100, 1000};  // classes per count range
+  out << "  classes with";
+  for (size_t i = 0; i < std::size(edges); ++i) {
+    const int64_t lo = edges[i], hi = i + 1 < std::size(edges) ? edges[i + 1] - 1 : -1;
+    int64_t n = 0;
+    for (int64_t v : counts) n += v >= lo && (hi < 0 || v <= hi);
+    if (n == 0) continue;
+    out << " " << (lo == hi ? std::to_string(lo) : hi < 0 ? ">= " + std::to_string(lo)
+                                                          : std::to_string(lo) + "-" + std::to_string(hi))
+        << " images: " << n << ";";
+  }
+  out << "\n";
+  const size_t k = std::min<size_t>(5, order.size() / 2);
+  if (k == 0) return;  // (one class: its count is all of the above)
+  auto name = [&](size_t c) {
+    return "class " + std::to_string(c) + " (" + ds.class_names[c] + ") " + std::to_string(counts[c]);
+  };
+  out << "  largest:";
+  for (size_t i = 0; i < k; ++i) out << (i ? ", " : " ") << name(order[i]);
+  out << "\n  smallest:";
+  for (size_t i = 0; i < k; ++i) out << (i ? ", " : " ") << name(order[order.size() - 1 - i]);
+  out << "\n  (every class's count: --class-counts all)\n";
 }
 
 // The dataset kind a training run gives the preset (data/presets.h: auto picks by it) for a verify-data format.
@@ -354,7 +387,7 @@ std::string verify_data_usage() {
          "         [--imbalance-ratio R --profile exp|step --seed S [--n-max N]] [--on-bad-image error|skip]\n"
          "         [--threads N] [--groups counts|thirds [--many-above N] [--few-below N]] [--config FILE.json]\n"
          "         [--expect imagenet_lt|places_lt|inat2018|cifar10|cifar100|fashion_mnist]\n"
-         "         [--augment PRESET [--image-size S]]\n"
+         "         [--augment PRESET [--image-size S]] [--class-counts auto|all|summary]\n"
          "       tailor verify-data --train-config RUN_CONFIG.json [--set key=value ...] [flags above]\n"
          "         (the data a training config loads: its dataset, root, lists, LT subset, shot groups)\n"
          "  Checks that every file exists, decodes and has a label in range (the other splits' labels among the\n"
@@ -365,9 +398,11 @@ std::string verify_data_usage() {
          "  thirds of the classes). --expect: each split's image, class and per-class counts must equal the\n"
          "  benchmark's published ones (before any long-tailed subset). --augment: the training preset\n"
          "  (data.augment) a run would take, and every split's image sizes against it (cifar, mnist and auto on\n"
-         "  small images keep images as they are: all must be S x S).\n"
+         "  small images keep images as they are: all must be S x S). --class-counts: each class's count on a\n"
+         "  line (all; auto up to 100 classes) or min / median / max, classes per count range, the five largest\n"
+         "  and smallest classes (summary; auto above 100 classes).\n"
          "  Config keys: format root split list json train_list val_list test_list num_classes imbalance_ratio\n"
-         "  profile seed n_max on_bad_image threads groups many_above few_below expect augment image_size.\n";
+         "  profile seed n_max on_bad_image threads groups many_above few_below expect augment image_size class_counts.\n";
 }
 
 int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -450,7 +485,7 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
       if (ds.height > 0) out << ", " << ds.height << "x" << ds.width << "x" << ds.channels;
       if (!file.empty()) out << " (" << file << ")";
       out << "\n";
-      print_counts(out, ds, counts);
+      print_counts(out, ds, counts, a.class_counts);
       if (!a.expect.empty()) {
         const std::vector<std::string> diffs = compare_with_known(known_dataset(a.expect), split, counts);
         if (diffs.empty()) out << "  as published: " << describe_known_split(known_dataset(a.expect), split) << "\n";

@@ -229,6 +229,7 @@ table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ddd;paddin
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}tbody tr:nth-child(even){background:#fafafa}
 figure{margin:16px 0}figure img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:14px}
 pre{background:#f6f6f6;padding:12px;overflow:auto;font-size:13px}details summary{cursor:pointer;margin:8px 0}
+.warn{background:#fff4e0;border-left:4px solid #e69500;padding:6px 10px}
 td.l,th.l{text-align:left}.wrap{overflow-x:auto}.g0{color:#1f77b4}.g1{color:#d86a00}.g2{color:#d62728})";
 
 // The summary table: eval.json's headline numbers, then training time and skipped steps from metrics.jsonl.
@@ -266,6 +267,15 @@ std::string summary_html(const Eval& e, const std::vector<json>& rows) {
   }
   h << "</tbody>\n</table>\n";
   if (balanced) h << "<p class=\"sub\">" << html_escape(kTop1VsBalanced) << "</p>\n";
+  std::vector<double> stage_best;  // each stage's best evaluated top-1 (-1: none)
+  for (auto& r : rows) {
+    const opt stage = num(r, "stage"), top1 = num(r, "top1");
+    if (!stage || !top1 || *stage < 1 || *stage > 1000) continue;
+    if ((int)*stage > (int)stage_best.size()) stage_best.resize((size_t)*stage, -1);
+    stage_best[(size_t)*stage - 1] = std::max(stage_best[(size_t)*stage - 1], *top1);
+  }
+  const std::string drop = stage_drop_note(stage_best);
+  if (!drop.empty()) h << "<p class=\"warn\">" << html_escape(drop) << "</p>\n";
   return h.str();
 }
 

@@ -167,7 +167,9 @@ std::vector<plot::LegendEntry> group_legend() {
   return l;
 }
 
-// (b) per-class accuracy against the training count, log x, coloured by shot group.
+// (b) per-class accuracy against the training count, log x, coloured by shot group. Above 200 classes the dots
+// pile up (an iNaturalist class has 3 test images: its accuracy is 0, 33, 67 or 100 %), so a line gives the mean
+// accuracy of the classes in each quarter decade of training count: bin k holds 10^(k/4) <= n < 10^((k+1)/4).
 void plot_per_class(Writer& w, const Eval& e) {
   if (e.acc.empty() || e.group.empty()) return;
   std::vector<double> xs, ys;
@@ -183,19 +185,40 @@ void plot_per_class(Writer& w, const Eval& e) {
   ax.lo = std::pow(10.0, std::floor(std::log10(lo))), ax.hi = std::pow(10.0, std::ceil(std::log10(hi)));
   if (ax.hi <= ax.lo) ax.hi = ax.lo * 10;
   ay.lo = 0, ay.hi = 100, ay.label = "test accuracy (%)";
+  const bool binned = e.C > 200;
+  std::vector<plot::LegendEntry> legend = group_legend();
+  if (binned) legend.push_back({"mean per count bin", pc::black});
   plot::Canvas c(1200, 560);
-  plot::Axes a = plot::draw_axes(c, {0, 0, 1200, 560}, ax, ay, "Per-class accuracy vs training count", group_legend());
+  plot::Axes a = plot::draw_axes(c, {0, 0, 1200, 560}, ax, ay, "Per-class accuracy vs training count", legend);
   const bool counts = e.rule.kind == data::ShotRule::Kind::Counts;
   if (counts)
     for (double b : {(double)e.rule.few_below, (double)e.rule.many_above})
       if (b > ax.lo && b < ax.hi) plot::plot_vline(a, b, pc::gray, 6);
-  plot::plot_points(a, xs, ys, cols, e.C > 200 ? 2 : 4);
+  plot::plot_points(a, xs, ys, cols, binned ? 2 : 4);
+  if (binned) {
+    struct Bin {
+      double acc = 0, log_n = 0;  // sums over the bin's classes
+      int classes = 0;
+    };
+    std::map<int, Bin> bins;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      if (!std::isfinite(ys[i])) continue;
+      Bin& b = bins[(int)std::floor(std::log10(xs[i]) * 4 + 1e-9)];
+      b.acc += ys[i], b.log_n += std::log10(xs[i]), ++b.classes;
+    }
+    std::vector<double> bx, by;  // at the geometric mean of the bin's counts
+    for (const auto& [k, b] : bins) bx.push_back(std::pow(10.0, b.log_n / b.classes)), by.push_back(b.acc / b.classes);
+    plot::plot_line(a, bx, by, pc::black, 2, 3);
+  }
   w.save(c, "per_class_acc.png",
          "Test accuracy of each class against its number of training images, coloured by shot group (" +
              e.group_rule + ")" +
              (counts ? "; dashed lines at " + std::to_string(e.rule.few_below) + " and " +
                            std::to_string(e.rule.many_above) + " separate few / medium / many."
-                     : "."));
+                     : ".") +
+             (binned ? " The black line is the mean accuracy of the classes in each quarter decade of training "
+                       "count (drawn at the geometric mean of their counts), since this many dots overlap."
+                     : ""));
 }
 
 // (c) classifier weight norm per class, classes sorted by training count.

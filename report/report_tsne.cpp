@@ -36,10 +36,12 @@ struct Panel {
 // drawn in that order so the tail stays visible over the head.
 static void draw_tsne_png(const std::vector<Panel>& panels, const std::vector<int>& group,
                           const std::vector<char>& shown, const std::vector<std::string>& names,
-                          const std::string& path) {
+                          const std::vector<int64_t>& counts, const std::string& path) {
   using namespace plot;
   const int pw = 560, ph = 560, C = (int)group.size();
-  Canvas c(pw * (int)panels.size(), ph + 60);
+  int n_shown = 0;
+  for (char v : shown) n_shown += v != 0;
+  Canvas c(pw * (int)panels.size(), ph + (n_shown > 20 ? 76 : 60));
   for (size_t k = 0; k < panels.size(); ++k) {
     const Panel& p = panels[k];
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
@@ -60,11 +62,20 @@ static void draw_tsne_png(const std::vector<Panel>& panels, const std::vector<in
         c.disc(px, py, g == 0 ? 2 : g == 1 ? 3 : 4, class_color(cls, C));
       }
   }
-  // legend: class colours (up to 20 of the classes shown named), then the markers of the groups
+  // legend: class colours (up to 20 of the classes shown named: above 20, evenly spaced from the most to the
+  // fewest training images), then the markers of the groups
+  std::vector<int> listed;
+  for (int cls = 0; cls < C; ++cls)
+    if (shown[cls]) listed.push_back(cls);
+  const int n_listed = (int)listed.size();
+  if (n_listed > 20) {
+    std::stable_sort(listed.begin(), listed.end(), [&](int a, int b) { return counts[a] > counts[b]; });
+    std::vector<int> picked;
+    for (int k = 0; k < 20; ++k) picked.push_back(listed[(size_t)((int64_t)k * (n_listed - 1) / 19)]);
+    listed = picked;
+  }
   int x = 10, y = ph + 8;
-  for (int cls = 0, named = 0; cls < C && named < 20; ++cls) {
-    if (!shown[cls]) continue;
-    ++named;
+  for (int cls : listed) {
     std::string label = (cls < (int)names.size() && !names[cls].empty() ? names[cls] : std::to_string(cls)) +
                         (group[cls] == 2 ? " (few)" : group[cls] == 0 ? "" : " (med)");
     int w = text_width(label) + 22;
@@ -75,6 +86,9 @@ static void draw_tsne_png(const std::vector<Panel>& panels, const std::vector<in
     x += w;
   }
   draw_text(c, 10, ph + 44, "small dots: many-shot classes, medium dots: medium-shot, large ringed dots: few-shot", colors::axis);
+  if (n_listed > 20)
+    draw_text(c, 10, ph + 60, "named: 20 of the " + std::to_string(n_listed) +
+                                  " classes shown, from the most to the fewest training images", colors::axis);
   c.save_png(path);  // (atomic)
 }
 
@@ -145,7 +159,7 @@ void write_tsne(const std::string& run_dir, const std::vector<TsneSplit>& splits
     panels.push_back(std::move(p));
   }
   fs::create_directories(fs::path(run_dir) / "plots");
-  draw_tsne_png(panels, group, shown, class_names, (fs::path(run_dir) / "plots" / "tsne.png").string());
+  draw_tsne_png(panels, group, shown, class_names, train_counts, (fs::path(run_dir) / "plots" / "tsne.png").string());
   write_text_atomic(fs::path(run_dir) / "tsne.json", doc.dump(1) + "\n");
   if (log) *log << "written: " << (fs::path(run_dir) / "plots" / "tsne.png").string() << "\n";
 }

@@ -35,18 +35,40 @@ uint64_t file_size_or_zero(const fs::path& p) {
   return (uint64_t)fs::file_size(p);
 }
 
-Json last_logged_top1(const fs::path& metrics_jsonl, int stage) {
+namespace {
+
+// Every line of metrics.jsonl in order; a line that is not a JSON object is an error naming the file and line.
+std::vector<Json> read_metrics_lines(const fs::path& metrics_jsonl) {
   std::ifstream in(metrics_jsonl);
   std::string line;
-  Json top1 = nullptr;
+  std::vector<Json> out;
   for (int n = 1; std::getline(in, line); ++n)
     if (!line.empty()) {
-      const Json l = Json::parse(line, nullptr, false);
+      Json l = Json::parse(line, nullptr, false);
       if (!l.is_object())
         run_fail(metrics_jsonl.string() + ":" + std::to_string(n) + ": not a JSON object (the log is damaged)");
-      if (l.contains("top1") && l.value("stage", 0) == stage) top1 = l["top1"];
+      out.push_back(std::move(l));
     }
+  return out;
+}
+
+}  // namespace
+
+Json last_logged_top1(const fs::path& metrics_jsonl, int stage) {
+  Json top1 = nullptr;
+  for (const Json& l : read_metrics_lines(metrics_jsonl))
+    if (l.contains("top1") && l.value("stage", 0) == stage) top1 = l["top1"];
   return top1;
+}
+
+std::vector<double> best_logged_top1(const fs::path& metrics_jsonl, int stages) {
+  std::vector<double> best((size_t)std::max(0, stages), -1.0);
+  for (const Json& l : read_metrics_lines(metrics_jsonl)) {
+    const int k = l.value("stage", 0);
+    if (k >= 1 && k <= stages && l.contains("top1") && l["top1"].is_number())
+      best[(size_t)k - 1] = std::max(best[(size_t)k - 1], l["top1"].get<double>());
+  }
+  return best;
 }
 
 std::string update_data_root(const fs::path& config_json, const std::string& root) {

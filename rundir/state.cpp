@@ -1,5 +1,8 @@
 #include "rundir/state.h"
 
+#include <sys/resource.h>
+
+#include <cmath>
 #include <stdexcept>
 
 namespace tailor {
@@ -78,6 +81,24 @@ RunState state_from_json(const Json& j, const std::string& file) {
   } catch (const Json::exception& e) {
     throw std::runtime_error(file + ": the training state is incomplete (" + std::string(e.what()) + ")");
   }
+}
+
+void add_run_totals(Json& summary, const RunState& s, double wall_s) {
+  auto pct = [](double f) { return f >= 0 ? Json(std::round(f * 1e6) / 1e4) : Json(nullptr); };
+  auto rate = [](double images, double seconds) {
+    return seconds > 0 ? Json(std::round(images / seconds * 10) / 10) : Json(nullptr);
+  };
+  summary["stage1_top1"] = s.stage_top1.empty() ? Json(nullptr) : pct(s.stage_top1[0]);
+  summary["stage_top1"] = Json::array();
+  for (double t : s.stage_top1) summary["stage_top1"].push_back(pct(t));
+  summary["wall_s"] = std::round(wall_s * 10) / 10;
+  summary["train_img_per_s"] = s.train_seconds > 0 ? rate((double)s.train_images, s.train_seconds) : Json(0.0);
+  summary["stage_img_per_s"] = Json::array();  // per stage (a frozen backbone trains much faster)
+  for (size_t i = 0; i < s.stage_images.size(); ++i)
+    summary["stage_img_per_s"].push_back(rate((double)s.stage_images[i], s.stage_seconds[i]));
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  summary["peak_mem_mb"] = std::round(ru.ru_maxrss / 1024.0 * 10) / 10;
 }
 
 }  // namespace tailor

@@ -41,4 +41,9 @@ Json state_json(const RunState& s, const std::string& config_hash);
 // The inverse; a state of another format, or one missing a key, is an error naming `file`.
 RunState state_from_json(const Json& j, const std::string& file);
 
+// summary.json's totals of a finished run: each stage's best top-1 (stage1_top1, stage_top1, in percent),
+// wall_s, train_img_per_s over all steps, stage_img_per_s (null for a stage without steps) and peak_mem_mb
+// (this process's peak resident memory).
+void add_run_totals(Json& summary, const RunState& s, double wall_s);
+
 }  // namespace tailor

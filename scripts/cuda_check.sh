@@ -6,6 +6,11 @@
 #      of tests/test_precision(_cli) (cuDNN bf16 convolutions against fp32; a bf16 ResNet-32 run) and
 #      tests/test_cuda_bf16_act (the bf16 activation kernels against their CPU twins), and the CUDA case of
 #      tests/test_resident_data (the loader resident on the GPU against the host loader)
+#   1g. (needs no DATA; ~4-6 min) tests/test_golden_runs' CUDA cases, in fp32 (NVIDIA_TF32_OVERRIDE=0): every
+#      recipes/cifar10_lt recipe's short run on its synthetic folder on the GPU, every stage run to the end and the
+#      first three steps' losses against the CPU golden (1e-4, then 1e-2: these runs amplify rounding ~100x a
+#      step); and the classifier-stage methods (cRT, LWS, MiSLAS, decoupled Balanced Softmax, BALMS, GCL's stage 2)
+#      from one CPU stage-1 checkpoint on both devices, every step within 1 %
 #   1m. (needs DATA) every recipes/cifar10_lt method, 2 short epochs per stage on a small LT subset, on the GPU and
 #      on the CPU: each stage's first loss within 1e-2 and the final top-1 of both (the methods end to end on CUDA)
 #   2. compute-sanitizer memcheck on test_cuda (caching off; the out-of-memory case is left out because
@@ -32,7 +37,7 @@
 #   scripts/setup.sh) and pass the bundle:
 #   BUNDLE_MPIRUN=1 scripts/bundle.sh build-portable gpu.tar.xz tailor test_cuda test_cuda_bf16_act \
 #     test_sync_free_step test_step_graph test_precision test_precision_cli test_bf16_activations \
-#     test_resident_data bench_data
+#     test_resident_data test_golden_runs bench_data
 #   (BUNDLE_MPIRUN=1: with Open MPI's launcher, for step 5 where the machine has none);
 #   there: tar -xJf gpu.tar.xz && scripts/cuda_check.sh tailor-bundle
 #   (the CUDA libraries of the machine's PyTorch wheels are used when the loader finds none: see below)
@@ -44,7 +49,7 @@
 #        7), STEP_TIMEOUT (seconds one command may run, default 300), LOGS (folder for every command's full
 #        output, default a temporary one), FMNIST (a folder of Fashion-MNIST's four .gz files, copied to
 #        /usr/share/datasets/fashion-mnist when that is missing: step 1's CLI case needs it)
-# Budget on an H100/H200 (estimates): 1: 1-3 min, 1m: ~4-5 min, 2: 2-6 min, 3: < 1 min, 4: ~2 min, 4b: ~0.5, 4c: ~1.5,
+# Budget on an H100/H200 (estimates): 1: 1-3 min, 1g: ~4-6 min (its own limit STEP_TIMEOUT_1G, default 600 s), 1m: ~4-5 min, 2: 2-6 min, 3: < 1 min, 4: ~2 min, 4b: ~0.5, 4c: ~1.5,
 #        4d: ~1, 4p: ~1.5, 5: ~2, 6: ~0.5, 7: ~3.5. One call of STEPS="1 3 4b 4c 4d 6" fits in ~6 minutes.
 set -uo pipefail
 B=${1:-build}
@@ -106,6 +111,16 @@ test_prog bf16_act "$B/test_cuda_bf16_act"
 test_prog precision_cli "$B/test_precision_cli" -tc="*on cuda*" -s
 grep -q "skipped: the Fashion-MNIST" "$LOGS/precision_cli.log" &&
   { status=1; echo "-- precision_cli: SKIPPED (no Fashion-MNIST: set FMNIST)"; }
+fi
+if want 1g; then
+echo "== 1g. every CIFAR-10-LT recipe's short run on the GPU against its CPU golden, the classifier stages step by step"
+if [ -x "$B/test_golden_runs" ]; then
+  export TAILOR_SOURCE_DIR="$(cd "$(dirname "$0")/.." && pwd)"  # its recipes and tests/fixtures/golden_runs.json
+  STEP_TIMEOUT=${STEP_TIMEOUT_1G:-600} test_prog golden "$B/test_golden_runs" -tc="CUDA*" -s
+else
+  status=1
+  echo "-- step 1g SKIPPED: $B/test_golden_runs missing (bundle it)"
+fi
 fi
 if want 1m; then
 echo "== 1m. every CIFAR-10-LT recipe, a short run on the GPU next to the same run on the CPU (needs DATA)"

@@ -12,6 +12,7 @@
 # On the node, from a checkout of the same commit:
 #   tar -xJf KIT/gpu.tar.xz && mkdir -p /tmp/c10 && tar -xJf KIT/cifar10-jpg.tar.xz -C /tmp/c10 &&
 #   STEPS="1 3 4c 4p" DATA=/tmp/c10 FMNIST=KIT/fmnist scripts/cuda_check.sh tailor-bundle
+#   (step 1g, the recipes on the GPU against the CPU goldens, takes ~4-6 minutes: a call of its own)
 set -euo pipefail
 [ $# -ge 1 ] || { awk 'NR > 1 && /^#/ {print; next} NR > 1 {exit}' "$0" >&2; exit 2; }
 kit=$1 cifar=${2:-}
@@ -25,7 +26,7 @@ cd "$here"
 TAILOR_BUILD_DIR=build-portable TAILOR_CMAKE_ARGS=-DTAILOR_NATIVE=OFF TAILOR_BUILD_TARGET=all bash scripts/setup.sh
 BUNDLE_MPIRUN=1 bash scripts/bundle.sh build-portable "$kit/gpu.tar.xz" tailor test_cuda test_cuda_bf16_act \
   test_sync_free_step test_step_graph test_precision test_precision_cli test_bf16_activations test_resident_data \
-  bench_data
+  test_golden_runs bench_data
 
 # IDX files keep their header (the count is its second big-endian int32) and the first n records.
 mkdir -p "$kit/fmnist"

@@ -104,6 +104,34 @@ TEST_CASE("the meta-gradient equals the reference's second-order autograd throug
   }
 }
 
+TEST_CASE("the meta-gradient's lr_eff is d theta' / d gradient of the stage's SGD step (dampening, Nesterov)") {
+  // theta' is linear in the gradient g; two steps from the same state with g and g + delta give
+  // theta'(g + delta) - theta'(g) = -lr_eff delta, the factor sgd_gradient_scale gives the meta-gradient
+  struct Case {
+    float momentum, dampening;
+    bool nesterov, first;
+  };
+  for (const Case& k : {Case{0.5f, 0.25f, false, false}, Case{0.5f, 0.25f, false, true}, Case{0.5f, 0.f, true, false},
+                        Case{0.f, 0.f, false, false}}) {  // (Nesterov refuses dampening, as torch)
+    CAPTURE(k.momentum);
+    CAPTURE(k.dampening);
+    CAPTURE(k.nesterov);
+    CAPTURE(k.first);
+    const SgdOptions o{0.5f, k.momentum, k.dampening, 0.125f, k.nesterov};
+    auto stepped = [&](float g) {
+      Tensor w = Tensor::from_vector({0.75f}, {1});
+      w.set_requires_grad(true);
+      SGD opt({w}, o);
+      if (!k.first && k.momentum != 0.f) opt.momentum_buffers()[0] = Tensor::from_vector({0.375f}, {1});
+      w.set_grad(Tensor::from_vector({g}, {1}));
+      opt.step();
+      return (double)w.to_vector()[0];
+    };
+    const double delta = 0.25;
+    CHECK((stepped(1.f) - stepped(1.25f)) / delta == doctest::Approx(sgd_gradient_scale(o, o.lr, k.first)).epsilon(1e-6));
+  }
+}
+
 TEST_CASE("Gumbel draws pick class c with probability n_c q_c / sum_k n_k q_k (5 sigma)") {
   const std::vector<int64_t> counts = {50, 20, 10, 5, 2};
   const std::vector<double> q = {0.2, 0.5, 0.7, 0.9, 0.95};

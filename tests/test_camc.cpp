@@ -115,4 +115,13 @@ TEST_CASE("CamcHead: lambda 0 is the plain normalised classifier; evaluation use
   auto res = gradcheck([&](const std::vector<Tensor>& x) { return head.forward_map(x[0], Tensor::from_vector_i32({4, 0, 1, 1}, {4})); },
                        {randn({4, 3, 3, 8}, r)});
   CHECK_MESSAGE(res.ok, res.first_failure);
+  // the head's weight reaches the logits twice (the attention's class map and the classifier): both paths' sum
+  const Tensor cls = Tensor::from_vector_i32({4, 0, 1, 1}, {4});
+  auto res_w = gradcheck(
+      [&](const std::vector<Tensor>& x) {
+        head.weight = x[0];
+        return head.forward_map(phi, cls);
+      },
+      {head.weight.clone()});
+  CHECK_MESSAGE(res_w.ok, res_w.first_failure);
 }

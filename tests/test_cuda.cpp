@@ -1,6 +1,8 @@
-// CPU-vs-CUDA parity for every op, forward and backward, on several shapes; ResNet-32 / ResNet-50
-// training steps on both devices; the caching allocator (reuse, stats, out-of-memory message);
-// deterministic mode; transfers. TF32 is switched off so the GPU computes in true fp32.
+// CPU-vs-CUDA parity for every op, forward and backward, on several shapes, and for the methods' own pieces
+// (CAMC's pooling, the distillation losses and SSD's key queue, BALMS's meta-gradient, BatchNorm's counter);
+// ResNet-32 / ResNet-50 training steps on both devices; the caching allocator (reuse, stats, out-of-memory
+// message); deterministic mode; transfers. TF32 is switched off so the GPU computes in true fp32, except in the
+// case that checks convolutions with it on.
 // Tolerances (see Tol): 1e-5 abs + 1e-5 rel for elementwise ops and softmax (per element) and reductions
 // (relative to the tensor's largest value); 1e-3 + 1e-3 |cpu| per element for convolutions and GEMMs;
 // 1e-3 + 1e-3 max|cpu| for whole-model gradients and weights; 1e-7 + 1e-6 |cpu| for Adam's weights and moments.
@@ -18,10 +20,14 @@
 #include "engine/comm.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "layers/basic.h"
 #include "layers/camc.h"
+#include "losses/contrastive.h"
+#include "losses/distillation.h"
 #include "losses/loss.h"
 #include "layers/resnet.h"
 #include "train/adam.h"
+#include "train/methods/balms.h"
 #include "train/sgd.h"
 #ifdef TAILOR_CUDA
 #include "engine/cuda/runtime.h"
@@ -204,6 +210,75 @@ TEST_CASE("CAMC's calibrated pooling matches the CPU, forward and backward") {
              {randn({6, 8, 8, 64}, 45), cls}, kSum);
 }
 
+TEST_CASE("distillation losses (CBD, SSD) and SSD's key queue match the CPU") {
+  Tensor zt = randn({16, 10}, 50, 2.f), ft = randn({16, 64}, 51);
+  for (double T : {1.0, 4.0})
+    check_op("kd_soft_target_loss T " + std::to_string(T), [&](auto& v) { return kd_soft_target_loss(v[0], v[1], T); },
+             {randn({16, 10}, 52, 2.f), zt}, kSum, true, 1);
+  check_op("cosine_feature_distillation", [](auto& v) { return cosine_feature_distillation(v[0], v[1]); },
+           {randn({16, 64}, 53), ft}, kSum, true, 1);
+  // MoCo with a label mask: q differentiated; k, the queue and the mask constants
+  Tensor k = l2_normalize(randn({16, 32}, 54), 1), queue = l2_normalize(randn({96, 32}, 55), 1);
+  Tensor mask = not_equal_outer(labels(16, 5, 56), labels(96, 5, 57));
+  check_op("label_masked_moco_loss", [](auto& v) { return label_masked_moco_loss(v[0], v[1], v[2], v[3], 0.2); },
+           {l2_normalize(randn({16, 32}, 58), 1), k, queue, mask}, kSum, true, 1);
+  // the queue: the same start from the same Rng, then batches that wrap around
+  Rng rc(59), rg(59);
+  LabeledKeyQueue qc(40, 8, rc, Device::cpu()), qg(40, 8, rg, kGpu);
+  for (int b = 0; b < 4; ++b) {
+    Tensor keys = randn({16, 8}, 60 + b), lab = labels(16, 5, 70 + b);
+    qc.enqueue(keys, lab);
+    qg.enqueue(keys.to(kGpu), lab.to(kGpu));
+  }
+  CHECK(qg.keys.is_cuda());
+  CHECK(qg.ptr == qc.ptr);
+  CHECK(qg.keys.to_vector() == qc.keys.to_vector());
+  CHECK(qg.labels.to_vector_i32() == qc.labels.to_vector_i32());
+}
+
+TEST_CASE("BALMS's meta-gradient on the device matches the CPU") {
+  const int C = 5;
+  const int64_t N = 30, B = 8, D = 12, M = 10;
+  std::vector<int64_t> counts(C, 0);
+  std::vector<int32_t> ds_labels((size_t)N);
+  for (int64_t i = 0; i < N; ++i) ds_labels[(size_t)i] = (int32_t)(i < 14 ? 0 : i < 22 ? 1 : i < 26 ? 2 : i < 29 ? 3 : 4);
+  for (int32_t y : ds_labels) ++counts[(size_t)y];
+  std::vector<double> q(C), log_s((size_t)N);
+  for (int c = 0; c < C; ++c) q[(size_t)c] = 0.3 + 0.1 * c;
+  for (int64_t i = 0; i < N; ++i) log_s[(size_t)i] = std::log(q[(size_t)ds_labels[(size_t)i]]);
+  const BalmsDraw d = balms_draw(log_s, ds_labels, C, B, [](int64_t b, double* g) { balms_gumbel_row(3, 0, 1, b, 30, g); });
+  std::vector<int32_t> yv;
+  for (int64_t j : d.chosen) yv.push_back(ds_labels[(size_t)j]);
+  const Tensor f = randn({B, D}, 61), fm = randn({M, D}, 62), y = Tensor::from_vector_i32(yv, {B}), ym = labels(M, C, 63);
+  auto gradient = [&](Device dev) {
+    Rng r(64);  // the same classifier on both devices
+    Linear head(D, C, true, r);
+    head.to(dev);
+    auto loss = make_loss("balanced_softmax", LossConfig{}, counts);
+    const Tensor z = head.forward(f.to(dev)).detach();
+    return balms_meta_gradient(d, ds_labels, q, *loss, z, y.to(dev), f.to(dev), head, fm.to(dev), ym.to(dev), 0.05);
+  };
+  const std::vector<double> gc = gradient(Device::cpu()), gg = gradient(kGpu);
+  double scale = 0;
+  for (double x : gc) scale = std::max(scale, std::fabs(x));
+  REQUIRE(scale > 0);
+  for (int c = 0; c < C; ++c) {
+    CAPTURE(c);
+    CHECK(std::fabs(gg[(size_t)c] - gc[(size_t)c]) <= 1e-5 * scale + 1e-9);
+  }
+}
+
+TEST_CASE("BatchNorm's num_batches_tracked counts on the device (add_i32)") {
+  for (Device dev : {Device::cpu(), kGpu}) {
+    BatchNorm2d bn(4);
+    bn.to(dev);
+    bn.train();
+    for (int i = 0; i < 3; ++i) bn.forward(randn({2, 3, 3, 4}, 65 + i).to(dev));
+    CHECK(bn.num_batches_tracked.is_cuda() == dev.is_cuda());
+    CHECK(bn.num_batches_tracked.to_vector_i32() == std::vector<int32_t>{3});
+  }
+}
+
 TEST_CASE("reductions match the CPU") {
   for (Shape s : std::vector<Shape>{{10}, {6, 7}, {128, 10}, {3, 4, 5}, {2, 300000}, {70000, 3}}) {
     Tensor x = randn(s, 7);
@@ -363,14 +438,19 @@ TEST_CASE("pooling and the option-A shortcut match the CPU") {
 }
 
 TEST_CASE("SGD: the fused multi-tensor CUDA step matches the CPU step") {
-  for (bool nesterov : {false, true}) {
+  // momentum with and without Nesterov, with dampening, and plain SGD (momentum 0: no buffer)
+  const SgdOptions variants[] = {{0.1f, 0.9f, 0.f, 5e-4f, false}, {0.1f, 0.9f, 0.f, 5e-4f, true},
+                                 {0.1f, 0.9f, 0.25f, 5e-4f, false}, {0.1f, 0.f, 0.f, 5e-4f, false}};
+  for (const SgdOptions& o : variants) {
+    CAPTURE(o.momentum);
+    CAPTURE(o.dampening);
+    CAPTURE(o.nesterov);
     std::vector<Tensor> pc, pg;
     for (int i = 0; i < 150; ++i) {  // more than one launch's worth of tensors
       Tensor p = randn({(int64_t)(1 + i * 37 % 500)}, 60 + i);
       pc.push_back(p.clone().set_requires_grad(true));
       pg.push_back(p.to(kGpu).set_requires_grad(true));
     }
-    SgdOptions o{0.1f, 0.9f, 0.f, 5e-4f, nesterov};
     SGD oc(pc, o), og(pg, o);
     for (int step = 0; step < 3; ++step) {
       for (size_t i = 0; i < pc.size(); ++i) {
@@ -550,6 +630,44 @@ TEST_CASE("ResNet-50 training step, BN on batch statistics: CPU-CUDA gap within 
 
 TEST_CASE("ResNet-50 training step, BN on running statistics: CPU-CUDA gap within the CPU's own fp32 spread") {
   resnet50_spread_check(false);
+}
+
+// The settings training runs take: deterministic mode (other cuDNN algorithms, TF32 off) within the fp32
+// tolerance; TF32 on for convolutions (the default outside this file) and for GEMMs (10-bit mantissas in the
+// products) within 5e-3 of the output's scale, forward and both gradients.
+TEST_CASE("conv2d with deterministic cuDNN algorithms, and with TF32 (convolutions' default), against the CPU") {
+  struct Restore {  // this file's settings again, also when a check throws
+    ~Restore() {
+      cuda_set_deterministic(false);
+      cuda_set_allow_tf32(false, false);
+    }
+  } restore;
+  struct C {
+    Shape x, w;
+    int stride, pad, groups = 1;
+  };
+  const std::vector<C> cases = {{{4, 32, 32, 16}, {16, 16, 3, 3}, 1, 1}, {{4, 16, 16, 16}, {32, 16, 3, 3}, 2, 1},
+                                {{2, 14, 14, 256}, {512, 256, 1, 1}, 2, 0}, {{2, 32, 32, 3}, {64, 3, 7, 7}, 2, 3},
+                                {{2, 16, 16, 128}, {128, 4, 3, 3}, 1, 1, 32}, {{2, 9, 9, 16}, {16, 1, 3, 3}, 1, 1, 16}};
+  for (int mode = 0; mode < 2; ++mode) {
+    CAPTURE(mode);
+    if (mode == 0) cuda_set_deterministic(true);
+    else cuda_set_allow_tf32(true, true);
+    for (auto& c : cases) {
+      Tensor x = randn(c.x, 46), w = randn(c.w, 47, 0.2f);
+      const int s = c.stride, p = c.pad, g = c.groups;
+      check_op(std::string(mode == 0 ? "deterministic" : "tf32") + " conv2d " + shape_str(c.x) + " * " +
+                   shape_str(c.w) + " groups " + std::to_string(g),
+               [s, p, g](auto& v) { return conv2d(v[0], v[1], s, p, g); }, {x, w},
+               mode == 0 ? kGemm : Tol{5e-3, 5e-3, true});
+    }
+    check_op(std::string(mode == 0 ? "deterministic" : "tf32") + " linear",
+             [](auto& v) { return linear(v[0], v[1], v[2]); }, {randn({64, 512}, 48), randn({100, 512}, 49, 0.05f),
+                                                                randn({100}, 50)},
+             mode == 0 ? kGemm : Tol{5e-3, 5e-3, true});
+    cuda_set_deterministic(false);
+    cuda_set_allow_tf32(false, false);
+  }
 }
 
 TEST_CASE("deterministic mode: two identical ResNet-32 steps give bit-identical gradients") {

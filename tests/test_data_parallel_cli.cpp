@@ -68,8 +68,10 @@ TEST_CASE("mpirun -np 2: SyncBN steps, per-rank BN, kill and resume, stuck rank,
   for (size_t i = 0; i < ranks.size(); ++i) worst_ranks = std::max(worst_ranks, ranks[i]), worst_threads = std::max(worst_threads, threads[i]);
   MESSAGE("20 steps, max relative loss difference: 2 ranks vs 1 process " << worst_ranks
                                                                         << ", 1 process 2 threads vs 1 thread " << worst_threads);
-  // (a wrong gradient shows at step 2 above; this bounds the drift, whatever the CPU's own rounding does)
-  CHECK(worst_ranks <= std::max(10 * worst_threads, 0.1));
+  // (a wrong gradient shows at step 2 above; this bounds the drift, whatever the CPU's own rounding does: a
+  // rounding difference grows over the 20 steps to 4 % here with AVX-512, to 11 % with oneDNN's AVX2 kernels,
+  // whose results do not depend on the thread count, so the 2-thread floor can be 0)
+  CHECK(worst_ranks <= std::max(10 * worst_threads, 0.3));
   // the job's summary and logs come from rank 0 alone: one line per step
   CHECK(slurp(d / "two" / "summary.json").find("\"ranks\": 2") != std::string::npos);
 

@@ -102,6 +102,17 @@ TEST_CASE("verify-data: image folder, LT subset, shots") {
   CHECK(r.out.find("shots (by training count): many 1 class, medium 1, few 1 (many > 100, medium 20-100, few < 20 "
                    "training images)") != std::string::npos);
   CHECK(r.out.find("OK") != std::string::npos);
+  // the summary that more than 100 classes get (iNaturalist's 8,142 counts would not fit a line)
+  Run sum = run({"--format", "imagefolder", "--root", t.str(), "--split", "train", "--class-counts", "summary"});
+  INFO(sum.err);
+  CHECK(sum.rc == 0);
+  CHECK(sum.out.find("  class 1 (b): 40") == std::string::npos);
+  CHECK(sum.out.find("  per-class counts: max 130, median 40, min 5\n"
+                     "  classes with 5-19 images: 1; 20-99 images: 1; 100-999 images: 1;\n"
+                     "  largest: class 0 (a) 130\n  smallest: class 2 (c) 5\n") != std::string::npos);
+  Run bad_mode = run({"--format", "imagefolder", "--root", t.str(), "--class-counts", "some"});
+  CHECK(bad_mode.rc == 2);
+  CHECK(bad_mode.err.find("--class-counts must be auto, all or summary") != std::string::npos);
   Run lt = run({"--format", "imagefolder", "--root", t.str(), "--split", "train", "--imbalance-ratio", "5",
                 "--profile", "step"});
   INFO(lt.err);

@@ -181,6 +181,19 @@ TEST_CASE("SSD's label-masked MoCo loss equals the reference (value and gradient
   for (float g : q.grad().to_vector()) CHECK(std::fabs(g) < 1e-6);
 }
 
+TEST_CASE("distillation losses pass the finite-difference gradient check (student side)") {
+  Rng r(21);
+  // KD's T^2 KL: a larger step, its float32 value is a small difference of larger terms
+  Tensor zt = randn({3, 5}, r);
+  CHECK_GRAD(gradcheck([&](const std::vector<Tensor>& v) { return kd_soft_target_loss(v[0], zt, 4.0); }, {randn({3, 5}, r, 3.f)}, {}, 3e-2f));
+  Tensor ft = randn({3, 6}, r);
+  CHECK_GRAD(gradcheck([&](const std::vector<Tensor>& v) { return cosine_feature_distillation(v[0], ft); }, {randn({3, 6}, r)}));
+  Tensor k = l2_normalize(randn({3, 4}, r), 1), queue = l2_normalize(randn({6, 4}, r), 1);
+  Tensor mask = not_equal_outer(Tensor::from_vector_i32({0, 1, 2}, {3}), Tensor::from_vector_i32({0, 0, 1, 2, 2, 1}, {6}));
+  CHECK_GRAD(gradcheck([&](const std::vector<Tensor>& v) { return label_masked_moco_loss(v[0], k, queue, mask, 0.2); },
+                       {l2_normalize(randn({3, 4}, r), 1)}));
+}
+
 TEST_CASE("the labelled key queue: starts random with labels 0, enqueues in order, wraps, drops the oldest") {
   Rng r(9);
   LabeledKeyQueue Q(5, 3, r, Device::cpu());

@@ -123,6 +123,10 @@ TEST_CASE("l2_normalize gradients over either dim") {
   CHECK_GRAD(gradcheck([](const V& v) { return l2_normalize(v[0], 0); }, {randn({5, 3}, rng)}));
   CHECK_GRAD(gradcheck([](const V& v) { return matmul(l2_normalize(v[0], 1), l2_normalize(v[1], 0)); },
                        {randn({2, 6}, rng), randn({6, 3}, rng)}));
+  // rows with ||x|| <= eps are x / eps (F.normalize's max(||x||, eps)): eps 1, two rows of norm ~0.2, two of ~2
+  Tensor x = randn({4, 5}, rng);
+  for (int64_t i = 0; i < 10; ++i) x.f32()[i] *= 0.1f;
+  CHECK_GRAD(gradcheck([](const V& v) { return l2_normalize(v[0], 1, 1.f); }, {x}));
 }
 
 TEST_CASE("view gradients: reshape, flatten, slice, select") {

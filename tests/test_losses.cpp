@@ -302,6 +302,32 @@ TEST_CASE("every loss passes the finite-difference gradient check") {
   }
 }
 
+TEST_CASE("every loss under mixup: the device factors (LossInput::mix, what training passes) give the lambda path") {
+  // L = lambda L(y_a) + (1 - lambda) L(y_b) with lambda read from a [2] tensor instead of a float: the same
+  // products, so value and gradient are bit-identical (each loss's random draws from twin Rngs)
+  const std::vector<int64_t> counts = {400, 120, 30, 9, 3};
+  const int64_t B = 6, C = 5;
+  Rng r(5);
+  Tensor x = Tensor::empty({B, C});
+  for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = -0.25f + 1.05f * r.uniform();  // cosines in (-1, 1)
+  Tensor y = Tensor::from_vector_i32({0, 1, 2, 3, 4, 0}, {B}), yb = Tensor::from_vector_i32({4, 3, 3, 1, 0, 2}, {B});
+  const float lam = 0.35f;
+  for (const std::string& name : loss_names()) {
+    INFO("loss " << name);
+    Rng ra(11), rb(11);
+    auto la = make_loss(name, LossConfig{}, counts, &ra), lb = make_loss(name, LossConfig{}, counts, &rb);
+    Tensor xa = x.clone(), xb = x.clone();
+    xa.set_requires_grad(true), xb.set_requires_grad(true);
+    Tensor va = la->forward(mixup_input(xa, y, yb, lam));
+    LossInput in = mixup_input(xb, y, yb, lam);
+    in.mix = Tensor::from_vector({lam, 1.f - lam}, {2});
+    Tensor vb = lb->forward(in);
+    CHECK(va.item() == vb.item());
+    va.backward(), vb.backward();
+    CHECK(xa.grad().to_vector() == xb.grad().to_vector());
+  }
+}
+
 // ---- identities between losses
 
 TEST_CASE("loss identities") {

@@ -236,3 +236,16 @@ TEST_CASE("above 1000 classes the confusion matrix is its non-zero cells; per-cl
   CHECK(s.confusion == std::vector<int64_t>{1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
   CHECK(s.confusion_cells == std::vector<std::array<int64_t, 3>>{{0, 0, 1}, {1, 2, 1}});
 }
+
+TEST_CASE("a later stage below an earlier one's best top-1 is named; within 0.5 points or not evaluated it is not") {
+  CHECK(stage_drop_note({}).empty());
+  CHECK(stage_drop_note({53.4}).empty());
+  CHECK(stage_drop_note({53.4, 74.4}).empty());       // cRT raised it
+  CHECK(stage_drop_note({53.4, 52.95}).empty());      // within 0.5 points
+  CHECK(stage_drop_note({53.4, -1}).empty());         // stage 2 not evaluated
+  const std::string n = stage_drop_note({18.5, 2.8});  // a stage 2 that collapsed
+  CHECK(n.find("stage 2's best evaluated top-1 (2.80 %) is below stage 1's (18.50 %). On a balanced") == 0);
+  // three stages: the highest earlier stage is named, a skipped one is passed over
+  CHECK(stage_drop_note({40, 60, -1, 55}).find("stage 4's best evaluated top-1 (55.00 %) is below stage 2's (60.00 %)") == 0);
+  CHECK(stage_drop_note({40, 60, 59.8}).empty());
+}

@@ -284,6 +284,19 @@ TEST_CASE("a 1000-class report renders: one pixel per confusion cell") {
   CHECK(conf.h >= 1000);
   CHECK(conf.colours >= 5);
   CHECK(read_file(f.html).find("1000 classes (click to expand)") != std::string::npos);
+  // per-class accuracy: above 200 classes a black line of binned means over the dots (none at 10 classes)
+  auto black_pixels = [](const Png& png) {
+    size_t n = 0;
+    for (size_t i = 0; i < png.rgb.size(); i += 3) n += png.rgb[i] == 0 && png.rgb[i + 1] == 0 && png.rgb[i + 2] == 0;
+    return n;
+  };
+  const size_t many = black_pixels(load_png(d / "plots" / "per_class_acc.png"));
+  fs::path d10 = make_run("run10_black", 10, false);
+  write_report(d10.string());
+  const size_t few = black_pixels(load_png(d10 / "plots" / "per_class_acc.png"));
+  MESSAGE("black pixels of per_class_acc.png: " << many << " (1000 classes), " << few << " (10)");
+  CHECK(many > few + 500);
+  CHECK(read_file(f.html).find("mean accuracy of the classes in each quarter decade") != std::string::npos);
 }
 
 // A run with any number of stages: metrics.jsonl has epochs[k-1] lines for stage k (none for a stage that
@@ -358,6 +371,15 @@ TEST_CASE("report of a three-stage run: the x axis continues, one boundary per l
   for (const char* s : {"model: <b>resnet32</b>", "stage 1: joint (ce)", "stage 2: crt (ce)", "stage 3: lws (ce)"})
     CHECK_MESSAGE(html.find(s) != std::string::npos, "missing " << s);
   CHECK(html.find("<tr><td>3</td><td>3 / 3</td>") != std::string::npos);  // stage 3's last epoch in the table
+  CHECK(html.find("class=\"warn\"") == std::string::npos);  // stage 3 (64 %) is the best: no drop to flag
+}
+
+TEST_CASE("a stage 2 whose best top-1 is below stage 1's is flagged under the summary") {
+  // top-1 = 40 + 3 epoch + 5 stage: stage 1's best 57 (epoch 4), stage 2's 53 (its one epoch)
+  fs::path d = make_staged_run("stage_drop", {4, 1}, {{{"method", "joint"}, {"loss", kCe}}, {{"method", "crt"}}});
+  std::string html = read_file(write_report(d.string()).html);
+  CHECK(html.find("<p class=\"warn\">stage 2's best evaluated top-1 (53.00 %) is below stage 1's (57.00 %)") !=
+        std::string::npos);
 }
 
 TEST_CASE("report of a run whose stage 2 has no metrics line (post-hoc), then stage 3") {

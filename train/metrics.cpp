@@ -131,6 +131,25 @@ const char* const kTop1VsBalanced =
     "Places-LT test sets the papers use) the two coincide; on an imbalanced one they differ, and balanced is the\n"
     "one comparable with the papers' numbers.";
 
+std::string stage_drop_note(const std::vector<double>& best_top1_pct) {
+  int best_k = -1, last_k = -1;  // the earlier stage with the highest top-1; the last evaluated stage
+  for (int k = 0; k < (int)best_top1_pct.size(); ++k) {
+    if (best_top1_pct[k] < 0) continue;
+    if (last_k >= 0 && (best_k < 0 || best_top1_pct[last_k] > best_top1_pct[best_k])) best_k = last_k;
+    last_k = k;
+  }
+  if (best_k < 0 || best_top1_pct[last_k] >= best_top1_pct[best_k] - 0.5) return "";
+  char buf[768];
+  std::snprintf(buf, sizeof buf,
+                "stage %d's best evaluated top-1 (%.2f %%) is below stage %d's (%.2f %%). On a balanced test set "
+                "the later stage lowered accuracy: usually its schedule is too short, its learning rate too high "
+                "(or too low for a re-initialised classifier), or the backbone it starts from too weak for it; on "
+                "an imbalanced one, re-balancing can trade top-1 for the tail: compare many / medium / few and "
+                "balanced accuracy.",
+                last_k + 1, best_top1_pct[last_k], best_k + 1, best_top1_pct[best_k]);
+  return buf;
+}
+
 std::string format_shot_table(const EvalMetrics& m, const std::string& split) {
   auto row = [](const char* name, bool empty, double acc, int classes, const std::string& note = "") {
     char buf[96];

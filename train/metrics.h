@@ -92,6 +92,12 @@ std::string format_shot_table(const EvalMetrics& m, const std::string& split = "
 // A group's accuracy in percent with two decimals ("87.10"), "n/a" for an empty group.
 std::string group_pct(const ShotGroup& g);
 
+// The last evaluated stage whose best top-1 is more than 0.5 points below an earlier stage's best: a sentence
+// naming both (the run's log and its report say it), or "" when none fell. best_top1_pct[k] is stage k + 1's
+// best evaluated top-1 in percent (metrics.jsonl), negative for a stage that was not evaluated (post-hoc
+// stages log no epoch).
+std::string stage_drop_note(const std::vector<double>& best_top1_pct);
+
 // Top-1 against balanced accuracy, in one sentence (the table and the report say it).
 extern const char* const kTop1VsBalanced;
 

@@ -1,7 +1,6 @@
 #include "train/trainer.h"
 
 #include <omp.h>
-#include <sys/resource.h>
 
 #include <cmath>
 #include <filesystem>
@@ -45,12 +44,6 @@ std::FILE* null_file() {
 // output goes to a file, so under mpirun auto means plain lines.
 std::string progress_mode(const std::string& mode) {
   return mode == "auto" && launch_info().launched ? "plain" : mode;
-}
-
-double peak_rss_mb() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return std::round(ru.ru_maxrss / 1024.0 * 10) / 10;
 }
 
 // The tensors of `t` whose names start with `prefix`, the prefix removed.
@@ -422,19 +415,10 @@ Json Trainer::finish() {
          << fs::path(kept).filename().string() << ":\n"
          << format_shot_table(m, j["split"].get<std::string>());
   }
-  auto pct = [](double f) { return f >= 0 ? Json(std::round(f * 1e6) / 1e4) : Json(nullptr); };
+  const std::string drop = stage_drop_note(best_logged_top1(dir_ / "metrics.jsonl", num_stages()));
+  if (!drop.empty()) log_ << "note: " << drop << "\n";
   summary["top1_last"] = last_logged_top1(dir_ / "metrics.jsonl", num_stages());
-  summary["stage1_top1"] = st_.stage_top1.empty() ? Json(nullptr) : pct(st_.stage_top1[0]);
-  summary["stage_top1"] = Json::array();
-  for (double t : st_.stage_top1) summary["stage_top1"].push_back(pct(t));
-  summary["wall_s"] = std::round((st_.wall_before + monotonic_seconds() - session_t0_) * 10) / 10;
-  summary["train_img_per_s"] = st_.train_seconds > 0 ? std::round(st_.train_images / st_.train_seconds * 10) / 10 : 0.0;
-  summary["stage_img_per_s"] = Json::array();  // per stage (a frozen backbone trains much faster): null = no steps
-  for (size_t i = 0; i < st_.stage_images.size(); ++i)
-    summary["stage_img_per_s"].push_back(st_.stage_seconds[i] > 0
-                                             ? Json(std::round(st_.stage_images[i] / st_.stage_seconds[i] * 10) / 10)
-                                             : Json(nullptr));
-  summary["peak_mem_mb"] = peak_rss_mb();
+  add_run_totals(summary, st_, st_.wall_before + monotonic_seconds() - session_t0_);
   if (dev_.is_cuda()) summary["peak_gpu_mb"] = std::round(cuda_memory_stats().peak / 1048576.0 * 10) / 10;
   summary["run_dir"] = fs::absolute(dir_).lexically_normal().string();  // (a resume may name it relatively)
   if (is_data_parallel(*comm_)) summary["ranks"] = comm_->world();

@@ -196,7 +196,7 @@ def make_loader(x, y, counts, batch, sampler, workers, seed, device):
     if sampler == "instance":
         return torch.utils.data.DataLoader(ds, shuffle=True, **kw)
     if sampler == "class_aware":
-        s = ClassAwareSampler(y, len(counts), 4, len(y), seed)
+        s = ClassAwareSampler(y, len(counts), 4, max(1, len(y) // batch) * batch, seed)  # int(N / B) full batches
     elif sampler in ("cben", "balanced_rs"):
         cw = cben_class_weights(counts) if sampler == "cben" else 1.0 / np.asarray(counts, dtype=np.float64)
         s = torch.utils.data.WeightedRandomSampler(torch.as_tensor(cw[y]), len(y), replacement=True)

@@ -15,7 +15,7 @@ per epoch, exactly the LDAM-DRW / GCL scripts' lr * epoch / 5 with a 1-based epo
                 lr 0.1, warm-up then x0.1 from a, x0.01 from b (MiSLAS stage-1 row of §14).
                 stage 2 (cRT, §4.2): the best stage-1 weights (as for gcl), backbone frozen and in eval
                 mode, the Linear head re-initialised (nn.Linear default init), class-aware sampler (k = 4;
-                an epoch is N = dataset-size draws), plain CE, no mixup, batch 128, SGD momentum 0.9, wd
+                an epoch is int(N / B) full batches), plain CE, no mixup, batch 128, SGD momentum 0.9, wd
                 2e-4, 10 epochs, lr 0.1 * (1 + cos(pi e / E2)) / 2 (cosine to 0 set at the start of each
                 epoch, so the first epoch runs at the full lr).
   ldam_drw      NormedLinear head, LDAM (s 30, max_m 0.5) with DRW: class weights 1 before epoch a,
@@ -57,7 +57,8 @@ Choices where the sources leave room (the tailor recipes must match them):
     Kang et al.'s code would leave it in train mode). cRT starts, like GCL stage 2, from the stage-1
     epoch with the best test top-1 (--stage1-select last uses the last epoch instead).
   * The class-aware sampler keeps its class / within-class cycles across epochs (as Kang et al.'s
-    iterator objects do); an epoch is N draws, the last batch may be short.
+    iterator objects do); an epoch is int(N / B) full batches, as Decoupling's run_networks counts it
+    (epoch_steps) and tailor's class-aware stages do.
   * DRW switches on at the first milestone (160 of 200 in the paper), so shortened schedules move it
     together with the lr drop.
   * GCL noise: |clamp(eps, -1, 1)| with eps ~ N(0, std 1/3), drawn on the CPU from the global torch RNG

@@ -134,8 +134,6 @@ void shortcut_pad_backward_bf16(uint16_t* dx, const uint16_t* dy, int64_t N, int
 // kSgdMaxTensors parameters in one launch (one fused kernel for a whole ResNet-32 step).
 // skip and started: as cpu::sgd_step (device pointers): skip[0] != 0 leaves every tensor untouched; a
 // tensor with `started` takes its first step from started[0] == 0, and an applied step sets it to 1.
-void sgd_step(float* w, float* v, const float* g, int64_t n, float lr, float momentum, float dampening, float wd,
-              bool nesterov, bool first_step, const int32_t* skip = nullptr, int32_t* started = nullptr);
 struct SgdTensor {
   float* w;
   float* v;  // null without momentum
@@ -152,8 +150,6 @@ void sgd_step_multi(const SgdTensor* list, int count, float lr, float momentum, 
 // ---- Adam / AdamW (optim.cu): the same update as cpu::adam_step, with the same float roundings (bias
 // corrections in double on the host); adam_step_multi updates up to kAdamMaxTensors parameters, each
 // at its own step count, in one launch.
-void adam_step(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2, float eps,
-               float wd, bool decoupled, int64_t step);
 struct AdamTensor {
   float* w;
   float* m;

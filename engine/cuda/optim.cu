@@ -89,12 +89,6 @@ void sgd_step_multi(const SgdTensor* list, int count, float lr, float momentum, 
   }
 }
 
-void sgd_step(float* w, float* v, const float* g, int64_t n, float lr, float momentum, float dampening, float wd,
-              bool nesterov, bool first_step, const int32_t* skip, int32_t* started) {
-  SgdTensor t{w, v, g, n, first_step ? 1 : 0, started};
-  sgd_step_multi(&t, 1, lr, momentum, dampening, wd, nesterov, skip);
-}
-
 // ---- Adam / AdamW
 
 struct AdamSlot {  // an AdamTensor with its step count's scalars
@@ -131,12 +125,6 @@ void adam_step_multi(const AdamTensor* list, int count, float lr, float beta1, f
     slots.push_back({t.w, t.m, t.v, t.g, t.n, cpu::adam_bias(lr, beta1, beta2, t.step)});
   }
   launch_batches(adam_multi_k, slots.data(), count, cpu::adam_hyper(lr, beta1, beta2, eps, wd, decoupled));
-}
-
-void adam_step(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2, float eps,
-               float wd, bool decoupled, int64_t step) {
-  AdamTensor t{w, m, v, g, n, step};
-  adam_step_multi(&t, 1, lr, beta1, beta2, eps, wd, decoupled);
 }
 
 }  // namespace tailor::cuda
