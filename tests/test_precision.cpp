@@ -83,6 +83,9 @@ const Case kCases[] = {
     {"3x3", 4, 8, 8, 16, 16, 3, 1, 1, 1},         {"3x3 stride 2", 4, 9, 9, 16, 32, 3, 2, 1, 1},
     {"1x1 stride 2", 3, 8, 8, 32, 64, 1, 2, 0, 1}, {"grouped", 2, 6, 6, 8, 12, 3, 1, 1, 2},
     {"3 channels", 4, 12, 12, 3, 16, 3, 1, 1, 1},
+    // ResNet-50's 7x7 stem, a depthwise and a ResNeXt-like 32-group convolution
+    {"7x7 stride 2", 2, 16, 16, 3, 64, 7, 2, 3, 1}, {"depthwise", 2, 8, 8, 16, 16, 3, 1, 1, 16},
+    {"32 groups", 2, 8, 8, 64, 64, 3, 1, 1, 32},
 };
 
 }  // namespace
