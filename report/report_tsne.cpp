@@ -38,10 +38,35 @@ static void draw_tsne_png(const std::vector<Panel>& panels, const std::vector<in
                           const std::vector<char>& shown, const std::vector<std::string>& names,
                           const std::vector<int64_t>& counts, const std::string& path) {
   using namespace plot;
-  const int pw = 560, ph = 560, C = (int)group.size();
-  int n_shown = 0;
-  for (char v : shown) n_shown += v != 0;
-  Canvas c(pw * (int)panels.size(), ph + (n_shown > 20 ? 76 : 60));
+  const int pw = 560, ph = 560, C = (int)group.size(), width = pw * (int)panels.size();
+  // legend: class colours (up to 20 of the classes shown named: above 20, evenly spaced from the most to the
+  // fewest training images), laid out in rows under the panels, then the markers of the groups
+  std::vector<int> listed;
+  for (int cls = 0; cls < C; ++cls)
+    if (shown[cls]) listed.push_back(cls);
+  const int n_listed = (int)listed.size();
+  if (n_listed > 20) {
+    std::stable_sort(listed.begin(), listed.end(), [&](int a, int b) { return counts[a] > counts[b]; });
+    std::vector<int> picked;
+    for (int k = 0; k < 20; ++k) picked.push_back(listed[(size_t)((int64_t)k * (n_listed - 1) / 19)]);
+    listed = picked;
+  }
+  struct Entry {
+    int cls, x, y;
+    std::string label;
+  };
+  std::vector<Entry> entries;
+  int x = 10, y = ph + 8;
+  for (int cls : listed) {
+    std::string label = (cls < (int)names.size() && !names[cls].empty() ? names[cls] : std::to_string(cls)) +
+                        (group[cls] == 2 ? " (few)" : group[cls] == 0 ? "" : " (med)");
+    const int w = text_width(label) + 22;
+    if (x + w > width - 10 && x > 10) x = 10, y += 14;
+    entries.push_back({cls, x, y, label});
+    x += w;
+  }
+  const int notes_y = y + 22;  // the lines under the legend's last row
+  Canvas c(width, notes_y + (n_listed > 20 ? 32 : 16));
   for (size_t k = 0; k < panels.size(); ++k) {
     const Panel& p = panels[k];
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
@@ -62,33 +87,16 @@ static void draw_tsne_png(const std::vector<Panel>& panels, const std::vector<in
         c.disc(px, py, g == 0 ? 2 : g == 1 ? 3 : 4, class_color(cls, C));
       }
   }
-  // legend: class colours (up to 20 of the classes shown named: above 20, evenly spaced from the most to the
-  // fewest training images), then the markers of the groups
-  std::vector<int> listed;
-  for (int cls = 0; cls < C; ++cls)
-    if (shown[cls]) listed.push_back(cls);
-  const int n_listed = (int)listed.size();
-  if (n_listed > 20) {
-    std::stable_sort(listed.begin(), listed.end(), [&](int a, int b) { return counts[a] > counts[b]; });
-    std::vector<int> picked;
-    for (int k = 0; k < 20; ++k) picked.push_back(listed[(size_t)((int64_t)k * (n_listed - 1) / 19)]);
-    listed = picked;
+  for (const Entry& e : entries) {
+    c.disc(e.x + 5, e.y + 4, group[e.cls] == 2 ? 5 : 4, group[e.cls] == 2 ? colors::black : class_color(e.cls, C));
+    c.disc(e.x + 5, e.y + 4, 4, class_color(e.cls, C));
+    draw_text(c, e.x + 14, e.y, e.label, colors::axis);
   }
-  int x = 10, y = ph + 8;
-  for (int cls : listed) {
-    std::string label = (cls < (int)names.size() && !names[cls].empty() ? names[cls] : std::to_string(cls)) +
-                        (group[cls] == 2 ? " (few)" : group[cls] == 0 ? "" : " (med)");
-    int w = text_width(label) + 22;
-    if (x + w > c.w - 10) x = 10, y += 14;
-    c.disc(x + 5, y + 4, group[cls] == 2 ? 5 : 4, group[cls] == 2 ? colors::black : class_color(cls, C));
-    c.disc(x + 5, y + 4, 4, class_color(cls, C));
-    draw_text(c, x + 14, y, label, colors::axis);
-    x += w;
-  }
-  draw_text(c, 10, ph + 44, "small dots: many-shot classes, medium dots: medium-shot, large ringed dots: few-shot", colors::axis);
+  draw_text(c, 10, notes_y, "small dots: many-shot classes, medium dots: medium-shot, large ringed dots: few-shot",
+            colors::axis);
   if (n_listed > 20)
-    draw_text(c, 10, ph + 60, "named: 20 of the " + std::to_string(n_listed) +
-                                  " classes shown, from the most to the fewest training images", colors::axis);
+    draw_text(c, 10, notes_y + 16, "named: 20 of the " + std::to_string(n_listed) +
+                                       " classes shown, from the most to the fewest training images", colors::axis);
   c.save_png(path);  // (atomic)
 }
 
