@@ -232,8 +232,9 @@ pre{background:#f6f6f6;padding:12px;overflow:auto;font-size:13px}details summary
 .warn{background:#fff4e0;border-left:4px solid #e69500;padding:6px 10px}
 td.l,th.l{text-align:left}.wrap{overflow-x:auto}.g0{color:#1f77b4}.g1{color:#d86a00}.g2{color:#d62728})";
 
-// The summary table: eval.json's headline numbers, then training time and skipped steps from metrics.jsonl.
-std::string summary_html(const Eval& e, const std::vector<json>& rows) {
+// The summary table: eval.json's headline numbers, then training time and skipped steps from metrics.jsonl;
+// under it the note of a later stage that lowered top-1 (drop_note, "" for none).
+std::string summary_html(const Eval& e, const std::vector<json>& rows, const std::string& drop_note) {
   std::ostringstream h;
   const json& j = e.j;
   auto row = [&](const std::string& k, const std::string& v) {
@@ -267,15 +268,7 @@ std::string summary_html(const Eval& e, const std::vector<json>& rows) {
   }
   h << "</tbody>\n</table>\n";
   if (balanced) h << "<p class=\"sub\">" << html_escape(kTop1VsBalanced) << "</p>\n";
-  std::vector<double> stage_best;  // each stage's best evaluated top-1 (-1: none)
-  for (auto& r : rows) {
-    const opt stage = num(r, "stage"), top1 = num(r, "top1");
-    if (!stage || !top1 || *stage < 1 || *stage > 1000) continue;
-    if ((int)*stage > (int)stage_best.size()) stage_best.resize((size_t)*stage, -1);
-    stage_best[(size_t)*stage - 1] = std::max(stage_best[(size_t)*stage - 1], *top1);
-  }
-  const std::string drop = stage_drop_note(stage_best);
-  if (!drop.empty()) h << "<p class=\"warn\">" << html_escape(drop) << "</p>\n";
+  if (!drop_note.empty()) h << "<p class=\"warn\">" << html_escape(drop_note) << "</p>\n";
   return h.str();
 }
 
@@ -396,7 +389,8 @@ ReportFiles write_report(const std::string& run_dir, std::ostream* log) {
   h << "<h1>Run report: " << html_escape(name) << "</h1>\n<p class=\"sub\">";
   for (size_t i = 0; i < sub.size(); ++i) h << (i ? " &middot; " : "") << sub[i];
   h << (sub.empty() ? "" : " &middot; ") << e.C << " classes</p>\n";
-  h << "<h2>Summary</h2>\n" << summary_html(e, rows) << terms_html(e);
+  const std::string drop = stage_drop_note(best_logged_top1(dir / "metrics.jsonl"));  // (the run's log says it too)
+  h << "<h2>Summary</h2>\n" << summary_html(e, rows, drop) << terms_html(e);
   h << "<h2>Plots</h2>\n";
   for (auto& [file, caption] : w.figures)
     h << "<figure><img src=\"plots/" << html_escape(file) << "\" alt=\"" << html_escape(file) << "\"><figcaption>" << html_escape(caption)

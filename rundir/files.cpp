@@ -61,12 +61,13 @@ Json last_logged_top1(const fs::path& metrics_jsonl, int stage) {
   return top1;
 }
 
-std::vector<double> best_logged_top1(const fs::path& metrics_jsonl, int stages) {
-  std::vector<double> best((size_t)std::max(0, stages), -1.0);
+std::vector<double> best_logged_top1(const fs::path& metrics_jsonl) {
+  std::vector<double> best;
   for (const Json& l : read_metrics_lines(metrics_jsonl)) {
     const int k = l.value("stage", 0);
-    if (k >= 1 && k <= stages && l.contains("top1") && l["top1"].is_number())
-      best[(size_t)k - 1] = std::max(best[(size_t)k - 1], l["top1"].get<double>());
+    if (k < 1 || k > 1000 || !l.contains("top1") || !l["top1"].is_number()) continue;
+    if ((size_t)k > best.size()) best.resize((size_t)k, -1.0);
+    best[(size_t)k - 1] = std::max(best[(size_t)k - 1], l["top1"].get<double>());
   }
   return best;
 }

@@ -20,9 +20,9 @@ uint64_t file_size_or_zero(const std::filesystem::path& path);
 
 // The top-1 of the last evaluated epoch of `stage` in metrics.jsonl (null when none was evaluated).
 Json last_logged_top1(const std::filesystem::path& metrics_jsonl, int stage);
-// Each stage's best evaluated top-1 in metrics.jsonl (index stage - 1; -1 for a stage with none), as the
-// report reads it (train/metrics.h: stage_drop_note).
-std::vector<double> best_logged_top1(const std::filesystem::path& metrics_jsonl, int stages);
+// Each stage's best evaluated top-1 in metrics.jsonl, up to the last stage evaluated (index stage - 1; -1 for
+// a stage with none): what the run's log and its report judge stages by (train/metrics.h: stage_drop_note).
+std::vector<double> best_logged_top1(const std::filesystem::path& metrics_jsonl);
 
 // A resume with --set data.root (the data moved): writes `root` into the run's config.json (atomically) when
 // it differs and returns the old value; returns "" and leaves the file alone when they are equal.

@@ -106,12 +106,17 @@ static std::filesystem::path fresh_dir(const std::string& name) {
   return dir;
 }
 
+// The training split of write_tsne: k clusters of m points in dim dimensions (clusters above).
+static TsneSplit cluster_split(int k, int m, int dim, uint64_t seed) {
+  std::vector<int> label;
+  std::vector<float> x = clusters(k, m, dim, seed, label);
+  return TsneSplit{"train", x, dim, std::vector<int32_t>(label.begin(), label.end())};
+}
+
 TEST_CASE("write_tsne: the report's figure, numbers and section") {
   namespace fs = std::filesystem;
   const fs::path dir = fresh_dir("tailor_test_report_tsne");
-  std::vector<int> label;
-  std::vector<float> x = clusters(3, 30, 6, 9, label);
-  TsneSplit train{"train", x, 6, std::vector<int32_t>(label.begin(), label.end())};
+  const TsneSplit train = cluster_split(3, 30, 6, 9);
   TsneOptions o;
   o.iterations = 300;
   CHECK(tsne_section_html(dir.string()).empty());
@@ -135,9 +140,7 @@ TEST_CASE("write_tsne: more classes than the points can stratify: a subset of cl
   namespace fs = std::filesystem;
   const fs::path dir = fresh_dir("tailor_test_report_tsne_many");
   // 40 classes x 3 samples, at most 50 points: 40 x 5 > 50, so 50 / 5 = 10 classes are shown, 3 points each
-  std::vector<int> label;
-  std::vector<float> x = clusters(40, 3, 4, 5, label);
-  TsneSplit train{"train", x, 4, std::vector<int32_t>(label.begin(), label.end())};
+  const TsneSplit train = cluster_split(40, 3, 4, 5);
   std::vector<int64_t> counts(40);
   for (int c = 0; c < 40; ++c) counts[c] = (c * 7) % 40 + 1;  // the head class is not class 0: order by count
   TsneOptions o;

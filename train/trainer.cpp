@@ -415,7 +415,7 @@ Json Trainer::finish() {
          << fs::path(kept).filename().string() << ":\n"
          << format_shot_table(m, j["split"].get<std::string>());
   }
-  const std::string drop = stage_drop_note(best_logged_top1(dir_ / "metrics.jsonl", num_stages()));
+  const std::string drop = stage_drop_note(best_logged_top1(dir_ / "metrics.jsonl"));
   if (!drop.empty()) log_ << "note: " << drop << "\n";
   summary["top1_last"] = last_logged_top1(dir_ / "metrics.jsonl", num_stages());
   add_run_totals(summary, st_, st_.wall_before + monotonic_seconds() - session_t0_);
