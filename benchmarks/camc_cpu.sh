@@ -4,7 +4,8 @@
 # (lambda 1, T 0.5, s 16: the reconstruction's defaults) and without it (lambda 0: the same normalised
 # classifier with the fixed scale on plain GAP features); VARIANTS=all adds lambda 1 with a sharper attention
 # (T 0.1); VARIANTS=predicted runs the calibrated pooling with the predicted class's map in training
-# (stage1.camc.attend predicted) at lambda 1 and 0.5.
+# (stage1.camc.attend predicted) at lambda 1 and 0.5; VARIANTS=plain_pred runs the plain one (lambda 0) and the
+# predicted-class one at lambda 1 only.
 # Many / medium / few are thirds of the classes by training count (3 / 4 / 3). One table.
 #   benchmarks/camc_cpu.sh DATA OUT [SEEDS] [E] [THREADS] [JOBS]
 #   DATA: the CIFAR-10 binary batches (../shared/data/get_cifar10_bin.sh DIR; DIR/cifar-10-batches-bin)
@@ -16,6 +17,7 @@ mkdir -p "$OUT"
 variants=("plain:0:0.5:label" "camc:1:0.5:label")
 [ "${VARIANTS:-}" = all ] && variants+=("camc_t0.1:1:0.1:label")
 [ "${VARIANTS:-}" = predicted ] && variants=("pred:1:0.5:predicted" "pred_l0.5:0.5:0.5:predicted")
+[ "${VARIANTS:-}" = plain_pred ] && variants=("plain:0:0.5:label" "pred:1:0.5:predicted")
 run() {  # NAME LAMBDA TEMPERATURE SEED ATTEND
   local name=$1
   if [ -f "$OUT/$name/summary.json" ]; then return; fi

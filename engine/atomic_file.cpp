@@ -36,11 +36,15 @@ std::string folder_of(const std::string& path) {
 }  // namespace
 
 void write_file_atomic(const std::string& path, const void* data, size_t size) {
+  write_file_atomic_with(path, [&](const WriteBytes& write) { write(data, size); });
+}
+
+void write_file_atomic_with(const std::string& path, const std::function<void(const WriteBytes& write)>& produce) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail_on(tmp, "cannot open for writing", errno);
   try {
-    write_all(fd, static_cast<const uint8_t*>(data), size, tmp);
+    produce([&](const void* data, size_t size) { write_all(fd, static_cast<const uint8_t*>(data), size, tmp); });
     if (::fsync(fd) != 0) fail_on(tmp, "fsync failed", errno);
   } catch (...) {
     ::close(fd);

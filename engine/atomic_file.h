@@ -4,11 +4,15 @@
 // reason ("No space left on device", "Read-only file system"); PATH is left as it was.
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <string>
 
 namespace tailor {
 
 void write_file_atomic(const std::string& path, const void* data, size_t size);
+// The same for a file produced in pieces (larger than memory): `produce` calls `write` with each piece in order.
+using WriteBytes = std::function<void(const void* data, size_t size)>;
+void write_file_atomic_with(const std::string& path, const std::function<void(const WriteBytes& write)>& produce);
 
 // One line (a '\n' is added) appended to a log and flushed to the file: throws naming the file and the
 // reason when it cannot be (the log keeps the lines before it; a partial line may remain, and a resume

@@ -147,7 +147,7 @@ uint64_t header_length(const uint8_t* first8, uint64_t size, const std::string& 
     fail(file, "a PyTorch torch.save file (a pickle), not safetensors: convert it in Python with "
                "`safetensors.torch.save_file(torch.load(F), OUT)` (its state_dict, when it holds more; a "
                "classifier-balancing / BALMS checkpoint holds {'state_dict': {'feat_model': ..., 'classifier': ...}}: "
-               "merge the two dicts; docs/cli.md \"--init-from\")");
+               "merge the two dicts; docs/cli.md \"Checkpoints and exact resume\", --init-from)");
   if (n > kMaxHeaderBytes)
     fail(file, "header length " + std::to_string(n) + " exceeds the limit of " +
                    std::to_string(kMaxHeaderBytes) + " bytes");
@@ -268,21 +268,21 @@ SafeTensorFile read_safetensors(const std::string& path) {
   return parse_safetensors(buf, path);
 }
 
-std::vector<uint8_t> serialize_safetensors(const SafeTensorFile& f, const std::string& file) {
+std::vector<uint8_t> safetensors_header(const std::map<std::string, SafeTensorLayout>& tensors,
+                                        const std::map<std::string, std::string>& metadata, const std::string& file) {
   json header = json::object();
   uint64_t pos = 0;
-  for (const auto& [name, t] : f.tensors) {  // std::map: sorted by name
+  for (const auto& [name, t] : tensors) {  // std::map: sorted by name
     if (name == "__metadata__") fail(file, "'__metadata__' is reserved and cannot name a tensor");
     const size_t esize = safetensors_dtype_size(t.dtype);
     if (esize == 0) fail(file, "tensor '" + name + "': unknown dtype '" + t.dtype + "'");
     uint64_t nbytes = 0;
-    if (!byte_count(t.shape, esize, &nbytes) || nbytes != t.bytes.size())
-      fail(file, "tensor '" + name + "': shape " + shape_str(t.shape) + " x " + t.dtype +
-                     " does not match its " + std::to_string(t.bytes.size()) + " bytes");
+    if (!byte_count(t.shape, esize, &nbytes))
+      fail(file, "tensor '" + name + "': shape " + shape_str(t.shape) + " overflows");
     header[name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {pos, pos + nbytes}}};
     pos += nbytes;
   }
-  if (!f.metadata.empty()) header["__metadata__"] = f.metadata;
+  if (!metadata.empty()) header["__metadata__"] = metadata;
 
   std::string h;
   try {
@@ -296,6 +296,24 @@ std::vector<uint8_t> serialize_safetensors(const SafeTensorFile& f, const std::s
   const uint64_t n = h.size();
   std::memcpy(out.data(), &n, 8);
   std::memcpy(out.data() + 8, h.data(), h.size());
+  return out;
+}
+
+std::vector<uint8_t> serialize_safetensors(const SafeTensorFile& f, const std::string& file) {
+  std::map<std::string, SafeTensorLayout> layout;
+  uint64_t pos = 0;
+  for (const auto& [name, t] : f.tensors) {
+    if (name == "__metadata__") fail(file, "'__metadata__' is reserved and cannot name a tensor");
+    const size_t esize = safetensors_dtype_size(t.dtype);
+    if (esize == 0) fail(file, "tensor '" + name + "': unknown dtype '" + t.dtype + "'");
+    uint64_t nbytes = 0;
+    if (!byte_count(t.shape, esize, &nbytes) || nbytes != t.bytes.size())
+      fail(file, "tensor '" + name + "': shape " + shape_str(t.shape) + " x " + t.dtype +
+                     " does not match its " + std::to_string(t.bytes.size()) + " bytes");
+    layout[name] = {t.dtype, t.shape};
+    pos += nbytes;
+  }
+  std::vector<uint8_t> out = safetensors_header(layout, f.metadata, file);
   out.reserve(out.size() + pos);
   for (const auto& kv : f.tensors) out.insert(out.end(), kv.second.bytes.begin(), kv.second.bytes.end());
   return out;

@@ -45,6 +45,14 @@ std::map<std::string, std::string> read_safetensors_metadata(const std::string& 
 SafeTensorFile parse_safetensors(const std::vector<uint8_t>& file, const std::string& name);
 
 void write_safetensors(const std::string& path, const SafeTensorFile& f);
+// The first bytes of a file holding tensors of these dtypes and shapes (their bytes in name order follow): the
+// 8-byte length and the header, padded so that the data starts 8-byte aligned. For a file written in pieces.
+struct SafeTensorLayout {
+  std::string dtype;
+  std::vector<int64_t> shape;
+};
+std::vector<uint8_t> safetensors_header(const std::map<std::string, SafeTensorLayout>& tensors,
+                                        const std::map<std::string, std::string>& metadata, const std::string& name);
 // Serialises to an in-memory file image (what write_safetensors writes).
 std::vector<uint8_t> serialize_safetensors(const SafeTensorFile& f, const std::string& name);
 

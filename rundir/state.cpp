@@ -24,7 +24,8 @@ Rng::State rng_state(const Json& j) {
 }  // namespace
 
 Json state_json(const RunState& s, const std::string& hash) {
-  Json j{{"format", RunState::kFormat}, {"stage", s.stage}, {"stage_started", s.stage_started},
+  Json j{{"format", RunState::kFormat}, {"steps_revision", s.steps_revision}, {"stage", s.stage},
+              {"stage_started", s.stage_started},
               {"epoch", s.epoch}, {"cursor", s.cursor}, {"step_in_epoch", s.step_in_epoch},
               {"global_step", s.global_step}, {"loss_sum", s.loss_sum}, {"epoch_seconds", s.epoch_seconds},
               {"epoch_images", s.epoch_images}, {"epoch_loss_images", s.epoch_loss_images}, {"skipped", s.skipped}, {"best_top1", s.best_top1},
@@ -49,6 +50,7 @@ RunState state_from_json(const Json& j, const std::string& file) {
                              "); it cannot be resumed by this version — start the run again");
   try {
     RunState s;
+    s.steps_revision = j.value("steps_revision", 0);  // (states written before the key: 1 or 2)
     s.stage = j.at("stage");
     s.stage_started = j.at("stage_started");
     s.epoch = j.at("epoch");
@@ -81,6 +83,66 @@ RunState state_from_json(const Json& j, const std::string& file) {
   } catch (const Json::exception& e) {
     throw std::runtime_error(file + ": the training state is incomplete (" + std::string(e.what()) + ")");
   }
+}
+
+std::string steps_revision_change(int revision, const StageConfig& c, int64_t n_train) {
+  if (!c.trains) return "";
+  std::string changes;
+  if (revision < 2 && c.sampler.kind == data::SamplerKind::ClassAware) {  // 1 -> 2: the class-aware epoch
+    // (the same steps when B divides N, or when max_steps_per_epoch stops the epoch before its short batch)
+    const int64_t B = c.batch_size, was = (n_train + B - 1) / B, now = c.epoch_samples(n_train) / B;
+    if (n_train % B != 0 && (c.max_steps_per_epoch < 0 || c.max_steps_per_epoch >= was))
+      changes += c.key() + " (class_aware sampler, " + std::to_string(n_train) + " training images, batch " +
+                 std::to_string(B) + ") ran " +
+                 (was == 1 ? "one batch of " + std::to_string(n_train) + " images an epoch"
+                           : std::to_string(was) + " batches an epoch, the last of " +
+                                 std::to_string(n_train - (was - 1) * B) + " images") +
+                 "; this tailor runs " + std::to_string(now) + (now == 1 ? " full batch" : " full batches");
+  }
+  return changes;
+}
+
+StepsRevisionCheck check_steps_revision(const RunState& s, const std::vector<StageConfig>& stages, int64_t n_train) {
+  StepsRevisionCheck out;
+  if (s.steps_revision == RunState::kStepsRevision || s.stage > (int)stages.size()) return out;  // (finished run)
+  if (s.steps_revision > RunState::kStepsRevision) {  // what it changed is unknown here
+    out.refusal = "a state of steps revision " + std::to_string(s.steps_revision) +
+                  ", written by a newer tailor (this one's: " + std::to_string(RunState::kStepsRevision) +
+                  "), whose steps may differ; finish the run with that tailor";
+    return out;
+  }
+  int revision = s.steps_revision;  // 0: 1 or 2, not recorded
+  for (const StageConfig& c : stages) {
+    if (c.index < s.stage) continue;  // finished: not trained again
+    const bool started = c.index == s.stage && s.stage_started;
+    if (started && s.epoch >= c.epochs) continue;  // (its steps are done)
+    const std::string change = steps_revision_change(revision == 0 ? 1 : revision, c, n_train);
+    if (change.empty()) continue;
+    if (revision == 0) {  // the images of the stage's finished epochs tell: N (or more, padded) an epoch under 1
+      if (!started) continue;  // (a later stage trains as this tailor does; the state cannot say what it replaces)
+      if (s.epoch == 0) {
+        out.notes.push_back("this state does not record its steps revision (written before the record); if the "
+                            "tailor that started it was older than int(N / B) class-aware epochs, " + change +
+                            "; the stage's first epoch goes on with this tailor's steps");
+        continue;
+      }
+      int64_t done = s.train_images;
+      for (int64_t x : s.stage_images) done -= x;
+      if (done == s.epoch * c.epoch_samples(n_train)) {
+        revision = RunState::kStepsRevision;
+        continue;
+      }
+      revision = 1;
+    }
+    if (started) {
+      out.refusal = "written by a tailor that trains the run's stage in progress otherwise: " + change +
+                    "; finish the run with the tailor that started it, or start it again";
+      return out;
+    }
+    out.notes.push_back("the tailor that started this run trains " + c.key() + " otherwise: " + change + "; " +
+                        c.key() + " has not started and trains as this tailor does");
+  }
+  return out;
 }
 
 void add_run_totals(Json& summary, const RunState& s, double wall_s) {

@@ -8,11 +8,20 @@
 
 #include "engine/rng.h"
 #include "train/config.h"  // Json
+#include "train/run_config.h"
 
 namespace tailor {
 
 struct RunState {
   static constexpr int kFormat = 2;  // 2: runs of any number of stages, each with its method
+  // The revision of the steps tailor trains for a config, raised whenever the same config trains other steps than
+  // before (a resume across it would finish a run with steps its start never had; steps_revision_change):
+  //   1: a class_aware stage ran ceil(N / B) batches an epoch, the last one short
+  //   2: a class_aware stage runs int(N / B) full batches, as Decoupling counts them (StageConfig::epoch_samples)
+  //   0 (read from a state without the key): 1 or 2 — revision 2 came before the key; check_steps_revision tells
+  //     them apart by the images the stage in progress has trained
+  static constexpr int kStepsRevision = 2;
+  int steps_revision = kStepsRevision;
   int stage = 1;                     // 1-based stage in progress; the number of stages + 1 = finished
   bool stage_started = false;        // the stage was set up: the state's tensors are this stage's
   int epoch = 0;                     // 0-based epoch in progress / next to run
@@ -40,6 +49,20 @@ struct RunState {
 Json state_json(const RunState& s, const std::string& config_hash);
 // The inverse; a state of another format, or one missing a key, is an error naming `file`.
 RunState state_from_json(const Json& j, const std::string& file);
+
+// How stage `c` of a run whose state is of an older steps revision `revision` trains other steps in this tailor
+// than in the one that wrote the state, on a training split of `n_train` images (which revisions' changes touch
+// it, and how); empty when they do not.
+std::string steps_revision_change(int revision, const StageConfig& c, int64_t n_train);
+
+// A resume of state `s` by this tailor: refused when the stage in progress would train other steps than it started
+// with (steps_revision_change) or the state is of a newer revision (its changes are unknown here); the later stages
+// that will train as this tailor does, not as the one that started the run, are notes for the log.
+struct StepsRevisionCheck {
+  std::string refusal;  // empty: the resume goes on
+  std::vector<std::string> notes;
+};
+StepsRevisionCheck check_steps_revision(const RunState& s, const std::vector<StageConfig>& stages, int64_t n_train);
 
 // summary.json's totals of a finished run: each stage's best top-1 (stage1_top1, stage_top1, in percent),
 // wall_s, train_img_per_s over all steps, stage_img_per_s (null for a stage without steps) and peak_mem_mb

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 
@@ -124,6 +125,48 @@ TEST_CASE("a write killed at a random moment leaves either the old or the new fi
   }
   std::remove(path.c_str());
   std::remove((path + ".tmp").c_str());
+}
+
+TEST_CASE("a file streamed row by row is the file save_tensors writes, byte for byte; nothing is left beside it") {
+  const std::string dir = tmp_path("streamed"), path = dir + "/f.safetensors", whole = dir + "/whole.safetensors";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const int64_t N = 37, F = 5, C = 3;  // rows in uneven batches, as extract-features' last batch is short
+  std::vector<float> feats, logits;
+  for (int64_t i = 0; i < N * F; ++i) feats.push_back(std::sin(0.37f * (float)i));
+  for (int64_t i = 0; i < N * C; ++i) logits.push_back(-1.5f + 0.01f * (float)i);
+  const Tensor labels = Tensor::from_vector_i32(std::vector<int32_t>(N, 2), {N});
+  const std::map<std::string, std::string> meta = {{"split", "test"}};
+  {
+    StreamedTensorsWriter w(path, {{"features", F}, {"logits", C}});
+    for (int64_t at = 0; at < N;) {
+      const int64_t b = std::min<int64_t>(at % 2 ? 16 : 5, N - at);
+      w.append("features", feats.data() + at * F, (size_t)(b * F));
+      w.append("logits", logits.data() + at * C, (size_t)(b * C));
+      at += b;
+    }
+    CHECK_THROWS_WITH(w.append("logits", logits.data(), 4),
+                      doctest::Contains("'logits' takes rows of 3 values, got 4"));
+    w.finish({{"labels", labels}}, meta);
+  }
+  save_tensors(whole, {{"features", Tensor::from_vector(feats, {N, F})}, {"labels", labels},
+                       {"logits", Tensor::from_vector(logits, {N, C})}}, meta);
+  auto bytes = [](const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  CHECK(bytes(path).size() > (size_t)(N * (F + C) * 4));
+  CHECK(bytes(path) == bytes(whole));  // (its crc32 too: read_weights checks it)
+  std::map<std::string, std::string> got;
+  CHECK(read_weights(path, &got).at("logits").to_vector() == logits);
+  size_t files = 0;  // the temporary parts were unlinked at once: only the two files
+  for (auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
+  CHECK(files == 2);
+  // a folder that takes no file: refused before any row is computed, naming the file
+  const std::string missing = dir + "/missing/f.safetensors.features.part: cannot create (No such file";
+  CHECK_THROWS_WITH(StreamedTensorsWriter(dir + "/missing/f.safetensors", {{"features", F}}),
+                    doctest::Contains(missing.c_str()));
+  std::filesystem::remove_all(dir);
 }
 
 // A file the way PyTorch users hold weights: half / bfloat16 / double tensors, a DataParallel "module." prefix,

@@ -12,6 +12,9 @@
 
 #include "cli_run.h"
 #include "train_cli.h"
+#include "rundir/state.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
 
 namespace fs = std::filesystem;
 using train_cli::slurp;
@@ -31,6 +34,23 @@ std::string quick(const std::string& name) {
 }
 
 bool has(const Run& r, const std::string& text) { return r.out.find(text) != std::string::npos; }
+
+// The run's training state of another steps revision (0: without the key, as tailors before it wrote it); a
+// train_images >= 0 replaces the state's.
+void set_steps_revision(const fs::path& dir, int revision, int64_t train_images = -1) {
+  const std::string path = (dir / "checkpoints" / "train_state.safetensors").string();
+  std::map<std::string, std::string> meta;
+  const auto tensors = tailor::read_weights(path, &meta);
+  tailor::Json state = tailor::Json::parse(meta.at("state"));
+  if (revision == 0)
+    state.erase("steps_revision");
+  else
+    state["steps_revision"] = revision;
+  if (train_images >= 0) state["train_images"] = train_images;
+  meta["state"] = state.dump();
+  meta.erase("crc32");  // (save_tensors writes the new one)
+  tailor::save_tensors(path, tensors, meta);
+}
 
 }  // namespace
 
@@ -200,6 +220,110 @@ TEST_CASE("the logs a training state counts: a resume refuses a log cut short; a
   r = run("eval --run " + dir.string() + " --checkpoint " + folder.string());
   CHECK(r.code != 0);
   CHECK_MESSAGE(has(r, folder.string() + ": a folder, not a safetensors file"), r.out);
+}
+
+TEST_CASE("a state of an older steps revision: refused when its stage in progress trains otherwise, else noted") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  // revision 1 -> 2: a class_aware stage's epoch is int(N / B) full batches, was ceil(N / B) with a short last one;
+  // here N = 159 (10 classes, n_max 40, ratio 10) and B = 128: 2 batches (128 + 31) then, 1 now
+  const std::string two = train_cli::small_data(root() + "/runs", "revision") +
+                          " --set stage1.epochs=2 --set stage2.epochs=1 --set eval.every_epochs=0 --no-report";
+  const fs::path dir = root() + "/runs/revision";
+  Run r = run("train " + two + " --set stage1.sampler.name=class_aware --stop-after 0.001");
+  REQUIRE_MESSAGE(r.code == 75, r.out);
+  set_steps_revision(dir, 1);
+  r = run("train --resume " + dir.string());
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(has(r, "train_state.safetensors: written by a tailor that trains the run's stage in progress "
+                       "otherwise: stage1 (class_aware sampler, 159 training images, batch 128) ran 2 batches an "
+                       "epoch, the last of 31 images; this tailor runs 1 full batch; finish the run with the "
+                       "tailor that started it, or start it again"), r.out);
+  // without the key (revision 1 or 2): the stage's finished epoch trained 159 images under 1, 128 under 2
+  const int64_t images = tailor::Json::parse(
+      [&] {
+        std::map<std::string, std::string> meta;
+        tailor::read_weights((dir / "checkpoints" / "train_state.safetensors").string(), &meta);
+        return meta.at("state");
+      }()).at("train_images");
+  CHECK(images == 128);
+  set_steps_revision(dir, 0, 159);
+  r = run("train --resume " + dir.string());
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(has(r, "stage in progress otherwise: stage1 (class_aware sampler, 159 training images, batch 128)"),
+                r.out);
+  set_steps_revision(dir, 3, images);  // a newer tailor's state: refused whatever its stages
+  r = run("train --resume " + dir.string());
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(has(r, "train_state.safetensors: a state of steps revision 3, written by a newer tailor (this "
+                       "one's: 2), whose steps may differ; finish the run with that tailor"), r.out);
+  set_steps_revision(dir, 0);  // this tailor's own images: revision 2, resumed without a word
+  r = run("train --resume " + dir.string());
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK_FALSE(has(r, "steps revision"));
+  CHECK_FALSE(has(r, "otherwise:"));
+  // the class-aware stage not started yet: the resume goes on, saying that stage trains as this tailor does
+  r = run("train " + two + " --overwrite --set stage2.sampler.name=class_aware --stop-after 0.001");
+  REQUIRE_MESSAGE(r.code == 75, r.out);
+  set_steps_revision(dir, 1);
+  r = run("train --resume " + dir.string());
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK_MESSAGE(has(r, "note: the tailor that started this run trains stage2 otherwise: stage2 (class_aware sampler, "
+                       "159 training images, batch 128) ran 2 batches an epoch, the last of 31 images; this tailor "
+                       "runs 1 full batch; stage2 has not started and trains as this tailor does"), r.out);
+  // a stage with the instance sampler is the same in both: no note
+  r = run("train " + two + " --overwrite --stop-after 0.001");
+  REQUIRE_MESSAGE(r.code == 75, r.out);
+  set_steps_revision(dir, 1);
+  r = run("train --resume " + dir.string());
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK_FALSE(has(r, "otherwise:"));
+}
+
+TEST_CASE("steps revisions: which stages a change touches, and a state without the record told apart by its images") {
+  using tailor::RunState;
+  using tailor::StageConfig;
+  StageConfig ca;  // a class-aware stage of 3 epochs, batch 128, on N = 159: 2 batches an epoch then, 1 now
+  ca.index = 1;
+  ca.epochs = 3;
+  ca.sampler.kind = tailor::data::SamplerKind::ClassAware;
+  CHECK(tailor::steps_revision_change(1, ca, 256).empty());  // B divides N: the same batches
+  CHECK(tailor::steps_revision_change(2, ca, 159).empty());
+  CHECK(!tailor::steps_revision_change(1, ca, 159).empty());
+  ca.max_steps_per_epoch = 1;  // the epoch stopped before its short batch: the same steps
+  CHECK(tailor::steps_revision_change(1, ca, 159).empty());
+  ca.max_steps_per_epoch = 2;
+  CHECK(!tailor::steps_revision_change(1, ca, 159).empty());
+  ca.max_steps_per_epoch = -1;
+  CHECK(tailor::steps_revision_change(1, ca, 100) ==  // N < B: one batch of N, now one of B
+        "stage1 (class_aware sampler, 100 training images, batch 128) ran one batch of 100 images an epoch; this "
+        "tailor runs 1 full batch");
+  StageConfig inst = ca;
+  inst.sampler.kind = tailor::data::SamplerKind::Instance;
+  CHECK(tailor::steps_revision_change(1, inst, 159).empty());
+
+  RunState s;  // without the record, in the class-aware stage's third epoch
+  s.steps_revision = 0;
+  s.stage = 1;
+  s.stage_started = true;
+  s.epoch = 2;
+  s.train_images = 2 * 128;  // revision 2's epochs
+  CHECK(tailor::check_steps_revision(s, {ca}, 159).refusal.empty());
+  CHECK(tailor::check_steps_revision(s, {ca}, 159).notes.empty());
+  s.train_images = 2 * 159;  // revision 1's
+  CHECK(tailor::check_steps_revision(s, {ca}, 159).refusal.find("stage in progress otherwise") != std::string::npos);
+  s.epoch = 0;  // its first epoch: cannot be told; goes on, noted
+  const auto first = tailor::check_steps_revision(s, {ca}, 159);
+  CHECK(first.refusal.empty());
+  REQUIRE(first.notes.size() == 1);
+  CHECK(first.notes[0].find("this state does not record its steps revision") == 0);
+  s.steps_revision = 1;  // recorded 1, every epoch done (killed before the stage was closed): nothing left
+  s.epoch = 3;
+  CHECK(tailor::check_steps_revision(s, {ca}, 159).refusal.empty());
+  s.stage = 2;  // a finished run of a newer tailor: nothing to train, nothing refused
+  s.steps_revision = 3;
+  CHECK(tailor::check_steps_revision(s, {ca}, 159).refusal.empty());
+  s.stage = 1;
+  CHECK(!tailor::check_steps_revision(s, {ca}, 159).refusal.empty());
 }
 
 TEST_CASE("an LT subset the data cannot give is a config error naming data.imbalance and what to change") {

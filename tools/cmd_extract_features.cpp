@@ -4,7 +4,7 @@
 #include <iostream>
 #include <map>
 #include <string>
-#include <utility>
+#include <vector>
 
 #include "engine/precision.h"
 #include "tools/args.h"
@@ -43,14 +43,22 @@ int cmd_extract_features(int argc, char** argv) {
   }
   PrecisionScope precision_scope(src.precision);  // the run's (tools/model_source.h)
   const data::Dataset& ds = run_split(src.data, split);
-  SplitFeatures f = extract_features(*src.net, ds, src.data.eval_tf, src.cfg.at("data").at("eval_batch_size"),
-                                     src.cfg.at("data").at("workers"), /*with_logits=*/true);
-  const int64_t N = (int64_t)f.labels.size(), F = src.net->feature_dim(), C = src.net->config().num_classes;
-  std::map<std::string, Tensor> tensors = {{"features", f.features}, {"logits", f.logits},
-                                           {"labels", Tensor::from_vector_i32(f.labels, {N})},
-                                           {"indices", Tensor::from_vector_i32(f.indices, {N})}};
-  f.features = f.logits = Tensor();  // the map holds the only references: each is freed once written out
-  save_tensors_releasing(out, std::move(tensors), {{"split", split}, {"checkpoint", src.checkpoint}});
+  const int64_t F = src.net->feature_dim(), C = src.net->config().num_classes;
+  // features and logits streamed to the file as the batches come (iNaturalist's training split: 14 GB of logits)
+  StreamedTensorsWriter file(out, {{"features", F}, {"logits", C}});
+  std::vector<int32_t> labels, indices;
+  for_each_feature_batch(*src.net, ds, src.data.eval_tf, src.cfg.at("data").at("eval_batch_size"),
+                         src.cfg.at("data").at("workers"), /*with_logits=*/true,
+                         [&](const std::vector<float>& f, const std::vector<float>& z, const std::vector<int32_t>& y,
+                             const std::vector<int64_t>& idx) {
+                           file.append("features", f.data(), f.size());
+                           file.append("logits", z.data(), z.size());
+                           labels.insert(labels.end(), y.begin(), y.end());
+                           for (int64_t i : idx) indices.push_back((int32_t)i);
+                         });
+  const int64_t N = (int64_t)labels.size();
+  file.finish({{"labels", Tensor::from_vector_i32(labels, {N})}, {"indices", Tensor::from_vector_i32(indices, {N})}},
+              {{"split", split}, {"checkpoint", src.checkpoint}});
   std::cout << "written: " << out << " (" << N << " x " << F << " features, " << C << " logits)\n";
   return 0;
 }

@@ -1,15 +1,18 @@
 #include "train/checkpoint.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
 #include <set>
 
-#include "engine/allocator.h"
+#include "engine/atomic_file.h"
 #include "engine/precision.h"  // bf16_to_float
 #include "engine/safetensors.h"
 #include "data/dataset.h"  // first_few
@@ -71,14 +74,89 @@ void save_tensors(const std::string& path, const std::map<std::string, Tensor>& 
   write_with_crc(path, f);
 }
 
-void save_tensors_releasing(const std::string& path, std::map<std::string, Tensor>&& tensors,
-                            const std::map<std::string, std::string>& metadata) {
-  SafeTensorFile f;
-  f.metadata = metadata;
-  for (auto it = tensors.begin(); it != tensors.end(); it = tensors.erase(it))
-    f.tensors[it->first] = to_safetensor(it->first, it->second);
-  cpu_empty_cache();  // the released tensors' blocks back to the system, not kept for reuse
-  write_with_crc(path, f);
+StreamedTensorsWriter::StreamedTensorsWriter(const std::string& path, const std::map<std::string, int64_t>& streamed)
+    : path_(path) {
+  for (const auto& [name, row] : streamed) {
+    const std::string part = path + "." + name + ".part";
+    Part p;
+    p.row = row;
+    p.crc = crc32(0L, Z_NULL, 0);
+    p.fd = ::open(part.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    const int err = errno;
+    if (p.fd >= 0) parts_[name] = p;  // (closed by the destructor, or below when this constructor throws)
+    // the open file stays until closed, and goes with the process
+    if (p.fd < 0 || ::unlink(part.c_str()) != 0) {
+      const std::string why = std::strerror(p.fd < 0 ? err : errno);
+      for (auto& [n, q] : parts_) ::close(q.fd);
+      fail(part + ": cannot " + (p.fd < 0 ? "create" : "remove its name") + " (" + why + ")");
+    }
+  }
+}
+
+StreamedTensorsWriter::~StreamedTensorsWriter() {
+  for (auto& [name, p] : parts_)
+    if (p.fd >= 0) ::close(p.fd);
+}
+
+void StreamedTensorsWriter::append(const std::string& name, const float* values, size_t count) {
+  Part& p = parts_.at(name);
+  if (p.row <= 0 || count % (size_t)p.row != 0)
+    fail(path_ + ": '" + name + "' takes rows of " + std::to_string(p.row) + " values, got " + std::to_string(count));
+  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(values);
+  size_t n = count * sizeof(float);
+  p.crc = crc32_z(p.crc, bytes, n);
+  p.bytes += n;
+  p.rows += (int64_t)(count / (size_t)p.row);
+  while (n > 0) {
+    const ssize_t w = ::write(p.fd, bytes, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) fail(path_ + ": cannot write '" + name + "' to its temporary file (" + std::strerror(errno) + ")");
+    bytes += w;
+    n -= (size_t)w;
+  }
+}
+
+void StreamedTensorsWriter::finish(const std::map<std::string, Tensor>& tensors,
+                                   const std::map<std::string, std::string>& metadata) {
+  std::map<std::string, SafeTensor> small;  // (dtype, shape and bytes as save_tensors writes them)
+  for (const auto& [name, t] : tensors) {
+    if (parts_.count(name)) fail(path_ + ": '" + name + "' is streamed and given whole");
+    small[name] = to_safetensor(name, t);
+  }
+  std::map<std::string, SafeTensorLayout> layout;
+  for (const auto& [name, t] : small) layout[name] = {t.dtype, t.shape};
+  for (const auto& [name, p] : parts_) layout[name] = {"F32", {p.rows, p.row}};
+  uLong crc = crc32(0L, Z_NULL, 0);  // data_crc32's: every tensor's bytes in name order
+  for (const auto& [name, l] : layout) {
+    const auto part = parts_.find(name);
+    if (part != parts_.end()) crc = crc32_combine(crc, part->second.crc, (z_off_t)part->second.bytes);
+    else crc = crc32_z(crc, small[name].bytes.data(), small[name].bytes.size());
+  }
+  std::map<std::string, std::string> meta = metadata;
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08lx", (unsigned long)crc);
+  meta["crc32"] = hex;
+  const std::vector<uint8_t> header = safetensors_header(layout, meta, path_);
+  write_file_atomic_with(path_, [&](const WriteBytes& write) {
+    write(header.data(), header.size());
+    std::vector<uint8_t> buf(8 << 20);
+    for (const auto& [name, l] : layout) {
+      const auto part = parts_.find(name);
+      if (part == parts_.end()) {
+        write(small[name].bytes.data(), small[name].bytes.size());
+        continue;
+      }
+      for (uint64_t at = 0; at < part->second.bytes;) {  // the temporary file's bytes, read back in 8 MB pieces
+        const ssize_t r = ::pread(part->second.fd, buf.data(), std::min<uint64_t>(buf.size(), part->second.bytes - at),
+                                  (off_t)at);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) fail(path_ + ": cannot read back '" + name + "' from its temporary file (" +
+                         (r < 0 ? std::strerror(errno) : "it is shorter than written") + ")");
+        write(buf.data(), (size_t)r);
+        at += (uint64_t)r;
+      }
+    }
+  });
 }
 
 void save_weights(const std::string& path, const Module& model, const std::map<std::string, std::string>& metadata) {

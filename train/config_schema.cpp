@@ -42,7 +42,7 @@ std::vector<ConfigKey> build_schema() {
   add(s, "deterministic", "bool", false, 0, 0, {}, "CUDA: deterministic cuDNN algorithms only (bit-identical reruns)");
   add(s, "cuda_graphs", "bool", false, 0, 0, {},
       "CUDA: capture each epoch's training step and each evaluation's forward once as CUDA graphs and replay "
-      "them (the same numbers, fewer launches; docs/DESIGN.md \"CUDA graphs\")");
+      "them (the same numbers, fewer launches; docs/DESIGN.md \"CUDA backend\", its CUDA graphs item)");
   add(s, "precision", "string", "fp32", 0, 0, {"fp32", "bf16"},
       "bf16: convolutions with bfloat16 operands, bfloat16 activations between them and their gradients; "
       "parameter gradients, weights, heads and losses float32 (docs/precision.md; CPUs with AVX512-BF16 / AMX, "

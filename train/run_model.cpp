@@ -303,27 +303,35 @@ EvalMetrics evaluate_dataset(ResNet& net, const data::Dataset& ds, const data::T
   return m;
 }
 
-SplitFeatures extract_features(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
-                               int workers, bool with_logits) {
-  std::vector<float> feats, logits;
-  feats.reserve((size_t)ds.size() * (size_t)net.feature_dim());  // (no doubling: iNat's logits are 14 GB)
-  if (with_logits) logits.reserve((size_t)ds.size() * (size_t)net.config().num_classes);
-  SplitFeatures out;
+void for_each_feature_batch(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
+                            int workers, bool with_logits, const FeatureBatchFn& fn) {
   auto* map_head = dynamic_cast<FeatureMapHead*>(net.head().get());  // CAMC: logits from the feature map
   for_each_eval_batch(net, ds, tf, batch, workers, [&](const data::Batch& b) {
     Tensor phi = map_head ? net.feature_map(b.images) : Tensor();
     Tensor f = map_head ? global_avg_pool(phi) : net.features(b.images);
-    auto fv = f.contiguous().cpu().to_vector();
-    feats.insert(feats.end(), fv.begin(), fv.end());
+    std::vector<float> logits;
     if (with_logits) {  // the model's own logits (ResNet::forward's)
       Tensor z = map_head ? map_head->forward_map(phi, Tensor()) : net.head()->forward(f);
-      auto lv = z.contiguous().cpu().to_vector();
-      logits.insert(logits.end(), lv.begin(), lv.end());
+      logits = z.contiguous().cpu().to_vector();
     }
-    auto yv = b.labels.cpu().to_vector_i32();
-    out.labels.insert(out.labels.end(), yv.begin(), yv.end());
-    for (int64_t i : b.indices) out.indices.push_back((int32_t)i);
+    fn(f.contiguous().cpu().to_vector(), logits, b.labels.cpu().to_vector_i32(), b.indices);
   });
+}
+
+SplitFeatures extract_features(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
+                               int workers, bool with_logits) {
+  std::vector<float> feats, logits;
+  feats.reserve((size_t)ds.size() * (size_t)net.feature_dim());
+  if (with_logits) logits.reserve((size_t)ds.size() * (size_t)net.config().num_classes);
+  SplitFeatures out;
+  for_each_feature_batch(net, ds, tf, batch, workers, with_logits,
+                         [&](const std::vector<float>& f, const std::vector<float>& z, const std::vector<int32_t>& y,
+                             const std::vector<int64_t>& idx) {
+                           feats.insert(feats.end(), f.begin(), f.end());
+                           logits.insert(logits.end(), z.begin(), z.end());
+                           out.labels.insert(out.labels.end(), y.begin(), y.end());
+                           for (int64_t i : idx) out.indices.push_back((int32_t)i);
+                         });
   const int64_t N = (int64_t)out.labels.size();
   out.features = Tensor::from_vector(feats, {N, net.feature_dim()});
   std::vector<float>().swap(feats);

@@ -91,6 +91,12 @@ struct SplitFeatures {
 };
 SplitFeatures extract_features(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
                                int workers, bool with_logits = false);
+// The same batch by batch, nothing kept: fn(features [b x F] on the host, row-major; logits [b x C] (empty without
+// with_logits); labels [b]; dataset indices [b]).
+using FeatureBatchFn = std::function<void(const std::vector<float>& features, const std::vector<float>& logits,
+                                          const std::vector<int32_t>& labels, const std::vector<int64_t>& indices)>;
+void for_each_feature_batch(ResNet& net, const data::Dataset& ds, const data::TransformConfig& tf, int64_t batch,
+                            int workers, bool with_logits, const FeatureBatchFn& fn);
 
 // L2 norm of each class's classifier weight vector (empty when the head has no per-class weights).
 std::vector<double> class_weight_norms(const ResNet& net);

@@ -222,6 +222,10 @@ void Trainer::load_state() {
              (st_.world > 1 ? "mpirun -np " + std::to_string(st_.world) + " tailor train --resume ..."
                             : std::string("one process (no mpirun)")) +
              " (a run's batches and streams are split by its number of ranks)");
+  const StepsRevisionCheck revision = check_steps_revision(st_, cfg_.stages, (int64_t)data_.train.size());
+  if (!revision.refusal.empty()) run_fail(state_path().string() + ": " + revision.refusal);
+  for (const std::string& note : revision.notes) log_ << "note: " << note << "\n";
+  st_.steps_revision = RunState::kStepsRevision;  // (what the stages still to train will run)
   if (writer_) {
     const std::string old_root = update_data_root(dir_ / "config.json", cfg_.data.root);
     if (!old_root.empty()) log_ << "data.root: was " << old_root << " (config.json updated)\n";
