@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CAMC's ablation on CIFAR-10-LT rho 100 (the lossless CIFAR-10), a CPU budget: recipes/cifar10_lt/camc.json
 # cut to E epochs (multi-step milestones at E-2 and E-1, one warm-up epoch), with the calibrated pooling
-# (lambda 1, T 0.5, s 16: the reconstruction's defaults) and without it (lambda 0: the same normalised
+# (lambda 1, T 0.5, s 16) attending the true class's map in training (stage1.camc.attend label, the method's
+# default; the recipe attends the predicted one) and without it (lambda 0: the same normalised
 # classifier with the fixed scale on plain GAP features); VARIANTS=all adds lambda 1 with a sharper attention
 # (T 0.1); VARIANTS=predicted runs the calibrated pooling with the predicted class's map in training
 # (stage1.camc.attend predicted) at lambda 1 and 0.5; VARIANTS=plain_pred runs the plain one (lambda 0) and the

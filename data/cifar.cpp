@@ -64,13 +64,23 @@ static std::vector<std::string> read_names(const fs::path& p, size_t expected) {
   return names;
 }
 
+namespace {
+bool has10(const fs::path& d) { return fs::exists(d / "data_batch_1.bin") || fs::exists(d / "test_batch.bin"); }
+bool has100(const fs::path& d) { return fs::exists(d / "train.bin") || fs::exists(d / "test.bin"); }
+}  // namespace
+
+bool has_cifar_binaries(const std::string& root_in) {
+  std::error_code ec;
+  if (!fs::is_directory(root_in, ec)) return false;
+  const fs::path root(root_in);
+  return has10(root) || has100(root) || has10(root / "cifar-10-batches-bin") || has100(root / "cifar-100-binary");
+}
+
 Dataset load_cifar_bin(const std::string& root_in, const std::string& split, CifarKind kind, bool coarse) {
   if (split != "train" && split != "test")
     throw std::runtime_error("cifar-bin: unknown split '" + split + "' (expected train or test)");
   fs::path root(root_in);
   require_folder(root_in);
-  auto has10 = [](const fs::path& d) { return fs::exists(d / "data_batch_1.bin") || fs::exists(d / "test_batch.bin"); };
-  auto has100 = [](const fs::path& d) { return fs::exists(d / "train.bin") || fs::exists(d / "test.bin"); };
   if (!has10(root) && !has100(root)) {
     if (kind != CifarKind::Cifar100 && has10(root / "cifar-10-batches-bin")) root /= "cifar-10-batches-bin";
     else if (kind != CifarKind::Cifar10 && has100(root / "cifar-100-binary")) root /= "cifar-100-binary";

@@ -19,6 +19,9 @@ enum class CifarKind { Auto, Cifar10, Cifar100 };
 Dataset load_cifar_bin(const std::string& root, const std::string& split, CifarKind kind = CifarKind::Auto,
                        bool cifar100_coarse = false);
 
+// Whether `root` (or its cifar-10-batches-bin/ or cifar-100-binary/) holds any CIFAR binary file.
+bool has_cifar_binaries(const std::string& root);
+
 // Parses one file's bytes (exposed for tests and fuzzing). Appends to `out` (HWC pixels, labels).
 void parse_cifar_records(const uint8_t* bytes, size_t n, const std::string& name, bool cifar100, bool coarse,
                          int64_t expected_records, Dataset& out);

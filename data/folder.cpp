@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 #include "data/decode.h"
@@ -118,14 +119,25 @@ void decode_dataset_images(Dataset& ds, const LoadOptions& opts, bool keep_pixel
   if (any) remove_samples(ds, drop);
 }
 
+// A link that resolves through itself (ELOOP): named as such, never "missing" nor a raw filesystem error.
+static bool is_link_loop(const fs::path& p) {
+  std::error_code ec;
+  (void)fs::status(p, ec);
+  return ec == std::errc::too_many_symbolic_link_levels;
+}
+static std::string link_loop(const fs::path& p) {
+  return p.string() + ": a symbolic-link loop (" + std::make_error_code(std::errc::too_many_symbolic_link_levels).message() + ")";
+}
+
 void check_paths_exist(Dataset& ds, const std::vector<std::string>& where, const LoadOptions& opts) {
   std::vector<char> drop(ds.paths.size(), 0);
   bool any = false;
   for (size_t i = 0; i < ds.paths.size(); ++i) {
     std::error_code ec;
     if (fs::is_regular_file(ds.paths[i], ec)) continue;
-    std::string msg = (i < where.size() ? where[i] + ": " : std::string()) + ds.paths[i] +
-                      (fs::is_directory(ds.paths[i], ec) ? ": a folder, not an image file" : ": missing file");
+    std::string msg = (i < where.size() ? where[i] + ": " : std::string()) +
+                      (is_link_loop(ds.paths[i]) ? link_loop(ds.paths[i])
+                       : ds.paths[i] + (fs::is_directory(ds.paths[i], ec) ? ": a folder, not an image file" : ": missing file"));
     if (opts.on_bad_image == BadImagePolicy::Error) throw std::runtime_error(msg);
     ds.skipped.push_back(msg);
     drop[i] = 1;
@@ -159,6 +171,7 @@ Dataset load_image_folder(const std::string& root, const std::string& split, con
   std::vector<std::string> classes;
   for (auto& e : fs::directory_iterator(dir)) {
     if (is_hidden(e.path())) ++ds.hidden_ignored;
+    else if (is_link_loop(e.path())) throw std::runtime_error(link_loop(e.path()));
     else if (e.is_directory()) classes.push_back(e.path().filename().string());
     else ds.ignored.push_back(e.path().string());  // a file beside the class folders: no class to give it
   }
@@ -175,6 +188,7 @@ Dataset load_image_folder(const std::string& root, const std::string& split, con
     std::error_code ec;
     for (; it != end; it.increment(ec)) {
       if (ec) break;
+      if (!is_hidden(it->path()) && is_link_loop(it->path())) throw std::runtime_error(link_loop(it->path()));
       if (it->is_symlink() && it->is_directory() && !is_hidden(it->path())) {  // a link to a folder holding it
         const fs::path target = fs::canonical(it->path(), ec), here = fs::canonical(it->path().parent_path(), ec);
         if (!ec && std::mismatch(target.begin(), target.end(), here.begin(), here.end()).first == target.end())
@@ -183,7 +197,8 @@ Dataset load_image_folder(const std::string& root, const std::string& split, con
       }
       if (is_hidden(it->path())) {
         ++ds.hidden_ignored;
-        if (it->is_directory()) it.disable_recursion_pending();
+        std::error_code hidden_ec;  // (a hidden link loop: ignored as every hidden entry)
+        if (it->is_directory(hidden_ec)) it.disable_recursion_pending();
       } else if (it->is_regular_file() || (it->is_symlink() && !fs::exists(it->path()))) {
         // a broken link is kept: reading it fails by name (error, or skipped and listed), never silently
         (has_image_ext(it->path()) ? files : ds.ignored).push_back(it->path().string());

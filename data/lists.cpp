@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <stdexcept>
 #include <unordered_map>
@@ -136,19 +137,13 @@ std::vector<std::string> parse_inat_text(const std::string& text, const std::str
       if (!seen.count(kv.first))
         throw std::runtime_error(name + ": annotation for image_id " + std::to_string(kv.first) + " without an image");
   }
-  if (j.contains("categories") && j["categories"].is_array() && !j["categories"].empty()) {
+  if (j.contains("categories") && !j["categories"].is_array())
+    throw std::runtime_error(name + ": 'categories' is not an array");
+  if (j.contains("categories") && !j["categories"].empty()) {
+    // each entry {"id": 0..C-1, "name": "..."}, every id once: the class index and its name
     const auto& cats = j["categories"];
     out.num_classes = (int)cats.size();
     out.class_names.assign(cats.size(), "");
-    for (size_t k = 0; k < cats.size(); ++k) {
-      if (!cats[k].is_object()) continue;
-      auto id = cats[k].find("id");
-      auto nm = cats[k].find("name");
-      if (id != cats[k].end() && id->is_number_integer() && nm != cats[k].end() && nm->is_string()) {
-        int64_t v = id->get<int64_t>();
-        if (v >= 0 && v < (int64_t)cats.size()) out.class_names[(size_t)v] = nm->get<std::string>();
-      }
-    }
     // category ids are class indices 0..C-1 (as in iNaturalist 2018); ids from 1 (COCO style) are the usual slip
     const int32_t lowest = out.labels.empty() ? 0 : *std::min_element(out.labels.begin(), out.labels.end());
     for (size_t i = 0; i < out.labels.size(); ++i)
@@ -159,6 +154,24 @@ std::vector<std::string> parse_inat_text(const std::string& text, const std::str
                                  "the 'categories' entries (" + std::to_string(out.num_classes) + ")" +
                                  (lowest == 1 ? "; these start at 1: renumber them from 0" : "") + " (the image: " +
                                  origins[i].substr(name.size() + 2) + ")");
+    // then the entries themselves (the annotations' range first: its message names the image)
+    std::vector<size_t> entry_of(cats.size(), SIZE_MAX);
+    for (size_t k = 0; k < cats.size(); ++k) {
+      const std::string where = name + ": categories[" + std::to_string(k) + "]";
+      if (!cats[k].is_object()) throw std::runtime_error(where + ": not an object");
+      const int64_t v = json_int(cats[k], "id", where);
+      auto nm = cats[k].find("name");
+      if (nm == cats[k].end() || !nm->is_string()) throw std::runtime_error(where + ": missing string 'name'");
+      if (v < 0 || v >= (int64_t)cats.size())
+        throw std::runtime_error(where + ": id " + std::to_string(v) + " out of range [0, " +
+                                 std::to_string(cats.size()) + "): category ids are class indices 0..C-1, C = the "
+                                 "'categories' entries" + (v == (int64_t)cats.size() ? " (ids from 1? renumber them from 0)" : ""));
+      if (entry_of[(size_t)v] != SIZE_MAX)
+        throw std::runtime_error(where + ": id " + std::to_string(v) + " again (categories[" +
+                                 std::to_string(entry_of[(size_t)v]) + "] has it)");
+      entry_of[(size_t)v] = k;
+      out.class_names[(size_t)v] = nm->get<std::string>();
+    }
   }
   return origins;
 }

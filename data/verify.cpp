@@ -92,7 +92,7 @@ void apply_config(VerifyArgs& a, const std::string& path) {
   try {
     f >> j;
   } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": malformed JSON (" + e.what() + ")");
+    throw UsageError(path + ": malformed JSON (" + e.what() + ")");  // a config file's error: exit 2, as its keys'
   }
   if (!j.is_object()) throw UsageError(path + ": config must be a JSON object");
   for (auto it = j.begin(); it != j.end(); ++it) {

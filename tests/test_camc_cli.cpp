@@ -33,7 +33,10 @@ TEST_CASE("CAMC: trains through the calibrated pooling, saves s / T / lambda, ev
 })";
   Run a = run("train --config " + cfg + " " + train_cli::small_data(root(), "camc_whole") + " --no-report");
   REQUIRE_MESSAGE(a.code == 0, a.out);
-  CHECK(a.out.find("stage1 (camc): s 12, attention temperature 0.25, lambda 0.5") != std::string::npos);
+  CHECK(a.out.find("stage1 (camc): s 12, attention temperature 0.25, lambda 0.5, training attention from the "
+                   "true class's map") != std::string::npos);  // camc.attend's default
+  CHECK(a.out.find("note: stage1.camc.attend label: the true class's map carries the label into training") !=
+        std::string::npos);
   const fs::path A = root() + "/camc_whole";
   std::map<std::string, std::string> meta;
   auto s = tailor::read_weights((A / "checkpoints/stage1_last.safetensors").string(), &meta);

@@ -158,13 +158,20 @@ TEST_CASE("a stage's keys are the ones its method, loss, sampler and schedule re
         std::string::npos);
   // a section replaced whole on the command line: the file's gcl keys go with the old section
   std::string g = write_tmp("gcl.json", R"({"stage1": {"loss": {"name": "gcl", "s": 30, "noise_mul": 0.5}}})");
-  CHECK(error_of([&] { resolve_config(g, {"stage1.loss.name=ce"}, false); }).find("stage1.loss.s: the loss ce") == 0);
+  CHECK(error_of([&] { resolve_config(g, {"stage1.loss.name=ce"}, false); }).find(g + ": stage1.loss.s: the loss ce") == 0);
+  // a key the --set gave is the --set's: no file named
+  std::string g2 = write_tmp("gcl2.json", R"({"stage1": {"loss": {"name": "gcl"}}})");
+  CHECK(error_of([&] { resolve_config(g2, {"stage1.loss.name=ce", "stage1.loss.noise_mul=1"}, false); })
+            .find("stage1.loss.noise_mul: the loss ce") == 0);
   Json ce = resolve_config(g, {"stage1.loss={\"name\": \"ce\"}"}, false);
   CHECK(ce["stage1"]["loss"] == Json::parse(R"({"name": "ce", "weight": [], "train_rule": "None"})"));
   Json st2 = resolve_config(p, {"stage2={\"method\": \"lws\"}"}, false);
   CHECK(st2["stage2"]["epochs"] == 5);  // lws's default: crt's epochs 4 went with the old section
   CHECK(error_of([&] { resolve_config("", {"stage1.loss=3"}, false); }) ==
         "--set stage1.loss: a section takes a JSON object, got 3");
+  // an object with a syntax error: the parser's error and its column, not "takes a JSON object"
+  CHECK(error_of([&] { resolve_config("", {"stage1={\"method\": \"joint\",}"}, false); })
+            .find("--set stage1:1:20: invalid JSON (syntax error") == 0);
   CHECK(error_of([&] { resolve_config("", {"stage1.loss={\"sx\": 1}"}, false); }) ==
         "--set: unknown key 'stage1.loss.sx' (did you mean 'stage1.loss.s'?)");
 }

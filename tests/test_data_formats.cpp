@@ -209,6 +209,17 @@ TEST_CASE("image folder: other files are listed as not read, hidden ones counted
                        has("loop/train/ant/back: a link to " + fs::canonical(d / "loop/train").string() +
                            ", a folder that holds it: its images would be listed again and again; remove the link"),
                        std::runtime_error);
+  // two links that point at each other (ELOOP): named as a link loop, in a folder and in a list
+  fs::create_directories(d / "ring/train/ant");
+  write_bytes(d / "ring/train/ant/a.png", encode_png(8, 6, 3, pattern(8, 6, 3, 1)));
+  fs::create_symlink("l2.png", d / "ring/train/ant/l1.png");
+  fs::create_symlink("l1.png", d / "ring/train/ant/l2.png");
+  CHECK_THROWS_WITH_AS(load_image_folder(d / "ring", "train"),
+                       has(".png: a symbolic-link loop (Too many levels of symbolic links)"),  // l1 or l2: listing order
+                       std::runtime_error);
+  write_text(d / "ring/list.txt", "train/ant/a.png 0\ntrain/ant/l2.png 0\n");
+  CHECK_THROWS_WITH_AS(load_list_file(d / "ring", d / "ring/list.txt"),
+                       has("list.txt:2: " + d / "ring/train/ant/l2.png" + ": a symbolic-link loop"), std::runtime_error);
   // an evaluation split may lack classes: its empty class folder is one it lacks, as a missing folder would be
   LoadOptions eval;
   eval.may_lack_classes = true;
@@ -409,4 +420,18 @@ TEST_CASE("iNaturalist 2018 JSON") {
   expect_error(R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}], "annotations": [{"image_id": 1, "category_id": 5}],
                    "categories": [{"id": 0}, {"id": 1}]})",
                "annotations[0]: category_id 5 out of range [0, 2): category ids are class indices 0..C-1");
+  // the 'categories' entries themselves: each an object with an id 0..C-1, once, and a name (never skipped)
+  const std::string one = R"({"images": [{"id": 1, "file_name": "train/ant/img0.png"}],
+                              "annotations": [{"image_id": 1, "category_id": 0}], "categories": )";
+  expect_error(one + R"([{"id": 0, "name": "Ant"}, {"id": 5, "name": "Zebra"}]})",
+               "bad.json: categories[1]: id 5 out of range [0, 2): category ids are class indices 0..C-1");
+  expect_error(one + R"([{"id": 1, "name": "Ant"}, {"id": 2, "name": "Zebra"}]})",
+               "bad.json: categories[1]: id 2 out of range [0, 2): category ids are class indices 0..C-1, C = the "
+               "'categories' entries (ids from 1? renumber them from 0)");
+  expect_error(one + R"([{"id": 0, "name": "Ant"}, {"id": 0, "name": "Zebra"}]})",
+               "bad.json: categories[1]: id 0 again (categories[0] has it)");
+  expect_error(one + R"([{"id": 0, "name": "Ant"}, {"id": 1}]})", "bad.json: categories[1]: missing string 'name'");
+  expect_error(one + R"([{"id": 0, "name": "Ant"}, 7]})", "bad.json: categories[1]: not an object");
+  expect_error(one + R"([{"id": "0", "name": "Ant"}]})", "bad.json: categories[0]: 'id' is not an integer");
+  expect_error(one + R"({"0": "Ant"}})", "bad.json: 'categories' is not an array");
 }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <regex>
 #include <string>
 
 #include "cli_run.h"
@@ -115,6 +116,35 @@ TEST_CASE("a folder of small images trains at its own size with its own counts, 
               root() + "/as_cifar.json --out " + root() + "/e.json");
   REQUIRE_MESSAGE(e.code == 0, e.out);
   CHECK(Json::parse(slurp(root() + "/e.json"))["top1"] == summary("own")["top1"]);
+  CHECK(b.out.find("data: CIFAR-10 from the image folders " + data_dir() + "/train and " + data_dir() + "/test") !=
+        std::string::npos);  // the log says which layout was read
+  // a config naming another architecture than the tailor checkpoint's: the checkpoint's is evaluated, and said
+  std::ofstream(root() + "/r10.json") << std::regex_replace(slurp(root() + "/as_cifar.json"), std::regex("resnet32"),
+                                                             "resnet10");
+  e = run("eval --checkpoint " + (ra / "checkpoints/stage1_last.safetensors").string() + " --config " + root() +
+          "/r10.json --out " + root() + "/e10.json");
+  REQUIRE_MESSAGE(e.code == 0, e.out);
+  CHECK(e.out.find("r10.json: model.arch resnet10, but " + (ra / "checkpoints/stage1_last.safetensors").string() +
+                   " is a tailor checkpoint of a resnet32, which is the model evaluated") != std::string::npos);
+  CHECK(Json::parse(slurp(root() + "/e10.json"))["top1"] == summary("own")["top1"]);
+  {  // cifar10 from a folder: 10 class folders, and never picked silently beside the binary batches
+    const std::string three = root() + "/three", both = root() + "/both";
+    for (const char* split : {"train", "test"})
+      for (const char* c : {"c0", "c1", "c2"}) {
+        fs::create_directories(three + "/" + split);
+        fs::copy(data_dir() + "/" + split + "/" + c, three + "/" + split + "/" + c, fs::copy_options::recursive);
+      }
+    Run t = run("train --no-report --config " + config("three", R"({"dataset": "cifar10", "root": ")" + three + R"("})"));
+    CHECK(t.code == 2);
+    CHECK(t.out.find(three + "/train: 3 class folders, data.dataset cifar10 has 10; a folder with its own classes is "
+                     "data.dataset image_folder") != std::string::npos);
+    fs::copy(data_dir(), both, fs::copy_options::recursive);
+    std::ofstream(both + "/data_batch_1.bin") << "x";
+    t = run("train --no-report --config " + config("both", R"({"dataset": "cifar10", "root": ")" + both + R"("})"));
+    CHECK(t.code == 2);
+    CHECK(t.out.find("data.root " + both + " holds both the CIFAR binary batches and an image folder (" + both +
+                     "/train): set data.format bin or folder") != std::string::npos);
+  }
   const double ma = summary("own")["peak_mem_mb"], mb = summary("as_cifar")["peak_mem_mb"];
   CHECK(ma < 2 * mb);
   CHECK(summary("own")["stage_img_per_s"].size() == 1);
@@ -333,9 +363,10 @@ TEST_CASE("a skipped image is named in the log; no test split: no final evaluati
             config("emptied", R"({"dataset": "image_folder", "root": ")" + e + R"(", "on_bad_image": "skip"})"));
     CHECK(r.code == 1);  // a data error: the bad images emptied it
     CHECK(r.out.find("data: 1 training image left out (data.on_bad_image skip):\n  " + e + "/train/b/0.ppm") <
-          r.out.find("data: class 1 (b) has no training image (images left out under on_bad_image skip are listed "
-                     "above)"));
-    CHECK(r.out.find("data: class 1 (b) has no training image (images left out") != std::string::npos);
+          r.out.find("data: class 1 (b) has no training image in image folder " + e + " (images left out under "
+                     "on_bad_image skip are listed above)"));
+    CHECK(r.out.find("data: class 1 (b) has no training image in image folder " + e + " (images left out") !=
+          std::string::npos);
   }
   fs::remove(d + "/train/c0/!first.ppm");
   r = run("train --no-report --config " + config("broken", R"({"dataset": "image_folder", "root": ")" + d + "\"}"));

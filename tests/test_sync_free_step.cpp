@@ -410,7 +410,8 @@ TEST_CASE("the steps between read points make no host read: cb_sigmoid, cb_focal
       {"mislas", {"model.head=linear", "stage1.loss={\"name\": \"ce\"}", "stage1.epochs=1", "stage2.method=mislas",
                   "stage2.epochs=1", "stage2.batch_size=3", "stage2.schedule.kind=constant", "stage2.optim.lr=0.01"}},
       // CAMC attending the true class, or the predicted one (argmax on the device)
-      {"camc_label", {"model.head=camc", "stage1.method=camc", "stage1.loss={\"name\": \"ce\"}"}},
+      {"camc_label", {"model.head=camc", "stage1.method=camc", "stage1.camc.attend=label",
+                      "stage1.loss={\"name\": \"ce\"}"}},
       {"camc_predicted", {"model.head=camc", "stage1.method=camc", "stage1.camc.attend=predicted",
                           "stage1.loss={\"name\": \"ce\"}"}},
   };

@@ -140,7 +140,8 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
   }
   // A tailor checkpoint names its model; weights of another origin (PyTorch's save_file, converted torchvision
   // weights) go into the model the config describes, once the data says its classes, every name matched.
-  const std::string origin = weights_origin(read_safetensors_metadata(s.checkpoint));
+  const auto metadata = read_safetensors_metadata(s.checkpoint);
+  const std::string origin = weights_origin(metadata);
   if (origin == "state")
     throw ConfigError(s.checkpoint + ": a run's training state (the loop's, the optimiser's), not a model checkpoint: "
                       "give one of the run's model checkpoints (checkpoints/stage<k>_last.safetensors, _best)");
@@ -150,6 +151,13 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
         throw UsageError("--set " + kv.substr(0, kv.find('=')) + ": " + s.checkpoint + " is a tailor checkpoint, "
                          "which names its model; model.* describes the model for weights without tailor's metadata");
     s.net = load_model(s.checkpoint);  // (a damaged header: its error)
+    // a config naming another architecture is not obeyed (a distillation student may differ from its run's
+    // model.arch, so it is not refused): said
+    const std::string cfg_arch = s.cfg.at("model").value("arch", std::string());
+    if (a.has("config") && metadata.count("arch") && !cfg_arch.empty() && cfg_arch != metadata.at("arch"))
+      log << "note: " << a.str("config", "") << ": model.arch " << cfg_arch << ", but " << s.checkpoint
+          << " is a tailor checkpoint of a " << metadata.at("arch") << ", which is the model evaluated (model.* "
+          << "describes the model only for weights without tailor's metadata)\n";
   }
   s.data = load_run_data(parse_data_config(s.cfg.at("data")), log);
   if (origin == "foreign") {

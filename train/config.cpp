@@ -435,11 +435,16 @@ void apply_set(Json& doc, const std::string& assignment) {
   const ConfigKey* k = find_config_key(path);
   if (!k && is_section(path)) {  // a whole section replaced: --set 'stage1.loss={"name": "ce"}'
     Json v;
-    try {
-      check_config_text(text, "--set " + path);
-      v = Json::parse(text);
-    } catch (const Json::exception&) {
-      config_fail("--set " + path + ": a section takes a JSON object, got '" + cut(text) + "'");
+    const size_t first = text.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos && text[first] == '{') {
+      v = parse_config_text(text, "--set " + path);  // an object's syntax error: named with its column
+    } else {
+      try {
+        check_config_text(text, "--set " + path);
+        v = Json::parse(text);
+      } catch (const Json::exception&) {
+        config_fail("--set " + path + ": a section takes a JSON object, got '" + cut(text) + "'");
+      }
     }
     if (!v.is_object()) config_fail("--set " + path + ": a section takes a JSON object, got " + shown(v));
     if (doc.is_null()) doc = Json::object();
@@ -540,7 +545,18 @@ Json resolve_config(const std::string& file, const std::vector<std::string>& set
                   "set \"name\" in the file or --set name=NAME");
     doc["name"] = file.empty() ? "default" : stem;
   }
-  return expand_config(doc);
+  try {
+    return expand_config(doc);
+  } catch (const ConfigError& e) {  // "key.path: why": a key the file gave (no --set touched it) is the file's
+    const std::string msg = e.what(), path = msg.substr(0, msg.find(':'));
+    if (file.empty() || path.empty() || path.find(' ') != std::string::npos) throw;
+    for (auto& set : sets) {
+      const std::string key = set.substr(0, set.find('='));
+      if (path == key || path.rfind(key + ".", 0) == 0) throw;  // (the --set's, or its section's)
+    }
+    if (!get_path(load_config_file(file), path)) throw;
+    config_fail(file + ": " + msg);
+  }
 }
 
 }  // namespace tailor

@@ -81,7 +81,14 @@ std::string data_root(const DataConfig& d) {
 }
 
 bool cifar_from_folder(const DataConfig& d) {
-  return d.format == "folder" || (d.format == "auto" && fs::is_directory(fs::path(data_root(d)) / "train"));
+  if (d.format != "auto") return d.format == "folder";
+  const std::string root = data_root(d);
+  std::error_code ec;
+  const bool folder = fs::is_directory(fs::path(root) / "train", ec), bins = data::has_cifar_binaries(root);
+  if (folder && bins)  // (never one of the two picked without a word)
+    throw ConfigError("data.root " + root + " holds both the CIFAR binary batches and an image folder (" +
+                      (fs::path(root) / "train").string() + "): set data.format bin or folder");
+  return folder;
 }
 
 RunData load_run_data(const DataConfig& d, std::ostream& log) {
@@ -104,10 +111,18 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
       eval.may_lack_classes = true;
       r.test = std::make_unique<data::Dataset>(data::load_image_folder(root, "test", eval));
       data::map_to_training_classes(*r.test, full.class_names, (fs::path(root) / "test").string());
+      const int expected = ds == "cifar10" ? 10 : 100;
+      if (full.num_classes != expected)
+        throw ConfigError((fs::path(root) / "train").string() + ": " + std::to_string(full.num_classes) +
+                          " class folders, data.dataset " + ds + " has " + std::to_string(expected) +
+                          "; a folder with its own classes is data.dataset image_folder");
+      log << "data: " << (ds == "cifar10" ? "CIFAR-10" : "CIFAR-100") << " from the image folders "
+          << (fs::path(root) / "train").string() << " and " << (fs::path(root) / "test").string() << "\n";
     } else {
       auto kind = ds == "cifar10" ? data::CifarKind::Cifar10 : data::CifarKind::Cifar100;
       full = data::load_cifar_bin(root, "train", kind);
       r.test = std::make_unique<data::Dataset>(data::load_cifar_bin(root, "test", kind));
+      log << "data: " << (ds == "cifar10" ? "CIFAR-10" : "CIFAR-100") << " from the binary batches in " << root << "\n";
     }
     pretty = ds == "cifar10" ? "CIFAR-10" : "CIFAR-100";
   } else if (ds == "image_folder") {
@@ -204,7 +219,7 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
   if (!empty.empty()) {
     const std::string msg = "data: " + std::string(empty.size() == 1 ? "class " : "classes ") + data::first_few(empty, 5) +
                             (empty.size() == 1 ? " has" : " have") + " no training image" +
-                            (profile == "none" ? ""
+                            (profile == "none" ? " in " + pretty  // (the data's file or folder)
                                                : " after the LT subset (raise data.imbalance.n_max or lower "
                                                  "data.imbalance.ratio: the rarest class keeps n_max / ratio)");
     if (r.train.skipped.empty()) throw ConfigError(msg);  // the config's subset emptied it

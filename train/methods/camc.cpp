@@ -5,12 +5,13 @@
 //   phi = the last feature map;  a(u) = softmax_u(CAM_c(u) / T)
 //   f = GAP(phi) + lambda sum_u a(u) phi(u);   z = s cos(f, w);   L = the stage's loss of z (CE)
 //
-// c in training (key camc.attend): "label" = the sample's TRUE class (the default: the reconstruction's
+// c in training (key camc.attend): "label" = the sample's TRUE class (the key's default: the reconstruction's
 // "predicted / true class" read as true in training; only the paper's abstract is known, which does not
 // say; with mixup the first labels), "predicted" = the class the plain head predicts
 // (argmax of s cos(GAP(phi), w)), as in evaluation (ResNet::forward always uses the predicted class).
 // Measured on CIFAR-10-LT (benchmarks/README.md): with "label" the pooled feature carries the label (the
-// training loss collapses) and test accuracy falls; "predicted" has no such train/test mismatch.
+// training loss collapses) and test accuracy falls 27 points; "predicted" has no such train/test mismatch,
+// so the recipes (recipes/*/camc.json) set it, and a run with "label" (and lambda != 0) says so in its log.
 // Everything trains end to end, the attention included.
 #include "layers/camc.h"
 #include "train/method.h"
@@ -29,6 +30,10 @@ class CamcTraining : public JointTraining {
     s.log << s.cfg.key() << " (camc): s " << head_->s() << ", attention temperature " << head_->temperature()
           << ", lambda " << head_->lambda() << ", training attention from the "
           << (attend_label_ ? "true" : "predicted") << " class's map\n";
+    if (attend_label_ && head_->lambda() != 0)
+      s.log << "note: " << s.cfg.key() << ".camc.attend label: the true class's map carries the label into "
+            << "training while evaluation attends the predicted class; on CIFAR-10-LT this lost 27 points "
+            << "against camc.attend predicted, the recipes' setting (benchmarks/README.md, CAMC's ablation)\n";
   }
   Tensor step(const StepBatch& b) override {
     Tensor phi = model_->feature_map(b.images);
