@@ -65,15 +65,20 @@ static std::vector<std::string> read_names(const fs::path& p, size_t expected) {
 }
 
 namespace {
-bool has10(const fs::path& d) { return fs::exists(d / "data_batch_1.bin") || fs::exists(d / "test_batch.bin"); }
-bool has100(const fs::path& d) { return fs::exists(d / "train.bin") || fs::exists(d / "test.bin"); }
+bool present(const fs::path& p) {
+  std::error_code ec;  // (an unreadable folder: not present here; require_folder or the read names it)
+  return fs::exists(p, ec);
+}
+bool has10(const fs::path& d) { return present(d / "data_batch_1.bin") || present(d / "test_batch.bin"); }
+bool has100(const fs::path& d) { return present(d / "train.bin") || present(d / "test.bin"); }
 }  // namespace
 
-bool has_cifar_binaries(const std::string& root_in) {
-  std::error_code ec;
-  if (!fs::is_directory(root_in, ec)) return false;
+std::string cifar_binaries_folder(const std::string& root_in, CifarKind kind) {
   const fs::path root(root_in);
-  return has10(root) || has100(root) || has10(root / "cifar-10-batches-bin") || has100(root / "cifar-100-binary");
+  if ((kind != CifarKind::Cifar100 && has10(root)) || (kind != CifarKind::Cifar10 && has100(root))) return root_in;
+  if (kind != CifarKind::Cifar100 && has10(root / "cifar-10-batches-bin")) return (root / "cifar-10-batches-bin").string();
+  if (kind != CifarKind::Cifar10 && has100(root / "cifar-100-binary")) return (root / "cifar-100-binary").string();
+  return "";
 }
 
 Dataset load_cifar_bin(const std::string& root_in, const std::string& split, CifarKind kind, bool coarse) {

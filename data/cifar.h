@@ -19,8 +19,9 @@ enum class CifarKind { Auto, Cifar10, Cifar100 };
 Dataset load_cifar_bin(const std::string& root, const std::string& split, CifarKind kind = CifarKind::Auto,
                        bool cifar100_coarse = false);
 
-// Whether `root` (or its cifar-10-batches-bin/ or cifar-100-binary/) holds any CIFAR binary file.
-bool has_cifar_binaries(const std::string& root);
+// The folder holding `kind`'s binary files (any kind for Auto): `root`, or its cifar-10-batches-bin/ or
+// cifar-100-binary/; "" when none holds one (as load_cifar_bin looks for them).
+std::string cifar_binaries_folder(const std::string& root, CifarKind kind);
 
 // Parses one file's bytes (exposed for tests and fuzzing). Appends to `out` (HWC pixels, labels).
 void parse_cifar_records(const uint8_t* bytes, size_t n, const std::string& name, bool cifar100, bool coarse,

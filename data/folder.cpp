@@ -170,8 +170,9 @@ Dataset load_image_folder(const std::string& root, const std::string& split, con
   ds.on_bad_image = opts.on_bad_image;
   std::vector<std::string> classes;
   for (auto& e : fs::directory_iterator(dir)) {
+    std::error_code lec;
     if (is_hidden(e.path())) ++ds.hidden_ignored;
-    else if (is_link_loop(e.path())) throw std::runtime_error(link_loop(e.path()));
+    else if (e.is_symlink(lec) && is_link_loop(e.path())) throw std::runtime_error(link_loop(e.path()));
     else if (e.is_directory()) classes.push_back(e.path().filename().string());
     else ds.ignored.push_back(e.path().string());  // a file beside the class folders: no class to give it
   }
@@ -188,7 +189,14 @@ Dataset load_image_folder(const std::string& root, const std::string& split, con
     std::error_code ec;
     for (; it != end; it.increment(ec)) {
       if (ec) break;
-      if (!is_hidden(it->path()) && is_link_loop(it->path())) throw std::runtime_error(link_loop(it->path()));
+      std::error_code lec;
+      if (!is_hidden(it->path()) && it->is_symlink(lec) && is_link_loop(it->path())) {
+        // an image's name: an image that cannot be read (error, or skipped and listed); another: not read, listed
+        if (!has_image_ext(it->path())) ds.ignored.push_back(it->path().string());
+        else if (opts.on_bad_image == BadImagePolicy::Error) throw std::runtime_error(link_loop(it->path()));
+        else ds.skipped.push_back(link_loop(it->path()));
+        continue;
+      }
       if (it->is_symlink() && it->is_directory() && !is_hidden(it->path())) {  // a link to a folder holding it
         const fs::path target = fs::canonical(it->path(), ec), here = fs::canonical(it->path().parent_path(), ec);
         if (!ec && std::mismatch(target.begin(), target.end(), here.begin(), here.end()).first == target.end())

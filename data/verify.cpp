@@ -87,7 +87,7 @@ void set_seed(VerifyArgs& a, int64_t s, const std::string& key) {
 
 void apply_config(VerifyArgs& a, const std::string& path) {
   std::ifstream f(path);
-  if (!f) throw std::runtime_error(path + ": cannot open config file");
+  if (!f) throw UsageError(path + ": cannot open config file");
   nlohmann::json j;
   try {
     f >> j;

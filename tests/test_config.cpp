@@ -160,6 +160,9 @@ TEST_CASE("a stage's keys are the ones its method, loss, sampler and schedule re
   std::string g = write_tmp("gcl.json", R"({"stage1": {"loss": {"name": "gcl", "s": 30, "noise_mul": 0.5}}})");
   CHECK(error_of([&] { resolve_config(g, {"stage1.loss.name=ce"}, false); }).find(g + ": stage1.loss.s: the loss ce") == 0);
   // a key the --set gave is the --set's: no file named
+  // a section the --set replaced whole: its keys are the --set's
+  CHECK(error_of([&] { resolve_config(g, {"stage1.loss={\"name\": \"ce\", \"s\": 30}"}, false); })
+            .find("stage1.loss.s: the loss ce") == 0);
   std::string g2 = write_tmp("gcl2.json", R"({"stage1": {"loss": {"name": "gcl"}}})");
   CHECK(error_of([&] { resolve_config(g2, {"stage1.loss.name=ce", "stage1.loss.noise_mul=1"}, false); })
             .find("stage1.loss.noise_mul: the loss ce") == 0);

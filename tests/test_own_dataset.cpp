@@ -137,7 +137,7 @@ TEST_CASE("a folder of small images trains at its own size with its own counts, 
     Run t = run("train --no-report --config " + config("three", R"({"dataset": "cifar10", "root": ")" + three + R"("})"));
     CHECK(t.code == 2);
     CHECK(t.out.find(three + "/train: 3 class folders, data.dataset cifar10 has 10; a folder with its own classes is "
-                     "data.dataset image_folder") != std::string::npos);
+                     "data.dataset image_folder (data.imbalance.profile exp for an LT subset of it)") != std::string::npos);
     fs::copy(data_dir(), both, fs::copy_options::recursive);
     std::ofstream(both + "/data_batch_1.bin") << "x";
     t = run("train --no-report --config " + config("both", R"({"dataset": "cifar10", "root": ")" + both + R"("})"));
@@ -363,9 +363,9 @@ TEST_CASE("a skipped image is named in the log; no test split: no final evaluati
             config("emptied", R"({"dataset": "image_folder", "root": ")" + e + R"(", "on_bad_image": "skip"})"));
     CHECK(r.code == 1);  // a data error: the bad images emptied it
     CHECK(r.out.find("data: 1 training image left out (data.on_bad_image skip):\n  " + e + "/train/b/0.ppm") <
-          r.out.find("data: class 1 (b) has no training image in image folder " + e + " (images left out under "
+          r.out.find("data: class 1 (b) has no training image in " + e + "/train (images left out under "
                      "on_bad_image skip are listed above)"));
-    CHECK(r.out.find("data: class 1 (b) has no training image in image folder " + e + " (images left out") !=
+    CHECK(r.out.find("data: class 1 (b) has no training image in " + e + "/train (images left out") !=
           std::string::npos);
   }
   fs::remove(d + "/train/c0/!first.ppm");

@@ -213,6 +213,36 @@ TEST_CASE("--resume --set data.root continues where the data moved; other data a
   CHECK(slurp(B / "config.json").find("\"root\": \"" + moved.string() + "\"") != std::string::npos);
   CHECK(slurp(A / "steps.jsonl") == slurp(B / "steps.jsonl"));
   CHECK(slurp(A / "eval.json") == slurp(B / "eval.json"));
+
+  // test images repaired (here: one pixel changed) while the run was stopped: refused, with the flag that
+  // continues; with it the training steps are the uninterrupted run's (the training split is the same)
+  const fs::path fixed = root() + "/fashion_fixed", C = root() + "/repaired";
+  fs::create_directories(fixed);
+  for (int i : {0, 1, 3}) fs::create_symlink(src / files[i], fixed / files[i]);
+  REQUIRE(std::system(("gzip -dc " + (src / files[2]).string() + " > " + (fixed / "t10k-images-idx3-ubyte").string())
+                          .c_str()) == 0);
+  {
+    std::fstream f(fixed / "t10k-images-idx3-ubyte", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(16 + 400);
+    f.put((char)7);
+  }
+  Run d = run("train " + small("repaired") + " --no-report --stop-after 0.001");
+  REQUIRE(d.code == 75);
+  d = run("train --resume " + C.string() + " --set data.root=" + fixed.string());
+  CHECK(d.code == 1);
+  CHECK(d.out.find("not the data this run started with: the test split's images changed (their pixels); the training "
+                   "split is the same") != std::string::npos);
+  CHECK(d.out.find("evaluation images repaired or replaced on purpose: --accept-changed-eval-images") != std::string::npos);
+  d = run("train --resume " + C.string() + " --set data.root=" + other.string() + " --accept-changed-eval-images");
+  CHECK(d.code == 1);  // labels changed: never accepted
+  d = run("train " + small("nope") + " --accept-changed-eval-images");
+  CHECK(d.code == 2);
+  CHECK(d.out.find("--accept-changed-eval-images goes with --resume") != std::string::npos);
+  d = run("train --resume " + C.string() + " --set data.root=" + fixed.string() + " --accept-changed-eval-images --no-report");
+  REQUIRE_MESSAGE(d.code == 0, d.out);
+  CHECK(d.out.find("note: the test split's images changed (their pixels); the training split is the same; continued "
+                   "(--accept-changed-eval-images)") != std::string::npos);
+  CHECK(slurp(A / "steps.jsonl") == slurp(C / "steps.jsonl"));
 }
 
 TEST_CASE("resume refuses a missing state; a fresh run refuses an existing directory") {

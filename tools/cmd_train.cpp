@@ -22,6 +22,7 @@ static const char* kTrainUsage =
     "                    [--device cpu|cuda] [--threads N] [--deterministic] [--no-report] [--stop-after SECONDS]\n"
     "                    [--print-config] [--help-config]\n"
     "       tailor train --resume RUN_DIR [--set data.root=DIR] [--stop-after SECONDS] [--no-report]\n"
+    "                    [--accept-changed-eval-images]\n"
     "Trains the run a JSON config describes (dataset + LT subset, model, stages stage1, stage2, ... each with\n"
     "its method) into runs_dir/name (default runs/<config file stem>): config.json, metrics.jsonl, checkpoints/,\n"
     "eval.json, summary.json, report.html. Without --config: the embedded Fashion-MNIST-LT GCL two-stage default.\n"
@@ -29,6 +30,8 @@ static const char* kTrainUsage =
     "  --init-from F    load pretrained weights (safetensors, PyTorch names) before stage 1 = model.init_from\n"
     "  --resume DIR     continue an interrupted run exactly (a missing state is an error, never a fresh start);\n"
     "                   --set data.root=DIR when the data has moved (checked to be the same images)\n"
+    "  --accept-changed-eval-images  (with --resume) go on although validation / test images changed since\n"
+    "                   the run started (a repaired file; training data and every label must be the same)\n"
     "  --overwrite      replace an existing run directory of the same name\n"
     "  --no-report      no report.html at the end (this invocation only: a --resume without it writes one)\n"
     "  --device D       = --set device=D;  --threads N = --set threads=N (part of the run's identity: a resume\n"
@@ -50,7 +53,9 @@ int cmd_train(int argc, char** argv) {
   std::string dir;
   try {
     Args a(argc, argv, {"config", "resume", "init-from", "device", "threads", "stop-after"},
-           {"help", "help-config", "print-config", "overwrite", "no-report", "deterministic"}, {"set"});
+           {"help", "help-config", "print-config", "overwrite", "no-report", "deterministic",
+            "accept-changed-eval-images"},
+           {"set"});
     if (a.has("help")) {
       std::cout << kTrainUsage;
       return 0;
@@ -61,6 +66,9 @@ int cmd_train(int argc, char** argv) {
     }
     flags.overwrite = a.has("overwrite");
     flags.report = !a.has("no-report");
+    flags.accept_changed_eval_images = a.has("accept-changed-eval-images");
+    if (flags.accept_changed_eval_images && !a.has("resume"))
+      throw UsageError("--accept-changed-eval-images goes with --resume (a new run reads its data as it is)");
     if (a.has("stop-after")) {
       const std::string v = a.str("stop-after", "");
       char* end = nullptr;

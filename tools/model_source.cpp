@@ -153,8 +153,15 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
     s.net = load_model(s.checkpoint);  // (a damaged header: its error)
     // a config naming another architecture is not obeyed (a distillation student may differ from its run's
     // model.arch, so it is not refused): said
-    const std::string cfg_arch = s.cfg.at("model").value("arch", std::string());
-    if (a.has("config") && metadata.count("arch") && !cfg_arch.empty() && cfg_arch != metadata.at("arch"))
+    std::string cfg_arch;  // the file's own model.arch (not the schema's default); a file read once only (a pipe)
+    if (a.has("config")) try {
+        const Json file = load_config_file(a.str("config", ""));
+        if (file.contains("model") && file["model"].is_object() && file["model"].contains("arch") &&
+            file["model"]["arch"].is_string())
+          cfg_arch = file["model"]["arch"].get<std::string>();
+      } catch (const std::exception&) {
+      }
+    if (metadata.count("arch") && !cfg_arch.empty() && cfg_arch != metadata.at("arch"))
       log << "note: " << a.str("config", "") << ": model.arch " << cfg_arch << ", but " << s.checkpoint
           << " is a tailor checkpoint of a " << metadata.at("arch") << ", which is the model evaluated (model.* "
           << "describes the model only for weights without tailor's metadata)\n";

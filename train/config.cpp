@@ -536,7 +536,8 @@ Json resolve_config(const std::string& file, const std::vector<std::string>& set
   Json doc = Json::object();
   if (file.empty() && use_embedded)
     merge_config(doc, parse_config_text(embedded_default_overrides(), "<embedded default>"), "<embedded default>");
-  if (!file.empty()) merge_config(doc, load_config_file(file), file);
+  const Json from_file = file.empty() ? Json::object() : load_config_file(file);  // (read once: a pipe reads once)
+  if (!file.empty()) merge_config(doc, from_file, file);
   for (auto& s : sets) apply_set(doc, s);
   if (doc.value("name", std::string()).empty()) {  // "" (in the file or by --set name=): the file's stem
     const std::string base = file.substr(file.find_last_of('/') + 1), stem = base.substr(0, base.rfind('.'));
@@ -554,7 +555,7 @@ Json resolve_config(const std::string& file, const std::vector<std::string>& set
       const std::string key = set.substr(0, set.find('='));
       if (path == key || path.rfind(key + ".", 0) == 0) throw;  // (the --set's, or its section's)
     }
-    if (!get_path(load_config_file(file), path)) throw;
+    if (!get_path(from_file, path)) throw;
     config_fail(file + ": " + msg);
   }
 }

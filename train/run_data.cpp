@@ -84,7 +84,9 @@ bool cifar_from_folder(const DataConfig& d) {
   if (d.format != "auto") return d.format == "folder";
   const std::string root = data_root(d);
   std::error_code ec;
-  const bool folder = fs::is_directory(fs::path(root) / "train", ec), bins = data::has_cifar_binaries(root);
+  const auto kind = d.dataset == "cifar100" ? data::CifarKind::Cifar100 : data::CifarKind::Cifar10;
+  const bool folder = fs::is_directory(fs::path(root) / "train", ec),
+             bins = !data::cifar_binaries_folder(root, kind).empty();
   if (folder && bins)  // (never one of the two picked without a word)
     throw ConfigError("data.root " + root + " holds both the CIFAR binary batches and an image folder (" +
                       (fs::path(root) / "train").string() + "): set data.format bin or folder");
@@ -98,33 +100,36 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
   opts.on_bad_image = data::parse_bad_image_policy(d.on_bad_image);
   RunData r;
   data::Dataset full;
-  std::string pretty = ds;
+  std::string pretty = ds, source = root;  // source: the folder or file the training split came from
   if (ds == "fashion_mnist" || ds == "mnist") {
     full = data::load_idx_dataset(root, "train", opts);
     r.test = std::make_unique<data::Dataset>(data::load_idx_dataset(root, "test", opts));
     pretty = ds == "mnist" ? "MNIST" : "Fashion-MNIST";
   } else if (ds == "cifar10" || ds == "cifar100") {
     const bool folder = cifar_from_folder(d);
+    pretty = ds == "cifar10" ? "CIFAR-10" : "CIFAR-100";
     if (folder) {
       full = data::load_image_folder(root, "train", opts);
-      data::LoadOptions eval = opts;
-      eval.may_lack_classes = true;
-      r.test = std::make_unique<data::Dataset>(data::load_image_folder(root, "test", eval));
-      data::map_to_training_classes(*r.test, full.class_names, (fs::path(root) / "test").string());
       const int expected = ds == "cifar10" ? 10 : 100;
       if (full.num_classes != expected)
         throw ConfigError((fs::path(root) / "train").string() + ": " + std::to_string(full.num_classes) +
                           " class folders, data.dataset " + ds + " has " + std::to_string(expected) +
-                          "; a folder with its own classes is data.dataset image_folder");
-      log << "data: " << (ds == "cifar10" ? "CIFAR-10" : "CIFAR-100") << " from the image folders "
-          << (fs::path(root) / "train").string() << " and " << (fs::path(root) / "test").string() << "\n";
+                          "; a folder with its own classes is data.dataset image_folder (data.imbalance.profile exp "
+                          "for an LT subset of it)");
+      data::LoadOptions eval = opts;
+      eval.may_lack_classes = true;
+      r.test = std::make_unique<data::Dataset>(data::load_image_folder(root, "test", eval));
+      data::map_to_training_classes(*r.test, full.class_names, (fs::path(root) / "test").string());
+      source = (fs::path(root) / "train").string();
+      log << "data: " << pretty << " from the image folders " << source << " and "
+          << (fs::path(root) / "test").string() << "\n";
     } else {
       auto kind = ds == "cifar10" ? data::CifarKind::Cifar10 : data::CifarKind::Cifar100;
       full = data::load_cifar_bin(root, "train", kind);
       r.test = std::make_unique<data::Dataset>(data::load_cifar_bin(root, "test", kind));
-      log << "data: " << (ds == "cifar10" ? "CIFAR-10" : "CIFAR-100") << " from the binary batches in " << root << "\n";
+      source = data::cifar_binaries_folder(root, kind);
+      log << "data: " << pretty << " from the binary batches in " << source << "\n";
     }
-    pretty = ds == "cifar10" ? "CIFAR-10" : "CIFAR-100";
   } else if (ds == "image_folder") {
     data::LoadOptions lazy = opts;
     lazy.lazy = true;  // decoded below when the preset keeps images as they are
@@ -143,6 +148,7 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
       (split[0] == 'v' ? r.val : r.test) = std::move(sd);
     }
     pretty = "image folder " + root;
+    source = (fs::path(root) / "train").string();
   } else {  // list | inat: the training list first; the others' labels must be among its classes
     auto load = [&](const std::string& p, const char* key, int classes) -> std::unique_ptr<data::Dataset> {
       if (p.empty()) return nullptr;
@@ -156,6 +162,7 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
       return split;
     };
     full = *load(d.train_list, "train_list", -1);
+    source = under_root(root, d.train_list, "train_list");
     r.val = load(d.val_list, "val_list", full.num_classes);
     r.test = load(d.test_list, "test_list", full.num_classes);
     pretty = (ds == "list" ? "list " : "iNaturalist ") + d.train_list;
@@ -219,7 +226,7 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
   if (!empty.empty()) {
     const std::string msg = "data: " + std::string(empty.size() == 1 ? "class " : "classes ") + data::first_few(empty, 5) +
                             (empty.size() == 1 ? " has" : " have") + " no training image" +
-                            (profile == "none" ? " in " + pretty  // (the data's file or folder)
+                            (profile == "none" ? " in " + source
                                                : " after the LT subset (raise data.imbalance.n_max or lower "
                                                  "data.imbalance.ratio: the rarest class keeps n_max / ratio)");
     if (r.train.skipped.empty()) throw ConfigError(msg);  // the config's subset emptied it
@@ -300,22 +307,35 @@ std::string data_fingerprint_v2(const RunData& d) {
   return "2-" + h.hex();
 }
 
-std::string data_fingerprint_difference(const RunData& d, const std::string& was) {
-  const std::string now = data_fingerprint(d);
-  auto parts = [](const std::string& f) {  // "3-L.I-L.I-L.I" -> 6 fields
-    std::vector<std::string> v;
-    std::string cur;
-    for (char c : f.substr(2) + "-") {
-      if (c == '-' || c == '.') {
-        v.push_back(cur);
-        cur.clear();
-      } else {
-        cur += c;
-      }
+// "3-L.I-L.I-L.I" -> its 6 fields (labels, images of train, val, test); another version: not 6
+static std::vector<std::string> fingerprint_fields(const std::string& f) {
+  std::vector<std::string> v;
+  if (f.rfind("3-", 0) != 0) return v;
+  std::string cur;
+  for (char c : f.substr(2) + "-") {
+    if (c == '-' || c == '.') {
+      v.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
     }
-    return v;
-  };
-  const std::vector<std::string> a = parts(was), b = parts(now);
+  }
+  return v;
+}
+
+bool only_eval_images_differ(const RunData& d, const std::string& was) {
+  const std::vector<std::string> a = fingerprint_fields(was), b = fingerprint_fields(data_fingerprint(d));
+  if (a.size() != 6 || b.size() != 6 || a[0] != b[0] || a[1] != b[1]) return false;  // (the training split)
+  bool images = false;
+  for (int s = 1; s < 3; ++s) {
+    if (a[2 * s] != b[2 * s]) return false;  // labels, size or class count (or a split new / gone)
+    images = images || a[2 * s + 1] != b[2 * s + 1];
+  }
+  return images;
+}
+
+std::string data_fingerprint_difference(const RunData& d, const std::string& was) {
+  const std::vector<std::string> a = fingerprint_fields(was), b = fingerprint_fields(data_fingerprint(d));
   if (a.size() != 6 || b.size() != 6) return "";
   const data::Dataset* splits[] = {&d.train, d.val.get(), d.test.get()};
   std::string differ, same;

@@ -211,10 +211,15 @@ void Trainer::load_state() {
                                                                 : data_fingerprint_v1(data_);
   if (!was.empty() && was != now) {
     const std::string what = data_fingerprint_difference(data_, was);
-    run_fail("data.root " + cfg_.data.root + ": not the data this run started with: " +
-             (what.empty() ? "the images of a split, their labels or (files read as they are used) their sizes differ"
-                           : what) +
-             "; point data.root and the list files at the data the run started with (or start the run anew)");
+    const bool eval_images = only_eval_images_differ(data_, was);  // (the steps trained would be the same)
+    if (!(eval_images && flags_.accept_changed_eval_images))
+      run_fail("data.root " + cfg_.data.root + ": not the data this run started with: " +
+               (what.empty() ? "the images of a split, their labels or (files read as they are used) their sizes differ"
+                             : what) +
+               "; point data.root and the list files at the data the run started with (or start the run anew)" +
+               (eval_images ? "; evaluation images repaired or replaced on purpose: --accept-changed-eval-images" : ""));
+    log_ << "note: " << what << "; continued (--accept-changed-eval-images): the evaluations from here on use "
+         << "these images, the earlier ones (and the best checkpoint chosen so far) used the old\n";
   }
   if (st_.world != comm_->world())
     run_fail(state_path().string() + ": written by a job of " + std::to_string(st_.world) +

@@ -36,6 +36,7 @@ struct TrainFlags {
   double stop_after_s = 0; // > 0: stop with the state saved after the first epoch that ends past this many
                            // seconds of this process (a time-limited job); train_run then returns
                            // {"stopped": true, ...} and `--resume` continues
+  bool accept_changed_eval_images = false;  // a resume goes on when only the val / test images changed
 };
 
 // Runs (or resumes) the run `cfg` (a resolved document, train/config.h) describes in `run_dir`. Returns

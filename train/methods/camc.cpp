@@ -55,8 +55,9 @@ MethodSpec camc_method() {
   m.summary = "CAMC (reconstruction): end-to-end training through the class-activation-map calibrated pooling "
               "(model.head camc); camc.attend: the true (label) or the predicted class's map in training";
   m.keys = {{"camc.attend", "string", "label", 0, 0, {"label", "predicted"},
-             "camc: the class whose map drives the attention in training: label (the true class, the paper's "
-             "text) or predicted (the plain head's prediction, as in evaluation)"}};
+             "camc: the class whose map drives the attention in training: label (the true class, the "
+             "reconstruction's reading of the paper's abstract) or predicted (the plain head's prediction, as in "
+             "evaluation; the recipes')"}};
   m.make = [](const StageConfig& c) {
     return std::make_unique<CamcTraining>(c.doc.at("camc").at("attend").get<std::string>() == "label");
   };
