@@ -84,12 +84,9 @@ std::string cifar_binaries_folder(const std::string& root_in, CifarKind kind) {
 Dataset load_cifar_bin(const std::string& root_in, const std::string& split, CifarKind kind, bool coarse) {
   if (split != "train" && split != "test")
     throw std::runtime_error("cifar-bin: unknown split '" + split + "' (expected train or test)");
-  fs::path root(root_in);
   require_folder(root_in);
-  if (!has10(root) && !has100(root)) {
-    if (kind != CifarKind::Cifar100 && has10(root / "cifar-10-batches-bin")) root /= "cifar-10-batches-bin";
-    else if (kind != CifarKind::Cifar10 && has100(root / "cifar-100-binary")) root /= "cifar-100-binary";
-  }
+  const std::string folder = cifar_binaries_folder(root_in, kind);
+  fs::path root(folder.empty() ? root_in : folder);  // (none: the missing files named below)
   if (kind == CifarKind::Auto) {
     if (has10(root)) kind = CifarKind::Cifar10;
     else if (has100(root)) kind = CifarKind::Cifar100;

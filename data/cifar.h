@@ -20,7 +20,7 @@ Dataset load_cifar_bin(const std::string& root, const std::string& split, CifarK
                        bool cifar100_coarse = false);
 
 // The folder holding `kind`'s binary files (any kind for Auto): `root`, or its cifar-10-batches-bin/ or
-// cifar-100-binary/; "" when none holds one (as load_cifar_bin looks for them).
+// cifar-100-binary/; "" when none holds one. load_cifar_bin reads from it.
 std::string cifar_binaries_folder(const std::string& root, CifarKind kind);
 
 // Parses one file's bytes (exposed for tests and fuzzing). Appends to `out` (HWC pixels, labels).

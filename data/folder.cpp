@@ -195,6 +195,7 @@ Dataset load_image_folder(const std::string& root, const std::string& split, con
         if (!has_image_ext(it->path())) ds.ignored.push_back(it->path().string());
         else if (opts.on_bad_image == BadImagePolicy::Error) throw std::runtime_error(link_loop(it->path()));
         else ds.skipped.push_back(link_loop(it->path()));
+        it.disable_recursion_pending();  // (never followed)
         continue;
       }
       if (it->is_symlink() && it->is_directory() && !is_hidden(it->path())) {  // a link to a folder holding it

@@ -235,13 +235,20 @@ TEST_CASE("--resume --set data.root continues where the data moved; other data a
   CHECK(d.out.find("evaluation images repaired or replaced on purpose: --accept-changed-eval-images") != std::string::npos);
   d = run("train --resume " + C.string() + " --set data.root=" + other.string() + " --accept-changed-eval-images");
   CHECK(d.code == 1);  // labels changed: never accepted
+  CHECK(d.out.find("the test split's labels changed") != std::string::npos);
+  CHECK(d.out.find("continued") == std::string::npos);
   d = run("train " + small("nope") + " --accept-changed-eval-images");
   CHECK(d.code == 2);
   CHECK(d.out.find("--accept-changed-eval-images goes with --resume") != std::string::npos);
-  d = run("train --resume " + C.string() + " --set data.root=" + fixed.string() + " --accept-changed-eval-images --no-report");
-  REQUIRE_MESSAGE(d.code == 0, d.out);
+  d = run("train --resume " + C.string() + " --set data.root=" + fixed.string() + " --accept-changed-eval-images --no-report",
+          "TAILOR_KILL_AT_STEP=15");  // killed in stage 1's second epoch (a state every 2 steps)
+  REQUIRE_MESSAGE(d.code == 137, d.out);
   CHECK(d.out.find("note: the test split's images changed (their pixels); the training split is the same; continued "
-                   "(--accept-changed-eval-images)") != std::string::npos);
+                   "(--accept-changed-eval-images): the steps of the stage in progress are the uninterrupted run's") !=
+        std::string::npos);
+  d = run("train --resume " + C.string() + " --no-report");  // the state saved since holds the new images' fingerprint
+  REQUIRE_MESSAGE(d.code == 0, d.out);
+  CHECK(d.out.find("continued") == std::string::npos);
   CHECK(slurp(A / "steps.jsonl") == slurp(C / "steps.jsonl"));
 }
 

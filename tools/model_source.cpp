@@ -153,7 +153,7 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
     s.net = load_model(s.checkpoint);  // (a damaged header: its error)
     // a config naming another architecture is not obeyed (a distillation student may differ from its run's
     // model.arch, so it is not refused): said
-    std::string cfg_arch;  // the file's own model.arch (not the schema's default); a file read once only (a pipe)
+    std::string cfg_arch;  // the file's own model.arch, not the schema's default (read again: a pipe gives nothing)
     if (a.has("config")) try {
         const Json file = load_config_file(a.str("config", ""));
         if (file.contains("model") && file["model"].is_object() && file["model"].contains("arch") &&

@@ -323,15 +323,38 @@ static std::vector<std::string> fingerprint_fields(const std::string& f) {
   return v;
 }
 
-bool only_eval_images_differ(const RunData& d, const std::string& was) {
-  const std::vector<std::string> a = fingerprint_fields(was), b = fingerprint_fields(data_fingerprint(d));
+// Whether only evaluation splits' images differ (version 3): the training split, every split's labels, and
+// the val images when they are training data too (val_trains), the same.
+static bool only_eval_images_differ(const std::string& now, const std::string& was, bool val_trains) {
+  const std::vector<std::string> a = fingerprint_fields(was), b = fingerprint_fields(now);
   if (a.size() != 6 || b.size() != 6 || a[0] != b[0] || a[1] != b[1]) return false;  // (the training split)
+  if (val_trains && a[3] != b[3]) return false;
   bool images = false;
   for (int s = 1; s < 3; ++s) {
     if (a[2 * s] != b[2 * s]) return false;  // labels, size or class count (or a split new / gone)
     images = images || a[2 * s + 1] != b[2 * s + 1];
   }
   return images;
+}
+
+ResumeDataCheck check_resume_data(const RunData& d, const std::string& now, const std::string& was,
+                                  const std::string& root, bool accept, bool val_trains) {
+  ResumeDataCheck c;
+  if (was.empty() || was == now) return c;
+  const std::string what = data_fingerprint_difference(d, was);
+  const bool eval_images = only_eval_images_differ(now, was, val_trains);
+  if (eval_images && accept) {
+    c.note = what + "; continued (--accept-changed-eval-images): the steps of the stage in progress are the "
+             "uninterrupted run's; the evaluations from here on use these images, and so does what follows from "
+             "them (the best checkpoint a later stage loads, a tau chosen on the split), the earlier ones used the old";
+    return c;
+  }
+  c.refusal = "data.root " + root + ": not the data this run started with: " +
+              (what.empty() ? "the images of a split, their labels or (files read as they are used) their sizes differ"
+                            : what) +
+              "; point data.root and the list files at the data the run started with (or start the run anew)" +
+              (eval_images ? "; evaluation images repaired or replaced on purpose: --accept-changed-eval-images" : "");
+  return c;
 }
 
 std::string data_fingerprint_difference(const RunData& d, const std::string& was) {

@@ -47,9 +47,15 @@ std::string data_fingerprint(const RunData& d);
 // images changed (their pixels); the training split is the same"); "" when nothing does or `was` is of
 // another version.
 std::string data_fingerprint_difference(const RunData& d, const std::string& was);
-// Whether only evaluation splits' images differ from `was` (version 3): the training split the same, every
-// split's labels the same (`tailor train --resume --accept-changed-eval-images`: a repaired test image).
-bool only_eval_images_differ(const RunData& d, const std::string& was);
+// A resume's data (fingerprint `now`, in the state's version) against the state's `was`: nothing when the
+// same; a refusal naming what differs; or, when only evaluation splits' images differ (version 3: the training
+// split and every split's labels the same, and the val images too when a method trains on them: val_trains)
+// and `accept` (`tailor train --resume --accept-changed-eval-images`: a repaired image), a note.
+struct ResumeDataCheck {
+  std::string refusal, note;
+};
+ResumeDataCheck check_resume_data(const RunData& d, const std::string& now, const std::string& was,
+                                  const std::string& root, bool accept, bool val_trains);
 // The fingerprint of states written with version 2 ("2-" and 16 hex digits: one hash over every split).
 std::string data_fingerprint_v2(const RunData& d);
 // The fingerprint of states written before "2-" (16 hex digits): the training labels and in-memory pixels,

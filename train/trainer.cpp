@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -209,18 +210,12 @@ void Trainer::load_state() {
   const std::string now = was.rfind("3-", 0) == 0 || was.empty() ? data_fingerprint_
                           : was.rfind("2-", 0) == 0             ? data_fingerprint_v2(data_)
                                                                 : data_fingerprint_v1(data_);
-  if (!was.empty() && was != now) {
-    const std::string what = data_fingerprint_difference(data_, was);
-    const bool eval_images = only_eval_images_differ(data_, was);  // (the steps trained would be the same)
-    if (!(eval_images && flags_.accept_changed_eval_images))
-      run_fail("data.root " + cfg_.data.root + ": not the data this run started with: " +
-               (what.empty() ? "the images of a split, their labels or (files read as they are used) their sizes differ"
-                             : what) +
-               "; point data.root and the list files at the data the run started with (or start the run anew)" +
-               (eval_images ? "; evaluation images repaired or replaced on purpose: --accept-changed-eval-images" : ""));
-    log_ << "note: " << what << "; continued (--accept-changed-eval-images): the evaluations from here on use "
-         << "these images, the earlier ones (and the best checkpoint chosen so far) used the old\n";
-  }
+  const bool val_trains = std::any_of(cfg_.stages.begin(), cfg_.stages.end(), [](const StageConfig& c) {
+    return c.method == "balms" && c.doc.contains("balms") && c.doc["balms"].value("meta_set", "") == "val";
+  });  // (BALMS's meta set on val: its images are training data)
+  const ResumeDataCheck data_check =
+      check_resume_data(data_, now, was, cfg_.data.root, flags_.accept_changed_eval_images, val_trains);
+  if (!data_check.refusal.empty()) run_fail(data_check.refusal);
   if (st_.world != comm_->world())
     run_fail(state_path().string() + ": written by a job of " + std::to_string(st_.world) +
              " rank(s); resume it with " +
@@ -230,6 +225,7 @@ void Trainer::load_state() {
   const StepsRevisionCheck revision = check_steps_revision(st_, cfg_.stages, (int64_t)data_.train.size());
   if (!revision.refusal.empty()) run_fail(state_path().string() + ": " + revision.refusal);
   for (const std::string& note : revision.notes) log_ << "note: " << note << "\n";
+  if (!data_check.note.empty()) log_ << "note: " << data_check.note << "\n";  // (once nothing else refuses)
   st_.steps_revision = RunState::kStepsRevision;  // (what the stages still to train will run)
   if (writer_) {
     const std::string old_root = update_data_root(dir_ / "config.json", cfg_.data.root);
