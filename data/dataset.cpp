@@ -37,7 +37,12 @@ ImageView dataset_image(const Dataset& ds, int64_t i, ImageU8& scratch) {
     return v;
   }
   if ((size_t)i >= ds.paths.size()) throw std::runtime_error(ds.name + ": lazy dataset without a path for sample " + std::to_string(i));
-  scratch = decode_image_file(ds.paths[(size_t)i], ds.channels > 0 ? ds.channels : 3);
+  try {
+    scratch = decode_image_file(ds.paths[(size_t)i], ds.channels > 0 ? ds.channels : 3);
+  } catch (const std::exception& e) {  // a list's or a JSON's image: its record named first
+    if ((size_t)i < ds.origins.size()) throw std::runtime_error(ds.origins[(size_t)i] + ": " + e.what());
+    throw;
+  }
   return ImageView{scratch.data.data(), scratch.height, scratch.width, scratch.channels};
 }
 
@@ -62,6 +67,7 @@ Dataset subset(const Dataset& ds, const std::vector<int64_t>& indices) {
       throw std::runtime_error(ds.name + ": subset index " + std::to_string(i) + " out of range");
     out.labels.push_back(ds.labels[(size_t)i]);
     if (!ds.paths.empty()) out.paths.push_back(ds.paths[(size_t)i]);
+    if (!ds.origins.empty()) out.origins.push_back(ds.origins[(size_t)i]);
     if (mem) std::memcpy(out.pixels.data() + k * ib, ds.pixels.data() + (size_t)i * ib, ib);
   }
   return out;

@@ -42,6 +42,8 @@ struct Dataset {
   int channels = 0;                      // 3 (RGB) or 1 (IDX grayscale)
   std::vector<uint8_t> pixels;           // size() * H * W * C bytes when decoded in memory, else empty
   std::vector<std::string> paths;        // source of each sample (file path, or "file#record"); lazy decode reads it
+  std::vector<std::string> origins;      // lists / iNat: each sample's record ("list.txt:LINE", "x.json: images[k]"),
+                                         // named with its image's errors; empty for other formats
   std::vector<int32_t> labels;
   std::vector<std::string> class_names;  // num_classes entries
   int num_classes = 0;

@@ -40,6 +40,7 @@ void remove_samples(Dataset& ds, const std::vector<char>& drop) {
       ds.labels[w] = ds.labels[i];
       if (i < ds.content_hashes.size()) ds.content_hashes[w] = ds.content_hashes[i];
       if (i < ds.paths.size()) ds.paths[w] = std::move(ds.paths[i]);
+      if (i < ds.origins.size()) ds.origins[w] = std::move(ds.origins[i]);
       if (mem) std::memmove(ds.pixels.data() + w * ib, ds.pixels.data() + i * ib, ib);
     }
     ++w;
@@ -47,6 +48,7 @@ void remove_samples(Dataset& ds, const std::vector<char>& drop) {
   ds.labels.resize(w);
   if (!ds.content_hashes.empty()) ds.content_hashes.resize(w);
   if (!ds.paths.empty()) ds.paths.resize(w);
+  if (!ds.origins.empty()) ds.origins.resize(w);
   if (mem) ds.pixels.resize(w * ib);
 }
 
@@ -70,6 +72,7 @@ void decode_dataset_images(Dataset& ds, const LoadOptions& opts, bool keep_pixel
       } catch (const std::exception& e) {
         errors[i] = e.what();
         if (errors[i].empty()) errors[i] = ds.paths[i] + ": decode failed";
+        if (i < ds.origins.size()) errors[i] = ds.origins[i] + ": " + errors[i];  // (a list's line, a JSON's record)
       }
     }
   };

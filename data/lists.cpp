@@ -241,7 +241,8 @@ static Dataset load_lazy(const std::string& root, const std::string& file, const
   std::vector<std::string> origins =
       json ? parse_inat_text(text, file, root, ds) : parse_list_text(text, file, root, ds, &malformed);
   finish_labels(ds, origins, opts, file, malformed);
-  check_paths_exist(ds, origins, opts);
+  ds.origins = std::move(origins);  // (kept aligned with the samples from here on: remove_samples, subset)
+  check_paths_exist(ds, ds.origins, opts);
   if (opts.verify_decode) decode_dataset_images(ds, opts, false);
   return ds;
 }

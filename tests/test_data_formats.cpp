@@ -368,6 +368,23 @@ TEST_CASE("list files: ImageNet-LT style") {
   write_text(d / "lists/folder.txt", "train/ant 0\n");
   CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/folder.txt"),
                        has("folder.txt:1: " + d / "train/ant" + ": a folder, not an image file"), std::runtime_error);
+  // a listed file that is no image: its decode error names the list's line first (read lazily, or verified)
+  write_text(d / "train/ant/notes.png", "not an image");
+  write_text(d / "lists/notes.txt", "train/ant/img0.png 0\ntrain/ant/notes.png 0\n");
+  {
+    Dataset lazy = load_list_file(d.path.string(), d / "lists/notes.txt");
+    REQUIRE(lazy.origins.size() == 2);
+    ImageU8 scratch;
+    CHECK_THROWS_WITH_AS(dataset_image(lazy, 1, scratch), has("notes.txt:2: " + d / "train/ant/notes.png" + ": "),
+                         std::runtime_error);
+    Dataset one = subset(lazy, {1});  // the record follows the sample
+    CHECK_THROWS_WITH_AS(dataset_image(one, 0, scratch), has("notes.txt:2: "), std::runtime_error);
+    LoadOptions verify;
+    verify.verify_decode = true;
+    CHECK_THROWS_WITH_AS(load_list_file(d.path.string(), d / "lists/notes.txt", verify),
+                         has("notes.txt:2: " + d / "train/ant/notes.png" + ": "), std::runtime_error);
+  }
+  fs::remove(d / "train/ant/notes.png");
   // Windows editors: a UTF-8 byte-order mark is skipped; UTF-16 text is named as such
   write_text(d / "lists/bom.txt", "\xEF\xBB\xBFtrain/ant/img0.png 0\r\ntrain/zebra/img1.JPG 1\r\n");
   Dataset bom = load_list_file(d.path.string(), d / "lists/bom.txt");
