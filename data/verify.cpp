@@ -395,8 +395,10 @@ std::string verify_data_usage() {
          "  listed twice, byte-identical copies) and of evaluation images that are training images; prints\n"
          "  per-split and per-class counts, the long-tailed subset counts (ratio R = n_max / n_min) and the\n"
          "  many/medium/few split (by training count: > 100, 20-100, < 20 images, or --groups thirds:\n"
-         "  thirds of the classes). --expect: each split's image, class and per-class counts must equal the\n"
-         "  benchmark's published ones (before any long-tailed subset). --augment: the training preset\n"
+         "  thirds of the classes). --num-classes: list, iNat and IDX labels lie in 0..N-1; an image folder's\n"
+         "  training split (or the one --split names) has N class folders. --expect: each split's image, class\n"
+         "  and per-class counts must equal the benchmark's published ones (before any long-tailed subset).\n"
+         "  --augment: the training preset\n"
          "  (data.augment) a run would take, and every split's image sizes against it (cifar, mnist and auto on\n"
          "  small images keep images as they are: all must be S x S). --class-counts: each class's count on a\n"
          "  line (all; auto up to 100 classes) or min / median / max, classes per count range, the five largest\n"
@@ -466,6 +468,9 @@ int verify_data_main(int argc, char** argv, std::ostream& out, std::ostream& err
         else if (a.format == "list") ds = load_list_file(a.root, file, o);
         else ds = load_inat_json(a.root, file, o);
         validate_dataset(ds);
+        if (a.format == "imagefolder" && training_split && a.num_classes > 0 && ds.num_classes != a.num_classes)
+          throw std::runtime_error((fs::path(a.root) / split).string() + ": " + std::to_string(ds.num_classes) +
+                                   " class folders, expected " + std::to_string(a.num_classes) + " (--num-classes)");
         if (a.format == "imagefolder" && !train_names.empty())  // labels by class name, as training maps them
           map_to_training_classes(ds, train_names, (fs::path(a.root) / split).string());
         else if (!train_names.empty() && !training_split)  // lists, iNat: by index, under the training names

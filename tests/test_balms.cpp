@@ -11,6 +11,7 @@
 #include "json_fixture.h"
 #include "layers/basic.h"
 #include "train/config.h"
+#include "train/method.h"
 #include "train/methods/balms.h"
 #include "train/trainer.h"
 #include "train_cli.h"
@@ -159,4 +160,17 @@ TEST_CASE("Gumbel draws pick class c with probability n_c q_c / sum_k n_k q_k (5
   balms_gumbel_row(7, 2, 5, 3, N, a.data());
   balms_gumbel_row(7, 2, 5, 3, N, b.data());
   CHECK(a == b);
+}
+
+TEST_CASE("balms trains on the val split's images under meta_set val only (a resume's data check reads it)") {
+  auto stage2 = [](const std::string& meta_set) {
+    return parse_run_config(resolve_config("", {"stage2.method=balms", "stage2.balms.meta_set=" + meta_set},
+                                           false)).stages.at(1);
+  };
+  const MethodSpec& balms = method_spec("balms");
+  REQUIRE(balms.trains_on_val);
+  CHECK(balms.trains_on_val(stage2("val")));
+  CHECK_FALSE(balms.trains_on_val(stage2("train")));
+  for (const MethodSpec& m : method_specs())  // no other method reads val as training data
+    if (m.name != "balms") CHECK_MESSAGE(!m.trains_on_val, m.name);  // (a method that does: a test of its own)
 }

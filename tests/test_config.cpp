@@ -166,6 +166,32 @@ TEST_CASE("a stage's keys are the ones its method, loss, sampler and schedule re
   std::string g2 = write_tmp("gcl2.json", R"({"stage1": {"loss": {"name": "gcl"}}})");
   CHECK(error_of([&] { resolve_config(g2, {"stage1.loss.name=ce", "stage1.loss.noise_mul=1"}, false); })
             .find("stage1.loss.noise_mul: the loss ce") == 0);
+  // a check across keys names the file when the file gave one of them and no --set touched any
+  std::string w = write_tmp("warm.json", R"({"stage1": {"epochs": 4, "schedule": {"warmup_epochs": 5}}})");
+  CHECK(error_of([&] { resolve_config(w, {}, false); }) ==
+        w + ": stage1.schedule.warmup_epochs (5) exceeds stage1.epochs (4)");
+  CHECK(error_of([&] { resolve_config(w, {"stage1.epochs=3"}, false); }) ==
+        "stage1.schedule.warmup_epochs (5) exceeds stage1.epochs (3)");
+  std::string mo = write_tmp("momentum.json", R"({"stage1": {"optim": {"momentum": 1}}})");
+  CHECK(error_of([&] { resolve_config(mo, {}, false); }).find(mo + ": stage1.optim.momentum 1.0 must be below 1") == 0);
+  CHECK(error_of([&] { resolve_config("", {"stage1.optim.momentum=1"}, false); })
+            .find("stage1.optim.momentum 1.0 must be below 1") == 0);
+  CHECK(error_of([&] { resolve_config(mo, {"stage1.optim={\"momentum\": 1}"}, false); })
+            .find("stage1.optim.momentum 1.0 must be below 1") == 0);
+  // a --set touched one of the keys: no file named, though the file gave the other
+  std::string ep = write_tmp("epochs.json", R"({"stage1": {"epochs": 4}})");
+  CHECK(error_of([&] { resolve_config(ep, {"stage1.schedule.warmup_epochs=5"}, false); }) ==
+        "stage1.schedule.warmup_epochs (5) exceeds stage1.epochs (4)");
+  // the heads across stages: the file's method against a --set model.head is the --set's; the file's alone, its
+  std::string lws = write_tmp("lws.json", R"({"model": {"head": "cosine"}, "stage2": {"method": "lws"}})");
+  CHECK(error_of([&] { resolve_config(lws, {}, false); })
+            .find(lws + ": stage2.method lws: starts from a classifier head") == 0);
+  std::string lws2 = write_tmp("lws2.json", R"({"stage2": {"method": "lws"}})");
+  CHECK(error_of([&] { resolve_config(lws2, {"model.head=cosine"}, false); })
+            .find("stage2.method lws: starts from a classifier head") == 0);
+  std::string dhb = write_tmp("dhb.json", R"({"stage1": {"optim": {"decay_head_bias": false}}})");
+  CHECK(error_of([&] { resolve_config(dhb, {"model.head=cosine"}, false); })
+            .find("stage1.optim.decay_head_bias false: the stage trains head cosine") == 0);
   Json ce = resolve_config(g, {"stage1.loss={\"name\": \"ce\"}"}, false);
   CHECK(ce["stage1"]["loss"] == Json::parse(R"({"name": "ce", "weight": [], "train_rule": "None"})"));
   Json st2 = resolve_config(p, {"stage2={\"method\": \"lws\"}"}, false);
@@ -213,6 +239,10 @@ TEST_CASE("file then --set, left to right; the resolved name defaults to the fil
   CHECK(cfg["stage1"]["schedule"]["milestones"] == Json::array({3, 5}));
   CHECK(cfg["name"] == "tailor_cfg_order");
   CHECK(resolve_config(p, {"name=run_a"}, false)["name"] == "run_a");
+  // a string in double quotes is a JSON string (its escapes read); other text is taken as it is
+  CHECK(resolve_config(p, {"data.root=\"/d/a\\\"b\""}, false)["data"]["root"] == "/d/a\"b");
+  CHECK(resolve_config(p, {"data.root=\"/d/x\\y\""}, false)["data"]["root"] == "/d/x\\y");   // (\y: no JSON escape)
+  CHECK(resolve_config(p, {"data.root=/d/a\\\"b"}, false)["data"]["root"] == "/d/a\\\"b");
   CHECK(resolve_config(p, {"name=run_a", "name="}, false)["name"] == "tailor_cfg_order");  // "": the stem again
   CHECK(resolve_config("", {"name="}, false)["name"] == "default");
   // an integer is a fine number

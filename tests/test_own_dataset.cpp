@@ -134,10 +134,15 @@ TEST_CASE("a folder of small images trains at its own size with its own counts, 
         fs::create_directories(three + "/" + split);
         fs::copy(data_dir() + "/" + split + "/" + c, three + "/" + split + "/" + c, fs::copy_options::recursive);
       }
-    Run t = run("train --no-report --config " + config("three", R"({"dataset": "cifar10", "root": ")" + three + R"("})"));
+    const std::string three_cfg = config("three", R"({"dataset": "cifar10", "root": ")" + three + R"("})");
+    Run t = run("train --no-report --config " + three_cfg);
     CHECK(t.code == 2);
     CHECK(t.out.find(three + "/train: 3 class folders, data.dataset cifar10 has 10; a folder with its own classes is "
                      "data.dataset image_folder (data.imbalance.profile exp for an LT subset of it)") != std::string::npos);
+    Run v = run("verify-data --train-config " + three_cfg);  // verify-data refuses what train refuses
+    CHECK(v.code == 1);
+    CHECK(v.out.find("verify-data: train: " + three + "/train: 3 class folders, expected 10 (--num-classes)") !=
+          std::string::npos);
     fs::copy(data_dir(), both, fs::copy_options::recursive);
     std::ofstream(both + "/data_batch_1.bin") << "x";
     t = run("train --no-report --config " + config("both", R"({"dataset": "cifar10", "root": ")" + both + R"("})"));
@@ -315,6 +320,10 @@ TEST_CASE("lists are relative to data.root, in train and verify-data; label erro
   fs::create_directories(data_dir() + "/test/zebra");
   fs::copy_file(data_dir() + "/test/c8/0000.ppm", data_dir() + "/test/zebra/0000.ppm");
   r = run("train --no-report --config " + config("extra_class", folder_data()));
+  CHECK(r.code == 2);
+  CHECK(r.out.find(data_dir() + "/test/zebra: a class the training split does not have") != std::string::npos);
+  r = run("train --no-report --config " +  // the same folder read as CIFAR-10: the same refusal, the same status
+          config("extra_class_cifar", R"({"dataset": "cifar10", "root": ")" + data_dir() + R"("})"));
   CHECK(r.code == 2);
   CHECK(r.out.find(data_dir() + "/test/zebra: a class the training split does not have") != std::string::npos);
   v = run("verify-data --format imagefolder --root " + data_dir());

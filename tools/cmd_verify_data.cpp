@@ -25,7 +25,9 @@ std::vector<std::string> flags_of_config(const Json& cfg) {
   if (d.dataset == "fashion_mnist" || d.dataset == "mnist") {
     f = {"--format", "idx"};
   } else if (d.dataset == "cifar10" || d.dataset == "cifar100") {
-    f = {"--format", cifar_from_folder(d) ? "imagefolder" : "cifar-bin"};
+    f = {"--format", "cifar-bin"};
+    if (cifar_from_folder(d))  // (as train: a folder read as CIFAR-10 / 100 has 10 / 100 classes)
+      f = {"--format", "imagefolder", "--num-classes", std::to_string(cifar_classes(d))};
   } else if (d.dataset == "image_folder") {
     f = {"--format", "imagefolder"};
   } else {  // list | inat

@@ -70,6 +70,7 @@ static void check_tool_sets(const std::vector<std::string>& sets, bool with_conf
 
 ModelSource open_model_source(const Args& a, std::ostream& log) {
   ModelSource s;
+  std::string config_file, config_arch;  // --config, and its own model.arch (not the schema's default)
   check_tool_sets(a.list("set"), a.has("config"));
   if (a.has("run") == a.has("config"))
     throw UsageError(a.has("run") ? "--run and --config exclude each other (the run has its config.json)"
@@ -102,7 +103,12 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
           << "\n";
     }
   } else {
-    s.cfg = resolve_config(a.str("config", ""), a.list("set"), false);
+    config_file = a.str("config", "");
+    const Json file = config_file.empty() ? Json::object() : load_config_file(config_file);  // (read once)
+    if (file.contains("model") && file["model"].is_object() && file["model"].contains("arch") &&
+        file["model"]["arch"].is_string())
+      config_arch = file["model"]["arch"].get<std::string>();  // the file's own, not the schema's default
+    s.cfg = resolve_config_doc(file, config_file, a.list("set"), false);
     s.checkpoint = a.str("checkpoint", "");
   }
   // The device: --device, else the run's own (its numbers come back as it computed them), else the CPU (a run
@@ -153,16 +159,8 @@ ModelSource open_model_source(const Args& a, std::ostream& log) {
     s.net = load_model(s.checkpoint);  // (a damaged header: its error)
     // a config naming another architecture is not obeyed (a distillation student may differ from its run's
     // model.arch, so it is not refused): said
-    std::string cfg_arch;  // the file's own model.arch, not the schema's default (read again: a pipe gives nothing)
-    if (a.has("config")) try {
-        const Json file = load_config_file(a.str("config", ""));
-        if (file.contains("model") && file["model"].is_object() && file["model"].contains("arch") &&
-            file["model"]["arch"].is_string())
-          cfg_arch = file["model"]["arch"].get<std::string>();
-      } catch (const std::exception&) {
-      }
-    if (metadata.count("arch") && !cfg_arch.empty() && cfg_arch != metadata.at("arch"))
-      log << "note: " << a.str("config", "") << ": model.arch " << cfg_arch << ", but " << s.checkpoint
+    if (metadata.count("arch") && !config_arch.empty() && config_arch != metadata.at("arch"))
+      log << "note: " << config_file << ": model.arch " << config_arch << ", but " << s.checkpoint
           << " is a tailor checkpoint of a " << metadata.at("arch") << ", which is the model evaluated (model.* "
           << "describes the model only for weights without tailor's metadata)\n";
   }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <utility>
 
 #include "losses/loss.h"
 #include "train/method.h"
@@ -13,7 +14,9 @@ namespace tailor {
 
 namespace {
 
-[[noreturn]] void config_fail(const std::string& msg) { throw ConfigError(msg); }
+[[noreturn]] void config_fail(const std::string& msg, std::vector<std::string> keys = {}) {
+  throw ConfigError(msg, std::move(keys));
+}
 
 std::vector<std::string> split_path(const std::string& p) {
   std::vector<std::string> out;
@@ -236,7 +239,8 @@ struct StageResolver {
       const auto dot = rel.find('.');
       const std::string section = where + (dot == std::string::npos ? "" : "." + rel.substr(0, dot));
       config_fail(where + "." + rel + ": " + why + "; to change a " + (dot == std::string::npos ? "stage" : "section") +
-                  " on the command line, replace it whole: --set '" + section + "={...}'");
+                      " on the command line, replace it whole: --set '" + section + "={...}'",
+                  {where + "." + rel});
     }
     Json out = Json::object();
     for (auto& key : stage_schema())
@@ -251,7 +255,8 @@ Json resolve_stage(const Json& user, int k) {
   if (const Json* v = get_path(user, "method")) method = v->get<std::string>();
   if (method.empty())
     config_fail(where + ": no method (a stage after the first names one: stage" + std::to_string(k) +
-                ".method = crt, lws, tau_norm, ...)");
+                    ".method = crt, lws, tau_norm, ...)",
+                {where});
   if (method == "none") return nullptr;  // (its other keys may come from the file that --set removes it from)
   return StageResolver{user, k, method_spec(method), where}.resolve();
 }
@@ -280,14 +285,16 @@ void validate(const Json& cfg) {
     const MethodSpec& m = method_spec(s.at("method"));
     if (k == 1 && !m.first_stage && cfg.at("model").at("init_from").get<std::string>().empty())
       config_fail(st + ".method " + m.name + " starts from trained weights: give model.init_from (a checkpoint), or "
-                  "put a training stage before it");
+                  "put a training stage before it",
+                  {st + ".method", "model.init_from"});
     if (!m.trains) continue;
     if (s.contains("sampler") && s["sampler"].value("name", "") == "cben") {
       const double a = s["sampler"].at("cben_beta_a"), b = s["sampler"].at("cben_beta_b");
       if (a + b >= 1)  // the rarest class's beta = a + b: its effective number (1 - beta^n) / (1 - beta) needs < 1
         config_fail(st + ".sampler.cben_beta_a + cben_beta_b = " + std::to_string(a + b) + ": the rarest class's "
                     "beta would be 1 or more (its effective number (1 - beta^n) / (1 - beta) needs beta < 1); keep "
-                    "the sum below 1 (GCL: 0.9999 + 1e-5)");
+                    "the sum below 1 (GCL: 0.9999 + 1e-5)",
+                    {st + ".sampler.cben_beta_a", st + ".sampler.cben_beta_b"});
     }
     if (s.contains("loss") && s["loss"].contains("weight")) {
       const Json& w = s["loss"]["weight"];
@@ -295,79 +302,98 @@ void validate(const Json& cfg) {
         if (!(w[i].get<double>() > 0))
           config_fail(st + ".loss.weight[" + std::to_string(i) + "] = " + w[i].dump() + ": every class needs a weight "
                       "above 0 (the loss is the weighted mean sum w_y l / sum w_y: a batch of weight-0 classes has "
-                      "none)");
+                      "none)",
+                      {st + ".loss.weight"});
     }
     const Json& o = s.at("optim");
     if (o.at("nesterov").get<bool>() && (o.at("momentum").get<double>() <= 0 || o.at("dampening").get<double>() != 0))
       config_fail(st + ".optim.nesterov true needs a momentum above 0 and dampening 0 (torch.optim.SGD's rule), got "
-                  "momentum " + o.at("momentum").dump() + ", dampening " + o.at("dampening").dump());
+                  "momentum " + o.at("momentum").dump() + ", dampening " + o.at("dampening").dump(),
+                  {st + ".optim.nesterov", st + ".optim.momentum", st + ".optim.dampening"});
     const float momentum = o.at("momentum").get<float>(), dampening = o.at("dampening").get<float>();  // as SGD reads
     if (momentum >= 1)  // buf = m buf + g: at m = 1 no gradient is ever forgotten (the step is their running sum)
       config_fail(st + ".optim.momentum " + o.at("momentum").dump() + " must be below 1 (as float32; at 1 the "
-                  "momentum buffer never forgets a gradient; 0.9 is the usual)");
+                  "momentum buffer never forgets a gradient; 0.9 is the usual)",
+                  {st + ".optim.momentum"});
     if (momentum == 0 && dampening != 0)
-      config_fail(st + ".optim.dampening: read with a momentum above 0 only (this stage's momentum is 0)");
+      config_fail(st + ".optim.dampening: read with a momentum above 0 only (this stage's momentum is 0)",
+                  {st + ".optim.dampening", st + ".optim.momentum"});
     if (momentum > 0 && dampening >= 1)  // buf = m buf + (1 - d) g: at d = 1 no gradient after the first enters
       config_fail(st + ".optim.dampening " + o.at("dampening").dump() + " lets no gradient after the first step into "
-                  "the momentum buffer (as float32 it is 1): below 1");
+                  "the momentum buffer (as float32 it is 1): below 1",
+                  {st + ".optim.dampening"});
     if (s.at("max_steps_per_epoch").get<int64_t>() == 0)
-      config_fail(st + ".max_steps_per_epoch 0 would train no step: -1 (the whole epoch) or a cap of 1 or more");
+      config_fail(st + ".max_steps_per_epoch 0 would train no step: -1 (the whole epoch) or a cap of 1 or more",
+                  {st + ".max_steps_per_epoch"});
     const int epochs = s.at("epochs"), warmup = s.at("schedule").at("warmup_epochs");
     if (warmup > epochs)
       config_fail(st + ".schedule.warmup_epochs (" + std::to_string(warmup) + ") exceeds " + st + ".epochs (" +
-                  std::to_string(epochs) + ")");
+                  std::to_string(epochs) + ")",
+                  {st + ".schedule.warmup_epochs", st + ".epochs"});
     if (warmup == 0 && s.at("schedule").at("warmup_from").get<double>() > 0)
-      config_fail(st + ".schedule.warmup_from: read with schedule.warmup_epochs > 0 only (this stage warms up for 0)");
+      config_fail(st + ".schedule.warmup_from: read with schedule.warmup_epochs > 0 only (this stage warms up for 0)",
+                  {st + ".schedule.warmup_from", st + ".schedule.warmup_epochs"});
     if (s.at("schedule").at("kind") != "multistep") continue;
     const Json& ms = s.at("schedule").at("milestones");
     for (size_t i = 1; i < ms.size(); ++i)
       if (ms[i].get<int>() <= ms[i - 1].get<int>())
-        config_fail(st + ".schedule.milestones must be strictly ascending, got " + ms.dump());
+        config_fail(st + ".schedule.milestones must be strictly ascending, got " + ms.dump(), {st + ".schedule.milestones"});
     const Json& fs = s.at("schedule").at("factors");
     if (!fs.empty() && fs.size() != ms.size())
       config_fail(st + ".schedule.factors needs one factor per milestone (" + std::to_string(ms.size()) + "), got " +
-                  std::to_string(fs.size()));
+                  std::to_string(fs.size()),
+                  {st + ".schedule.factors", st + ".schedule.milestones"});
     if (!fs.empty() && s.at("schedule").at("gamma") != find_in(stage_schema(), "schedule.gamma")->def)
-      config_fail(st + ".schedule.gamma: not read when schedule.factors are given (they are the multipliers)");
+      config_fail(st + ".schedule.gamma: not read when schedule.factors are given (they are the multipliers)",
+                  {st + ".schedule.gamma", st + ".schedule.factors"});
   }
   check_stage_heads(cfg);  // the heads the stages leave each other (load files: when the run starts)
   if (cfg.value("cuda_graphs", false) && cfg.at("device") != "cuda")
-    config_fail("cuda_graphs true: CUDA graphs need device cuda, got " + cfg.at("device").get<std::string>());
+    config_fail("cuda_graphs true: CUDA graphs need device cuda, got " + cfg.at("device").get<std::string>(),
+                {"cuda_graphs", "device"});
   if (cfg.at("data").at("test_per_class").get<int64_t>() == 0)
-    config_fail("data.test_per_class 0 would evaluate on no image: -1 (all) or 1 or more");
+    config_fail("data.test_per_class 0 would evaluate on no image: -1 (all) or 1 or more", {"data.test_per_class"});
   if (cfg.at("data").at("imbalance").contains("n_max") && cfg.at("data").at("imbalance").at("n_max") == 0)
-    config_fail("data.imbalance.n_max 0 keeps no image: -1 (the data's own per-class count) or 1 or more");
+    config_fail("data.imbalance.n_max 0 keeps no image: -1 (the data's own per-class count) or 1 or more",
+                {"data.imbalance.n_max"});
   const std::string ds = cfg.at("data").at("dataset");
   if ((ds == "list" || ds == "inat") && cfg.at("data").at("train_list").get<std::string>().empty())
-    config_fail("data.train_list is required for data.dataset " + ds);
+    config_fail("data.train_list is required for data.dataset " + ds, {"data.train_list", "data.dataset"});
   if ((ds == "list" || ds == "inat") && cfg.at("data").at("test_list").get<std::string>().empty() &&
       cfg.at("data").at("val_list").get<std::string>().empty())
-    config_fail("data.dataset " + ds + " needs data.test_list or data.val_list");
+    config_fail("data.dataset " + ds + " needs data.test_list or data.val_list",
+                {"data.dataset", "data.test_list", "data.val_list"});
   if (ds != "fashion_mnist" && cfg.at("data").at("root").get<std::string>().empty())
-    config_fail("data.root is required for data.dataset " + ds);
+    config_fail("data.root is required for data.dataset " + ds, {"data.root", "data.dataset"});
   if (ds != "cifar10" && ds != "cifar100" && cfg.at("data").at("format") != "auto")
-    config_fail("data.format: read by data.dataset cifar10 / cifar100 only (this run's is " + ds + ")");
+    config_fail("data.format: read by data.dataset cifar10 / cifar100 only (this run's is " + ds + ")",
+                {"data.format", "data.dataset"});
   if (cfg.at("guard").at("nonfinite") == "stop" && cfg.at("guard").at("max_skips").get<int64_t>() != 10)
-    config_fail("guard.max_skips: read under guard.nonfinite skip only (this run's stops at the first non-finite step)");
+    config_fail("guard.max_skips: read under guard.nonfinite skip only (this run's stops at the first non-finite step)",
+                {"guard.max_skips", "guard.nonfinite"});
   const bool lists = ds == "list" || ds == "inat";
   for (const char* key : {"train_list", "val_list", "test_list"})
     if (!lists && !cfg.at("data").at(key).get<std::string>().empty())
-      config_fail(std::string("data.") + key + ": read by data.dataset list / inat only (this run's is " + ds + ")");
+      config_fail(std::string("data.") + key + ": read by data.dataset list / inat only (this run's is " + ds + ")",
+                  {std::string("data.") + key, "data.dataset"});
   if (cfg.at("eval").at("select") == "val") {
     if (lists && cfg.at("data").at("val_list").get<std::string>().empty())
-      config_fail("eval.select val needs data.val_list (a validation split)");
+      config_fail("eval.select val needs data.val_list (a validation split)", {"eval.select", "data.val_list"});
     if (!lists && ds != "image_folder")
-      config_fail("eval.select val: data.dataset " + ds + " has no validation split (test or last instead)");
+      config_fail("eval.select val: data.dataset " + ds + " has no validation split (test or last instead)",
+                  {"eval.select", "data.dataset"});
   }  // an image folder's: DATA/val/, checked when the data is read
   const std::string name = cfg.at("name");
   if (name == "." || name == ".." || name.find_first_of("/\\\t\n\r") != std::string::npos ||
       name.size() > 200)
     config_fail("name " + shown(Json(name)) + ": a run name is one folder name inside runs_dir (no '/', '\\', tab "
-                "or line break, not '.' or '..', at most 200 bytes); put the parent folder in runs_dir");
+                "or line break, not '.' or '..', at most 200 bytes); put the parent folder in runs_dir",
+                {"name"});
   const Json& ev = cfg.at("eval");
   if (ev.contains("few_below") && ev.at("few_below").get<int64_t>() > ev.at("many_above").get<int64_t>() + 1)
     config_fail("eval.few_below (" + ev.at("few_below").dump() + ") must be <= eval.many_above + 1 (" +
-                std::to_string(ev.at("many_above").get<int64_t>() + 1) + "): a class would be both many and few");
+                std::to_string(ev.at("many_above").get<int64_t>() + 1) + "): a class would be both many and few",
+                {"eval.few_below", "eval.many_above"});
 }
 
 }  // namespace
@@ -463,8 +489,11 @@ void apply_set(Json& doc, const std::string& assignment) {
   }
   Json v;
   if (k->type == "string") {
-    v = text;  // strings are taken literally (quotes optional)
-    if (text.size() >= 2 && text.front() == '"' && text.back() == '"') v = text.substr(1, text.size() - 2);
+    v = text;  // strings are taken literally; in double quotes, a JSON string ("a\"b": a"b), else the text inside
+    if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
+      const Json j = Json::parse(text, nullptr, false);
+      v = j.is_string() ? j : Json(text.substr(1, text.size() - 2));
+    }
   } else if (k->type == "strings" && (text.empty() || text.front() != '[')) {
     v = Json::array();  // a,b,c (nothing: the empty list)
     for (size_t i = 0; !text.empty() && i <= text.size();) {
@@ -496,7 +525,8 @@ Json expand_config(const Json& doc) {
     if (why.empty()) set_path(out, k.path, v ? *v : k.def);
     else if (v)
       config_fail(k.path + ": " + why + "; to change a section on the command line, replace it whole: --set '" +
-                  k.path.substr(0, k.path.find('.')) + "={...}'");
+                      k.path.substr(0, k.path.find('.')) + "={...}'",
+                  {k.path});
   }
   // a dataset that is long-tailed already keeps its own counts unless a subset is asked for
   Json& profile = out["data"]["imbalance"]["profile"];
@@ -518,7 +548,8 @@ Json expand_config(const Json& doc) {
       ended = true;
       continue;
     }
-    if (ended) config_fail(name + ": an earlier stage has method none (no such stage), so there is no " + name);
+    if (ended)
+      config_fail(name + ": an earlier stage has method none (no such stage), so there is no " + name, {name});
     stages[name] = st;
   }
   // the stages go after "model", where a reader looks for them
@@ -533,10 +564,15 @@ Json expand_config(const Json& doc) {
 }
 
 Json resolve_config(const std::string& file, const std::vector<std::string>& sets, bool use_embedded) {
+  // (the file read once: a pipe reads once)
+  return resolve_config_doc(file.empty() ? Json::object() : load_config_file(file), file, sets, use_embedded);
+}
+
+Json resolve_config_doc(const Json& from_file, const std::string& file, const std::vector<std::string>& sets,
+                        bool use_embedded) {
   Json doc = Json::object();
   if (file.empty() && use_embedded)
     merge_config(doc, parse_config_text(embedded_default_overrides(), "<embedded default>"), "<embedded default>");
-  const Json from_file = file.empty() ? Json::object() : load_config_file(file);  // (read once: a pipe reads once)
   if (!file.empty()) merge_config(doc, from_file, file);
   for (auto& s : sets) apply_set(doc, s);
   if (doc.value("name", std::string()).empty()) {  // "" (in the file or by --set name=): the file's stem
@@ -548,15 +584,18 @@ Json resolve_config(const std::string& file, const std::vector<std::string>& set
   }
   try {
     return expand_config(doc);
-  } catch (const ConfigError& e) {  // "key.path: why": a key the file gave (no --set touched it) is the file's
-    const std::string msg = e.what(), path = msg.substr(0, msg.find(':'));
-    if (file.empty() || path.empty() || path.find(' ') != std::string::npos) throw;
-    for (auto& set : sets) {
-      const std::string key = set.substr(0, set.find('='));
-      if (path == key || path.rfind(key + ".", 0) == 0) throw;  // (the --set's, or its section's)
-    }
-    if (!get_path(from_file, path)) throw;
-    config_fail(file + ": " + msg);
+  } catch (const ConfigError& e) {  // about keys the file gave, none a --set touched: the file's message
+    auto by_set = [&](const std::string& path) {
+      for (auto& set : sets) {
+        const std::string key = set.substr(0, set.find('='));
+        if (path == key || path.rfind(key + ".", 0) == 0) return true;  // (the --set's, or its section's)
+      }
+      return false;
+    };
+    if (file.empty() || e.keys.empty() || std::any_of(e.keys.begin(), e.keys.end(), by_set) ||
+        std::none_of(e.keys.begin(), e.keys.end(), [&](const std::string& k) { return get_path(from_file, k); }))
+      throw;
+    config_fail(file + ": " + e.what(), e.keys);
   }
 }
 

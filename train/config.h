@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 
@@ -28,8 +29,15 @@ namespace tailor {
 
 using Json = nlohmann::ordered_json;
 
+// A configuration the run cannot take. `keys`: the full key paths the message is about ("stage1.optim.lr"),
+// when it is about keys; resolve_config puts the config file's path in front of the message when the file
+// gave one of them and no --set touched any. A check across keys lists them all (a --set of either clears
+// the file); a key that is not read (by the stage's method, loss, the model's head) is listed alone: the
+// file's key is the one refused, whatever --set changed the method.
 struct ConfigError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  std::vector<std::string> keys;
+  explicit ConfigError(const std::string& msg, std::vector<std::string> about = {})
+      : std::runtime_error(msg), keys(std::move(about)) {}
 };
 
 struct ConfigKey {
@@ -72,6 +80,9 @@ Json expand_config(const Json& doc);
 
 // defaults < embedded default (when `file` is empty and use_embedded) < file < sets; then expanded.
 Json resolve_config(const std::string& file, const std::vector<std::string>& sets, bool use_embedded);
+// The same for a config file read already (`file_doc`, load_config_file's; `file` names it in messages).
+Json resolve_config_doc(const Json& file_doc, const std::string& file, const std::vector<std::string>& sets,
+                        bool use_embedded);
 
 // Levenshtein distance (the "did you mean" of config keys and command-line flags).
 size_t edit_distance(const std::string& a, const std::string& b);

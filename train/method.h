@@ -157,6 +157,9 @@ struct MethodSpec {
   // Checks that need the data or the ranks (a meta batch against the meta set), run once the data is loaded,
   // before any stage trains; may be empty. The method's setup makes the same checks.
   std::function<void(const StageConfig&, const RunData&, int world)> check_data;
+  // Whether the stage learns from the val split's images (BALMS's meta set on val); empty: never. A resume
+  // that accepts changed evaluation images then treats val as training data (train/run_data.h).
+  std::function<bool(const StageConfig&)> trains_on_val;
   std::function<std::unique_ptr<Method>(const StageConfig&)> make;
 };
 

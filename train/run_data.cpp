@@ -80,13 +80,18 @@ std::string data_root(const DataConfig& d) {
   return d.root.empty() && d.dataset == "fashion_mnist" ? std::string(data::kFashionMnistRoot) : d.root;
 }
 
+// data.dataset cifar10 / cifar100: which binary files its root holds, its class count
+static data::CifarKind cifar_kind(const DataConfig& d) {
+  return d.dataset == "cifar100" ? data::CifarKind::Cifar100 : data::CifarKind::Cifar10;
+}
+int cifar_classes(const DataConfig& d) { return d.dataset == "cifar100" ? 100 : 10; }
+
 bool cifar_from_folder(const DataConfig& d) {
   if (d.format != "auto") return d.format == "folder";
   const std::string root = data_root(d);
   std::error_code ec;
-  const auto kind = d.dataset == "cifar100" ? data::CifarKind::Cifar100 : data::CifarKind::Cifar10;
   const bool folder = fs::is_directory(fs::path(root) / "train", ec),
-             bins = !data::cifar_binaries_folder(root, kind).empty();
+             bins = !data::cifar_binaries_folder(root, cifar_kind(d)).empty();
   if (folder && bins)  // (never one of the two picked without a word)
     throw ConfigError("data.root " + root + " holds both the CIFAR binary batches and an image folder (" +
                       (fs::path(root) / "train").string() + "): set data.format bin or folder");
@@ -110,7 +115,7 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
     pretty = ds == "cifar10" ? "CIFAR-10" : "CIFAR-100";
     if (folder) {
       full = data::load_image_folder(root, "train", opts);
-      const int expected = ds == "cifar10" ? 10 : 100;
+      const int expected = cifar_classes(d);
       if (full.num_classes != expected)
         throw ConfigError((fs::path(root) / "train").string() + ": " + std::to_string(full.num_classes) +
                           " class folders, data.dataset " + ds + " has " + std::to_string(expected) +
@@ -119,15 +124,18 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
       data::LoadOptions eval = opts;
       eval.may_lack_classes = true;
       r.test = std::make_unique<data::Dataset>(data::load_image_folder(root, "test", eval));
-      data::map_to_training_classes(*r.test, full.class_names, (fs::path(root) / "test").string());
+      try {
+        data::map_to_training_classes(*r.test, full.class_names, (fs::path(root) / "test").string());
+      } catch (const std::runtime_error& e) {
+        throw ConfigError(e.what());  // the data's layout, refused before training (exit 2, as an image_folder's)
+      }
       source = (fs::path(root) / "train").string();
       log << "data: " << pretty << " from the image folders " << source << " and "
           << (fs::path(root) / "test").string() << "\n";
     } else {
-      auto kind = ds == "cifar10" ? data::CifarKind::Cifar10 : data::CifarKind::Cifar100;
-      full = data::load_cifar_bin(root, "train", kind);
-      r.test = std::make_unique<data::Dataset>(data::load_cifar_bin(root, "test", kind));
-      source = data::cifar_binaries_folder(root, kind);
+      full = data::load_cifar_bin(root, "train", cifar_kind(d));
+      r.test = std::make_unique<data::Dataset>(data::load_cifar_bin(root, "test", cifar_kind(d)));
+      source = data::cifar_binaries_folder(root, cifar_kind(d));
       log << "data: " << pretty << " from the binary batches in " << source << "\n";
     }
   } else if (ds == "image_folder") {

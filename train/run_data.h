@@ -69,6 +69,7 @@ const data::Dataset& run_split(const RunData& d, const std::string& split);
 // images (data.format folder, or auto with a train/ folder) rather than the binary batches.
 std::string data_root(const DataConfig& d);
 bool cifar_from_folder(const DataConfig& d);
+int cifar_classes(const DataConfig& d);  // data.dataset cifar10 / cifar100: 10 / 100
 
 // The tools' split: the one given, else "test", or "val" (said on `log`) when the data has only a val split.
 std::string eval_split_or_default(const RunData& d, const std::string& given, std::ostream& log);

@@ -47,9 +47,16 @@ std::map<std::string, std::string> read_checkpoint_metadata(const std::string& w
 
 }  // namespace
 
+// `keys` and one more
+static std::vector<std::string> plus_key(std::vector<std::string> keys, const std::string& key) {
+  keys.push_back(key);
+  return keys;
+}
+
 void check_stage_heads(const Json& cfg, const LoadFileHead& load_file_head, std::vector<std::string>* trained_heads) {
   const std::string model_head = cfg.at("model").at("head");
   std::string head = model_head, from = "model.head", fix = "set model.head";
+  std::vector<std::string> from_keys = {"model.head"};  // the keys that gave the head (for the file's name)
   for (int k = 1; cfg.contains("stage" + std::to_string(k)); ++k) {
     const std::string key = "stage" + std::to_string(k);
     const Json& st = cfg.at(key);
@@ -58,27 +65,33 @@ void check_stage_heads(const Json& cfg, const LoadFileHead& load_file_head, std:
     if (k >= 2 && load == "fresh") {
       head = model_head;
       from = key + ".load fresh: model.head";
+      from_keys = {key + ".load", "model.head"};
       fix = "set model.head";
     } else if (k >= 2 && load != "best" && load != "last") {
       head = load_file_head ? load_file_head(key, load, head) : "";
       from = "the checkpoint " + key + ".load names";
+      from_keys = {key + ".load"};
       fix = "load another checkpoint";
     }
     if (!head.empty() && !m.starts_from.empty() &&
         std::find(m.starts_from.begin(), m.starts_from.end(), head) == m.starts_from.end())
       throw ConfigError(key + ".method " + m.name + ": starts from a classifier head " + join_or(m.starts_from) +
                         ", and the model it would get has head " + head + " (" + from + "); " + fix +
-                        " or choose another method");
+                            " or choose another method",
+                        plus_key(from_keys, key + ".method"));
     // the head the stage trains is the one it leaves: a bias kept out of weight decay needs a Linear
     const std::string trained = m.leaves_head.empty() ? head : m.leaves_head;
     if (trained_heads) trained_heads->push_back(trained);
     if (st.contains("optim") && !st.at("optim").value("decay_head_bias", true) && !trained.empty() &&
         trained != "linear")
       throw ConfigError(key + ".optim.decay_head_bias false: the stage trains head " + trained + " (" +
-                        (m.leaves_head.empty() ? from : "made by " + m.name) + "), not a Linear with bias");
+                            (m.leaves_head.empty() ? from : "made by " + m.name) + "), not a Linear with bias",
+                        plus_key(m.leaves_head.empty() ? from_keys : std::vector<std::string>{key + ".method"},
+                                 key + ".optim.decay_head_bias"));
     if (!m.leaves_head.empty()) {
       head = m.leaves_head;
       from = "left by " + key + ", " + m.name;
+      from_keys = {key + ".method"};
       fix = "change " + key;
     }
   }

@@ -211,8 +211,9 @@ void Trainer::load_state() {
                           : was.rfind("2-", 0) == 0             ? data_fingerprint_v2(data_)
                                                                 : data_fingerprint_v1(data_);
   const bool val_trains = std::any_of(cfg_.stages.begin(), cfg_.stages.end(), [](const StageConfig& c) {
-    return c.method == "balms" && c.doc.contains("balms") && c.doc["balms"].value("meta_set", "") == "val";
-  });  // (BALMS's meta set on val: its images are training data)
+    const MethodSpec& m = method_spec(c.method);
+    return m.trains_on_val && m.trains_on_val(c);
+  });
   const ResumeDataCheck data_check =
       check_resume_data(data_, now, was, cfg_.data.root, flags_.accept_changed_eval_images, val_trains);
   if (!data_check.refusal.empty()) run_fail(data_check.refusal);

@@ -411,6 +411,9 @@ MethodSpec balms_method() {
                         "no mixup");
   };
   m.check_data = [](const StageConfig& c, const RunData& d, int world) { balms_meta_plan(c, d, world); };
+  m.trains_on_val = [](const StageConfig& c) {
+    return c.doc.contains("balms") && c.doc["balms"].value("meta_set", "") == "val";
+  };
   m.make = [](const StageConfig& c) {
     const Json& b = c.doc.at("balms");
     return std::make_unique<Balms>(b.at("meta_lr").get<double>(), b.at("init_pow").get<double>(),
