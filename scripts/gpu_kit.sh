@@ -23,7 +23,9 @@ fm=/usr/share/datasets/fashion-mnist
 [ -f "$fm/train-images-idx3-ubyte.gz" ] || { echo "gpu_kit: $fm not found (Debian: dataset-fashion-mnist)" >&2; exit 2; }
 
 cd "$here"
-TAILOR_BUILD_DIR=build-portable TAILOR_CMAKE_ARGS=-DTAILOR_NATIVE=OFF TAILOR_BUILD_TARGET=all bash scripts/setup.sh
+# (CUDA ON, not AUTO: a kit without its CUDA backend would only be found out on the GPU machine)
+TAILOR_BUILD_DIR=build-portable TAILOR_CMAKE_ARGS="-DTAILOR_NATIVE=OFF -DTAILOR_CUDA=ON" TAILOR_BUILD_TARGET=all \
+  bash scripts/setup.sh
 BUNDLE_MPIRUN=1 bash scripts/bundle.sh build-portable "$kit/gpu.tar.xz" tailor test_cuda test_cuda_bf16_act \
   test_sync_free_step test_step_graph test_precision test_precision_cli test_bf16_activations test_resident_data \
   test_golden_runs bench_data

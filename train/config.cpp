@@ -398,54 +398,11 @@ void validate(const Json& cfg) {
 
 }  // namespace
 
-int stage_number(const std::string& name) {
-  if (name.size() < 6 || name.rfind("stage", 0) != 0 || name[5] == '0') return 0;
-  int n = 0;
-  for (size_t i = 5; i < name.size(); ++i) {
-    if (name[i] < '0' || name[i] > '9' || n > 99) return 0;
-    n = n * 10 + (name[i] - '0');
-  }
-  return n;
-}
-
 const ConfigKey* find_config_key(const std::string& path) {
   const auto dot = path.find('.');
   if (stage_number(path.substr(0, dot)) > 0)
     return dot == std::string::npos ? nullptr : find_in(stage_schema(), path.substr(dot + 1));
   return find_in(config_schema(), path);
-}
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string did_you_mean(const std::string& key) {
-  std::string best;
-  size_t best_d = (size_t)-1;
-  const std::string head = key.substr(0, key.find('.')), leaf = key.substr(key.find_last_of('.') + 1);
-  std::vector<std::string> paths;
-  for (auto& k : config_schema()) paths.push_back(k.path);
-  const std::string stage = stage_number(head) > 0 ? head : "stage1";
-  for (auto& k : stage_schema()) paths.push_back(stage + "." + k.path);
-  for (auto& p : paths) {
-    size_t d = edit_distance(key, p);
-    // a right leaf in a wrong section ("stage1.lr" -> "stage1.optim.lr") counts as close
-    const std::string pleaf = p.substr(p.find_last_of('.') + 1);
-    if (pleaf == leaf && p.rfind(head, 0) == 0) d = std::min<size_t>(d, 2);
-    if (d < best_d) {
-      best_d = d;
-      best = p;
-    }
-  }
-  return best_d <= std::max<size_t>(3, key.size() / 4) ? best : "";
 }
 
 void merge_config(Json& doc, const Json& overlay, const std::string& origin) {

@@ -2,9 +2,12 @@
 // schedule, sampler and shot-group keys are the defaults of their structs (LossConfig, SgdOptions,
 // LrSchedule, data::SamplerConfig, data::ShotRule), so each is stated in one place; a method's own keys
 // and defaults are in its MethodSpec (train/methods/).
+// Also the lookups by name: stage_number, did_you_mean.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "data/presets.h"
 #include "data/samplers.h"
@@ -286,6 +289,51 @@ std::string describe_schema() {
     if (!m.defaults.empty()) out += "      defaults: " + m.defaults.dump() + "\n";
   }
   return out;
+}
+
+// Looking keys up by name: a stage section's number, and the closest key to a misspelt one.
+
+int stage_number(const std::string& name) {
+  if (name.size() < 6 || name.rfind("stage", 0) != 0 || name[5] == '0') return 0;
+  int n = 0;
+  for (size_t i = 5; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9' || n > 99) return 0;
+    n = n * 10 + (name[i] - '0');
+  }
+  return n;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string did_you_mean(const std::string& key) {
+  std::string best;
+  size_t best_d = (size_t)-1;
+  const std::string head = key.substr(0, key.find('.')), leaf = key.substr(key.find_last_of('.') + 1);
+  std::vector<std::string> paths;
+  for (auto& k : config_schema()) paths.push_back(k.path);
+  const std::string stage = stage_number(head) > 0 ? head : "stage1";
+  for (auto& k : stage_schema()) paths.push_back(stage + "." + k.path);
+  for (auto& p : paths) {
+    size_t d = edit_distance(key, p);
+    // a right leaf in a wrong section ("stage1.lr" -> "stage1.optim.lr") counts as close
+    const std::string pleaf = p.substr(p.find_last_of('.') + 1);
+    if (pleaf == leaf && p.rfind(head, 0) == 0) d = std::min<size_t>(d, 2);
+    if (d < best_d) {
+      best_d = d;
+      best = p;
+    }
+  }
+  return best_d <= std::max<size_t>(3, key.size() / 4) ? best : "";
 }
 
 }  // namespace tailor
