@@ -81,7 +81,8 @@ Preset make_preset(const std::string& augment, int image_size, const PresetInput
   const bool mnist_like = in.dataset == "fashion_mnist" || in.dataset == "mnist";
   if (p.name == "mnist" && !mnist_like)
     preset_fail("data.augment mnist is for the one-channel IDX datasets (fashion_mnist, mnist), not " + in.dataset +
-                " (use cifar for small RGB images)");
+                ", whose images are read as 3 channels (grey ones repeated): use auto (cifar for images of at most 64 "
+                "pixels a side, imagenet above) or a preset by name");
   if (mnist_like && p.name != "mnist" && p.name != "none")
     preset_fail("data.augment " + p.name + " does not fit 1-channel 28x28 " + in.dataset + " images (use mnist or none)");
   const std::string images = std::to_string(in.height) + "x" + std::to_string(in.width);

@@ -221,5 +221,10 @@ TEST_CASE("MoCo v2 and SimCLR presets") {
   in.height = in.width = 28;
   CHECK_THROWS_WITH_AS(make_preset("cifar_moco", 32, in), doctest::Contains("keeps images as they are"),
                        std::runtime_error);
+  // a one-channel recipe's preset on a folder (its images are read as RGB): the message says what to use instead
+  in.dataset = "image_folder";
+  CHECK_THROWS_WITH_AS(make_preset("mnist", 0, in), doctest::Contains("read as 3 channels (grey ones repeated): use auto"),
+                       std::runtime_error);
+  CHECK(make_preset("auto", 0, in).name == "cifar");
 }
 
