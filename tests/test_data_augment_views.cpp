@@ -223,8 +223,8 @@ TEST_CASE("MoCo v2 and SimCLR presets") {
                        std::runtime_error);
   // a one-channel recipe's preset on a folder (its images are read as RGB): the message says what to use instead
   in.dataset = "image_folder";
-  CHECK_THROWS_WITH_AS(make_preset("mnist", 0, in), doctest::Contains("read as 3 channels (grey ones repeated): use auto"),
-                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(make_preset("mnist", 0, in),
+                       doctest::Contains("read as 3 channels (grey ones repeated): use auto"), std::runtime_error);
   CHECK(make_preset("auto", 0, in).name == "cifar");
 }
 

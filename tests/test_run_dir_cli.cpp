@@ -336,7 +336,8 @@ TEST_CASE("an LT subset the data cannot give is a config error naming data.imbal
   CHECK(r.code == 2);
   CHECK_MESSAGE(has(r, "classes 5 (Sandal), 6 (Shirt), 7 (Sneaker), 8 (Bag), 9 (Ankle boot) have no training image "
                        "after the LT subset (raise data.imbalance.n_max or lower "
-                       "data.imbalance.ratio: the rarest class keeps n_max / ratio)"), r.out);
+                       "data.imbalance.ratio: the rarest class keeps n_max / ratio; data.imbalance.profile none "
+                       "keeps the data's own counts)"), r.out);
   CHECK_FALSE(fs::exists(root() + "/runs/subset_big"));
   CHECK_FALSE(fs::exists(root() + "/runs/subset_empty"));
 }

@@ -236,7 +236,8 @@ RunData load_run_data(const DataConfig& d, std::ostream& log) {
                             (empty.size() == 1 ? " has" : " have") + " no training image" +
                             (profile == "none" ? " in " + source
                                                : " after the LT subset (raise data.imbalance.n_max or lower "
-                                                 "data.imbalance.ratio: the rarest class keeps n_max / ratio)");
+                                                 "data.imbalance.ratio: the rarest class keeps n_max / ratio; "
+                                                 "data.imbalance.profile none keeps the data's own counts)");
     if (r.train.skipped.empty()) throw ConfigError(msg);  // the config's subset emptied it
     // the bad images emptied it: a data error (exit 1), as each of them is under on_bad_image error
     throw std::runtime_error(msg + " (images left out under on_bad_image skip are listed above)");
