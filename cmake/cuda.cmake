@@ -61,6 +61,15 @@ function(tailor_add_cuda target)
     target_sources(${target} PRIVATE ${TAILOR_CUDA_SOURCES})
     target_compile_definitions(${target} PUBLIC TAILOR_CUDA=1)
     target_include_directories(${target} PUBLIC ${CUDNN_INCLUDE_DIR})
-    target_link_libraries(${target} PUBLIC CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY})
+    # cuBLAS is opened at run time (engine/cuda/gemm.cpp), not linked: its libcublasLt costs every process
+    # ~0.4 s and ~210 MB at start, CPU-only commands and tests included
+    get_filename_component(_cublas_file "${CUBLAS_LIBRARY}" REALPATH)
+    set(_cublas_soname "libcublas.so.${CUDAToolkit_VERSION_MAJOR}")
+    target_compile_definitions(${target} PRIVATE TAILOR_CUBLAS_SONAME="${_cublas_soname}"
+                               TAILOR_CUBLAS_PATH="${_cublas_file}")
+    # for scripts/bundle.sh: what a bundle's `run --check` looks for besides what ldd lists
+    set(TAILOR_OPENED_LIBS "${_cublas_soname};libcublasLt.so.${CUDAToolkit_VERSION_MAJOR}" CACHE INTERNAL
+        "libraries the CUDA backend opens at run time")
+    target_link_libraries(${target} PUBLIC CUDA::cudart ${CUDNN_LIBRARY} ${CMAKE_DL_LIBS})
   endif()
 endfunction()

@@ -12,7 +12,8 @@
 #   tailor-bundle/tailor train --config ...   (each PROGRAM gets a wrapper = `run PROGRAM`, which puts lib/
 #                                             and $TAILOR_CUDA_LIBS on LD_LIBRARY_PATH and execs bin/PROGRAM)
 # Where cuDNN / cuBLAS are not on the loader's path, name their folders in TAILOR_CUDA_LIBS (colon-separated);
-# `tailor-bundle/run --check tailor` lists what the loader still cannot find.
+# `tailor-bundle/run --check tailor` lists what the loader still cannot find (cuBLAS too, which the CUDA
+# backend opens when it starts instead of linking it: ldd does not list it).
 # BUNDLE_MPIRUN=1 adds the Open MPI 4 launcher the programs were linked against (orterun, orted, Open MPI's and
 # PMIx's plugins and help texts, and their libraries) as tailor-bundle/mpirun, for a target without Open MPI:
 #   tailor-bundle/mpirun -np 2 tailor-bundle/tailor train ...   (OPAL_PREFIX relocates it; it defaults to the
@@ -92,6 +93,8 @@ EOF
   chmod +x "$root/mpirun"
 fi
 
+# the libraries the CUDA backend opens at run time (cmake/cuda.cmake), one per line, for `run --check`
+sed -n 's/^TAILOR_OPENED_LIBS:INTERNAL=//p' "$build/CMakeCache.txt" | tr ';' '\n' | sed '/^$/d' > "$root/opened-libs"
 cat > "$root/run" <<'EOF'
 #!/usr/bin/env bash
 # run PROGRAM [ARGS...]: PROGRAM from this bundle's bin/ with its lib/ (and $TAILOR_CUDA_LIBS) on the
@@ -99,7 +102,17 @@ cat > "$root/run" <<'EOF'
 here=$(cd "$(dirname "$0")" && pwd)
 export LD_LIBRARY_PATH="$here/lib${TAILOR_CUDA_LIBS:+:$TAILOR_CUDA_LIBS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if [ "${1:-}" = --check ]; then
-  missing=$(ldd "$here/bin/$2" | grep "not found" || true)
+  libs=$(ldd "$here/bin/$2")
+  missing=$(grep "not found" <<< "$libs" || true)
+  # opened at run time: on LD_LIBRARY_PATH, beside the CUDA runtime the program links, or in the loader's cache
+  IFS=: read -ra dirs <<< "$LD_LIBRARY_PATH"
+  dirs+=($(awk '$1 ~ /^libcudart\.so/ && $3 ~ /^\// {sub(/\/[^\/]*$/, "", $3); print $3}' <<< "$libs"))
+  for so in $(cat "$here/opened-libs" 2>/dev/null); do
+    found=
+    for d in "${dirs[@]}"; do [ -n "$d" ] && [ -e "$d/$so" ] && found=1; done
+    [ -n "$found" ] || { PATH=$PATH:/sbin:/usr/sbin ldconfig -p 2>/dev/null | grep -q "^[[:space:]]*$so " && found=1; }
+    [ -n "$found" ] || missing+="${missing:+$'\n'}	$so => not found (opened when the CUDA backend starts)"
+  done
   [ -z "$missing" ] && { echo "all libraries found"; exit 0; }
   echo "$missing"; echo "set TAILOR_CUDA_LIBS to the folders holding them" >&2; exit 1
 fi

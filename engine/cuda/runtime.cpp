@@ -51,6 +51,7 @@ int compute_major() {
 cudaStream_t stream() {
   static cudaStream_t s = [] {
     TAILOR_CHECK(device_count() > 0, "CUDA: no device available (cudaGetDeviceCount reported none or failed)");
+    open_cublas();
     cudaStream_t st;
     TAILOR_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
     return st;

@@ -14,7 +14,10 @@ namespace tailor::cuda {
 int device_count();
 std::string device_name();   // "NVIDIA H100 80GB HBM3"
 int compute_major();         // the compute capability's major number (9 for an H100; 0 without a device)
-cudaStream_t stream();       // the one stream all work is queued on
+cudaStream_t stream();       // the one stream all work is queued on (its creation also opens cuBLAS)
+// Loads cuBLAS (engine/cuda/gemm.cpp: opened, not linked); a missing library is an error here, when the
+// backend starts, not at the first matrix product.
+void open_cublas();
 void synchronize();          // waits for that stream
 // How many times the host has waited for the device so far (synchronize(), copies to the host, a staging
 // buffer still in use). A training step between read points makes none (tests/test_sync_free_step.cpp).
