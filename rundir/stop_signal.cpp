@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -17,19 +18,32 @@ namespace {
 std::atomic<int> g_stop_signal{0};
 static_assert(std::atomic<int>::is_always_lock_free, "the stop flag is set inside a signal handler");
 
-// Only async-signal-safe calls here: the flag, and write(2) of a fixed message.
+// The handler's message, written when the handlers are installed (a handler may not format).
+char g_message[400];
+size_t g_message_length = 0;
+
+// Only async-signal-safe calls here: the flag, and write(2) of the prepared message.
 void on_stop_signal(int sig) {
   g_stop_signal.store(sig, std::memory_order_relaxed);
-  static const char msg[] =
-      "\ntailor: stop requested: the state is saved after the step in progress (a second signal stops at once)\n";
-  ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+  ssize_t ignored = ::write(STDERR_FILENO, g_message, g_message_length);
   (void)ignored;
 }
 
 }  // namespace
 
-void install_stop_signals() {
+void install_stop_signals(int rank, int world) {
   g_stop_signal.store(0);
+  // A job of several ranks saves only what every rank reaches: mpirun also sends SIGTERM to the ranks left
+  // when one has died, and those cannot finish the step, so the state is the last one saved.
+  const int n = world > 1 ? std::snprintf(g_message, sizeof g_message,
+                                          "\ntailor (rank %d of %d): stop requested: the ranks stop together after "
+                                          "the step in progress and save the state; if a rank has ended, --resume "
+                                          "continues from the last state saved (a second signal stops at once)\n",
+                                          rank, world)
+                          : std::snprintf(g_message, sizeof g_message,
+                                          "\ntailor: stop requested: the state is saved after the step in progress (a "
+                                          "second signal stops at once)\n");
+  g_message_length = std::min((size_t)n, sizeof g_message - 1);
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);

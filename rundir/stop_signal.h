@@ -8,8 +8,9 @@
 
 namespace tailor {
 
-// Installs the handlers (once per process; clears a flag left by an earlier run of this process).
-void install_stop_signals();
+// Installs the handlers (once per process; clears a flag left by an earlier run of this process). rank / world:
+// this process's place in a data-parallel job, named in the message a signal prints.
+void install_stop_signals(int rank = 0, int world = 1);
 // The signal that asked for a stop (SIGTERM, SIGINT, SIGUSR1), 0 when none has.
 int pending_stop_signal();
 // "SIGTERM", "SIGINT", "SIGUSR1", else "signal N".

@@ -118,6 +118,10 @@ TEST_CASE("mpirun -np 2: SyncBN steps, per-rank BN, kill and resume, stuck rank,
   CHECK_MESSAGE(signalled.out.find("stopped by SIGTERM at stage 1 epoch 1 after step 6") != std::string::npos,
                 signalled.out);
   CHECK(signalled.out.find("continue with `mpirun -np 2 tailor train --resume ") != std::string::npos);
+  CHECK_MESSAGE(signalled.out.find("tailor (rank 1 of 2): stop requested: the ranks stop together after the step in "
+                                   "progress and save the state; if a rank has ended, --resume continues from the "
+                                   "last state saved") != std::string::npos,
+                signalled.out);
   Run signalled_resumed = mpi_run(2, "train --resume " + dir + "/signalled");
   REQUIRE_MESSAGE(signalled_resumed.code == 0, signalled_resumed.out);
   CHECK(signalled_resumed.out.find("at stage 1 epoch 1 after step 6") != std::string::npos);

@@ -124,8 +124,10 @@ int cmd_train(int argc, char** argv) {
   }
   // Under mpirun every rank runs this; rank 0 prints the log (train/data_parallel.h), the others only errors.
   std::ostream null_log(nullptr);
-  install_stop_signals();  // SIGTERM / SIGINT / SIGUSR1: the state saved after the step in progress, exit 75
-  const Json summary = train_run(cfg, dir, flags, launch_info().rank == 0 ? std::cout : null_log);
+  const LaunchInfo launch = launch_info();
+  install_stop_signals(launch.rank, launch.world);  // SIGTERM / SIGINT / SIGUSR1: the state saved after the step
+                                                    // in progress, exit 75
+  const Json summary = train_run(cfg, dir, flags, launch.rank == 0 ? std::cout : null_log);
   return summary.contains("stopped") ? kExitStopped : 0;
 }
 
