@@ -37,8 +37,8 @@ static const Cublas& cublas() {
     std::string why = lib ? "" : dlerror();
     if (!lib) lib = dlopen(TAILOR_CUBLAS_PATH, RTLD_NOW | RTLD_LOCAL);
     if (!lib)
-      fail(std::string("CUDA: cannot load cuBLAS (") + why + "; nor " + TAILOR_CUBLAS_PATH +
-           "): put the folder holding " + TAILOR_CUBLAS_SONAME + " on LD_LIBRARY_PATH");
+      fail(std::string("CUDA: cannot load cuBLAS (") + why + "; " + dlerror() + "): put the folder holding " +
+           TAILOR_CUBLAS_SONAME + " (and libcublasLt) on LD_LIBRARY_PATH");
     auto symbol = [&](const char* name) {
       void* f = dlsym(lib, name);
       if (!f) fail(std::string("CUDA: cuBLAS (") + TAILOR_CUBLAS_SONAME + ") has no " + name + ": another version?");
