@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli_run.h"
+#include "engine/version.h"
 
 TEST_CASE("tailor bench: unknown flags and bad values print usage and exit 2") {
   for (const char* args : {"bench --model resnet32 --bogus 3", "bench --model resnet99", "bench --model resnet32 --batch 0",
@@ -66,4 +67,22 @@ TEST_CASE("unknown commands and train flags are rejected") {
           "--overwrite");
   CHECK(r.code == 1);
   CHECK(r.out.find("/nonexistent/fmnist") != std::string::npos);
+}
+
+TEST_CASE("tailor --version: the commit (git describe, -dirty with uncommitted changes) and the build's options") {
+  Run r = run("--version");
+  CHECK(r.code == 0);
+  INFO(r.out);
+  const std::string commit = tailor::version_commit();
+  CHECK(r.out == tailor::version_line() + "\n");
+  CHECK(r.out.rfind("tailor " + commit + " (", 0) == 0);
+  // 12 hex digits (git describe --always --abbrev=12 on a commit without tags), or "unknown" outside a checkout
+  const std::string hash = commit.substr(0, commit.find('-'));
+  CHECK((commit == "unknown" || (hash.size() >= 12 && hash.find_first_not_of("0123456789abcdef") == std::string::npos)));
+  CHECK((commit == hash || commit == hash + "-dirty"));
+#ifdef TAILOR_CUDA
+  CHECK(r.out.find("CUDA on, MPI ") != std::string::npos);
+#else
+  CHECK(r.out.find("CUDA off, MPI ") != std::string::npos);
+#endif
 }

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_run.h"
+#include "engine/version.h"
 #include "train_cli.h"
 
 #include "engine/allocator.h"
@@ -369,6 +370,10 @@ TEST_CASE("eval, tau-sweep, extract-features and report on finished runs") {
   CHECK(r.out.find("\nbalanced ") != std::string::npos);
   CHECK(slurp(run_dir / "metrics.jsonl").find("\"balanced_acc\":") != std::string::npos);
   CHECK(slurp(run_dir / "summary.json").find("\"balanced_acc\":") != std::string::npos);
+  // which tailor wrote it: the commit and the build, as `tailor --version` says them
+  CHECK(slurp(run_dir / "summary.json").find("\"engine_version\": \"" + std::string(tailor::version_commit()) + "\"") !=
+        std::string::npos);
+  CHECK(slurp(run_dir / "summary.json").find("\"engine_build\": \"" + tailor::version_build() + "\"") != std::string::npos);
   CHECK(slurp(run_dir / "eval.json").find("\"shot_groups\":{\"rule\":\"counts\",\"many_above\":100") !=
         std::string::npos);
   r = run("eval --run " + run_dir.string() + " --out " + root() + "/e.json");

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/comm.h"
+#include "engine/version.h"
 #include "tools/commands.h"
 #include "train/config.h"
 
@@ -23,11 +24,15 @@ static const char* kUsage =
     "  bench             time ResNet training/eval steps on synthetic data (JSON line)\n"
     "  inspect-loss      one sample through a loss: adjusted logits, value, gradient; --sweep-gap plot\n"
     "  explore           embedding lab: 2-D features trained once per loss, one HTML page of figures\n"
-    "With no command, runs `tailor train` with its embedded default.\n";
+    "With no command, runs `tailor train` with its embedded default. tailor --version: the commit and build.\n";
 
 int main(int argc, char** argv) {
   if (argc >= 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"))) {
     std::cout << kUsage;
+    return 0;
+  }
+  if (argc >= 2 && !std::strcmp(argv[1], "--version")) {
+    std::cout << tailor::version_line() << "\n";
     return 0;
   }
   std::string cmd = argc < 2 ? "train" : argv[1];

@@ -14,6 +14,7 @@
 #include "data/loader.h"
 #include "engine/allocator.h"
 #include "engine/atomic_file.h"
+#include "engine/version.h"
 #include "report/cams.h"
 #include "report/report.h"
 #include "rundir/files.h"
@@ -406,7 +407,8 @@ Json Trainer::finish() {
   Json stages = Json::array();
   for (auto& s : cfg_.stages) stages.push_back(Json{{"method", s.method}, {"epochs", s.trains ? s.epochs : 0}});
   const StageConfig& s1 = cfg_.stages.front();
-  Json summary{{"engine", "tailor"}, {"name", cfg_.name}, {"device", cfg_.device}, {"threads", omp_get_max_threads()},
+  Json summary{{"engine", "tailor"}, {"engine_version", version_commit()}, {"engine_build", version_build()},
+               {"name", cfg_.name}, {"device", cfg_.device}, {"threads", omp_get_max_threads()},
                {"precision", precision_name(cfg_.precision)}, {"seed", cfg_.seed}, {"stages", stages}, {"epochs", s1.epochs},
                {"stage2_epochs", num_stages() >= 2 && cfg_.stages[1].trains ? cfg_.stages[1].epochs : 0}};
   const data::Dataset* ev = data_.test ? data_.test.get() : data_.val.get();
