@@ -103,6 +103,8 @@ RunNumbers read_run_numbers(const std::string& dir) {
     r.groups = ev["shot_groups"].value("description", ev["shot_groups"].value("rule", ""));
   r.wall_s = num_or_nan(summary, "wall_s");
   r.img_per_s = num_or_nan(summary, "train_img_per_s");
+  if (summary.contains("engine_version") && summary["engine_version"].is_string())
+    r.engine = summary["engine_version"].get<std::string>() + " (" + summary.value("engine_build", "") + ")";
   if (ev.contains("class_names") && ev["class_names"].is_array())
     for (auto& n : ev["class_names"]) r.class_names.push_back(n.is_string() ? n.get<std::string>() : n.dump());
   r.samples = num_or_nan(ev, "samples");

@@ -76,6 +76,7 @@ struct RunNumbers {
   std::vector<std::string> class_names;
   std::vector<double> per_class, train_counts, test_counts;
   double samples = 0;  // test images evaluated
+  std::string engine;  // summary.json's engine_version (engine_build): "" for a run written before they were kept
 };
 // Reads a run directory; never throws: a missing or malformed file sets `error`.
 RunNumbers read_run_numbers(const std::string& dir);

@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "cli_run.h"
+#include "engine/version.h"
 #include "train_cli.h"
 
 namespace fs = std::filesystem;
@@ -224,6 +225,20 @@ TEST_CASE("tailor table: killed and resumed equals uninterrupted; reruns keep fi
   CHECK(data.out.find("Note: other_classes trained on other counts per class than ce.r10.seed0: its many / medium / "
                       "few hold other classes.") != std::string::npos);
   CHECK(diff.out.find("Note:") == std::string::npos);  // (a per-class name differs, the data is the same)
+  CHECK(diff.out.find("Engine: tailor " + std::string(tailor::version_commit()) + " (" + tailor::version_build() +
+                      "), every run.") != std::string::npos);
+  // a run trained by another commit: said, with each run's engine
+  nlohmann::json sum = nlohmann::json::parse(slurp(other / "summary.json"));
+  sum["engine_version"] = "0123456789ab";
+  std::ofstream((other / "summary.json").string()) << sum.dump();
+  const Run engines = run("compare " + (tmp / "a" / "runs" / "ce.r10.seed0").string() + " " + other.string());
+  CHECK(engines.code == 0);
+  CHECK_MESSAGE(engines.out.find("Note: the runs were trained by different tailor builds (other code, not only other "
+                                 "settings, may explain a difference):\n- ce.r10.seed0: tailor " +
+                                 std::string(tailor::version_commit()) + " (" + tailor::version_build() +
+                                 ")\n- other_classes: tailor 0123456789ab (" + tailor::version_build() + ")\n") !=
+                    std::string::npos,
+                engines.out);
   fs::remove(other / "summary.json");
   const Run unfinished = run("compare " + (tmp / "a" / "runs" / "ce.r10.seed0").string() + " " + other.string());
   CHECK(unfinished.code == 1);

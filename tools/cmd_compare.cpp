@@ -121,6 +121,17 @@ int cmd_compare(int argc, char** argv) {
            "stage's evaluated epochs (best by test: read off the test curve, not a checkpoint the run kept; - when "
            "no epoch was evaluated on test). Shot groups (many / medium / few):\n";
   for (auto& r : runs) notes << "- " << r.name << ": " << (r.groups.empty() ? "n/a" : r.groups) << "\n";
+  // Which tailor trained each run: other code, not only other settings, can make a difference
+  bool same_engine = true;
+  for (auto& r : runs) same_engine = same_engine && r.engine == ref.engine;
+  if (same_engine && !ref.engine.empty()) notes << "Engine: tailor " << ref.engine << ", every run.\n";
+  if (!same_engine) {
+    notes << "Note: the runs were trained by different tailor builds (other code, not only other settings, may "
+             "explain a difference):\n";
+    for (auto& r : runs)
+      notes << "- " << r.name << ": " << (r.engine.empty() ? "not recorded (before engine_version)" : "tailor " + r.engine)
+            << "\n";
+  }
   // Differences mean most on the same data: other test images or other training counts are said
   for (auto& r : runs) {
     if (&r == &ref) continue;
