@@ -233,8 +233,10 @@ pre{background:#f6f6f6;padding:12px;overflow:auto;font-size:13px}details summary
 td.l,th.l{text-align:left}.wrap{overflow-x:auto}.g0{color:#1f77b4}.g1{color:#d86a00}.g2{color:#d62728})";
 
 // The summary table: eval.json's headline numbers, then training time and skipped steps from metrics.jsonl;
-// under it the note of a later stage that lowered top-1 (drop_note, "" for none).
-std::string summary_html(const Eval& e, const std::vector<json>& rows, const std::string& drop_note) {
+// under it the note of a later stage that lowered top-1 (drop_note, "" for none). `engine`: the tailor that trained
+// the run (summary.json's engine_version (engine_build)), "" when not recorded.
+std::string summary_html(const Eval& e, const std::vector<json>& rows, const std::string& drop_note,
+                         const std::string& engine) {
   std::ostringstream h;
   const json& j = e.j;
   auto row = [&](const std::string& k, const std::string& v) {
@@ -266,6 +268,7 @@ std::string summary_html(const Eval& e, const std::vector<json>& rows, const std
     row("training time", fmt(secs / 60, 1) + " min");
     row("skipped steps", std::to_string(skipped));
   }
+  if (!engine.empty()) row("trained by", "tailor " + html_escape(engine));
   h << "</tbody>\n</table>\n";
   if (balanced) h << "<p class=\"sub\">" << html_escape(kTop1VsBalanced) << "</p>\n";
   if (!drop_note.empty()) h << "<p class=\"warn\">" << html_escape(drop_note) << "</p>\n";
@@ -390,7 +393,11 @@ ReportFiles write_report(const std::string& run_dir, std::ostream* log) {
   for (size_t i = 0; i < sub.size(); ++i) h << (i ? " &middot; " : "") << sub[i];
   h << (sub.empty() ? "" : " &middot; ") << e.C << " classes</p>\n";
   const std::string drop = stage_drop_note(best_logged_top1(dir / "metrics.jsonl"));  // (the run's log says it too)
-  h << "<h2>Summary</h2>\n" << summary_html(e, rows, drop) << terms_html(e);
+  const json summary = read_json((dir / "summary.json").string(), false);
+  std::string engine;  // (a run written before engine_version, or not finished: none)
+  if (summary.is_object() && summary.contains("engine_version") && summary["engine_version"].is_string())
+    engine = summary["engine_version"].get<std::string>() + " (" + str_or(summary, "engine_build", "") + ")";
+  h << "<h2>Summary</h2>\n" << summary_html(e, rows, drop, engine) << terms_html(e);
   h << "<h2>Plots</h2>\n";
   for (auto& [file, caption] : w.figures)
     h << "<figure><img src=\"plots/" << html_escape(file) << "\" alt=\"" << html_escape(file) << "\"><figcaption>" << html_escape(caption)

@@ -180,6 +180,9 @@ Json aggregate_table(const TableSpec& spec, const std::vector<TableCell>& cells,
     t["rows"].push_back(
         Json{{"name", r.name}, {"label", r.label.empty() ? r.name : r.label}, {"paper_source", r.paper_source}});
   Json regrouped = Json::array();  // finished cells evaluated under other shot groups than the spec's
+  // which tailor trained each finished run (summary.json's engine_version (engine_build); "" before they were
+  // kept): a table resumed after the code changed mixes builds, and other code can explain a difference
+  std::map<std::string, Json> engines;
   for (size_t ri = 0; ri < spec.rows.size(); ++ri)
     for (size_t ci = 0; ci < spec.columns.size(); ++ci) {
       std::vector<RunNumbers> done;
@@ -193,6 +196,9 @@ Json aggregate_table(const TableSpec& spec, const std::vector<TableCell>& cells,
         if (failures.count(cell.id)) failed.push_back(cell.id + ": " + failures.at(cell.id));
         else if (run_finished(dir)) {
           done.push_back(read_run_numbers(dir));
+          auto& ids = engines[done.back().engine];
+          if (ids.is_null()) ids = Json::array();
+          ids.push_back(cell.id);
           if (cell.has_shot_rule && regroup_run_numbers(done.back(), cell.shot_rule)) regrouped.push_back(cell.id);
         }
         else pending.push_back(cell.id);
@@ -230,6 +236,8 @@ Json aggregate_table(const TableSpec& spec, const std::vector<TableCell>& cells,
                                  {"img_per_s", collect(&RunNumbers::img_per_s)}});
     }
   t["regrouped"] = regrouped;
+  t["engines"] = Json::array();
+  for (auto& [engine, ids] : engines) t["engines"].push_back(Json{{"engine", engine}, {"runs", ids}});
   return t;
 }
 
@@ -266,6 +274,25 @@ std::vector<std::pair<std::string, std::string>> shot_group_rules(const Json& t)
   return out;
 }
 
+std::vector<std::string> table_engine_lines(const Json& t) {
+  if (!t.contains("engines") || t["engines"].empty()) return {};
+  const Json& engines = t["engines"];
+  if (engines.size() == 1) {
+    const std::string e = engines[0]["engine"];
+    if (e.empty()) return {};
+    return {"Engine: tailor " + e + ", every finished run."};
+  }
+  std::vector<std::string> lines{"Note: the finished runs were trained by " + std::to_string(engines.size()) +
+                                 " tailor builds (other code, not only other settings, may explain a difference):"};
+  for (auto& e : engines) {
+    const std::string name = e["engine"];
+    std::string ids;
+    for (auto& id : e["runs"]) ids += (ids.empty() ? "" : ", ") + id.get<std::string>();
+    lines.push_back((name.empty() ? "not recorded (before engine_version)" : "tailor " + name) + ": " + ids);
+  }
+  return lines;
+}
+
 std::string table_markdown(const Json& t) {
   std::ostringstream md;
   const std::string compare = t["compare"];
@@ -282,6 +309,9 @@ std::string table_markdown(const Json& t) {
      << "highest top-1 on the split named under \"best by\" (eval.select; test = the reference repositories' "
      << "practice, an optimistic number; - = no selection)" << (by_list.empty() ? "" : ", here: " + by_list)
      << ". The paper's numbers are compared with *" << compare << "*.\n";
+  const std::vector<std::string> engine_lines = table_engine_lines(t);
+  if (!engine_lines.empty()) md << "\n" << engine_lines[0] << "\n";
+  for (size_t i = 1; i < engine_lines.size(); ++i) md << "- " << engine_lines[i] << "\n";
   for (const Json& gj : t["groups"]) {
     const std::string group = gj;
     md << "\n## " << (group.empty() ? "Results" : group) << " (top-1 " << compare << ")\n\n| method |";

@@ -103,6 +103,10 @@ Json aggregate_table(const TableSpec& spec, const std::vector<TableCell>& cells,
 // The shot-group rules of the finished cells, each with the columns whose cells used it (in spec order):
 // {rule, "rho 10, rho 50"} (their labels); one entry when every cell shares one rule. For table.md and table.html.
 std::vector<std::pair<std::string, std::string>> shot_group_rules(const Json& table);
+// Which tailor builds trained the finished runs (table.json "engines"): {"Engine: tailor <commit> (<build>), every
+// finished run."} when one did, {} when none recorded it, else a "Note: ..." line then one line per build with its
+// runs' cell ids. For table.md and table.html.
+std::vector<std::string> table_engine_lines(const Json& table);
 // table.md: the results (deterministic), then a "## Timing" section (wall time, img/s) that may differ.
 std::string table_markdown(const Json& table);
 // table.html (self-contained but for the PNGs beside it) and the plots <out>/plots/<group>.png.

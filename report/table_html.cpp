@@ -23,7 +23,7 @@ th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}tbody tr:nth
 figure{margin:16px 0}figure img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:14px}
 pre{background:#f6f6f6;padding:12px;overflow:auto;font-size:13px}.wrap{overflow-x:auto}
 .std{color:#777;font-size:12px}.paper{color:#555;font-size:12px;display:block}.pos{color:#2a8a2a}.neg{color:#c0392b}
-.bad{color:#c0392b}td.l,th.l{text-align:left})";
+.bad{color:#c0392b}td.l,th.l{text-align:left}.warn{background:#fff4e0;border-left:4px solid #e69500;padding:6px 10px})";
 
 // decimals < 0: shortest form (%g), for axis values.
 std::string fmt_num(double v, int decimals) {
@@ -215,6 +215,13 @@ void write_table_page(const Json& t, const std::string& out_dir) {
   if (rule_columns.size() > 1) {
     h << "<ul>\n";
     for (auto& [rule, columns] : rule_columns) h << "<li>" << html_escape(columns) << ": " << html_escape(rule) << "</li>\n";
+    h << "</ul>\n";
+  }
+  const std::vector<std::string> engine_lines = table_engine_lines(t);
+  if (engine_lines.size() == 1) h << "<p class=\"sub\">" << html_escape(engine_lines[0]) << "</p>\n";
+  if (engine_lines.size() > 1) {
+    h << "<p class=\"warn\">" << html_escape(engine_lines[0]) << "</p>\n<ul>\n";
+    for (size_t i = 1; i < engine_lines.size(); ++i) h << "<li>" << html_escape(engine_lines[i]) << "</li>\n";
     h << "</ul>\n";
   }
   if (t.contains("regrouped") && !t["regrouped"].empty()) {

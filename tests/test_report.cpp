@@ -270,6 +270,18 @@ TEST_CASE("report without optional inputs: no tau sweep, no weight norms, no con
   CHECK(f.plots.size() == 5);
   CHECK_FALSE(fs::exists(d / "plots" / "tau_sweep.png"));
   CHECK(read_file(f.html).find("config.json not found") != std::string::npos);
+  CHECK(read_file(f.html).find("trained by") == std::string::npos);  // no summary.json: no engine row
+}
+
+TEST_CASE("the summary names the tailor that trained the run (summary.json's engine_version, engine_build)") {
+  fs::path d = make_run("engine", 10, false);
+  write_file(d / "summary.json", json{{"top1", 55.31}, {"engine_version", "0123456789ab-dirty"},
+                                      {"engine_build", "CUDA off, MPI off, NCCL off, portable"}}.dump());
+  const std::string html = read_file(write_report(d.string()).html);
+  CHECK_MESSAGE(html.find("<tr><td>trained by</td><td>tailor 0123456789ab-dirty (CUDA off, MPI off, NCCL off, "
+                          "portable)</td></tr>") != std::string::npos, html);
+  write_file(d / "summary.json", json{{"top1", 55.31}}.dump());  // a run written before engine_version: no row
+  CHECK(read_file(write_report(d.string()).html).find("trained by") == std::string::npos);
 }
 
 // (its time is printed, not asserted: timings belong to benchmarks, and a loaded CI machine varies)

@@ -105,6 +105,34 @@ TEST_CASE("table: rendering is deterministic and writes the page and one plot pe
   CHECK(train_cli::slurp(fs::path(out) / "table.html").find("<img src=\"plots/group1.png\"") != std::string::npos);
 }
 
+TEST_CASE("table: which tailor builds trained the finished runs") {
+  const tailor::TableSpec spec = tailor::load_table_spec((kCells / "spec.json").string());
+  Json t = tailor::aggregate_table(spec, tailor::table_cells(spec, kCells.string(), {}), kCells.string(), {});
+  // the fixture's summary.json files predate engine_version: one entry, not recorded, no line
+  REQUIRE(t["engines"].size() == 1);
+  CHECK(t["engines"][0]["engine"] == "");
+  CHECK(t["engines"][0]["runs"].size() == 11);  // every finished run (12 cells, one unfinished)
+  CHECK(tailor::table_engine_lines(t).empty());
+  CHECK(tailor::table_markdown(t).find("Engine:") == std::string::npos);
+  t["engines"] = Json::array({Json{{"engine", "0123456789ab (CUDA off, MPI on, NCCL off, native)"},
+                                   {"runs", {"a.seed0", "a.seed1"}}}});
+  CHECK(tailor::table_engine_lines(t) ==
+        std::vector<std::string>{"Engine: tailor 0123456789ab (CUDA off, MPI on, NCCL off, native), every finished run."});
+  // a table resumed after the code changed: a note, then each build with its runs
+  t["engines"].push_back(Json{{"engine", "ba9876543210-dirty (CUDA off, MPI on, NCCL off, native)"}, {"runs", {"b.seed0"}}});
+  t["engines"].push_back(Json{{"engine", ""}, {"runs", {"c.seed0"}}});
+  const std::string md = tailor::table_markdown(t);
+  CHECK_MESSAGE(md.find("\nNote: the finished runs were trained by 3 tailor builds (other code, not only other settings, "
+                        "may explain a difference):\n- tailor 0123456789ab (CUDA off, MPI on, NCCL off, native): a.seed0, "
+                        "a.seed1\n- tailor ba9876543210-dirty (CUDA off, MPI on, NCCL off, native): b.seed0\n- not "
+                        "recorded (before engine_version): c.seed0\n") != std::string::npos, md);
+  CHECK(md.find("Note: the finished runs") < md.find("\n## "));  // in the part `tailor table` prints
+  const std::string out = train_cli::temp_folder("tailor_table_engines_");
+  tailor::write_table_files(t, out);
+  CHECK(train_cli::slurp(fs::path(out) / "table.html").find("<li>tailor ba9876543210-dirty (CUDA off, MPI on, NCCL off, "
+                                                            "native): b.seed0</li>") != std::string::npos);
+}
+
 TEST_CASE("table: run numbers of one directory") {
   const tailor::RunNumbers n = tailor::read_run_numbers((kCells / "runs" / "one_stage.g1_r10.seed0").string());
   CHECK(n.error.empty());

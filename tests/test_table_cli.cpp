@@ -56,6 +56,11 @@ TEST_CASE("tailor table: killed and resumed equals uninterrupted; reruns keep fi
   REQUIRE(a.code == 0);
   CHECK(a.out.find("done 8/8") != std::string::npos);
   for (const char* f : {"table.md", "table.html", "table.json", "plots/group0.png"}) CHECK(fs::exists(tmp / "a" / f));
+  const std::string engine_line = "Engine: tailor " + std::string(tailor::version_commit()) + " (" +
+                                  tailor::version_build() + "), every finished run.";
+  CHECK(slurp(tmp / "a" / "table.md").find("\n" + engine_line + "\n") != std::string::npos);
+  CHECK(slurp(tmp / "a" / "table.html").find(engine_line) != std::string::npos);
+  CHECK(a.out.find(engine_line) != std::string::npos);  // (stdout shows table.md up to its cell list)
 
   // the first two cells are SIGKILLed after their second step (before the end of their first epoch; that step's state is saved), and
   // the table starts no other (--stop-after: its time is up at once)
