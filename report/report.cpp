@@ -15,6 +15,7 @@
 #include "report/html.h"
 #include "report/report_data.h"
 #include "report/report_tsne.h"
+#include "report/table.h"
 #include "rundir/files.h"
 #include "train/metrics.h"
 
@@ -394,10 +395,8 @@ ReportFiles write_report(const std::string& run_dir, std::ostream* log) {
   h << (sub.empty() ? "" : " &middot; ") << e.C << " classes</p>\n";
   const std::string drop = stage_drop_note(best_logged_top1(dir / "metrics.jsonl"));  // (the run's log says it too)
   const json summary = read_json((dir / "summary.json").string(), false);
-  std::string engine;  // (a run written before engine_version, or not finished: none)
-  if (summary.is_object() && summary.contains("engine_version") && summary["engine_version"].is_string())
-    engine = summary["engine_version"].get<std::string>() + " (" + str_or(summary, "engine_build", "") + ")";
-  h << "<h2>Summary</h2>\n" << summary_html(e, rows, drop, engine) << terms_html(e);
+  // (none for a run written before engine_version, or not finished)
+  h << "<h2>Summary</h2>\n" << summary_html(e, rows, drop, engine_text(summary)) << terms_html(e);
   h << "<h2>Plots</h2>\n";
   for (auto& [file, caption] : w.figures)
     h << "<figure><img src=\"plots/" << html_escape(file) << "\" alt=\"" << html_escape(file) << "\"><figcaption>" << html_escape(caption)

@@ -72,6 +72,20 @@ bool regroup_run_numbers(RunNumbers& r, const data::ShotRule& rule) {
   return true;
 }
 
+std::string engine_text(const Json& summary) {
+  if (!summary.is_object() || !summary.contains("engine_version") || !summary["engine_version"].is_string()) return "";
+  const Json history = summary.value("engine_history", Json::array());
+  if (!history.is_array() || history.size() < 2)
+    return summary["engine_version"].get<std::string>() + " (" + summary.value("engine_build", "") + ")";
+  std::string text;  // continued by other builds: each, with the global step where the next took over
+  for (const Json& e : history) {
+    if (!text.empty()) text += " to global step " + std::to_string(e.value("from_global_step", 0)) + ", then tailor ";
+    const std::string v = e.value("version", "");
+    text += v.empty() ? "(not recorded)" : v + " (" + e.value("build", "") + ")";
+  }
+  return text;
+}
+
 bool run_finished(const std::string& dir) {
   std::string err;
   const Json s = read_json_or_null(fs::path(dir) / "summary.json", err);
@@ -103,8 +117,7 @@ RunNumbers read_run_numbers(const std::string& dir) {
     r.groups = ev["shot_groups"].value("description", ev["shot_groups"].value("rule", ""));
   r.wall_s = num_or_nan(summary, "wall_s");
   r.img_per_s = num_or_nan(summary, "train_img_per_s");
-  if (summary.contains("engine_version") && summary["engine_version"].is_string())
-    r.engine = summary["engine_version"].get<std::string>() + " (" + summary.value("engine_build", "") + ")";
+  r.engine = engine_text(summary);
   if (ev.contains("class_names") && ev["class_names"].is_array())
     for (auto& n : ev["class_names"]) r.class_names.push_back(n.is_string() ? n.get<std::string>() : n.dump());
   r.samples = num_or_nan(ev, "samples");

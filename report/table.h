@@ -76,7 +76,7 @@ struct RunNumbers {
   std::vector<std::string> class_names;
   std::vector<double> per_class, train_counts, test_counts;
   double samples = 0;  // test images evaluated
-  std::string engine;  // summary.json's engine_version (engine_build): "" for a run written before they were kept
+  std::string engine;  // engine_text(summary.json)
 };
 // Reads a run directory; never throws: a missing or malformed file sets `error`.
 RunNumbers read_run_numbers(const std::string& dir);
@@ -103,6 +103,10 @@ Json aggregate_table(const TableSpec& spec, const std::vector<TableCell>& cells,
 // The shot-group rules of the finished cells, each with the columns whose cells used it (in spec order):
 // {rule, "rho 10, rho 50"} (their labels); one entry when every cell shares one rule. For table.md and table.html.
 std::vector<std::pair<std::string, std::string>> shot_group_rules(const Json& table);
+// Which tailor trained a run, from its summary.json: "<commit> (<build>)" (engine_version, engine_build); for a run
+// continued by other builds (engine_history) "<commit> (<build>) to global step N, then tailor <commit> (<build>)";
+// "" for a run written before engine_version was kept.
+std::string engine_text(const Json& summary);
 // Which tailor builds trained the finished runs (table.json "engines"): {"Engine: tailor <commit> (<build>), every
 // finished run."} when one did, {} when none recorded it, else a "Note: ..." line then one line per build with its
 // runs' cell ids. For table.md and table.html.

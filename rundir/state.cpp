@@ -35,6 +35,10 @@ Json state_json(const RunState& s, const std::string& hash) {
               {"metrics_bytes", s.metrics_bytes}, {"steps_bytes", s.steps_bytes},
               {"loss_rng", rng_json(s.loss_rng)}, {"model_rng", rng_json(s.model_rng)}, {"config_hash", hash},
               {"data_fingerprint", s.data_fingerprint}, {"method", s.method}};
+  j["engines"] = Json::array();
+  for (const EngineEntry& e : s.engines)
+    j["engines"].push_back(Json{{"version", e.version}, {"build", e.build}, {"stage", e.stage}, {"epoch", e.epoch},
+                                {"global_step", e.global_step}});
   if (s.world > 1) {  // written only by a data-parallel job, so one process's state is as it always was
     j["world"] = s.world;
     j["rank_loss_rngs"] = Json::array();
@@ -77,12 +81,40 @@ RunState state_from_json(const Json& j, const std::string& file) {
     s.data_fingerprint = j.at("data_fingerprint");
     s.method = j.at("method");
     s.world = j.value("world", 1);
+    if (j.contains("engines"))  // (states written before the key: none)
+      for (const Json& e : j.at("engines"))
+        s.engines.push_back(EngineEntry{e.at("version"), e.at("build"), e.at("stage"), e.at("epoch"), e.at("global_step")});
     if (j.contains("rank_loss_rngs"))
       for (const Json& r : j.at("rank_loss_rngs")) s.rank_loss_rngs.push_back(rng_state(r));
     return s;
   } catch (const Json::exception& e) {
     throw std::runtime_error(file + ": the training state is incomplete (" + std::string(e.what()) + ")");
   }
+}
+
+std::string continue_with_engine(RunState& s, const std::string& version, const std::string& build) {
+  const EngineEntry now{version, build, s.stage, s.epoch, s.global_step};
+  if (s.engines.empty() && s.global_step == 0 && s.stage == 1 && s.epoch == 0) {  // a fresh run
+    s.engines.push_back(now);
+    return "";
+  }
+  if (s.engines.empty()) s.engines.push_back(EngineEntry{"", "", 1, 0, 0});  // a state from before the key
+  const EngineEntry last = s.engines.back();  // (a copy: the push below may move the vector)
+  if (last.version == version && last.build == build) return "";
+  s.engines.push_back(now);
+  const std::string was = last.version.empty() ? "a tailor that did not record its version"
+                                                : "tailor " + last.version + " (" + last.build + ")";
+  return "this run was trained up to global step " + std::to_string(s.global_step) + " by " + was + "; tailor " +
+         version + " (" + build + ") continues it from stage " + std::to_string(s.stage) + " epoch " +
+         std::to_string(s.epoch + 1) + " (other code may train other steps; summary.json's engine_history keeps both)";
+}
+
+Json engine_history_json(const RunState& s) {
+  Json h = Json::array();
+  for (const EngineEntry& e : s.engines)
+    h.push_back(Json{{"version", e.version}, {"build", e.build}, {"from_stage", e.stage}, {"from_epoch", e.epoch},
+                     {"from_global_step", e.global_step}});
+  return h;
 }
 
 std::string steps_revision_change(int revision, const StageConfig& c, int64_t n_train) {

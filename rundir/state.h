@@ -12,6 +12,14 @@
 
 namespace tailor {
 
+// One tailor build that trained a run: the first started it, each later one continued it (a resume by another
+// commit or build) from where the state then was.
+struct EngineEntry {
+  std::string version, build;  // engine/version.h: version_commit(), version_build()
+  int stage = 1, epoch = 0;    // where it took over (1-based stage, 0-based epoch)
+  int64_t global_step = 0;
+};
+
 struct RunState {
   static constexpr int kFormat = 2;  // 2: runs of any number of stages, each with its method
   // The revision of the steps tailor trains for a config, raised whenever the same config trains other steps than
@@ -43,6 +51,9 @@ struct RunState {
   Json method = Json::object();      // the method's own state document (Method::save_state)
   int world = 1;                     // ranks of the job that wrote it (train/data_parallel.h); a resume needs as many
   std::vector<Rng::State> rank_loss_rngs;  // world > 1: every rank's loss-noise stream, by rank
+  // the builds that trained the run, in order (empty in a state written before they were kept; a resume then puts
+  // an entry of version "" first: not recorded)
+  std::vector<EngineEntry> engines;
 };
 
 // The state with the config hash a resume must match.
@@ -63,6 +74,13 @@ struct StepsRevisionCheck {
   std::vector<std::string> notes;
 };
 StepsRevisionCheck check_steps_revision(const RunState& s, const std::vector<StageConfig>& stages, int64_t n_train);
+
+// Records that tailor `version` (`build`) trains the run from the state's point on: the first entry of a fresh run,
+// or a new one when the last entry names another commit or build. Returns the log's note for a resume by another
+// build ("" when nothing changed or the run is fresh).
+std::string continue_with_engine(RunState& s, const std::string& version, const std::string& build);
+// summary.json's engine_history: [{version, build, from_stage, from_epoch, from_global_step}, ...].
+Json engine_history_json(const RunState& s);
 
 // summary.json's totals of a finished run: each stage's best top-1 (stage1_top1, stage_top1, in percent),
 // wall_s, train_img_per_s over all steps, stage_img_per_s (null for a stage without steps) and peak_mem_mb

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cli_run.h"
+#include "engine/version.h"
 #include "train_cli.h"
 #include "rundir/state.h"
 #include "train/checkpoint.h"
@@ -35,21 +36,29 @@ std::string quick(const std::string& name) {
 
 bool has(const Run& r, const std::string& text) { return r.out.find(text) != std::string::npos; }
 
-// The run's training state of another steps revision (0: without the key, as tailors before it wrote it); a
-// train_images >= 0 replaces the state's.
-void set_steps_revision(const fs::path& dir, int revision, int64_t train_images = -1) {
+// The run's training state document (the "state" metadata of its train_state.safetensors) changed by `edit`.
+template <class Edit>
+void edit_state(const fs::path& dir, Edit edit) {
   const std::string path = (dir / "checkpoints" / "train_state.safetensors").string();
   std::map<std::string, std::string> meta;
   const auto tensors = tailor::read_weights(path, &meta);
   tailor::Json state = tailor::Json::parse(meta.at("state"));
-  if (revision == 0)
-    state.erase("steps_revision");
-  else
-    state["steps_revision"] = revision;
-  if (train_images >= 0) state["train_images"] = train_images;
+  edit(state);
   meta["state"] = state.dump();
   meta.erase("crc32");  // (save_tensors writes the new one)
   tailor::save_tensors(path, tensors, meta);
+}
+
+// The run's training state of another steps revision (0: without the key, as tailors before it wrote it); a
+// train_images >= 0 replaces the state's.
+void set_steps_revision(const fs::path& dir, int revision, int64_t train_images = -1) {
+  edit_state(dir, [&](tailor::Json& state) {
+    if (revision == 0)
+      state.erase("steps_revision");
+    else
+      state["steps_revision"] = revision;
+    if (train_images >= 0) state["train_images"] = train_images;
+  });
 }
 
 }  // namespace
@@ -324,6 +333,62 @@ TEST_CASE("steps revisions: which stages a change touches, and a state without t
   CHECK(tailor::check_steps_revision(s, {ca}, 159).refusal.empty());
   s.stage = 1;
   CHECK(!tailor::check_steps_revision(s, {ca}, 159).refusal.empty());
+}
+
+TEST_CASE("a run continued by another tailor build: noted in the log, both builds in summary.json's engine_history") {
+  if (!train_cli::have_fashion_mnist()) exit(77);
+  const std::string two = train_cli::small_data(root() + "/runs", "engines") +
+                          " --set stage1.epochs=2 --set stage2.epochs=1 --set eval.every_epochs=0 --no-report";
+  const fs::path dir = root() + "/runs/engines";
+  const std::string me = tailor::version_commit(), build = tailor::version_build();
+  // uninterrupted: one entry, this build from the start
+  Run r = run("train " + two);
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  tailor::Json sum = tailor::Json::parse(slurp(dir / "summary.json"));
+  CHECK(sum["engine_history"] == tailor::Json::parse(R"([{"version": ")" + me + R"(", "build": ")" + build +
+                                                     R"(", "from_stage": 1, "from_epoch": 0, "from_global_step": 0}])"));
+  // stopped after its first step, its state rewritten as another commit's: the resume says so and records both
+  r = run("train " + two + " --overwrite --stop-after 0.001");
+  REQUIRE_MESSAGE(r.code == 75, r.out);
+  int64_t step = -1;
+  edit_state(dir, [&](tailor::Json& state) {
+    REQUIRE(state["engines"].size() == 1);
+    CHECK(state["engines"][0]["version"] == me);
+    state["engines"][0]["version"] = "0123456789ab";
+    step = state["global_step"];
+  });
+  r = run("train --resume " + dir.string());
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK_MESSAGE(has(r, "note: this run was trained up to global step " + std::to_string(step) + " by tailor "
+                       "0123456789ab (" + build + "); tailor " + me + " (" + build + ") continues it from stage 1 "
+                       "epoch 2 (other code may train other steps; summary.json's engine_history keeps both)"), r.out);
+  sum = tailor::Json::parse(slurp(dir / "summary.json"));
+  REQUIRE(sum["engine_history"].size() == 2);
+  CHECK(sum["engine_history"][0]["version"] == "0123456789ab");
+  CHECK(sum["engine_history"][1] == tailor::Json{{"version", me}, {"build", build}, {"from_stage", 1},
+                                                 {"from_epoch", 1}, {"from_global_step", step}});
+  CHECK(sum["engine_version"] == me);
+  // `tailor compare` names both
+  r = run("compare " + dir.string() + " " + dir.string());
+  CHECK_MESSAGE(has(r, "Engine: tailor 0123456789ab (" + build + ") to global step " + std::to_string(step) +
+                       ", then tailor " + me + " (" + build + "), every run."), r.out);
+  // a state written before the builds were kept: the first entry says so
+  r = run("train " + two + " --overwrite --stop-after 0.001");
+  REQUIRE_MESSAGE(r.code == 75, r.out);
+  edit_state(dir, [](tailor::Json& state) { state.erase("engines"); });
+  r = run("train --resume " + dir.string());
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK_MESSAGE(has(r, "by a tailor that did not record its version; tailor " + me), r.out);
+  sum = tailor::Json::parse(slurp(dir / "summary.json"));
+  REQUIRE(sum["engine_history"].size() == 2);
+  CHECK(sum["engine_history"][0]["version"] == "");
+  // the same build resuming its own run: no note, one entry
+  r = run("train " + two + " --overwrite --stop-after 0.001");
+  REQUIRE_MESSAGE(r.code == 75, r.out);
+  r = run("train --resume " + dir.string());
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK_FALSE(has(r, "continues it from"));
+  CHECK(tailor::Json::parse(slurp(dir / "summary.json"))["engine_history"].size() == 1);
 }
 
 TEST_CASE("an LT subset the data cannot give is a config error naming data.imbalance and what to change") {

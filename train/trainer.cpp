@@ -227,6 +227,9 @@ void Trainer::load_state() {
   const StepsRevisionCheck revision = check_steps_revision(st_, cfg_.stages, (int64_t)data_.train.size());
   if (!revision.refusal.empty()) run_fail(state_path().string() + ": " + revision.refusal);
   for (const std::string& note : revision.notes) log_ << "note: " << note << "\n";
+  if (st_.stage <= num_stages())  // (a finished run is only re-evaluated)
+    if (const std::string note = continue_with_engine(st_, version_commit(), version_build()); !note.empty())
+      log_ << "note: " << note << "\n";
   if (!data_check.note.empty()) log_ << "note: " << data_check.note << "\n";  // (once nothing else refuses)
   st_.steps_revision = RunState::kStepsRevision;  // (what the stages still to train will run)
   if (writer_) {
@@ -430,6 +433,7 @@ Json Trainer::finish() {
   if (dev_.is_cuda()) summary["peak_gpu_mb"] = std::round(cuda_memory_stats().peak / 1048576.0 * 10) / 10;
   summary["run_dir"] = fs::absolute(dir_).lexically_normal().string();  // (a resume may name it relatively)
   if (is_data_parallel(*comm_)) summary["ranks"] = comm_->world();
+  summary["engine_history"] = engine_history_json(st_);
   if (writer_) write_text_atomic(dir_ / "summary.json", summary.dump(2) + "\n");
   st_.stage = num_stages() + 1;
   save_state();
@@ -548,6 +552,7 @@ Json Trainer::run(std::optional<RunData> given) {
       create_dir();
       check_run_dir_shared(*comm_, dir_.string());
       start_stage(1, false);
+      continue_with_engine(st_, version_commit(), version_build());  // (the first entry)
       save_state();
     } catch (...) {
       remove_failed_start();
