@@ -254,6 +254,29 @@ TEST_CASE("the state of a data-parallel job keeps its rank count and every rank'
   CHECK(state_from_json(one, "f").world == 1);
 }
 
+TEST_CASE("the ranks of one job: the first rank whose config, data or tailor build differs from rank 0's is named") {
+  using tailor::same_job_difference;
+  using tailor::same_job_record;
+  const std::string me = "tailor 0123456789ab (2026-12-06; CUDA on, MPI on, NCCL on, native)";
+  const std::string a = same_job_record("h0", "3-abc", me);
+  CHECK(same_job_difference({a, a, a}).rank == -1);
+  CHECK(same_job_difference({a}).rank == -1);
+  // another config wins over other data and another build (the caller then names the config's keys)
+  auto d = same_job_difference({a, a, same_job_record("h1", "3-xyz", "tailor ba9876543210 (x)")});
+  CHECK(d.rank == 2);
+  CHECK(d.what == "config");
+  d = same_job_difference({a, same_job_record("h0", "3-xyz", "tailor ba9876543210 (x)"), a});
+  CHECK(d.rank == 1);
+  CHECK(d.what == "data");
+  CHECK(d.detail == "data fingerprint '3-xyz' vs rank 0's '3-abc'");
+  // the same job run by another install of tailor (another commit, a dirty checkout, other backends)
+  const std::string other = "tailor 0123456789ab-dirty (2026-12-06; CUDA off, MPI on, NCCL off, portable)";
+  d = same_job_difference({a, a, a, same_job_record("h0", "3-abc", other)});
+  CHECK(d.rank == 3);
+  CHECK(d.what == "tailor build");
+  CHECK(d.detail == other + " vs rank 0's " + me);
+}
+
 TEST_CASE("GradReadyHook: every leaf once, when its gradient is final; backward unchanged") {
   Rng rng(5);
   Tensor a = randn({3, 4}, rng).set_requires_grad(), b = randn({4}, rng).set_requires_grad(),

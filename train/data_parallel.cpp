@@ -9,6 +9,7 @@
 #include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "engine/version.h"
 #include "layers/basic.h"
 #include "train/method.h"
 #include "train/run_model.h"
@@ -321,23 +322,42 @@ void check_data_parallel_plan(const RunConfig& cfg, int world) {
   }
 }
 
+std::string same_job_record(const std::string& config_hash, const std::string& data_fingerprint,
+                            const std::string& engine) {
+  return config_hash + "\t" + data_fingerprint + "\t" + engine;
+}
+
+SameJobDifference same_job_difference(const std::vector<std::string>& records) {
+  auto field = [&](int r, int k) {  // the k-th tab-separated field of rank r's record
+    std::string rest = records[r];
+    for (int i = 0; i < k; ++i) rest = rest.substr(std::min(rest.size(), rest.find('\t') + 1));
+    return rest.substr(0, rest.find('\t'));
+  };
+  for (int r = 1; r < (int)records.size(); ++r) {
+    if (records[r] == records[0]) continue;
+    if (field(r, 0) != field(0, 0)) return {r, "config", ""};
+    if (field(r, 1) != field(0, 1))
+      return {r, "data", "data fingerprint '" + field(r, 1) + "' vs rank 0's '" + field(0, 1) + "'"};
+    return {r, "tailor build", field(r, 2) + " vs rank 0's " + field(0, 2)};
+  }
+  return {};
+}
+
 void check_same_job(Communicator& comm, const std::string& config_hash, const std::string& data_fingerprint,
                     const Json& config) {
   const int world = comm.world();
   if (world <= 1) return;
-  char mine[256] = {};  // 16 hex digits, a space, the fingerprint (103 characters)
-  std::snprintf(mine, sizeof mine, "%s %s", config_hash.c_str(), data_fingerprint.c_str());
+  char mine[512] = {};  // 16 hex digits, the fingerprint (103 characters), `tailor --version`'s line (~80)
+  std::snprintf(mine, sizeof mine, "%s", same_job_record(config_hash, data_fingerprint, version_line()).c_str());
   std::vector<char> all(sizeof mine * world);
   comm.all_gather_bytes(mine, sizeof mine, all.data());
-  auto hash_of = [&](int r) { return std::string(all.data() + r * sizeof mine).substr(0, config_hash.size()); };
-  int other = -1;
-  for (int r = 1; r < world && other < 0; ++r)
-    if (std::string(all.data() + r * sizeof mine) != std::string(all.data())) other = r;
-  if (other < 0) return;
-  // the configs of rank 0 and of the first rank that differs, to every rank (the same collectives everywhere),
-  // so that every rank names the same keys
-  std::string words;
-  if (hash_of(other) != hash_of(0)) {
+  std::vector<std::string> records;
+  for (int r = 0; r < world; ++r) records.emplace_back(all.data() + r * sizeof mine);
+  SameJobDifference d = same_job_difference(records);
+  if (d.rank < 0) return;
+  if (d.what == "config") {
+    // the configs of rank 0 and of the first rank that differs, to every rank (the same collectives everywhere),
+    // so that every rank names the same keys
     auto config_of = [&](int root) {
       std::string text = comm.rank() == root ? config.dump() : std::string();
       int64_t n = (int64_t)text.size();
@@ -346,15 +366,12 @@ void check_same_job(Communicator& comm, const std::string& config_hash, const st
       comm.broadcast_bytes(text.data(), n, root);
       return Json::parse(text);
     };
-    const Json zero = config_of(0), theirs = config_of(other);
-    words = config_differences(zero, theirs);
+    const Json zero = config_of(0), theirs = config_of(d.rank);
+    d.detail = "rank 0's " + config_differences(zero, theirs);
   }
-  throw std::runtime_error("rank " + std::to_string(other) + " runs another " +
-                           (hash_of(other) != hash_of(0) ? "config" : "data") + " than rank 0 (" +
-                           (words.empty() ? "config hash and data fingerprint '" + std::string(all.data() + other * sizeof mine) +
-                                                "' vs '" + std::string(all.data()) + "'"
-                                          : "rank 0's " + words) +
-                           "): start every rank with the same arguments on the same files");
+  throw std::runtime_error("rank " + std::to_string(d.rank) + " runs another " + d.what + " than rank 0 (" + d.detail +
+                           "): start every rank with the same arguments on the same files" +
+                           (d.what == "tailor build" ? ", with the same tailor" : ""));
 }
 
 std::string describe_ranks(Communicator& comm) {

@@ -131,9 +131,18 @@ void check_run_dir_shared(Communicator& comm, const std::string& run_dir);
 // "ranks: 0 pid 4242 on node1, 1 pid 4243 on node1" (a collective: every rank calls it): a launcher that reports
 // a dead process by its PID and host only (MPICH's Hydra) is read with this line of the log.
 std::string describe_ranks(Communicator& comm);
-// Every rank must run the same config on the same data (one mpirun line, one file system): the config hash
-// and data fingerprint compared once, before the first step, so that a rank started differently is named
-// instead of training something else.
+// Every rank must run the same config on the same data with the same tailor (one mpirun line, one file system,
+// one install): the config hash, the data fingerprint and `tailor --version`'s line compared once, before the
+// first step, so that a rank started differently is named instead of training something else.
+// (Its parts: each rank's record, and the first rank whose record differs from rank 0's and in what: "config",
+// "data" or "tailor build", with the two values for the last two; rank -1 when all agree.)
+std::string same_job_record(const std::string& config_hash, const std::string& data_fingerprint,
+                            const std::string& engine);
+struct SameJobDifference {
+  int rank = -1;
+  std::string what, detail;
+};
+SameJobDifference same_job_difference(const std::vector<std::string>& records);
 void check_same_job(Communicator& comm, const std::string& config_hash, const std::string& data_fingerprint,
                     const Json& config);
 
