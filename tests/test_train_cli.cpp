@@ -382,6 +382,8 @@ TEST_CASE("eval, tau-sweep, extract-features and report on finished runs") {
   CHECK(slurp(root() + "/e.json").find("\"per_class_acc\"") != std::string::npos);
   CHECK(slurp(root() + "/e.json").find("\"head\":\"linear\"") != std::string::npos);  // cRT's classifier
   CHECK(slurp(root() + "/e.json").find("\"balanced_acc\":") != std::string::npos);
+  for (const fs::path& e : {run_dir / "eval.json", fs::path(root()) / "e.json"})  // the evaluating tailor, too
+    CHECK(slurp(e).find("\"engine_version\":\"" + std::string(tailor::version_commit()) + "\"") != std::string::npos);
   // the groups of the run's config.json, or of a --set: thirds regroups the counts run
   r = run("eval --run " + run_dir.string() + " --set eval.groups=thirds");
   CHECK_MESSAGE(r.code == 0, r.out);

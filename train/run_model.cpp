@@ -8,6 +8,7 @@
 
 #include "data/loader.h"
 #include "engine/allocator.h"
+#include "engine/version.h"
 #include "data/samplers.h"
 #include "layers/camc.h"
 #include "layers/distill_heads.h"
@@ -433,6 +434,8 @@ Json eval_to_json(const EvalMetrics& m, const std::vector<int64_t>& train_counts
   rel["count"] = m.bin_count;
   j["reliability"] = rel;
   j["head"] = head_kind(net);
+  j["engine_version"] = version_commit();  // the tailor that evaluated (as summary.json's, tailor --version)
+  j["engine_build"] = version_build();
   const std::vector<double> weight_norms = class_weight_norms(net);
   if (!weight_norms.empty()) j["weight_norms"] = weight_norms;
   return j;
