@@ -371,6 +371,7 @@ TEST_CASE("eval, tau-sweep, extract-features and report on finished runs") {
   CHECK(slurp(run_dir / "metrics.jsonl").find("\"balanced_acc\":") != std::string::npos);
   CHECK(slurp(run_dir / "summary.json").find("\"balanced_acc\":") != std::string::npos);
   // which tailor wrote it: the commit and the build, as `tailor --version` says them
+  CHECK(r.out.find("\nengine: " + tailor::version_line() + "\n") != std::string::npos);  // (the log's second line)
   CHECK(slurp(run_dir / "summary.json").find("\"engine_version\": \"" + std::string(tailor::version_commit()) + "\"") !=
         std::string::npos);
   CHECK(slurp(run_dir / "summary.json").find("\"engine_build\": \"" + tailor::version_build() + "\"") != std::string::npos);

@@ -493,7 +493,7 @@ Json Trainer::run(std::optional<RunData> given) {
   if (!flags_.resume) check_stage_files(cfg_, 1);  // before any data is read (a resume: once its stage is known)
   open_dir();
   try {
-    log_ << "run: " << dir_.string() << (flags_.resume ? " (resuming)" : "") << "\n";
+    log_ << "run: " << dir_.string() << (flags_.resume ? " (resuming)" : "") << "\nengine: " << version_line() << "\n";
     for (const std::string& w : schedule_warnings(cfg_)) log_ << "warning: " << w << "\n";
     for (const std::string& w : head_loss_warnings(cfg_)) log_ << "warning: " << w << "\n";
     data_ = given ? std::move(*given) : load_run_data(cfg_.data, log_);
