@@ -347,6 +347,10 @@ TEST_CASE("a run continued by another tailor build: noted in the log, both build
   tailor::Json sum = tailor::Json::parse(slurp(dir / "summary.json"));
   CHECK(sum["engine_history"] == tailor::Json::parse(R"([{"version": ")" + me + R"(", "build": ")" + build +
                                                      R"(", "from_stage": 1, "from_epoch": 0, "from_global_step": 0}])"));
+  std::map<std::string, std::string> meta;  // the weights files name their tailor too
+  tailor::read_weights((dir / "checkpoints" / "stage2_last.safetensors").string(), &meta);
+  CHECK(meta["engine_version"] == me);
+  CHECK(meta["engine_build"] == build);
   // stopped after its first step, its state rewritten as another commit's: the resume says so and records both
   r = run("train " + two + " --overwrite --stop-after 0.001");
   REQUIRE_MESSAGE(r.code == 75, r.out);

@@ -480,6 +480,7 @@ TEST_CASE("eval, tau-sweep, extract-features and report on finished runs") {
   CHECK(f.tensors.at("features").shape == std::vector<int64_t>{159, 64});
   CHECK(f.tensors.at("logits").shape == std::vector<int64_t>{159, 10});
   CHECK(f.tensors.at("labels").dtype == "I64");
+  CHECK(f.metadata.at("engine_version") == tailor::version_commit());
   fs::remove(run_dir / "report.html");
   r = run("report --run " + run_dir.string());
   CHECK(r.code == 0);

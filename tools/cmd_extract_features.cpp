@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/precision.h"
+#include "engine/version.h"
 #include "tools/args.h"
 #include "tools/commands.h"
 #include "tools/model_source.h"
@@ -58,7 +59,8 @@ int cmd_extract_features(int argc, char** argv) {
                          });
   const int64_t N = (int64_t)labels.size();
   file.finish({{"labels", Tensor::from_vector_i32(labels, {N})}, {"indices", Tensor::from_vector_i32(indices, {N})}},
-              {{"split", split}, {"checkpoint", src.checkpoint}});
+              {{"split", split}, {"checkpoint", src.checkpoint}, {"engine_version", version_commit()},
+               {"engine_build", version_build()}});
   std::cout << "written: " << out << " (" << N << " x " << F << " features, " << C << " logits)\n";
   return 0;
 }

@@ -60,6 +60,8 @@ void save_model(const std::string& path, const ResNet& net, const std::map<std::
   meta["num_classes"] = std::to_string(net.config().num_classes);
   meta["in_channels"] = std::to_string(net.config().in_channels);
   meta["head"] = head_kind(net);
+  meta["engine_version"] = version_commit();  // the tailor that wrote the weights (as summary.json's)
+  meta["engine_build"] = version_build();
   if (auto ncm = std::dynamic_pointer_cast<NCMClassifier>(net.head())) {
     meta["ncm_feat_type"] = ncm->feat_type;
     meta["ncm_dist_type"] = ncm->dist_type;
