@@ -18,6 +18,7 @@
 #include "error_of.h"
 #include "engine/rng.h"
 #include "engine/safetensors.h"
+#include "engine/version.h"
 #include "layers/heads.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
@@ -246,6 +247,8 @@ TEST_CASE("tau-sweep's sweep on features computed once equals a whole forward pe
   }
   const Json j = tau_sweep_json(cached, "test", taus);
   CHECK(j["taus"].size() == 4);
+  CHECK(j["engine_version"] == version_commit());  // the tailor that swept
+  CHECK(j["engine_build"] == version_build());
   for (const char* k : {"top1", "balanced", "many", "medium", "few"}) CHECK(j[k].size() == 4);
   CHECK(j["top1"][2].get<double>() == doctest::Approx(100 * cached[2].second.top1).epsilon(1e-6));
 }

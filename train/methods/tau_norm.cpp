@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "engine/version.h"
 #include "layers/heads.h"
 #include "train/method.h"
 #include "train/run_model.h"
@@ -51,7 +52,8 @@ TauSweep sweep_tau_on_features(ResNet& net, const Linear& trained, const std::ve
 Json tau_sweep_json(const TauSweep& sweep, const std::string& split, const std::vector<double>& taus) {
   auto pct = [](double f) { return std::round(f * 1e6) / 1e4; };
   auto group = [&](const ShotGroup& g) { return g.empty() ? Json(nullptr) : Json(pct(g.acc)); };
-  Json j{{"split", split}, {"taus", taus}};
+  // the tailor that swept (as summary.json's and eval.json's: tailor --version's commit and build)
+  Json j{{"split", split}, {"taus", taus}, {"engine_version", version_commit()}, {"engine_build", version_build()}};
   for (const char* k : {"top1", "balanced", "many", "medium", "few"}) j[k] = Json::array();
   for (auto& [tau, m] : sweep) {
     j["top1"].push_back(pct(m.top1));
