@@ -16,8 +16,7 @@ T=build/tailor
 mkdir -p "$OUT"
 common=(--set "runs_dir=$OUT" --set "data.root=$DATA" --set "threads=$THREADS" --set data.workers=2 --no-report
         --set eval.groups=thirds)  # rho 100 has no class under 20 images: thirds of the classes by count
-[ -f "$OUT/mislas_s0/summary.json" ] || $T train --config recipes/cifar10_lt/mislas.json --set name=mislas_s0 \
-  "${common[@]}"
+TAILOR=$T benchmarks/recipe_full_cpu.sh mislas "$DATA" "$OUT" 0 "$THREADS"  # the recipe itself: mislas_s0
 ck=$OUT/mislas_s0/checkpoints/stage1_best.safetensors  # what MiSLAS' stage 2 loads (load: best)
 stage_of() {  # a recipe's stage 2 as a stage of its own, with edits (python statements on s)
   /usr/bin/python3 -c "import json; s=json.load(open('recipes/cifar10_lt/$1.json'))['stage2']; s.pop('load'); $2
