@@ -5,7 +5,7 @@
 # Usage: benchmarks/reproduce.sh RECIPE [--epochs E] [--stage2-epochs E2] [--seeds "0 1"] [--data DIR]
 #                                [--threads T] [--device cpu|cuda] [--engines "tailor pytorch"] [--out DIR]
 #                                [--stop-after SECONDS]
-#   RECIPE          ce | ce_mixup_crt | ldam_drw | gcl   (tailor: recipes/cifar10_lt/RECIPE.json)
+#   RECIPE          ce | ce_mixup_crt | ldam_drw | logit_adjust | gcl   (tailor: recipes/cifar10_lt/RECIPE.json)
 #   --epochs E      stage-1 epochs (default 200). The schedule keeps the 200-epoch shape:
 #                   warm-up W = max(1, round(5E/200)), lr drops at round(160E/200) and round(180E/200)
 #                   (0-based epochs; round half up; the second drop is moved to a+1 when both round to a),
@@ -59,10 +59,10 @@ MAX_STEPS=${REPRO_MAX_STEPS:-}
 case $1 in -h|--help) usage; exit 0 ;; esac
 RECIPE=$1; shift
 case $RECIPE in
-    ce|ldam_drw) TWO_STAGE=0; E2_DEFAULT=0 ;;
+    ce|ldam_drw|logit_adjust) TWO_STAGE=0; E2_DEFAULT=0 ;;
     ce_mixup_crt) TWO_STAGE=1; E2_DEFAULT=10 ;;
     gcl) TWO_STAGE=1; E2_DEFAULT=30 ;;
-    *) die "unknown recipe '$RECIPE' (ce | ce_mixup_crt | ldam_drw | gcl)" ;;
+    *) die "unknown recipe '$RECIPE' (ce | ce_mixup_crt | ldam_drw | logit_adjust | gcl)" ;;
 esac
 
 EPOCHS=200; E2=$E2_DEFAULT; SEEDS="0"; DATA=""; THREADS=$CPUS; DEVICE=cpu; ENGINES="tailor pytorch"; OUT=""

@@ -21,6 +21,9 @@ per epoch, exactly the LDAM-DRW / GCL scripts' lr * epoch / 5 with a 1-based epo
   ldam_drw      NormedLinear head, LDAM (s 30, max_m 0.5) with DRW: class weights 1 before epoch a,
                 effective-number weights (beta 0.9999, normalised to sum C) from epoch a on; batch 128,
                 lr 0.1, LDAM schedule (x0.01 / x0.0001).
+  logit_adjust  Linear head, logit-adjusted loss (§7, Menon et al. 2021, tau 1): CE(z_j + log(pi_j^tau +
+                1e-12), y) with pi_j = n_j / N the training prior; otherwise as ce (LDAM schedule, as
+                tailor's recipes/cifar10_lt/logit_adjust.json, not the paper's 1241-epoch Keras schedule).
   gcl           stage 1 (§1.7): NormedLinear head, GCL loss s 30, m 0, noise_mul 0.5, mixup alpha 1 (the
                 loss is called twice, so y_a and y_b get independent noise draws), batch 64, wd 2e-4,
                 lr 0.1, warm-up then x0.1 from a, x0.01 from b. The stage-1 weights of the epoch with the
@@ -109,6 +112,8 @@ RECIPES = {
     "ce": dict(head="linear", loss="ce", batch=128, lr=0.1, factors=(0.01, 1e-4), mixup=0.0, stage2=None),
     "ldam_drw": dict(head="norm", loss="ldam_drw", batch=128, lr=0.1, factors=(0.01, 1e-4), mixup=0.0,
                      stage2=None),
+    "logit_adjust": dict(head="linear", loss="logit_adjust", batch=128, lr=0.1, factors=(0.01, 1e-4),
+                         mixup=0.0, stage2=None),
     "ce_mixup_crt": dict(head="linear", loss="ce", batch=128, lr=0.1, factors=(0.1, 0.01), mixup=1.0,
                          stage2=dict(method="crt", epochs=10, lr=0.1, sampler="class_aware", mixup=0.0,
                                      select="best")),
@@ -184,6 +189,18 @@ class LDAMLoss:
         return F.cross_entropy(self.s * z, y, weight=w)
 
 
+class LogitAdjustedLoss:
+    """Logit-adjusted loss (§7): CE(z_j + log(pi_j^tau + 1e-12), y), pi_j = n_j / N (the official code adds
+    the 1e-12 to pi^tau inside the log); the test prediction is the plain argmax z."""
+
+    def __init__(self, counts, tau=1.0):
+        pi = np.asarray(counts, dtype=np.float64) / float(sum(counts))
+        self.offset = OnDevice(torch.tensor(np.log(pi ** tau + 1e-12), dtype=torch.float32))
+
+    def __call__(self, logits, y):
+        return F.cross_entropy(logits + self.offset.on(logits.device), y)
+
+
 def drw_weights(counts, epoch, drw_epoch, beta=0.9999):
     """DRW (§3.2): ones before drw_epoch, then (1 - beta) / (1 - beta^n_j) normalised to sum C."""
     b = 0.0 if epoch < drw_epoch else beta
@@ -196,9 +213,12 @@ def ce_loss(out, y):
 
 
 def stage1_loss(name, counts):
-    """The recipes' stage-1 loss: "ce", "ldam_drw" (LDAMLoss; DRW sets .weight per epoch) or "gcl"."""
+    """The recipes' stage-1 loss: "ce", "ldam_drw" (LDAMLoss; DRW sets .weight per epoch), "logit_adjust"
+    or "gcl"."""
     if name == "ce":
         return ce_loss
+    if name == "logit_adjust":
+        return LogitAdjustedLoss(counts, tau=1.0)
     if name == "ldam_drw":
         return LDAMLoss(counts, max_m=0.5, s=30.0)
     return GCLLoss(counts, s=30.0, m=0.0, noise_mul=0.5)
