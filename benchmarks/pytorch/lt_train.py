@@ -81,6 +81,10 @@ is refused, naming the flag). wall_s then adds up the parts. The resumed run fol
 is not bit-identical to an uninterrupted one (the loader workers are re-seeded, a class-aware sampler
 restarts its cycles); with --workers 0 and an instance or CBEN sampler it is.
 
+Initial weights: --init FILE (safetensors, PyTorch names: a tailor checkpoint or replay_steps.py's
+init.safetensors) replaces the seed's random initialisation after the model is built, so the seed's data
+order and augmentation stay what they are without it; names and shapes must match the model's.
+
 Example (the full GCL recipe on one CPU with 2 threads):
   /usr/bin/python3 benchmarks/pytorch/lt_train.py --recipe gcl --data .cache/cifar10-jpg --threads 2 \\
       --out runs/gcl_pytorch.json
@@ -105,6 +109,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import models  # noqa: E402
+from check_checkpoint import read_safetensors  # noqa: E402
 from lt_data import MEAN, STD, load_data, make_loader  # noqa: E402
 
 # Per-recipe settings; "stage2": None for the one-stage recipes.
@@ -361,7 +366,7 @@ class StateFile:
     workers are re-seeded and a class-aware sampler restarts its cycles)."""
 
     KEYS = ("recipe", "seed", "epochs", "warmup", "milestones", "stage2_epochs", "imbalance_ratio", "lt_seed",
-            "batch", "lr")
+            "batch", "lr", "init")  # a state written before --init existed reads None for it
 
     def __init__(self, path, args):
         self.path, self.args = path, args
@@ -392,6 +397,25 @@ class StateFile:
         tmp = self.path + ".tmp"
         torch.save(st, tmp)
         os.replace(tmp, self.path)
+
+
+def load_init(model, path):
+    """--init: every tensor of the model's state (BatchNorm statistics included) from a safetensors file, names
+    and shapes checked; the model was built first, so the seed's RNG streams are where they are without --init."""
+    if not os.path.isfile(path):
+        sys.exit("lt_train.py: --init: %s not found" % path)
+    got = read_safetensors(path)
+    want = model.state_dict()
+    missing = [k for k in want if k not in got]
+    extra = [k for k in got if k not in want]
+    if missing or extra:
+        sys.exit("lt_train.py: --init %s: names differ from the model's (missing %s; not in the model %s)"
+                 % (path, missing[:5], extra[:5]))
+    for k, v in want.items():
+        if tuple(got[k].shape) != tuple(v.shape):
+            sys.exit("lt_train.py: --init %s: %s has shape %s, the model's is %s"
+                     % (path, k, tuple(got[k].shape), tuple(v.shape)))
+    model.load_state_dict({k: got[k].to(want[k].dtype) for k in want})
 
 
 def restore_rng(rng):
@@ -425,6 +449,10 @@ def parse_args(argv=None):
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--workers", type=int, default=2, help="data-loader worker processes (0: in process)")
     p.add_argument("--max-steps-per-epoch", type=int, default=0, help="cap on steps per epoch (smoke tests)")
+    p.add_argument("--init", default=None,
+                   help="start from these weights (safetensors, PyTorch names: a tailor checkpoint or "
+                        "replay_steps.py's init.safetensors) instead of the seed's random initialisation; the "
+                        "seed still draws the data order and augmentation as without --init")
     p.add_argument("--out", default=None, help="also write the final JSON line to this file")
     p.add_argument("--state", default=None, help="write the run's progress to this file after every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --state (which must exist)")
@@ -478,6 +506,9 @@ def main(argv=None):
     e2 = (a.stage2_epochs if a.stage2_epochs is not None else s2["epochs"]) if s2 is not None else 0
 
     model = models.resnet32(num_classes=len(classes), use_norm=rc["head"] == "norm").to(device)
+    if a.init and not resumed:
+        load_init(model, a.init)
+        log("initial weights from %s" % a.init)
     if resumed:
         if resumed["stage"] == 2 and s2["method"] == "crt":
             model.linear = nn.Linear(model.linear.in_features, len(classes)).to(device)
