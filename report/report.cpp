@@ -1,4 +1,4 @@
-// The run report: reads the run's files (metrics.jsonl, eval.json, config.json, tau_sweep.json) and writes
+// The run report: reads the run's files (metrics.jsonl, eval.json, config.json, the tau sweeps) and writes
 // report.html; the figures it shows are drawn in report_plots.cpp.
 #include "report/report.h"
 
@@ -373,10 +373,11 @@ ReportFiles write_report(const std::string& run_dir, std::ostream* log) {
   Eval e = read_eval((dir / "eval.json").string());
   json cfg = read_json((dir / "config.json").string(), false);
   json tau = read_json((dir / "tau_sweep.json").string(), false);
+  json la_tau = read_json((dir / "logit_adjust_sweep.json").string(), false);
 
   fs::create_directories(dir / "plots");
   Writer w{run_dir, log, {}, {}};
-  write_plots(w, rows, e, tau);
+  write_plots(w, rows, e, tau, la_tau);
 
   std::string name = config_str(cfg, {"name"});
   if (name.empty()) name = fs::absolute(dir).lexically_normal().filename().string();

@@ -1,6 +1,6 @@
-// The report of a training run: reads runs/<name>/{config.json, metrics.jsonl, eval.json, tau_sweep.json}
-// and writes runs/<name>/plots/*.png and runs/<name>/report.html (a self-contained page that refers to the
-// plots by relative path). Accuracies and ECE in those files are percentages; null means n/a.
+// The report of a training run: reads runs/<name>/{config.json, metrics.jsonl, eval.json, tau_sweep.json,
+// logit_adjust_sweep.json} and writes runs/<name>/plots/*.png and runs/<name>/report.html (a self-contained
+// page that refers to the plots by relative path). Accuracies and ECE in those files are percentages; null means n/a.
 #pragma once
 #include <ostream>
 #include <string>

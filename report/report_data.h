@@ -98,8 +98,9 @@ plot::AxisSpec class_axis(const Eval& e, const std::vector<int>& order, const st
 void plot_fifo_fill(Writer& w, const std::vector<json>& rows, const Eval& e);
 
 // All the figures in page order: loss / lr and accuracy curves from metrics.jsonl (`rows`), per-class
-// accuracy, weight norms, confusion and reliability from eval.json, and the tau sweep (`tau`, null if absent).
+// accuracy, weight norms, confusion and reliability from eval.json, and the tau sweeps of tau-normalisation
+// (`tau`: tau_sweep.json) and post-hoc logit adjustment (`la_tau`: logit_adjust_sweep.json), null if absent.
 // A figure whose data is missing is left out.
-void write_plots(Writer& w, const std::vector<json>& rows, const Eval& e, const json& tau);
+void write_plots(Writer& w, const std::vector<json>& rows, const Eval& e, const json& tau, const json& la_tau);
 
 }  // namespace tailor::report_detail

@@ -369,11 +369,14 @@ void plot_reliability(Writer& w, const Eval& e) {
                              : ""));
 }
 
-// (f) top-1 (and, where tau_sweep.json has them, balanced and many / medium / few) against tau on the
-// selection split: the trade tau-normalisation makes between the head and the tail.
-void plot_tau(Writer& w, const json& t) {
+// (f) top-1 (and, where the sweep has them, balanced and many / medium / few) against tau on the selection
+// split: the trade a post-hoc classifier makes between the head and the tail. `file` is the sweep's name in
+// the run directory (tau_sweep.json: tau-normalisation; logit_adjust_sweep.json: post-hoc logit adjustment),
+// `what` the method and its tau, for the title and caption.
+void plot_tau(Writer& w, const json& t, const std::string& file, const std::string& title_what,
+              const std::string& what) {
   if (!t.is_object()) return;
-  std::string path = (fs::path(w.run_dir) / "tau_sweep.json").string();
+  std::string path = (fs::path(w.run_dir) / file).string();
   std::vector<double> taus = num_array(t, "taus", path, -1);
   std::vector<double> top1 = num_array(t, "top1", path, (int)taus.size());
   if (taus.empty()) return;
@@ -404,7 +407,7 @@ void plot_tau(Writer& w, const json& t) {
   ay.lo = lo, ay.hi = hi;
   ax.label = "tau", ay.label = "accuracy (%)";
   plot::Canvas c(1000, 480);
-  std::string title = "tau sweep" + (split.empty() ? "" : " (" + split + " split)") +
+  std::string title = title_what + "tau sweep" + (split.empty() ? "" : " (" + split + " split)") +
                       (chosen ? ", chosen tau = " + fmt_g(*chosen) : "");
   const plot::Color cols[4] = {pc::purple, kGroupColor[0], kGroupColor[1], kGroupColor[2]};
   std::vector<plot::LegendEntry> legend{{"top-1", pc::black}};
@@ -431,10 +434,9 @@ void plot_tau(Writer& w, const json& t) {
                                       : " tau chosen by top-1 on the " + selected + " split" +
                                             (selected == "test" ? " (chosen on the test split: an optimistic estimate)."
                                                                 : ".");
-  w.save(c, "tau_sweep.png",
+  w.save(c, fs::path(file).replace_extension(".png").string(),
          "Top-1, balanced and many / medium / few-shot accuracy on the " + (split.empty() ? "evaluation" : split) +
-             " split against the tau of tau-normalisation (logits x . w_j / ||w_j||^tau, the classifier's bias "
-             "dropped: tau = 0 is the raw weights without the bias, not always the run's own accuracy)." + how +
+             " split against the tau of " + what + "." + how +
              (more[0].empty() ? "" : " On a split with as many images of every class, balanced equals top-1."));
 }
 
@@ -483,7 +485,7 @@ void plot_sample_rates(Writer& w, const std::vector<json>& rows, const Eval& e) 
 }  // namespace
 
 // The figures in page order; each one returns early when its data is missing.
-void write_plots(Writer& w, const std::vector<json>& rows, const Eval& e, const json& tau) {
+void write_plots(Writer& w, const std::vector<json>& rows, const Eval& e, const json& tau, const json& la_tau) {
   plot_curves(w, rows, e);
   plot_sample_rates(w, rows, e);
   plot_fifo_fill(w, rows, e);
@@ -491,7 +493,12 @@ void write_plots(Writer& w, const std::vector<json>& rows, const Eval& e, const 
   plot_weight_norms(w, e);
   plot_confusion(w, e);
   plot_reliability(w, e);
-  plot_tau(w, tau);
+  plot_tau(w, tau, "tau_sweep.json", "",
+           "tau-normalisation (logits x . w_j / ||w_j||^tau, the classifier's bias dropped: tau = 0 is the raw "
+           "weights without the bias, not always the run's own accuracy)");
+  plot_tau(w, la_tau, "logit_adjust_sweep.json", "post-hoc logit adjustment: ",
+           "post-hoc logit adjustment (logits z_j - log(pi_j^tau + 1e-12), pi the training class frequencies: "
+           "tau = 0 is the run's own classifier)");
 }
 
 }  // namespace tailor::report_detail

@@ -81,6 +81,15 @@ def cifar_recipes(dataset):
     b["stage1"]["loss"] = {"name": "logit_adjust", "tau": 1.0}
     r["logit_adjust"] = b
 
+    b = cifar_base(dataset)
+    b["description"] = ("Cross-entropy (the ce recipe), then post-hoc logit adjustment (Menon et al. 2021): the last "
+                        "stage-1 classifier predicts argmax z_j - log(pi_j^tau + 1e-12), no training. CIFAR has no val "
+                        "split: tau 1 (the paper's) is kept and every tau of 0, 0.1, ..., 2 is reported on test "
+                        "(logit_adjust_sweep.json); --set stage2.choose_tau_on_test=true selects on test instead. "
+                        "Assumption: the LDAM schedule instead of the paper's 1241-epoch Keras schedule.")
+    b["stage2"] = {"method": "logit_adjust_posthoc", "load": "last", "tau": 1.0}
+    r["ce_posthoc_la"] = b
+
     b, n, steps, batches = bs_stage1(dataset, rho=100)
     b["description"] = (f"Balanced Softmax end to end (the BALMS repository's CIFAR recipe, here at rho 100): batch 512, "
                         f"wd 5e-4, AutoAugment + Cutout; the repository's 13k-iteration budget counted as it counts it: "

@@ -259,6 +259,28 @@ TEST_CASE("balanced accuracy and the shot-group rule from eval.json; an older ev
         std::string::npos);
 }
 
+TEST_CASE("report of a run with post-hoc logit adjustment: its tau sweep beside tau-normalisation's") {
+  fs::path d = make_run("posthoc_la", 10, true);
+  json t = {{"split", "test"}, {"chosen", 1.0}, {"selected_on", nullptr}, {"taus", {0.0, 0.5, 1.0, 1.5}},
+            {"top1", {60.0, 70.0, 72.5, 71.0}}, {"few", {20.0, 50.0, 60.0, 65.0}}};
+  write_file(d / "logit_adjust_sweep.json", t.dump());
+  ReportFiles f = write_report(d.string());
+  CHECK(f.plots.size() == 8);
+  const Png png = load_png(d / "plots" / "logit_adjust_sweep.png");
+  CHECK(png.w == 1000);
+  CHECK(png.h == 480);
+  const std::string html = read_file(f.html);
+  CHECK(html.find("<img src=\"plots/logit_adjust_sweep.png\"") != std::string::npos);
+  CHECK(html.find("<img src=\"plots/tau_sweep.png\"") != std::string::npos);
+  CHECK(html.find("against the tau of post-hoc logit adjustment (logits z_j - log(pi_j^tau + 1e-12)") !=
+        std::string::npos);
+  CHECK(html.find("tau 1 was kept: no split to choose it on.") != std::string::npos);
+  // a broken sweep is an error naming its file
+  t["top1"] = {60.0};
+  write_file(d / "logit_adjust_sweep.json", t.dump());
+  CHECK(report_error(d).find("logit_adjust_sweep.json") != std::string::npos);
+}
+
 TEST_CASE("report without optional inputs: no tau sweep, no weight norms, no config") {
   fs::path d = make_run("minimal", 10, false);
   fs::remove(d / "config.json");

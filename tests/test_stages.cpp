@@ -1,8 +1,8 @@
 // The stage methods through the one training loop (train_run on in-memory data): the frozen backbone stays
 // bit-identical through cRT, LWS, GCL re-training and MiSLAS; a stage refuses a missing or incompatible
 // checkpoint, naming it (before stage 1 trains); tau-norm with tau = 0 reproduces the stage-1 logits without
-// the bias; NCM predicts the nearest class mean; MiSLAS trains its classifier at lr_factor x lr; the data
-// fingerprint of a resume, in both versions.
+// the bias; post-hoc logit adjustment subtracts log(pi^tau + 1e-12) from them; NCM predicts the nearest class
+// mean; MiSLAS trains its classifier at lr_factor x lr; the data fingerprint of a resume, in both versions.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -20,6 +20,7 @@
 #include "engine/safetensors.h"
 #include "engine/version.h"
 #include "layers/heads.h"
+#include "losses/logit_adjust.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/methods/tau_norm.h"
@@ -214,6 +215,91 @@ TEST_CASE("tau-norm with tau = 0 equals the stage-1 logits minus the bias; the g
   double best = 0;
   for (auto& t : g["top1"]) best = std::max(best, t.get<double>());
   CHECK(r2.summary["top1"].get<double>() == doctest::Approx(best));
+}
+
+// Stage-1 and stage-2 logits of one run on the same random batch (eval mode).
+std::pair<std::vector<float>, std::vector<float>> stage_logits(const fs::path& run, int64_t* classes = nullptr) {
+  auto s1 = load_model((run / "checkpoints/stage1_last.safetensors").string());
+  auto s2 = load_model((run / "checkpoints/stage2_last.safetensors").string());
+  s1->eval();
+  s2->eval();
+  if (classes) *classes = s2->config().num_classes;
+  Rng rng(3);
+  Tensor x = Tensor::empty({8, 8, 8, 1});
+  normal_(x, 0.f, 1.f, rng);
+  NoGradGuard ng;
+  return {s1->forward(x).to_vector(), s2->forward(x).to_vector()};
+}
+
+TEST_CASE("post-hoc logit adjustment: the stage-1 logits minus log(pi^tau + 1e-12), tau kept or chosen") {
+  const RunData d = synthetic_run(true);
+  const std::vector<int64_t> counts = d.train_counts;  // 24, 12, 6, 3
+  // no val split, selection on test not allowed: every tau reported on test, the `tau` key kept
+  Result r = train(config("la_keep", {"stage2.method=logit_adjust_posthoc", "stage2.taus=[0, 0.5, 2]", "stage2.tau=1"}),
+                   synthetic_run(true));
+  CHECK(head_kind(*load_model((r.dir / "checkpoints/stage2_last.safetensors").string())) == "linear");
+  auto [ref, got] = stage_logits(r.dir);
+  // the reference: the loss library's posthoc_logit_adjust (checked against the official code's values in
+  // test_losses) applied to stage 1's logits
+  std::vector<float> want = posthoc_logit_adjust(Tensor::from_vector(ref, {8, 4}), counts, 1.0).to_vector();
+  REQUIRE(got.size() == want.size());
+  double md = 0, shift = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    md = std::max(md, (double)std::fabs(got[i] - want[i]));
+    shift = std::max(shift, (double)std::fabs(got[i] - ref[i]));
+  }
+  CHECK(md < 1e-5);
+  CHECK(shift > 1.0);  // log(24 / 45) - log(3 / 45) = log 8: the adjustment is not a no-op
+  Json s = Json::parse(std::ifstream(r.dir / "logit_adjust_sweep.json"));
+  CHECK(s["taus"] == Json::array({0.0, 0.5, 2.0}));
+  CHECK(s["top1"].size() == 3);
+  CHECK(s["split"] == "test");
+  CHECK(s["selected_on"].is_null());
+  CHECK(s["chosen"] == 1.0);
+  CHECK_FALSE(fs::exists(r.dir / "tau_sweep.json"));
+  // tau 0 alone, chosen on test: the stage-1 classifier itself (log(1 + 1e-12) ~ 1e-12)
+  Result r0 = train(config("la_tau0", {"stage2.method=logit_adjust_posthoc", "stage2.taus=[0]",
+                                       "stage2.choose_tau_on_test=true"}),
+                    synthetic_run(true));
+  auto [ref0, got0] = stage_logits(r0.dir);
+  double md0 = 0;
+  for (size_t i = 0; i < got0.size(); ++i) md0 = std::max(md0, (double)std::fabs(got0[i] - ref0[i]));
+  CHECK(md0 < 1e-5);
+  // the default grid chosen on test: 21 values, the best kept, and the summary reports it
+  Result r2 = train(config("la_grid", {"stage2.method=logit_adjust_posthoc", "stage2.choose_tau_on_test=true"}),
+                    synthetic_run(true));
+  Json g = Json::parse(std::ifstream(r2.dir / "logit_adjust_sweep.json"));
+  REQUIRE(g["top1"].size() == 21);
+  double best = -1, best_tau = -1;
+  for (size_t i = 0; i < 21; ++i)
+    if (g["top1"][i].get<double>() > best) best = g["top1"][i].get<double>(), best_tau = g["taus"][i].get<double>();
+  CHECK(g["chosen"].get<double>() == doctest::Approx(best_tau));
+  CHECK(r2.summary["top1"].get<double>() == doctest::Approx(best));
+  // after tau-normalisation (no bias): the adjustment becomes the new head's bias
+  Result r3 = train(config("la_after_tau", {"stage2.method=tau_norm", "stage2.taus=[1]", "stage2.choose_tau_on_test=true",
+                                            "stage3.method=logit_adjust_posthoc", "stage3.taus=[1]",
+                                            "stage3.choose_tau_on_test=true"}),
+                    synthetic_run(true));
+  auto s2 = load_model((r3.dir / "checkpoints/stage2_last.safetensors").string());
+  auto s3 = load_model((r3.dir / "checkpoints/stage3_last.safetensors").string());
+  CHECK(head_kind(*s2) == "tau_norm");
+  REQUIRE(head_kind(*s3) == "linear");
+  auto l2 = std::dynamic_pointer_cast<Linear>(s2->head()), l3 = std::dynamic_pointer_cast<Linear>(s3->head());
+  CHECK(same(l2->weight, l3->weight));
+  const std::vector<float> b3 = l3->bias.to_vector();
+  for (int j = 0; j < 4; ++j) CHECK(b3[j] == doctest::Approx(-std::log(counts[j] / 45.0)).epsilon(1e-6));
+  // a class without training images has no prior to remove (the losses refuse such data in a training stage;
+  // here the post-hoc stage is stage 1, on a 5-class checkpoint given by model.init_from)
+  Result r5 = train(config("la_5", {}), synthetic_run(false, 5));
+  RunData empty_class = synthetic_run(false, 5);
+  empty_class.train.labels.front() = 0;  // class 4 back to none
+  empty_class.train_counts = data::class_counts(empty_class.train.labels, 5);
+  const Json first = resolve_config("", {"name=la_empty", "threads=1", "data.workers=0", "eval.every_epochs=0",
+                                         "model.init_from=" + (r5.dir / "checkpoints/stage1_last.safetensors").string(),
+                                         "stage1.method=logit_adjust_posthoc"},
+                                    false);
+  CHECK(error_of([&] { train(first, std::move(empty_class)); }) ==
+        "stage1 (logit_adjust_posthoc): class 4 has no training image, so no prior to remove");
 }
 
 TEST_CASE("tau-sweep's sweep on features computed once equals a whole forward per tau, metric for metric") {

@@ -13,6 +13,7 @@ MethodSpec gcl_retrain_method();
 MethodSpec lws_method();
 MethodSpec mislas_method();
 MethodSpec tau_norm_method();
+MethodSpec logit_adjust_posthoc_method();
 MethodSpec ncm_method();
 MethodSpec kd_method();
 MethodSpec balms_method();
@@ -34,6 +35,7 @@ static std::vector<MethodSpec> checked(std::vector<MethodSpec> specs) {
 const std::vector<MethodSpec>& method_specs() {
   static const std::vector<MethodSpec> specs = checked({joint_method(), crt_method(), gcl_retrain_method(),
                                                         lws_method(), mislas_method(), tau_norm_method(),
+                                                        logit_adjust_posthoc_method(),
                                                         ncm_method(), kd_method(), balms_method(), cbd_method(),
                                                         ssd_contrastive_method(), ssd_distill_method(),
                                                         camc_method(), breadcrumb_method()});

@@ -5,7 +5,8 @@
 // tau = 0 keeps the raw weights, tau = 1 gives unit-norm rows (the head classes' larger norms no longer
 // win). tau is swept over a grid (0, 0.1, ..., 2 by default) and chosen on the validation split; without
 // one, on the test split only when choose_tau_on_test says so (selection on test: say so when reporting),
-// else every tau is reported and tau = 1 is kept. The sweep is written to tau_sweep.json.
+// else every tau is reported and tau = 1 is kept. The sweep is written to tau_sweep.json. The sweep and
+// the choice (choose_posthoc_tau) serve post-hoc logit adjustment too (logit_adjust_posthoc.cpp).
 #include "train/methods/tau_norm.h"
 
 #include <cmath>
@@ -18,20 +19,20 @@
 
 namespace tailor {
 
-TauSweep sweep_tau(ResNet& net, const Linear& trained, const std::vector<double>& taus,
-                   const std::function<EvalMetrics(ResNet&)>& eval) {
+TauSweep sweep_heads(ResNet& net, const std::vector<double>& taus, const HeadOfTau& head_of,
+                     const std::function<EvalMetrics(ResNet&)>& eval) {
   TauSweep out;
   for (double tau : taus) {
-    net.set_head(tau_normalize(trained, tau));
+    net.set_head(head_of(tau));
     out.emplace_back(tau, eval(net));
   }
   return out;
 }
 
-TauSweep sweep_tau_on_features(ResNet& net, const Linear& trained, const std::vector<double>& taus,
-                               const data::Dataset& ds, const data::TransformConfig& tf,
-                               const std::vector<int64_t>& train_counts, const ShotRule& rule, int64_t batch,
-                               int workers) {
+TauSweep sweep_heads_on_features(ResNet& net, const std::vector<double>& taus, const HeadOfTau& head_of,
+                                 const data::Dataset& ds, const data::TransformConfig& tf,
+                                 const std::vector<int64_t>& train_counts, const ShotRule& rule, int64_t batch,
+                                 int workers) {
   std::vector<std::pair<Tensor, Tensor>> batches;  // (features, labels)
   const int64_t skipped = for_each_eval_batch(net, ds, tf, batch, workers, [&](const data::Batch& b) {
     batches.emplace_back(net.features(b.images), b.labels);
@@ -39,7 +40,7 @@ TauSweep sweep_tau_on_features(ResNet& net, const Linear& trained, const std::ve
   NoGradGuard ng;
   TauSweep out;
   for (double tau : taus) {
-    auto head = tau_normalize(trained, tau);
+    auto head = head_of(tau);
     head->to(net.device());
     MetricsAccumulator acc(ds.num_classes, train_counts, rule);
     for (auto& [f, y] : batches) acc.add(head->forward(f), y);
@@ -47,6 +48,19 @@ TauSweep sweep_tau_on_features(ResNet& net, const Linear& trained, const std::ve
     out.back().second.skipped = skipped;
   }
   return out;
+}
+
+TauSweep sweep_tau(ResNet& net, const Linear& trained, const std::vector<double>& taus,
+                   const std::function<EvalMetrics(ResNet&)>& eval) {
+  return sweep_heads(net, taus, [&](double tau) { return tau_normalize(trained, tau); }, eval);
+}
+
+TauSweep sweep_tau_on_features(ResNet& net, const Linear& trained, const std::vector<double>& taus,
+                               const data::Dataset& ds, const data::TransformConfig& tf,
+                               const std::vector<int64_t>& train_counts, const ShotRule& rule, int64_t batch,
+                               int workers) {
+  return sweep_heads_on_features(net, taus, [&](double tau) { return tau_normalize(trained, tau); }, ds, tf,
+                                 train_counts, rule, batch, workers);
 }
 
 Json tau_sweep_json(const TauSweep& sweep, const std::string& split, const std::vector<double>& taus) {
@@ -81,6 +95,43 @@ std::vector<double> default_tau_grid() {
   return t;
 }
 
+double choose_posthoc_tau(PosthocContext& c, const std::string& what, const std::vector<double>& taus, bool on_test,
+                          double kept, const HeadOfTau& head_of, const std::string& file) {
+  const data::Dataset* sel = c.data.val ? c.data.val.get() : (on_test ? c.data.test.get() : nullptr);
+  const data::Dataset* rep = sel ? sel : c.data.test.get();
+  const std::string split = rep == c.data.val.get() ? "val" : "test";
+  double tau = kept;
+  Json sweep = tau_sweep_json({}, split, taus);
+  if (rep) {
+    // One process: the split's features once, every tau's classifier applied to them (a whole forward per
+    // tau took 21 passes over the split). Data parallel: a forward per tau, each shared by the ranks and
+    // gathered, so every rank has the same metrics and chooses the same tau.
+    c.log << what << ": " << taus.size() << " values of tau on the " << split << " split ("
+          << data::counted(rep->size(), "image")
+          << (c.data_parallel ? ", a forward per tau over the ranks" : ", its features computed once") << ")\n"
+          << std::flush;
+    TauSweep r = c.data_parallel
+                     ? sweep_heads(c.model, taus, head_of, [&](ResNet& n) { return c.evaluate(n, *rep); })
+                     : sweep_heads_on_features(c.model, taus, head_of, *rep, c.data.eval_tf, c.data.train_counts,
+                                               c.shot_rule, c.eval_batch_size, c.workers);
+    sweep = tau_sweep_json(r, split, taus);
+    for (auto& [t, m] : r) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "  tau %.2f  %s top-1 %.2f%%\n", t, split.c_str(), 100 * m.top1);
+      c.log << buf;
+    }
+    if (sel) tau = best_tau(r);
+  }
+  sweep["chosen"] = tau;
+  sweep["selected_on"] = sel ? Json(split) : Json(nullptr);
+  c.write(file, sweep.dump(2) + "\n");
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", tau);
+  c.log << what << ": tau " << buf << (sel ? " chosen on " + split : std::string(" kept (no validation split)"))
+        << "\n";
+  return tau;
+}
+
 namespace {
 
 class TauNorm : public Method {
@@ -93,36 +144,9 @@ class TauNorm : public Method {
   void run_posthoc(PosthocContext& c) override {
     auto lin = std::dynamic_pointer_cast<Linear>(c.model.head());
     if (!lin) fail(key_ + " (tau_norm): the classifier must be a Linear (the stage-1 or a cRT head)");
-    const data::Dataset* sel = c.data.val ? c.data.val.get() : (on_test_ ? c.data.test.get() : nullptr);
-    const data::Dataset* rep = sel ? sel : c.data.test.get();
-    const std::string split = rep == c.data.val.get() ? "val" : "test";
-    Json sweep = tau_sweep_json({}, split, taus_);
-    if (rep) {
-      // One process: the split's features once, every tau's classifier applied to them (a whole forward per
-      // tau took 21 passes over the split). Data parallel: a forward per tau, each shared by the ranks and
-      // gathered, so every rank has the same metrics and chooses the same tau.
-      c.log << key_ << " (tau_norm): " << taus_.size() << " values of tau on the " << split << " split ("
-            << data::counted(rep->size(), "image")
-            << (c.data_parallel ? ", a forward per tau over the ranks" : ", its features computed once") << ")\n"
-            << std::flush;
-      TauSweep r = c.data_parallel ? sweep_tau(c.model, *lin, taus_, [&](ResNet& n) { return c.evaluate(n, *rep); })
-                                   : sweep_tau_on_features(c.model, *lin, taus_, *rep, c.data.eval_tf,
-                                                           c.data.train_counts, c.shot_rule, c.eval_batch_size,
-                                                           c.workers);
-      sweep = tau_sweep_json(r, split, taus_);
-      for (auto& [tau, m] : r) {
-        char buf[96];
-        std::snprintf(buf, sizeof buf, "  tau %.2f  %s top-1 %.2f%%\n", tau, split.c_str(), 100 * m.top1);
-        c.log << buf;
-      }
-      if (sel) tau_ = best_tau(r);
-    }
-    sweep["chosen"] = tau_;
-    sweep["selected_on"] = sel ? Json(split) : Json(nullptr);
-    c.write("tau_sweep.json", sweep.dump(2) + "\n");
-    c.log << key_ << " (tau_norm): tau " << tau_
-          << (sel ? " chosen on " + split : std::string(" kept (no validation split)")) << "\n";
-    auto h = tau_normalize(*lin, tau_);
+    const HeadOfTau head_of = [lin](double tau) { return std::shared_ptr<Module>(tau_normalize(*lin, tau)); };
+    tau_ = choose_posthoc_tau(c, key_ + " (tau_norm)", taus_, on_test_, 1.0, head_of, "tau_sweep.json");
+    auto h = head_of(tau_);
     h->requires_grad_(false);
     c.model.set_head(h);
   }
@@ -146,8 +170,11 @@ MethodSpec tau_norm_method() {
   m.starts_from = {"linear", "tau_norm"};  // normalises a Linear's rows
   m.leaves_head = "tau_norm";
   m.first_stage = false;
-  m.keys = {{"taus", "numbers", Json::array(), 0, 100, {}, "tau_norm: the grid (empty = 0, 0.1, ..., 2)"},
-            {"choose_tau_on_test", "bool", false, 0, 0, {}, "tau_norm without a val split: select on test"}};
+  // (the same keys as logit_adjust_posthoc's: the first declaration's help is the schema's)
+  m.keys = {{"taus", "numbers", Json::array(), 0, 100, {},
+             "tau_norm / logit_adjust_posthoc: the grid of tau (empty = 0, 0.1, ..., 2)"},
+            {"choose_tau_on_test", "bool", false, 0, 0, {},
+             "tau_norm / logit_adjust_posthoc without a val split: select tau on test"}};
   m.make = [](const StageConfig& c) {
     return std::make_unique<TauNorm>(c.doc.at("taus").get<std::vector<double>>(), c.doc.at("choose_tau_on_test"));
   };
