@@ -26,6 +26,7 @@
 #include "engine/allocator.h"  // cuda_available
 #include "engine/safetensors.h"
 #include "train/config.h"
+#include "train/method.h"
 #include "train_cli.h"
 
 namespace fs = std::filesystem;
@@ -157,7 +158,8 @@ std::vector<GoldenRun> golden_runs() {
     const std::string name = f.stem().string();
     const json recipe = json::parse(slurp(f));
     std::string a = "--config " + f.string() + " --set name=" + name + cifar + short1;
-    if (recipe.contains("stage2")) a += short2;
+    // (a post-hoc stage 2, ce_posthoc_la's, has no training keys to shorten)
+    if (recipe.contains("stage2") && tailor::method_spec(recipe["stage2"].value("method", "joint")).trains) a += short2;
     for (int k = 3; recipe.contains("stage" + std::to_string(k)); ++k)  // the distillation recipes' later stages
       a += " --set stage" + std::to_string(k) + ".epochs=2 --set stage" + std::to_string(k) + ".batch_size=32";
     if (name == "ldam_drw") a += " --set stage1.loss.drw_epoch=1";  // the deferred re-weighting starts in epoch 2
