@@ -2,10 +2,10 @@
 # One CIFAR-10-LT recipe as shipped (recipes/cifar10_lt/RECIPE.json: its full schedule, rho 100) on the
 # lossless CIFAR-10 on the CPU, for each seed of SEEDS, one run at a time, then a table of every stage:
 # top-1 at the last epoch and the best (with its epoch), many / medium / few and ECE at the last epoch, the
-# stage's training seconds and images/s. Many / medium / few are thirds of the classes by training count
-# (3 / 4 / 3 classes): rho 100 has no class under 20 images. A run whose directory holds a finished run is
-# kept, an interrupted one (a stopped job, --stop-after) is resumed, a missing one started. About 95 minutes
-# per seed of a 200-epoch ResNet-32 recipe on 2 cores.
+# stage's training seconds and images/s (a post-hoc last stage: its final evaluation). Many / medium / few
+# are thirds of the classes by training count (3 / 4 / 3 classes): rho 100 has no class under 20 images. A
+# run whose directory holds a finished run is kept, an interrupted one (a stopped job, --stop-after) is
+# resumed, a missing one started. About 95 minutes per seed of a 200-epoch ResNet-32 recipe on 2 cores.
 #   benchmarks/recipe_full_cpu.sh RECIPE DATA OUT [SEEDS] [THREADS] [-- extra tailor train arguments]
 #   DATA: the CIFAR-10 binary batches (../shared/data/get_cifar10_bin.sh DIR; DIR/cifar-10-batches-bin)
 #   e.g. benchmarks/recipe_full_cpu.sh ldam_drw DIR/cifar-10-batches-bin runs/full "0" 2
@@ -51,4 +51,9 @@ for s in seeds:
         print("| %s | %d | %.2f | %.2f (%d) | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f |" % (
             s, k, last["top1"], best["top1"], best["epoch"], last["many"], last["medium"], last["few"],
             last["ece"], secs, imgs / secs if secs else 0))
+    summary = json.load(open(f"{out}/{recipe}_s{s}/summary.json"))
+    if summary["stages"][-1]["epochs"] == 0:  # a post-hoc last stage (tau_norm, ...): no epoch, its eval.json
+        print("| %s | %d (post-hoc) | %.2f | — | %.2f | %.2f | %.2f | %.2f | — | — |" % (
+            s, len(summary["stages"]), summary["top1"], summary["many"], summary["medium"], summary["few"],
+            summary["ece"]))
 PY

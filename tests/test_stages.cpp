@@ -275,6 +275,7 @@ TEST_CASE("post-hoc logit adjustment: the stage-1 logits minus log(pi^tau + 1e-1
     if (g["top1"][i].get<double>() > best) best = g["top1"][i].get<double>(), best_tau = g["taus"][i].get<double>();
   CHECK(g["chosen"].get<double>() == doctest::Approx(best_tau));
   CHECK(r2.summary["top1"].get<double>() == doctest::Approx(best));
+  CHECK(r2.summary["top1_last"] == r2.summary["top1"]);  // a post-hoc last stage: its one model is the last
   // after tau-normalisation (no bias): the adjustment becomes the new head's bias
   Result r3 = train(config("la_after_tau", {"stage2.method=tau_norm", "stage2.taus=[1]", "stage2.choose_tau_on_test=true",
                                             "stage3.method=logit_adjust_posthoc", "stage3.taus=[1]",

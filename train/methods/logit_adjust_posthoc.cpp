@@ -14,6 +14,7 @@
 // the validation split; without one, on the test split only when choose_tau_on_test says so, else every
 // tau is reported and `tau` (the paper's 1) is kept. The sweep is written to logit_adjust_sweep.json.
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "layers/basic.h"
@@ -68,7 +69,12 @@ class LogitAdjustPosthoc : public Method {
     c.model.set_head(head_of(tau_));
   }
   std::map<std::string, std::string> checkpoint_metadata() const override { return {{"tau", std::to_string(tau_)}}; }
-  std::string describe() const override { return "post-hoc z_j - log(pi_j^tau + 1e-12), tau chosen on val"; }
+  std::string describe() const override {
+    char kept[64];
+    std::snprintf(kept, sizeof kept, "tau %g kept", tau_);
+    return std::string("post-hoc z_j - log(pi_j^tau + 1e-12), tau chosen on val (without one: ") +
+           (on_test_ ? "on test" : kept) + ")";
+  }
 
  private:
   std::vector<double> taus_;
