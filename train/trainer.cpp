@@ -429,7 +429,7 @@ Json Trainer::finish() {
   const std::string drop = stage_drop_note(best_logged_top1(dir_ / "metrics.jsonl"));
   if (!drop.empty()) log_ << "note: " << drop << "\n";
   summary["top1_last"] = last_logged_top1(dir_ / "metrics.jsonl", num_stages());
-  if (summary["top1_last"].is_null() && !cfg_.stages.back().trains && ev == data_.test.get())
+  if (ev && ev == data_.test.get() && summary["top1_last"].is_null() && !cfg_.stages.back().trains)
     summary["top1_last"] = summary["top1"];  // a post-hoc last stage logs no epoch: its one model is the final one
   add_run_totals(summary, st_, st_.wall_before + monotonic_seconds() - session_t0_);
   if (dev_.is_cuda()) summary["peak_gpu_mb"] = std::round(cuda_memory_stats().peak / 1048576.0 * 10) / 10;
