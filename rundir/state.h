@@ -39,7 +39,8 @@ struct RunState {
   int64_t epoch_loss_images = 0;     // the images of the epoch's applied steps (loss_sum's; skipped ones are not)
   double best_top1 = -1;             // of the stage in progress
   int best_epoch = -1;
-  std::vector<double> stage_top1;    // per finished stage: its best (else last) evaluated top-1, -1 = none
+  std::vector<double> stage_top1;    // per finished stage: its best (else last) evaluated top-1 (post-hoc:
+                                     // its model on eval.select's split), -1 = none
   double train_seconds = 0, wall_before = 0;
   int64_t train_images = 0;
   std::vector<double> stage_seconds;    // per finished stage: its training seconds and images

@@ -276,6 +276,8 @@ TEST_CASE("post-hoc logit adjustment: the stage-1 logits minus log(pi^tau + 1e-1
   CHECK(g["chosen"].get<double>() == doctest::Approx(best_tau));
   CHECK(r2.summary["top1"].get<double>() == doctest::Approx(best));
   CHECK(r2.summary["top1_last"] == r2.summary["top1"]);  // a post-hoc last stage: its one model is the last
+  REQUIRE(r2.summary["stage_top1"].size() == 2);           // ... and its entry is that model's top-1
+  CHECK(r2.summary["stage_top1"][1] == r2.summary["top1"]);
   // after tau-normalisation (no bias): the adjustment becomes the new head's bias
   Result r3 = train(config("la_after_tau", {"stage2.method=tau_norm", "stage2.taus=[1]", "stage2.choose_tau_on_test=true",
                                             "stage3.method=logit_adjust_posthoc", "stage3.taus=[1]",
@@ -284,6 +286,12 @@ TEST_CASE("post-hoc logit adjustment: the stage-1 logits minus log(pi^tau + 1e-1
   auto s2 = load_model((r3.dir / "checkpoints/stage2_last.safetensors").string());
   auto s3 = load_model((r3.dir / "checkpoints/stage3_last.safetensors").string());
   CHECK(head_kind(*s2) == "tau_norm");
+  // every post-hoc stage has its top-1 in stage_top1: the middle one its tau-normalised model's on test
+  REQUIRE(r3.summary["stage_top1"].size() == 3);
+  for (int k = 0; k < 3; ++k) CHECK(r3.summary["stage_top1"][k].is_number());
+  CHECK(r3.summary["stage_top1"][2] == r3.summary["top1"]);
+  const double tau2 = Json::parse(std::ifstream(r3.dir / "tau_sweep.json"))["top1"][0].get<double>();
+  CHECK(r3.summary["stage_top1"][1].get<double>() == doctest::Approx(tau2).epsilon(1e-6));
   REQUIRE(head_kind(*s3) == "linear");
   auto l2 = std::dynamic_pointer_cast<Linear>(s2->head()), l3 = std::dynamic_pointer_cast<Linear>(s3->head());
   CHECK(same(l2->weight, l3->weight));

@@ -375,6 +375,9 @@ bool Trainer::run_stage(int k) {
                     }};
   method_->run_posthoc(pc);
   net_->to(dev_);
+  // the stage's one model on eval.select's split, as a training stage's last epoch is: its entry in
+  // summary.json's stage_top1 (a post-hoc stage logs no epoch)
+  if (const data::Dataset* ev = rc.eval_split()) st_.best_top1 = rc.evaluate(*net_, *ev).top1;
   std::map<std::string, std::string> meta = method_->checkpoint_metadata();
   meta["stage"] = std::to_string(k);
   meta["method"] = c.method;
