@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,14 @@ struct Plan {
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
 };
 
+// A plan's descriptors, destroyed when its search fails (a cached plan lives as long as the process).
+void destroy_descriptors(Plan& p) {
+  if (p.x) cudnnDestroyTensorDescriptor(p.x);
+  if (p.y) cudnnDestroyTensorDescriptor(p.y);
+  if (p.w) cudnnDestroyFilterDescriptor(p.w);
+  if (p.conv) cudnnDestroyConvolutionDescriptor(p.conv);
+}
+
 using Key = std::array<int64_t, 14>;
 std::map<Key, Plan>& plans() {
   static auto* m = new std::map<Key, Plan>();
@@ -165,6 +174,12 @@ Plan& plan_for(Direction dir, const ConvShape& s, const void* x, const void* w, 
   auto it = plans().find(key);
   if (it != plans().end()) return it->second;
   Plan p;
+  struct Uncached {  // until the plan is cached, a throw destroys its descriptors
+    Plan* plan;
+    ~Uncached() {
+      if (plan) destroy_descriptors(*plan);
+    }
+  } uncached{&p};
   CUDNN(cudnnCreateTensorDescriptor(&p.x));
   CUDNN(cudnnCreateTensorDescriptor(&p.y));
   CUDNN(cudnnCreateFilterDescriptor(&p.w));
@@ -239,7 +254,9 @@ Plan& plan_for(Direction dir, const ConvShape& s, const void* x, const void* w, 
            "allow TF32 for convolutions (tailor bench: drop --no-tf32)");
   }
   CUDNN(cudnnSetConvolutionMathType(p.conv, p.math));
-  return plans().emplace(key, p).first->second;
+  Plan& cached = plans().emplace(key, p).first->second;
+  uncached.plan = nullptr;
+  return cached;
 }
 
 // A KRSC copy of the weights (or the weights themselves for 1x1 kernels), freed stream-ordered.
@@ -265,15 +282,17 @@ std::mutex& conv_mutex() {
   return m;
 }
 
-// A device buffer of n bf16 values for one call, freed stream-ordered.
-struct Bf16Buffer {
-  uint16_t* ptr;
+// A device buffer of n values of T for one call, freed stream-ordered (also when a cuDNN call throws).
+template <class T>
+struct CallBuffer {
+  T* ptr;
   size_t bytes;
-  explicit Bf16Buffer(int64_t n) : ptr((uint16_t*)alloc(sizeof(uint16_t) * (size_t)n)), bytes(sizeof(uint16_t) * (size_t)n) {}
-  ~Bf16Buffer() { free(ptr, bytes); }
-  Bf16Buffer(const Bf16Buffer&) = delete;
-  Bf16Buffer& operator=(const Bf16Buffer&) = delete;
+  explicit CallBuffer(int64_t n) : ptr((T*)alloc(sizeof(T) * (size_t)n)), bytes(sizeof(T) * (size_t)n) {}
+  ~CallBuffer() { free(ptr, bytes); }
+  CallBuffer(const CallBuffer&) = delete;
+  CallBuffer& operator=(const CallBuffer&) = delete;
 };
+using Bf16Buffer = CallBuffer<uint16_t>;
 
 // The float32 KCRS weights as a bf16 KRSC copy (a plain cast for 1x1 kernels, whose two layouts coincide).
 void weights_to_bf16_krsc(const Bf16Buffer& out, const float* kcrs, const ConvShape& s) {
@@ -304,19 +323,17 @@ void conv2d_backward_data(float* dx, const float* dy, const float* w, const Conv
 
 void conv2d_backward_weights(float* dw, const float* dy, const float* x, const ConvShape& s) {
   std::lock_guard<std::mutex> lock(conv_mutex());
-  bool permute = s.R * s.S != 1;
-  size_t bytes = sizeof(float) * weight_numel(s);
-  float* dw_krsc = permute ? (float*)alloc(bytes) : dw;
+  const bool permute = s.R * s.S != 1;  // 1x1: KRSC is KCRS, cuDNN writes dw itself
+  std::optional<CallBuffer<float>> krsc;
+  if (permute) krsc.emplace(weight_numel(s));
+  float* dw_krsc = permute ? krsc->ptr : dw;
   Plan& p = plan_for(kBackwardFilter, s, x, nullptr, dy, dw_krsc);
   need_workspace(p.ws);
   const float one = 1.f, zero = 0.f;
   CUDNN(cudnnConvolutionBackwardFilter(handle(), &one, p.x, x, p.y, dy, p.conv,
                                        (cudnnConvolutionBwdFilterAlgo_t)p.algo, workspace().ptr, p.ws, &zero, p.w,
                                        dw_krsc));
-  if (permute) {
-    krsc_to_kcrs(dw, dw_krsc, s.K, s.Cg(), s.R * s.S);
-    free(dw_krsc, bytes);
-  }
+  if (permute) krsc_to_kcrs(dw, dw_krsc, s.K, s.Cg(), s.R * s.S);
 }
 
 void conv2d_forward_bf16(uint16_t* y, const uint16_t* x, const float* w, const ConvShape& s) {
