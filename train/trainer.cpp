@@ -67,6 +67,8 @@ class Trainer {
   fs::path state_path() const { return run_state_path(dir_); }
   int num_stages() const { return (int)cfg_.stages.size(); }
   RunContext context();
+  // the split of the final evaluation (eval.json, summary.json): test, else val
+  const data::Dataset* final_split() const { return data_.test ? data_.test.get() : data_.val.get(); }
   void open_dir();    // the lock, and the checks: resume needs a state, a fresh run a free directory
   void create_dir();  // config.json, after the data and the model are built (a config error leaves nothing)
   void remove_failed_start();
@@ -376,8 +378,10 @@ bool Trainer::run_stage(int k) {
   method_->run_posthoc(pc);
   net_->to(dev_);
   // the stage's one model on eval.select's split, as a training stage's last epoch is: its entry in
-  // summary.json's stage_top1 (a post-hoc stage logs no epoch)
-  if (const data::Dataset* ev = rc.eval_split()) st_.best_top1 = rc.evaluate(*net_, *ev).top1;
+  // summary.json's stage_top1 (a post-hoc stage logs no epoch). A last stage whose split is the final
+  // evaluation's takes that evaluation's top-1 in finish() (the same model: no second pass).
+  const data::Dataset* ev = rc.eval_split();
+  if (ev && !(k == num_stages() && ev == final_split())) st_.best_top1 = rc.evaluate(*net_, *ev).top1;
   std::map<std::string, std::string> meta = method_->checkpoint_metadata();
   meta["stage"] = std::to_string(k);
   meta["method"] = c.method;
@@ -417,9 +421,11 @@ Json Trainer::finish() {
                {"name", cfg_.name}, {"device", cfg_.device}, {"threads", omp_get_max_threads()},
                {"precision", precision_name(cfg_.precision)}, {"seed", cfg_.seed}, {"stages", stages}, {"epochs", s1.epochs},
                {"stage2_epochs", num_stages() >= 2 && cfg_.stages[1].trains ? cfg_.stages[1].epochs : 0}};
-  const data::Dataset* ev = data_.test ? data_.test.get() : data_.val.get();
+  const data::Dataset* ev = final_split();
   if (ev) {
     EvalMetrics m = context().evaluate(*net_, *ev);
+    // a post-hoc last stage's stage_top1 entry, which run_stage left to this evaluation
+    if (!cfg_.stages.back().trains && ev == context().eval_split()) st_.stage_top1.back() = m.top1;
     Json j = eval_to_json(m, data_.train_counts, data_.train.class_names, *net_);
     j["split"] = ev == data_.test.get() ? "test" : "val";
     j["checkpoint"] = fs::path(kept).filename().string();
