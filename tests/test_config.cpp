@@ -136,6 +136,10 @@ TEST_CASE("a stage's keys are the ones its method, loss, sampler and schedule re
          "stage2.sampler.samples_per_class: read by the class_aware sampler only (this stage's is cben)");
   starts({"stage1.schedule.kind=cosine", "stage1.schedule.milestones=[3]"},
          "stage1.schedule.milestones: read by the multistep schedule only (this stage's is cosine)");
+  starts({"stage1.schedule.warmup_epochs=0", "stage1.schedule.per_step=true"},
+         "stage1.schedule.per_step: read by the cosine schedule or a warm-up only (this stage's schedule is "
+         "multistep, no warm-up)");
+  CHECK(err({"stage1.schedule.warmup_epochs=2", "stage1.schedule.per_step=true"}).empty());  // a per-step warm-up
   starts({"stage1.bn_mode=train"}, "stage1.bn_mode: method joint does not freeze the backbone (bn_mode is for those "
                                    "that do)");
   starts({"stage2.method=crt", "stage2.taus=[1]"}, "stage2.taus: a key of method tau_norm, not of crt");

@@ -161,6 +161,22 @@ TEST_CASE("learning-rate schedules") {
   CHECK(w.lr_at(35) == doctest::Approx(0.05 + 0.05 * 35 / 36));
   CHECK(w.lr_at(36) == doctest::Approx(0.1));
   CHECK(w.lr_at(590) == doctest::Approx(0.1 * (1 + std::cos(M_PI * 554 / 555)) / 2));
+  // per_step: the class-balanced loss's TF warm-up, lr = base * current_epoch / 5 with current_epoch =
+  // global_step * B / N, from 0 at the first step (here N = 97 * 128: 97 steps of 128 per epoch); the
+  // multistep milestones stay at epoch boundaries
+  LrSchedule p = s;
+  p.factors = {0.01f, 0.0001f};
+  p.per_step = true;
+  for (int g : {0, 1, 50, 96, 97, 300, 484}) {
+    const double tf_lr = 0.1 * (g * 128.0 / (97 * 128.0)) / 5;
+    CHECK(p.lr_at(g / 97, (g % 97) / 97.0) == doctest::Approx(tf_lr).epsilon(1e-6));
+  }
+  CHECK(p.lr_at(0) == 0.f);
+  CHECK(p.lr_at(5, 0.3) == doctest::Approx(0.1));
+  CHECK(p.lr_at(160, 0.5) == doctest::Approx(0.001));
+  p.warmup_from = 0.5f;  // from half the base lr, per step
+  CHECK(p.lr_at(0) == doctest::Approx(0.05));
+  CHECK(p.lr_at(1, 0.5) == doctest::Approx(0.1 * (0.5 + 0.5 * 1.5 / 5)));
   CHECK_THROWS_WITH(parse_schedule_kind("bogus"), "schedule.kind: expected multistep, cosine or constant, got 'bogus'");
 }
 

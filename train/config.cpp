@@ -204,8 +204,10 @@ struct StageResolver {
       if (rel.rfind("sampler.cben_", 0) == 0 && sampler != "cben") return only("cben sampler", sampler);
       if ((rel == "schedule.milestones" || rel == "schedule.gamma" || rel == "schedule.factors") && sched != "multistep")
         return only("multistep schedule", sched);
-      if ((rel == "schedule.min_lr" || rel == "schedule.per_step") && sched != "cosine")
-        return only("cosine schedule", sched);
+      if (rel == "schedule.min_lr" && sched != "cosine") return only("cosine schedule", sched);
+      if (rel == "schedule.per_step" && sched != "cosine" &&
+          value(*find_in(stage_schema(), "schedule.warmup_epochs")).get<int>() == 0)
+        return "read by the cosine schedule or a warm-up only (this stage's schedule is " + sched + ", no warm-up)";
       return "";
     }
     if (rel.rfind("loss.", 0) == 0) {

@@ -164,14 +164,16 @@ std::vector<ConfigKey> build_stage_schema() {
   const LrSchedule S;
   add(s, "schedule.kind", "string", schedule_kind_name(S.kind), 0, 0, {"multistep", "cosine", "constant"},
       "learning-rate schedule");
-  add(s, "schedule.warmup_epochs", "int", S.warmup_epochs, 0, 1e6, {}, "linear warm-up lr*(e+1)/W for e < W");
+  add(s, "schedule.warmup_epochs", "int", S.warmup_epochs, 0, 1e6, {},
+      "linear warm-up lr*(e+1)/W for e < W (per_step: rising every step from 0)");
   add(s, "schedule.warmup_from", "number", f32(S.warmup_from), 0, 1, {},
       "> 0: the warm-up is lr*(f + (1-f) e/W), from f*lr (BALMS: 0.5)");
   add(s, "schedule.milestones", "ints", Json::array(), 0, 1e9, {}, "multistep: 0-based epochs of each decay");
   add(s, "schedule.gamma", "number", f32(S.gamma), 0, 1, {}, "multistep: factor gamma^k after milestone k");
   add(s, "schedule.factors", "numbers", Json::array(), 0, 1e6, {}, "multistep: explicit factor per milestone");
   add(s, "schedule.min_lr", "number", f32(S.min_lr), 0, 1000, {}, "cosine: final learning rate");
-  add(s, "schedule.per_step", "bool", S.per_step, 0, 0, {}, "cosine: advance within an epoch");
+  add(s, "schedule.per_step", "bool", S.per_step, 0, 0, {},
+      "the warm-up and the cosine advance every step (multistep milestones stay per epoch)");
   const LossConfig L;
   add(s, "loss.name", "string", "ce", 0, 0, loss_names(), "loss (losses/)");
   add(s, "loss.weight", "numbers", Json::array(), 0, 1e9, {}, "per-class weights inside the softmax CE");

@@ -29,6 +29,10 @@ void LrSchedule::validate() const {
 
 float LrSchedule::lr_at(int epoch, double fraction) const {
   if (epoch < warmup_epochs) {
+    if (per_step) {  // the position in the warm-up, (epoch + fraction) / W, from 0 at its first step
+      const double u = ((double)epoch + fraction) / (double)warmup_epochs;
+      return (float)(base_lr * (warmup_from + (1.0 - warmup_from) * u));
+    }
     if (warmup_from > 0) return base_lr * (warmup_from + (1.f - warmup_from) * (float)epoch / (float)warmup_epochs);
     return base_lr * (float)(epoch + 1) / (float)warmup_epochs;
   }

@@ -1,7 +1,9 @@
-// Learning-rate schedules, evaluated per epoch (optionally with a fractional position inside it):
+// Learning-rate schedules, evaluated per epoch (with per_step, at a fractional position inside it):
 //   warm-up:    lr = base * (e + 1) / warmup_epochs         for e < warmup_epochs (LDAM-DRW style), or with
 //               warmup_from f > 0: lr = base * (f + (1 - f) e / warmup_epochs), from f * base (BALMS's
-//               CosineAnnealingLRWarmup: f = 0.5)
+//               CosineAnnealingLRWarmup: f = 0.5); with per_step, per step from f * base (0 by default):
+//               lr = base * (f + (1 - f) (e + s/S) / warmup_epochs) at step s of S in epoch e; with f = 0 that is
+//               base * g / (W S) at global step g from 0 (the class-balanced loss's and logit adjustment's TF warm-up)
 //   multistep:  lr = base * factor_k after milestone k (factors default to gamma^k)
 //   cosine:     lr = min + (base - min) * (1 + cos(pi * t / T)) / 2 over the post-warm-up epochs, t counted
 //               from 0: the first epoch trains at base, the last at base (1 + cos(pi (T-1) / T)) / 2 > 0
@@ -29,7 +31,8 @@ struct LrSchedule {
   std::vector<float> factors;      // optional explicit multipliers, one per milestone
   int total_epochs = 200;
   float min_lr = 0.f;
-  bool per_step = false;           // cosine: advance inside an epoch (epoch + fraction)
+  bool per_step = false;           // the warm-up and the cosine advance inside an epoch (epoch + fraction);
+                                   // multistep milestones stay at epoch boundaries
 
   float lr_at(int epoch, double fraction = 0.0) const;
   void validate() const;           // throws naming the bad field
